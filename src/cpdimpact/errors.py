@@ -1,0 +1,106 @@
+"""Errors and warnings raised by cpdimpact.
+
+Every input problem raises a subclass of :class:`CpdImpactError` whose message names the
+column, the first offending rows and the fix. Problems that are legal but risky (few clusters,
+staggered timing with a two-way fixed-effects estimator) emit a :class:`CpdImpactWarning`
+subclass instead, so that ``warnings.simplefilter("error", CpdImpactWarning)`` turns them into
+hard failures in a locked-down pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "CpdImpactError",
+    "DataError",
+    "MissingColumnError",
+    "InvalidValueError",
+    "DuplicateRowsError",
+    "UnknownReferenceError",
+    "DesignError",
+    "EmptyComparisonGroupError",
+    "EstimationError",
+    "CpdImpactWarning",
+    "FewClustersWarning",
+    "StaggeredTimingWarning",
+    "SmallSampleWarning",
+    "format_rows",
+]
+
+
+class CpdImpactError(Exception):
+    """Base class of every error cpdimpact raises on purpose."""
+
+
+class DataError(CpdImpactError, ValueError):
+    """The input tables are malformed: a column is missing, has invalid values, or rows clash."""
+
+
+class MissingColumnError(DataError, KeyError):
+    """A required column is absent from an input table."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidValueError(DataError):
+    """A column holds values that cannot be used (non-numeric, all missing, out of range)."""
+
+
+class DuplicateRowsError(DataError):
+    """Rows that must be unique (one pupil per year, one school per id) are repeated."""
+
+
+class UnknownReferenceError(DataError):
+    """A row refers to a school or teacher that the reference table does not hold."""
+
+
+class DesignError(CpdImpactError, ValueError):
+    """The evaluation design cannot be built from these data (no comparison group, no pre-period)."""
+
+
+class EmptyComparisonGroupError(DesignError):
+    """No unit is available to serve as a comparison."""
+
+
+class EstimationError(CpdImpactError, RuntimeError):
+    """A model could not be estimated (collinear design, no variation in treatment)."""
+
+
+class CpdImpactWarning(UserWarning):
+    """Base class of cpdimpact's warnings: legal, but the evaluator should know."""
+
+
+class FewClustersWarning(CpdImpactWarning):
+    """Cluster-robust inference with few clusters (under about 40) tends to over-reject."""
+
+
+class StaggeredTimingWarning(CpdImpactWarning):
+    """Two-way fixed effects with staggered start years can be biased when effects vary."""
+
+
+class SmallSampleWarning(CpdImpactWarning):
+    """A group or cell is small enough that estimates or published counts are fragile."""
+
+
+def format_rows(rows: Iterable[object], *, limit: int = 5) -> str:
+    """Render the first ``limit`` offending row labels for an error message.
+
+    Parameters
+    ----------
+    rows
+        Row labels (index values) or short descriptions of the offending rows.
+    limit
+        How many to show before summarising the rest as a count.
+
+    Returns
+    -------
+    str
+        For example ``"rows 3, 17, 20 and 41 more"``.
+    """
+    items: Sequence[object] = list(rows)
+    shown = ", ".join(repr(r) if isinstance(r, str) else str(r) for r in items[:limit])
+    more = len(items) - limit
+    label = "row" if len(items) == 1 else "rows"
+    return f"{label} {shown}" + (f" and {more} more" if more > 0 else "")
