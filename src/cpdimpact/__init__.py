@@ -1,0 +1,64 @@
+"""cpdimpact: evaluate the impact of teacher professional development on pupils.
+
+records -> :class:`CohortSpec` -> :class:`DiD` / :class:`EventStudy` -> effect sizes ->
+report, composed by :class:`Evaluation`. Importing the package is cheap: the public names
+below load their modules on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Records": "records",
+    "CohortSpec": "cohort",
+    "Cohort": "cohort",
+    "FlowLog": "cohort",
+    "DiD": "did",
+    "EventStudy": "did",
+    "EffectSize": "effects",
+    "hedges_g": "effects",
+    "months_of_progress": "effects",
+    "Evaluation": "pipeline",
+    "EvaluationResult": "pipeline",
+    "ReportOptions": "pipeline",
+    "CpdImpactError": "errors",
+    "DataError": "errors",
+    "DesignError": "errors",
+    "EstimationError": "errors",
+    "CpdImpactWarning": "errors",
+}
+_SUBMODULES = ("cohort", "datasets", "did", "effects", "errors", "pipeline", "records", "report")
+
+__all__ = ["__version__", *_LAZY, *_SUBMODULES]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .cohort import Cohort, CohortSpec, FlowLog
+    from .did import DiD, EventStudy
+    from .effects import EffectSize, hedges_g, months_of_progress
+    from .errors import (
+        CpdImpactError,
+        CpdImpactWarning,
+        DataError,
+        DesignError,
+        EstimationError,
+    )
+    from .pipeline import Evaluation, EvaluationResult, ReportOptions
+    from .records import Records
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'cpdimpact' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,20 @@
+"""Cohort construction: from school records to an analysis-ready cohort.
+
+:class:`CohortSpec` validates the input :class:`~cpdimpact.records.Records`, assigns exposure
+(school or teacher level, with an optional lag), the first treated year and event time, forms
+the comparison arm (never treated or not yet treated), standardises the outcome, measures
+pre-period balance, and counts every school, teacher and pupil record in a :class:`FlowLog`.
+"""
+
+from ._balance import balance_table, standardised_difference
+from ._build import Cohort, CohortSpec, unit_year_means
+from ._flow import FlowLog
+
+__all__ = [
+    "Cohort",
+    "CohortSpec",
+    "FlowLog",
+    "balance_table",
+    "standardised_difference",
+    "unit_year_means",
+]

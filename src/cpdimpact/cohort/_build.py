@@ -1,0 +1,467 @@
+"""Cohort specification and construction: records in, analysis-ready cohort out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .._results import Summary
+from ..errors import (
+    DesignError,
+    EmptyComparisonGroupError,
+    InvalidValueError,
+    MissingColumnError,
+)
+from ..records import Records
+from ._balance import balance_table
+from ._flow import FlowLog, FlowRecorder
+
+__all__ = ["CohortSpec", "Cohort", "unit_year_means"]
+
+_MEANS = ("outcome", "outcome_std", "prior", "fsm", "sen", "eal")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CohortSpec:
+    """How to turn records into an analysis cohort. Holds no data; :meth:`build` does the work.
+
+    Parameters
+    ----------
+    exposure
+        ``"school"``: every pupil in a participating school is exposed from the school's first
+        start year (plus ``lag``). ``"teacher"``: a pupil is exposed in a year when taught by a
+        participating teacher (a whole-school enrolment, with no teacher named, enrols every
+        teacher of that school); the unit of analysis is then the teacher.
+    lag
+        Years between the start year and the first year counted as exposed (for example ``1``
+        when training runs through the first year and pupils are expected to benefit from the
+        next). Years in between are coded as not exposed.
+    comparison
+        ``"never_treated"``: units that never participate form the comparison arm; every
+        participating unit is treated. ``"not_yet_treated"``: the treated arm is the earliest
+        start cohort; never-treated units and units starting later serve as comparisons until
+        they start (their later records are excluded, and so are years in which no comparison
+        unit is left).
+    standardise
+        How ``outcome_std`` is formed: ``"comparison"`` (per year, the comparison arm's mean and
+        pupil-level SD), ``"national"`` (``national_mean`` and ``national_sd``, scalars or
+        mappings from year), or ``"none"`` (``outcome_std`` equals ``outcome``).
+    national_mean, national_sd
+        Reference mean and pupil-level SD for ``standardise="national"``.
+    years
+        ``(first, last)`` inclusive window of years to analyse; records outside are excluded.
+    strands
+        Programme strands that count as participation (default: all). Units enrolled only in
+        other strands, or below ``min_dose``, are excluded from both arms: they are neither
+        cleanly treated nor clean comparisons.
+    min_dose
+        Minimum total hours of participation for a unit to count as treated.
+    covariates
+        Pupil columns the analysis needs; records missing any of them are excluded (and logged).
+
+    Examples
+    --------
+    >>> from cpdimpact.cohort import CohortSpec
+    >>> from cpdimpact.datasets import city_partnership
+    >>> cohort = CohortSpec(covariates=("prior",)).build(city_partnership(seed=1, scale=0.2))
+    >>> cohort.flow.count("analysed") == len(cohort.pupils)
+    True
+    """
+
+    exposure: Literal["school", "teacher"] = "school"
+    lag: int = 0
+    comparison: Literal["never_treated", "not_yet_treated"] = "never_treated"
+    standardise: Literal["comparison", "national", "none"] = "comparison"
+    national_mean: float | Mapping[int, float] | None = None
+    national_sd: float | Mapping[int, float] | None = None
+    years: tuple[int, int] | None = None
+    strands: tuple[str, ...] | None = None
+    min_dose: float = 0.0
+    covariates: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        _choice("exposure", self.exposure, ("school", "teacher"))
+        _choice("comparison", self.comparison, ("never_treated", "not_yet_treated"))
+        _choice("standardise", self.standardise, ("comparison", "national", "none"))
+        if not isinstance(self.lag, int | np.integer) or self.lag < 0:
+            raise ValueError(f"lag must be a whole number of years >= 0, got {self.lag!r}")
+        if self.standardise == "national" and (self.national_mean is None or self.national_sd is None):
+            raise ValueError(
+                "standardise='national' needs national_mean and national_sd (numbers, or "
+                "mappings from year to number)"
+            )
+        if self.years is not None and (len(self.years) != 2 or self.years[0] > self.years[1]):
+            raise ValueError(f"years must be (first, last) with first <= last, got {self.years!r}")
+        if isinstance(self.covariates, str):
+            object.__setattr__(self, "covariates", (self.covariates,))
+        if isinstance(self.strands, str):
+            object.__setattr__(self, "strands", (self.strands,))
+
+    def build(self, records: Records) -> Cohort:
+        """Validate ``records`` and construct the cohort (see :class:`Cohort`)."""
+        return _build(self, records)
+
+
+@dataclass(frozen=True, eq=False)
+class Cohort:
+    """An analysis-ready cohort. Immutable; produced by :meth:`CohortSpec.build`.
+
+    Attributes
+    ----------
+    spec
+        The :class:`CohortSpec` that built it.
+    pupils
+        One row per analysed pupil record, with the input columns and ``area``, ``unit``,
+        ``first_treated`` (0 for never treated), ``event_time`` (missing for never treated),
+        ``treated`` (arm), ``exposed`` (treated and on or after ``first_treated``),
+        ``dose_hours`` (the unit's total programme hours) and ``outcome_std``.
+    unit_years
+        Means of the pupil columns by unit and year, with ``n_pupils``.
+    flow
+        The :class:`~cpdimpact.cohort.FlowLog`.
+    balance
+        Pre-period balance table (standardised differences).
+    standardisation
+        Per-year mean, SD and number of pupils used to standardise the outcome.
+    outcome_sd
+        Pupil-level SD of the outcome for effect sizes: pooled within-year SD of the comparison
+        arm (or the national SD). Never the SD of school means.
+    outcome_sd_n
+        Number of pupil records behind ``outcome_sd`` (``None`` for a national SD).
+    """
+
+    spec: CohortSpec
+    pupils: pd.DataFrame
+    unit_years: pd.DataFrame
+    flow: FlowLog
+    balance: pd.DataFrame
+    standardisation: pd.DataFrame
+    outcome_sd: float
+    outcome_sd_n: int | None
+    outcome_sd_source: str
+    years: tuple[int, ...] = field(default=())
+    start_years: tuple[int, ...] = field(default=())
+
+    @property
+    def unit(self) -> str:
+        """The exposure unit: ``"school"`` or ``"teacher"``."""
+        return self.spec.exposure
+
+    @property
+    def is_staggered(self) -> bool:
+        """True when treated units start in more than one year."""
+        return len(self.start_years) > 1
+
+    def arms(self, pupils: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Schools, units and pupil records per arm (for ``pupils``, default the whole cohort)."""
+        pupils = self.pupils if pupils is None else pupils
+        grouped = pupils.groupby("treated", sort=True)
+        table = pd.DataFrame(
+            {
+                "schools": grouped["school"].nunique(),
+                "units": grouped["unit"].nunique(),
+                "pupils": grouped.size(),
+            }
+        ).reindex([True, False], fill_value=0)
+        table.index = pd.Index(["treated", "comparison"], name="arm")
+        return table
+
+    def summary(self) -> Summary:
+        """Printable description of the cohort."""
+        arms = self.arms()
+        facts = (
+            ("exposure", f"{self.spec.exposure} level, lag {self.spec.lag}"),
+            ("comparison", self.spec.comparison.replace("_", " ")),
+            ("years", f"{min(self.years)}-{max(self.years)}"),
+            ("start years", ", ".join(map(str, self.start_years))),
+            ("treated", f"{arms.loc['treated', 'schools']} schools, "
+                        f"{arms.loc['treated', 'pupils']} pupil records"),
+            ("comparison arm", f"{arms.loc['comparison', 'schools']} schools, "
+                               f"{arms.loc['comparison', 'pupils']} pupil records"),
+            ("pupil-level SD", f"{self.outcome_sd:.4g} ({self.outcome_sd_source})"),
+        )
+        return Summary(title="Cohort", facts=facts, table=self.balance)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The flow log as a tidy frame."""
+        return self.flow.to_frame()
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def plot(self, *, ax=None):
+        """Mean outcome by year for the treated and comparison arms; returns the Axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        means = self.pupils.groupby(["treated", "year"], sort=True)["outcome"].mean()
+        for treated, label in ((True, "treated"), (False, "comparison")):
+            if treated in means.index.get_level_values(0):
+                series = means.loc[treated]
+                ax.plot(series.index, series.to_numpy(), marker="o", label=label)
+        for start in self.start_years:
+            ax.axvline(start - 0.5, color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel("year")
+        ax.set_ylabel("mean outcome")
+        ax.legend()
+        return ax
+
+
+def unit_year_means(pupils: pd.DataFrame) -> pd.DataFrame:
+    """Collapse pupil records to one row per unit and year (means, with ``n_pupils``)."""
+    keys = ["unit", "year"]
+    constant = [c for c in ("school", "area", "treated", "exposed", "first_treated", "event_time")
+                if c in pupils.columns]
+    grouped = pupils.groupby(keys, sort=True, dropna=False)
+    means = grouped[[c for c in _MEANS if c in pupils.columns]].mean()
+    first = grouped[constant].first()
+    out = pd.concat([first, grouped.size().rename("n_pupils"), means], axis=1).reset_index()
+    return out
+
+
+# ---------------------------------------------------------------------- construction
+def _choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _build(spec: CohortSpec, records: Records) -> Cohort:
+    teacher_level = spec.exposure == "teacher"
+    records.validate(teacher_level=teacher_level)
+    user = records.columns.get
+    pupils = records.pupils
+    for column in spec.covariates:
+        if column not in pupils.columns:
+            raise MissingColumnError(
+                f"covariate {user(column, column)!r} is not a column of the pupils table; "
+                f"it has {list(map(str, pupils.columns))}"
+            )
+
+    schools = records.schools
+    n_schools = len(schools) if schools is not None else pupils["school"].nunique()
+    n_teachers = (
+        len(records.teachers) if records.teachers is not None
+        else (len(pupils[["school", "teacher"]].dropna().drop_duplicates())
+              if "teacher" in pupils.columns else 0)
+    )
+    # Work on a fresh frame with a clean positional index; the caller's table is untouched.
+    data = pupils.reset_index(drop=True)
+    flow = FlowRecorder(data, n_schools=n_schools, n_teachers=n_teachers)
+    if schools is not None:
+        without = int((~schools["school"].isin(pupils["school"])).sum())
+        flow.note("eligible", "school has no pupil records", schools=without)
+
+    # --- eligibility ----------------------------------------------------------------
+    flow.exclude("eligible", "outcome missing", data["outcome"].isna().to_numpy())
+    if spec.years is not None:
+        outside = ~data["year"].between(*spec.years)
+        flow.exclude("eligible", f"year outside {spec.years[0]}-{spec.years[1]}", outside.to_numpy())
+    for column in spec.covariates:
+        flow.exclude("eligible", f"{user(column, column)} missing", data[column].isna().to_numpy())
+    if teacher_level:
+        flow.exclude("eligible", "no class teacher recorded", data["teacher"].isna().to_numpy())
+    flow.record_stage("eligible", "all")
+
+    # --- exposure ---------------------------------------------------------------------
+    data = data.assign(year=data["year"].astype(int))
+    if schools is not None and "area" in schools.columns:
+        data = data.assign(
+            area=data["school"].map(schools.drop_duplicates("school").set_index("school")["area"])
+        )
+    unit_keys = ["school", "teacher"] if teacher_level else ["school"]
+    data = data.assign(unit=_unit_ids(data, unit_keys))
+    starts, partial = _unit_starts(spec, records, data, unit_keys)
+    first = data["unit"].map(starts["first_treated"]).fillna(0).astype(int)
+    dose = data["unit"].map(starts["dose_hours"]).fillna(0.0).astype(float)
+    data = data.assign(first_treated=first.to_numpy(), dose_hours=dose.to_numpy())
+
+    flow.exclude(
+        "assigned",
+        "enrolled only in other strands or below the minimum dose",
+        data["unit"].isin(partial).to_numpy(),
+    )
+    last_year = int(data.loc[flow.keep, "year"].max()) if flow.keep.any() else 0
+    flow.exclude(
+        "assigned",
+        "first exposed year after the data (start year plus lag)",
+        (data["first_treated"] > last_year).to_numpy(),
+    )
+    kept = data.loc[flow.keep]
+    start_years = sorted(set(kept.loc[kept["first_treated"] > 0, "first_treated"]))
+    if not start_years:
+        raise DesignError(
+            "no participating unit is left in the analysed records: check the participation "
+            "table's school and teacher ids, the strands and min_dose of the CohortSpec"
+        )
+    if spec.comparison == "never_treated":
+        treated_arm = data["first_treated"] > 0
+    else:
+        earliest = start_years[0]
+        treated_arm = data["first_treated"] == earliest
+        later = (data["first_treated"] > earliest).to_numpy()
+        flow.exclude(
+            "assigned",
+            "comparison unit on or after its own start (not-yet-treated design)",
+            later & (data["year"] >= data["first_treated"]).to_numpy(),
+        )
+        if not (flow.keep & (data["first_treated"] == 0).to_numpy()).any() and len(start_years) > 1:
+            flow.exclude(
+                "assigned",
+                "year with no comparison unit left (every unit has started)",
+                (data["year"] >= start_years[1]).to_numpy(),
+            )
+        start_years = [earliest]
+    data = data.assign(treated=treated_arm.to_numpy())
+    _require_arms(data.loc[flow.keep], spec, records)
+    flow.record_stage("assigned", "all")
+
+    data = data.loc[flow.keep].reset_index(drop=True)
+    event_time = (data["year"] - data["first_treated"]).where(data["treated"])
+    data = data.assign(
+        event_time=event_time.astype("Int64"),
+        exposed=(data["treated"] & (data["year"] >= data["first_treated"])).to_numpy(),
+    )
+
+    # --- standardisation and effect-size SD ---------------------------------------------
+    standardisation, outcome_sd, sd_n, sd_source = _standardise(spec, data)
+    mean = data["year"].map(standardisation["mean"])
+    sd = data["year"].map(standardisation["sd"])
+    data = data.assign(outcome_std=((data["outcome"] - mean) / sd).astype(float))
+
+    flow.record_stage("analysed", "all")
+    for arm, label in ((True, "treated"), (False, "comparison")):
+        mask = np.zeros(len(flow.keep), dtype=bool)
+        mask[np.flatnonzero(flow.keep)[data["treated"].to_numpy() == arm]] = True
+        flow.record_stage("analysed", label, mask=mask)
+
+    columns = [c for c in data.columns if c not in ("outcome_std",)] + ["outcome_std"]
+    data = data[columns]
+    return Cohort(
+        spec=spec,
+        pupils=data,
+        unit_years=unit_year_means(data),
+        flow=flow.log(),
+        balance=balance_table(data, schools),
+        standardisation=standardisation,
+        outcome_sd=outcome_sd,
+        outcome_sd_n=sd_n,
+        outcome_sd_source=sd_source,
+        years=tuple(sorted(set(data["year"]))),
+        start_years=tuple(int(s) for s in start_years),
+    )
+
+
+def _unit_ids(data: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """The school id, or "school/teacher" text for teacher units (ids formatted alike in
+    every table, so 12 and 12.0 name the same teacher)."""
+    if keys == ["school"]:
+        return data["school"]
+    return _id_text(data["school"]) + "/" + _id_text(data["teacher"])
+
+
+def _id_text(ids: pd.Series) -> pd.Series:
+    if pd.api.types.is_float_dtype(ids):
+        whole = ids.dropna()
+        if (whole == np.round(whole)).all():
+            ids = ids.astype("Int64")
+    return ids.astype(str)
+
+
+def _unit_starts(spec, records, data, unit_keys):
+    """First treated year (start + lag) and total dose per unit; units enrolled only partially."""
+    part = records.participation
+    counted = np.ones(len(part), dtype=bool)
+    if spec.strands is not None:
+        if "strand" not in part.columns:
+            raise MissingColumnError(
+                f"strands={spec.strands!r} needs a {records.columns.get('strand', 'strand')!r} "
+                "column in the participation table"
+            )
+        counted &= part["strand"].isin(spec.strands).to_numpy()
+    part = part.assign(_counted=counted)
+    if spec.exposure == "teacher":
+        # A whole-school enrolment (no teacher named) enrols every teacher of that school.
+        teachers = data[["school", "teacher"]].dropna().drop_duplicates()
+        whole = part[part["teacher"].isna()].drop(columns="teacher")
+        whole = whole.merge(teachers, on="school", how="inner")
+        rows = pd.concat([part[part["teacher"].notna()], whole], ignore_index=True)
+    else:
+        rows = part
+    hours = rows["dose_hours"] if "dose_hours" in rows.columns else pd.Series(0.0, rows.index)
+    rows = rows.assign(unit=_unit_ids(rows, unit_keys), _dose=hours.fillna(0.0).astype(float))
+    used = rows[rows["_counted"]]
+    per_unit = used.groupby("unit", sort=True).agg(start=("start_year", "min"), dose_hours=("_dose", "sum"))
+    per_unit = per_unit[per_unit["dose_hours"] >= spec.min_dose] if spec.min_dose > 0 else per_unit
+    starts = pd.DataFrame(
+        {"first_treated": per_unit["start"].astype(int) + spec.lag, "dose_hours": per_unit["dose_hours"]}
+    )
+    partial = sorted(set(rows["unit"]) - set(starts.index), key=str)
+    return starts, partial
+
+
+def _require_arms(kept: pd.DataFrame, spec: CohortSpec, records: Records) -> None:
+    if not kept["treated"].any():
+        raise DesignError("the treated arm is empty after applying the cohort specification")
+    if kept["treated"].all():
+        hint = (
+            "use comparison='not_yet_treated' so later starters act as comparisons until they "
+            "start, or add records of schools that never took part"
+            if spec.comparison == "never_treated"
+            else "add records of schools that never took part, or of a later-starting cohort"
+        )
+        raise EmptyComparisonGroupError(
+            f"the comparison group is empty: every analysed unit ({kept['unit'].nunique()}) "
+            f"takes part in the programme (column "
+            f"{records.columns.get('start_year', 'start_year')!r} of the participation table "
+            f"gives each a start year); {hint}"
+        )
+
+
+def _national(value, years, name):
+    if isinstance(value, Mapping):
+        missing = [y for y in years if y not in value]
+        if missing:
+            raise InvalidValueError(
+                f"{name} has no value for years {missing[:5]}; give one for every analysed year"
+            )
+        return pd.Series({y: float(value[y]) for y in years})
+    return pd.Series(float(value), index=list(years))
+
+
+def _standardise(spec: CohortSpec, data: pd.DataFrame):
+    years = sorted(set(data["year"]))
+    comparison = data.loc[~data["treated"], ["year", "outcome"]]
+    grouped = comparison.groupby("year", sort=True)["outcome"]
+    stats = pd.DataFrame({"mean": grouped.mean(), "sd": grouped.std(ddof=1), "n": grouped.size()})
+    stats = stats.reindex(years)
+    # Pooled within-year variance: sum of squared deviations over total degrees of freedom.
+    ss = (stats["sd"] ** 2 * (stats["n"] - 1)).sum()
+    dof = (stats["n"] - 1).clip(lower=0).sum()
+    pooled_sd = float(np.sqrt(ss / dof)) if dof > 0 else float("nan")
+
+    if spec.standardise == "national":
+        mean = _national(spec.national_mean, years, "national_mean")
+        sd = _national(spec.national_sd, years, "national_sd")
+        if (sd <= 0).any():
+            raise InvalidValueError("national_sd must be positive")
+        table = pd.DataFrame({"mean": mean, "sd": sd, "n": pd.NA}, index=pd.Index(years, name="year"))
+        return table, float(np.sqrt((sd**2).mean())), None, "national SD"
+
+    thin = stats.index[(stats["n"].fillna(0) < 2) | ~(stats["sd"] > 0)]
+    if spec.standardise == "comparison" and len(thin):
+        raise DesignError(
+            f"cannot standardise against the comparison arm in years {list(thin)[:5]}: fewer "
+            f"than two comparison pupil records or no spread; use standardise='national' or "
+            f"restrict `years`"
+        )
+    if spec.standardise == "none":
+        table = pd.DataFrame({"mean": 0.0, "sd": 1.0, "n": stats["n"]}, index=stats.index)
+    else:
+        table = stats
+    table.index.name = "year"
+    return table, pooled_sd, int(dof + len(years)), "comparison arm, pooled within year"

@@ -1,0 +1,155 @@
+"""The flow log: how many schools, teachers and pupils each stage keeps, and why others left."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .._results import Summary
+
+__all__ = ["FlowLog", "FlowRecorder"]
+
+STAGES = ("available", "eligible", "assigned", "analysed")
+
+
+@dataclass(frozen=True)
+class FlowLog:
+    """Counts of schools, teachers and pupil records at each stage of cohort construction.
+
+    Attributes
+    ----------
+    stages
+        One row per stage (``available``, ``eligible``, ``assigned``, ``analysed``) and arm
+        (``all``, then ``treated`` and ``comparison`` once arms exist), with columns
+        ``stage, arm, schools, teachers, pupils``. ``pupils`` counts pupil-year records.
+    exclusions
+        One row per reason records were excluded: ``stage, reason, schools, teachers, pupils``,
+        where ``schools`` and ``teachers`` count those that lost *all* their records at that
+        step and ``pupils`` counts the records removed.
+
+    Notes
+    -----
+    The log balances: available pupil records minus every exclusion equals the records analysed.
+    """
+
+    stages: pd.DataFrame
+    exclusions: pd.DataFrame
+
+    def count(self, stage: str, arm: str = "all", level: str = "pupils") -> int:
+        """Number of ``level`` (schools, teachers, pupils) at ``stage`` in ``arm``."""
+        row = self.stages[(self.stages["stage"] == stage) & (self.stages["arm"] == arm)]
+        if row.empty:
+            raise KeyError(f"no flow row for stage={stage!r}, arm={arm!r}")
+        return int(row[level].iloc[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """The stage table followed by the exclusions, one tidy frame with a ``kind`` column."""
+        stages = self.stages.assign(kind="stage", reason="")
+        exclusions = self.exclusions.assign(kind="excluded", arm="")
+        columns = ["kind", "stage", "arm", "reason", "schools", "teachers", "pupils"]
+        return pd.concat([stages[columns], exclusions[columns]], ignore_index=True)
+
+    def summary(self) -> Summary:
+        """Printable flow table."""
+        return Summary(
+            title="Flow of schools, teachers and pupil records",
+            facts=tuple(
+                (f"{s.stage} ({s.arm})", f"{s.schools} schools, {s.teachers} teachers, "
+                 f"{s.pupils} pupil records")
+                for s in self.stages.itertuples()
+            ),
+            table=self.exclusions if len(self.exclusions) else None,
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def plot(self, *, ax=None):
+        """Horizontal bars of pupil records at each stage, by arm; returns the Axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3))
+        table = self.stages.pivot_table(
+            index="stage", columns="arm", values="pupils", aggfunc="sum", sort=False
+        ).reindex(list(STAGES))
+        table.plot.barh(ax=ax)
+        ax.invert_yaxis()
+        ax.set_xlabel("pupil records")
+        ax.set_ylabel("")
+        return ax
+
+
+class FlowRecorder:
+    """Mutable helper used while building a cohort; produces a :class:`FlowLog`.
+
+    It holds the pupil table and a boolean mask of rows still in; each :meth:`exclude` call
+    records the rows it removes and how many schools and teachers lost their last record.
+    """
+
+    def __init__(self, pupils: pd.DataFrame, *, n_schools: int, n_teachers: int):
+        self._pupils = pupils
+        self.keep = np.ones(len(pupils), dtype=bool)
+        self._stages: list[dict] = []
+        self._exclusions: list[dict] = []
+        self._has_teacher = "teacher" in pupils.columns
+        self.record_stage("available", "all", schools=n_schools, teachers=n_teachers)
+
+    def _counts(self, mask: np.ndarray) -> tuple[int, int, int]:
+        rows = self._pupils.loc[mask]
+        schools = rows["school"].nunique()
+        teachers = (
+            len(rows[["school", "teacher"]].dropna().drop_duplicates()) if self._has_teacher else 0
+        )
+        return schools, teachers, int(mask.sum())
+
+    def exclude(self, stage: str, reason: str, drop: np.ndarray) -> None:
+        """Remove the rows flagged in ``drop`` (among those still in), logging ``reason``."""
+        drop = np.asarray(drop, dtype=bool) & self.keep
+        if not drop.any():
+            return
+        before = self._counts(self.keep)
+        self.keep &= ~drop
+        after = self._counts(self.keep)
+        self._exclusions.append(
+            {
+                "stage": stage,
+                "reason": reason,
+                "schools": before[0] - after[0],
+                "teachers": before[1] - after[1],
+                "pupils": int(drop.sum()),
+            }
+        )
+
+    def note(self, stage: str, reason: str, *, schools: int = 0, teachers: int = 0) -> None:
+        """Log schools or teachers excluded without pupil records (e.g. none in the data)."""
+        if schools or teachers:
+            self._exclusions.append(
+                {"stage": stage, "reason": reason, "schools": int(schools),
+                 "teachers": int(teachers), "pupils": 0}
+            )
+
+    def record_stage(self, stage: str, arm: str, *, mask=None, schools=None, teachers=None) -> None:
+        """Record the counts of rows still in (optionally within ``mask``) at ``stage``."""
+        mask = self.keep if mask is None else (self.keep & np.asarray(mask, dtype=bool))
+        counted = self._counts(mask)
+        self._stages.append(
+            {
+                "stage": stage,
+                "arm": arm,
+                "schools": counted[0] if schools is None else int(schools),
+                "teachers": counted[1] if teachers is None else int(teachers),
+                "pupils": counted[2],
+            }
+        )
+
+    def log(self) -> FlowLog:
+        """Freeze the counts recorded so far."""
+        stage_columns = ["stage", "arm", "schools", "teachers", "pupils"]
+        excl_columns = ["stage", "reason", "schools", "teachers", "pupils"]
+        return FlowLog(
+            stages=pd.DataFrame(self._stages, columns=stage_columns),
+            exclusions=pd.DataFrame(self._exclusions, columns=excl_columns),
+        )
