@@ -62,8 +62,12 @@ def make_tables(
                             "teacher": teacher,
                             "year": year,
                             "prior": rng.normal(),
-                            "outcome": 100 + school_effect[s] + 0.5 * (year - years[0])
-                            - 2 * fsm + effect * treated_now + rng.normal(0, 5),
+                            "outcome": 100
+                            + school_effect[s]
+                            + 0.5 * (year - years[0])
+                            - 2 * fsm
+                            + effect * treated_now
+                            + rng.normal(0, 5),
                             "fsm": fsm,
                             "sen": int(rng.random() < 0.15),
                             "eal": int(rng.random() < 0.2),
@@ -80,7 +84,12 @@ def make_tables(
             "dose_hours": 20.0,
         }
     )
-    return {"schools": schools, "teachers": teachers, "pupils": pupils, "participation": participation}
+    return {
+        "schools": schools,
+        "teachers": teachers,
+        "pupils": pupils,
+        "participation": participation,
+    }
 
 
 @pytest.fixture

@@ -251,7 +251,9 @@ class Records:
                 f"column {self._user('year')!r} of the pupils table is missing in "
                 f"{format_rows(bad)}; every pupil record needs its test year"
             )
-        _require_unique(pupils, "pupils", ["pupil", "year"], self.columns, "one row per pupil per year")
+        _require_unique(
+            pupils, "pupils", ["pupil", "year"], self.columns, "one row per pupil per year"
+        )
         if self.schools is not None:
             _require_unique(self.schools, "schools", ["school"], self.columns, "one row per school")
             _require_known(pupils, "pupils", self.schools, ["school"], self.columns)
@@ -260,7 +262,11 @@ class Records:
             _require_known(part, "participation", pupils, ["school"], self.columns, "pupils")
         if self.teachers is not None:
             _require_unique(
-                self.teachers, "teachers", ["school", "teacher"], self.columns, "one row per teacher"
+                self.teachers,
+                "teachers",
+                ["school", "teacher"],
+                self.columns,
+                "one row per teacher",
             )
             for name, frame in (("pupils", pupils), ("participation", part)):
                 if "teacher" in frame.columns:
@@ -325,7 +331,7 @@ def _require_numeric(frame, table, column, columns) -> None:
     coerced = pd.to_numeric(series, errors="coerce")
     bad = frame.index[coerced.isna() & series.notna()]
     if len(bad):
-        examples = ", ".join(repr(v) for v in series.loc[bad[:3]])
+        examples = ", ".join(_show(v) for v in series.loc[bad[:3]])
         raise InvalidValueError(
             f"column {columns.get(column, column)!r} of the {table} table must be numeric; "
             f"{format_rows(bad)} hold {examples}. Clean those values (or set them missing) "
@@ -343,7 +349,7 @@ def _require_binary(frame, table, column, columns) -> None:
     ok = values.isin([0, 1, True, False]) if len(values) else values
     if len(values) and not bool(ok.all()):
         bad = values.index[~ok]
-        examples = ", ".join(repr(v) for v in values.loc[bad[:3]])
+        examples = ", ".join(_show(v) for v in values.loc[bad[:3]])
         raise InvalidValueError(
             f"column {columns.get(column, column)!r} of the {table} table must be 0/1 "
             f"(or True/False); {format_rows(bad)} hold {examples}. Recode it, e.g. "
@@ -351,12 +357,20 @@ def _require_binary(frame, table, column, columns) -> None:
         )
 
 
+def _show(value) -> str:
+    """repr of a plain Python value (``12``, not ``np.int64(12)``); whole floats as ints."""
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return repr(value)
+
+
 def _require_unique(frame, table, keys, columns, meaning) -> None:
     duplicated = frame.duplicated(subset=keys, keep=False)
     if duplicated.any():
         bad = frame.index[duplicated]
         first = frame.loc[bad[0], keys]
-        shown = ", ".join(f"{columns.get(k, k)}={first[k]!r}" for k in keys)
+        shown = ", ".join(f"{columns.get(k, k)}={_show(first[k])}" for k in keys)
         raise DuplicateRowsError(
             f"the {table} table must hold {meaning}, but {int(duplicated.sum())} rows repeat "
             f"({', '.join(columns.get(k, k) for k in keys)}), first {shown} in "
@@ -375,7 +389,8 @@ def _require_known(frame, table, reference, keys, columns, reference_name=None) 
         bad = frame.index[mask]
         ids = frame.loc[bad, keys].drop_duplicates().head(5)
         shown = "; ".join(
-            ", ".join(f"{columns.get(k, k)}={row[k]!r}" for k in keys) for _, row in ids.iterrows()
+            ", ".join(f"{columns.get(k, k)}={_show(row[k])}" for k in keys)
+            for _, row in ids.iterrows()
         )
         raise UnknownReferenceError(
             f"the {table} table refers to {keys[-1]}s missing from the {reference_name} table "

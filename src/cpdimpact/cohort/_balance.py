@@ -63,10 +63,18 @@ def balance_table(pupils: pd.DataFrame, schools: pd.DataFrame | None) -> pd.Data
         school_arm = pupils.groupby("school", sort=True)["treated"].any()
         sizes = schools.set_index("school")["size"].reindex(school_arm.index).astype(float)
         rows.append(
-            _row("size", "school", sizes[school_arm.to_numpy()], sizes[~school_arm.to_numpy()], False)
+            _row(
+                "size", "school", sizes[school_arm.to_numpy()], sizes[~school_arm.to_numpy()], False
+            )
         )
     columns = [
-        "variable", "level", "treated_mean", "comparison_mean",
-        "std_difference", "variance_ratio", "n_treated", "n_comparison",
+        "variable",
+        "level",
+        "treated_mean",
+        "comparison_mean",
+        "std_difference",
+        "variance_ratio",
+        "n_treated",
+        "n_comparison",
     ]
     return pd.DataFrame(rows, columns=columns)

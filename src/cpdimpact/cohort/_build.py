@@ -89,7 +89,9 @@ class CohortSpec:
         _choice("standardise", self.standardise, ("comparison", "national", "none"))
         if not isinstance(self.lag, int | np.integer) or self.lag < 0:
             raise ValueError(f"lag must be a whole number of years >= 0, got {self.lag!r}")
-        if self.standardise == "national" and (self.national_mean is None or self.national_sd is None):
+        if self.standardise == "national" and (
+            self.national_mean is None or self.national_sd is None
+        ):
             raise ValueError(
                 "standardise='national' needs national_mean and national_sd (numbers, or "
                 "mappings from year to number)"
@@ -178,10 +180,16 @@ class Cohort:
             ("comparison", self.spec.comparison.replace("_", " ")),
             ("years", f"{min(self.years)}-{max(self.years)}"),
             ("start years", ", ".join(map(str, self.start_years))),
-            ("treated", f"{arms.loc['treated', 'schools']} schools, "
-                        f"{arms.loc['treated', 'pupils']} pupil records"),
-            ("comparison arm", f"{arms.loc['comparison', 'schools']} schools, "
-                               f"{arms.loc['comparison', 'pupils']} pupil records"),
+            (
+                "treated",
+                f"{arms.loc['treated', 'schools']} schools, "
+                f"{arms.loc['treated', 'pupils']} pupil records",
+            ),
+            (
+                "comparison arm",
+                f"{arms.loc['comparison', 'schools']} schools, "
+                f"{arms.loc['comparison', 'pupils']} pupil records",
+            ),
             ("pupil-level SD", f"{self.outcome_sd:.4g} ({self.outcome_sd_source})"),
         )
         return Summary(title="Cohort", facts=facts, table=self.balance)
@@ -215,8 +223,11 @@ class Cohort:
 def unit_year_means(pupils: pd.DataFrame) -> pd.DataFrame:
     """Collapse pupil records to one row per unit and year (means, with ``n_pupils``)."""
     keys = ["unit", "year"]
-    constant = [c for c in ("school", "area", "treated", "exposed", "first_treated", "event_time")
-                if c in pupils.columns]
+    constant = [
+        c
+        for c in ("school", "area", "treated", "exposed", "first_treated", "event_time")
+        if c in pupils.columns
+    ]
     grouped = pupils.groupby(keys, sort=True, dropna=False)
     means = grouped[[c for c in _MEANS if c in pupils.columns]].mean()
     first = grouped[constant].first()
@@ -245,9 +256,13 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     schools = records.schools
     n_schools = len(schools) if schools is not None else pupils["school"].nunique()
     n_teachers = (
-        len(records.teachers) if records.teachers is not None
-        else (len(pupils[["school", "teacher"]].dropna().drop_duplicates())
-              if "teacher" in pupils.columns else 0)
+        len(records.teachers)
+        if records.teachers is not None
+        else (
+            len(pupils[["school", "teacher"]].dropna().drop_duplicates())
+            if "teacher" in pupils.columns
+            else 0
+        )
     )
     # Work on a fresh frame with a clean positional index; the caller's table is untouched.
     data = pupils.reset_index(drop=True)
@@ -260,7 +275,9 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     flow.exclude("eligible", "outcome missing", data["outcome"].isna().to_numpy())
     if spec.years is not None:
         outside = ~data["year"].between(*spec.years)
-        flow.exclude("eligible", f"year outside {spec.years[0]}-{spec.years[1]}", outside.to_numpy())
+        flow.exclude(
+            "eligible", f"year outside {spec.years[0]}-{spec.years[1]}", outside.to_numpy()
+        )
     for column in spec.covariates:
         flow.exclude("eligible", f"{user(column, column)} missing", data[column].isna().to_numpy())
     if teacher_level:
@@ -395,10 +412,15 @@ def _unit_starts(spec, records, data, unit_keys):
     hours = rows["dose_hours"] if "dose_hours" in rows.columns else pd.Series(0.0, rows.index)
     rows = rows.assign(unit=_unit_ids(rows, unit_keys), _dose=hours.fillna(0.0).astype(float))
     used = rows[rows["_counted"]]
-    per_unit = used.groupby("unit", sort=True).agg(start=("start_year", "min"), dose_hours=("_dose", "sum"))
+    per_unit = used.groupby("unit", sort=True).agg(
+        start=("start_year", "min"), dose_hours=("_dose", "sum")
+    )
     per_unit = per_unit[per_unit["dose_hours"] >= spec.min_dose] if spec.min_dose > 0 else per_unit
     starts = pd.DataFrame(
-        {"first_treated": per_unit["start"].astype(int) + spec.lag, "dose_hours": per_unit["dose_hours"]}
+        {
+            "first_treated": per_unit["start"].astype(int) + spec.lag,
+            "dose_hours": per_unit["dose_hours"],
+        }
     )
     partial = sorted(set(rows["unit"]) - set(starts.index), key=str)
     return starts, partial
@@ -449,7 +471,9 @@ def _standardise(spec: CohortSpec, data: pd.DataFrame):
         sd = _national(spec.national_sd, years, "national_sd")
         if (sd <= 0).any():
             raise InvalidValueError("national_sd must be positive")
-        table = pd.DataFrame({"mean": mean, "sd": sd, "n": pd.NA}, index=pd.Index(years, name="year"))
+        table = pd.DataFrame(
+            {"mean": mean, "sd": sd, "n": pd.NA}, index=pd.Index(years, name="year")
+        )
         return table, float(np.sqrt((sd**2).mean())), None, "national SD"
 
     thin = stats.index[(stats["n"].fillna(0) < 2) | ~(stats["sd"] > 0)]

@@ -56,8 +56,10 @@ class FlowLog:
         return Summary(
             title="Flow of schools, teachers and pupil records",
             facts=tuple(
-                (f"{s.stage} ({s.arm})", f"{s.schools} schools, {s.teachers} teachers, "
-                 f"{s.pupils} pupil records")
+                (
+                    f"{s.stage} ({s.arm})",
+                    f"{s.schools} schools, {s.teachers} teachers, {s.pupils} pupil records",
+                )
                 for s in self.stages.itertuples()
             ),
             table=self.exclusions if len(self.exclusions) else None,
@@ -127,8 +129,13 @@ class FlowRecorder:
         """Log schools or teachers excluded without pupil records (e.g. none in the data)."""
         if schools or teachers:
             self._exclusions.append(
-                {"stage": stage, "reason": reason, "schools": int(schools),
-                 "teachers": int(teachers), "pupils": 0}
+                {
+                    "stage": stage,
+                    "reason": reason,
+                    "schools": int(schools),
+                    "teachers": int(teachers),
+                    "pupils": 0,
+                }
             )
 
     def record_stage(self, stage: str, arm: str, *, mask=None, schools=None, teachers=None) -> None:

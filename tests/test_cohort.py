@@ -1,0 +1,374 @@
+"""Cohort construction: exposure, comparison arms, standardisation, flow log and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import make_tables
+from cpdimpact.cohort import CohortSpec, standardised_difference
+from cpdimpact.errors import (
+    CpdImpactError,
+    DuplicateRowsError,
+    EmptyComparisonGroupError,
+    InvalidValueError,
+    MissingColumnError,
+    UnknownReferenceError,
+)
+from cpdimpact.records import Records
+
+
+def _flow_balances(cohort) -> None:
+    flow = cohort.flow
+    available = flow.count("available")
+    assert available - flow.exclusions["pupils"].sum() == flow.count("analysed")
+    assert flow.count("analysed") == len(cohort.pupils)
+    assert flow.count("analysed", "treated") + flow.count("analysed", "comparison") == len(
+        cohort.pupils
+    )
+
+
+def test_school_exposure_and_event_time(records):
+    cohort = CohortSpec().build(records)
+    p = cohort.pupils
+    assert set(p.loc[p["treated"], "school"]) == {1, 2, 3, 4}
+    assert (p.loc[p["treated"], "first_treated"] == 2020).all()
+    assert (p.loc[~p["treated"], "first_treated"] == 0).all()
+    assert p.loc[~p["treated"], "event_time"].isna().all()
+    treated = p[p["treated"]]
+    assert (treated["event_time"] == treated["year"] - 2020).all()
+    assert (p["exposed"] == (p["treated"] & (p["year"] >= 2020))).all()
+    assert cohort.start_years == (2020,)
+    assert not cohort.is_staggered
+    _flow_balances(cohort)
+
+
+def test_teacher_exposure_uses_school_teacher_pairs(records):
+    cohort = CohortSpec(exposure="teacher").build(records)
+    # Teacher ids 1 and 2 repeat in every school: only the pair names a teacher.
+    assert cohort.pupils["unit"].nunique() == 16
+    assert cohort.arms().loc["treated", "units"] == 8
+    assert cohort.unit_years["unit"].nunique() == 16
+
+
+def test_teacher_exposure_only_named_teachers():
+    tables = make_tables()
+    part = tables["participation"]
+    tables["participation"] = part[part["teacher"] == 1].reset_index(drop=True)
+    cohort = CohortSpec(exposure="teacher").build(Records(**tables))
+    treated = cohort.pupils[cohort.pupils["treated"]]
+    assert set(treated["teacher"]) == {1}
+    assert set(treated["school"]) == {1, 2, 3, 4}
+
+
+def test_whole_school_enrolment_enrols_every_teacher():
+    tables = make_tables()
+    part = tables["participation"]
+    tables["participation"] = part.drop_duplicates("school").assign(teacher=np.nan)
+    cohort = CohortSpec(exposure="teacher").build(Records(**tables))
+    assert cohort.arms().loc["treated", "units"] == 8
+
+
+def test_lag_shifts_first_treated(records):
+    cohort = CohortSpec(lag=1).build(records)
+    p = cohort.pupils
+    assert (p.loc[p["treated"], "first_treated"] == 2021).all()
+    assert not p.loc[p["year"] == 2020, "exposed"].any()
+
+
+def test_not_yet_treated_excludes_comparison_after_its_start():
+    tables = make_tables(n_schools=8, n_treated=8, years=(2017, 2018, 2019, 2020, 2021))
+    part = tables["participation"]
+    # Schools 5-8 start two years after schools 1-4: a staggered roll-out with no never-treated.
+    tables["participation"] = part.assign(start_year=np.where(part["school"] <= 4, 2019, 2021))
+    records = Records(**tables)
+    with pytest.raises(EmptyComparisonGroupError, match="not_yet_treated"):
+        CohortSpec().build(records)
+    cohort = CohortSpec(comparison="not_yet_treated").build(records)
+    p = cohort.pupils
+    assert set(p.loc[p["treated"], "school"]) == {1, 2, 3, 4}
+    assert p.loc[~p["treated"], "year"].max() == 2020
+    # No comparison unit is left in 2021, so that year is excluded for everyone.
+    assert p["year"].max() == 2020
+    reasons = set(cohort.flow.exclusions["reason"])
+    assert any("own start" in r for r in reasons)
+    _flow_balances(cohort)
+
+
+def test_staggered_never_treated_keeps_all_cohorts():
+    tables = make_tables(n_schools=9, n_treated=6)
+    part = tables["participation"]
+    tables["participation"] = part.assign(start_year=np.where(part["school"] <= 3, 2019, 2020))
+    cohort = CohortSpec().build(Records(**tables))
+    assert cohort.start_years == (2019, 2020)
+    assert cohort.is_staggered
+
+
+def test_comparison_standardisation(records):
+    cohort = CohortSpec().build(records)
+    comp = cohort.pupils[~cohort.pupils["treated"]]
+    by_year = comp.groupby("year")["outcome_std"]
+    np.testing.assert_allclose(by_year.mean(), 0, atol=1e-12)
+    np.testing.assert_allclose(by_year.std(ddof=1), 1, rtol=1e-12)
+    # The effect-size SD pools the within-year variances of the comparison arm.
+    variances = comp.groupby("year")["outcome"].var(ddof=1)
+    counts = comp.groupby("year").size()
+    pooled = np.sqrt((variances * (counts - 1)).sum() / (counts - 1).sum())
+    assert cohort.outcome_sd == pytest.approx(pooled)
+    assert cohort.outcome_sd_n == len(comp)
+
+
+def test_national_standardisation(records):
+    cohort = CohortSpec(standardise="national", national_mean=100.0, national_sd=5.0).build(records)
+    np.testing.assert_allclose(
+        cohort.pupils["outcome_std"], (cohort.pupils["outcome"] - 100) / 5, rtol=1e-12
+    )
+    assert cohort.outcome_sd == 5.0
+    by_year = {y: 100.0 + y - 2018 for y in (2018, 2019, 2020, 2021)}
+    cohort = CohortSpec(standardise="national", national_mean=by_year, national_sd=5.0).build(
+        records
+    )
+    p = cohort.pupils
+    np.testing.assert_allclose(p["outcome_std"], (p["outcome"] - p["year"].map(by_year)) / 5)
+    with pytest.raises(InvalidValueError, match="2021"):
+        CohortSpec(standardise="national", national_mean={2018: 1.0}, national_sd=5.0).build(
+            records
+        )
+
+
+def test_missing_covariate_rows_are_counted(tables):
+    pupils = tables["pupils"].copy()
+    pupils.loc[[0, 5, 9], "prior"] = np.nan
+    tables["pupils"] = pupils
+    cohort = CohortSpec(covariates=("prior",)).build(Records(**tables))
+    excl = cohort.flow.exclusions
+    assert excl.loc[excl["reason"] == "prior missing", "pupils"].item() == 3
+    assert len(cohort.pupils) == len(pupils) - 3
+    _flow_balances(cohort)
+
+
+def test_missing_outcome_rows_are_counted(tables):
+    pupils = tables["pupils"].copy()
+    pupils.loc[[1, 2], "outcome"] = np.nan
+    tables["pupils"] = pupils
+    cohort = CohortSpec().build(Records(**tables))
+    excl = cohort.flow.exclusions
+    assert excl.loc[excl["reason"] == "outcome missing", "pupils"].item() == 2
+    _flow_balances(cohort)
+
+
+def test_year_window_and_school_without_records(tables):
+    schools = pd.concat(
+        [tables["schools"], pd.DataFrame({"school": [99], "area": ["North"], "size": [10]})],
+        ignore_index=True,
+    )
+    tables["schools"] = schools
+    cohort = CohortSpec(years=(2019, 2021)).build(Records(**tables))
+    assert cohort.years == (2019, 2020, 2021)
+    excl = cohort.flow.exclusions.set_index("reason")
+    assert excl.loc["school has no pupil records", "schools"] == 1
+    assert excl.loc["year outside 2019-2021", "pupils"] == (tables["pupils"]["year"] == 2018).sum()
+    assert cohort.flow.count("available", level="schools") == 9
+    _flow_balances(cohort)
+
+
+def test_strand_filter_excludes_partly_enrolled_units(tables):
+    part = tables["participation"]
+    tables["participation"] = part.assign(
+        strand=np.where(part["school"] == 4, "headship", "whole_school")
+    )
+    cohort = CohortSpec(strands=("whole_school",)).build(Records(**tables))
+    assert 4 not in set(cohort.pupils["school"])
+    assert set(cohort.pupils.loc[cohort.pupils["treated"], "school"]) == {1, 2, 3}
+    excl = cohort.flow.exclusions
+    assert excl["reason"].str.contains("other strands").any()
+    _flow_balances(cohort)
+
+
+def test_min_dose_excludes_low_dose_units(tables):
+    part = tables["participation"]
+    tables["participation"] = part.assign(dose_hours=np.where(part["school"] == 1, 2.0, 20.0))
+    cohort = CohortSpec(min_dose=10).build(Records(**tables))
+    assert 1 not in set(cohort.pupils["school"])
+    treated = cohort.pupils[cohort.pupils["treated"]]
+    assert (treated["dose_hours"] == 40.0).all()  # two teachers x 20 hours per school
+
+
+def test_balance_standardised_difference_by_hand(records):
+    cohort = CohortSpec().build(records)
+    pre = cohort.pupils[cohort.pupils["year"] < 2020]
+    t, c = pre[pre["treated"]]["prior"], pre[~pre["treated"]]["prior"]
+    expected = (t.mean() - c.mean()) / np.sqrt((t.var() + c.var()) / 2)
+    row = cohort.balance.set_index("variable").loc["prior"]
+    assert row["std_difference"] == pytest.approx(expected)
+    assert standardised_difference(0.5, 0.3, 0.25, 0.21) == pytest.approx(0.2 / np.sqrt(0.23))
+
+
+def test_summary_and_faces(records):
+    cohort = CohortSpec().build(records)
+    assert "never treated" in str(cohort.summary())
+    assert "<table>" in cohort._repr_html_()
+    assert {"kind", "stage", "pupils"} <= set(cohort.to_frame().columns)
+    ax = cohort.plot()
+    assert len(ax.get_lines()) >= 2
+    assert cohort.flow.plot() is not None
+
+
+def test_column_mapping(tables):
+    pupils = tables["pupils"].rename(columns={"pupil": "UPN", "outcome": "ks2", "school": "URN"})
+    part = tables["participation"].rename(columns={"school": "URN", "start_year": "cohort"})
+    schools = tables["schools"].rename(columns={"school": "URN"})
+    teachers = tables["teachers"].rename(columns={"school": "URN"})
+    records = Records.from_frames(
+        pupils=pupils,
+        participation=part,
+        schools=schools,
+        teachers=teachers,
+        columns={"pupil": "UPN", "outcome": "ks2", "school": "URN", "start_year": "cohort"},
+    )
+    cohort = CohortSpec().build(records)
+    assert len(cohort.pupils) == len(pupils)
+    assert "UPN" in pupils.columns  # the user's frame keeps its names
+    with pytest.raises(KeyError, match="unknown canonical"):
+        Records.from_frames(pupils=pupils, participation=part, columns={"score": "ks2"})
+
+
+# ---------------------------------------------------------------------- bad input
+def _build(tables, **spec):
+    return CohortSpec(**spec).build(Records(**tables))
+
+
+def test_missing_column_names_column_and_fix(tables):
+    tables["pupils"] = tables["pupils"].drop(columns="outcome")
+    with pytest.raises(MissingColumnError, match=r"'outcome'.*columns=") as err:
+        _build(tables)
+    assert "pupils table" in str(err.value)
+
+
+def test_missing_column_mentions_mapping(tables):
+    pupils = tables["pupils"].rename(columns={"outcome": "ks2"})
+    records = Records.from_frames(
+        pupils=pupils.drop(columns="ks2"),
+        participation=tables["participation"],
+        columns={"outcome": "ks2"},
+    )
+    with pytest.raises(MissingColumnError, match="mapped from your column 'ks2'"):
+        CohortSpec().build(records)
+
+
+def test_non_numeric_outcome_names_rows(tables):
+    pupils = tables["pupils"].copy()
+    pupils["outcome"] = pupils["outcome"].astype(object)
+    pupils.loc[[3, 7], "outcome"] = "absent"
+    tables["pupils"] = pupils
+    with pytest.raises(InvalidValueError, match=r"'outcome'.*numeric.*rows 3, 7.*'absent'"):
+        _build(tables)
+
+
+def test_all_missing_outcome(tables):
+    tables["pupils"] = tables["pupils"].assign(outcome=np.nan)
+    with pytest.raises(InvalidValueError, match="entirely missing"):
+        _build(tables)
+
+
+def test_duplicate_pupil_year_rows(tables):
+    pupils = tables["pupils"]
+    tables["pupils"] = pd.concat([pupils, pupils.iloc[[10]]], ignore_index=True)
+    with pytest.raises(DuplicateRowsError, match=r"one row per pupil per year.*pupil=11"):
+        _build(tables)
+
+
+def test_participation_for_unknown_school(tables):
+    part = tables["participation"]
+    tables["participation"] = pd.concat(
+        [part, pd.DataFrame({"school": [42], "teacher": [1], "start_year": [2020]})],
+        ignore_index=True,
+    )
+    with pytest.raises(UnknownReferenceError, match=r"school=42.*row 8"):
+        _build(tables)
+
+
+def test_participation_for_unknown_teacher(tables):
+    part = tables["participation"]
+    tables["participation"] = part.assign(teacher=np.where(part.index == 0, 7, part["teacher"]))
+    with pytest.raises(UnknownReferenceError, match=r"teacher=7"):
+        _build(tables, exposure="teacher")
+
+
+@pytest.mark.parametrize("start", [2018, 2015, 2022])
+def test_start_years_outside_the_data(tables, start):
+    part = tables["participation"]
+    tables["participation"] = part.assign(start_year=np.where(part.index == 2, start, 2020))
+    with pytest.raises(InvalidValueError, match=rf"start_year.*\[{start}\].*row 2"):
+        _build(tables)
+
+
+def test_empty_comparison_group(tables):
+    all_schools = tables["schools"]["school"]
+    tables["participation"] = pd.DataFrame({"school": all_schools, "start_year": 2020})
+    with pytest.raises(EmptyComparisonGroupError, match="comparison group is empty"):
+        _build(tables)
+
+
+def test_errors_share_a_base_class(tables):
+    tables["pupils"] = tables["pupils"].drop(columns="year")
+    with pytest.raises(CpdImpactError):
+        _build(tables)
+
+
+def test_bad_spec_values():
+    with pytest.raises(ValueError, match="exposure"):
+        CohortSpec(exposure="class")
+    with pytest.raises(ValueError, match="national_mean"):
+        CohortSpec(standardise="national")
+    with pytest.raises(ValueError, match="lag"):
+        CohortSpec(lag=-1)
+
+
+# ---------------------------------------------------------------------- properties
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_schools=st.integers(min_value=4, max_value=9),
+    seed=st.integers(min_value=0, max_value=10_000),
+    exposure=st.sampled_from(["school", "teacher"]),
+)
+def test_inputs_are_never_modified(n_schools, seed, exposure):
+    tables = make_tables(
+        n_schools=n_schools, n_treated=n_schools // 2, seed=seed, pupils_per_class=2
+    )
+    tables["pupils"].loc[0, "prior"] = np.nan
+    before = {name: frame.copy(deep=True) for name, frame in tables.items()}
+    CohortSpec(exposure=exposure, covariates=("prior",)).build(Records(**tables))
+    for name, frame in tables.items():
+        pd.testing.assert_frame_equal(frame, before[name])
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10_000))
+def test_row_order_never_matters(seed):
+    tables = make_tables(pupils_per_class=2)
+    records = Records(**tables)
+    shuffled = Records(
+        **{name: frame.sample(frac=1.0, random_state=seed) for name, frame in tables.items()}
+    )
+    assert records.fingerprint() == shuffled.fingerprint()
+    a, b = CohortSpec().build(records), CohortSpec().build(shuffled)
+    key = ["pupil", "year"]
+    pd.testing.assert_frame_equal(
+        a.pupils.sort_values(key).reset_index(drop=True),
+        b.pupils.sort_values(key).reset_index(drop=True),
+    )
+    pd.testing.assert_frame_equal(a.balance, b.balance, rtol=1e-10)
+    assert a.outcome_sd == pytest.approx(b.outcome_sd, rel=1e-12)
+
+
+def test_fingerprint_changes_with_a_value(tables):
+    records = Records(**tables)
+    changed = dict(tables)
+    changed["pupils"] = tables["pupils"].assign(
+        outcome=tables["pupils"]["outcome"].where(tables["pupils"].index != 0, 0.0)
+    )
+    assert records.fingerprint() != Records(**changed).fingerprint()
