@@ -1,0 +1,509 @@
+"""Hedges' g: a model estimate standardised by a pupil-level standard deviation."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .._results import Summary, critical_value, p_value, tidy_frame
+from ..errors import InvalidValueError
+from ._months import months_of_progress
+
+__all__ = ["EffectSize", "hedges_correction", "hedges_g", "hedges_g_from_summary"]
+
+_SD_NOTE = (
+    "The standard error and interval treat the pupil-level SD as known; they omit the "
+    "sampling error of the SD itself, which is negligible with hundreds of pupils."
+)
+
+
+def _real(name: str, value: object) -> float:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise InvalidValueError(f"{name} must be a real number, got {value!r}.")
+    return float(value)
+
+
+def _check_alpha(alpha: object) -> float:
+    alpha = _real("alpha", alpha)
+    if not 0 < alpha < 1:
+        raise InvalidValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}.")
+    return alpha
+
+
+def _check_df(df: object) -> float | None:
+    if df is None:
+        return None
+    df = _real("df", df)
+    if not df > 0:  # also rejects NaN
+        raise InvalidValueError(
+            f"df must be positive (e.g. the number of clusters minus one) or None for a "
+            f"normal interval, got {df!r}."
+        )
+    return df
+
+
+def hedges_correction(n: int | None) -> float:
+    r"""Hedges' small-sample correction factor *J* for a pooled SD from ``n`` pupils.
+
+    Parameters
+    ----------
+    n : int or None
+        Total number of pupils behind the standard deviation (both arms together). ``None``
+        means no correction (``J = 1``), the usual choice with hundreds of pupils.
+
+    Returns
+    -------
+    float
+        :math:`J = 1 - 3 / (4n - 9)`, in (0, 1].
+
+    Raises
+    ------
+    cpdimpact.errors.InvalidValueError
+        If ``n`` is not a whole number of at least 4.
+
+    Notes
+    -----
+    Hedges (1981) showed that the standardised mean difference *d* is biased upwards in small
+    samples and that :math:`g = J(m)\,d` with
+
+    .. math:: J(m) = \frac{\Gamma(m/2)}{\sqrt{m/2}\,\Gamma((m-1)/2)} \approx 1 - \frac{3}{4m - 1}
+
+    is (nearly) unbiased, where *m* is the degrees of freedom of the SD. For an SD pooled over
+    two groups :math:`m = n - 2`, which gives the form used by the What Works Clearinghouse,
+    :math:`\omega = 1 - 3/(4n - 9)` (Hedges & Olkin 1985, ch. 5). ``n`` must be at least 4
+    (two degrees of freedom); below that the approximation breaks down.
+
+    References
+    ----------
+    Hedges, L. V. (1981). Distribution theory for Glass's estimator of effect size and related
+    estimators. *Journal of Educational Statistics*, 6(2), 107-128.
+
+    Hedges, L. V., & Olkin, I. (1985). *Statistical Methods for Meta-Analysis*. Academic Press.
+
+    Examples
+    --------
+    >>> from cpdimpact.effects import hedges_correction
+    >>> hedges_correction(6)
+    0.8
+    >>> hedges_correction(None)
+    1.0
+    """
+    if n is None:
+        return 1.0
+    valid = (
+        isinstance(n, numbers.Real)
+        and not isinstance(n, bool | np.bool_)
+        and math.isfinite(n)
+        and float(n).is_integer()
+        and n >= 4
+    )
+    if not valid:
+        raise InvalidValueError(
+            f"n must be the whole number of pupils behind the SD, at least 4, or None for no "
+            f"small-sample correction; got {n!r}."
+        )
+    return 1.0 - 3.0 / (4.0 * int(n) - 9.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EffectSize:
+    """A standardised effect size with its standard error and confidence interval.
+
+    Build one with :func:`hedges_g` or :func:`hedges_g_from_summary` rather than directly.
+
+    Attributes
+    ----------
+    estimate : float
+        The effect size *g* in pupil standard deviations.
+    std_error : float
+        Its standard error, on the same scale.
+    ci_lower, ci_upper : float
+        The ``1 - alpha`` confidence interval.
+    alpha : float
+        Significance level of the stored interval.
+    df : float or None
+        Degrees of freedom of the t reference distribution; ``None`` for the normal.
+    sd : float
+        The pupil-level standard deviation used as denominator, in outcome units.
+    correction : float
+        Hedges' small-sample factor *J* applied (1.0 when not applied).
+    n : int or None
+        Pupils behind the SD, used for *J*; ``None`` when no correction was applied.
+    label : str
+        The name of the effect, used as the ``term`` in :meth:`to_frame`.
+    """
+
+    estimate: float
+    std_error: float
+    ci_lower: float
+    ci_upper: float
+    alpha: float
+    df: float | None
+    sd: float
+    correction: float
+    n: int | None
+    label: str
+
+    @property
+    def months(self) -> int:
+        """Months of additional progress (EEF Toolkit) of :attr:`estimate`."""
+        return months_of_progress(self.estimate)
+
+    @property
+    def statistic(self) -> float:
+        """Wald statistic ``estimate / std_error`` (t when :attr:`df` is set, else z)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.float64(self.estimate) / np.float64(self.std_error))
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided p-value of :attr:`statistic`."""
+        return float(p_value(self.statistic, self.df))
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Confidence interval at level ``1 - alpha``, on the same reference distribution.
+
+        Parameters
+        ----------
+        alpha : float, default 0.05
+            Significance level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row indexed by ``term`` (the label), columns ``ci_lower`` and ``ci_upper``.
+
+        Examples
+        --------
+        >>> from cpdimpact.effects import hedges_g
+        >>> es = hedges_g(1.0, 0.5, 5.0)
+        >>> es.conf_int(0.10).loc["effect size"].round(4).tolist()
+        [0.0355, 0.3645]
+        """
+        alpha = _check_alpha(alpha)
+        q = critical_value(alpha, self.df)
+        frame = pd.DataFrame(
+            {
+                "ci_lower": [self.estimate - q * self.std_error],
+                "ci_upper": [self.estimate + q * self.std_error],
+            },
+            index=pd.Index([self.label], name="term"),
+        )
+        return frame
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tidy one-row table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``term, estimate, std_error, statistic, p_value, ci_lower, ci_upper``;
+            ``term`` is the label.
+        """
+        return tidy_frame(
+            pd.Series([self.estimate], index=[self.label]),
+            pd.Series([self.std_error], index=[self.label]),
+            df=self.df,
+            alpha=self.alpha,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain, JSON-safe dictionary of the fields plus ``months`` and ``p_value``."""
+        return {
+            "label": self.label,
+            "estimate": self.estimate,
+            "std_error": self.std_error,
+            "ci_lower": self.ci_lower,
+            "ci_upper": self.ci_upper,
+            "alpha": self.alpha,
+            "df": self.df,
+            "p_value": self.p_value,
+            "months": self.months,
+            "sd": self.sd,
+            "correction": self.correction,
+            "n": self.n,
+        }
+
+    def summary(self) -> Summary:
+        """Printable summary: the effect size, interval, months of progress and its basis."""
+        level = f"{100 * (1 - self.alpha):g}%"
+        if self.n is None:
+            correction = "not applied (J = 1)"
+        else:
+            correction = f"J = {self.correction:.4f} (n = {self.n} pupils)"
+        reference = "normal" if self.df is None else f"t with {self.df:g} df"
+        facts = (
+            ("Effect size", f"{self.estimate:.3f}"),
+            ("Standard error", f"{self.std_error:.3f}"),
+            (f"{level} interval", f"[{self.ci_lower:.3f}, {self.ci_upper:.3f}] ({reference})"),
+            ("p-value", f"{self.p_value:.4f}"),
+            ("Months of progress", f"{self.months:+d} (EEF Toolkit)"),
+            ("Pupil-level SD", f"{self.sd:.4g}"),
+            ("Small-sample correction", correction),
+        )
+        return Summary(
+            title=f"Effect size: {self.label}",
+            facts=facts,
+            table=self.to_frame(),
+            notes=(_SD_NOTE,),
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def __str__(self) -> str:
+        return (
+            f"{self.label}: g = {self.estimate:.3f} "
+            f"[{self.ci_lower:.3f}, {self.ci_upper:.3f}], {self.months:+d} months"
+        )
+
+    def plot(self, *, ax=None):
+        """One-row forest plot: the effect size, its interval and a line at zero.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; a new small figure when omitted.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        import matplotlib.pyplot as plt  # lazily: importing cpdimpact stays cheap
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.0, 1.6), layout="constrained")
+        ax.axvline(0.0, color="0.5", linestyle="--", linewidth=1)
+        ax.errorbar(
+            [self.estimate],
+            [0.0],
+            xerr=[[self.estimate - self.ci_lower], [self.ci_upper - self.estimate]],
+            fmt="o",
+            color="C0",
+            capsize=4,
+        )
+        ax.set_yticks([0.0], [self.label])
+        ax.set_ylim(-1.0, 1.0)
+        ax.set_xlabel("Effect size (pupil standard deviations)")
+        level = f"{100 * (1 - self.alpha):g}%"
+        ax.set_title(
+            f"g = {self.estimate:.2f}, {level} CI [{self.ci_lower:.2f}, {self.ci_upper:.2f}]; "
+            f"{self.months:+d} months",
+            fontsize="medium",
+        )
+        return ax
+
+
+def hedges_g(
+    estimate: float,
+    std_error: float,
+    sd: float,
+    *,
+    n: int | None = None,
+    df: float | None = None,
+    alpha: float = 0.05,
+    label: str = "effect size",
+) -> EffectSize:
+    r"""Standardise a model estimate by a pupil-level standard deviation (Hedges' g).
+
+    Parameters
+    ----------
+    estimate : float
+        The effect in outcome units, e.g. a difference-in-differences ATT in scaled-score
+        points.
+    std_error : float
+        Its standard error (from the model: cluster-robust, bootstrap, ...). At least 0.
+    sd : float
+        The **pupil-level** standard deviation of the outcome, in the same units. Never the SD
+        of school means, which is several times smaller and would inflate the effect size.
+    n : int, optional
+        Total pupils behind ``sd``, for Hedges' small-sample correction
+        :math:`J = 1 - 3/(4n - 9)`. Omit for no correction (``J = 1``).
+    df : float, optional
+        Degrees of freedom of the model's inference (e.g. clusters minus one) for a t
+        interval; omit for a normal interval.
+    alpha : float, default 0.05
+        Significance level of the stored interval.
+    label : str, default "effect size"
+        Name of the effect (``term`` in tables).
+
+    Returns
+    -------
+    EffectSize
+
+    Raises
+    ------
+    cpdimpact.errors.InvalidValueError
+        If ``sd`` is not positive and finite, ``std_error`` is negative or not finite,
+        ``estimate`` is not finite, or ``n``, ``df`` or ``alpha`` are out of range.
+
+    Notes
+    -----
+    With *b* the estimate, :math:`s_b` its standard error, :math:`\sigma` the pupil SD and
+    *q* the :math:`1 - \alpha/2` quantile of Student's t on ``df`` degrees of freedom (the
+    normal when ``df`` is None):
+
+    .. math::
+
+        g = J\,\frac{b}{\sigma}, \qquad
+        \mathrm{SE}(g) = J\,\frac{s_b}{\sigma}, \qquad
+        \mathrm{CI} = J\,\frac{b \mp q\,s_b}{\sigma},
+
+    with Hedges' correction :math:`J = 1 - 3/(4n - 9)` (Hedges 1981; Hedges & Olkin 1985; the
+    What Works Clearinghouse's :math:`\omega`), see :func:`hedges_correction`.
+
+    The standard error treats :math:`\sigma` as fixed: it carries the model's uncertainty
+    about *b* but not the sampling error of the SD, which adds roughly
+    :math:`g^2 / (2n)` to the variance (Hedges & Olkin 1985) and is negligible for the
+    hundreds or thousands of pupils in a school evaluation. The EEF Teaching and Learning
+    Toolkit guidance expresses effects in pupil standard deviations in this way and converts
+    them to months of progress (:attr:`EffectSize.months`). Because *b*, :math:`s_b` and
+    :math:`\sigma` share the outcome's units, *g* is unchanged by any rescaling
+    :math:`a y + c` (:math:`a > 0`) of the outcome.
+
+    References
+    ----------
+    Hedges, L. V. (1981). Distribution theory for Glass's estimator of effect size and related
+    estimators. *Journal of Educational Statistics*, 6(2), 107-128.
+
+    Hedges, L. V., & Olkin, I. (1985). *Statistical Methods for Meta-Analysis*. Academic Press.
+
+    Education Endowment Foundation. *Teaching and Learning Toolkit* guidance and *Statistical
+    analysis guidance for EEF evaluations*.
+
+    Examples
+    --------
+    A DiD estimate of 1.2 KS2 scaled-score points (SE 0.4, 20 areas) with a pupil SD of 6.0
+    from 400 pupils:
+
+    >>> from cpdimpact.effects import hedges_g
+    >>> es = hedges_g(1.2, 0.4, 6.0, n=400, df=19, label="ATT")
+    >>> round(es.estimate, 4), round(es.std_error, 4)
+    (0.1996, 0.0665)
+    >>> es.months
+    3
+    >>> print(es)
+    ATT: g = 0.200 [0.060, 0.339], +3 months
+    """
+    estimate = _real("estimate", estimate)
+    std_error = _real("std_error", std_error)
+    sd = _real("sd", sd)
+    if not math.isfinite(estimate):
+        raise InvalidValueError(f"estimate must be finite, got {estimate!r}.")
+    if not (math.isfinite(std_error) and std_error >= 0):
+        raise InvalidValueError(
+            f"std_error must be finite and at least 0, got {std_error!r}; check that the model "
+            f"converged and that a variance rather than a standard error was not passed."
+        )
+    if not (math.isfinite(sd) and sd > 0):
+        raise InvalidValueError(
+            f"sd must be a positive, finite pupil-level standard deviation, got {sd!r}; an SD "
+            f"of 0 or NaN means the outcome has no variation or is all missing."
+        )
+    alpha = _check_alpha(alpha)
+    df = _check_df(df)
+    if not isinstance(label, str):
+        raise InvalidValueError(f"label must be a string, got {label!r}.")
+    j = hedges_correction(n)
+    q = critical_value(alpha, df)
+    return EffectSize(
+        estimate=j * estimate / sd,
+        std_error=j * std_error / sd,
+        ci_lower=j * (estimate - q * std_error) / sd,
+        ci_upper=j * (estimate + q * std_error) / sd,
+        alpha=alpha,
+        df=df,
+        sd=sd,
+        correction=j,
+        n=None if n is None else int(n),
+        label=label,
+    )
+
+
+def hedges_g_from_summary(
+    *,
+    mean_treatment: float,
+    sd_treatment: float,
+    n_treatment: int,
+    mean_control: float,
+    sd_control: float,
+    n_control: int,
+    alpha: float = 0.05,
+    label: str = "effect size",
+) -> EffectSize:
+    r"""Hedges' g of two independent groups from their means, SDs and sizes.
+
+    Parameters
+    ----------
+    mean_treatment, sd_treatment, n_treatment : float, float, int
+        Mean, standard deviation (with denominator n - 1) and number of pupils, treated group.
+    mean_control, sd_control, n_control : float, float, int
+        The same for the comparison group.
+    alpha : float, default 0.05
+        Significance level of the (normal) interval.
+    label : str, default "effect size"
+        Name of the effect.
+
+    Returns
+    -------
+    EffectSize
+        With ``sd`` the pooled SD, ``n = n_treatment + n_control`` and ``df = None``.
+
+    Notes
+    -----
+    .. math::
+
+        S_p = \sqrt{\frac{(n_t - 1)s_t^2 + (n_c - 1)s_c^2}{n_t + n_c - 2}}, \quad
+        d = \frac{\bar y_t - \bar y_c}{S_p}, \quad g = J d, \quad J = 1 - \frac{3}{4N - 9},
+
+    with :math:`N = n_t + n_c`, and the large-sample variance (Hedges & Olkin 1985)
+
+    .. math:: V(g) = J^2 \left(\frac{N}{n_t n_c} + \frac{d^2}{2N}\right).
+
+    This is the What Works Clearinghouse's Hedges' g for a simple two-group comparison; it
+    ignores clustering, so use it for checks and unclustered designs only.
+
+    References
+    ----------
+    Hedges, L. V., & Olkin, I. (1985). *Statistical Methods for Meta-Analysis*. Academic Press.
+
+    What Works Clearinghouse. *Procedures and Standards Handbook*, version 4.1 / 5.0.
+
+    Examples
+    --------
+    The What Works Clearinghouse check: treatment (5, 6, 7) against control (4, 5, 6).
+
+    >>> from cpdimpact.effects import hedges_g_from_summary
+    >>> es = hedges_g_from_summary(
+    ...     mean_treatment=6, sd_treatment=1, n_treatment=3,
+    ...     mean_control=5, sd_control=1, n_control=3,
+    ... )
+    >>> round(es.estimate, 10)
+    0.8
+    """
+    values = {
+        "sd_treatment": sd_treatment,
+        "sd_control": sd_control,
+        "n_treatment": n_treatment,
+        "n_control": n_control,
+    }
+    for name, value in values.items():
+        value = _real(name, value)
+        if not (math.isfinite(value) and value > 0):
+            raise InvalidValueError(f"{name} must be positive and finite, got {value!r}.")
+    for name in ("n_treatment", "n_control"):
+        if not float(values[name]).is_integer() or values[name] < 2:
+            raise InvalidValueError(f"{name} must be a whole number of at least 2.")
+    n_t, n_c = int(n_treatment), int(n_control)
+    s_t, s_c = float(sd_treatment), float(sd_control)
+    total = n_t + n_c
+    pooled = math.sqrt(((n_t - 1) * s_t**2 + (n_c - 1) * s_c**2) / (total - 2))
+    difference = _real("mean_treatment", mean_treatment) - _real("mean_control", mean_control)
+    d = difference / pooled
+    # Express V(d) as an SE in outcome units so hedges_g applies J and the interval uniformly.
+    se_d = math.sqrt(total / (n_t * n_c) + d**2 / (2 * total))
+    return hedges_g(difference, se_d * pooled, pooled, n=total, alpha=alpha, label=label)
