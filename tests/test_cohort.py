@@ -372,3 +372,15 @@ def test_fingerprint_changes_with_a_value(tables):
         outcome=tables["pupils"]["outcome"].where(tables["pupils"].index != 0, 0.0)
     )
     assert records.fingerprint() != Records(**changed).fingerprint()
+
+
+def test_teachers_without_pupils_are_accounted_for(tables):
+    extra = pd.DataFrame({"teacher": [3], "school": [1], "years_service": [4]})
+    tables["teachers"] = pd.concat([tables["teachers"], extra], ignore_index=True)
+    cohort = CohortSpec().build(Records(**tables))
+    flow = cohort.flow
+    assert flow.count("available", level="teachers") == 17
+    excluded = flow.exclusions["teachers"].sum()
+    assert flow.count("available", level="teachers") - excluded == flow.count(
+        "analysed", level="teachers"
+    )

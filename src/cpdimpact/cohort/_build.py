@@ -270,6 +270,14 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     if schools is not None:
         without = int((~schools["school"].isin(pupils["school"])).sum())
         flow.note("eligible", "school has no pupil records", schools=without)
+    if records.teachers is not None and "teacher" in pupils.columns:
+        taught = pd.MultiIndex.from_frame(pupils[["school", "teacher"]].dropna())
+        listed = pd.MultiIndex.from_frame(records.teachers[["school", "teacher"]])
+        flow.note(
+            "eligible",
+            "teacher has no pupil records (taught no tested class)",
+            teachers=int((~listed.isin(taught)).sum()),
+        )
 
     # --- eligibility ----------------------------------------------------------------
     flow.exclude("eligible", "outcome missing", data["outcome"].isna().to_numpy())
