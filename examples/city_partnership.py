@@ -1,0 +1,116 @@
+"""Evaluate a city CPD partnership and write a publishable report.
+
+With no arguments this runs on bundled simulated data shaped like a city partnership
+(160 primary schools, 80 of which join a three-year programme) and writes the report to
+``out/``. Point it at your own files to evaluate your programme:
+
+    python examples/city_partnership.py \
+        --pupils ks2_results.csv --participation enrolments.csv --schools schools.csv \
+        --column school=URN --column pupil=UPN --column outcome=ks2_maths_scaled \
+        --out my_report
+
+Your pupils file needs one row per pupil per tested year (pupil, school, year, outcome and,
+when present, prior attainment, FSM, SEN, EAL); the participation file one row per enrolment
+(school, start_year, and optionally teacher, strand, dose_hours). ``--column`` maps the names
+cpdimpact uses to yours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records, ReportOptions
+from cpdimpact.datasets import city_partnership
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pupils", type=Path, help="CSV of pupil records (one row per pupil-year)")
+    parser.add_argument("--participation", type=Path, help="CSV of programme enrolments")
+    parser.add_argument("--schools", type=Path, help="CSV of school characteristics (optional)")
+    parser.add_argument("--teachers", type=Path, help="CSV of teachers (optional)")
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="CANONICAL=YOURS",
+        help="map a cpdimpact column name to the name in your files (repeatable)",
+    )
+    parser.add_argument(
+        "--covariate",
+        action="append",
+        default=None,
+        help="pupil covariate to adjust for (default: prior, when present)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("out"), help="report folder")
+    parser.add_argument("--seed", type=int, default=2024, help="seed for the simulated data")
+    parser.add_argument("--scale", type=float, default=1.0, help="size of the simulated city")
+    parser.add_argument("--title", default=None, help="report title")
+    return parser.parse_args(argv)
+
+
+def load(args: argparse.Namespace) -> Records:
+    if args.pupils is None and args.participation is None:
+        return city_partnership(seed=args.seed, scale=args.scale)
+    if args.pupils is None or args.participation is None:
+        sys.exit("give both --pupils and --participation (or neither, for the simulated city)")
+    columns = {}
+    for item in args.column:
+        canonical, sep, yours = item.partition("=")
+        if not sep:
+            sys.exit(f"--column needs CANONICAL=YOURS, got {item!r}")
+        columns[canonical.strip()] = yours.strip()
+    return Records.from_csv(
+        pupils=args.pupils,
+        participation=args.participation,
+        schools=args.schools,
+        teachers=args.teachers,
+        columns=columns,
+    )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    records = load(args)
+    simulated = args.pupils is None
+    covariates = (
+        tuple(args.covariate)
+        if args.covariate
+        else (("prior",) if "prior" in records.pupils.columns else ())
+    )
+    evaluation = Evaluation(
+        cohort=CohortSpec(exposure="school", comparison="never_treated"),
+        estimator=DiD(covariates=covariates),
+        event_study=EventStudy(covariates=covariates),
+        seed=args.seed if simulated else None,
+        report=ReportOptions(
+            title=args.title
+            or (
+                "City CPD partnership (simulated data)"
+                if simulated
+                else "CPD programme impact evaluation"
+            ),
+            programme="Three years of whole-school professional development for teachers "
+            "and leaders."
+            if simulated
+            else "",
+        ),
+    )
+    result = evaluation.run(records)
+    paths = result.save(args.out)
+    print(result.summary())
+    if simulated:
+        truth = records.truth
+        print(
+            f"\nSimulated truth: effect size {truth.effect_size:.3f} "
+            f"(FSM {truth.effect_size_fsm:.3f}); the report's interval "
+            f"{'covers' if result.effect_size.ci_lower <= truth.effect_size <= result.effect_size.ci_upper else 'misses'} it."
+        )
+    print(f"\nReport written to {paths['report.html']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

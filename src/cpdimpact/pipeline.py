@@ -1,0 +1,408 @@
+"""The evaluation pipeline: a frozen specification of every stage, run on records in one call.
+
+``Evaluation(...).run(records)`` builds the cohort, fits the difference-in-differences model
+for all pupils and for each subgroup (FSM pupils by default), fits the event study, converts
+the estimates to effect sizes and months of progress, and returns one immutable
+:class:`EvaluationResult` that carries everything needed to reproduce its report: the spec,
+the package version, a fingerprint of the input tables and the seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from ._results import Summary
+from .cohort import Cohort, CohortSpec, unit_year_means
+from .did import DiD, DiDResult, EventStudy, EventStudyResult
+from .effects import EffectSize, hedges_g
+from .errors import CpdImpactError, SmallSampleWarning
+from .records import Records
+
+__all__ = ["Evaluation", "EvaluationResult", "ReportOptions", "GroupEstimate"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportOptions:
+    """What the published report says about the programme, and how it protects privacy.
+
+    Parameters
+    ----------
+    title
+        Report title.
+    programme
+        One-line description of the programme, shown under the title.
+    suppress_below
+        Counts of pupils or schools from 1 to ``suppress_below - 1`` are shown as
+        ``"<{suppress_below}"`` (small-number suppression); ``0`` turns it off.
+    """
+
+    title: str = "Impact evaluation"
+    programme: str = ""
+    suppress_below: int = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluation:
+    """A whole evaluation, specified once: cohort, estimator, effect size and report.
+
+    Parameters
+    ----------
+    cohort
+        How records become a cohort (:class:`~cpdimpact.cohort.CohortSpec`).
+    estimator
+        The headline estimator, fitted for all pupils and for each subgroup.
+    event_study
+        Event study shown in the report with its joint pre-trend test; ``None`` to skip.
+    level
+        ``"pupil"``: fit on pupil records (a repeated cross-section within units);
+        ``"unit_year"``: fit on unit-by-year means weighted by the number of pupils.
+    subgroups
+        0/1 pupil columns; for each, the headline estimator is refitted on pupils with value 1
+        (``"fsm"``: pupils eligible for free school meals).
+    alpha
+        1 minus the confidence level of every interval.
+    seed
+        Recorded for reproducibility (the current stages are deterministic).
+    report
+        :class:`ReportOptions`.
+
+    Notes
+    -----
+    Effect sizes divide the estimate in outcome points by the cohort's pupil-level SD
+    (pooled within-year SD of the comparison arm), with Hedges' small-sample correction; the
+    same SD serves every subgroup, so subgroup effect sizes are on one scale (DESIGN.md §5).
+
+    Examples
+    --------
+    >>> from cpdimpact import Evaluation
+    >>> from cpdimpact.datasets import city_partnership
+    >>> result = Evaluation().run(city_partnership(seed=3, scale=0.25))
+    >>> list(result.headline["group"])
+    ['All pupils', 'FSM pupils']
+    """
+
+    cohort: CohortSpec = field(default_factory=CohortSpec)
+    estimator: DiD = field(default_factory=DiD)
+    event_study: EventStudy | None = field(default_factory=EventStudy)
+    level: Literal["pupil", "unit_year"] = "pupil"
+    subgroups: tuple[str, ...] = ("fsm",)
+    alpha: float = 0.05
+    seed: int | None = None
+    report: ReportOptions = field(default_factory=ReportOptions)
+
+    def __post_init__(self):
+        if self.level not in ("pupil", "unit_year"):
+            raise ValueError(f"level must be 'pupil' or 'unit_year', got {self.level!r}")
+        if isinstance(self.subgroups, str):
+            object.__setattr__(self, "subgroups", (self.subgroups,))
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain JSON-ready data, each stage tagged with its class name."""
+        return _spec_dict(self)
+
+    def run(self, records: Records) -> EvaluationResult:
+        """Run every stage on ``records`` (never modified) and return the result."""
+        covariates = tuple(
+            dict.fromkeys(
+                (
+                    *self.cohort.covariates,
+                    *self.estimator.covariates,
+                    *(self.event_study.covariates if self.event_study else ()),
+                )
+            )
+        )
+        cohort = dataclasses.replace(self.cohort, covariates=covariates).build(records)
+        for column in self.subgroups:
+            if column not in cohort.pupils.columns:
+                raise CpdImpactError(
+                    f"subgroup column {column!r} is not in the pupils table; remove it from "
+                    f"Evaluation(subgroups=...) or add the column"
+                )
+
+        groups = {"All pupils": cohort.pupils}
+        for column in self.subgroups:
+            groups[_subgroup_label(column)] = cohort.pupils[cohort.pupils[column] == 1]
+        estimates = []
+        for label, pupils in groups.items():
+            estimates.append(self._estimate_group(label, pupils, cohort))
+
+        event_study = None
+        if self.event_study is not None:
+            event_study = self.event_study.fit(self._frame(cohort.pupils))
+        return EvaluationResult(
+            evaluation=self,
+            cohort=cohort,
+            groups=tuple(estimates),
+            event_study=event_study,
+            version=__version__,
+            fingerprint=records.fingerprint(),
+            seed=self.seed,
+        )
+
+    def _frame(self, pupils: pd.DataFrame) -> pd.DataFrame:
+        return pupils if self.level == "pupil" else unit_year_means(pupils)
+
+    def _estimator(self) -> DiD:
+        if self.level == "unit_year" and self.estimator.weights is None:
+            return dataclasses.replace(self.estimator, weights="n_pupils")
+        return self.estimator
+
+    def _estimate_group(self, label: str, pupils: pd.DataFrame, cohort: Cohort) -> GroupEstimate:
+        arms = cohort.arms(pupils)
+        if label != "All pupils" and (arms["pupils"] < 2).any():
+            warnings.warn(
+                f"{label}: an arm has fewer than two pupil records; no estimate",
+                SmallSampleWarning,
+                stacklevel=3,
+            )
+            return GroupEstimate(label=label, arms=arms, did=None, effect_size=None)
+        did = self._estimator().fit(self._frame(pupils))
+        effect = hedges_g(
+            did.estimate,
+            did.std_error,
+            cohort.outcome_sd,
+            n=cohort.outcome_sd_n,
+            df=did.df,
+            alpha=self.alpha,
+            label=label,
+        )
+        return GroupEstimate(label=label, arms=arms, did=did, effect_size=effect)
+
+
+@dataclass(frozen=True, eq=False)
+class GroupEstimate:
+    """The headline estimate for one group of pupils (all pupils, or a subgroup)."""
+
+    label: str
+    arms: pd.DataFrame
+    did: DiDResult | None
+    effect_size: EffectSize | None
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluationResult:
+    """Everything an evaluation produced; immutable.
+
+    Attributes
+    ----------
+    evaluation
+        The :class:`Evaluation` spec that was run.
+    cohort
+        The :class:`~cpdimpact.cohort.Cohort`.
+    groups
+        One :class:`GroupEstimate` per group: all pupils first, then the subgroups.
+    event_study
+        The event-study result (or ``None``).
+    version, fingerprint, seed
+        Package version, SHA-256 fingerprint of the input tables, and the seed.
+    """
+
+    evaluation: Evaluation
+    cohort: Cohort
+    groups: tuple[GroupEstimate, ...]
+    event_study: EventStudyResult | None
+    version: str
+    fingerprint: str
+    seed: int | None
+
+    # ------------------------------------------------------------------ views
+    @property
+    def headline(self) -> pd.DataFrame:
+        """EEF-style headline table: one row per group.
+
+        Columns: ``group, effect_size, ci_lower, ci_upper, months, pupils_treated,
+        pupils_comparison, schools_treated, schools_comparison, estimate, std_error``
+        (``estimate`` and ``std_error`` in outcome points).
+        """
+        rows = []
+        for g in self.groups:
+            es = g.effect_size
+            rows.append(
+                {
+                    "group": g.label,
+                    "effect_size": es.estimate if es else math.nan,
+                    "ci_lower": es.ci_lower if es else math.nan,
+                    "ci_upper": es.ci_upper if es else math.nan,
+                    "months": es.months if es else pd.NA,
+                    "pupils_treated": int(g.arms.loc["treated", "pupils"]),
+                    "pupils_comparison": int(g.arms.loc["comparison", "pupils"]),
+                    "schools_treated": int(g.arms.loc["treated", "schools"]),
+                    "schools_comparison": int(g.arms.loc["comparison", "schools"]),
+                    "estimate": g.did.estimate if g.did else math.nan,
+                    "std_error": g.did.std_error if g.did else math.nan,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    @property
+    def effect_size(self) -> EffectSize:
+        """The headline (all pupils) effect size."""
+        return self.groups[0].effect_size
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy effect sizes, one row per group (``term`` is the group)."""
+        frames = [g.effect_size.to_frame() for g in self.groups if g.effect_size is not None]
+        return pd.concat(frames, ignore_index=True)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Effect-size intervals at level ``1 - alpha``, indexed by group."""
+        frames = [g.effect_size.conf_int(alpha) for g in self.groups if g.effect_size is not None]
+        return pd.concat(frames)
+
+    def summary(self) -> Summary:
+        """Printable headline."""
+        es = self.effect_size
+        did = self.groups[0].did
+        facts = (
+            ("effect size", f"{es.estimate:.2f} (95% CI {es.ci_lower:.2f} to {es.ci_upper:.2f})"),
+            ("months of progress", str(es.months)),
+            ("estimate (outcome points)", f"{did.estimate:.3f} (SE {did.std_error:.3f})"),
+            ("inference", f"{did.cov_type}, {did.n_clusters} clusters, t with {did.df:g} df"),
+            ("pupil-level SD", f"{self.cohort.outcome_sd:.3f}"),
+            ("data fingerprint", self.fingerprint[:16]),
+        )
+        if self.event_study is not None and self.event_study.pretrend is not None:
+            p = self.event_study.pretrend
+            facts += (("pre-trend test", f"F = {p.statistic:.2f}, p = {p.p_value:.3f}"),)
+        return Summary(title=self.evaluation.report.title, facts=facts, table=self.headline)
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def plot(self, *, ax=None):
+        """The event-study figure (or the headline effect size without an event study)."""
+        if self.event_study is not None:
+            return self.event_study.plot(ax=ax)
+        return self.effect_size.plot(ax=ax)
+
+    # ------------------------------------------------------------------ outputs
+    def to_json_dict(self) -> dict[str, Any]:
+        """``results.json`` content: spec, version, fingerprint, seed and every number reported.
+
+        Floats are rounded to 10 significant digits so the file is byte-identical across
+        machines whose floating-point arithmetic differs only in the last bits.
+        """
+        cohort = self.cohort
+        payload = {
+            "cpdimpact_version": self.version,
+            "data_fingerprint": self.fingerprint,
+            "seed": self.seed,
+            "spec": self.evaluation.to_dict(),
+            "cohort": {
+                "years": list(cohort.years),
+                "start_years": list(cohort.start_years),
+                "outcome_sd": cohort.outcome_sd,
+                "outcome_sd_n": cohort.outcome_sd_n,
+                "outcome_sd_source": cohort.outcome_sd_source,
+                "flow": cohort.flow.stages.to_dict(orient="records"),
+                "exclusions": cohort.flow.exclusions.to_dict(orient="records"),
+                "balance": cohort.balance.to_dict(orient="records"),
+            },
+            "headline": self.headline.to_dict(orient="records"),
+            "estimates": {
+                g.label: (
+                    None
+                    if g.did is None
+                    else {
+                        "did": g.did.to_frame().to_dict(orient="records"),
+                        "df": g.did.df,
+                        "n_clusters": g.did.n_clusters,
+                        "n_obs": g.did.n_obs,
+                        "cov_type": g.did.cov_type,
+                        "effect_size": g.effect_size.to_frame().to_dict(orient="records"),
+                    }
+                )
+                for g in self.groups
+            },
+        }
+        if self.event_study is not None:
+            es = self.event_study
+            payload["event_study"] = {
+                "coefficients": es.coefficients.reset_index().to_dict(orient="records"),
+                "pretrend": None
+                if es.pretrend is None
+                else {
+                    "statistic": es.pretrend.statistic,
+                    "df_num": es.pretrend.df_num,
+                    "df_denom": es.pretrend.df_denom,
+                    "p_value": es.pretrend.p_value,
+                },
+            }
+        return _jsonable(payload)
+
+    def to_json(self) -> str:
+        """``results.json`` as text (sorted keys, two-space indent, trailing newline)."""
+        return json.dumps(self.to_json_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+    def report(self):
+        """The report as a :class:`cpdimpact.report.Document`."""
+        from .report.evaluation import evaluation_report
+
+        return evaluation_report(self)
+
+    def save(self, folder: str | Path) -> dict[str, Path]:
+        """Write ``report.html``, ``report.md``, ``results.json`` and the figures to ``folder``.
+
+        Returns the written paths by name. For the same input and seed, ``results.json`` and
+        ``report.md`` are byte-identical across runs and machines.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = dict(self.report().save(folder))
+        results = folder / "results.json"
+        results.write_text(self.to_json(), encoding="utf-8")
+        paths["results.json"] = results
+        return paths
+
+
+# ---------------------------------------------------------------------- helpers
+def _subgroup_label(column: str) -> str:
+    return {"fsm": "FSM pupils", "sen": "SEN pupils", "eal": "EAL pupils"}.get(
+        column, f"{column} = 1"
+    )
+
+
+def _spec_dict(spec) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": type(spec).__name__}
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        out[f.name] = _spec_dict(value) if dataclasses.is_dataclass(value) else value
+    return out
+
+
+def _jsonable(value):
+    """Plain JSON types with floats rounded to 10 significant digits; NaN becomes null."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or value is pd.NA or isinstance(value, str | bool):
+        return None if value is pd.NA else value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.10g}") if value != 0 else 0.0
+    if isinstance(value, dict | list):
+        return value
+    if dataclasses.is_dataclass(value):
+        return _spec_dict(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)

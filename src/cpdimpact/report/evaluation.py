@@ -1,0 +1,223 @@
+"""Compose the published report of an :class:`~cpdimpact.pipeline.EvaluationResult`.
+
+The report leads with the EEF-style headline table (effect size with 95% CI, pupils and
+schools per arm, months of progress, and the same row for FSM pupils), then the event study,
+attainment trends of both arms, balance before the programme, and the flow of schools,
+teachers and pupil records. Every count is subject to small-number suppression; no pupil-level
+row is ever written.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import Document, Figure, Heading, Paragraph, Table, suppress_small_counts
+
+__all__ = ["evaluation_report", "headline_table"]
+
+
+def _ci(estimate: float, lower: float, upper: float) -> str:
+    if pd.isna(estimate):
+        return "not estimated"
+    return f"{estimate:.2f} ({lower:.2f} to {upper:.2f})"
+
+
+def _pair(a, b) -> str:
+    return f"{a}; {b}"
+
+
+def headline_table(result, *, suppress_below: int = 10) -> pd.DataFrame:
+    """The headline table as printed: one row per group, counts suppressed below a threshold."""
+    head = result.headline
+    counts = ["pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"]
+    shown = (
+        suppress_small_counts(head, counts, threshold=suppress_below) if suppress_below else head
+    )
+    level = 100 * (1 - result.evaluation.alpha)
+    return pd.DataFrame(
+        {
+            "Group": head["group"],
+            f"Effect size ({level:g}% CI)": [
+                _ci(e, lo, hi)
+                for e, lo, hi in zip(
+                    head["effect_size"], head["ci_lower"], head["ci_upper"], strict=True
+                )
+            ],
+            "Pupils (intervention; comparison)": [
+                _pair(a, b)
+                for a, b in zip(shown["pupils_treated"], shown["pupils_comparison"], strict=True)
+            ],
+            "Schools (intervention; comparison)": [
+                _pair(a, b)
+                for a, b in zip(shown["schools_treated"], shown["schools_comparison"], strict=True)
+            ],
+            "Months of progress": [
+                "—" if pd.isna(m) else f"{int(m):+d}" if m else "0" for m in head["months"]
+            ],
+        }
+    )
+
+
+def _design_text(result) -> str:
+    cohort, spec = result.cohort, result.evaluation
+    did = result.groups[0].did
+    starts = ", ".join(map(str, cohort.start_years))
+    comparison = {
+        "never_treated": "schools that never took part",
+        "not_yet_treated": "schools that had not yet started (and any that never took part)",
+    }[cohort.spec.comparison]
+    exposure = {
+        "school": "every pupil in a participating school counts as exposed from the school's "
+        "start year",
+        "teacher": "a pupil counts as exposed in a year when taught by a participating teacher",
+    }[cohort.spec.exposure]
+    covariates = ", ".join(spec.estimator.covariates) or "none"
+    level = {
+        "pupil": "pupil records (new pupils each year: a repeated cross-section within units)",
+        "unit_year": "unit-by-year means weighted by the number of pupils",
+    }
+    return (
+        f"Difference-in-differences with {cohort.unit} and year fixed effects, fitted on "
+        f"{level[spec.level]}. The programme started in {starts}; {exposure}, with a lag of "
+        f"{cohort.spec.lag} year(s). The comparison group is {comparison}. Pupil covariates: "
+        f"{covariates}. Standard errors are {did.cov_type} by {did.cluster} "
+        f"({did.n_clusters} clusters) with t on {did.df:g} degrees of freedom. Years analysed: "
+        f"{min(cohort.years)}-{max(cohort.years)}."
+    )
+
+
+def _effect_size_note(result) -> str:
+    cohort = result.cohort
+    return (
+        f"Effect sizes are the difference-in-differences estimate divided by the pupil-level "
+        f"standard deviation of the outcome ({cohort.outcome_sd:.3f} points; "
+        f"{cohort.outcome_sd_source}), with Hedges' small-sample correction; the same SD is "
+        f"used for every group. Months of progress follow the EEF Teaching and Learning "
+        f"Toolkit conversion, applied to the effect size rounded to two decimals."
+    )
+
+
+def _coefficients(result) -> pd.DataFrame:
+    table = result.event_study.coefficients.reset_index()
+    return table[["event_time", "estimate", "std_error", "ci_lower", "ci_upper"]]
+
+
+def evaluation_report(result) -> Document:
+    """Build the :class:`~cpdimpact.report.Document` for an evaluation result."""
+    import matplotlib.pyplot as plt
+
+    options = result.evaluation.report
+    cohort = result.cohort
+    blocks: list = []
+    if options.programme:
+        blocks.append(Paragraph(options.programme))
+
+    blocks += [
+        Heading("Headline findings", level=2),
+        Table(
+            headline_table(result, suppress_below=options.suppress_below),
+            caption="Impact on attainment",
+            notes=(
+                _effect_size_note(result),
+                f"Counts from 1 to {options.suppress_below - 1} are suppressed."
+                if options.suppress_below
+                else "Counts are not suppressed.",
+            ),
+        ),
+        Heading("Design", level=2),
+        Paragraph(_design_text(result)),
+    ]
+
+    if result.event_study is not None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        result.event_study.plot(ax=ax)
+        ax.set_title("Effect by year relative to the start (outcome points)")
+        blocks += [
+            Heading("Event study", level=2),
+            Figure(
+                fig,
+                name="event_study",
+                caption="Estimates with 95% confidence intervals; "
+                "the year before the start is the reference.",
+            ),
+        ]
+        plt.close(fig)
+        pretrend = result.event_study.pretrend
+        if pretrend is not None:
+            blocks.append(
+                Paragraph(
+                    f"Joint test that all pre-programme coefficients are zero: "
+                    f"F({pretrend.df_num:g}, {pretrend.df_denom:g}) = {pretrend.statistic:.2f}, "
+                    f"p = {pretrend.p_value:.3f}. A non-significant test does not prove "
+                    f"parallel trends; it may lack power (Roth 2022)."
+                )
+            )
+        blocks.append(
+            Table(
+                _coefficients(result),
+                caption="Event-study coefficients (outcome points)",
+                formats={"event_time": "{:d}"},
+            )
+        )
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    cohort.plot(ax=ax)
+    ax.set_title("Mean outcome by year")
+    blocks += [
+        Heading("Attainment trends", level=2),
+        Figure(
+            fig,
+            name="trends",
+            caption="Mean outcome of pupils in the intervention and "
+            "comparison groups; dotted lines mark the start.",
+        ),
+    ]
+    plt.close(fig)
+
+    balance = cohort.balance.rename(columns={"std_difference": "std_diff"})
+    blocks += [
+        Heading("Balance before the programme", level=2),
+        Table(
+            suppress_small_counts(
+                balance, ["n_treated", "n_comparison"], threshold=options.suppress_below
+            )
+            if options.suppress_below
+            else balance,
+            caption="Pre-period means and standardised differences",
+            notes=(
+                "Standardised difference: difference in means over the square root of the "
+                "average of the two arms' variances; |d| above 0.25 is a serious imbalance "
+                "(WWC), 0.05-0.25 needs statistical adjustment.",
+            ),
+        ),
+        Heading("Flow of schools, teachers and pupils", level=2),
+        Table(
+            _suppress_flow(cohort.flow.stages, options.suppress_below),
+            caption="Counts at each stage",
+        ),
+    ]
+    if len(cohort.flow.exclusions):
+        blocks.append(
+            Table(
+                _suppress_flow(cohort.flow.exclusions, options.suppress_below),
+                caption="Exclusions and their reasons",
+            )
+        )
+    blocks += [
+        Heading("Reproducibility", level=2),
+        Paragraph(
+            f"cpdimpact {result.version}; input fingerprint {result.fingerprint}; seed "
+            f"{result.seed}. The full specification and every number above are in "
+            f"results.json."
+        ),
+    ]
+    return Document(
+        title=options.title,
+        blocks=tuple(blocks),
+        metadata={"cpdimpact_version": result.version, "data_fingerprint": result.fingerprint},
+    )
+
+
+def _suppress_flow(frame: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    columns = ["schools", "teachers", "pupils"]
+    return suppress_small_counts(frame, columns, threshold=threshold) if threshold else frame

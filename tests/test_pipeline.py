@@ -1,0 +1,212 @@
+"""The evaluation pipeline end to end: truth recovery, reproducibility, outputs and faces."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import make_tables
+from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records, ReportOptions
+from cpdimpact.datasets import city_partnership
+from cpdimpact.errors import CpdImpactError, CpdImpactWarning
+
+COVARIATES = ("prior",)
+
+
+def _evaluation(**kwargs) -> Evaluation:
+    return Evaluation(
+        estimator=DiD(covariates=COVARIATES),
+        event_study=kwargs.pop("event_study", EventStudy(covariates=COVARIATES)),
+        **kwargs,
+    )
+
+
+def _coverage_study(seeds, scale):
+    """Effect sizes and intervals of the pipeline against the simulated truth, per seed."""
+    evaluation = _evaluation(event_study=None)
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        for seed in seeds:
+            records = city_partnership(seed=seed, scale=scale)
+            result = evaluation.run(records)
+            for group, truth in zip(
+                result.groups,
+                (records.truth.effect_size, records.truth.effect_size_fsm),
+                strict=True,
+            ):
+                es = group.effect_size
+                rows.append(
+                    {
+                        "seed": seed,
+                        "group": group.label,
+                        "z": (es.estimate - truth) / es.std_error,
+                        "covered": es.ci_lower <= truth <= es.ci_upper,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _check_calibration(study: pd.DataFrame) -> None:
+    for group, rows in study.groupby("group"):
+        n = len(rows)
+        # With 95% intervals, P(at most 80% of n=20 cover) is about 1.6%: a real failure signal.
+        min_covered = int(np.floor(0.8 * n))
+        assert rows["covered"].sum() >= min_covered, (group, rows["covered"].mean())
+        # Standardised errors average zero when the estimator is unbiased (3 Monte Carlo SEs).
+        z = rows["z"]
+        assert abs(z.mean()) < 3 * z.std(ddof=1) / np.sqrt(n), (group, z.mean())
+
+
+def test_recovers_simulated_truth_over_seeds():
+    study = _coverage_study(range(100, 120), scale=0.25)
+    assert set(study["group"]) == {"All pupils", "FSM pupils"}
+    _check_calibration(study)
+
+
+@pytest.mark.slow
+def test_recovers_simulated_truth_full_size():
+    study = _coverage_study(range(1000, 1200), scale=1.0)
+    _check_calibration(study)
+    for _, rows in study.groupby("group"):
+        # 200 replications: the binomial 99% band around 0.95 is about [0.91, 0.985].
+        assert 0.91 <= rows["covered"].mean() <= 0.99
+
+
+def test_demo_report_covers_truth():
+    records = city_partnership(seed=2024)
+    result = _evaluation(seed=2024).run(records)
+    head = result.headline.set_index("group")
+    truth = records.truth
+    for group, value in (("All pupils", truth.effect_size), ("FSM pupils", truth.effect_size_fsm)):
+        assert head.loc[group, "ci_lower"] <= value <= head.loc[group, "ci_upper"]
+    assert head.loc["All pupils", "schools_treated"] == 80
+    assert head.loc["All pupils", "schools_comparison"] == 80
+
+
+@pytest.fixture(scope="module")
+def small_result():
+    records = city_partnership(seed=7, scale=0.3)
+    return records, _evaluation(seed=7).run(records)
+
+
+def test_save_writes_report_files(small_result, tmp_path):
+    _, result = small_result
+    paths = result.save(tmp_path)
+    assert {"report.html", "report.md", "results.json"} <= set(paths)
+    assert (tmp_path / "figures" / "event_study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "figures" / "trends.png").exists()
+    md = (tmp_path / "report.md").read_text()
+    assert md.index("Headline findings") < md.index("Event study") < md.index("Attainment trends")
+    assert md.index("Attainment trends") < md.index("Balance") < md.index("Flow of schools")
+    assert "| FSM pupils |" in md
+    html = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in html
+    assert "http://" not in html and "https://" not in html
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert payload["cpdimpact_version"] == result.version
+    assert payload["seed"] == 7
+    assert payload["data_fingerprint"] == small_result[0].fingerprint()
+    assert payload["spec"]["kind"] == "Evaluation"
+    assert payload["spec"]["estimator"]["kind"] == "DiD"
+    assert [row["group"] for row in payload["headline"]] == ["All pupils", "FSM pupils"]
+
+
+def test_outputs_are_byte_identical_for_the_same_input(tmp_path):
+    records = city_partnership(seed=11, scale=0.25)
+    # The same records with every table's rows shuffled: the same input, in another order.
+    shuffled = Records(
+        pupils=records.pupils.sample(frac=1, random_state=1),
+        participation=records.participation.sample(frac=1, random_state=2),
+        schools=records.schools.sample(frac=1, random_state=3),
+        teachers=records.teachers.sample(frac=1, random_state=4),
+    )
+    evaluation = _evaluation(seed=11)
+    first = evaluation.run(records).save(tmp_path / "a")
+    second = evaluation.run(records).save(tmp_path / "b")
+    third = evaluation.run(shuffled).save(tmp_path / "c")
+    for name in ("results.json", "report.md"):
+        assert first[name].read_bytes() == second[name].read_bytes()
+        assert first[name].read_bytes() == third[name].read_bytes()
+
+
+def test_pipeline_never_modifies_inputs():
+    tables = make_tables(pupils_per_class=4)
+    before = {name: frame.copy(deep=True) for name, frame in tables.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        _evaluation().run(Records(**tables))
+    for name, frame in tables.items():
+        pd.testing.assert_frame_equal(frame, before[name])
+
+
+def test_estimator_covariates_join_the_cohort_and_are_counted():
+    tables = make_tables(n_schools=10, n_treated=5)
+    tables["pupils"].loc[[0, 1, 2], "prior"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        result = _evaluation().run(Records(**tables))
+    excl = result.cohort.flow.exclusions
+    assert excl.loc[excl["reason"] == "prior missing", "pupils"].item() == 3
+    assert result.groups[0].did.n_obs == len(tables["pupils"]) - 3
+
+
+def test_unit_year_level_uses_weighted_means(small_result):
+    records, pupil_level = small_result
+    result = _evaluation(level="unit_year", event_study=None).run(records)
+    did = result.groups[0].did
+    assert did.n_obs == len(result.cohort.unit_years)
+    # Means and pupil records estimate the same effect; they differ only by weighting.
+    assert abs(did.estimate - pupil_level.groups[0].did.estimate) < 3 * did.std_error
+
+
+def test_unknown_subgroup_column(small_result):
+    records, _ = small_result
+    with pytest.raises(CpdImpactError, match="subgroup column 'pupil_premium'"):
+        _evaluation(subgroups=("pupil_premium",)).run(records)
+
+
+def test_faces(small_result):
+    _, result = small_result
+    frame = result.to_frame()
+    assert list(frame.columns) == [
+        "term",
+        "estimate",
+        "std_error",
+        "statistic",
+        "p_value",
+        "ci_lower",
+        "ci_upper",
+    ]
+    assert list(frame["term"]) == ["All pupils", "FSM pupils"]
+    text = str(result.summary())
+    assert "effect size" in text and "pre-trend" in text
+    assert "<table>" in result._repr_html_()
+    wide, narrow = result.conf_int(0.01), result.conf_int(0.10)
+    assert (wide["ci_lower"] < narrow["ci_lower"]).all()
+    assert result.plot() is not None
+    assert result.effect_size is result.groups[0].effect_size
+
+
+def test_small_number_suppression_in_report(small_result, tmp_path):
+    records, _ = small_result
+    result = _evaluation(report=ReportOptions(suppress_below=1000)).run(records)
+    md = result.report().to_markdown()
+    headline = md.split("## Design")[0]
+    assert "<1000" in headline
+
+
+def test_spec_is_frozen_and_validated():
+    evaluation = Evaluation()
+    with pytest.raises(AttributeError):
+        evaluation.level = "unit_year"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="level"):
+        Evaluation(level="school")
+    assert Evaluation(subgroups="fsm").subgroups == ("fsm",)
+    spec = Evaluation(cohort=CohortSpec(lag=1)).to_dict()
+    assert spec["cohort"]["kind"] == "CohortSpec"
+    assert spec["cohort"]["lag"] == 1
