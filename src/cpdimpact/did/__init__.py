@@ -1,0 +1,34 @@
+"""Difference-in-differences estimators for programme evaluations.
+
+What is here
+------------
+:class:`DiD`
+    Static two-way fixed-effects (TWFE) difference-in-differences: the classic 2x2 DiD
+    generalised to many units and periods, on pupil rows (a repeated cross-section within
+    schools) or on unit-year rows (e.g. school-year means weighted by pupils).
+:class:`EventStudy`
+    TWFE event study: one coefficient per event time (periods since first treated) relative to
+    a reference period, optional binning of the ends, and a joint cluster-robust pre-trend test.
+:class:`DiDResult`, :class:`EventStudyResult`, :class:`PretrendTest`
+    Immutable results with ``summary()``, ``to_frame()``, ``plot()``, ``conf_int()``.
+
+Inference is cluster-robust (CR1 with the Stata ``xtreg, fe vce(cluster)`` / R ``fixest``
+small-sample factor, unit effects nested in clusters not counted) with t and F reference
+distributions on G - 1 degrees of freedom. See ``docs/did.md``.
+
+Coming next: staggered adoption
+-------------------------------
+TWFE is biased when start periods are staggered and effects vary over time or between cohorts
+(Goodman-Bacon 2021; de Chaisemartin & D'Haultfoeuille 2020; Sun & Abraham 2021). Both
+estimators warn :class:`~cpdimpact.errors.StaggeredTimingWarning` in that case. The group-time
+(staggered) estimators, which will be the default for staggered designs, will live in
+:mod:`cpdimpact.did.staggered` (its docstring lists what is planned), together with the wild
+cluster bootstrap and CR2 / Satterthwaite inference for few clusters. Until then TWFE results
+on staggered designs are for comparison only.
+"""
+
+from cpdimpact.did.event_study import EventStudy
+from cpdimpact.did.results import DiDResult, EventStudyResult, PretrendTest
+from cpdimpact.did.twfe import DiD
+
+__all__ = ["DiD", "DiDResult", "EventStudy", "EventStudyResult", "PretrendTest"]

@@ -1,0 +1,126 @@
+"""Preparation shared by :class:`DiD` and :class:`EventStudy`: checks, arrays and warnings."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cpdimpact.did._checks import key_column, numeric_column, require_columns
+from cpdimpact.did._twfe import FEW_CLUSTERS
+from cpdimpact.errors import FewClustersWarning, InvalidValueError, format_rows
+
+__all__ = ["Prepared", "prepare", "warn", "normalise_covariates", "check_alpha"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Validated arrays common to both estimators (no copy of the caller's DataFrame)."""
+
+    index: pd.Index
+    y: np.ndarray
+    unit: np.ndarray
+    time: np.ndarray
+    time_levels: pd.Index
+    cluster: np.ndarray
+    weights: np.ndarray | None
+    covariates: dict[str, np.ndarray]
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.cluster.max()) + 1
+
+
+def normalise_covariates(covariates) -> tuple[str, ...]:
+    """Accept one name or a sequence of names; return a tuple (a bare str is one covariate)."""
+    if covariates is None:
+        return ()
+    if isinstance(covariates, str):
+        return (covariates,)
+    names = tuple(covariates)
+    if len(set(names)) != len(names):
+        raise ValueError(f"covariates are repeated: {names}")
+    return names
+
+
+def check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
+
+
+def prepare(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    cluster: str,
+    covariates: tuple[str, ...],
+    weights: str | None,
+    extra: tuple[tuple[str, str, str], ...],
+) -> Prepared:
+    """Check the columns and return float outcome/covariates/weights and integer codes.
+
+    ``extra`` lists the estimator's own ``(column, role, option)`` triples, checked for presence
+    here so that a missing column is reported before any value problem.
+    """
+    roles = [
+        (outcome, "outcome", "outcome"),
+        (unit, "unit whose fixed effects are absorbed", "unit"),
+        (time, "period", "time"),
+        *extra,
+        (cluster, "cluster", "cluster"),
+        *[(c, "covariate", "covariates") for c in covariates],
+    ]
+    if weights is not None:
+        roles.append((weights, "weights", "weights"))
+    require_columns(data, roles)
+    if len(data) == 0:
+        raise InvalidValueError("the data have no rows")
+    y = numeric_column(data, outcome, "outcome")
+    unit_codes, _ = key_column(data, unit, "unit")
+    time_codes, time_levels = key_column(data, time, "period")
+    cluster_codes, _ = key_column(data, cluster, "cluster")
+    covs = {c: numeric_column(data, c, "covariate") for c in covariates}
+    w = None
+    if weights is not None:
+        w = numeric_column(data, weights, "weights")
+        bad = w <= 0
+        if bad.any():
+            raise InvalidValueError(
+                f"column {weights!r} (the weights) must be positive but is <= 0 at "
+                f"{format_rows(data.index[bad])}; drop those rows upstream."
+            )
+    return Prepared(
+        index=data.index,
+        y=y,
+        unit=unit_codes,
+        time=time_codes,
+        time_levels=time_levels,
+        cluster=cluster_codes,
+        weights=w,
+        covariates=covs,
+    )
+
+
+def warn(notes: list[str], message: str, category: type[Warning], *, depth: int = 2) -> None:
+    """Emit a warning at the caller of ``fit`` and keep its text for the result's notes.
+
+    ``depth`` is 1 when ``fit`` calls this directly, 2 through one helper, and so on.
+    """
+    warnings.warn(message, category, stacklevel=depth + 2)
+    notes.append(message)
+
+
+def few_clusters(notes: list[str], n_clusters: int, cluster: str) -> None:
+    if n_clusters < FEW_CLUSTERS:
+        warn(
+            notes,
+            f"only {n_clusters} clusters of {cluster!r}: cluster-robust standard errors "
+            f"over-reject with fewer than about {FEW_CLUSTERS} clusters (Cameron, Gelbach & "
+            "Miller 2008). Read p-values with caution; the wild cluster bootstrap and CR2 "
+            "with Satterthwaite degrees of freedom are coming in cpdimpact.did.",
+            FewClustersWarning,
+        )

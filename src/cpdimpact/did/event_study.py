@@ -1,0 +1,337 @@
+"""Two-way fixed-effects event study with a joint pre-trend test."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cpdimpact._results import interval
+from cpdimpact.did._checks import integer_valued, numeric_column
+from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
+from cpdimpact.did._twfe import COV_TYPE, Design, fit_twfe, wald_f
+from cpdimpact.did.results import EventStudyResult, PretrendTest
+from cpdimpact.errors import (
+    DesignError,
+    EmptyComparisonGroupError,
+    InvalidValueError,
+    StaggeredTimingWarning,
+    format_rows,
+)
+
+__all__ = ["EventStudy"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventStudy:
+    r"""Two-way fixed-effects event study (dynamic DiD) with a joint pre-trend test.
+
+    Parameters
+    ----------
+    outcome, unit, time, cluster, covariates, weights, alpha
+        As in :class:`cpdimpact.did.DiD`. ``time`` must hold whole periods (e.g. years).
+    first_treated : str
+        Period in which the unit was first treated; 0 or missing means never treated. Must be
+        constant within a unit.
+    reference : int
+        Event time whose coefficient is normalised to zero (default -1, the last period before
+        treatment).
+    window : tuple of int (lo, hi) or None
+        Bin event times: every event time below ``lo`` is coded as ``lo`` and every one above
+        ``hi`` as ``hi``, so the end dummies estimate the average effect over the binned periods
+        (Schmidheiny & Siegloch 2023). ``None`` keeps a dummy for every observed event time.
+        ``lo <= reference <= hi`` is required.
+
+    Notes
+    -----
+    With event time :math:`e_{it} = t - g_i` for a unit first treated in :math:`g_i`,
+
+    .. math::
+
+        y_{kit} = \alpha_i + \lambda_t + \sum_{e \ne r} \beta_e \mathbf 1[e_{it} = e]
+                  + \gamma' X_{kit} + \varepsilon_{kit},
+
+    where :math:`r` is ``reference``; never-treated units have every dummy equal to zero. Unit
+    effects are absorbed and period effects enter as dummies, on pupil rows (a repeated
+    cross-section within units) or unit-year rows alike. Without never-treated units, keeping
+    every event time makes the dummies collinear with the unit and period effects (relative
+    and calendar time cannot both be separated); bin the ends with ``window`` or add a
+    comparison group (Borusyak, Jaravel & Spiess 2024).
+
+    Standard errors are cluster-robust with the factor
+    :math:`G/(G-1)\cdot(N-1)/(N-K)` (unit effects nested in clusters not in :math:`K`; the
+    convention of Stata ``xtreg, fe vce(cluster)`` and R ``fixest``) and t with :math:`G-1`
+    degrees of freedom; see :class:`cpdimpact.did.DiD`.
+
+    The pre-trend test is the cluster-robust Wald test that every pre-period coefficient
+    (:math:`e < 0`, :math:`e \ne r`) is zero,
+
+    .. math::
+
+        F = \hat\beta_{pre}' \hat V_{pre}^{-1} \hat\beta_{pre} / q \sim F(q, G - 1),
+
+    the scaling Stata's ``test`` uses after ``vce(cluster)`` (Cameron & Miller 2015). It is
+    ``NaN`` when :math:`q > G - 1` (the clustered covariance is then singular). Passing it is
+    weak evidence: such tests have low power against the violations that matter, and
+    conditioning the analysis on passing distorts the estimates and their coverage (Roth 2022;
+    Freyaldenhoven, Hansen & Shapiro 2019). Report the event-study figure and consider
+    sensitivity analysis rather than treating the test as a gate.
+
+    With staggered start periods the TWFE event-study coefficients mix effects of other event
+    times and cohorts (Sun & Abraham 2021), so a
+    :class:`~cpdimpact.errors.StaggeredTimingWarning` is emitted; the staggered estimators
+    coming in :mod:`cpdimpact.did` are the default there.
+
+    References
+    ----------
+    Borusyak, K., Jaravel, X. & Spiess, J. (2024). Revisiting event-study designs: robust and
+    efficient estimation. *Review of Economic Studies* 91(6), 3253-3285.
+    Freyaldenhoven, S., Hansen, C. & Shapiro, J. M. (2019). Pre-event trends in the panel
+    event-study design. *American Economic Review* 109(9), 3307-3338.
+    Roth, J. (2022). Pretest with caution: event-study estimates after testing for parallel
+    trends. *American Economic Review: Insights* 4(3), 305-322.
+    Schmidheiny, K. & Siegloch, S. (2023). On event studies and distributed-lags in two-way
+    fixed effects models. *Journal of Applied Econometrics* 38(5), 695-713.
+    Sun, L. & Abraham, S. (2021). Estimating dynamic treatment effects in event studies with
+    heterogeneous treatment effects. *Journal of Econometrics* 225(2), 175-199.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from cpdimpact.did import EventStudy
+    >>> rng = np.random.default_rng(1)
+    >>> df = pd.DataFrame([(s, y) for s in range(60) for y in range(2014, 2022)],
+    ...                   columns=["school", "year"])
+    >>> df["unit"] = df["school"]
+    >>> df["first_treated"] = np.where(df["school"] < 30, 2018, 0)
+    >>> effect = np.where((df["first_treated"] > 0) & (df["year"] >= 2018), 1.5, 0.0)
+    >>> df["outcome"] = 100 + 0.05 * df["school"] + effect + rng.normal(0, 1, len(df))
+    >>> res = EventStudy(window=(-3, 2)).fit(df)
+    >>> res.coefficients.index.tolist()
+    [-3, -2, -1, 0, 1, 2]
+    >>> bool(res.coefficients.loc[-1, "reference"]), res.pretrend.df_num
+    (True, 2)
+    """
+
+    outcome: str = "outcome"
+    unit: str = "unit"
+    time: str = "year"
+    first_treated: str = "first_treated"
+    cluster: str = "school"
+    covariates: Sequence[str] = field(default=())
+    weights: str | None = None
+    reference: int = -1
+    window: tuple[int, int] | None = None
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
+        check_alpha(self.alpha)
+        if isinstance(self.reference, bool) or not isinstance(self.reference, int | np.integer):
+            raise ValueError(f"reference must be an integer event time, got {self.reference!r}")
+        if self.window is not None:
+            lo, hi = self.window
+            if not all(isinstance(v, int | np.integer) for v in (lo, hi)) or not lo < hi:
+                raise ValueError(
+                    f"window must be (lo, hi) integers with lo < hi, got {self.window}"
+                )
+            if not lo <= self.reference <= hi:
+                raise ValueError(
+                    f"reference {self.reference} lies outside window {self.window}; widen the "
+                    "window or move the reference"
+                )
+            object.__setattr__(self, "window", (int(lo), int(hi)))
+
+    def fit(self, data: pd.DataFrame) -> EventStudyResult:
+        """Estimate the event study on ``data`` (pupil or unit-year rows); ``data`` is not modified.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            One row per pupil-year or per unit-year with the named columns.
+
+        Returns
+        -------
+        EventStudyResult
+
+        Raises
+        ------
+        cpdimpact.errors.MissingColumnError
+            A named column is absent.
+        cpdimpact.errors.InvalidValueError
+            Non-numeric or missing values; non-integer periods; ``first_treated`` varying
+            within a unit; weights <= 0.
+        cpdimpact.errors.DesignError
+            No treated units, no comparison rows, or no treated row at the reference event time.
+        cpdimpact.errors.EstimationError
+            An event-time dummy is collinear with the fixed effects.
+        """
+        prep = prepare(
+            data,
+            outcome=self.outcome,
+            unit=self.unit,
+            time=self.time,
+            cluster=self.cluster,
+            covariates=self.covariates,
+            weights=self.weights,
+            extra=((self.first_treated, "first-treated period", "first_treated"),),
+        )
+        period = numeric_column(data, self.time, "period")
+        integer_valued(period, data.index, self.time, "period")
+        first = numeric_column(data, self.first_treated, "first-treated period", allow_missing=True)
+        integer_valued(first, data.index, self.first_treated, "first-treated period")
+        # 0 and missing both mean never treated.
+        first = np.where(np.isnan(first), 0.0, first)
+        self._check_constant_within_units(first, prep.unit, data.index)
+        treated = first != 0
+        if not treated.any():
+            raise DesignError(
+                f"column {self.first_treated!r} is 0 or missing in every row: there are no "
+                "treated units."
+            )
+        event = np.where(treated, period - first, np.nan)
+        if np.all(treated & (event >= 0)):
+            raise EmptyComparisonGroupError(
+                "every row belongs to a treated unit in or after its first treated period: "
+                "there are neither never-treated units nor pre-periods to compare with."
+            )
+        binned_lo = binned_hi = False
+        if self.window is not None:
+            lo, hi = self.window
+            binned_lo = bool(np.any(event[treated] < lo))
+            binned_hi = bool(np.any(event[treated] > hi))
+            event = np.where(treated, np.clip(event, lo, hi), np.nan)
+        if not np.any(event[treated] == self.reference):
+            raise DesignError(
+                f"no treated row is at the reference event time {self.reference}: choose a "
+                "reference period that the treated units are observed in."
+            )
+        values = [int(v) for v in np.unique(event[treated]) if v != self.reference]
+        if not values:
+            raise DesignError("treated units are observed only at the reference event time.")
+
+        notes: list[str] = []
+        starts = np.unique(first[treated])
+        if starts.size > 1:
+            shown = ", ".join(f"{s:g}" for s in starts[:8])
+            warn(
+                notes,
+                f"treated units start in {starts.size} different periods ({shown}): with "
+                "staggered timing and heterogeneous effects the two-way fixed-effects "
+                "event-study coefficients mix effects from other event times and cohorts "
+                "(Sun & Abraham 2021; Goodman-Bacon 2021). Use them for comparison only; the "
+                "staggered (group-time) estimators are coming in cpdimpact.did.",
+                StaggeredTimingWarning,
+                depth=1,
+            )
+        few_clusters(notes, prep.n_clusters, self.cluster)
+
+        lo_end = min(values + [self.reference])
+        hi_end = max(values + [self.reference])
+        names = {v: self._term(v, lo_end, hi_end, binned_lo, binned_hi) for v in values}
+        collinear = (
+            "the event-time dummy {name!r} is collinear with the unit and period fixed effects: "
+            "without never-treated units (or with a single start period and no never-treated "
+            "units) relative and calendar time cannot both be separated. Bin the ends with "
+            "window=(lo, hi) or add never-treated comparison units."
+        )
+        design = Design(
+            y=prep.y,
+            unit=prep.unit,
+            time=prep.time,
+            time_levels=prep.time_levels,
+            cluster=prep.cluster,
+            weights=prep.weights,
+            targets={names[v]: (event == v).astype(float) for v in values},
+            covariates=prep.covariates,
+            target_roles={names[v]: collinear.format(name=names[v]) for v in values},
+        )
+        fit = fit_twfe(design)
+        std_errors = fit.std_errors
+        coefficients = self._coefficients(
+            fit.params, std_errors, names, fit.df, lo_end, hi_end, binned_lo, binned_hi
+        )
+        pre = [names[v] for v in values if v < 0]
+        pretrend = None
+        if pre:
+            stat, q, p = wald_f(
+                fit.params[pre].to_numpy(), fit.cov.loc[pre, pre].to_numpy(), fit.df
+            )
+            method = "cluster-robust Wald test of all pre-period coefficients = 0, F(q, G-1)"
+            if q > fit.df:
+                stat, p = float("nan"), float("nan")
+                method += f"; not computed: q = {q} exceeds G - 1 = {fit.df}"
+            pretrend = PretrendTest(stat, q, fit.df, p, method, tuple(pre))
+        return EventStudyResult(
+            coefficients=coefficients,
+            pretrend=pretrend,
+            params=fit.params,
+            std_errors=std_errors,
+            cov=fit.cov,
+            reference=int(self.reference),
+            window=self.window,
+            df=fit.df,
+            n_clusters=fit.n_clusters,
+            n_obs=fit.n_obs,
+            n_units=fit.n_units,
+            n_periods=fit.n_periods,
+            n_params=fit.n_params,
+            small_sample_factor=fit.small_sample_factor,
+            cov_type=COV_TYPE,
+            cluster=self.cluster,
+            outcome=self.outcome,
+            weights=self.weights,
+            alpha=self.alpha,
+            notes=tuple(notes),
+        )
+
+    def _term(self, v: int, lo: int, hi: int, binned_lo: bool, binned_hi: bool) -> str:
+        if v == lo and binned_lo:
+            return f"event_time<={v}"
+        if v == hi and binned_hi:
+            return f"event_time>={v}"
+        return f"event_time={v}"
+
+    def _check_constant_within_units(
+        self, first: np.ndarray, unit: np.ndarray, index: pd.Index
+    ) -> None:
+        n_units = int(unit.max()) + 1
+        lo = np.full(n_units, np.inf)
+        hi = np.full(n_units, -np.inf)
+        np.minimum.at(lo, unit, first)
+        np.maximum.at(hi, unit, first)
+        varies = (lo != hi)[unit]
+        if varies.any():
+            raise InvalidValueError(
+                f"column {self.first_treated!r} (the first-treated period) varies within units "
+                f"of {self.unit!r} at {format_rows(index[varies])}; it must be one value per "
+                "unit (0 or missing for never treated)."
+            )
+
+    def _coefficients(
+        self, params, std_errors, names, df, lo_end, hi_end, binned_lo, binned_hi
+    ) -> pd.DataFrame:
+        times = sorted([*names, self.reference])
+        terms = [names.get(v, f"event_time={v}") for v in times]
+        est = np.array([params[names[v]] if v in names else 0.0 for v in times])
+        se = np.array([std_errors[names[v]] if v in names else np.nan for v in times])
+        lower, upper = interval(est, se, alpha=self.alpha, df=df)
+        is_ref = np.array([v == self.reference for v in times])
+        lower = np.where(is_ref, 0.0, lower)
+        upper = np.where(is_ref, 0.0, upper)
+        binned = [(v == lo_end and binned_lo) or (v == hi_end and binned_hi) for v in times]
+        out = pd.DataFrame(
+            {
+                "term": terms,
+                "estimate": est,
+                "std_error": se,
+                "ci_lower": lower,
+                "ci_upper": upper,
+                "reference": is_ref,
+                "binned": binned,
+            },
+            index=pd.Index(times, name="event_time"),
+        )
+        return out

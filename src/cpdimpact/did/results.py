@@ -1,0 +1,332 @@
+"""Immutable results of the two-way fixed-effects estimators.
+
+Both results carry the five uniform faces (``summary()``, ``to_frame()``, ``plot(*, ax=None)``,
+``_repr_html_``, ``conf_int(alpha=0.05)``) and state their inference explicitly: covariance
+type, degrees of freedom, number of clusters, observations and units, and the cluster variable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from cpdimpact._results import Summary, interval, p_value, tidy_frame
+
+__all__ = ["DiDResult", "EventStudyResult", "PretrendTest"]
+
+
+class PretrendTest(NamedTuple):
+    """Joint Wald test that every pre-period event-time coefficient is zero.
+
+    Attributes
+    ----------
+    statistic : float
+        ``F = b' V^{-1} b / q`` with the cluster-robust (CR1) covariance ``V``.
+    df_num : int
+        ``q``, the number of pre-period coefficients tested.
+    df_denom : int
+        ``G - 1``, clusters minus one.
+    p_value : float
+        Upper tail of ``F(q, G - 1)``.
+    method : str
+        A one-line description of the test.
+    terms : tuple of str
+        The tested terms.
+    """
+
+    statistic: float
+    df_num: int
+    df_denom: int
+    p_value: float
+    method: str
+    terms: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"F({self.df_num}, {self.df_denom}) = {self.statistic:.3f}, "
+            f"p = {self.p_value:.4f} [{self.method}]"
+        )
+
+
+def _conf_int(params: pd.Series, std_errors: pd.Series, alpha: float, df: float) -> pd.DataFrame:
+    lower, upper = interval(params, std_errors.reindex(params.index), alpha=alpha, df=df)
+    out = pd.DataFrame({"ci_lower": lower, "ci_upper": upper}, index=params.index.astype(str))
+    out.index.name = "term"
+    return out
+
+
+def _inference_facts(res) -> list[tuple[str, str]]:
+    facts = [
+        ("Outcome", res.outcome),
+        ("Observations", f"{res.n_obs:,}"),
+        ("Units (absorbed fixed effects)", f"{res.n_units:,}"),
+        ("Periods (fixed effects)", f"{res.n_periods:,}"),
+        ("Weights", res.weights or "none"),
+        ("Standard errors", res.cov_type),
+        ("Cluster variable", res.cluster),
+        ("Clusters (G)", f"{res.n_clusters:,}"),
+        ("Small-sample factor", f"{res.small_sample_factor:.6f} (K = {res.n_params})"),
+        ("Degrees of freedom", f"{res.df} (t and F with G - 1)"),
+        ("Confidence level", f"{1 - res.alpha:.0%}"),
+    ]
+    return facts
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class DiDResult:
+    """Result of :class:`cpdimpact.did.DiD`: the two-way fixed-effects treatment coefficient.
+
+    Attributes
+    ----------
+    term : str
+        Name of the treatment column; the row of ``params`` holding the DiD estimate.
+    estimate, std_error : float
+        The treatment coefficient (in outcome units) and its cluster-robust standard error.
+    params, std_errors : pandas.Series
+        Treatment and covariate coefficients and standard errors, indexed by term.
+    cov : pandas.DataFrame
+        Their small-sample-corrected cluster-robust covariance matrix.
+    df : int
+        Degrees of freedom of the t reference distribution, ``G - 1``.
+    n_clusters, n_obs, n_units, n_periods : int
+        Clusters, rows, units (absorbed effects) and periods used.
+    n_params : int
+        ``K`` in the small-sample factor.
+    small_sample_factor : float
+        ``G/(G-1) * (N-1)/(N-K)`` applied to the sandwich.
+    cov_type, cluster : str
+        Covariance estimator and the cluster column.
+    outcome : str
+        Outcome column.
+    weights : str or None
+        Weights column, if any.
+    alpha : float
+        Level used by ``to_frame`` and the ``ci_*`` properties.
+    notes : tuple of str
+        Warnings raised during the fit, repeated for the report.
+    """
+
+    term: str
+    params: pd.Series
+    std_errors: pd.Series
+    cov: pd.DataFrame
+    df: int
+    n_clusters: int
+    n_obs: int
+    n_units: int
+    n_periods: int
+    n_params: int
+    small_sample_factor: float
+    cov_type: str
+    cluster: str
+    outcome: str
+    weights: str | None
+    alpha: float
+    notes: tuple[str, ...] = ()
+
+    @property
+    def estimate(self) -> float:
+        """The DiD estimate (treatment coefficient) in outcome units."""
+        return float(self.params[self.term])
+
+    @property
+    def std_error(self) -> float:
+        """Cluster-robust standard error of :attr:`estimate`."""
+        return float(self.std_errors[self.term])
+
+    @property
+    def statistic(self) -> float:
+        """t statistic of the estimate."""
+        return self.estimate / self.std_error
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided p-value against t with ``df`` degrees of freedom."""
+        return float(p_value(self.statistic, self.df))
+
+    @property
+    def ci_lower(self) -> float:
+        """Lower limit of the ``1 - alpha`` confidence interval."""
+        return float(self.conf_int(self.alpha).loc[self.term, "ci_lower"])
+
+    @property
+    def ci_upper(self) -> float:
+        """Upper limit of the ``1 - alpha`` confidence interval."""
+        return float(self.conf_int(self.alpha).loc[self.term, "ci_upper"])
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table of treatment and covariate terms (intervals at ``alpha``)."""
+        return tidy_frame(self.params, self.std_errors, df=self.df, alpha=self.alpha)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Confidence intervals ``estimate -/+ t_{G-1} * std_error``, indexed by term."""
+        return _conf_int(self.params, self.std_errors, alpha, self.df)
+
+    def summary(self) -> Summary:
+        """A printable summary: the inference facts and the tidy table."""
+        return Summary(
+            title="Difference-in-differences (two-way fixed effects)",
+            facts=(("Treatment", self.term), *_inference_facts(self)),
+            table=self.to_frame(),
+            notes=self.notes,
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def __repr__(self) -> str:
+        return (
+            f"DiDResult(estimate={self.estimate:.4g}, std_error={self.std_error:.4g}, "
+            f"df={self.df}, n_clusters={self.n_clusters}, n_obs={self.n_obs})"
+        )
+
+    def plot(self, *, ax=None):
+        """Point estimate with its ``1 - alpha`` confidence interval; returns the Axes."""
+        import matplotlib.pyplot as plt  # lazy: importing cpdimpact stays cheap
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 1.8))
+        lo, hi = self.ci_lower, self.ci_upper
+        ax.errorbar(
+            [self.estimate],
+            [0],
+            xerr=[[self.estimate - lo], [hi - self.estimate]],
+            fmt="o",
+            color="C0",
+            capsize=4,
+        )
+        ax.axvline(0, color="0.5", linewidth=0.8)
+        ax.set_yticks([0], [self.term])
+        ax.set_ylim(-1, 1)
+        ax.set_xlabel(f"Effect on {self.outcome} ({1 - self.alpha:.0%} CI, t with {self.df} df)")
+        ax.set_title("Difference-in-differences estimate")
+        return ax
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EventStudyResult:
+    """Result of :class:`cpdimpact.did.EventStudy`: effects by event time.
+
+    Attributes
+    ----------
+    coefficients : pandas.DataFrame
+        Indexed by ``event_time``; columns ``term, estimate, std_error, ci_lower, ci_upper,
+        reference, binned``. The reference period is a row of zeros (``reference`` True, no
+        standard error); ``binned`` marks end points that collect event times beyond the window.
+    pretrend : PretrendTest or None
+        Joint test that all pre-period coefficients (event time < 0, reference excluded) are
+        zero; ``None`` when there are no such coefficients.
+    params, std_errors : pandas.Series
+        Event-time and covariate coefficients and standard errors, indexed by term.
+    cov : pandas.DataFrame
+        Their small-sample-corrected cluster-robust covariance.
+    reference : int
+        The omitted event time.
+    window : tuple of int or None
+        The binning window, if any.
+    df, n_clusters, n_obs, n_units, n_periods, n_params, small_sample_factor, cov_type,
+    cluster, outcome, weights, alpha, notes
+        As in :class:`DiDResult`.
+    """
+
+    coefficients: pd.DataFrame
+    pretrend: PretrendTest | None
+    params: pd.Series
+    std_errors: pd.Series
+    cov: pd.DataFrame
+    reference: int
+    window: tuple[int, int] | None
+    df: int
+    n_clusters: int
+    n_obs: int
+    n_units: int
+    n_periods: int
+    n_params: int
+    small_sample_factor: float
+    cov_type: str
+    cluster: str
+    outcome: str
+    weights: str | None
+    alpha: float
+    notes: tuple[str, ...] = ()
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table of the estimated event-time and covariate terms (reference omitted)."""
+        return tidy_frame(self.params, self.std_errors, df=self.df, alpha=self.alpha)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Confidence intervals ``estimate -/+ t_{G-1} * std_error``, indexed by term."""
+        return _conf_int(self.params, self.std_errors, alpha, self.df)
+
+    def summary(self) -> Summary:
+        """A printable summary: inference facts, the tidy table and the pre-trend test."""
+        window = "all event times" if self.window is None else f"binned to {self.window}"
+        pre = "no pre-period coefficients" if self.pretrend is None else str(self.pretrend)
+        return Summary(
+            title="Event study (two-way fixed effects)",
+            facts=(
+                ("Reference event time", str(self.reference)),
+                ("Window", window),
+                *_inference_facts(self),
+                ("Pre-trend test", pre),
+            ),
+            table=self.to_frame(),
+            notes=self.notes,
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def __repr__(self) -> str:
+        return (
+            f"EventStudyResult(event_times={list(self.coefficients.index)}, "
+            f"reference={self.reference}, df={self.df}, n_clusters={self.n_clusters}, "
+            f"n_obs={self.n_obs})"
+        )
+
+    def plot(self, *, ax=None):
+        """Event-study figure: estimates and CIs by event time, reference hollow; returns Axes."""
+        import matplotlib.pyplot as plt  # lazy: importing cpdimpact stays cheap
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4))
+        coef = self.coefficients
+        est = coef.loc[~coef["reference"]]
+        x = est.index.to_numpy(dtype=float)
+        ax.axhline(0, color="0.5", linewidth=0.8)
+        ax.axvline(-0.5, color="0.5", linestyle="--", linewidth=0.8)
+        ax.errorbar(
+            x,
+            est["estimate"],
+            yerr=[est["estimate"] - est["ci_lower"], est["ci_upper"] - est["estimate"]],
+            fmt="o",
+            color="C0",
+            capsize=3,
+            label=f"estimate, {1 - self.alpha:.0%} CI",
+        )
+        ax.plot(
+            [self.reference],
+            [0.0],
+            marker="o",
+            markerfacecolor="white",
+            color="C0",
+            linestyle="none",
+            label=f"reference (event time {self.reference})",
+        )
+        ticks = coef.index.to_numpy()
+        labels = [
+            (f"\u2264{e}" if e == ticks.min() else f"\u2265{e}") if b else str(e)
+            for e, b in zip(ticks, coef["binned"], strict=True)
+        ]
+        ax.set_xticks(ticks, labels)
+        ax.set_xlabel("Event time (periods since first treated)")
+        ax.set_ylabel(f"Effect on {self.outcome}")
+        title = "Event study"
+        if self.pretrend is not None and np.isfinite(self.pretrend.p_value):
+            title += f" (pre-trend test p = {self.pretrend.p_value:.3f})"
+        ax.set_title(title)
+        ax.legend(frameon=False, fontsize="small")
+        return ax

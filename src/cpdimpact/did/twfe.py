@@ -1,0 +1,255 @@
+"""Static two-way fixed-effects difference-in-differences (the 2x2 DiD generalised)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cpdimpact.did._checks import numeric_column
+from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
+from cpdimpact.did._twfe import COV_TYPE, Design, fit_twfe
+from cpdimpact.did.results import DiDResult
+from cpdimpact.errors import DesignError, EmptyComparisonGroupError, StaggeredTimingWarning
+
+__all__ = ["DiD"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiD:
+    r"""Two-way fixed-effects difference-in-differences with cluster-robust inference.
+
+    Parameters
+    ----------
+    outcome : str
+        Outcome column (e.g. a scaled score), in the units the estimate is reported in.
+    unit : str
+        Unit whose fixed effects are absorbed: the school for school-level exposure,
+        ``"school/teacher"`` ids for teacher-level exposure.
+    time : str
+        Period column (e.g. ``year``); one fixed effect per distinct value.
+    treatment : str
+        ``D_it``: 1 (or True) in the rows of treated units from their first treated period on,
+        0 otherwise. Must be numeric or boolean.
+    cluster : str
+        Cluster column for the standard errors: the level of assignment (school; area or hub
+        for area roll-outs).
+    covariates : sequence of str
+        Numeric covariates ``X`` (e.g. prior attainment, FSM). Covariates constant within units
+        are absorbed by the unit effects and rejected.
+    weights : str or None
+        Analytic weights, e.g. ``"n_pupils"`` when fitting school-year means.
+    alpha : float
+        ``1 - alpha`` is the level of the intervals in ``to_frame()`` and ``ci_lower/upper``.
+
+    Notes
+    -----
+    The model, for pupil :math:`k` in unit :math:`i` and period :math:`t`, is
+
+    .. math::
+
+        y_{kit} = \alpha_i + \lambda_t + \beta D_{it} + \gamma' X_{kit} + \varepsilon_{kit},
+
+    with unit effects :math:`\alpha_i` absorbed (a within-unit transformation) and period
+    effects :math:`\lambda_t` as dummies. On pupil rows this is a repeated cross-section within
+    units: different children each year, not a pupil panel. On one row per unit-year (e.g.
+    school-year means with ``weights="n_pupils"``) it is the classic panel TWFE. With one start
+    period and the same number of pupils in every unit-year, :math:`\hat\beta` equals the
+    difference of four means
+    :math:`(\bar y_{T,post} - \bar y_{T,pre}) - (\bar y_{C,post} - \bar y_{C,pre})`
+    (Angrist & Pischke 2009, ch. 5).
+
+    Inference is cluster-robust (Liang & Zeger 1986; Cameron & Miller 2015). The sandwich
+    :math:`\hat V_0 = (\tilde X'W\tilde X)^{-1}\sum_g \tilde X_g'W_g\hat e_g\hat e_g'W_g
+    \tilde X_g(\tilde X'W\tilde X)^{-1}` comes from ``linearmodels`` ``AbsorbingLS`` without
+    adjustment and is multiplied here by
+
+    .. math::
+
+        c = \frac{G}{G-1}\,\frac{N-1}{N-K},
+
+    where :math:`G` is the number of clusters, :math:`N` the number of rows and :math:`K` the
+    constant, the :math:`T-1` period dummies, the treatment and the covariates. Unit effects
+    nested within clusters are not counted in :math:`K` (they cost no cluster degrees of
+    freedom); if units are not nested in clusters their :math:`U-1` effects are counted. This is
+    the convention of Stata ``xtreg, fe vce(cluster)`` and of R ``fixest`` (default
+    ``ssc(fixef.K = "nested")``). Intervals and p-values use Student's t with :math:`G-1`
+    degrees of freedom (Cameron, Gelbach & Miller 2008; Cameron & Miller 2015, sec. VI), not
+    the normal. With fewer than about 40 clusters a :class:`~cpdimpact.errors.FewClustersWarning`
+    is emitted: the sandwich over-rejects there.
+
+    With staggered start periods and effects that vary over time or between cohorts,
+    :math:`\hat\beta` is a weighted average of 2x2 comparisons, some using already-treated
+    units as controls with possibly negative weights (Goodman-Bacon 2021; de Chaisemartin &
+    D'Haultfoeuille 2020). The fit then warns :class:`~cpdimpact.errors.StaggeredTimingWarning`;
+    the staggered (group-time) estimators coming in :mod:`cpdimpact.did` are the default for
+    such designs, TWFE is kept for comparison.
+
+    Rows are never dropped: missing values in any used column raise
+    :class:`~cpdimpact.errors.InvalidValueError`.
+
+    References
+    ----------
+    Angrist, J. D. & Pischke, J.-S. (2009). *Mostly Harmless Econometrics*. Princeton UP.
+    Cameron, A. C., Gelbach, J. B. & Miller, D. L. (2008). Bootstrap-based improvements for
+    inference with clustered errors. *Review of Economics and Statistics* 90(3), 414-427.
+    Liang, K.-Y. & Zeger, S. L. (1986). Longitudinal data analysis using generalized linear
+    models. *Biometrika* 73(1), 13-22.
+    Cameron, A. C. & Miller, D. L. (2015). A practitioner's guide to cluster-robust inference.
+    *Journal of Human Resources* 50(2), 317-372.
+    de Chaisemartin, C. & D'Haultfoeuille, X. (2020). Two-way fixed effects estimators with
+    heterogeneous treatment effects. *American Economic Review* 110(9), 2964-2996.
+    Goodman-Bacon, A. (2021). Difference-in-differences with variation in treatment timing.
+    *Journal of Econometrics* 225(2), 254-277.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from cpdimpact.did import DiD
+    >>> rng = np.random.default_rng(0)
+    >>> rows = [(s, y) for s in range(50) for y in range(2016, 2022) for _ in range(10)]
+    >>> df = pd.DataFrame(rows, columns=["school", "year"])
+    >>> df["unit"] = df["school"]
+    >>> df["exposed"] = (df["school"] < 25) & (df["year"] >= 2019)
+    >>> df["outcome"] = (100 + 0.1 * df["school"] + 0.5 * (df["year"] - 2016)
+    ...                  + 2.0 * df["exposed"] + rng.normal(0, 5, len(df)))
+    >>> res = DiD().fit(df)
+    >>> round(res.estimate, 1), res.n_clusters, res.df
+    (1.9, 50, 49)
+    >>> list(res.to_frame().columns)
+    ['term', 'estimate', 'std_error', 'statistic', 'p_value', 'ci_lower', 'ci_upper']
+    """
+
+    outcome: str = "outcome"
+    unit: str = "unit"
+    time: str = "year"
+    treatment: str = "exposed"
+    cluster: str = "school"
+    covariates: Sequence[str] = field(default=())
+    weights: str | None = None
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
+        check_alpha(self.alpha)
+        if self.treatment in self.covariates:
+            raise ValueError(f"the treatment {self.treatment!r} is also listed as a covariate")
+
+    def fit(self, data: pd.DataFrame) -> DiDResult:
+        """Estimate the model on ``data`` (pupil rows or unit-year rows); ``data`` is not modified.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            One row per pupil-year or per unit-year with the named columns.
+
+        Returns
+        -------
+        DiDResult
+
+        Raises
+        ------
+        cpdimpact.errors.MissingColumnError
+            A named column is absent.
+        cpdimpact.errors.InvalidValueError
+            Non-numeric outcome, treatment, covariate or weights; missing values; weights <= 0.
+        cpdimpact.errors.DesignError
+            No treated rows, or no comparison rows (:class:`EmptyComparisonGroupError`).
+        cpdimpact.errors.EstimationError
+            The treatment (or a covariate) has no variation left after absorbing the fixed
+            effects, fewer than two clusters or periods.
+        """
+        prep = prepare(
+            data,
+            outcome=self.outcome,
+            unit=self.unit,
+            time=self.time,
+            cluster=self.cluster,
+            covariates=self.covariates,
+            weights=self.weights,
+            extra=((self.treatment, "treatment indicator", "treatment"),),
+        )
+        d = numeric_column(data, self.treatment, "treatment indicator")
+        treated = d != 0
+        if not treated.any():
+            raise DesignError(
+                f"column {self.treatment!r} (the treatment) is 0 in every row: there are no "
+                "treated rows to estimate an effect from."
+            )
+        if treated.all():
+            raise EmptyComparisonGroupError(
+                f"column {self.treatment!r} (the treatment) is non-zero in every row: there "
+                "are no comparison rows (untreated units or pre-periods of treated units)."
+            )
+        notes: list[str] = []
+        self._check_timing(prep, treated, notes)
+        few_clusters(notes, prep.n_clusters, self.cluster)
+        design = Design(
+            y=prep.y,
+            unit=prep.unit,
+            time=prep.time,
+            time_levels=prep.time_levels,
+            cluster=prep.cluster,
+            weights=prep.weights,
+            targets={self.treatment: d},
+            covariates=prep.covariates,
+            target_roles={
+                self.treatment: f"the treatment {self.treatment!r} has no variation left after "
+                "absorbing the unit and period fixed effects (and covariates): for example "
+                "every unit starts in the same period with no untreated comparison units, or "
+                "treatment never changes within a unit. A DiD needs units that switch and "
+                "units that do not (yet)."
+            },
+        )
+        fit = fit_twfe(design)
+        return DiDResult(
+            term=self.treatment,
+            params=fit.params,
+            std_errors=fit.std_errors,
+            cov=fit.cov,
+            df=fit.df,
+            n_clusters=fit.n_clusters,
+            n_obs=fit.n_obs,
+            n_units=fit.n_units,
+            n_periods=fit.n_periods,
+            n_params=fit.n_params,
+            small_sample_factor=fit.small_sample_factor,
+            cov_type=COV_TYPE,
+            cluster=self.cluster,
+            outcome=self.outcome,
+            weights=self.weights,
+            alpha=self.alpha,
+            notes=tuple(notes),
+        )
+
+    def _check_timing(self, prep, treated: np.ndarray, notes: list[str]) -> None:
+        """Warn when treated units start in more than one period (staggered adoption).
+
+        A unit's start is only known to lie after its last observed untreated period and at
+        its first treated one; units missing a year are not staggered unless these intervals
+        cannot share a common start.
+        """
+        n_units = int(prep.unit.max()) + 1
+        big = np.iinfo(np.intp).max
+        upper = np.full(n_units, big)
+        np.minimum.at(upper, prep.unit[treated], prep.time[treated])
+        before = ~treated & (prep.time < upper[prep.unit])
+        lower = np.zeros(n_units, dtype=np.intp)
+        np.maximum.at(lower, prep.unit[before], prep.time[before] + 1)
+        is_treated = upper != big
+        lo, hi = lower[is_treated].max(), upper[is_treated].min()
+        if lo > hi:
+            starts = np.unique(upper[is_treated])
+            shown = ", ".join(str(prep.time_levels[s]) for s in starts[:8])
+            warn(
+                notes,
+                f"treated units start in different periods (first treated periods {shown}): "
+                "with staggered timing and effects that vary, the two-way fixed-effects "
+                "estimate is a weighted average of 2x2 comparisons, some with negative weights "
+                "(Goodman-Bacon 2021; de Chaisemartin & D'Haultfoeuille 2020). Use it for "
+                "comparison only; the staggered (group-time) estimators are coming in "
+                "cpdimpact.did.",
+                StaggeredTimingWarning,
+            )
