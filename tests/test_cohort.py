@@ -384,3 +384,13 @@ def test_teachers_without_pupils_are_accounted_for(tables):
     assert flow.count("available", level="teachers") - excluded == flow.count(
         "analysed", level="teachers"
     )
+
+
+def test_public_names_resolve():
+    import cpdimpact
+
+    for name in cpdimpact.__all__:
+        assert getattr(cpdimpact, name) is not None
+    assert set(cpdimpact._LAZY) | set(cpdimpact._SUBMODULES) | {"__version__"} == set(
+        cpdimpact.__all__
+    )

@@ -210,3 +210,12 @@ def test_spec_is_frozen_and_validated():
     spec = Evaluation(cohort=CohortSpec(lag=1)).to_dict()
     assert spec["cohort"]["kind"] == "CohortSpec"
     assert spec["cohort"]["lag"] == 1
+
+
+def test_estimation_warnings_reach_the_report():
+    tables = make_tables(n_schools=8, n_treated=4)
+    with pytest.warns(CpdImpactWarning, match="clusters"):
+        result = _evaluation().run(Records(**tables))
+    md = result.report().to_markdown()
+    caveats = md.split("### Caveats")[1].split("## ")[0]
+    assert "8 clusters" in caveats or "only 8" in caveats

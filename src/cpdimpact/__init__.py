@@ -33,7 +33,34 @@ _LAZY = {
 }
 _SUBMODULES = ("cohort", "datasets", "did", "effects", "errors", "pipeline", "records", "report")
 
-__all__ = ["__version__", *_LAZY, *_SUBMODULES]
+__all__ = [
+    "Cohort",
+    "CohortSpec",
+    "CpdImpactError",
+    "CpdImpactWarning",
+    "DataError",
+    "DesignError",
+    "DiD",
+    "EffectSize",
+    "EstimationError",
+    "Evaluation",
+    "EvaluationResult",
+    "EventStudy",
+    "FlowLog",
+    "Records",
+    "ReportOptions",
+    "__version__",
+    "hedges_g",
+    "months_of_progress",
+    "cohort",
+    "datasets",
+    "did",
+    "effects",
+    "errors",
+    "pipeline",
+    "records",
+    "report",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cohort import Cohort, CohortSpec, FlowLog

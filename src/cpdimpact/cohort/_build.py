@@ -208,7 +208,7 @@ class Cohort:
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.5))
         means = self.pupils.groupby(["treated", "year"], sort=True)["outcome"].mean()
-        for treated, label in ((True, "treated"), (False, "comparison")):
+        for treated, label in ((True, "intervention"), (False, "comparison")):
             if treated in means.index.get_level_values(0):
                 series = means.loc[treated]
                 ax.plot(series.index, series.to_numpy(), marker="o", label=label)

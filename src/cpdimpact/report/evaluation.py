@@ -80,10 +80,18 @@ def _design_text(result) -> str:
         f"Difference-in-differences with {cohort.unit} and year fixed effects, fitted on "
         f"{level[spec.level]}. The programme started in {starts}; {exposure}, with a lag of "
         f"{cohort.spec.lag} year(s). The comparison group is {comparison}. Pupil covariates: "
-        f"{covariates}. Standard errors are {did.cov_type} by {did.cluster} "
-        f"({did.n_clusters} clusters) with t on {did.df:g} degrees of freedom. Years analysed: "
+        f"{covariates}. Standard errors are clustered by {did.cluster} ({did.n_clusters} "
+        f"clusters; {did.cov_type}), with t on {did.df:g} degrees of freedom. Years analysed: "
         f"{min(cohort.years)}-{max(cohort.years)}."
     )
+
+
+def _caveats(result) -> list[str]:
+    """Warnings raised while estimating (few clusters, staggered timing), each once."""
+    notes = [n for g in result.groups if g.did is not None for n in g.did.notes]
+    if result.event_study is not None:
+        notes += list(result.event_study.notes)
+    return list(dict.fromkeys(notes))
 
 
 def _effect_size_note(result) -> str:
@@ -99,7 +107,43 @@ def _effect_size_note(result) -> str:
 
 def _coefficients(result) -> pd.DataFrame:
     table = result.event_study.coefficients.reset_index()
-    return table[["event_time", "estimate", "std_error", "ci_lower", "ci_upper"]]
+    reference = table["event_time"] == result.evaluation.event_study.reference
+    shown = table[["event_time", "estimate", "std_error", "ci_lower", "ci_upper"]].astype(
+        {"event_time": int}
+    )
+    # The reference year is fixed at zero by construction: it has no standard error or interval.
+    shown.loc[reference, ["std_error", "ci_lower", "ci_upper"]] = float("nan")
+    return shown.rename(columns=_LABELS)
+
+
+_LABELS = {
+    "event_time": "Event time",
+    "estimate": "Estimate",
+    "std_error": "SE",
+    "ci_lower": "CI lower",
+    "ci_upper": "CI upper",
+    "variable": "Variable",
+    "level": "Level",
+    "treated_mean": "Intervention mean",
+    "comparison_mean": "Comparison mean",
+    "std_difference": "Standardised difference",
+    "variance_ratio": "Variance ratio",
+    "n_treated": "n intervention",
+    "n_comparison": "n comparison",
+    "stage": "Stage",
+    "arm": "Group",
+    "reason": "Reason",
+    "schools": "Schools",
+    "teachers": "Teachers",
+    "pupils": "Pupil records",
+}
+_VARIABLES = {
+    "prior": "Prior attainment",
+    "fsm": "FSM (share)",
+    "outcome": "Outcome",
+    "size": "School size",
+}
+_ARMS = {"all": "all", "treated": "intervention", "comparison": "comparison"}
 
 
 def evaluation_report(result) -> Document:
@@ -127,6 +171,9 @@ def evaluation_report(result) -> Document:
         Heading("Design", level=2),
         Paragraph(_design_text(result)),
     ]
+    caveats = _caveats(result)
+    if caveats:
+        blocks += [Heading("Caveats", level=3), *(Paragraph(c) for c in caveats)]
 
     if result.event_study is not None:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -156,7 +203,6 @@ def evaluation_report(result) -> Document:
             Table(
                 _coefficients(result),
                 caption="Event-study coefficients (outcome points)",
-                formats={"event_time": "{:d}"},
             )
         )
 
@@ -174,15 +220,11 @@ def evaluation_report(result) -> Document:
     ]
     plt.close(fig)
 
-    balance = cohort.balance.rename(columns={"std_difference": "std_diff"})
+    balance = cohort.balance.assign(variable=cohort.balance["variable"].replace(_VARIABLES))
     blocks += [
         Heading("Balance before the programme", level=2),
         Table(
-            suppress_small_counts(
-                balance, ["n_treated", "n_comparison"], threshold=options.suppress_below
-            )
-            if options.suppress_below
-            else balance,
+            _suppress(balance, ["n_treated", "n_comparison"], options.suppress_below),
             caption="Pre-period means and standardised differences",
             notes=(
                 "Standardised difference: difference in means over the square root of the "
@@ -192,14 +234,22 @@ def evaluation_report(result) -> Document:
         ),
         Heading("Flow of schools, teachers and pupils", level=2),
         Table(
-            _suppress_flow(cohort.flow.stages, options.suppress_below),
+            _suppress(
+                cohort.flow.stages.assign(arm=cohort.flow.stages["arm"].map(_ARMS)),
+                ["schools", "teachers", "pupils"],
+                options.suppress_below,
+            ),
             caption="Counts at each stage",
         ),
     ]
     if len(cohort.flow.exclusions):
         blocks.append(
             Table(
-                _suppress_flow(cohort.flow.exclusions, options.suppress_below),
+                _suppress(
+                    cohort.flow.exclusions,
+                    ["schools", "teachers", "pupils"],
+                    options.suppress_below,
+                ),
                 caption="Exclusions and their reasons",
             )
         )
@@ -218,6 +268,8 @@ def evaluation_report(result) -> Document:
     )
 
 
-def _suppress_flow(frame: pd.DataFrame, threshold: int) -> pd.DataFrame:
-    columns = ["schools", "teachers", "pupils"]
-    return suppress_small_counts(frame, columns, threshold=threshold) if threshold else frame
+def _suppress(frame: pd.DataFrame, counts: list[str], threshold: int) -> pd.DataFrame:
+    """Suppress small counts (when asked) and give the columns their printed labels."""
+    if threshold:
+        frame = suppress_small_counts(frame, counts, threshold=threshold)
+    return frame.rename(columns=_LABELS)
