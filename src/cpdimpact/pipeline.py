@@ -269,7 +269,11 @@ class EvaluationResult:
             ("effect size", f"{es.estimate:.2f} (95% CI {es.ci_lower:.2f} to {es.ci_upper:.2f})"),
             ("months of progress", str(es.months)),
             ("estimate (outcome points)", f"{did.estimate:.3f} (SE {did.std_error:.3f})"),
-            ("inference", f"{did.cov_type}, {did.n_clusters} clusters, t with {did.df:g} df"),
+            (
+                "inference",
+                f"clustered by {did.cluster} ({did.n_clusters} clusters), t with {did.df:g} df",
+            ),
+            ("standard errors", did.cov_type),
             ("pupil-level SD", f"{self.cohort.outcome_sd:.3f}"),
             ("data fingerprint", self.fingerprint[:16]),
         )
