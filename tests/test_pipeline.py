@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import make_tables
 from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records, ReportOptions
@@ -219,3 +221,23 @@ def test_estimation_warnings_reach_the_report():
     md = result.report().to_markdown()
     caveats = md.split("### Caveats")[1].split("## ")[0]
     assert "8 clusters" in caveats or "only 8" in caveats
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    a=st.floats(min_value=0.05, max_value=20),
+    b=st.floats(min_value=-200, max_value=200),
+    seed=st.integers(min_value=0, max_value=1000),
+)
+def test_effect_sizes_invariant_to_linear_rescaling_of_the_outcome(a, b, seed):
+    tables = make_tables(n_schools=10, n_treated=5, seed=seed, pupils_per_class=3)
+    rescaled = dict(
+        tables, pupils=tables["pupils"].assign(outcome=a * tables["pupils"]["outcome"] + b)
+    )
+    evaluation = _evaluation(event_study=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        original = evaluation.run(Records(**tables)).to_frame()
+        transformed = evaluation.run(Records(**rescaled)).to_frame()
+    columns = ["estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
+    pd.testing.assert_frame_equal(original[columns], transformed[columns], rtol=1e-7, atol=1e-10)
