@@ -16,7 +16,7 @@ from scipy import stats
 
 from cpdimpact.errors import EstimationError
 
-__all__ = ["Design", "Fit", "fit_twfe", "wald_f", "FEW_CLUSTERS", "COV_TYPE"]
+__all__ = ["Design", "Fit", "fit_twfe", "fit_facts", "wald_f", "FEW_CLUSTERS", "COV_TYPE"]
 
 #: Below this many clusters the sandwich estimator is known to over-reject.
 FEW_CLUSTERS = 40
@@ -185,6 +185,28 @@ def fit_twfe(design: Design) -> Fit:
         units_nested=units_nested,
         small_sample_factor=factor,
     )
+
+
+def fit_facts(fit: Fit, spec, std_errors: pd.Series, notes) -> dict:
+    """Keyword arguments every :class:`~cpdimpact.did.results.TwfeFit` takes from a fit."""
+    return {
+        "params": fit.params,
+        "std_errors": std_errors,
+        "cov": fit.cov,
+        "df": fit.df,
+        "n_clusters": fit.n_clusters,
+        "n_obs": fit.n_obs,
+        "n_units": fit.n_units,
+        "n_periods": fit.n_periods,
+        "n_params": fit.n_params,
+        "small_sample_factor": fit.small_sample_factor,
+        "cov_type": COV_TYPE,
+        "cluster": spec.cluster,
+        "outcome": spec.outcome,
+        "weights": spec.weights,
+        "alpha": spec.alpha,
+        "notes": tuple(notes),
+    }
 
 
 def _nested(unit: np.ndarray, cluster: np.ndarray, n_units: int) -> bool:

@@ -11,7 +11,7 @@ import pandas as pd
 from cpdimpact._results import interval
 from cpdimpact.did._checks import integer_valued, numeric_column
 from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
-from cpdimpact.did._twfe import COV_TYPE, Design, fit_twfe, wald_f
+from cpdimpact.did._twfe import Design, fit_facts, fit_twfe, wald_f
 from cpdimpact.did.results import EventStudyResult, PretrendTest
 from cpdimpact.errors import (
     DesignError,
@@ -267,24 +267,9 @@ class EventStudy:
         return EventStudyResult(
             coefficients=coefficients,
             pretrend=pretrend,
-            params=fit.params,
-            std_errors=std_errors,
-            cov=fit.cov,
             reference=int(self.reference),
             window=self.window,
-            df=fit.df,
-            n_clusters=fit.n_clusters,
-            n_obs=fit.n_obs,
-            n_units=fit.n_units,
-            n_periods=fit.n_periods,
-            n_params=fit.n_params,
-            small_sample_factor=fit.small_sample_factor,
-            cov_type=COV_TYPE,
-            cluster=self.cluster,
-            outcome=self.outcome,
-            weights=self.weights,
-            alpha=self.alpha,
-            notes=tuple(notes),
+            **fit_facts(fit, self, std_errors, notes),
         )
 
     def _term(self, v: int, lo: int, hi: int, binned_lo: bool, binned_hi: bool) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cpdimpact._results import Summary, interval, p_value, tidy_frame
 
-__all__ = ["DiDResult", "EventStudyResult", "PretrendTest"]
+__all__ = ["DiDResult", "EventStudyResult", "PretrendTest", "TwfeFit"]
 
 
 class PretrendTest(NamedTuple):
@@ -76,31 +76,23 @@ def _inference_facts(res) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class DiDResult:
-    """Result of :class:`cpdimpact.did.DiD`: the two-way fixed-effects treatment coefficient.
+class TwfeFit:
+    """Coefficients, covariance and inference facts shared by every two-way FE result.
 
     Attributes
     ----------
-    term : str
-        Name of the treatment column; the row of ``params`` holding the DiD estimate.
-    estimate, std_error : float
-        The treatment coefficient (in outcome units) and its cluster-robust standard error.
     params, std_errors : pandas.Series
-        Treatment and covariate coefficients and standard errors, indexed by term.
+        Reported coefficients and their standard errors, indexed by term.
     cov : pandas.DataFrame
-        Their small-sample-corrected cluster-robust covariance matrix.
+        Their small-sample-corrected cluster-robust covariance.
     df : int
         Degrees of freedom of the t reference distribution, ``G - 1``.
-    n_clusters, n_obs, n_units, n_periods : int
-        Clusters, rows, units (absorbed effects) and periods used.
-    n_params : int
-        ``K`` in the small-sample factor.
+    n_clusters, n_obs, n_units, n_periods, n_params : int
+        Clusters, rows, units (absorbed effects), periods and ``K`` of the small-sample factor.
     small_sample_factor : float
         ``G/(G-1) * (N-1)/(N-K)`` applied to the sandwich.
-    cov_type, cluster : str
-        Covariance estimator and the cluster column.
-    outcome : str
-        Outcome column.
+    cov_type, cluster, outcome : str
+        Covariance estimator, cluster column and outcome column.
     weights : str or None
         Weights column, if any.
     alpha : float
@@ -109,7 +101,6 @@ class DiDResult:
         Warnings raised during the fit, repeated for the report.
     """
 
-    term: str
     params: pd.Series
     std_errors: pd.Series
     cov: pd.DataFrame
@@ -126,6 +117,24 @@ class DiDResult:
     weights: str | None
     alpha: float
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class DiDResult(TwfeFit):
+    """Result of :class:`cpdimpact.did.DiD`: the two-way fixed-effects treatment coefficient.
+
+    Attributes
+    ----------
+    term : str
+        Name of the treatment column; the row of ``params`` holding the DiD estimate.
+    estimate, std_error : float
+        The treatment coefficient (in outcome units) and its cluster-robust standard error.
+    params, std_errors, cov, df, n_clusters, ...
+        The inference facts of :class:`TwfeFit`; ``params`` holds the treatment and
+        covariate coefficients.
+    """
+
+    term: str
 
     @property
     def estimate(self) -> float:
@@ -207,7 +216,7 @@ class DiDResult:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class EventStudyResult:
+class EventStudyResult(TwfeFit):
     """Result of :class:`cpdimpact.did.EventStudy`: effects by event time.
 
     Attributes
@@ -227,31 +236,14 @@ class EventStudyResult:
         The omitted event time.
     window : tuple of int or None
         The binning window, if any.
-    df, n_clusters, n_obs, n_units, n_periods, n_params, small_sample_factor, cov_type,
-    cluster, outcome, weights, alpha, notes
-        As in :class:`DiDResult`.
+    params, std_errors, cov, df, n_clusters, ...
+        The inference facts of :class:`TwfeFit`.
     """
 
     coefficients: pd.DataFrame
     pretrend: PretrendTest | None
-    params: pd.Series
-    std_errors: pd.Series
-    cov: pd.DataFrame
     reference: int
     window: tuple[int, int] | None
-    df: int
-    n_clusters: int
-    n_obs: int
-    n_units: int
-    n_periods: int
-    n_params: int
-    small_sample_factor: float
-    cov_type: str
-    cluster: str
-    outcome: str
-    weights: str | None
-    alpha: float
-    notes: tuple[str, ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table of the estimated event-time and covariate terms (reference omitted)."""

@@ -10,7 +10,7 @@ import pandas as pd
 
 from cpdimpact.did._checks import numeric_column
 from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
-from cpdimpact.did._twfe import COV_TYPE, Design, fit_twfe
+from cpdimpact.did._twfe import Design, fit_facts, fit_twfe
 from cpdimpact.did.results import DiDResult
 from cpdimpact.errors import DesignError, EmptyComparisonGroupError, StaggeredTimingWarning
 
@@ -204,25 +204,7 @@ class DiD:
             },
         )
         fit = fit_twfe(design)
-        return DiDResult(
-            term=self.treatment,
-            params=fit.params,
-            std_errors=fit.std_errors,
-            cov=fit.cov,
-            df=fit.df,
-            n_clusters=fit.n_clusters,
-            n_obs=fit.n_obs,
-            n_units=fit.n_units,
-            n_periods=fit.n_periods,
-            n_params=fit.n_params,
-            small_sample_factor=fit.small_sample_factor,
-            cov_type=COV_TYPE,
-            cluster=self.cluster,
-            outcome=self.outcome,
-            weights=self.weights,
-            alpha=self.alpha,
-            notes=tuple(notes),
-        )
+        return DiDResult(term=self.treatment, **fit_facts(fit, self, fit.std_errors, notes))
 
     def _check_timing(self, prep, treated: np.ndarray, notes: list[str]) -> None:
         """Warn when treated units start in more than one period (staggered adoption).
