@@ -93,6 +93,10 @@ def test_not_yet_treated_excludes_comparison_after_its_start():
     assert p.loc[~p["treated"], "year"].max() == 2020
     # No comparison unit is left in 2021, so that year is excluded for everyone.
     assert p["year"].max() == 2020
+    # Later starters are untreated throughout the analysis; their start is kept apart.
+    later = p[p["school"] > 4]
+    assert (later["first_treated"] == 0).all() and (later["programme_start"] == 2021).all()
+    assert later["event_time"].isna().all()
     reasons = set(cohort.flow.exclusions["reason"])
     assert any("own start" in r for r in reasons)
     _flow_balances(cohort)

@@ -492,3 +492,18 @@ def test_simulation_unbiased_with_nominal_coverage():
     assert abs(estimates.mean() - tau) <= 3 * mc_se
     lo, hi = stats.binom.ppf([0.0025, 0.9975], reps, 0.95)
     assert lo <= covered <= hi, covered
+
+
+def test_warns_when_treated_clusters_are_few():
+    # One treated area among many: the sandwich understates its variance (Conley & Taber 2011).
+    rng = np.random.default_rng(5)
+    rows = [(a, s, y) for a in range(50) for s in range(2) for y in range(2016, 2022)]
+    df = pd.DataFrame(rows, columns=["area", "school", "year"])
+    df["unit"] = df["area"] * 10 + df["school"]
+    df["exposed"] = (df["area"] == 0) & (df["year"] >= 2019)
+    df["outcome"] = rng.normal(size=len(df))
+    with pytest.warns(FewClustersWarning, match="only 1 treated cluster"):
+        res = DiD(cluster="area").fit(df)
+    assert any("Conley & Taber" in note for note in res.notes)
+    # Fifty clusters in all: the overall few-clusters warning stays quiet.
+    assert not any("over-reject with fewer than" in note for note in res.notes)

@@ -27,14 +27,14 @@ def _evaluation(**kwargs) -> Evaluation:
     )
 
 
-def _coverage_study(seeds, scale):
+def _coverage_study(seeds, scale, exposure="school"):
     """Effect sizes and intervals of the pipeline against the simulated truth, per seed."""
-    evaluation = _evaluation(event_study=None)
+    evaluation = _evaluation(event_study=None, cohort=CohortSpec(exposure=exposure))
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CpdImpactWarning)
         for seed in seeds:
-            records = city_partnership(seed=seed, scale=scale)
+            records = city_partnership(seed=seed, scale=scale, exposure=exposure)
             result = evaluation.run(records)
             for group, truth in zip(
                 result.groups,
@@ -67,6 +67,13 @@ def _check_calibration(study: pd.DataFrame) -> None:
 def test_recovers_simulated_truth_over_seeds():
     study = _coverage_study(range(100, 120), scale=0.25)
     assert set(study["group"]) == {"All pupils", "FSM pupils"}
+    _check_calibration(study)
+
+
+def test_recovers_simulated_truth_with_teacher_level_exposure():
+    # Only pupils taught by a participating teacher benefit; units are (school, teacher) pairs,
+    # clustered by school.
+    study = _coverage_study(range(200, 220), scale=0.4, exposure="teacher")
     _check_calibration(study)
 
 

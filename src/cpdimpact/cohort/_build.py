@@ -118,7 +118,9 @@ class Cohort:
         The :class:`CohortSpec` that built it.
     pupils
         One row per analysed pupil record, with the input columns and ``area``, ``unit``,
-        ``first_treated`` (0 for never treated), ``event_time`` (missing for never treated),
+        ``first_treated`` (first exposed year of a treated-arm unit; 0 for the comparison arm),
+        ``programme_start`` (first exposed year of any participating unit, 0 if none),
+        ``event_time`` (missing for the comparison arm),
         ``treated`` (arm), ``exposed`` (treated and on or after ``first_treated``),
         ``dose_hours`` (the unit's total programme hours) and ``outcome_std``.
     unit_years
@@ -346,6 +348,13 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     flow.record_stage("assigned", "all")
 
     data = data.loc[flow.keep].reset_index(drop=True)
+    # ``first_treated`` is the analysis' definition: comparison-arm units (later starters in a
+    # not-yet-treated design) are untreated throughout the analysed years, so 0. Their actual
+    # first exposed year stays in ``programme_start``.
+    data = data.assign(
+        programme_start=data["first_treated"],
+        first_treated=data["first_treated"].where(data["treated"], 0),
+    )
     event_time = (data["year"] - data["first_treated"]).where(data["treated"])
     data = data.assign(
         event_time=event_time.astype("Int64"),

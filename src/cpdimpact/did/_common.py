@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact.did._checks import key_column, numeric_column, require_columns
-from cpdimpact.did._twfe import FEW_CLUSTERS
+from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS
 from cpdimpact.errors import FewClustersWarning, InvalidValueError, format_rows
 
 __all__ = ["Prepared", "prepare", "warn", "normalise_covariates", "check_alpha"]
@@ -114,7 +114,17 @@ def warn(notes: list[str], message: str, category: type[Warning], *, depth: int 
     notes.append(message)
 
 
-def few_clusters(notes: list[str], n_clusters: int, cluster: str) -> None:
+def few_clusters(
+    notes: list[str], cluster_codes: np.ndarray, treated: np.ndarray, cluster: str
+) -> None:
+    """Warn when clusters are few overall, or few on the treated or the untreated side.
+
+    Cluster-robust t-tests over-reject with few clusters (Cameron, Gelbach & Miller 2008) and,
+    far more, with few *treated* clusters whatever the total (Conley & Taber 2011; MacKinnon &
+    Webb 2017): with one treated area the sandwich estimate of its variance is close to zero.
+    ``treated`` flags rows of units in the treated group.
+    """
+    n_clusters = int(cluster_codes.max()) + 1
     if n_clusters < FEW_CLUSTERS:
         warn(
             notes,
@@ -122,5 +132,20 @@ def few_clusters(notes: list[str], n_clusters: int, cluster: str) -> None:
             f"over-reject with fewer than about {FEW_CLUSTERS} clusters (Cameron, Gelbach & "
             "Miller 2008). Read p-values with caution; the wild cluster bootstrap and CR2 "
             "with Satterthwaite degrees of freedom are coming in cpdimpact.did.",
+            FewClustersWarning,
+        )
+    treated_clusters = np.unique(cluster_codes[treated])
+    untreated = np.setdiff1d(np.arange(n_clusters), treated_clusters)
+    sides = {"treated": treated_clusters.size, "untreated": untreated.size}
+    # No untreated cluster at all is a staggered design identified by timing, not a thin side.
+    thin = {side: n for side, n in sides.items() if 0 < n < FEW_TREATED_CLUSTERS}
+    if thin:
+        shown = " and ".join(f"{n} {side}" for side, n in thin.items())
+        warn(
+            notes,
+            f"only {shown} cluster(s) of {cluster!r}: with so few clusters on one side, "
+            "cluster-robust standard errors can be far too small and intervals far too "
+            "narrow (Conley & Taber 2011; MacKinnon & Webb 2017). Do not rely on them; for a "
+            "single treated area compare it with a synthetic control instead.",
             FewClustersWarning,
         )

@@ -16,10 +16,22 @@ from scipy import stats
 
 from cpdimpact.errors import EstimationError
 
-__all__ = ["Design", "Fit", "fit_twfe", "fit_facts", "wald_f", "FEW_CLUSTERS", "COV_TYPE"]
+__all__ = [
+    "Design",
+    "Fit",
+    "fit_twfe",
+    "fit_facts",
+    "wald_f",
+    "FEW_CLUSTERS",
+    "FEW_TREATED_CLUSTERS",
+    "COV_TYPE",
+]
 
 #: Below this many clusters the sandwich estimator is known to over-reject.
 FEW_CLUSTERS = 40
+
+#: Below this many treated (or untreated) clusters the sandwich can be badly anti-conservative.
+FEW_TREATED_CLUSTERS = 5
 
 #: Label of the covariance estimator, shown in every result.
 COV_TYPE = "cluster-robust CR1: G/(G-1)*(N-1)/(N-K), unit FE nested in clusters not in K"

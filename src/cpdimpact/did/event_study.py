@@ -226,7 +226,7 @@ class EventStudy:
                 StaggeredTimingWarning,
                 depth=1,
             )
-        few_clusters(notes, prep.n_clusters, self.cluster)
+        few_clusters(notes, prep.cluster, treated, self.cluster)
 
         lo_end = min(values + [self.reference])
         hi_end = max(values + [self.reference])

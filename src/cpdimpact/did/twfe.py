@@ -185,7 +185,7 @@ class DiD:
             )
         notes: list[str] = []
         self._check_timing(prep, treated, notes)
-        few_clusters(notes, prep.n_clusters, self.cluster)
+        few_clusters(notes, prep.cluster, treated, self.cluster)
         design = Design(
             y=prep.y,
             unit=prep.unit,
