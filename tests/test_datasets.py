@@ -405,3 +405,21 @@ def test_any_valid_scenario_gives_valid_records(
         assert truth.effect_size == pytest.approx(truth.att / truth.outcome_sd)
         assert truth.by_event_time.index.min() >= 0
     assert (truth.pupil_effects != 0).sum() <= truth.n_exposed
+
+
+def test_true_effect_of_an_analysis_subset():
+    from cpdimpact.cohort import CohortSpec
+
+    records = hub_rollout(seed=3, scale=0.05)
+    full = records.true_effect(
+        records.pupils.assign(exposed=records.truth.pupil_effects.to_numpy() != 0)
+    )
+    assert full["att"] == pytest.approx(records.truth.att)
+    assert full["att_fsm"] == pytest.approx(records.truth.att_fsm)
+    # A not-yet-treated design keeps only the pilot areas' first two years: smaller effects.
+    cohort = CohortSpec(comparison="not_yet_treated").build(records)
+    subset = records.true_effect(cohort.pupils)
+    assert subset["n_exposed"] == cohort.pupils["exposed"].sum()
+    assert subset["att"] < records.truth.att
+    by_event = records.truth.by_event_time
+    assert by_event.loc[0] <= subset["att"] <= by_event.loc[1]

@@ -103,6 +103,53 @@ class SimulatedRecords(Records):
     truth: Truth | None = None
     scenario: Scenario | None = None
 
+    def true_effect(self, pupils: pd.DataFrame) -> pd.Series:
+        """The true effect averaged over the exposed records of an analysis.
+
+        An analysis rarely covers every exposed record: a not-yet-treated design stops when the
+        comparison areas start, a year window or missing covariates drop records. This gives
+        the truth of *that* estimand, over the rows of ``pupils`` (for example
+        ``cohort.pupils``) flagged ``exposed``, matched to the simulated records by pupil id.
+
+        Parameters
+        ----------
+        pupils
+            Rows with ``pupil`` and ``exposed`` columns (and ``fsm`` for the FSM split).
+
+        Returns
+        -------
+        pandas.Series
+            ``att``, ``att_fsm``, ``att_non_fsm`` in outcome points, the matching
+            ``effect_size``, ``effect_size_fsm``, ``effect_size_non_fsm`` over
+            ``truth.outcome_sd``, and ``n_exposed``.
+        """
+        if self.truth is None:
+            raise ValueError("these records carry no truth")
+        effects = pd.Series(
+            self.truth.pupil_effects.to_numpy(), index=self.pupils["pupil"].to_numpy()
+        )
+        exposed = pupils[pupils["exposed"].astype(bool)]
+        effect = exposed["pupil"].map(effects)
+        if effect.isna().any():
+            raise ValueError("some pupils are not in these simulated records")
+        fsm = exposed["fsm"].astype(bool) if "fsm" in exposed.columns else None
+        att = float(effect.mean()) if len(effect) else float("nan")
+        att_fsm = float(effect[fsm].mean()) if fsm is not None and fsm.any() else float("nan")
+        att_non = float(effect[~fsm].mean()) if fsm is not None and (~fsm).any() else float("nan")
+        sd = self.truth.outcome_sd
+        return pd.Series(
+            {
+                "att": att,
+                "att_fsm": att_fsm,
+                "att_non_fsm": att_non,
+                "effect_size": att / sd,
+                "effect_size_fsm": att_fsm / sd,
+                "effect_size_non_fsm": att_non / sd,
+                "n_exposed": float(len(effect)),
+            },
+            name="truth",
+        )
+
     def __repr__(self) -> str:  # the default would print four whole DataFrames
         name = self.scenario.name if self.scenario is not None else "?"
         sizes = ", ".join(

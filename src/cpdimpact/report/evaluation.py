@@ -72,14 +72,16 @@ def _design_text(result) -> str:
         "teacher": "a pupil counts as exposed in a year when taught by a participating teacher",
     }[cohort.spec.exposure]
     covariates = ", ".join(spec.estimator.covariates) or "none"
+    years = cohort.spec.lag
+    lag = f", after a lag of {years} year{'s' if years > 1 else ''}" if years else ""
     level = {
         "pupil": "pupil records (new pupils each year: a repeated cross-section within units)",
         "unit_year": "unit-by-year means weighted by the number of pupils",
     }
     return (
         f"Difference-in-differences with {cohort.unit} and year fixed effects, fitted on "
-        f"{level[spec.level]}. The programme started in {starts}; {exposure}, with a lag of "
-        f"{cohort.spec.lag} year(s). The comparison group is {comparison}. Pupil covariates: "
+        f"{level[spec.level]}. The programme started in {starts}; {exposure}{lag}. The "
+        f"comparison group is {comparison}. Pupil covariates: "
         f"{covariates}. Standard errors are clustered by {did.cluster} ({did.n_clusters} "
         f"clusters; {did.cov_type}), with t on {did.df:g} degrees of freedom. Years analysed: "
         f"{min(cohort.years)}-{max(cohort.years)}."
