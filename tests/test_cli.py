@@ -25,7 +25,7 @@ def test_simulate_writes_tables_that_read_back(tmp_path, capsys):
 
 
 def test_demo_writes_report(tmp_path):
-    assert main(["demo", "--out", str(tmp_path), "--scale", "0.2", "--seed", "3"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--scale", "0.3", "--seed", "3"]) == 0
     assert (tmp_path / "report.html").exists()
 
 
