@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 from conftest import make_tables
 from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records, ReportOptions
 from cpdimpact.datasets import city_partnership
-from cpdimpact.errors import CpdImpactError, CpdImpactWarning
+from cpdimpact.errors import (
+    CpdImpactError,
+    CpdImpactWarning,
+    FewClustersWarning,
+    SmallSampleWarning,
+)
 
 COVARIATES = ("prior",)
 
@@ -166,9 +171,10 @@ def test_estimator_covariates_join_the_cohort_and_are_counted():
 
 def test_unit_year_level_uses_weighted_means(small_result):
     records, pupil_level = small_result
-    result = _evaluation(level="unit_year", event_study=None).run(records)
+    result = _evaluation(level="unit_year").run(records)
     did = result.groups[0].did
     assert did.n_obs == len(result.cohort.unit_years)
+    assert did.weights == result.event_study.weights == "n_pupils"
     # Means and pupil records estimate the same effect; they differ only by weighting.
     assert abs(did.estimate - pupil_level.groups[0].did.estimate) < 3 * did.std_error
 
@@ -248,3 +254,25 @@ def test_effect_sizes_invariant_to_linear_rescaling_of_the_outcome(a, b, seed):
         transformed = evaluation.run(Records(**rescaled)).to_frame()
     columns = ["estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
     pd.testing.assert_frame_equal(original[columns], transformed[columns], rtol=1e-7, atol=1e-10)
+
+
+def test_a_subgroup_that_cannot_be_estimated_does_not_sink_the_headline():
+    tables = make_tables(n_schools=10, n_treated=5)
+    pupils = tables["pupils"]
+    # SEN pupils of treated schools appear only once the programme runs: within that subgroup
+    # the treatment is constant within every treated school, so it is not identified.
+    treated_school = pupils["school"] <= 5
+    tables["pupils"] = pupils.assign(
+        sen=np.where(treated_school, (pupils["year"] >= 2020).astype(int), pupils["sen"])
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewClustersWarning)
+        with pytest.warns(SmallSampleWarning, match="SEN pupils: not estimated"):
+            result = _evaluation(subgroups=("fsm", "sen")).run(Records(**tables))
+    head = result.headline.set_index("group")
+    assert np.isfinite(head.loc["All pupils", "effect_size"])
+    assert np.isnan(head.loc["SEN pupils", "effect_size"])
+    assert list(result.to_frame()["term"]) == ["All pupils", "FSM pupils"]
+    md = result.report().to_markdown()
+    assert "| SEN pupils | not estimated |" in md
+    assert "SEN pupils: not estimated" in md.split("### Caveats")[1]

@@ -25,7 +25,7 @@ from ._results import Summary
 from .cohort import Cohort, CohortSpec, unit_year_means
 from .did import DiD, DiDResult, EventStudy, EventStudyResult
 from .effects import EffectSize, hedges_g
-from .errors import CpdImpactError, SmallSampleWarning
+from .errors import CpdImpactError, DesignError, EstimationError, SmallSampleWarning
 from .records import Records
 
 __all__ = ["Evaluation", "EvaluationResult", "ReportOptions", "GroupEstimate"]
@@ -140,7 +140,7 @@ class Evaluation:
 
         event_study = None
         if self.event_study is not None:
-            event_study = self.event_study.fit(self._frame(cohort.pupils))
+            event_study = self._weighted(self.event_study).fit(self._frame(cohort.pupils))
         return EvaluationResult(
             evaluation=self,
             cohort=cohort,
@@ -154,21 +154,24 @@ class Evaluation:
     def _frame(self, pupils: pd.DataFrame) -> pd.DataFrame:
         return pupils if self.level == "pupil" else unit_year_means(pupils)
 
-    def _estimator(self) -> DiD:
-        if self.level == "unit_year" and self.estimator.weights is None:
-            return dataclasses.replace(self.estimator, weights="n_pupils")
-        return self.estimator
+    def _weighted(self, spec):
+        """At unit-year level, weight each mean by its number of pupils unless told otherwise."""
+        if self.level == "unit_year" and spec.weights is None:
+            return dataclasses.replace(spec, weights="n_pupils")
+        return spec
 
     def _estimate_group(self, label: str, pupils: pd.DataFrame, cohort: Cohort) -> GroupEstimate:
         arms = cohort.arms(pupils)
-        if label != "All pupils" and (arms["pupils"] < 2).any():
-            warnings.warn(
-                f"{label}: an arm has fewer than two pupil records; no estimate",
-                SmallSampleWarning,
-                stacklevel=3,
-            )
-            return GroupEstimate(label=label, arms=arms, did=None, effect_size=None)
-        did = self._estimator().fit(self._frame(pupils))
+        subgroup = label != "All pupils"
+        if subgroup and (arms["pupils"] < 2).any():
+            return _not_estimated(label, arms, "an arm has fewer than two pupil records")
+        try:
+            did = self._weighted(self.estimator).fit(self._frame(pupils))
+        except (DesignError, EstimationError) as err:
+            if not subgroup:
+                raise
+            # A subgroup that cannot be estimated must not sink the headline: say why instead.
+            return _not_estimated(label, arms, str(err))
         effect = hedges_g(
             did.estimate,
             did.std_error,
@@ -181,14 +184,25 @@ class Evaluation:
         return GroupEstimate(label=label, arms=arms, did=did, effect_size=effect)
 
 
+def _not_estimated(label: str, arms: pd.DataFrame, reason: str) -> GroupEstimate:
+    note = f"{label}: not estimated: {reason}"
+    warnings.warn(note, SmallSampleWarning, stacklevel=4)
+    return GroupEstimate(label=label, arms=arms, did=None, effect_size=None, note=note)
+
+
 @dataclass(frozen=True, eq=False)
 class GroupEstimate:
-    """The headline estimate for one group of pupils (all pupils, or a subgroup)."""
+    """The headline estimate for one group of pupils (all pupils, or a subgroup).
+
+    ``did`` and ``effect_size`` are ``None`` when a subgroup could not be estimated; ``note``
+    then says why (the report repeats it among its caveats).
+    """
 
     label: str
     arms: pd.DataFrame
     did: DiDResult | None
     effect_size: EffectSize | None
+    note: str = ""
 
 
 @dataclass(frozen=True, eq=False)

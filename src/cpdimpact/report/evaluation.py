@@ -90,7 +90,8 @@ def _design_text(result) -> str:
 
 def _caveats(result) -> list[str]:
     """Warnings raised while estimating (few clusters, staggered timing), each once."""
-    notes = [n for g in result.groups if g.did is not None for n in g.did.notes]
+    notes = [g.note for g in result.groups if g.note]
+    notes += [n for g in result.groups if g.did is not None for n in g.did.notes]
     if result.event_study is not None:
         notes += list(result.event_study.notes)
     return list(dict.fromkeys(notes))
