@@ -398,3 +398,13 @@ def test_public_names_resolve():
     assert set(cpdimpact._LAZY) | set(cpdimpact._SUBMODULES) | {"__version__"} == set(
         cpdimpact.__all__
     )
+
+
+def test_a_dict_of_tables_is_accepted(tables):
+    from_dict = CohortSpec().build(tables)
+    from_records = CohortSpec().build(Records(**tables))
+    pd.testing.assert_frame_equal(from_dict.pupils, from_records.pupils)
+    with pytest.raises(KeyError, match="unknown tables"):
+        CohortSpec().build({**tables, "classes": tables["pupils"]})
+    with pytest.raises(TypeError, match="dict of DataFrames"):
+        CohortSpec().build(tables["pupils"])

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,7 @@ from .cohort import Cohort, CohortSpec, unit_year_means
 from .did import DiD, DiDResult, EventStudy, EventStudyResult
 from .effects import EffectSize, hedges_g
 from .errors import CpdImpactError, DesignError, EstimationError, SmallSampleWarning
-from .records import Records
+from .records import Records, as_records
 
 __all__ = ["Evaluation", "EvaluationResult", "ReportOptions", "GroupEstimate"]
 
@@ -112,8 +113,12 @@ class Evaluation:
         """The spec as plain JSON-ready data, each stage tagged with its class name."""
         return _spec_dict(self)
 
-    def run(self, records: Records) -> EvaluationResult:
-        """Run every stage on ``records`` (never modified) and return the result."""
+    def run(self, records: Records | Mapping[str, pd.DataFrame]) -> EvaluationResult:
+        """Run every stage on ``records`` (never modified) and return the result.
+
+        ``records`` is a :class:`~cpdimpact.records.Records` or a dict of the tables.
+        """
+        records = as_records(records)
         covariates = tuple(
             dict.fromkeys(
                 (

@@ -39,7 +39,7 @@ from .errors import (
     format_rows,
 )
 
-__all__ = ["Records", "TABLES", "REQUIRED", "OPTIONAL"]
+__all__ = ["Records", "TABLES", "REQUIRED", "OPTIONAL", "as_records"]
 
 TABLES = ("schools", "teachers", "pupils", "participation")
 
@@ -297,6 +297,24 @@ class Records:
 
     def _user(self, canonical: str) -> str:
         return self.columns.get(canonical, canonical)
+
+
+def as_records(tables) -> Records:
+    """Accept :class:`Records` as they are, or a mapping of table name to DataFrame.
+
+    A mapping may also hold ``"columns"`` (see :meth:`Records.from_frames`).
+    """
+    if isinstance(tables, Records):
+        return tables
+    if isinstance(tables, Mapping):
+        unknown = sorted(set(tables) - {*TABLES, "columns"})
+        if unknown:
+            raise KeyError(f"unknown tables {unknown}; tables are {', '.join(TABLES)}")
+        return Records.from_frames(**tables)
+    raise TypeError(
+        f"expected cpdimpact.Records or a dict of DataFrames named {', '.join(TABLES)}, got "
+        f"{type(tables).__name__}"
+    )
 
 
 # ---------------------------------------------------------------------- helpers

@@ -16,7 +16,7 @@ from ..errors import (
     InvalidValueError,
     MissingColumnError,
 )
-from ..records import Records
+from ..records import Records, as_records
 from ._balance import balance_table
 from ._flow import FlowLog, FlowRecorder
 
@@ -103,9 +103,12 @@ class CohortSpec:
         if isinstance(self.strands, str):
             object.__setattr__(self, "strands", (self.strands,))
 
-    def build(self, records: Records) -> Cohort:
-        """Validate ``records`` and construct the cohort (see :class:`Cohort`)."""
-        return _build(self, records)
+    def build(self, records: Records | Mapping[str, pd.DataFrame]) -> Cohort:
+        """Validate ``records`` and construct the cohort (see :class:`Cohort`).
+
+        ``records`` is a :class:`~cpdimpact.records.Records` or a dict of the tables.
+        """
+        return _build(self, as_records(records))
 
 
 @dataclass(frozen=True, eq=False)
