@@ -12,6 +12,7 @@ from conftest import make_tables
 from cpdimpact.cohort import CohortSpec, standardised_difference
 from cpdimpact.errors import (
     CpdImpactError,
+    DesignError,
     DuplicateRowsError,
     EmptyComparisonGroupError,
     InvalidValueError,
@@ -408,3 +409,18 @@ def test_a_dict_of_tables_is_accepted(tables):
         CohortSpec().build({**tables, "classes": tables["pupils"]})
     with pytest.raises(TypeError, match="dict of DataFrames"):
         CohortSpec().build(tables["pupils"])
+
+
+def test_treated_unit_without_pre_period_is_excluded_and_counted(tables):
+    pupils = tables["pupils"]
+    # School 1 has no records before its 2020 start.
+    tables["pupils"] = pupils[~((pupils["school"] == 1) & (pupils["year"] < 2020))]
+    cohort = CohortSpec().build(Records(**tables))
+    assert 1 not in set(cohort.pupils["school"])
+    excl = cohort.flow.exclusions.set_index("reason")
+    row = excl.loc["treated unit with no record before its start"]
+    assert row["schools"] == 1 and row["pupils"] == 24
+    _flow_balances(cohort)
+    # A year window can cut the pre-period the same way, for every treated school.
+    with pytest.raises(DesignError, match="treated arm is empty"):
+        CohortSpec(years=(2020, 2021)).build(Records(**tables))

@@ -347,7 +347,15 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
             )
         start_years = [earliest]
     data = data.assign(treated=treated_arm.to_numpy())
-    _require_arms(data.loc[flow.keep], spec, records)
+    # A treated unit first seen on or after its start (records missing, or cut by `years`) has
+    # no before-and-after contrast: its fixed effect absorbs it, so it cannot inform a DiD.
+    kept_first_year = data["year"].where(flow.keep).groupby(data["unit"]).transform("min")
+    flow.exclude(
+        "assigned",
+        "treated unit with no record before its start",
+        (data["treated"] & (kept_first_year >= data["first_treated"])).to_numpy(),
+    )
+    _require_arms(data.loc[flow.keep], spec, records, flow.log().exclusions)
     flow.record_stage("assigned", "all")
 
     data = data.loc[flow.keep].reset_index(drop=True)
@@ -446,9 +454,18 @@ def _unit_starts(spec, records, data, unit_keys):
     return starts, partial
 
 
-def _require_arms(kept: pd.DataFrame, spec: CohortSpec, records: Records) -> None:
+def _require_arms(
+    kept: pd.DataFrame, spec: CohortSpec, records: Records, exclusions: pd.DataFrame
+) -> None:
     if not kept["treated"].any():
-        raise DesignError("the treated arm is empty after applying the cohort specification")
+        reasons = "; ".join(
+            f"{r.reason}: {r.pupils} records" for r in exclusions.itertuples() if r.pupils
+        )
+        raise DesignError(
+            "the treated arm is empty after applying the cohort specification"
+            + (f" (exclusions so far: {reasons})" if reasons else "")
+            + "; check the participation table, strands, min_dose, lag and years"
+        )
     if kept["treated"].all():
         hint = (
             "use comparison='not_yet_treated' so later starters act as comparisons until they "
