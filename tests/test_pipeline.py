@@ -18,6 +18,7 @@ from cpdimpact.errors import (
     CpdImpactError,
     CpdImpactWarning,
     FewClustersWarning,
+    InvalidValueError,
     SmallSampleWarning,
 )
 
@@ -276,3 +277,13 @@ def test_a_subgroup_that_cannot_be_estimated_does_not_sink_the_headline():
     md = result.report().to_markdown()
     assert "| SEN pupils | not estimated |" in md
     assert "SEN pupils: not estimated" in md.split("### Caveats")[1]
+
+
+def test_subgroup_column_must_be_binary(small_result):
+    records, _ = small_result
+    pupils = records.pupils.assign(band=np.where(records.pupils["prior"] > 0, "high", "low"))
+    relabelled = Records(
+        pupils=pupils, participation=records.participation, schools=records.schools
+    )
+    with pytest.raises(InvalidValueError, match=r"subgroup column 'band' must be 0/1.*'high'"):
+        _evaluation(subgroups=("band",)).run(relabelled)

@@ -26,7 +26,14 @@ from ._results import Summary
 from .cohort import Cohort, CohortSpec, unit_year_means
 from .did import DiD, DiDResult, EventStudy, EventStudyResult
 from .effects import EffectSize, hedges_g
-from .errors import CpdImpactError, DesignError, EstimationError, SmallSampleWarning
+from .errors import (
+    CpdImpactError,
+    DesignError,
+    EstimationError,
+    InvalidValueError,
+    SmallSampleWarning,
+    format_rows,
+)
 from .records import Records, as_records
 
 __all__ = ["Evaluation", "EvaluationResult", "ReportOptions", "GroupEstimate"]
@@ -135,6 +142,14 @@ class Evaluation:
                     f"subgroup column {column!r} is not in the pupils table; remove it from "
                     f"Evaluation(subgroups=...) or add the column"
                 )
+            values = cohort.pupils[column].dropna()
+            if not values.isin([0, 1]).all():
+                bad = values.index[~values.isin([0, 1])]
+                raise InvalidValueError(
+                    f"subgroup column {column!r} must be 0/1 (1 marks the subgroup); "
+                    f"{format_rows(bad)} of the analysed pupils hold "
+                    f"{', '.join(map(repr, values.loc[bad[:3]].tolist()))}. Recode it first."
+                )
 
         groups = {"All pupils": cohort.pupils}
         for column in self.subgroups:
@@ -145,7 +160,7 @@ class Evaluation:
 
         event_study = None
         if self.event_study is not None:
-            event_study = self._weighted(self.event_study).fit(self._frame(cohort.pupils))
+            event_study = self._weighted(self.event_study).fit(self._frame(cohort.pupils, cohort))
         return EvaluationResult(
             evaluation=self,
             cohort=cohort,
@@ -156,8 +171,11 @@ class Evaluation:
             seed=self.seed,
         )
 
-    def _frame(self, pupils: pd.DataFrame) -> pd.DataFrame:
-        return pupils if self.level == "pupil" else unit_year_means(pupils)
+    def _frame(self, pupils: pd.DataFrame, cohort: Cohort) -> pd.DataFrame:
+        """The rows an estimator sees: pupil records, or their unit-year means."""
+        if self.level == "pupil":
+            return pupils
+        return cohort.unit_years if pupils is cohort.pupils else unit_year_means(pupils)
 
     def _weighted(self, spec):
         """At unit-year level, weight each mean by its number of pupils unless told otherwise."""
@@ -171,7 +189,7 @@ class Evaluation:
         if subgroup and (arms["pupils"] < 2).any():
             return _not_estimated(label, arms, "an arm has fewer than two pupil records")
         try:
-            did = self._weighted(self.estimator).fit(self._frame(pupils))
+            did = self._weighted(self.estimator).fit(self._frame(pupils, cohort))
         except (DesignError, EstimationError) as err:
             if not subgroup:
                 raise
