@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from cpdimpact.did._checks import key_column, numeric_column, require_columns
-from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS
+from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS, Prepared
 from cpdimpact.errors import FewClustersWarning, InvalidValueError, format_rows
 
 __all__ = ["Prepared", "prepare", "warn", "normalise_covariates", "check_alpha"]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """Validated arrays common to both estimators (no copy of the caller's DataFrame)."""
-
-    index: pd.Index
-    y: np.ndarray
-    unit: np.ndarray
-    time: np.ndarray
-    time_levels: pd.Index
-    cluster: np.ndarray
-    weights: np.ndarray | None
-    covariates: dict[str, np.ndarray]
-
-    @property
-    def n_clusters(self) -> int:
-        return int(self.cluster.max()) + 1
 
 
 def normalise_covariates(covariates) -> tuple[str, ...]:

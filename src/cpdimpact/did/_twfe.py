@@ -44,17 +44,32 @@ _CONST = "__cpd_const"
 
 
 @dataclass(frozen=True)
-class Design:
-    """Numeric arrays of one fit; ``targets`` are the reported terms before the covariates."""
+class Prepared:
+    """Validated arrays common to both estimators (no copy of the caller's DataFrame)."""
 
+    index: pd.Index
     y: np.ndarray
     unit: np.ndarray
     time: np.ndarray
     time_levels: pd.Index
     cluster: np.ndarray
     weights: np.ndarray | None
-    targets: dict[str, np.ndarray]
     covariates: dict[str, np.ndarray]
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.cluster.max()) + 1
+
+
+@dataclass(frozen=True)
+class Design:
+    """One fit: the prepared data and the reported terms (``targets``) before the covariates.
+
+    ``target_roles`` holds, per target, the message raised if the fixed effects explain it.
+    """
+
+    data: Prepared
+    targets: dict[str, np.ndarray]
     target_roles: dict[str, str]
 
 
@@ -103,8 +118,8 @@ def _check_identified(
     after partialling out the unit effects and every earlier column; comparing it with the
     column's own (weighted, centred) norm flags exact collinearity whatever the scale.
     """
-    within = _within(exog, design.unit, design.weights)
-    w = np.ones(exog.shape[0]) if design.weights is None else design.weights
+    within = _within(exog, design.data.unit, design.data.weights)
+    w = np.ones(exog.shape[0]) if design.data.weights is None else design.data.weights
     centred = (exog - np.average(exog, axis=0, weights=w)) * np.sqrt(w)[:, None]
     scale = np.linalg.norm(centred, axis=0)
     r_diag = np.abs(np.diag(np.linalg.qr(within, mode="r")))
@@ -123,10 +138,10 @@ def fit_twfe(design: Design) -> Fit:
     """
     from linearmodels.iv.absorbing import AbsorbingLS  # heavy import: only when fitting
 
-    n_obs = design.y.shape[0]
-    n_units = int(design.unit.max()) + 1
-    n_periods = len(design.time_levels)
-    n_clusters = int(design.cluster.max()) + 1
+    n_obs = design.data.y.shape[0]
+    n_units = int(design.data.unit.max()) + 1
+    n_periods = len(design.data.time_levels)
+    n_clusters = int(design.data.cluster.max()) + 1
     if n_clusters < 2:
         raise EstimationError(
             "cluster-robust inference needs at least 2 clusters; the data have "
@@ -134,18 +149,20 @@ def fit_twfe(design: Design) -> Fit:
         )
     if n_periods < 2:
         raise EstimationError(
-            f"the data cover a single period ({design.time_levels[0]!r}); a difference-in-"
+            f"the data cover a single period ({design.data.time_levels[0]!r}); a difference-in-"
             "differences needs at least one period before and one after the start."
         )
     # Period dummies for every level but the first; the first is the baseline.
     time_names = [f"__cpd_period_{k}" for k in range(1, n_periods)]
-    time_dummies = (design.time[:, None] == np.arange(1, n_periods)[None, :]).astype(float)
-    reported = list(design.targets) + list(design.covariates)
+    time_dummies = (design.data.time[:, None] == np.arange(1, n_periods)[None, :]).astype(float)
+    reported = list(design.targets) + list(design.data.covariates)
     # Collinearity order: period dummies, covariates, then targets, so that a target that the
     # rest explains is the one named in the error.
-    check_names = time_names + list(design.covariates) + list(design.targets)
+    check_names = time_names + list(design.data.covariates) + list(design.targets)
     check_cols = [time_dummies] + [
-        np.column_stack([v for v in d.values()]) for d in (design.covariates, design.targets) if d
+        np.column_stack([v for v in d.values()])
+        for d in (design.data.covariates, design.targets)
+        if d
     ]
     roles = dict.fromkeys(
         time_names,
@@ -156,7 +173,7 @@ def fit_twfe(design: Design) -> Fit:
         {
             n: f"covariate {n!r} is explained by the unit and period fixed effects (for "
             "example it is constant within units) or by the other covariates; remove it"
-            for n in design.covariates
+            for n in design.data.covariates
         }
     )
     roles.update(design.target_roles)
@@ -165,18 +182,20 @@ def fit_twfe(design: Design) -> Fit:
     exog = np.column_stack(
         [np.ones(n_obs), time_dummies]
         + [design.targets[n] for n in design.targets]
-        + [design.covariates[n] for n in design.covariates]
+        + [design.data.covariates[n] for n in design.data.covariates]
     )
     exog_names = [_CONST, *time_names, *reported]
     model = AbsorbingLS(
-        pd.Series(design.y, name="__cpd_outcome"),
+        pd.Series(design.data.y, name="__cpd_outcome"),
         pd.DataFrame(exog, columns=exog_names),
-        absorb=pd.DataFrame({"__cpd_unit": pd.Categorical(design.unit)}),
-        weights=design.weights,
+        absorb=pd.DataFrame({"__cpd_unit": pd.Categorical(design.data.unit)}),
+        weights=design.data.weights,
     )
-    res = model.fit(cov_type="clustered", clusters=design.cluster, debiased=False, use_cache=False)
+    res = model.fit(
+        cov_type="clustered", clusters=design.data.cluster, debiased=False, use_cache=False
+    )
 
-    units_nested = _nested(design.unit, design.cluster, n_units)
+    units_nested = _nested(design.data.unit, design.data.cluster, n_units)
     n_params = len(exog_names) + (0 if units_nested else n_units - 1)
     if n_obs - n_params <= 0:
         raise EstimationError(

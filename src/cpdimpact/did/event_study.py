@@ -238,14 +238,8 @@ class EventStudy:
             "window=(lo, hi) or add never-treated comparison units."
         )
         design = Design(
-            y=prep.y,
-            unit=prep.unit,
-            time=prep.time,
-            time_levels=prep.time_levels,
-            cluster=prep.cluster,
-            weights=prep.weights,
+            data=prep,
             targets={names[v]: (event == v).astype(float) for v in values},
-            covariates=prep.covariates,
             target_roles={names[v]: collinear.format(name=names[v]) for v in values},
         )
         fit = fit_twfe(design)

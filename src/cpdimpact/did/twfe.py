@@ -187,14 +187,8 @@ class DiD:
         self._check_timing(prep, treated, notes)
         few_clusters(notes, prep.cluster, treated, self.cluster)
         design = Design(
-            y=prep.y,
-            unit=prep.unit,
-            time=prep.time,
-            time_levels=prep.time_levels,
-            cluster=prep.cluster,
-            weights=prep.weights,
+            data=prep,
             targets={self.treatment: d},
-            covariates=prep.covariates,
             target_roles={
                 self.treatment: f"the treatment {self.treatment!r} has no variation left after "
                 "absorbing the unit and period fixed effects (and covariates): for example "
