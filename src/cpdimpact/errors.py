@@ -26,6 +26,7 @@ __all__ = [
     "StaggeredTimingWarning",
     "SmallSampleWarning",
     "format_rows",
+    "format_value",
 ]
 
 
@@ -100,7 +101,19 @@ def format_rows(rows: Iterable[object], *, limit: int = 5) -> str:
         For example ``"rows 3, 17, 20 and 41 more"``.
     """
     items: Sequence[object] = list(rows)
-    shown = ", ".join(repr(r) if isinstance(r, str) else str(r) for r in items[:limit])
+    shown = ", ".join(format_value(r) if isinstance(r, str) else str(r) for r in items[:limit])
     more = len(items) - limit
     label = "row" if len(items) == 1 else "rows"
     return f"{label} {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def format_value(value: object) -> str:
+    """repr of a plain Python value for messages: ``12``, not ``np.int64(12)``; 3.0 as 3."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        try:
+            value = value.item()
+        except (ValueError, TypeError):
+            pass
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return repr(value)

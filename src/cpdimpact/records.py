@@ -37,6 +37,7 @@ from .errors import (
     MissingColumnError,
     UnknownReferenceError,
     format_rows,
+    format_value,
 )
 
 __all__ = ["Records", "TABLES", "REQUIRED", "OPTIONAL", "as_records"]
@@ -349,7 +350,7 @@ def _require_numeric(frame, table, column, columns) -> None:
     coerced = pd.to_numeric(series, errors="coerce")
     bad = frame.index[coerced.isna() & series.notna()]
     if len(bad):
-        examples = ", ".join(_show(v) for v in series.loc[bad[:3]])
+        examples = ", ".join(format_value(v) for v in series.loc[bad[:3]])
         raise InvalidValueError(
             f"column {columns.get(column, column)!r} of the {table} table must be numeric; "
             f"{format_rows(bad)} hold {examples}. Clean those values (or set them missing) "
@@ -367,7 +368,7 @@ def _require_binary(frame, table, column, columns) -> None:
     ok = values.isin([0, 1, True, False]) if len(values) else values
     if len(values) and not bool(ok.all()):
         bad = values.index[~ok]
-        examples = ", ".join(_show(v) for v in values.loc[bad[:3]])
+        examples = ", ".join(format_value(v) for v in values.loc[bad[:3]])
         raise InvalidValueError(
             f"column {columns.get(column, column)!r} of the {table} table must be 0/1 "
             f"(or True/False); {format_rows(bad)} hold {examples}. Recode it, e.g. "
@@ -375,20 +376,12 @@ def _require_binary(frame, table, column, columns) -> None:
         )
 
 
-def _show(value) -> str:
-    """repr of a plain Python value (``12``, not ``np.int64(12)``); whole floats as ints."""
-    value = value.item() if isinstance(value, np.generic) else value
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return repr(value)
-
-
 def _require_unique(frame, table, keys, columns, meaning) -> None:
     duplicated = frame.duplicated(subset=keys, keep=False)
     if duplicated.any():
         bad = frame.index[duplicated]
         first = frame.loc[bad[0], keys]
-        shown = ", ".join(f"{columns.get(k, k)}={_show(first[k])}" for k in keys)
+        shown = ", ".join(f"{columns.get(k, k)}={format_value(first[k])}" for k in keys)
         raise DuplicateRowsError(
             f"the {table} table must hold {meaning}, but {int(duplicated.sum())} rows repeat "
             f"({', '.join(columns.get(k, k) for k in keys)}), first {shown} in "
@@ -407,7 +400,7 @@ def _require_known(frame, table, reference, keys, columns, reference_name=None) 
         bad = frame.index[mask]
         ids = frame.loc[bad, keys].drop_duplicates().head(5)
         shown = "; ".join(
-            ", ".join(f"{columns.get(k, k)}={_show(row[k])}" for k in keys)
+            ", ".join(f"{columns.get(k, k)}={format_value(row[k])}" for k in keys)
             for _, row in ids.iterrows()
         )
         raise UnknownReferenceError(

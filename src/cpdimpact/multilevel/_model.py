@@ -1,0 +1,536 @@
+"""The multilevel model specification and its fit."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from ..errors import (
+    DataError,
+    EstimationError,
+    InvalidValueError,
+    MissingColumnError,
+    SmallSampleWarning,
+    format_rows,
+    format_value,
+)
+from . import _engine
+from ._inference import (
+    _richardson_gradient,
+    _richardson_hessian,
+    between_within_df,
+    satterthwaite_df,
+)
+from ._result import MultilevelResult
+
+__all__ = ["MultilevelModel", "NestingError"]
+
+INTERCEPT = "Intercept"
+
+
+class NestingError(DataError):
+    """Group ids are not nested as declared (an inner id under two outer groups)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultilevelModel:
+    r"""Linear mixed model with nested random intercepts and optional top-level random slopes.
+
+    .. math::
+        y_{i} = x_i^\top\beta + z_i^\top b_{g_0(i)} + \sum_{l=1}^{L-1} u_{g_l(i)} + \varepsilon_i
+
+    with :math:`b_g \sim N(0, \Sigma)` for the outermost group (an intercept, plus slopes on
+    the terms in ``slopes``), :math:`u_h \sim N(0, \sigma_l^2)` for each nested group and
+    :math:`\varepsilon_i \sim N(0, \sigma^2)`, estimated by REML (default) or ML with the
+    variance parameters profiled as in lme4 (Bates et al. 2015).
+
+    Parameters
+    ----------
+    outcome
+        Outcome column.
+    covariates
+        Fixed-effect columns (numeric; code categories as 0/1 dummies). An intercept is
+        always included and named ``"Intercept"``.
+    groups
+        Grouping columns, outermost first, nested: ``("school", "teacher")`` identifies a
+        teacher by the pair, so teacher ids may restart within each school.
+    slopes
+        ``{outermost group: (terms...)}``: random slopes (correlated with the intercept) at
+        the outermost level, e.g. ``{"school": ("treat",)}`` for a multisite trial.
+    method
+        ``"reml"`` or ``"ml"``.
+    df_method
+        Degrees of freedom for tests and intervals of fixed effects: ``"satterthwaite"``
+        (as lmerTest), ``"between_within"`` (as nlme) or ``"normal"`` (z).
+    missing
+        ``"drop"``: rows missing the outcome, a covariate or a group id are dropped and
+        counted (``result.n_dropped``); ``"raise"``: such rows are an error.
+    alpha
+        1 minus the confidence level used by ``to_frame``.
+
+    Notes
+    -----
+    The likelihood is computed from per-group sufficient statistics (see
+    :mod:`cpdimpact.multilevel._engine`): one pass over the pupils, then work proportional to
+    the number of groups per evaluation. Singular fits (a variance estimated at zero) are
+    reported through ``result.singular``, not raised.
+
+    Examples
+    --------
+    >>> from cpdimpact.multilevel import MultilevelModel
+    >>> from cpdimpact.datasets import city_partnership
+    >>> pupils = city_partnership(seed=1, scale=0.2).pupils
+    >>> fit = MultilevelModel(outcome="outcome", covariates=("prior", "fsm"),
+    ...                       groups=("school", "teacher")).fit(pupils)
+    >>> list(fit.variance_components.index)
+    ['school', 'teacher', 'Residual']
+    """
+
+    outcome: str = "outcome"
+    covariates: Sequence[str] = ()
+    groups: Sequence[str] = ("school",)
+    slopes: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    method: Literal["reml", "ml"] = "reml"
+    df_method: Literal["satterthwaite", "between_within", "normal"] = "satterthwaite"
+    missing: Literal["drop", "raise"] = "drop"
+    alpha: float = 0.05
+
+    def __post_init__(self):
+        covariates = (self.covariates,) if isinstance(self.covariates, str) else self.covariates
+        groups = (self.groups,) if isinstance(self.groups, str) else self.groups
+        object.__setattr__(self, "covariates", tuple(covariates))
+        object.__setattr__(self, "groups", tuple(groups))
+        slopes = {
+            g: ((t,) if isinstance(t, str) else tuple(t)) for g, t in dict(self.slopes).items()
+        }
+        object.__setattr__(self, "slopes", MappingProxyType(slopes))
+        if not self.groups:
+            raise ValueError("groups must name at least one grouping column")
+        if len(set(self.groups)) != len(self.groups):
+            raise ValueError(f"groups repeat a column: {self.groups}")
+        for group in slopes:
+            if group != self.groups[0]:
+                raise ValueError(
+                    f"random slopes are supported at the outermost level only "
+                    f"({self.groups[0]!r}), not {group!r}"
+                )
+        if self.method not in ("reml", "ml"):
+            raise ValueError(f"method must be 'reml' or 'ml', got {self.method!r}")
+        if self.df_method not in ("satterthwaite", "between_within", "normal"):
+            raise ValueError(
+                "df_method must be 'satterthwaite', 'between_within' or 'normal', got "
+                f"{self.df_method!r}"
+            )
+        if self.missing not in ("drop", "raise"):
+            raise ValueError(f"missing must be 'drop' or 'raise', got {self.missing!r}")
+        if INTERCEPT in self.covariates:
+            raise ValueError("the intercept is always included; do not list it as a covariate")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
+
+    # ------------------------------------------------------------------ formula
+    @classmethod
+    def from_formula(cls, formula: str, **options) -> MultilevelModel:
+        """Build a model from an lme4-style formula.
+
+        Supported: ``y ~ x1 + x2 + (1 | school/teacher)``, ``(1 | school) + (1 | school:teacher)``
+        and a correlated top-level slope ``(1 + treat | school)``; ``y ~ 1 + (1 | school)`` for
+        an intercept-only model.
+
+        Examples
+        --------
+        >>> m = MultilevelModel.from_formula("y ~ prior + fsm + (1 | school/teacher)")
+        >>> m.groups, m.covariates
+        (('school', 'teacher'), ('prior', 'fsm'))
+        """
+        if "~" not in formula:
+            raise ValueError(f"a formula needs '~': {formula!r}")
+        lhs, rhs = (part.strip() for part in formula.split("~", 1))
+        random = re.findall(r"\(([^()|]*)\|([^()]*)\)", rhs)
+        fixed_part = re.sub(r"\([^()]*\|[^()]*\)", "", rhs)
+        fixed = [t.strip() for t in fixed_part.split("+") if t.strip()]
+        if any(t in ("0", "-1") or t.startswith("-") for t in fixed):
+            raise ValueError("models without an intercept are not supported")
+        covariates = tuple(t for t in fixed if t != "1")
+        if not random:
+            raise ValueError(f"no random-effect term like (1 | school) in {formula!r}")
+        groups: list[str] = []
+        slopes: dict[str, tuple[str, ...]] = {}
+        for effects, grouping in random:
+            terms = [t.strip() for t in effects.split("+") if t.strip()]
+            if "1" not in terms:
+                raise ValueError(f"random terms need an intercept: ({effects}| {grouping})")
+            path = [g.strip() for g in re.split(r"[/:]", grouping)]
+            if "/" in grouping:
+                new = path
+            else:
+                new = path
+            for depth, name in enumerate(new):
+                if depth < len(groups):
+                    if groups[depth] != name:
+                        raise ValueError(f"groups are not nested in one chain: {formula!r}")
+                else:
+                    groups.append(name)
+            extra = tuple(t for t in terms if t != "1")
+            if extra:
+                slopes[path[-1]] = extra
+        return cls(
+            outcome=lhs, covariates=covariates, groups=tuple(groups), slopes=slopes, **options
+        )
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, data: pd.DataFrame) -> MultilevelResult:
+        """Fit the model to ``data`` (one row per pupil); ``data`` is never modified."""
+        prepared = _prepare(self, data)
+        st = prepared.structure
+        reml = self.method == "reml"
+        phi, converged, message = _optimise(st, reml)
+        ev = _engine.evaluate(st, phi)
+        beta, r2, a, _ = _engine.gls(st, ev)
+        dof = st.n - st.p if reml else st.n
+        sigma2 = r2 / dof
+        cov = sigma2 * np.linalg.inv(a)
+        deviance = _engine.deviance(st, phi, reml)
+        names = [INTERCEPT, *self.covariates]
+        lam, thetas = _engine.unpack(st, phi)
+        vc = _variance_components(self, lam, thetas, sigma2)
+        singular = _is_singular(lam, thetas)
+        if self.df_method == "satterthwaite":
+            df = satterthwaite_df(st, phi, float(np.sqrt(sigma2)), reml)
+        elif self.df_method == "between_within":
+            df = between_within_df(prepared.term_levels, st.n_groups, st.n)
+        else:
+            df = np.full(st.p, np.inf)
+        md = _engine.modes(st, phi, beta)
+        return MultilevelResult(
+            model=self,
+            params=pd.Series(beta, index=names, name="estimate"),
+            std_errors=pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error"),
+            cov_params=pd.DataFrame(cov, index=names, columns=names),
+            df=pd.Series(df, index=names, name="df"),
+            variance_components=vc,
+            loglik=-deviance / 2,
+            theta=pd.Series(phi, index=_theta_names(self), name="theta"),
+            sigma=float(np.sqrt(sigma2)),
+            random_effects=_random_effects(self, prepared, md, sigma2),
+            n_groups=pd.Series(st.n_groups, index=list(self.groups), name="groups"),
+            n_obs=st.n,
+            n_dropped=prepared.n_dropped,
+            converged=converged,
+            singular=singular,
+            optimizer_message=message,
+            notes=tuple(prepared.notes)
+            + (("singular fit: a variance component is estimated at zero",) if singular else ()),
+        )
+
+
+# ---------------------------------------------------------------------- preparation
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    structure: _engine.Structure
+    labels: tuple[pd.DataFrame, ...]  # per level: the id columns of each group code
+    term_levels: list[int]
+    n_dropped: int
+    notes: list[str]
+
+
+def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
+    slope_terms = tuple(model.slopes.get(model.groups[0], ()))
+    used = [model.outcome, *model.covariates, *model.groups]
+    used += [t for t in slope_terms if t not in used]
+    missing_cols = [c for c in dict.fromkeys(used) if c not in data.columns]
+    if missing_cols:
+        raise MissingColumnError(
+            f"columns {missing_cols} are not in the data; it has {list(map(str, data.columns))}"
+        )
+    numeric = [
+        model.outcome,
+        *model.covariates,
+        *[t for t in slope_terms if t not in model.covariates],
+    ]
+    for column in numeric:
+        series = data[column]
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            raise InvalidValueError(
+                f"column {column!r} is not numeric ({series.dtype}); code a categorical "
+                f"covariate as 0/1 dummies, e.g. pandas.get_dummies(data, columns="
+                f"[{column!r}], drop_first=True, dtype=float)"
+            )
+    frame = data[list(dict.fromkeys(used))]
+    incomplete = frame.isna().any(axis=1).to_numpy()
+    notes: list[str] = []
+    if incomplete.any():
+        if model.missing == "raise":
+            bad = data.index[incomplete]
+            columns = [c for c in frame.columns if frame[c].isna().any()]
+            raise InvalidValueError(
+                f"{int(incomplete.sum())} rows have missing values in {columns} "
+                f"({format_rows(bad)}); drop them first or use missing='drop'"
+            )
+        notes.append(f"{int(incomplete.sum())} rows with missing values were dropped")
+        frame = frame.loc[~incomplete]
+    if len(frame) == 0:
+        raise InvalidValueError("no complete rows to fit")
+    y = frame[model.outcome].to_numpy(dtype=float)
+    x = np.column_stack(
+        [np.ones(len(frame))] + [frame[c].to_numpy(dtype=float) for c in model.covariates]
+    )
+    _check_rank(x, [INTERCEPT, *model.covariates])
+    extra_terms = [t for t in slope_terms if t not in model.covariates]
+    z_extra = (
+        np.column_stack([frame[t].to_numpy(dtype=float) for t in extra_terms])
+        if extra_terms
+        else np.empty((len(frame), 0))
+    )
+    position = {name: i for i, name in enumerate([INTERCEPT, *model.covariates])}
+    p = x.shape[1]
+    z_cols = (0,) + tuple(
+        position[t] if t in position else p + 1 + extra_terms.index(t) for t in slope_terms
+    )
+    codes, labels = _group_codes(frame, model.groups)
+    _check_groups(model, codes, labels)
+    term_levels = _term_levels(model, x, codes)
+    structure = _engine.build_structure(x, y, z_extra, codes, z_cols)
+    return _Prepared(structure, labels, term_levels, int(incomplete.sum()), notes)
+
+
+def _check_rank(x: np.ndarray, names: list[str]) -> None:
+    """Name the covariates that are linear combinations of earlier ones (or constant)."""
+    scale = np.linalg.norm(x, axis=0)
+    scale[scale == 0] = 1.0
+    r = np.linalg.qr(x / scale, mode="r")
+    dependent = [names[j] for j in range(x.shape[1]) if abs(r[j, j]) < 1e-10]
+    if dependent:
+        raise InvalidValueError(
+            f"covariates {dependent} are perfectly collinear with the intercept and the "
+            f"covariates listed before them (or constant); remove them"
+        )
+
+
+def _group_codes(frame: pd.DataFrame, groups: tuple[str, ...]):
+    """Integer codes per level; a code at level l names the whole path down to that level."""
+    codes, labels = [], []
+    for depth in range(len(groups)):
+        keys = list(groups[: depth + 1])
+        grouped = frame.groupby(keys, sort=True)
+        codes.append(grouped.ngroup().to_numpy(dtype=np.int64))
+        labels.append(grouped.size().index.to_frame(index=False))
+    return codes, tuple(labels)
+
+
+def _check_groups(model: MultilevelModel, codes, labels) -> None:
+    for depth, (code, name) in enumerate(zip(codes, model.groups, strict=True)):
+        n_groups = int(code.max()) + 1
+        if n_groups < 2:
+            raise InvalidValueError(
+                f"grouping column {name!r} has a single level: its variance cannot be "
+                f"estimated; remove it from groups"
+            )
+        if depth > 0:
+            # Ids restarting within each parent are normal; ids that are globally unique for
+            # most groups but shared by a few signal a unit recorded under two parents.
+            ids = labels[depth][name]
+            parents_per_id = labels[depth].groupby(name, sort=False)[model.groups[depth - 1]]
+            counts = parents_per_id.nunique()
+            shared = counts[counts > 1]
+            if 0 < len(shared) <= 0.5 * ids.nunique():
+                example = shared.index[0]
+                where = labels[depth].loc[ids == example, model.groups[depth - 1]].tolist()
+                raise NestingError(
+                    f"{name!r} ids look unique across {model.groups[depth - 1]!r} groups, but "
+                    f"{len(shared)} of them appear under more than one (e.g. {name} "
+                    f"{format_value(example)} in {model.groups[depth - 1]} "
+                    f"{[format_value(w) for w in where[:5]]}): they are not "
+                    f"nested as declared. Fix the ids, or if ids restart within each "
+                    f"{model.groups[depth - 1]}, make sure most of them do."
+                )
+    inner = codes[-1]
+    sizes = np.bincount(inner)
+    if (sizes == 1).all():
+        raise InvalidValueError(
+            f"every {model.groups[-1]!r} group holds a single pupil: its variance cannot be "
+            f"told apart from the residual; drop {model.groups[-1]!r} from groups"
+        )
+    if (sizes == 1).mean() > 0.5:
+        warnings.warn(
+            f"{(sizes == 1).mean():.0%} of {model.groups[-1]!r} groups hold a single pupil; "
+            "their variance is weakly identified",
+            SmallSampleWarning,
+            stacklevel=4,
+        )
+
+
+def _term_levels(model: MultilevelModel, x: np.ndarray, codes) -> list[int]:
+    """Level at which each fixed effect is estimated, for the between-within df."""
+    levels = [0]  # the intercept
+    slope_terms = set(model.slopes.get(model.groups[0], ()))
+    n_levels = len(codes)
+    for j, name in enumerate(model.covariates, start=1):
+        if name in slope_terms:
+            levels.append(1)
+            continue
+        level = n_levels + 1
+        for depth, code in enumerate(codes):
+            column = x[:, j]
+            lo = np.full(int(code.max()) + 1, np.inf)
+            hi = np.full(int(code.max()) + 1, -np.inf)
+            np.minimum.at(lo, code, column)
+            np.maximum.at(hi, code, column)
+            if np.all(hi - lo <= 1e-12 * max(1.0, float(np.abs(column).max()))):
+                level = depth + 1
+                break
+        levels.append(level)
+    return levels
+
+
+# ---------------------------------------------------------------------- optimisation
+def _optimise(st: _engine.Structure, reml: bool) -> tuple[np.ndarray, bool, str]:
+    """Minimise the profiled deviance over the variance parameters (bounded quasi-Newton)."""
+    start = []
+    for j in range(st.q):
+        for i in range(j, st.q):
+            start.append(1.0 if i == j else 0.0)
+    start += [1.0] * (st.n_levels - 1)
+    bounds = _engine.lower_bounds(st)
+
+    def objective(phi):
+        return _engine.deviance(st, phi, reml)
+
+    best = None
+    for x0 in (np.array(start), 0.3 * np.array(start)):
+        res = optimize.minimize(
+            objective,
+            x0,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000, "maxls": 50},
+        )
+        if best is None or res.fun < best.fun:
+            best = res
+    # Polish with a derivative-free search: finite-difference gradients stall near the optimum.
+    polished = optimize.minimize(
+        objective,
+        best.x,
+        method="Powell",
+        bounds=bounds,
+        options={"xtol": 1e-10, "ftol": 1e-14, "maxiter": 20000},
+    )
+    if polished.fun <= best.fun:
+        best = polished
+    if not np.isfinite(best.fun):
+        raise EstimationError("the likelihood could not be evaluated at any variance parameters")
+    phi = _newton_polish(objective, np.asarray(best.x, dtype=float), bounds)
+    return phi, bool(best.success), str(best.message)
+
+
+def _newton_polish(objective, phi: np.ndarray, bounds, steps: int = 3) -> np.ndarray:
+    """Newton steps on the free parameters, from derivatives with Richardson extrapolation.
+
+    The deviance is flat near its optimum, so quasi-Newton and Powell stop a few 1e-7 away in
+    the variance parameters; a couple of Newton steps take them to ~1e-10. Parameters on their
+    bound (a variance at zero) stay there.
+    """
+    lower = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+    current = objective(phi)
+    for _ in range(steps):
+        free = ~(phi <= lower + 1e-12)
+        if not free.any():
+            break
+        idx = np.flatnonzero(free)
+        h = 1e-4 * np.maximum(np.abs(phi[idx]), 0.1)
+
+        def sub(v, base=phi, idx=idx):
+            return objective(_scatter(base, idx, v))
+
+        grad = _richardson_gradient(sub, phi[idx], h)
+        hess = _richardson_hessian(sub, phi[idx], h)
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            break
+        candidate = phi.copy()
+        candidate[idx] = np.maximum(phi[idx] - step, lower[idx])
+        value = objective(candidate)
+        # So close to the optimum the deviance changes below its rounding error (~1e-13
+        # relative); accept a step that does not worsen it beyond that and shrinks the gradient.
+        if not value <= current + 1e-10 * max(1.0, abs(current)):
+            break
+        new_grad = _richardson_gradient(
+            lambda v, c=candidate, idx=idx: objective(_scatter(c, idx, v)), candidate[idx], h
+        )
+        if not np.linalg.norm(new_grad) < np.linalg.norm(grad):
+            break
+        phi, current = candidate, min(value, current)
+    return phi
+
+
+def _scatter(base: np.ndarray, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+    out = base.copy()
+    out[idx] = values
+    return out
+
+
+# ---------------------------------------------------------------------- results
+def _theta_names(model: MultilevelModel) -> list[str]:
+    top = model.groups[0]
+    terms = [INTERCEPT, *model.slopes.get(top, ())]
+    names = []
+    for j, tj in enumerate(terms):
+        for i in range(j, len(terms)):
+            names.append(f"{top}:{tj}" if i == j else f"{top}:{terms[i]}.{tj}")
+    names += list(model.groups[1:])
+    return names
+
+
+def _variance_components(model, lam, thetas, sigma2) -> pd.Series:
+    top = model.groups[0]
+    terms = [INTERCEPT, *model.slopes.get(top, ())]
+    cov = sigma2 * lam @ lam.T
+    values = {top: cov[0, 0]}
+    for i, term in enumerate(terms[1:], start=1):
+        values[f"{top}:{term}"] = cov[i, i]
+    for i, term in enumerate(terms[1:], start=1):
+        values[f"{top}:{INTERCEPT}:{term}"] = cov[0, i]
+    for i in range(1, len(terms)):
+        for j in range(1, i):
+            values[f"{top}:{terms[j]}:{terms[i]}"] = cov[j, i]
+    for name, theta in zip(model.groups[1:], thetas, strict=True):
+        values[name] = sigma2 * theta**2
+    values["Residual"] = sigma2
+    return pd.Series(values, name="variance", dtype=float)
+
+
+def _is_singular(lam, thetas, tol: float = 1e-4) -> bool:
+    """As lme4's isSingular: a diagonal Cholesky entry or relative SD at (near) zero."""
+    return bool((np.abs(np.diag(lam)) < tol).any() or (np.abs(thetas) < tol).any())
+
+
+def _random_effects(model, prepared, md, sigma2) -> dict[str, pd.DataFrame]:
+    top = model.groups[0]
+    terms = [INTERCEPT, *model.slopes.get(top, ())]
+    out = {}
+    frames = []
+    for i, term in enumerate(terms):
+        frames.append(
+            prepared.labels[0].assign(
+                term=term,
+                estimate=md.top[:, i],
+                cond_sd=np.sqrt(np.maximum(sigma2 * md.top_var[:, i], 0.0)),
+            )
+        )
+    out[top] = pd.concat(frames, ignore_index=True)
+    for depth, name in enumerate(model.groups[1:], start=1):
+        out[name] = prepared.labels[depth].assign(
+            term=INTERCEPT,
+            estimate=md.lower[depth - 1],
+            cond_sd=np.sqrt(np.maximum(sigma2 * md.lower_var[depth - 1], 0.0)),
+        )
+    return out

@@ -1,0 +1,172 @@
+"""The immutable result of a multilevel fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .._results import Summary, critical_value, p_value
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._model import MultilevelModel
+
+__all__ = ["MultilevelResult"]
+
+
+@dataclass(frozen=True, eq=False)
+class MultilevelResult:
+    """A fitted :class:`~cpdimpact.multilevel.MultilevelModel`.
+
+    Attributes
+    ----------
+    params, std_errors
+        Fixed effects and their standard errors, indexed by ``"Intercept"`` and the covariates.
+    cov_params
+        Covariance matrix of the fixed effects, :math:`\\hat\\sigma^2 (X^\\top M^{-1}X)^{-1}`.
+    df
+        Degrees of freedom per fixed effect, by ``model.df_method`` (``inf`` for normal).
+    variance_components
+        Random intercept variance per group name, ``"{group}:{term}"`` for a slope variance,
+        ``"{group}:Intercept:{term}"`` for the intercept-slope covariance, and ``"Residual"``.
+    loglik
+        Log-likelihood as lme4 reports it (the REML log-likelihood for REML fits).
+    theta
+        Relative Cholesky factors (lme4's theta), named.
+    sigma
+        Residual standard deviation.
+    random_effects
+        Per group name, a frame of the group's id columns, ``term``, ``estimate`` (conditional
+        mode, BLUP) and ``cond_sd`` (conditional SD given the data and the estimates).
+    n_groups, n_obs, n_dropped
+        Groups per level, pupils used, rows dropped for missing values.
+    converged, singular
+        Optimiser success; a variance component at zero (reported, not an error).
+    """
+
+    model: MultilevelModel
+    params: pd.Series
+    std_errors: pd.Series
+    cov_params: pd.DataFrame
+    df: pd.Series
+    variance_components: pd.Series
+    loglik: float
+    theta: pd.Series
+    sigma: float
+    random_effects: dict[str, pd.DataFrame]
+    n_groups: pd.Series
+    n_obs: int
+    n_dropped: int
+    converged: bool
+    singular: bool
+    optimizer_message: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def method(self) -> str:
+        return self.model.method
+
+    @property
+    def df_method(self) -> str:
+        return self.model.df_method
+
+    @property
+    def icc(self) -> pd.Series:
+        """Intraclass correlation per level: its intercept variance over the total.
+
+        The total is the sum of the random intercept variances and the residual (with random
+        slopes, the intercept variance applies where the slope terms are zero).
+        """
+        groups = list(self.model.groups)
+        variances = self.variance_components[groups]
+        total = variances.sum() + self.variance_components["Residual"]
+        return (variances / total).rename("icc")
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald intervals for the fixed effects with the model's degrees of freedom."""
+        q = np.array([critical_value(alpha, None if np.isinf(d) else d) for d in self.df])
+        return pd.DataFrame(
+            {
+                "ci_lower": self.params - q * self.std_errors,
+                "ci_upper": self.params + q * self.std_errors,
+            }
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy fixed effects: ``term, estimate, std_error, statistic, p_value, ci_lower,
+        ci_upper`` (with a ``df`` column)."""
+        statistic = self.params / self.std_errors
+        p = [
+            float(p_value(t, None if np.isinf(d) else d))
+            for t, d in zip(statistic, self.df, strict=True)
+        ]
+        ci = self.conf_int(self.model.alpha)
+        return pd.DataFrame(
+            {
+                "term": self.params.index,
+                "estimate": self.params.to_numpy(),
+                "std_error": self.std_errors.to_numpy(),
+                "statistic": statistic.to_numpy(),
+                "p_value": p,
+                "ci_lower": ci["ci_lower"].to_numpy(),
+                "ci_upper": ci["ci_upper"].to_numpy(),
+                "df": self.df.to_numpy(),
+            }
+        )
+
+    def summary(self) -> Summary:
+        """Printable summary: fit facts, fixed effects and variance components."""
+        m = self.model
+        groups = ", ".join(f"{g} {n}" for g, n in self.n_groups.items())
+        vc = "; ".join(f"{k} {v:.4g}" for k, v in self.variance_components.items())
+        facts = (
+            (
+                "model",
+                f"{m.outcome} ~ {' + '.join(['1', *m.covariates])}, groups {' / '.join(m.groups)}",
+            ),
+            ("method", f"{m.method.upper()}, log-likelihood {self.loglik:.4f}"),
+            ("observations", f"{self.n_obs} ({self.n_dropped} dropped for missing values)"),
+            ("groups", groups),
+            ("variance components", vc),
+            ("ICC", "; ".join(f"{k} {v:.3f}" for k, v in self.icc.items())),
+            ("degrees of freedom", m.df_method.replace("_", "-")),
+            ("converged", f"{self.converged}{'; singular fit' if self.singular else ''}"),
+        )
+        return Summary(
+            title="Multilevel model", facts=facts, table=self.to_frame(), notes=self.notes
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def __repr__(self) -> str:
+        return (
+            f"MultilevelResult(n_obs={self.n_obs}, groups={dict(self.n_groups)}, "
+            f"loglik={self.loglik:.4f}, singular={self.singular})"
+        )
+
+    def plot(self, *, ax=None, group: str | None = None, term: str = "Intercept"):
+        """Caterpillar plot: BLUPs of ``group`` (default the outermost) with 95% intervals."""
+        import matplotlib.pyplot as plt
+
+        group = group or self.model.groups[0]
+        frame = self.random_effects[group]
+        frame = frame[frame["term"] == term].sort_values("estimate").reset_index(drop=True)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        q = critical_value(0.05, None)
+        ax.errorbar(
+            np.arange(len(frame)),
+            frame["estimate"],
+            yerr=q * frame["cond_sd"],
+            fmt="o",
+            markersize=3,
+            linewidth=0.8,
+            color="C0",
+        )
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xlabel(f"{group} (ranked)")
+        ax.set_ylabel(f"random effect: {term}")
+        return ax
