@@ -22,6 +22,8 @@ _LAZY = {
     "EffectSize": "effects",
     "hedges_g": "effects",
     "months_of_progress": "effects",
+    "MultilevelModel": "multilevel",
+    "MultilevelDiD": "multilevel",
     "Evaluation": "pipeline",
     "EvaluationResult": "pipeline",
     "ReportOptions": "pipeline",
@@ -31,7 +33,17 @@ _LAZY = {
     "EstimationError": "errors",
     "CpdImpactWarning": "errors",
 }
-_SUBMODULES = ("cohort", "datasets", "did", "effects", "errors", "pipeline", "records", "report")
+_SUBMODULES = (
+    "cohort",
+    "datasets",
+    "did",
+    "effects",
+    "errors",
+    "multilevel",
+    "pipeline",
+    "records",
+    "report",
+)
 
 __all__ = [
     "Cohort",
@@ -47,6 +59,8 @@ __all__ = [
     "EvaluationResult",
     "EventStudy",
     "FlowLog",
+    "MultilevelDiD",
+    "MultilevelModel",
     "Records",
     "ReportOptions",
     "__version__",
@@ -57,6 +71,7 @@ __all__ = [
     "did",
     "effects",
     "errors",
+    "multilevel",
     "pipeline",
     "records",
     "report",
@@ -73,6 +88,7 @@ if TYPE_CHECKING:  # pragma: no cover
         DesignError,
         EstimationError,
     )
+    from .multilevel import MultilevelDiD, MultilevelModel
     from .pipeline import Evaluation, EvaluationResult, ReportOptions
     from .records import Records
 

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,10 @@ from .errors import (
 )
 from .records import Records, as_records
 
-__all__ = ["Evaluation", "EvaluationResult", "ReportOptions", "GroupEstimate"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .multilevel import MultilevelDiD
+
+__all__ = ["Evaluation", "EvaluationResult", "ReportOptions", "GroupEstimate", "inference_text"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,7 +71,10 @@ class Evaluation:
     cohort
         How records become a cohort (:class:`~cpdimpact.cohort.CohortSpec`).
     estimator
-        The headline estimator, fitted for all pupils and for each subgroup.
+        The headline estimator, fitted for all pupils and for each subgroup:
+        :class:`~cpdimpact.did.DiD` (fixed effects, cluster-robust errors) or
+        :class:`~cpdimpact.multilevel.MultilevelDiD` (random intercepts, model-based errors,
+        effect size over the model's total variance).
     event_study
         Event study shown in the report with its joint pre-trend test; ``None`` to skip.
     level
@@ -100,7 +106,7 @@ class Evaluation:
     """
 
     cohort: CohortSpec = field(default_factory=CohortSpec)
-    estimator: DiD = field(default_factory=DiD)
+    estimator: DiD | MultilevelDiD = field(default_factory=DiD)
     event_study: EventStudy | None = field(default_factory=EventStudy)
     level: Literal["pupil", "unit_year"] = "pupil"
     subgroups: tuple[str, ...] = ("fsm",)
@@ -115,6 +121,10 @@ class Evaluation:
             object.__setattr__(self, "subgroups", (self.subgroups,))
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
+        if self.level == "unit_year" and not hasattr(self.estimator, "weights"):
+            raise ValueError(
+                f"{type(self.estimator).__name__} models pupil records; use level='pupil'"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON-ready data, each stage tagged with its class name."""
@@ -154,9 +164,21 @@ class Evaluation:
         groups = {"All pupils": cohort.pupils}
         for column in self.subgroups:
             groups[_subgroup_label(column)] = cohort.pupils[cohort.pupils[column] == 1]
-        estimates = []
-        for label, pupils in groups.items():
-            estimates.append(self._estimate_group(label, pupils, cohort))
+        # The first group (all pupils) fixes the effect-size SD, so every row shares one scale:
+        # the model's own SD when the estimator provides one, else the cohort's pupil-level SD.
+        first = self._estimate_group("All pupils", cohort.pupils, cohort)
+        sd, sd_source = (
+            (first.did.effect_size_sd, first.did.effect_size_sd_source)
+            if hasattr(first.did, "effect_size_sd")
+            else (cohort.outcome_sd, f"pupil-level SD: {cohort.outcome_sd_source}")
+        )
+        first = dataclasses.replace(first, effect_size=self._effect_size(first, sd, cohort))
+        estimates = [first]
+        for label, pupils in list(groups.items())[1:]:
+            group = self._estimate_group(label, pupils, cohort)
+            estimates.append(
+                dataclasses.replace(group, effect_size=self._effect_size(group, sd, cohort))
+            )
 
         event_study = None
         if self.event_study is not None:
@@ -169,6 +191,8 @@ class Evaluation:
             version=__version__,
             fingerprint=records.fingerprint(),
             seed=self.seed,
+            effect_size_sd=float(sd),
+            effect_size_sd_source=sd_source,
         )
 
     def _frame(self, pupils: pd.DataFrame, cohort: Cohort) -> pd.DataFrame:
@@ -184,6 +208,7 @@ class Evaluation:
         return spec
 
     def _estimate_group(self, label: str, pupils: pd.DataFrame, cohort: Cohort) -> GroupEstimate:
+        """Fit the estimator to one group of pupils (the effect size is added by the caller)."""
         arms = cohort.arms(pupils)
         subgroup = label != "All pupils"
         if subgroup and (arms["pupils"] < 2).any():
@@ -195,16 +220,20 @@ class Evaluation:
                 raise
             # A subgroup that cannot be estimated must not sink the headline: say why instead.
             return _not_estimated(label, arms, str(err))
-        effect = hedges_g(
-            did.estimate,
-            did.std_error,
-            cohort.outcome_sd,
+        return GroupEstimate(label=label, arms=arms, did=did, effect_size=None)
+
+    def _effect_size(self, group: GroupEstimate, sd: float, cohort: Cohort) -> EffectSize | None:
+        if group.did is None:
+            return None
+        return hedges_g(
+            group.did.estimate,
+            group.did.std_error,
+            sd,
             n=cohort.outcome_sd_n,
-            df=did.df,
+            df=group.did.df,
             alpha=self.alpha,
-            label=label,
+            label=group.label,
         )
-        return GroupEstimate(label=label, arms=arms, did=did, effect_size=effect)
 
 
 def _not_estimated(label: str, arms: pd.DataFrame, reason: str) -> GroupEstimate:
@@ -244,6 +273,8 @@ class EvaluationResult:
         The event-study result (or ``None``).
     version, fingerprint, seed
         Package version, SHA-256 fingerprint of the input tables, and the seed.
+    effect_size_sd, effect_size_sd_source
+        The SD every effect size divides by, and where it comes from.
     """
 
     evaluation: Evaluation
@@ -253,6 +284,8 @@ class EvaluationResult:
     version: str
     fingerprint: str
     seed: int | None
+    effect_size_sd: float
+    effect_size_sd_source: str
 
     # ------------------------------------------------------------------ views
     @property
@@ -306,12 +339,8 @@ class EvaluationResult:
             ("effect size", f"{es.estimate:.2f} (95% CI {es.ci_lower:.2f} to {es.ci_upper:.2f})"),
             ("months of progress", str(es.months)),
             ("estimate (outcome points)", f"{did.estimate:.3f} (SE {did.std_error:.3f})"),
-            (
-                "inference",
-                f"clustered by {did.cluster} ({did.n_clusters} clusters), t with {did.df:g} df",
-            ),
-            ("standard errors", did.cov_type),
-            ("pupil-level SD", f"{self.cohort.outcome_sd:.3f}"),
+            ("inference", inference_text(did)),
+            ("effect-size SD", f"{self.effect_size_sd:.3f} ({self.effect_size_sd_source})"),
             ("data fingerprint", self.fingerprint[:16]),
         )
         if self.event_study is not None and self.event_study.pretrend is not None:
@@ -345,6 +374,8 @@ class EvaluationResult:
                 "years": list(cohort.years),
                 "start_years": list(cohort.start_years),
                 "outcome_sd": cohort.outcome_sd,
+                "effect_size_sd": self.effect_size_sd,
+                "effect_size_sd_source": self.effect_size_sd_source,
                 "outcome_sd_n": cohort.outcome_sd_n,
                 "outcome_sd_source": cohort.outcome_sd_source,
                 "flow": cohort.flow.stages.to_dict(orient="records"),
@@ -409,6 +440,19 @@ class EvaluationResult:
 
 
 # ---------------------------------------------------------------------- helpers
+def inference_text(did) -> str:
+    """One sentence on how a headline estimate's uncertainty was computed."""
+    if did.cov_type.startswith("cluster"):
+        return (
+            f"Standard errors are clustered by {did.cluster} ({did.n_clusters} clusters; "
+            f"{did.cov_type}), with t on {did.df:g} degrees of freedom."
+        )
+    return (
+        f"Standard errors are {did.cov_type} (t on {did.df:.1f} degrees of freedom; "
+        f"{did.n_clusters} {did.cluster} groups)."
+    )
+
+
 def _subgroup_label(column: str) -> str:
     return {"fsm": "FSM pupils", "sen": "SEN pupils", "eal": "EAL pupils"}.get(
         column, f"{column} = 1"

@@ -73,6 +73,11 @@ class MultilevelModel:
     missing
         ``"drop"``: rows missing the outcome, a covariate or a group id are dropped and
         counted (``result.n_dropped``); ``"raise"``: such rows are an error.
+    check_nesting
+        Raise :class:`NestingError` when inner ids look globally unique yet a few sit under
+        two outer groups (a teacher recorded in two schools). Turn off when an inner id is
+        *meant* to recur under several parents and the pair names the group, e.g. a teacher
+        nested in school-years, where each (school-year, teacher) is one class.
     alpha
         1 minus the confidence level used by ``to_frame``.
 
@@ -101,6 +106,7 @@ class MultilevelModel:
     method: Literal["reml", "ml"] = "reml"
     df_method: Literal["satterthwaite", "between_within", "normal"] = "satterthwaite"
     missing: Literal["drop", "raise"] = "drop"
+    check_nesting: bool = True
     alpha: float = 0.05
 
     def __post_init__(self):
@@ -334,7 +340,7 @@ def _check_groups(model: MultilevelModel, codes, labels) -> None:
                 f"grouping column {name!r} has a single level: its variance cannot be "
                 f"estimated; remove it from groups"
             )
-        if depth > 0:
+        if depth > 0 and model.check_nesting:
             # Ids restarting within each parent are normal; ids that are globally unique for
             # most groups but shared by a few signal a unit recorded under two parents.
             ids = labels[depth][name]

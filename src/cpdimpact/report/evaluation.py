@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..pipeline import inference_text
 from . import Document, Figure, Heading, Paragraph, Table, suppress_small_counts
 
 __all__ = ["evaluation_report", "headline_table"]
@@ -78,13 +79,16 @@ def _design_text(result) -> str:
         "pupil": "pupil records (new pupils each year: a repeated cross-section within units)",
         "unit_year": "unit-by-year means weighted by the number of pupils",
     }
+    model = (
+        spec.estimator.describe()
+        if hasattr(spec.estimator, "describe")
+        else f"Difference-in-differences with {cohort.unit} and year fixed effects"
+    )
+    inference = inference_text(did)
     return (
-        f"Difference-in-differences with {cohort.unit} and year fixed effects, fitted on "
-        f"{level[spec.level]}. The programme started in {starts}; {exposure}{lag}. The "
-        f"comparison group is {comparison}. Pupil covariates: "
-        f"{covariates}. Standard errors are clustered by {did.cluster} ({did.n_clusters} "
-        f"clusters; {did.cov_type}), with t on {did.df:g} degrees of freedom. Years analysed: "
-        f"{min(cohort.years)}-{max(cohort.years)}."
+        f"{model}, fitted on {level[spec.level]}. The programme started in {starts}; "
+        f"{exposure}{lag}. The comparison group is {comparison}. Pupil covariates: "
+        f"{covariates}. {inference} Years analysed: {min(cohort.years)}-{max(cohort.years)}."
     )
 
 
@@ -98,12 +102,11 @@ def _caveats(result) -> list[str]:
 
 
 def _effect_size_note(result) -> str:
-    cohort = result.cohort
     return (
-        f"Effect sizes are the difference-in-differences estimate divided by the pupil-level "
-        f"standard deviation of the outcome ({cohort.outcome_sd:.3f} points; "
-        f"{cohort.outcome_sd_source}), with Hedges' small-sample correction; the same SD is "
-        f"used for every group. Months of progress follow the EEF Teaching and Learning "
+        f"Effect sizes are the difference-in-differences estimate divided by a pupil-level "
+        f"standard deviation of the outcome ({result.effect_size_sd:.3f} points; "
+        f"{result.effect_size_sd_source}), with Hedges' small-sample correction; the same SD "
+        f"is used for every group. Months of progress follow the EEF Teaching and Learning "
         f"Toolkit conversion, applied to the effect size rounded to two decimals."
     )
 

@@ -64,13 +64,24 @@ def three_level() -> pd.DataFrame:
             prior = rng.normal(0, 1, n)
             fsm = rng.binomial(1, 0.3, n)
             y = (
-                0.1 + 0.6 * prior - 0.2 * fsm + 0.15 * treat[s] + u_s + u_t
+                0.1
+                + 0.6 * prior
+                - 0.2 * fsm
+                + 0.15 * treat[s]
+                + u_s
+                + u_t
                 + rng.normal(0, np.sqrt(0.8), n)
             )
             rows.append(
                 pd.DataFrame(
-                    {"school": s + 1, "teacher": t + 1, "y": y, "prior": prior, "fsm": fsm,
-                     "treat": treat[s]}
+                    {
+                        "school": s + 1,
+                        "teacher": t + 1,
+                        "y": y,
+                        "prior": prior,
+                        "fsm": fsm,
+                        "treat": treat[s],
+                    }
                 )
             )
     return pd.concat(rows, ignore_index=True)

@@ -1,0 +1,285 @@
+"""Difference-in-differences with random effects for schools (and teachers): a pipeline stage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .._results import Summary, critical_value, p_value, tidy_frame
+from ..errors import DesignError, MissingColumnError
+from ._model import MultilevelModel
+from ._result import MultilevelResult
+
+__all__ = ["MultilevelDiD", "MultilevelDiDResult"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultilevelDiD:
+    r"""Difference-in-differences on pupil records with nested random intercepts.
+
+    .. math::
+        y_{it} = \beta_0 + \gamma\,T_{s(i)} + \lambda_t + \delta D_{it} + x_i^\top\beta
+                 + u_{s(i)} + v_{c(i)} + \varepsilon_{it}
+
+    :math:`T` marks the treated arm, :math:`\lambda_t` are year effects, :math:`D` is exposure
+    and :math:`\delta` the DiD estimate; :math:`u` and :math:`v` are random intercepts for the
+    groups (school, then teacher). Pupils differ every year (a repeated cross-section), so
+    the random school intercept stands in for the school fixed effect of :class:`~cpdimpact.did.DiD`,
+    and inference comes from the model: Satterthwaite degrees of freedom by default.
+
+    The effect-size denominator comes from the model's variances, as EEF guidance asks: the
+    square root of the total (between + within) variance of an *unconditional* model, with
+    year effects only, fitted to the comparison arm's records (``effect_size_sd`` of the
+    result).
+
+    Parameters
+    ----------
+    outcome, treatment, arm, time
+        Columns: outcome, exposure indicator (``exposed``), treated-arm indicator
+        (``treated``) and year.
+    groups
+        Grouping columns, outermost first (the outermost is the level of assignment).
+    period_effects
+        Add a random intercept for each outermost group in each year, nested between it and
+        the inner groups (school / school-year / teacher, so a teacher's class in one year is
+        a group): shocks shared by a school's pupils in one year. Without it, such shocks make model-based standard errors too small; in
+        simulations of ``city_partnership`` 95% intervals covered 83% of the time without and
+        95% with it.
+    covariates
+        Pupil covariates (e.g. prior attainment).
+    method, df_method
+        As in :class:`MultilevelModel`.
+
+    Examples
+    --------
+    >>> from cpdimpact.cohort import CohortSpec
+    >>> from cpdimpact.datasets import city_partnership
+    >>> from cpdimpact.multilevel import MultilevelDiD
+    >>> cohort = CohortSpec().build(city_partnership(seed=2, scale=0.25))
+    >>> res = MultilevelDiD(covariates=("prior",)).fit(cohort.pupils)
+    >>> res.cluster, res.n_clusters
+    ('school', 40)
+    """
+
+    outcome: str = "outcome"
+    treatment: str = "exposed"
+    arm: str = "treated"
+    time: str = "year"
+    groups: Sequence[str] = ("school",)
+    period_effects: bool = True
+    covariates: Sequence[str] = field(default=())
+    method: Literal["reml", "ml"] = "reml"
+    df_method: Literal["satterthwaite", "between_within", "normal"] = "satterthwaite"
+    alpha: float = 0.05
+
+    def __post_init__(self):
+        for name in ("groups", "covariates"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
+        if self.time in self.groups:
+            raise ValueError(f"the time column {self.time!r} cannot also be a group")
+        # Validate the options the underlying model takes, once, here.
+        MultilevelModel(
+            groups=self.model_groups,
+            method=self.method,
+            df_method=self.df_method,
+            alpha=self.alpha,
+        )
+
+    @property
+    def model_groups(self) -> tuple[str, ...]:
+        """The nested groups of the model: the time column joins after the outermost group."""
+        if not self.period_effects:
+            return tuple(self.groups)
+        return (self.groups[0], self.time, *self.groups[1:])
+
+    def describe(self) -> str:
+        """One sentence for a report's design section."""
+        levels = [
+            f"{self.groups[0]}-{self.time}" if g == self.time else g for g in self.model_groups
+        ]
+        return (
+            "Multilevel difference-in-differences: random intercepts for "
+            f"{' within '.join(reversed(levels))}, a treated-group indicator and year "
+            "fixed effects"
+        )
+
+    def fit(self, data: pd.DataFrame) -> MultilevelDiDResult:
+        """Fit on pupil records (``data`` is not modified)."""
+        needed = [self.outcome, self.treatment, self.arm, self.time, *self.groups, *self.covariates]
+        missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
+        if missing:
+            raise MissingColumnError(
+                f"columns {missing} are not in the data; it has {list(map(str, data.columns))}"
+            )
+        frame, year_terms = _with_year_dummies(data[list(dict.fromkeys(needed))], self.time)
+        frame = frame.assign(
+            **{
+                self.treatment: frame[self.treatment].astype(float),
+                self.arm: frame[self.arm].astype(float),
+            }
+        )
+        exposed = frame[self.treatment].to_numpy()
+        if not (exposed > 0).any() or (exposed > 0).all():
+            raise DesignError(
+                f"column {self.treatment!r} must mark some exposed and some unexposed records"
+            )
+        covariates = (self.arm, *year_terms, self.treatment, *self.covariates)
+        model = MultilevelModel(
+            outcome=self.outcome,
+            covariates=covariates,
+            groups=self.model_groups,
+            check_nesting=not self.period_effects,
+            method=self.method,
+            df_method=self.df_method,
+            alpha=self.alpha,
+        )
+        fit = model.fit(frame)
+        comparison = frame[frame[self.arm] == 0]
+        unconditional = MultilevelModel(
+            outcome=self.outcome,
+            covariates=tuple(t for t in year_terms if comparison[t].nunique() > 1),
+            groups=self.model_groups,
+            check_nesting=not self.period_effects,
+            method=self.method,
+            df_method="normal",
+        ).fit(comparison)
+        total = float(unconditional.variance_components[[*self.model_groups, "Residual"]].sum())
+        reported = [self.treatment, *self.covariates]
+        return MultilevelDiDResult(
+            term=self.treatment,
+            params=fit.params[reported],
+            std_errors=fit.std_errors[reported],
+            df_terms=fit.df[reported],
+            model=fit,
+            unconditional=unconditional,
+            effect_size_sd=float(np.sqrt(total)),
+            alpha=self.alpha,
+        )
+
+
+def _with_year_dummies(frame: pd.DataFrame, time: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    years = sorted(frame[time].dropna().unique())
+    names = tuple(f"year_{int(y)}" for y in years[1:])
+    dummies = {
+        name: (frame[time] == y).astype(float) for name, y in zip(names, years[1:], strict=True)
+    }
+    return frame.assign(**dummies), names
+
+
+@dataclass(frozen=True, eq=False)
+class MultilevelDiDResult:
+    """Result of :class:`MultilevelDiD`, with the faces of :class:`~cpdimpact.did.DiDResult`.
+
+    Attributes
+    ----------
+    estimate, std_error, df
+        The DiD estimate (exposure coefficient) in outcome points, its model-based standard
+        error and its degrees of freedom.
+    model
+        The full :class:`MultilevelResult` (year effects, variances, BLUPs).
+    unconditional
+        The unconditional model of the comparison arm behind ``effect_size_sd``.
+    effect_size_sd
+        Square root of that model's total (between + within) variance.
+    """
+
+    term: str
+    params: pd.Series
+    std_errors: pd.Series
+    df_terms: pd.Series
+    model: MultilevelResult
+    unconditional: MultilevelResult
+    effect_size_sd: float
+    alpha: float
+    notes: tuple[str, ...] = ()
+
+    effect_size_sd_source = (
+        "total (between + within) variance of an unconditional multilevel model of the "
+        "comparison arm"
+    )
+
+    @property
+    def estimate(self) -> float:
+        return float(self.params[self.term])
+
+    @property
+    def std_error(self) -> float:
+        return float(self.std_errors[self.term])
+
+    @property
+    def df(self) -> float:
+        return float(self.df_terms[self.term])
+
+    @property
+    def cluster(self) -> str:
+        return self.model.model.groups[0]
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.model.n_groups.iloc[0])
+
+    @property
+    def n_obs(self) -> int:
+        return self.model.n_obs
+
+    @property
+    def cov_type(self) -> str:
+        df = self.model.model.df_method.replace("_", "-")
+        return f"model-based ({self.model.method.upper()}), {df} degrees of freedom"
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        q = np.array([critical_value(alpha, None if np.isinf(d) else d) for d in self.df_terms])
+        return pd.DataFrame(
+            {
+                "ci_lower": self.params - q * self.std_errors,
+                "ci_upper": self.params + q * self.std_errors,
+            }
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy rows for the exposure and covariate terms (each with its own df)."""
+        frames = []
+        for term in self.params.index:
+            df = float(self.df_terms[term])
+            frames.append(
+                tidy_frame(
+                    self.params[[term]],
+                    self.std_errors[[term]],
+                    df=None if np.isinf(df) else df,
+                    alpha=self.alpha,
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    def summary(self) -> Summary:
+        vc = self.model.variance_components
+        return Summary(
+            title="Multilevel difference-in-differences",
+            facts=(
+                ("estimate", f"{self.estimate:.4f} (SE {self.std_error:.4f}, df {self.df:.1f})"),
+                ("standard errors", self.cov_type),
+                ("variance components", "; ".join(f"{k} {v:.4g}" for k, v in vc.items())),
+                ("effect-size SD", f"{self.effect_size_sd:.4f}"),
+                ("observations", str(self.n_obs)),
+            ),
+            table=self.to_frame(),
+            notes=self.notes,
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def plot(self, *, ax=None):
+        """Caterpillar plot of the outermost group's random intercepts."""
+        return self.model.plot(ax=ax)
+
+    @property
+    def p_value(self) -> float:
+        return float(
+            p_value(self.estimate / self.std_error, None if np.isinf(self.df) else self.df)
+        )
