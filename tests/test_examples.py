@@ -77,3 +77,12 @@ def test_city_partnership_rejects_half_a_dataset(tmp_path):
     example = _load("city_partnership")
     with pytest.raises(SystemExit, match="both --pupils and --participation"):
         example.main(["--pupils", str(tmp_path / "x.csv"), "--out", str(tmp_path)])
+
+
+def test_multilevel_example(tmp_path, capsys):
+    example = _load("multilevel_city")
+    assert example.main(["--out", str(tmp_path), "--scale", "0.3", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Multilevel model" in out and "teacher" in out
+    assert (tmp_path / "school_effects.png").exists()
+    assert "Multilevel difference-in-differences" in (tmp_path / "report.md").read_text()
