@@ -1,0 +1,579 @@
+"""Benchmark the multilevel engine against statsmodels MixedLM and lme4.
+
+One run simulates pupils in teachers in schools, fits the REML model
+``y ~ x1 + x2 + x3 + (1 | school/teacher)`` with cpdimpact, statsmodels and lme4 (through
+Rscript) on the same CSV, times cpdimpact alone at national scale, checks that the estimates
+agree and prints a Markdown table, the machine details and a phase profile of cpdimpact.
+
+Every case runs in a fresh subprocess (this script re-invoked with ``--case``), so peak memory
+(``ru_maxrss``) belongs to that case alone; lme4's is read with ``RUSAGE_CHILDREN`` in a Python
+wrapper process around Rscript.
+
+    .venv/bin/python benchmarks/multilevel.py                      # everything (several minutes)
+    .venv/bin/python benchmarks/multilevel.py --skip-peers --sizes 500000
+    .venv/bin/python benchmarks/multilevel.py --timeout 300         # per-case limit, seconds
+
+"Seconds (fit)" is the model fit alone (statsmodels: model construction and fit; lme4: the
+``lmer()`` call timed inside R). "Seconds (total)" is the wall time of the whole process:
+interpreter start-up, imports, reading the shared CSV (or, for the sizes above
+``--csv-limit``, simulating the data in-process) and the fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+SEED = 20261123
+TEACHERS_PER_SCHOOL = 10
+PUPILS_PER_TEACHER = 25  # on average: 250 pupils per school
+FIXED = ("Intercept", "x1", "x2", "x3")
+VARIANCES = ("school", "teacher", "Residual")
+COVARIATES = ("x1", "x2", "x3")
+TRUE_BETA = np.array([0.2, 0.5, -0.15, 0.1])
+TRUE_VC = {"school": 0.15, "teacher": 0.05, "Residual": 0.8}
+LOAD_AT_START = "?"  # other processes on the machine distort timings: reported with the table
+
+
+# ---------------------------------------------------------------------- data
+def simulate(n_pupils: int, seed: int = SEED):
+    """Pupils in teachers in schools; teacher ids restart (0..9) within each school.
+
+    x1 is a continuous prior-attainment score (correlated with the school effect), x2 a 0/1
+    free-school-meals flag whose rate varies by school, x3 a school-level 0/1 treatment. Class
+    sizes are ragged (pupils assigned to teachers at random). Rows are shuffled.
+    """
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    n_schools = max(2, n_pupils // (TEACHERS_PER_SCHOOL * PUPILS_PER_TEACHER))
+    n_teachers = n_schools * TEACHERS_PER_SCHOOL
+    teacher_global = rng.integers(0, n_teachers, n_pupils)
+    school = teacher_global // TEACHERS_PER_SCHOOL
+    u_school = rng.normal(0.0, np.sqrt(TRUE_VC["school"]), n_schools)
+    u_teacher = rng.normal(0.0, np.sqrt(TRUE_VC["teacher"]), n_teachers)
+    fsm_rate = rng.uniform(0.05, 0.45, n_schools)
+    treat = (rng.random(n_schools) < 0.5).astype(float)
+    x1 = rng.normal(0.0, 1.0, n_pupils) + 0.3 * u_school[school]
+    x2 = (rng.random(n_pupils) < fsm_rate[school]).astype(float)
+    x3 = treat[school]
+    y = (
+        TRUE_BETA[0]
+        + TRUE_BETA[1] * x1
+        + TRUE_BETA[2] * x2
+        + TRUE_BETA[3] * x3
+        + u_school[school]
+        + u_teacher[teacher_global]
+        + rng.normal(0.0, np.sqrt(TRUE_VC["Residual"]), n_pupils)
+    )
+    order = rng.permutation(n_pupils)
+    return pd.DataFrame(
+        {
+            "school": school[order],
+            "teacher": (teacher_global % TEACHERS_PER_SCHOOL)[order],
+            "x1": x1[order],
+            "x2": x2[order],
+            "x3": x3[order],
+            "y": y[order],
+        }
+    )
+
+
+def load(args):
+    import pandas as pd
+
+    if args.data:
+        return pd.read_csv(args.data)
+    return simulate(args.pupils)
+
+
+# ---------------------------------------------------------------------- workers
+def _peak_mb(who=resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _emit(record: dict) -> None:
+    print("RESULT " + json.dumps(record), flush=True)
+
+
+def worker_cpdimpact(args) -> None:
+    from cpdimpact.multilevel import MultilevelModel
+
+    data = load(args)
+    model = MultilevelModel(
+        outcome="y",
+        covariates=COVARIATES,
+        groups=("school", "teacher"),
+        method="reml",
+        df_method=args.df_method,
+    )
+    t0 = time.perf_counter()
+    fit = model.fit(data)
+    elapsed = time.perf_counter() - t0
+    vc = fit.variance_components
+    _emit(
+        {
+            "fit_seconds": elapsed,
+            "peak_mb": _peak_mb(),
+            "n": int(fit.n_obs),
+            "fixed": [float(fit.params[k]) for k in FIXED],
+            "vc": [float(vc[k]) for k in VARIANCES],
+            "loglik": float(fit.loglik),
+            "converged": bool(fit.converged),
+        }
+    )
+
+
+def worker_statsmodels(args) -> None:
+    import warnings
+
+    import statsmodels.formula.api as smf
+
+    data = load(args)
+    t0 = time.perf_counter()
+    model = smf.mixedlm(
+        "y ~ x1 + x2 + x3",
+        data,
+        groups="school",
+        re_formula="1",
+        vc_formula={"teacher": "0 + C(teacher)"},
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = model.fit(reml=True)
+    elapsed = time.perf_counter() - t0
+    fe = fit.fe_params
+    _emit(
+        {
+            "fit_seconds": elapsed,
+            "peak_mb": _peak_mb(),
+            "n": int(fit.nobs),
+            "fixed": [float(fe[k]) for k in FIXED],
+            "vc": [float(fit.cov_re.iloc[0, 0]), float(fit.vcomp[0]), float(fit.scale)],
+            "loglik": float(fit.llf),
+            "converged": bool(fit.converged),
+            "warnings": sorted({str(w.message)[:120] for w in caught}),
+        }
+    )
+
+
+R_SCRIPT = r"""
+args <- commandArgs(trailingOnly = TRUE)
+suppressMessages(library(lme4))
+t0 <- proc.time()[["elapsed"]]
+if (requireNamespace("data.table", quietly = TRUE)) {
+  d <- as.data.frame(data.table::fread(args[1]))
+  reader <- "data.table::fread"
+} else {
+  d <- read.csv(args[1])
+  reader <- "read.csv"
+}
+d$school <- factor(d$school)
+d$teacher <- factor(d$teacher)
+t1 <- proc.time()[["elapsed"]]
+warns <- character()
+fit <- withCallingHandlers(
+  lmer(y ~ x1 + x2 + x3 + (1 | school/teacher), data = d, REML = TRUE),
+  warning = function(w) {
+    warns <<- c(warns, conditionMessage(w))
+    invokeRestart("muffleWarning")
+  }
+)
+t2 <- proc.time()[["elapsed"]]
+vc <- as.data.frame(VarCorr(fit))
+num <- function(x) paste(format(x, digits = 17), collapse = ",")
+cat("read_seconds", t1 - t0, "\n")
+cat("fit_seconds", t2 - t1, "\n")
+cat("n", nrow(d), "\n")
+cat("fixed", num(unname(fixef(fit))), "\n")
+cat("vc", num(c(vc$vcov[vc$grp == "school"], vc$vcov[vc$grp == "teacher:school"],
+                vc$vcov[vc$grp == "Residual"])), "\n")
+cat("loglik", num(as.numeric(logLik(fit))), "\n")
+cat("r_version", paste(R.version$major, R.version$minor, sep = "."), "\n")
+cat("lme4_version", as.character(packageVersion("lme4")), "\n")
+cat("reader", reader, "\n")
+cat("warnings", gsub("[\r\n]+", " ", paste(warns, collapse = " | ")), "\n")
+"""
+
+
+def worker_lme4(args) -> None:
+    """Wrapper process: runs Rscript, so RUSAGE_CHILDREN is R's peak memory alone."""
+    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
+        fh.write(R_SCRIPT)
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        ["Rscript", fh.name, args.data], capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - t0
+    os.unlink(fh.name)
+    if out.returncode != 0:
+        _emit({"error": out.stderr.strip()[-500:] or f"Rscript exit {out.returncode}"})
+        return
+    fields = {}
+    for line in out.stdout.splitlines():
+        key, _, value = line.strip().partition(" ")
+        fields[key] = value.strip()
+    _emit(
+        {
+            "fit_seconds": float(fields["fit_seconds"]),
+            "read_seconds": float(fields["read_seconds"]),
+            "rscript_seconds": wall,
+            "peak_mb": _peak_mb(resource.RUSAGE_CHILDREN),
+            "n": int(fields["n"]),
+            "fixed": [float(v) for v in fields["fixed"].split(",")],
+            "vc": [float(v) for v in fields["vc"].split(",")],
+            "loglik": float(fields["loglik"]),
+            "r_version": fields["r_version"],
+            "lme4_version": fields["lme4_version"],
+            "reader": fields["reader"],
+            "warnings": [fields.get("warnings", "")] if fields.get("warnings") else [],
+        }
+    )
+
+
+class _PhaseTimer:
+    """Wraps module functions to accumulate inclusive time and call counts per phase."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.evals: dict[str, int] = {}
+
+    def wrap(self, module, attr: str, label: str) -> None:
+        original = getattr(module, attr, None)
+        if original is None:
+            return
+
+        def timed(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return original(*a, **k)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - t0
+                self.calls[label] = self.calls.get(label, 0) + 1
+
+        setattr(module, attr, timed)
+
+
+def _phase_targets(_model, _engine):
+    return [
+        (_model, "_prepare", "prepare (all)"),
+        (_model, "_group_codes", "prepare: groupby codes + labels"),
+        (_model, "_check_groups", "prepare: nesting checks"),
+        (_model, "_check_rank", "prepare: rank check (QR of X)"),
+        (_model, "_term_levels", "prepare: term levels (min/max .at)"),
+        (_engine, "build_structure", "prepare: sufficient statistics"),
+        (_model, "_optimise", "optimise (all)"),
+        (_model, "_newton_polish", "optimise: Newton polish"),
+        (_engine, "deviance", "deviance evaluations (anywhere)"),
+        (_model, "satterthwaite_df", "Satterthwaite df"),
+        (_model, "between_within_df", "between-within df"),
+        (_engine, "modes", "BLUPs (modes)"),
+        (_model, "_random_effects", "random-effects tables"),
+    ]
+
+
+PHASE_ORDER = [label for _, _, label in _phase_targets(None, None)] + [
+    "evaluate() calls (anywhere)"
+]
+
+
+def worker_phases(args) -> None:
+    """Time the phases of one cpdimpact fit (the library is wrapped at run time, not edited)."""
+    from cpdimpact.multilevel import MultilevelModel, _engine, _inference, _model
+
+    timer = _PhaseTimer()
+    for module, attr, label in _phase_targets(_model, _engine):
+        timer.wrap(module, attr, label)
+    # scipy's minimize, split by method (the module attribute is patched in this process only).
+    minimize = _model.optimize.minimize
+
+    def minimize_timed(fun, x0, *a, method=None, **k):
+        label = f"optimise: scipy {method}"
+        t0 = time.perf_counter()
+        counted = {"n": 0}
+
+        def counting(v):
+            counted["n"] += 1
+            return fun(v)
+
+        try:
+            return minimize(counting, x0, *a, method=method, **k)
+        finally:
+            timer.seconds[label] = timer.seconds.get(label, 0.0) + time.perf_counter() - t0
+            timer.calls[label] = timer.calls.get(label, 0) + 1
+            timer.evals[label] = timer.evals.get(label, 0) + counted["n"]
+
+    _model.optimize = SimpleNamespace(minimize=minimize_timed)
+    # evaluate() is called by name from _engine (deviance, full_deviance, modes) and _inference.
+    evaluate = _engine.evaluate
+    timer.wrap(_engine, "evaluate", "evaluate() calls (anywhere)")
+    if getattr(_inference, "evaluate", None) is evaluate:
+        _inference.evaluate = _engine.evaluate
+    data = load(args)
+    model = MultilevelModel(
+        outcome="y",
+        covariates=COVARIATES,
+        groups=("school", "teacher"),
+        method="reml",
+        df_method=args.df_method,
+    )
+    t0 = time.perf_counter()
+    model.fit(data)
+    total = time.perf_counter() - t0
+    _emit(
+        {"fit_seconds": total, "seconds": timer.seconds, "calls": timer.calls, "evals": timer.evals}
+    )
+
+
+WORKERS = {
+    "cpdimpact": worker_cpdimpact,
+    "statsmodels": worker_statsmodels,
+    "lme4": worker_lme4,
+    "phases": worker_phases,
+}
+
+
+# ---------------------------------------------------------------------- driver
+def run_case(case: str, *, timeout: float, pupils: int, data: str | None, df_method="normal"):
+    """Run one case in a fresh process; returns its record plus wall time (or an error)."""
+    cmd = [sys.executable, __file__, "--case", case, "--pupils", str(pupils)]
+    cmd += ["--df-method", df_method]
+    if data:
+        cmd += ["--data", data]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        wall = time.perf_counter() - t0
+        return {"error": f"timed out after {timeout:.0f} s (killed)", "total_seconds": wall}
+    wall = time.perf_counter() - t0
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = (stderr or stdout).strip().splitlines()[-3:]
+        why = "out of memory (killed)" if proc.returncode in (-9, 137) else " / ".join(tail)
+        return {"error": f"failed (exit {proc.returncode}): {why}", "total_seconds": wall}
+    record = json.loads(lines[-1][len("RESULT ") :])
+    record["total_seconds"] = wall
+    return record
+
+
+def machine_details(lme4: dict | None) -> list[str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gib = 0.0
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal"):
+                mem_gib = int(line.split()[1]) / 1024**2
+    import pandas as pd
+    import scipy
+    import statsmodels
+
+    import cpdimpact
+
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
+    except Exception:  # informational only
+        blas = "?"
+    details = [
+        f"CPU: {cpu}, {os.cpu_count()} cores; RAM {mem_gib:.1f} GiB; {platform.system()} "
+        f"{platform.release()}",
+        f"Python {platform.python_version()}, cpdimpact {cpdimpact.__version__}, numpy "
+        f"{np.__version__} ({blas}), pandas {pd.__version__}, scipy {scipy.__version__}, "
+        f"statsmodels {statsmodels.__version__}",
+    ]
+    details.append(f"load average before the run (1, 5, 15 min): {LOAD_AT_START}")
+    if lme4 and "r_version" in lme4:
+        details.append(
+            f"R {lme4['r_version']}, lme4 {lme4['lme4_version']} (data read with {lme4['reader']})"
+        )
+    return details
+
+
+def _max_rel(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[500_000, 10_000_000],
+        help="pupil counts; peers run only at the smallest",
+    )
+    parser.add_argument("--skip-peers", action="store_true", help="cpdimpact only")
+    parser.add_argument("--skip-statsmodels", action="store_true")
+    parser.add_argument("--no-phases", action="store_true", help="skip the phase profile")
+    parser.add_argument("--timeout", type=float, default=900.0, help="per case, seconds")
+    parser.add_argument(
+        "--csv-limit",
+        type=int,
+        default=1_000_000,
+        help="sizes up to this are written to a CSV shared by all tools",
+    )
+    parser.add_argument("--case", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--pupils", type=int, default=500_000, help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--df-method", default="normal", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        WORKERS[args.case](args)
+        return
+
+    global LOAD_AT_START
+    LOAD_AT_START = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    sizes = sorted(args.sizes)
+    small = sizes[0]
+    have_r = shutil.which("Rscript") is not None
+    rows, phases, estimates = [], [], {}
+    lme4_record = None
+    with tempfile.TemporaryDirectory(prefix="cpdimpact-ml-") as tmp:
+        for size in sizes:
+            csv = None
+            if size <= args.csv_limit:
+                csv = str(Path(tmp) / f"pupils_{size}.csv")
+                simulate(size).to_csv(csv, index=False, float_format="%.17g")
+            opts = {"timeout": args.timeout, "pupils": size, "data": csv}
+            cases = [("cpdimpact (df: normal)", "cpdimpact", "normal")]
+            if size == small:
+                cases.append(("cpdimpact (df: Satterthwaite)", "cpdimpact", "satterthwaite"))
+                if not args.skip_peers and not args.skip_statsmodels:
+                    cases.append(("statsmodels MixedLM", "statsmodels", "normal"))
+                if not args.skip_peers and have_r:
+                    cases.append(("lme4 lmer (Rscript)", "lme4", "normal"))
+            for label, case, df_method in cases:
+                print(f"running {label}, {size:,} pupils ...", file=sys.stderr, flush=True)
+                rec = run_case(case, df_method=df_method, **opts)
+                rec.update(label=label, size=size)
+                rows.append(rec)
+                if "fixed" in rec:
+                    estimates[(label, size)] = rec
+                if case == "lme4" and "error" not in rec:
+                    lme4_record = rec
+            if not args.no_phases:
+                methods = ["normal", "satterthwaite"] if size == small else ["normal"]
+                for df_method in methods:
+                    rec = run_case("phases", df_method=df_method, **opts)
+                    rec.update(size=size, df_method=df_method)
+                    phases.append(rec)
+            if csv:
+                os.unlink(csv)
+
+    report(rows, phases, estimates, lme4_record, small)
+
+
+def report(rows, phases, estimates, lme4_record, small) -> None:
+    reference_fit = lme4_record["fit_seconds"] if lme4_record else None
+    print("| tool | n pupils | seconds (fit) | seconds (total) | ratio to lme4 | peak MB | note |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        n = f"{r['size']:,}"
+        total = f"{r['total_seconds']:.2f}"
+        if "error" in r:
+            print(f"| {r['label']} | {n} | — | {total} | — | — | {r['error']} |")
+            continue
+        ratio = (
+            f"{r['fit_seconds'] / reference_fit:.3f}"
+            if reference_fit and r["size"] == lme4_record["size"]
+            else "—"
+        )
+        note = []
+        if "read_seconds" in r:
+            note.append(f"reading the CSV in R: {r['read_seconds']:.2f} s")
+        if not r.get("converged", True):
+            note.append("not converged")
+        if r.get("warnings"):
+            note.append("warning: " + "; ".join(w[:90] for w in r["warnings"]))
+        print(
+            f"| {r['label']} | {n} | {r['fit_seconds']:.2f} | {total} | {ratio} | "
+            f"{r['peak_mb']:.0f} | {' '.join(note)} |"
+        )
+
+    print("\nAgreement (max relative difference vs the reference fit at the same size):")
+    ref_label = "lme4 lmer (Rscript)" if lme4_record else "cpdimpact (df: normal)"
+    for (label, size), rec in estimates.items():
+        ref = estimates.get((ref_label, size))
+        if ref is None or label == ref_label:
+            continue
+        print(
+            f"  {label} vs {ref_label}, {size:,} pupils: fixed effects "
+            f"{_max_rel(rec['fixed'], ref['fixed']):.1e}, variance components "
+            f"{_max_rel(rec['vc'], ref['vc']):.1e}"
+        )
+    for (label, size), rec in estimates.items():
+        print(
+            f"  {label}, {size:,}: beta = {np.round(rec['fixed'], 5).tolist()}, "
+            f"variances (school, teacher, residual) = {np.round(rec['vc'], 5).tolist()}, "
+            f"loglik = {rec['loglik']:.3f}"
+        )
+
+    if phases:
+        print("\nWhere cpdimpact's time goes (inclusive seconds per phase, one fit each):")
+        for p in phases:
+            head = f"  {p['size']:,} pupils, df_method={p['df_method']}"
+            if "error" in p:
+                print(f"{head}: {p['error']}")
+                continue
+            print(f"{head}: fit {p['fit_seconds']:.2f} s")
+            top = ("prepare (all)", "optimise (all)", "Satterthwaite df", "between-within df")
+            top += ("BLUPs (modes)", "random-effects tables")
+            rest = p["fit_seconds"] - sum(p["seconds"].get(k, 0.0) for k in top)
+            p["seconds"]["other (results, final evaluation)"] = rest
+            p["calls"]["other (results, final evaluation)"] = 1
+            scipy_phases = sorted(k for k in p["seconds"] if k.startswith("optimise: scipy"))
+            order = PHASE_ORDER[:8] + scipy_phases + PHASE_ORDER[8:]
+            for name in [*order, "other (results, final evaluation)"]:
+                if name not in p["seconds"]:
+                    continue
+                sec, calls = p["seconds"][name], p["calls"][name]
+                each = f", {1000 * sec / calls:.1f} ms each" if calls > 1 else ""
+                if name in p.get("evals", {}):
+                    each += f", {p['evals'][name]} deviance evaluations"
+                print(f"    {name:<40} {sec:7.2f} s  ({calls} calls{each})")
+
+    print("\nMachine:")
+    for line in machine_details(lme4_record):
+        print(f"  {line}")
+    targets = []
+    cpd = {
+        r["size"]: r for r in rows if r["label"] == "cpdimpact (df: normal)" and "error" not in r
+    }
+    if lme4_record and small in cpd:
+        speedup = lme4_record["fit_seconds"] / cpd[small]["fit_seconds"]
+        targets.append(f"{speedup:.1f}x faster than lme4 at {small:,} (target 50x)")
+    big = max(cpd) if cpd else None
+    if big and big != small:
+        r = cpd[big]
+        targets.append(
+            f"{big:,} pupils in {r['fit_seconds']:.1f} s and {r['peak_mb']:.0f} MB "
+            f"(target < 10 s and < 4096 MB)"
+        )
+    if targets:
+        print("\nTargets: " + "; ".join(targets))
+
+
+if __name__ == "__main__":
+    main()
