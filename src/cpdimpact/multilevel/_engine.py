@@ -113,7 +113,7 @@ def build_structure(
         Indices in ``[x, y, z_extra]`` of the top level's random-effect columns.
     """
     n, p = x.shape
-    w = np.column_stack([x, y, z_extra]) if z_extra.size else np.column_stack([x, y])
+    columns = [x[:, j] for j in range(p)] + [y] + [z_extra[:, j] for j in range(z_extra.shape[1])]
     n_groups = tuple(int(c.max()) + 1 for c in codes)
     parent: list[np.ndarray | None] = [None]
     top_of: list[np.ndarray] = [np.arange(n_groups[0])]
@@ -124,16 +124,20 @@ def build_structure(
         top_of.append(top_of[level - 1][up])
     inner = codes[-1]
     inner_n = np.bincount(inner, minlength=n_groups[-1]).astype(float)
-    inner_sums = _column_bincount(inner, w, n_groups[-1])
-    xy = w[:, : p + 1]
-    cross = xy.T @ xy
+    inner_sums = np.column_stack(
+        [np.bincount(inner, weights=c, minlength=n_groups[-1]) for c in columns]
+    )
+    # [X y]'[X y] by blocks: no n x (p + 1) copy of the data.
+    xty = x.T @ y
+    cross = np.block([[x.T @ x, xty[:, None]], [xty[None, :], np.array([[y @ y]])]])
     top_raw = None
     q = len(z_cols)
     if q > 1:
         top = codes[0]
-        top_raw = np.empty((n_groups[0], q, w.shape[1]))
+        top_raw = np.empty((n_groups[0], q, len(columns)))
         for i, zc in enumerate(z_cols):
-            top_raw[:, i, :] = _column_bincount(top, w * w[:, [zc]], n_groups[0])
+            for j, c in enumerate(columns):
+                top_raw[:, i, j] = np.bincount(top, weights=c * columns[zc], minlength=n_groups[0])
     return Structure(
         n=n,
         p=p,
@@ -221,19 +225,26 @@ def evaluate(st: Structure, phi: np.ndarray, *, keep: bool = False) -> Evaluatio
         s_sum = np.bincount(up, weights=s_sum * f, minlength=st.n_groups[level - 1])
         r_sum = _column_bincount(up, r_sum * f[:, None], st.n_groups[level - 1])
     if st.q == 1:
+        # A random intercept: K_g = 1 + theta^2 S_g is a scalar; no batched linear algebra.
         p_top = s_sum[:, None, None]
         rho = r_sum[:, None, :p1]
+        theta2 = lam[0, 0] ** 2
+        k_scalar = 1.0 + theta2 * s_sum
+        k_top = k_scalar[:, None, None]
+        logdet += float(np.log(k_scalar).sum())
+        top_rows = r_sum[:, :p1]
+        correction += (top_rows * (theta2 / k_scalar)[:, None]).T @ top_rows
     else:
         inv_b = st.top_raw - top_corr
         p_top = inv_b[:, :, list(st.z_cols)]
         rho = inv_b[:, :, :p1]
-    # K_g = I + Lambda' P_g Lambda, one small q x q matrix per top-level group.
-    k_top = np.eye(st.q) + np.einsum("ai,gab,bj->gij", lam, p_top, lam)
-    chol = np.linalg.cholesky(k_top)
-    logdet += 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
-    lam_rho = np.einsum("ai,gaj->gij", lam, rho)
-    solved = np.linalg.solve(k_top, lam_rho)
-    correction += np.einsum("gij,gik->jk", lam_rho, solved)
+        # K_g = I + Lambda' P_g Lambda, one small q x q matrix per top-level group.
+        k_top = np.eye(st.q) + np.einsum("ai,gab,bj->gij", lam, p_top, lam)
+        chol = np.linalg.cholesky(k_top)
+        logdet += 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
+        lam_rho = np.einsum("ai,gaj->gij", lam, rho)
+        solved = np.linalg.solve(k_top, lam_rho)
+        correction += np.einsum("gij,gik->jk", lam_rho, solved)
     return Evaluation(
         logdet=logdet,
         q_xy=st.cross - correction,

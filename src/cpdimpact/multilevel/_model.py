@@ -23,12 +23,7 @@ from ..errors import (
     format_value,
 )
 from . import _engine
-from ._inference import (
-    _richardson_gradient,
-    _richardson_hessian,
-    between_within_df,
-    satterthwaite_df,
-)
+from ._inference import between_within_df, satterthwaite_df
 from ._result import MultilevelResult
 
 __all__ = ["MultilevelModel", "NestingError"]
@@ -289,7 +284,6 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     x = np.column_stack(
         [np.ones(len(frame))] + [frame[c].to_numpy(dtype=float) for c in model.covariates]
     )
-    _check_rank(x, [INTERCEPT, *model.covariates])
     extra_terms = [t for t in slope_terms if t not in model.covariates]
     z_extra = (
         np.column_stack([frame[t].to_numpy(dtype=float) for t in extra_terms])
@@ -303,17 +297,35 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     )
     codes, labels = _group_codes(frame, model.groups)
     _check_groups(model, codes, labels)
-    term_levels = _term_levels(model, x, codes)
     structure = _engine.build_structure(x, y, z_extra, codes, z_cols)
+    _check_rank(structure.cross[: x.shape[1], : x.shape[1]], [INTERCEPT, *model.covariates])
+    term_levels = _term_levels(model, x, codes)
     return _Prepared(structure, labels, term_levels, int(incomplete.sum()), notes)
 
 
-def _check_rank(x: np.ndarray, names: list[str]) -> None:
-    """Name the covariates that are linear combinations of earlier ones (or constant)."""
-    scale = np.linalg.norm(x, axis=0)
+def _check_rank(xtx: np.ndarray, names: list[str]) -> None:
+    """Name the covariates that are linear combinations of earlier ones (or constant).
+
+    Works on X'X, already at hand: after scaling to unit diagonal, the squared residual norm of
+    column j on the columns before it is the j-th pivot of a Cholesky factorisation; an exactly
+    collinear column leaves (numerically) nothing.
+    """
+    scale = np.sqrt(np.diag(xtx))
     scale[scale == 0] = 1.0
-    r = np.linalg.qr(x / scale, mode="r")
-    dependent = [names[j] for j in range(x.shape[1]) if abs(r[j, j]) < 1e-10]
+    corr = xtx / np.outer(scale, scale)
+    dependent = []
+    kept: list[int] = []
+    for j in range(len(names)):
+        if kept:
+            block = corr[np.ix_(kept, kept)]
+            cross = corr[kept, j]
+            residual = corr[j, j] - cross @ np.linalg.solve(block, cross)
+        else:
+            residual = corr[j, j]
+        if residual < 1e-10:
+            dependent.append(names[j])
+        else:
+            kept.append(j)
     if dependent:
         raise InvalidValueError(
             f"covariates {dependent} are perfectly collinear with the intercept and the "
@@ -322,13 +334,23 @@ def _check_rank(x: np.ndarray, names: list[str]) -> None:
 
 
 def _group_codes(frame: pd.DataFrame, groups: tuple[str, ...]):
-    """Integer codes per level; a code at level l names the whole path down to that level."""
+    """Integer codes per level; a code at level l names the whole path down to that level.
+
+    Codes follow the sorted order of the id paths (as ``groupby(sort=True)`` would), built by
+    factorising one column at a time: linear in the rows, no multi-column group-by.
+    """
     codes, labels = [], []
-    for depth in range(len(groups)):
-        keys = list(groups[: depth + 1])
-        grouped = frame.groupby(keys, sort=True)
-        codes.append(grouped.ngroup().to_numpy(dtype=np.int64))
-        labels.append(grouped.size().index.to_frame(index=False))
+    parent = np.zeros(len(frame), dtype=np.int64)
+    for depth, column in enumerate(groups):
+        own, _ = pd.factorize(frame[column], sort=True)
+        width = int(own.max()) + 1
+        code, _ = pd.factorize(parent * width + own, sort=True)
+        code = code.astype(np.int64)
+        first = np.empty(int(code.max()) + 1, dtype=np.int64)
+        first[code[::-1]] = np.arange(len(code))[::-1]
+        labels.append(frame.iloc[first][list(groups[: depth + 1])].reset_index(drop=True))
+        codes.append(code)
+        parent = code
     return codes, tuple(labels)
 
 
@@ -375,22 +397,26 @@ def _check_groups(model: MultilevelModel, codes, labels) -> None:
 
 
 def _term_levels(model: MultilevelModel, x: np.ndarray, codes) -> list[int]:
-    """Level at which each fixed effect is estimated, for the between-within df."""
+    """Level at which each fixed effect is estimated, for the between-within df.
+
+    A column is constant within the groups of a level when its within-group sum of squares,
+    from per-group sums, is zero up to rounding.
+    """
     levels = [0]  # the intercept
     slope_terms = set(model.slopes.get(model.groups[0], ()))
-    n_levels = len(codes)
     for j, name in enumerate(model.covariates, start=1):
         if name in slope_terms:
             levels.append(1)
             continue
-        level = n_levels + 1
+        column = x[:, j]
+        centred = column - column.mean()
+        total = float(centred @ centred)
+        level = len(codes) + 1
         for depth, code in enumerate(codes):
-            column = x[:, j]
-            lo = np.full(int(code.max()) + 1, np.inf)
-            hi = np.full(int(code.max()) + 1, -np.inf)
-            np.minimum.at(lo, code, column)
-            np.maximum.at(hi, code, column)
-            if np.all(hi - lo <= 1e-12 * max(1.0, float(np.abs(column).max()))):
+            counts = np.bincount(code)
+            sums = np.bincount(code, weights=centred)
+            within = total - float((sums**2 / counts).sum())
+            if within <= 1e-10 * max(total, 1e-300):
                 level = depth + 1
                 break
         levels.append(level)
@@ -399,7 +425,13 @@ def _term_levels(model: MultilevelModel, x: np.ndarray, codes) -> list[int]:
 
 # ---------------------------------------------------------------------- optimisation
 def _optimise(st: _engine.Structure, reml: bool) -> tuple[np.ndarray, bool, str]:
-    """Minimise the profiled deviance over the variance parameters (bounded quasi-Newton)."""
+    """Minimise the profiled deviance over the variance parameters.
+
+    Bounded quasi-Newton (L-BFGS-B) from lme4's start (identity Lambda, thetas 1), then Newton
+    steps from central differences: the criterion is so flat at its optimum that quasi-Newton
+    methods with finite-difference gradients stop ~1e-7 away; one or two Newton steps reach
+    ~1e-10. Each evaluation costs work proportional to the number of groups.
+    """
     start = []
     for j in range(st.q):
         for i in range(j, st.q):
@@ -410,77 +442,74 @@ def _optimise(st: _engine.Structure, reml: bool) -> tuple[np.ndarray, bool, str]
     def objective(phi):
         return _engine.deviance(st, phi, reml)
 
-    best = None
-    for x0 in (np.array(start), 0.3 * np.array(start)):
-        res = optimize.minimize(
-            objective,
-            x0,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000, "maxls": 50},
-        )
-        if best is None or res.fun < best.fun:
-            best = res
-    # Polish with a derivative-free search: finite-difference gradients stall near the optimum.
-    polished = optimize.minimize(
+    res = optimize.minimize(
         objective,
-        best.x,
-        method="Powell",
+        np.array(start),
+        method="L-BFGS-B",
         bounds=bounds,
-        options={"xtol": 1e-10, "ftol": 1e-14, "maxiter": 20000},
+        options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 1000, "maxls": 40},
     )
-    if polished.fun <= best.fun:
-        best = polished
-    if not np.isfinite(best.fun):
+    if not np.isfinite(res.fun):
         raise EstimationError("the likelihood could not be evaluated at any variance parameters")
-    phi = _newton_polish(objective, np.asarray(best.x, dtype=float), bounds)
-    return phi, bool(best.success), str(best.message)
+    phi = _newton_polish(objective, np.asarray(res.x, dtype=float), bounds, res.fun)
+    return phi, bool(res.success), str(res.message)
 
 
-def _newton_polish(objective, phi: np.ndarray, bounds, steps: int = 3) -> np.ndarray:
-    """Newton steps on the free parameters, from derivatives with Richardson extrapolation.
-
-    The deviance is flat near its optimum, so quasi-Newton and Powell stop a few 1e-7 away in
-    the variance parameters; a couple of Newton steps take them to ~1e-10. Parameters on their
-    bound (a variance at zero) stay there.
-    """
+def _newton_polish(objective, phi: np.ndarray, bounds, current: float, steps: int = 6):
+    """Newton steps on the parameters off their bounds (a variance at zero stays there)."""
     lower = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
-    current = objective(phi)
     for _ in range(steps):
-        free = ~(phi <= lower + 1e-12)
-        if not free.any():
+        idx = np.flatnonzero(phi > lower + 1e-12)
+        if idx.size == 0:
             break
-        idx = np.flatnonzero(free)
         h = 1e-4 * np.maximum(np.abs(phi[idx]), 0.1)
-
-        def sub(v, base=phi, idx=idx):
-            return objective(_scatter(base, idx, v))
-
-        grad = _richardson_gradient(sub, phi[idx], h)
-        hess = _richardson_hessian(sub, phi[idx], h)
+        grad, hess = _central_derivatives(objective, phi, idx, h, current)
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)):
             break
         candidate = phi.copy()
         candidate[idx] = np.maximum(phi[idx] - step, lower[idx])
         value = objective(candidate)
         # So close to the optimum the deviance changes below its rounding error (~1e-13
-        # relative); accept a step that does not worsen it beyond that and shrinks the gradient.
+        # relative): accept a step that does not worsen it beyond that.
         if not value <= current + 1e-10 * max(1.0, abs(current)):
             break
-        new_grad = _richardson_gradient(
-            lambda v, c=candidate, idx=idx: objective(_scatter(c, idx, v)), candidate[idx], h
-        )
-        if not np.linalg.norm(new_grad) < np.linalg.norm(grad):
-            break
+        # Newton converges quadratically: after a step this small the next would be ~1e-12.
+        done = np.max(np.abs(candidate - phi)) < 1e-6 * max(1.0, float(np.abs(phi).max()))
         phi, current = candidate, min(value, current)
+        if done:
+            break
     return phi
 
 
-def _scatter(base: np.ndarray, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-    out = base.copy()
-    out[idx] = values
+def _central_derivatives(objective, phi, idx, h, f0):
+    """Gradient and Hessian over ``phi[idx]`` by central differences (second order)."""
+    k = idx.size
+    plus, minus = np.empty(k), np.empty(k)
+    for a in range(k):
+        plus[a] = objective(_shift(phi, idx, {a: h[a]}))
+        minus[a] = objective(_shift(phi, idx, {a: -h[a]}))
+    grad = (plus - minus) / (2 * h)
+    hess = np.diag((plus - 2 * f0 + minus) / h**2)
+    for a in range(k):
+        for b in range(a):
+            value = (
+                objective(_shift(phi, idx, {a: h[a], b: h[b]}))
+                - objective(_shift(phi, idx, {a: h[a], b: -h[b]}))
+                - objective(_shift(phi, idx, {a: -h[a], b: h[b]}))
+                + objective(_shift(phi, idx, {a: -h[a], b: -h[b]}))
+            ) / (4 * h[a] * h[b])
+            hess[a, b] = hess[b, a] = value
+    return grad, hess
+
+
+def _shift(phi: np.ndarray, idx: np.ndarray, moves: dict[int, float]) -> np.ndarray:
+    out = phi.copy()
+    for a, delta in moves.items():
+        out[idx[a]] += delta
     return out
 
 
