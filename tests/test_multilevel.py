@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from cpdimpact.errors import InvalidValueError, MissingColumnError, SmallSampleWarning
@@ -157,24 +157,30 @@ def _small_two_level(seed: int, n_groups: int, sd_group: float) -> pd.DataFrame:
     return pd.DataFrame({"school": school, "x": x, "y": y})
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),
     n_groups=st.integers(8, 25),
-    sd_group=st.floats(0.4, 2.0),
+    sd_group=st.floats(0.0, 2.0),
     method=st.sampled_from(["reml", "ml"]),
 )
+@example(seed=8, n_groups=10, sd_group=0.5, method="reml")  # optimum near, not at, zero
+@example(seed=0, n_groups=8, sd_group=0.5, method="reml")
 def test_agrees_with_statsmodels_mixedlm(seed, n_groups, sd_group, method):
     data = _small_two_level(seed, n_groups, sd_group)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = smf.mixedlm("y ~ x", data, groups=data["school"]).fit(reml=method == "reml")
-    assume(ref.converged and ref.cov_re.iloc[0, 0] > 1e-3)
+    assume(ref.converged and np.isfinite(ref.llf))
     fit = MultilevelModel(
         outcome="y", covariates=("x",), groups=("school",), method=method, df_method="normal"
     ).fit(data)
-    # Our optimum is never worse than statsmodels'; where both converge they coincide.
+    # Our optimum is never worse than statsmodels'.
     assert fit.loglik >= ref.llf - 1e-6
+    # Compare estimates where both reached the same optimum (statsmodels sometimes reports
+    # convergence short of it) and the group variance is clearly positive (near zero the
+    # likelihood is too flat for two optimisers to agree on where it peaks).
+    assume(abs(fit.loglik - ref.llf) < 1e-5 and ref.cov_re.iloc[0, 0] > 0.05 * ref.scale)
     np.testing.assert_allclose(
         fit.params.to_numpy(), ref.fe_params.to_numpy(), rtol=1e-3, atol=1e-4
     )

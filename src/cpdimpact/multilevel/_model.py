@@ -442,13 +442,42 @@ def _optimise(st: _engine.Structure, reml: bool) -> tuple[np.ndarray, bool, str]
     def objective(phi):
         return _engine.deviance(st, phi, reml)
 
-    res = optimize.minimize(
-        objective,
-        np.array(start),
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 1000, "maxls": 40},
-    )
+    def run(x0):
+        return optimize.minimize(
+            objective,
+            x0,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 1000, "maxls": 40},
+        )
+
+    res = run(np.array(start))
+    # The deviance depends on each theta through theta^2, so a variance at zero is always a
+    # stationary point and a gradient method can stop there although the optimum lies inside.
+    # Probe away from every parameter on its bound and restart from any better point.
+    for _ in range(3):
+        on_bound = [i for i, b in enumerate(bounds) if b[0] is not None and res.x[i] < 1e-4]
+        probes = []
+        for i in on_bound:
+            for value in (0.001, 0.01, 0.05, 0.2, 0.5, 1.0):
+                x0 = res.x.copy()
+                x0[i] = value
+                probes.append((objective(x0), x0))
+        better = [pr for pr in probes if pr[0] < res.fun - 1e-9 * max(1.0, abs(res.fun))]
+        if not better:
+            break
+        # A derivative-free search from the best probe cannot be pulled back to the bound by
+        # the spurious zero gradient there.
+        candidate = optimize.minimize(
+            objective,
+            min(better, key=lambda pr: pr[0])[1],
+            method="Powell",
+            bounds=bounds,
+            options={"xtol": 1e-8, "ftol": 1e-13, "maxiter": 5000},
+        )
+        if not candidate.fun < res.fun:
+            break
+        res = candidate
     if not np.isfinite(res.fun):
         raise EstimationError("the likelihood could not be evaluated at any variance parameters")
     phi = _newton_polish(objective, np.asarray(res.x, dtype=float), bounds, res.fun)
