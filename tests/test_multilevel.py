@@ -170,8 +170,11 @@ def test_agrees_with_statsmodels_mixedlm(seed, n_groups, sd_group, method):
     data = _small_two_level(seed, n_groups, sd_group)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = smf.mixedlm("y ~ x", data, groups=data["school"]).fit(reml=method == "reml")
-    assume(ref.converged and np.isfinite(ref.llf))
+        try:
+            ref = smf.mixedlm("y ~ x", data, groups=data["school"]).fit(reml=method == "reml")
+        except np.linalg.LinAlgError:  # statsmodels fails on some near-singular data
+            ref = None
+    assume(ref is not None and ref.converged and np.isfinite(ref.llf))
     fit = MultilevelModel(
         outcome="y", covariates=("x",), groups=("school",), method=method, df_method="normal"
     ).fit(data)
