@@ -46,7 +46,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Structure", "Evaluation", "build_structure", "evaluate", "deviance", "unpack"]
+__all__ = [
+    "Structure",
+    "Evaluation",
+    "build_structure",
+    "criterion",
+    "evaluate",
+    "deviance",
+    "unpack",
+]
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -276,12 +284,17 @@ def deviance(st: Structure, phi: np.ndarray, reml: bool) -> float:
         _, r2, _, logdet_a = gls(st, ev)
     except np.linalg.LinAlgError:
         return float("inf")
+    return criterion(st, ev.logdet, r2, logdet_a, reml)
+
+
+def criterion(st: Structure, logdet: float, r2: float, logdet_a: float, reml: bool) -> float:
+    """The profiled deviance from its pieces (see the module docstring); ``inf`` if r2 <= 0."""
     if not r2 > 0:
         return float("inf")
     if reml:
         dof = st.n - st.p
-        return ev.logdet + logdet_a + dof * (1.0 + LOG_2PI + np.log(r2 / dof))
-    return ev.logdet + st.n * (1.0 + LOG_2PI + np.log(r2 / st.n))
+        return logdet + logdet_a + dof * (1.0 + LOG_2PI + np.log(r2 / dof))
+    return logdet + st.n * (1.0 + LOG_2PI + np.log(r2 / st.n))
 
 
 def full_deviance(st: Structure, phi: np.ndarray, sigma: float, reml: bool) -> float:

@@ -169,12 +169,9 @@ class MultilevelModel:
             terms = [t.strip() for t in effects.split("+") if t.strip()]
             if "1" not in terms:
                 raise ValueError(f"random terms need an intercept: ({effects}| {grouping})")
+            # "a/b" and "a:b" both name the chain a > b (a:b alone is b's intercept term).
             path = [g.strip() for g in re.split(r"[/:]", grouping)]
-            if "/" in grouping:
-                new = path
-            else:
-                new = path
-            for depth, name in enumerate(new):
+            for depth, name in enumerate(path):
                 if depth < len(groups):
                     if groups[depth] != name:
                         raise ValueError(f"groups are not nested in one chain: {formula!r}")
@@ -195,11 +192,11 @@ class MultilevelModel:
         reml = self.method == "reml"
         phi, converged, message = _optimise(st, reml)
         ev = _engine.evaluate(st, phi)
-        beta, r2, a, _ = _engine.gls(st, ev)
+        beta, r2, a, logdet_a = _engine.gls(st, ev)
         dof = st.n - st.p if reml else st.n
         sigma2 = r2 / dof
         cov = sigma2 * np.linalg.inv(a)
-        deviance = _engine.deviance(st, phi, reml)
+        deviance = _engine.criterion(st, ev.logdet, r2, logdet_a, reml)
         names = [INTERCEPT, *self.covariates]
         lam, thetas = _engine.unpack(st, phi)
         vc = _variance_components(self, lam, thetas, sigma2)
