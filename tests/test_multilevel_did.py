@@ -122,3 +122,12 @@ def test_recovers_known_truth_through_the_pipeline():
     assert abs(z.mean()) < 3 * z.std(ddof=1) / np.sqrt(len(z))
     # 16 replications of 95% intervals: at least 13 cover (P(X <= 12) is about 0.7%).
     assert covered >= 13
+
+
+def test_pipeline_output_is_reproducible(tmp_path):
+    records = city_partnership(seed=12, scale=0.25)
+    evaluation = Evaluation(estimator=MultilevelDiD(covariates=("prior",)), seed=12)
+    first = evaluation.run(records).save(tmp_path / "a")
+    second = evaluation.run(records).save(tmp_path / "b")
+    for name in ("results.json", "report.md"):
+        assert first[name].read_bytes() == second[name].read_bytes()
