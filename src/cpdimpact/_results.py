@@ -7,7 +7,6 @@ Every result offers ``summary()``, ``to_frame()``, ``plot(*, ax=None)``, ``_repr
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,24 +26,26 @@ __all__ = [
 TIDY_COLUMNS = ("term", "estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper")
 
 
-def critical_value(alpha: float, df: float | None) -> float:
-    """Two-sided critical value: Student's t with ``df`` degrees of freedom, normal if ``None``."""
+def critical_value(alpha: float, df=None):
+    """Two-sided critical value: Student's t on ``df`` degrees of freedom (a number, or an
+    array of them, one per term; ``inf`` gives the normal), normal when ``df`` is ``None``."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
-    if df is None or math.isinf(df):
+    if df is None:
         return float(stats.norm.ppf(1 - alpha / 2))
-    return float(stats.t.ppf(1 - alpha / 2, df))
+    q = stats.t.ppf(1 - alpha / 2, np.asarray(df, dtype=float))
+    return float(q) if np.ndim(q) == 0 else q
 
 
-def p_value(statistic, df: float | None):
-    """Two-sided p-value of a t (or z, when ``df`` is ``None``) statistic."""
+def p_value(statistic, df=None):
+    """Two-sided p-value of a t statistic (z when ``df`` is ``None``; ``df`` may be per term)."""
     statistic = np.abs(np.asarray(statistic, dtype=float))
-    if df is None or math.isinf(df):
+    if df is None:
         return 2 * stats.norm.sf(statistic)
-    return 2 * stats.t.sf(statistic, df)
+    return 2 * stats.t.sf(statistic, np.asarray(df, dtype=float))
 
 
-def interval(estimate, std_error, *, alpha: float = 0.05, df: float | None = None):
+def interval(estimate, std_error, *, alpha: float = 0.05, df=None):
     """Wald interval ``estimate -/+ critical_value * std_error``; returns ``(lower, upper)``."""
     q = critical_value(alpha, df)
     estimate = np.asarray(estimate, dtype=float)
@@ -53,10 +54,15 @@ def interval(estimate, std_error, *, alpha: float = 0.05, df: float | None = Non
 
 
 def tidy_frame(
-    estimates: pd.Series, std_errors: pd.Series, *, df: float | None, alpha: float = 0.05
+    estimates: pd.Series, std_errors: pd.Series, *, df, alpha: float = 0.05
 ) -> pd.DataFrame:
-    """The tidy table ``term, estimate, std_error, statistic, p_value, ci_lower, ci_upper``."""
+    """The tidy table ``term, estimate, std_error, statistic, p_value, ci_lower, ci_upper``.
+
+    ``df`` is one number for every term, a Series of per-term degrees of freedom, or ``None``.
+    """
     std_errors = std_errors.reindex(estimates.index)
+    if isinstance(df, pd.Series):
+        df = df.reindex(estimates.index).to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = estimates / std_errors
     lower, upper = interval(estimates, std_errors, alpha=alpha, df=df)

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .._results import Summary, critical_value, p_value, tidy_frame
+from .._results import Summary, interval, p_value, tidy_frame
 from ..errors import DesignError, MissingColumnError
 from ._model import MultilevelModel
 from ._result import MultilevelResult
@@ -233,28 +233,15 @@ class MultilevelDiDResult:
         return f"model-based ({self.model.method.upper()}), {df} degrees of freedom"
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        q = np.array([critical_value(alpha, None if np.isinf(d) else d) for d in self.df_terms])
-        return pd.DataFrame(
-            {
-                "ci_lower": self.params - q * self.std_errors,
-                "ci_upper": self.params + q * self.std_errors,
-            }
+        """Wald intervals with each term's degrees of freedom."""
+        lower, upper = interval(
+            self.params, self.std_errors, alpha=alpha, df=self.df_terms.to_numpy()
         )
+        return pd.DataFrame({"ci_lower": lower, "ci_upper": upper}, index=self.params.index)
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy rows for the exposure and covariate terms (each with its own df)."""
-        frames = []
-        for term in self.params.index:
-            df = float(self.df_terms[term])
-            frames.append(
-                tidy_frame(
-                    self.params[[term]],
-                    self.std_errors[[term]],
-                    df=None if np.isinf(df) else df,
-                    alpha=self.alpha,
-                )
-            )
-        return pd.concat(frames, ignore_index=True)
+        return tidy_frame(self.params, self.std_errors, df=self.df_terms, alpha=self.alpha)
 
     def summary(self) -> Summary:
         vc = self.model.variance_components
@@ -280,6 +267,4 @@ class MultilevelDiDResult:
 
     @property
     def p_value(self) -> float:
-        return float(
-            p_value(self.estimate / self.std_error, None if np.isinf(self.df) else self.df)
-        )
+        return float(p_value(self.estimate / self.std_error, self.df))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .._results import Summary, critical_value, p_value
+from .._results import Summary, critical_value, interval, tidy_frame
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._model import MultilevelModel
@@ -86,35 +86,14 @@ class MultilevelResult:
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald intervals for the fixed effects with the model's degrees of freedom."""
-        q = np.array([critical_value(alpha, None if np.isinf(d) else d) for d in self.df])
-        return pd.DataFrame(
-            {
-                "ci_lower": self.params - q * self.std_errors,
-                "ci_upper": self.params + q * self.std_errors,
-            }
-        )
+        lower, upper = interval(self.params, self.std_errors, alpha=alpha, df=self.df.to_numpy())
+        return pd.DataFrame({"ci_lower": lower, "ci_upper": upper}, index=self.params.index)
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy fixed effects: ``term, estimate, std_error, statistic, p_value, ci_lower,
-        ci_upper`` (with a ``df`` column)."""
-        statistic = self.params / self.std_errors
-        p = [
-            float(p_value(t, None if np.isinf(d) else d))
-            for t, d in zip(statistic, self.df, strict=True)
-        ]
-        ci = self.conf_int(self.model.alpha)
-        return pd.DataFrame(
-            {
-                "term": self.params.index,
-                "estimate": self.params.to_numpy(),
-                "std_error": self.std_errors.to_numpy(),
-                "statistic": statistic.to_numpy(),
-                "p_value": p,
-                "ci_lower": ci["ci_lower"].to_numpy(),
-                "ci_upper": ci["ci_upper"].to_numpy(),
-                "df": self.df.to_numpy(),
-            }
-        )
+        """Tidy fixed effects (``term, estimate, std_error, statistic, p_value, ci_lower,
+        ci_upper``) with a ``df`` column."""
+        frame = tidy_frame(self.params, self.std_errors, df=self.df, alpha=self.model.alpha)
+        return frame.assign(df=self.df.to_numpy())
 
     def summary(self) -> Summary:
         """Printable summary: fit facts, fixed effects and variance components."""
