@@ -389,7 +389,7 @@ def test_staggered_timing_warning():
     late = df["school"].isin([f"S{s:02d}" for s in range(10)])
     df.loc[late, "first_treated"] = 2020
     df["exposed"] = (df["first_treated"] > 0) & (df["year"] >= df["first_treated"])
-    with pytest.warns(StaggeredTimingWarning, match="coming in cpdimpact.did"):
+    with pytest.warns(StaggeredTimingWarning, match="StaggeredDiD"):
         DiD().fit(df)
     with pytest.warns(StaggeredTimingWarning, match="2019, 2020"):
         EventStudy().fit(df)

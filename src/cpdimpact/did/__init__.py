@@ -16,19 +16,31 @@ Inference is cluster-robust (CR1 with the Stata ``xtreg, fe vce(cluster)`` / R `
 small-sample factor, unit effects nested in clusters not counted) with t and F reference
 distributions on G - 1 degrees of freedom. See ``docs/did.md``.
 
-Coming next: staggered adoption
--------------------------------
+Staggered adoption
+------------------
+:class:`StaggeredDiD` estimates group-time effects (Callaway & Sant'Anna 2021) and their
+aggregates with analytic standard errors; its first slice (balanced panels, no covariates) is
+validated on mpdta. See :mod:`cpdimpact.did.staggered` for what is still to come.
+
 TWFE is biased when start periods are staggered and effects vary over time or between cohorts
-(Goodman-Bacon 2021; de Chaisemartin & D'Haultfoeuille 2020; Sun & Abraham 2021). Both
-estimators warn :class:`~cpdimpact.errors.StaggeredTimingWarning` in that case. The group-time
-(staggered) estimators, which will be the default for staggered designs, will live in
-:mod:`cpdimpact.did.staggered` (its docstring lists what is planned), together with the wild
-cluster bootstrap and CR2 / Satterthwaite inference for few clusters. Until then TWFE results
-on staggered designs are for comparison only.
+(Goodman-Bacon 2021; de Chaisemartin & D'Haultfoeuille 2020; Sun & Abraham 2021); both TWFE
+estimators warn :class:`~cpdimpact.errors.StaggeredTimingWarning` in that case and their results
+on staggered designs are for comparison only. The wild cluster bootstrap and CR2 / Satterthwaite
+inference for few clusters are still to come.
 """
 
 from cpdimpact.did.event_study import EventStudy
 from cpdimpact.did.results import DiDResult, EventStudyResult, PretrendTest
+from cpdimpact.did.staggered import Aggregate, StaggeredDiD, StaggeredResult
 from cpdimpact.did.twfe import DiD
 
-__all__ = ["DiD", "DiDResult", "EventStudy", "EventStudyResult", "PretrendTest"]
+__all__ = [
+    "Aggregate",
+    "DiD",
+    "DiDResult",
+    "EventStudy",
+    "EventStudyResult",
+    "PretrendTest",
+    "StaggeredDiD",
+    "StaggeredResult",
+]

@@ -81,8 +81,8 @@ class EventStudy:
 
     With staggered start periods the TWFE event-study coefficients mix effects of other event
     times and cohorts (Sun & Abraham 2021), so a
-    :class:`~cpdimpact.errors.StaggeredTimingWarning` is emitted; the staggered estimators
-    coming in :mod:`cpdimpact.did` are the default there.
+    :class:`~cpdimpact.errors.StaggeredTimingWarning` is emitted;
+    :class:`~cpdimpact.did.StaggeredDiD` is the estimator for such designs.
 
     References
     ----------
@@ -221,8 +221,8 @@ class EventStudy:
                 f"treated units start in {starts.size} different periods ({shown}): with "
                 "staggered timing and heterogeneous effects the two-way fixed-effects "
                 "event-study coefficients mix effects from other event times and cohorts "
-                "(Sun & Abraham 2021; Goodman-Bacon 2021). Use them for comparison only; the "
-                "staggered (group-time) estimators are coming in cpdimpact.did.",
+                "(Sun & Abraham 2021; Goodman-Bacon 2021). Use them for comparison only; "
+                "StaggeredDiD(...).fit(...).aggregate('dynamic') gives a clean event study.",
                 StaggeredTimingWarning,
                 depth=1,
             )

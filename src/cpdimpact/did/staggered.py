@@ -1,32 +1,478 @@
-"""Staggered-adoption (group-time) difference-in-differences: planned, not yet implemented.
+r"""Staggered adoption: group-time average treatment effects (Callaway & Sant'Anna 2021).
 
-This module deliberately defines no estimator yet. It marks where the estimators for designs
-in which units start treatment in different periods will live, so that the two-way
-fixed-effects classes (:class:`cpdimpact.did.DiD`, :class:`cpdimpact.did.EventStudy`), which
-warn :class:`~cpdimpact.errors.StaggeredTimingWarning` on such designs, can point here.
+With start periods that differ across units and effects that change with time since treatment
+or differ between start cohorts, the two-way fixed-effects coefficient is a weighted average of
+all 2x2 comparisons, including "forbidden" ones that use already-treated units as controls, with
+weights that can be negative (Goodman-Bacon 2021; de Chaisemartin & D'Haultfoeuille 2020).
+:class:`StaggeredDiD` avoids them: each group-time effect compares one start cohort *g* with
+clean controls only.
 
-Why they are needed
--------------------
-With staggered starts and effects that change with time since treatment or differ between
-start cohorts, the TWFE coefficient is a weighted average of all 2x2 comparisons, including
-"forbidden" ones that use already-treated units as controls, with weights that can be negative
-(Goodman-Bacon 2021; de Chaisemartin & D'Haultfoeuille 2020). TWFE event-study coefficients
-are contaminated by effects at other event times (Sun & Abraham 2021).
+.. math::
+    ATT(g, t) = E[Y_t - Y_b \mid G = g] - E[Y_t - Y_b \mid C],
 
-Planned contents
-----------------
-- Group-time average treatment effects ATT(g, t) with never-treated or not-yet-treated
-  comparisons, outcome-regression / inverse-probability / doubly robust variants, and their
-  aggregations (overall, by event time, by cohort, by calendar time) (Callaway & Sant'Anna
-  2021), handling pupil-level repeated cross-sections within schools.
-- Interaction-weighted event studies (Sun & Abraham 2021) and the imputation estimator
-  (Borusyak, Jaravel & Spiess 2024) for comparison.
-- Inference for few clusters: the wild cluster bootstrap (Rademacher and Webb weights) and CR2
-  with Satterthwaite degrees of freedom (Bell & McCaffrey 2002; Pustejovsky & Tipton 2018),
-  seeded and parallelisable through a ``concurrent.futures.Executor``.
+with base period :math:`b = g - \delta - 1` for :math:`t \ge g - \delta` (:math:`\delta` the
+anticipation) and, for earlier periods, :math:`b = t - 1` ("varying") or :math:`g - \delta - 1`
+("universal"); controls :math:`C` are never-treated units, or units not yet treated by
+:math:`\max(t, b) + \delta`. Aggregates weight cells by the cohort shares :math:`p_g`, and their
+influence functions include the estimation of those weights, so analytic standard errors match
+R's ``did`` package.
 
-Reference values for CR1 and CR2 from R ``clubSandwich`` on the TWFE test cases are already
-stored in ``tests/reference/did/`` for that work.
+This first slice covers balanced panels without covariates (where the doubly robust,
+inverse-probability and regression estimators coincide) with analytic influence-function
+standard errors. Still to come (issue 4): covariates (Sant'Anna & Zhao 2020 doubly robust),
+repeated cross-sections and unbalanced panels, the multiplier bootstrap with uniform bands,
+clustering above the unit, the imputation and interaction-weighted estimators, the
+Goodman-Bacon decomposition, Rambachan-Roth sensitivity, and the wild cluster bootstrap and CR2.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cpdimpact._results import Summary, interval, p_value, tidy_frame
+from cpdimpact.errors import (
+    CpdImpactError,
+    DesignError,
+    DuplicateRowsError,
+    EmptyComparisonGroupError,
+    InvalidValueError,
+    MissingColumnError,
+    SmallSampleWarning,
+    format_rows,
+)
+
+__all__ = ["StaggeredDiD", "StaggeredResult", "Aggregate", "PretrendWald"]
+
+KINDS = ("simple", "dynamic", "group", "calendar")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaggeredDiD:
+    """Group-time average treatment effects for staggered adoption, and their aggregates.
+
+    Parameters
+    ----------
+    outcome, unit, time, first_treated
+        Columns. ``first_treated`` is the first treated period of the unit's cohort; 0 or
+        missing for never-treated units.
+    control_group
+        ``"never_treated"`` or ``"not_yet_treated"``.
+    anticipation
+        Periods before ``first_treated`` in which units may already react.
+    base_period
+        ``"varying"`` (pre-treatment cells compare consecutive periods) or ``"universal"``
+        (every cell compares with the period before treatment).
+    alpha
+        1 minus the confidence level.
+
+    Notes
+    -----
+    Callaway & Sant'Anna (2021), *J. Econometrics* 225(2), 200-230. Without covariates the
+    estimator of each cell is the difference of mean changes; its influence function is
+    :math:`\\psi_i = \\frac{n}{n_g} D_{gi}(\\Delta Y_i - \\bar{\\Delta Y}_g)
+    - \\frac{n}{n_C} C_i(\\Delta Y_i - \\bar{\\Delta Y}_C)` and
+    :math:`SE = \\sqrt{\\sum_i \\psi_i^2}/n`.
+
+    Examples
+    --------
+    >>> from cpdimpact.cohort import CohortSpec
+    >>> from cpdimpact.datasets import city_partnership
+    >>> from cpdimpact.did import StaggeredDiD
+    >>> cohort = CohortSpec().build(city_partnership(seed=1, scale=0.25))
+    >>> res = StaggeredDiD().fit(cohort.unit_years)  # school-year means
+    >>> sorted(res.cohort_share), res.n_units
+    ([2021], 40)
+    >>> overall = res.aggregate("simple")
+    """
+
+    outcome: str = "outcome"
+    unit: str = "unit"
+    time: str = "year"
+    first_treated: str = "first_treated"
+    control_group: Literal["never_treated", "not_yet_treated"] = "never_treated"
+    anticipation: int = 0
+    base_period: Literal["varying", "universal"] = "varying"
+    covariates: tuple[str, ...] = field(default=())
+    alpha: float = 0.05
+
+    def __post_init__(self):
+        if self.control_group not in ("never_treated", "not_yet_treated"):
+            raise ValueError(
+                f"control_group must be 'never_treated' or 'not_yet_treated', got "
+                f"{self.control_group!r}"
+            )
+        if self.base_period not in ("varying", "universal"):
+            raise ValueError(
+                f"base_period must be 'varying' or 'universal', got {self.base_period!r}"
+            )
+        if not isinstance(self.anticipation, int | np.integer) or self.anticipation < 0:
+            raise ValueError(f"anticipation must be a whole number >= 0, got {self.anticipation!r}")
+        if self.covariates:
+            raise CpdImpactError(
+                "covariates are not supported yet by StaggeredDiD (the doubly robust "
+                "estimator with covariates is the next step of this estimator); fit without "
+                "them, or use DiD / MultilevelDiD for covariate adjustment"
+            )
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
+
+    def fit(self, data: pd.DataFrame) -> StaggeredResult:
+        """Estimate every ATT(g, t) on a panel (one row per unit and period; not modified)."""
+        panel, first, periods, notes = self._panel(data)
+        n = panel.shape[0]
+        cohorts = np.array(sorted(set(first[first > 0])))
+        rows, psis = [], []
+        for g in cohorts:
+            treated = first == g
+            for ti in range(len(periods)):
+                t = periods[ti]
+                anchor = g - self.anticipation - 1
+                if t >= g - self.anticipation or self.base_period == "universal":
+                    base = anchor
+                elif ti > 0:
+                    base = periods[ti - 1]
+                else:
+                    continue  # a varying base needs a previous period
+                if base == t or base not in periods:
+                    continue
+                bi = int(np.searchsorted(periods, base))
+                if self.control_group == "never_treated":
+                    control = first == 0
+                else:
+                    limit = max(t, base) + self.anticipation
+                    control = (first == 0) | ((first > limit) & (first != g))
+                if not control.any():
+                    continue
+                change = panel[:, ti] - panel[:, bi]
+                mean_g, mean_c = change[treated].mean(), change[control].mean()
+                psi = (n / treated.sum()) * treated * (change - mean_g) - (
+                    n / control.sum()
+                ) * control * (change - mean_c)
+                rows.append((int(g), int(t), int(base), mean_g - mean_c, int(control.sum())))
+                psis.append(psi)
+        if not rows:
+            raise DesignError("no group-time effect could be estimated: no comparison units")
+        cells = pd.DataFrame(rows, columns=["group", "time", "base", "estimate", "n_control"])
+        psi = np.column_stack(psis)
+        cells["std_error"] = np.sqrt((psi**2).sum(axis=0)) / n
+        lower, upper = interval(cells["estimate"], cells["std_error"], alpha=self.alpha)
+        cells["ci_lower"], cells["ci_upper"] = lower, upper
+        shares = {int(g): float((first == g).mean()) for g in cohorts}
+        return StaggeredResult(
+            spec=self,
+            group_time=cells,
+            influence=psi,
+            cohort_share=shares,
+            cohort_of_unit=first,
+            n_units=n,
+            periods=tuple(int(p) for p in periods),
+            notes=tuple(notes),
+        )
+
+    # ------------------------------------------------------------------ data
+    def _panel(self, data: pd.DataFrame):
+        columns = [self.outcome, self.unit, self.time, self.first_treated]
+        missing = [c for c in columns if c not in data.columns]
+        if missing:
+            raise MissingColumnError(
+                f"columns {missing} are not in the data; it has {list(map(str, data.columns))}"
+            )
+        frame = data[columns]
+        for column in (self.outcome, self.time):
+            if not pd.api.types.is_numeric_dtype(frame[column]):
+                raise InvalidValueError(f"column {column!r} must be numeric")
+        time = frame[self.time]
+        if (time != np.round(time)).any():
+            bad = frame.index[time != np.round(time)]
+            raise InvalidValueError(
+                f"column {self.time!r} must hold whole periods (e.g. years); {format_rows(bad)} "
+                "do not"
+            )
+        duplicated = frame.duplicated([self.unit, self.time], keep=False)
+        if duplicated.any():
+            raise DuplicateRowsError(
+                f"one row per unit and period is needed, but ({self.unit}, {self.time}) repeats "
+                f"in {format_rows(frame.index[duplicated])}; aggregate pupils to unit-period "
+                "means first (cohort.unit_years)"
+            )
+        first = frame.groupby(self.unit, sort=True)[self.first_treated].agg(["min", "max"])
+        varying = first.index[first["min"].fillna(0) != first["max"].fillna(0)]
+        if len(varying):
+            raise InvalidValueError(
+                f"column {self.first_treated!r} must be constant within each unit; units "
+                f"{[*varying[:5]]} change it (treatment must be absorbing: a unit stays treated "
+                "once it starts)"
+            )
+        wide = frame.pivot(index=self.unit, columns=self.time, values=self.outcome).sort_index()
+        periods = wide.columns.to_numpy().astype(int)
+        if len(periods) > 1 and (np.diff(periods) != 1).any():
+            raise InvalidValueError(
+                f"periods must be consecutive; {self.time!r} jumps between {list(periods)}"
+            )
+        notes: list[str] = []
+        incomplete = wide.isna().any(axis=1).to_numpy()
+        cohort = first["min"].fillna(0).reindex(wide.index).to_numpy(dtype=float)
+        if incomplete.any():
+            notes.append(
+                f"{int(incomplete.sum())} units not observed in every period were dropped (this "
+                "slice needs a balanced panel)"
+            )
+        always = cohort > 0
+        always &= cohort - self.anticipation <= periods[0]
+        if always.any():
+            notes.append(
+                f"{int(always.sum())} units treated from the first period (no pre-period) were "
+                "dropped"
+            )
+        keep = ~incomplete & ~always
+        for note in notes:
+            warnings.warn(note, SmallSampleWarning, stacklevel=3)
+        cohort = cohort[keep]
+        if self.control_group == "never_treated" and not (cohort == 0).any():
+            raise EmptyComparisonGroupError(
+                "control_group='never_treated' but no unit is never treated; use "
+                "control_group='not_yet_treated'"
+            )
+        sizes = pd.Series(cohort[cohort > 0]).value_counts()
+        if (sizes == 1).any():
+            notes.append(
+                f"cohorts {sorted(int(g) for g in sizes.index[sizes == 1])} hold a single unit: "
+                "their effects rest on one unit"
+            )
+            warnings.warn(notes[-1], SmallSampleWarning, stacklevel=3)
+        return wide.to_numpy(dtype=float)[keep], cohort.astype(int), periods, notes
+
+
+@dataclass(frozen=True)
+class PretrendWald:
+    """Wald test that every pre-treatment ATT(g, t) is zero (chi-square on q df)."""
+
+    statistic: float
+    df: int
+    p_value: float
+
+
+@dataclass(frozen=True, eq=False)
+class Aggregate:
+    """An aggregated effect: overall estimate and, for dynamic/group/calendar, its pieces."""
+
+    kind: str
+    estimate: float
+    std_error: float
+    alpha: float
+    pieces: pd.DataFrame
+
+    def conf_int(self, alpha: float | None = None) -> tuple[float, float]:
+        lower, upper = interval(self.estimate, self.std_error, alpha=alpha or self.alpha)
+        return float(lower), float(upper)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: the overall effect, then the pieces (by event time, group or period)."""
+        overall = tidy_frame(
+            pd.Series({f"{self.kind}: overall": self.estimate}),
+            pd.Series({f"{self.kind}: overall": self.std_error}),
+            df=None,
+            alpha=self.alpha,
+        )
+        if self.pieces.empty:
+            return overall
+        label = self.pieces.columns[0]
+        terms = [f"{label}={v}" for v in self.pieces[label]]
+        parts = tidy_frame(
+            pd.Series(self.pieces["estimate"].to_numpy(), index=terms),
+            pd.Series(self.pieces["std_error"].to_numpy(), index=terms),
+            df=None,
+            alpha=self.alpha,
+        )
+        return pd.concat([overall, parts], ignore_index=True)
+
+
+@dataclass(frozen=True, eq=False)
+class StaggeredResult:
+    """Group-time effects with their influence functions; aggregate with :meth:`aggregate`."""
+
+    spec: StaggeredDiD
+    group_time: pd.DataFrame
+    influence: np.ndarray
+    cohort_share: dict[int, float]
+    cohort_of_unit: np.ndarray
+    n_units: int
+    periods: tuple[int, ...]
+    notes: tuple[str, ...] = ()
+
+    def _se(self, psi: np.ndarray) -> float:
+        return float(np.sqrt((psi**2).sum()) / self.n_units)
+
+    def _weighted(self, idx: np.ndarray) -> tuple[float, np.ndarray]:
+        """Cohort-share weighted average of cells ``idx`` and its influence function.
+
+        The influence function adds the estimation of the weights: for weights
+        :math:`w_k = p_{g_k}/\\sum_j p_{g_j}`, the term :math:`\\sum_k ATT_k\\,\\psi^w_k` with
+        :math:`\\psi^w_k = (1_{G=g_k} - p_{g_k})/S - p_{g_k}\\sum_j(1_{G=g_j} - p_{g_j})/S^2`.
+        """
+        cells = self.group_time.iloc[idx]
+        groups = cells["group"].to_numpy()
+        p = np.array([self.cohort_share[g] for g in groups])
+        total = p.sum()
+        w = p / total
+        att = cells["estimate"].to_numpy()
+        indicator = (self.cohort_of_unit[:, None] == groups[None, :]).astype(float) - p
+        wif = indicator / total - np.outer(indicator.sum(axis=1), p) / total**2
+        psi = self.influence[:, idx] @ w + wif @ att
+        return float(w @ att), psi
+
+    def aggregate(
+        self,
+        kind: str = "simple",
+        *,
+        min_e: float = -np.inf,
+        max_e: float = np.inf,
+        balance_e: int | None = None,
+    ) -> Aggregate:
+        """Aggregate ATT(g, t): ``"simple"``, ``"dynamic"`` (by event time), ``"group"`` or
+        ``"calendar"``, as R's ``did::aggte``.
+
+        ``min_e``/``max_e`` limit the event times of a dynamic aggregation; ``balance_e`` keeps
+        only cohorts observed for at least that many periods after treatment.
+        """
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        gt = self.group_time
+        g, t = gt["group"].to_numpy(), gt["time"].to_numpy()
+        post = t >= g - self.spec.anticipation
+        if kind == "simple":
+            estimate, psi = self._weighted(np.flatnonzero(post))
+            return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pd.DataFrame())
+        if kind == "group":
+            rows, psis, shares = [], [], []
+            for cohort in sorted(set(g)):
+                idx = np.flatnonzero((g == cohort) & post)
+                if idx.size == 0:
+                    continue
+                psi = self.influence[:, idx].mean(axis=1)
+                rows.append((cohort, float(gt["estimate"].iloc[idx].mean()), self._se(psi)))
+                psis.append(psi)
+                shares.append(cohort)
+            pieces = pd.DataFrame(rows, columns=["group", "estimate", "std_error"])
+            p = np.array([self.cohort_share[c] for c in shares])
+            w = p / p.sum()
+            indicator = (self.cohort_of_unit[:, None] == np.array(shares)[None, :]).astype(
+                float
+            ) - p
+            wif = indicator / p.sum() - np.outer(indicator.sum(axis=1), p) / p.sum() ** 2
+            psi = np.column_stack(psis) @ w + wif @ pieces["estimate"].to_numpy()
+            estimate = float(w @ pieces["estimate"].to_numpy())
+            return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces)
+        if kind == "dynamic":
+            event = t - g
+            keep = np.ones(len(gt), dtype=bool)
+            if balance_e is not None:
+                last = max(self.periods)
+                keep &= (last - g) >= balance_e
+                keep &= (event <= balance_e) & (event >= min_e)
+            keep &= (event >= min_e) & (event <= max_e)
+            rows, psis = [], []
+            for e in sorted(set(event[keep])):
+                estimate, psi = self._weighted(np.flatnonzero(keep & (event == e)))
+                rows.append((int(e), estimate, self._se(psi)))
+                psis.append(psi)
+            pieces = pd.DataFrame(rows, columns=["event_time", "estimate", "std_error"])
+            post_e = pieces["event_time"].to_numpy() >= 0
+            psi = np.column_stack(psis)[:, post_e].mean(axis=1)
+            estimate = float(pieces["estimate"][post_e].mean())
+            return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces)
+        # calendar
+        rows, psis = [], []
+        for period in sorted(set(t[post])):
+            estimate, psi = self._weighted(np.flatnonzero(post & (t == period)))
+            rows.append((int(period), estimate, self._se(psi)))
+            psis.append(psi)
+        pieces = pd.DataFrame(rows, columns=["time", "estimate", "std_error"])
+        psi = np.column_stack(psis).mean(axis=1)
+        estimate = float(pieces["estimate"].mean())
+        return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces)
+
+    @property
+    def pretrend(self) -> PretrendWald | None:
+        """Wald test that all pre-treatment ATT(g, t) are zero, with the analytic covariance."""
+        gt = self.group_time
+        pre = np.flatnonzero(
+            gt["time"].to_numpy() < gt["group"].to_numpy() - self.spec.anticipation
+        )
+        if pre.size == 0:
+            return None
+        psi = self.influence[:, pre]
+        cov = psi.T @ psi / self.n_units**2
+        att = gt["estimate"].to_numpy()[pre]
+        statistic = float(att @ np.linalg.pinv(cov) @ att)
+        return PretrendWald(statistic, int(pre.size), float(stats.chi2.sf(statistic, pre.size)))
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table of every ATT(g, t), terms named ``ATT(g,t)``."""
+        gt = self.group_time
+        terms = [f"ATT({g},{t})" for g, t in zip(gt["group"], gt["time"], strict=True)]
+        return tidy_frame(
+            pd.Series(gt["estimate"].to_numpy(), index=terms),
+            pd.Series(gt["std_error"].to_numpy(), index=terms),
+            df=None,
+            alpha=self.spec.alpha,
+        )
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        frame = self.to_frame()
+        lower, upper = interval(frame["estimate"], frame["std_error"], alpha=alpha)
+        return pd.DataFrame({"ci_lower": lower, "ci_upper": upper}, index=frame["term"])
+
+    def summary(self) -> Summary:
+        simple = self.aggregate("simple")
+        pre = self.pretrend
+        facts = (
+            ("overall ATT (simple)", f"{simple.estimate:.4f} (SE {simple.std_error:.4f})"),
+            ("control group", self.spec.control_group.replace("_", " ")),
+            ("units, periods", f"{self.n_units}, {len(self.periods)}"),
+            ("standard errors", "analytic (influence function), unit level"),
+        )
+        if pre is not None:
+            facts += (
+                ("pre-trend Wald", f"chi2({pre.df}) = {pre.statistic:.2f}, p = {pre.p_value:.3f}"),
+            )
+        return Summary(
+            title="Staggered DiD (Callaway & Sant'Anna)",
+            facts=facts,
+            table=self.to_frame(),
+            notes=self.notes,
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def plot(self, *, ax=None):
+        """Event-study figure from the dynamic aggregation, with pointwise 95% intervals."""
+        import matplotlib.pyplot as plt
+
+        dynamic = self.aggregate("dynamic").pieces
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.5, 4))
+        lower, upper = interval(dynamic["estimate"], dynamic["std_error"], alpha=0.05)
+        e = dynamic["event_time"].to_numpy()
+        ax.errorbar(
+            e,
+            dynamic["estimate"],
+            yerr=[dynamic["estimate"] - lower, upper - dynamic["estimate"]],
+            fmt="o",
+            capsize=3,
+        )
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xlabel("event time")
+        ax.set_ylabel("ATT")
+        return ax
+
+    def p_values(self) -> np.ndarray:
+        return p_value(self.group_time["estimate"] / self.group_time["std_error"])

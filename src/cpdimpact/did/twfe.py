@@ -84,8 +84,8 @@ class DiD:
     :math:`\hat\beta` is a weighted average of 2x2 comparisons, some using already-treated
     units as controls with possibly negative weights (Goodman-Bacon 2021; de Chaisemartin &
     D'Haultfoeuille 2020). The fit then warns :class:`~cpdimpact.errors.StaggeredTimingWarning`;
-    the staggered (group-time) estimators coming in :mod:`cpdimpact.did` are the default for
-    such designs, TWFE is kept for comparison.
+    :class:`~cpdimpact.did.StaggeredDiD` (group-time effects) is the estimator for such designs;
+    TWFE is kept for comparison.
 
     Rows are never dropped: missing values in any used column raise
     :class:`~cpdimpact.errors.InvalidValueError`.
@@ -225,7 +225,6 @@ class DiD:
                 "with staggered timing and effects that vary, the two-way fixed-effects "
                 "estimate is a weighted average of 2x2 comparisons, some with negative weights "
                 "(Goodman-Bacon 2021; de Chaisemartin & D'Haultfoeuille 2020). Use it for "
-                "comparison only; the staggered (group-time) estimators are coming in "
-                "cpdimpact.did.",
+                "comparison only; use cpdimpact.did.StaggeredDiD (group-time effects).",
                 StaggeredTimingWarning,
             )

@@ -1,0 +1,260 @@
+"""Group-time DiD (Callaway & Sant'Anna): mpdta parity, properties, truth, bad input."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cpdimpact.did import DiD, StaggeredDiD
+from cpdimpact.errors import (
+    CpdImpactError,
+    CpdImpactWarning,
+    DuplicateRowsError,
+    EmptyComparisonGroupError,
+    InvalidValueError,
+    SmallSampleWarning,
+)
+
+MPDTA = Path(__file__).parent / "reference" / "mpdta" / "mpdta.csv"
+SPEC = StaggeredDiD(outcome="lemp", unit="countyreal", time="year", first_treated="first_treat")
+
+# R did 2.5.1, doubly robust, no covariates, never-treated controls, varying base period.
+PUBLISHED_ATT = {
+    (2004, 2004): -0.0105, (2004, 2005): -0.0704, (2004, 2006): -0.1373, (2004, 2007): -0.1008,
+    (2006, 2004): 0.0065, (2006, 2005): -0.0028, (2006, 2006): -0.0046, (2006, 2007): -0.0412,
+    (2007, 2004): 0.0305, (2007, 2005): -0.0027, (2007, 2006): -0.0311, (2007, 2007): -0.0261,
+}  # fmt: skip
+ANALYTIC = {  # estimate, analytic SE (four Python implementations agree to 6 decimals)
+    "simple": (-0.039951, 0.012034),
+    "dynamic": (-0.077240, 0.019965),
+    "group": (-0.031018, 0.012446),
+    "calendar": (-0.041700, 0.015972),
+}
+
+
+@pytest.fixture(scope="module")
+def mpdta_fit():
+    return SPEC.fit(pd.read_csv(MPDTA))
+
+
+def test_mpdta_group_time_effects(mpdta_fit):
+    gt = mpdta_fit.group_time.set_index(["group", "time"])["estimate"]
+    assert len(gt) == len(PUBLISHED_ATT)
+    for cell, value in PUBLISHED_ATT.items():
+        assert round(gt[cell], 4) == pytest.approx(value, abs=1e-12), cell
+
+
+@pytest.mark.parametrize("kind", list(ANALYTIC))
+def test_mpdta_aggregates_and_analytic_standard_errors(mpdta_fit, kind):
+    agg = mpdta_fit.aggregate(kind)
+    estimate, se = ANALYTIC[kind]
+    assert agg.estimate == pytest.approx(estimate, abs=5e-7)
+    assert agg.std_error == pytest.approx(se, abs=5e-6)
+
+
+def test_mpdta_pieces_and_pretrend(mpdta_fit):
+    dynamic = mpdta_fit.aggregate("dynamic").pieces.set_index("event_time")["estimate"]
+    np.testing.assert_allclose(
+        dynamic.round(4), [0.0305, -0.0006, -0.0245, -0.0199, -0.0510, -0.1373, -0.1008]
+    )
+    group = mpdta_fit.aggregate("group").pieces.set_index("group")["estimate"]
+    np.testing.assert_allclose(group.round(4), [-0.0797, -0.0229, -0.0261])
+    assert mpdta_fit.pretrend.p_value == pytest.approx(0.16812, abs=5e-6)
+    assert mpdta_fit.pretrend.df == 5
+
+
+def test_faces(mpdta_fit):
+    frame = mpdta_fit.to_frame()
+    assert frame["term"].iloc[0] == "ATT(2004,2004)"
+    assert "Callaway" in str(mpdta_fit.summary())
+    assert "<table>" in mpdta_fit._repr_html_()
+    assert mpdta_fit.plot() is not None
+    agg = mpdta_fit.aggregate("dynamic", min_e=-1, max_e=2)
+    assert list(agg.pieces["event_time"]) == [-1, 0, 1, 2]
+    lower, upper = agg.conf_int()
+    assert lower < agg.estimate < upper
+    assert agg.to_frame()["term"].iloc[0] == "dynamic: overall"
+    with pytest.raises(ValueError, match="kind"):
+        mpdta_fit.aggregate("cohort")
+
+
+# ---------------------------------------------------------------------- by hand
+def _tiny_panel() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    rows = []
+    for unit in range(12):
+        first = (0, 0, 0, 3, 3, 3, 4, 4, 4, 5, 5, 5)[unit]
+        for t in range(1, 6):
+            effect = 0.5 * (t - first + 1) if first and t >= first else 0.0
+            rows.append((unit, t, first, unit * 0.3 + 0.2 * t + effect + rng.normal(0, 0.1)))
+    return pd.DataFrame(rows, columns=["unit", "year", "first_treated", "outcome"])
+
+
+def test_not_yet_treated_cell_by_hand():
+    data = _tiny_panel()
+    res = StaggeredDiD(control_group="not_yet_treated").fit(data)
+    wide = data.pivot(index="unit", columns="year", values="outcome")
+    first = data.groupby("unit")["first_treated"].first()
+    # ATT(3, 3): cohort 3 against units not yet treated in period 3 (cohorts 4, 5, never).
+    change = wide[3] - wide[2]
+    expected = change[first == 3].mean() - change[(first == 0) | (first > 3)].mean()
+    cell = res.group_time.set_index(["group", "time"]).loc[(3, 3)]
+    assert cell["estimate"] == pytest.approx(expected, rel=1e-12)
+    assert cell["n_control"] == 9  # 3 never treated, 3 starting in 4, 3 in 5
+
+
+def test_universal_base_period():
+    data = _tiny_panel()
+    res = StaggeredDiD(base_period="universal").fit(data)
+    cells = res.group_time
+    assert (cells["base"] == cells["group"] - 1).all()
+    assert not (cells["time"] == cells["group"] - 1).any()
+    wide = data.pivot(index="unit", columns="year", values="outcome")
+    first = data.groupby("unit")["first_treated"].first()
+    change = wide[1] - wide[3]  # cohort 4, period 1 against its base 3
+    expected = change[first == 4].mean() - change[first == 0].mean()
+    assert cells.set_index(["group", "time"]).loc[(4, 1), "estimate"] == pytest.approx(expected)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    unit_shift=st.lists(st.floats(-5, 5), min_size=12, max_size=12),
+    time_shift=st.lists(st.floats(-5, 5), min_size=5, max_size=5),
+)
+def test_unit_and_period_constants_leave_every_att_unchanged(unit_shift, time_shift):
+    data = _tiny_panel()
+    shifted = data.assign(
+        outcome=data["outcome"]
+        + np.asarray(unit_shift)[data["unit"]]
+        + np.asarray(time_shift)[data["year"] - 1]
+    )
+    base = StaggeredDiD().fit(data).group_time
+    moved = StaggeredDiD().fit(shifted).group_time
+    np.testing.assert_allclose(moved["estimate"], base["estimate"], atol=1e-9)
+    np.testing.assert_allclose(moved["std_error"], base["std_error"], rtol=1e-7, atol=1e-12)
+
+
+def test_row_order_and_input_untouched():
+    data = _tiny_panel()
+    before = data.copy()
+    a = StaggeredDiD().fit(data).group_time
+    b = StaggeredDiD().fit(data.sample(frac=1, random_state=1)).group_time
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(data, before)
+
+
+# ---------------------------------------------------------------------- known truth
+def _staggered_panel(rng, n_units=240):
+    """Three cohorts with effects growing over event time at different rates, plus never."""
+    first = rng.choice([0, 4, 6, 8], size=n_units, p=[0.4, 0.2, 0.2, 0.2])
+    years = np.arange(1, 11)
+    unit = np.repeat(np.arange(n_units), years.size)
+    year = np.tile(years, n_units)
+    g = first[unit]
+    event = np.where(g > 0, year - g, -1)
+    slope = {4: 0.3, 6: 0.2, 8: 0.1}
+    effect = np.where(event >= 0, (event + 1) * np.vectorize(slope.get)(np.where(g > 0, g, 4)), 0)
+    y = rng.normal(0, 1, n_units)[unit] + 0.1 * year + effect + rng.normal(0, 0.5, unit.size)
+    truth_cells = {(c, t): (t - c + 1) * slope[c] for c in (4, 6, 8) for t in years if t >= c}
+    shares = {c: (first == c).mean() for c in (4, 6, 8)}
+    weights = np.array([shares[c] for c, _ in truth_cells])
+    simple = float(weights @ np.array(list(truth_cells.values())) / weights.sum())
+    data = pd.DataFrame(
+        {
+            "unit": unit,
+            "year": year,
+            "first_treated": g,
+            "outcome": y,
+            "exposed": event >= 0,
+            "school": unit,
+        }
+    )
+    return data, simple
+
+
+def test_unbiased_and_covering_where_twfe_is_biased():
+    rng = np.random.default_rng(11)
+    rows = []
+    for _ in range(60):
+        data, truth = _staggered_panel(rng)
+        agg = StaggeredDiD().fit(data).aggregate("simple")
+        lower, upper = agg.conf_int()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CpdImpactWarning)
+            twfe = DiD().fit(data).estimate
+        rows.append(
+            (
+                agg.estimate - truth,
+                (agg.estimate - truth) / agg.std_error,
+                lower <= truth <= upper,
+                twfe - truth,
+            )
+        )
+    study = pd.DataFrame(rows, columns=["error", "z", "covered", "twfe_error"])
+    n = len(study)
+    assert abs(study["error"].mean()) < 3 * study["error"].std() / np.sqrt(n)
+    assert study["covered"].sum() >= 51  # of 60; P(X <= 50) is about 1% at 95% coverage
+    # Growing effects make already-treated controls subtract effects: TWFE is biased down.
+    assert study["twfe_error"].mean() < -10 * study["twfe_error"].std() / np.sqrt(n)
+
+
+# ---------------------------------------------------------------------- bad input
+def test_switching_treatment_is_refused():
+    data = _tiny_panel()
+    data.loc[(data["unit"] == 4) & (data["year"] == 5), "first_treated"] = 0
+    with pytest.raises(InvalidValueError, match="absorbing"):
+        StaggeredDiD().fit(data)
+
+
+def test_units_treated_from_the_first_period_are_dropped_and_counted():
+    data = _tiny_panel()
+    data.loc[data["unit"] == 0, "first_treated"] = 1
+    with pytest.warns(SmallSampleWarning, match="1 units treated from the first period"):
+        res = StaggeredDiD().fit(data)
+    assert res.n_units == 11
+    assert any("first period" in note for note in res.notes)
+
+
+def test_no_never_treated_units():
+    data = _tiny_panel()
+    data = data[data["first_treated"] > 0]
+    with pytest.raises(EmptyComparisonGroupError, match="not_yet_treated"):
+        StaggeredDiD().fit(data)
+    res = StaggeredDiD(control_group="not_yet_treated").fit(data)
+    assert (res.group_time["time"] < 5).all()  # no control is left once everyone has started
+
+
+def test_cohort_of_one_unit_warns():
+    data = _tiny_panel()
+    data = data[~data["unit"].isin([10, 11])]
+    with pytest.warns(SmallSampleWarning, match=r"cohorts \[5\] hold a single unit"):
+        StaggeredDiD().fit(data)
+
+
+def test_gaps_duplicates_and_non_integer_time():
+    data = _tiny_panel()
+    with pytest.raises(InvalidValueError, match="consecutive"):
+        StaggeredDiD().fit(data[data["year"] != 3])
+    with pytest.raises(DuplicateRowsError, match="one row per unit and period"):
+        StaggeredDiD().fit(pd.concat([data, data.iloc[[0]]], ignore_index=True))
+    with pytest.raises(InvalidValueError, match="whole periods"):
+        StaggeredDiD().fit(data.assign(year=data["year"] + 0.5))
+
+
+def test_unbalanced_units_are_dropped_and_counted():
+    data = _tiny_panel()
+    data = data.drop(index=data.index[(data["unit"] == 1) & (data["year"] == 2)])
+    with pytest.warns(SmallSampleWarning, match="1 units not observed in every period"):
+        res = StaggeredDiD().fit(data)
+    assert res.n_units == 11
+
+
+def test_covariates_not_yet_supported():
+    with pytest.raises(CpdImpactError, match="covariates are not supported yet"):
+        StaggeredDiD(covariates=("prior",))
