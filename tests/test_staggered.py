@@ -22,7 +22,9 @@ from cpdimpact.errors import (
 )
 
 MPDTA = Path(__file__).parent / "reference" / "mpdta" / "mpdta.csv"
-SPEC = StaggeredDiD(outcome="lemp", unit="countyreal", time="year", first_treated="first_treat")
+SPEC = StaggeredDiD(
+    outcome="lemp", unit="countyreal", time="year", first_treated="first_treat", n_bootstrap=0
+)
 
 # R did 2.5.1, doubly robust, no covariates, never-treated controls, varying base period.
 PUBLISHED_ATT = {
@@ -98,7 +100,7 @@ def _tiny_panel() -> pd.DataFrame:
 
 def test_not_yet_treated_cell_by_hand():
     data = _tiny_panel()
-    res = StaggeredDiD(control_group="not_yet_treated").fit(data)
+    res = StaggeredDiD(control_group="not_yet_treated", n_bootstrap=0).fit(data)
     wide = data.pivot(index="unit", columns="year", values="outcome")
     first = data.groupby("unit")["first_treated"].first()
     # ATT(3, 3): cohort 3 against units not yet treated in period 3 (cohorts 4, 5, never).
@@ -111,7 +113,7 @@ def test_not_yet_treated_cell_by_hand():
 
 def test_universal_base_period():
     data = _tiny_panel()
-    res = StaggeredDiD(base_period="universal").fit(data)
+    res = StaggeredDiD(base_period="universal", n_bootstrap=0).fit(data)
     cells = res.group_time
     assert (cells["base"] == cells["group"] - 1).all()
     assert not (cells["time"] == cells["group"] - 1).any()
@@ -134,8 +136,8 @@ def test_unit_and_period_constants_leave_every_att_unchanged(unit_shift, time_sh
         + np.asarray(unit_shift)[data["unit"]]
         + np.asarray(time_shift)[data["year"] - 1]
     )
-    base = StaggeredDiD().fit(data).group_time
-    moved = StaggeredDiD().fit(shifted).group_time
+    base = StaggeredDiD(n_bootstrap=0).fit(data).group_time
+    moved = StaggeredDiD(n_bootstrap=0).fit(shifted).group_time
     np.testing.assert_allclose(moved["estimate"], base["estimate"], atol=1e-9)
     np.testing.assert_allclose(moved["std_error"], base["std_error"], rtol=1e-7, atol=1e-12)
 
@@ -143,8 +145,8 @@ def test_unit_and_period_constants_leave_every_att_unchanged(unit_shift, time_sh
 def test_row_order_and_input_untouched():
     data = _tiny_panel()
     before = data.copy()
-    a = StaggeredDiD().fit(data).group_time
-    b = StaggeredDiD().fit(data.sample(frac=1, random_state=1)).group_time
+    a = StaggeredDiD(n_bootstrap=0).fit(data).group_time
+    b = StaggeredDiD(n_bootstrap=0).fit(data.sample(frac=1, random_state=1)).group_time
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(data, before)
 
@@ -183,7 +185,7 @@ def test_unbiased_and_covering_where_twfe_is_biased():
     rows = []
     for _ in range(60):
         data, truth = _staggered_panel(rng)
-        agg = StaggeredDiD().fit(data).aggregate("simple")
+        agg = StaggeredDiD(n_bootstrap=0).fit(data).aggregate("simple")
         lower, upper = agg.conf_int()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CpdImpactWarning)
@@ -209,14 +211,14 @@ def test_switching_treatment_is_refused():
     data = _tiny_panel()
     data.loc[(data["unit"] == 4) & (data["year"] == 5), "first_treated"] = 0
     with pytest.raises(InvalidValueError, match="absorbing"):
-        StaggeredDiD().fit(data)
+        StaggeredDiD(n_bootstrap=0).fit(data)
 
 
 def test_units_treated_from_the_first_period_are_dropped_and_counted():
     data = _tiny_panel()
     data.loc[data["unit"] == 0, "first_treated"] = 1
     with pytest.warns(SmallSampleWarning, match="1 units treated from the first period"):
-        res = StaggeredDiD().fit(data)
+        res = StaggeredDiD(n_bootstrap=0).fit(data)
     assert res.n_units == 11
     assert any("first period" in note for note in res.notes)
 
@@ -225,8 +227,8 @@ def test_no_never_treated_units():
     data = _tiny_panel()
     data = data[data["first_treated"] > 0]
     with pytest.raises(EmptyComparisonGroupError, match="not_yet_treated"):
-        StaggeredDiD().fit(data)
-    res = StaggeredDiD(control_group="not_yet_treated").fit(data)
+        StaggeredDiD(n_bootstrap=0).fit(data)
+    res = StaggeredDiD(control_group="not_yet_treated", n_bootstrap=0).fit(data)
     assert (res.group_time["time"] < 5).all()  # no control is left once everyone has started
 
 
@@ -234,27 +236,73 @@ def test_cohort_of_one_unit_warns():
     data = _tiny_panel()
     data = data[~data["unit"].isin([10, 11])]
     with pytest.warns(SmallSampleWarning, match=r"cohorts \[5\] hold a single unit"):
-        StaggeredDiD().fit(data)
+        StaggeredDiD(n_bootstrap=0).fit(data)
 
 
 def test_gaps_duplicates_and_non_integer_time():
     data = _tiny_panel()
     with pytest.raises(InvalidValueError, match="consecutive"):
-        StaggeredDiD().fit(data[data["year"] != 3])
+        StaggeredDiD(n_bootstrap=0).fit(data[data["year"] != 3])
     with pytest.raises(DuplicateRowsError, match="one row per unit and period"):
-        StaggeredDiD().fit(pd.concat([data, data.iloc[[0]]], ignore_index=True))
+        StaggeredDiD(n_bootstrap=0).fit(pd.concat([data, data.iloc[[0]]], ignore_index=True))
     with pytest.raises(InvalidValueError, match="whole periods"):
-        StaggeredDiD().fit(data.assign(year=data["year"] + 0.5))
+        StaggeredDiD(n_bootstrap=0).fit(data.assign(year=data["year"] + 0.5))
 
 
 def test_unbalanced_units_are_dropped_and_counted():
     data = _tiny_panel()
     data = data.drop(index=data.index[(data["unit"] == 1) & (data["year"] == 2)])
     with pytest.warns(SmallSampleWarning, match="1 units not observed in every period"):
-        res = StaggeredDiD().fit(data)
+        res = StaggeredDiD(n_bootstrap=0).fit(data)
     assert res.n_units == 11
 
 
 def test_covariates_not_yet_supported():
     with pytest.raises(CpdImpactError, match="covariates are not supported yet"):
         StaggeredDiD(covariates=("prior",))
+
+
+# ---------------------------------------------------------------------- bootstrap
+def test_multiplier_bootstrap_close_to_analytic_and_reproducible(mpdta_fit):
+    data = pd.read_csv(MPDTA)
+    spec = StaggeredDiD(
+        outcome="lemp",
+        unit="countyreal",
+        time="year",
+        first_treated="first_treat",
+        n_bootstrap=999,
+        seed=20261123,
+    )
+    boot = spec.fit(data)
+    again = spec.fit(data)
+    pd.testing.assert_frame_equal(boot.group_time, again.group_time)
+    assert "999 draws, seed 20261123" in boot.inference
+    # The IQR-based bootstrap SE has a Monte Carlo CV of about 4% at 999 draws.
+    ratio = boot.group_time["std_error"] / mpdta_fit.group_time["std_error"]
+    assert ratio.between(0.85, 1.15).all(), ratio.to_numpy()
+    simple = boot.aggregate("simple")
+    assert simple.std_error == pytest.approx(ANALYTIC["simple"][1], rel=0.15)
+    # Uniform bands are wider than pointwise intervals.
+    gt = boot.group_time
+    assert (gt["band_upper"] - gt["band_lower"] > gt["ci_upper"] - gt["ci_lower"]).all()
+
+
+def test_unit_clusters_equal_no_clustering():
+    data = _tiny_panel().assign(area=lambda d: d["unit"])
+    plain = StaggeredDiD(n_bootstrap=199, seed=5).fit(data)
+    clustered = StaggeredDiD(n_bootstrap=199, seed=5, cluster="area").fit(data)
+    np.testing.assert_allclose(
+        plain.group_time["std_error"], clustered.group_time["std_error"], rtol=1e-12
+    )
+    assert "clustered by area (12 clusters)" in clustered.inference
+
+
+def test_cluster_column_checks():
+    data = _tiny_panel().assign(area=lambda d: d["unit"] % 4)
+    res = StaggeredDiD(n_bootstrap=99, seed=1, cluster="area").fit(data)
+    assert "4 clusters" in res.inference
+    bad = data.assign(area=np.arange(len(data)) % 4)
+    with pytest.raises(InvalidValueError, match="constant within each unit"):
+        StaggeredDiD(n_bootstrap=99, seed=1, cluster="area").fit(bad)
+    with pytest.raises(ValueError, match="n_bootstrap > 0"):
+        StaggeredDiD(n_bootstrap=0, cluster="area")

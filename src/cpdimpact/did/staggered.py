@@ -68,6 +68,15 @@ class StaggeredDiD:
     base_period
         ``"varying"`` (pre-treatment cells compare consecutive periods) or ``"universal"``
         (every cell compares with the period before treatment).
+    cluster
+        Column constant within units (area, local authority) to cluster the bootstrap by;
+        ``None`` treats units as independent.
+    n_bootstrap
+        Multiplier-bootstrap draws for standard errors and uniform (simultaneous) bands, as R
+        ``did`` does; ``0`` gives analytic influence-function standard errors (unit level only).
+    seed
+        Seed of the bootstrap draws (int); with ``None`` a seed is drawn and recorded in the
+        result, so any run can be reproduced.
     alpha
         1 minus the confidence level.
 
@@ -99,6 +108,9 @@ class StaggeredDiD:
     anticipation: int = 0
     base_period: Literal["varying", "universal"] = "varying"
     covariates: tuple[str, ...] = field(default=())
+    cluster: str | None = None
+    n_bootstrap: int = 999
+    seed: int | np.random.SeedSequence | None = None
     alpha: float = 0.05
 
     def __post_init__(self):
@@ -121,10 +133,17 @@ class StaggeredDiD:
             )
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
+        if not isinstance(self.n_bootstrap, int | np.integer) or self.n_bootstrap < 0:
+            raise ValueError(f"n_bootstrap must be a whole number >= 0, got {self.n_bootstrap!r}")
+        if self.cluster is not None and self.n_bootstrap == 0:
+            raise ValueError(
+                "clustered inference uses the multiplier bootstrap: set n_bootstrap > 0 "
+                "(e.g. 999) with cluster=..."
+            )
 
     def fit(self, data: pd.DataFrame) -> StaggeredResult:
         """Estimate every ATT(g, t) on a panel (one row per unit and period; not modified)."""
-        panel, first, periods, notes = self._panel(data)
+        panel, first, periods, clusters, notes = self._panel(data)
         n = panel.shape[0]
         cohorts = np.array(sorted(set(first[first > 0])))
         rows, psis = [], []
@@ -160,12 +179,17 @@ class StaggeredDiD:
             raise DesignError("no group-time effect could be estimated: no comparison units")
         cells = pd.DataFrame(rows, columns=["group", "time", "base", "estimate", "n_control"])
         psi = np.column_stack(psis)
-        cells["std_error"] = np.sqrt((psi**2).sum(axis=0)) / n
+        bootstrap = _Bootstrap.create(self, clusters, n) if self.n_bootstrap else None
+        se, band = _inference(psi, bootstrap, self.alpha)
+        cells["std_error"] = se
         lower, upper = interval(cells["estimate"], cells["std_error"], alpha=self.alpha)
         cells["ci_lower"], cells["ci_upper"] = lower, upper
+        cells["band_lower"] = cells["estimate"] - band * cells["std_error"]
+        cells["band_upper"] = cells["estimate"] + band * cells["std_error"]
         shares = {int(g): float((first == g).mean()) for g in cohorts}
         return StaggeredResult(
             spec=self,
+            bootstrap=bootstrap,
             group_time=cells,
             influence=psi,
             cohort_share=shares,
@@ -178,6 +202,8 @@ class StaggeredDiD:
     # ------------------------------------------------------------------ data
     def _panel(self, data: pd.DataFrame):
         columns = [self.outcome, self.unit, self.time, self.first_treated]
+        if self.cluster is not None and self.cluster not in columns:
+            columns.append(self.cluster)
         missing = [c for c in columns if c not in data.columns]
         if missing:
             raise MissingColumnError(
@@ -246,7 +272,91 @@ class StaggeredDiD:
                 "their effects rest on one unit"
             )
             warnings.warn(notes[-1], SmallSampleWarning, stacklevel=3)
-        return wide.to_numpy(dtype=float)[keep], cohort.astype(int), periods, notes
+        clusters = None
+        if self.cluster is not None:
+            per_unit = frame.groupby(self.unit, sort=True)[self.cluster]
+            if (per_unit.nunique(dropna=False) > 1).any():
+                raise InvalidValueError(
+                    f"cluster column {self.cluster!r} must be constant within each unit "
+                    f"(clusters are groups of units, e.g. areas)"
+                )
+            labels = per_unit.first().reindex(wide.index).to_numpy()[keep]
+            clusters = pd.factorize(labels, sort=True)[0]
+        return wide.to_numpy(dtype=float)[keep], cohort.astype(int), periods, clusters, notes
+
+
+_MAMMEN = (-(np.sqrt(5) - 1) / 2, (np.sqrt(5) + 1) / 2)
+_MAMMEN_P = (np.sqrt(5) + 1) / (2 * np.sqrt(5))
+_CHUNK = 256  # draws generated at a time: memory (units x chunk), not (units x draws)
+
+
+@dataclass(frozen=True)
+class _Bootstrap:
+    """Multiplier bootstrap settings; the same seed regenerates the same draws for every
+    statistic, so cells and aggregates share one joint bootstrap distribution."""
+
+    n_bootstrap: int
+    seed: int
+    clusters: np.ndarray | None
+    n_units: int
+
+    @classmethod
+    def create(cls, spec: StaggeredDiD, clusters, n: int) -> _Bootstrap:
+        seed = spec.seed
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        return cls(int(spec.n_bootstrap), int(seed), clusters, n)
+
+    @property
+    def n_clusters(self) -> int:
+        return self.n_units if self.clusters is None else int(self.clusters.max()) + 1
+
+    def draws(self, psi: np.ndarray) -> np.ndarray:
+        r"""Bootstrap replicates :math:`\sqrt{G}\,\frac1G\sum_c v_c \bar\psi_c` (draws x k).
+
+        Mammen two-point weights :math:`v` per unit, or per cluster applied to the cluster
+        means of the influence function (Callaway & Sant'Anna 2021, section 4).
+        """
+        if self.clusters is None:
+            units = psi
+        else:
+            sizes = np.bincount(self.clusters)
+            units = (
+                np.stack(
+                    [np.bincount(self.clusters, weights=psi[:, j]) for j in range(psi.shape[1])],
+                    axis=1,
+                )
+                / sizes[:, None]
+            )
+        g = units.shape[0]
+        rng = np.random.default_rng(self.seed)
+        out = np.empty((self.n_bootstrap, psi.shape[1]))
+        for start in range(0, self.n_bootstrap, _CHUNK):
+            size = min(_CHUNK, self.n_bootstrap - start)
+            v = np.where(rng.random((size, g)) < _MAMMEN_P, _MAMMEN[0], _MAMMEN[1])
+            out[start : start + size] = v @ units / np.sqrt(g)
+        return out
+
+
+def _inference(psi: np.ndarray, bootstrap: _Bootstrap | None, alpha: float):
+    """Standard errors and the uniform-band critical value for the columns of ``psi``.
+
+    Analytic: :math:`\\sqrt{\\sum\\psi^2}/n` and the pointwise normal quantile. Bootstrap (as R
+    ``did``): the interquartile range of the replicates over that of the normal, divided by
+    :math:`\\sqrt{G}`; the band uses the :math:`1-\alpha` quantile of the largest absolute
+    studentised replicate across columns.
+    """
+    psi = np.atleast_2d(psi.T).T
+    if bootstrap is None:
+        se = np.sqrt((psi**2).sum(axis=0)) / psi.shape[0]
+        return se, float(stats.norm.ppf(1 - alpha / 2))
+    reps = bootstrap.draws(psi)
+    q75, q25 = np.quantile(reps, [0.75, 0.25], axis=0, method="inverted_cdf")
+    sigma = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        studentised = np.nanmax(np.abs(reps / sigma), axis=1)
+    band = float(np.quantile(studentised, 1 - alpha, method="inverted_cdf"))
+    return sigma / np.sqrt(bootstrap.n_clusters), band
 
 
 @dataclass(frozen=True)
@@ -298,6 +408,7 @@ class StaggeredResult:
     """Group-time effects with their influence functions; aggregate with :meth:`aggregate`."""
 
     spec: StaggeredDiD
+    bootstrap: _Bootstrap | None
     group_time: pd.DataFrame
     influence: np.ndarray
     cohort_share: dict[int, float]
@@ -307,7 +418,22 @@ class StaggeredResult:
     notes: tuple[str, ...] = ()
 
     def _se(self, psi: np.ndarray) -> float:
-        return float(np.sqrt((psi**2).sum()) / self.n_units)
+        return float(_inference(psi[:, None], self.bootstrap, self.spec.alpha)[0][0])
+
+    @property
+    def inference(self) -> str:
+        """How the standard errors were computed (method, draws, seed, clusters)."""
+        if self.bootstrap is None:
+            return "analytic influence-function standard errors, units independent"
+        b = self.bootstrap
+        where = (
+            f"clustered by {self.spec.cluster} ({b.n_clusters} clusters)"
+            if b.clusters is not None
+            else "units independent"
+        )
+        return (
+            f"multiplier bootstrap (Mammen weights), {b.n_bootstrap} draws, seed {b.seed}, {where}"
+        )
 
     def _weighted(self, idx: np.ndarray) -> tuple[float, np.ndarray]:
         """Cohort-share weighted average of cells ``idx`` and its influence function.
@@ -436,7 +562,7 @@ class StaggeredResult:
             ("overall ATT (simple)", f"{simple.estimate:.4f} (SE {simple.std_error:.4f})"),
             ("control group", self.spec.control_group.replace("_", " ")),
             ("units, periods", f"{self.n_units}, {len(self.periods)}"),
-            ("standard errors", "analytic (influence function), unit level"),
+            ("standard errors", self.inference),
         )
         if pre is not None:
             facts += (
