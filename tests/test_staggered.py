@@ -306,3 +306,29 @@ def test_cluster_column_checks():
         StaggeredDiD(n_bootstrap=99, seed=1, cluster="area").fit(bad)
     with pytest.raises(ValueError, match="n_bootstrap > 0"):
         StaggeredDiD(n_bootstrap=0, cluster="area")
+
+
+# ---------------------------------------------------------------------- pipeline
+def test_pipeline_uses_it_by_default_for_staggered_designs(tmp_path):
+    import json
+
+    from cpdimpact import Evaluation
+    from cpdimpact.datasets import city_partnership
+
+    records = city_partnership(seed=1, scale=0.3, start_years={"City": (2020, 2022)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        result = Evaluation(seed=3).run(records)
+        single = Evaluation(seed=3).run(city_partnership(seed=1, scale=0.3))
+    assert type(result.estimator).__name__ == "StaggeredDiD"
+    assert type(single.estimator).__name__ == "DiD"
+    head = result.headline.set_index("group")
+    assert np.isfinite(head.loc["All pupils", "effect_size"])
+    assert head.loc["All pupils", "estimate"] == pytest.approx(
+        result.groups[0].did.aggregate("simple").estimate
+    )
+    paths = result.save(tmp_path)
+    payload = json.loads(paths["results.json"].read_text())
+    assert payload["estimator_used"]["kind"] == "StaggeredDiD"
+    assert payload["estimator_used"]["seed"] == 3
+    assert "Callaway" in paths["report.md"].read_text()

@@ -37,6 +37,7 @@ from .errors import (
 from .records import Records, as_records
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .did import StaggeredDiD
     from .multilevel import MultilevelDiD
 
 __all__ = ["Evaluation", "EvaluationResult", "ReportOptions", "GroupEstimate", "inference_text"]
@@ -72,9 +73,12 @@ class Evaluation:
         How records become a cohort (:class:`~cpdimpact.cohort.CohortSpec`).
     estimator
         The headline estimator, fitted for all pupils and for each subgroup:
-        :class:`~cpdimpact.did.DiD` (fixed effects, cluster-robust errors) or
+        :class:`~cpdimpact.did.DiD` (fixed effects, cluster-robust errors),
         :class:`~cpdimpact.multilevel.MultilevelDiD` (random intercepts, model-based errors,
-        effect size over the model's total variance).
+        effect size over the model's total variance) or :class:`~cpdimpact.did.StaggeredDiD`
+        (group-time effects on unit-year means). ``None`` (default) chooses by design:
+        ``StaggeredDiD`` when treated units start in different years (its bootstrap seeded
+        with ``seed``), ``DiD`` otherwise.
     event_study
         Event study shown in the report with its joint pre-trend test; ``None`` to skip.
     level
@@ -106,7 +110,7 @@ class Evaluation:
     """
 
     cohort: CohortSpec = field(default_factory=CohortSpec)
-    estimator: DiD | MultilevelDiD = field(default_factory=DiD)
+    estimator: DiD | MultilevelDiD | StaggeredDiD | None = None
     event_study: EventStudy | None = field(default_factory=EventStudy)
     level: Literal["pupil", "unit_year"] = "pupil"
     subgroups: tuple[str, ...] = ("fsm",)
@@ -121,7 +125,11 @@ class Evaluation:
             object.__setattr__(self, "subgroups", (self.subgroups,))
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
-        if self.level == "unit_year" and not hasattr(self.estimator, "weights"):
+        if (
+            self.level == "unit_year"
+            and self.estimator is not None
+            and self.estimator.data_level == "pupil"
+        ):
             raise ValueError(
                 f"{type(self.estimator).__name__} models pupil records; use level='pupil'"
             )
@@ -140,7 +148,7 @@ class Evaluation:
             dict.fromkeys(
                 (
                     *self.cohort.covariates,
-                    *self.estimator.covariates,
+                    *(self.estimator.covariates if self.estimator else ()),
                     *(self.event_study.covariates if self.event_study else ()),
                 )
             )
@@ -166,7 +174,8 @@ class Evaluation:
             groups[_subgroup_label(column)] = cohort.pupils[cohort.pupils[column] == 1]
         # The first group (all pupils) fixes the effect-size SD, so every row shares one scale:
         # the model's own SD when the estimator provides one, else the cohort's pupil-level SD.
-        first = self._estimate_group("All pupils", cohort.pupils, cohort)
+        estimator = self._estimator_for(cohort)
+        first = self._estimate_group("All pupils", cohort.pupils, cohort, estimator)
         sd, sd_source = (
             (first.did.effect_size_sd, first.did.effect_size_sd_source)
             if hasattr(first.did, "effect_size_sd")
@@ -175,14 +184,15 @@ class Evaluation:
         first = dataclasses.replace(first, effect_size=self._effect_size(first, sd, cohort))
         estimates = [first]
         for label, pupils in list(groups.items())[1:]:
-            group = self._estimate_group(label, pupils, cohort)
+            group = self._estimate_group(label, pupils, cohort, estimator)
             estimates.append(
                 dataclasses.replace(group, effect_size=self._effect_size(group, sd, cohort))
             )
 
         event_study = None
         if self.event_study is not None:
-            event_study = self._weighted(self.event_study).fit(self._frame(cohort.pupils, cohort))
+            frame = self._frame(cohort.pupils, cohort, self.event_study)
+            event_study = self._weighted(self.event_study).fit(frame)
         return EvaluationResult(
             evaluation=self,
             cohort=cohort,
@@ -193,28 +203,41 @@ class Evaluation:
             seed=self.seed,
             effect_size_sd=float(sd),
             effect_size_sd_source=sd_source,
+            estimator=estimator,
         )
 
-    def _frame(self, pupils: pd.DataFrame, cohort: Cohort) -> pd.DataFrame:
+    def _estimator_for(self, cohort: Cohort):
+        """The headline estimator: the one given, else chosen by the design."""
+        if self.estimator is not None:
+            return self.estimator
+        if cohort.is_staggered:
+            from .did import StaggeredDiD
+
+            return StaggeredDiD(seed=self.seed)
+        return DiD()
+
+    def _frame(self, pupils: pd.DataFrame, cohort: Cohort, spec) -> pd.DataFrame:
         """The rows an estimator sees: pupil records, or their unit-year means."""
-        if self.level == "pupil":
+        if spec.data_level == "pupil" or (spec.data_level == "any" and self.level == "pupil"):
             return pupils
         return cohort.unit_years if pupils is cohort.pupils else unit_year_means(pupils)
 
     def _weighted(self, spec):
-        """At unit-year level, weight each mean by its number of pupils unless told otherwise."""
-        if self.level == "unit_year" and spec.weights is None:
+        """Unit-year means are weighted by their number of pupils unless told otherwise."""
+        if self.level == "unit_year" and getattr(spec, "weights", "") is None:
             return dataclasses.replace(spec, weights="n_pupils")
         return spec
 
-    def _estimate_group(self, label: str, pupils: pd.DataFrame, cohort: Cohort) -> GroupEstimate:
+    def _estimate_group(
+        self, label: str, pupils: pd.DataFrame, cohort: Cohort, estimator
+    ) -> GroupEstimate:
         """Fit the estimator to one group of pupils (the effect size is added by the caller)."""
         arms = cohort.arms(pupils)
         subgroup = label != "All pupils"
         if subgroup and (arms["pupils"] < 2).any():
             return _not_estimated(label, arms, "an arm has fewer than two pupil records")
         try:
-            did = self._weighted(self.estimator).fit(self._frame(pupils, cohort))
+            did = self._weighted(estimator).fit(self._frame(pupils, cohort, estimator))
         except (DesignError, EstimationError) as err:
             if not subgroup:
                 raise
@@ -275,6 +298,8 @@ class EvaluationResult:
         Package version, SHA-256 fingerprint of the input tables, and the seed.
     effect_size_sd, effect_size_sd_source
         The SD every effect size divides by, and where it comes from.
+    estimator
+        The headline estimator actually used (the spec's, or the one chosen by the design).
     """
 
     evaluation: Evaluation
@@ -286,6 +311,7 @@ class EvaluationResult:
     seed: int | None
     effect_size_sd: float
     effect_size_sd_source: str
+    estimator: object = None
 
     # ------------------------------------------------------------------ views
     @property
@@ -371,6 +397,7 @@ class EvaluationResult:
             "data_fingerprint": self.fingerprint,
             "seed": self.seed,
             "spec": self.evaluation.to_dict(),
+            "estimator_used": _spec_dict(self.estimator),
             "cohort": {
                 "years": list(cohort.years),
                 "start_years": list(cohort.start_years),
@@ -443,6 +470,8 @@ class EvaluationResult:
 # ---------------------------------------------------------------------- helpers
 def inference_text(did) -> str:
     """One sentence on how a headline estimate's uncertainty was computed."""
+    if math.isinf(did.df):
+        return f"Standard errors: {did.cov_type}; normal reference distribution."
     if did.cov_type.startswith("cluster"):
         return (
             f"Standard errors are clustered by {did.cluster} ({did.n_clusters} clusters; "

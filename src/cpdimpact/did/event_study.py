@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -114,6 +115,9 @@ class EventStudy:
     >>> bool(res.coefficients.loc[-1, "reference"]), res.pretrend.df_num
     (True, 2)
     """
+
+    #: Rows it fits: pupil records or unit-year means alike.
+    data_level: ClassVar[str] = "any"
 
     outcome: str = "outcome"
     unit: str = "unit"

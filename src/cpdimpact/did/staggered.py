@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -100,6 +100,9 @@ class StaggeredDiD:
     >>> overall = res.aggregate("simple")
     """
 
+    #: Rows it fits: one per unit and period (e.g. ``cohort.unit_years``).
+    data_level: ClassVar[str] = "unit_year"
+
     outcome: str = "outcome"
     unit: str = "unit"
     time: str = "year"
@@ -140,6 +143,14 @@ class StaggeredDiD:
                 "clustered inference uses the multiplier bootstrap: set n_bootstrap > 0 "
                 "(e.g. 999) with cluster=..."
             )
+
+    def describe(self) -> str:
+        """One sentence for a report's design section."""
+        controls = self.control_group.replace("_", "-")
+        return (
+            "Staggered difference-in-differences (Callaway & Sant'Anna 2021): group-time "
+            f"effects against {controls} units, averaged with cohort-share weights"
+        )
 
     def fit(self, data: pd.DataFrame) -> StaggeredResult:
         """Estimate every ATT(g, t) on a panel (one row per unit and period; not modified)."""
@@ -419,6 +430,37 @@ class StaggeredResult:
 
     def _se(self, psi: np.ndarray) -> float:
         return float(_inference(psi[:, None], self.bootstrap, self.spec.alpha)[0][0])
+
+    # The faces a pipeline stage reads: the headline is the simple aggregate.
+    @property
+    def estimate(self) -> float:
+        """Overall ATT (the ``"simple"`` aggregate)."""
+        return self.aggregate("simple").estimate
+
+    @property
+    def std_error(self) -> float:
+        return self.aggregate("simple").std_error
+
+    @property
+    def df(self) -> float:
+        """Normal reference distribution."""
+        return float("inf")
+
+    @property
+    def n_clusters(self) -> int:
+        return self.n_units if self.bootstrap is None else self.bootstrap.n_clusters
+
+    @property
+    def cluster(self) -> str:
+        return self.spec.cluster or self.spec.unit
+
+    @property
+    def cov_type(self) -> str:
+        return self.inference
+
+    @property
+    def n_obs(self) -> int:
+        return self.n_units * len(self.periods)
 
     @property
     def inference(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -121,6 +122,9 @@ class DiD:
     >>> list(res.to_frame().columns)
     ['term', 'estimate', 'std_error', 'statistic', 'p_value', 'ci_lower', 'ci_upper']
     """
+
+    #: Rows it fits: pupil records or unit-year means alike.
+    data_level: ClassVar[str] = "any"
 
     outcome: str = "outcome"
     unit: str = "unit"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,9 @@ class MultilevelDiD:
     >>> res.cluster, res.n_clusters
     ('school', 40)
     """
+
+    #: Rows it fits: pupil records only (the random effects model pupils).
+    data_level: ClassVar[str] = "pupil"
 
     outcome: str = "outcome"
     treatment: str = "exposed"

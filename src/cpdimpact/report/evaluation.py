@@ -72,21 +72,25 @@ def _design_text(result) -> str:
         "start year",
         "teacher": "a pupil counts as exposed in a year when taught by a participating teacher",
     }[cohort.spec.exposure]
-    covariates = ", ".join(spec.estimator.covariates) or "none"
+    covariates = ", ".join(result.estimator.covariates) or "none"
     years = cohort.spec.lag
     lag = f", after a lag of {years} year{'s' if years > 1 else ''}" if years else ""
-    level = {
+    estimator = result.estimator
+    rows = {"any": spec.level}.get(estimator.data_level, estimator.data_level)
+    fitted_on = {
         "pupil": "pupil records (new pupils each year: a repeated cross-section within units)",
-        "unit_year": "unit-by-year means weighted by the number of pupils",
-    }
+        "unit_year": "unit-by-year means weighted by the number of pupils"
+        if getattr(estimator, "weights", None) or spec.level == "unit_year"
+        else "unit-by-year means",
+    }[rows]
     model = (
-        spec.estimator.describe()
-        if hasattr(spec.estimator, "describe")
+        estimator.describe()
+        if hasattr(estimator, "describe")
         else f"Difference-in-differences with {cohort.unit} and year fixed effects"
     )
     inference = inference_text(did)
     return (
-        f"{model}, fitted on {level[spec.level]}. The programme started in {starts}; "
+        f"{model}, fitted on {fitted_on}. The programme started in {starts}; "
         f"{exposure}{lag}. The comparison group is {comparison}. Pupil covariates: "
         f"{covariates}. {inference} Years analysed: {min(cohort.years)}-{max(cohort.years)}."
     )
