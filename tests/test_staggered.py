@@ -332,3 +332,25 @@ def test_pipeline_uses_it_by_default_for_staggered_designs(tmp_path):
     assert payload["estimator_used"]["kind"] == "StaggeredDiD"
     assert payload["estimator_used"]["seed"] == 3
     assert "Callaway" in paths["report.md"].read_text()
+
+
+def test_staggered_cohort_for_a_national_roll_out():
+    from cpdimpact import CohortSpec, Evaluation
+    from cpdimpact.datasets import hub_rollout
+
+    records = hub_rollout(seed=2, scale=0.04)
+    cohort = CohortSpec(comparison="staggered").build(records)
+    assert cohort.start_years == (2019, 2021)
+    assert cohort.flow.exclusions["pupils"].sum() == 0  # every pupil record kept
+    table = cohort.standardisation
+    # Once everyone has started, no record is unexposed: those years borrow an earlier year's.
+    assert list(table.index[table["borrowed_from"].notna()]) == [2021, 2022]
+    assert cohort.outcome_sd_source.startswith("records not yet exposed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        result = Evaluation(
+            cohort=CohortSpec(comparison="staggered"), event_study=None, seed=1
+        ).run(records)
+    assert result.estimator.control_group == "not_yet_treated"
+    head = result.headline.set_index("group")
+    assert np.isfinite(head.loc[["All pupils", "FSM pupils"], "effect_size"]).all()

@@ -213,7 +213,10 @@ class Evaluation:
         if cohort.is_staggered:
             from .did import StaggeredDiD
 
-            return StaggeredDiD(seed=self.seed)
+            never = bool((cohort.pupils["first_treated"] == 0).any())
+            return StaggeredDiD(
+                seed=self.seed, control_group="never_treated" if never else "not_yet_treated"
+            )
         return DiD()
 
     def _frame(self, pupils: pd.DataFrame, cohort: Cohort, spec) -> pd.DataFrame:
@@ -234,7 +237,9 @@ class Evaluation:
         """Fit the estimator to one group of pupils (the effect size is added by the caller)."""
         arms = cohort.arms(pupils)
         subgroup = label != "All pupils"
-        if subgroup and (arms["pupils"] < 2).any():
+        # A staggered cohort may have no never-treated arm: its controls are later starters.
+        needed = ["treated"] if cohort.spec.comparison == "staggered" else ["treated", "comparison"]
+        if subgroup and (arms.loc[needed, "pupils"] < 2).any():
             return _not_estimated(label, arms, "an arm has fewer than two pupil records")
         try:
             did = self._weighted(estimator).fit(self._frame(pupils, cohort, estimator))

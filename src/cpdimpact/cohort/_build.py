@@ -46,6 +46,10 @@ class CohortSpec:
         start cohort; never-treated units and units starting later serve as comparisons until
         they start (their later records are excluded, and so are years in which no comparison
         unit is left).
+        ``"staggered"``: keep every unit and year with its own start, for the staggered
+        (group-time) estimators, which choose their controls cell by cell; never-treated units,
+        if any, form the comparison arm, and every unit may be treated (a national roll-out).
+        The outcome is then standardised against records not yet exposed.
     standardise
         How ``outcome_std`` is formed: ``"comparison"`` (per year, the comparison arm's mean and
         pupil-level SD), ``"national"`` (``national_mean`` and ``national_sd``, scalars or
@@ -74,7 +78,7 @@ class CohortSpec:
 
     exposure: Literal["school", "teacher"] = "school"
     lag: int = 0
-    comparison: Literal["never_treated", "not_yet_treated"] = "never_treated"
+    comparison: Literal["never_treated", "not_yet_treated", "staggered"] = "never_treated"
     standardise: Literal["comparison", "national", "none"] = "comparison"
     national_mean: float | Mapping[int, float] | None = None
     national_sd: float | Mapping[int, float] | None = None
@@ -85,7 +89,7 @@ class CohortSpec:
 
     def __post_init__(self):
         _choice("exposure", self.exposure, ("school", "teacher"))
-        _choice("comparison", self.comparison, ("never_treated", "not_yet_treated"))
+        _choice("comparison", self.comparison, ("never_treated", "not_yet_treated", "staggered"))
         _choice("standardise", self.standardise, ("comparison", "national", "none"))
         if not isinstance(self.lag, int | np.integer) or self.lag < 0:
             raise ValueError(f"lag must be a whole number of years >= 0, got {self.lag!r}")
@@ -328,7 +332,7 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
             "no participating unit is left in the analysed records: check the participation "
             "table's school and teacher ids, the strands and min_dose of the CohortSpec"
         )
-    if spec.comparison == "never_treated":
+    if spec.comparison in ("never_treated", "staggered"):
         treated_arm = data["first_treated"] > 0
     else:
         earliest = start_years[0]
@@ -355,7 +359,7 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         "treated unit with no record before its start",
         (data["treated"] & (kept_first_year >= data["first_treated"])).to_numpy(),
     )
-    _require_arms(data.loc[flow.keep], spec, records, flow.log().exclusions)
+    _require_arms(data.loc[flow.keep], spec, records, flow.log().exclusions, start_years)
     flow.record_stage("assigned", "all")
 
     data = data.loc[flow.keep].reset_index(drop=True)
@@ -455,7 +459,11 @@ def _unit_starts(spec, records, data, unit_keys):
 
 
 def _require_arms(
-    kept: pd.DataFrame, spec: CohortSpec, records: Records, exclusions: pd.DataFrame
+    kept: pd.DataFrame,
+    spec: CohortSpec,
+    records: Records,
+    exclusions: pd.DataFrame,
+    start_years: list[int],
 ) -> None:
     if not kept["treated"].any():
         reasons = "; ".join(
@@ -466,7 +474,7 @@ def _require_arms(
             + (f" (exclusions so far: {reasons})" if reasons else "")
             + "; check the participation table, strands, min_dose, lag and years"
         )
-    if kept["treated"].all():
+    if kept["treated"].all() and not (spec.comparison == "staggered" and len(start_years) > 1):
         hint = (
             "use comparison='not_yet_treated' so later starters act as comparisons until they "
             "start, or add records of schools that never took part"
@@ -494,7 +502,11 @@ def _national(value, years, name):
 
 def _standardise(spec: CohortSpec, data: pd.DataFrame):
     years = sorted(set(data["year"]))
-    comparison = data.loc[~data["treated"], ["year", "outcome"]]
+    # The reference records: the comparison arm, or, when staggered cohorts are analysed
+    # together, every record not yet exposed (never-treated units and later starters' early
+    # years).
+    reference = ~data["exposed"] if spec.comparison == "staggered" else ~data["treated"]
+    comparison = data.loc[reference, ["year", "outcome"]]
     grouped = comparison.groupby("year", sort=True)["outcome"]
     stats = pd.DataFrame({"mean": grouped.mean(), "sd": grouped.std(ddof=1), "n": grouped.size()})
     stats = stats.reindex(years)
@@ -514,15 +526,34 @@ def _standardise(spec: CohortSpec, data: pd.DataFrame):
         return table, float(np.sqrt((sd**2).mean())), None, "national SD"
 
     thin = stats.index[(stats["n"].fillna(0) < 2) | ~(stats["sd"] > 0)]
+    stats["borrowed_from"] = pd.array([pd.NA] * len(stats), dtype="Int64")
+    if spec.comparison == "staggered" and len(thin) < len(stats):
+        # Once every unit has started no record is unexposed: those years borrow the mean and
+        # SD of the nearest earlier (else later) year that has reference records. The outcome
+        # points the estimators use are unaffected; only the convenience column is.
+        usable = stats.drop(index=thin)
+        for year in thin:
+            earlier = usable.index[usable.index < year]
+            source = earlier.max() if len(earlier) else usable.index.min()
+            stats.loc[year, ["mean", "sd"]] = usable.loc[source, ["mean", "sd"]].to_numpy()
+            stats.loc[year, "borrowed_from"] = int(source)
+        thin = thin[:0]
     if spec.standardise == "comparison" and len(thin):
         raise DesignError(
-            f"cannot standardise against the comparison arm in years {list(thin)[:5]}: fewer "
+            f"cannot standardise against the comparison records in years {list(thin)[:5]}: fewer "
             f"than two comparison pupil records or no spread; use standardise='national' or "
             f"restrict `years`"
         )
     if spec.standardise == "none":
         table = pd.DataFrame({"mean": 0.0, "sd": 1.0, "n": stats["n"]}, index=stats.index)
+    elif spec.comparison != "staggered":
+        table = stats.drop(columns="borrowed_from")
     else:
         table = stats
     table.index.name = "year"
-    return table, pooled_sd, int(dof + len(years)), "comparison arm, pooled within year"
+    source = (
+        "records not yet exposed, pooled within year"
+        if spec.comparison == "staggered"
+        else "comparison arm, pooled within year"
+    )
+    return table, pooled_sd, int(dof + len(years)), source
