@@ -19,8 +19,10 @@ distributions on G - 1 degrees of freedom. See ``docs/did.md``.
 Staggered adoption
 ------------------
 :class:`StaggeredDiD` estimates group-time effects (Callaway & Sant'Anna 2021) and their
-aggregates with analytic standard errors; its first slice (balanced panels, no covariates) is
-validated on mpdta. See :mod:`cpdimpact.did.staggered` for what is still to come.
+aggregates with analytic or multiplier-bootstrap standard errors; its first slice (balanced
+panels, no covariates) is validated on mpdta. :func:`bacon_decomposition` shows which 2x2
+comparisons, with which weights, make up a TWFE estimate (Goodman-Bacon 2021). See
+:mod:`cpdimpact.did.staggered` for what is still to come.
 
 TWFE is biased when start periods are staggered and effects vary over time or between cohorts
 (Goodman-Bacon 2021; de Chaisemartin & D'Haultfoeuille 2020; Sun & Abraham 2021); both TWFE
@@ -29,6 +31,7 @@ on staggered designs are for comparison only. The wild cluster bootstrap and CR2
 inference for few clusters are still to come.
 """
 
+from cpdimpact.did.bacon import BaconDecomposition, bacon_decomposition
 from cpdimpact.did.event_study import EventStudy
 from cpdimpact.did.results import DiDResult, EventStudyResult, PretrendTest
 from cpdimpact.did.staggered import Aggregate, StaggeredDiD, StaggeredResult
@@ -36,6 +39,8 @@ from cpdimpact.did.twfe import DiD
 
 __all__ = [
     "Aggregate",
+    "BaconDecomposition",
+    "bacon_decomposition",
     "DiD",
     "DiDResult",
     "EventStudy",

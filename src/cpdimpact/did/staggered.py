@@ -21,8 +21,7 @@ This first slice covers balanced panels without covariates (where the doubly rob
 inverse-probability and regression estimators coincide) with analytic influence-function
 standard errors. Still to come (issue 4): covariates (Sant'Anna & Zhao 2020 doubly robust),
 repeated cross-sections and unbalanced panels, the multiplier bootstrap with uniform bands,
-clustering above the unit, the imputation and interaction-weighted estimators, the
-Goodman-Bacon decomposition, Rambachan-Roth sensitivity, and the wild cluster bootstrap and CR2.
+clustering above the unit, the imputation and interaction-weighted estimators, Rambachan-Roth sensitivity, and the wild cluster bootstrap and CR2.
 """
 
 from __future__ import annotations

@@ -66,6 +66,8 @@ def _design_text(result) -> str:
     comparison = {
         "never_treated": "schools that never took part",
         "not_yet_treated": "schools that had not yet started (and any that never took part)",
+        "staggered": "chosen for each start cohort and year by the estimator: schools that "
+        "never took part or had not yet started",
     }[cohort.spec.comparison]
     exposure = {
         "school": "every pupil in a participating school counts as exposed from the school's "
