@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
+
+from cpdimpact.errors import CpdImpactWarning
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -86,3 +89,15 @@ def test_multilevel_example(tmp_path, capsys):
     assert "Multilevel model" in out and "teacher" in out
     assert (tmp_path / "school_effects.png").exists()
     assert "Multilevel difference-in-differences" in (tmp_path / "report.md").read_text()
+
+
+def test_hub_rollout_example(tmp_path, capsys):
+    example = _load("hub_rollout")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        code = example.main(["--out", str(tmp_path), "--scale", "0.03", "--draws", "99"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "clustered by area (30 clusters)" in out
+    assert "TWFE for comparison" in out
+    assert "Callaway" in (tmp_path / "report.md").read_text()
