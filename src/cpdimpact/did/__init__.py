@@ -27,8 +27,13 @@ comparisons, with which weights, make up a TWFE estimate (Goodman-Bacon 2021). S
 TWFE is biased when start periods are staggered and effects vary over time or between cohorts
 (Goodman-Bacon 2021; de Chaisemartin & D'Haultfoeuille 2020; Sun & Abraham 2021); both TWFE
 estimators warn :class:`~cpdimpact.errors.StaggeredTimingWarning` in that case and their results
-on staggered designs are for comparison only. The wild cluster bootstrap and CR2 / Satterthwaite
-inference for few clusters are still to come.
+on staggered designs are for comparison only.
+
+Few clusters
+------------
+:func:`wild_cluster_bootstrap` tests a TWFE DiD coefficient with the wild cluster bootstrap
+(restricted by default; Rademacher or Webb weights; exact enumeration for very few clusters)
+without refitting per draw. CR2 with Satterthwaite degrees of freedom is still to come.
 """
 
 from cpdimpact.did.bacon import BaconDecomposition, bacon_decomposition
@@ -36,6 +41,7 @@ from cpdimpact.did.event_study import EventStudy
 from cpdimpact.did.results import DiDResult, EventStudyResult, PretrendTest
 from cpdimpact.did.staggered import Aggregate, StaggeredDiD, StaggeredResult
 from cpdimpact.did.twfe import DiD
+from cpdimpact.did.wild import WildBootstrapResult, wild_cluster_bootstrap
 
 __all__ = [
     "Aggregate",
@@ -48,4 +54,6 @@ __all__ = [
     "PretrendTest",
     "StaggeredDiD",
     "StaggeredResult",
+    "WildBootstrapResult",
+    "wild_cluster_bootstrap",
 ]

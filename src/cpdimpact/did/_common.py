@@ -111,8 +111,8 @@ def few_clusters(
             notes,
             f"only {n_clusters} clusters of {cluster!r}: cluster-robust standard errors "
             f"over-reject with fewer than about {FEW_CLUSTERS} clusters (Cameron, Gelbach & "
-            "Miller 2008). Read p-values with caution; the wild cluster bootstrap and CR2 "
-            "with Satterthwaite degrees of freedom are coming in cpdimpact.did.",
+            "Miller 2008). Read p-values with caution; use the wild cluster bootstrap "
+            "(cpdimpact.did.wild_cluster_bootstrap).",
             FewClustersWarning,
         )
     treated_clusters = np.unique(cluster_codes[treated])

@@ -18,10 +18,11 @@ influence functions include the estimation of those weights, so analytic standar
 R's ``did`` package.
 
 This first slice covers balanced panels without covariates (where the doubly robust,
-inverse-probability and regression estimators coincide) with analytic influence-function
-standard errors. Still to come (issue 4): covariates (Sant'Anna & Zhao 2020 doubly robust),
-repeated cross-sections and unbalanced panels, the multiplier bootstrap with uniform bands,
-clustering above the unit, the imputation and interaction-weighted estimators, Rambachan-Roth sensitivity, and the wild cluster bootstrap and CR2.
+inverse-probability and regression estimators coincide), with analytic influence-function or
+multiplier-bootstrap standard errors, uniform bands and clustering above the unit. Still to come
+(issue 4): covariates (Sant'Anna & Zhao 2020 doubly robust), repeated cross-sections and
+unbalanced panels, the imputation and interaction-weighted estimators, Rambachan-Roth
+sensitivity, and a wild cluster bootstrap for the aggregates.
 """
 
 from __future__ import annotations
