@@ -99,5 +99,6 @@ def test_hub_rollout_example(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "clustered by area (30 clusters)" in out
-    assert "TWFE for comparison" in out
+    assert "TWFE for comparison" in out and "wild cluster bootstrap" in out
+    assert "Goodman-Bacon" in out
     assert "Callaway" in (tmp_path / "report.md").read_text()
