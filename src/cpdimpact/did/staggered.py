@@ -477,23 +477,42 @@ class StaggeredResult:
             f"multiplier bootstrap (Mammen weights), {b.n_bootstrap} draws, seed {b.seed}, {where}"
         )
 
-    def _weighted(self, idx: np.ndarray) -> tuple[float, np.ndarray]:
-        """Cohort-share weighted average of cells ``idx`` and its influence function.
+    def _share_weighted(
+        self, groups: np.ndarray, estimates: np.ndarray, psi: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        r"""Cohort-share weighted average of ``estimates`` and its influence function.
 
         The influence function adds the estimation of the weights: for weights
-        :math:`w_k = p_{g_k}/\\sum_j p_{g_j}`, the term :math:`\\sum_k ATT_k\\,\\psi^w_k` with
-        :math:`\\psi^w_k = (1_{G=g_k} - p_{g_k})/S - p_{g_k}\\sum_j(1_{G=g_j} - p_{g_j})/S^2`.
+        :math:`w_k = p_{g_k}/S`, the term :math:`\sum_k \theta_k\,\psi^w_k` with
+        :math:`\psi^w_k = (1_{G=g_k} - p_{g_k})/S - p_{g_k}\sum_j(1_{G=g_j} - p_{g_j})/S^2`
+        (as R ``did``'s ``wif``).
         """
-        cells = self.group_time.iloc[idx]
-        groups = cells["group"].to_numpy()
-        p = np.array([self.cohort_share[g] for g in groups])
+        p = np.array([self.cohort_share[int(g)] for g in groups])
         total = p.sum()
-        w = p / total
-        att = cells["estimate"].to_numpy()
         indicator = (self.cohort_of_unit[:, None] == groups[None, :]).astype(float) - p
         wif = indicator / total - np.outer(indicator.sum(axis=1), p) / total**2
-        psi = self.influence[:, idx] @ w + wif @ att
-        return float(w @ att), psi
+        w = p / total
+        return float(w @ estimates), psi @ w + wif @ estimates
+
+    def _cells(self, idx: np.ndarray) -> tuple[float, np.ndarray]:
+        gt = self.group_time
+        return self._share_weighted(
+            gt["group"].to_numpy()[idx], gt["estimate"].to_numpy()[idx], self.influence[:, idx]
+        )
+
+    def _pieces(self, label: str, keys: list, estimates: list, psis: list) -> pd.DataFrame:
+        """Pieces of an aggregate with their SEs and uniform bands (one bootstrap pass)."""
+        se, band = _inference(np.column_stack(psis), self.bootstrap, self.spec.alpha)
+        est = np.asarray(estimates)
+        return pd.DataFrame(
+            {
+                label: keys,
+                "estimate": est,
+                "std_error": se,
+                "band_lower": est - band * se,
+                "band_upper": est + band * se,
+            }
+        )
 
     def aggregate(
         self,
@@ -507,7 +526,8 @@ class StaggeredResult:
         ``"calendar"``, as R's ``did::aggte``.
 
         ``min_e``/``max_e`` limit the event times of a dynamic aggregation; ``balance_e`` keeps
-        only cohorts observed for at least that many periods after treatment.
+        only cohorts observed for at least that many periods after treatment. The pieces carry
+        uniform bands (``band_lower``, ``band_upper``) when bootstrapped.
         """
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -515,54 +535,40 @@ class StaggeredResult:
         g, t = gt["group"].to_numpy(), gt["time"].to_numpy()
         post = t >= g - self.spec.anticipation
         if kind == "simple":
-            estimate, psi = self._weighted(np.flatnonzero(post))
+            estimate, psi = self._cells(np.flatnonzero(post))
             return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pd.DataFrame())
         if kind == "group":
-            rows, psis, shares = [], [], []
-            for cohort in sorted(set(g)):
-                idx = np.flatnonzero((g == cohort) & post)
-                if idx.size == 0:
-                    continue
-                psi = self.influence[:, idx].mean(axis=1)
-                rows.append((cohort, float(gt["estimate"].iloc[idx].mean()), self._se(psi)))
-                psis.append(psi)
-                shares.append(cohort)
-            pieces = pd.DataFrame(rows, columns=["group", "estimate", "std_error"])
-            p = np.array([self.cohort_share[c] for c in shares])
-            w = p / p.sum()
-            indicator = (self.cohort_of_unit[:, None] == np.array(shares)[None, :]).astype(
-                float
-            ) - p
-            wif = indicator / p.sum() - np.outer(indicator.sum(axis=1), p) / p.sum() ** 2
-            psi = np.column_stack(psis) @ w + wif @ pieces["estimate"].to_numpy()
-            estimate = float(w @ pieces["estimate"].to_numpy())
+            keys = [c for c in sorted(set(g)) if ((g == c) & post).any()]
+            idxs = [np.flatnonzero((g == c) & post) for c in keys]
+            estimates = [float(gt["estimate"].to_numpy()[i].mean()) for i in idxs]
+            psis = [self.influence[:, i].mean(axis=1) for i in idxs]
+            pieces = self._pieces("group", [int(c) for c in keys], estimates, psis)
+            estimate, psi = self._share_weighted(
+                np.asarray(keys), np.asarray(estimates), np.column_stack(psis)
+            )
             return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces)
         if kind == "dynamic":
             event = t - g
-            keep = np.ones(len(gt), dtype=bool)
+            keep = (event >= min_e) & (event <= max_e)
             if balance_e is not None:
-                last = max(self.periods)
-                keep &= (last - g) >= balance_e
-                keep &= (event <= balance_e) & (event >= min_e)
-            keep &= (event >= min_e) & (event <= max_e)
-            rows, psis = [], []
-            for e in sorted(set(event[keep])):
-                estimate, psi = self._weighted(np.flatnonzero(keep & (event == e)))
-                rows.append((int(e), estimate, self._se(psi)))
-                psis.append(psi)
-            pieces = pd.DataFrame(rows, columns=["event_time", "estimate", "std_error"])
-            post_e = pieces["event_time"].to_numpy() >= 0
-            psi = np.column_stack(psis)[:, post_e].mean(axis=1)
+                keep &= (max(self.periods) - g) >= balance_e
+                keep &= event <= balance_e
+            keys = sorted(set(event[keep]))
+            fits = [self._cells(np.flatnonzero(keep & (event == e))) for e in keys]
+            pieces = self._pieces(
+                "event_time", [int(e) for e in keys], [f[0] for f in fits], [f[1] for f in fits]
+            )
+            post_e = np.asarray(keys) >= 0
+            psi = np.column_stack([f[1] for f in fits])[:, post_e].mean(axis=1)
             estimate = float(pieces["estimate"][post_e].mean())
             return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces)
         # calendar
-        rows, psis = [], []
-        for period in sorted(set(t[post])):
-            estimate, psi = self._weighted(np.flatnonzero(post & (t == period)))
-            rows.append((int(period), estimate, self._se(psi)))
-            psis.append(psi)
-        pieces = pd.DataFrame(rows, columns=["time", "estimate", "std_error"])
-        psi = np.column_stack(psis).mean(axis=1)
+        keys = sorted(set(t[post]))
+        fits = [self._cells(np.flatnonzero(post & (t == period))) for period in keys]
+        pieces = self._pieces(
+            "time", [int(k) for k in keys], [f[0] for f in fits], [f[1] for f in fits]
+        )
+        psi = np.column_stack([f[1] for f in fits]).mean(axis=1)
         estimate = float(pieces["estimate"].mean())
         return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces)
 
