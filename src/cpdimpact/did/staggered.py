@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -432,14 +433,18 @@ class StaggeredResult:
         return float(_inference(psi[:, None], self.bootstrap, self.spec.alpha)[0][0])
 
     # The faces a pipeline stage reads: the headline is the simple aggregate.
+    @cached_property
+    def _simple(self) -> Aggregate:
+        return self.aggregate("simple")
+
     @property
     def estimate(self) -> float:
         """Overall ATT (the ``"simple"`` aggregate)."""
-        return self.aggregate("simple").estimate
+        return self._simple.estimate
 
     @property
     def std_error(self) -> float:
-        return self.aggregate("simple").std_error
+        return self._simple.std_error
 
     @property
     def df(self) -> float:
