@@ -232,30 +232,40 @@ class StaggeredDiD:
                 f"column {self.time!r} must hold whole periods (e.g. years); {format_rows(bad)} "
                 "do not"
             )
-        duplicated = frame.duplicated([self.unit, self.time], keep=False)
+        # Codes instead of pivot/group-by: one pass of plain numpy over the rows.
+        unit_code, units = pd.factorize(frame[self.unit], sort=True)
+        time_code, period_labels = pd.factorize(frame[self.time], sort=True)
+        n_units, n_periods = len(units), len(period_labels)
+        cell = unit_code.astype(np.int64) * n_periods + time_code
+        duplicated = np.bincount(cell, minlength=n_units * n_periods)[cell] > 1
         if duplicated.any():
             raise DuplicateRowsError(
                 f"one row per unit and period is needed, but ({self.unit}, {self.time}) repeats "
                 f"in {format_rows(frame.index[duplicated])}; aggregate pupils to unit-period "
                 "means first (cohort.unit_years)"
             )
-        first = frame.groupby(self.unit, sort=True)[self.first_treated].agg(["min", "max"])
-        varying = first.index[first["min"].fillna(0) != first["max"].fillna(0)]
+        starts = frame[self.first_treated].fillna(0).to_numpy(dtype=float)
+        order = np.argsort(unit_code, kind="stable")
+        bounds = np.flatnonzero(np.diff(unit_code[order], prepend=-1))
+        lowest = np.minimum.reduceat(starts[order], bounds)
+        highest = np.maximum.reduceat(starts[order], bounds)
+        varying = np.asarray(units)[lowest != highest]
         if len(varying):
             raise InvalidValueError(
                 f"column {self.first_treated!r} must be constant within each unit; units "
                 f"{[*varying[:5]]} change it (treatment must be absorbing: a unit stays treated "
                 "once it starts)"
             )
-        wide = frame.pivot(index=self.unit, columns=self.time, values=self.outcome).sort_index()
-        periods = wide.columns.to_numpy().astype(int)
+        wide = np.full((n_units, n_periods), np.nan)
+        wide[unit_code, time_code] = frame[self.outcome].to_numpy(dtype=float)
+        periods = np.asarray(period_labels).astype(int)
         if len(periods) > 1 and (np.diff(periods) != 1).any():
             raise InvalidValueError(
                 f"periods must be consecutive; {self.time!r} jumps between {list(periods)}"
             )
         notes: list[str] = []
-        incomplete = wide.isna().any(axis=1).to_numpy()
-        cohort = first["min"].fillna(0).reindex(wide.index).to_numpy(dtype=float)
+        incomplete = np.isnan(wide).any(axis=1)
+        cohort = lowest
         if incomplete.any():
             notes.append(
                 f"{int(incomplete.sum())} units not observed in every period were dropped (this "
@@ -286,20 +296,22 @@ class StaggeredDiD:
             warnings.warn(notes[-1], SmallSampleWarning, stacklevel=3)
         clusters = None
         if self.cluster is not None:
-            per_unit = frame.groupby(self.unit, sort=True)[self.cluster]
-            if (per_unit.nunique(dropna=False) > 1).any():
+            cluster_code = pd.factorize(frame[self.cluster], sort=True)[0][order]
+            if (
+                np.minimum.reduceat(cluster_code, bounds)
+                != np.maximum.reduceat(cluster_code, bounds)
+            ).any():
                 raise InvalidValueError(
                     f"cluster column {self.cluster!r} must be constant within each unit "
                     f"(clusters are groups of units, e.g. areas)"
                 )
-            labels = per_unit.first().reindex(wide.index).to_numpy()[keep]
-            clusters = pd.factorize(labels, sort=True)[0]
-        return wide.to_numpy(dtype=float)[keep], cohort.astype(int), periods, clusters, notes
+            clusters = pd.factorize(cluster_code[bounds][keep], sort=True)[0]
+        return wide[keep], cohort.astype(int), periods, clusters, notes
 
 
 _MAMMEN = (-(np.sqrt(5) - 1) / 2, (np.sqrt(5) + 1) / 2)
 _MAMMEN_P = (np.sqrt(5) + 1) / (2 * np.sqrt(5))
-_CHUNK = 256  # draws generated at a time: memory (units x chunk), not (units x draws)
+_CHUNK = 64  # draws generated at a time: memory (units x chunk), not (units x draws)
 
 
 @dataclass(frozen=True)
@@ -343,9 +355,16 @@ class _Bootstrap:
         g = units.shape[0]
         rng = np.random.default_rng(self.seed)
         out = np.empty((self.n_bootstrap, psi.shape[1]))
+        # One reused buffer: fresh (draws x units) arrays per chunk cost more than the draws.
+        buffer = np.empty((min(_CHUNK, self.n_bootstrap), g))
+        low = np.empty(buffer.shape, dtype=bool)
         for start in range(0, self.n_bootstrap, _CHUNK):
             size = min(_CHUNK, self.n_bootstrap - start)
-            v = np.where(rng.random((size, g)) < _MAMMEN_P, _MAMMEN[0], _MAMMEN[1])
+            v, mask = buffer[:size], low[:size]
+            rng.random(out=v)
+            np.less(v, _MAMMEN_P, out=mask)
+            v.fill(_MAMMEN[1])
+            v[mask] = _MAMMEN[0]
             out[start : start + size] = v @ units / np.sqrt(g)
         return out
 
