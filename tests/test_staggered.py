@@ -354,3 +354,12 @@ def test_staggered_cohort_for_a_national_roll_out():
     assert result.estimator.control_group == "not_yet_treated"
     head = result.headline.set_index("group")
     assert np.isfinite(head.loc[["All pupils", "FSM pupils"], "effect_size"]).all()
+
+
+def test_cohort_starting_after_the_data_serves_as_never_treated():
+    data = _tiny_panel()
+    late = data.assign(first_treated=np.where(data["first_treated"] == 0, 9, data["first_treated"]))
+    res = StaggeredDiD(n_bootstrap=0).fit(late)
+    base = StaggeredDiD(n_bootstrap=0).fit(data)
+    pd.testing.assert_frame_equal(res.group_time, base.group_time)
+    assert any("after the last period" in note for note in res.notes)

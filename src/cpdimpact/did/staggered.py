@@ -282,6 +282,15 @@ class StaggeredDiD:
         for note in notes:
             warnings.warn(note, SmallSampleWarning, stacklevel=3)
         cohort = cohort[keep]
+        # A cohort starting after the data ends is untreated in every observed period: it
+        # serves as never treated (as R did does), not as a cohort without post-periods.
+        late = cohort - self.anticipation > periods[-1]
+        if late.any():
+            notes.append(
+                f"{int(late.sum())} units first treated after the last period are treated as "
+                "never treated"
+            )
+            cohort = np.where(late, 0, cohort)
         if self.control_group == "never_treated" and not (cohort == 0).any():
             raise EmptyComparisonGroupError(
                 "control_group='never_treated' but no unit is never treated; use "
