@@ -363,3 +363,14 @@ def test_cohort_starting_after_the_data_serves_as_never_treated():
     base = StaggeredDiD(n_bootstrap=0).fit(data)
     pd.testing.assert_frame_equal(res.group_time, base.group_time)
     assert any("after the last period" in note for note in res.notes)
+
+
+def test_bootstrap_draws_do_not_depend_on_threads(monkeypatch):
+    import cpdimpact.did.staggered as module
+
+    data = _tiny_panel()
+    spec = StaggeredDiD(n_bootstrap=300, seed=8)
+    threaded = spec.fit(data).group_time
+    monkeypatch.setattr(module.os, "cpu_count", lambda: 1)
+    serial = spec.fit(data).group_time
+    pd.testing.assert_frame_equal(threaded, serial)

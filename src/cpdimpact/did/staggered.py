@@ -27,7 +27,10 @@ sensitivity, and a wild cluster bootstrap for the aggregates.
 
 from __future__ import annotations
 
+import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar, Literal
@@ -362,19 +365,35 @@ class _Bootstrap:
                 / sizes[:, None]
             )
         g = units.shape[0]
-        rng = np.random.default_rng(self.seed)
         out = np.empty((self.n_bootstrap, psi.shape[1]))
-        # One reused buffer: fresh (draws x units) arrays per chunk cost more than the draws.
-        buffer = np.empty((min(_CHUNK, self.n_bootstrap), g))
-        low = np.empty(buffer.shape, dtype=bool)
-        for start in range(0, self.n_bootstrap, _CHUNK):
+        starts = range(0, self.n_bootstrap, _CHUNK)
+        # One generator per chunk, spawned from the seed: the draws do not depend on how many
+        # threads run them. Filling, comparing and the BLAS product release the GIL, so two
+        # threads use both cores; each thread reuses its own buffers (fresh draws x units
+        # arrays per chunk cost more in page faults than the draws themselves).
+        children = np.random.SeedSequence(self.seed).spawn(len(starts))
+        local = threading.local()
+
+        def run(chunk: int) -> None:
+            start = starts[chunk]
             size = min(_CHUNK, self.n_bootstrap - start)
-            v, mask = buffer[:size], low[:size]
-            rng.random(out=v)
+            if not hasattr(local, "buffer"):
+                local.buffer = np.empty((_CHUNK, g))
+                local.mask = np.empty((_CHUNK, g), dtype=bool)
+            v, mask = local.buffer[:size], local.mask[:size]
+            np.random.default_rng(children[chunk]).random(out=v)
             np.less(v, _MAMMEN_P, out=mask)
             v.fill(_MAMMEN[1])
             v[mask] = _MAMMEN[0]
             out[start : start + size] = v @ units / np.sqrt(g)
+
+        workers = min(2, os.cpu_count() or 1, len(starts))
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(run, range(len(starts))))
+        else:
+            for chunk in range(len(starts)):
+                run(chunk)
         return out
 
 
