@@ -158,10 +158,20 @@ _VARIABLES = {
 _ARMS = {"all": "all", "treated": "intervention", "comparison": "comparison"}
 
 
-def evaluation_report(result) -> Document:
-    """Build the :class:`~cpdimpact.report.Document` for an evaluation result."""
+def _figure_section(heading: str, name: str, title: str, caption: str, draw) -> list:
+    """A level-2 heading and a figure drawn by ``draw(ax=...)``; the figure is closed after."""
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=(7, 4))
+    draw(ax=ax)
+    ax.set_title(title)
+    blocks = [Heading(heading, level=2), Figure(fig, name=name, caption=caption)]
+    plt.close(fig)
+    return blocks
+
+
+def evaluation_report(result) -> Document:
+    """Build the :class:`~cpdimpact.report.Document` for an evaluation result."""
     options = result.evaluation.report
     cohort = result.cohort
     blocks: list = []
@@ -188,19 +198,13 @@ def evaluation_report(result) -> Document:
         blocks += [Heading("Caveats", level=3), *(Paragraph(c) for c in caveats)]
 
     if result.event_study is not None:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        result.event_study.plot(ax=ax)
-        ax.set_title("Effect by year relative to the start (outcome points)")
-        blocks += [
-            Heading("Event study", level=2),
-            Figure(
-                fig,
-                name="event_study",
-                caption="Estimates with 95% confidence intervals; "
-                "the year before the start is the reference.",
-            ),
-        ]
-        plt.close(fig)
+        blocks += _figure_section(
+            "Event study",
+            "event_study",
+            "Effect by year relative to the start (outcome points)",
+            "Estimates with 95% confidence intervals; the year before the start is the reference.",
+            result.event_study.plot,
+        )
         pretrend = result.event_study.pretrend
         if pretrend is not None:
             blocks.append(
@@ -218,19 +222,14 @@ def evaluation_report(result) -> Document:
             )
         )
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    cohort.plot(ax=ax)
-    ax.set_title("Mean outcome by year")
-    blocks += [
-        Heading("Attainment trends", level=2),
-        Figure(
-            fig,
-            name="trends",
-            caption="Mean outcome of pupils in the intervention and "
-            "comparison groups; dotted lines mark the start.",
-        ),
-    ]
-    plt.close(fig)
+    blocks += _figure_section(
+        "Attainment trends",
+        "trends",
+        "Mean outcome by year",
+        "Mean outcome of pupils in the intervention and comparison groups; dotted lines mark "
+        "the start.",
+        cohort.plot,
+    )
 
     balance = cohort.balance.assign(variable=cohort.balance["variable"].replace(_VARIABLES))
     blocks += [
