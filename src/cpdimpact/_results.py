@@ -15,6 +15,7 @@ from scipy import stats
 
 __all__ = [
     "TIDY_COLUMNS",
+    "HtmlFromSummary",
     "Summary",
     "critical_value",
     "interval",
@@ -77,6 +78,13 @@ def tidy_frame(
             "ci_upper": upper,
         }
     )
+
+
+class HtmlFromSummary:
+    """Mixin: a result's notebook view is the HTML of its ``summary()``."""
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
 
 
 @dataclass(frozen=True)

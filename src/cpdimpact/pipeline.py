@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._results import Summary
+from ._results import HtmlFromSummary, Summary
 from .cohort import Cohort, CohortSpec, unit_year_means
 from .did import DiD, DiDResult, EventStudy, EventStudyResult
 from .effects import EffectSize, hedges_g
@@ -286,7 +286,7 @@ class GroupEstimate:
 
 
 @dataclass(frozen=True, eq=False)
-class EvaluationResult:
+class EvaluationResult(HtmlFromSummary):
     """Everything an evaluation produced; immutable.
 
     Attributes
@@ -378,9 +378,6 @@ class EvaluationResult:
             p = self.event_study.pretrend
             facts += (("pre-trend test", f"F = {p.statistic:.2f}, p = {p.p_value:.3f}"),)
         return Summary(title=self.evaluation.report.title, facts=facts, table=self.headline)
-
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
 
     def plot(self, *, ax=None):
         """The event-study figure (or the headline effect size without an event study)."""

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .._results import Summary
+from .._results import HtmlFromSummary, Summary
 from ..errors import (
     DesignError,
     EmptyComparisonGroupError,
@@ -116,7 +116,7 @@ class CohortSpec:
 
 
 @dataclass(frozen=True, eq=False)
-class Cohort:
+class Cohort(HtmlFromSummary):
     """An analysis-ready cohort. Immutable; produced by :meth:`CohortSpec.build`.
 
     Attributes
@@ -206,9 +206,6 @@ class Cohort:
     def to_frame(self) -> pd.DataFrame:
         """The flow log as a tidy frame."""
         return self.flow.to_frame()
-
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
 
     def plot(self, *, ax=None):
         """Mean outcome by year for the treated and comparison arms; returns the Axes."""

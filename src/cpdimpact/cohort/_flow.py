@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._results import Summary
+from .._results import HtmlFromSummary, Summary
 
 __all__ = ["FlowLog", "FlowRecorder"]
 
@@ -15,7 +15,7 @@ STAGES = ("available", "eligible", "assigned", "analysed")
 
 
 @dataclass(frozen=True)
-class FlowLog:
+class FlowLog(HtmlFromSummary):
     """Counts of schools, teachers and pupil records at each stage of cohort construction.
 
     Attributes
@@ -64,9 +64,6 @@ class FlowLog:
             ),
             table=self.exclusions if len(self.exclusions) else None,
         )
-
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
 
     def plot(self, *, ax=None):
         """Horizontal bars of pupil records at each stage, by arm; returns the Axes."""

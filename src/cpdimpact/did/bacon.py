@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from cpdimpact._results import Summary
+from cpdimpact._results import HtmlFromSummary, Summary
 from cpdimpact.did._checks import key_column, numeric_column, require_columns
 from cpdimpact.errors import (
     CpdImpactError,
@@ -470,7 +470,7 @@ def labels_at(periods: np.ndarray, index: int):
 
 
 @dataclass(frozen=True, eq=False)
-class BaconDecomposition:
+class BaconDecomposition(HtmlFromSummary):
     """The 2x2 comparisons behind a TWFE DiD coefficient and their weights.
 
     Attributes
@@ -605,9 +605,6 @@ class BaconDecomposition:
             f"comparisons={len(self._table)}, "
             f"forbidden_weight_share={self.forbidden_weight_share:.4g})"
         )
-
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
 
     def plot(self, *, ax=None):
         """The classic scatter: each 2x2 estimate against its weight, marked by type, with the

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from cpdimpact._results import Summary, interval, p_value, tidy_frame
+from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
 
 __all__ = ["DiDResult", "EventStudyResult", "PretrendTest", "TwfeFit"]
 
@@ -76,7 +76,7 @@ def _inference_facts(res) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class TwfeFit:
+class TwfeFit(HtmlFromSummary):
     """Coefficients, covariance and inference facts shared by every two-way FE result.
 
     Attributes
@@ -183,9 +183,6 @@ class DiDResult(TwfeFit):
             notes=self.notes,
         )
 
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
-
     def __repr__(self) -> str:
         return (
             f"DiDResult(estimate={self.estimate:.4g}, std_error={self.std_error:.4g}, "
@@ -268,9 +265,6 @@ class EventStudyResult(TwfeFit):
             table=self.to_frame(),
             notes=self.notes,
         )
-
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
 
     def __repr__(self) -> str:
         return (

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cpdimpact._results import Summary, interval, p_value, tidy_frame
+from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
 from cpdimpact.errors import (
     CpdImpactError,
     DesignError,
@@ -463,7 +463,7 @@ class Aggregate:
 
 
 @dataclass(frozen=True, eq=False)
-class StaggeredResult:
+class StaggeredResult(HtmlFromSummary):
     """Group-time effects with their influence functions; aggregate with :meth:`aggregate`."""
 
     spec: StaggeredDiD
@@ -674,9 +674,6 @@ class StaggeredResult:
             table=self.to_frame(),
             notes=self.notes,
         )
-
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
 
     def plot(self, *, ax=None):
         """Event-study figure from the dynamic aggregation, with pointwise 95% intervals."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cpdimpact._results import TIDY_COLUMNS, Summary
+from cpdimpact._results import TIDY_COLUMNS, HtmlFromSummary, Summary
 from cpdimpact._results import p_value as t_p_value
 from cpdimpact.did._checks import numeric_column
 from cpdimpact.did._common import check_alpha, normalise_covariates, prepare
@@ -84,7 +84,7 @@ def _bootstrap_p(t_obs: float, t_boot: np.ndarray) -> float:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class WildBootstrapResult:
+class WildBootstrapResult(HtmlFromSummary):
     """Result of :func:`wild_cluster_bootstrap`: the DiD coefficient and its bootstrap test.
 
     Attributes
@@ -224,9 +224,6 @@ class WildBootstrapResult:
             table=self.to_frame(),
             notes=self.notes,
         )
-
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
 
     def __repr__(self) -> str:
         return (

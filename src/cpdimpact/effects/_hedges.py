@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._results import Summary, critical_value, p_value, tidy_frame
+from .._results import HtmlFromSummary, Summary, critical_value, p_value, tidy_frame
 from ..errors import InvalidValueError
 from ._months import months_of_progress
 
@@ -110,7 +110,7 @@ def hedges_correction(n: int | None) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EffectSize:
+class EffectSize(HtmlFromSummary):
     """A standardised effect size with its standard error and confidence interval.
 
     Build one with :func:`hedges_g` or :func:`hedges_g_from_summary` rather than directly.
@@ -251,9 +251,6 @@ class EffectSize:
             table=self.to_frame(),
             notes=(_SD_NOTE,),
         )
-
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
 
     def __str__(self) -> str:
         return (

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from .._results import Summary, interval, p_value, tidy_frame
+from .._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
 from ..errors import DesignError, MissingColumnError
 from ._model import MultilevelModel
 from ._result import MultilevelResult
@@ -175,7 +175,7 @@ def _with_year_dummies(frame: pd.DataFrame, time: str) -> tuple[pd.DataFrame, tu
 
 
 @dataclass(frozen=True, eq=False)
-class MultilevelDiDResult:
+class MultilevelDiDResult(HtmlFromSummary):
     """Result of :class:`MultilevelDiD`, with the faces of :class:`~cpdimpact.did.DiDResult`.
 
     Attributes
@@ -260,9 +260,6 @@ class MultilevelDiDResult:
             table=self.to_frame(),
             notes=self.notes,
         )
-
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
 
     def plot(self, *, ax=None):
         """Caterpillar plot of the outermost group's random intercepts."""

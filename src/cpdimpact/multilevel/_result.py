@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .._results import Summary, critical_value, interval, tidy_frame
+from .._results import HtmlFromSummary, Summary, critical_value, interval, tidy_frame
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._model import MultilevelModel
@@ -17,7 +17,7 @@ __all__ = ["MultilevelResult"]
 
 
 @dataclass(frozen=True, eq=False)
-class MultilevelResult:
+class MultilevelResult(HtmlFromSummary):
     """A fitted :class:`~cpdimpact.multilevel.MultilevelModel`.
 
     Attributes
@@ -116,9 +116,6 @@ class MultilevelResult:
         return Summary(
             title="Multilevel model", facts=facts, table=self.to_frame(), notes=self.notes
         )
-
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
 
     def __repr__(self) -> str:
         return (
