@@ -366,7 +366,7 @@ def test_cohort_starting_after_the_data_serves_as_never_treated():
 
 
 def test_bootstrap_draws_do_not_depend_on_threads(monkeypatch):
-    import cpdimpact.did.staggered as module
+    import cpdimpact.did._multiplier as module
 
     data = _tiny_panel()
     spec = StaggeredDiD(n_bootstrap=300, seed=8)

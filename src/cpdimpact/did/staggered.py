@@ -27,10 +27,7 @@ sensitivity, and a wild cluster bootstrap for the aggregates.
 
 from __future__ import annotations
 
-import os
-import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar, Literal
@@ -40,6 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
+from cpdimpact.did._multiplier import _Bootstrap, _inference
 from cpdimpact.errors import (
     CpdImpactError,
     DesignError,
@@ -321,103 +319,6 @@ class StaggeredDiD:
         return wide[keep], cohort.astype(int), periods, clusters, notes
 
 
-_MAMMEN = (-(np.sqrt(5) - 1) / 2, (np.sqrt(5) + 1) / 2)
-_MAMMEN_P = (np.sqrt(5) + 1) / (2 * np.sqrt(5))
-_CHUNK = 64  # draws generated at a time: memory (units x chunk), not (units x draws)
-
-
-@dataclass(frozen=True)
-class _Bootstrap:
-    """Multiplier bootstrap settings; the same seed regenerates the same draws for every
-    statistic, so cells and aggregates share one joint bootstrap distribution."""
-
-    n_bootstrap: int
-    seed: int
-    clusters: np.ndarray | None
-    n_units: int
-
-    @classmethod
-    def create(cls, spec: StaggeredDiD, clusters, n: int) -> _Bootstrap:
-        seed = spec.seed
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0])
-        return cls(int(spec.n_bootstrap), int(seed), clusters, n)
-
-    @property
-    def n_clusters(self) -> int:
-        return self.n_units if self.clusters is None else int(self.clusters.max()) + 1
-
-    def draws(self, psi: np.ndarray) -> np.ndarray:
-        r"""Bootstrap replicates :math:`\sqrt{G}\,\frac1G\sum_c v_c \bar\psi_c` (draws x k).
-
-        Mammen two-point weights :math:`v` per unit, or per cluster applied to the cluster
-        means of the influence function (Callaway & Sant'Anna 2021, section 4).
-        """
-        if self.clusters is None:
-            units = psi
-        else:
-            sizes = np.bincount(self.clusters)
-            units = (
-                np.stack(
-                    [np.bincount(self.clusters, weights=psi[:, j]) for j in range(psi.shape[1])],
-                    axis=1,
-                )
-                / sizes[:, None]
-            )
-        g = units.shape[0]
-        out = np.empty((self.n_bootstrap, psi.shape[1]))
-        starts = range(0, self.n_bootstrap, _CHUNK)
-        # One generator per chunk, spawned from the seed: the draws do not depend on how many
-        # threads run them. Filling, comparing and the BLAS product release the GIL, so two
-        # threads use both cores; each thread reuses its own buffers (fresh draws x units
-        # arrays per chunk cost more in page faults than the draws themselves).
-        children = np.random.SeedSequence(self.seed).spawn(len(starts))
-        local = threading.local()
-
-        def run(chunk: int) -> None:
-            start = starts[chunk]
-            size = min(_CHUNK, self.n_bootstrap - start)
-            if not hasattr(local, "buffer"):
-                local.buffer = np.empty((_CHUNK, g))
-                local.mask = np.empty((_CHUNK, g), dtype=bool)
-            v, mask = local.buffer[:size], local.mask[:size]
-            np.random.default_rng(children[chunk]).random(out=v)
-            np.less(v, _MAMMEN_P, out=mask)
-            v.fill(_MAMMEN[1])
-            v[mask] = _MAMMEN[0]
-            out[start : start + size] = v @ units / np.sqrt(g)
-
-        workers = min(2, os.cpu_count() or 1, len(starts))
-        if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(run, range(len(starts))))
-        else:
-            for chunk in range(len(starts)):
-                run(chunk)
-        return out
-
-
-def _inference(psi: np.ndarray, bootstrap: _Bootstrap | None, alpha: float):
-    """Standard errors and the uniform-band critical value for the columns of ``psi``.
-
-    Analytic: :math:`\\sqrt{\\sum\\psi^2}/n` and the pointwise normal quantile. Bootstrap (as R
-    ``did``): the interquartile range of the replicates over that of the normal, divided by
-    :math:`\\sqrt{G}`; the band uses the :math:`1-\alpha` quantile of the largest absolute
-    studentised replicate across columns.
-    """
-    psi = np.atleast_2d(psi.T).T
-    if bootstrap is None:
-        se = np.sqrt((psi**2).sum(axis=0)) / psi.shape[0]
-        return se, float(stats.norm.ppf(1 - alpha / 2))
-    reps = bootstrap.draws(psi)
-    q75, q25 = np.quantile(reps, [0.75, 0.25], axis=0, method="inverted_cdf")
-    sigma = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        studentised = np.nanmax(np.abs(reps / sigma), axis=1)
-    band = float(np.quantile(studentised, 1 - alpha, method="inverted_cdf"))
-    return sigma / np.sqrt(bootstrap.n_clusters), band
-
-
 @dataclass(frozen=True)
 class PretrendWald:
     """Wald test that every pre-treatment ATT(g, t) is zero (chi-square on q df)."""
@@ -436,6 +337,12 @@ class Aggregate:
     std_error: float
     alpha: float
     pieces: pd.DataFrame
+    #: Influence function of the overall estimate, one value per unit (for further inference,
+    #: e.g. a wild cluster bootstrap or a sensitivity analysis).
+    influence: np.ndarray | None = field(default=None, repr=False)
+    #: Influence functions of the pieces (units x pieces, in the order of ``pieces``): their
+    #: covariance is ``piece_influence.T @ piece_influence / n**2``.
+    piece_influence: np.ndarray | None = field(default=None, repr=False)
 
     def conf_int(self, alpha: float | None = None) -> tuple[float, float]:
         lower, upper = interval(self.estimate, self.std_error, alpha=alpha or self.alpha)
@@ -588,7 +495,7 @@ class StaggeredResult(HtmlFromSummary):
         post = t >= g - self.spec.anticipation
         if kind == "simple":
             estimate, psi = self._cells(np.flatnonzero(post))
-            return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pd.DataFrame())
+            return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pd.DataFrame(), psi)
         if kind == "group":
             keys = [c for c in sorted(set(g)) if ((g == c) & post).any()]
             idxs = [np.flatnonzero((g == c) & post) for c in keys]
@@ -598,7 +505,9 @@ class StaggeredResult(HtmlFromSummary):
             estimate, psi = self._share_weighted(
                 np.asarray(keys), np.asarray(estimates), np.column_stack(psis)
             )
-            return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces)
+            return Aggregate(
+                kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, np.column_stack(psis)
+            )
         if kind == "dynamic":
             event = t - g
             keep = (event >= min_e) & (event <= max_e)
@@ -611,18 +520,20 @@ class StaggeredResult(HtmlFromSummary):
                 "event_time", [int(e) for e in keys], [f[0] for f in fits], [f[1] for f in fits]
             )
             post_e = np.asarray(keys) >= 0
-            psi = np.column_stack([f[1] for f in fits])[:, post_e].mean(axis=1)
+            psis = np.column_stack([f[1] for f in fits])
+            psi = psis[:, post_e].mean(axis=1)
             estimate = float(pieces["estimate"][post_e].mean())
-            return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces)
+            return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis)
         # calendar
         keys = sorted(set(t[post]))
         fits = [self._cells(np.flatnonzero(post & (t == period))) for period in keys]
         pieces = self._pieces(
             "time", [int(k) for k in keys], [f[0] for f in fits], [f[1] for f in fits]
         )
-        psi = np.column_stack([f[1] for f in fits]).mean(axis=1)
+        psis = np.column_stack([f[1] for f in fits])
+        psi = psis.mean(axis=1)
         estimate = float(pieces["estimate"].mean())
-        return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces)
+        return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis)
 
     @property
     def pretrend(self) -> PretrendWald | None:
