@@ -30,16 +30,16 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
+from cpdimpact.did._drdid import METHODS, panel_att, repeated_att
 from cpdimpact.did._multiplier import _Bootstrap, _inference
 from cpdimpact.errors import (
-    CpdImpactError,
     DesignError,
     DuplicateRowsError,
     EmptyComparisonGroupError,
@@ -54,6 +54,25 @@ __all__ = ["StaggeredDiD", "StaggeredResult", "Aggregate", "PretrendWald"]
 KINDS = ("simple", "dynamic", "group", "calendar")
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """Validated rows, and the units of inference they belong to."""
+
+    y: np.ndarray  # outcome per row
+    period: np.ndarray  # period index per row (into ``periods``)
+    owner: np.ndarray  # unit of inference per row: the unit (panel) or the row itself
+    cohort: np.ndarray  # first treated period per unit of inference (0: never treated)
+    x: np.ndarray  # intercept and covariates per row
+    clusters: np.ndarray | None  # cluster code per unit of inference
+    periods: np.ndarray
+    balanced: bool
+    notes: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.cohort)
+
+
 @dataclass(frozen=True, kw_only=True)
 class StaggeredDiD:
     """Group-time average treatment effects for staggered adoption, and their aggregates.
@@ -65,30 +84,51 @@ class StaggeredDiD:
         missing for never-treated units.
     control_group
         ``"never_treated"`` or ``"not_yet_treated"``.
+    method
+        Estimator of each 2x2 comparison with covariates (Sant'Anna & Zhao 2020): ``"dr"``
+        doubly robust (default), ``"ipw"`` inverse probability weighting, ``"reg"`` outcome
+        regression. Without covariates all three are the difference of mean changes.
+    covariates
+        Numeric columns to condition parallel trends on (dummy-encode categories first). On a
+        panel each comparison uses the values of its earlier period, as R ``did`` does; on
+        repeated cross-sections each row's own.
     anticipation
         Periods before ``first_treated`` in which units may already react.
     base_period
         ``"varying"`` (pre-treatment cells compare consecutive periods) or ``"universal"``
         (every cell compares with the period before treatment).
     cluster
-        Column constant within units (area, local authority) to cluster the bootstrap by;
-        ``None`` treats units as independent.
+        Column naming groups of units (school for pupil rows, area, local authority) to cluster
+        the standard errors by; ``None`` treats units (panel) or rows (repeated
+        cross-sections) as independent. On a panel it must be constant within units.
     n_bootstrap
         Multiplier-bootstrap draws for standard errors and uniform (simultaneous) bands, as R
-        ``did`` does; ``0`` gives analytic influence-function standard errors (unit level only).
+        ``did`` does; ``0`` gives analytic influence-function standard errors.
     seed
         Seed of the bootstrap draws (int); with ``None`` a seed is drawn and recorded in the
         result, so any run can be reproduced.
+    panel
+        ``True``: ``unit`` identifies the same unit over time; an unbalanced panel is used as it
+        is (every observed row counts; see Notes). ``False``: repeated cross-sections, e.g.
+        pupil rows, new pupils every year; ``unit`` is not used (cluster by school with
+        ``cluster=``).
     alpha
         1 minus the confidence level.
 
     Notes
     -----
-    Callaway & Sant'Anna (2021), *J. Econometrics* 225(2), 200-230. Without covariates the
-    estimator of each cell is the difference of mean changes; its influence function is
+    Callaway & Sant'Anna (2021), *J. Econometrics* 225(2), 200-230. Each cell compares cohort
+    *g* with its controls between a base period *b* and period *t*; without covariates on a
+    balanced panel its estimator is the difference of mean changes with influence function
     :math:`\\psi_i = \\frac{n}{n_g} D_{gi}(\\Delta Y_i - \\bar{\\Delta Y}_g)
     - \\frac{n}{n_C} C_i(\\Delta Y_i - \\bar{\\Delta Y}_C)` and
-    :math:`SE = \\sqrt{\\sum_i \\psi_i^2}/n`.
+    :math:`SE = \\sqrt{\\sum_i \\psi_i^2}/n` (with ``cluster``, :math:`\\psi` summed within
+    clusters first). With covariates, or on repeated cross-sections, the cell estimators are
+    those of Sant'Anna & Zhao (2020), *J. Econometrics* 219(1), 101-122, with influence
+    functions that include the estimation of the propensity score and outcome regressions
+    (:mod:`cpdimpact.did._drdid`). An unbalanced panel is estimated as R ``did`` does with
+    ``allow_unbalanced_panel=TRUE``: each cell uses the rows observed in its two periods with
+    the repeated cross-section estimators, and the influence function is summed within unit.
 
     Examples
     --------
@@ -100,22 +140,25 @@ class StaggeredDiD:
     >>> sorted(res.cohort_share), res.n_units
     ([2021], 40)
     >>> overall = res.aggregate("simple")
-    """
 
-    #: Rows it fits: one per unit and period (e.g. ``cohort.unit_years``).
-    data_level: ClassVar[str] = "unit_year"
+    Pupil rows are repeated cross-sections within schools; cluster by school:
+
+    >>> pupils = StaggeredDiD(panel=False, cluster="unit", n_bootstrap=0).fit(cohort.pupils)
+    """
 
     outcome: str = "outcome"
     unit: str = "unit"
     time: str = "year"
     first_treated: str = "first_treated"
     control_group: Literal["never_treated", "not_yet_treated"] = "never_treated"
+    method: Literal["dr", "ipw", "reg"] = "dr"
+    covariates: tuple[str, ...] = field(default=())
     anticipation: int = 0
     base_period: Literal["varying", "universal"] = "varying"
-    covariates: tuple[str, ...] = field(default=())
     cluster: str | None = None
     n_bootstrap: int = 999
     seed: int | np.random.SeedSequence | None = None
+    panel: bool = True
     alpha: float = 0.05
 
     def __post_init__(self):
@@ -124,44 +167,59 @@ class StaggeredDiD:
                 f"control_group must be 'never_treated' or 'not_yet_treated', got "
                 f"{self.control_group!r}"
             )
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.base_period not in ("varying", "universal"):
             raise ValueError(
                 f"base_period must be 'varying' or 'universal', got {self.base_period!r}"
             )
         if not isinstance(self.anticipation, int | np.integer) or self.anticipation < 0:
             raise ValueError(f"anticipation must be a whole number >= 0, got {self.anticipation!r}")
-        if self.covariates:
-            raise CpdImpactError(
-                "covariates are not supported yet by StaggeredDiD (the doubly robust "
-                "estimator with covariates is the next step of this estimator); fit without "
-                "them, or use DiD / MultilevelDiD for covariate adjustment"
-            )
+        if isinstance(self.covariates, str):
+            object.__setattr__(self, "covariates", (self.covariates,))
+        object.__setattr__(self, "covariates", tuple(self.covariates))
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
         if not isinstance(self.n_bootstrap, int | np.integer) or self.n_bootstrap < 0:
             raise ValueError(f"n_bootstrap must be a whole number >= 0, got {self.n_bootstrap!r}")
-        if self.cluster is not None and self.n_bootstrap == 0:
-            raise ValueError(
-                "clustered inference uses the multiplier bootstrap: set n_bootstrap > 0 "
-                "(e.g. 999) with cluster=..."
-            )
+        if not isinstance(self.panel, bool | np.bool_):
+            raise ValueError(f"panel must be True or False, got {self.panel!r}")
+
+    @property
+    def data_level(self) -> str:
+        """Rows it fits: one per unit and period (a panel), or any rows (``panel=False``)."""
+        return "unit_year" if self.panel else "any"
 
     def describe(self) -> str:
         """One sentence for a report's design section."""
         controls = self.control_group.replace("_", "-")
+        adjusted = (
+            f", adjusting for {', '.join(self.covariates)} ({_METHOD_NAMES[self.method]})"
+            if self.covariates
+            else ""
+        )
         return (
             "Staggered difference-in-differences (Callaway & Sant'Anna 2021): group-time "
-            f"effects against {controls} units, averaged with cohort-share weights"
+            f"effects against {controls} units{adjusted}, averaged with cohort-share weights"
         )
 
     def fit(self, data: pd.DataFrame) -> StaggeredResult:
-        """Estimate every ATT(g, t) on a panel (one row per unit and period; not modified)."""
-        panel, first, periods, clusters, notes = self._panel(data)
-        n = panel.shape[0]
-        cohorts = np.array(sorted(set(first[first > 0])))
-        rows, psis = [], []
+        """Estimate every ATT(g, t) (the data are not modified)."""
+        prep = self._prepare(data)
+        n, periods, cohort = prep.n, prep.periods, prep.cohort
+        cohorts = np.array(sorted(set(cohort[cohort > 0])))
+        if prep.balanced:
+            wide = np.empty((n, len(periods)))
+            wide[prep.owner, prep.period] = prep.y
+            x_wide = None
+            if self.covariates:
+                x_wide = np.empty((n, len(periods), prep.x.shape[1]))
+                x_wide[prep.owner, prep.period] = prep.x
+        else:
+            row_cohort = cohort[prep.owner]
+        rows, psis, skipped = [], [], []
         for g in cohorts:
-            treated = first == g
+            treated = cohort == g
             for ti in range(len(periods)):
                 t = periods[ti]
                 anchor = g - self.anticipation - 1
@@ -175,46 +233,94 @@ class StaggeredDiD:
                     continue
                 bi = int(np.searchsorted(periods, base))
                 if self.control_group == "never_treated":
-                    control = first == 0
+                    control = cohort == 0
                 else:
                     limit = max(t, base) + self.anticipation
-                    control = (first == 0) | ((first > limit) & (first != g))
+                    control = (cohort == 0) | ((cohort > limit) & (cohort != g))
                 if not control.any():
                     continue
-                change = panel[:, ti] - panel[:, bi]
-                mean_g, mean_c = change[treated].mean(), change[control].mean()
-                psi = (n / treated.sum()) * treated * (change - mean_g) - (
-                    n / control.sum()
-                ) * control * (change - mean_c)
-                rows.append((int(g), int(t), int(base), mean_g - mean_c, int(control.sum())))
+                label = f"ATT({int(g)},{int(t)})"
+                if prep.balanced:
+                    fitted = self._panel_cell(wide, x_wide, treated, control, ti, bi, label)
+                else:
+                    fitted = self._rows_cell(prep, row_cohort, g, control, ti, bi, label)
+                if fitted is None:
+                    skipped.append(label)
+                    continue
+                estimate, psi, n_control = fitted
+                rows.append((int(g), int(t), int(base), estimate, n_control))
                 psis.append(psi)
         if not rows:
             raise DesignError("no group-time effect could be estimated: no comparison units")
+        notes = list(prep.notes)
+        if skipped:
+            notes.append(
+                f"{len(skipped)} group-time effects lack observations of the cohort or its "
+                f"controls in one of their two periods and are not estimated: {skipped[:6]}"
+            )
+            warnings.warn(notes[-1], SmallSampleWarning, stacklevel=2)
         cells = pd.DataFrame(rows, columns=["group", "time", "base", "estimate", "n_control"])
         psi = np.column_stack(psis)
-        bootstrap = _Bootstrap.create(self, clusters, n) if self.n_bootstrap else None
-        se, band = _inference(psi, bootstrap, self.alpha)
+        bootstrap = _Bootstrap.create(self, prep.clusters, n) if self.n_bootstrap else None
+        se, band = _standard_errors(psi, bootstrap, prep.clusters, self.alpha)
         cells["std_error"] = se
         lower, upper = interval(cells["estimate"], cells["std_error"], alpha=self.alpha)
         cells["ci_lower"], cells["ci_upper"] = lower, upper
         cells["band_lower"] = cells["estimate"] - band * cells["std_error"]
         cells["band_upper"] = cells["estimate"] + band * cells["std_error"]
-        shares = {int(g): float((first == g).mean()) for g in cohorts}
+        shares = {int(g): float((cohort == g).mean()) for g in cohorts}
         return StaggeredResult(
             spec=self,
             bootstrap=bootstrap,
             group_time=cells,
             influence=psi,
             cohort_share=shares,
-            cohort_of_unit=first,
+            cohort_of_unit=cohort,
             n_units=n,
             periods=tuple(int(p) for p in periods),
+            clusters=prep.clusters,
+            n_rows=len(prep.y),
             notes=tuple(notes),
         )
 
+    # ------------------------------------------------------------------ cells
+    def _panel_cell(self, wide, x_wide, treated, control, ti, bi, label):
+        """One cell on a balanced panel: from each unit's change between the two periods."""
+        n = wide.shape[0]
+        change = wide[:, ti] - wide[:, bi]
+        if x_wide is None:  # difference of mean changes, in closed form
+            mean_g, mean_c = change[treated].mean(), change[control].mean()
+            psi = (n / treated.sum()) * treated * (change - mean_g) - (
+                n / control.sum()
+            ) * control * (change - mean_c)
+            return mean_g - mean_c, psi, int(control.sum())
+        keep = treated | control
+        x = x_wide[keep, min(ti, bi)]
+        estimate, inf = panel_att(change[keep], treated[keep], x, self.method, label)
+        psi = np.zeros(n)
+        psi[keep] = inf * (n / keep.sum())
+        return estimate, psi, int(control.sum())
+
+    def _rows_cell(self, prep, row_cohort, g, control, ti, bi, label):
+        """One cell from rows (repeated cross-sections or an unbalanced panel)."""
+        in_periods = (prep.period == ti) | (prep.period == bi)
+        treated_rows = in_periods & (row_cohort == g)
+        control_rows = in_periods & control[prep.owner]
+        keep = treated_rows | control_rows
+        post = prep.period[keep] == ti
+        d = treated_rows[keep]
+        if not all(m.any() for m in (d & post, d & ~post, ~d & post, ~d & ~post)):
+            return None
+        estimate, inf = repeated_att(prep.y[keep], post, d, prep.x[keep], self.method, label)
+        scaled = inf * (prep.n / keep.sum())
+        psi = np.bincount(prep.owner[keep], weights=scaled, minlength=prep.n)
+        return estimate, psi, int(np.unique(prep.owner[control_rows]).size)
+
     # ------------------------------------------------------------------ data
-    def _panel(self, data: pd.DataFrame):
-        columns = [self.outcome, self.unit, self.time, self.first_treated]
+    def _prepare(self, data: pd.DataFrame) -> _Prepared:
+        columns = [self.outcome, self.time, self.first_treated, *self.covariates]
+        if self.panel:
+            columns.insert(1, self.unit)
         if self.cluster is not None and self.cluster not in columns:
             columns.append(self.cluster)
         missing = [c for c in columns if c not in data.columns]
@@ -223,73 +329,124 @@ class StaggeredDiD:
                 f"columns {missing} are not in the data; it has {list(map(str, data.columns))}"
             )
         frame = data[columns]
-        for column in (self.outcome, self.time):
-            if not pd.api.types.is_numeric_dtype(frame[column]):
-                raise InvalidValueError(f"column {column!r} must be numeric")
+        for column in (self.outcome, self.time, *self.covariates):
+            if (
+                not pd.api.types.is_numeric_dtype(frame[column])
+                or pd.api.types.is_bool_dtype(frame[column])
+                and column == self.time
+            ):
+                raise InvalidValueError(
+                    f"column {column!r} must be numeric"
+                    + (
+                        " (dummy-encode categories, e.g. pd.get_dummies)"
+                        if column in self.covariates
+                        else ""
+                    )
+                )
         time = frame[self.time]
-        if (time != np.round(time)).any():
-            bad = frame.index[time != np.round(time)]
+        if time.isna().any() or (time != np.round(time)).any():
+            bad = frame.index[time.isna() | (time != np.round(time))]
             raise InvalidValueError(
                 f"column {self.time!r} must hold whole periods (e.g. years); {format_rows(bad)} "
                 "do not"
             )
-        # Codes instead of pivot/group-by: one pass of plain numpy over the rows.
-        unit_code, units = pd.factorize(frame[self.unit], sort=True)
-        time_code, period_labels = pd.factorize(frame[self.time], sort=True)
-        n_units, n_periods = len(units), len(period_labels)
-        cell = unit_code.astype(np.int64) * n_periods + time_code
-        duplicated = np.bincount(cell, minlength=n_units * n_periods)[cell] > 1
-        if duplicated.any():
-            raise DuplicateRowsError(
-                f"one row per unit and period is needed, but ({self.unit}, {self.time}) repeats "
-                f"in {format_rows(frame.index[duplicated])}; aggregate pupils to unit-period "
-                "means first (cohort.unit_years)"
+        notes: list[str] = []
+        # Rows without an outcome or a covariate cannot enter any comparison.
+        incomplete = frame[[self.outcome, *self.covariates]].isna().any(axis=1).to_numpy()
+        if incomplete.any():
+            notes.append(
+                f"{int(incomplete.sum())} rows with a missing outcome or covariate were dropped "
+                f"({format_rows(frame.index[incomplete])})"
             )
+            warnings.warn(notes[-1], SmallSampleWarning, stacklevel=3)
+            frame = frame[~incomplete]
         starts = frame[self.first_treated].fillna(0).to_numpy(dtype=float)
-        order = np.argsort(unit_code, kind="stable")
-        bounds = np.flatnonzero(np.diff(unit_code[order], prepend=-1))
-        lowest = np.minimum.reduceat(starts[order], bounds)
-        highest = np.maximum.reduceat(starts[order], bounds)
-        varying = np.asarray(units)[lowest != highest]
-        if len(varying):
-            raise InvalidValueError(
-                f"column {self.first_treated!r} must be constant within each unit; units "
-                f"{[*varying[:5]]} change it (treatment must be absorbing: a unit stays treated "
-                "once it starts)"
-            )
-        wide = np.full((n_units, n_periods), np.nan)
-        wide[unit_code, time_code] = frame[self.outcome].to_numpy(dtype=float)
+        period_code, period_labels = pd.factorize(frame[self.time], sort=True)
         periods = np.asarray(period_labels).astype(int)
         if len(periods) > 1 and (np.diff(periods) != 1).any():
             raise InvalidValueError(
                 f"periods must be consecutive; {self.time!r} jumps between {list(periods)}"
             )
-        notes: list[str] = []
-        incomplete = np.isnan(wide).any(axis=1)
-        cohort = lowest
-        if incomplete.any():
-            notes.append(
-                f"{int(incomplete.sum())} units not observed in every period were dropped (this "
-                "slice needs a balanced panel)"
-            )
-        always = cohort > 0
-        always &= cohort - self.anticipation <= periods[0]
+        if self.panel:
+            owner, units = pd.factorize(frame[self.unit], sort=True)
+            n = len(units)
+            cell = owner.astype(np.int64) * len(periods) + period_code
+            duplicated = np.bincount(cell, minlength=n * len(periods))[cell] > 1
+            if duplicated.any():
+                raise DuplicateRowsError(
+                    f"one row per unit and period is needed, but ({self.unit}, {self.time}) "
+                    f"repeats in {format_rows(frame.index[duplicated])}; aggregate pupils to "
+                    "unit-period means first (cohort.unit_years), or set panel=False for "
+                    "repeated cross-sections"
+                )
+            lowest = np.full(n, np.inf)
+            highest = np.full(n, -np.inf)
+            np.minimum.at(lowest, owner, starts)
+            np.maximum.at(highest, owner, starts)
+            varying = np.asarray(units)[lowest != highest]
+            if len(varying):
+                raise InvalidValueError(
+                    f"column {self.first_treated!r} must be constant within each unit; units "
+                    f"{[*varying[:5]]} change it (this design needs absorbing treatment: a unit "
+                    "stays treated once it starts)"
+                )
+            cohort = lowest
+            counts = np.bincount(owner, minlength=n)
+            balanced = bool((counts == len(periods)).all())
+            if not balanced:
+                notes.append(
+                    f"unbalanced panel: {int((counts < len(periods)).sum())} of {n} units are "
+                    "not observed in every period; each comparison uses the rows observed in "
+                    "its two periods (as R did with allow_unbalanced_panel)"
+                )
+        else:
+            owner = np.arange(len(frame))
+            cohort = starts
+            balanced = False
+        # Units (rows) treated from the first period have no pre-period.
+        always = (cohort > 0) & (cohort - self.anticipation <= periods[0])
         if always.any():
+            what = "units" if self.panel else "rows"
             notes.append(
-                f"{int(always.sum())} units treated from the first period (no pre-period) were "
-                "dropped"
+                f"{int(always.sum())} {what} treated from the first period (no pre-period) "
+                "were dropped"
             )
-        keep = ~incomplete & ~always
-        for note in notes:
-            warnings.warn(note, SmallSampleWarning, stacklevel=3)
-        cohort = cohort[keep]
+            warnings.warn(notes[-1], SmallSampleWarning, stacklevel=3)
+        clusters = None
+        if self.cluster is not None:
+            cluster_code = pd.factorize(frame[self.cluster], sort=True)[0]
+            if self.panel:
+                low = np.full(len(cohort), np.iinfo(np.int64).max)
+                high = np.full(len(cohort), -1)
+                np.minimum.at(low, owner, cluster_code)
+                np.maximum.at(high, owner, cluster_code)
+                if (low != high).any():
+                    raise InvalidValueError(
+                        f"cluster column {self.cluster!r} must be constant within each unit "
+                        "(clusters are groups of units, e.g. areas)"
+                    )
+                clusters = low
+            else:
+                clusters = cluster_code
+        keep_rows = ~always[owner]
+        kept_units = ~always
+        new_owner = np.cumsum(kept_units) - 1
+        owner = new_owner[owner[keep_rows]]
+        cohort = cohort[kept_units]
+        if clusters is not None:
+            clusters = pd.factorize(clusters[kept_units], sort=True)[0]
+        y = frame[self.outcome].to_numpy(dtype=float)[keep_rows]
+        x = np.ones((len(y), 1 + len(self.covariates)))
+        if self.covariates:
+            x[:, 1:] = frame[list(self.covariates)].to_numpy(dtype=float)[keep_rows]
+        period = period_code[keep_rows]
         # A cohort starting after the data ends is untreated in every observed period: it
         # serves as never treated (as R did does), not as a cohort without post-periods.
         late = cohort - self.anticipation > periods[-1]
         if late.any():
             notes.append(
-                f"{int(late.sum())} units first treated after the last period are treated as "
-                "never treated"
+                f"{int(late.sum())} {'units' if self.panel else 'rows'} first treated after the "
+                "last period are treated as never treated"
             )
             cohort = np.where(late, 0, cohort)
         if self.control_group == "never_treated" and not (cohort == 0).any():
@@ -297,26 +454,43 @@ class StaggeredDiD:
                 "control_group='never_treated' but no unit is never treated; use "
                 "control_group='not_yet_treated'"
             )
-        sizes = pd.Series(cohort[cohort > 0]).value_counts()
-        if (sizes == 1).any():
-            notes.append(
-                f"cohorts {sorted(int(g) for g in sizes.index[sizes == 1])} hold a single unit: "
-                "their effects rest on one unit"
-            )
-            warnings.warn(notes[-1], SmallSampleWarning, stacklevel=3)
-        clusters = None
-        if self.cluster is not None:
-            cluster_code = pd.factorize(frame[self.cluster], sort=True)[0][order]
-            if (
-                np.minimum.reduceat(cluster_code, bounds)
-                != np.maximum.reduceat(cluster_code, bounds)
-            ).any():
-                raise InvalidValueError(
-                    f"cluster column {self.cluster!r} must be constant within each unit "
-                    f"(clusters are groups of units, e.g. areas)"
+        if self.panel:
+            sizes = pd.Series(cohort[cohort > 0]).value_counts()
+            if (sizes == 1).any():
+                notes.append(
+                    f"cohorts {sorted(int(g) for g in sizes.index[sizes == 1])} hold a single "
+                    "unit: their effects rest on one unit"
                 )
-            clusters = pd.factorize(cluster_code[bounds][keep], sort=True)[0]
-        return wide[keep], cohort.astype(int), periods, clusters, notes
+                warnings.warn(notes[-1], SmallSampleWarning, stacklevel=3)
+        return _Prepared(
+            y=y,
+            period=period,
+            owner=owner,
+            cohort=cohort.astype(int),
+            x=x,
+            clusters=clusters,
+            periods=periods,
+            balanced=balanced,
+            notes=tuple(notes),
+        )
+
+
+_METHOD_NAMES = {
+    "dr": "doubly robust",
+    "ipw": "inverse probability weighting",
+    "reg": "outcome regression",
+}
+
+
+def _standard_errors(psi, bootstrap, clusters, alpha):
+    """Standard errors and band critical value; analytic clustered ones sum psi by cluster."""
+    if bootstrap is None and clusters is not None:
+        psi = np.atleast_2d(psi.T).T
+        sums = np.zeros((int(clusters.max()) + 1, psi.shape[1]))
+        np.add.at(sums, clusters, psi)
+        se = np.sqrt((sums**2).sum(axis=0)) / psi.shape[0]
+        return se, float(stats.norm.ppf(1 - alpha / 2))
+    return _inference(psi, bootstrap, alpha)
 
 
 @dataclass(frozen=True)
@@ -381,10 +555,15 @@ class StaggeredResult(HtmlFromSummary):
     cohort_of_unit: np.ndarray
     n_units: int
     periods: tuple[int, ...]
+    #: Cluster code of each unit of inference (``None``: units independent).
+    clusters: np.ndarray | None = field(default=None, repr=False)
+    #: Rows used (unit-periods on a panel, observations in repeated cross-sections).
+    n_rows: int = 0
     notes: tuple[str, ...] = ()
 
     def _se(self, psi: np.ndarray) -> float:
-        return float(_inference(psi[:, None], self.bootstrap, self.spec.alpha)[0][0])
+        se = _standard_errors(psi[:, None], self.bootstrap, self.clusters, self.spec.alpha)[0]
+        return float(se[0])
 
     # The faces a pipeline stage reads: the headline is the simple aggregate.
     @cached_property
@@ -407,7 +586,7 @@ class StaggeredResult(HtmlFromSummary):
 
     @property
     def n_clusters(self) -> int:
-        return self.n_units if self.bootstrap is None else self.bootstrap.n_clusters
+        return self.n_units if self.clusters is None else int(self.clusters.max()) + 1
 
     @property
     def cluster(self) -> str:
@@ -419,19 +598,20 @@ class StaggeredResult(HtmlFromSummary):
 
     @property
     def n_obs(self) -> int:
-        return self.n_units * len(self.periods)
+        return self.n_rows
 
     @property
     def inference(self) -> str:
         """How the standard errors were computed (method, draws, seed, clusters)."""
-        if self.bootstrap is None:
-            return "analytic influence-function standard errors, units independent"
-        b = self.bootstrap
+        what = "units" if self.spec.panel else "rows"
         where = (
-            f"clustered by {self.spec.cluster} ({b.n_clusters} clusters)"
-            if b.clusters is not None
-            else "units independent"
+            f"clustered by {self.spec.cluster} ({self.n_clusters} clusters)"
+            if self.clusters is not None
+            else f"{what} independent"
         )
+        if self.bootstrap is None:
+            return f"analytic influence-function standard errors, {where}"
+        b = self.bootstrap
         return (
             f"multiplier bootstrap (Mammen weights), {b.n_bootstrap} draws, seed {b.seed}, {where}"
         )
@@ -461,7 +641,9 @@ class StaggeredResult(HtmlFromSummary):
 
     def _pieces(self, label: str, keys: list, estimates: list, psis: list) -> pd.DataFrame:
         """Pieces of an aggregate with their SEs and uniform bands (one bootstrap pass)."""
-        se, band = _inference(np.column_stack(psis), self.bootstrap, self.spec.alpha)
+        se, band = _standard_errors(
+            np.column_stack(psis), self.bootstrap, self.clusters, self.spec.alpha
+        )
         est = np.asarray(estimates)
         return pd.DataFrame(
             {
@@ -537,7 +719,8 @@ class StaggeredResult(HtmlFromSummary):
 
     @property
     def pretrend(self) -> PretrendWald | None:
-        """Wald test that all pre-treatment ATT(g, t) are zero, with the analytic covariance."""
+        """Wald test that all pre-treatment ATT(g, t) are zero, with the analytic covariance
+        (clustered when the fit is)."""
         gt = self.group_time
         pre = np.flatnonzero(
             gt["time"].to_numpy() < gt["group"].to_numpy() - self.spec.anticipation
@@ -545,6 +728,10 @@ class StaggeredResult(HtmlFromSummary):
         if pre.size == 0:
             return None
         psi = self.influence[:, pre]
+        if self.clusters is not None:
+            sums = np.zeros((self.n_clusters, pre.size))
+            np.add.at(sums, self.clusters, psi)
+            psi = sums
         cov = psi.T @ psi / self.n_units**2
         att = gt["estimate"].to_numpy()[pre]
         statistic = float(att @ np.linalg.pinv(cov) @ att)
