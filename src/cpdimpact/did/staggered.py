@@ -216,7 +216,10 @@ class StaggeredDiD:
                 x_wide = np.empty((n, len(periods), prep.x.shape[1]))
                 x_wide[prep.owner, prep.period] = prep.x
         else:
-            row_cohort = cohort[prep.owner]
+            # Rows of each period, found once: a cell reads only its two periods.
+            order = np.argsort(prep.period, kind="stable")
+            bounds = np.searchsorted(prep.period[order], np.arange(len(periods) + 1))
+            by_period = [order[bounds[k] : bounds[k + 1]] for k in range(len(periods))]
         rows, psis, skipped = [], [], []
         for g in cohorts:
             treated = cohort == g
@@ -243,7 +246,7 @@ class StaggeredDiD:
                 if prep.balanced:
                     fitted = self._panel_cell(wide, x_wide, treated, control, ti, bi, label)
                 else:
-                    fitted = self._rows_cell(prep, row_cohort, g, control, ti, bi, label)
+                    fitted = self._rows_cell(prep, by_period, g, control, ti, bi, label)
                 if fitted is None:
                     skipped.append(label)
                     continue
@@ -301,20 +304,19 @@ class StaggeredDiD:
         psi[keep] = inf * (n / keep.sum())
         return estimate, psi, int(control.sum())
 
-    def _rows_cell(self, prep, row_cohort, g, control, ti, bi, label):
+    def _rows_cell(self, prep, by_period, g, control, ti, bi, label):
         """One cell from rows (repeated cross-sections or an unbalanced panel)."""
-        in_periods = (prep.period == ti) | (prep.period == bi)
-        treated_rows = in_periods & (row_cohort == g)
-        control_rows = in_periods & control[prep.owner]
-        keep = treated_rows | control_rows
-        post = prep.period[keep] == ti
-        d = treated_rows[keep]
+        rows = np.concatenate([by_period[ti], by_period[bi]])
+        owner = prep.owner[rows]
+        d = prep.cohort[owner] == g
+        keep = d | control[owner]
+        rows, owner, d = rows[keep], owner[keep], d[keep]
+        post = prep.period[rows] == ti
         if not all(m.any() for m in (d & post, d & ~post, ~d & post, ~d & ~post)):
             return None
-        estimate, inf = repeated_att(prep.y[keep], post, d, prep.x[keep], self.method, label)
-        scaled = inf * (prep.n / keep.sum())
-        psi = np.bincount(prep.owner[keep], weights=scaled, minlength=prep.n)
-        return estimate, psi, int(np.unique(prep.owner[control_rows]).size)
+        estimate, inf = repeated_att(prep.y[rows], post, d, prep.x[rows], self.method, label)
+        psi = np.bincount(owner, weights=inf * (prep.n / len(rows)), minlength=prep.n)
+        return estimate, psi, int(np.unique(owner[~d]).size)
 
     # ------------------------------------------------------------------ data
     def _prepare(self, data: pd.DataFrame) -> _Prepared:
@@ -379,18 +381,15 @@ class StaggeredDiD:
                     "unit-period means first (cohort.unit_years), or set panel=False for "
                     "repeated cross-sections"
                 )
-            lowest = np.full(n, np.inf)
-            highest = np.full(n, -np.inf)
-            np.minimum.at(lowest, owner, starts)
-            np.maximum.at(highest, owner, starts)
-            varying = np.asarray(units)[lowest != highest]
+            cohort = np.empty(n)
+            cohort[owner] = starts  # any row's value; all must agree
+            varying = np.asarray(units)[np.unique(owner[cohort[owner] != starts])]
             if len(varying):
                 raise InvalidValueError(
                     f"column {self.first_treated!r} must be constant within each unit; units "
                     f"{[*varying[:5]]} change it (this design needs absorbing treatment: a unit "
                     "stays treated once it starts)"
                 )
-            cohort = lowest
             counts = np.bincount(owner, minlength=n)
             balanced = bool((counts == len(periods)).all())
             if not balanced:
@@ -416,16 +415,13 @@ class StaggeredDiD:
         if self.cluster is not None:
             cluster_code = pd.factorize(frame[self.cluster], sort=True)[0]
             if self.panel:
-                low = np.full(len(cohort), np.iinfo(np.int64).max)
-                high = np.full(len(cohort), -1)
-                np.minimum.at(low, owner, cluster_code)
-                np.maximum.at(high, owner, cluster_code)
-                if (low != high).any():
+                clusters = np.empty(len(cohort), dtype=np.int64)
+                clusters[owner] = cluster_code
+                if (clusters[owner] != cluster_code).any():
                     raise InvalidValueError(
                         f"cluster column {self.cluster!r} must be constant within each unit "
                         "(clusters are groups of units, e.g. areas)"
                     )
-                clusters = low
             else:
                 clusters = cluster_code
         keep_rows = ~always[owner]
