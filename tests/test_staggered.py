@@ -484,13 +484,20 @@ def _covariate_panel(rng, n_units=300):
     return pd.DataFrame({"unit": unit, "year": year, "first_treated": fu, "x": xu, "outcome": y})
 
 
-@pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
-def test_covariates_remove_the_bias_of_covariate_specific_trends(method):
+@pytest.mark.parametrize(
+    "method, panel", [("dr", True), ("ipw", True), ("reg", True), ("dr", False), ("reg", False)]
+)
+def test_covariates_remove_the_bias_of_covariate_specific_trends(method, panel):
+    """Coverage with covariates; panel=False treats the rows as cross-sections clustered by
+    unit (the unit effects make rows of one unit dependent)."""
     rng = np.random.default_rng(21)
     hits, zs = 0, []
+    cluster = None if panel else "unit"
     for _ in range(20):
         data = _covariate_panel(rng)
-        agg = StaggeredDiD(covariates=("x",), method=method, n_bootstrap=0).fit(data)
+        agg = StaggeredDiD(
+            covariates=("x",), method=method, panel=panel, cluster=cluster, n_bootstrap=0
+        ).fit(data)
         simple = agg.aggregate("simple")
         zs.append((simple.estimate - 1.0) / simple.std_error)
         lower, upper = simple.conf_int()
