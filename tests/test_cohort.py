@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import make_tables
-from cpdimpact.cohort import CohortSpec, standardised_difference
+from cpdimpact.cohort import CohortSpec, balance_groups, standardised_difference
 from cpdimpact.errors import (
     CpdImpactError,
     DesignError,
@@ -424,3 +424,111 @@ def test_treated_unit_without_pre_period_is_excluded_and_counted(tables):
     # A year window can cut the pre-period the same way, for every treated school.
     with pytest.raises(DesignError, match="treated arm is empty"):
         CohortSpec(years=(2020, 2021)).build(Records(**tables))
+
+
+# ---------------------------------------------------------------------- staggered balance
+def _two_cohort_tables(*, never: bool, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Schools 1-2 start in 2020, schools 3-4 in 2021; schools 5-8 never (or in 2021 too)."""
+    tables = make_tables(n_schools=8, n_treated=4, seed=seed)
+    joined = range(1, 5) if never else range(1, 9)
+    tables["participation"] = pd.DataFrame(
+        {
+            "school": list(joined),
+            "strand": "whole_school",
+            "start_year": [2020 if s <= 2 else 2021 for s in joined],
+            "dose_hours": 20.0,
+        }
+    )
+    return tables
+
+
+def _std_difference(a: pd.Series, b: pd.Series) -> float:
+    return (a.mean() - b.mean()) / np.sqrt((a.var() + b.var()) / 2)
+
+
+def test_balance_compares_the_earliest_with_later_cohorts_when_everyone_takes_part():
+    tables = _two_cohort_tables(never=False)
+    cohort = CohortSpec(comparison="staggered").build(Records(**tables))
+    assert cohort.balance_groups == (
+        "earliest cohort (started 2020)",
+        "later cohort (started 2021)",
+    )
+    assert balance_groups(cohort.pupils) == cohort.balance_groups
+    pupils = tables["pupils"]
+    pre = pupils[pupils["year"] < 2020]  # before anyone started
+    early, late = pre[pre["school"] <= 2], pre[pre["school"] > 2]
+    table = cohort.balance.set_index("variable")
+    assert table.loc["prior", "std_difference"] == pytest.approx(
+        _std_difference(early["prior"], late["prior"])
+    )
+    assert table.loc["outcome", "treated_mean"] == pytest.approx(early["outcome"].mean())
+    assert table.loc["outcome", "comparison_mean"] == pytest.approx(late["outcome"].mean())
+    assert table.loc["fsm", ["n_treated", "n_comparison"]].tolist() == [len(early), len(late)]
+    sizes = tables["schools"].set_index("school")["size"]
+    assert table.loc["size", ["n_treated", "n_comparison"]].tolist() == [2, 6]
+    assert table.loc["size", "treated_mean"] == pytest.approx(sizes.loc[[1, 2]].mean())
+    assert table.loc["size", "comparison_mean"] == pytest.approx(sizes.loc[3:].mean())
+    assert table[["treated_mean", "comparison_mean", "std_difference"]].notna().all().all()
+
+
+def test_balance_of_a_national_roll_out_names_pilot_and_later_areas():
+    from cpdimpact.datasets import hub_rollout
+
+    cohort = CohortSpec(comparison="staggered").build(hub_rollout(seed=2, scale=0.04))
+    assert cohort.balance_groups == (
+        "earliest cohort (started 2019)",
+        "later cohort (started 2021)",
+    )
+    pupils = cohort.pupils
+    pre = pupils[pupils["year"] < 2019]
+    table = cohort.balance.set_index("variable")
+    assert table.loc["prior", "n_treated"] == int((pre["first_treated"] == 2019).sum())
+    assert table.loc["prior", "n_comparison"] == int((pre["first_treated"] == 2021).sum())
+    assert (table["n_treated"] > 0).all() and (table["n_comparison"] > 0).all()
+
+
+def test_balance_keeps_the_never_treated_arm_when_there_is_one():
+    tables = _two_cohort_tables(never=True)
+    cohort = CohortSpec(comparison="staggered").build(Records(**tables))
+    assert cohort.is_staggered
+    assert cohort.balance_groups == ("intervention", "comparison")
+    pupils = tables["pupils"]
+    pre = pupils[pupils["year"] < 2020]
+    treated, never = pre[pre["school"] <= 4], pre[pre["school"] > 4]
+    row = cohort.balance.set_index("variable").loc["prior"]
+    assert row["std_difference"] == pytest.approx(_std_difference(treated["prior"], never["prior"]))
+    assert [row["n_treated"], row["n_comparison"]] == [len(treated), len(never)]
+
+
+def test_not_yet_treated_balance_is_the_earliest_cohort_against_its_comparisons():
+    tables = _two_cohort_tables(never=False)
+    cohort = CohortSpec(comparison="not_yet_treated").build(Records(**tables))
+    assert cohort.balance_groups == ("intervention", "comparison")
+    row = cohort.balance.set_index("variable").loc["size"]
+    assert [row["n_treated"], row["n_comparison"]] == [2, 6]
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10_000), never=st.booleans())
+def test_staggered_balance_ignores_row_order(seed, never):
+    tables = _two_cohort_tables(never=never)
+    shuffled = {name: frame.sample(frac=1.0, random_state=seed) for name, frame in tables.items()}
+    spec = CohortSpec(comparison="staggered")
+    a, b = spec.build(Records(**tables)), spec.build(Records(**shuffled))
+    pd.testing.assert_frame_equal(a.balance, b.balance, rtol=1e-10)
+    assert a.balance_groups == b.balance_groups
+
+
+def test_trends_plot_draws_one_line_per_start_cohort():
+    spec = CohortSpec(comparison="staggered")
+    everyone = spec.build(Records(**_two_cohort_tables(never=False))).plot()
+    assert [t.get_text() for t in everyone.get_legend().get_texts()] == [
+        "started 2020",
+        "started 2021",
+    ]
+    with_never = spec.build(Records(**_two_cohort_tables(never=True))).plot()
+    assert [t.get_text() for t in with_never.get_legend().get_texts()] == [
+        "started 2020",
+        "started 2021",
+        "never took part",
+    ]

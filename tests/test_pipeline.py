@@ -287,3 +287,273 @@ def test_subgroup_column_must_be_binary(small_result):
     )
     with pytest.raises(InvalidValueError, match=r"subgroup column 'band' must be 0/1.*'high'"):
         _evaluation(subgroups=("band",)).run(relabelled)
+
+
+# ---------------------------------------------------------------------- staggered roll-outs
+def _hub_records():
+    from cpdimpact.datasets import hub_rollout
+
+    return hub_rollout(seed=2, scale=0.04)
+
+
+def _staggered(**kwargs) -> Evaluation:
+    return Evaluation(cohort=CohortSpec(comparison="staggered"), seed=1, **kwargs)
+
+
+def _run_quietly(evaluation, records):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        return evaluation.run(records)
+
+
+@pytest.fixture(scope="module")
+def hub_result():
+    records = _hub_records()
+    return records, _run_quietly(_staggered(), records)
+
+
+def _section(md: str, heading: str) -> str:
+    return md.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def test_staggered_headline_has_no_twfe_event_study_by_default(hub_result):
+    _, result = hub_result
+    assert type(result.estimator).__name__ == "StaggeredDiD"
+    assert result.event_study is None
+    fit = result.groups[0].did
+    detail = result.staggered
+    for kind in ("dynamic", "group", "calendar"):
+        expected = fit.aggregate(kind)
+        assert getattr(detail, kind).estimate == pytest.approx(expected.estimate)
+        pd.testing.assert_frame_equal(getattr(detail, kind).pieces, expected.pieces)
+    assert detail.pretrend.statistic == pytest.approx(fit.pretrend.statistic)
+    assert detail.uniform_bands
+    # Explicit None means the same for a staggered headline: the dynamic aggregate stays.
+    none = _run_quietly(_staggered(event_study=None), hub_result[0])
+    assert none.event_study is None
+    assert none.report().to_markdown() == result.report().to_markdown()
+
+
+def test_staggered_pieces_carry_pointwise_intervals_and_uniform_bands(hub_result):
+    _, result = hub_result
+    detail = result.staggered
+    pieces = detail.pieces("dynamic")
+    assert list(pieces.columns) == [
+        "event_time",
+        "estimate",
+        "std_error",
+        "ci_lower",
+        "ci_upper",
+        "band_lower",
+        "band_upper",
+    ]
+    z = 1.959963984540054
+    np.testing.assert_allclose(pieces["ci_lower"], pieces["estimate"] - z * pieces["std_error"])
+    np.testing.assert_allclose(pieces["ci_upper"], pieces["estimate"] + z * pieces["std_error"])
+    # The uniform band covers all event times at once, so it is at least as wide.
+    assert (pieces["band_lower"] <= pieces["ci_lower"] + 1e-12).all()
+    assert (pieces["band_upper"] >= pieces["ci_upper"] - 1e-12).all()
+    assert (
+        pieces["band_upper"] - pieces["band_lower"] > pieces["ci_upper"] - pieces["ci_lower"]
+    ).any()
+
+
+def test_staggered_report_sections(hub_result):
+    _, result = hub_result
+    md = result.report().to_markdown()
+    assert md.count("## Event study") == 1
+    event = _section(md, "## Event study")
+    assert "Callaway & Sant'Anna" in event
+    assert "uniform band" in event
+    assert "| Event time | Estimate | SE | CI lower | CI upper | Uniform band lower |" in event
+    pre = result.staggered.pretrend
+    assert f"\u03c7\u00b2({pre.df}) = {pre.statistic:.2f}, p = {pre.p_value:.3f}" in event
+    assert "### Effects by start cohort and by year" in event
+    assert "| Start cohort | Estimate |" in event and "| Year | Estimate |" in event
+    assert "All cohorts (weighted by cohort size)" in event
+    # TWFE appears once, as a labelled comparison row, never as an event study.
+    comparison = event.split("### Comparison with two-way fixed effects")[1]
+    twfe = result.staggered.twfe
+    label = (
+        "Two-way fixed effects, for comparison: biased when effects differ between cohorts or "
+        "grow with exposure"
+    )
+    assert f"| {label} | {twfe.estimate:.3f} | {twfe.std_error:.3f} |" in comparison
+    headline = result.groups[0].did
+    assert f"the headline | {headline.estimate:.3f} | {headline.std_error:.3f} |" in comparison
+    assert "Event-study coefficients" not in md
+    assert "relative to the start is the reference" not in md
+    # The headline counts name the never-treated arm, and say there is none.
+    assert "| Pupils (took part; never took part) |" in md
+    assert "Every school took part, so none is never treated" in _section(md, "## Headline")
+    assert "| 2019 | " in _section(md, "## Design") and "| 2021 | " in _section(md, "## Design")
+    balance = _section(md, "## Balance before the programme")
+    assert "earliest cohort (started 2019) against later cohort (started 2021)" in balance
+    assert "| Earliest cohort mean | Later cohort mean |" in balance
+    assert "—" not in balance.split("*Note:*")[0].split("| ---")[-1]  # every cell filled
+
+
+def test_twfe_comparison_is_did_on_the_same_unit_year_means(hub_result):
+    _, result = hub_result
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        by_hand = DiD(cluster="unit").fit(result.cohort.unit_years)
+    twfe = result.staggered.twfe
+    assert twfe.estimate == pytest.approx(by_hand.estimate, rel=1e-12)
+    assert twfe.std_error == pytest.approx(by_hand.std_error, rel=1e-12)
+    assert twfe.n_units == result.groups[0].did.n_units
+    assert twfe.weights is None
+
+
+def test_staggered_results_json(hub_result, tmp_path):
+    _, result = hub_result
+    payload = json.loads(result.save(tmp_path)["results.json"].read_text())
+    assert "event_study" not in payload  # no TWFE event study posing as the event study
+    block = payload["staggered"]
+    assert set(block) == {
+        "dynamic",
+        "group",
+        "calendar",
+        "pretrend",
+        "uniform_bands",
+        "comparison_twfe",
+    }
+    fit = result.groups[0].did
+    for kind, key in (("dynamic", "event_time"), ("group", "group"), ("calendar", "time")):
+        expected = fit.aggregate(kind)
+        assert block[kind]["estimate"] == pytest.approx(expected.estimate, rel=1e-7)
+        assert [p[key] for p in block[kind]["pieces"]] == expected.pieces[key].tolist()
+        np.testing.assert_allclose(
+            [p["band_upper"] for p in block[kind]["pieces"]],
+            expected.pieces["band_upper"],
+            rtol=1e-7,
+        )
+    assert block["pretrend"]["df"] == fit.pretrend.df
+    twfe = block["comparison_twfe"]
+    assert twfe["label"].startswith("Two-way fixed effects, for comparison: biased")
+    assert twfe["did"][0]["estimate"] == pytest.approx(result.staggered.twfe.estimate, rel=1e-7)
+    assert twfe["n_clusters"] == result.staggered.twfe.n_clusters
+    assert payload["spec"]["event_study"] == "auto"
+
+
+def test_staggered_outputs_are_byte_identical_for_the_same_input(tmp_path):
+    records = _hub_records()
+    shuffled = Records(
+        pupils=records.pupils.sample(frac=1, random_state=1),
+        participation=records.participation.sample(frac=1, random_state=2),
+        schools=records.schools.sample(frac=1, random_state=3),
+        teachers=records.teachers.sample(frac=1, random_state=4),
+    )
+    evaluation = _staggered()
+    first = _run_quietly(evaluation, records).save(tmp_path / "a")
+    second = _run_quietly(evaluation, records).save(tmp_path / "b")
+    third = _run_quietly(evaluation, shuffled).save(tmp_path / "c")
+    for name in ("results.json", "report.md"):
+        assert first[name].read_bytes() == second[name].read_bytes()
+        assert first[name].read_bytes() == third[name].read_bytes()
+
+
+@pytest.fixture(scope="module")
+def two_cohorts_and_never():
+    """A staggered design with a never-treated arm: starts in 2020 and 2022."""
+    return city_partnership(seed=1, scale=0.3, start_years={"City": (2020, 2022)})
+
+
+def test_an_explicit_twfe_event_study_is_only_a_comparison(two_cohorts_and_never):
+    records = two_cohorts_and_never
+    default = _run_quietly(_staggered(), records)
+    result = _run_quietly(_staggered(event_study=EventStudy()), records)
+    assert result.event_study is not None and default.event_study is None
+    md = result.report().to_markdown()
+    event = _section(md, "## Event study")
+    # Still the staggered event study, and one figure of it.
+    assert "| Event time | Estimate | SE | CI lower | CI upper | Uniform band lower |" in event
+    assert [f.name for f in result.report().figures] == ["event_study", "trends"]
+    caption = (
+        "**Two-way fixed effects, for comparison: biased when effects differ between cohorts "
+        "or grow with exposure. Event study"
+    )
+    assert caption in event.split("### Comparison with two-way fixed effects")[1]
+    assert "Event-study coefficients" not in md
+    # Its staggered-timing warning is the label, not a caveat of the headline.
+    assert any("staggered" in n.lower() for n in result.event_study.notes)
+    assert _section(md, "## Design") == _section(default.report().to_markdown(), "## Design")
+    payload = result.to_json_dict()
+    assert "event_study" not in payload
+    coefficients = payload["staggered"]["comparison_twfe"]["event_study"]["coefficients"]
+    assert len(coefficients) == len(result.event_study.coefficients)
+
+
+def test_a_twfe_event_study_that_cannot_be_fitted_does_not_sink_a_staggered_headline(
+    hub_result,
+):
+    # Without never-treated units, TWFE cannot separate event time from calendar time.
+    records, _ = hub_result
+    result = _run_quietly(_staggered(event_study=EventStudy()), records)
+    assert result.event_study is None
+    note = result.staggered.twfe_event_study_note
+    assert note.startswith("The two-way fixed-effects event study could not be fitted")
+    comparison = result.report().to_markdown().split("### Comparison with two-way fixed")[1]
+    assert note.split(":")[0] in comparison
+    assert result.to_json_dict()["staggered"]["comparison_twfe"]["event_study_note"] == note
+
+
+def test_staggered_summary_and_plot(hub_result):
+    _, result = hub_result
+    text = str(result.summary())
+    assert "Wald chi2(" in text
+    assert "TWFE, for comparison only" in text
+    ax = result.plot()
+    pieces = result.staggered.pieces("dynamic")
+    # One shaded uniform band per event time, behind the pointwise error bars.
+    assert len(ax.patches) == len(pieces)
+    heights = sorted(round(p.get_height(), 9) for p in ax.patches)
+    assert heights == sorted(round(h, 9) for h in pieces["band_upper"] - pieces["band_lower"])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["95% uniform band (all event times at once)", "estimate, pointwise 95% CI"]
+
+
+def test_staggered_without_bootstrap_shows_no_uniform_band(hub_result):
+    from cpdimpact.did import StaggeredDiD
+
+    records, _ = hub_result
+    result = _run_quietly(
+        _staggered(estimator=StaggeredDiD(control_group="not_yet_treated", n_bootstrap=0)),
+        records,
+    )
+    detail = result.staggered
+    assert not detail.uniform_bands
+    assert detail.pieces("dynamic")[["band_lower", "band_upper"]].isna().all().all()
+    event = _section(result.report().to_markdown(), "## Event study")
+    assert "| Event time | Estimate | SE | CI lower | CI upper |\n" in event
+    assert "uniform" not in event
+    assert len(result.plot().patches) == 0
+    pieces = result.to_json_dict()["staggered"]["dynamic"]["pieces"]
+    assert all(p["band_lower"] is None and p["band_upper"] is None for p in pieces)
+
+
+def test_staggered_design_with_a_never_treated_arm(two_cohorts_and_never):
+    result = _run_quietly(_staggered(), two_cohorts_and_never)
+    assert result.estimator.control_group == "never_treated"
+    assert result.cohort.balance_groups == ("intervention", "comparison")
+    md = result.report().to_markdown()
+    assert "| never took part |" in _section(md, "## Design")
+    assert "none is never treated" not in md
+    assert "Intervention mean" in _section(md, "## Balance before the programme")
+    assert sorted(result.staggered.pieces("group")["group"]) == [2020, 2022]
+
+
+def test_auto_event_study_is_the_twfe_one_for_a_single_start(small_result):
+    records, _ = small_result
+    auto = Evaluation(seed=7).run(records)
+    explicit = Evaluation(event_study=EventStudy(), seed=7).run(records)
+    assert auto.staggered is None and auto.event_study is not None
+    assert auto.report().to_markdown() == explicit.report().to_markdown()
+    assert "event_study" in auto.to_json_dict()
+    skipped = Evaluation(event_study=None, seed=7).run(records)
+    assert skipped.event_study is None and "## Event study" not in skipped.report().to_markdown()
+
+
+def test_event_study_option_is_validated():
+    with pytest.raises(ValueError, match="event_study must be an EventStudy, 'auto' or None"):
+        Evaluation(event_study="twfe")

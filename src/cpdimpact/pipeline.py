@@ -1,10 +1,12 @@
 """The evaluation pipeline: a frozen specification of every stage, run on records in one call.
 
 ``Evaluation(...).run(records)`` builds the cohort, fits the difference-in-differences model
-for all pupils and for each subgroup (FSM pupils by default), fits the event study, converts
-the estimates to effect sizes and months of progress, and returns one immutable
-:class:`EvaluationResult` that carries everything needed to reproduce its report: the spec,
-the package version, a fingerprint of the input tables and the seed.
+for all pupils and for each subgroup (FSM pupils by default), fits the event study (for a
+staggered headline: its aggregates by event time, start cohort and year, and a two-way
+fixed-effects estimate kept for comparison), converts the estimates to effect sizes and months
+of progress, and returns one immutable :class:`EvaluationResult` that carries everything needed
+to reproduce its report: the spec, the package version, a fingerprint of the input tables and
+the seed.
 """
 
 from __future__ import annotations
@@ -22,12 +24,21 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._results import HtmlFromSummary, Summary
+from ._results import HtmlFromSummary, Summary, interval
 from .cohort import Cohort, CohortSpec, unit_year_means
-from .did import DiD, DiDResult, EventStudy, EventStudyResult
+from .did import (
+    Aggregate,
+    DiD,
+    DiDResult,
+    EventStudy,
+    EventStudyResult,
+    StaggeredDiD,
+    StaggeredResult,
+)
 from .effects import EffectSize, hedges_g
 from .errors import (
     CpdImpactError,
+    CpdImpactWarning,
     DesignError,
     EstimationError,
     InvalidValueError,
@@ -37,10 +48,24 @@ from .errors import (
 from .records import Records, as_records
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .did import StaggeredDiD
+    from .did.staggered import PretrendWald
     from .multilevel import MultilevelDiD
 
-__all__ = ["Evaluation", "EvaluationResult", "ReportOptions", "GroupEstimate", "inference_text"]
+__all__ = [
+    "Evaluation",
+    "EvaluationResult",
+    "ReportOptions",
+    "GroupEstimate",
+    "StaggeredDetail",
+    "inference_text",
+    "TWFE_COMPARISON_LABEL",
+]
+
+#: How a two-way fixed-effects estimate shown beside a staggered headline is labelled.
+TWFE_COMPARISON_LABEL = (
+    "Two-way fixed effects, for comparison: biased when effects differ between cohorts or grow "
+    "with exposure"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,9 +103,21 @@ class Evaluation:
         effect size over the model's total variance) or :class:`~cpdimpact.did.StaggeredDiD`
         (group-time effects on unit-year means). ``None`` (default) chooses by design:
         ``StaggeredDiD`` when treated units start in different years (its bootstrap seeded
-        with ``seed``), ``DiD`` otherwise.
+        with ``seed``, its intervals at ``alpha``), ``DiD`` otherwise.
     event_study
-        Event study shown in the report with its joint pre-trend test; ``None`` to skip.
+        The two-way fixed-effects (TWFE) :class:`~cpdimpact.did.EventStudy`. What it does
+        depends on the headline estimator:
+
+        * Headline ``DiD`` or ``MultilevelDiD`` (one start year, or TWFE chosen on purpose):
+          this is the report's event study, with its joint pre-trend F test. ``"auto"``
+          (default) fits ``EventStudy()``; ``None`` skips it.
+        * Headline ``StaggeredDiD``: the report's event study is always the staggered dynamic
+          aggregate (group-time effects averaged by years since the start, with pointwise
+          intervals, uniform bands when bootstrapped and the Callaway & Sant'Anna pre-trend
+          Wald test), from the headline fit itself. ``"auto"`` and ``None`` fit no TWFE event
+          study; an explicit ``EventStudy`` is fitted and shown only as a labelled comparison
+          (biased when effects differ between cohorts or grow with exposure), never as the
+          event study.
     level
         ``"pupil"``: fit on pupil records (a repeated cross-section within units);
         ``"unit_year"``: fit on unit-by-year means weighted by the number of pupils.
@@ -111,7 +148,7 @@ class Evaluation:
 
     cohort: CohortSpec = field(default_factory=CohortSpec)
     estimator: DiD | MultilevelDiD | StaggeredDiD | None = None
-    event_study: EventStudy | None = field(default_factory=EventStudy)
+    event_study: EventStudy | Literal["auto"] | None = "auto"
     level: Literal["pupil", "unit_year"] = "pupil"
     subgroups: tuple[str, ...] = ("fsm",)
     alpha: float = 0.05
@@ -125,6 +162,10 @@ class Evaluation:
             object.__setattr__(self, "subgroups", (self.subgroups,))
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
+        if isinstance(self.event_study, str) and self.event_study != "auto":
+            raise ValueError(
+                f"event_study must be an EventStudy, 'auto' or None, got {self.event_study!r}"
+            )
         if (
             self.level == "unit_year"
             and self.estimator is not None
@@ -149,7 +190,7 @@ class Evaluation:
                 (
                     *self.cohort.covariates,
                     *(self.estimator.covariates if self.estimator else ()),
-                    *(self.event_study.covariates if self.event_study else ()),
+                    *(self._explicit_event_study.covariates if self._explicit_event_study else ()),
                 )
             )
         )
@@ -189,10 +230,27 @@ class Evaluation:
                 dataclasses.replace(group, effect_size=self._effect_size(group, sd, cohort))
             )
 
-        event_study = None
-        if self.event_study is not None:
-            frame = self._frame(cohort.pupils, cohort, self.event_study)
-            event_study = self._weighted(self.event_study).fit(frame)
+        event_study, event_note = None, ""
+        event_spec = self._event_study_for(estimator)
+        if event_spec is not None:
+            frame = self._frame(cohort.pupils, cohort, event_spec)
+            if isinstance(estimator, StaggeredDiD):
+                # A comparison only: its staggered-timing warning is the report's label, and
+                # a failure (e.g. no never-treated units to separate event and calendar time)
+                # must not sink the headline.
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", CpdImpactWarning)
+                        event_study = self._weighted(event_spec).fit(frame)
+                except (DesignError, EstimationError) as err:
+                    event_note = f"The two-way fixed-effects event study could not be fitted: {err}"
+            else:
+                event_study = self._weighted(event_spec).fit(frame)
+        staggered = None
+        if isinstance(first.did, StaggeredResult):
+            staggered = _staggered_detail(
+                first.did, estimator, self._frame(cohort.pupils, cohort, estimator), event_note
+            )
         return EvaluationResult(
             evaluation=self,
             cohort=cohort,
@@ -204,18 +262,30 @@ class Evaluation:
             effect_size_sd=float(sd),
             effect_size_sd_source=sd_source,
             estimator=estimator,
+            staggered=staggered,
         )
+
+    @property
+    def _explicit_event_study(self) -> EventStudy | None:
+        return None if self.event_study in (None, "auto") else self.event_study
+
+    def _event_study_for(self, estimator) -> EventStudy | None:
+        """The TWFE event study to fit: the one given, or by default one unless the headline
+        is staggered (whose dynamic aggregate is then the event study)."""
+        if self.event_study == "auto":
+            return None if isinstance(estimator, StaggeredDiD) else EventStudy()
+        return self.event_study
 
     def _estimator_for(self, cohort: Cohort):
         """The headline estimator: the one given, else chosen by the design."""
         if self.estimator is not None:
             return self.estimator
         if cohort.is_staggered:
-            from .did import StaggeredDiD
-
             never = bool((cohort.pupils["first_treated"] == 0).any())
             return StaggeredDiD(
-                seed=self.seed, control_group="never_treated" if never else "not_yet_treated"
+                seed=self.seed,
+                control_group="never_treated" if never else "not_yet_treated",
+                alpha=self.alpha,
             )
         return DiD()
 
@@ -286,6 +356,129 @@ class GroupEstimate:
 
 
 @dataclass(frozen=True, eq=False)
+class StaggeredDetail:
+    """What a staggered headline adds to the evaluation: its event study, its aggregates by
+    start cohort and by year, and a two-way fixed-effects estimate kept for comparison.
+
+    Attributes
+    ----------
+    dynamic, group, calendar
+        :class:`~cpdimpact.did.Aggregate` of the all-pupils fit: group-time effects averaged by
+        years since the start (the event study), by start cohort and by calendar year.
+    pretrend
+        Wald test that every pre-treatment group-time effect is zero (``None`` without any).
+    uniform_bands
+        Whether the pieces' ``band_lower``/``band_upper`` are uniform (simultaneous) bands from
+        the multiplier bootstrap; without the bootstrap they are the pointwise intervals.
+    twfe
+        Static TWFE difference-in-differences (:class:`~cpdimpact.did.DiD`) on the rows the
+        staggered estimator was given (the unit-year means, unweighted), with unit and year
+        fixed effects, clustered as the staggered fit (or by unit). For comparison only:
+        biased when effects differ between cohorts or grow with exposure. ``None`` if it could
+        not be fitted (``twfe_note`` says why).
+    twfe_event_study_note
+        Why an explicitly requested TWFE event study (``Evaluation(event_study=...)``) could
+        not be fitted, if it could not (it is a comparison; the evaluation goes on without it).
+    """
+
+    dynamic: Aggregate
+    group: Aggregate
+    calendar: Aggregate
+    pretrend: PretrendWald | None
+    uniform_bands: bool
+    twfe: DiDResult | None
+    twfe_note: str = ""
+    twfe_event_study_note: str = ""
+
+    def pieces(self, kind: Literal["dynamic", "group", "calendar"]) -> pd.DataFrame:
+        """The pieces of one aggregate with pointwise intervals.
+
+        Columns: the key (``event_time``, ``group`` or ``time``), ``estimate, std_error,
+        ci_lower, ci_upper`` (pointwise, normal, at the aggregate's level) and ``band_lower,
+        band_upper`` (uniform bands; missing when not bootstrapped).
+        """
+        agg = getattr(self, kind)
+        pieces = agg.pieces
+        lower, upper = interval(pieces["estimate"], pieces["std_error"], alpha=agg.alpha)
+        bands = ["band_lower", "band_upper"]
+        out = pieces.drop(columns=[c for c in bands if c in pieces.columns]).assign(
+            ci_lower=lower, ci_upper=upper
+        )
+        for column in bands:
+            out[column] = pieces[column] if self.uniform_bands else np.nan
+        return out.reset_index(drop=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The aggregates, the pre-trend test and the TWFE comparison as plain data."""
+
+        def aggregate(kind):
+            agg = getattr(self, kind)
+            lower, upper = agg.conf_int()
+            return {
+                "estimate": agg.estimate,
+                "std_error": agg.std_error,
+                "ci_lower": lower,
+                "ci_upper": upper,
+                "alpha": agg.alpha,
+                "pieces": self.pieces(kind).to_dict(orient="records"),
+            }
+
+        pre = self.pretrend
+        twfe = self.twfe
+        return {
+            "dynamic": aggregate("dynamic"),
+            "group": aggregate("group"),
+            "calendar": aggregate("calendar"),
+            "uniform_bands": self.uniform_bands,
+            "pretrend": None
+            if pre is None
+            else {"statistic": pre.statistic, "df": pre.df, "p_value": pre.p_value},
+            "comparison_twfe": {
+                "label": TWFE_COMPARISON_LABEL,
+                "did": None if twfe is None else twfe.to_frame().to_dict(orient="records"),
+                "df": None if twfe is None else twfe.df,
+                "n_clusters": None if twfe is None else twfe.n_clusters,
+                "cluster": None if twfe is None else twfe.cluster,
+                "n_obs": None if twfe is None else twfe.n_obs,
+                "n_units": None if twfe is None else twfe.n_units,
+                "note": self.twfe_note,
+                "event_study_note": self.twfe_event_study_note,
+            },
+        }
+
+
+def _staggered_detail(
+    fit: StaggeredResult, spec: StaggeredDiD, rows: pd.DataFrame, event_study_note: str = ""
+) -> StaggeredDetail:
+    """Aggregates of a staggered fit and the TWFE comparison on the same rows."""
+    twfe, note = None, ""
+    try:
+        with warnings.catch_warnings():
+            # The staggered-timing and few-cluster warnings describe a comparison, not the
+            # headline: the report labels the comparison instead.
+            warnings.simplefilter("ignore", CpdImpactWarning)
+            twfe = DiD(
+                outcome=spec.outcome,
+                unit=spec.unit,
+                time=spec.time,
+                cluster=spec.cluster or spec.unit,
+                alpha=spec.alpha,
+            ).fit(rows)
+    except (DesignError, EstimationError) as err:
+        note = f"two-way fixed effects could not be fitted for comparison: {err}"
+    return StaggeredDetail(
+        dynamic=fit.aggregate("dynamic"),
+        group=fit.aggregate("group"),
+        calendar=fit.aggregate("calendar"),
+        pretrend=fit.pretrend,
+        uniform_bands=spec.n_bootstrap > 0,
+        twfe=twfe,
+        twfe_note=note,
+        twfe_event_study_note=event_study_note,
+    )
+
+
+@dataclass(frozen=True, eq=False)
 class EvaluationResult(HtmlFromSummary):
     """Everything an evaluation produced; immutable.
 
@@ -298,13 +491,18 @@ class EvaluationResult(HtmlFromSummary):
     groups
         One :class:`GroupEstimate` per group: all pupils first, then the subgroups.
     event_study
-        The event-study result (or ``None``).
+        The two-way fixed-effects event-study result (or ``None``): the report's event study
+        when the headline is not staggered, a labelled comparison when it is.
     version, fingerprint, seed
         Package version, SHA-256 fingerprint of the input tables, and the seed.
     effect_size_sd, effect_size_sd_source
         The SD every effect size divides by, and where it comes from.
     estimator
         The headline estimator actually used (the spec's, or the one chosen by the design).
+    staggered
+        :class:`StaggeredDetail` when the headline is staggered (``StaggeredDiD``): the
+        dynamic, group and calendar aggregates, the pre-trend Wald test and the TWFE estimate
+        kept for comparison; ``None`` otherwise.
     """
 
     evaluation: Evaluation
@@ -317,6 +515,7 @@ class EvaluationResult(HtmlFromSummary):
     effect_size_sd: float
     effect_size_sd_source: str
     estimator: object = None
+    staggered: StaggeredDetail | None = None
 
     # ------------------------------------------------------------------ views
     @property
@@ -374,13 +573,39 @@ class EvaluationResult(HtmlFromSummary):
             ("effect-size SD", f"{self.effect_size_sd:.3f} ({self.effect_size_sd_source})"),
             ("data fingerprint", self.fingerprint[:16]),
         )
-        if self.event_study is not None and self.event_study.pretrend is not None:
+        if self.staggered is not None:
+            p = self.staggered.pretrend
+            if p is not None:
+                facts += (
+                    (
+                        "pre-trend test",
+                        f"Wald chi2({p.df}) = {p.statistic:.2f}, p = {p.p_value:.3f}",
+                    ),
+                )
+            twfe = self.staggered.twfe
+            if twfe is not None:
+                facts += (
+                    (
+                        "TWFE, for comparison only",
+                        f"{twfe.estimate:.3f} (SE {twfe.std_error:.3f}); biased when effects "
+                        f"differ between cohorts or grow with exposure",
+                    ),
+                )
+        elif self.event_study is not None and self.event_study.pretrend is not None:
             p = self.event_study.pretrend
             facts += (("pre-trend test", f"F = {p.statistic:.2f}, p = {p.p_value:.3f}"),)
         return Summary(title=self.evaluation.report.title, facts=facts, table=self.headline)
 
     def plot(self, *, ax=None):
-        """The event-study figure (or the headline effect size without an event study)."""
+        """The report's event-study figure (or the headline effect size without one).
+
+        For a staggered headline: the dynamic aggregate with pointwise intervals and, when
+        bootstrapped, uniform bands.
+        """
+        if self.staggered is not None:
+            from .report.evaluation import plot_staggered_event_study
+
+            return plot_staggered_event_study(self.staggered, ax=ax)
         if self.event_study is not None:
             return self.event_study.plot(ax=ax)
         return self.effect_size.plot(ax=ax)
@@ -431,7 +656,7 @@ class EvaluationResult(HtmlFromSummary):
         }
         if self.event_study is not None:
             es = self.event_study
-            payload["event_study"] = {
+            twfe_event_study = {
                 "coefficients": es.coefficients.reset_index().to_dict(orient="records"),
                 "pretrend": None
                 if es.pretrend is None
@@ -442,6 +667,12 @@ class EvaluationResult(HtmlFromSummary):
                     "p_value": es.pretrend.p_value,
                 },
             }
+            if self.staggered is None:
+                payload["event_study"] = twfe_event_study
+        if self.staggered is not None:
+            payload["staggered"] = self.staggered.to_json_dict()
+            if self.event_study is not None:
+                payload["staggered"]["comparison_twfe"]["event_study"] = twfe_event_study
         return _jsonable(payload)
 
     def to_json(self) -> str:

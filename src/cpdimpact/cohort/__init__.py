@@ -6,7 +6,7 @@ the comparison arm (never treated or not yet treated), standardises the outcome,
 pre-period balance, and counts every school, teacher and pupil record in a :class:`FlowLog`.
 """
 
-from ._balance import balance_table, standardised_difference
+from ._balance import balance_groups, balance_table, standardised_difference
 from ._build import Cohort, CohortSpec, unit_year_means
 from ._flow import FlowLog
 
@@ -14,6 +14,7 @@ __all__ = [
     "Cohort",
     "CohortSpec",
     "FlowLog",
+    "balance_groups",
     "balance_table",
     "standardised_difference",
     "unit_year_means",

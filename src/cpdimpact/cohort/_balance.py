@@ -1,11 +1,11 @@
-"""Pre-period balance between the treated and comparison arms."""
+"""Pre-period balance: treated against comparison arm, or earliest against later starters."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["standardised_difference", "balance_table"]
+__all__ = ["standardised_difference", "balance_groups", "balance_table"]
 
 
 def standardised_difference(
@@ -43,30 +43,66 @@ def _row(variable, level, treated: pd.Series, comparison: pd.Series, binary: boo
     }
 
 
-def balance_table(pupils: pd.DataFrame, schools: pd.DataFrame | None) -> pd.DataFrame:
-    """Balance of the arms before any unit is exposed.
+def balance_groups(pupils: pd.DataFrame) -> tuple[str, str]:
+    """Who :func:`balance_table` compares, as two labels (first group, second group).
 
-    Pupil-level rows use pupil records from years before the first treated unit starts
-    (prior attainment, FSM, the outcome itself); school-level rows use one row per school
-    (size from the schools table, when present). Columns: ``variable, level, treated_mean,
-    comparison_mean, std_difference, variance_ratio, n_treated, n_comparison``.
+    ``("intervention", "comparison")`` when the cohort has a comparison arm (units that never
+    take part, or later starters in a not-yet-treated design); when every analysed unit takes
+    part but starts differ (a staggered national roll-out), the earliest start cohort against
+    the later ones, e.g. ``("earliest cohort (started 2019)", "later cohorts (started 2021)")``.
     """
-    starts = pupils.loc[pupils["treated"], "first_treated"]
-    pre = pupils[pupils["year"] < starts.min()]
-    arm = pre["treated"].to_numpy()
+    return _contrast(pupils)[2]
+
+
+def _contrast(pupils: pd.DataFrame):
+    """Masks of the two compared groups over ``pupils``, their labels and the first start.
+
+    Returns ``(first, second, labels, before)``: the balance table compares the records of
+    ``first`` and ``second`` in years before ``before`` (the earliest start), when no unit is
+    exposed yet.
+    """
+    treated = pupils["treated"].to_numpy(dtype=bool)
+    starts = pupils["first_treated"].to_numpy()
+    earliest = int(starts[treated].min()) if treated.any() else 0
+    later = sorted({int(s) for s in starts[treated]} - {earliest})
+    if treated.all() and later:
+        first = starts == earliest
+        labels = (
+            f"earliest cohort (started {earliest})",
+            f"later cohort{'s' if len(later) > 1 else ''} (started {', '.join(map(str, later))})",
+        )
+        return first, treated & ~first, labels, earliest
+    return treated, ~treated, ("intervention", "comparison"), earliest
+
+
+def balance_table(pupils: pd.DataFrame, schools: pd.DataFrame | None) -> pd.DataFrame:
+    """Balance before any unit is exposed: the arms, or early against late starters.
+
+    With a comparison arm (never-treated units, or later starters in a not-yet-treated
+    design) the treated arm is compared with it. When every unit takes part and starts differ
+    (a staggered roll-out with no never-treated unit), the earliest start cohort (the pilot) is
+    compared with the later cohorts instead; :func:`balance_groups` names the two groups, and
+    the ``treated_*`` columns then hold the earliest cohort and the ``comparison_*`` columns
+    the later ones. Pupil-level rows use pupil records from years before the earliest start
+    (prior attainment, FSM, the outcome itself); school-level rows use one row per school (size
+    from the schools table, when present; a school belongs to the first group when any of its
+    units does). Columns: ``variable, level, treated_mean, comparison_mean, std_difference,
+    variance_ratio, n_treated, n_comparison``.
+    """
+    first, second, _, before = _contrast(pupils)
+    pre = (pupils["year"] < before).to_numpy()
     rows = []
     for variable, binary in (("prior", False), ("fsm", True), ("outcome", False)):
-        if variable in pre.columns and pre[variable].notna().any():
-            values = pre[variable].astype(float)
-            rows.append(_row(variable, "pupil", values[arm], values[~arm], binary))
+        if variable in pupils.columns and pupils.loc[pre, variable].notna().any():
+            values = pupils[variable].astype(float)
+            rows.append(_row(variable, "pupil", values[pre & first], values[pre & second], binary))
     if schools is not None and "size" in schools.columns:
-        school_arm = pupils.groupby("school", sort=True)["treated"].any()
-        sizes = schools.set_index("school")["size"].reindex(school_arm.index).astype(float)
-        rows.append(
-            _row(
-                "size", "school", sizes[school_arm.to_numpy()], sizes[~school_arm.to_numpy()], False
-            )
-        )
+        groups = pd.DataFrame({"school": pupils["school"].to_numpy(), "a": first, "b": second})
+        by_school = groups.groupby("school", sort=True)[["a", "b"]].any()
+        in_first = by_school["a"].to_numpy()
+        in_second = by_school["b"].to_numpy() & ~in_first
+        sizes = schools.set_index("school")["size"].reindex(by_school.index).astype(float)
+        rows.append(_row("size", "school", sizes[in_first], sizes[in_second], False))
     columns = [
         "variable",
         "level",

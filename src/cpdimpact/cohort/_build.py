@@ -17,7 +17,7 @@ from ..errors import (
     MissingColumnError,
 )
 from ..records import Records, as_records
-from ._balance import balance_table
+from ._balance import balance_groups, balance_table
 from ._flow import FlowLog, FlowRecorder
 
 __all__ = ["CohortSpec", "Cohort", "unit_year_means"]
@@ -135,7 +135,9 @@ class Cohort(HtmlFromSummary):
     flow
         The :class:`~cpdimpact.cohort.FlowLog`.
     balance
-        Pre-period balance table (standardised differences).
+        Pre-period balance table (standardised differences): the treated against the
+        comparison arm or, when every unit takes part and starts differ, the earliest start
+        cohort against the later ones (see ``balance_groups``).
     standardisation
         Per-year mean, SD and number of pupils used to standardise the outcome.
     outcome_sd
@@ -143,6 +145,10 @@ class Cohort(HtmlFromSummary):
         arm (or the national SD). Never the SD of school means.
     outcome_sd_n
         Number of pupil records behind ``outcome_sd`` (``None`` for a national SD).
+    balance_groups
+        The two groups ``balance`` compares (its ``treated_*`` and ``comparison_*`` columns):
+        ``("intervention", "comparison")``, or e.g. ``("earliest cohort (started 2019)",
+        "later cohorts (started 2021)")`` for a roll-out in which every unit takes part.
     """
 
     spec: CohortSpec
@@ -156,6 +162,7 @@ class Cohort(HtmlFromSummary):
     outcome_sd_source: str
     years: tuple[int, ...] = field(default=())
     start_years: tuple[int, ...] = field(default=())
+    balance_groups: tuple[str, str] = ("intervention", "comparison")
 
     @property
     def unit(self) -> str:
@@ -208,15 +215,27 @@ class Cohort(HtmlFromSummary):
         return self.flow.to_frame()
 
     def plot(self, *, ax=None):
-        """Mean outcome by year for the treated and comparison arms; returns the Axes."""
+        """Mean outcome by year and arm; returns the Axes.
+
+        One line for the intervention and one for the comparison arm or, when the cohort
+        keeps several start cohorts (``comparison="staggered"``), one line per start year and
+        one for units that never take part (if any).
+        """
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.5))
-        means = self.pupils.groupby(["treated", "year"], sort=True)["outcome"].mean()
-        for treated, label in ((True, "intervention"), (False, "comparison")):
-            if treated in means.index.get_level_values(0):
-                series = means.loc[treated]
+        if self.spec.comparison == "staggered" and self.is_staggered:
+            key = self.pupils["first_treated"]
+            lines = [(s, f"started {s}") for s in self.start_years] + [(0, "never took part")]
+        else:
+            key = self.pupils["treated"]
+            lines = [(True, "intervention"), (False, "comparison")]
+        means = self.pupils.groupby([key.rename("arm"), "year"], sort=True)["outcome"].mean()
+        present = set(means.index.get_level_values(0))
+        for arm, label in lines:
+            if arm in present:
+                series = means.loc[arm]
                 ax.plot(series.index, series.to_numpy(), marker="o", label=label)
         for start in self.start_years:
             ax.axvline(start - 0.5, color="grey", linestyle=":", linewidth=1)
@@ -399,6 +418,7 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         outcome_sd_source=sd_source,
         years=tuple(sorted(set(data["year"]))),
         start_years=tuple(int(s) for s in start_years),
+        balance_groups=balance_groups(data),
     )
 
 

@@ -5,16 +5,25 @@ schools per arm, months of progress, and the same row for FSM pupils), then the 
 attainment trends of both arms, balance before the programme, and the flow of schools,
 teachers and pupil records. Every count is subject to small-number suppression; no pupil-level
 row is ever written.
+
+For a staggered headline (:class:`~cpdimpact.did.StaggeredDiD`) the event study is the
+dynamic aggregate of the group-time effects, with pointwise intervals, the uniform band when
+bootstrapped and the Callaway & Sant'Anna pre-trend Wald test; the effects by start cohort and
+by year follow, and two-way fixed effects appear only in a comparison table, labelled as biased
+when effects differ between cohorts or grow with exposure. The design section lists the start
+cohorts, the trends figure draws one line per cohort, and when no school is never treated the
+balance table compares the earliest cohort with the later ones.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from ..pipeline import inference_text
+from .._results import interval
+from ..pipeline import TWFE_COMPARISON_LABEL, inference_text
 from . import Document, Figure, Heading, Paragraph, Table, suppress_small_counts
 
-__all__ = ["evaluation_report", "headline_table"]
+__all__ = ["evaluation_report", "headline_table", "plot_staggered_event_study"]
 
 
 def _ci(estimate: float, lower: float, upper: float) -> str:
@@ -35,6 +44,13 @@ def headline_table(result, *, suppress_below: int = 10) -> pd.DataFrame:
         suppress_small_counts(head, counts, threshold=suppress_below) if suppress_below else head
     )
     level = 100 * (1 - result.evaluation.alpha)
+    # A staggered cohort keeps every school with its own start: its comparison arm holds only
+    # the schools that never take part (each cohort's controls are chosen by the estimator).
+    arms = (
+        "took part; never took part"
+        if result.cohort.spec.comparison == "staggered"
+        else "intervention; comparison"
+    )
     return pd.DataFrame(
         {
             "Group": head["group"],
@@ -44,11 +60,11 @@ def headline_table(result, *, suppress_below: int = 10) -> pd.DataFrame:
                     head["effect_size"], head["ci_lower"], head["ci_upper"], strict=True
                 )
             ],
-            "Pupils (intervention; comparison)": [
+            f"Pupils ({arms})": [
                 _pair(a, b)
                 for a, b in zip(shown["pupils_treated"], shown["pupils_comparison"], strict=True)
             ],
-            "Schools (intervention; comparison)": [
+            f"Schools ({arms})": [
                 _pair(a, b)
                 for a, b in zip(shown["schools_treated"], shown["schools_comparison"], strict=True)
             ],
@@ -99,10 +115,14 @@ def _design_text(result) -> str:
 
 
 def _caveats(result) -> list[str]:
-    """Warnings raised while estimating (few clusters, staggered timing), each once."""
+    """Warnings raised while estimating (few clusters, staggered timing), each once.
+
+    A TWFE event study kept for comparison beside a staggered headline adds none: its
+    staggered-timing warning is the comparison's label.
+    """
     notes = [g.note for g in result.groups if g.note]
     notes += [n for g in result.groups if g.did is not None for n in g.did.notes]
-    if result.event_study is not None:
+    if result.event_study is not None and result.staggered is None:
         notes += list(result.event_study.notes)
     return list(dict.fromkeys(notes))
 
@@ -119,7 +139,7 @@ def _effect_size_note(result) -> str:
 
 def _coefficients(result) -> pd.DataFrame:
     table = result.event_study.coefficients.reset_index()
-    reference = table["event_time"] == result.evaluation.event_study.reference
+    reference = table["event_time"] == result.event_study.reference
     shown = table[["event_time", "estimate", "std_error", "ci_lower", "ci_upper"]].astype(
         {"event_time": int}
     )
@@ -134,6 +154,8 @@ _LABELS = {
     "std_error": "SE",
     "ci_lower": "CI lower",
     "ci_upper": "CI upper",
+    "band_lower": "Uniform band lower",
+    "band_upper": "Uniform band upper",
     "variable": "Variable",
     "level": "Level",
     "treated_mean": "Intervention mean",
@@ -170,6 +192,278 @@ def _figure_section(heading: str, name: str, title: str, caption: str, draw) -> 
     return blocks
 
 
+def _level(alpha: float) -> str:
+    return f"{100 * (1 - alpha):g}%"
+
+
+def plot_staggered_event_study(detail, *, ax=None):
+    """The staggered event study: effects by years since the start, both kinds of interval.
+
+    Draws the dynamic aggregate of a :class:`~cpdimpact.pipeline.StaggeredDetail`: each
+    estimate with its pointwise confidence interval (error bars) and, when the standard errors
+    come from the multiplier bootstrap, the uniform band (shaded), which covers every event
+    time at once at the same level. Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    pieces = detail.pieces("dynamic")
+    level = _level(detail.dynamic.alpha)
+    e = pieces["event_time"].to_numpy(dtype=float)
+    est = pieces["estimate"].to_numpy(dtype=float)
+    if detail.uniform_bands:
+        lower, upper = pieces["band_lower"].to_numpy(), pieces["band_upper"].to_numpy()
+        ax.bar(
+            e,
+            upper - lower,
+            bottom=lower,
+            width=0.5,
+            color="C0",
+            alpha=0.2,
+            linewidth=0,
+            label=f"{level} uniform band (all event times at once)",
+        )
+        ax.use_sticky_edges = False  # leave a margin below the lowest band, as for the bars
+    ax.errorbar(
+        e,
+        est,
+        yerr=[est - pieces["ci_lower"].to_numpy(), pieces["ci_upper"].to_numpy() - est],
+        fmt="o",
+        color="C0",
+        capsize=3,
+        label=f"estimate, pointwise {level} CI",
+    )
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xticks(e.astype(int))
+    ax.set_xlabel("years since the start (0 = first year)")
+    ax.set_ylabel("effect (outcome points)")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def _pieces_table(detail, kind: str, *, bands: bool) -> pd.DataFrame:
+    table = detail.pieces(kind)
+    if not bands:
+        table = table.drop(columns=["band_lower", "band_upper"])
+    key = {"dynamic": "event_time", "group": "group", "calendar": "time"}[kind]
+    return table.astype({key: int}).rename(columns=_LABELS | _KEYS)
+
+
+_KEYS = {"event_time": "Event time", "group": "Start cohort", "time": "Year"}
+
+
+def _with_overall(detail, kind: str, label: str) -> pd.DataFrame:
+    """Pieces of an aggregate (pointwise intervals) and its overall value as a last row."""
+    agg = getattr(detail, kind)
+    table = detail.pieces(kind).drop(columns=["band_lower", "band_upper"])
+    key = table.columns[0]
+    lower, upper = agg.conf_int()
+    table = pd.concat(
+        [
+            table.assign(**{key: table[key].astype(int).astype(str)}),
+            pd.DataFrame(
+                [[label, agg.estimate, agg.std_error, lower, upper]],
+                columns=[key, "estimate", "std_error", "ci_lower", "ci_upper"],
+            ),
+        ],
+        ignore_index=True,
+    )
+    return table.rename(columns=_LABELS | _KEYS)
+
+
+def _rows_text(result, estimator) -> str:
+    """What an estimator was fitted on: ``"school-year means"`` or ``"pupil records"``."""
+    rows = {"any": result.evaluation.level}.get(estimator.data_level, estimator.data_level)
+    return "pupil records" if rows == "pupil" else f"{result.cohort.unit}-year means"
+
+
+def _staggered_section(result) -> list:
+    """Event study, effects by cohort and year, and the TWFE comparison of a staggered fit."""
+    detail, fit, spec = result.staggered, result.groups[0].did, result.estimator
+    level = _level(detail.dynamic.alpha)
+    band = (
+        f"; shaded, the {level} uniform band, which covers the effects of all event times at "
+        f"once (multiplier bootstrap)"
+        if detail.uniform_bands
+        else ""
+    )
+    blocks = _figure_section(
+        "Event study",
+        "event_study",
+        "Effect by years since the start (outcome points)",
+        f"Group-time effects (Callaway & Sant'Anna 2021) averaged over start cohorts by years "
+        f"since the start, weighted by cohort size; bars: pointwise {level} confidence "
+        f"intervals{band}.",
+        lambda ax: plot_staggered_event_study(detail, ax=ax),
+    )
+    pre = detail.pretrend
+    if pre is not None:
+        blocks.append(
+            Paragraph(
+                f"Wald test that every pre-programme group-time effect is zero (Callaway & "
+                f"Sant'Anna 2021): \u03c7\u00b2({pre.df}) = {pre.statistic:.2f}, "
+                f"p = {pre.p_value:.3f}. A non-significant test does not prove parallel "
+                f"trends; it may lack power (Roth 2022)."
+            )
+        )
+    notes = [
+        "Before the start (negative event times) each estimate compares a year with the year "
+        "before it (varying base period), a placebo test of trends year by year; from the start "
+        "on, each compares with the year before the cohort started."
+        if spec.base_period == "varying"
+        else "Every estimate compares with the year before the cohort started (universal base "
+        "period)."
+    ]
+    event = detail.pieces("dynamic")["event_time"]
+    if (event >= 0).any():
+        low, high = detail.dynamic.conf_int()
+        notes.append(
+            f"Average of the effects at event times {int(event[event >= 0].min())} to "
+            f"{int(event.max())}, each event time weighted equally: "
+            f"{detail.dynamic.estimate:.3f} (SE {detail.dynamic.std_error:.3f}; {level} CI "
+            f"{low:.3f} to {high:.3f}). The headline instead averages every post-start "
+            f"group-time effect, weighted by cohort size."
+        )
+    if detail.uniform_bands:
+        notes.append(
+            "The uniform band is wider than the pointwise intervals: read it when judging the "
+            "whole path at once (for example, whether any pre-programme year departs from zero)."
+        )
+    notes.append(f"Standard errors: {fit.inference}.")
+    blocks += [
+        Table(
+            _pieces_table(detail, "dynamic", bands=detail.uniform_bands),
+            caption=f"Event study: effects by years since the start (outcome points, {level} "
+            f"intervals)",
+            notes=tuple(notes),
+        ),
+        Heading("Effects by start cohort and by year", level=3),
+        Table(
+            _with_overall(detail, "group", "All cohorts (weighted by cohort size)"),
+            caption=f"Effect by start cohort: average over the cohort's years since its start "
+            f"(outcome points, pointwise {level} intervals)",
+        ),
+        Table(
+            _with_overall(detail, "calendar", "Average over years"),
+            caption=f"Effect by year: average over the cohorts started by then, weighted by "
+            f"cohort size (outcome points, pointwise {level} intervals)",
+        ),
+        Heading("Comparison with two-way fixed effects", level=3),
+    ]
+    twfe = detail.twfe
+    if twfe is None:
+        return [*blocks, Paragraph(detail.twfe_note), *_twfe_event_study(result)]
+    lower, upper = interval(fit.estimate, fit.std_error, alpha=spec.alpha)
+    comparison = pd.DataFrame(
+        {
+            "Estimator": [
+                "Staggered DiD (Callaway & Sant'Anna 2021): the headline",
+                TWFE_COMPARISON_LABEL,
+            ],
+            "Estimate": [fit.estimate, twfe.estimate],
+            "SE": [fit.std_error, twfe.std_error],
+            "CI lower": [float(lower), twfe.ci_lower],
+            "CI upper": [float(upper), twfe.ci_upper],
+            "Inference": [
+                fit.inference,
+                f"clustered by {result.cohort.unit if twfe.cluster == 'unit' else twfe.cluster} "
+                f"({twfe.n_clusters} clusters), t on {twfe.df:g} df",
+            ],
+        }
+    )
+    rows = _rows_text(result, spec)
+    blocks.append(
+        Table(
+            comparison,
+            caption=f"The headline and two-way fixed effects on the same {rows} (outcome "
+            f"points, {level} CI)",
+            notes=(
+                f"Both are fitted on the same {twfe.n_obs} unweighted {rows} "
+                f"({twfe.n_units} {result.cohort.unit}s). The TWFE coefficient averages every "
+                "two-group, two-period comparison, including ones that use units already "
+                "started as controls, with weights that can be negative (Goodman-Bacon 2021; "
+                "de Chaisemartin & D'Haultfoeuille 2020). It is shown only to explain why the "
+                "headline does not use it.",
+            ),
+        )
+    )
+    return [*blocks, *_twfe_event_study(result)]
+
+
+def _twfe_event_study(result) -> list:
+    """An explicitly requested TWFE event study, beside a staggered headline: a comparison."""
+    if result.staggered.twfe_event_study_note:
+        return [Paragraph(result.staggered.twfe_event_study_note)]
+    if result.event_study is None:
+        return []
+    return [
+        Table(
+            _coefficients(result),
+            caption=f"{TWFE_COMPARISON_LABEL}. Event study (outcome points; year "
+            f"{result.event_study.reference} relative to the start is the reference)",
+        )
+    ]
+
+
+def _cohorts_table(result, threshold: int) -> pd.DataFrame:
+    """Schools (teachers) and pupil records by start year, never-takers last."""
+    pupils = result.cohort.pupils
+    grouped = pupils.groupby("first_treated", sort=True)
+    table = pd.DataFrame(
+        {"schools": grouped["school"].nunique(), "pupils": grouped.size()}
+        | ({"teachers": grouped["unit"].nunique()} if result.cohort.unit == "teacher" else {})
+    )
+    order = [g for g in table.index if g > 0] + [g for g in table.index if g == 0]
+    table = table.loc[order].reset_index()
+    table.insert(
+        0,
+        "Start year",
+        ["never took part" if g == 0 else str(int(g)) for g in table.pop("first_treated")],
+    )
+    counts = [c for c in ("schools", "teachers", "pupils") if c in table.columns]
+    return _suppress(table[["Start year", *counts]], counts, threshold)
+
+
+def _balance_section(result, threshold: int) -> list:
+    cohort = result.cohort
+    balance = cohort.balance.assign(variable=cohort.balance["variable"].replace(_VARIABLES))
+    first, second = cohort.balance_groups
+    labels = dict(_LABELS)
+    caption = "Pre-period means and standardised differences"
+    notes = [
+        "Standardised difference: difference in means over the square root of the average of "
+        "the two arms' variances; |d| above 0.25 is a serious imbalance (WWC), 0.05-0.25 needs "
+        "statistical adjustment."
+    ]
+    if (first, second) != ("intervention", "comparison"):
+        before = min(cohort.start_years)
+        labels |= {
+            "treated_mean": "Earliest cohort mean",
+            "comparison_mean": "Later cohort mean",
+            "n_treated": "n earliest cohort",
+            "n_comparison": "n later cohort",
+        }
+        caption = (
+            f"Before anyone started (years before {before}): {first} against {second}; "
+            f"means and standardised differences"
+        )
+        notes.insert(
+            0,
+            "Every school takes part, so there is no never-treated group to compare with: the "
+            "table compares the first cohort with the schools that started later, in the years "
+            "before either started. Later starters are the controls of the staggered estimate.",
+        )
+    table = balance
+    if threshold:
+        table = suppress_small_counts(table, ["n_treated", "n_comparison"], threshold=threshold)
+    return [
+        Heading("Balance before the programme", level=2),
+        Table(table.rename(columns=labels), caption=caption, notes=tuple(notes)),
+    ]
+
+
 def evaluation_report(result) -> Document:
     """Build the :class:`~cpdimpact.report.Document` for an evaluation result."""
     options = result.evaluation.report
@@ -178,26 +472,42 @@ def evaluation_report(result) -> Document:
     if options.programme:
         blocks.append(Paragraph(options.programme))
 
+    staggered_cohort = cohort.spec.comparison == "staggered"
+    head_notes = [_effect_size_note(result)]
+    if staggered_cohort and not (cohort.pupils["first_treated"] == 0).any():
+        head_notes.append(
+            "Every school took part, so none is never treated: each start cohort is compared "
+            "with the schools that had not yet started (start cohorts in the design section)."
+        )
+    head_notes.append(
+        f"Counts from 1 to {options.suppress_below - 1} are suppressed."
+        if options.suppress_below
+        else "Counts are not suppressed."
+    )
     blocks += [
         Heading("Headline findings", level=2),
         Table(
             headline_table(result, suppress_below=options.suppress_below),
             caption="Impact on attainment",
-            notes=(
-                _effect_size_note(result),
-                f"Counts from 1 to {options.suppress_below - 1} are suppressed."
-                if options.suppress_below
-                else "Counts are not suppressed.",
-            ),
+            notes=tuple(head_notes),
         ),
         Heading("Design", level=2),
         Paragraph(_design_text(result)),
     ]
+    if staggered_cohort and cohort.is_staggered:
+        blocks.append(
+            Table(
+                _cohorts_table(result, options.suppress_below),
+                caption="Start cohorts: schools and pupil records by the year they started",
+            )
+        )
     caveats = _caveats(result)
     if caveats:
         blocks += [Heading("Caveats", level=3), *(Paragraph(c) for c in caveats)]
 
-    if result.event_study is not None:
+    if result.staggered is not None:
+        blocks += _staggered_section(result)
+    elif result.event_study is not None:
         blocks += _figure_section(
             "Event study",
             "event_study",
@@ -226,23 +536,16 @@ def evaluation_report(result) -> Document:
         "Attainment trends",
         "trends",
         "Mean outcome by year",
-        "Mean outcome of pupils in the intervention and comparison groups; dotted lines mark "
-        "the start.",
+        "Mean outcome of pupils in each start cohort (and in schools that never took part, if "
+        "any); dotted lines mark the starts."
+        if staggered_cohort and cohort.is_staggered
+        else "Mean outcome of pupils in the intervention and comparison groups; dotted lines "
+        "mark the start.",
         cohort.plot,
     )
 
-    balance = cohort.balance.assign(variable=cohort.balance["variable"].replace(_VARIABLES))
+    blocks += _balance_section(result, options.suppress_below)
     blocks += [
-        Heading("Balance before the programme", level=2),
-        Table(
-            _suppress(balance, ["n_treated", "n_comparison"], options.suppress_below),
-            caption="Pre-period means and standardised differences",
-            notes=(
-                "Standardised difference: difference in means over the square root of the "
-                "average of the two arms' variances; |d| above 0.25 is a serious imbalance "
-                "(WWC), 0.05-0.25 needs statistical adjustment.",
-            ),
-        ),
         Heading("Flow of schools, teachers and pupils", level=2),
         Table(
             _suppress(
