@@ -770,7 +770,8 @@ class StaggeredResult(HtmlFromSummary):
         )
 
     def plot(self, *, ax=None):
-        """Event-study figure from the dynamic aggregation, with pointwise 95% intervals."""
+        """Event-study figure from the dynamic aggregation: pointwise 95% intervals as error bars
+        and, when bootstrapped, the uniform (simultaneous) band shaded."""
         import matplotlib.pyplot as plt
 
         dynamic = self.aggregate("dynamic").pieces
@@ -778,6 +779,16 @@ class StaggeredResult(HtmlFromSummary):
             _, ax = plt.subplots(figsize=(6.5, 4))
         lower, upper = interval(dynamic["estimate"], dynamic["std_error"], alpha=0.05)
         e = dynamic["event_time"].to_numpy()
+        if self.bootstrap is not None:
+            ax.fill_between(
+                e,
+                dynamic["band_lower"],
+                dynamic["band_upper"],
+                alpha=0.2,
+                step="mid",
+                label=f"uniform {1 - self.spec.alpha:.0%} band",
+            )
+            ax.legend(loc="best", frameon=False)
         ax.errorbar(
             e,
             dynamic["estimate"],
