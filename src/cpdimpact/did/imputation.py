@@ -739,22 +739,31 @@ class _Projection:
         self.factor = linalg.cho_factor(self.s) if self.s.size else None
 
     def _check_regressors(self, roles) -> None:
-        """Raise if a regressor is explained by the fixed effects and the earlier regressors."""
+        """Raise if a regressor is explained by the fixed effects and the earlier regressors.
+
+        Each regressor's residual after the unit and period effects is formed row by row (the
+        within-unit deviation less its fitted period part), then an unpivoted QR of the weighted
+        residuals gives in ``|R_jj|`` the norm left after the earlier regressors too; comparing
+        it with the column's own weighted, centred norm flags exact collinearity at any scale
+        (as :func:`cpdimpact.did._twfe._check_identified`), unlike the normal equations.
+        """
         k = self.x.shape[1]
         if k == 0:
             return
-        f = self.n_free
-        spp, spx, sxx = self.s[:f, :f], self.s[:f, f:], self.s[f:, f:]
-        given = sxx - spx.T @ np.linalg.solve(spp, spx) if f else sxx.copy()
+        f = self.free
+        spp = self.s[: self.n_free, : self.n_free]
+        rhs = self.s[: self.n_free, self.n_free :]  # period sums of the within deviations
+        lam = np.zeros((self.n_periods, k))
+        if self.n_free:
+            lam[f] = linalg.solve(spp, rhs, assume_a="pos")
+        residual = self.xt - (lam[self.period] - (self.share @ lam)[self.unit])
+        root = np.sqrt(self.w)[:, None]
+        r_diag = np.abs(np.diag(np.linalg.qr(root * residual, mode="r")))
         for j in range(k):
             column = self.x[:, j]
-            scale = self.w @ (column - (self.w @ column) / self.w.sum()) ** 2
-            if j:
-                head = given[:j, :j]
-                residual = given[j, j] - given[j, :j] @ np.linalg.solve(head, given[:j, j])
-            else:
-                residual = given[0, 0]
-            if not residual > _COLLINEAR_TOL**2 * scale:
+            centred = column - (self.w @ column) / self.w.sum()
+            scale = np.sqrt(self.w @ centred**2)
+            if not r_diag[j] > _COLLINEAR_TOL * scale:
                 raise EstimationError(roles[j])
 
     def _solve(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
