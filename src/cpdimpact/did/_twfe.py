@@ -22,9 +22,11 @@ __all__ = [
     "fit_twfe",
     "fit_facts",
     "wald_f",
+    "check_cov_type",
     "FEW_CLUSTERS",
     "FEW_TREATED_CLUSTERS",
     "COV_TYPE",
+    "COV_TYPES",
 ]
 
 #: Below this many clusters the sandwich estimator is known to over-reject.
@@ -35,6 +37,9 @@ FEW_TREATED_CLUSTERS = 5
 
 #: Label of the covariance estimator, shown in every result.
 COV_TYPE = "cluster-robust CR1: G/(G-1)*(N-1)/(N-K), unit FE nested in clusters not in K"
+
+#: The ``cov_type`` options of :class:`DiD` and :class:`EventStudy`.
+COV_TYPES = ("CR1", "CR2")
 
 # Relative size below which a regressor counts as explained by the others (after the within
 # transformation): far above rounding error, far below any real variation.
@@ -71,6 +76,8 @@ class Design:
     data: Prepared
     targets: dict[str, np.ndarray]
     target_roles: dict[str, str]
+    #: Cluster labels by code, to name clusters in CR2 warnings.
+    cluster_levels: pd.Index | None = None
 
 
 @dataclass(frozen=True)
@@ -86,11 +93,23 @@ class Fit:
     n_params: int
     units_nested: bool
     small_sample_factor: float
+    cov_type: str = "CR1"
+    #: CR2 only: Satterthwaite degrees of freedom of the reported terms.
+    df_terms: pd.Series | None = None
+    #: CR2 only: the pieces behind the HTZ test, its coefficients and the reported positions.
+    cr2: object | None = None
+    cr2_beta: np.ndarray | None = None
+    cr2_index: dict[str, int] | None = None
 
     @property
     def df(self) -> int:
-        """Degrees of freedom of t and F reference distributions: clusters minus one."""
+        """Degrees of freedom of the CR1 t and F reference distributions: clusters minus one."""
         return self.n_clusters - 1
+
+    def htz(self, terms: list[str]) -> tuple[float, float, int, float, float]:
+        """CR2 only: HTZ test that ``terms`` are all zero, ``(F, delta, q, df_denom, p)``."""
+        index = [self.cr2_index[t] for t in terms]
+        return self.cr2.htz(index, self.cr2_beta)
 
     @property
     def std_errors(self) -> pd.Series:
@@ -128,13 +147,20 @@ def _check_identified(
             raise EstimationError(roles[name])
 
 
-def fit_twfe(design: Design) -> Fit:
-    """Fit y = unit FE + period FE + targets + covariates; clustered CR1 covariance.
+def check_cov_type(cov_type: str) -> None:
+    if cov_type not in COV_TYPES:
+        raise ValueError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
+
+
+def fit_twfe(design: Design, cov_type: str = "CR1", notes: list[str] | None = None) -> Fit:
+    """Fit y = unit FE + period FE + targets + covariates; clustered CR1 or CR2 covariance.
 
     The sandwich comes from linearmodels unadjusted (``debiased=False``); the factor
     ``G/(G-1) * (N-1)/(N-K)`` is applied here so that the convention does not depend on the
     linearmodels version. K counts the constant, the T-1 period dummies, the targets and the
     covariates, plus the U-1 unit effects only when units are not nested in clusters.
+    With ``cov_type="CR2"`` the covariance and the per-term Satterthwaite degrees of freedom
+    come from :mod:`cpdimpact.did._cr2` instead (no factor); its warnings go to ``notes``.
     """
     from linearmodels.iv.absorbing import AbsorbingLS  # heavy import: only when fitting
 
@@ -205,33 +231,93 @@ def fit_twfe(design: Design) -> Fit:
     params = res.params.loc[reported].astype(float)
     cov = res.cov.loc[reported, reported].astype(float) * factor
     params.index.name = cov.index.name = cov.columns.name = "term"
+    facts = {
+        "n_obs": n_obs,
+        "n_units": n_units,
+        "n_periods": n_periods,
+        "n_clusters": n_clusters,
+        "n_params": n_params,
+        "units_nested": units_nested,
+    }
+    if cov_type == "CR2":
+        return _fit_cr2(design, exog[:, 1:], exog_names[1:], params, facts, notes)
+    return Fit(params=params, cov=cov, small_sample_factor=factor, **facts)
+
+
+def _fit_cr2(design: Design, x, names, params, facts, notes) -> Fit:
+    """CR2 covariance and Satterthwaite df of the reported terms (``x``: no constant)."""
+    import warnings
+
+    from cpdimpact.did._cr2 import cr2, singular_message
+    from cpdimpact.errors import SmallSampleWarning
+
+    if not facts["units_nested"]:
+        raise EstimationError(
+            "cov_type='CR2' needs every unit inside one cluster (the unit fixed effects nested "
+            "in the clusters), but some units span several clusters. Cluster at the unit level "
+            "or at a level that contains whole units (e.g. school or area for school units), "
+            "or use cov_type='CR1'."
+        )
+    data = design.data
+    beta, parts = cr2(x, data.y, unit=data.unit, cluster=data.cluster, weights=data.weights)
+    index = {n: i for i, n in enumerate(names)}
+    reported = list(params.index)
+    pos = [index[n] for n in reported]
+    cov = pd.DataFrame(parts.cov[np.ix_(pos, pos)], index=params.index, columns=params.index)
+    cov.columns.name = "term"
+    df_terms = pd.Series(parts.satterthwaite(pos), index=params.index, name="df")
+    if parts.singular:
+        labels = {
+            n: f"period {data.time_levels[int(n.rsplit('_', 1)[1])]!r}"
+            if n.startswith("__cpd_period_")
+            else repr(n)
+            for n in names
+        }
+        message = singular_message(
+            parts.singular, [labels[n] for n in names], design.cluster_levels
+        )
+        warnings.warn(message, SmallSampleWarning, stacklevel=4)
+        if notes is not None:
+            notes.append(message)
     return Fit(
         params=params,
         cov=cov,
-        n_obs=n_obs,
-        n_units=n_units,
-        n_periods=n_periods,
-        n_clusters=n_clusters,
-        n_params=n_params,
-        units_nested=units_nested,
-        small_sample_factor=factor,
+        small_sample_factor=1.0,
+        cov_type="CR2",
+        df_terms=df_terms,
+        cr2=parts,
+        cr2_beta=beta,
+        cr2_index=index,
+        **facts,
     )
 
 
-def fit_facts(fit: Fit, spec, std_errors: pd.Series, notes) -> dict:
-    """Keyword arguments every :class:`~cpdimpact.did.results.TwfeFit` takes from a fit."""
+def fit_facts(fit: Fit, spec, std_errors: pd.Series, notes, headline=()) -> dict:
+    """Keyword arguments every :class:`~cpdimpact.did.results.TwfeFit` takes from a fit.
+
+    Under CR2, ``df`` is the smallest Satterthwaite df among the ``headline`` terms (the
+    treatment of a DiD; the event-time terms of an event study).
+    """
+    df = fit.df
+    cov_type = COV_TYPE
+    if fit.cov_type == "CR2":
+        from cpdimpact.did._cr2 import COV_TYPE_CR2, COV_TYPE_CR2_WEIGHTS
+
+        df = float(fit.df_terms[list(headline)].min())
+        cov_type = COV_TYPE_CR2 + (COV_TYPE_CR2_WEIGHTS if spec.weights is not None else "")
     return {
         "params": fit.params,
         "std_errors": std_errors,
         "cov": fit.cov,
-        "df": fit.df,
+        "df": df,
+        "df_terms": fit.df_terms,
         "n_clusters": fit.n_clusters,
         "n_obs": fit.n_obs,
         "n_units": fit.n_units,
         "n_periods": fit.n_periods,
         "n_params": fit.n_params,
         "small_sample_factor": fit.small_sample_factor,
-        "cov_type": COV_TYPE,
+        "cov_type": cov_type,
         "cluster": spec.cluster,
         "outcome": spec.outcome,
         "weights": spec.weights,

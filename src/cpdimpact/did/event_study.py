@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact._results import interval
-from cpdimpact.did._checks import integer_valued, numeric_column
+from cpdimpact.did._checks import integer_valued, key_column, numeric_column
 from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
-from cpdimpact.did._twfe import Design, fit_facts, fit_twfe, wald_f
+from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe, wald_f
 from cpdimpact.did.results import EventStudyResult, PretrendTest
 from cpdimpact.errors import (
     DesignError,
@@ -31,7 +31,7 @@ class EventStudy:
 
     Parameters
     ----------
-    outcome, unit, time, cluster, covariates, weights, alpha
+    outcome, unit, time, cluster, covariates, weights, alpha, cov_type
         As in :class:`cpdimpact.did.DiD`. ``time`` must hold whole periods (e.g. years).
     first_treated : str
         Period in which the unit was first treated; 0 or missing means never treated. Must be
@@ -79,6 +79,20 @@ class EventStudy:
     conditioning the analysis on passing distorts the estimates and their coverage (Roth 2022;
     Freyaldenhoven, Hansen & Shapiro 2019). Report the event-study figure and consider
     sensitivity analysis rather than treating the test as a gate.
+
+    With ``cov_type="CR2"`` each coefficient has its own Satterthwaite degrees of freedom
+    (``df_terms``, used by the table and intervals; ``df`` is the smallest among the event-time
+    terms) and the pre-trend test is the HTZ test of Pustejovsky & Tipton (2018, sec. 3.3),
+    ``clubSandwich``'s ``Wald_test(test = "HTZ")``: with :math:`Q = \hat\beta_{pre}'
+    V^{CR2\,-1}_{pre}\hat\beta_{pre}` and degrees of freedom :math:`\nu_Z` from the
+    Satterthwaite-type approximation of the whole covariance,
+
+    .. math::
+
+        F = \frac{\nu_Z - q + 1}{\nu_Z}\,\frac{Q}{q} \sim F(q, \nu_Z - q + 1).
+
+    Its denominator degrees of freedom can be small, or not positive (p-value ``NaN``), when
+    clusters are few or unbalanced: the honest answer that the data say little.
 
     With staggered start periods the TWFE event-study coefficients mix effects of other event
     times and cohorts (Sun & Abraham 2021), so a
@@ -129,10 +143,12 @@ class EventStudy:
     reference: int = -1
     window: tuple[int, int] | None = None
     alpha: float = 0.05
+    cov_type: str = "CR1"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
         check_alpha(self.alpha)
+        check_cov_type(self.cov_type)
         if isinstance(self.reference, bool) or not isinstance(self.reference, int | np.integer):
             raise ValueError(f"reference must be an integer event time, got {self.reference!r}")
         if self.window is not None:
@@ -245,15 +261,29 @@ class EventStudy:
             data=prep,
             targets={names[v]: (event == v).astype(float) for v in values},
             target_roles={names[v]: collinear.format(name=names[v]) for v in values},
+            cluster_levels=key_column(data, self.cluster, "cluster")[1]
+            if self.cov_type == "CR2"
+            else None,
         )
-        fit = fit_twfe(design)
+        fit = fit_twfe(design, self.cov_type, notes)
         std_errors = fit.std_errors
+        df = fit.df if fit.df_terms is None else fit.df_terms
         coefficients = self._coefficients(
-            fit.params, std_errors, names, fit.df, lo_end, hi_end, binned_lo, binned_hi
+            fit.params, std_errors, names, df, lo_end, hi_end, binned_lo, binned_hi
         )
         pre = [names[v] for v in values if v < 0]
         pretrend = None
-        if pre:
+        if pre and self.cov_type == "CR2":
+            stat, delta, q, df_denom, p = fit.htz(pre)
+            method = (
+                "HTZ Wald test of all pre-period coefficients = 0 with CR2 (Pustejovsky & "
+                f"Tipton 2018; clubSandwich Wald_test 'HTZ'), F = {delta:.4g} * Q/q ~ "
+                "F(q, nu - q + 1)"
+            )
+            if not np.isfinite(p):
+                method += "; p not computed: denominator df not positive or V singular"
+            pretrend = PretrendTest(stat, q, df_denom, p, method, tuple(pre))
+        elif pre:
             stat, q, p = wald_f(
                 fit.params[pre].to_numpy(), fit.cov.loc[pre, pre].to_numpy(), fit.df
             )
@@ -267,7 +297,7 @@ class EventStudy:
             pretrend=pretrend,
             reference=int(self.reference),
             window=self.window,
-            **fit_facts(fit, self, std_errors, notes),
+            **fit_facts(fit, self, std_errors, notes, headline=list(names.values())),
         )
 
     def _term(self, v: int, lo: int, hi: int, binned_lo: bool, binned_hi: bool) -> str:
@@ -300,6 +330,8 @@ class EventStudy:
         terms = [names.get(v, f"event_time={v}") for v in times]
         est = np.array([params[names[v]] if v in names else 0.0 for v in times])
         se = np.array([std_errors[names[v]] if v in names else np.nan for v in times])
+        if isinstance(df, pd.Series):  # CR2: each term's Satterthwaite df
+            df = np.array([df[names[v]] if v in names else np.inf for v in times])
         lower, upper = interval(est, se, alpha=self.alpha, df=df)
         is_ref = np.array([v == self.reference for v in times])
         lower = np.where(is_ref, 0.0, lower)

@@ -3,6 +3,7 @@
 Both results carry the five uniform faces (``summary()``, ``to_frame()``, ``plot(*, ax=None)``,
 ``_repr_html_``, ``conf_int(alpha=0.05)``) and state their inference explicitly: covariance
 type, degrees of freedom, number of clusters, observations and units, and the cluster variable.
+Under ``cov_type="CR2"`` every term has its own Satterthwaite degrees of freedom (``df_terms``).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ class PretrendTest(NamedTuple):
     Attributes
     ----------
     statistic : float
-        ``F = b' V^{-1} b / q`` with the cluster-robust (CR1) covariance ``V``.
+        CR1: ``F = b' V^{-1} b / q`` with the cluster-robust covariance ``V``. CR2: the HTZ
+        statistic ``F = (nu - q + 1) / nu * b' V^{-1} b / q`` (Pustejovsky & Tipton 2018).
     df_num : int
         ``q``, the number of pre-period coefficients tested.
-    df_denom : int
-        ``G - 1``, clusters minus one.
+    df_denom : int or float
+        CR1: ``G - 1``, clusters minus one. CR2: ``nu - q + 1`` from the HTZ approximation.
     p_value : float
-        Upper tail of ``F(q, G - 1)``.
+        Upper tail of ``F(df_num, df_denom)``.
     method : str
         A one-line description of the test.
     terms : tuple of str
@@ -46,12 +48,14 @@ class PretrendTest(NamedTuple):
 
     def __str__(self) -> str:
         return (
-            f"F({self.df_num}, {self.df_denom}) = {self.statistic:.3f}, "
+            f"F({self.df_num}, {self.df_denom:.4g}) = {self.statistic:.3f}, "
             f"p = {self.p_value:.4f} [{self.method}]"
         )
 
 
-def _conf_int(params: pd.Series, std_errors: pd.Series, alpha: float, df: float) -> pd.DataFrame:
+def _conf_int(params: pd.Series, std_errors: pd.Series, alpha: float, df) -> pd.DataFrame:
+    if isinstance(df, pd.Series):  # CR2: one df per term
+        df = df.reindex(params.index).to_numpy(dtype=float)
     lower, upper = interval(params, std_errors.reindex(params.index), alpha=alpha, df=df)
     out = pd.DataFrame({"ci_lower": lower, "ci_upper": upper}, index=params.index.astype(str))
     out.index.name = "term"
@@ -59,6 +63,12 @@ def _conf_int(params: pd.Series, std_errors: pd.Series, alpha: float, df: float)
 
 
 def _inference_facts(res) -> list[tuple[str, str]]:
+    if res.df_terms is None:
+        factor = f"{res.small_sample_factor:.6f} (K = {res.n_params})"
+        df = f"{res.df} (t and F with G - 1)"
+    else:
+        factor = "none (CR2 adjustment matrices)"
+        df = _cr2_df_text(res)
     facts = [
         ("Outcome", res.outcome),
         ("Observations", f"{res.n_obs:,}"),
@@ -68,11 +78,16 @@ def _inference_facts(res) -> list[tuple[str, str]]:
         ("Standard errors", res.cov_type),
         ("Cluster variable", res.cluster),
         ("Clusters (G)", f"{res.n_clusters:,}"),
-        ("Small-sample factor", f"{res.small_sample_factor:.6f} (K = {res.n_params})"),
-        ("Degrees of freedom", f"{res.df} (t and F with G - 1)"),
+        ("Small-sample factor", factor),
+        ("Degrees of freedom", df),
         ("Confidence level", f"{1 - res.alpha:.0%}"),
     ]
     return facts
+
+
+def _cr2_df_text(res) -> str:
+    values = ", ".join(f"{t} {v:.3g}" for t, v in res.df_terms.items())
+    return f"Satterthwaite, per term (G - 1 = {res.n_clusters - 1}): {values}"
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -85,14 +100,18 @@ class TwfeFit(HtmlFromSummary):
         Reported coefficients and their standard errors, indexed by term.
     cov : pandas.DataFrame
         Their small-sample-corrected cluster-robust covariance.
-    df : int
-        Degrees of freedom of the t reference distribution, ``G - 1``.
+    df : int or float
+        Degrees of freedom of the t reference distribution: ``G - 1`` under CR1; under CR2 the
+        Satterthwaite df of the treatment (DiD) or the smallest among the event-time terms.
     n_clusters, n_obs, n_units, n_periods, n_params : int
         Clusters, rows, units (absorbed effects), periods and ``K`` of the small-sample factor.
     small_sample_factor : float
         ``G/(G-1) * (N-1)/(N-K)`` applied to the sandwich.
     cov_type, cluster, outcome : str
         Covariance estimator, cluster column and outcome column.
+    df_terms : pandas.Series or None
+        CR2: Satterthwaite degrees of freedom of every term (used by ``to_frame`` and
+        ``conf_int``); ``None`` under CR1, where every term has ``df``.
     weights : str or None
         Weights column, if any.
     alpha : float
@@ -117,6 +136,24 @@ class TwfeFit(HtmlFromSummary):
     weights: str | None
     alpha: float
     notes: tuple[str, ...] = ()
+    df_terms: pd.Series | None = None
+
+    @property
+    def inference(self) -> str:
+        """One line: which covariance and which reference distribution the tests use."""
+        if self.df_terms is None:
+            return (
+                f"CR1 cluster-robust standard errors ({self.n_clusters} clusters of "
+                f"{self.cluster!r}); t and F on G - 1 = {self.df} degrees of freedom"
+            )
+        return (
+            f"CR2 cluster-robust standard errors ({self.n_clusters} clusters of "
+            f"{self.cluster!r}); t on Satterthwaite degrees of freedom per term "
+            f"({self.df_terms.min():.3g} to {self.df_terms.max():.3g})"
+        )
+
+    def _term_df(self):
+        return self.df if self.df_terms is None else self.df_terms
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -153,7 +190,7 @@ class DiDResult(TwfeFit):
 
     @property
     def p_value(self) -> float:
-        """Two-sided p-value against t with ``df`` degrees of freedom."""
+        """Two-sided p-value against t with ``df`` (CR2: the treatment's) degrees of freedom."""
         return float(p_value(self.statistic, self.df))
 
     @property
@@ -168,11 +205,11 @@ class DiDResult(TwfeFit):
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table of treatment and covariate terms (intervals at ``alpha``)."""
-        return tidy_frame(self.params, self.std_errors, df=self.df, alpha=self.alpha)
+        return tidy_frame(self.params, self.std_errors, df=self._term_df(), alpha=self.alpha)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Confidence intervals ``estimate -/+ t_{G-1} * std_error``, indexed by term."""
-        return _conf_int(self.params, self.std_errors, alpha, self.df)
+        """Intervals ``estimate -/+ t_df * std_error`` (CR2: each term's df), indexed by term."""
+        return _conf_int(self.params, self.std_errors, alpha, self._term_df())
 
     def summary(self) -> Summary:
         """A printable summary: the inference facts and the tidy table."""
@@ -186,7 +223,7 @@ class DiDResult(TwfeFit):
     def __repr__(self) -> str:
         return (
             f"DiDResult(estimate={self.estimate:.4g}, std_error={self.std_error:.4g}, "
-            f"df={self.df}, n_clusters={self.n_clusters}, n_obs={self.n_obs})"
+            f"df={self.df:.4g}, n_clusters={self.n_clusters}, n_obs={self.n_obs})"
         )
 
     def plot(self, *, ax=None):
@@ -207,7 +244,9 @@ class DiDResult(TwfeFit):
         ax.axvline(0, color="0.5", linewidth=0.8)
         ax.set_yticks([0], [self.term])
         ax.set_ylim(-1, 1)
-        ax.set_xlabel(f"Effect on {self.outcome} ({1 - self.alpha:.0%} CI, t with {self.df} df)")
+        ax.set_xlabel(
+            f"Effect on {self.outcome} ({1 - self.alpha:.0%} CI, t with {self.df:.3g} df)"
+        )
         ax.set_title("Difference-in-differences estimate")
         return ax
 
@@ -244,11 +283,11 @@ class EventStudyResult(TwfeFit):
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table of the estimated event-time and covariate terms (reference omitted)."""
-        return tidy_frame(self.params, self.std_errors, df=self.df, alpha=self.alpha)
+        return tidy_frame(self.params, self.std_errors, df=self._term_df(), alpha=self.alpha)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Confidence intervals ``estimate -/+ t_{G-1} * std_error``, indexed by term."""
-        return _conf_int(self.params, self.std_errors, alpha, self.df)
+        """Intervals ``estimate -/+ t_df * std_error`` (CR2: each term's df), indexed by term."""
+        return _conf_int(self.params, self.std_errors, alpha, self._term_df())
 
     def summary(self) -> Summary:
         """A printable summary: inference facts, the tidy table and the pre-trend test."""
@@ -269,7 +308,7 @@ class EventStudyResult(TwfeFit):
     def __repr__(self) -> str:
         return (
             f"EventStudyResult(event_times={list(self.coefficients.index)}, "
-            f"reference={self.reference}, df={self.df}, n_clusters={self.n_clusters}, "
+            f"reference={self.reference}, df={self.df:.4g}, n_clusters={self.n_clusters}, "
             f"n_obs={self.n_obs})"
         )
 

@@ -9,9 +9,9 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from cpdimpact.did._checks import numeric_column
+from cpdimpact.did._checks import key_column, numeric_column
 from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
-from cpdimpact.did._twfe import Design, fit_facts, fit_twfe
+from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe
 from cpdimpact.did.results import DiDResult
 from cpdimpact.errors import DesignError, EmptyComparisonGroupError, StaggeredTimingWarning
 
@@ -44,6 +44,10 @@ class DiD:
         Analytic weights, e.g. ``"n_pupils"`` when fitting school-year means.
     alpha : float
         ``1 - alpha`` is the level of the intervals in ``to_frame()`` and ``ci_lower/upper``.
+    cov_type : {"CR1", "CR2"}
+        ``"CR1"`` (default): the sandwich with the small-sample factor below and t on
+        :math:`G-1` degrees of freedom. ``"CR2"``: the bias-reduced linearisation (CR2) with
+        Satterthwaite degrees of freedom per term, for few clusters (see Notes).
 
     Notes
     -----
@@ -81,6 +85,19 @@ class DiD:
     the normal. With fewer than about 40 clusters a :class:`~cpdimpact.errors.FewClustersWarning`
     is emitted: the sandwich over-rejects there.
 
+    With ``cov_type="CR2"`` the covariance is the bias-reduced linearisation of Bell &
+    McCaffrey (2002) in the form of Pustejovsky & Tipton (2018), computed on the full design
+    with the fixed effects, with no further factor: each cluster's residuals are multiplied by
+    :math:`A_g = G_g^{+1/2}`, :math:`G_g = [(I-H)(I-H)']_{gg}` (:math:`= I - H_{gg}`
+    without weights; the Moore-Penrose pseudo-inverse where singular). Each term's t test
+    and interval use Satterthwaite degrees of freedom (``df_terms``; ``df`` is the
+    treatment's), which can be far below :math:`G-1` when clusters differ in size or few are
+    treated (Imbens & Kolesar 2016). With weights the adjustment follows ``clubSandwich``'s
+    convention for weighted ``lm`` (working model of independent equal-variance rows). It
+    reproduces ``clubSandwich`` ``vcovCR(type = "CR2")`` and ``coef_test(test =
+    "Satterthwaite")`` and needs units nested in clusters; the algebra, in :math:`k \times k`
+    matrices per cluster, is in :mod:`cpdimpact.did._cr2`.
+
     With staggered start periods and effects that vary over time or between cohorts,
     :math:`\hat\beta` is a weighted average of 2x2 comparisons, some using already-treated
     units as controls with possibly negative weights (Goodman-Bacon 2021; de Chaisemartin &
@@ -104,6 +121,13 @@ class DiD:
     heterogeneous treatment effects. *American Economic Review* 110(9), 2964-2996.
     Goodman-Bacon, A. (2021). Difference-in-differences with variation in treatment timing.
     *Journal of Econometrics* 225(2), 254-277.
+    Bell, R. M. & McCaffrey, D. F. (2002). Bias reduction in standard errors for linear
+    regression with multi-stage samples. *Survey Methodology* 28(2), 169-181.
+    Imbens, G. W. & Kolesar, M. (2016). Robust standard errors in small samples: some practical
+    advice. *Review of Economics and Statistics* 98(4), 701-712.
+    Pustejovsky, J. E. & Tipton, E. (2018). Small-sample methods for cluster-robust variance
+    estimation and hypothesis testing in fixed effects models. *Journal of Business &
+    Economic Statistics* 36(4), 672-683.
 
     Examples
     --------
@@ -121,6 +145,9 @@ class DiD:
     (1.9, 50, 49)
     >>> list(res.to_frame().columns)
     ['term', 'estimate', 'std_error', 'statistic', 'p_value', 'ci_lower', 'ci_upper']
+    >>> cr2 = DiD(cov_type="CR2").fit(df)
+    >>> cr2.cov_type.startswith("cluster-robust CR2"), bool(cr2.df < 49)
+    (True, True)
     """
 
     #: Rows it fits: pupil records or unit-year means alike.
@@ -134,10 +161,12 @@ class DiD:
     covariates: Sequence[str] = field(default=())
     weights: str | None = None
     alpha: float = 0.05
+    cov_type: str = "CR1"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
         check_alpha(self.alpha)
+        check_cov_type(self.cov_type)
         if self.treatment in self.covariates:
             raise ValueError(f"the treatment {self.treatment!r} is also listed as a covariate")
 
@@ -200,9 +229,13 @@ class DiD:
                 "treatment never changes within a unit. A DiD needs units that switch and "
                 "units that do not (yet)."
             },
+            cluster_levels=key_column(data, self.cluster, "cluster")[1]
+            if self.cov_type == "CR2"
+            else None,
         )
-        fit = fit_twfe(design)
-        return DiDResult(term=self.treatment, **fit_facts(fit, self, fit.std_errors, notes))
+        fit = fit_twfe(design, self.cov_type, notes)
+        facts = fit_facts(fit, self, fit.std_errors, notes, headline=(self.treatment,))
+        return DiDResult(term=self.treatment, **facts)
 
     def _check_timing(self, prep, treated: np.ndarray, notes: list[str]) -> None:
         """Warn when treated units start in more than one period (staggered adoption).
