@@ -105,7 +105,7 @@ class SunAbraham:
     **Why.** A TWFE event study with one coefficient per event time estimates, under
     heterogeneous effects, a weighted sum of cohort effects at that event time *plus* effects
     from other event times, with weights that can be negative; pre-trend coefficients can then
-    be non-zero with parallel trends holding (Sun & Abraham 2021, Proposition 3). The
+    be non-zero with parallel trends holding (Sun & Abraham 2021, Section 3). The
     saturated regression removes the contamination and the shares restore a meaningful average.
 
     **Standard errors.** The interaction coefficients get the cluster-robust CR1 covariance of
