@@ -83,7 +83,8 @@ class ImputationDiD:
         Event times :math:`e = t - E_i` of the event study; ``None`` gives every horizon with
         treated rows. They do not change the overall ATT, which averages every treated row.
     pretrend_leads : int
-        :math:`K` of the pre-trend test (BJS Test 1); 0 skips it.
+        :math:`K` of the pre-trend test (BJS Test 1); 0 skips it. Lead :math:`k` marks untreated
+        rows :math:`k` units of ``time`` before the start (less ``anticipation``).
     alpha : float
         ``1 - alpha`` is the level of the intervals.
 
