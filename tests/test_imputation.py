@@ -552,6 +552,11 @@ def test_duplicates_refused_on_unit_rows_allowed_on_pupil_rows():
         ImputationDiD().fit(pd.concat([data, data.iloc[[5]]], ignore_index=True))
     pupils = _data("pupils")
     assert ImputationDiD(unit="school").fit(pupils).n_obs == len(pupils)
+    # A sparse pupil subgroup: most school-years hold one pupil, a third hold two.
+    rank = pupils.groupby(["school", "year"]).cumcount()
+    sparse = pupils[(rank == 0) | ((rank == 1) & (pupils["school"] % 3 == 0))]
+    assert (sparse.groupby(["school", "year"]).size() == 1).mean() > 0.6
+    assert ImputationDiD(unit="school").fit(sparse).n_obs == len(sparse)
 
 
 def test_collinear_covariate_and_leads_are_named():

@@ -51,6 +51,10 @@ COV_TYPE = (
     "cohort x period (eq. 8, sums within clusters), no leave-out, no small-sample factor"
 )
 
+# Repeated unit-periods in under this share of the occupied ones mark unit-level data with
+# duplicated rows (an error); more are pupil rows within units (the design).
+_UNIT_LEVEL_REPEATS = 0.1
+
 # A regressor whose residual norm, after the fixed effects and the earlier regressors, is below
 # this share of its own (weighted, centred) norm counts as explained by them (as in _twfe).
 _COLLINEAR_TOL = 1e-8
@@ -159,9 +163,9 @@ class ImputationDiD:
     untreated row (with no never-treated units, every period from the last cohort's start on;
     BJS Proposition 5), and treated rows whose unit and period are not linked through untreated
     rows (the untreated rows split into disconnected groups; rare, in unbalanced panels). Rows
-    count as unit level when most unit-period cells hold one row; a repeated cell is then an error
-    (:class:`~cpdimpact.errors.DuplicateRowsError`). With many rows per cell (pupils), repeats are
-    the design.
+    count as unit level when fewer than 10% of the unit-periods hold more than one row: the
+    repeats are then duplicates, an error (:class:`~cpdimpact.errors.DuplicateRowsError`). With
+    several rows in more unit-periods (pupils), repeats are the design.
 
     **When to prefer it over** :class:`~cpdimpact.did.StaggeredDiD`: under parallel trends in
     *every* period and homoskedastic, serially uncorrelated errors it is the efficient linear
@@ -408,13 +412,15 @@ class ImputationDiD:
         cell = unit.astype(np.int64) * n_periods + period
         counts = np.bincount(cell, minlength=n_units * n_periods)
         occupied = counts[counts > 0]
-        if occupied.max() > 1 and np.count_nonzero(occupied == 1) > occupied.size / 2:
+        n_repeated = int(np.count_nonzero(occupied > 1))
+        if 0 < n_repeated < _UNIT_LEVEL_REPEATS * occupied.size:
             repeated = counts[cell] > 1
             raise DuplicateRowsError(
-                f"({self.unit}, {self.time}) repeats in {format_rows(index[repeated])}, but most "
-                "unit-periods hold a single row, so the data look unit level (one row per unit "
-                "and period). Drop the duplicated rows, or check that the unit column "
-                "identifies units (pupil rows, with many per unit and period, may repeat)."
+                f"({self.unit}, {self.time}) repeats in {format_rows(index[repeated])}, but only "
+                f"{n_repeated} of {occupied.size} unit-periods hold more than one row, so the "
+                "data look unit level (one row per unit and period) with duplicates. Drop the "
+                "duplicated rows, or check that the unit column identifies units (pupil rows, "
+                "with several per unit and period, may repeat)."
             )
 
         treated = (g != 0) & (t >= g - self.anticipation)
