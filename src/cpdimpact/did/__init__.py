@@ -19,10 +19,12 @@ distributions on G - 1 degrees of freedom. See ``docs/did.md``.
 Staggered adoption
 ------------------
 :class:`StaggeredDiD` estimates group-time effects (Callaway & Sant'Anna 2021) and their
-aggregates with analytic or multiplier-bootstrap standard errors; its first slice (balanced
-panels, no covariates) is validated on mpdta. :func:`bacon_decomposition` shows which 2x2
-comparisons, with which weights, make up a TWFE estimate (Goodman-Bacon 2021). See
-:mod:`cpdimpact.did.staggered` for what is still to come.
+aggregates with analytic or multiplier-bootstrap standard errors, with covariates (doubly robust,
+inverse probability or regression), on balanced or unbalanced panels or repeated cross-sections.
+:class:`ImputationDiD` is the imputation estimator (Borusyak, Jaravel & Spiess 2024) and
+:class:`SunAbraham` the interaction-weighted event study (Sun & Abraham 2021).
+:func:`bacon_decomposition` shows which 2x2 comparisons, with which weights, make up a TWFE
+estimate (Goodman-Bacon 2021).
 
 TWFE is biased when start periods are staggered and effects vary over time or between cohorts
 (Goodman-Bacon 2021; de Chaisemartin & D'Haultfoeuille 2020; Sun & Abraham 2021); both TWFE
@@ -38,8 +40,10 @@ without refitting per draw. CR2 with Satterthwaite degrees of freedom is still t
 
 from cpdimpact.did.bacon import BaconDecomposition, bacon_decomposition
 from cpdimpact.did.event_study import EventStudy
+from cpdimpact.did.imputation import ImputationDiD, ImputationResult
 from cpdimpact.did.results import DiDResult, EventStudyResult, PretrendTest
 from cpdimpact.did.staggered import Aggregate, StaggeredDiD, StaggeredResult
+from cpdimpact.did.sun_abraham import SunAbraham, SunAbrahamResult
 from cpdimpact.did.twfe import DiD
 from cpdimpact.did.wild import WildBootstrapResult, wild_cluster_bootstrap
 
@@ -51,9 +55,13 @@ __all__ = [
     "DiDResult",
     "EventStudy",
     "EventStudyResult",
+    "ImputationDiD",
+    "ImputationResult",
     "PretrendTest",
     "StaggeredDiD",
     "StaggeredResult",
+    "SunAbraham",
+    "SunAbrahamResult",
     "WildBootstrapResult",
     "wild_cluster_bootstrap",
 ]
