@@ -40,7 +40,7 @@ without refitting per draw. CR2 with Satterthwaite degrees of freedom is still t
 
 from cpdimpact.did.bacon import BaconDecomposition, bacon_decomposition
 from cpdimpact.did.event_study import EventStudy
-from cpdimpact.did.imputation import ImputationDiD, ImputationResult
+from cpdimpact.did.imputation import ImputationDiD, ImputationPretrend, ImputationResult
 from cpdimpact.did.results import DiDResult, EventStudyResult, PretrendTest
 from cpdimpact.did.staggered import Aggregate, StaggeredDiD, StaggeredResult
 from cpdimpact.did.sun_abraham import SunAbraham, SunAbrahamResult
@@ -56,6 +56,7 @@ __all__ = [
     "EventStudy",
     "EventStudyResult",
     "ImputationDiD",
+    "ImputationPretrend",
     "ImputationResult",
     "PretrendTest",
     "StaggeredDiD",
