@@ -120,6 +120,8 @@ import numpy as np
 from scipy import stats
 from scipy.linalg import solve_triangular
 
+from cpdimpact.errors import format_value
+
 __all__ = [
     "CR2",
     "SingularCluster",
@@ -274,15 +276,17 @@ class CR2:
 def singular_message(singular, names, cluster_levels=None, *, limit: int = 5) -> str:
     """The warning for clusters whose ``G_g`` is singular beyond their unit effects.
 
-    ``names`` labels the coefficients (by position), ``cluster_levels`` the clusters (by code).
+    ``names`` labels the coefficients by position (``None``: not reported, not named);
+    ``cluster_levels`` labels the clusters by code.
     """
 
     def label(code: int) -> str:
-        return repr(cluster_levels[code]) if cluster_levels is not None else f"#{code}"
+        return format_value(cluster_levels[code]) if cluster_levels is not None else f"#{code}"
 
     parts = []
     for s in singular[:limit]:
-        terms = ", ".join(names[i] for i in s.affected) or "no reported term"
+        terms = ", ".join(names[i] for i in s.affected if names[i] is not None)
+        terms = terms or "no reported term"
         parts.append(f"{label(s.cluster)} (affects {terms})")
     more = f" and {len(singular) - limit} more" if len(singular) > limit else ""
     return (

@@ -267,15 +267,9 @@ def _fit_cr2(design: Design, x, names, params, facts, notes) -> Fit:
     cov.columns.name = "term"
     df_terms = pd.Series(parts.satterthwaite(pos), index=params.index, name="df")
     if parts.singular:
-        labels = {
-            n: f"period {data.time_levels[int(n.rsplit('_', 1)[1])]!r}"
-            if n.startswith("__cpd_period_")
-            else repr(n)
-            for n in names
-        }
-        message = singular_message(
-            parts.singular, [labels[n] for n in names], design.cluster_levels
-        )
+        # Name the reported terms only; period effects are nuisance parameters here.
+        labels = [repr(n) if n in params.index else None for n in names]
+        message = singular_message(parts.singular, labels, design.cluster_levels)
         warnings.warn(message, SmallSampleWarning, stacklevel=4)
         if notes is not None:
             notes.append(message)
