@@ -57,6 +57,13 @@ class _Fit:
 
 def _ols(x: np.ndarray, y: np.ndarray, rows: np.ndarray, label: str) -> _Fit:
     """OLS of ``y`` on ``x`` over ``rows``; fitted values and influence function on every row."""
+    if x.shape[1] == 1:  # intercept only (no covariates): the mean of the rows
+        count = int(np.count_nonzero(rows))
+        if count == 0:
+            raise EstimationError(f"no rows for the outcome mean of {label}")
+        mean = float(y[rows].mean())
+        inf = np.where(rows, y - mean, 0.0) * (len(y) / count)
+        return _Fit(np.full(len(y), mean), inf[:, None])
     xs = x[rows]
     gram = xs.T @ xs
     if xs.shape[0] <= x.shape[1] or np.linalg.matrix_rank(gram) < x.shape[1]:

@@ -316,7 +316,12 @@ class StaggeredDiD:
             return None
         estimate, inf = repeated_att(prep.y[rows], post, d, prep.x[rows], self.method, label)
         psi = np.bincount(owner, weights=inf * (prep.n / len(rows)), minlength=prep.n)
-        return estimate, psi, int(np.unique(owner[~d]).size)
+        controls = (
+            np.count_nonzero(np.bincount(owner[~d], minlength=prep.n))
+            if self.panel
+            else (np.count_nonzero(~d))
+        )
+        return estimate, psi, int(controls)
 
     # ------------------------------------------------------------------ data
     def _prepare(self, data: pd.DataFrame) -> _Prepared:
