@@ -54,20 +54,41 @@ with :math:`\Pi` the columns :math:`\pi_u = w_u/\sum w_u` and :math:`R = (I - P_
 Each :math:`\pi_u` is an exact null direction of :math:`G_g` (the expected fixed-effect
 singularity); its residual component is zero.
 
-**Low rank.** In both cases :math:`G_g = I + Y_g C Y_g'` with :math:`Y_g` of at most
-:math:`2u_g + 2k` columns (:math:`k` columns without weights; :math:`u_g` units in the cluster).
-An orthonormal basis :math:`B_g` of its span (per-unit vectors :math:`1_u/\sqrt{n_u}` and
-centred weights, which are analytic, then a QR of the remaining dense :math:`n_g \times 2k`
-block) gives :math:`G_g = I + B_g T_g B_g'` with :math:`T_g = (B_g'Y_g) C (B_g'Y_g)'`; from
-the eigen-decomposition :math:`T_g = V\Lambda V'`,
+**Low rank, without weights.** With :math:`\ddot M = LL'`, :math:`F_g = \ddot X_g'\ddot X_g`
+and :math:`L'F_gL = V\,\mathrm{diag}(\lambda)\,V'` (the non-zero eigenvalues of
+:math:`K_g`, in :math:`[0, 1]`),
 
 .. math::
 
-    A_g = I + B_g \Phi_g B_g', \qquad \Phi_g = V\,\mathrm{diag}\{f(1 + \lambda) - 1\}\,V',
+    A_g = I + \ddot X_g B_g \ddot X_g', \qquad B_g = LV\,\mathrm{diag}\{h(\lambda)\}\,V'L',
+    \qquad h(\lambda) = \frac{(1-\lambda)^{-1/2} - 1}{\lambda} = \frac{1}{s(1+s)},\
+    s = \sqrt{1-\lambda},
+
+a :math:`k \times k` :math:`B_g`. As :math:`h` is smooth at 0 the rank of :math:`\ddot X_g`
+never needs deciding; where :math:`1 - \lambda \le 10^{-12}`, :math:`h = -1/\lambda` (the
+pseudo-inverse). Then :math:`\ddot X_g'A_ge_g = (I + F_gB_g)\ddot X_g'e_g`,
+:math:`\ddot X_g'A_g\ddot X_g = F_g + F_gB_gF_g` and
+:math:`\ddot X_g'A_g^2\ddot X_g = (I + F_gB_g)F_g(I + B_gF_g)`: only :math:`F_g` and
+:math:`\ddot X_g'e_g` are taken from the rows, and all clusters are processed at once.
+
+**Low rank, with weights.** :math:`G_g = I + Y_g C Y_g'` with :math:`Y_g` of at most
+:math:`2u_g + 2k` columns (:math:`u_g` units in the cluster). An orthonormal basis
+:math:`U_g` of its span is built from, per unit, :math:`1_u/\sqrt{n_u}` and the unit's centred
+weights (analytic), then the rest of :math:`[\ddot X_g, R_g - \bar w_g\ddot X_g]` (same span;
+:math:`\bar w_g` the cluster's mean weight, so the second block measures how much the weights
+vary) from an eigen-decomposition of its Gram matrix and one re-orthonormalisation. Directions
+whose relative singular value is below about :math:`10^{-6}` count as absent: exact
+collinearities within a cluster are common (a cluster seen in two periods), near ones are not.
+With :math:`T_g = (U_g'Y_g) C (U_g'Y_g)' = V\Lambda V'`,
+
+.. math::
+
+    A_g = I + U_g \Phi_g U_g', \qquad \Phi_g = V\,\mathrm{diag}\{f(1 + \lambda) - 1\}\,V',
     \quad f(x) = x^{-1/2}\ (x > 10^{-12}),\ 0\ \text{otherwise},
 
-so :math:`\ddot X_g'W_gA_ge_g = \ddot X_g'W_ge_g + N_g'\Phi_g B_g'e_g` with
-:math:`N_g = B_g'W_g\ddot X_g`. Cost :math:`O(n_g k^2)` per cluster, memory :math:`O(n_g k)`.
+so :math:`\ddot X_g'W_gA_ge_g = \ddot X_g'W_ge_g + N_g'\Phi_g U_g'e_g` with
+:math:`N_g = U_g'W_g\ddot X_g`. Cost :math:`O(n_g k^2 + (u_g + k)^3)` per cluster; memory
+:math:`O(n_g k)`.
 
 **Satterthwaite degrees of freedom** (Bell & McCaffrey 2002; Pustejovsky & Tipton 2018, eq. 11).
 For a contrast :math:`c'\beta`, let :math:`a = \ddot M c`, :math:`p_g = A_g W_g \ddot X_g a` and
