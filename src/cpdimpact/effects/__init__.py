@@ -1,20 +1,55 @@
-"""Standardised effect sizes and months of progress.
+"""Standardised effect sizes, months of progress and the sector's evidence standards.
 
 A model estimate in outcome units (a difference-in-differences ATT in scaled-score points, a
 trial coefficient) becomes an :class:`EffectSize` by dividing by a **pupil-level** standard
 deviation (:func:`hedges_g`); :func:`months_of_progress` converts effect sizes to the EEF
 Teaching and Learning Toolkit's months of additional progress.
+
+Two-group effect sizes come from raw data or summary statistics (Cohen's d, Hedges' g,
+Glass's delta); cluster-randomised designs have Hedges' (2007) d_W and d_T and the
+three-level versions (Hedges 2011). The standards helpers cover What Works Clearinghouse
+attrition, baseline equivalence, the clustering correction and study ratings, the EEF cost
+rating and a security (padlock) assistant.
 """
 
-from ._hedges import EffectSize, hedges_correction, hedges_g, hedges_g_from_summary
+from ._cluster import (
+    cluster_d_total,
+    cluster_d_total_from_data,
+    cluster_d_within,
+    cluster_d_within_from_data,
+    three_level_d_total,
+    three_level_d_within,
+)
+from ._hedges import EffectSize, hedges_correction, hedges_g
 from ._months import EEF_MONTHS, months_band, months_of_progress
+from ._standardised import (
+    cohens_d_from_data,
+    cohens_d_from_summary,
+    glass_delta_from_data,
+    glass_delta_from_summary,
+    hedges_g_from_data,
+    hedges_g_from_summary,
+    improvement_index,
+)
 
 __all__ = [
     "EEF_MONTHS",
     "EffectSize",
+    "cluster_d_total",
+    "cluster_d_total_from_data",
+    "cluster_d_within",
+    "cluster_d_within_from_data",
+    "cohens_d_from_data",
+    "cohens_d_from_summary",
+    "glass_delta_from_data",
+    "glass_delta_from_summary",
     "hedges_correction",
     "hedges_g",
+    "hedges_g_from_data",
     "hedges_g_from_summary",
+    "improvement_index",
     "months_band",
     "months_of_progress",
+    "three_level_d_total",
+    "three_level_d_within",
 ]

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .._results import HtmlFromSummary, Summary, critical_value, p_value, tidy_frame
 from ..errors import InvalidValueError
 from ._months import months_of_progress
 
-__all__ = ["EffectSize", "hedges_correction", "hedges_g", "hedges_g_from_summary"]
+__all__ = ["EffectSize", "hedges_correction", "hedges_g"]
 
 _SD_NOTE = (
     "The standard error and interval treat the pupil-level SD as known; they omit the "
@@ -44,6 +45,23 @@ def _check_df(df: object) -> float | None:
             f"normal interval, got {df!r}."
         )
     return df
+
+
+def _plain(value: object) -> object:
+    """A JSON-safe plain Python value (numpy scalars to Python, tuples to lists)."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return value.item()
+    return value
+
+
+def _fact(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, tuple | list):
+        return ", ".join(_fact(v) for v in value)
+    return str(value)
 
 
 def hedges_correction(n: int | None) -> float:
@@ -113,14 +131,17 @@ def hedges_correction(n: int | None) -> float:
 class EffectSize(HtmlFromSummary):
     """A standardised effect size with its standard error and confidence interval.
 
-    Build one with :func:`hedges_g` or :func:`hedges_g_from_summary` rather than directly.
+    Build one with :func:`hedges_g` (a model estimate over a pupil-level SD), the two-group
+    functions (:func:`~cpdimpact.effects.cohens_d_from_data`,
+    :func:`~cpdimpact.effects.hedges_g_from_summary`, ...) or the cluster-design functions
+    (:func:`~cpdimpact.effects.cluster_d_total`, ...) rather than directly.
 
     Attributes
     ----------
     estimate : float
-        The effect size *g* in pupil standard deviations.
+        The effect size in standard deviations.
     std_error : float
-        Its standard error, on the same scale.
+        Its standard error, on the same scale (:attr:`variance` is its square).
     ci_lower, ci_upper : float
         The ``1 - alpha`` confidence interval.
     alpha : float
@@ -128,13 +149,24 @@ class EffectSize(HtmlFromSummary):
     df : float or None
         Degrees of freedom of the t reference distribution; ``None`` for the normal.
     sd : float
-        The pupil-level standard deviation used as denominator, in outcome units.
+        The standard deviation used as denominator, in outcome units (see :attr:`sd_name`).
     correction : float
         Hedges' small-sample factor *J* applied (1.0 when not applied).
     n : int or None
         Pupils behind the SD, used for *J*; ``None`` when no correction was applied.
     label : str
         The name of the effect, used as the ``term`` in :meth:`to_frame`.
+    method : str
+        How the effect size was computed, e.g. ``"Hedges' g (two groups)"`` or
+        ``"Hedges (2007) d_T"``.
+    symbol : str
+        Short symbol used when printing: ``"g"``, ``"d"``, ``"delta"``, ``"d_W"``, ``"d_T"``.
+    sd_name : str
+        What :attr:`sd` is, e.g. ``"pupil-level SD"``, ``"pooled SD"``, ``"control-group SD"``.
+    details : tuple of (str, object) pairs
+        Design facts behind the variance (ICC, cluster counts, ...), shown by :meth:`summary`.
+    notes : tuple of str
+        Caveats printed under the summary.
     """
 
     estimate: float
@@ -147,6 +179,21 @@ class EffectSize(HtmlFromSummary):
     correction: float
     n: int | None
     label: str
+    method: str = "model estimate / pupil-level SD"
+    symbol: str = "g"
+    sd_name: str = "pupil-level SD"
+    details: tuple[tuple[str, object], ...] = ()
+    notes: tuple[str, ...] = (_SD_NOTE,)
+
+    @property
+    def variance(self) -> float:
+        """Sampling variance of :attr:`estimate`, ``std_error ** 2``."""
+        return self.std_error**2
+
+    @property
+    def improvement_index(self) -> float:
+        """What Works Clearinghouse improvement index ``100 * Phi(estimate) - 50``."""
+        return float(100.0 * stats.norm.cdf(self.estimate) - 50.0)
 
     @property
     def months(self) -> int:
@@ -212,7 +259,8 @@ class EffectSize(HtmlFromSummary):
         )
 
     def to_dict(self) -> dict[str, object]:
-        """Plain, JSON-safe dictionary of the fields plus ``months`` and ``p_value``."""
+        """Plain, JSON-safe dictionary of the fields plus ``months``, ``p_value``, ``variance``
+        and ``improvement_index``; ``details`` becomes a dictionary."""
         return {
             "label": self.label,
             "estimate": self.estimate,
@@ -226,35 +274,43 @@ class EffectSize(HtmlFromSummary):
             "sd": self.sd,
             "correction": self.correction,
             "n": self.n,
+            "method": self.method,
+            "symbol": self.symbol,
+            "sd_name": self.sd_name,
+            "variance": self.variance,
+            "improvement_index": self.improvement_index,
+            "details": {name: _plain(value) for name, value in self.details},
         }
 
     def summary(self) -> Summary:
         """Printable summary: the effect size, interval, months of progress and its basis."""
         level = f"{100 * (1 - self.alpha):g}%"
-        if self.n is None:
+        if self.n is None or self.correction == 1.0:
             correction = "not applied (J = 1)"
         else:
             correction = f"J = {self.correction:.4f} (n = {self.n} pupils)"
         reference = "normal" if self.df is None else f"t with {self.df:g} df"
         facts = (
-            ("Effect size", f"{self.estimate:.3f}"),
-            ("Standard error", f"{self.std_error:.3f}"),
+            ("Method", self.method),
+            (f"Effect size ({self.symbol})", f"{self.estimate:.3f}"),
+            ("Standard error", f"{self.std_error:.3f} (variance {self.variance:.5f})"),
             (f"{level} interval", f"[{self.ci_lower:.3f}, {self.ci_upper:.3f}] ({reference})"),
             ("p-value", f"{self.p_value:.4f}"),
             ("Months of progress", f"{self.months:+d} (EEF Toolkit)"),
-            ("Pupil-level SD", f"{self.sd:.4g}"),
+            ("Improvement index", f"{self.improvement_index:+.1f} (WWC)"),
+            (self.sd_name[:1].upper() + self.sd_name[1:], f"{self.sd:.4g}"),
             ("Small-sample correction", correction),
-        )
+        ) + tuple((name, _fact(value)) for name, value in self.details)
         return Summary(
             title=f"Effect size: {self.label}",
             facts=facts,
             table=self.to_frame(),
-            notes=(_SD_NOTE,),
+            notes=self.notes,
         )
 
     def __str__(self) -> str:
         return (
-            f"{self.label}: g = {self.estimate:.3f} "
+            f"{self.label}: {self.symbol} = {self.estimate:.3f} "
             f"[{self.ci_lower:.3f}, {self.ci_upper:.3f}], {self.months:+d} months"
         )
 
@@ -419,88 +475,3 @@ def hedges_g(
         n=None if n is None else int(n),
         label=label,
     )
-
-
-def hedges_g_from_summary(
-    *,
-    mean_treatment: float,
-    sd_treatment: float,
-    n_treatment: int,
-    mean_control: float,
-    sd_control: float,
-    n_control: int,
-    alpha: float = 0.05,
-    label: str = "effect size",
-) -> EffectSize:
-    r"""Hedges' g of two independent groups from their means, SDs and sizes.
-
-    Parameters
-    ----------
-    mean_treatment, sd_treatment, n_treatment : float, float, int
-        Mean, standard deviation (with denominator n - 1) and number of pupils, treated group.
-    mean_control, sd_control, n_control : float, float, int
-        The same for the comparison group.
-    alpha : float, default 0.05
-        Significance level of the (normal) interval.
-    label : str, default "effect size"
-        Name of the effect.
-
-    Returns
-    -------
-    EffectSize
-        With ``sd`` the pooled SD, ``n = n_treatment + n_control`` and ``df = None``.
-
-    Notes
-    -----
-    .. math::
-
-        S_p = \sqrt{\frac{(n_t - 1)s_t^2 + (n_c - 1)s_c^2}{n_t + n_c - 2}}, \quad
-        d = \frac{\bar y_t - \bar y_c}{S_p}, \quad g = J d, \quad J = 1 - \frac{3}{4N - 9},
-
-    with :math:`N = n_t + n_c`, and the large-sample variance (Hedges & Olkin 1985)
-
-    .. math:: V(g) = J^2 \left(\frac{N}{n_t n_c} + \frac{d^2}{2N}\right).
-
-    This is the What Works Clearinghouse's Hedges' g for a simple two-group comparison; it
-    ignores clustering, so use it for checks and unclustered designs only.
-
-    References
-    ----------
-    Hedges, L. V., & Olkin, I. (1985). *Statistical Methods for Meta-Analysis*. Academic Press.
-
-    What Works Clearinghouse. *Procedures and Standards Handbook*, version 4.1 / 5.0.
-
-    Examples
-    --------
-    The What Works Clearinghouse check: treatment (5, 6, 7) against control (4, 5, 6).
-
-    >>> from cpdimpact.effects import hedges_g_from_summary
-    >>> es = hedges_g_from_summary(
-    ...     mean_treatment=6, sd_treatment=1, n_treatment=3,
-    ...     mean_control=5, sd_control=1, n_control=3,
-    ... )
-    >>> round(es.estimate, 10)
-    0.8
-    """
-    values = {
-        "sd_treatment": sd_treatment,
-        "sd_control": sd_control,
-        "n_treatment": n_treatment,
-        "n_control": n_control,
-    }
-    for name, value in values.items():
-        value = _real(name, value)
-        if not (math.isfinite(value) and value > 0):
-            raise InvalidValueError(f"{name} must be positive and finite, got {value!r}.")
-    for name in ("n_treatment", "n_control"):
-        if not float(values[name]).is_integer() or values[name] < 2:
-            raise InvalidValueError(f"{name} must be a whole number of at least 2.")
-    n_t, n_c = int(n_treatment), int(n_control)
-    s_t, s_c = float(sd_treatment), float(sd_control)
-    total = n_t + n_c
-    pooled = math.sqrt(((n_t - 1) * s_t**2 + (n_c - 1) * s_c**2) / (total - 2))
-    difference = _real("mean_treatment", mean_treatment) - _real("mean_control", mean_control)
-    d = difference / pooled
-    # Express V(d) as an SE in outcome units so hedges_g applies J and the interval uniformly.
-    se_d = math.sqrt(total / (n_t * n_c) + d**2 / (2 * total))
-    return hedges_g(difference, se_d * pooled, pooled, n=total, alpha=alpha, label=label)
