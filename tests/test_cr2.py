@@ -47,6 +47,33 @@ def fit_case(case, **extra):
         return EventStudy(reference=case["reference"], window=window, **kw).fit(data)
 
 
+def max_relative_differences() -> dict[str, float]:
+    """Largest relative difference from clubSandwich over all cases, by quantity.
+
+    python -c "import sys; sys.path.insert(0, 'tests'); import test_cr2 as t;
+    print(t.max_relative_differences())"
+    """
+    worst: dict[str, float] = {}
+
+    def note(key, ours, ref):
+        rel = np.max(np.abs(np.asarray(ours, float) / np.asarray(ref, float) - 1))
+        worst[key] = max(worst.get(key, 0.0), float(rel))
+
+    for case in CASES:
+        res = fit_case(case)
+        frame = res.to_frame().set_index("term").loc[case["terms"]]
+        for column in ("estimate", "std_error", "statistic", "p_value"):
+            note(column, frame[column], case[column])
+        note("df", res.df_terms[case["terms"]], case["df"])
+        note("vcov", res.cov.loc[case["terms"], case["terms"]], case["vcov"])
+        if case.get("pretrend"):
+            pre, ref = res.pretrend, case["pretrend"]
+            note("htz_statistic", pre.statistic, ref["statistic"])
+            note("htz_df_denom", pre.df_denom, ref["df_denom"])
+            note("htz_p_value", pre.p_value, ref["p_value"])
+    return worst
+
+
 # --------------------------------------------------------------------------- reference
 
 
