@@ -6,7 +6,7 @@ are then too small and a normal test over-rejects, as cluster-robust tests do wi
 clusters (Cameron, Gelbach & Miller 2008). :func:`wild_bootstrap_aggregate` tests an
 aggregate (``"simple"``, ``"dynamic"``, ``"group"``, ``"calendar"``) with a wild cluster
 bootstrap-t built from the per-cluster sums of its influence function, without refitting
-anything per draw. See ``docs/wild.md``, section 8, for the derivation.
+anything per draw. See ``docs/wild.md``, section 7, for the derivation.
 
 **Restricted (WCR, default).** Without covariates, on a balanced panel, each ATT(g, t) is the
 slope of a regression of the unit's change :math:`Y_t - Y_b` on a treated dummy and a constant,
