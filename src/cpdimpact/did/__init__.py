@@ -24,7 +24,8 @@ inverse probability or regression), on balanced or unbalanced panels or repeated
 :class:`ImputationDiD` is the imputation estimator (Borusyak, Jaravel & Spiess 2024) and
 :class:`SunAbraham` the interaction-weighted event study (Sun & Abraham 2021).
 :func:`bacon_decomposition` shows which 2x2 comparisons, with which weights, make up a TWFE
-estimate (Goodman-Bacon 2021).
+estimate (Goodman-Bacon 2021). :func:`sensitivity` bounds an event-study conclusion under
+violations of parallel trends (Rambachan & Roth 2023: relative magnitudes, smoothness).
 
 TWFE is biased when start periods are staggered and effects vary over time or between cohorts
 (Goodman-Bacon 2021; de Chaisemartin & D'Haultfoeuille 2020; Sun & Abraham 2021); both TWFE
@@ -40,6 +41,7 @@ without refitting per draw. CR2 with Satterthwaite degrees of freedom is still t
 
 from cpdimpact.did.bacon import BaconDecomposition, bacon_decomposition
 from cpdimpact.did.event_study import EventStudy
+from cpdimpact.did.honest import SensitivityResult, sensitivity, sensitivity_from_estimates
 from cpdimpact.did.imputation import ImputationDiD, ImputationPretrend, ImputationResult
 from cpdimpact.did.results import DiDResult, EventStudyResult, PretrendTest
 from cpdimpact.did.staggered import Aggregate, StaggeredDiD, StaggeredResult
@@ -59,6 +61,9 @@ __all__ = [
     "ImputationPretrend",
     "ImputationResult",
     "PretrendTest",
+    "SensitivityResult",
+    "sensitivity",
+    "sensitivity_from_estimates",
     "StaggeredDiD",
     "StaggeredResult",
     "SunAbraham",
