@@ -1,0 +1,1261 @@
+r"""Trial analyses: pupil-randomised, cluster-randomised and multisite trials.
+
+:class:`SimpleTrial`, :class:`ClusterTrial` and :class:`MultisiteTrial` fit the analysis models
+of the EEF's trial designs (as the R package eefAnalytics does with ``srtFREQ``, ``crtFREQ`` and
+``mstFREQ``) and return a :class:`TrialResult`: the treatment coefficient with its interval, the
+variance components and ICCs of the model with covariates ("conditional") and without
+("unconditional"), the school effects, and the effect sizes, led by the EEF-guidance headline.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from .._results import HtmlFromSummary, Summary, critical_value, interval, p_value
+from ..errors import (
+    CpdImpactWarning,
+    DesignError,
+    FewClustersWarning,
+    InvalidValueError,
+    MissingColumnError,
+    format_rows,
+    format_value,
+)
+from . import _trial_effects as tes
+from ._fastfit import SLOPE_BOUNDS, SiteStats
+from ._model import MultilevelModel
+from ._profile import ProfileLikelihood
+from ._resample import TrialArrays, run_bootstrap, run_permutations, seed_sequence
+from ._result import MultilevelResult
+
+__all__ = ["ClusterTrial", "MultisiteTrial", "SimpleTrial", "TrialResult"]
+
+#: Fewer clusters (sites) than this emit a FewClustersWarning: for profile intervals, which
+#: covered 92% at 10 schools and 94.5% at 20 in simulations (docs/trials.md), and for t intervals.
+FEW_CLUSTERS = {"profile": 20, "normal": 20, "satterthwaite": 10, "between_within": 10}
+
+_HEADLINE_NOTE = (
+    "Headline (EEF guidance): the covariate-adjusted coefficient over the square root of the "
+    "total (between + within) variance of the unconditional model, no small-sample factor; "
+    "its interval is the coefficient's interval over the same SD. The 'eefanalytics' rows "
+    "reproduce eefAnalytics 1.1.5, whose Total effect sizes apply Hedges' (2007) d_T factor "
+    "(and whose intervals use Hedges' (2007) variances, which ignore the covariates)."
+)
+
+
+# ============================================================================== specs
+@dataclass(frozen=True, kw_only=True)
+class _Trial:
+    """Options shared by the three designs (see :class:`ClusterTrial` for their meaning)."""
+
+    design: ClassVar[str] = ""
+
+    outcome: str
+    treatment: str
+    covariates: Sequence[str] = ()
+    cluster: str | None = None
+    n_bootstrap: int = 0
+    bootstrap: Literal["case", "residual"] = "case"
+    n_permutations: int = 0
+    seed: int | np.random.Generator | None = None
+    alpha: float = 0.05
+
+    def __post_init__(self):
+        covariates = (self.covariates,) if isinstance(self.covariates, str) else self.covariates
+        object.__setattr__(self, "covariates", tuple(covariates))
+        for name in ("outcome", "treatment"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must name a column, got {getattr(self, name)!r}")
+        roles = [self.outcome, self.treatment, *self.covariates]
+        if self.cluster is not None:
+            roles.append(self.cluster)
+        repeated = sorted({r for r in roles if roles.count(r) > 1})
+        if repeated:
+            raise ValueError(
+                f"columns {repeated} appear in two roles (outcome, treatment, covariates, "
+                "cluster); each column can play one"
+            )
+        for name in ("n_bootstrap", "n_permutations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+        if self.bootstrap not in ("case", "residual"):
+            raise ValueError(f"bootstrap must be 'case' or 'residual', got {self.bootstrap!r}")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
+        seed_sequence(self.seed)  # type check only
+
+    # ------------------------------------------------------------------ helpers
+    def _columns(self) -> list[str]:
+        cols = [self.outcome, self.treatment, *self.covariates]
+        return cols + ([self.cluster] if self.cluster is not None else [])
+
+    def _clean(self, data: pd.DataFrame) -> tuple[pd.DataFrame, int, list[str]]:
+        """Validated analysis rows (a copy), the number dropped and notes."""
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        cols = self._columns()
+        absent = [c for c in cols if c not in data.columns]
+        if absent:
+            raise MissingColumnError(
+                f"columns {absent} are not in the data; it has {list(map(str, data.columns))}"
+            )
+        for column in [self.outcome, *self.covariates]:
+            series = data[column]
+            if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+                raise InvalidValueError(
+                    f"column {column!r} is not numeric ({series.dtype}); code a categorical "
+                    f"covariate as 0/1 dummies, e.g. pandas.get_dummies(data, columns="
+                    f"[{column!r}], drop_first=True, dtype=float)"
+                )
+        frame = data[cols]
+        incomplete = frame.isna().any(axis=1).to_numpy()
+        notes: list[str] = []
+        if incomplete.any():
+            bad = [c for c in cols if frame[c].isna().any()]
+            message = (
+                f"{int(incomplete.sum())} of {len(frame)} rows have missing values in {bad} "
+                f"({format_rows(data.index[incomplete])}) and were dropped: a complete-case "
+                "analysis; consider how these pupils differ from the others"
+            )
+            warnings.warn(message, CpdImpactWarning, stacklevel=3)
+            notes.append(message)
+            frame = frame.loc[~incomplete]
+        treat = frame[self.treatment]
+        numeric = pd.api.types.is_numeric_dtype(treat) or pd.api.types.is_bool_dtype(treat)
+        values = treat.astype(float) if numeric else None
+        if values is None or not values.isin([0.0, 1.0]).all():
+            offending = frame.index if values is None else frame.index[~values.isin([0.0, 1.0])]
+            shown = sorted({format_value(v) for v in treat.loc[offending[:50]]})[:5]
+            raise InvalidValueError(
+                f"treatment column {self.treatment!r} must be 0/1 (or True/False); it holds "
+                f"{', '.join(shown)} ({format_rows(offending)}). Code the intervention arm 1 "
+                "and the control arm 0; analyse a three-arm trial as pairs of arms"
+            )
+        frame = frame.assign(**{self.treatment: values})
+        n_treated = int(values.sum())
+        if n_treated == 0 or n_treated == len(values):
+            raise DesignError(
+                f"column {self.treatment!r} must mark both arms; every analysed pupil has "
+                f"{int(values.iloc[0]) if len(values) else 'no'} value"
+            )
+        return frame, int(incomplete.sum()), notes
+
+    def _arrays_common(self, frame: pd.DataFrame):
+        y = frame[self.outcome].to_numpy(dtype=float)
+        x = np.column_stack(
+            [np.ones(len(frame)), frame[self.treatment].to_numpy(dtype=float)]
+            + [frame[c].to_numpy(dtype=float) for c in self.covariates]
+        )
+        return x, y
+
+    def _resample(self, arrays: TrialArrays):
+        ss = seed_sequence(self.seed)
+        boot = perm = None
+        if self.n_bootstrap:
+            boot = run_bootstrap(arrays, self.n_bootstrap, self.bootstrap, ss)
+        if self.n_permutations:
+            perm = run_permutations(arrays, self.n_permutations, ss)
+        return boot, perm, ss
+
+
+def _check_rank(x: np.ndarray, names: list[str]) -> None:
+    rank = np.linalg.matrix_rank(x)
+    if rank < x.shape[1]:
+        dependent = []
+        for j in range(1, x.shape[1]):
+            if np.linalg.matrix_rank(x[:, : j + 1]) <= j:
+                dependent.append(names[j])
+        raise InvalidValueError(
+            f"{dependent} are perfectly collinear with the intercept and the columns before "
+            "them (or constant) in the analysed rows; remove them"
+        )
+
+
+# ----------------------------------------------------------------------------- simple
+@dataclass(frozen=True, kw_only=True)
+class SimpleTrial(_Trial):
+    r"""Pupil-randomised trial: ordinary least squares with covariates (eefAnalytics' ``srtFREQ``).
+
+    .. math:: y_i = \beta_0 + \beta\,T_i + x_i^\top\gamma + \varepsilon_i,
+              \qquad \varepsilon_i \sim N(0, \sigma^2)
+
+    The coefficient's interval is the usual *t* interval on :math:`N - p` degrees of freedom.
+    With no clustering the pupil variance is the total variance: ``effect_sizes`` has the
+    headline (EEF guidance) :math:`\hat\beta / s_y`, :math:`s_y` the outcome's SD, and
+    eefAnalytics' Hedges' g, :math:`J\hat\beta/\hat\sigma` ("conditional", the residual SD) and
+    :math:`J\hat\beta/s_y` ("unconditional"), :math:`J = 1 - 3/(4(N-2)-1)`.
+
+    Parameters
+    ----------
+    outcome, treatment
+        Outcome column and the 0/1 (or boolean) randomised arm.
+    covariates
+        Pupil covariates (numeric; code categories as 0/1 dummies), e.g. the pre-test.
+    cluster
+        Optional randomisation blocks (e.g. schools in which pupils were randomised): the
+        model is unchanged (add block dummies as covariates for fixed block effects), but the
+        bootstrap resamples and the permutations re-randomise within blocks.
+    n_bootstrap, bootstrap
+        Bootstrap draws and scheme: ``"case"`` resamples pupils (within blocks), ``"residual"``
+        resamples residuals. Percentile intervals; 0 for none.
+    n_permutations
+        Permutation draws re-randomising the treatment (within blocks); 0 for none.
+    seed
+        Seed (int, ``None`` or a numpy ``Generator``) of the bootstrap and permutations. Draw
+        *i* depends only on the seed and *i*.
+    alpha
+        1 minus the confidence level.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from cpdimpact.multilevel import SimpleTrial
+    >>> rng = np.random.default_rng(3)
+    >>> prior = rng.normal(size=400)
+    >>> treated = rng.permutation(np.repeat([0.0, 1.0], 200))
+    >>> score = 0.25 * treated + 0.6 * prior + rng.normal(size=400)
+    >>> data = pd.DataFrame({"score": score, "treated": treated, "prior": prior})
+    >>> res = SimpleTrial(outcome="score", treatment="treated", covariates=("prior",)).fit(data)
+    >>> res.coefficient[["method", "estimate", "ci_lower", "ci_upper"]].round(3)
+      method  estimate  ci_lower  ci_upper
+    0      t     0.306     0.104     0.508
+    """
+
+    design: ClassVar[str] = "simple"
+
+    def fit(self, data: pd.DataFrame) -> TrialResult:
+        """Fit the trial to pupil rows (``data`` is not modified)."""
+        frame, n_dropped, notes = self._clean(data)
+        x, y = self._arrays_common(frame)
+        names = ["Intercept", self.treatment, *self.covariates]
+        t = x[:, 1]
+        n_t, n_c = int(t.sum()), int(len(t) - t.sum())
+        if min(n_t, n_c) < 2:
+            raise DesignError(
+                f"each arm needs at least 2 pupils; {self.treatment!r} has {n_t} treated and "
+                f"{n_c} control pupils"
+            )
+        _check_rank(x, names)
+        n, p = x.shape
+        if n - p < 1:
+            raise DesignError(f"{n} pupils cannot estimate {p} coefficients")
+        xtx_inv = np.linalg.inv(x.T @ x)
+        beta = xtx_inv @ x.T @ y
+        resid = y - x @ beta
+        sigma2 = float(resid @ resid / (n - p))
+        se = np.sqrt(np.diag(sigma2 * xtx_inv))
+        df = float(n - p)
+        var_y = float(np.var(y, ddof=1))
+        if self.cluster is not None:
+            site, labels = pd.factorize(frame[self.cluster], sort=True)
+        else:
+            site, labels = np.zeros(n, dtype=np.int64), [None]
+        arrays = TrialArrays(
+            design="simple",
+            x=x,
+            y=y,
+            site=site.astype(np.int64),
+            n_sites=len(labels),
+            beta=beta,
+            sigma2=sigma2,
+            site_cov=np.zeros((1, 1)),
+            blups=np.zeros((len(labels), 1)),
+            theta=np.zeros(1),
+            beta_u=float(y.mean()),
+            sigma2_u=var_y,
+            site_var_u=0.0,
+            blups_u=np.zeros(len(labels)),
+        )
+        boot, perm, ss = self._resample(arrays)
+        est, std = float(beta[1]), float(se[1])
+        lower, upper = interval(est, std, alpha=self.alpha, df=df)
+        coefficient = [_coef_row("t", est, std, df, lower, upper, p_value(est / std, df))]
+        fixed = _fixed_frame(names, beta, se, np.full(p, df), self.alpha, "t")
+        variances = pd.DataFrame(
+            {
+                "between": [np.nan, np.nan],
+                "within": [sigma2, var_y],
+                "total": [sigma2, var_y],
+                "icc": [np.nan, np.nan],
+            },
+            index=pd.Index(["conditional", "unconditional"], name="model"),
+        )
+        sd_u = np.sqrt(var_y)
+        rows = [_headline_row(est, std, lower, upper, sd_u)]
+        for model, sd in (("conditional", np.sqrt(sigma2)), ("unconditional", sd_u)):
+            g, g_se = tes.simple(est, sd, n_t, n_c)
+            rows.append(_es_row(model, "total", "eefanalytics", g, g_se, self.alpha))
+        return _finish(
+            self,
+            frame=frame,
+            arrays=arrays,
+            coefficient=coefficient,
+            fixed=fixed,
+            variances=variances,
+            es_rows=rows,
+            boot=boot,
+            perm=perm,
+            ss=ss,
+            ci_method="t",
+            school_effects=None,
+            model=None,
+            unconditional=None,
+            n_dropped=n_dropped,
+            notes=notes,
+            extra={},
+        )
+
+
+# ----------------------------------------------------------------------------- cluster
+@dataclass(frozen=True, kw_only=True)
+class ClusterTrial(_Trial):
+    r"""Cluster-randomised trial: schools randomised, a random intercept for schools.
+
+    .. math:: y_{ij} = \beta_0 + \beta\,T_j + x_{ij}^\top\gamma + u_j + \varepsilon_{ij},\qquad
+              u_j \sim N(0, \sigma_b^2),\ \varepsilon_{ij} \sim N(0, \sigma_w^2)
+
+    fitted by REML (as eefAnalytics' ``crtFREQ`` with lme4). The unconditional model drops
+    the treatment and covariates: :math:`y_{ij} = \mu + u_j + \varepsilon_{ij}`.
+
+    **Coefficient interval** (``ci_method``): ``"profile"`` (default) is the profile-likelihood
+    interval lme4's ``confint`` gives and eefAnalytics prints (ML profile, normal cut-off; the
+    roots are solved exactly rather than interpolated); ``"satterthwaite"`` a *t* interval
+    with Satterthwaite degrees of freedom (lmerTest); ``"between_within"`` a *t* interval with
+    between-within degrees of freedom (nlme: clusters minus cluster-level terms);
+    ``"normal"`` a Wald *z* interval. ``result.coefficient`` shows the lead interval and the
+    cheaper others (profile intervals of non-lead fits come from ``conf_int(method="profile")``,
+    computed on demand).
+
+    **Effect sizes** (``result.effect_sizes``), led by the EEF-guidance headline
+
+    .. math:: ES = \hat\beta / \sqrt{\hat\sigma^2_{b,u} + \hat\sigma^2_{w,u}}
+
+    (coefficient from the model with covariates, variances from the unconditional model, no
+    small-sample factor; interval: the coefficient's interval over the same SD). Beside it,
+    eefAnalytics' four variants: Within :math:`\hat\beta/\hat\sigma_w` and Total
+    :math:`d_T = \hat\beta/\hat\sigma_T \cdot \sqrt{1 - \rho(\ldots)/(N-2)}` (Hedges 2007,
+    unequal cluster sizes), each from the conditional and the unconditional model, with
+    Hedges' (2007) variances. eefAnalytics' unconditional Total is thus the headline times
+    Hedges' factor (0.596 rather than 0.607 on eefAnalytics' ``crtData``).
+
+    Parameters
+    ----------
+    outcome, treatment, covariates
+        Outcome, the 0/1 arm (constant within each cluster) and pupil or school covariates.
+    cluster
+        The unit of randomisation (school). Required.
+    n_bootstrap, bootstrap
+        Bootstrap draws; ``"case"`` resamples schools, then pupils within the drawn schools
+        (eefAnalytics' ``case(1,2)``); ``"residual"`` resamples reflated school effects and
+        pupil residuals. Percentile intervals of the coefficient and of the effect sizes
+        (coefficient over the model SD in each draw, as eefAnalytics).
+    n_permutations
+        Permutations re-randomising the treatment across schools (the number of treated
+        schools kept): two-sided permutation p-values.
+    seed
+        Seed of the bootstrap and permutations (int, ``None`` or ``Generator``).
+    alpha
+        1 minus the confidence level.
+    ci_method
+        See above.
+
+    Notes
+    -----
+    The model is fitted by :class:`~cpdimpact.multilevel.MultilevelModel` (REML, lme4's
+    optimum); bootstrap and permutation refits use batched random-intercept fits from per-school
+    sufficient statistics (:mod:`cpdimpact.multilevel._fastfit`).
+
+    References
+    ----------
+    Hedges, L. V. (2007). Effect sizes in cluster-randomized designs. *J. Educ. Behav. Stat.*
+    32(4), 341-370.
+
+    Education Endowment Foundation (2022). *Statistical analysis guidance for EEF
+    evaluations*.
+
+    Kasim, A., Xiao, Z., Higgins, S. & De Troyer, E. (2017). eefAnalytics (R package).
+
+    Examples
+    --------
+    Forty schools, twenty randomised to each arm:
+
+    >>> import numpy as np, pandas as pd
+    >>> from cpdimpact.multilevel import ClusterTrial
+    >>> rng = np.random.default_rng(1)
+    >>> school = np.repeat(np.arange(40), 25)
+    >>> treated = (school % 2).astype(float)
+    >>> prior = rng.normal(size=1000)
+    >>> score = (0.3 * treated + 0.6 * prior + rng.normal(0, 0.5, 40)[school]
+    ...          + rng.normal(size=1000))
+    >>> data = pd.DataFrame({"school": school, "treated": treated, "prior": prior,
+    ...                      "score": score})
+    >>> res = ClusterTrial(outcome="score", treatment="treated", covariates=("prior",),
+    ...                    cluster="school").fit(data)
+    >>> res.effect_sizes[["model", "variance", "definition", "estimate", "ci_lower",
+    ...                   "ci_upper"]].round(2)
+               model variance    definition  estimate  ci_lower  ci_upper
+    0  unconditional    total  eef_guidance      0.16     -0.13      0.45
+    1    conditional   within  eefanalytics      0.21     -0.17      0.58
+    2    conditional    total  eefanalytics      0.18     -0.15      0.50
+    3  unconditional   within  eefanalytics      0.18     -0.13      0.49
+    4  unconditional    total  eefanalytics      0.16     -0.12      0.44
+    """
+
+    design: ClassVar[str] = "cluster"
+
+    ci_method: Literal["profile", "satterthwaite", "between_within", "normal"] = "profile"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.cluster is None:
+            raise ValueError(f"{type(self).__name__} needs cluster=, the randomised unit")
+        if self.ci_method not in ("profile", "satterthwaite", "between_within", "normal"):
+            raise ValueError(
+                "ci_method must be 'profile', 'satterthwaite', 'between_within' or 'normal', "
+                f"got {self.ci_method!r}"
+            )
+
+    def _check_design(self, frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+        arms = frame.groupby(self.cluster, sort=True)[self.treatment].agg(["min", "max"])
+        mixed = arms.index[arms["min"] != arms["max"]]
+        if len(mixed):
+            shown = ", ".join(format_value(v) for v in mixed[:5])
+            more = f" and {len(mixed) - 5} more" if len(mixed) > 5 else ""
+            raise DesignError(
+                f"treatment {self.treatment!r} varies within {len(mixed)} {self.cluster!r} "
+                f"clusters ({shown}{more}): a cluster-randomised trial assigns whole "
+                f"clusters. Check the cluster ids, or use MultisiteTrial if pupils were "
+                f"randomised within {self.cluster!r}"
+            )
+        per_arm = arms["min"].value_counts()
+        m_t, m_c = int(per_arm.get(1.0, 0)), int(per_arm.get(0.0, 0))
+        if min(m_t, m_c) < 2:
+            raise DesignError(
+                f"each arm needs at least 2 clusters to separate the treatment from the "
+                f"cluster variance; there are {m_t} treated and {m_c} control "
+                f"{self.cluster!r} clusters"
+            )
+        if m_t + m_c < FEW_CLUSTERS[self.ci_method]:
+            message = (
+                f"only {m_t + m_c} clusters ({m_t} treated, {m_c} control): the cluster "
+                "variance is imprecise"
+                + (
+                    f" and {self.ci_method} intervals tend to be too narrow; prefer "
+                    "ci_method='satterthwaite' and a permutation test"
+                    if self.ci_method in ("profile", "normal")
+                    else "; consider a permutation test"
+                )
+            )
+            warnings.warn(message, FewClustersWarning, stacklevel=3)
+            notes.append(message)
+        return frame
+
+    def _slopes(self) -> dict:
+        return {}
+
+    def fit(self, data: pd.DataFrame) -> TrialResult:
+        """Fit the trial to pupil rows (``data`` is not modified)."""
+        frame, n_dropped, notes = self._clean(data)
+        frame = self._check_design(frame, notes)
+        return _fit_multilevel(self, frame, n_dropped, notes)
+
+
+# ----------------------------------------------------------------------------- multisite
+@dataclass(frozen=True, kw_only=True)
+class MultisiteTrial(ClusterTrial):
+    r"""Multisite trial: pupils randomised within schools; random intercept and treatment slope.
+
+    .. math:: y_{ij} = \beta_0 + \beta\,T_{ij} + x_{ij}^\top\gamma + u_{0j} + u_{1j}T_{ij}
+              + \varepsilon_{ij},\qquad (u_{0j}, u_{1j}) \sim N(0, \Sigma)
+
+    (REML, lme4's ``(1 + T | school)``, as eefAnalytics' ``mstFREQ``); the unconditional model
+    is :math:`y_{ij} = \mu + u_j + \varepsilon_{ij}`.
+
+    The conditional **total** variance averages the model's variance over pupils,
+    :math:`\sigma_{00} + \sigma_w^2 + p_T(\sigma_{11} + 2\sigma_{01})` with :math:`p_T` the
+    share of treated pupils (eefAnalytics' definition); the conditional ICC is the school share
+    of it. eefAnalytics' conditional effect sizes are :math:`\hat\beta/\hat\sigma_w` and
+    :math:`\hat\beta/\hat\sigma_T` with a random-slope variance (no small-sample factor); its
+    unconditional ones apply the cluster-trial formulas with each school's two arms counted as
+    clusters. The headline is the EEF guidance's, as for :class:`ClusterTrial`.
+
+    Parameters
+    ----------
+    single_arm_sites
+        Sites where every analysed pupil is in one arm: ``"keep"`` (default, as lme4 and
+        eefAnalytics: they inform the intercept variance and the covariates but not the
+        treatment slope) or ``"drop"``. Either way a warning counts them.
+    outcome, treatment, covariates, cluster, n_bootstrap, bootstrap, n_permutations, seed, alpha, ci_method
+        As :class:`ClusterTrial`; permutations re-randomise the treatment within sites, the
+        case bootstrap resamples sites then pupils within them.
+
+    Examples
+    --------
+    Thirty schools, half of each school's pupils randomised to the programme:
+
+    >>> import numpy as np, pandas as pd
+    >>> from cpdimpact.multilevel import MultisiteTrial
+    >>> rng = np.random.default_rng(2)
+    >>> school = np.repeat(np.arange(30), 20)
+    >>> treated = np.tile(np.repeat([0.0, 1.0], 10), 30)
+    >>> prior = rng.normal(size=600)
+    >>> slope = 0.3 + rng.normal(0, 0.15, 30)
+    >>> score = (slope[school] * treated + 0.6 * prior + rng.normal(0, 0.5, 30)[school]
+    ...          + rng.normal(size=600))
+    >>> data = pd.DataFrame({"school": school, "treated": treated, "prior": prior,
+    ...                      "score": score})
+    >>> res = MultisiteTrial(outcome="score", treatment="treated", covariates=("prior",),
+    ...                      cluster="school").fit(data)
+    >>> res.coefficient[["method", "estimate", "ci_lower", "ci_upper"]].round(3)
+              method  estimate  ci_lower  ci_upper
+    0        profile      0.33     0.165     0.495
+    1  satterthwaite      0.33     0.164     0.495
+    2         normal      0.33     0.165     0.495
+    """
+
+    design: ClassVar[str] = "multisite"
+
+    single_arm_sites: Literal["keep", "drop"] = "keep"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.single_arm_sites not in ("keep", "drop"):
+            raise ValueError(
+                f"single_arm_sites must be 'keep' or 'drop', got {self.single_arm_sites!r}"
+            )
+
+    def _slopes(self) -> dict:
+        return {self.cluster: (self.treatment,)}
+
+    def _check_design(self, frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+        arms = frame.groupby(self.cluster, sort=True)[self.treatment].agg(["min", "max"])
+        single = arms.index[arms["min"] == arms["max"]]
+        if len(single) == len(arms):
+            raise DesignError(
+                f"treatment {self.treatment!r} is constant within every {self.cluster!r} "
+                "site: that is a cluster-randomised design; use ClusterTrial"
+            )
+        if len(single):
+            shown = ", ".join(format_value(v) for v in single[:5])
+            more = f" and {len(single) - 5} more" if len(single) > 5 else ""
+            action = (
+                "kept (they inform the intercept variance and covariates, not the slope)"
+                if self.single_arm_sites == "keep"
+                else "dropped"
+            )
+            message = (
+                f"{len(single)} of {len(arms)} {self.cluster!r} sites have pupils in one arm "
+                f"only ({shown}{more}); {action}"
+            )
+            if self.single_arm_sites == "drop":
+                n_rows = int(frame[self.cluster].isin(single).sum())
+                frame = frame.loc[~frame[self.cluster].isin(single)]
+                message += f": {n_rows} pupils removed"
+            warnings.warn(message, CpdImpactWarning, stacklevel=3)
+            notes.append(message)
+        both = len(arms) - len(single)
+        if both < 2:
+            raise DesignError(
+                f"only {both} {self.cluster!r} site has both arms; a multisite analysis needs "
+                "at least 2 (the treatment-slope variance needs several)"
+            )
+        if both < FEW_CLUSTERS[self.ci_method]:
+            message = (
+                f"only {both} sites have both arms: the slope variance and the coefficient's "
+                "interval are imprecise"
+                + (
+                    "; prefer ci_method='satterthwaite'"
+                    if self.ci_method in ("profile", "normal")
+                    else ""
+                )
+            )
+            warnings.warn(message, FewClustersWarning, stacklevel=3)
+            notes.append(message)
+        return frame
+
+
+# ============================================================================== fitting
+def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, notes: list[str]):
+    multisite = spec.design == "multisite"
+    df_method = "between_within" if spec.ci_method == "between_within" else "satterthwaite"
+    covariates = (spec.treatment, *spec.covariates)
+    names = ["Intercept", *covariates]
+    model = MultilevelModel(
+        outcome=spec.outcome,
+        covariates=covariates,
+        groups=(spec.cluster,),
+        slopes=spec._slopes(),
+        df_method=df_method,
+        missing="raise",
+        alpha=spec.alpha,
+    )
+    fit = model.fit(frame)
+    uncond = MultilevelModel(
+        outcome=spec.outcome,
+        groups=(spec.cluster,),
+        df_method="normal",
+        missing="raise",
+    ).fit(frame)
+    x, y = spec._arrays_common(frame)
+    site, labels = pd.factorize(frame[spec.cluster], sort=True)
+    site = site.astype(np.int64)
+    t = x[:, 1]
+    vc = fit.variance_components
+    c = spec.cluster
+    sigma2 = float(vc["Residual"])
+    between = float(vc[c])
+    re = fit.random_effects[c]
+    if multisite:
+        slope_var = float(vc[f"{c}:{spec.treatment}"])
+        cov01 = float(vc[f"{c}:Intercept:{spec.treatment}"])
+        site_cov = np.array([[between, cov01], [cov01, slope_var]])
+        blups = np.column_stack(
+            [
+                re.loc[re["term"] == "Intercept", "estimate"].to_numpy(),
+                re.loc[re["term"] == spec.treatment, "estimate"].to_numpy(),
+            ]
+        )
+        share = float(t.mean())
+        total_c = between + sigma2 + share * (slope_var + 2 * cov01)
+    else:
+        site_cov = np.array([[between]])
+        blups = re["estimate"].to_numpy()[:, None]
+        total_c = between + sigma2
+    vcu = uncond.variance_components
+    between_u, sigma2_u = float(vcu[c]), float(vcu["Residual"])
+    total_u = between_u + sigma2_u
+    arrays = TrialArrays(
+        design=spec.design,
+        x=x,
+        y=y,
+        site=site,
+        n_sites=len(labels),
+        beta=fit.params.to_numpy(),
+        sigma2=sigma2,
+        site_cov=site_cov,
+        blups=blups,
+        theta=fit.theta.to_numpy(),
+        beta_u=float(uncond.params.iloc[0]),
+        sigma2_u=sigma2_u,
+        site_var_u=between_u,
+        blups_u=uncond.random_effects[c]["estimate"].to_numpy(),
+    )
+
+    # ---- the coefficient and its intervals
+    profile = _LazyProfile(arrays, multisite, fit.theta.to_numpy())
+    est = float(fit.params[spec.treatment])
+    se = float(fit.std_errors[spec.treatment])
+    df = float(fit.df[spec.treatment])
+    t_lo, t_hi = interval(est, se, alpha=spec.alpha, df=df)
+    z_lo, z_hi = interval(est, se, alpha=spec.alpha, df=None)
+    rows = {
+        df_method: _coef_row(df_method, est, se, df, t_lo, t_hi, p_value(est / se, df)),
+        "normal": _coef_row("normal", est, se, np.inf, z_lo, z_hi, p_value(est / se)),
+    }
+    if spec.ci_method == "profile":  # computed only when it leads (else on demand)
+        p_lo, p_hi = profile.get().interval(1, spec.alpha)
+        rows["profile"] = _coef_row(
+            "profile", est, se, np.nan, p_lo, p_hi, profile.get().p_value(1)
+        )
+    order = [spec.ci_method] + [m for m in (df_method, "normal") if m != spec.ci_method]
+    coefficient = [rows[m] for m in order]
+    lead = coefficient[0]
+
+    fixed = _fixed_frame(names, fit.params, fit.std_errors, fit.df, spec.alpha, df_method)
+    if spec.ci_method == "normal":
+        fixed = _fixed_frame(names, fit.params, fit.std_errors, None, spec.alpha, "normal")
+    if spec.ci_method == "profile":
+        row = fixed["term"] == spec.treatment
+        fixed.loc[row, ["ci_lower", "ci_upper"]] = [p_lo, p_hi]
+        fixed.loc[row, "interval"] = "profile"
+
+    # ---- variances and effect sizes
+    icc_c = (total_c - sigma2) / total_c
+    icc_u = between_u / total_u
+    variances = {
+        "between": [between, between_u],
+        "within": [sigma2, sigma2_u],
+        "total": [total_c, total_u],
+        "icc": [icc_c, icc_u],
+    }
+    if multisite:
+        variances.update(slope=[slope_var, np.nan], intercept_slope=[cov01, np.nan])
+        variances["share_treated"] = [share, np.nan]
+    variances = pd.DataFrame(
+        variances, index=pd.Index(["conditional", "unconditional"], name="model")
+    )
+    sd_u = np.sqrt(total_u)
+    es_rows = [_headline_row(est, lead["std_error"], lead["ci_lower"], lead["ci_upper"], sd_u)]
+    sizes = tes.ClusterSizes.from_arrays(t, site)
+    z = critical_value(spec.alpha, None)
+    if multisite:
+        for variance, var_den in (("within", sigma2), ("total", total_c)):
+            d, d_se = tes.multisite(est, var_den, sigma2, slope_var, t, site)
+            es_rows.append(_es_row("conditional", variance, "eefanalytics", d, d_se, z=z))
+    else:
+        d, d_se = tes.within_crt(est, sigma2, icc_c, sizes)
+        es_rows.append(_es_row("conditional", "within", "eefanalytics", d, d_se, z=z))
+        d, d_se = tes.total_crt(est, total_c, icc_c, sizes)
+        es_rows.append(_es_row("conditional", "total", "eefanalytics", d, d_se, z=z))
+    d, d_se = tes.within_crt(est, sigma2_u, icc_u, sizes)
+    es_rows.append(_es_row("unconditional", "within", "eefanalytics", d, d_se, z=z))
+    d, d_se = tes.total_crt(est, total_u, icc_u, sizes)
+    es_rows.append(_es_row("unconditional", "total", "eefanalytics", d, d_se, z=z))
+
+    school_effects = re.rename(columns={"estimate": "estimate", "cond_sd": "cond_sd"}).copy()
+    if fit.singular:
+        notes.append("singular fit: a variance is estimated at zero or a correlation at +/-1")
+    boot, perm, ss = spec._resample(arrays)
+    arms = frame.groupby(spec.cluster)[spec.treatment].max() if not multisite else None
+    extra = {
+        "n_clusters": len(labels),
+        "n_clusters_per_arm": None
+        if multisite
+        else pd.Series(
+            {"treated": int((arms == 1).sum()), "control": int((arms == 0).sum())},
+            name="clusters",
+        ),
+    }
+    return _finish(
+        spec,
+        frame=frame,
+        arrays=arrays,
+        coefficient=coefficient,
+        fixed=fixed,
+        variances=variances,
+        es_rows=es_rows,
+        boot=boot,
+        perm=perm,
+        ss=ss,
+        ci_method=spec.ci_method,
+        school_effects=school_effects,
+        model=fit,
+        unconditional=uncond,
+        n_dropped=n_dropped,
+        notes=notes,
+        extra=extra,
+        profile=profile,
+    )
+
+
+class _LazyProfile:
+    """The ML profile likelihood of the conditional model, built on first use."""
+
+    def __init__(self, arrays: TrialArrays, multisite: bool, theta: np.ndarray):
+        self._args = (arrays, multisite, theta)
+        self._profile: ProfileLikelihood | None = None
+
+    def get(self) -> ProfileLikelihood:
+        if self._profile is None:
+            self._profile = _profile_likelihood(*self._args)
+        return self._profile
+
+
+def _profile_likelihood(arrays: TrialArrays, multisite: bool, theta: np.ndarray):
+    w = np.column_stack([arrays.x, arrays.y])
+    st = SiteStats.build(
+        w,
+        arrays.site,
+        arrays.n_sites,
+        arrays.p,
+        treated=arrays.treatment if multisite else None,
+    )
+    if multisite:
+
+        def evaluate(phi):
+            logdet, q = st.evaluate_slope(np.asarray(phi, dtype=float)[None, :])
+            return float(logdet[0]), q[0]
+
+        bounds = SLOPE_BOUNDS
+    else:
+
+        def evaluate(phi):
+            logdet, q = st.evaluate_intercept(np.asarray(phi, dtype=float) ** 2)
+            return float(logdet[0]), q[0]
+
+        bounds = [(0.0, None)]
+    return ProfileLikelihood(evaluate, len(arrays.y), arrays.p, bounds, theta)
+
+
+# ============================================================================== rows
+def _coef_row(method, est, se, df, lower, upper, p) -> dict:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = est / se
+    return {
+        "method": method,
+        "estimate": float(est),
+        "std_error": float(se),
+        "df": float(df),
+        "statistic": float(statistic),
+        "p_value": float(p),
+        "ci_lower": float(lower),
+        "ci_upper": float(upper),
+    }
+
+
+def _fixed_frame(names, params, std_errors, df, alpha, method) -> pd.DataFrame:
+    params = pd.Series(np.asarray(params, dtype=float), index=names)
+    se = pd.Series(np.asarray(std_errors, dtype=float), index=names)
+    df_arr = None if df is None else np.asarray(df, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = params / se
+    lower, upper = interval(params, se, alpha=alpha, df=df_arr)
+    return pd.DataFrame(
+        {
+            "term": names,
+            "estimate": params.to_numpy(),
+            "std_error": se.to_numpy(),
+            "statistic": statistic.to_numpy(),
+            "p_value": p_value(statistic.to_numpy(), df_arr),
+            "ci_lower": lower,
+            "ci_upper": upper,
+            "df": np.full(len(names), np.inf) if df_arr is None else df_arr,
+            "interval": method,
+        }
+    )
+
+
+def _headline_row(est, se, lower, upper, sd) -> dict:
+    return {
+        "model": "unconditional",
+        "variance": "total",
+        "definition": "eef_guidance",
+        "estimate": est / sd,
+        "std_error": se / sd,
+        "ci_lower": lower / sd,
+        "ci_upper": upper / sd,
+        "headline": True,
+    }
+
+
+def _es_row(model, variance, definition, d, d_se, alpha=None, *, z=None) -> dict:
+    z = critical_value(alpha, None) if z is None else z
+    return {
+        "model": model,
+        "variance": variance,
+        "definition": definition,
+        "estimate": d,
+        "std_error": d_se,
+        "ci_lower": d - z * d_se,
+        "ci_upper": d + z * d_se,
+        "headline": False,
+    }
+
+
+def _finish(
+    spec,
+    *,
+    frame,
+    arrays,
+    coefficient,
+    fixed,
+    variances,
+    es_rows,
+    boot,
+    perm,
+    ss,
+    ci_method,
+    school_effects,
+    model,
+    unconditional,
+    n_dropped,
+    notes,
+    extra,
+    profile=None,
+) -> TrialResult:
+    est = coefficient[0]["estimate"]
+    alpha = spec.alpha
+    coef = pd.DataFrame(coefficient)
+    es = pd.DataFrame(es_rows)
+    denominators = {  # the variance each (model, variance) row divides by, in the data
+        (m, v): float(variances.loc[m, "within" if v == "within" else "total"])
+        for m in ("conditional", "unconditional")
+        for v in ("within", "total")
+    }
+    n_boot_failed = n_perm_failed = 0
+    if boot is not None:
+        good = boot[boot["ok"]]
+        n_boot_failed = int((~boot["ok"]).sum())
+        draws = good["coefficient"].to_numpy()
+        lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+        coef = pd.concat(
+            [
+                coef,
+                pd.DataFrame(
+                    [_coef_row("bootstrap", est, draws.std(ddof=1), np.nan, lo, hi, np.nan)]
+                ),
+            ],
+            ignore_index=True,
+        )
+        boot_lo, boot_hi, boot_se = [], [], []
+        for _, row in es.iterrows():
+            column = {"within": "within", "total": "total"}[row["variance"]]
+            suffix = "_c" if row["model"] == "conditional" else "_u"
+            values = good["coefficient"] / np.sqrt(good[column + suffix])
+            q = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+            boot_lo.append(q[0])
+            boot_hi.append(q[1])
+            boot_se.append(values.std(ddof=1))
+        es = es.assign(boot_se=boot_se, boot_ci_lower=boot_lo, boot_ci_upper=boot_hi)
+    if perm is not None:
+        good = perm[perm["ok"]]
+        n_perm_failed = int((~perm["ok"]).sum())
+        b = len(good)
+        tol = 1e-10 * max(1.0, abs(est))
+        p_coef = (1 + int((np.abs(good["coefficient"]) >= abs(est) - tol).sum())) / (b + 1)
+        coef = pd.concat(
+            [
+                coef,
+                pd.DataFrame(
+                    [_coef_row("permutation", est, np.nan, np.nan, np.nan, np.nan, p_coef)]
+                ),
+            ],
+            ignore_index=True,
+        )
+        p_es = []
+        for _, row in es.iterrows():
+            observed = est / np.sqrt(denominators[(row["model"], row["variance"])])
+            if row["model"] == "conditional":
+                column = "within_c" if row["variance"] == "within" else "total_c"
+                values = np.abs(good["coefficient"] / np.sqrt(good[column]))
+            else:  # the unconditional model does not involve the treatment
+                values = np.abs(good["coefficient"]) / np.sqrt(
+                    denominators[(row["model"], row["variance"])]
+                )
+            count = int((values >= abs(observed) - 1e-10 * max(1.0, abs(observed))).sum())
+            p_es.append((1 + count) / (b + 1))
+        es = es.assign(perm_p_value=p_es)
+    for name, failed, total in (
+        ("bootstrap", n_boot_failed, spec.n_bootstrap),
+        ("permutation", n_perm_failed, spec.n_permutations),
+    ):
+        if failed:
+            message = f"{failed} of {total} {name} refits failed and were left out"
+            warnings.warn(message, CpdImpactWarning, stacklevel=4)
+            notes.append(message)
+    t = arrays.treatment
+    return TrialResult(
+        spec=spec,
+        design=spec.design,
+        coefficient=coef,
+        ci_method=ci_method,
+        fixed_effects=fixed,
+        variances=variances,
+        effect_sizes=es,
+        school_effects=school_effects,
+        model=model,
+        unconditional_model=unconditional,
+        n_obs=len(t),
+        n_dropped=n_dropped,
+        n_per_arm=pd.Series(
+            {"treated": int(t.sum()), "control": int(len(t) - t.sum())}, name="pupils"
+        ),
+        n_clusters=extra.get("n_clusters"),
+        n_clusters_per_arm=extra.get("n_clusters_per_arm"),
+        bootstrap_draws=boot,
+        permutation_draws=perm,
+        seed_entropy=ss.entropy if (boot is not None or perm is not None) else None,
+        notes=tuple(notes),
+        _profile=profile,
+    )
+
+
+# ============================================================================== result
+@dataclass(frozen=True, eq=False)
+class TrialResult(HtmlFromSummary):
+    """A fitted :class:`SimpleTrial`, :class:`ClusterTrial` or :class:`MultisiteTrial`.
+
+    Attributes
+    ----------
+    coefficient
+        The treatment coefficient, one row per interval ``method``: the lead one
+        (``ci_method``) first, then ``satterthwaite`` (or ``between_within``) and ``normal``
+        (``t`` alone for OLS; ``profile`` only when it leads), and ``bootstrap``
+        (standard error = SD of the draws, percentile interval) and ``permutation`` (p-value)
+        when asked. Columns ``method, estimate, std_error, df, statistic, p_value, ci_lower,
+        ci_upper``.
+    fixed_effects
+        Tidy fixed effects (``to_frame()``): the treatment row's interval is the lead one, the
+        covariates' the model's *t* (``interval`` column says which).
+    variances
+        Rows ``conditional`` (model with covariates) and ``unconditional`` (intercept only);
+        columns ``between`` (school intercept), ``within`` (pupil), ``total``, ``icc`` and, for
+        a multisite trial, ``slope``, ``intercept_slope`` and ``share_treated``.
+    effect_sizes
+        Tidy: ``model`` (conditional | unconditional), ``variance`` (within | total),
+        ``definition`` (``eef_guidance``: the headline; ``eefanalytics``: eefAnalytics'
+        variants), ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper``, ``headline``; with a
+        bootstrap ``boot_se``, ``boot_ci_lower``, ``boot_ci_upper`` (percentile, of the
+        coefficient over the model SD in each draw); with permutations ``perm_p_value``.
+    school_effects
+        School random effects (BLUPs, lme4's conditional modes) with conditional SDs; one row
+        per school and term (``Intercept``, and the treatment slope in a multisite trial).
+        ``None`` for a pupil-randomised trial.
+    model, unconditional_model
+        The fitted :class:`~cpdimpact.multilevel.MultilevelResult` objects (``None`` for OLS).
+    bootstrap_draws, permutation_draws
+        Per draw: ``coefficient``, the variances (``within_c``, ``total_c``, ``within_u``,
+        ``total_u``) and ``ok``; ``None`` when not asked.
+    seed_entropy
+        The entropy of the draws' seed (pass it as ``seed`` to repeat a ``seed=None`` run).
+    """
+
+    spec: _Trial
+    design: str
+    coefficient: pd.DataFrame
+    ci_method: str
+    fixed_effects: pd.DataFrame
+    variances: pd.DataFrame
+    effect_sizes: pd.DataFrame
+    school_effects: pd.DataFrame | None
+    model: MultilevelResult | None
+    unconditional_model: MultilevelResult | None
+    n_obs: int
+    n_dropped: int
+    n_per_arm: pd.Series
+    n_clusters: int | None
+    n_clusters_per_arm: pd.Series | None
+    bootstrap_draws: pd.DataFrame | None
+    permutation_draws: pd.DataFrame | None
+    seed_entropy: object
+    notes: tuple[str, ...] = ()
+    _profile: object = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ headline facts
+    @property
+    def term(self) -> str:
+        return self.spec.treatment
+
+    @property
+    def estimate(self) -> float:
+        """The treatment coefficient (outcome units)."""
+        return float(self.coefficient["estimate"].iloc[0])
+
+    @property
+    def std_error(self) -> float:
+        return float(self.coefficient["std_error"].iloc[0])
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """The coefficient's interval by ``ci_method``."""
+        row = self.coefficient.iloc[0]
+        return float(row["ci_lower"]), float(row["ci_upper"])
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided p-value by ``ci_method`` (likelihood ratio for the profile)."""
+        return float(self.coefficient["p_value"].iloc[0])
+
+    @property
+    def icc(self) -> pd.Series:
+        """Intraclass correlation of the conditional and the unconditional model."""
+        return self.variances["icc"].rename("icc")
+
+    @property
+    def headline(self) -> pd.Series:
+        """The headline effect-size row (EEF guidance)."""
+        return self.effect_sizes.loc[self.effect_sizes["headline"]].iloc[0]
+
+    @property
+    def effect_size(self) -> float:
+        """The headline effect size."""
+        return float(self.headline["estimate"])
+
+    # ------------------------------------------------------------------ faces
+    def conf_int(self, alpha: float = 0.05, *, method: str | None = None) -> pd.DataFrame:
+        """Intervals of the fixed effects at level ``1 - alpha``.
+
+        ``method`` defaults to the trial's ``ci_method``: ``"profile"`` profiles every term
+        (ML, as lme4's ``confint``); otherwise model-based *t* (or *z*) intervals.
+        """
+        method = method or self.ci_method
+        fe = self.fixed_effects.set_index("term")
+        if method == "profile":
+            if self._profile is None:
+                raise ValueError("profile intervals need a multilevel trial fit")
+            profile = self._profile.get()
+            bounds = [profile.interval(j, alpha) for j in range(len(fe))]
+            lower, upper = zip(*bounds, strict=True)
+        else:
+            if method not in ("t", "satterthwaite", "between_within", "normal"):
+                raise ValueError(f"unknown method {method!r}")
+            if method in ("satterthwaite", "between_within") and method != self._df_method:
+                raise ValueError(
+                    f"this fit has {self._df_method} degrees of freedom; refit with "
+                    f"ci_method={method!r}"
+                )
+            df = None if method == "normal" else fe["df"].to_numpy()
+            lower, upper = interval(fe["estimate"], fe["std_error"], alpha=alpha, df=df)
+        return pd.DataFrame(
+            {"ci_lower": np.asarray(lower), "ci_upper": np.asarray(upper)}, index=fe.index
+        )
+
+    @property
+    def _df_method(self) -> str:
+        if self.design == "simple":
+            return "t"
+        return "between_within" if self.ci_method == "between_within" else "satterthwaite"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy fixed effects: ``term, estimate, std_error, statistic, p_value, ci_lower,
+        ci_upper`` plus ``df`` and ``interval`` (the interval's method per row)."""
+        return self.fixed_effects.copy()
+
+    def summary(self) -> Summary:
+        """Printable summary: design, coefficient, variances, ICCs and the effect sizes."""
+        from ..effects import months_of_progress
+
+        s = self.spec
+        lead = self.coefficient.iloc[0]
+        level = f"{1 - s.alpha:.0%}"
+        design = {
+            "simple": "pupil-randomised trial (OLS)",
+            "cluster": f"cluster-randomised trial (random intercept for {s.cluster}, REML)",
+            "multisite": (
+                f"multisite trial (random intercept and {s.treatment} slope for {s.cluster}, REML)"
+            ),
+        }[self.design]
+        arms = f"{self.n_per_arm['treated']} treated, {self.n_per_arm['control']} control"
+        if self.n_clusters_per_arm is not None:
+            arms += (
+                f"; {self.n_clusters_per_arm['treated']} + {self.n_clusters_per_arm['control']}"
+                f" {s.cluster} clusters"
+            )
+        elif self.n_clusters is not None:
+            arms += f"; {self.n_clusters} {s.cluster} sites"
+        head = self.headline
+        months = months_of_progress(float(head["estimate"]))
+        v = self.variances
+        facts = [
+            ("design", design),
+            ("model", f"{s.outcome} ~ {' + '.join([s.treatment, *s.covariates])}"),
+            ("pupils", f"{self.n_obs} ({arms}); {self.n_dropped} dropped for missing values"),
+            (
+                "coefficient",
+                f"{lead['estimate']:.4f} (SE {lead['std_error']:.4f}), {level} CI "
+                f"[{lead['ci_lower']:.4f}, {lead['ci_upper']:.4f}] ({_method_label(lead)}), "
+                f"p = {lead['p_value']:.4g}",
+            ),
+            (
+                "effect size (headline)",
+                f"{head['estimate']:.2f} [{head['ci_lower']:.2f}, {head['ci_upper']:.2f}], "
+                f"{months:+d} months of progress (EEF guidance: coefficient / unconditional "
+                "total SD)",
+            ),
+        ]
+        if self.design != "simple":
+            facts.append(
+                (
+                    "variances",
+                    "; ".join(
+                        f"{m}: between {v.loc[m, 'between']:.4g}, within "
+                        f"{v.loc[m, 'within']:.4g}, total {v.loc[m, 'total']:.4g}, ICC "
+                        f"{v.loc[m, 'icc']:.3f}"
+                        for m in v.index
+                    ),
+                )
+            )
+        else:
+            facts.append(
+                (
+                    "variances",
+                    f"residual {v.loc['conditional', 'within']:.4g}; outcome "
+                    f"{v.loc['unconditional', 'within']:.4g}",
+                )
+            )
+        for _, row in self.coefficient.iloc[1:].iterrows():
+            if row["method"] == "permutation":
+                text = f"p = {row['p_value']:.4g} ({s.n_permutations} permutations)"
+            else:
+                text = f"[{row['ci_lower']:.4f}, {row['ci_upper']:.4f}]"
+                if row["method"] == "bootstrap":
+                    text += f" ({s.n_bootstrap} {s.bootstrap} draws, percentile)"
+            facts.append((f"coefficient, {_method_label(row)}", text))
+        if self.seed_entropy is not None:
+            facts.append(("seed", str(s.seed if s.seed is not None else self.seed_entropy)))
+        table = self.effect_sizes.drop(columns="headline")
+        return Summary(
+            title={
+                "simple": "Pupil-randomised trial",
+                "cluster": "Cluster-randomised trial",
+                "multisite": "Multisite trial",
+            }[self.design],
+            facts=tuple(facts),
+            table=table,
+            notes=(_HEADLINE_NOTE, *self.notes),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"TrialResult(design={self.design!r}, estimate={self.estimate:.4f}, "
+            f"ci=({self.ci[0]:.4f}, {self.ci[1]:.4f}), effect_size={self.effect_size:.3f}, "
+            f"n_obs={self.n_obs})"
+        )
+
+    def plot(self, *, ax=None, kind: Literal["effect_sizes", "school_effects"] = "effect_sizes"):
+        """Forest plot of the effect sizes (default) or a caterpillar plot of school effects."""
+        import matplotlib.pyplot as plt
+
+        if kind == "school_effects":
+            if self.school_effects is None:
+                raise ValueError("a pupil-randomised trial has no school effects")
+            frame = self.school_effects
+            frame = frame[frame["term"] == "Intercept"].sort_values("estimate")
+            if ax is None:
+                _, ax = plt.subplots(figsize=(6, 4))
+            q = critical_value(self.spec.alpha, None)
+            ax.errorbar(
+                np.arange(len(frame)),
+                frame["estimate"],
+                yerr=q * frame["cond_sd"],
+                fmt="o",
+                markersize=3,
+                linewidth=0.8,
+                color="C0",
+            )
+            ax.axhline(0, color="grey", linewidth=0.8)
+            ax.set_xlabel(f"{self.spec.cluster} (ranked)")
+            ax.set_ylabel("school effect (BLUP)")
+            return ax
+        if kind != "effect_sizes":
+            raise ValueError(f"kind must be 'effect_sizes' or 'school_effects', got {kind!r}")
+        es = self.effect_sizes.iloc[::-1].reset_index(drop=True)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 0.5 * len(es) + 1))
+        labels = [
+            ("EEF headline: " if r["headline"] else "eefAnalytics ")
+            + f"{r['model']} {r['variance']}"
+            for _, r in es.iterrows()
+        ]
+        pos = np.arange(len(es))
+        colours = ["C3" if h else "C0" for h in es["headline"]]
+        for i, (_, r) in enumerate(es.iterrows()):
+            ax.plot([r["ci_lower"], r["ci_upper"]], [i, i], color=colours[i], linewidth=1.5)
+        ax.scatter(es["estimate"], pos, color=colours, zorder=3)
+        ax.axvline(0, color="grey", linewidth=0.8)
+        ax.set_yticks(pos)
+        ax.set_yticklabels(labels)
+        ax.set_xlabel(f"effect size ({1 - self.spec.alpha:.0%} CI)")
+        return ax
+
+
+def _method_label(row) -> str:
+    method = row["method"]
+    if method in ("satterthwaite", "between_within", "t"):
+        name = {"satterthwaite": "Satterthwaite", "between_within": "between-within"}.get(
+            method, "OLS"
+        )
+        return f"{name} t, df {row['df']:.1f}"
+    return {
+        "profile": "ML profile likelihood",
+        "normal": "Wald z",
+        "bootstrap": "bootstrap",
+        "permutation": "permutation",
+    }[method]
