@@ -105,11 +105,16 @@ def case_cpdimpact(df, mode: str, profile: bool) -> dict:
     start = time.perf_counter()
     res = spec.fit(df)
     seconds = time.perf_counter() - start
+    # diff-diff's fit also estimates (and bootstraps) the overall ATT: time ours too.
+    simple = res.aggregate("simple")
+    with_overall = time.perf_counter() - start
     gt = res.group_time
     keys = list(zip(gt["group"], gt["time"], strict=True))
     out = {
         "version": cpdimpact.__version__,
         "seconds": seconds,
+        "seconds_overall": with_overall,
+        "overall": [simple.estimate, simple.std_error],
         "att": _cells(zip(keys, gt["estimate"], strict=True)),
         "se": _cells(zip(keys, gt["std_error"], strict=True)),
     }
@@ -118,75 +123,42 @@ def case_cpdimpact(df, mode: str, profile: bool) -> dict:
     return out
 
 
+#: Stages of the fit (and of the simple aggregate after it) wrapped by the profile, if present:
+#: (module, owner, attribute, label). Missing ones are skipped, so the profile survives
+#: refactoring of the estimator.
+_STAGES = (
+    ("staggered", "StaggeredDiD", "_prepare", "checks and data preparation (_prepare)"),
+    ("staggered", "StaggeredDiD", "_panel", "checks and wide panel (_panel)"),
+    ("staggered", "StaggeredDiD", "_panel_cell", "cells: estimates and influence functions"),
+    ("staggered", None, "_standard_errors", "standard errors and bands (_standard_errors)"),
+    ("_multiplier", "_Bootstrap", "_first", "  bootstrap of the cells and block indicators"),
+    ("_multiplier", "_Bootstrap", "_replicates", "    of which weights x influence (threads)"),
+    ("_multiplier", "_Basis", "coefficients", "  aggregate: projection on the cells' basis"),
+    ("staggered", "StaggeredResult", "aggregate", "simple aggregate after the fit"),
+)
+
+
 def _instrument() -> dict:
-    """Wrap the stages of ``StaggeredDiD.fit`` at run time (src/ is not touched) and record
-    the seconds spent in each; the per-cell loop is the remainder of the fit."""
-    from cpdimpact.did import staggered
+    """Wrap stages of ``StaggeredDiD.fit`` at run time (src/ is not touched) and record the
+    seconds spent in each; the remainder of the fit is the per-cell loop and result frame."""
+    import importlib
 
     phases: dict[str, float] = {}
+    for module_name, owner_name, name, label in _STAGES:
+        module = importlib.import_module(f"cpdimpact.did.{module_name}")
+        owner = module if owner_name is None else getattr(module, owner_name, None)
+        original = getattr(owner, name, None)
+        if original is None:
+            continue
 
-    def timed(owner, name, label, sub=None):
-        original = getattr(owner, name)
-
-        def wrapper(*args, **kwargs):
-            start = time.perf_counter()
+        def wrapper(*args, _original=original, _label=label, **kwargs):
+            begin = time.perf_counter()
             try:
-                return original(*args, **kwargs)
+                return _original(*args, **kwargs)
             finally:
-                phases[label] = phases.get(label, 0.0) + time.perf_counter() - start
+                phases[_label] = phases.get(_label, 0.0) + time.perf_counter() - begin
 
         setattr(owner, name, wrapper)
-
-    timed(staggered.StaggeredDiD, "_panel", "checks + pivot to wide (_panel)")
-    timed(staggered, "_inference", "inference (_inference, incl. draws)")
-    timed(staggered.np, "column_stack", "column_stack of the influence functions")
-    import pandas as pd
-
-    timed(pd.DataFrame, "pivot", "  of which DataFrame.pivot")
-    timed(pd.DataFrame, "duplicated", "  of which DataFrame.duplicated")
-    timed(
-        pd.core.groupby.generic.SeriesGroupBy,
-        "agg",
-        "  of which groupby.agg (cohort check)",
-    )
-
-    # the Mammen weights inside draws: generation vs the matrix product
-    original_draws = staggered._Bootstrap.draws
-
-    def draws_split(self, psi):
-        g = psi.shape[0]
-        rng = np.random.default_rng(self.seed)
-        gen = mult = 0.0
-        out = np.empty((self.n_bootstrap, psi.shape[1]))
-        for start in range(0, self.n_bootstrap, staggered._CHUNK):
-            size = min(staggered._CHUNK, self.n_bootstrap - start)
-            t0 = time.perf_counter()
-            u = rng.random((size, g))
-            t1 = time.perf_counter()
-            mask = u < staggered._MAMMEN_P
-            del u  # as in draws(): the uniforms are freed before the weights are made
-            v = np.where(mask, staggered._MAMMEN[0], staggered._MAMMEN[1])
-            t2 = time.perf_counter()
-            out[start : start + size] = v @ psi / np.sqrt(g)
-            t3 = time.perf_counter()
-            gen += t1 - t0
-            phases["  draws: np.where to Mammen weights"] = (
-                phases.get("  draws: np.where to Mammen weights", 0.0) + t2 - t1
-            )
-            mult += t3 - t2
-        phases["  draws: rng.random uniforms"] = phases.get("  draws: rng.random uniforms", 0) + gen
-        phases["  draws: weights @ psi (BLAS)"] = (
-            phases.get("  draws: weights @ psi (BLAS)", 0) + mult
-        )
-        return out
-
-    def draws(self, psi):
-        if self.clusters is None:
-            return draws_split(self, psi)
-        return original_draws(self, psi)
-
-    staggered._Bootstrap.draws = draws
-    timed(staggered._Bootstrap, "draws", "bootstrap draws (_Bootstrap.draws)")
     return phases
 
 
@@ -209,6 +181,8 @@ def case_diff_diff(df, mode: str) -> dict:
     return {
         "version": diff_diff.__version__,
         "seconds": seconds,
+        "seconds_overall": seconds,  # its fit estimates and bootstraps the overall ATT too
+        "overall": [float(res.overall_att), float(res.overall_se)],
         "att": _cells((k, v["effect"]) for k, v in effects.items()),
         "se": _cells((k, v["se"]) for k, v in effects.items()),
     }
@@ -533,9 +507,9 @@ def main() -> None:
         f"period, no covariates; bootstrap {N_BOOT} draws.\n"
     )
     print(
-        "| tool | mode | seconds | ratio to fastest peer | peak MB | max abs diff ATT(g,t) vs cpdimpact | max rel diff SE |"
+        "| tool | mode | seconds | ratio to fastest peer | seconds incl. overall ATT | peak MB | max abs diff ATT(g,t) vs cpdimpact | max rel diff SE |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     fastest = {}
     for mode in ("analytic", "bootstrap"):
         peers = [
@@ -552,7 +526,7 @@ def main() -> None:
             name = f"{r['tool']} {version}".strip()
             if r["status"] != "ok":
                 print(
-                    f"| {name} | {mode} | {r['status']} | — | {r.get('peak_mb', float('nan')):.0f} | — | — |"
+                    f"| {name} | {mode} | {r['status']} | — | — | {r.get('peak_mb', float('nan')):.0f} | — | — |"
                 )
                 continue
             ratio = r["seconds"] / fastest[mode] if np.isfinite(fastest[mode]) else float("nan")
@@ -564,8 +538,9 @@ def main() -> None:
                 sed = f"{s:.1e}" if mode == "analytic" else f"{s:.2f}"
             else:
                 diff = sed = "no reference"
+            overall = f"{r['seconds_overall']:.2f}" if "seconds_overall" in r else "—"
             print(
-                f"| {name} | {mode} | {r['seconds']:.2f} | {ratio:.2f} | {r['peak_mb']:.0f} | {diff} | {sed} |"
+                f"| {name} | {mode} | {r['seconds']:.2f} | {ratio:.2f} | {overall} | {r['peak_mb']:.0f} | {diff} | {sed} |"
             )
     print(f"\nMachine: {about}.")
     if peer_versions:
@@ -589,36 +564,27 @@ def main() -> None:
                 f"({'met' if speedup >= 3 else 'MISSED'}); peak {ref[mode]['peak_mb']:.0f} MB "
                 f"({'met' if ref[mode]['peak_mb'] < 1536 else 'MISSED'})"
             )
+        dd = next((r for r in results if r["tool"] == "diff-diff" and r["mode"] == mode), {})
+        if mode in ref and dd.get("status") == "ok":
+            like = dd["seconds"] / ref[mode]["seconds_overall"]
+            ours, theirs = ref[mode]["overall"], dd["overall"]
+            print(
+                f"  like for like with diff-diff (cells, bands and the overall ATT): "
+                f"{like:.2f}x ({'met' if like >= 3 else 'MISSED'}); overall ATT "
+                f"{ours[0]:.6f} vs {theirs[0]:.6f}, SE {ours[1]:.6f} vs {theirs[1]:.6f}"
+            )
 
     for mode, rec in profiles.items():
         phases = rec["phases"]
         total = rec["seconds"]
         print(
-            f"\ncpdimpact phase profile, {mode} ({total:.2f} s fit in a separate "
+            f"\ncpdimpact phase profile, {mode} ({total:.2f} s fit, "
+            f"{rec['seconds_overall']:.2f} s with the simple aggregate, in a separate "
             f"instrumented run, peak {rec['peak_mb']:.0f} MB):"
         )
-        named = sum(
-            phases.get(k, 0.0)
-            for k in (
-                "checks + pivot to wide (_panel)",
-                "inference (_inference, incl. draws)",
-                "column_stack of the influence functions",
-            )
-        )
-        order = sorted(
-            phases,
-            key=lambda k: (
-                "_panel" not in k and "DataFrame" not in k and "groupby" not in k,
-                "column_stack" not in k,
-                k,
-            ),
-        )
-        for k in order:
-            v = phases[k]
-            if "draws (_Bootstrap" in k:
-                continue
-            print(f"  {k:<48} {v:7.3f} s")
-        print(f"  {'per-cell loop and result frame (remainder)':<48} {total - named:7.3f} s")
+        for _, _, _, label in _STAGES:
+            if label in phases:
+                print(f"  {label:<52} {phases[label]:7.3f} s")
 
 
 if __name__ == "__main__":

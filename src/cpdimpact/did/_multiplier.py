@@ -373,8 +373,10 @@ def _inference(psi: np.ndarray, bootstrap: _Bootstrap | None, alpha: float):
     """
     psi = np.atleast_2d(psi.T).T
     if bootstrap is None:
-        se = np.sqrt((psi**2).sum(axis=0)) / psi.shape[0]
-        return se, float(stats.norm.ppf(1 - alpha / 2))
+        squares = np.zeros(psi.shape[1])
+        for lo in range(0, psi.shape[0], 8192):  # no units x k temporary (page faults)
+            squares += np.square(psi[lo : lo + 8192]).sum(axis=0)
+        return np.sqrt(squares) / psi.shape[0], float(stats.norm.ppf(1 - alpha / 2))
     reps = bootstrap.draws(psi)
     q75, q25 = np.quantile(reps, [0.75, 0.25], axis=0, method="inverted_cdf")
     sigma = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
