@@ -561,3 +561,11 @@ def test_pupil_rows_as_repeated_cross_sections_recover_the_truth():
     truth = records.true_effect(treated)["att"]
     lower, upper = res.aggregate("simple").conf_int(alpha=0.001)
     assert lower < truth < upper
+
+
+@pytest.mark.parametrize("kind", ["simple", "dynamic", "group", "calendar"])
+def test_cell_weights_reproduce_every_aggregate(mpdta_fit, kind):
+    agg = mpdta_fit.aggregate(kind)
+    weights = agg.cell_weights
+    assert weights @ mpdta_fit.group_time["estimate"].to_numpy() == pytest.approx(agg.estimate)
+    assert weights.sum() == pytest.approx(1.0) and (weights >= 0).all()

@@ -518,6 +518,9 @@ class Aggregate:
     #: Influence functions of the pieces (units x pieces, in the order of ``pieces``): their
     #: covariance is ``piece_influence.T @ piece_influence / n**2``.
     piece_influence: np.ndarray | None = field(default=None, repr=False)
+    #: Weight of each row of ``group_time`` in the overall estimate, cohort shares taken as
+    #: fixed (``estimate == cell_weights @ group_time["estimate"]``).
+    cell_weights: np.ndarray | None = field(default=None, repr=False)
 
     def conf_int(self, alpha: float | None = None) -> tuple[float, float]:
         lower, upper = interval(self.estimate, self.std_error, alpha=alpha or self.alpha)
@@ -634,6 +637,11 @@ class StaggeredResult(HtmlFromSummary):
         w = p / total
         return float(w @ estimates), psi @ w + wif @ estimates
 
+    def _cell_shares(self, idx: np.ndarray) -> np.ndarray:
+        r"""Cohort-share weights :math:`p_g / \sum p` of the cells ``idx``."""
+        p = np.array([self.cohort_share[int(c)] for c in self.group_time["group"].to_numpy()[idx]])
+        return p / p.sum()
+
     def _cells(self, idx: np.ndarray) -> tuple[float, np.ndarray]:
         gt = self.group_time
         return self._share_weighted(
@@ -676,9 +684,14 @@ class StaggeredResult(HtmlFromSummary):
         gt = self.group_time
         g, t = gt["group"].to_numpy(), gt["time"].to_numpy()
         post = t >= g - self.spec.anticipation
+        weights = np.zeros(len(gt))
         if kind == "simple":
-            estimate, psi = self._cells(np.flatnonzero(post))
-            return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pd.DataFrame(), psi)
+            idx = np.flatnonzero(post)
+            estimate, psi = self._cells(idx)
+            weights[idx] = self._cell_shares(idx)
+            return Aggregate(
+                kind, estimate, self._se(psi), self.spec.alpha, pd.DataFrame(), psi, None, weights
+            )
         if kind == "group":
             keys = [c for c in sorted(set(g)) if ((g == c) & post).any()]
             idxs = [np.flatnonzero((g == c) & post) for c in keys]
@@ -688,8 +701,18 @@ class StaggeredResult(HtmlFromSummary):
             estimate, psi = self._share_weighted(
                 np.asarray(keys), np.asarray(estimates), np.column_stack(psis)
             )
+            shares = np.array([self.cohort_share[int(c)] for c in keys])
+            for share, idx in zip(shares / shares.sum(), idxs, strict=True):
+                weights[idx] = share / idx.size
             return Aggregate(
-                kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, np.column_stack(psis)
+                kind,
+                estimate,
+                self._se(psi),
+                self.spec.alpha,
+                pieces,
+                psi,
+                np.column_stack(psis),
+                weights,
             )
         if kind == "dynamic":
             event = t - g
@@ -698,7 +721,8 @@ class StaggeredResult(HtmlFromSummary):
                 keep &= (max(self.periods) - g) >= balance_e
                 keep &= event <= balance_e
             keys = sorted(set(event[keep]))
-            fits = [self._cells(np.flatnonzero(keep & (event == e))) for e in keys]
+            idxs = [np.flatnonzero(keep & (event == e)) for e in keys]
+            fits = [self._cells(idx) for idx in idxs]
             pieces = self._pieces(
                 "event_time", [int(e) for e in keys], [f[0] for f in fits], [f[1] for f in fits]
             )
@@ -706,17 +730,25 @@ class StaggeredResult(HtmlFromSummary):
             psis = np.column_stack([f[1] for f in fits])
             psi = psis[:, post_e].mean(axis=1)
             estimate = float(pieces["estimate"][post_e].mean())
-            return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis)
+            for idx, e in zip(idxs, keys, strict=True):
+                if e >= 0:
+                    weights[idx] = self._cell_shares(idx) / post_e.sum()
+            return Aggregate(
+                kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis, weights
+            )
         # calendar
         keys = sorted(set(t[post]))
-        fits = [self._cells(np.flatnonzero(post & (t == period))) for period in keys]
+        idxs = [np.flatnonzero(post & (t == period)) for period in keys]
+        fits = [self._cells(idx) for idx in idxs]
         pieces = self._pieces(
             "time", [int(k) for k in keys], [f[0] for f in fits], [f[1] for f in fits]
         )
         psis = np.column_stack([f[1] for f in fits])
         psi = psis.mean(axis=1)
         estimate = float(pieces["estimate"].mean())
-        return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis)
+        for idx in idxs:
+            weights[idx] = self._cell_shares(idx) / len(keys)
+        return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis, weights)
 
     @property
     def pretrend(self) -> PretrendWald | None:
