@@ -2,8 +2,8 @@
 
     python tests/reference/cr2/make_data.py
 
-Writes school_years.csv, school_years_unbalanced.csv, pupils.csv and singular.csv next to this
-script. make_reference.R reads them and writes reference.json; tests/test_cr2.py reads both and
+Writes school_years.csv, school_years_unbalanced.csv, pupils.csv, singular.csv,
+near_singular.csv and near_singular_weighted.csv next to this script. make_reference.R reads them and writes reference.json; tests/test_cr2.py reads both and
 never needs R.
 """
 
@@ -103,6 +103,61 @@ def pupils(rng, years, first_by_area, sizes, effect):
     return pd.DataFrame(rows, columns=columns)
 
 
+# Two tiny designs found by a search over random designs: a cluster whose G_g is singular in
+# some directions and *nearly* singular (eigenvalue ~1e-6) in another, so A_g inflates that
+# direction ~1000-fold and the Satterthwaite sums cancel heavily. Written literally.
+NEAR_SINGULAR = """\
+school,area,year,exposed,x,outcome
+U0,C0,2016,0,0.10316,1.430332
+U0,C0,2016,0,-1.961971,-0.28772
+U0,C0,2017,0,-0.474632,0.610977
+U0,C0,2017,0,0.242869,0.750928
+U0,C0,2018,1,0.121586,0.547653
+U0,C0,2018,1,-0.885605,0.727095
+U0,C0,2019,1,0.280664,2.10033
+U0,C0,2020,1,-1.541776,-1.604288
+U0,C0,2020,1,1.121969,-0.229971
+U1,C0,2016,0,-0.384853,-1.06177
+U1,C0,2016,0,-0.058819,0.837287
+U1,C0,2018,1,-0.56292,0.635009
+U1,C0,2019,1,0.352203,-1.051253
+U1,C0,2020,1,-0.247255,-1.321841
+U1,C0,2020,1,-0.216845,0.955465
+U2,C0,2016,0,0.270738,-0.011441
+U2,C0,2016,0,-2.899964,-0.148407
+U2,C0,2017,0,0.033881,-2.732084
+U2,C0,2017,0,0.021116,-1.730912
+U2,C0,2018,0,0.259721,0.239584
+U2,C0,2018,0,0.627395,-1.149429
+U2,C0,2019,0,1.896222,-0.389251
+U2,C0,2020,0,-1.37418,0.377699
+U2,C0,2020,0,-0.327807,0.434873
+U3,C1,2016,0,0.611806,-0.834302
+U3,C1,2018,0,-0.747211,-0.721081
+U3,C1,2018,0,-0.739342,2.019163
+U3,C1,2019,0,0.290497,-1.597323
+U3,C1,2020,0,0.637142,-0.00615
+"""
+
+NEAR_SINGULAR_WEIGHTED = """\
+school,area,year,exposed,x,outcome,w
+U0,C0,2016,0,-0.534714,0.893364,2.088925
+U0,C0,2017,1,0.114845,0.306595,2.088925
+U0,C0,2017,1,0.047414,-0.431776,2.088925
+U0,C0,2018,1,1.020884,0.036781,2.088925
+U1,C1,2016,0,1.089928,0.824389,1.963383
+U1,C1,2016,0,-1.547119,2.114691,1.963383
+U1,C1,2017,0,0.756996,0.573884,1.963383
+U1,C1,2017,0,2.168174,0.423036,1.963383
+U1,C1,2018,0,-1.140236,0.498937,1.963383
+U1,C1,2018,0,-0.445862,-0.761774,1.963383
+U2,C1,2016,0,-0.513993,1.272605,1.989074
+U2,C1,2017,0,0.410562,-0.370606,1.989074
+U2,C1,2018,0,0.727224,0.942725,1.989074
+U2,C1,2018,0,-1.260123,0.385651,1.989074
+"""
+
+
 def main() -> None:
     rng = np.random.default_rng(SEED)
 
@@ -130,6 +185,9 @@ def main() -> None:
     first = {0: 2016, 1: 0, 2: 2019, 3: 0, 4: 2019, 5: 0, 6: 2019, 7: 0, 8: 0}
     sing = school_years(rng, years, first, lambda e: 0.5 + 0.2 * e)
     sing.to_csv(HERE / "singular.csv", index=False)
+
+    (HERE / "near_singular.csv").write_text(NEAR_SINGULAR)
+    (HERE / "near_singular_weighted.csv").write_text(NEAR_SINGULAR_WEIGHTED)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,11 @@ cases <- list(
   list(name = "es_singular_area", data = "singular.csv", kind = "es",
        covariates = list("x"), cluster = "area", reference = -1),
   list(name = "es_singular_weighted_area", data = "singular.csv", kind = "es",
-       covariates = list(), cluster = "area", weights = "n_pupils", reference = -1)
+       covariates = list(), cluster = "area", weights = "n_pupils", reference = -1),
+  list(name = "did_near_singular", data = "near_singular.csv", kind = "did",
+       covariates = list("x"), cluster = "area"),
+  list(name = "did_near_singular_weighted", data = "near_singular_weighted.csv", kind = "did",
+       covariates = list("x"), cluster = "area", weights = "w")
 )
 
 event_dummies <- function(d, reference, window) {
