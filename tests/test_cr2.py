@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -25,7 +25,8 @@ from cpdimpact.errors import (
 
 REF = Path(__file__).parent / "reference" / "cr2"
 CASES = json.loads((REF / "reference.json").read_text())["cases"]
-# Observed agreement with clubSandwich is ~4e-12 at worst; 1e-8 leaves room for BLAS only.
+# Observed agreement with clubSandwich: ~1e-11, 3e-9 in the nearly singular design (where R and
+# cpdimpact are both ~1e-9 from a 60-digit evaluation); 1e-8 leaves room for BLAS only.
 RTOL = 1e-8
 
 
@@ -101,15 +102,19 @@ def test_matches_clubsandwich(case):
         assert f"{ref['delta']:.4g} * Q/q" in pre.method
 
 
-def test_absorbed_design_equals_full_design_only_without_weights():
-    # In R itself: Theorem 2 of Pustejovsky & Tipton (unweighted, units nested in clusters),
-    # and the difference that makes cpdimpact keep the unit directions when weighted.
+def test_absorbed_design_equals_full_design_unless_weights_vary_within_units():
+    # In R itself: Theorem 2 of Pustejovsky & Tipton (no weights, units nested in clusters),
+    # which extends to weights constant within units; weights that vary within units break
+    # it, which is why cpdimpact keeps the unit directions when weighted.
     for case in CASES:
         rel = np.abs(np.array(case["absorbed_std_error"]) / case["std_error"] - 1)
-        if case["weights"] is None:
-            assert rel.max() < 1e-10, case["name"]
-        else:
+        weights = case["weights"]
+        data = pd.read_csv(REF / case["data"])
+        varies = weights is not None and data.groupby("school")[weights].nunique().max() > 1
+        if varies:
             assert rel.max() > 1e-3, case["name"]
+        else:  # 1e-8: R's own rounding in the nearly singular design is ~4e-9
+            assert rel.max() < 1e-8, case["name"]
 
 
 def test_constant_weights_give_the_unweighted_answer():
@@ -228,17 +233,24 @@ def test_low_rank_algebra_matches_dense_formulas(design):
     dummies = (period[:, None] == np.arange(1, n_periods)[None, :]).astype(float)
     units = (unit[:, None] == np.arange(1, unit.max() + 1)[None, :]).astype(float)
     x_full = np.column_stack([np.ones(y.size), regressors, units, dummies])
-    if np.linalg.matrix_rank(x_full) < x_full.shape[1]:
-        return
+    # Identified, and not nearly saturated: with one or two residual df the answer hinges on
+    # whether rounding puts eigenvalues of G_g above or below the pseudo-inverse cut.
+    assume(np.linalg.matrix_rank(x_full) == x_full.shape[1])
+    assume(y.size - x_full.shape[1] >= 4)
     x = np.column_stack([regressors, dummies])
     beta, parts = cr2(x, y, unit=unit, cluster=cluster, weights=w)
-    ref_beta, ref_cov, ref_df, ref_htz_df = dense_cr2(x_full, y, w, cluster, [1, 2], [1, 2])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_beta, ref_cov, ref_df, ref_htz_df = dense_cr2(x_full, y, w, cluster, [1, 2], [1, 2])
     np.testing.assert_allclose(beta[:2], ref_beta[1:3], rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(parts.cov[:2, :2], ref_cov[1:3, 1:3], rtol=1e-7, atol=1e-12)
-    np.testing.assert_allclose(parts.satterthwaite([0, 1]), ref_df, rtol=1e-7)
+    df = parts.satterthwaite([0, 1])
+    # NaN only where the CR2 variance is not estimable (zero up to rounding in both forms);
+    # the dense df is then rounding noise.
+    assert np.all(np.isfinite(df) | (np.diag(ref_cov)[1:3] < 1e-20))
+    np.testing.assert_allclose(df[np.isfinite(df)], ref_df[np.isfinite(df)], rtol=1e-7)
     stat, delta, q, df_denom, p = parts.htz([0, 1], beta)
-    if np.isfinite(df_denom):
-        np.testing.assert_allclose(df_denom, ref_htz_df, rtol=1e-7)
+    if np.isfinite(df_denom):  # compare nu = df_denom + q - 1: df_denom itself may cancel
+        np.testing.assert_allclose(df_denom + q - 1, ref_htz_df + q - 1, rtol=1e-7)
 
 
 # --------------------------------------------------------------------------- invariances

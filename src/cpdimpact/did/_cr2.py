@@ -77,7 +77,7 @@ pseudo-inverse). Then :math:`\ddot X_g'A_ge_g = (I + F_gB_g)\ddot X_g'e_g`,
 weights (analytic), then the rest of :math:`[\ddot X_g, R_g - \bar w_g\ddot X_g]` (same span;
 :math:`\bar w_g` the cluster's mean weight, so the second block measures how much the weights
 vary) from an eigen-decomposition of its Gram matrix and one re-orthonormalisation. Directions
-whose relative singular value is below about :math:`10^{-6}` count as absent: exact
+whose relative singular value is below about :math:`10^{-7}` count as absent: exact
 collinearities within a cluster are common (a cluster seen in two periods), near ones are not.
 With :math:`T_g = (U_g'Y_g) C (U_g'Y_g)' = V\Lambda V'`,
 
@@ -103,10 +103,14 @@ With :math:`x_g = \ddot X_g'p_g`, :math:`r_g = R_g'p_g` and :math:`z_g = (x_g', 
 :math:`P_{gh} = \delta_{gh} d_g + z_g' J z_h`, where
 :math:`J = \begin{pmatrix}\ddot M\Omega\ddot M & -\ddot M\\ -\ddot M & 0\end{pmatrix}` and
 :math:`d_g = p_g'Q_gQ_g'p_g` (without weights :math:`r_g = x_g`, :math:`\Omega = \ddot M^{-1}`,
-:math:`d_g = p_g'p_g` and :math:`z_g'Jz_h = -x_g'\ddot Mx_h`). So
-:math:`\sum_{g,h}P_{gh}^2 = \sum_g d_g^2 + 2\sum_g d_g z_g'Jz_g + \mathrm{tr}(JSJS)` with
-:math:`S = \sum_g z_g z_g'`: no :math:`G \times G` matrix either. :math:`x_g`, :math:`r_g` and
-:math:`d_g` are :math:`k\times k` matrices of the cluster applied to :math:`a`.
+:math:`d_g = p_g'p_g` and :math:`z_g'Jz_h = -x_g'\ddot Mx_h`); :math:`x_g`, :math:`r_g` and
+:math:`d_g` are :math:`k\times k` matrices of the cluster applied to :math:`a`. Then
+:math:`\sum_{g,h}P_{gh}^2 = \sum_g P_{gg}^2 + 2\sum_g z_g'J S_{<g} J z_g` with the prefix sums
+:math:`S_{<g} = \sum_{h<g} z_h z_h'`: no :math:`G \times G` matrix. Each :math:`P_{gg}` is
+formed before squaring, because its two parts cancel when :math:`G_g` is nearly singular
+(:math:`A_g` then inflates a direction, and :math:`z_g` with it); for the same reason the pairs
+of such a cluster (largest eigenvalue of :math:`A_g` above 10) with every other are summed
+one inner product at a time, since the prefix sums would square the cancellation.
 
 **HTZ test** (Pustejovsky & Tipton 2018, sec. 3.3; ``Wald_test(test = "HTZ")``). For
 :math:`H_0: C\beta = 0` with :math:`q` rows, :math:`Q = \hat\beta'C'(CV^{CR2}C')^{-1}C\hat\beta`.
@@ -159,6 +163,13 @@ EIG_TOL = 1e-12
 #: Relative size below which a unit's centred weights count as zero (constant weights).
 _RANK_TOL = 1e-11
 
+#: Clusters whose A_g inflates some direction more than this count as amplified (G_g nearly
+#: singular); their pairs with other clusters are summed one by one (see ``_offdiag``).
+_AMPLIFIED = 10.0
+
+#: Share of its working-model expectation below which a CR2 variance counts as not estimable.
+_DEGENERATE_TOL = 1e-10
+
 #: Smallest eigenvalue of the tested terms' correlation matrix below which it is singular.
 _SINGULAR_TOL = 1e-10
 
@@ -166,8 +177,9 @@ _SINGULAR_TOL = 1e-10
 #: that vary less than this within a cluster count as constant there.
 _WEIGHT_FLOOR = 1e-8
 
-#: Squared singular values (relative) below which a Gram direction is numerically absent.
-_GRAM_TOL = 1e-12
+#: Squared singular values (relative) below which a Gram direction is numerically absent:
+#: above the Gram matrix's rounding noise (~1e-16), below any direction worth keeping.
+_GRAM_TOL = 1e-14
 
 #: A coefficient is affected by a singular direction when its cluster influence has at least
 #: this share (cosine) along that direction.
@@ -216,32 +228,49 @@ class CR2:
     dm: np.ndarray
     singular: tuple[SingularCluster, ...]
     weighted: bool
+    #: Per cluster, the largest eigenvalue of A_g (how much the adjustment inflates).
+    amplification: np.ndarray
+
+    def _pieces(self, a: np.ndarray):
+        """For contrasts ``a = M c`` (columns): ``z_g``, ``y_g = J z_g`` and ``P_gg`` (G x m x m).
+
+        ``P_gg = D_g + z_g'J z_g`` is formed cluster by cluster, where its two large parts
+        cancel when ``G_g`` is nearly singular, before anything is squared or summed.
+        """
+        z = np.concatenate([self.xa @ a, self.ra @ a], axis=1)  # G x 2k x m
+        y = np.einsum("kl,glm->gkm", self.joint, z)
+        p_gg = np.einsum("ks,gkl,lt->gst", a, self.dm, a) + np.einsum("gks,gkt->gst", z, y)
+        return z, y, (p_gg + np.transpose(p_gg, (0, 2, 1))) / 2
 
     def satterthwaite(self, index) -> np.ndarray:
-        """Satterthwaite degrees of freedom of the coefficients at ``index`` (NaN if undefined)."""
+        """Satterthwaite degrees of freedom of the coefficients at ``index``.
+
+        NaN when undefined: the working-model expectation of the CR2 variance is (numerically)
+        zero, i.e. every cluster's residuals are exactly zero in the directions that matter.
+        """
         index = np.atleast_1d(np.asarray(index, dtype=np.intp))
-        a = self.bread[:, index]  # k x m
-        x = self.xa @ a  # G x k x m
-        r = self.ra @ a
-        z = np.concatenate([x, r], axis=1)  # G x 2k x m
-        d = np.einsum("km,gkl,lm->gm", a, self.dm, a)
-        jz = np.einsum("kl,glm->gkm", self.joint, z)
-        o = np.einsum("gkm,gkm->gm", z, jz)
-        expect = np.sum(d + o, axis=0)
-        s = np.einsum("gkm,glm->mkl", z, z)  # m x 2k x 2k
-        js = np.einsum("kl,mln->mkn", self.joint, s)
-        cross = np.einsum("mkl,mlk->m", js, js)
-        total = np.sum(d * d, axis=0) + 2 * np.sum(d * o, axis=0) + cross
+        z, y, p_gg = self._pieces(self.bread[:, index])
+        p_gg = np.einsum("gmm->gm", p_gg)
+        expect = np.sum(p_gg, axis=0)
+        big = self.amplification > _AMPLIFIED
+        total = np.sum(p_gg * p_gg, axis=0) + np.array(
+            [_offdiag(z[:, :, [m]], y[:, :, [m]], big)[0, 0, 0, 0] for m in range(index.size)]
+        )
+        # Under the working model E[c'V c] = c'M Omega M c when no direction is lost; a tiny
+        # share means the clusters' residuals carry no information on this term.
+        k = self.bread.shape[0]
+        scale = np.diag(self.joint[:k, :k])[index]
         with np.errstate(divide="ignore", invalid="ignore"):
             df = expect**2 / total
-        return np.where(total > 0, df, np.nan)
+        return np.where((total > 0) & (expect > _DEGENERATE_TOL * scale), df, np.nan)
 
     def htz(self, index, beta: np.ndarray) -> tuple[float, float, int, float, float]:
         """HTZ test that the coefficients at ``index`` are all zero.
 
         Returns ``(F, delta, q, df_denom, p)`` as ``clubSandwich::Wald_test(test = "HTZ")``:
         ``F = delta * Q / q`` against ``F(q, df_denom)``; ``p`` is NaN when ``df_denom <= 0``
-        and everything is NaN when the covariance of the tested terms is singular.
+        and everything is NaN when the covariance of the tested terms is singular or a tested
+        term's variance is not estimable.
         """
         index = np.atleast_1d(np.asarray(index, dtype=np.intp))
         q = index.size
@@ -255,43 +284,74 @@ class CR2:
         u = np.linalg.solve(chol, b)
         stat_q = float(u @ u)
 
-        a = self.bread[:, index]
-        x = self.xa @ a
-        r = self.ra @ a
-        z = np.concatenate([x, r], axis=1)  # G x 2k x q
-        d = np.einsum("ks,gkl,lt->gst", a, self.dm, a)
-        jz = np.einsum("kl,glt->gkt", self.joint, z)
-        o = np.einsum("gks,gkt->gst", z, jz)  # O_{st,gg}
-        omega = np.sum(d + o, axis=0)
-        omega = (omega + omega.T) / 2
-        root = _matrix_power(omega, -0.5)
+        z, y, p_gg = self._pieces(self.bread[:, index])
+        omega = np.sum(p_gg, axis=0)
+        k = self.bread.shape[0]
+        if np.any(np.diag(omega) <= _DEGENERATE_TOL * np.diag(self.joint[:k, :k])[index]):
+            return nan  # a tested term's CR2 variance is not estimable (see satterthwaite)
+        root = _matrix_power((omega + omega.T) / 2, -0.5)
         # Normalise the rows: every bilinear piece transforms with root on both sides.
-        z = z @ root
-        d = np.einsum("as,gab,bt->gst", root, d, root)
-        jz = jz @ root
-        o = np.einsum("gks,gkt->gst", z, jz)
-        s = np.einsum("gka,glb->abkl", z, z)  # S_ab = sum_g z_ag z_bg'
-        js = np.einsum("kl,abln->abkn", self.joint, s)  # J S_ab
-        # tr(C_ts J C_ts J) and tr(C_ts J C_st J), with C_ab = S_ab
-        tr_same = np.einsum("tskl,tslk->st", js, js)
-        tr_swap = np.einsum("tskl,stlk->st", js, js)
-        d_t = np.transpose(d, (0, 2, 1))
-        o_t = np.transpose(o, (0, 2, 1))
-        first = np.sum(d * d_t + d * o_t + d_t * o, axis=0) + tr_same
-        dd = np.einsum("gss->gs", d)
-        oo = np.einsum("gss->gs", o)
-        second = (
-            np.einsum("gs,gt->st", dd, dd)
-            + np.einsum("gs,gt->st", dd, oo)
-            + np.einsum("gs,gt->st", oo, dd)
-            + tr_swap
-        )
-        nu = q * (q + 1) / float(np.sum(first + second))
+        z, y = z @ root, y @ root
+        p_gg = np.einsum("as,gab,bt->gst", root, p_gg, root)
+        # sum_{g,h} P^{st}_gh P^{ts}_gh and sum_{g,h} P^{ss}_gh P^{tt}_gh: the cluster-diagonal
+        # terms, then the off-diagonal ones, which are z'Jz only.
+        off = _offdiag(z, y, self.amplification > _AMPLIFIED)  # off[a, b, c, d]
+        p_t = np.transpose(p_gg, (0, 2, 1))
+        diag = np.einsum("gss->gs", p_gg)
+        first = np.sum(p_gg * p_t, axis=0) + np.einsum("stts->st", off)
+        second = np.einsum("gs,gt->st", diag, diag) + np.einsum("sstt->st", off)
+        denom = float(np.sum(first + second))
+        if not np.isfinite(denom) or denom <= 0:
+            return nan
+        nu = q * (q + 1) / denom
         delta = max((nu - q + 1) / nu, 0.0)
         df_denom = nu - q + 1
         stat = delta * stat_q / q
         p = float(stats.f.sf(stat, q, df_denom)) if df_denom > 0 else float("nan")
         return stat, delta, q, df_denom, p
+
+
+def _offdiag(z: np.ndarray, y: np.ndarray, big: np.ndarray) -> np.ndarray:
+    """``out[a, b, c, d] = sum_{g != h} O^{ab}_gh O^{cd}_gh`` with ``O^{ab}_gh = y_ag'z_bh``.
+
+    Pairs that involve an amplified cluster (``big``: a nearly singular ``G_g``, whose
+    ``z_g, y_g`` are large and whose products with other clusters are small by cancellation)
+    are formed one by one, so the cancellation happens in each inner product; the others come
+    from prefix sums (:func:`_lower_sum`), which square the products' scale.
+    """
+    normal = ~big
+    low = _lower_sum(z[normal], y[normal])  # low[b, d, a, c] over normal pairs h < g
+    out = np.einsum("bdac->abcd", low) + np.einsum("acbd->abcd", low)
+    if big.any():
+        rows = np.flatnonzero(big)
+        pairs = np.einsum("gka,hkb->ghab", y[rows], z)  # g amplified, h any
+        pairs[np.arange(rows.size), rows] = 0.0
+        out += np.einsum("ghab,ghcd->abcd", pairs, pairs)
+        pairs = np.einsum("gka,hkb->ghab", y[normal], z[rows])  # g normal, h amplified
+        out += np.einsum("ghab,ghcd->abcd", pairs, pairs)
+    return out
+
+
+def _lower_sum(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``L[b, d, a, c] = sum_g sum_{h<g} (y_ag'z_bh)(y_cg'z_dh)`` for ``z, y`` of shape G x r x q.
+
+    With ``y = J z`` the products are the off-diagonal cluster pairs ``O^{ab}_gh O^{cd}_gh``.
+    Running prefix sums ``S^{bd}_{<g} = sum_{h<g} z_bh z_dh'`` (in blocks of clusters, so memory
+    stays bounded) give ``L = sum_g y_ag' S^{bd}_{<g} y_cg`` in ``O(G q^4 r^2)``, without
+    forming the ``G x G`` matrix and without subtracting the diagonal from a total.
+    """
+    n_clusters, r, q = z.shape
+    block = max(1, int(4e6 // (q * q * r * r)))
+    out = np.zeros((q, q, q, q))
+    running = np.zeros((q, q, r, r))
+    for start in range(0, n_clusters, block):
+        zb, yb = z[start : start + block], y[start : start + block]
+        outer = np.einsum("nkb,nld->nbdkl", zb, zb)
+        prefix = np.cumsum(outer, axis=0) - outer + running
+        sy = np.einsum("nbdkl,nlc->nbdkc", prefix, yb)
+        out += np.einsum("nka,nbdkc->bdac", yb, sy)
+        running += outer.sum(axis=0)
+    return out
 
 
 def singular_message(singular, names, cluster_levels=None, *, limit: int = 5) -> str:
@@ -363,8 +423,12 @@ def _orthonormal(z: np.ndarray) -> np.ndarray:
     if not keep.any():
         return np.zeros((z.shape[0], 0))
     b1 = z @ (vec[:, keep] / np.sqrt(gam[keep]))
+    # Second pass: b1 is orthonormal up to ~eps/gam; directions that were only rounding
+    # noise show up as small eigenvalues here and are dropped (a basis may hold extra
+    # directions of the span, never directions outside it).
     lam, v2 = np.linalg.eigh(b1.T @ b1)
-    return b1 @ ((v2 / np.sqrt(lam)) @ v2.T)
+    good = lam > 0.5
+    return b1 @ (v2[:, good] / np.sqrt(lam[good]))
 
 
 def cr2(
@@ -415,14 +479,15 @@ def cr2(
         xa = np.empty((n_clusters, k, k))
         ra = np.empty((n_clusters, k, k))
         dm = np.empty((n_clusters, k, k))
+        amp = np.empty(n_clusters)
         extras = []
         for g, sl in enumerate(slices):
-            psi[g], xa[g], ra[g], dm[g], extra = _weighted_cluster(
+            psi[g], xa[g], ra[g], dm[g], amp[g], extra = _weighted_cluster(
                 xd[sl], resid[sl], w[sl], unit[sl], bread, mom
             )
             extras.append(extra)
     else:
-        psi, xa, dm, extras = _unweighted(xd, resid, slices, bread)
+        psi, xa, dm, amp, extras = _unweighted(xd, resid, slices, bread)
         ra = xa
     singular = tuple(SingularCluster(g, e[0], e[1]) for g, e in enumerate(extras) if e is not None)
     cov = bread @ (psi.T @ psi) @ bread
@@ -436,6 +501,7 @@ def cr2(
         dm=dm,
         singular=singular,
         weighted=weighted,
+        amplification=amp,
     )
 
 
@@ -461,6 +527,7 @@ def _unweighted(xd, resid, slices, bread):
     null = 1.0 - lam <= EIG_TOL
     root = np.sqrt(np.where(null, 1.0, 1.0 - lam))
     h = np.where(null, -1.0 / np.where(null, lam, 1.0), 1.0 / (root * (1.0 + root)))
+    amp = np.max(np.where(null, 1.0, 1.0 / root), axis=1)
     lv = chol @ vec
     b_mat = (lv * h[:, None, :]) @ np.swapaxes(lv, 1, 2)
     fb = gram @ b_mat
@@ -479,7 +546,7 @@ def _unweighted(xd, resid, slices, bread):
             share = np.where(size > 0, load / size, 0.0)
         affected = tuple(int(i) for i in np.flatnonzero(share > _AFFECTED_TOL))
         extras[g] = (int(null[g].sum()), affected)
-    return psi, xa, dm, extras
+    return psi, xa, dm, amp, extras
 
 
 def _weighted_cluster(xg, eg, wg, ug, bread, mom):
@@ -553,6 +620,7 @@ def _weighted_cluster(xg, eg, wg, ug, bread, mom):
     null = g_eig <= EIG_TOL
     f = np.where(null, 0.0, 1.0 / np.sqrt(np.where(null, 1.0, g_eig)))
     phi = (vec * (f - 1.0)) @ vec.T
+    amp = float(max(f.max(initial=1.0), 1.0))
     phi_n = phi @ nn
 
     psi = xg.T @ (wg * eg) + phi_n.T @ ce
@@ -586,4 +654,4 @@ def _weighted_cluster(xg, eg, wg, ug, bread, mom):
         affected = tuple(int(i) for i in np.flatnonzero(share > _AFFECTED_TOL))
         if directions.shape[1]:
             extra = (int(directions.shape[1]), affected)
-    return psi, xa, ra, dm, extra
+    return psi, xa, ra, dm, amp, extra
