@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SiteStats", "fit_intercept", "fit_slope"]
+__all__ = ["SiteStats", "canonical_slope", "fit_intercept", "fit_slope", "newton_minimise"]
 
 LOG_2PI = float(np.log(2 * np.pi))
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
@@ -137,16 +137,14 @@ class SiteStats:
         k22 = 1.0 + c * c * nt
         det = k11 * k22 - k12 * k12
         logdet = np.log(det).sum(axis=1)
-        u = a[..., None] * self.r + b[..., None] * self.rt
-        v = c[..., None] * self.rt
-        cross_uv = _weighted_gram(k12 / det, u, v)
-        corr = (
-            _weighted_gram(k22 / det, u, u)
-            - cross_uv
-            - np.swapaxes(cross_uv, 1, 2)
-            + _weighted_gram(k11 / det, v, v)
-        )
-        return logdet, self.cross - corr
+        # K^-1 = R R' with R lower triangular: [u v] K^-1 [u v]' = w1 w1' + w2 w2'
+        r11 = np.sqrt(k22 / det)
+        r21 = -k12 / (det * r11)
+        r22 = 1.0 / np.sqrt(k22)
+        w1 = (a * r11)[..., None] * self.r + (b * r11 + c * r21)[..., None] * self.rt
+        w2 = (c * r22)[..., None] * self.rt
+        w = np.concatenate([w1, w2], axis=1)
+        return logdet, self.cross - np.matmul(np.swapaxes(w, 1, 2), w)
 
     def profiled(self, logdet: np.ndarray, q: np.ndarray, reml: bool):
         """Deviance (B,), GLS coefficients (B, p) and ``r^2`` (B,) from an evaluation."""
@@ -237,9 +235,6 @@ def fit_intercept(stats: SiteStats, *, reml: bool = True, iterations: int = 60) 
     )
 
 
-SLOPE_BOUNDS = [(0.0, None), (None, None), (0.0, None)]
-
-
 def fit_slope(
     stats: SiteStats, start: np.ndarray, *, reml: bool = True, max_iter: int = 60
 ) -> BatchFit:
@@ -249,59 +244,25 @@ def fit_slope(
     \begin{pmatrix} a^2 & ab\\ ab & b^2 + c^2\end{pmatrix}`, so it is minimised over
     unconstrained :math:`(a, b, c)` (lme4's bounds ``a, c >= 0`` are restored by sign flips
     that leave it unchanged; a variance or a correlation on its boundary is an ordinary
-    stationary point there). Gradient and Hessian by central differences; the Hessian is
-    shifted to be positive definite (Levenberg-Marquardt) and each step backtracks until the
-    criterion falls (Armijo). Draws that have converged drop out of the iteration. All draws
-    start from ``start`` (lme4's theta of the full sample), moved off the boundary.
+    stationary point there), by :func:`newton_minimise`. All draws start from ``start``
+    (lme4's theta of the full sample), moved off the boundary.
     """
     b_all = stats.n_draws
     start = np.asarray(start, dtype=float)
     start = np.array([max(abs(start[0]), 0.05), start[1], max(abs(start[2]), 0.05)])
 
-    def crit(sub: SiteStats, phi: np.ndarray) -> np.ndarray:
+    cache: dict = {}
+
+    def crit(index: np.ndarray, phi: np.ndarray) -> np.ndarray:
+        # newton_minimise passes the same index array for a whole iteration: subset once
+        if cache.get("index") is not index:
+            cache["index"], cache["sub"] = index, stats.take(index)
+        sub = cache["sub"]
         logdet, q = sub.evaluate_slope(phi)
         return sub.profiled(logdet, q, reml)[0]
 
-    phi = np.tile(start, (b_all, 1))
-    value = crit(stats, phi)
-    active = np.flatnonzero(np.isfinite(value))
-    converged = np.zeros(b_all, dtype=bool)
-    for _ in range(max_iter):
-        if active.size == 0:
-            break
-        sub = stats.take(active)
-        x, f = phi[active], value[active]
-        grad, hess = _central_derivatives(lambda v, sub=sub: crit(sub, v), x, f)
-        # Levenberg-Marquardt shift: positive definite, scaled to the Hessian.
-        eig_min = np.linalg.eigvalsh(hess)[:, 0]
-        scale = np.maximum(np.abs(np.diagonal(hess, axis1=1, axis2=2)).max(axis=1), 1.0)
-        shift = np.maximum(0.0, -eig_min) + 1e-8 * scale
-        step = np.linalg.solve(hess + shift[:, None, None] * np.eye(3), grad[..., None])[..., 0]
-        slope = -np.einsum("bi,bi->b", grad, step)  # directional derivative (< 0)
-        t = np.ones(len(active))
-        new_x, new_f = x.copy(), f.copy()
-        pending = np.ones(len(active), dtype=bool)
-        for _ in range(40):
-            idx = np.flatnonzero(pending)
-            if idx.size == 0:
-                break
-            cand = x[idx] - t[idx, None] * step[idx]
-            fc = crit(sub.take(idx), cand)
-            good = np.isfinite(fc) & (fc <= f[idx] + 1e-4 * t[idx] * slope[idx])
-            new_x[idx[good]], new_f[idx[good]] = cand[good], fc[good]
-            pending[idx[good]] = False
-            t[idx[~good]] *= 0.5
-        moved = np.abs(new_x - x).max(axis=1)
-        phi[active], value[active] = new_x, new_f
-        done = (moved < 1e-9 * np.maximum(1.0, np.abs(x).max(axis=1))) | (
-            np.abs(f - new_f) < 1e-12 * np.maximum(1.0, np.abs(f))
-        )
-        converged[active[done]] = True
-        active = active[~done]
-    # canonical signs: a >= 0 (with b), c >= 0
-    flip = phi[:, 0] < 0
-    phi[flip, :2] *= -1
-    phi[:, 2] = np.abs(phi[:, 2])
+    phi, _ = newton_minimise(crit, np.tile(start, (b_all, 1)), max_iter=max_iter)
+    phi = canonical_slope(phi)
     logdet, q = stats.evaluate_slope(phi)
     dev, beta, r2 = stats.profiled(logdet, q, reml)
     dof = stats.n_obs - stats.p if reml else stats.n_obs
@@ -312,6 +273,61 @@ def fit_slope(
     cov[:, 0, 1] = cov[:, 1, 0] = sigma2 * a * bb
     cov[:, 1, 1] = sigma2 * (bb * bb + c * c)
     return BatchFit(beta=beta, sigma2=sigma2, cov=cov, ok=np.isfinite(dev), phi=phi)
+
+
+def canonical_slope(phi: np.ndarray) -> np.ndarray:
+    """lme4's sign convention for (a, b, c): a >= 0 (b flips with it), c >= 0."""
+    phi = np.array(phi, dtype=float)
+    flip = phi[:, 0] < 0
+    phi[flip, :2] *= -1
+    phi[:, 2] = np.abs(phi[:, 2])
+    return phi
+
+
+def newton_minimise(crit, x0: np.ndarray, *, max_iter: int = 60):
+    """Minimise ``crit(index, x)`` for many problems at once by damped Newton steps.
+
+    ``crit(index, x)`` evaluates problems ``index`` at rows ``x`` (len(index), k) and
+    returns (len(index),) values (``inf`` where undefined). Gradient and Hessian by central
+    differences; the Hessian is shifted to be positive definite (Levenberg-Marquardt) and
+    each step backtracks until the criterion falls enough (Armijo). Problems that have
+    converged drop out. Returns the minimisers and their values.
+    """
+    x_all = np.array(x0, dtype=float)
+    b_all, k = x_all.shape
+    every = np.arange(b_all)
+    value = crit(every, x_all)
+    active = np.flatnonzero(np.isfinite(value))
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        x, f = x_all[active], value[active]
+        grad, hess = _central_derivatives(lambda v, a=active: crit(a, v), x, f)
+        eig_min = np.linalg.eigvalsh(hess)[:, 0]
+        scale = np.maximum(np.abs(np.diagonal(hess, axis1=1, axis2=2)).max(axis=1), 1.0)
+        shift = np.maximum(0.0, -eig_min) + 1e-8 * scale
+        step = np.linalg.solve(hess + shift[:, None, None] * np.eye(k), grad[..., None])[..., 0]
+        slope = -np.einsum("bi,bi->b", grad, step)  # directional derivative (< 0)
+        t = np.ones(len(active))
+        new_x, new_f = x.copy(), f.copy()
+        pending = np.ones(len(active), dtype=bool)
+        for _ in range(40):
+            idx = np.flatnonzero(pending)
+            if idx.size == 0:
+                break
+            cand = x[idx] - t[idx, None] * step[idx]
+            fc = crit(active[idx], cand)
+            good = np.isfinite(fc) & (fc <= f[idx] + 1e-4 * t[idx] * slope[idx])
+            new_x[idx[good]], new_f[idx[good]] = cand[good], fc[good]
+            pending[idx[good]] = False
+            t[idx[~good]] *= 0.5
+        moved = np.abs(new_x - x).max(axis=1)
+        x_all[active], value[active] = new_x, new_f
+        done = (moved < 1e-9 * np.maximum(1.0, np.abs(x).max(axis=1))) | (
+            np.abs(f - new_f) < 1e-12 * np.maximum(1.0, np.abs(f))
+        )
+        active = active[~done]
+    return x_all, value
 
 
 def _central_derivatives(fun, x: np.ndarray, f0: np.ndarray):
