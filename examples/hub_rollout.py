@@ -6,7 +6,9 @@ area level, where the sandwich estimator is unreliable. This example
 
 1. estimates the group-time effects (Callaway & Sant'Anna) with not-yet-treated controls and a
    multiplier bootstrap clustered by area, and writes the report;
-2. compares two-way fixed effects, whose estimate mixes in forbidden comparisons (the
+2. tests the overall effect with the wild cluster bootstrap (Webb weights, null imposed), which
+   holds its size with few area clusters where the sandwich does not;
+3. compares two-way fixed effects, whose estimate mixes in forbidden comparisons (the
    Goodman-Bacon decomposition says how much), with cluster-robust and wild cluster bootstrap
    p-values.
 
@@ -21,7 +23,12 @@ from pathlib import Path
 
 from cpdimpact import CohortSpec, DiD, Evaluation
 from cpdimpact.datasets import hub_rollout
-from cpdimpact.did import StaggeredDiD, bacon_decomposition, wild_cluster_bootstrap
+from cpdimpact.did import (
+    StaggeredDiD,
+    bacon_decomposition,
+    wild_bootstrap_aggregate,
+    wild_cluster_bootstrap,
+)
 from cpdimpact.errors import CpdImpactWarning
 
 
@@ -47,6 +54,17 @@ def main(argv=None) -> int:
     fit = result.groups[0].did
     print("\nEvent study (group-time effects by years since the start):")
     print(fit.aggregate("dynamic").pieces.round(3).to_string(index=False))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        wild_overall = wild_bootstrap_aggregate(fit, "simple", seed=args.seed)
+    print(
+        f"\nOverall effect {wild_overall.estimate:.3f} points: wild cluster bootstrap "
+        f"({wild_overall.weights_type.capitalize()} weights, null imposed, "
+        f"{wild_overall.n_clusters} areas) p = {wild_overall.p_value:.3f}, 95% CI "
+        f"{wild_overall.ci_lower:.3f} to {wild_overall.ci_upper:.3f} (cluster-robust t: p = "
+        f"{wild_overall.cr_p_value:.3f})"
+    )
 
     cohort = result.cohort
     means = cohort.unit_years

@@ -36,7 +36,8 @@ Few clusters
 ------------
 :func:`wild_cluster_bootstrap` tests a TWFE DiD coefficient with the wild cluster bootstrap
 (restricted by default; Rademacher or Webb weights; exact enumeration for very few clusters)
-without refitting per draw. CR2 with Satterthwaite degrees of freedom is still to come.
+without refitting per draw; :func:`wild_bootstrap_aggregate` does the same for the aggregates
+of a :class:`StaggeredDiD` fit clustered by area.
 """
 
 from cpdimpact.did.bacon import BaconDecomposition, bacon_decomposition
@@ -48,6 +49,7 @@ from cpdimpact.did.staggered import Aggregate, StaggeredDiD, StaggeredResult
 from cpdimpact.did.sun_abraham import SunAbraham, SunAbrahamResult
 from cpdimpact.did.twfe import DiD
 from cpdimpact.did.wild import WildBootstrapResult, wild_cluster_bootstrap
+from cpdimpact.did.wild_aggregate import WildAggregateResult, wild_bootstrap_aggregate
 
 __all__ = [
     "Aggregate",
@@ -68,6 +70,8 @@ __all__ = [
     "StaggeredResult",
     "SunAbraham",
     "SunAbrahamResult",
+    "WildAggregateResult",
     "WildBootstrapResult",
+    "wild_bootstrap_aggregate",
     "wild_cluster_bootstrap",
 ]

@@ -284,9 +284,14 @@ def _cell_sets(result, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _aggregation_weights(result, agg) -> np.ndarray:
-    r"""Weights :math:`w` of the cells in ``agg``: its influence function is the cells' times
-    :math:`w` plus a function of the cohort (the estimation of the cohort shares); recovered by
-    least squares on ``[cells | cohort indicators]`` and checked."""
+    r"""Weights :math:`w` of the cells in ``agg``: ``agg.cell_weights`` when the aggregate
+    carries them; otherwise recovered from its influence function (the cells' times :math:`w`
+    plus a function of the cohort, the estimation of the cohort shares) by least squares on
+    ``[cells | cohort indicators]`` and checked. Collinear cells (e.g. two cohorts serving as
+    each other's controls) defeat the recovery, not the stored weights."""
+    stored = getattr(agg, "cell_weights", None)
+    if stored is not None:
+        return np.asarray(stored, dtype=float).copy()
     psi = np.asarray(result.influence, dtype=float)
     cohort = np.asarray(result.cohort_of_unit)
     cohorts, codes = np.unique(cohort, return_inverse=True)
