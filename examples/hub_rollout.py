@@ -6,8 +6,8 @@ area level, where the sandwich estimator is unreliable. This example
 
 1. estimates the group-time effects (Callaway & Sant'Anna) with not-yet-treated controls and a
    multiplier bootstrap clustered by area, and writes the report;
-2. tests the overall effect with the wild cluster bootstrap (Webb weights, null imposed), which
-   holds its size with few area clusters where the sandwich does not;
+2. tests the overall effect with the wild cluster bootstrap (Webb weights), which holds its size
+   with few area clusters where the sandwich does not;
 3. compares two-way fixed effects, whose estimate mixes in forbidden comparisons (the
    Goodman-Bacon decomposition says how much), with cluster-robust and wild cluster bootstrap
    p-values.
@@ -60,7 +60,8 @@ def main(argv=None) -> int:
         wild_overall = wild_bootstrap_aggregate(fit, "simple", seed=args.seed)
     print(
         f"\nOverall effect {wild_overall.estimate:.3f} points: wild cluster bootstrap "
-        f"({wild_overall.weights_type.capitalize()} weights, null imposed, "
+        f"({wild_overall.weights_type.capitalize()} weights, "
+        f"{'restricted' if wild_overall.restricted else 'unrestricted'}, "
         f"{wild_overall.n_clusters} areas) p = {wild_overall.p_value:.3f}, 95% CI "
         f"{wild_overall.ci_lower:.3f} to {wild_overall.ci_upper:.3f} (cluster-robust t: p = "
         f"{wild_overall.cr_p_value:.3f})"

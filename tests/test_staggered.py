@@ -569,3 +569,16 @@ def test_cell_weights_reproduce_every_aggregate(mpdta_fit, kind):
     weights = agg.cell_weights
     assert weights @ mpdta_fit.group_time["estimate"].to_numpy() == pytest.approx(agg.estimate)
     assert weights.sum() == pytest.approx(1.0) and (weights >= 0).all()
+
+
+def test_wild_bootstrap_method_is_the_function():
+    from cpdimpact.did import wild_bootstrap_aggregate
+
+    data = _tiny_panel().assign(area=lambda d: d["unit"] % 6)
+    fit = StaggeredDiD(cluster="area", n_bootstrap=0).fit(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        a = fit.wild_bootstrap("simple", weights_type="rademacher", seed=1)
+        b = wild_bootstrap_aggregate(fit, "simple", weights_type="rademacher", seed=1)
+    assert (a.p_value, a.ci_lower, a.ci_upper) == (b.p_value, b.ci_lower, b.ci_upper)
+    assert not a.restricted  # unrestricted by default for aggregates

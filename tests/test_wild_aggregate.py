@@ -398,7 +398,9 @@ def test_faces():
     matplotlib.use("Agg")
     data = staggered_panel(n_units=180, n_areas=12, seed=4)
     fit = StaggeredDiD(cluster="area", n_bootstrap=0).fit(data)
-    res = wild_bootstrap_aggregate(fit, "dynamic", n_bootstrap=199, seed=3, max_e=2)
+    res = wild_bootstrap_aggregate(
+        fit, "dynamic", n_bootstrap=199, seed=3, restricted=True, max_e=2
+    )
     assert isinstance(res, WildAggregateResult)
     frame = res.to_frame()
     assert list(frame.columns) == [
@@ -454,8 +456,8 @@ def test_covariates_take_the_unrestricted_score_bootstrap():
     data["prior"] = np.random.default_rng(0).normal(size=len(data))
     fit = StaggeredDiD(cluster="area", n_bootstrap=0, covariates=("prior",)).fit(data)
     with pytest.raises(EstimationError, match="restricted=False"):
-        wild_bootstrap_aggregate(fit)
-    res = wild_bootstrap_aggregate(fit, restricted=False, weights_type="rademacher", seed=1)
+        wild_bootstrap_aggregate(fit, restricted=True)
+    res = wild_bootstrap_aggregate(fit, weights_type="rademacher", seed=1)  # the default: WCU
     assert res.scheme == "score" and "Kline & Santos" in res.method
     # Perturbed scores, Rademacher weights: v^2 = 1, so every bootstrap SE equals the SE.
     t_star = res._scores.x / np.sqrt(res._scores.factor * res._scores.a)

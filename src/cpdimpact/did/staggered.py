@@ -17,12 +17,11 @@ anticipation) and, for earlier periods, :math:`b = t - 1` ("varying") or :math:`
 influence functions include the estimation of those weights, so analytic standard errors match
 R's ``did`` package.
 
-This first slice covers balanced panels without covariates (where the doubly robust,
-inverse-probability and regression estimators coincide), with analytic influence-function or
-multiplier-bootstrap standard errors, uniform bands and clustering above the unit. Still to come
-(issue 4): covariates (Sant'Anna & Zhao 2020 doubly robust), repeated cross-sections and
-unbalanced panels, the imputation and interaction-weighted estimators, Rambachan-Roth
-sensitivity, and a wild cluster bootstrap for the aggregates.
+Covariates enter through the doubly robust, inverse-probability or regression estimators of
+each 2x2 comparison (Sant'Anna & Zhao 2020; :mod:`cpdimpact.did._drdid`), on balanced panels,
+unbalanced panels or repeated cross-sections. Standard errors are analytic (influence function,
+clustered if asked) or from the multiplier bootstrap with uniform bands; with few clusters,
+:meth:`StaggeredResult.wild_bootstrap` tests an aggregate with the wild cluster bootstrap.
 """
 
 from __future__ import annotations
@@ -769,6 +768,13 @@ class StaggeredResult(HtmlFromSummary):
         att = gt["estimate"].to_numpy()[pre]
         statistic = float(att @ np.linalg.pinv(cov) @ att)
         return PretrendWald(statistic, int(pre.size), float(stats.chi2.sf(statistic, pre.size)))
+
+    def wild_bootstrap(self, kind: str = "simple", **kwargs):
+        """Wild cluster bootstrap test of an aggregate, for few clusters (fits with
+        ``cluster=``); see :func:`cpdimpact.did.wild_bootstrap_aggregate` for the options."""
+        from cpdimpact.did.wild_aggregate import wild_bootstrap_aggregate
+
+        return wild_bootstrap_aggregate(self, kind, **kwargs)
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table of every ATT(g, t), terms named ``ATT(g,t)``."""

@@ -392,7 +392,7 @@ def wild_bootstrap_aggregate(
     kind: str = "simple",
     *,
     weights_type: str = "webb",
-    restricted: bool = True,
+    restricted: bool = False,
     n_bootstrap: int = 9999,
     seed: int | np.random.Generator | None = None,
     alpha: float = 0.05,
@@ -413,7 +413,10 @@ def wild_bootstrap_aggregate(
         Auxiliary weights; Rademacher draws are enumerated when ``2**G <= n_bootstrap``.
     restricted : bool
         Impose :math:`H_0` on the bootstrap (WCR; needs the no-covariate, balanced-panel
-        estimator). ``False``: unrestricted.
+        estimator). ``False`` (default): unrestricted, which held its size in the 9-area
+        roll-out simulation (4.1% with Webb weights at the 5% level, 2,000 replications) where
+        the restricted version rejected 7.1% and the analytic test 10.9%; it also works with
+        covariates, unbalanced panels and repeated cross-sections (score bootstrap).
     n_bootstrap : int
         Draws (ignored when enumerating).
     seed : int, numpy.random.Generator or None
