@@ -627,14 +627,26 @@ class StaggeredResult(HtmlFromSummary):
         The influence function adds the estimation of the weights: for weights
         :math:`w_k = p_{g_k}/S`, the term :math:`\sum_k \theta_k\,\psi^w_k` with
         :math:`\psi^w_k = (1_{G=g_k} - p_{g_k})/S - p_{g_k}\sum_j(1_{G=g_j} - p_{g_j})/S^2`
-        (as R ``did``'s ``wif``).
+        (as R ``did``'s ``wif``). Both sums run over cells but depend on a unit only through
+        its cohort, so they are computed per cohort and looked up (O(n), not O(n x cells)).
         """
         p = np.array([self.cohort_share[int(g)] for g in groups])
         total = p.sum()
-        indicator = (self.cohort_of_unit[:, None] == groups[None, :]).astype(float) - p
-        wif = indicator / total - np.outer(indicator.sum(axis=1), p) / total**2
         w = p / total
-        return float(w @ estimates), psi @ w + wif @ estimates
+        cohorts, cell_cohort = np.unique(groups, return_inverse=True)
+        position = np.searchsorted(cohorts, self.cohort_of_unit)
+        member = (position < len(cohorts)) & (
+            cohorts[np.minimum(position, len(cohorts) - 1)] == self.cohort_of_unit
+        )
+
+        def centred(coefficients: np.ndarray) -> np.ndarray:
+            """sum_k c_k (1{G = g_k} - p_{g_k}) for every unit."""
+            per_cohort = np.bincount(cell_cohort, weights=coefficients, minlength=len(cohorts))
+            lookup = np.where(member, per_cohort[np.minimum(position, len(cohorts) - 1)], 0.0)
+            return lookup - coefficients @ p
+
+        wif = centred(estimates) / total - (estimates @ p) * centred(np.ones(len(p))) / total**2
+        return float(w @ estimates), psi @ w + wif
 
     def _cell_shares(self, idx: np.ndarray) -> np.ndarray:
         r"""Cohort-share weights :math:`p_g / \sum p` of the cells ``idx``."""
