@@ -208,7 +208,7 @@ class StaggeredDiD:
         n, periods, cohort = prep.n, prep.periods, prep.cohort
         cohorts = np.array(sorted(set(cohort[cohort > 0])))
         if prep.balanced:
-            wide = np.empty((n, len(periods)))
+            wide = np.empty((n, len(periods)), order="F")  # contiguous periods
             wide[prep.owner, prep.period] = prep.y
             x_wide = None
             if self.covariates:
@@ -219,7 +219,9 @@ class StaggeredDiD:
             order = np.argsort(prep.period, kind="stable")
             bounds = np.searchsorted(prep.period[order], np.arange(len(periods) + 1))
             by_period = [order[bounds[k] : bounds[k + 1]] for k in range(len(periods))]
-        rows, psis, skipped = [], [], []
+        rows, skipped = [], []
+        # Influence functions column by column into one array (no copy at the end).
+        psi_all = np.empty((n, len(cohorts) * len(periods)), order="F")
         for g in cohorts:
             treated = cohort == g
             for ti in range(len(periods)):
@@ -250,8 +252,8 @@ class StaggeredDiD:
                     skipped.append(label)
                     continue
                 estimate, psi, n_control = fitted
+                psi_all[:, len(rows)] = psi
                 rows.append((int(g), int(t), int(base), estimate, n_control))
-                psis.append(psi)
         if not rows:
             raise DesignError("no group-time effect could be estimated: no comparison units")
         notes = list(prep.notes)
@@ -262,7 +264,7 @@ class StaggeredDiD:
             )
             warnings.warn(notes[-1], SmallSampleWarning, stacklevel=2)
         cells = pd.DataFrame(rows, columns=["group", "time", "base", "estimate", "n_control"])
-        psi = np.column_stack(psis)
+        psi = psi_all[:, : len(rows)]
         bootstrap = _Bootstrap.create(self, prep.clusters, n) if self.n_bootstrap else None
         se, band = _standard_errors(psi, bootstrap, prep.clusters, self.alpha)
         cells["std_error"] = se
