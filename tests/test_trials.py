@@ -372,6 +372,7 @@ def test_multisite_and_simple_resampling_run():
     simple = SimpleTrial(**SPEC, cluster="School", n_bootstrap=50, n_permutations=50, seed=1)
     out = simple.fit(MST)
     assert out.effect_sizes["boot_ci_lower"].notna().all()
+    assert out.n_clusters == 54 and "54 School blocks" in str(out.summary())
     # blocks change the resampling, not the OLS model
     assert out.estimate == pytest.approx(_fit("mst_simple").estimate, rel=1e-12)
 

@@ -292,10 +292,10 @@ class SimpleTrial(_Trial):
         rows = [_headline_row(est, std, lower, upper, sd_u)]
         for model, sd in (("conditional", np.sqrt(sigma2)), ("unconditional", sd_u)):
             g, g_se = tes.simple(est, sd, n_t, n_c)
-            rows.append(_es_row(model, "total", "eefanalytics", g, g_se, self.alpha))
+            z = critical_value(self.alpha, None)
+            rows.append(_es_row(model, "total", "eefanalytics", g, g_se, z))
         return _finish(
             self,
-            frame=frame,
             arrays=arrays,
             coefficient=coefficient,
             fixed=fixed,
@@ -310,7 +310,7 @@ class SimpleTrial(_Trial):
             unconditional=None,
             n_dropped=n_dropped,
             notes=notes,
-            extra={},
+            extra={"n_clusters": len(labels) if self.cluster is not None else None},
         )
 
 
@@ -696,18 +696,18 @@ def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, not
     if multisite:
         for variance, var_den in (("within", sigma2), ("total", total_c)):
             d, d_se = tes.multisite(est, var_den, sigma2, slope_var, t, site)
-            es_rows.append(_es_row("conditional", variance, "eefanalytics", d, d_se, z=z))
+            es_rows.append(_es_row("conditional", variance, "eefanalytics", d, d_se, z))
     else:
         d, d_se = tes.within_crt(est, sigma2, icc_c, sizes)
-        es_rows.append(_es_row("conditional", "within", "eefanalytics", d, d_se, z=z))
+        es_rows.append(_es_row("conditional", "within", "eefanalytics", d, d_se, z))
         d, d_se = tes.total_crt(est, total_c, icc_c, sizes)
-        es_rows.append(_es_row("conditional", "total", "eefanalytics", d, d_se, z=z))
+        es_rows.append(_es_row("conditional", "total", "eefanalytics", d, d_se, z))
     d, d_se = tes.within_crt(est, sigma2_u, icc_u, sizes)
-    es_rows.append(_es_row("unconditional", "within", "eefanalytics", d, d_se, z=z))
+    es_rows.append(_es_row("unconditional", "within", "eefanalytics", d, d_se, z))
     d, d_se = tes.total_crt(est, total_u, icc_u, sizes)
-    es_rows.append(_es_row("unconditional", "total", "eefanalytics", d, d_se, z=z))
+    es_rows.append(_es_row("unconditional", "total", "eefanalytics", d, d_se, z))
 
-    school_effects = re.rename(columns={"estimate": "estimate", "cond_sd": "cond_sd"}).copy()
+    school_effects = re.copy()
     if fit.singular:
         notes.append("singular fit: a variance is estimated at zero or a correlation at +/-1")
     boot, perm, ss = spec._resample(arrays)
@@ -723,7 +723,6 @@ def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, not
     }
     return _finish(
         spec,
-        frame=frame,
         arrays=arrays,
         coefficient=coefficient,
         fixed=fixed,
@@ -829,8 +828,7 @@ def _headline_row(est, se, lower, upper, sd) -> dict:
     }
 
 
-def _es_row(model, variance, definition, d, d_se, alpha=None, *, z=None) -> dict:
-    z = critical_value(alpha, None) if z is None else z
+def _es_row(model, variance, definition, d, d_se, z) -> dict:
     return {
         "model": model,
         "variance": variance,
@@ -843,10 +841,17 @@ def _es_row(model, variance, definition, d, d_se, alpha=None, *, z=None) -> dict
     }
 
 
+def _percentiles(values: np.ndarray, alpha: float) -> tuple[float, float, float]:
+    """Percentile interval and SD of bootstrap draws (NaN when no draw succeeded)."""
+    if len(values) < 2:
+        return np.nan, np.nan, np.nan
+    lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi), float(np.std(values, ddof=1))
+
+
 def _finish(
     spec,
     *,
-    frame,
     arrays,
     coefficient,
     fixed,
@@ -878,32 +883,27 @@ def _finish(
         good = boot[boot["ok"]]
         n_boot_failed = int((~boot["ok"]).sum())
         draws = good["coefficient"].to_numpy()
-        lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+        lo, hi, sd = _percentiles(draws, alpha)
         coef = pd.concat(
-            [
-                coef,
-                pd.DataFrame(
-                    [_coef_row("bootstrap", est, draws.std(ddof=1), np.nan, lo, hi, np.nan)]
-                ),
-            ],
+            [coef, pd.DataFrame([_coef_row("bootstrap", est, sd, np.nan, lo, hi, np.nan)])],
             ignore_index=True,
         )
         boot_lo, boot_hi, boot_se = [], [], []
         for _, row in es.iterrows():
-            column = {"within": "within", "total": "total"}[row["variance"]]
             suffix = "_c" if row["model"] == "conditional" else "_u"
-            values = good["coefficient"] / np.sqrt(good[column + suffix])
-            q = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-            boot_lo.append(q[0])
-            boot_hi.append(q[1])
-            boot_se.append(values.std(ddof=1))
+            values = good["coefficient"] / np.sqrt(good[row["variance"] + suffix])
+            lo, hi, sd = _percentiles(values.to_numpy(), alpha)
+            boot_lo.append(lo)
+            boot_hi.append(hi)
+            boot_se.append(sd)
         es = es.assign(boot_se=boot_se, boot_ci_lower=boot_lo, boot_ci_upper=boot_hi)
     if perm is not None:
         good = perm[perm["ok"]]
         n_perm_failed = int((~perm["ok"]).sum())
         b = len(good)
         tol = 1e-10 * max(1.0, abs(est))
-        p_coef = (1 + int((np.abs(good["coefficient"]) >= abs(est) - tol).sum())) / (b + 1)
+        count = int((np.abs(good["coefficient"]) >= abs(est) - tol).sum())
+        p_coef = (1 + count) / (b + 1) if b else np.nan
         coef = pd.concat(
             [
                 coef,
@@ -924,7 +924,7 @@ def _finish(
                     denominators[(row["model"], row["variance"])]
                 )
             count = int((values >= abs(observed) - 1e-10 * max(1.0, abs(observed))).sum())
-            p_es.append((1 + count) / (b + 1))
+            p_es.append((1 + count) / (b + 1) if b else np.nan)
         es = es.assign(perm_p_value=p_es)
     for name, failed, total in (
         ("bootstrap", n_boot_failed, spec.n_bootstrap),
@@ -1124,7 +1124,8 @@ class TrialResult(HtmlFromSummary):
                 f" {s.cluster} clusters"
             )
         elif self.n_clusters is not None:
-            arms += f"; {self.n_clusters} {s.cluster} sites"
+            kind = "blocks" if self.design == "simple" else "sites"
+            arms += f"; {self.n_clusters} {s.cluster} {kind}"
         head = self.headline
         months = months_of_progress(float(head["estimate"]))
         v = self.variances
