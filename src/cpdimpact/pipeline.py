@@ -614,11 +614,18 @@ class EvaluationResult(HtmlFromSummary):
     def to_json_dict(self) -> dict[str, Any]:
         """``results.json`` content: spec, version, fingerprint, seed and every number reported.
 
+        Published counts (headline, flow, exclusions, balance) obey the report's small-number
+        suppression (``"<10"`` strings); a group's ``n_obs`` is ``"suppressed"`` when one of
+        its arm counts is (see ``docs/report.md``).
+
         Floats are rounded to 8 significant digits so the file is byte-identical across
         machines whose floating-point arithmetic differs only in the last bits (variance
         parameters found by an optimiser agree to about 1e-9 relative, well inside that).
         """
+        from .report.evaluation import published_json_tables
+
         cohort = self.cohort
+        published = published_json_tables(self)
         payload = {
             "cpdimpact_version": self.version,
             "data_fingerprint": self.fingerprint,
@@ -633,11 +640,11 @@ class EvaluationResult(HtmlFromSummary):
                 "effect_size_sd_source": self.effect_size_sd_source,
                 "outcome_sd_n": cohort.outcome_sd_n,
                 "outcome_sd_source": cohort.outcome_sd_source,
-                "flow": cohort.flow.stages.to_dict(orient="records"),
-                "exclusions": cohort.flow.exclusions.to_dict(orient="records"),
-                "balance": cohort.balance.to_dict(orient="records"),
+                "flow": published["flow"],
+                "exclusions": published["exclusions"],
+                "balance": published["balance"],
             },
-            "headline": self.headline.to_dict(orient="records"),
+            "headline": published["headline"],
             "estimates": {
                 g.label: (
                     None
@@ -646,7 +653,7 @@ class EvaluationResult(HtmlFromSummary):
                         "did": g.did.to_frame().to_dict(orient="records"),
                         "df": g.did.df,
                         "n_clusters": g.did.n_clusters,
-                        "n_obs": g.did.n_obs,
+                        "n_obs": published["n_obs"][g.label],
                         "cov_type": g.did.cov_type,
                         "effect_size": g.effect_size.to_frame().to_dict(orient="records"),
                     }

@@ -22,8 +22,18 @@ import pandas as pd
 from .._results import interval
 from ..pipeline import TWFE_COMPARISON_LABEL, inference_text
 from . import Document, Figure, Heading, Paragraph, Table, suppress_small_counts
+from ._figures import count_text, plot_flow_diagram, plot_forest
 
-__all__ = ["evaluation_report", "headline_table", "plot_staggered_event_study"]
+__all__ = [
+    "evaluation_report",
+    "flow_figure_blocks",
+    "headline_table",
+    "plot_flow_diagram",
+    "plot_forest",
+    "plot_staggered_event_study",
+    "published_json_tables",
+    "subgroup_figure_blocks",
+]
 
 
 def _ci(estimate: float, lower: float, upper: float) -> str:
@@ -180,14 +190,26 @@ _VARIABLES = {
 _ARMS = {"all": "all", "treated": "intervention", "comparison": "comparison"}
 
 
-def _figure_section(heading: str, name: str, title: str, caption: str, draw) -> list:
-    """A level-2 heading and a figure drawn by ``draw(ax=...)``; the figure is closed after."""
+def _figure_section(
+    heading: str,
+    name: str,
+    title: str,
+    caption: str,
+    draw,
+    *,
+    level: int = 2,
+    figsize=(7, 4),
+    tight: bool = False,
+) -> list:
+    """A heading and a figure drawn by ``draw(ax=...)``; the figure is closed after."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=figsize)
     draw(ax=ax)
     ax.set_title(title)
-    blocks = [Heading(heading, level=2), Figure(fig, name=name, caption=caption)]
+    if tight:
+        fig.tight_layout()
+    blocks = [Heading(heading, level=level), Figure(fig, name=name, caption=caption)]
     plt.close(fig)
     return blocks
 
@@ -279,7 +301,7 @@ def _rows_text(result, estimator) -> str:
     return "pupil records" if rows == "pupil" else f"{result.cohort.unit}-year means"
 
 
-def _staggered_section(result) -> list:
+def _staggered_section(result, threshold: int) -> list:
     """Event study, effects by cohort and year, and the TWFE comparison of a staggered fit."""
     detail, fit, spec = result.staggered, result.groups[0].did, result.estimator
     level = _level(detail.dynamic.alpha)
@@ -380,8 +402,9 @@ def _staggered_section(result) -> list:
             caption=f"The headline and two-way fixed effects on the same {rows} (outcome "
             f"points, {level} CI)",
             notes=(
-                f"Both are fitted on the same {twfe.n_obs} unweighted {rows} "
-                f"({twfe.n_units} {result.cohort.unit}s). The TWFE coefficient averages every "
+                f"Both are fitted on the same {count_text(twfe.n_obs, threshold, grouping=False)} "
+                f"unweighted {rows} ({count_text(twfe.n_units, threshold, grouping=False)} "
+                f"{result.cohort.unit}s). The TWFE coefficient averages every "
                 "two-group, two-period comparison, including ones that use units already "
                 "started as controls, with weights that can be negative (Goodman-Bacon 2021; "
                 "de Chaisemartin & D'Haultfoeuille 2020). It is shown only to explain why the "
@@ -506,7 +529,7 @@ def evaluation_report(result) -> Document:
         blocks += [Heading("Caveats", level=3), *(Paragraph(c) for c in caveats)]
 
     if result.staggered is not None:
-        blocks += _staggered_section(result)
+        blocks += _staggered_section(result, options.suppress_below)
     elif result.event_study is not None:
         blocks += _figure_section(
             "Event study",
@@ -587,3 +610,94 @@ def _suppress(frame: pd.DataFrame, counts: list[str], threshold: int) -> pd.Data
     if threshold:
         frame = suppress_small_counts(frame, counts, threshold=threshold)
     return frame.rename(columns=_LABELS)
+
+
+def subgroup_figure_blocks(result) -> list:
+    """A level-3 heading and the forest plot of effect sizes by group; empty without subgroups.
+
+    The figure (``figures/subgroups.png``) draws every group of the headline, all pupils at
+    the top, with its effect size and confidence interval (:func:`plot_forest`).
+    """
+    if len(result.groups) < 2:
+        return []
+    level = _level(result.evaluation.alpha)
+    return _figure_section(
+        "Effects by subgroup",
+        "subgroups",
+        "Effect size by group",
+        f"Effect sizes (Hedges' g) with {level} confidence intervals: all pupils (top), then "
+        f"each subgroup, each refitted on its own pupils and divided by the same SD.",
+        lambda ax: plot_forest(result.headline, level=level, ax=ax),
+        level=3,
+        figsize=(7, max(2.5, 0.6 * len(result.groups) + 1.5)),
+        tight=True,
+    )
+
+
+def flow_figure_blocks(result) -> list:
+    """The CONSORT-style flow diagram of the cohort (``figures/flow.png``), counts suppressed.
+
+    Returns a single :class:`~cpdimpact.report.Figure` block (no heading: it belongs under
+    the "Flow of schools, teachers and pupils" heading, above the tables of counts).
+    """
+    import matplotlib.pyplot as plt
+
+    threshold = result.evaluation.report.suppress_below
+    flow = result.cohort.flow
+    rows = len(flow.stages[flow.stages["arm"] == "all"]) + len(flow.exclusions) + 1
+    fig, ax = plt.subplots(figsize=(7.5, max(3.0, 1.0 * rows + 0.5)))
+    plot_flow_diagram(flow.stages, flow.exclusions, threshold=threshold, ax=ax)
+    ax.set_title("Flow diagram")
+    fig.tight_layout()
+    suppressed = (
+        f"; counts from 1 to {threshold - 1} are shown as <{threshold}." if threshold else "."
+    )
+    block = Figure(
+        fig,
+        name="flow",
+        caption="CONSORT-style flow of schools, teachers and pupil records from those available "
+        "to those analysed, with each exclusion and its reason" + suppressed,
+    )
+    plt.close(fig)
+    return [block]
+
+
+#: What ``results.json`` shows for a model count that would reveal a suppressed cell.
+SUPPRESSED = "suppressed"
+
+
+def published_json_tables(result) -> dict[str, object]:
+    """The count tables of ``results.json``, with the report's small-number suppression.
+
+    Returns the records of ``headline``, ``flow``, ``exclusions`` and ``balance`` with counts
+    from 1 to ``suppress_below - 1`` replaced by ``"<{suppress_below}"``, and ``n_obs`` by
+    group: the model's number of observations, or :data:`SUPPRESSED` when one of the group's
+    arm counts is suppressed (the total minus the other arm would give the hidden count back).
+    Model facts that describe the analysis as a whole (clusters, degrees of freedom) are
+    published as they are.
+    """
+    threshold = result.evaluation.report.suppress_below
+    counts = ["schools", "teachers", "pupils"]
+    head_counts = ["pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"]
+
+    def shown(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+        if threshold:
+            frame = suppress_small_counts(frame, columns, threshold=threshold)
+        return frame.to_dict(orient="records")
+
+    head = result.headline
+    hidden = {
+        label: bool(threshold) and any(1 <= int(row[c]) < threshold for c in head_counts)
+        for label, (_, row) in zip(head["group"], head.iterrows(), strict=True)
+    }
+    cohort = result.cohort
+    return {
+        "headline": shown(head, head_counts),
+        "flow": shown(cohort.flow.stages, counts),
+        "exclusions": shown(cohort.flow.exclusions, counts),
+        "balance": shown(cohort.balance, ["n_treated", "n_comparison"]),
+        "n_obs": {
+            g.label: None if g.did is None else SUPPRESSED if hidden[g.label] else g.did.n_obs
+            for g in result.groups
+        },
+    }

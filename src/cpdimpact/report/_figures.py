@@ -1,0 +1,225 @@
+"""Report figures that carry counts or user-supplied labels: the flow diagram and forest plot.
+
+Both draw with matplotlib. Any text that may come from the user (subgroup labels, exclusion
+reasons) passes through :func:`plot_text`, so that a ``$`` never switches matplotlib into
+mathtext (an unbalanced ``$`` makes rendering fail), and every count passes through
+:func:`count_text`, so the figure obeys the same small-number suppression as the tables.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import numpy as np
+import pandas as pd
+
+from ._format import is_missing, one_line
+
+__all__ = ["count_text", "plot_flow_diagram", "plot_forest", "plot_text"]
+
+_STAGE_LABELS = {
+    "available": "Available",
+    "eligible": "Eligible",
+    "assigned": "Assigned to an arm",
+    "analysed": "Analysed",
+}
+_ARM_LABELS = {"treated": "Intervention", "comparison": "Comparison", "all": "All"}
+
+
+def plot_text(text: object, *, width: int | None = None) -> str:
+    r"""Plain text safe for a matplotlib label: one line (or wrapped), ``$`` escaped.
+
+    Examples
+    --------
+    >>> from cpdimpact.report._figures import plot_text
+    >>> print(plot_text("Costs $5 per   pupil"))
+    Costs \$5 per pupil
+    """
+    line = one_line(text).replace("\\", "\\\\").replace("$", r"\$")
+    if width is None:
+        return line
+    return "\n".join(textwrap.wrap(line, width=width, break_long_words=True)) or ""
+
+
+def count_text(value: object, threshold: int, *, grouping: bool = True) -> str:
+    """A count as published: ``"<{threshold}"`` from 1 to ``threshold - 1`` when suppressing.
+
+    Other counts print as integers, with thousands separators when ``grouping``.
+
+    Examples
+    --------
+    >>> from cpdimpact.report._figures import count_text
+    >>> count_text(3, 10), count_text(0, 10), count_text(14194, 10), count_text(3, 0)
+    ('<10', '0', '14,194', '3')
+    """
+    if is_missing(value):
+        return "\u2014"
+    number = int(value)
+    if threshold and 1 <= number < threshold:
+        return f"<{threshold}"
+    return f"{number:,}" if grouping else str(number)
+
+
+def _counts(row, threshold: int, *, teachers: bool) -> str:
+    parts = [f"schools {count_text(row['schools'], threshold)}"]
+    if teachers:
+        parts.append(f"teachers {count_text(row['teachers'], threshold)}")
+    parts.append(f"pupil records {count_text(row['pupils'], threshold)}")
+    return "; ".join(parts)
+
+
+def _box(ax, x: float, y: float, text: str, *, face: str = "white") -> None:
+    ax.text(
+        x,
+        y,
+        text,
+        ha="center",
+        va="center",
+        fontsize=8,
+        wrap=False,
+        bbox={"boxstyle": "round,pad=0.5", "facecolor": face, "edgecolor": "#444444"},
+    )
+
+
+def _arrow(ax, start: tuple[float, float], end: tuple[float, float]) -> None:
+    ax.annotate(
+        "",
+        xy=end,
+        xytext=start,
+        arrowprops={"arrowstyle": "->", "color": "#444444", "linewidth": 1},
+    )
+
+
+def plot_flow_diagram(
+    stages: pd.DataFrame, exclusions: pd.DataFrame, *, threshold: int = 10, ax=None
+):
+    """A CONSORT-style flow diagram of a cohort's flow log.
+
+    Parameters
+    ----------
+    stages : pandas.DataFrame
+        ``FlowLog.stages``: columns ``stage, arm, schools, teachers, pupils``.
+    exclusions : pandas.DataFrame
+        ``FlowLog.exclusions``: columns ``stage, reason, schools, teachers, pupils``; each row
+        is drawn as a side box on the way into its stage.
+    threshold : int, default 10
+        Counts from 1 to ``threshold - 1`` are shown as ``"<{threshold}"``; 0 shows all.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Notes
+    -----
+    The main column has one box per stage of the ``"all"`` arm (available, eligible, assigned,
+    analysed); each exclusion leaves the column on the right just before the stage that it
+    leads to. When the log has rows per arm (``treated``, ``comparison``), the analysed
+    stage splits into one box per arm, as in the CONSORT 2010 flow diagram (Schulz et al.
+    2010).
+    """
+    import matplotlib.pyplot as plt
+
+    teachers = bool((stages["teachers"].fillna(0) > 0).any()) if len(stages) else False
+    main = stages[stages["arm"] == "all"].reset_index(drop=True)
+    arms = stages[(stages["arm"] != "all") & (stages["stage"] == "analysed")]
+    excl_by_stage: dict[str, list] = {}
+    for _, row in exclusions.iterrows():
+        excl_by_stage.setdefault(str(row["stage"]), []).append(row)
+
+    # Layout, top to bottom: a stage box, then the side boxes of the next stage's exclusions.
+    items: list[tuple[str, object]] = []
+    for i, row in main.iterrows():
+        if i > 0:
+            for excl in excl_by_stage.get(str(row["stage"]), []):
+                items.append(("excl", excl))
+        items.append(("stage", row))
+    n_rows = len(items) + (1 if len(arms) else 0)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, max(3.0, 1.0 * n_rows + 0.5)))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.5, n_rows - 0.5)
+    ax.invert_yaxis()
+    ax.axis("off")
+
+    last_stage_y: float | None = None
+    for y, (kind, row) in enumerate(items):
+        if kind == "stage":
+            label = _STAGE_LABELS.get(str(row["stage"]), plot_text(row["stage"]))
+            text = f"{label}\n{_counts(row, threshold, teachers=teachers)}"
+            _box(ax, 0.33, y, text)
+            if last_stage_y is not None:
+                _arrow(ax, (0.33, last_stage_y + 0.3), (0.33, y - 0.3))
+            last_stage_y = y
+        else:
+            reason = plot_text(row["reason"], width=38)
+            text = f"Excluded: {reason}\n{_counts(row, threshold, teachers=teachers)}"
+            _box(ax, 0.78, y, text, face="#f4f4f4")
+            ax.plot([0.33, 0.56], [y, y], color="#444444", linewidth=1)
+    if len(arms) and last_stage_y is not None:
+        y = len(items)
+        positions = np.linspace(0.18, 0.78, len(arms)) if len(arms) > 1 else [0.33]
+        for x, (_, row) in zip(positions, arms.iterrows(), strict=True):
+            arm = _ARM_LABELS.get(str(row["arm"]), plot_text(row["arm"]))
+            text = f"Analysed: {arm}\n{_counts(row, threshold, teachers=teachers)}"
+            _box(ax, float(x), y, text)
+            _arrow(ax, (0.33, last_stage_y + 0.3), (float(x), y - 0.3))
+    return ax
+
+
+def plot_forest(groups: pd.DataFrame, *, level: str = "95%", ax=None):
+    """A forest plot of effect sizes by group, with confidence intervals.
+
+    Parameters
+    ----------
+    groups : pandas.DataFrame
+        Columns ``group, effect_size, ci_lower, ci_upper`` (one row per group, in order;
+        the first is drawn at the top). A row without an estimate is listed as
+        "not estimated".
+    level : str, default "95%"
+        The intervals' confidence level, for the axis label.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from cpdimpact.report.evaluation import plot_forest
+    >>> groups = pd.DataFrame({"group": ["All pupils", "FSM pupils"], "effect_size": [0.1, 0.2],
+    ...                        "ci_lower": [0.0, -0.1], "ci_upper": [0.2, 0.5]})
+    >>> ax = plot_forest(groups)
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['All pupils', 'FSM pupils']
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(groups)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, max(2.0, 0.6 * n + 1.0)))
+    y = np.arange(n, dtype=float)
+    labels = []
+    for i, row in enumerate(groups.itertuples(index=False)):
+        label = plot_text(row.group, width=40)
+        estimate = float(row.effect_size)
+        if math.isnan(estimate):
+            labels.append(f"{label} (not estimated)")
+            continue
+        labels.append(label)
+        ax.errorbar(
+            [estimate],
+            [y[i]],
+            xerr=[[estimate - float(row.ci_lower)], [float(row.ci_upper) - estimate]],
+            fmt="s" if i else "D",
+            color="C0" if i else "black",
+            capsize=3,
+        )
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlabel(f"effect size (Hedges' g) with {plot_text(level)} confidence interval")
+    return ax
