@@ -54,8 +54,16 @@ def moderndid_case(data, *, idname, xformla, method, control, panel=True, unbala
     from moderndid import aggte, att_gt
 
     kwargs = dict(
-        data=data, yname="y", tname="year", gname="cohort", xformla=xformla, est_method=method,
-        control_group=control, boot=False, cband=False, panel=panel,
+        data=data,
+        yname="y",
+        tname="year",
+        gname="cohort",
+        xformla=xformla,
+        est_method=method,
+        control_group=control,
+        boot=False,
+        cband=False,
+        panel=panel,
         allow_unbalanced_panel=unbalanced,
     )
     if idname is not None:
@@ -83,15 +91,23 @@ def csdid_case(data, *, idname, xformla, method, control, panel=True, unbalanced
     from csdid.att_gt import ATTgt
 
     fit = ATTgt(
-        yname="y", tname="year", idname=idname, gname="cohort", data=data.copy(),
-        control_group=control, xformla=xformla, panel=panel,
+        yname="y",
+        tname="year",
+        idname=idname,
+        gname="cohort",
+        data=data.copy(),
+        control_group=control,
+        xformla=xformla,
+        panel=panel,
         allow_unbalanced_panel=unbalanced,
     ).fit(est_method=method, bstrap=False)
     table = fit.summ_attgt(n=8).summary2
     cells = [
         {
-            "group": int(row["Group"]), "time": int(row["Time"]),
-            "estimate": float(row["ATT(g, t)"]), "std_error": float(row["Std. Error"]),
+            "group": int(row["Group"]),
+            "time": int(row["Time"]),
+            "estimate": float(row["ATT(g, t)"]),
+            "std_error": float(row["Std. Error"]),
         }
         for _, row in table.iterrows()
     ]
@@ -143,19 +159,32 @@ def main() -> None:
         for xformla, tag in ((None, "none"), ("~x+z", "xz")):
             cases[f"cross_sections_{tag}_{method}"] = {
                 "moderndid": moderndid_case(
-                    cross, idname=None, xformla=xformla, method=method, control="nevertreated",
+                    cross,
+                    idname=None,
+                    xformla=xformla,
+                    method=method,
+                    control="nevertreated",
                     panel=False,
                 ),
                 "csdid": csdid_case(
-                    cross, idname="row", xformla=xformla, method=method, control="nevertreated",
+                    cross,
+                    idname="row",
+                    xformla=xformla,
+                    method=method,
+                    control="nevertreated",
                     panel=False,
                 ),
             }
             # moderndid 0.2's unbalanced-panel path fails (no outcome tensor); csdid's works.
             cases[f"unbalanced_{tag}_{method}"] = {
                 "csdid": csdid_case(
-                    unbalanced, idname="unit", xformla=xformla, method=method,
-                    control="nevertreated", panel=True, unbalanced=True,
+                    unbalanced,
+                    idname="unit",
+                    xformla=xformla,
+                    method=method,
+                    control="nevertreated",
+                    panel=True,
+                    unbalanced=True,
                 ),
             }
     versions = {p: version(p) for p in ("moderndid", "csdid", "drdid", "numpy", "pandas")}
