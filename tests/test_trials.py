@@ -246,6 +246,10 @@ def test_seed_none_records_entropy_that_repeats_the_run():
     pd.testing.assert_frame_equal(res.bootstrap_draws, again.bootstrap_draws)
     generator = SimpleTrial(**SPEC, n_bootstrap=5, seed=np.random.default_rng(1)).fit(MST)
     assert generator.bootstrap_draws["ok"].all()
+    # building a spec does not consume the generator: the first fit draws the same as a fresh one
+    rng = np.random.default_rng(1)
+    SimpleTrial(**SPEC, n_bootstrap=5, seed=rng)
+    assert rng.integers(0, 2**63) == np.random.default_rng(1).integers(0, 2**63)
 
 
 def _arrays(design: str, data: pd.DataFrame) -> _resample.TrialArrays:

@@ -90,7 +90,12 @@ class _Trial:
             raise ValueError(f"bootstrap must be 'case' or 'residual', got {self.bootstrap!r}")
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
-        seed_sequence(self.seed)  # type check only
+        if not (
+            self.seed is None
+            or isinstance(self.seed, np.random.Generator | np.random.SeedSequence)
+            or (isinstance(self.seed, int | np.integer) and not isinstance(self.seed, bool))
+        ):
+            raise TypeError(f"seed must be an int, None or a numpy Generator, got {self.seed!r}")
 
     # ------------------------------------------------------------------ helpers
     def _columns(self) -> list[str]:
@@ -1175,7 +1180,8 @@ class TrialResult(HtmlFromSummary):
                     text += f" ({s.n_bootstrap} {s.bootstrap} draws, percentile)"
             facts.append((f"coefficient, {_method_label(row)}", text))
         if self.seed_entropy is not None:
-            facts.append(("seed", str(s.seed if s.seed is not None else self.seed_entropy)))
+            shown = s.seed if isinstance(s.seed, int | np.integer) else self.seed_entropy
+            facts.append(("seed", f"{shown} (draw i uses its own stream: reproducible)"))
         table = self.effect_sizes.drop(columns="headline")
         return Summary(
             title={
