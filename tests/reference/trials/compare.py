@@ -39,10 +39,13 @@ def main():
         tr = case["treatment"]
         rows["coefficient"] = abs(res.estimate - tr["estimate"])
         rows["std_error"] = abs(res.std_error - tr["std_error"])
-        ci = tr.get("profile_ci") or tr["t_ci"]
-        rows["interval"] = max(abs(res.ci[0] - ci["lower"]), abs(res.ci[1] - ci["upper"]))
+        coef = res.coefficient.set_index("method")
+        for method, key in (("profile", "profile_ci"), ("satterthwaite", "satterthwaite_ci"),
+                            ("t", "t_ci")):  # fmt: skip
+            if key in tr:
+                got = coef.loc[method, ["ci_lower", "ci_upper"]].to_numpy()
+                rows[f"{method}_ci"] = np.abs(got - [tr[key]["lower"], tr[key]["upper"]]).max()
         if "satterthwaite_ci" in tr:
-            coef = res.coefficient.set_index("method")
             rows["satterthwaite_df"] = abs(coef.loc["satterthwaite", "df"] - tr["df"])
         diffs = []
         for model in ("conditional", "unconditional"):
