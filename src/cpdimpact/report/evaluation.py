@@ -514,6 +514,7 @@ def evaluation_report(result) -> Document:
             caption="Impact on attainment",
             notes=tuple(head_notes),
         ),
+        *subgroup_figure_blocks(result),
         Heading("Design", level=2),
         Paragraph(_design_text(result)),
     ]
@@ -570,6 +571,7 @@ def evaluation_report(result) -> Document:
     blocks += _balance_section(result, options.suppress_below)
     blocks += [
         Heading("Flow of schools, teachers and pupils", level=2),
+        *flow_figure_blocks(result),
         Table(
             _suppress(
                 cohort.flow.stages.assign(arm=cohort.flow.stages["arm"].map(_ARMS)),
