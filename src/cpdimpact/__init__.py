@@ -24,6 +24,11 @@ _LAZY = {
     "months_of_progress": "effects",
     "MultilevelModel": "multilevel",
     "MultilevelDiD": "multilevel",
+    "SimpleTrial": "multilevel",
+    "ClusterTrial": "multilevel",
+    "MultisiteTrial": "multilevel",
+    "TrialResult": "multilevel",
+    "StaggeredDiD": "did",
     "Evaluation": "pipeline",
     "EvaluationResult": "pipeline",
     "ReportOptions": "pipeline",
@@ -46,6 +51,7 @@ _SUBMODULES = (
 )
 
 __all__ = [
+    "ClusterTrial",
     "Cohort",
     "CohortSpec",
     "CpdImpactError",
@@ -61,8 +67,12 @@ __all__ = [
     "FlowLog",
     "MultilevelDiD",
     "MultilevelModel",
+    "MultisiteTrial",
     "Records",
     "ReportOptions",
+    "SimpleTrial",
+    "StaggeredDiD",
+    "TrialResult",
     "__version__",
     "hedges_g",
     "months_of_progress",
@@ -79,7 +89,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cohort import Cohort, CohortSpec, FlowLog
-    from .did import DiD, EventStudy
+    from .did import DiD, EventStudy, StaggeredDiD
     from .effects import EffectSize, hedges_g, months_of_progress
     from .errors import (
         CpdImpactError,
@@ -88,7 +98,14 @@ if TYPE_CHECKING:  # pragma: no cover
         DesignError,
         EstimationError,
     )
-    from .multilevel import MultilevelDiD, MultilevelModel
+    from .multilevel import (
+        ClusterTrial,
+        MultilevelDiD,
+        MultilevelModel,
+        MultisiteTrial,
+        SimpleTrial,
+        TrialResult,
+    )
     from .pipeline import Evaluation, EvaluationResult, ReportOptions
     from .records import Records
 
