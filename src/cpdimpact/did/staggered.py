@@ -61,7 +61,7 @@ class _Prepared:
     period: np.ndarray  # period index per row (into ``periods``)
     owner: np.ndarray  # unit of inference per row: the unit (panel) or the row itself
     cohort: np.ndarray  # first treated period per unit of inference (0: never treated)
-    x: np.ndarray  # intercept and covariates per row
+    x: np.ndarray | None  # intercept and covariates per row (None: no covariates)
     clusters: np.ndarray | None  # cluster code per unit of inference
     periods: np.ndarray
     balanced: bool
@@ -315,7 +315,8 @@ class StaggeredDiD:
         post = prep.period[rows] == ti
         if not all(m.any() for m in (d & post, d & ~post, ~d & post, ~d & ~post)):
             return None
-        estimate, inf = repeated_att(prep.y[rows], post, d, prep.x[rows], self.method, label)
+        x = np.ones((len(rows), 1)) if prep.x is None else prep.x[rows]
+        estimate, inf = repeated_att(prep.y[rows], post, d, x, self.method, label)
         psi = np.bincount(owner, weights=inf * (prep.n / len(rows)), minlength=prep.n)
         controls = (
             np.count_nonzero(np.bincount(owner[~d], minlength=prep.n))
@@ -352,7 +353,9 @@ class StaggeredDiD:
                     )
                 )
         time = frame[self.time]
-        if time.isna().any() or (time != np.round(time)).any():
+        if not pd.api.types.is_integer_dtype(time) and (
+            time.isna().any() or (time != np.round(time)).any()
+        ):
             bad = frame.index[time.isna() | (time != np.round(time))]
             raise InvalidValueError(
                 f"column {self.time!r} must hold whole periods (e.g. years); {format_rows(bad)} "
@@ -360,7 +363,9 @@ class StaggeredDiD:
             )
         notes: list[str] = []
         # Rows without an outcome or a covariate cannot enter any comparison.
-        incomplete = frame[[self.outcome, *self.covariates]].isna().any(axis=1).to_numpy()
+        incomplete = frame[self.outcome].isna().to_numpy(copy=True)
+        for column in self.covariates:
+            incomplete |= frame[column].isna().to_numpy()
         if incomplete.any():
             notes.append(
                 f"{int(incomplete.sum())} rows with a missing outcome or covariate were dropped "
@@ -379,8 +384,9 @@ class StaggeredDiD:
             owner, units = pd.factorize(frame[self.unit], sort=True)
             n = len(units)
             cell = owner.astype(np.int64) * len(periods) + period_code
-            duplicated = np.bincount(cell, minlength=n * len(periods))[cell] > 1
-            if duplicated.any():
+            per_cell = np.bincount(cell, minlength=n * len(periods))
+            if per_cell.max() > 1:
+                duplicated = per_cell[cell] > 1
                 raise DuplicateRowsError(
                     f"one row per unit and period is needed, but ({self.unit}, {self.time}) "
                     f"repeats in {format_rows(frame.index[duplicated])}; aggregate pupils to "
@@ -430,18 +436,21 @@ class StaggeredDiD:
                     )
             else:
                 clusters = cluster_code
-        keep_rows = ~always[owner]
-        kept_units = ~always
-        new_owner = np.cumsum(kept_units) - 1
-        owner = new_owner[owner[keep_rows]]
-        cohort = cohort[kept_units]
-        if clusters is not None:
-            clusters = pd.factorize(clusters[kept_units], sort=True)[0]
-        y = frame[self.outcome].to_numpy(dtype=float)[keep_rows]
-        x = np.ones((len(y), 1 + len(self.covariates)))
+        y = frame[self.outcome].to_numpy(dtype=float)
+        period = period_code
+        x = None  # intercept and covariates, only when there are covariates
         if self.covariates:
-            x[:, 1:] = frame[list(self.covariates)].to_numpy(dtype=float)[keep_rows]
-        period = period_code[keep_rows]
+            x = np.ones((len(y), 1 + len(self.covariates)))
+            x[:, 1:] = frame[list(self.covariates)].to_numpy(dtype=float)
+        if always.any():  # drop those rows and renumber the units (copies only then)
+            keep_rows = ~always[owner]
+            new_owner = np.cumsum(~always) - 1
+            owner = new_owner[owner[keep_rows]]
+            cohort = cohort[~always]
+            if clusters is not None:
+                clusters = pd.factorize(clusters[~always], sort=True)[0]
+            y, period = y[keep_rows], period[keep_rows]
+            x = None if x is None else x[keep_rows]
         # A cohort starting after the data ends is untreated in every observed period: it
         # serves as never treated (as R did does), not as a cohort without post-periods.
         late = cohort - self.anticipation > periods[-1]
