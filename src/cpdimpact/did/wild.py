@@ -83,8 +83,73 @@ def _bootstrap_p(t_obs: float, t_boot: np.ndarray) -> float:
     return float(np.mean(np.abs(t_boot) >= threshold))
 
 
+class _WildTestFaces(HtmlFromSummary):
+    """Faces shared by the wild bootstrap results: the draws described, the p-value function
+    and its inversion, the tidy row and the histogram. Subclasses give ``_kind`` (the scheme),
+    ``_null_label`` (what ``H0`` sets to zero) and ``_t_boot(null)``."""
+
+    @property
+    def statistic(self) -> float:
+        """Alias of :attr:`t_statistic` (the ``statistic`` column of ``to_frame``)."""
+        return self.t_statistic
+
+    @property
+    def method(self) -> str:
+        draws = (
+            f"all {self.n_bootstrap} Rademacher sign vectors (enumerated)"
+            if self.enumerated
+            else f"{self.n_bootstrap} draws, {self.weights_type.capitalize()} weights, "
+            f"seed {self.seed}"
+        )
+        return f"wild cluster bootstrap-t, {self._kind}, {draws}"
+
+    def p_value_at(self, null: float) -> float:
+        """Bootstrap p-value of ``H0: parameter = null`` (the function inverted for the
+        interval)."""
+        t_obs = (self.estimate - null) / self.std_error
+        return _bootstrap_p(t_obs, self._t_boot(null))
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Test-inversion interval at level ``1 - alpha``, indexed by term."""
+        check_alpha(alpha)
+        lower, upper = _invert(self, alpha)
+        out = pd.DataFrame({"ci_lower": [lower], "ci_upper": [upper]}, index=[self.term])
+        out.index.name = "term"
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One tidy row: bootstrap p-value and interval at ``alpha``."""
+        row = (
+            self.term,
+            self.estimate,
+            self.std_error,
+            self.t_statistic,
+            self.p_value,
+            self.ci_lower,
+            self.ci_upper,
+        )
+        return pd.DataFrame([row], columns=list(TIDY_COLUMNS))
+
+    def plot(self, *, ax=None):
+        """Histogram of the bootstrap t statistics with the observed ``+-t``; returns the Axes."""
+        import matplotlib.pyplot as plt  # lazy: importing cpdimpact stays cheap
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        finite = self.t_boot[np.isfinite(self.t_boot)]
+        ax.hist(finite, bins=min(60, max(10, finite.size // 50)), color="C0", alpha=0.7)
+        t_abs = abs(self.t_statistic)
+        ax.axvline(t_abs, color="C3", label=f"observed |t| = {t_abs:.3f}")
+        ax.axvline(-t_abs, color="C3", linestyle="--")
+        ax.set_xlabel(f"bootstrap t statistic under H0: {self._null_label} = 0")
+        ax.set_ylabel("draws")
+        ax.set_title(f"Wild cluster bootstrap (p = {self.p_value:.4f}, G = {self.n_clusters})")
+        ax.legend(frameon=False, fontsize="small")
+        return ax
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
-class WildBootstrapResult(HtmlFromSummary):
+class WildBootstrapResult(_WildTestFaces):
     """Result of :func:`wild_cluster_bootstrap`: the DiD coefficient and its bootstrap test.
 
     Attributes
@@ -158,47 +223,14 @@ class WildBootstrapResult(HtmlFromSummary):
     notes: tuple[str, ...] = ()
     _inversion: _Inversion = field(repr=False, default=None)
 
-    @property
-    def statistic(self) -> float:
-        """Alias of :attr:`t_statistic` (the ``statistic`` column of ``to_frame``)."""
-        return self.t_statistic
+    _null_label = "beta"
 
     @property
-    def method(self) -> str:
-        kind = "WCR (null imposed)" if self.restricted else "WCU (null not imposed)"
-        draws = (
-            f"all {self.n_bootstrap} Rademacher sign vectors (enumerated)"
-            if self.enumerated
-            else f"{self.n_bootstrap} draws, {self.weights_type.capitalize()} weights, "
-            f"seed {self.seed}"
-        )
-        return f"wild cluster bootstrap-t, {kind}, {draws}"
+    def _kind(self) -> str:
+        return "WCR (null imposed)" if self.restricted else "WCU (null not imposed)"
 
-    def p_value_at(self, beta0: float) -> float:
-        """Bootstrap p-value of ``H0: beta = beta0`` (the function inverted for the interval)."""
-        t_obs = (self.estimate - beta0) / self.std_error
-        return _bootstrap_p(t_obs, self._inversion.t_boot(beta0))
-
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Test-inversion interval at level ``1 - alpha``, indexed by term."""
-        check_alpha(alpha)
-        lower, upper = _invert(self, alpha)
-        out = pd.DataFrame({"ci_lower": [lower], "ci_upper": [upper]}, index=[self.term])
-        out.index.name = "term"
-        return out
-
-    def to_frame(self) -> pd.DataFrame:
-        """One tidy row: bootstrap p-value and interval at ``alpha``."""
-        row = (
-            self.term,
-            self.estimate,
-            self.std_error,
-            self.t_statistic,
-            self.p_value,
-            self.ci_lower,
-            self.ci_upper,
-        )
-        return pd.DataFrame([row], columns=list(TIDY_COLUMNS))
+    def _t_boot(self, null: float) -> np.ndarray:
+        return self._inversion.t_boot(null)
 
     def summary(self) -> Summary:
         """A printable summary: method, inference facts and the tidy row."""
@@ -232,23 +264,6 @@ class WildBootstrapResult(HtmlFromSummary):
             f"n_clusters={self.n_clusters}, n_bootstrap={self.n_bootstrap}, "
             f"weights_type={self.weights_type!r}, restricted={self.restricted})"
         )
-
-    def plot(self, *, ax=None):
-        """Histogram of the bootstrap t statistics with the observed ``+-t``; returns the Axes."""
-        import matplotlib.pyplot as plt  # lazy: importing cpdimpact stays cheap
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        finite = self.t_boot[np.isfinite(self.t_boot)]
-        ax.hist(finite, bins=min(60, max(10, finite.size // 50)), color="C0", alpha=0.7)
-        t_abs = abs(self.t_statistic)
-        ax.axvline(t_abs, color="C3", label=f"observed |t| = {t_abs:.3f}")
-        ax.axvline(-t_abs, color="C3", linestyle="--")
-        ax.set_xlabel("bootstrap t statistic under H0: beta = 0")
-        ax.set_ylabel("draws")
-        ax.set_title(f"Wild cluster bootstrap (p = {self.p_value:.4f}, G = {self.n_clusters})")
-        ax.legend(frameon=False, fontsize="small")
-        return ax
 
 
 def _invert(res: WildBootstrapResult, alpha: float) -> tuple[float, float]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cpdimpact._results import TIDY_COLUMNS, HtmlFromSummary, Summary
+from cpdimpact._results import Summary
 from cpdimpact._results import p_value as t_p_value
 from cpdimpact.did._common import check_alpha
 from cpdimpact.did.wild import (
@@ -48,6 +48,7 @@ from cpdimpact.did.wild import (
     _bootstrap_p,
     _draws,
     _invert,
+    _WildTestFaces,
 )
 from cpdimpact.errors import DesignError, EstimationError, FewClustersWarning
 
@@ -82,7 +83,7 @@ class _Scores:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class WildAggregateResult(HtmlFromSummary):
+class WildAggregateResult(_WildTestFaces):
     """Result of :func:`wild_bootstrap_aggregate`: an aggregate and its wild bootstrap test.
 
     Attributes
@@ -154,50 +155,18 @@ class WildAggregateResult(HtmlFromSummary):
         return f"{self.kind}: overall"
 
     @property
-    def statistic(self) -> float:
-        """Alias of :attr:`t_statistic` (the ``statistic`` column of ``to_frame``)."""
-        return self.t_statistic
+    def _null_label(self) -> str:
+        return f"{self.kind} ATT"
 
     @property
-    def method(self) -> str:
+    def _kind(self) -> str:
         if self.scheme == "stacked":
             kind = "WCR (null imposed)" if self.restricted else "WCU (null not imposed)"
-            kind += " on the stacked cell regressions"
-        else:
-            kind = "unrestricted score bootstrap (Kline & Santos 2012)"
-        draws = (
-            f"all {self.n_bootstrap} Rademacher sign vectors (enumerated)"
-            if self.enumerated
-            else f"{self.n_bootstrap} draws, {self.weights_type.capitalize()} weights, "
-            f"seed {self.seed}"
-        )
-        return f"wild cluster bootstrap-t, {kind}, {draws}"
+            return kind + " on the stacked cell regressions"
+        return "unrestricted score bootstrap (Kline & Santos 2012)"
 
-    def p_value_at(self, theta0: float) -> float:
-        """Bootstrap p-value of ``H0: theta = theta0`` (the function inverted for the interval)."""
-        t_obs = (self.estimate - theta0) / self.std_error
-        return _bootstrap_p(t_obs, self._scores.t_boot(theta0))
-
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Interval at level ``1 - alpha`` by test inversion, indexed by term."""
-        check_alpha(alpha)
-        lower, upper = _invert(self, alpha)
-        out = pd.DataFrame({"ci_lower": [lower], "ci_upper": [upper]}, index=[self.term])
-        out.index.name = "term"
-        return out
-
-    def to_frame(self) -> pd.DataFrame:
-        """One tidy row: bootstrap p-value and interval at ``alpha``."""
-        row = (
-            self.term,
-            self.estimate,
-            self.std_error,
-            self.t_statistic,
-            self.p_value,
-            self.ci_lower,
-            self.ci_upper,
-        )
-        return pd.DataFrame([row], columns=list(TIDY_COLUMNS))
+    def _t_boot(self, null: float) -> np.ndarray:
+        return self._scores.t_boot(null)
 
     def summary(self) -> Summary:
         """A printable summary: method, inference facts and the tidy row."""
@@ -235,23 +204,6 @@ class WildAggregateResult(HtmlFromSummary):
             f"n_bootstrap={self.n_bootstrap}, weights_type={self.weights_type!r}, "
             f"restricted={self.restricted})"
         )
-
-    def plot(self, *, ax=None):
-        """Histogram of the bootstrap t statistics with the observed ``+-t``; returns the Axes."""
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        finite = self.t_boot[np.isfinite(self.t_boot)]
-        ax.hist(finite, bins=min(60, max(10, finite.size // 50)), color="C0", alpha=0.7)
-        t_abs = abs(self.t_statistic)
-        ax.axvline(t_abs, color="C3", label=f"observed |t| = {t_abs:.3f}")
-        ax.axvline(-t_abs, color="C3", linestyle="--")
-        ax.set_xlabel(f"bootstrap t statistic under H0: {self.kind} ATT = 0")
-        ax.set_ylabel("draws")
-        ax.set_title(f"Wild cluster bootstrap (p = {self.p_value:.4f}, G = {self.n_clusters})")
-        ax.legend(frameon=False, fontsize="small")
-        return ax
 
 
 # ---------------------------------------------------------------------- the fit's pieces
