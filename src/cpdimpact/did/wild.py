@@ -266,6 +266,14 @@ class WildBootstrapResult(_WildTestFaces):
         )
 
 
+def _with_interval(res, alpha: float):
+    """``res`` with its test-inversion interval at level ``1 - alpha`` filled in."""
+    lower, upper = _invert(res, alpha)
+    object.__setattr__(res, "ci_lower", lower)
+    object.__setattr__(res, "ci_upper", upper)
+    return res
+
+
 def _invert(res: WildBootstrapResult, alpha: float) -> tuple[float, float]:
     """The set ``{beta0 : p(beta0) > alpha}``, assumed an interval around the estimate.
 
@@ -586,10 +594,7 @@ def wild_cluster_bootstrap(
         notes=tuple(notes),
         _inversion=inversion,
     )
-    lower, upper = _invert(res, alpha)
-    object.__setattr__(res, "ci_lower", lower)
-    object.__setattr__(res, "ci_upper", upper)
-    return res
+    return _with_interval(res, alpha)
 
 
 def _nested(unit: np.ndarray, cluster: np.ndarray, n_units: int) -> bool:

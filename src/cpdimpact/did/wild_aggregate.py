@@ -47,8 +47,8 @@ from cpdimpact.did.wild import (
     WEIGHT_TYPES,
     _bootstrap_p,
     _draws,
-    _invert,
     _WildTestFaces,
+    _with_interval,
 )
 from cpdimpact.errors import DesignError, EstimationError, FewClustersWarning
 
@@ -559,10 +559,7 @@ def wild_bootstrap_aggregate(
         notes=tuple(notes),
         _scores=scores,
     )
-    lower, upper = _invert(res, alpha)
-    object.__setattr__(res, "ci_lower", lower)
-    object.__setattr__(res, "ci_upper", upper)
-    return res
+    return _with_interval(res, alpha)
 
 
 def _warn(notes, n_clusters, n_treated, n_control, cluster, weights_type) -> None:
