@@ -31,6 +31,24 @@ def check_alpha(alpha: float) -> None:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
 
 
+def check_event_window(reference, window) -> tuple[int, int] | None:
+    """Validate an event study's reference event time and optional ``(lo, hi)`` window;
+    the window as plain integers (``None`` when not given)."""
+    if isinstance(reference, bool) or not isinstance(reference, int | np.integer):
+        raise ValueError(f"reference must be an integer event time, got {reference!r}")
+    if window is None:
+        return None
+    lo, hi = window
+    if not all(isinstance(v, int | np.integer) for v in (lo, hi)) or not lo < hi:
+        raise ValueError(f"window must be (lo, hi) integers with lo < hi, got {window}")
+    if not lo <= reference <= hi:
+        raise ValueError(
+            f"reference {reference} lies outside window {window}; widen the window or move the "
+            "reference"
+        )
+    return int(lo), int(hi)
+
+
 def prepare(
     data: pd.DataFrame,
     *,

@@ -11,7 +11,14 @@ import pandas as pd
 
 from cpdimpact._results import interval
 from cpdimpact.did._checks import integer_valued, key_column, numeric_column
-from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
+from cpdimpact.did._common import (
+    check_alpha,
+    check_event_window,
+    few_clusters,
+    normalise_covariates,
+    prepare,
+    warn,
+)
 from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe, wald_f
 from cpdimpact.did.results import EventStudyResult, PretrendTest
 from cpdimpact.errors import (
@@ -149,20 +156,7 @@ class EventStudy:
         object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
         check_alpha(self.alpha)
         check_cov_type(self.cov_type)
-        if isinstance(self.reference, bool) or not isinstance(self.reference, int | np.integer):
-            raise ValueError(f"reference must be an integer event time, got {self.reference!r}")
-        if self.window is not None:
-            lo, hi = self.window
-            if not all(isinstance(v, int | np.integer) for v in (lo, hi)) or not lo < hi:
-                raise ValueError(
-                    f"window must be (lo, hi) integers with lo < hi, got {self.window}"
-                )
-            if not lo <= self.reference <= hi:
-                raise ValueError(
-                    f"reference {self.reference} lies outside window {self.window}; widen the "
-                    "window or move the reference"
-                )
-            object.__setattr__(self, "window", (int(lo), int(hi)))
+        object.__setattr__(self, "window", check_event_window(self.reference, self.window))
 
     def fit(self, data: pd.DataFrame) -> EventStudyResult:
         """Estimate the event study on ``data`` (pupil or unit-year rows); ``data`` is not modified.

@@ -12,7 +12,14 @@ from scipy import linalg, sparse
 
 from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
 from cpdimpact.did._checks import integer_valued, numeric_column
-from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
+from cpdimpact.did._common import (
+    check_alpha,
+    check_event_window,
+    few_clusters,
+    normalise_covariates,
+    prepare,
+    warn,
+)
 from cpdimpact.did._twfe import COV_TYPE, wald_f
 from cpdimpact.did.results import PretrendTest
 from cpdimpact.errors import (
@@ -190,21 +197,9 @@ class SunAbraham:
         check_alpha(self.alpha)
         if self.control not in _CONTROLS:
             raise ValueError(f"control must be one of {_CONTROLS}, got {self.control!r}")
-        if isinstance(self.reference, bool) or not isinstance(self.reference, int | np.integer):
-            raise ValueError(f"reference must be an integer event time, got {self.reference!r}")
+        window = check_event_window(self.reference, self.window)
         object.__setattr__(self, "reference", int(self.reference))
-        if self.window is not None:
-            lo, hi = self.window
-            if not all(isinstance(v, int | np.integer) for v in (lo, hi)) or not lo < hi:
-                raise ValueError(
-                    f"window must be (lo, hi) integers with lo < hi, got {self.window}"
-                )
-            if not lo <= self.reference <= hi:
-                raise ValueError(
-                    f"reference {self.reference} lies outside window {self.window}; widen the "
-                    "window or move the reference"
-                )
-            object.__setattr__(self, "window", (int(lo), int(hi)))
+        object.__setattr__(self, "window", window)
 
     # ------------------------------------------------------------------------------ fit
     def fit(self, data: pd.DataFrame) -> SunAbrahamResult:
