@@ -40,12 +40,14 @@ _LAZY = {
 }
 _SUBMODULES = (
     "cohort",
+    "comparison",
     "datasets",
     "did",
     "effects",
     "errors",
     "multilevel",
     "pipeline",
+    "planning",
     "records",
     "report",
 )
@@ -77,12 +79,14 @@ __all__ = [
     "hedges_g",
     "months_of_progress",
     "cohort",
+    "comparison",
     "datasets",
     "did",
     "effects",
     "errors",
     "multilevel",
     "pipeline",
+    "planning",
     "records",
     "report",
 ]

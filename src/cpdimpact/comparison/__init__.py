@@ -1,0 +1,11 @@
+"""Comparison groups a sceptic accepts: matching, weighting and synthetic control.
+
+Schools that choose to join a programme differ from those that do not; schools chosen for
+support after a bad year regress to the mean; a city-wide programme leaves no comparison school
+in the city. This module forms comparison groups for each situation: propensity-score,
+Mahalanobis and coarsened exact matching and entropy balancing of schools (weights every
+estimator accepts), synthetic control and synthetic difference-in-differences for one treated
+area, and a check for selection on a dip.
+"""
+
+__all__: list[str] = []

@@ -1,0 +1,8 @@
+"""Plan before you evaluate: power and minimum detectable effect sizes, and design diagnosis.
+
+Closed-form power calculations (PowerUp!, Dong & Maynard 2013) for trials and for
+difference-in-differences designs, and simulation-based diagnosis of whole designs (bias, RMSE,
+power, coverage) on any :class:`concurrent.futures.Executor`, Dask included.
+"""
+
+__all__: list[str] = []
