@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import make_tables
 from cpdimpact.cohort import CohortSpec, balance_groups, standardised_difference
+from cpdimpact.datasets import city_partnership
 from cpdimpact.errors import (
     CpdImpactError,
     DesignError,
@@ -532,3 +533,26 @@ def test_trends_plot_draws_one_line_per_start_cohort():
         "started 2021",
         "never took part",
     ]
+
+
+def test_balance_as_allocated_counts_records_later_excluded():
+    records = city_partnership(seed=4, scale=0.2)
+    pupils = records.pupils.copy()
+    missing = np.random.default_rng(1).random(len(pupils)) < 0.1
+    pupils.loc[missing, "outcome"] = np.nan
+    cohort = CohortSpec().build(
+        {"pupils": pupils, "participation": records.participation, "schools": records.schools}
+    )
+    allocated = cohort.balance_allocated.set_index("variable")
+    analysed = cohort.balance.set_index("variable")
+    # Prior attainment is known for pupils whose outcome is missing: the table as allocated
+    # counts them, the table as analysed does not.
+    first_start = min(cohort.start_years)
+    participants = pupils["school"].isin(records.participation["school"])
+    pre = pupils["year"] < first_start
+    assert allocated.loc["prior", "n_treated"] == (participants & pre).sum()
+    assert analysed.loc["prior", "n_treated"] == (participants & pre & ~missing).sum()
+    assert allocated.loc["prior", "treated_mean"] == pytest.approx(
+        pupils.loc[participants & pre, "prior"].mean()
+    )
+    assert cohort.flow.allocated["pupils"].sum() == len(pupils)

@@ -135,11 +135,12 @@ def cohort():
 
 def test_attrition_from_cohort_flow_log(cohort):
     flow = cohort.flow
-    # The flow log has per-arm counts only at the analysed stage: randomised must be given.
+    # A hand-built log without allocation rows: the numbers randomised must be given.
+    bare = FlowLog(stages=flow.stages, exclusions=flow.exclusions)
     with pytest.raises(DesignError, match="randomised=\\(treatment, control\\)"):
-        attrition_rates(cohort)
+        attrition_rates(bare)
     with pytest.raises(DesignError, match="missing"):
-        wwc_attrition(cohort=cohort)
+        wwc_attrition(cohort=bare)
     n_t = flow.count("analysed", "treated", "schools")
     n_c = flow.count("analysed", "comparison", "schools")
     rates = attrition_rates(cohort, randomised=(n_t + 2, n_c + 1), level="schools")
@@ -166,6 +167,31 @@ def test_attrition_from_cohort_flow_log(cohort):
         attrition_rates(pd.DataFrame())
 
 
+def test_attrition_from_a_cohort_counts_records_lost_after_allocation():
+    records = city_partnership(seed=2, scale=0.2)
+    pupils = records.pupils.copy()
+    rng = np.random.default_rng(0)
+    lost = rng.random(len(pupils)) < 0.04  # outcomes missing at random
+    pupils.loc[lost, "outcome"] = np.nan
+    participants = set(records.participation["school"])
+    first_school = sorted(participants)[0]
+    # ... and one treated school loses every outcome: a school lost to attrition
+    pupils.loc[pupils["school"] == first_school, "outcome"] = np.nan
+    cohort = CohortSpec().build(
+        {"pupils": pupils, "participation": records.participation, "schools": records.schools}
+    )
+    in_arm = pupils["school"].isin(participants)
+    expected_t = 1 - (in_arm & pupils["outcome"].notna()).sum() / in_arm.sum()
+    expected_c = 1 - (~in_arm & pupils["outcome"].notna()).sum() / (~in_arm).sum()
+    rates = attrition_rates(cohort)
+    assert rates.randomised == (int(in_arm.sum()), int((~in_arm).sum()))
+    assert rates.treatment == pytest.approx(expected_t)
+    assert rates.control == pytest.approx(expected_c)
+    schools = attrition_rates(cohort, level="schools")
+    assert schools.randomised[0] - schools.analysed[0] == 1 and schools.control == 0
+    assert wwc_attrition(cohort=cohort) == rates.rating()
+
+
 def test_attrition_uses_per_arm_rows_when_the_flow_log_has_them():
     stages = pd.DataFrame(
         [
@@ -177,7 +203,7 @@ def test_attrition_uses_per_arm_rows_when_the_flow_log_has_them():
         columns=["stage", "arm", "schools", "teachers", "pupils"],
     )
     flow = FlowLog(stages=stages, exclusions=stages.iloc[:0])
-    rates = attrition_rates(flow)
+    rates = attrition_rates(flow, stage="assigned")
     assert rates.randomised == (300, 310) and rates.analysed == (270, 295)
     assert rates.treatment == pytest.approx(0.10) and rates.control == pytest.approx(15 / 310)
     assert rates.overall == pytest.approx(1 - 565 / 610)

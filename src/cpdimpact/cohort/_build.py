@@ -149,6 +149,10 @@ class Cohort(HtmlFromSummary):
         The two groups ``balance`` compares (its ``treated_*`` and ``comparison_*`` columns):
         ``("intervention", "comparison")``, or e.g. ``("earliest cohort (started 2019)",
         "later cohorts (started 2021)")`` for a roll-out in which every unit takes part.
+    balance_allocated
+        The same balance table "as allocated" (as randomised, in a trial): over every record
+        of the units allocated to each arm (:attr:`FlowLog.allocated`), before records were
+        excluded for missing values. ``balance`` is the table "as analysed".
     """
 
     spec: CohortSpec
@@ -163,6 +167,7 @@ class Cohort(HtmlFromSummary):
     years: tuple[int, ...] = field(default=())
     start_years: tuple[int, ...] = field(default=())
     balance_groups: tuple[str, str] = ("intervention", "comparison")
+    balance_allocated: pd.DataFrame | None = None
 
     @property
     def unit(self) -> str:
@@ -330,12 +335,20 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     dose = data["unit"].map(starts["dose_hours"]).fillna(0.0).astype(float)
     data = data.assign(first_treated=first.to_numpy(), dose_hours=dose.to_numpy())
 
+    # The sample each arm is allocated (the base of attrition): every record of the units in
+    # the design, in the analysed years, whatever record exclusions follow or preceded.
+    outside_design = data["unit"].isin(partial).to_numpy().copy()
+    if spec.years is not None:
+        outside_design |= ~data["year"].between(*spec.years).to_numpy()
+    if teacher_level:
+        outside_design |= data["teacher"].isna().to_numpy()
     flow.exclude(
         "assigned",
         "enrolled only in other strands or below the minimum dose",
         data["unit"].isin(partial).to_numpy(),
     )
     last_year = int(data.loc[flow.keep, "year"].max()) if flow.keep.any() else 0
+    outside_design |= (data["first_treated"] > last_year).to_numpy()
     flow.exclude(
         "assigned",
         "first exposed year after the data (start year plus lag)",
@@ -354,19 +367,27 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         earliest = start_years[0]
         treated_arm = data["first_treated"] == earliest
         later = (data["first_treated"] > earliest).to_numpy()
+        own_start = later & (data["year"] >= data["first_treated"]).to_numpy()
+        outside_design |= own_start
         flow.exclude(
             "assigned",
             "comparison unit on or after its own start (not-yet-treated design)",
-            later & (data["year"] >= data["first_treated"]).to_numpy(),
+            own_start,
         )
         if not (flow.keep & (data["first_treated"] == 0).to_numpy()).any() and len(start_years) > 1:
+            no_comparison = (data["year"] >= start_years[1]).to_numpy()
+            outside_design |= no_comparison
             flow.exclude(
                 "assigned",
                 "year with no comparison unit left (every unit has started)",
-                (data["year"] >= start_years[1]).to_numpy(),
+                no_comparison,
             )
         start_years = [earliest]
     data = data.assign(treated=treated_arm.to_numpy())
+    allocated = ~outside_design
+    for arm, label in ((True, "treated"), (False, "comparison")):
+        flow.record_allocation(label, allocated & (data["treated"].to_numpy() == arm))
+    balance_allocated = balance_table(data.loc[allocated], schools)
     # A treated unit first seen on or after its start (records missing, or cut by `years`) has
     # no before-and-after contrast: its fixed effect absorbs it, so it cannot inform a DiD.
     kept_first_year = data["year"].where(flow.keep).groupby(data["unit"]).transform("min")
@@ -419,6 +440,7 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         years=tuple(sorted(set(data["year"]))),
         start_years=tuple(int(s) for s in start_years),
         balance_groups=balance_groups(data),
+        balance_allocated=balance_allocated,
     )
 
 

@@ -28,6 +28,14 @@ class FlowLog(HtmlFromSummary):
         One row per reason records were excluded: ``stage, reason, schools, teachers, pupils``,
         where ``schools`` and ``teachers`` count those that lost *all* their records at that
         step and ``pupils`` counts the records removed.
+    allocated
+        The sample each arm was allocated, against which attrition is measured: one row per arm
+        (``treated``, ``comparison``) with ``arm, schools, teachers, pupils`` counting every
+        record of the units allocated to the arm in the analysed years, *before* records were
+        excluded for a missing outcome, covariate or teacher, or because a treated unit had no
+        record before its start. Records outside the design (units in other strands, later
+        starters' own treated years in a not-yet-treated design) are not part of it. ``None``
+        for a log built by hand without it.
 
     Notes
     -----
@@ -36,9 +44,19 @@ class FlowLog(HtmlFromSummary):
 
     stages: pd.DataFrame
     exclusions: pd.DataFrame
+    allocated: pd.DataFrame | None = None
 
     def count(self, stage: str, arm: str = "all", level: str = "pupils") -> int:
-        """Number of ``level`` (schools, teachers, pupils) at ``stage`` in ``arm``."""
+        """Number of ``level`` (schools, teachers, pupils) at ``stage`` in ``arm``.
+
+        ``stage="allocated"`` reads :attr:`allocated` (arms ``treated`` and ``comparison``).
+        """
+        if stage == "allocated":
+            table = self.allocated if self.allocated is not None else self.stages.iloc[:0]
+            row = table[table["arm"] == arm]
+            if row.empty:
+                raise KeyError(f"no allocation row for arm={arm!r}")
+            return int(row[level].iloc[0])
         row = self.stages[(self.stages["stage"] == stage) & (self.stages["arm"] == arm)]
         if row.empty:
             raise KeyError(f"no flow row for stage={stage!r}, arm={arm!r}")
@@ -93,6 +111,7 @@ class FlowRecorder:
         self.keep = np.ones(len(pupils), dtype=bool)
         self._stages: list[dict] = []
         self._exclusions: list[dict] = []
+        self._allocated: list[dict] = []
         self._has_teacher = "teacher" in pupils.columns
         self.record_stage("available", "all", schools=n_schools, teachers=n_teachers)
 
@@ -149,6 +168,14 @@ class FlowRecorder:
             }
         )
 
+    def record_allocation(self, arm: str, mask: np.ndarray) -> None:
+        """Count the records in ``mask`` as the sample allocated to ``arm``, whether or not
+        they are still in (attrition is measured against it)."""
+        schools, teachers, pupils = self._counts(np.asarray(mask, dtype=bool))
+        self._allocated.append(
+            {"arm": arm, "schools": schools, "teachers": teachers, "pupils": pupils}
+        )
+
     def log(self) -> FlowLog:
         """Freeze the counts recorded so far."""
         stage_columns = ["stage", "arm", "schools", "teachers", "pupils"]
@@ -156,4 +183,7 @@ class FlowRecorder:
         return FlowLog(
             stages=pd.DataFrame(self._stages, columns=stage_columns),
             exclusions=pd.DataFrame(self._exclusions, columns=excl_columns),
+            allocated=pd.DataFrame(self._allocated, columns=["arm", *stage_columns[2:]])
+            if self._allocated
+            else None,
         )

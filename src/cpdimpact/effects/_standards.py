@@ -165,8 +165,8 @@ def wwc_attrition(
         Which WWC boundary applies (see :func:`wwc_attrition_limit`).
     cohort : Cohort or FlowLog, optional
         Instead of ``overall`` and ``differential``: compute both from a cohort's flow log with
-        :func:`attrition_rates` (then ``randomised`` gives the numbers randomised per arm,
-        which the flow log does not record).
+        :func:`attrition_rates` (the numbers randomised per arm are the cohort's allocated
+        sample unless ``randomised`` gives them).
     randomised : tuple of int, optional
         ``(treatment, control)`` numbers randomised, at ``level``; used with ``cohort``.
     level : {"pupils", "schools", "teachers"}, default "pupils"
@@ -378,7 +378,7 @@ def attrition_rates(
     randomised: tuple[int, int] | None = None,
     analysed: tuple[int, int] | None = None,
     level: Literal["pupils", "schools", "teachers"] = "pupils",
-    stage: str = "assigned",
+    stage: str = "allocated",
 ) -> AttritionRates:
     """Attrition rates from counts, or from a cohort's flow log.
 
@@ -386,8 +386,8 @@ def attrition_rates(
     ----------
     cohort : Cohort or FlowLog, optional
         Read the numbers analysed per arm from the flow log's ``analysed`` stage (arms
-        ``treated`` and ``comparison``), and the numbers randomised from ``stage`` when the
-        log has per-arm rows there.
+        ``treated`` and ``comparison``), and the numbers randomised from ``stage``: by
+        default the sample allocated to each arm (:attr:`~cpdimpact.cohort.FlowLog.allocated`).
     randomised : tuple of int, optional
         ``(treatment, control)`` numbers randomised. Required unless the flow log holds
         per-arm counts at ``stage``; when given it takes precedence.
@@ -395,8 +395,10 @@ def attrition_rates(
         ``(treatment, control)`` numbers in the analysis; required without ``cohort``.
     level : {"pupils", "schools", "teachers"}, default "pupils"
         Which flow-log column to count (the log's ``pupils`` are pupil-year records).
-    stage : str, default "assigned"
-        The flow-log stage holding per-arm counts randomised, if any.
+    stage : str, default "allocated"
+        Where the flow log holds the per-arm numbers randomised: ``"allocated"`` (the
+        allocation rows a :class:`~cpdimpact.cohort.Cohort` records) or a stage with per-arm
+        rows in a log built by hand.
 
     Returns
     -------
@@ -417,10 +419,14 @@ def attrition_rates(
     :math:`1 - \\sum n^{analysed} / \\sum n^{randomised}`, differential
     :math:`|a_T - a_C|` (WWC handbook).
 
-    A :class:`~cpdimpact.cohort.Cohort` built from administrative records logs counts per arm
-    only at the ``analysed`` stage; its earlier stages are for both arms together and count
-    records *excluded by design* (strands, dose, years), which is not attrition. So the
-    numbers randomised per arm must come from the trial's own records, as ``randomised``.
+    A :class:`~cpdimpact.cohort.Cohort` records the sample allocated to each arm: every
+    record of the units in the design, in the analysed years, before records were excluded
+    for a missing outcome, covariate or teacher (or a treated unit without a record before
+    its start). Records *excluded by design* (other strands, below the minimum dose, later
+    starters' own treated years) are not attrition and are not in it. In a trial whose
+    records do not list every randomised pupil (pupils who left before testing are often
+    absent from the data) pass the numbers randomised from the randomisation records as
+    ``randomised``.
 
     Examples
     --------
@@ -461,21 +467,18 @@ def attrition_rates(
             randomised_pair = _pair("randomised", randomised)
             source = f"randomised given; analysed from the flow log ({level})"
         else:
-            stages = flow.stages
-            rows = stages[
-                (stages["stage"] == stage) & stages["arm"].isin(["treated", "comparison"])
-            ]
-            if len(rows) != 2:
-                raise DesignError(
-                    f"the flow log records {level} per arm only at the 'analysed' stage; the "
-                    f"numbers randomised per arm (stage {stage!r}) are missing. Pass "
-                    f"randomised=(treatment, control) from the trial's randomisation records."
+            try:
+                randomised_pair = (
+                    flow.count(stage, "treated", level),
+                    flow.count(stage, "comparison", level),
                 )
-            randomised_pair = (
-                flow.count(stage, "treated", level),
-                flow.count(stage, "comparison", level),
-            )
-            source = f"flow log, stages {stage!r} and 'analysed' ({level})"
+            except KeyError:
+                raise DesignError(
+                    f"the flow log has no per-arm {level} at {stage!r}; the numbers randomised "
+                    f"per arm are missing. Pass randomised=(treatment, control) from the "
+                    f"trial's randomisation records."
+                ) from None
+            source = f"flow log, {stage!r} and 'analysed' ({level})"
     for arm, r, a in zip(("treatment", "control"), randomised_pair, analysed_pair, strict=True):
         if r == 0:
             raise InvalidValueError(f"randomised ({arm}) must be at least 1.")
