@@ -8,4 +8,8 @@ estimator accepts), synthetic control and synthetic difference-in-differences fo
 area, and a check for selection on a dip.
 """
 
+from ._balance import balance_table, plot_love
+from ._result import ComparisonWeights
+
 __all__: list[str] = []
+__all__ += ["ComparisonWeights", "balance_table", "plot_love"]
