@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: demo test test-slow lint format bench clean
+.PHONY: demo test test-slow lint format bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cpdimpact needs Python >= 3.11"'
@@ -17,6 +17,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-docs: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -37,5 +41,11 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff format src tests examples benchmarks
 	$(BIN)/ruff check --fix src tests examples benchmarks
 
+# The documentation site: Markdown pages, API reference and examples gallery (the examples are
+# shown, not run). Warnings are errors.
+docs: $(VENV)/.installed-docs
+	MPLBACKEND=Agg $(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "Documentation built: docs/_build/html/index.html"
+
 clean:
-	rm -rf $(VENV) $(OUT) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(OUT) build dist src/*.egg-info .pytest_cache docs/_build docs/gallery

@@ -1,0 +1,201 @@
+"""Local Sphinx extension for the cpdimpact docs: the examples gallery and the exports table.
+
+The gallery has one page per file in ``examples/`` (``*.py`` and ``*.toml``): its module
+docstring (or, for a TOML spec, its leading comment block) as prose, then the file itself via
+``literalinclude``. The pages are written into ``docs/gallery/`` when the builder starts, so a new
+example appears without anyone writing a page. Nothing is imported or executed: docstrings are
+read with :func:`ast.get_docstring`.
+
+``write_gallery`` is importable without Sphinx so that ``tests/test_docs.py`` can check the
+gallery without building the site.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1]
+ROOT = DOCS.parent
+EXAMPLES = ROOT / "examples"
+GALLERY = DOCS / "gallery"
+GALLERY_SUFFIXES = {".py": "python", ".toml": "toml"}
+RUN_COMMANDS = {".py": "python examples/{name}", ".toml": "cpdimpact run examples/{name}"}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example file: its path, title and prose."""
+
+    path: Path
+    title: str
+    prose: str
+
+    @property
+    def page(self) -> str:
+        """Name of the generated page (without ``.md``)."""
+        return self.path.name.replace(".", "_")
+
+
+def gallery_sources(examples: Path = EXAMPLES) -> list[Path]:
+    """Return the example files that get a gallery page, sorted by name."""
+    return sorted(p for p in examples.iterdir() if p.is_file() and p.suffix in GALLERY_SUFFIXES)
+
+
+def _leading_comments(text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            lines.append(line[1:].removeprefix(" "))
+        elif not line.strip():
+            lines.append("")
+        else:
+            break
+    return "\n".join(lines).strip()
+
+
+def read_example(path: Path) -> Example:
+    """Read an example's title and prose without running it."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".py":
+        doc = ast.get_docstring(ast.parse(text, filename=str(path))) or ""
+    else:
+        doc = _leading_comments(text)
+    doc = doc.strip()
+    if not doc:
+        return Example(path, path.name, "")
+    first, _, rest = doc.partition("\n\n")
+    title = " ".join(first.split()).rstrip(".")
+    return Example(path, title, rest.strip())
+
+
+def docstring_to_markdown(text: str) -> str:
+    """Turn docstring prose into MyST Markdown.
+
+    Paragraphs indented by four spaces (commands in the docstrings) become fenced ``console``
+    blocks, which also ends any list before them; reST double backquotes are already Markdown
+    code spans.
+    """
+    out = []
+    for block in text.split("\n\n"):
+        lines = block.splitlines()
+        if lines and all(line.startswith("    ") or not line.strip() for line in lines):
+            body = "\n".join(line[4:] for line in lines)
+            out.append(f"```console\n{body}\n```")
+        else:
+            out.append(block)
+    return "\n\n".join(out)
+
+
+def example_page(example: Example) -> str:
+    """The Markdown source of one gallery page."""
+    name = example.path.name
+    language = GALLERY_SUFFIXES[example.path.suffix]
+    run = RUN_COMMANDS[example.path.suffix].format(name=name)
+    parts = [
+        f"# {example.title}",
+        "",
+        f"`examples/{name}` (run it from the repository root with `{run}`).",
+        "",
+    ]
+    if example.prose:
+        parts += [docstring_to_markdown(example.prose), ""]
+    parts += [
+        "## The code",
+        "",
+        f"```{{literalinclude}} ../../examples/{name}",
+        f":language: {language}",
+        ":linenos:",
+        "```",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def gallery_index(examples: list[Example]) -> str:
+    """The Markdown source of the gallery's index page."""
+    parts = [
+        "# Examples",
+        "",
+        "Scripts and spec files from the repository's `examples/` folder. Each runs on bundled",
+        "simulated records with no arguments; the pages show what each does and its code.",
+        "This gallery is generated from the folder when the documentation is built.",
+        "",
+        "| example | what it does |",
+        "|---|---|",
+    ]
+    for ex in examples:
+        parts.append(f"| [`{ex.path.name}`]({ex.page}.md) | {ex.title} |")
+    parts += ["", "```{toctree}", ":hidden:", ""]
+    parts += [ex.page for ex in examples]
+    parts += ["```", ""]
+    return "\n".join(parts)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def write_gallery(examples: Path = EXAMPLES, out: Path = GALLERY) -> list[Path]:
+    """Write the gallery pages for ``examples`` into ``out``; return the pages written.
+
+    Pages for examples that no longer exist are removed. Files are rewritten only when their
+    text changes, so an incremental build stays incremental.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    found = [read_example(p) for p in gallery_sources(examples)]
+    pages = {out / "index.md": gallery_index(found)}
+    pages.update({out / f"{ex.page}.md": example_page(ex) for ex in found})
+    for stale in set(out.glob("*.md")) - set(pages):
+        stale.unlink()
+    for path, text in pages.items():
+        _write_if_changed(path, text)
+    return sorted(pages)
+
+
+def exports_table() -> str:
+    """reST table of the names exported by ``cpdimpact``, linked to where they are documented."""
+    import cpdimpact
+
+    rows = []
+    for name in cpdimpact.__all__:
+        if name.startswith("_"):
+            continue
+        if name in cpdimpact._SUBMODULES:
+            continue
+        module = f"cpdimpact.{cpdimpact._LAZY[name]}"
+        obj = getattr(importlib.import_module(module), name)
+        role = "class" if isinstance(obj, type) else "func"
+        summary = (obj.__doc__ or "").strip().split("\n\n")[0]
+        summary = " ".join(summary.split())
+        rows.append((f":py:{role}:`~{module}.{name}`", f"``{module}``", summary))
+    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 20 20 60", ""]
+    lines += ["   * - name", "     - module", "     - summary"]
+    for cells in rows:
+        lines.append(f"   * - {cells[0]}")
+        lines += [f"     - {cell}" for cell in cells[1:]]
+    return "\n".join(lines)
+
+
+def setup(app):
+    """Register the gallery generator and the ``cpdimpact-exports`` directive."""
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+
+    class ExportsDirective(SphinxDirective):
+        has_content = False
+
+        def run(self):
+            from docutils import nodes
+
+            container = nodes.container()
+            text = StringList(exports_table().splitlines(), source="cpdimpact-exports")
+            self.state.nested_parse(text, self.content_offset, container)
+            return container.children
+
+    app.add_directive("cpdimpact-exports", ExportsDirective)
+    app.connect("builder-inited", lambda app: write_gallery())
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,126 @@
+"""The documentation site cannot silently rot: cheap checks that need no Sphinx build.
+
+Every Markdown page in docs/ is reachable from a toctree, every public submodule has an API page,
+and every example in examples/ gets a generated gallery page that includes its code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+import cpdimpact
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+EXAMPLES = ROOT / "examples"
+
+TOCTREE = re.compile(r"^```\{toctree\}[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def _load_docs_extension():
+    path = DOCS / "_ext" / "cpdimpact_docs.py"
+    spec = importlib.util.spec_from_file_location("cpdimpact_docs_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def toctree_entries(page: Path) -> set[Path]:
+    """Pages named in the toctrees of one Markdown page, as paths relative to docs/."""
+    entries = set()
+    for body in TOCTREE.findall(page.read_text(encoding="utf-8")):
+        for line in body.splitlines():
+            line = line.strip()
+            if not line or line.startswith(":"):
+                continue
+            target = re.sub(r"^.*<(.+)>$", r"\1", line)  # "Title <page>" form
+            resolved = (page.parent / target).resolve().relative_to(DOCS.resolve())
+            entries.add(resolved.with_suffix(".md"))
+    return entries
+
+
+def reachable_pages() -> set[Path]:
+    """Every page reachable from docs/index.md through toctrees of hand-written pages."""
+    seen = {Path("index.md")}
+    todo = [Path("index.md")]
+    while todo:
+        page = DOCS / todo.pop()
+        if not page.exists():  # generated at build time (the gallery): checked below
+            continue
+        for entry in toctree_entries(page):
+            if entry not in seen:
+                seen.add(entry)
+                todo.append(entry)
+    return seen
+
+
+def test_toctree_parser_reads_entries(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# T\n\n```{toctree}\n:hidden:\n\nfirst\nSecond page <second>\n```\n")
+    body = TOCTREE.findall(page.read_text())
+    assert body == [":hidden:\n\nfirst\nSecond page <second>\n"]
+
+
+def test_every_page_is_in_a_toctree():
+    pages = {p.relative_to(DOCS) for p in DOCS.glob("*.md")}
+    pages |= {p.relative_to(DOCS) for p in (DOCS / "api").glob("*.md")}
+    orphans = sorted(str(p) for p in pages - reachable_pages())
+    assert not orphans, f"add these pages to a toctree (docs/index.md): {orphans}"
+
+
+def test_every_toctree_entry_exists():
+    generated = {Path("gallery/index.md")}
+    missing = sorted(
+        str(p) for p in reachable_pages() if p not in generated and not (DOCS / p).exists()
+    )
+    assert not missing, f"toctree entries with no page: {missing}"
+
+
+@pytest.mark.parametrize("name", cpdimpact._SUBMODULES)
+def test_every_public_module_has_an_api_page(name):
+    page = DOCS / "api" / f"{name}.md"
+    assert page.exists(), f"docs/api/{name}.md is missing"
+    assert f".. automodule:: cpdimpact.{name}\n" in page.read_text(encoding="utf-8")
+
+
+def test_every_example_gets_a_gallery_page(tmp_path):
+    ext = _load_docs_extension()
+    written = ext.write_gallery(EXAMPLES, tmp_path)
+    index = (tmp_path / "index.md").read_text(encoding="utf-8")
+    listed = {e for body in TOCTREE.findall(index) for e in body.split() if not e.startswith(":")}
+    scripts = sorted(EXAMPLES.glob("*.py")) + sorted(EXAMPLES.glob("*.toml"))
+    assert scripts, "no examples found"
+    for script in scripts:
+        page = tmp_path / (script.name.replace(".", "_") + ".md")
+        assert page in written, f"no gallery page for examples/{script.name}"
+        assert page.stem in listed, f"gallery index does not list {page.name}"
+        text = page.read_text(encoding="utf-8")
+        assert f"```{{literalinclude}} ../../examples/{script.name}\n" in text
+        title = text.splitlines()[0]
+        assert title.startswith("# ") and len(title) > 2 + len(script.stem), (
+            f"examples/{script.name} needs a module docstring (or leading comments): its first "
+            "line is the gallery title"
+        )
+
+
+def test_gallery_removes_pages_of_deleted_examples(tmp_path):
+    ext = _load_docs_extension()
+    examples = tmp_path / "examples"
+    out = tmp_path / "gallery"
+    examples.mkdir()
+    (examples / "one.py").write_text('"""First example.\n\nProse.\n\n    python one.py\n"""\n')
+    (examples / "two.py").write_text('"""Second example."""\n')
+    ext.write_gallery(examples, out)
+    assert {p.name for p in out.glob("*.md")} == {"index.md", "one_py.md", "two_py.md"}
+    one = (out / "one_py.md").read_text()
+    assert one.startswith("# First example\n")
+    assert "```console\npython one.py\n```" in one
+    (examples / "two.py").unlink()
+    ext.write_gallery(examples, out)
+    assert {p.name for p in out.glob("*.md")} == {"index.md", "one_py.md"}
