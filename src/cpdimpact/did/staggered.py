@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
+from cpdimpact._weights import constant, weight_values, zero_weight_note
 from cpdimpact.did._drdid import METHODS, panel_att, repeated_att
 from cpdimpact.did._multiplier import _Bootstrap, _inference
 from cpdimpact.errors import (
@@ -63,6 +64,8 @@ class _Prepared:
     cohort: np.ndarray  # first treated period per unit of inference (0: never treated)
     x: np.ndarray | None  # intercept and covariates per row (None: no covariates)
     clusters: np.ndarray | None  # cluster code per unit of inference
+    w: np.ndarray | None  # sampling weight per row, mean 1 over units (None: unweighted)
+    unit_w: np.ndarray | None  # sampling weight per unit of inference (None: unweighted)
     periods: np.ndarray
     balanced: bool
     notes: tuple[str, ...]
@@ -111,11 +114,25 @@ class StaggeredDiD:
         is (every observed row counts; see Notes). ``False``: repeated cross-sections, e.g.
         pupil rows, new pupils every year; ``unit`` is not used (cluster by school with
         ``cluster=``).
+    weights
+        Column of non-negative sampling weights (e.g. matching or inverse-probability weights
+        from :mod:`cpdimpact.comparison`), as R ``did``'s ``weightsname`` and ``DRDID``'s
+        ``i.weights``; on a panel they must be constant within each unit. Rows of weight zero
+        are excluded and counted in the notes. See Notes.
     alpha
         1 minus the confidence level.
 
     Notes
     -----
+    **Weights** are sampling (probability) weights, not precision weights: a unit of weight
+    :math:`s_i` stands for :math:`s_i` units of the population whose ATT is wanted, which is
+    what matching and re-weighting produce. Every mean of a cell becomes a weighted mean (the
+    regressions and the propensity score become weighted fits), the cohort shares of the
+    aggregates become weighted shares :math:`p_g = \\overline{s\\,1\\{G=g\\}}` (weights
+    normalised to mean one), and the influence functions carry the weights, so the standard
+    errors treat the weights as fixed features of the units, as R ``did`` does; they do not
+    model the variance of estimated weights. Constant weights give the unweighted fit exactly.
+
     Callaway & Sant'Anna (2021), *J. Econometrics* 225(2), 200-230. Each cell compares cohort
     *g* with its controls between a base period *b* and period *t*; without covariates on a
     balanced panel its estimator is the difference of mean changes with influence function
@@ -155,6 +172,7 @@ class StaggeredDiD:
     anticipation: int = 0
     base_period: Literal["varying", "universal"] = "varying"
     cluster: str | None = None
+    weights: str | None = None
     n_bootstrap: int = 999
     seed: int | np.random.SeedSequence | None = None
     panel: bool = True
@@ -210,6 +228,7 @@ class StaggeredDiD:
         if prep.balanced:
             wide = np.empty((n, len(periods)), order="F")  # contiguous periods
             wide[prep.owner, prep.period] = prep.y
+            unit_w = prep.unit_w  # sampling weights of the units (None: unweighted)
             x_wide = None
             if self.covariates:
                 x_wide = np.empty((n, len(periods), prep.x.shape[1]))
@@ -245,7 +264,7 @@ class StaggeredDiD:
                     continue
                 label = f"ATT({int(g)},{int(t)})"
                 if prep.balanced:
-                    fitted = self._panel_cell(wide, x_wide, treated, control, ti, bi, label)
+                    fitted = self._panel_cell(wide, x_wide, treated, control, ti, bi, label, unit_w)
                 else:
                     fitted = self._rows_cell(prep, by_period, g, control, ti, bi, label)
                 if fitted is None:
@@ -272,7 +291,10 @@ class StaggeredDiD:
         cells["ci_lower"], cells["ci_upper"] = lower, upper
         cells["band_lower"] = cells["estimate"] - band * cells["std_error"]
         cells["band_upper"] = cells["estimate"] + band * cells["std_error"]
-        shares = {int(g): float((cohort == g).mean()) for g in cohorts}
+        if prep.unit_w is None:
+            shares = {int(g): float((cohort == g).mean()) for g in cohorts}
+        else:  # weighted cohort shares (weights of mean one over units), as R did's pg
+            shares = {int(g): float((prep.unit_w * (cohort == g)).mean()) for g in cohorts}
         return StaggeredResult(
             spec=self,
             bootstrap=bootstrap,
@@ -285,13 +307,21 @@ class StaggeredDiD:
             clusters=prep.clusters,
             n_rows=len(prep.y),
             notes=tuple(notes),
+            unit_weights=prep.unit_w,
         )
 
     # ------------------------------------------------------------------ cells
-    def _panel_cell(self, wide, x_wide, treated, control, ti, bi, label):
-        """One cell on a balanced panel: from each unit's change between the two periods."""
+    def _panel_cell(self, wide, x_wide, treated, control, ti, bi, label, w=None):
+        """One cell on a balanced panel: from each unit's change between the two periods
+        (``w``: sampling weights of the units, or None)."""
         n = wide.shape[0]
         change = wide[:, ti] - wide[:, bi]
+        if x_wide is None and w is not None:  # weighted difference of mean changes
+            wg, wc = w * treated, w * control
+            sum_g, sum_c = wg.sum(), wc.sum()
+            mean_g, mean_c = (wg @ change) / sum_g, (wc @ change) / sum_c
+            psi = (n / sum_g) * wg * (change - mean_g) - (n / sum_c) * wc * (change - mean_c)
+            return float(mean_g - mean_c), psi, int(control.sum())
         if x_wide is None:  # difference of mean changes, in closed form
             mean_g, mean_c = change[treated].mean(), change[control].mean()
             psi = (n / treated.sum()) * treated * (change - mean_g) - (
@@ -300,7 +330,9 @@ class StaggeredDiD:
             return mean_g - mean_c, psi, int(control.sum())
         keep = treated | control
         x = x_wide[keep, min(ti, bi)]
-        estimate, inf = panel_att(change[keep], treated[keep], x, self.method, label)
+        estimate, inf = panel_att(
+            change[keep], treated[keep], x, self.method, label, None if w is None else w[keep]
+        )
         psi = np.zeros(n)
         psi[keep] = inf * (n / keep.sum())
         return estimate, psi, int(control.sum())
@@ -316,7 +348,8 @@ class StaggeredDiD:
         if not all(m.any() for m in (d & post, d & ~post, ~d & post, ~d & ~post)):
             return None
         x = np.ones((len(rows), 1)) if prep.x is None else prep.x[rows]
-        estimate, inf = repeated_att(prep.y[rows], post, d, x, self.method, label)
+        weights = None if prep.w is None else prep.w[rows]
+        estimate, inf = repeated_att(prep.y[rows], post, d, x, self.method, label, weights)
         psi = np.bincount(owner, weights=inf * (prep.n / len(rows)), minlength=prep.n)
         controls = (
             np.count_nonzero(np.bincount(owner[~d], minlength=prep.n))
@@ -332,6 +365,8 @@ class StaggeredDiD:
             columns.insert(1, self.unit)
         if self.cluster is not None and self.cluster not in columns:
             columns.append(self.cluster)
+        if self.weights is not None and self.weights not in columns:
+            columns.append(self.weights)
         missing = [c for c in columns if c not in data.columns]
         if missing:
             raise MissingColumnError(
@@ -362,6 +397,25 @@ class StaggeredDiD:
                 "do not"
             )
         notes: list[str] = []
+        if self.weights is not None:
+            weight = weight_values(frame, self.weights)
+            if self.panel:  # sampling weights belong to units: constant within each
+                codes = pd.factorize(frame[self.unit])[0]
+                low = np.full(codes.max() + 1, np.inf)
+                high = np.full(codes.max() + 1, -np.inf)
+                np.minimum.at(low, codes, weight)
+                np.maximum.at(high, codes, weight)
+                varying = low[codes] != high[codes]
+                if varying.any():
+                    raise InvalidValueError(
+                        f"column {self.weights!r} (the weights) must be constant within each "
+                        f"unit on a panel; it changes at {format_rows(frame.index[varying])}; "
+                        "give each unit one weight (e.g. its first year's), or set panel=False"
+                    )
+            zero = weight == 0
+            if zero.any():
+                notes.append(zero_weight_note(self.weights, zero, frame.index))
+                frame, weight = frame[~zero], weight[~zero]
         # Rows without an outcome or a covariate cannot enter any comparison.
         incomplete = frame[self.outcome].isna().to_numpy(copy=True)
         for column in self.covariates:
@@ -373,6 +427,8 @@ class StaggeredDiD:
             )
             warnings.warn(notes[-1], SmallSampleWarning, stacklevel=3)
             frame = frame[~incomplete]
+            if self.weights is not None:
+                weight = weight[~incomplete]
         starts = frame[self.first_treated].fillna(0).to_numpy(dtype=float)
         period_code, period_labels = pd.factorize(frame[self.time], sort=True)
         periods = np.asarray(period_labels).astype(int)
@@ -437,6 +493,7 @@ class StaggeredDiD:
             else:
                 clusters = cluster_code
         y = frame[self.outcome].to_numpy(dtype=float)
+        w = None if self.weights is None or constant(weight) else weight
         period = period_code
         x = None  # intercept and covariates, only when there are covariates
         if self.covariates:
@@ -451,6 +508,14 @@ class StaggeredDiD:
                 clusters = pd.factorize(clusters[~always], sort=True)[0]
             y, period = y[keep_rows], period[keep_rows]
             x = None if x is None else x[keep_rows]
+            w = None if w is None else w[keep_rows]
+        unit_w = None
+        if w is not None:  # one weight per unit of inference, normalised to mean one
+            unit_w = np.empty(len(cohort))
+            unit_w[owner] = w
+            scale = unit_w.mean()
+            unit_w = unit_w / scale
+            w = w / scale
         # A cohort starting after the data ends is untreated in every observed period: it
         # serves as never treated (as R did does), not as a cohort without post-periods.
         late = cohort - self.anticipation > periods[-1]
@@ -480,6 +545,8 @@ class StaggeredDiD:
             cohort=cohort.astype(int),
             x=x,
             clusters=clusters,
+            w=w,
+            unit_w=unit_w,
             periods=periods,
             balanced=balanced,
             notes=tuple(notes),
@@ -574,6 +641,8 @@ class StaggeredResult(HtmlFromSummary):
     #: Rows used (unit-periods on a panel, observations in repeated cross-sections).
     n_rows: int = 0
     notes: tuple[str, ...] = ()
+    #: Sampling weight of each unit of inference, mean one (``None``: unweighted fit).
+    unit_weights: np.ndarray | None = field(default=None, repr=False)
 
     def _se(self, psi: np.ndarray) -> float:
         se = _standard_errors(psi[:, None], self.bootstrap, self.clusters, self.spec.alpha)[0]
@@ -640,6 +709,7 @@ class StaggeredResult(HtmlFromSummary):
         :math:`\psi^w_k = (1_{G=g_k} - p_{g_k})/S - p_{g_k}\sum_j(1_{G=g_j} - p_{g_j})/S^2`
         (as R ``did``'s ``wif``). Both sums run over cells but depend on a unit only through
         its cohort, so they are computed per cohort and looked up (O(n), not O(n x cells)).
+        With sampling weights :math:`s_i` the indicators become :math:`s_i 1_{G=g_k}`.
         """
         p = np.array([self.cohort_share[int(g)] for g in groups])
         total = p.sum()
@@ -654,6 +724,8 @@ class StaggeredResult(HtmlFromSummary):
             """sum_k c_k (1{G = g_k} - p_{g_k}) for every unit."""
             per_cohort = np.bincount(cell_cohort, weights=coefficients, minlength=len(cohorts))
             lookup = np.where(member, per_cohort[np.minimum(position, len(cohorts) - 1)], 0.0)
+            if self.unit_weights is not None:
+                lookup = self.unit_weights * lookup
             return lookup - coefficients @ p
 
         wif = centred(estimates) / total - (estimates @ p) * centred(np.ones(len(p))) / total**2
@@ -797,6 +869,12 @@ class StaggeredResult(HtmlFromSummary):
         ``cluster=``); see :func:`cpdimpact.did.wild_bootstrap_aggregate` for the options."""
         from cpdimpact.did.wild_aggregate import wild_bootstrap_aggregate
 
+        if self.unit_weights is not None:
+            raise DesignError(
+                "the wild cluster bootstrap of an aggregate is not available for a fit with "
+                f"weights={self.spec.weights!r} (it re-estimates unweighted cells); use the "
+                "multiplier bootstrap of the fit (n_bootstrap=999, cluster=...)"
+            )
         return wild_bootstrap_aggregate(self, kind, **kwargs)
 
     def to_frame(self) -> pd.DataFrame:
