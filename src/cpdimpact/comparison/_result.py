@@ -33,7 +33,7 @@ class ComparisonWeights(HtmlFromSummary):
 
     Weights target the average effect on the treated (ATT): every treated school that is kept
     has weight 1; comparison schools carry the weights of MatchIt's conventions (see
-    :doc:`comparison_matching`), which sum to the number of comparison schools used.
+    ``docs/comparison_matching.md``), which sum to the number of comparison schools used.
     A school with weight 0 was not used (an unmatched comparison school, or a treated school
     with no match inside the caliper).
 
