@@ -5,4 +5,26 @@ difference-in-differences designs, and simulation-based diagnosis of whole desig
 power, coverage) on any :class:`concurrent.futures.Executor`, Dask included.
 """
 
-__all__: list[str] = []
+from ._formulas import (
+    DESIGNS,
+    POWERUP_NAMES,
+    PowerAnalysis,
+    mdes,
+    mdes_curve,
+    plot_mdes_curve,
+    power,
+    sample_size,
+    schools_needed,
+)
+
+__all__: list[str] = [
+    "DESIGNS",
+    "POWERUP_NAMES",
+    "PowerAnalysis",
+    "mdes",
+    "mdes_curve",
+    "plot_mdes_curve",
+    "power",
+    "sample_size",
+    "schools_needed",
+]
