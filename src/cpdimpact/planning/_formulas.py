@@ -1346,7 +1346,10 @@ def _plot(frame, *, vary, design, current, target, ax):
     words = _solve_words(design, vary)
     ax.set_xlabel(f"Number of {words}")
     ax.set_ylabel("Minimum detectable effect (pupil SD)")
-    ax.set_ylim(bottom=0)
+    # the first few sizes have huge MDES (1 or 2 degrees of freedom): keep the useful range
+    anchors = [float(frame["mdes"].median())]
+    anchors += [v for v in (target, None if current is None else current[1]) if v is not None]
+    ax.set_ylim(0, 1.05 * min(float(frame["ci_upper"].max()), 3.0 * max(anchors)))
     ax.set_title(f"MDES by number of {words} ({design.upper()})", fontsize="medium")
     ax.legend(fontsize="small", frameon=False)
     return ax
