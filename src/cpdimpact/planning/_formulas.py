@@ -410,7 +410,7 @@ def _autocorrelations(value: object, years: int, structure: str) -> tuple[float,
             raise InvalidValueError(
                 f"autocorrelation must lie in (-1, 1], got {rho!r}. It is the correlation of "
                 "a school's effect (mean attainment net of the national trend) between one year "
-                "and the next; 0.5 to 0.8 is common for school-mean attainment."
+                "and the next; estimate it from past results, or try a pessimistic and an optimistic value."
             )
         if structure == "ar1":
             lags = tuple(rho**k for k in range(1, years))
