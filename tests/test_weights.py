@@ -244,3 +244,223 @@ def test_staggered_weights_recover_the_population_att():
     plain = StaggeredDiD(**spec).fit(frame)
     assert abs(weighted.estimate - truth) < 3 * weighted.std_error
     assert abs(plain.estimate - truth) > 8 * plain.std_error  # the sample's ATT (about 1.6)
+
+
+# ---------------------------------------------------------------------- multilevel: lme4
+MULTILEVEL = REFERENCE / "multilevel"
+ML_CASES = json.loads((MULTILEVEL / "weighted.json").read_text())["cases"]
+ML_RTOL = 1e-5  # as tests/test_multilevel.py: lme4's optimum is polished to ~1e-9 in theta
+
+
+def _ml_model(case: dict, **options):
+    from cpdimpact.multilevel import MultilevelModel
+
+    return MultilevelModel(
+        outcome=case["formula"].split("~")[0].strip(),
+        covariates=tuple(case["covariates"]),
+        groups=tuple(case["groups"]),
+        slopes=case["slopes"],
+        method=case["method"],
+        **options,
+    )
+
+
+@pytest.fixture(scope="module")
+def ml_fits():
+    return {
+        name: _ml_model(case, weights="w").fit(pd.read_csv(MULTILEVEL / case["data"]))
+        for name, case in ML_CASES.items()
+    }
+
+
+@pytest.mark.parametrize("name", list(ML_CASES))
+def test_multilevel_weighted_matches_lme4(ml_fits, name):
+    case, fit = ML_CASES[name], ml_fits[name]
+    series = {k: pd.Series(case[k], dtype=float) for k in ("fixed", "std_errors")}
+    scale = float(np.abs(series["fixed"]).max())
+    np.testing.assert_allclose(
+        fit.params[series["fixed"].index], series["fixed"], rtol=ML_RTOL, atol=1e-8 * scale
+    )
+    np.testing.assert_allclose(
+        fit.std_errors[series["std_errors"].index], series["std_errors"], rtol=ML_RTOL
+    )
+    vc = pd.Series(case["variance_components"], dtype=float)
+    np.testing.assert_allclose(fit.variance_components[vc.index], vc, rtol=ML_RTOL, atol=1e-9)
+    assert fit.loglik == pytest.approx(case["loglik"], rel=1e-8)
+    assert fit.sigma == pytest.approx(case["sigma"], rel=ML_RTOL)
+    assert fit.n_obs == case["n_obs"]
+    df = pd.Series(case["satterthwaite_df"], dtype=float)
+    np.testing.assert_allclose(fit.df[df.index], df, rtol=1e-4)
+    vcov = pd.DataFrame(case["vcov"]).loc[fit.cov_params.index, fit.cov_params.columns]
+    np.testing.assert_allclose(fit.cov_params, vcov, rtol=1e-4, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", list(ML_CASES))
+def test_multilevel_weighted_random_effects_match_lme4(ml_fits, name):
+    case, fit = ML_CASES[name], ml_fits[name]
+    for group, rows in case["random_effects"].items():
+        ours = fit.random_effects[group]
+        id_cols = list(case["groups"][: len(rows[0]["ids"])])
+        for row in rows:
+            match = ours["term"] == row["term"]
+            for col, value in zip(id_cols, row["ids"], strict=True):
+                match &= ours[col] == value
+            got = ours.loc[match]
+            assert len(got) == 1
+            assert got["estimate"].iloc[0] == pytest.approx(row["estimate"], rel=1e-4, abs=1e-7)
+            assert got["cond_sd"].iloc[0] == pytest.approx(row["cond_sd"], rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["crt_weighted_reml", "three_level_weighted_ml"])
+def test_multilevel_weights_are_scale_free_as_in_lme4(ml_fits, name):
+    """lme4 with weights times 7 changes only sigma (by sqrt 7); ours normalises weights, so
+    its fit with weights times 7 is the fit with the weights, and matches lme4's fixed effects
+    and log-likelihood there."""
+    case = ML_CASES[name]
+    data = pd.read_csv(MULTILEVEL / case["data"])
+    fit = _ml_model(case, weights="w7").fit(data.assign(w7=data["w"] * 7))
+    lme4 = case["weights_times_7"]
+    fixed = pd.Series(lme4["fixed"], dtype=float)
+    np.testing.assert_allclose(fit.params[fixed.index], fixed, rtol=ML_RTOL, atol=1e-8)
+    assert fit.loglik == pytest.approx(lme4["loglik"], rel=1e-8)
+    assert fit.sigma * np.sqrt(7) == pytest.approx(lme4["sigma"], rel=ML_RTOL)
+    np.testing.assert_allclose(fit.params, ml_fits[name].params, rtol=1e-7)
+
+
+# ---------------------------------------------------------------------- multilevel: invariances
+def _three_level():
+    return pd.read_csv(MULTILEVEL / "weighted_three_level.csv")
+
+
+def _ml_same(a, b, *, exact=True):
+    pairs = [
+        (a.params, b.params),
+        (a.std_errors, b.std_errors),
+        (a.variance_components, b.variance_components),
+        (a.df, b.df),
+    ]
+    for x, y in pairs:
+        if exact:
+            pd.testing.assert_series_equal(x, y)
+        else:
+            np.testing.assert_allclose(x, y, rtol=1e-7, atol=1e-10)
+    if exact:
+        assert a.loglik == b.loglik
+    else:
+        assert a.loglik == pytest.approx(b.loglik, rel=1e-10)
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_multilevel_constant_weights_are_the_unweighted_fit(method):
+    from cpdimpact.multilevel import MultilevelModel
+
+    data = _three_level()
+    spec = dict(outcome="y", covariates=("prior", "fsm", "treat"), groups=("school", "teacher"))
+    plain = MultilevelModel(**spec, method=method).fit(data)
+    for value in (1.0, 3.0):
+        fit = MultilevelModel(**spec, method=method, weights="c").fit(data.assign(c=value))
+        _ml_same(fit, plain)
+
+
+def test_multilevel_zero_weights_are_dropped_and_counted():
+    from cpdimpact.multilevel import MultilevelModel
+
+    data = _three_level()
+    zero = data.index % 11 == 0
+    spec = dict(outcome="y", covariates=("prior", "fsm", "treat"), groups=("school", "teacher"))
+    fit = MultilevelModel(**spec, weights="v").fit(data.assign(v=np.where(zero, 0.0, data["w"])))
+    kept = MultilevelModel(**spec, weights="w").fit(data[~zero])
+    _ml_same(fit, kept, exact=False)
+    assert fit.n_obs == int((~zero).sum())
+    assert any(f"{int(zero.sum())} rows with zero weight" in note for note in fit.notes)
+
+
+def test_multilevel_weighted_likelihood_from_dense_matrices():
+    """The per-group recursion against the weighted model written densely: at the fitted
+    variances, V = sigma^2 (W^-1 + theta^2 Z Z') gives the GLS coefficients and the ML
+    log-likelihood -0.5 (n log 2 pi + log|V| + r'V^-1 r)."""
+    from cpdimpact.multilevel import MultilevelModel
+
+    data = pd.read_csv(MULTILEVEL / "weighted_crtData.csv")
+    fit = MultilevelModel(
+        outcome="Posttest",
+        covariates=("Intervention", "Prettest"),
+        groups=("School",),
+        method="ml",
+        weights="w",
+    ).fit(data)
+    x = np.column_stack([np.ones(len(data)), data["Intervention"], data["Prettest"]])
+    y = data["Posttest"].to_numpy()
+    z = (data["School"].to_numpy()[:, None] == np.unique(data["School"])[None, :]).astype(float)
+    w = data["w"].to_numpy() / data["w"].mean()
+    v = fit.sigma**2 * np.diag(1 / w) + fit.variance_components["School"] * z @ z.T
+    vi = np.linalg.inv(v)
+    beta = np.linalg.solve(x.T @ vi @ x, x.T @ vi @ y)
+    np.testing.assert_allclose(fit.params, beta, rtol=1e-9)
+    r = y - x @ beta
+    loglik = -0.5 * (len(y) * np.log(2 * np.pi) + np.linalg.slogdet(v)[1] + r @ vi @ r)
+    assert fit.loglik == pytest.approx(loglik, rel=1e-10)
+    np.testing.assert_allclose(fit.std_errors, np.sqrt(np.diag(np.linalg.inv(x.T @ vi @ x))))
+
+
+def test_multilevel_weight_errors():
+    from cpdimpact.multilevel import MultilevelModel
+
+    data = _three_level()
+    spec = dict(outcome="y", covariates=("prior",), groups=("school", "teacher"), weights="w")
+    for bad, match in ((-0.5, "negative"), (np.nan, "missing"), (np.inf, "infinite")):
+        broken = data.copy()
+        broken.loc[3, "w"] = bad
+        with pytest.raises(InvalidValueError, match=match) as info:
+            MultilevelModel(**spec).fit(broken)
+        assert "'w'" in str(info.value) and "row 3" in str(info.value)
+    with pytest.raises(InvalidValueError, match="numeric"):
+        MultilevelModel(**spec).fit(data.assign(w="x"))
+    from cpdimpact.errors import MissingColumnError
+
+    with pytest.raises(MissingColumnError):
+        MultilevelModel(**{**spec, "weights": "nope"}).fit(data)
+    before = data.copy()
+    MultilevelModel(**spec).fit(data)
+    pd.testing.assert_frame_equal(data, before)
+
+
+def test_multilevel_did_passes_weights():
+    from cpdimpact.cohort import CohortSpec
+    from cpdimpact.datasets import city_partnership
+    from cpdimpact.multilevel import MultilevelDiD, MultilevelModel
+
+    pupils = CohortSpec(covariates=("prior",)).build(city_partnership(seed=4, scale=0.2)).pupils
+    rng = np.random.default_rng(1)
+    pupils = pupils.assign(w=rng.uniform(0.3, 2.0, len(pupils)))
+    plain = MultilevelDiD(covariates=("prior",)).fit(pupils)
+    same = MultilevelDiD(covariates=("prior",), weights="c").fit(pupils.assign(c=2.0))
+    assert (same.estimate, same.std_error, same.df, same.effect_size_sd) == (
+        plain.estimate,
+        plain.std_error,
+        plain.df,
+        plain.effect_size_sd,
+    )
+    weighted = MultilevelDiD(covariates=("prior",), weights="w").fit(pupils)
+    assert weighted.estimate != pytest.approx(plain.estimate, rel=1e-6)
+    assert weighted.model.model.weights == "w"
+    assert weighted.unconditional.model.weights == "w"
+    # the same model written out through MultilevelModel
+    data = pupils.assign(
+        treated=pupils["treated"].astype(float),
+        exposed=pupils["exposed"].astype(float),
+        **{
+            f"y{y}": (pupils["year"] == y).astype(float)
+            for y in sorted(pupils["year"].unique())[1:]
+        },
+    )
+    years = tuple(f"y{y}" for y in sorted(pupils["year"].unique())[1:])
+    by_hand = MultilevelModel(
+        outcome="outcome",
+        covariates=("treated", *years, "exposed", "prior"),
+        groups=("school", "year"),
+        check_nesting=False,
+        weights="w",
+    ).fit(data)
+    assert weighted.estimate == pytest.approx(by_hand.params["exposed"], rel=1e-8)
+    assert weighted.std_error == pytest.approx(by_hand.std_errors["exposed"], rel=1e-6)

@@ -53,6 +53,12 @@ class MultilevelDiD:
         Pupil covariates (e.g. prior attainment).
     method, df_method
         As in :class:`MultilevelModel`.
+    weights
+        Column of non-negative pupil weights (e.g. matching weights attached by
+        :mod:`cpdimpact.comparison`), lme4-style prior weights as in :class:`MultilevelModel`
+        (see its Notes: the point estimate is the weighted one; the model-based standard error
+        treats the weights as precisions). They enter both the model and the unconditional
+        model behind ``effect_size_sd``. Rows of weight zero are excluded and counted.
 
     Examples
     --------
@@ -77,6 +83,7 @@ class MultilevelDiD:
     covariates: Sequence[str] = field(default=())
     method: Literal["reml", "ml"] = "reml"
     df_method: Literal["satterthwaite", "between_within", "normal"] = "satterthwaite"
+    weights: str | None = None
     alpha: float = 0.05
 
     def __post_init__(self):
@@ -114,6 +121,8 @@ class MultilevelDiD:
     def fit(self, data: pd.DataFrame) -> MultilevelDiDResult:
         """Fit on pupil records (``data`` is not modified)."""
         needed = [self.outcome, self.treatment, self.arm, self.time, *self.groups, *self.covariates]
+        if self.weights is not None:
+            needed.append(self.weights)
         missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
         if missing:
             raise MissingColumnError(
@@ -139,6 +148,7 @@ class MultilevelDiD:
             check_nesting=not self.period_effects,
             method=self.method,
             df_method=self.df_method,
+            weights=self.weights,
             alpha=self.alpha,
         )
         fit = model.fit(frame)
@@ -150,6 +160,7 @@ class MultilevelDiD:
             check_nesting=not self.period_effects,
             method=self.method,
             df_method="normal",
+            weights=self.weights,
         ).fit(comparison)
         total = float(unconditional.variance_components[[*self.model_groups, "Residual"]].sum())
         reported = [self.treatment, *self.covariates]
@@ -162,6 +173,7 @@ class MultilevelDiD:
             unconditional=unconditional,
             effect_size_sd=float(np.sqrt(total)),
             alpha=self.alpha,
+            notes=fit.notes if self.weights is not None else (),
         )
 
 

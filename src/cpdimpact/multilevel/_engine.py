@@ -38,6 +38,13 @@ and :math:`r^2 = y^\top M^{-1}y - \hat\beta^\top A\hat\beta`:
 .. math::
     d_{ML}(\theta) = \log|M| + n\left(1 + \log\frac{2\pi r^2}{n}\right),\qquad
     d_{REML}(\theta) = \log|M| + \log|A| + (n-p)\left(1 + \log\frac{2\pi r^2}{n-p}\right).
+
+Prior weights (lme4's ``weights``): :math:`\varepsilon_i \sim N(0, \sigma^2/w_i)`. Scaling row
+*i* by :math:`\sqrt{w_i}` gives an unweighted model whose random-effect columns hold
+:math:`\sqrt{w_i}` instead of 1, so the recursion is unchanged once it starts from
+:math:`s = w_i` and :math:`r(a) = w_i a_i` (weighted per-group sums, :math:`X^\top W X`), and
+both deviances gain :math:`-\sum_i \log w_i`, the Jacobian of the scaling (as lme4's
+``ldW``).
 """
 
 from __future__ import annotations
@@ -78,6 +85,8 @@ class Structure:
     inner_sums: np.ndarray
     cross: np.ndarray
     top_raw: np.ndarray | None
+    #: sum of log prior weights (0 without weights), subtracted from the deviances
+    log_w: float = 0.0
 
     @property
     def n_levels(self) -> int:
@@ -103,6 +112,7 @@ def build_structure(
     z_extra: np.ndarray,
     codes: list[np.ndarray],
     z_cols: tuple[int, ...],
+    weights: np.ndarray | None = None,
 ) -> Structure:
     """One pass over the pupils: per-group sums, parent maps and the global cross-products.
 
@@ -119,6 +129,8 @@ def build_structure(
         identifies the whole path (school, teacher), so nesting is exact.
     z_cols
         Indices in ``[x, y, z_extra]`` of the top level's random-effect columns.
+    weights
+        Positive prior weights per pupil (residual variance sigma^2 / w_i), or None.
     """
     n, p = x.shape
     columns = [x[:, j] for j in range(p)] + [y] + [z_extra[:, j] for j in range(z_extra.shape[1])]
@@ -131,21 +143,35 @@ def build_structure(
         parent.append(up)
         top_of.append(top_of[level - 1][up])
     inner = codes[-1]
-    inner_n = np.bincount(inner, minlength=n_groups[-1]).astype(float)
-    inner_sums = np.column_stack(
-        [np.bincount(inner, weights=c, minlength=n_groups[-1]) for c in columns]
-    )
-    # [X y]'[X y] by blocks: no n x (p + 1) copy of the data.
-    xty = x.T @ y
-    cross = np.block([[x.T @ x, xty[:, None]], [xty[None, :], np.array([[y @ y]])]])
+    if weights is None:
+        inner_n = np.bincount(inner, minlength=n_groups[-1]).astype(float)
+        inner_sums = np.column_stack(
+            [np.bincount(inner, weights=c, minlength=n_groups[-1]) for c in columns]
+        )
+        # [X y]'[X y] by blocks: no n x (p + 1) copy of the data.
+        xty = x.T @ y
+        cross = np.block([[x.T @ x, xty[:, None]], [xty[None, :], np.array([[y @ y]])]])
+        log_w = 0.0
+    else:
+        inner_n = np.bincount(inner, weights=weights, minlength=n_groups[-1])
+        inner_sums = np.column_stack(
+            [np.bincount(inner, weights=c * weights, minlength=n_groups[-1]) for c in columns]
+        )
+        wx = x * weights[:, None]
+        xty = wx.T @ y
+        cross = np.block(
+            [[wx.T @ x, xty[:, None]], [xty[None, :], np.array([[(weights * y) @ y]])]]
+        )
+        log_w = float(np.log(weights).sum())
     top_raw = None
     q = len(z_cols)
     if q > 1:
         top = codes[0]
         top_raw = np.empty((n_groups[0], q, len(columns)))
         for i, zc in enumerate(z_cols):
+            zw = columns[zc] if weights is None else columns[zc] * weights
             for j, c in enumerate(columns):
-                top_raw[:, i, j] = np.bincount(top, weights=c * columns[zc], minlength=n_groups[0])
+                top_raw[:, i, j] = np.bincount(top, weights=c * zw, minlength=n_groups[0])
     return Structure(
         n=n,
         p=p,
@@ -158,6 +184,7 @@ def build_structure(
         inner_sums=inner_sums,
         cross=cross,
         top_raw=top_raw,
+        log_w=log_w,
     )
 
 
@@ -293,8 +320,8 @@ def criterion(st: Structure, logdet: float, r2: float, logdet_a: float, reml: bo
         return float("inf")
     if reml:
         dof = st.n - st.p
-        return logdet + logdet_a + dof * (1.0 + LOG_2PI + np.log(r2 / dof))
-    return logdet + st.n * (1.0 + LOG_2PI + np.log(r2 / st.n))
+        return logdet + logdet_a + dof * (1.0 + LOG_2PI + np.log(r2 / dof)) - st.log_w
+    return logdet + st.n * (1.0 + LOG_2PI + np.log(r2 / st.n)) - st.log_w
 
 
 def full_deviance(st: Structure, phi: np.ndarray, sigma: float, reml: bool) -> float:
@@ -307,8 +334,10 @@ def full_deviance(st: Structure, phi: np.ndarray, sigma: float, reml: bool) -> f
     _, r2, _, logdet_a = gls(st, ev)
     sigma2 = sigma**2
     if reml:
-        return ev.logdet + logdet_a + (st.n - st.p) * (LOG_2PI + np.log(sigma2)) + r2 / sigma2
-    return ev.logdet + st.n * (LOG_2PI + np.log(sigma2)) + r2 / sigma2
+        return (
+            ev.logdet + logdet_a + (st.n - st.p) * (LOG_2PI + np.log(sigma2)) + r2 / sigma2
+        ) - st.log_w
+    return ev.logdet + st.n * (LOG_2PI + np.log(sigma2)) + r2 / sigma2 - st.log_w
 
 
 @dataclass(frozen=True, eq=False)

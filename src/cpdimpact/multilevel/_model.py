@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from .._weights import constant, weight_values, zero_weight_note
 from ..errors import (
     DataError,
     EstimationError,
@@ -73,11 +74,28 @@ class MultilevelModel:
         two outer groups (a teacher recorded in two schools). Turn off when an inner id is
         *meant* to recur under several parents and the pair names the group, e.g. a teacher
         nested in school-years, where each (school-year, teacher) is one class.
+    weights
+        Column of non-negative prior weights per pupil, as lme4's ``weights``: pupil *i* has
+        residual variance :math:`\sigma^2 / w_i`. Weights are normalised to mean one (so
+        ``Residual`` is the residual variance of a pupil of average weight, and constant
+        weights give the unweighted fit exactly); rows of weight zero are excluded and counted
+        in the notes. See Notes.
     alpha
         1 minus the confidence level used by ``to_frame``.
 
     Notes
     -----
+    **Weights** are precision (prior) weights, not sampling weights: the likelihood is that of
+    :math:`\varepsilon_i \sim N(0, \sigma^2/w_i)`, as ``lmer(..., weights = w)`` fits (with
+    ``w`` normalised to mean one; lme4 does not normalise, which rescales only the residual
+    variance). The point estimates are the weighted ones that matching or re-weighting asks for
+    (e.g. weights from :mod:`cpdimpact.comparison`), but the model-based standard errors treat
+    the weights as known precisions: they are exact for weights that are precisions (a row that
+    is the mean of :math:`w_i` pupils) and only approximate for sampling weights, for which a
+    design-consistent multilevel analysis would need weights at every level (Pfeffermann et
+    al. 1998, *JRSS B* 60(1), 23-40; Rabe-Hesketh & Skrondal 2006, *JRSS A* 169(4),
+    805-827). The trials' bootstrap and permutation keep each pupil's weight with the pupil.
+
     The likelihood is computed from per-group sufficient statistics (see
     :mod:`cpdimpact.multilevel._engine`): one pass over the pupils, then work proportional to
     the number of groups per evaluation. Singular fits (a variance estimated at zero) are
@@ -102,6 +120,7 @@ class MultilevelModel:
     df_method: Literal["satterthwaite", "between_within", "normal"] = "satterthwaite"
     missing: Literal["drop", "raise"] = "drop"
     check_nesting: bool = True
+    weights: str | None = None
     alpha: float = 0.05
 
     def __post_init__(self):
@@ -244,6 +263,8 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     slope_terms = tuple(model.slopes.get(model.groups[0], ()))
     used = [model.outcome, *model.covariates, *model.groups]
     used += [t for t in slope_terms if t not in used]
+    if model.weights is not None and model.weights not in used:
+        used.append(model.weights)
     missing_cols = [c for c in dict.fromkeys(used) if c not in data.columns]
     if missing_cols:
         raise MissingColumnError(
@@ -263,12 +284,13 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
                 f"[{column!r}], drop_first=True, dtype=float)"
             )
     frame = data[list(dict.fromkeys(used))]
-    incomplete = frame.isna().any(axis=1).to_numpy()
+    modelled = [c for c in frame.columns if c != model.weights]
+    incomplete = frame[modelled].isna().any(axis=1).to_numpy()
     notes: list[str] = []
     if incomplete.any():
         if model.missing == "raise":
             bad = data.index[incomplete]
-            columns = [c for c in frame.columns if frame[c].isna().any()]
+            columns = [c for c in modelled if frame[c].isna().any()]
             raise InvalidValueError(
                 f"{int(incomplete.sum())} rows have missing values in {columns} "
                 f"({format_rows(bad)}); drop them first or use missing='drop'"
@@ -277,6 +299,15 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
         frame = frame.loc[~incomplete]
     if len(frame) == 0:
         raise InvalidValueError("no complete rows to fit")
+    weights = None
+    if model.weights is not None:
+        weights = weight_values(frame, model.weights)
+        zero = weights == 0
+        if zero.any():
+            notes.append(zero_weight_note(model.weights, zero, frame.index))
+            frame, weights = frame.loc[~zero], weights[~zero]
+        # Normalised to mean one; constant weights are the unweighted model, exactly.
+        weights = None if constant(weights) else weights / weights.mean()
     y = frame[model.outcome].to_numpy(dtype=float)
     x = np.column_stack(
         [np.ones(len(frame))] + [frame[c].to_numpy(dtype=float) for c in model.covariates]
@@ -294,7 +325,7 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     )
     codes, labels = _group_codes(frame, model.groups)
     _check_groups(model, codes, labels)
-    structure = _engine.build_structure(x, y, z_extra, codes, z_cols)
+    structure = _engine.build_structure(x, y, z_extra, codes, z_cols, weights)
     _check_rank(structure.cross[: x.shape[1], : x.shape[1]], [INTERCEPT, *model.covariates])
     term_levels = _term_levels(model, x, codes)
     return _Prepared(structure, labels, term_levels, int(incomplete.sum()), notes)
