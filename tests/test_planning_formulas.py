@@ -13,6 +13,8 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from cpdimpact.errors import CpdImpactError, DesignError, InvalidValueError
@@ -215,6 +217,46 @@ def test_covariates_reduce_mdes_and_cost_degrees_of_freedom():
     )
     assert adjusted.mdes < plain.mdes
     assert adjusted.df == plain.df - 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    schools=st.integers(5, 400),
+    pupils=st.integers(2, 200),
+    icc=st.floats(0.0, 0.6),
+    r2=st.floats(0.0, 0.9),
+    share=st.floats(0.1, 0.9),
+)
+def test_properties_of_the_cluster_trial(schools, pupils, icc, r2, share):
+    base = dict(pupils=pupils, icc=icc, r2_pupil=r2, r2_school=r2)
+    result = mdes("cra2", schools=schools, treated_share=share, **base)
+    # swapping the arms changes nothing; more schools never hurt; power at the MDES is 80%
+    assert mdes("cra2", schools=schools, treated_share=1 - share, **base).mdes == pytest.approx(
+        result.mdes, rel=1e-12
+    )
+    assert mdes("cra2", schools=schools + 1, treated_share=share, **base).mdes < result.mdes
+    # (Bloom's multiplier uses the central t: with 3 df the exact power at the MDES is 0.784)
+    at_mdes = power("cra2", es=result.mdes, schools=schools, treated_share=share, **base)
+    assert at_mdes.power == pytest.approx(0.80, abs=0.02 if schools < 10 else 0.002)
+    assert result.ci_lower < result.mdes < result.ci_upper
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    before=st.integers(1, 6),
+    after=st.integers(1, 6),
+    rho=st.floats(-0.3, 1.0),
+    icc=st.floats(0.01, 0.5),
+)
+def test_properties_of_did(before, after, rho, icc):
+    base = dict(pupils=40, years_before=before, years_after=after, icc=icc, autocorrelation=rho)
+    result = mdes("did", schools=60, **base)
+    assert result.std_error > 0
+    # with perfectly stable school effects only the pupil noise is left: c'c / n terms
+    stable = mdes("did", schools=60, **{**base, "autocorrelation": 1.0})
+    pupils_only = (1 - icc) / 40 * (1 / before + 1 / after) / (0.25 * 60)
+    assert stable.std_error**2 == pytest.approx(pupils_only, rel=1e-10)
+    assert stable.std_error <= result.std_error + 1e-12
 
 
 # --- DiD and CITS: formula against simulation with known truth ------------------------------
