@@ -124,3 +124,15 @@ def test_gallery_removes_pages_of_deleted_examples(tmp_path):
     (examples / "two.py").unlink()
     ext.write_gallery(examples, out)
     assert {p.name for p in out.glob("*.md")} == {"index.md", "one_py.md"}
+
+
+def test_gallery_prose_titles_and_links(tmp_path):
+    ext = _load_docs_extension()
+    (tmp_path / "cli.md").write_text("# CLI\n")
+    text = ext.docstring_to_markdown("See docs/cli.md, not docs/nope.md.", docs=tmp_path)
+    assert text == "See [docs/cli.md](../cli.md), not docs/nope.md."
+    spec = tmp_path / "spec.toml"
+    spec.write_text("# A spec: run it with `x`. Paths are relative.\n\n[data]\nseed = 1\n")
+    example = ext.read_example(spec)
+    assert example.title == "A spec: run it with `x`"
+    assert example.prose == "Paths are relative."

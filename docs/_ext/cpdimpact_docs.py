@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ ROOT = DOCS.parent
 EXAMPLES = ROOT / "examples"
 GALLERY = DOCS / "gallery"
 GALLERY_SUFFIXES = {".py": "python", ".toml": "toml"}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`])")
 RUN_COMMANDS = {".py": "python examples/{name}", ".toml": "cpdimpact run examples/{name}"}
 
 
@@ -67,17 +69,27 @@ def read_example(path: Path) -> Example:
     if not doc:
         return Example(path, path.name, "")
     first, _, rest = doc.partition("\n\n")
-    title = " ".join(first.split()).rstrip(".")
-    return Example(path, title, rest.strip())
+    # The title is the first sentence; the rest of the first paragraph opens the prose.
+    title, *more = _SENTENCE_END.split(" ".join(first.split()), maxsplit=1)
+    prose = "\n\n".join(part for part in (*more, rest.strip()) if part)
+    return Example(path, title.rstrip("."), prose)
 
 
-def docstring_to_markdown(text: str) -> str:
+_DOCS_PAGE = re.compile(r"(?<![\w/`\[])docs/(\w+)\.md\b")
+
+
+def docstring_to_markdown(text: str, docs: Path = DOCS) -> str:
     """Turn docstring prose into MyST Markdown.
 
     Paragraphs indented by four spaces (commands in the docstrings) become fenced ``console``
     blocks, which also ends any list before them; reST double backquotes are already Markdown
-    code spans.
+    code spans. A mention of ``docs/<page>.md`` becomes a link when that page exists.
     """
+
+    def link(match: re.Match) -> str:
+        page = match.group(1)
+        return f"[{match.group(0)}](../{page}.md)" if (docs / f"{page}.md").exists() else match[0]
+
     out = []
     for block in text.split("\n\n"):
         lines = block.splitlines()
@@ -85,7 +97,7 @@ def docstring_to_markdown(text: str) -> str:
             body = "\n".join(line[4:] for line in lines)
             out.append(f"```console\n{body}\n```")
         else:
-            out.append(block)
+            out.append(_DOCS_PAGE.sub(link, block))
     return "\n\n".join(out)
 
 
