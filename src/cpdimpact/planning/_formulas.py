@@ -565,9 +565,9 @@ class PowerAnalysis(HtmlFromSummary):
         Minimum detectable effect size, in pupil-level standard deviations, at
         :attr:`target_power`: ``multiplier * std_error``.
     ci_lower, ci_upper : float
-        The MDES interval as PowerUpR reports it, ``mdes -/+ t_crit * std_error``: the range of
-        true effects around the MDES that the design would estimate within one critical
-        distance (``t_crit`` the critical value of the test).
+        The MDES interval as PowerUpR reports it, ``mdes -/+ t_crit * std_error`` (``t_crit``
+        the test's critical value): where the estimate would fall, with probability
+        ``1 - alpha`` for a two-tailed test, if the true effect were exactly the MDES.
     std_error : float
         Standard error of the standardised impact estimate.
     df : float
@@ -589,6 +589,8 @@ class PowerAnalysis(HtmlFromSummary):
     exact : float or None
         From :func:`sample_size`: the real-valued solution at which the MDES equals the target;
         the design's ``inputs`` hold it rounded up, and all other fields are evaluated there.
+    notes : tuple of str
+        Caveats printed under the summary (the DiD/CITS assumptions).
     """
 
     design: str
