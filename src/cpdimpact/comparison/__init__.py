@@ -9,7 +9,14 @@ area, and a check for selection on a dip.
 """
 
 from ._balance import balance_table, plot_love
+from ._matching import (
+    CoarsenedExactMatching,
+    MahalanobisMatching,
+    NearestMatching,
+    propensity_score,
+)
 from ._result import ComparisonWeights
 
 __all__: list[str] = []
 __all__ += ["ComparisonWeights", "balance_table", "plot_love"]
+__all__ += ["NearestMatching", "MahalanobisMatching", "CoarsenedExactMatching", "propensity_score"]

@@ -1,0 +1,370 @@
+"""Matching and weighting of schools (cpdimpact.comparison).
+
+Reference outputs: tests/reference/comparison/ (matchit.R with R MatchIt 4.5.1 plus the two
+upstream fixes in build_patched_matchit.sh; data: MatchIt's lalonde).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from cpdimpact.comparison import (
+    CoarsenedExactMatching,
+    ComparisonWeights,
+    MahalanobisMatching,
+    NearestMatching,
+    balance_table,
+    plot_love,
+    propensity_score,
+)
+from cpdimpact.errors import (
+    DesignError,
+    DuplicateRowsError,
+    EmptyComparisonGroupError,
+    InvalidValueError,
+    MissingColumnError,
+)
+
+matplotlib.use("Agg")
+
+REF = Path(__file__).parent / "reference" / "comparison"
+COVS = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]
+CUTS = {
+    "age": [20, 25, 30, 40],
+    "educ": [9, 12],
+    "re74": [1, 5000, 15000],
+    "re75": [1, 5000, 15000],
+    "married": 0,
+    "nodegree": 0,
+}
+KW = {"treatment": "treat", "unit": "id"}
+
+CASES = {
+    "nearest_ps": NearestMatching(covariates=COVS, distance="probability", **KW),
+    "nearest_logit_caliper": NearestMatching(covariates=COVS, caliper=0.2, **KW),
+    "nearest_ps_caliper": NearestMatching(
+        covariates=COVS, distance="probability", caliper=0.01, **KW
+    ),
+    "nearest_replace": NearestMatching(covariates=COVS, replace=True, **KW),
+    "nearest_2to1": NearestMatching(covariates=COVS, ratio=2, **KW),
+    "nearest_3to1_replace": NearestMatching(covariates=COVS, ratio=3, replace=True, **KW),
+    "mahalanobis": MahalanobisMatching(
+        covariates=["age", "educ", "married", "nodegree", "re74", "re75"], **KW
+    ),
+    "cem": CoarsenedExactMatching(covariates=COVS, cutpoints=CUTS, **KW),
+    "cem_sturges": CoarsenedExactMatching(
+        covariates=["age", "educ", "race", "married", "re74"], **KW
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def lalonde():
+    return pd.read_csv(REF / "lalonde.csv")
+
+
+@pytest.fixture(scope="module")
+def fitted(lalonde):
+    return {name: spec.fit(lalonde) for name, spec in CASES.items()}
+
+
+def _partition(labels: pd.Series) -> set[frozenset]:
+    groups = labels.dropna().groupby(labels.dropna()).groups
+    return {frozenset(ids) for ids in groups.values()}
+
+
+# ---------------------------------------------------------------------------- MatchIt parity
+@pytest.mark.parametrize("name", list(CASES))
+def test_weights_match_matchit(fitted, name):
+    ref = pd.read_csv(REF / f"weights_{name}.csv")
+    res = fitted[name]
+    ours = res.weights.reindex(ref["id"]).to_numpy()
+    np.testing.assert_allclose(ours, ref["weight"].to_numpy(), rtol=0, atol=1e-12)
+    assert res.counts.loc["treated", "used"] == int(((ref.treat == 1) & (ref.weight > 0)).sum())
+    assert res.counts.loc["control", "used"] == int(((ref.treat == 0) & (ref.weight > 0)).sum())
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in CASES if n.startswith("nearest") or n == "mahalanobis"]
+)
+def test_matched_pairs_match_matchit(fitted, name):
+    ref = pd.read_csv(REF / f"matches_{name}.csv").dropna(subset=["control"])
+    ours = fitted[name].matches
+    assert set(zip(ref.treated, ref["rank"], ref.control, strict=True)) == set(
+        zip(ours.treated, ours["rank"], ours.control, strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n for n in CASES if "replace" not in n and not n.startswith("cem")] + ["cem", "cem_sturges"],
+)
+def test_matched_sets_match_matchit(fitted, name):
+    ref = pd.read_csv(REF / f"weights_{name}.csv").set_index("id")["subclass"]
+    ours = fitted[name].subclass.reindex(ref.index)
+    assert _partition(ours.astype("float")) == _partition(ref)
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n.startswith("nearest")])
+def test_propensity_score_matches_glm(fitted, name):
+    ref = pd.read_csv(REF / f"weights_{name}.csv").set_index("id")["distance"]
+    ours = fitted[name].distance.reindex(ref.index)
+    # glm stops at a relative deviance change of 1e-8; we iterate further
+    np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_balance_matches_matchit_summary(fitted, name):
+    ref = pd.read_csv(REF / f"balance_{name}.csv")
+    ref = ref[ref.variable != "distance"].copy()
+    ref["variable"] = ref["variable"].str.replace(r"^race(\w+)$", r"race=\1", regex=True)
+    ours = fitted[name].balance.set_index(["variable", "sample"])
+    ref = ref.set_index(["variable", "sample"])
+    assert set(ref.index) == set(ours.index)
+    cols = [
+        "treated_mean",
+        "control_mean",
+        "std_mean_diff",
+        "variance_ratio",
+        "ecdf_mean",
+        "ecdf_max",
+    ]
+    a, b = ours.loc[ref.index, cols].to_numpy(dtype=float), ref[cols].to_numpy(dtype=float)
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_allclose(a[~np.isnan(a)], b[~np.isnan(b)], rtol=1e-10, atol=1e-8)
+
+
+def test_caliper_width_in_sd_of_distance(fitted, lalonde):
+    res = fitted["nearest_logit_caliper"]
+    # matchit.R prints the caliper in distance units: 0.3609024
+    assert res.diagnostics["caliper_width"] == pytest.approx(0.3609024, abs=1e-7)
+    assert res.n_treated_dropped == 185 - 117
+    assert any("no match" in n for n in res.summary().notes)
+    assert (res.matches["distance"] <= res.diagnostics["caliper_width"]).all()
+
+
+# ---------------------------------------------------------------------------- weights' rules
+def test_att_weight_conventions(fitted):
+    for name, res in fitted.items():
+        w, t = res.weights.to_numpy(), res.treated.to_numpy()
+        assert set(np.unique(w[t])) <= {0.0, 1.0}, name
+        assert (w >= 0).all()
+        wc = w[~t]
+        assert wc.sum() == pytest.approx((wc > 0).sum()), name
+
+
+def test_matching_without_replacement_uses_each_control_once(fitted):
+    m = fitted["nearest_2to1"].matches
+    assert not m["control"].duplicated().any()
+    assert (m.groupby("treated").size() == 2).all()
+
+
+def test_inputs_are_not_modified(lalonde):
+    before = lalonde.copy(deep=True)
+    NearestMatching(covariates=COVS, caliper=0.2, **KW).fit(lalonde)
+    CoarsenedExactMatching(covariates=COVS, cutpoints=CUTS, **KW).fit(lalonde)
+    pd.testing.assert_frame_equal(lalonde, before)
+
+
+def test_cem_does_not_depend_on_row_order(lalonde):
+    spec = CoarsenedExactMatching(covariates=COVS, cutpoints=CUTS, **KW)
+    a = spec.fit(lalonde).weights
+    b = spec.fit(lalonde.sample(frac=1, random_state=3)).weights
+    pd.testing.assert_series_equal(a, b.reindex(a.index))
+
+
+def test_random_order_is_seeded(lalonde):
+    spec = NearestMatching(covariates=COVS, order="random", seed=5, **KW)
+    a, b = spec.fit(lalonde), spec.fit(lalonde)
+    pd.testing.assert_series_equal(a.weights, b.weights)
+
+
+def test_propensity_score_function(lalonde, fitted):
+    ps = propensity_score(lalonde, covariates=COVS, **KW)
+    np.testing.assert_allclose(ps.to_numpy(), fitted["nearest_ps"].distance.to_numpy(), atol=1e-12)
+    assert ((ps > 0) & (ps < 1)).all()
+
+
+# ---------------------------------------------------------------------------- bad input
+def _toy(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "school": np.arange(n),
+            "level": rng.normal(size=n),
+            "fsm_share": rng.uniform(0.05, 0.6, size=n),
+            "phase": rng.choice(["primary", "secondary"], size=n),
+        }
+    )
+    df["treated"] = (rng.random(n) < 0.35).astype(int)
+    return df
+
+
+def test_complete_separation_names_the_covariate():
+    df = _toy()
+    df["level"] = np.where(df.treated == 1, 5.0, 0.0) + np.linspace(0, 1, len(df))
+    with pytest.raises(DesignError, match="no overlap") as err:
+        NearestMatching(covariates=["level", "fsm_share"]).fit(df)
+    assert "level" in str(err.value)
+    assert "fsm_share (" not in str(err.value)
+
+
+def test_quasi_separation_by_a_level_names_it():
+    df = _toy(200, seed=1)
+    df.loc[df.index[:12], "phase"] = "special"
+    df.loc[df.index[:12], "treated"] = 1
+    with pytest.raises(DesignError, match=r"phase=special \(held only by treated"):
+        NearestMatching(covariates=["level", "phase"]).fit(df)
+
+
+def test_caliper_dropping_every_treated_school_is_an_error():
+    df = _toy(80, seed=2)
+    with pytest.raises(EmptyComparisonGroupError, match=r"0 of \d+ matched"):
+        NearestMatching(covariates=["level"], caliper=1e-12).fit(df)
+
+
+def test_missing_covariate_names_column_and_rows():
+    df = _toy()
+    df.loc[[3, 7], "fsm_share"] = np.nan
+    with pytest.raises(InvalidValueError, match=r"'fsm_share' is missing for 2 .* rows 3, 7"):
+        NearestMatching(covariates=["level", "fsm_share"]).fit(df)
+    with pytest.raises(InvalidValueError, match="fsm_share"):
+        CoarsenedExactMatching(covariates=["fsm_share"]).fit(df)
+
+
+def test_too_few_controls_for_k_to_1():
+    df = _toy(30, seed=3)
+    df["treated"] = (np.arange(30) < 12).astype(int)  # 12 treated, 18 controls
+    with pytest.raises(DesignError, match=r"needs at least 24 comparison schools .* 18"):
+        NearestMatching(covariates=["level"], ratio=2).fit(df)
+    with pytest.raises(DesignError, match="replace=True"):
+        MahalanobisMatching(covariates=["level"], ratio=2).fit(df)
+    NearestMatching(covariates=["level"], ratio=2, replace=True).fit(df)  # fine
+
+
+def test_other_bad_input():
+    df = _toy()
+    with pytest.raises(MissingColumnError, match="'trend'"):
+        NearestMatching(covariates=["trend"]).fit(df)
+    with pytest.raises(MissingColumnError, match="school id"):
+        NearestMatching(covariates=["level"], unit="urn").fit(df)
+    dup = pd.concat([df, df.iloc[[0]]])
+    with pytest.raises(DuplicateRowsError, match="one row per school"):
+        NearestMatching(covariates=["level"]).fit(dup)
+    bad = df.assign(treated=df.treated.replace({1: 2}))
+    with pytest.raises(InvalidValueError, match="0/1"):
+        NearestMatching(covariates=["level"]).fit(bad)
+    with pytest.raises(EmptyComparisonGroupError):
+        NearestMatching(covariates=["level"]).fit(df.assign(treated=1))
+    with pytest.raises(ValueError, match="caliper"):
+        NearestMatching(covariates=["level"], caliper=-1)
+    with pytest.raises(ValueError, match="ratio"):
+        NearestMatching(covariates=["level"], ratio=0)
+    with pytest.raises(ValueError, match="cutpoints"):
+        CoarsenedExactMatching(covariates=["level"], cutpoints={"size": 3})
+
+
+# ---------------------------------------------------------------------------- attach and faces
+def _pupils(schools, per=3):
+    return pd.DataFrame(
+        {
+            "school": np.repeat(schools["school"].to_numpy(), per),
+            "score": np.arange(len(schools) * per, dtype=float),
+        }
+    )
+
+
+def test_attach_drops_zero_weight_schools_and_counts_them():
+    df = _toy(120, seed=4)
+    res = NearestMatching(covariates=["level", "fsm_share"], caliper=0.05).fit(df)
+    pupils = _pupils(df)
+    before = pupils.copy()
+    out = res.attach(pupils)
+    pd.testing.assert_frame_equal(pupils, before)
+    info = out.attrs["cpdimpact_attach"]
+    zero = set(res.weights.index[res.weights == 0])
+    assert set(info["schools_dropped"]) == zero
+    assert info["rows_dropped"] == 3 * len(zero) == len(pupils) - len(out)
+    assert (out["weight"] > 0).all()
+    assert (
+        out.groupby("school")["weight"]
+        .first()
+        .equals(res.weights[res.weights > 0].rename_axis("school"))
+    )
+    kept = res.attach(pupils, unmatched="keep", name="w")
+    assert len(kept) == len(pupils)
+    assert (kept["w"] == 0).sum() == 3 * len(zero)
+
+
+def test_attach_refuses_unknown_schools_and_clashing_names():
+    df = _toy()
+    res = NearestMatching(covariates=["level"]).fit(df)
+    pupils = _pupils(df)
+    extra = pd.concat([pupils, pd.DataFrame({"school": [999], "score": [1.0]})], ignore_index=True)
+    with pytest.raises(InvalidValueError, match="999"):
+        res.attach(extra)
+    with pytest.raises(InvalidValueError, match="already has a column 'score'"):
+        res.attach(pupils, name="score")
+    with pytest.raises(MissingColumnError):
+        res.attach(pupils.rename(columns={"school": "urn"}))
+    assert len(res.attach(pupils.rename(columns={"school": "urn"}), unit="urn")) > 0
+
+
+def test_weights_flow_into_did():
+    """Two periods, one row per school-year: the weighted TWFE DiD equals the difference of
+    the treated schools' mean change and the weighted mean change of the comparison schools."""
+    from cpdimpact.did import DiD
+
+    rng = np.random.default_rng(7)
+    schools = _toy(80, seed=7)
+    res = NearestMatching(covariates=["level", "fsm_share"], replace=True).fit(schools)
+    rows = []
+    for year in (2019, 2020):
+        for s in schools.itertuples():
+            exposed = bool(s.treated) and year == 2020
+            y = s.level * (1 + (year == 2020)) + 0.3 * exposed + rng.normal(scale=0.1)
+            rows.append({"school": s.school, "year": year, "exposed": exposed, "y": y})
+    panel = res.attach(pd.DataFrame(rows))
+    fit = DiD(outcome="y", unit="school", time="year", cluster="school", weights="weight").fit(
+        panel
+    )
+    wide = panel.pivot(index="school", columns="year", values="y")
+    change = wide[2020] - wide[2019]
+    w = res.weights.reindex(change.index)
+    t = res.treated.reindex(change.index)
+    expected = change[t].mean() - np.average(change[~t], weights=w[~t])
+    assert fit.estimate == pytest.approx(expected, rel=1e-9)
+    assert res.n_control < int((~res.treated).sum())  # some controls really were dropped
+
+
+def test_result_faces(fitted):
+    res = fitted["nearest_logit_caliper"]
+    assert isinstance(res, ComparisonWeights)
+    text = str(res.summary())
+    assert "117 used of 185" in text and "smd_before" in text
+    assert "<table>" in res._repr_html_()
+    json.dumps(res.to_dict())
+    frame = res.to_frame()
+    assert list(frame.columns[:3]) == ["id", "treated", "weight"] and len(frame) == 614
+    assert res.tidy().equals(res.balance)
+    ax = res.plot()
+    assert len(ax.get_yticklabels()) == res.balance["variable"].nunique()
+    assert 0 < res.effective_n_control <= res.n_control
+
+
+def test_balance_table_without_weights_and_plot(lalonde):
+    tab = balance_table(lalonde, treatment="treat", covariates=["age", "race"])
+    assert list(tab["sample"].unique()) == ["before"]
+    assert list(tab["variable"]) == ["age", "race=black", "race=hispan", "race=white"]
+    ax = plot_love(tab, statistic="ecdf_max", threshold=None)
+    assert ax.get_xlabel().startswith("eCDF")
+    # hand check: std. mean difference of age with the treated SD
+    t = lalonde[lalonde.treat == 1]["age"]
+    c = lalonde[lalonde.treat == 0]["age"]
+    assert tab.loc[0, "std_mean_diff"] == pytest.approx((t.mean() - c.mean()) / t.std(ddof=1))
