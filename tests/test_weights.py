@@ -464,3 +464,221 @@ def test_multilevel_did_passes_weights():
     ).fit(data)
     assert weighted.estimate == pytest.approx(by_hand.params["exposed"], rel=1e-8)
     assert weighted.std_error == pytest.approx(by_hand.std_errors["exposed"], rel=1e-6)
+
+
+# ---------------------------------------------------------------------- trials
+def _crt_weighted():
+    return pd.read_csv(MULTILEVEL / "weighted_crtData.csv")
+
+
+def _slope_weighted():
+    return pd.read_csv(MULTILEVEL / "weighted_slope.csv")
+
+
+def _trial(kind, **options):
+    from cpdimpact.multilevel import ClusterTrial, MultisiteTrial, SimpleTrial
+
+    if kind == "cluster":
+        base = dict(
+            outcome="Posttest", treatment="Intervention", covariates=("Prettest",), cluster="School"
+        )
+        return ClusterTrial(**base, **options), _crt_weighted()
+    if kind == "multisite":
+        base = dict(outcome="y", treatment="treat", covariates=("prior",), cluster="school")
+        return MultisiteTrial(**base, **options), _slope_weighted()
+    base = dict(outcome="y", treatment="treat", covariates=("prior",))
+    return SimpleTrial(**base, **options), _slope_weighted()
+
+
+def _trial_same(a, b):
+    pd.testing.assert_frame_equal(a.coefficient, b.coefficient)
+    pd.testing.assert_frame_equal(a.effect_sizes, b.effect_sizes)
+    pd.testing.assert_frame_equal(a.variances, b.variances)
+    for x, y in (
+        (a.bootstrap_draws, b.bootstrap_draws),
+        (a.permutation_draws, b.permutation_draws),
+    ):
+        if x is None:
+            assert y is None
+        else:
+            pd.testing.assert_frame_equal(x, y)
+
+
+@pytest.mark.parametrize("kind", ["simple", "cluster", "multisite"])
+def test_trial_constant_weights_are_the_unweighted_fit(kind):
+    draws = dict(n_bootstrap=40, n_permutations=40, seed=9)
+    spec, data = _trial(kind, **draws)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = spec.fit(data)
+        weighted = replace(spec, weights="c").fit(data.assign(c=4.0))
+    _trial_same(weighted, plain)
+
+
+def test_cluster_trial_weighted_matches_lme4():
+    ref = ML_CASES["crt_weighted_reml"]
+    uncond = ML_CASES["crt_weighted_unconditional"]
+    spec, data = _trial("cluster", weights="w")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = spec.fit(data)
+    row = res.coefficient.set_index("method").loc["satterthwaite"]
+    assert row["estimate"] == pytest.approx(ref["fixed"]["Intervention"], rel=ML_RTOL)
+    assert row["std_error"] == pytest.approx(ref["std_errors"]["Intervention"], rel=ML_RTOL)
+    assert row["df"] == pytest.approx(ref["satterthwaite_df"]["Intervention"], rel=1e-4)
+    v = res.variances
+    assert v.loc["conditional", "between"] == pytest.approx(
+        ref["variance_components"]["School"], rel=ML_RTOL
+    )
+    assert v.loc["conditional", "within"] == pytest.approx(
+        ref["variance_components"]["Residual"], rel=ML_RTOL
+    )
+    assert v.loc["unconditional", "between"] == pytest.approx(
+        uncond["variance_components"]["School"], rel=ML_RTOL
+    )
+    assert v.loc["unconditional", "within"] == pytest.approx(
+        uncond["variance_components"]["Residual"], rel=ML_RTOL
+    )
+    assert any("weighted by 'w'" in note for note in res.notes)
+
+
+@pytest.mark.parametrize("kind", ["cluster", "multisite"])
+def test_trial_weighted_profile_interval_is_the_ml_likelihood_ratio(kind):
+    """At each end of the profile interval the weighted ML log-likelihood with the coefficient
+    fixed there (an offset) is chi2(1, 0.95)/2 below the weighted ML maximum, as computed by
+    MultilevelModel directly."""
+    from scipy import stats
+
+    from cpdimpact.multilevel import MultilevelModel
+
+    spec, data = _trial(kind, weights="w", ci_method="profile")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = spec.fit(data)
+    row = res.coefficient.set_index("method").loc["profile"]
+    slopes = {spec.cluster: (spec.treatment,)} if kind == "multisite" else {}
+    full = MultilevelModel(
+        outcome=spec.outcome,
+        covariates=(spec.treatment, *spec.covariates),
+        groups=(spec.cluster,),
+        slopes=slopes,
+        method="ml",
+        weights="w",
+        df_method="normal",
+    ).fit(data)
+    for bound in (row["ci_lower"], row["ci_upper"]):
+        shifted = data.assign(offset_y=data[spec.outcome] - bound * data[spec.treatment])
+        restricted = MultilevelModel(
+            outcome="offset_y",
+            covariates=tuple(spec.covariates),
+            groups=(spec.cluster,),
+            slopes=slopes,
+            method="ml",
+            weights="w",
+            df_method="normal",
+        ).fit(shifted)
+        drop = 2 * (full.loglik - restricted.loglik)
+        assert drop == pytest.approx(stats.chi2.ppf(0.95, 1), rel=1e-4)
+
+
+def test_simple_trial_weighted_is_weighted_least_squares():
+    import statsmodels.api as sm
+
+    spec, data = _trial("simple", weights="w")
+    res = spec.fit(data)
+    x = sm.add_constant(data[["treat", "prior"]])
+    wls = sm.WLS(data["y"], x, weights=data["w"]).fit()
+    row = res.coefficient.iloc[0]
+    assert row["estimate"] == pytest.approx(wls.params["treat"], rel=1e-10)
+    assert row["std_error"] == pytest.approx(wls.bse["treat"], rel=1e-10)
+    w = data["w"] / data["w"].mean()
+    assert res.variances.loc["conditional", "within"] == pytest.approx(
+        (w * wls.resid**2).sum() / wls.df_resid, rel=1e-10
+    )
+
+
+@pytest.mark.parametrize("kind", ["simple", "cluster", "multisite"])
+def test_trial_weighted_refit_of_the_sample_is_the_fit(kind):
+    """The batched refits of the bootstrap and permutations, given the analysed sample itself
+    with its weights, reproduce the weighted fit: the weights reach the refits."""
+    from cpdimpact.multilevel._resample import TrialArrays, _Batch, _refit
+
+    spec, data = _trial(kind, weights="w", n_bootstrap=20, n_permutations=20, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = spec.fit(data)
+    x = np.column_stack(
+        [np.ones(len(data)), data[spec.treatment], *[data[c] for c in spec.covariates]]
+    )
+    site = (
+        pd.factorize(data[spec.cluster], sort=True)[0]
+        if spec.cluster is not None
+        else np.zeros(len(data), dtype=np.int64)
+    ).astype(np.int64)
+    theta = res.model.theta.to_numpy() if res.model is not None else np.zeros(1)
+    w = data["w"].to_numpy() / data["w"].mean()
+    arrays = TrialArrays(
+        design=kind,
+        x=x,
+        y=data[spec.outcome].to_numpy(dtype=float),
+        site=site,
+        n_sites=int(site.max()) + 1,
+        beta=np.zeros(x.shape[1]),
+        sigma2=1.0,
+        site_cov=np.zeros((1, 1)),
+        blups=np.zeros((1, 1)),
+        theta=theta,
+        beta_u=0.0,
+        sigma2_u=1.0,
+        site_var_u=0.0,
+        blups_u=np.zeros(1),
+        w=w * 3.0,  # any scale: each draw's weights are normalised
+    )
+    batch = _Batch(
+        [arrays.x], [arrays.y], [arrays.y], [arrays.site], [arrays.treatment], [arrays.w]
+    )
+    out = _refit(arrays, batch, unconditional=True)
+    assert out["coefficient"][0] == pytest.approx(res.coefficient["estimate"].iloc[0], rel=1e-6)
+    v = res.variances
+    assert out["within_c"][0] == pytest.approx(v.loc["conditional", "within"], rel=1e-5)
+    assert out["total_u"][0] == pytest.approx(v.loc["unconditional", "total"], rel=1e-5)
+    boot = res.bootstrap_draws
+    assert boot["ok"].all() and boot["coefficient"].std() > 0
+    plain = replace(spec, weights=None).fit(data) if kind == "simple" else None
+    if plain is not None:
+        assert not np.allclose(plain.bootstrap_draws["coefficient"], boot["coefficient"])
+
+
+def test_trial_weight_options_and_errors():
+    from cpdimpact.multilevel import ClusterTrial
+
+    with pytest.raises(ValueError, match="residual"):
+        ClusterTrial(
+            outcome="Posttest",
+            treatment="Intervention",
+            cluster="School",
+            weights="w",
+            n_bootstrap=10,
+            bootstrap="residual",
+        )
+    with pytest.raises(ValueError, match="two roles"):
+        ClusterTrial(
+            outcome="Posttest", treatment="Intervention", cluster="School", weights="School"
+        )
+    spec, data = _trial("cluster", weights="w")
+    broken = data.copy()
+    broken.loc[4, "w"] = -1.0
+    with pytest.raises(InvalidValueError, match="negative"):
+        spec.fit(broken)
+    from cpdimpact.errors import MissingColumnError
+
+    with pytest.raises(MissingColumnError, match="weights"):
+        spec.fit(data.drop(columns="w"))
+    zero = data.assign(w=np.where(data.index < 5, 0.0, data["w"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = spec.fit(zero)
+        kept = spec.fit(data.iloc[5:])
+    assert fit.n_obs == len(data) - 5
+    assert any("5 rows with zero weight" in note for note in fit.notes)
+    np.testing.assert_allclose(fit.coefficient["estimate"], kept.coefficient["estimate"], rtol=1e-9)

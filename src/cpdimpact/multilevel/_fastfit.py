@@ -24,6 +24,12 @@ pupils, :math:`n_{Tg}` treated pupils, site sums :math:`r_g = \sum_i w_i` and tr
 
   (Woodbury). The profiled deviances then follow as in :mod:`._engine`.
 
+Prior weights :math:`w_i` (lme4's ``weights``, see :mod:`._engine`) replace the counts and sums
+by weighted ones: :math:`n_g = \sum_i w_i`, :math:`r_g = \sum_i w_i W_i`, :math:`C = W^\top
+\mathrm{diag}(w) W` (and likewise the treated sums). The deviances then lack the constant
+:math:`-\sum_i \log w_i`, which neither the optimum nor a profile (differences of deviances)
+depends on.
+
 A random-intercept REML fit is a one-dimensional problem: it is solved for all draws at once
 by golden-section search on :math:`\psi = \theta^2/(1+\theta^2) \in [0, 1)`. A slope model has
 three parameters: all draws take damped Newton steps together (:func:`fit_slope`).
@@ -88,11 +94,13 @@ class SiteStats:
         draw: np.ndarray | None = None,
         n_draws: int = 1,
         treated: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
     ) -> SiteStats:
         """Statistics from rows ``w`` (T, k) with site codes ``0..n_sites-1`` per draw.
 
         ``draw`` gives each row's draw (``0..n_draws-1``); ``treated`` (0/1 per row) adds the
-        treated-pupil sums a slope model needs.
+        treated-pupil sums a slope model needs; ``weights`` are prior weights per row (None:
+        unweighted).
         """
         k = w.shape[1]
         draw = np.zeros(len(w), dtype=np.int64) if draw is None else draw
@@ -102,19 +110,25 @@ class SiteStats:
         def sums(weights=None):
             return np.bincount(cell, weights=weights, minlength=size)
 
-        n = sums().astype(float).reshape(n_draws, n_sites)
+        n_obs = np.bincount(draw, minlength=n_draws).astype(float)
+        rows = w
+        if weights is None:
+            n = sums().astype(float).reshape(n_draws, n_sites)
+        else:
+            n = sums(weights).reshape(n_draws, n_sites)
+            w = w * weights[:, None]  # weighted sums; the cross-products pair w with rows
         r = np.stack([sums(w[:, j]) for j in range(k)], axis=-1).reshape(n_draws, n_sites, k)
         cross = np.empty((n_draws, k, k))
         for i in range(k):
             for j in range(i, k):
                 cross[:, i, j] = cross[:, j, i] = np.bincount(
-                    draw, weights=w[:, i] * w[:, j], minlength=n_draws
+                    draw, weights=w[:, i] * rows[:, j], minlength=n_draws
                 )
-        n_obs = np.bincount(draw, minlength=n_draws).astype(float)
         nt = rt = None
         if treated is not None:
             tw = w * treated[:, None]
-            nt = sums(treated.astype(float)).reshape(n_draws, n_sites)
+            t_weight = treated.astype(float) if weights is None else treated * weights
+            nt = sums(t_weight).reshape(n_draws, n_sites)
             rt = np.stack([sums(tw[:, j]) for j in range(k)], axis=-1).reshape(n_draws, n_sites, k)
         return cls(n=n, r=r, cross=cross, n_obs=n_obs, p=p, nt=nt, rt=rt)
 

@@ -17,6 +17,11 @@ Schemes (as eefAnalytics 1.1.5, whose ``case(1,2)`` is the ``"case"`` scheme her
   trial; pupils within sites for a multisite trial; pupils, within blocks if given, for a
   pupil-randomised trial) and refit the conditional model.
 
+With prior weights (``weights=`` of the trials) every pupil keeps its weight: a case draw
+carries the drawn pupils' weights (normalised to mean one within the draw, as a fit of that
+sample would), a permutation moves only the treatment. The residual scheme is not offered with
+weights (its residuals would need rescaling by the weights).
+
 References
 ----------
 Carpenter, J. R., Goldstein, H., & Rasbash, J. (2003). A novel bootstrap procedure for
@@ -88,6 +93,8 @@ class TrialArrays:
     sigma2_u: float
     site_var_u: float
     blups_u: np.ndarray
+    # Prior weights per pupil, mean one (None: unweighted).
+    w: np.ndarray | None = None
 
     @property
     def treatment(self) -> np.ndarray:
@@ -158,6 +165,7 @@ class _Batch:
     y_u: list
     slot: list
     t: list
+    wt: list  # prior weights of the draws' rows (weighted trials only)
 
 
 def _refit(arrays: TrialArrays, batch: _Batch, *, unconditional: bool) -> dict:
@@ -170,9 +178,15 @@ def _refit(arrays: TrialArrays, batch: _Batch, *, unconditional: bool) -> dict:
     slot = np.concatenate(batch.slot)
     p = arrays.p
     w = np.column_stack([x, y])
+    weights = None
+    if arrays.w is not None:  # each draw's weights, normalised to mean one within the draw
+        weights = np.concatenate(batch.wt)
+        weights = weights / (np.bincount(draw, weights=weights, minlength=b) / lengths)[draw]
     out = {}
     if arrays.design == "simple":
-        st = SiteStats.build(w, np.zeros(len(w), dtype=np.int64), 1, p, draw=draw, n_draws=b)
+        st = SiteStats.build(
+            w, np.zeros(len(w), dtype=np.int64), 1, p, draw=draw, n_draws=b, weights=weights
+        )
         c = st.cross
         with np.errstate(invalid="ignore", divide="ignore"):
             sign, _ = np.linalg.slogdet(c[:, :p, :p])
@@ -184,16 +198,25 @@ def _refit(arrays: TrialArrays, batch: _Batch, *, unconditional: bool) -> dict:
         out.update(coefficient=beta[:, 1], within_c=sigma2, total_c=sigma2, ok=ok)
         if unconditional:
             yu = np.concatenate(batch.y_u)
-            s1 = np.bincount(draw, weights=yu, minlength=b)
-            s2 = np.bincount(draw, weights=yu * yu, minlength=b)
-            var_u = (s2 - s1**2 / lengths) / (lengths - 1)
+            if weights is None:
+                s1 = np.bincount(draw, weights=yu, minlength=b)
+                s2 = np.bincount(draw, weights=yu * yu, minlength=b)
+                var_u = (s2 - s1**2 / lengths) / (lengths - 1)
+            else:  # weighted intercept-only fit: sum w (y - ybar_w)^2 / (n - 1)
+                s0 = np.bincount(draw, weights=weights, minlength=b)
+                s1 = np.bincount(draw, weights=weights * yu, minlength=b)
+                s2 = np.bincount(draw, weights=weights * yu * yu, minlength=b)
+                var_u = (s2 - s1**2 / s0) / (lengths - 1)
             out.update(within_u=var_u, total_u=var_u)
         return out
     treated = np.concatenate(batch.t) if arrays.design == "multisite" else None
-    st = SiteStats.build(w, slot, arrays.n_sites, p, draw=draw, n_draws=b, treated=treated)
+    st = SiteStats.build(
+        w, slot, arrays.n_sites, p, draw=draw, n_draws=b, treated=treated, weights=weights
+    )
     if arrays.design == "multisite":
         fit = fit_slope(st, arrays.theta)
-        share = np.bincount(draw, weights=treated, minlength=b) / lengths
+        t_weight = treated if weights is None else treated * weights
+        share = np.bincount(draw, weights=t_weight, minlength=b) / lengths
         cov = fit.cov
         total = cov[:, 0, 0] + fit.sigma2 + share * (cov[:, 1, 1] + 2 * cov[:, 0, 1])
     else:
@@ -203,7 +226,9 @@ def _refit(arrays: TrialArrays, batch: _Batch, *, unconditional: bool) -> dict:
     if unconditional:
         yu = np.concatenate(batch.y_u)
         wu = np.column_stack([np.ones(len(yu)), yu])
-        fit_u = fit_intercept(SiteStats.build(wu, slot, arrays.n_sites, 1, draw=draw, n_draws=b))
+        fit_u = fit_intercept(
+            SiteStats.build(wu, slot, arrays.n_sites, 1, draw=draw, n_draws=b, weights=weights)
+        )
         out.update(
             within_u=fit_u.sigma2,
             total_u=fit_u.sigma2 + fit_u.cov[:, 0, 0],
@@ -232,7 +257,7 @@ def run_bootstrap(
     if scheme == "residual":
         fixed, fixed_u, u, u_u, e, e_u = _residual_pieces(arrays)
     for first in range(0, n_draws, CHUNK):
-        batch = _Batch([], [], [], [], [])
+        batch = _Batch([], [], [], [], [], [])
         for i in range(first, min(first + CHUNK, n_draws)):
             rng = _draw_rng(ss, BOOTSTRAP_STREAM, i)
             if scheme == "case":
@@ -245,6 +270,8 @@ def run_bootstrap(
                 batch.y_u.append(arrays.y[rows])
                 batch.slot.append(slot)
                 batch.t.append(arrays.treatment[rows])
+                if arrays.w is not None:
+                    batch.wt.append(arrays.w[rows])
             else:
                 ys, ys_u = _residual_draw(rng, arrays, fixed, fixed_u, u, u_u, e, e_u)
                 batch.x_rows.append(arrays.x)
@@ -260,6 +287,8 @@ def run_bootstrap(
 def _residual_pieces(arrays: TrialArrays):
     """Fitted parts and reflated effects/residuals of both models."""
     x, y, site = arrays.x, arrays.y, arrays.site
+    if arrays.w is not None:
+        raise ValueError("the residual bootstrap does not take weights; use bootstrap='case'")
     fixed = x @ arrays.beta
     fixed_u = np.full(len(y), arrays.beta_u)
     if arrays.design == "simple":
@@ -316,7 +345,7 @@ def run_permutations(arrays: TrialArrays, n_draws: int, ss: np.random.SeedSequen
     """Permutation draws: the treatment re-randomised as assigned, conditional model refitted."""
     parts = []
     for first in range(0, n_draws, CHUNK):
-        batch = _Batch([], [], [], [], [])
+        batch = _Batch([], [], [], [], [], [])
         for i in range(first, min(first + CHUNK, n_draws)):
             t_new = permuted_treatment(_draw_rng(ss, PERMUTATION_STREAM, i), arrays)
             x = arrays.x.copy()
@@ -325,5 +354,7 @@ def run_permutations(arrays: TrialArrays, n_draws: int, ss: np.random.SeedSequen
             batch.y.append(arrays.y)
             batch.slot.append(arrays.site)
             batch.t.append(t_new)
+            if arrays.w is not None:
+                batch.wt.append(arrays.w)
         parts.append(_refit(arrays, batch, unconditional=False))
     return _collect(parts, ["coefficient", "within_c", "total_c", "ok"])

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._results import HtmlFromSummary, Summary, critical_value, interval, p_value
+from .._weights import constant, weight_values, zero_weight_note
 from ..errors import (
     CpdImpactWarning,
     DesignError,
@@ -65,6 +66,7 @@ class _Trial:
     bootstrap: Literal["case", "residual"] = "case"
     n_permutations: int = 0
     seed: int | np.random.Generator | None = None
+    weights: str | None = None
     alpha: float = 0.05
 
     def __post_init__(self):
@@ -76,11 +78,13 @@ class _Trial:
         roles = [self.outcome, self.treatment, *self.covariates]
         if self.cluster is not None:
             roles.append(self.cluster)
+        if self.weights is not None:
+            roles.append(self.weights)
         repeated = sorted({r for r in roles if roles.count(r) > 1})
         if repeated:
             raise ValueError(
                 f"columns {repeated} appear in two roles (outcome, treatment, covariates, "
-                "cluster); each column can play one"
+                "cluster, weights); each column can play one"
             )
         for name in ("n_bootstrap", "n_permutations"):
             value = getattr(self, name)
@@ -88,6 +92,11 @@ class _Trial:
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
         if self.bootstrap not in ("case", "residual"):
             raise ValueError(f"bootstrap must be 'case' or 'residual', got {self.bootstrap!r}")
+        if self.weights is not None and self.bootstrap == "residual" and self.n_bootstrap:
+            raise ValueError(
+                "bootstrap='residual' does not take weights (its residuals would need "
+                "rescaling by them); use bootstrap='case', which keeps each pupil's weight"
+            )
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
         if not (
@@ -101,6 +110,13 @@ class _Trial:
     def _columns(self) -> list[str]:
         cols = [self.outcome, self.treatment, *self.covariates]
         return cols + ([self.cluster] if self.cluster is not None else [])
+
+    def _weights(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """Prior weights of the analysed rows, mean one (None: unweighted or constant)."""
+        if self.weights is None:
+            return None
+        w = frame[self.weights].to_numpy(dtype=float)
+        return None if constant(w) else w / w.mean()
 
     def _clean(self, data: pd.DataFrame) -> tuple[pd.DataFrame, int, list[str]]:
         """Validated analysis rows (a copy), the number dropped and notes."""
@@ -120,8 +136,14 @@ class _Trial:
                     f"covariate as 0/1 dummies, e.g. pandas.get_dummies(data, columns="
                     f"[{column!r}], drop_first=True, dtype=float)"
                 )
-        frame = data[cols]
-        incomplete = frame.isna().any(axis=1).to_numpy()
+        if self.weights is not None and self.weights not in data.columns:
+            raise MissingColumnError(
+                f"column {self.weights!r} (the weights) is not in the data; it has "
+                f"{list(map(str, data.columns))}"
+            )
+        extra = [self.weights] if self.weights is not None else []
+        frame = data[cols + extra]
+        incomplete = frame[cols].isna().any(axis=1).to_numpy()
         notes: list[str] = []
         if incomplete.any():
             bad = [c for c in cols if frame[c].isna().any()]
@@ -133,6 +155,17 @@ class _Trial:
             warnings.warn(message, CpdImpactWarning, stacklevel=3)
             notes.append(message)
             frame = frame.loc[~incomplete]
+        if self.weights is not None:
+            weight = weight_values(frame, self.weights)
+            zero = weight == 0
+            if zero.any():
+                notes.append(zero_weight_note(self.weights, zero, frame.index))
+                frame, weight = frame.loc[~zero], weight[~zero]
+            frame = frame.assign(**{self.weights: weight})
+            notes.append(
+                f"weighted by {self.weights!r}: lme4-style prior weights (normalised to mean "
+                "one); the eefAnalytics effect-size variances count pupils, unweighted"
+            )
         treat = frame[self.treatment]
         numeric = pd.api.types.is_numeric_dtype(treat) or pd.api.types.is_bool_dtype(treat)
         values = treat.astype(float) if numeric else None
@@ -216,6 +249,11 @@ class SimpleTrial(_Trial):
     seed
         Seed (int, ``None`` or a numpy ``Generator``) of the bootstrap and permutations. Draw
         *i* depends only on the seed and *i*.
+    weights
+        Column of non-negative pupil weights (e.g. matching weights): weighted least squares
+        (``lm(weights = w)``; weights normalised to mean one, constant weights change
+        nothing). The case bootstrap and the permutations keep each pupil's weight with the
+        pupil; the residual bootstrap is refused. Rows of weight zero are excluded and counted.
     alpha
         1 minus the confidence level.
 
@@ -252,13 +290,23 @@ class SimpleTrial(_Trial):
         n, p = x.shape
         if n - p < 1:
             raise DesignError(f"{n} pupils cannot estimate {p} coefficients")
-        xtx_inv = np.linalg.inv(x.T @ x)
-        beta = xtx_inv @ x.T @ y
-        resid = y - x @ beta
-        sigma2 = float(resid @ resid / (n - p))
+        weights = self._weights(frame)
+        if weights is None:
+            xtx_inv = np.linalg.inv(x.T @ x)
+            beta = xtx_inv @ x.T @ y
+            resid = y - x @ beta
+            sigma2 = float(resid @ resid / (n - p))
+            var_y = float(np.var(y, ddof=1))
+            mean_y = float(y.mean())
+        else:  # weighted least squares, as lm(weights = w)
+            xtx_inv = np.linalg.inv(x.T @ (x * weights[:, None]))
+            beta = xtx_inv @ x.T @ (weights * y)
+            resid = y - x @ beta
+            sigma2 = float((weights * resid) @ resid / (n - p))
+            mean_y = float(weights @ y / weights.sum())
+            var_y = float(weights @ (y - mean_y) ** 2 / (n - 1))
         se = np.sqrt(np.diag(sigma2 * xtx_inv))
         df = float(n - p)
-        var_y = float(np.var(y, ddof=1))
         if self.cluster is not None:
             site, labels = pd.factorize(frame[self.cluster], sort=True)
         else:
@@ -274,10 +322,11 @@ class SimpleTrial(_Trial):
             site_cov=np.zeros((1, 1)),
             blups=np.zeros((len(labels), 1)),
             theta=np.zeros(1),
-            beta_u=float(y.mean()),
+            beta_u=mean_y,
             sigma2_u=var_y,
             site_var_u=0.0,
             blups_u=np.zeros(len(labels)),
+            w=weights,
         )
         boot, perm, ss = self._resample(arrays)
         est, std = float(beta[1]), float(se[1])
@@ -367,6 +416,14 @@ class ClusterTrial(_Trial):
         schools kept): two-sided permutation p-values.
     seed
         Seed of the bootstrap and permutations (int, ``None`` or ``Generator``).
+    weights
+        Column of non-negative pupil weights (e.g. matching weights), lme4-style prior
+        weights in both models (see :class:`~cpdimpact.multilevel.MultilevelModel`: the point
+        estimates are the weighted ones; model-based standard errors and the profile treat the
+        weights as precisions). The case bootstrap and the permutations keep each pupil's
+        weight with the pupil; the residual bootstrap is refused. The eefAnalytics effect-size
+        variances (Hedges 2007) count pupils, unweighted. Rows of weight zero are excluded
+        and counted.
     alpha
         1 minus the confidence level.
     ci_method
@@ -498,8 +555,9 @@ class MultisiteTrial(ClusterTrial):
         Sites where every analysed pupil is in one arm: ``"keep"`` (default, as lme4 and
         eefAnalytics: they inform the intercept variance and the covariates but not the
         treatment slope) or ``"drop"``. Either way a warning counts them.
-    outcome, treatment, covariates, cluster, n_bootstrap, bootstrap, n_permutations, seed, alpha, ci_method
-        As :class:`ClusterTrial`; permutations re-randomise the treatment within sites, the
+    outcome, treatment, covariates, cluster, n_bootstrap, bootstrap, n_permutations, seed, weights, alpha, ci_method
+        As :class:`ClusterTrial` (with weights, the share of treated pupils in the
+        conditional total variance is the weighted share); permutations re-randomise the treatment within sites, the
         case bootstrap resamples sites then pupils within them.
 
     Examples
@@ -600,6 +658,7 @@ def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, not
         slopes=spec._slopes(),
         df_method=df_method,
         missing="raise",
+        weights=spec.weights,
         alpha=spec.alpha,
     )
     fit = model.fit(frame)
@@ -608,7 +667,9 @@ def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, not
         groups=(spec.cluster,),
         df_method="normal",
         missing="raise",
+        weights=spec.weights,
     ).fit(frame)
+    weights = spec._weights(frame)
     x, y = spec._arrays_common(frame)
     site, labels = pd.factorize(frame[spec.cluster], sort=True)
     site = site.astype(np.int64)
@@ -628,7 +689,7 @@ def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, not
                 re.loc[re["term"] == spec.treatment, "estimate"].to_numpy(),
             ]
         )
-        share = float(t.mean())
+        share = float(t.mean()) if weights is None else float(weights @ t / weights.sum())
         total_c = between + sigma2 + share * (slope_var + 2 * cov01)
     else:
         site_cov = np.array([[between]])
@@ -652,6 +713,7 @@ def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, not
         sigma2_u=sigma2_u,
         site_var_u=between_u,
         blups_u=uncond.random_effects[c]["estimate"].to_numpy(),
+        w=weights,
     )
 
     # ---- the coefficient and its intervals
@@ -768,6 +830,7 @@ def _profile_likelihood(arrays: TrialArrays, multisite: bool, theta: np.ndarray)
         arrays.n_sites,
         arrays.p,
         treated=arrays.treatment if multisite else None,
+        weights=arrays.w,
     )
     if multisite:
 
