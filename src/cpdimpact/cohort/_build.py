@@ -18,6 +18,7 @@ from ..errors import (
 )
 from ..records import Records, as_records
 from ._balance import balance_groups, balance_table
+from ._dip import DipCheck, attach_dip_check
 from ._flow import FlowLog, FlowRecorder
 
 __all__ = ["CohortSpec", "Cohort", "unit_year_means"]
@@ -153,6 +154,10 @@ class Cohort(HtmlFromSummary):
         The same balance table "as allocated" (as randomised, in a trial): over every record
         of the units allocated to each arm (:attr:`FlowLog.allocated`), before records were
         excluded for missing values. ``balance`` is the table "as analysed".
+    dip_check
+        The :class:`~cpdimpact.cohort.DipCheck` run on every build: were the treated units
+        unusually low in the year before they started (selection on a dip)? When it finds a
+        dip the build warns with :class:`~cpdimpact.cohort.SelectionOnDipWarning`.
     """
 
     spec: CohortSpec
@@ -168,6 +173,7 @@ class Cohort(HtmlFromSummary):
     start_years: tuple[int, ...] = field(default=())
     balance_groups: tuple[str, str] = ("intervention", "comparison")
     balance_allocated: pd.DataFrame | None = None
+    dip_check: DipCheck | None = field(default=None, repr=False)
 
     @property
     def unit(self) -> str:
@@ -427,7 +433,7 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
 
     columns = [c for c in data.columns if c not in ("outcome_std",)] + ["outcome_std"]
     data = data[columns]
-    return Cohort(
+    cohort = Cohort(
         spec=spec,
         pupils=data,
         unit_years=unit_year_means(data),
@@ -442,6 +448,8 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         balance_groups=balance_groups(data),
         balance_allocated=balance_allocated,
     )
+    # Selection on a dip (cohort/_dip.py): store the check, warn at the caller of build().
+    return attach_dip_check(cohort, stacklevel=3)
 
 
 def _unit_ids(data: pd.DataFrame, keys: list[str]) -> pd.Series:

@@ -7,7 +7,9 @@ added) and the scenario. Three presets model typical programmes:
 
 - :func:`city_partnership`: 80 of a city's 160 primaries, about 400 teachers, three years;
 - :func:`hub_rollout`: 9 pilot hub areas, then 21 more two years later, 200-300 schools each;
-- :func:`maths_challenge`: every secondary of one authority against 8 comparison authorities.
+- :func:`maths_challenge`: every secondary of one authority against 8 comparison authorities;
+- :func:`support_after_dip`: school-to-school support for schools chosen after a bad year
+  (selection on a dip, regression to the mean), in three waves.
 
 Examples
 --------
@@ -18,7 +20,7 @@ Examples
 0.08
 """
 
-from ._presets import PRESETS, city_partnership, hub_rollout, maths_challenge
+from ._presets import PRESETS, city_partnership, hub_rollout, maths_challenge, support_after_dip
 from ._scenario import Scenario
 from ._simulate import SimulatedRecords, Truth, simulate
 
@@ -31,4 +33,5 @@ __all__ = [
     "hub_rollout",
     "maths_challenge",
     "simulate",
+    "support_after_dip",
 ]

@@ -11,7 +11,7 @@ import numpy as np
 from ._scenario import Scenario
 from ._simulate import SimulatedRecords, simulate
 
-__all__ = ["PRESETS", "city_partnership", "hub_rollout", "maths_challenge"]
+__all__ = ["PRESETS", "city_partnership", "hub_rollout", "maths_challenge", "support_after_dip"]
 
 # Fictitious place names: simulated records must never be mistaken for a real authority's.
 _HUB_AREAS = (
@@ -232,6 +232,80 @@ def maths_challenge(
         programme_cost=4_000_000.0 * scale,
     )
     return simulate(_build("maths_challenge", base, scale, overrides), seed)
+
+
+def support_after_dip(
+    seed: int | np.random.Generator | None = 0, scale: float = 1.0, **overrides: Any
+) -> SimulatedRecords:
+    """School-to-school support for schools chosen because their results dipped.
+
+    A region's teaching-school alliances and national leaders of education support 60 of its
+    240 primary schools. Schools are chosen on their 2018 results: the worse a school's mean
+    that year, the likelier it is chosen. Support starts in three waves of about 20 schools
+    (2019, 2020, 2021) as capacity allows; which chosen school goes in which wave is random.
+    Data cover 2014-2022: four clean years before the selection year.
+
+    Because a school's yearly mean holds a transitory part (that year's pupils, class teacher
+    and a school-by-year shock), the chosen schools' results would have recovered after 2018
+    without any support: a naive before-and-after comparison, or a difference-in-differences
+    that uses 2018 as the base year against schools never chosen, mistakes that regression to
+    the mean for an effect. Schools chosen by the same rule but supported later, or
+    comparison schools with the same pre-period trajectory (including the dip), give valid
+    comparisons (see ``docs/choosing_a_comparison_group.md``).
+
+    Parameters
+    ----------
+    seed
+        Random seed or generator (see :func:`simulate`).
+    scale
+        Multiplies the number of schools (at least 24 remain, 6 of them supported) and the cost.
+    **overrides
+        Any :class:`Scenario` field, replacing the preset's value after scaling.
+
+    Returns
+    -------
+    SimulatedRecords
+        About 80,000 pupil rows at ``scale=1``.
+
+    Notes
+    -----
+    ``selection_dip=2.5`` (log-odds per between-school SD of the 2018 mean), school-by-year
+    shocks of SD 0.10 (turbulent years: staff changes, a weak cohort), no selection on FSM, a
+    national trend of 0.02 SD a year; school-level exposure with one whole-school enrolment per
+    school; a true effect of 0.04 SD in the first year of support growing by 0.02 SD a year;
+    cost £1.2 million.
+
+    Examples
+    --------
+    >>> from cpdimpact.datasets import support_after_dip
+    >>> rec = support_after_dip(seed=0, scale=0.25)
+    >>> sorted(rec.participation["start_year"].unique().tolist())
+    [2019, 2020, 2021]
+    >>> rec.scenario.selection_year()
+    2018
+    """
+    schools = _scaled(240, scale, 24)
+    base = dict(
+        name="support_after_dip",
+        years=(2014, 2022),
+        areas=("Westmarch",),
+        schools_per_area=schools,
+        phase="primary",
+        fsm_share=0.26,
+        school_year_sd=0.10,
+        start_years={"Westmarch": (2019, 2020, 2021)},
+        join_share=0.25,
+        selection_fsm=0.0,
+        selection_dip=2.5,
+        dip_year=2018,
+        exposure="school",
+        effect=0.04,
+        effect_growth=0.02,
+        participants_per_school=0,
+        strands=(("school_to_school_support", 1.0, 40.0),),
+        programme_cost=1_200_000.0 * schools / 240,
+    )
+    return simulate(_build("support_after_dip", base, scale, overrides), seed)
 
 
 #: Preset name -> preset function ``(seed=0, scale=1.0, **overrides) -> SimulatedRecords``.

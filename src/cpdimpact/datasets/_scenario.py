@@ -102,6 +102,20 @@ class Scenario:
         Log-odds of joining per 10 percentage points of school FSM share above the mean:
         schools serving more disadvantaged pupils join more often. Selection is on levels only,
         so the untreated outcome keeps parallel trends.
+    selection_dip
+        Selection on a bad year (0, the default, turns it off). Schools are chosen for support
+        because of their results in ``dip_year``: the log-odds of joining fall by
+        ``selection_dip`` per SD (between the area's schools) of the school's mean untreated
+        outcome that year, on top of ``selection_fsm``. The school mean holds transitory parts
+        (school-by-year shock, that year's pupils and class teacher), so the chosen schools'
+        results recover the next year even without support: regression to the mean, the
+        "Ashenfelter dip". The chosen schools of an area are then split at random over its
+        start years (support in waves, as capacity allows), so every wave was selected by the
+        same rule on the same year and later waves are valid not-yet-treated comparisons.
+    dip_year
+        The results year schools are selected on (only with ``selection_dip > 0``). Default:
+        the year before the earliest start year of the scenario. It must fall before every
+        start year.
     exposure
         ``"school"``: every tested pupil of a joined school is exposed from its start year;
         ``"teacher"``: only pupils taught that year by a participating teacher.
@@ -181,6 +195,8 @@ class Scenario:
     start_years: Mapping[str, int | Sequence[int]] = field(default_factory=lambda: {"City": 2021})
     join_share: float = 0.5
     selection_fsm: float = 0.3
+    selection_dip: float = 0.0
+    dip_year: int | None = None
     exposure: str = "school"
     effect: float = 0.05
     effect_growth: float = 0.0
@@ -273,6 +289,7 @@ class Scenario:
                     f"start years {bad} of area {area!r} must fall after the first year {first} "
                     f"(leaving a pre-period) and no later than {last}"
                 )
+        self._check_dip()
         if not self.strands:
             raise ValueError("strands must hold at least one (name, share, mean_hours) triple")
         names = [s[0] for s in self.strands]
@@ -300,7 +317,32 @@ class Scenario:
                 "of prior attainment; lower them"
             )
 
+    def _check_dip(self) -> None:
+        if not (math.isfinite(self.selection_dip) and self.selection_dip >= 0):
+            raise ValueError(f"selection_dip must be a number >= 0; got {self.selection_dip}")
+        if self.dip_year is None:
+            return
+        if self.selection_dip == 0:
+            raise ValueError(
+                "dip_year is used only when schools are selected on it; set selection_dip > 0 "
+                "or leave dip_year as None"
+            )
+        earliest = min(y for _, starts in self.start_years for y in starts)
+        if int(self.dip_year) != self.dip_year or not self.years[0] <= self.dip_year < earliest:
+            raise ValueError(
+                f"dip_year must be a whole year from the first year {self.years[0]} to before "
+                f"the earliest start year {earliest}; got {self.dip_year}"
+            )
+
     # ------------------------------------------------------------------ derived
+    def selection_year(self) -> int | None:
+        """The results year schools are selected on (``None`` unless ``selection_dip > 0``)."""
+        if self.selection_dip == 0:
+            return None
+        if self.dip_year is not None:
+            return int(self.dip_year)
+        return min(y for _, starts in self.start_years for y in starts) - 1
+
     def variance_budget(self) -> dict[str, float]:
         r"""Variance of each component of the standardised untreated outcome.
 

@@ -203,7 +203,13 @@ def simulate(scenario: Scenario, seed: int | np.random.Generator | None = 0) -> 
     :math:`e_i = t - \text{start}` the event time and :math:`\eta_j` school effect
     heterogeneity. Joining schools are drawn without replacement with weights
     :math:`\exp(s \cdot 10 (p_j - \bar p))` (Gumbel top-k), so selection depends on levels only
-    and the untreated outcome has parallel trends. Untreated outcomes do not depend on the
+    and the untreated outcome has parallel trends. With ``selection_dip`` :math:`d > 0` the
+    weights become :math:`\exp(s \cdot 10 (p_j - \bar p) - d\,\tilde m_j)`, with
+    :math:`\tilde m_j` the school's mean of :math:`z(0)` in the selection year standardised over
+    the area's schools: selection on a bad year, whose transitory part (:math:`SY_{jt}`, that
+    year's pupils and teacher) does not recur, so the chosen schools regress to the mean
+    (Ashenfelter, 1978). Those draws are made after :math:`Y(0)`, which is therefore the same
+    as without ``selection_dip``. Untreated outcomes do not depend on the
     effect parameters: two scenarios that differ only in the effect give the same :math:`Y(0)`
     for the same seed. Outcomes are not clipped, which would bend the linear truth.
 
@@ -346,6 +352,16 @@ def simulate(scenario: Scenario, seed: int | np.random.Generator | None = 0) -> 
     )
     y0 = sc.outcome_mean + sc.outcome_sd * z0
 
+    if sc.selection_dip > 0:
+        # Selection on a bad year: redraw who joins from the untreated results of the selection
+        # year. The draws come after Y(0), so Y(0) equals that of the same scenario without
+        # selection on the dip, and scenarios with selection_dip == 0 never reach this branch.
+        school_start = _select_on_dip(sc, rng, z0, school, t_idx, school_area, fsm_share, years)
+        joined = np.flatnonzero(school_start)
+        participation, teacher_start = _participation(
+            sc, rng, joined, school_start, roster, valid, staff, first, n_teachers
+        )
+
     # ---- programme effect: drawn last so Y(0) does not depend on the effect parameters
     effect_dev = rng.normal(0.0, sc.effect_school_sd, size=n_schools)
     year = years[t_idx]
@@ -401,6 +417,35 @@ def simulate(scenario: Scenario, seed: int | np.random.Generator | None = 0) -> 
         truth=truth,
         scenario=sc,
     )
+
+
+def _select_on_dip(sc, rng, z0, school, t_idx, school_area, fsm_share, years):
+    """Start year of each school (0: never) when schools are chosen on a bad year's results.
+
+    Within each area that joins, the chosen schools are drawn without replacement (Gumbel
+    top-k) with log-weights ``selection_fsm * 10 * (p_j - mean) - selection_dip * m_j``, where
+    ``m_j`` is the school's mean untreated outcome (SD units) in the selection year,
+    standardised over the area's schools; they are then split at random over the start years.
+    """
+    n_schools = len(school_area)
+    at = t_idx == int(np.flatnonzero(years == sc.selection_year())[0])
+    count = np.bincount(school[at], minlength=n_schools)
+    total = np.bincount(school[at], weights=z0[at], minlength=n_schools)
+    mean = total / count  # every school tests at least one class a year
+    school_start = np.zeros(n_schools, dtype=np.int64)
+    area_index = {a: i for i, a in enumerate(sc.areas)}
+    for area, starts in sc.start_years:
+        members = np.flatnonzero(school_area == area_index[area])
+        m = mean[members]
+        spread = m.std() if len(members) > 1 and m.std() > 0 else 1.0
+        log_weight = sc.selection_fsm * 10 * (fsm_share[members] - sc.fsm_share) - (
+            sc.selection_dip * (m - m.mean()) / spread
+        )
+        n_join = max(1, round(sc.join_share * len(members)))
+        keys = log_weight + rng.gumbel(size=len(members))
+        chosen = rng.permutation(members[np.argsort(-keys, kind="stable")[:n_join]])
+        school_start[chosen] = np.resize(np.asarray(starts), n_join)
+    return school_start
 
 
 def _participation(sc, rng, joined, school_start, roster, valid, staff, first, n_teachers):
