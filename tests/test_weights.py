@@ -735,3 +735,41 @@ def test_staggered_weighted_bias_and_coverage_full_size():
     assert abs(np.mean(weighted) - truth) < 0.02
     assert 0.91 <= np.mean(covered) <= 0.99
     assert np.mean(plain) == pytest.approx(1.6, abs=0.03)
+
+
+def test_matching_weights_flow_through_every_estimator():
+    """cpdimpact.comparison's school weights, attached to school-year and pupil rows (unmatched
+    schools kept with weight 0), are accepted by StaggeredDiD, MultilevelDiD and ClusterTrial-
+    style models; the zero-weight schools are excluded and counted."""
+    from cpdimpact.cohort import CohortSpec
+    from cpdimpact.comparison import NearestMatching
+    from cpdimpact.datasets import city_partnership
+    from cpdimpact.multilevel import MultilevelDiD
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cohort = CohortSpec(covariates=("prior",)).build(city_partnership(seed=4, scale=0.2))
+    uy = cohort.unit_years
+    first_year = uy["year"].min()
+    schools = (
+        uy[uy["year"] == first_year][["unit", "treated", "outcome", "fsm"]]
+        .rename(columns={"outcome": "baseline"})
+        .assign(treated=lambda d: d["treated"].astype(bool))
+    )
+    matched = NearestMatching(covariates=["baseline", "fsm"], unit="unit", replace=True).fit(
+        schools
+    )
+    years = matched.attach(uy, unmatched="keep")
+    zero_units = years.loc[years["weight"] == 0, "unit"].nunique()
+    assert zero_units > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = StaggeredDiD(weights="weight", n_bootstrap=0).fit(years)
+        dropped = StaggeredDiD(weights="weight", n_bootstrap=0).fit(years[years["weight"] > 0])
+    assert fit.n_units == uy["unit"].nunique() - zero_units
+    assert any("zero weight" in note for note in fit.notes)
+    assert fit.estimate == pytest.approx(dropped.estimate, rel=1e-10)
+    pupils = matched.attach(cohort.pupils, unmatched="keep")
+    ml = MultilevelDiD(covariates=("prior",), weights="weight").fit(pupils)
+    assert ml.n_obs == int((pupils["weight"] > 0).sum())
+    assert any("zero weight" in note for note in ml.notes)
