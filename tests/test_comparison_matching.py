@@ -17,6 +17,7 @@ import pytest
 from cpdimpact.comparison import (
     CoarsenedExactMatching,
     ComparisonWeights,
+    EntropyBalancing,
     MahalanobisMatching,
     NearestMatching,
     balance_table,
@@ -368,3 +369,108 @@ def test_balance_table_without_weights_and_plot(lalonde):
     t = lalonde[lalonde.treat == 1]["age"]
     c = lalonde[lalonde.treat == 0]["age"]
     assert tab.loc[0, "std_mean_diff"] == pytest.approx((t.mean() - c.mean()) / t.std(ddof=1))
+
+
+# ---------------------------------------------------------------------------- entropy balancing
+@pytest.mark.parametrize("case, moments", [("means", 1), ("variances", 2)])
+def test_entropy_weights_match_ebal(lalonde, case, moments):
+    ref = pd.read_csv(REF / f"entropy_{case}.csv")
+    res = EntropyBalancing(covariates=COVS, moments=moments, **KW).fit(lalonde)
+    ours = res.weights.reindex(ref["id"]).to_numpy()
+    # ebal scales the comparison weights to sum to the number treated; ours average 1
+    assert ours.sum() == pytest.approx(len(ref))
+    ours = ours / ours.sum() * ref["weight"].sum()
+    np.testing.assert_allclose(ours, ref["weight"].to_numpy(), rtol=1e-8)
+    assert res.n_control == len(ref) and res.n_control_dropped == 0
+
+
+def test_entropy_defining_property_against_generic_optimiser():
+    """Moments equal the treated's exactly and no other weighting closer (in KL) to the base
+    weights satisfies them: compare with scipy's SLSQP on the primal problem."""
+    from scipy.optimize import minimize
+
+    df = _toy(90, seed=11)
+    df["base"] = np.random.default_rng(1).uniform(0.5, 2.0, len(df))
+    res = EntropyBalancing(
+        covariates=["level", "fsm_share", "phase"], moments=2, base_weights="base"
+    ).fit(df)
+    t = df["treated"].to_numpy() == 1
+    c = df[~t]
+    G = np.column_stack(
+        [c.level, c.fsm_share, c.phase == "secondary", c.level**2, c.fsm_share**2]
+    ).astype(float)
+    target = np.array(
+        [
+            df.level[t].mean(),
+            df.fsm_share[t].mean(),
+            (df.phase[t] == "secondary").mean(),
+            (df.level[t] ** 2).mean(),
+            (df.fsm_share[t] ** 2).mean(),
+        ]
+    )
+    ours = res.weights[c["school"]].to_numpy()
+    ours = ours / ours.sum()
+    np.testing.assert_allclose(ours @ G, target, atol=1e-9)
+    q = c["base"].to_numpy() / c["base"].sum()
+
+    def kl(w):
+        w = np.clip(w, 1e-300, None)
+        return float(np.sum(w * np.log(w / q)))
+
+    def kl_grad(w):
+        return np.log(np.clip(w, 1e-300, None) / q) + 1
+
+    cons = [
+        {"type": "eq", "fun": lambda w: w @ G - target, "jac": lambda w: G.T},
+        {"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones((1, len(w)))},
+    ]
+    start = np.full(len(q), 1 / len(q))
+    generic = minimize(
+        kl,
+        start,
+        jac=kl_grad,
+        constraints=cons,
+        bounds=[(1e-12, 1)] * len(q),
+        method="SLSQP",
+        options={"ftol": 1e-15, "maxiter": 1000},
+    )
+    assert generic.success
+    assert kl(ours) <= kl(generic.x) + 1e-9
+    np.testing.assert_allclose(ours, generic.x, atol=1e-5)
+    assert res.diagnostics["kl_divergence"] == pytest.approx(kl(ours), rel=1e-10)
+
+
+def test_entropy_infeasible_names_the_covariate():
+    # each treated mean lies inside the comparison range, but the pair lies outside the
+    # comparison schools' convex hull (their level + fsm_share never exceeds 1)
+    rng = np.random.default_rng(12)
+    n0, n1 = 60, 20
+    x0 = rng.uniform(0, 1, n0)
+    df = pd.DataFrame(
+        {
+            "school": np.arange(n0 + n1),
+            "treated": np.r_[np.zeros(n0), np.ones(n1)].astype(int),
+            "level": np.r_[x0, rng.uniform(0.7, 0.9, n1)],
+            "fsm_share": np.r_[1 - x0 - rng.uniform(0, 0.05, n0), rng.uniform(0.7, 0.9, n1)],
+        }
+    )
+    with pytest.raises(DesignError, match=r"did not reach balance .* worst: (level|fsm_share)"):
+        EntropyBalancing(covariates=["level", "fsm_share"], max_iter=100).fit(df)
+    df2 = _toy(80, seed=12)
+    df2["fsm_share"] = np.where(df2.treated == 1, 0.9, df2.fsm_share)
+    with pytest.raises(DesignError, match=r"infeasible: the treated mean of fsm_share"):
+        EntropyBalancing(covariates=["level", "fsm_share"]).fit(df2)
+
+
+def test_entropy_row_order_and_bad_input():
+    df = _toy(100, seed=13)
+    spec = EntropyBalancing(covariates=["level", "fsm_share", "phase"])
+    a = spec.fit(df).weights
+    b = spec.fit(df.sample(frac=1, random_state=1)).weights.reindex(a.index)
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-9)
+    with pytest.raises(InvalidValueError, match="constant"):
+        EntropyBalancing(covariates=["level", "k"]).fit(df.assign(k=1.0))
+    with pytest.raises(InvalidValueError, match="base_weights"):
+        EntropyBalancing(covariates=["level"], base_weights="b").fit(df.assign(b=-1.0))
+    with pytest.raises(ValueError, match="moments"):
+        EntropyBalancing(covariates=["level"], moments=3)

@@ -9,6 +9,7 @@ area, and a check for selection on a dip.
 """
 
 from ._balance import balance_table, plot_love
+from ._entropy import EntropyBalancing
 from ._matching import (
     CoarsenedExactMatching,
     MahalanobisMatching,
@@ -20,3 +21,4 @@ from ._result import ComparisonWeights
 __all__: list[str] = []
 __all__ += ["ComparisonWeights", "balance_table", "plot_love"]
 __all__ += ["NearestMatching", "MahalanobisMatching", "CoarsenedExactMatching", "propensity_score"]
+__all__ += ["EntropyBalancing"]
