@@ -773,3 +773,18 @@ def test_matching_weights_flow_through_every_estimator():
     ml = MultilevelDiD(covariates=("prior",), weights="weight").fit(pupils)
     assert ml.n_obs == int((pupils["weight"] > 0).sum())
     assert any("zero weight" in note for note in ml.notes)
+
+
+def test_weighted_fits_say_so(weighted_inputs):
+    from cpdimpact.multilevel import MultilevelModel
+
+    spec = StaggeredDiD(
+        outcome="y", unit="unit", time="year", first_treated="cohort", weights="w", n_bootstrap=0
+    )
+    assert "weighted by w (sampling weights)" in spec.describe()
+    assert "sampling weights, as R did" in str(spec.fit(weighted_inputs["panel"]).summary())
+    assert "weighted" not in replace(spec, weights=None).describe()
+    fit = MultilevelModel(
+        outcome="y", covariates=("prior",), groups=("school", "teacher"), weights="w"
+    ).fit(_three_level())
+    assert any("prior weights 'w'" in note for note in fit.notes)

@@ -215,9 +215,11 @@ class StaggeredDiD:
             if self.covariates
             else ""
         )
+        weighted = f", weighted by {self.weights} (sampling weights)" if self.weights else ""
         return (
             "Staggered difference-in-differences (Callaway & Sant'Anna 2021): group-time "
-            f"effects against {controls} units{adjusted}, averaged with cohort-share weights"
+            f"effects against {controls} units{adjusted}{weighted}, averaged with cohort-share "
+            "weights"
         )
 
     def fit(self, data: pd.DataFrame) -> StaggeredResult:
@@ -902,6 +904,8 @@ class StaggeredResult(HtmlFromSummary):
             ("units, periods", f"{self.n_units}, {len(self.periods)}"),
             ("standard errors", self.inference),
         )
+        if self.spec.weights is not None:
+            facts += (("weights", f"{self.spec.weights} (sampling weights, as R did)"),)
         if pre is not None:
             facts += (
                 ("pre-trend Wald", f"chi2({pre.df}) = {pre.statistic:.2f}, p = {pre.p_value:.3f}"),

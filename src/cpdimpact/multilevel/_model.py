@@ -308,6 +308,10 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
             frame, weights = frame.loc[~zero], weights[~zero]
         # Normalised to mean one; constant weights are the unweighted model, exactly.
         weights = None if constant(weights) else weights / weights.mean()
+        notes.append(
+            f"prior weights {model.weights!r} (lme4 style: residual variance sigma^2 / w, "
+            "weights normalised to mean one)"
+        )
     y = frame[model.outcome].to_numpy(dtype=float)
     x = np.column_stack(
         [np.ones(len(frame))] + [frame[c].to_numpy(dtype=float) for c in model.covariates]
