@@ -5,6 +5,8 @@ difference-in-differences designs, and simulation-based diagnosis of whole desig
 power, coverage) on any :class:`concurrent.futures.Executor`, Dask included.
 """
 
+from ._diagnose import DIAGNOSANDS, DiagnosisResult, diagnose
+from ._diagnose_wild import WildClusterDiD
 from ._formulas import (
     DESIGNS,
     POWERUP_NAMES,
@@ -18,6 +20,10 @@ from ._formulas import (
 )
 
 __all__: list[str] = [
+    "DIAGNOSANDS",
+    "DiagnosisResult",
+    "WildClusterDiD",
+    "diagnose",
     "DESIGNS",
     "POWERUP_NAMES",
     "PowerAnalysis",
