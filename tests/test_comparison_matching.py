@@ -23,6 +23,7 @@ from cpdimpact.comparison import (
     balance_table,
     plot_love,
     propensity_score,
+    school_characteristics,
 )
 from cpdimpact.errors import (
     DesignError,
@@ -474,3 +475,68 @@ def test_entropy_row_order_and_bad_input():
         EntropyBalancing(covariates=["level"], base_weights="b").fit(df.assign(b=-1.0))
     with pytest.raises(ValueError, match="moments"):
         EntropyBalancing(covariates=["level"], moments=3)
+
+
+# ---------------------------------------------------------------------------- characteristics
+def _records():
+    rows = []
+    # school 1: means 100, 102, 104 (trend 2); school 2: 90, 90, 96 (trend 3); school 3 only
+    # tested from 2020 (no pre-period)
+    for school, means in (
+        (1, [100, 102, 104, 110]),
+        (2, [90, 90, 96, 97]),
+        (3, [None, None, None, 99]),
+    ):
+        for k, year in enumerate((2017, 2018, 2019, 2020)):
+            if means[k] is None:
+                continue
+            for d, fsm in ((-1.0, 1), (1.0, 0)):
+                rows.append(
+                    {
+                        "pupil": len(rows),
+                        "school": school,
+                        "year": year,
+                        "outcome": means[k] + d,
+                        "fsm": fsm if school != 2 else 1,
+                    }
+                )
+    pupils = pd.DataFrame(rows)
+    part = pd.DataFrame({"school": [1], "start_year": [2020]})
+    schools = pd.DataFrame({"school": [1, 2, 3], "phase": ["primary"] * 3, "size": [300, 200, 100]})
+    return {"pupils": pupils, "participation": part, "schools": schools}
+
+
+def test_school_characteristics_by_hand():
+    out = school_characteristics(_records()).set_index("school")
+    assert out.loc[1, "treated"] == 1 and out.loc[1, "first_treated"] == 2020
+    assert out.loc[2, "treated"] == 0 and out.loc[2, "first_treated"] == 0
+    assert out.loc[1, "level"] == pytest.approx(102.0)
+    assert out.loc[1, "trend"] == pytest.approx(2.0)
+    assert out.loc[2, "trend"] == pytest.approx(3.0)
+    assert out.loc[1, "fsm_share"] == pytest.approx(0.5) and out.loc[2, "fsm_share"] == 1.0
+    assert out.loc[2, "size"] == 200 and out.loc[1, "n_pupils_pre"] == 6
+    assert np.isnan(out.loc[3, "level"]) and out.loc[3, "n_years_pre"] == 0
+    two = school_characteristics(_records(), pre_years=2).set_index("school")
+    assert two.loc[2, "trend"] == pytest.approx(6.0) and two.loc[2, "n_years_pre"] == 2
+    with pytest.raises(InvalidValueError, match="on or after the earliest programme start"):
+        school_characteristics(_records(), pre_years=[2019, 2020])
+    # a school without pre-period records cannot be matched: named, not dropped
+    with pytest.raises(InvalidValueError, match=r"'level' is missing for 1 of 3 schools"):
+        NearestMatching(covariates=["level"]).fit(school_characteristics(_records()))
+
+
+def test_school_characteristics_from_simulated_records_and_cohort():
+    from cpdimpact.cohort import CohortSpec
+    from cpdimpact.datasets import city_partnership
+
+    rec = city_partnership()
+    chars = school_characteristics(rec, pre_years=3)
+    assert chars["school"].is_unique and len(chars) == rec.schools["school"].nunique()
+    assert chars["treated"].sum() == rec.participation["school"].nunique()
+    from_cohort = school_characteristics(CohortSpec().build(rec), pre_years=3)
+    merged = chars.merge(from_cohort, on="school", suffixes=("", "_c"))
+    np.testing.assert_allclose(merged["level"], merged["level_c"])
+    np.testing.assert_array_equal(merged["treated"], merged["treated_c"])
+    res = EntropyBalancing(covariates=["level", "trend", "fsm_share", "size"]).fit(chars)
+    after = res.balance[res.balance["sample"] == "after"]
+    assert np.abs(after["std_mean_diff"]).max() < 1e-8

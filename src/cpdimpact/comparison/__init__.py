@@ -9,6 +9,7 @@ area, and a check for selection on a dip.
 """
 
 from ._balance import balance_table, plot_love
+from ._characteristics import school_characteristics
 from ._entropy import EntropyBalancing
 from ._matching import (
     CoarsenedExactMatching,
@@ -21,4 +22,4 @@ from ._result import ComparisonWeights
 __all__: list[str] = []
 __all__ += ["ComparisonWeights", "balance_table", "plot_love"]
 __all__ += ["NearestMatching", "MahalanobisMatching", "CoarsenedExactMatching", "propensity_score"]
-__all__ += ["EntropyBalancing"]
+__all__ += ["EntropyBalancing", "school_characteristics"]
