@@ -415,13 +415,24 @@ def _message(table: pd.DataFrame, detected: bool, threshold: float, level: float
         )
     if not detected:
         worst = tested.loc[tested["difference"].idxmin()]
+        if worst["difference"] >= 0:
+            return (
+                f"No dip before the start: in the year before they started, no cohort of "
+                f"treated {word} was below its own trend relative to the comparison {word}."
+            )
         return (
-            f"No unusual dip before the start: in the year before they started, the treated "
-            f"{word} were at most {abs(worst['difference']):.2f} pupil SD "
-            f"{'below' if worst['difference'] < 0 else 'above'} their own trend relative to "
-            f"the comparison {word} (start {int(worst['start_year'])}, one-sided "
-            f"p = {worst['p_value']:.2g}; a dip is flagged from {threshold:.2g} SD at "
-            f"p < {level:.2g})."
+            f"No unusual dip before the start. The largest: the {word} starting in "
+            f"{int(worst['start_year'])} were {abs(worst['difference']):.2f} pupil SD below "
+            f"their own trend in {int(worst['reference_year'])}, relative to the comparison "
+            f"{word} (one-sided p = {worst['p_value']:.2g}; a dip is flagged from "
+            f"{threshold:.2g} SD at p < {level:.2g})."
+            + (
+                f" With {int(worst['n_treated'])} treated {word} the check has little power: if "
+                f"they were chosen on their results, use a design that survives a dip anyway "
+                f"(see {_DOCS})."
+                if worst["n_treated"] < 50
+                else ""
+            )
         )
     flagged = tested[tested["flagged"]]
     parts = [
