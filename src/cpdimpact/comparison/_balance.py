@@ -172,13 +172,11 @@ def _wvar(x: np.ndarray, w: np.ndarray, binary: bool) -> float:
     return float(np.sum(w * (x - m) ** 2) / denom) if denom > 0 else float("nan")
 
 
-def _ecdf(x: np.ndarray, treated: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-    """Mean and max |F_T - F_C| over the distinct values of ``x`` (weighted eCDFs)."""
+def _ecdf(x, treated, w, order, last_of_value) -> tuple[float, float]:
+    """Mean and max |F_T - F_C| over the distinct values of ``x`` (weighted eCDFs);
+    ``order`` sorts ``x`` and ``last_of_value`` marks the last sorted position of each value."""
     signed = np.where(treated, w / np.sum(w[treated]), -w / np.sum(w[~treated]))
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
     gaps = np.abs(np.cumsum(signed[order]))
-    last_of_value = np.append(xs[1:] != xs[:-1], True)
     at = gaps[last_of_value]
     return float(at.mean()), float(at.max())
 
@@ -197,8 +195,7 @@ def _pooled_sd(x: np.ndarray, treated: np.ndarray, binary: bool) -> float:
     return float(np.sqrt(np.sum(centred**2) / (n - 2)))
 
 
-def _rows(x, name, treated, weights, sample):
-    binary = bool(np.all((x == 0) | (x == 1)))
+def _rows(x, name, treated, weights, sample, binary, order, last_of_value):
     base = np.ones(len(x))
     w = base if weights is None else weights
     t, c = treated & (w > 0), ~treated & (w > 0)
@@ -219,7 +216,7 @@ def _rows(x, name, treated, weights, sample):
     else:
         vc = _wvar(x[c], w[c], False)
         ratio = _wvar(x[t], w[t], False) / vc if vc > 0 else float("nan")
-        emean, emax = _ecdf(x, treated, w)
+        emean, emax = _ecdf(x, treated, w, order, last_of_value)
     return {
         "variable": name,
         "sample": sample,
@@ -302,10 +299,20 @@ def balance_table(
         )
     X, names, _ = covariate_matrix(schools, covariates, drop_first=False)
     w = _weights_array(schools, weights, unit)
-    rows = [_rows(X[:, j], names[j], treated, None, "before") for j in range(X.shape[1])]
-    if w is not None:
-        rows += [_rows(X[:, j], names[j], treated, w, "after") for j in range(X.shape[1])]
-    return pd.DataFrame(rows, columns=list(BALANCE_COLUMNS))
+    before, after = [], []
+    for j in range(X.shape[1]):
+        x = X[:, j]
+        binary = bool(np.all((x == 0) | (x == 1)))
+        order = last = None
+        if not binary:
+            order = np.argsort(x, kind="stable")
+            xs = x[order]
+            last = np.append(xs[1:] != xs[:-1], True)
+        args = (binary, order, last)
+        before.append(_rows(x, names[j], treated, None, "before", *args))
+        if w is not None:
+            after.append(_rows(x, names[j], treated, w, "after", *args))
+    return pd.DataFrame(before + after, columns=list(BALANCE_COLUMNS))
 
 
 def plot_love(

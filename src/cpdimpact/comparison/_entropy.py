@@ -35,7 +35,7 @@ import pandas as pd
 from cpdimpact.errors import DesignError, EstimationError, InvalidValueError, format_rows
 
 from ._balance import covariate_matrix
-from ._matching import _finish, _normalise_covariates, prepare_schools
+from ._matching import _finish, _gram_rank, _normalise_covariates, prepare_schools
 
 __all__ = ["EntropyBalancing", "entropy_weights"]
 
@@ -230,7 +230,7 @@ class EntropyBalancing:
                 "of them can match it. Drop or coarsen these covariates, or find comparison "
                 "schools that cover the treated schools' range."
             )
-        k = np.linalg.matrix_rank(np.column_stack([np.ones(len(Gc)), Gc]))
+        k = _gram_rank(np.column_stack([np.ones(len(Gc)), Gc - Gc.mean(axis=0)]))
         if k < Gc.shape[1] + 1:
             raise EstimationError(
                 f"the balancing constraints are collinear among the comparison schools (rank "

@@ -151,8 +151,11 @@ def _logit_fit(Z: np.ndarray, t: np.ndarray, *, max_iter: int = 200):
         mu_c = np.clip(mu, tiny, 1 - tiny)
         w = mu_c * (1 - mu_c)
         z = eta + (y - mu_c) / w
-        sw = np.sqrt(w)
-        beta_new, *_ = np.linalg.lstsq(Z * sw[:, None], z * sw, rcond=None)
+        Zw = Z * w[:, None]
+        try:
+            beta_new = np.linalg.solve(Zw.T @ Z, Zw.T @ z)
+        except np.linalg.LinAlgError:  # weights collapsed under separation
+            break
         eta_new = Z @ beta_new
         if not np.all(np.isfinite(eta_new)):
             break
@@ -165,6 +168,12 @@ def _logit_fit(Z: np.ndarray, t: np.ndarray, *, max_iter: int = 200):
             break
         dev_old = dev
     return beta, eta, converged
+
+
+def _gram_rank(Z: np.ndarray) -> int:
+    """Numerical rank of ``Z`` from the eigenvalues of its (small) Gram matrix."""
+    eig = np.linalg.eigvalsh(Z.T @ Z / len(Z))
+    return int((eig > eig.max() * 1e-10).sum())
 
 
 def propensity_score(
@@ -190,8 +199,11 @@ def propensity_score(
 def _linear_predictor(schools: pd.DataFrame, prep: _Prepared) -> np.ndarray:
     X, names, sources = covariate_matrix(schools, prep.covariates, drop_first=True)
     t = prep.treated
-    Z = np.column_stack([np.ones(len(t)), X])
-    rank = np.linalg.matrix_rank(Z)
+    # Standardised columns: the fit (and so the scores) do not depend on the covariates'
+    # scale, and the normal equations below stay well conditioned.
+    sd = X.std(axis=0)
+    Z = np.column_stack([np.ones(len(t)), (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1)])
+    rank = _gram_rank(Z)
     if rank < Z.shape[1]:
         constant = [n for j, n in enumerate(names) if np.ptp(X[:, j]) == 0]
         raise EstimationError(
@@ -208,7 +220,7 @@ def _linear_predictor(schools: pd.DataFrame, prep: _Prepared) -> np.ndarray:
         extreme = (p < 1e-9) | (p > 1 - 1e-9)
         if extreme.any() or not converged:
             # separation by a combination of covariates: name the dominant coefficients
-            scale = np.abs(beta[1:]) * X.std(axis=0)
+            scale = np.abs(beta[1:])  # columns are standardised
             top = np.argsort(-scale)[:3]
             culprits = [f"{names[j]} (standardised coefficient {scale[j]:.3g})" for j in top]
     if culprits:
@@ -229,14 +241,15 @@ def _linear_predictor(schools: pd.DataFrame, prep: _Prepared) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- weights
 def _weights_from_matches(mm: np.ndarray, treated_idx: np.ndarray, n: int, control_mask):
-    """MatchIt's weights from a match matrix (rows: treated; entries: unit index or -1)."""
-    w = np.zeros(n)
-    for r, row in enumerate(mm):
-        got = row[row >= 0]
-        if got.size == 0:
-            continue
-        np.add.at(w, got, 1.0 / got.size)
-        w[treated_idx[r]] = 1.0
+    """MatchIt's weights from a match matrix (rows: treated; entries: unit index or -1).
+
+    Each control gets the sum over its treated schools of 1/(matches of that treated school),
+    added in the order MatchIt adds them (by treated row, then rank)."""
+    got = mm >= 0
+    per_row = got.sum(axis=1)
+    r, c = np.nonzero(got)
+    w = np.bincount(mm[r, c], weights=1.0 / per_row[r], minlength=n).astype(float)
+    w[treated_idx[per_row > 0]] = 1.0
     cw = w[control_mask]
     total = cw.sum()
     if total > 0:
@@ -260,16 +273,15 @@ def _weights_from_strata(stratum: np.ndarray, treated: np.ndarray) -> np.ndarray
 
 
 def _subclass_from_matches(mm: np.ndarray, treated_idx: np.ndarray, n: int) -> np.ndarray:
-    sub = np.full(n, -1)
-    for r, row in enumerate(mm):
-        got = row[row >= 0]
-        if got.size:
-            sub[treated_idx[r]] = r
-            sub[got] = r
-    # number the sets 1.. in order of the treated school's row
-    labels = np.unique(sub[sub >= 0])
+    """Matched set of each unit (-1 when unused), numbered 1.. by the treated school's row."""
+    got = mm >= 0
+    rows = np.flatnonzero(got.any(axis=1))
+    label = np.full(len(mm), -1)
+    label[rows] = np.arange(1, len(rows) + 1)
     out = np.full(n, -1)
-    out[sub >= 0] = np.searchsorted(labels, sub[sub >= 0]) + 1
+    out[treated_idx[rows]] = label[rows]
+    r, c = np.nonzero(got)
+    out[mm[r, c]] = label[r]
     return out
 
 
