@@ -34,6 +34,7 @@ def weighted_inputs():
     return {
         "panel": pd.read_csv(STAGGERED / "weighted_panel.csv"),
         "cross": pd.read_csv(STAGGERED / "weighted_cross_sections.csv"),
+        "unbalanced": pd.read_csv(STAGGERED / "weighted_unbalanced.csv"),
     }
 
 
@@ -45,6 +46,10 @@ def _spec_for(key: str, **options) -> tuple[StaggeredDiD, str]:
         controls = {"nevertreated": "never_treated", "notyettreated": "not_yet_treated"}
         base.update(unit="unit", control_group=controls[control])
         data = "panel"
+    elif key.startswith("unbalanced"):
+        tag, method = parts[1], parts[2]
+        base.update(unit="unit")
+        data = "unbalanced"
     else:
         tag, method = parts[2], parts[3]
         base.update(unit="row", panel=False)

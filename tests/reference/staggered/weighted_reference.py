@@ -5,10 +5,11 @@ Run with the peers' scratch venv (never a project dependency):
 
     /tmp/did-peers/bin/python tests/reference/staggered/weighted_reference.py
 
-It reads ``panel.csv`` and ``cross_sections.csv`` (see ``make_reference.py``), adds a weight
-column (log-normal, constant within unit on the panel, depending on ``x`` so that weighting
-moves the estimates) and writes ``weighted_panel.csv``, ``weighted_cross_sections.csv`` and
-``weighted_reference.json``: per case and peer, ATT(g,t) with analytic standard errors and the
+It reads ``panel.csv``, ``unbalanced.csv`` and ``cross_sections.csv`` (see
+``make_reference.py``), adds a weight column (log-normal, constant within unit on the panels,
+depending on ``x`` so that weighting moves the estimates) and writes ``weighted_panel.csv``,
+``weighted_unbalanced.csv``, ``weighted_cross_sections.csv`` and ``weighted_reference.json``
+(unbalanced cases from csdid only: moderndid 0.2's unbalanced-panel path fails): per case and peer, ATT(g,t) with analytic standard errors and the
 four aggregates (estimate and analytic SE). moderndid 0.2's aggregates use unweighted cohort
 shares (its ``aggte`` does not find the weights), unlike R ``did``'s ``aggte`` (``pg`` is the
 weighted mean of the cohort indicators) and csdid: the tests compare aggregates with csdid.
@@ -71,7 +72,7 @@ def moderndid_case(data, *, idname, xformla, method, control, panel=True):
     return {"cells": cells, "aggregates": aggregates}
 
 
-def csdid_case(data, *, idname, xformla, method, control, panel=True):
+def csdid_case(data, *, idname, xformla, method, control, panel=True, unbalanced=False):
     from csdid.att_gt import ATTgt
 
     fit = ATTgt(
@@ -83,6 +84,7 @@ def csdid_case(data, *, idname, xformla, method, control, panel=True):
         control_group=control,
         xformla=xformla,
         panel=panel,
+        allow_unbalanced_panel=unbalanced,
         weights_name="w",
     ).fit(est_method=method, bstrap=False)
     table = fit.summ_attgt(n=8).summary2
@@ -116,8 +118,12 @@ def main() -> None:
     cross = pd.read_csv(HERE / "cross_sections.csv")
     cross["w"] = weights_for(cross["row"].to_numpy(), cross["x"].to_numpy(), 4)
     cross.to_csv(HERE / "weighted_cross_sections.csv", index=False, float_format="%.10g")
+    unbalanced = pd.read_csv(HERE / "unbalanced.csv")
+    unbalanced["w"] = unbalanced["unit"].map(w)
+    unbalanced.to_csv(HERE / "weighted_unbalanced.csv", index=False, float_format="%.10g")
     panel = pd.read_csv(HERE / "weighted_panel.csv")  # exactly what the tests read
     cross = pd.read_csv(HERE / "weighted_cross_sections.csv")
+    unbalanced = pd.read_csv(HERE / "weighted_unbalanced.csv")
 
     cases = {}
     for method in ("dr", "ipw", "reg"):
@@ -146,6 +152,17 @@ def main() -> None:
                     control="nevertreated",
                     panel=False,
                 ),
+            }
+            # moderndid 0.2's unbalanced-panel path fails (see make_reference.py); csdid's works.
+            cases[f"unbalanced_{tag}_{method}"] = {
+                "csdid": csdid_case(
+                    unbalanced,
+                    idname="unit",
+                    xformla=xformla,
+                    method=method,
+                    control="nevertreated",
+                    unbalanced=True,
+                )
             }
     versions = {p: version(p) for p in ("moderndid", "csdid", "drdid", "numpy", "pandas")}
     (HERE / "weighted_reference.json").write_text(
