@@ -18,8 +18,26 @@ from ._matching import (
     propensity_score,
 )
 from ._result import ComparisonWeights
+from ._synthetic import (
+    NonUniqueWeightsWarning,
+    SyntheticComparison,
+    SyntheticControl,
+    SyntheticDiD,
+    SyntheticResult,
+    area_year_outcomes,
+    compare_synthetic,
+)
 
 __all__: list[str] = []
 __all__ += ["ComparisonWeights", "balance_table", "plot_love"]
 __all__ += ["NearestMatching", "MahalanobisMatching", "CoarsenedExactMatching", "propensity_score"]
 __all__ += ["EntropyBalancing", "school_characteristics"]
+__all__ += [
+    "NonUniqueWeightsWarning",
+    "SyntheticComparison",
+    "SyntheticControl",
+    "SyntheticDiD",
+    "SyntheticResult",
+    "area_year_outcomes",
+    "compare_synthetic",
+]
