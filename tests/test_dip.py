@@ -11,6 +11,7 @@ pre-period trajectory (the dip-year mean and the mean of the earlier years).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import warnings
 
@@ -23,7 +24,14 @@ from scipy import stats
 from cpdimpact._results import TIDY_COLUMNS
 from cpdimpact.cohort import CohortSpec
 from cpdimpact.cohort._dip import DipCheck, SelectionOnDipWarning, check_pre_period_dip
-from cpdimpact.datasets import Scenario, city_partnership, simulate, support_after_dip
+from cpdimpact.datasets import (
+    Scenario,
+    city_partnership,
+    hub_rollout,
+    maths_challenge,
+    simulate,
+    support_after_dip,
+)
 from cpdimpact.did import StaggeredDiD
 from cpdimpact.errors import CpdImpactWarning
 
@@ -66,6 +74,27 @@ def test_preset_is_deterministic_valid_and_in_waves():
     waves = first.participation.groupby("start_year")["school"].nunique()
     assert waves.index.tolist() == [2019, 2020, 2021] and waves.tolist() == [5, 5, 5]
     assert support_after_dip(seed=6, scale=0.25).fingerprint() != first.fingerprint()
+
+
+# Digests of the existing presets' tables, computed with the code before selection_dip existed
+# (commit 39561ff): the new option must not shift any existing random stream.
+BEFORE_DIP_OPTION = {
+    "city_partnership": (city_partnership, 0.25, "c632fcd3d23b98b1"),
+    "hub_rollout": (hub_rollout, 0.02, "00ce56c2db60318a"),
+    "maths_challenge": (maths_challenge, 0.3, "9674e53ca2e862f3"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE_DIP_OPTION))
+def test_existing_presets_are_unchanged(name):
+    preset, scale, expected = BEFORE_DIP_OPTION[name]
+    rec = preset(seed=7, scale=scale)
+    h = hashlib.sha256()
+    columns = ["pupil", "school", "teacher", "year", "prior", "outcome", "fsm"]
+    h.update(np.ascontiguousarray(rec.pupils[columns].to_numpy(dtype=np.float64)).tobytes())
+    columns = ["school", "start_year", "dose_hours"]
+    h.update(np.ascontiguousarray(rec.participation[columns].to_numpy(dtype=np.float64)).tobytes())
+    assert h.hexdigest()[:16] == expected
 
 
 def test_selection_on_the_dip_keeps_untreated_outcomes_and_changes_who_joins():
@@ -315,4 +344,9 @@ def test_naive_is_biased_and_recommended_designs_are_not_reduced():
 
 @pytest.mark.slow
 def test_naive_is_biased_and_recommended_designs_are_not_full():
-    assert_study(study(n_reps=300, scale=1.0, offset=0), coverage=(0.92, 0.98))
+    # A pilot on other seeds (1000-1199) gave coverage 93.5% (later waves) and 92.5%
+    # (trajectory): analytic influence-function errors from 20 first-wave schools run a little
+    # short of 95%, hence the lower bound (MC SE of a coverage near 0.93 over 300 runs: 0.015).
+    # Seeds 0-299 gave biases -0.004 (MC SE 0.005) and -0.004 (0.004), coverage 92% and 91%;
+    # naive +0.112, usual DiD +0.131 with 48% coverage.
+    assert_study(study(n_reps=300, scale=1.0, offset=0), coverage=(0.90, 0.98))

@@ -269,9 +269,9 @@ def support_after_dip(
 
     Notes
     -----
-    ``selection_dip=2.5`` (log-odds per between-school SD of the 2018 mean), school-by-year
-    shocks of SD 0.10 (turbulent years: staff changes, a weak cohort), no selection on FSM, a
-    national trend of 0.02 SD a year; school-level exposure with one whole-school enrolment per
+    ``selection_dip=2.5`` (selection weight times exp(-2.5) per between-school SD of the 2018
+    mean), school-by-year shocks of SD 0.10 (turbulent years: staff changes, a weak cohort),
+    no selection on FSM, a national trend of 0.02 SD a year; school-level exposure with one whole-school enrolment per
     school; a true effect of 0.04 SD in the first year of support growing by 0.02 SD a year;
     cost £1.2 million.
 

@@ -104,9 +104,9 @@ class Scenario:
         so the untreated outcome keeps parallel trends.
     selection_dip
         Selection on a bad year (0, the default, turns it off). Schools are chosen for support
-        because of their results in ``dip_year``: the log-odds of joining fall by
-        ``selection_dip`` per SD (between the area's schools) of the school's mean untreated
-        outcome that year, on top of ``selection_fsm``. The school mean holds transitory parts
+        because of their results in ``dip_year``: a school's selection weight is multiplied by
+        ``exp(-selection_dip)`` per SD (between the area's schools) of its mean untreated
+        outcome that year, on top of ``selection_fsm`` (drawn as for ``selection_fsm``). The school mean holds transitory parts
         (school-by-year shock, that year's pupils and class teacher), so the chosen schools'
         results recover the next year even without support: regression to the mean, the
         "Ashenfelter dip". The chosen schools of an area are then split at random over its
