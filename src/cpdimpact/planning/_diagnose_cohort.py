@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..cohort import CohortSpec
@@ -83,7 +84,7 @@ def lean_cohort(spec: CohortSpec, records) -> LeanCohort | None:
     first_year = data.groupby("unit")["year"].transform("min").to_numpy()
     if (treated & (first_year >= first_np)).any():
         return None  # treated units without a pre-period: excluded by the full build
-    start_years = tuple(sorted({int(s) for s in first_np[treated]}))
+    start_years = tuple(int(s) for s in np.unique(first_np[treated]))
     if not treated.any() or (
         treated.all() and not (spec.comparison == "staggered" and len(start_years) > 1)
     ):
