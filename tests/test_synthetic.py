@@ -433,3 +433,35 @@ def test_result_faces():
         fit.plot("nope")
     with pytest.raises(ValueError):
         compare_synthetic(_panel(seed=13), methods=("sc", "xyz"))
+
+
+# ------------------------------------------------------------------ the example script
+
+
+def test_maths_challenge_example_runs(tmp_path, capsys):
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "maths_challenge.py"
+    spec = importlib.util.spec_from_file_location("maths_challenge_example", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["maths_challenge_example"] = module
+    spec.loader.exec_module(module)
+    assert module.main(["--out", str(tmp_path), "--scale", "0.2", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "Simulated truth" in out and "sdid" in out
+    for name in ("estimates.csv", "estimates.md", "results.json", "trajectories.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert (tmp_path / "placebo_sdid.png").exists()
+    table = pd.read_csv(tmp_path / "estimates.csv")
+    assert list(table["term"]) == ["sc", "sdid", "did"]
+    # own area-by-year file
+    own = tmp_path / "own"
+    panel = pd.read_csv(REF / "california_prop99.csv", sep=";")
+    panel.to_csv(tmp_path / "prop99.csv", index=False)
+    args = ["--area-year", str(tmp_path / "prop99.csv"), "--out", str(own)]
+    args += ["--column", "area=State", "--column", "year=Year"]
+    args += ["--column", "outcome=PacksPerCapita"]
+    assert module.main(args) == 0
+    table = pd.read_csv(own / "estimates.csv").set_index("term")
+    assert round(table.loc["sdid", "estimate"], 2) == -15.60
