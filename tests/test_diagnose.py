@@ -137,6 +137,45 @@ def test_staggered_truth_is_the_cell_weighted_effect():
     assert res.simulations.loc[0, "truth"] == pytest.approx(by_hand, rel=1e-10)
 
 
+def _cell_truth_by_pandas(fit, pupils, effect):
+    """Reference for the staggered truth: the same estimand by pandas group-bys."""
+    s = fit.spec
+    frame = pd.DataFrame(
+        {
+            "unit": pupils[s.unit].to_numpy(),
+            "time": pupils[s.time].to_numpy(),
+            "group": pupils[s.first_treated].to_numpy(),
+            "effect": effect,
+        }
+    )
+    if s.panel:
+        frame = frame.groupby(["unit", "time", "group"])["effect"].mean().reset_index()
+    cell = frame.groupby(["group", "time"])["effect"].mean()
+    gt = fit.group_time
+    at_t = cell.reindex(pd.MultiIndex.from_arrays([gt["group"], gt["time"]])).fillna(0.0)
+    at_b = cell.reindex(pd.MultiIndex.from_arrays([gt["group"], gt["base"]])).fillna(0.0)
+    return float(fit.aggregate("simple").cell_weights @ (at_t.to_numpy() - at_b.to_numpy()))
+
+
+@pytest.mark.parametrize("panel", [True, False])
+def test_staggered_truth_matches_a_pandas_reference(panel):
+    from cpdimpact.planning._diagnose_sim import _pupil_effects, _truth
+
+    records = simulate(dataclasses.replace(GROWING, effect_fsm_extra=0.1, effect_school_sd=0.05), 3)
+    pupils = CohortSpec().build(records).pupils
+    spec = StaggeredDiD(n_bootstrap=0, panel=panel, cluster=None if panel else "unit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        fit = spec.fit(CohortSpec().build(records).unit_years if panel else pupils)
+    effect = _pupil_effects(records, pupils)
+    by_id = pupils["pupil"].map(
+        pd.Series(records.truth.pupil_effects.to_numpy(), index=records.pupils["pupil"])
+    )
+    np.testing.assert_array_equal(effect, by_id.to_numpy())
+    expected = _cell_truth_by_pandas(fit, pupils, effect)
+    assert _truth(fit, spec, pupils, effect) == pytest.approx(expected, rel=1e-12)
+
+
 def test_subgroups_on_request_with_their_own_truth():
     res = _quiet(
         design=TINY,

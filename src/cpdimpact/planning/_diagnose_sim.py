@@ -159,11 +159,8 @@ def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tu
             if any(f.name == "seed" for f in dataclasses.fields(estimator)):
                 estimator = dataclasses.replace(estimator, seed=seed)
             spec = ev._weighted(estimator)
-            effects = pd.Series(
-                records.truth.pupil_effects.to_numpy(), index=records.pupils["pupil"].to_numpy()
-            )
             pupils = cohort.pupils
-            effect = pupils["pupil"].map(effects).to_numpy(dtype=float)
+            effect = _pupil_effects(records, pupils)
             tables = [(pupils, effect, None)]
             if task.subgroups:
                 for column in ev.subgroups:
@@ -188,6 +185,16 @@ def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tu
             except Exception as err:
                 rows.append(_failed(index, label, group, err))
     return rows
+
+
+def _pupil_effects(records, pupils: pd.DataFrame) -> np.ndarray:
+    """The simulated effect of each row of ``pupils``, matched by pupil id."""
+    ids = records.pupils["pupil"].to_numpy()
+    effects = records.truth.pupil_effects.to_numpy(dtype=float)
+    wanted = pupils["pupil"].to_numpy()
+    if ids.dtype.kind in "iu" and np.array_equal(ids, np.arange(1, len(ids) + 1)):
+        return effects[wanted - 1]  # simulate() numbers pupils 1..n in row order
+    return pupils["pupil"].map(pd.Series(effects, index=ids)).to_numpy(dtype=float)
 
 
 def _covariates(estimator) -> tuple[str, ...]:
@@ -264,22 +271,38 @@ def _truth(fit, spec, pupils: pd.DataFrame, effect: np.ndarray) -> float:
 
 def _staggered_truth(fit, pupils: pd.DataFrame, effect: np.ndarray) -> float:
     s = fit.spec
-    frame = pd.DataFrame(
-        {
-            "unit": pupils[s.unit].to_numpy(),
-            "time": pupils[s.time].to_numpy(),
-            "group": pupils[s.first_treated].fillna(0).to_numpy(),
-            "effect": effect,
-        }
-    )
-    if s.panel:  # unit-year means, each unit counted once per period
-        frame = frame.groupby(["unit", "time", "group"], sort=False)["effect"].mean().reset_index()
-    cell = frame.groupby(["group", "time"])["effect"].mean()
+    unit = pd.factorize(pupils[s.unit].to_numpy())[0]
+    years, time = np.unique(pupils[s.time].to_numpy(), return_inverse=True)
+    groups, group = np.unique(pupils[s.first_treated].fillna(0).to_numpy(), return_inverse=True)
+    n_t, n_g = len(years), len(groups)
+    if s.panel:  # unit-year means first: each unit counts once per period, as in the fit
+        key = unit * n_t + time
+        count = np.bincount(key, minlength=(unit.max() + 1) * n_t)
+        total = np.bincount(key, weights=effect, minlength=len(count))
+        present = np.flatnonzero(count)
+        unit_group = np.zeros(unit.max() + 1, dtype=np.intp)
+        unit_group[unit] = group  # constant within a unit on a panel
+        cell_key = unit_group[present // n_t] * n_t + present % n_t
+        values = total[present] / count[present]
+    else:
+        cell_key, values = group * n_t + time, effect
+    cell_n = np.bincount(cell_key, minlength=n_g * n_t)
+    cell_sum = np.bincount(cell_key, weights=values, minlength=n_g * n_t)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cell = np.where(cell_n > 0, cell_sum / np.maximum(cell_n, 1), 0.0)
+
+    def lookup(g: np.ndarray, t: np.ndarray) -> np.ndarray:
+        gi, ti = np.searchsorted(groups, g), np.searchsorted(years, t)
+        ok = (gi < n_g) & (ti < n_t)
+        ok[ok] &= (groups[gi[ok]] == g[ok]) & (years[ti[ok]] == t[ok])
+        out = np.zeros(len(g))
+        out[ok] = cell[gi[ok] * n_t + ti[ok]]
+        return out
+
     gt = fit.group_time
+    g = gt["group"].to_numpy()
+    truth = lookup(g, gt["time"].to_numpy()) - lookup(g, gt["base"].to_numpy())
     weights = fit.aggregate("simple").cell_weights
-    at_t = cell.reindex(pd.MultiIndex.from_arrays([gt["group"], gt["time"]])).to_numpy()
-    at_b = cell.reindex(pd.MultiIndex.from_arrays([gt["group"], gt["base"]])).to_numpy()
-    truth = np.nan_to_num(at_t, nan=0.0) - np.nan_to_num(at_b, nan=0.0)
     used = weights != 0
     return float(weights[used] @ truth[used])
 
