@@ -58,6 +58,10 @@ def test_scenario_checks_the_dip_options():
         Scenario(selection_dip=1.0, dip_year=2021)  # the start year itself: no longer "before"
     with pytest.raises(ValueError, match="dip_year must"):
         Scenario(selection_dip=1.0, dip_year=2016)  # before the data
+    with pytest.raises(ValueError, match="dip_each_wave"):
+        Scenario(dip_each_wave=True)
+    with pytest.raises(ValueError, match="dip_each_wave"):
+        Scenario(selection_dip=1.0, dip_year=2019, dip_each_wave=True)
     assert Scenario().selection_year() is None
     assert Scenario(selection_dip=1.0).selection_year() == 2020
     assert Scenario(selection_dip=1.0, dip_year=2018).selection_year() == 2018
@@ -126,6 +130,23 @@ def test_chosen_schools_dip_in_the_selection_year_and_recover():
     deviation = means[2018] - means.drop(columns=2018).mean(axis=1)
     chosen = means.index.isin(rec.participation["school"])
     assert abs(deviation[chosen].mean()) < 0.06
+
+
+def test_each_wave_can_be_chosen_on_the_year_before_its_own_start():
+    # Each wave's Y(0) school mean in the year before its start, relative to the school's
+    # mean over the other years, is below that of the schools not chosen by then.
+    gaps = {2019: [], 2020: [], 2021: []}
+    for seed in range(4):
+        rec = support_after_dip(seed=seed, scale=0.5, dip_year=None, dip_each_wave=True)
+        start = rec.participation.groupby("school")["start_year"].min()
+        y0 = untreated(rec) / rec.scenario.outcome_sd
+        means = y0.groupby([rec.pupils["school"], rec.pupils["year"]]).mean().unstack()
+        wave = means.index.map(start).fillna(0).astype(int)
+        for g in gaps:
+            deviation = means[g - 1] - means.drop(columns=g - 1).mean(axis=1)
+            later = (wave == 0) | (wave > g)
+            gaps[g].append(deviation[wave == g].mean() - deviation[later].mean())
+    assert all(np.mean(v) < -0.06 for v in gaps.values())
 
 
 # ---------------------------------------------------------------------- the check

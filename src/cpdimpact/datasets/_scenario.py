@@ -116,6 +116,12 @@ class Scenario:
         The results year schools are selected on (only with ``selection_dip > 0``). Default:
         the year before the earliest start year of the scenario. It must fall before every
         start year.
+    dip_each_wave
+        With ``selection_dip > 0``: choose each start year's schools in turn, among those not
+        yet chosen, on the results of the year before *that* start (instead of choosing every
+        wave on ``dip_year`` and splitting at random). Later waves then dip inside earlier
+        waves' post-periods, so they are no longer clean not-yet-treated comparisons: a
+        scenario for showing that failure.
     exposure
         ``"school"``: every tested pupil of a joined school is exposed from its start year;
         ``"teacher"``: only pupils taught that year by a participating teacher.
@@ -197,6 +203,7 @@ class Scenario:
     selection_fsm: float = 0.3
     selection_dip: float = 0.0
     dip_year: int | None = None
+    dip_each_wave: bool = False
     exposure: str = "school"
     effect: float = 0.05
     effect_growth: float = 0.0
@@ -320,6 +327,11 @@ class Scenario:
     def _check_dip(self) -> None:
         if not (math.isfinite(self.selection_dip) and self.selection_dip >= 0):
             raise ValueError(f"selection_dip must be a number >= 0; got {self.selection_dip}")
+        if self.dip_each_wave and (self.selection_dip == 0 or self.dip_year is not None):
+            raise ValueError(
+                "dip_each_wave chooses each wave on the year before its start: it needs "
+                "selection_dip > 0 and no dip_year"
+            )
         if self.dip_year is None:
             return
         if self.selection_dip == 0:
@@ -336,7 +348,8 @@ class Scenario:
 
     # ------------------------------------------------------------------ derived
     def selection_year(self) -> int | None:
-        """The results year schools are selected on (``None`` unless ``selection_dip > 0``)."""
+        """The results year schools are selected on (``None`` unless ``selection_dip > 0``;
+        with ``dip_each_wave``, the first wave's)."""
         if self.selection_dip == 0:
             return None
         if self.dip_year is not None:

@@ -426,25 +426,44 @@ def _select_on_dip(sc, rng, z0, school, t_idx, school_area, fsm_share, years):
     top-k) with log-weights ``selection_fsm * 10 * (p_j - mean) - selection_dip * m_j``, where
     ``m_j`` is the school's mean untreated outcome (SD units) in the selection year,
     standardised over the area's schools; they are then split at random over the start years.
+    With ``dip_each_wave`` each start year's schools are instead drawn in turn, among those not
+    yet chosen, on the year before that start.
     """
     n_schools = len(school_area)
-    at = t_idx == int(np.flatnonzero(years == sc.selection_year())[0])
-    count = np.bincount(school[at], minlength=n_schools)
-    total = np.bincount(school[at], weights=z0[at], minlength=n_schools)
-    mean = total / count  # every school tests at least one class a year
-    school_start = np.zeros(n_schools, dtype=np.int64)
-    area_index = {a: i for i, a in enumerate(sc.areas)}
-    for area, starts in sc.start_years:
-        members = np.flatnonzero(school_area == area_index[area])
+
+    def means_in(year):
+        at = t_idx == int(np.flatnonzero(years == year)[0])
+        count = np.bincount(school[at], minlength=n_schools)
+        total = np.bincount(school[at], weights=z0[at], minlength=n_schools)
+        return total / count  # every school tests at least one class a year
+
+    def log_weight(members, mean):
         m = mean[members]
         spread = m.std() if len(members) > 1 and m.std() > 0 else 1.0
-        log_weight = sc.selection_fsm * 10 * (fsm_share[members] - sc.fsm_share) - (
+        return sc.selection_fsm * 10 * (fsm_share[members] - sc.fsm_share) - (
             sc.selection_dip * (m - m.mean()) / spread
         )
+
+    school_start = np.zeros(n_schools, dtype=np.int64)
+    area_index = {a: i for i, a in enumerate(sc.areas)}
+    once = None if sc.dip_each_wave else means_in(sc.selection_year())
+    for area, starts in sc.start_years:
+        members = np.flatnonzero(school_area == area_index[area])
         n_join = max(1, round(sc.join_share * len(members)))
-        keys = log_weight + rng.gumbel(size=len(members))
-        chosen = rng.permutation(members[np.argsort(-keys, kind="stable")[:n_join]])
-        school_start[chosen] = np.resize(np.asarray(starts), n_join)
+        wave_of = np.resize(np.asarray(starts), n_join)
+        if once is not None:
+            keys = log_weight(members, once) + rng.gumbel(size=len(members))
+            chosen = rng.permutation(members[np.argsort(-keys, kind="stable")[:n_join]])
+            school_start[chosen] = wave_of
+            continue
+        for start in sorted(set(starts)):
+            # Standardised over every school of the area that year, drawn among those left.
+            mean = means_in(start - 1)
+            weight = pd.Series(log_weight(members, mean), index=members)
+            left = members[school_start[members] == 0]
+            keys = weight[left].to_numpy() + rng.gumbel(size=len(left))
+            take = int((wave_of == start).sum())
+            school_start[left[np.argsort(-keys, kind="stable")[:take]]] = start
     return school_start
 
 
