@@ -192,6 +192,19 @@ def test_subgroups_on_request_with_their_own_truth():
     fsm_truth = records.true_effect(pupils[pupils["fsm"] == 1])["att"]
     assert res.simulations.loc[3, "truth"] == pytest.approx(fsm_truth, rel=1e-12)
     assert set(res.diagnosands["group"]) == {"All pupils", "FSM pupils"}
+    # A cohort that cannot be built fails every group of that simulation, none is dropped.
+    broken = _quiet(
+        design=TINY,
+        estimators={"x": Evaluation(estimator=DiD(), cohort=CohortSpec(covariates=("nope",)))},
+        n_sims=2,
+        seed=3,
+        executor="serial",
+        subgroups=True,
+    )
+    assert list(broken.simulations["group"]) == ["All pupils", "FSM pupils"] * 2
+    assert not broken.simulations["ok"].any()
+    assert broken.simulations["error"].str.contains("nope").all()
+    assert list(broken.failures["n_failed"]) == [2, 2]
     # Headline only by default.
     plain = _quiet(design=TINY, estimators=TWO, n_sims=1, seed=3, executor="serial")
     assert set(plain.simulations["group"]) == {"All pupils"}

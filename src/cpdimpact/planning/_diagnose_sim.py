@@ -143,7 +143,8 @@ def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tu
     from ..errors import CpdImpactWarning
     from ._diagnose_cohort import lean_cohort
 
-    groups = ["All pupils"]
+    columns = tuple(evaluation.subgroups) if task.subgroups else ()
+    groups = ["All pupils", *(_subgroup_label(c) for c in columns)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CpdImpactWarning)
         try:
@@ -162,11 +163,9 @@ def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tu
             pupils = cohort.pupils
             effect = _pupil_effects(records, pupils)
             tables = [(pupils, effect, None)]
-            if task.subgroups:
-                for column in ev.subgroups:
-                    mask = (pupils[column] == 1).to_numpy()
-                    groups.append(_subgroup_label(column))
-                    tables.append((pupils[mask], effect[mask], True))
+            for column in columns:
+                mask = (pupils[column] == 1).to_numpy()
+                tables.append((pupils[mask], effect[mask], True))
         except Exception as err:  # the cohort itself could not be built
             return [_failed(index, label, g, err) for g in groups]
         rows = []
