@@ -186,8 +186,13 @@ class EntropyBalancing:
         X, names, _ = covariate_matrix(schools, prep.covariates, drop_first=True)
         cols, labels = [X], list(names)
         if self.moments == 2:
+            # squares of the centred, scaled covariates: the same constraint set as raw
+            # squares (given the means), but not nearly collinear with the means when a
+            # covariate's mean is large against its spread
             binary = np.all((X == 0) | (X == 1), axis=0)
-            cols.append(X[:, ~binary] ** 2)
+            Xn = X[:, ~binary]
+            spread = Xn.std(axis=0)
+            cols.append(((Xn - Xn.mean(axis=0)) / np.where(spread > 0, spread, 1)) ** 2)
             labels += [f"{n}^2" for n, b in zip(names, binary, strict=True) if not b]
         raw = np.column_stack(cols)
         scale = raw.std(axis=0)
