@@ -21,7 +21,7 @@ from cpdimpact.datasets import city_partnership
 from cpdimpact.did import DiD, EventStudy, StaggeredDiD
 from cpdimpact.errors import EstimationError
 from cpdimpact.multilevel import MultilevelDiD
-from cpdimpact.pipeline import Evaluation, ReportOptions
+from cpdimpact.pipeline import Evaluation, ProgrammeCost, ReportOptions, SecurityOptions
 from cpdimpact.records import Records
 from cpdimpact.spec_file import EXAMPLE_SPEC, DataFileError, SpecError, load_spec, load_spec_text
 
@@ -102,6 +102,11 @@ def test_example_spec_maps_one_to_one_onto_the_python_spec():
             title="City CPD partnership (simulated data)",
             programme="Whole-school professional development, 2021-2023",
             suppress_below=10,
+            cost=ProgrammeCost(pupils=12_000, one_off=450_000, per_year=60_000),
+            security=SecurityOptions(
+                design="well-matched comparison",
+                threats={"contamination": "low", "concurrent interventions": "moderate"},
+            ),
         ),
     )
     assert spec.evaluation == expected
@@ -345,3 +350,24 @@ def test_staggered_bootstrap_rerun_is_byte_identical(tmp_path, capsys):
     results = json.loads((tmp_path / "a" / "results.json").read_text())
     assert results["estimator_used"]["seed"] == 5
     assert "no seed given" not in capsys.readouterr().err
+
+
+def test_report_cost_and_security_tables():
+    base = '[data]\nsimulate = "city_partnership"\n'
+    spec = load_spec_text(
+        base + "[report.cost]\npupils = 500\ntotal = 90000\n[report.security]\ndesign = 3\n"
+        'final = 2\nreason = "volunteer schools"\n[report.security.threats]\n'
+        'confounding = "high inflates"\n[evaluation]\ngaps = ["fsm", "sen"]\nprior_bands = 4\n'
+    )
+    report = spec.evaluation.report
+    assert report.cost == ProgrammeCost(pupils=500, total=90_000)
+    assert report.security == SecurityOptions(
+        design=3, final=2, reason="volunteer schools", threats={"confounding": "high inflates"}
+    )
+    assert spec.evaluation.gaps == ("fsm", "sen") and spec.evaluation.prior_bands == 4
+    with pytest.raises(SpecError, match=r"evaluation.toml:4: \[report.cost\] pupil: unknown key"):
+        load_spec_text(base + "[report.cost]\npupil = 500\n")
+    with pytest.raises(SpecError, match=r":5: \[report.security\] final: invalid value.*reason"):
+        load_spec_text(base + '[report.security]\ndesign = "randomised"\nfinal = 4\n')
+    with pytest.raises(SpecError, match=r"\[report\] cost: must be a table"):
+        load_spec_text(base + "[report]\ncost = 500\n")

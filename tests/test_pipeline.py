@@ -35,25 +35,31 @@ def _evaluation(**kwargs) -> Evaluation:
 
 def _coverage_study(seeds, scale, exposure="school"):
     """Effect sizes and intervals of the pipeline against the simulated truth, per seed."""
-    evaluation = _evaluation(event_study=None, cohort=CohortSpec(exposure=exposure))
+    evaluation = _evaluation(event_study=None, cohort=CohortSpec(exposure=exposure), prior_bands=0)
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CpdImpactWarning)
         for seed in seeds:
             records = city_partnership(seed=seed, scale=scale, exposure=exposure)
             result = evaluation.run(records)
-            for group, truth in zip(
-                result.groups,
-                (records.truth.effect_size, records.truth.effect_size_fsm),
-                strict=True,
-            ):
-                es = group.effect_size
+            truth = records.truth
+            (gap,) = result.gaps
+            estimates = [(g.label, g.effect_size) for g in (*result.groups, *result.breakdown)] + [
+                (gap.label, gap)
+            ]
+            truths = (
+                truth.effect_size,
+                truth.effect_size_fsm,
+                truth.effect_size_non_fsm,
+                truth.effect_size_fsm - truth.effect_size_non_fsm,
+            )
+            for (label, es), value in zip(estimates, truths, strict=True):
                 rows.append(
                     {
                         "seed": seed,
-                        "group": group.label,
-                        "z": (es.estimate - truth) / es.std_error,
-                        "covered": es.ci_lower <= truth <= es.ci_upper,
+                        "group": label,
+                        "z": (es.estimate - value) / es.std_error,
+                        "covered": es.ci_lower <= value <= es.ci_upper,
                     }
                 )
     return pd.DataFrame(rows)
@@ -72,7 +78,7 @@ def _check_calibration(study: pd.DataFrame) -> None:
 
 def test_recovers_simulated_truth_over_seeds():
     study = _coverage_study(range(100, 120), scale=0.25)
-    assert set(study["group"]) == {"All pupils", "FSM pupils"}
+    assert set(study["group"]) == {"All pupils", "FSM pupils", "Non-FSM pupils", "FSM gap"}
     _check_calibration(study)
 
 

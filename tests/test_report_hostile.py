@@ -222,6 +222,7 @@ def hostile_run(tmp_path_factory):
         estimator=DiD(),
         event_study=None,
         subgroups=("fsm", HOSTILE_COLUMN),
+        gaps=("fsm", HOSTILE_COLUMN),
         report=ReportOptions(title=SCRIPT + " & report", programme=HOSTILE[1] + HOSTILE[6]),
     )
     with warnings.catch_warnings():
@@ -256,7 +257,7 @@ def test_hostile_figures_render_with_suppressed_counts(hostile_run):
     result, _ = hostile_run
     forest = subgroup_figure_blocks(result)
     flow = flow_figure_blocks(result)
-    assert [type(b).__name__ for b in forest] == ["Heading", "Figure"]
+    assert [type(b).__name__ for b in forest] == ["Heading", "Figure", "Table", "Table"]
     assert [b.name for b in flow] == ["flow"]
     doc = Document(title="figures", blocks=(*forest, *flow))
     html = doc.to_html()
@@ -292,7 +293,16 @@ def test_tiny_subgroup_counts_are_suppressed_everywhere(hostile_run):
         for key in ("pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"):
             value = row[key]
             assert value == "<10" or value == 0 or value >= 10
-    for table in ("flow", "exclusions", "balance"):
+    for row in payload["subgroups"]["groups"]:
+        for key in ("pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"):
+            value = row[key]
+            assert value == "<10" or value == 0 or value >= 10
+    gap_labels = [g["label"] for g in payload["subgroups"]["gaps"]]
+    assert gap_labels == ["FSM gap", f"{HOSTILE_COLUMN} gap"]
+    group_md = md.split("**Effect by group**")[1].split("**Change in the attainment gap**")[0]
+    row = next(line for line in group_md.splitlines() if "onmouseover" in line)
+    assert "\\<10; " in row and not re.search(rf"(?<![\d.]){n_small};", row)
+    for table in ("flow", "allocated", "exclusions", "balance", "balance_allocated"):
         for row in payload["cohort"][table]:
             for key, value in row.items():
                 if key in {"schools", "teachers", "pupils", "n_treated", "n_comparison"}:
@@ -328,6 +338,17 @@ def test_suppression_threshold_follows_report_options(hostile_run, tmp_path):
         evaluation=dataclasses.replace(result.evaluation, report=ReportOptions(suppress_below=0)),
     )
     assert "<5000" in strict.report().to_markdown()
+    # Attrition rates beside suppressed counts would give them back: not shown.
+    hidden = dataclasses.replace(
+        result,
+        evaluation=dataclasses.replace(
+            result.evaluation, report=ReportOptions(suppress_below=10**7)
+        ),
+    )
+    attrition_md = hidden.report().to_markdown().split("### Attrition")[1].split("## Cost")[0]
+    assert "suppressed" in attrition_md and "%" not in attrition_md
+    assert hidden.to_json_dict()["cohort"]["attrition"]["pupils"]["overall"] == "suppressed"
+    assert loose.to_json_dict()["cohort"]["attrition"]["pupils"]["overall"] == 0.0
     strict_json = strict.to_json_dict()
     assert all(row["pupils_comparison"] == "<5000" for row in strict_json["headline"][1:])
     assert loose.to_json_dict()["headline"][0]["pupils_treated"] >= 10
@@ -341,6 +362,8 @@ def test_forest_plot_only_with_subgroups():
     records = city_partnership(seed=3, scale=0.2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plain = Evaluation(estimator=DiD(), event_study=None, subgroups=()).run(records)
+        plain = Evaluation(
+            estimator=DiD(), event_study=None, subgroups=(), gaps=(), prior_bands=0
+        ).run(records)
     assert subgroup_figure_blocks(plain) == []
     assert [b.name for b in flow_figure_blocks(plain)] == ["flow"]

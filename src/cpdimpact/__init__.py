@@ -32,6 +32,8 @@ _LAZY = {
     "Evaluation": "pipeline",
     "EvaluationResult": "pipeline",
     "ReportOptions": "pipeline",
+    "ProgrammeCost": "pipeline",
+    "SecurityOptions": "pipeline",
     "CpdImpactError": "errors",
     "DataError": "errors",
     "DesignError": "errors",
@@ -70,8 +72,10 @@ __all__ = [
     "MultilevelDiD",
     "MultilevelModel",
     "MultisiteTrial",
+    "ProgrammeCost",
     "Records",
     "ReportOptions",
+    "SecurityOptions",
     "SimpleTrial",
     "StaggeredDiD",
     "TrialResult",
@@ -110,7 +114,13 @@ if TYPE_CHECKING:  # pragma: no cover
         SimpleTrial,
         TrialResult,
     )
-    from .pipeline import Evaluation, EvaluationResult, ReportOptions
+    from .pipeline import (
+        Evaluation,
+        EvaluationResult,
+        ProgrammeCost,
+        ReportOptions,
+        SecurityOptions,
+    )
     from .records import Records
 
 

@@ -24,6 +24,14 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._breakdown import (
+    GapEstimate,
+    complement_label,
+    effect_size_variants,
+    gap_estimate,
+    interacted_gap,
+    prior_band_masks,
+)
 from ._results import HtmlFromSummary, Summary, interval
 from .cohort import Cohort, CohortSpec, unit_year_means
 from .did import (
@@ -54,7 +62,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Evaluation",
     "EvaluationResult",
+    "ProgrammeCost",
     "ReportOptions",
+    "SecurityOptions",
     "GroupEstimate",
     "StaggeredDetail",
     "inference_text",
@@ -66,6 +76,108 @@ TWFE_COMPARISON_LABEL = (
     "Two-way fixed effects, for comparison: biased when effects differ between cohorts or grow "
     "with exposure"
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProgrammeCost:
+    """What the programme cost, for the EEF cost rating (:func:`~cpdimpact.effects.eef_cost`).
+
+    Parameters
+    ----------
+    pupils
+        Pupils reached each year (e.g. pupils taught by trained teachers).
+    total
+        Cumulative cost over ``years`` in pounds; or give ``one_off`` and ``per_year``.
+    one_off, per_year
+        Start-up costs, and recurring costs each year, in pounds.
+    years
+        Years the cost is spread over (the EEF uses three).
+
+    Examples
+    --------
+    >>> ProgrammeCost(pupils=600, one_off=30_000, per_year=6_000).estimate().rating
+    'very low'
+    """
+
+    pupils: float
+    total: float | None = None
+    one_off: float = 0.0
+    per_year: float = 0.0
+    years: int = 3
+
+    def __post_init__(self):
+        self.estimate()  # invalid costs fail when the spec is made, not after the analysis
+
+    def estimate(self):
+        """The :class:`~cpdimpact.effects.CostEstimate`: cost per pupil per year and rating."""
+        from .effects import eef_cost
+
+        return eef_cost(
+            pupils=self.pupils,
+            total=self.total,
+            one_off=self.one_off,
+            per_year=self.per_year,
+            years=self.years,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecurityOptions:
+    """The evaluator's inputs to the security (padlock) rating of the report.
+
+    The assistant (:func:`~cpdimpact.effects.propose_padlocks`) proposes a rating from the
+    design, the minimum detectable effect size (MDES), the cohort's attrition and the threats
+    recorded here; the report shows each step. The evaluator has the final word: ``final``
+    with a ``reason``; until then the report says the rating is a proposal.
+
+    Parameters
+    ----------
+    design
+        A key of :data:`~cpdimpact.effects.EEF_DESIGN_PADLOCKS` (e.g. ``"randomised"``,
+        ``"well-matched comparison"``) or padlocks 0-5.
+    mdes
+        The design's MDES (e.g. from the power calculation at the start). ``None``: computed
+        from the analysis, :math:`(t_{1-\alpha/2} + t_{0.8})` times the headline effect
+        size's standard error, and labelled as computed after the fact.
+    threats
+        Threat to validity -> ``"low" | "moderate" | "high"``, optionally followed by the
+        direction, e.g. ``{"contamination": "moderate", "missing data": "moderate inflates"}``.
+    final, reason
+        The evaluator's rating (0-5) and why; both or neither.
+    """
+
+    design: str | int = "well-matched comparison"
+    mdes: float | None = None
+    threats: Mapping[str, str] = field(default_factory=dict)
+    final: int | None = None
+    reason: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "threats", dict(self.threats))
+        if (self.final is None) != (not self.reason):
+            raise ValueError(
+                "security final and reason go together: give the evaluator's final rating "
+                "(0-5) with the reason for it, or neither"
+            )
+        self.assess(mdes=self.mdes or 0.2, attrition=0.0)  # fail early on bad inputs
+
+    def assess(self, *, mdes: float, attrition):
+        """The :class:`~cpdimpact.effects.PadlockAssessment` for these inputs."""
+        from .effects import propose_padlocks
+
+        threats = {
+            name: tuple(value.replace(",", " ").split()) or ("low",)
+            for name, value in self.threats.items()
+        }
+        assessment = propose_padlocks(
+            design=self.design,
+            mdes=self.mdes if self.mdes is not None else mdes,
+            attrition=attrition,
+            threats={k: v[0] if len(v) == 1 else v for k, v in threats.items()},
+        )
+        if self.final is not None:
+            assessment = assessment.override(self.final, reason=self.reason)
+        return assessment
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,11 +193,18 @@ class ReportOptions:
     suppress_below
         Counts of pupils or schools from 1 to ``suppress_below - 1`` are shown as
         ``"<{suppress_below}"`` (small-number suppression); ``0`` turns it off.
+    cost
+        :class:`ProgrammeCost` for the report's cost section (EEF cost per pupil per year and
+        rating); ``None`` leaves the section saying the cost was not given.
+    security
+        :class:`SecurityOptions` for the security (padlock) section; ``None`` leaves it out.
     """
 
     title: str = "Impact evaluation"
     programme: str = ""
     suppress_below: int = 10
+    cost: ProgrammeCost | None = None
+    security: SecurityOptions | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +242,15 @@ class Evaluation:
         ``"unit_year"``: fit on unit-by-year means weighted by the number of pupils.
     subgroups
         0/1 pupil columns; for each, the headline estimator is refitted on pupils with value 1
-        (``"fsm"``: pupils eligible for free school meals).
+        (``"fsm"``: pupils eligible for free school meals). These rows join the headline table.
+    gaps
+        0/1 pupil columns whose gap the report examines: the headline estimator is also
+        refitted on the other pupils (e.g. non-FSM pupils) and the change in the gap (the
+        subgroup's effect minus the others', as an effect size and in months) is reported
+        with its interval (:class:`~cpdimpact._breakdown.GapEstimate`).
+    prior_bands
+        Refit the headline estimator in this many equal-count bands of prior attainment
+        (the ``prior`` column; 3 gives thirds); 0 for none.
     alpha
         1 minus the confidence level of every interval.
     seed
@@ -151,6 +278,8 @@ class Evaluation:
     event_study: EventStudy | Literal["auto"] | None = "auto"
     level: Literal["pupil", "unit_year"] = "pupil"
     subgroups: tuple[str, ...] = ("fsm",)
+    gaps: tuple[str, ...] = ("fsm",)
+    prior_bands: int = 3
     alpha: float = 0.05
     seed: int | None = None
     report: ReportOptions = field(default_factory=ReportOptions)
@@ -158,8 +287,16 @@ class Evaluation:
     def __post_init__(self):
         if self.level not in ("pupil", "unit_year"):
             raise ValueError(f"level must be 'pupil' or 'unit_year', got {self.level!r}")
-        if isinstance(self.subgroups, str):
-            object.__setattr__(self, "subgroups", (self.subgroups,))
+        for name in ("subgroups", "gaps"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, (getattr(self, name),))
+        if isinstance(self.prior_bands, bool) or self.prior_bands not in range(0, 11):
+            raise ValueError(
+                f"prior_bands must be a whole number from 2 to 10 (0 for none), got "
+                f"{self.prior_bands!r}"
+            )
+        if self.prior_bands == 1:
+            raise ValueError("prior_bands=1 is all pupils: use 0 for no bands, or 2 to 10")
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
         if isinstance(self.event_study, str) and self.event_study != "auto":
@@ -195,20 +332,9 @@ class Evaluation:
             )
         )
         cohort = dataclasses.replace(self.cohort, covariates=covariates).build(records)
-        for column in self.subgroups:
-            if column not in cohort.pupils.columns:
-                raise CpdImpactError(
-                    f"subgroup column {column!r} is not in the pupils table; remove it from "
-                    f"Evaluation(subgroups=...) or add the column"
-                )
-            values = cohort.pupils[column].dropna()
-            if not values.isin([0, 1]).all():
-                bad = values.index[~values.isin([0, 1])]
-                raise InvalidValueError(
-                    f"subgroup column {column!r} must be 0/1 (1 marks the subgroup); "
-                    f"{format_rows(bad)} of the analysed pupils hold "
-                    f"{', '.join(map(repr, values.loc[bad[:3]].tolist()))}. Recode it first."
-                )
+        for field_name in ("subgroups", "gaps"):
+            for column in getattr(self, field_name):
+                _check_flag(cohort.pupils, column, field_name)
 
         groups = {"All pupils": cohort.pupils}
         for column in self.subgroups:
@@ -229,6 +355,8 @@ class Evaluation:
             estimates.append(
                 dataclasses.replace(group, effect_size=self._effect_size(group, sd, cohort))
             )
+
+        breakdown, gaps = self._breakdown(cohort, estimator, estimates, sd)
 
         event_study, event_note = None, ""
         event_spec = self._event_study_for(estimator)
@@ -263,7 +391,48 @@ class Evaluation:
             effect_size_sd_source=sd_source,
             estimator=estimator,
             staggered=staggered,
+            breakdown=breakdown,
+            gaps=gaps,
         )
+
+    def _group(self, label, pupils, cohort, estimator, sd) -> GroupEstimate:
+        group = self._estimate_group(label, pupils, cohort, estimator)
+        return dataclasses.replace(group, effect_size=self._effect_size(group, sd, cohort))
+
+    def _breakdown(self, cohort, estimator, estimates, sd):
+        """Groups beyond the headline (the rest of each gap's pupils, prior-attainment bands)
+        and the change in each gap."""
+        pupils = cohort.pupils
+        fitted = {g.label: g for g in estimates}
+        extra: list[GroupEstimate] = []
+        gaps: list[GapEstimate] = []
+        for column in self.gaps:
+            inside = pupils[column] == 1
+            sub = fitted.get(_subgroup_label(column))
+            if sub is None:
+                sub = self._group(_subgroup_label(column), pupils[inside], cohort, estimator, sd)
+                extra.append(sub)
+            outside = pupils[column] == 0
+            rest = self._group(complement_label(column), pupils[outside], cohort, estimator, sd)
+            extra.append(rest)
+            if sub.did is None or rest.did is None:
+                continue
+            joint = None
+            if isinstance(estimator, DiD):
+                spec = self._weighted(estimator)
+                frames = tuple(
+                    self._frame(pupils[mask], cohort, spec) for mask in (outside, inside)
+                )
+                try:
+                    joint = interacted_gap(spec, frames)
+                except (DesignError, EstimationError):
+                    joint = None  # falls back to the independent-estimates interval, labelled
+            scale = sub.effect_size.correction / sd
+            gaps.append(gap_estimate(column, sub, rest, scale=scale, alpha=self.alpha, joint=joint))
+        if self.prior_bands and "prior" in pupils.columns and pupils["prior"].notna().any():
+            for label, mask in prior_band_masks(pupils["prior"], self.prior_bands):
+                extra.append(self._group(label, pupils[mask], cohort, estimator, sd))
+        return tuple(extra), tuple(gaps)
 
     @property
     def _explicit_event_study(self) -> EventStudy | None:
@@ -516,6 +685,8 @@ class EvaluationResult(HtmlFromSummary):
     effect_size_sd_source: str
     estimator: object = None
     staggered: StaggeredDetail | None = None
+    breakdown: tuple[GroupEstimate, ...] = ()
+    gaps: tuple[GapEstimate, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -526,25 +697,82 @@ class EvaluationResult(HtmlFromSummary):
         pupils_comparison, schools_treated, schools_comparison, estimate, std_error``
         (``estimate`` and ``std_error`` in outcome points).
         """
-        rows = []
-        for g in self.groups:
-            es = g.effect_size
-            rows.append(
-                {
-                    "group": g.label,
-                    "effect_size": es.estimate if es else math.nan,
-                    "ci_lower": es.ci_lower if es else math.nan,
-                    "ci_upper": es.ci_upper if es else math.nan,
-                    "months": es.months if es else pd.NA,
-                    "pupils_treated": int(g.arms.loc["treated", "pupils"]),
-                    "pupils_comparison": int(g.arms.loc["comparison", "pupils"]),
-                    "schools_treated": int(g.arms.loc["treated", "schools"]),
-                    "schools_comparison": int(g.arms.loc["comparison", "schools"]),
-                    "estimate": g.did.estimate if g.did else math.nan,
-                    "std_error": g.did.std_error if g.did else math.nan,
-                }
-            )
-        return pd.DataFrame(rows)
+        return _group_rows(self.groups)
+
+    @property
+    def subgroup_effects(self) -> pd.DataFrame:
+        """Every group's effect: the headline rows, then the other pupils of each gap and the
+        prior-attainment bands (columns as :attr:`headline`)."""
+        return _group_rows((*self.groups, *self.breakdown))
+
+    @property
+    def gap_table(self) -> pd.DataFrame:
+        """The change in each attainment gap: ``gap, subgroup, rest, effect_size, ci_lower,
+        ci_upper, months, estimate, std_error, df, method`` (effect sizes: subgroup minus rest;
+        positive narrows the gap)."""
+        columns = ["gap", "subgroup", "rest", "effect_size", "ci_lower", "ci_upper", "months"]
+        rows = [
+            {
+                "gap": g.label,
+                "subgroup": g.subgroup,
+                "rest": g.rest,
+                "effect_size": g.estimate,
+                "ci_lower": g.ci_lower,
+                "ci_upper": g.ci_upper,
+                "months": g.months,
+                "estimate": g.points,
+                "std_error": g.points_std_error,
+                "df": g.df,
+                "method": g.method,
+            }
+            for g in self.gaps
+        ]
+        return pd.DataFrame(rows, columns=[*columns, "estimate", "std_error", "df", "method"])
+
+    @property
+    def effect_size_variants(self) -> pd.DataFrame:
+        """The headline as an effect size under each SD (see
+        :func:`cpdimpact._breakdown.effect_size_variants`)."""
+        return effect_size_variants(self)
+
+    @property
+    def attrition(self):
+        """Pupil attrition from the allocated sample to the analysis
+        (:class:`~cpdimpact.effects.AttritionRates`); ``None`` if the flow log lacks it or an
+        arm was allocated nobody (a roll-out with no comparison arm)."""
+        return _attrition(self.cohort, "pupils")
+
+    @property
+    def cost(self):
+        """The EEF cost estimate (:class:`~cpdimpact.effects.CostEstimate`) or ``None``."""
+        cost = self.evaluation.report.cost
+        return None if cost is None else cost.estimate()
+
+    @property
+    def security(self):
+        """The padlock assessment (:class:`~cpdimpact.effects.PadlockAssessment`) or ``None``.
+
+        Without an MDES in :class:`SecurityOptions` it uses the analysis' own:
+        :math:`(t_{1-\alpha/2} + t_{0.8})` times the headline effect size's SE.
+        """
+        options = self.evaluation.report.security
+        if options is None:
+            return None
+        attrition = self.attrition
+        return options.assess(
+            mdes=self.analysis_mdes, attrition=0.0 if attrition is None else attrition.overall
+        )
+
+    @property
+    def analysis_mdes(self) -> float:
+        """The MDES implied by the headline's SE at 80% power and the report's alpha."""
+        from scipy import stats
+
+        es = self.effect_size
+        df = es.df if es.df is not None and math.isfinite(es.df) else None
+        dist = stats.norm if df is None else stats.t(df)
+        multiplier = dist.ppf(1 - self.evaluation.alpha / 2) + dist.ppf(0.8)
+        return float(multiplier * es.std_error)
 
     @property
     def effect_size(self) -> EffectSize:
@@ -641,10 +869,20 @@ class EvaluationResult(HtmlFromSummary):
                 "outcome_sd_n": cohort.outcome_sd_n,
                 "outcome_sd_source": cohort.outcome_sd_source,
                 "flow": published["flow"],
+                "allocated": published["allocated"],
                 "exclusions": published["exclusions"],
                 "balance": published["balance"],
+                "balance_allocated": published["balance_allocated"],
+                "attrition": published["attrition"],
             },
             "headline": published["headline"],
+            "subgroups": {
+                "groups": published["subgroups"],
+                "gaps": [g.to_dict() for g in self.gaps],
+            },
+            "effect_size_variants": self.effect_size_variants.to_dict(orient="records"),
+            "cost": None if self.cost is None else self.cost.to_dict(),
+            "security": None if self.security is None else self.security.to_dict(),
             "estimates": {
                 g.label: (
                     None
@@ -721,6 +959,57 @@ def inference_text(did) -> str:
         f"Standard errors are {did.cov_type} (t on {did.df:.1f} degrees of freedom; "
         f"{did.n_clusters} {did.cluster} groups)."
     )
+
+
+def _group_rows(groups) -> pd.DataFrame:
+    """One row per group: effect size, interval, months, arm counts and the estimate."""
+    rows = []
+    for g in groups:
+        es = g.effect_size
+        rows.append(
+            {
+                "group": g.label,
+                "effect_size": es.estimate if es else math.nan,
+                "ci_lower": es.ci_lower if es else math.nan,
+                "ci_upper": es.ci_upper if es else math.nan,
+                "months": es.months if es else pd.NA,
+                "pupils_treated": int(g.arms.loc["treated", "pupils"]),
+                "pupils_comparison": int(g.arms.loc["comparison", "pupils"]),
+                "schools_treated": int(g.arms.loc["treated", "schools"]),
+                "schools_comparison": int(g.arms.loc["comparison", "schools"]),
+                "estimate": g.did.estimate if g.did else math.nan,
+                "std_error": g.did.std_error if g.did else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _attrition(cohort: Cohort, level: str):
+    """Attrition from the cohort's allocated sample, or ``None`` without allocation rows."""
+    from .effects import attrition_rates
+
+    allocated = cohort.flow.allocated
+    if allocated is None or (allocated[level] == 0).any():
+        return None  # e.g. a roll-out in which every unit takes part: no comparison arm
+    return attrition_rates(cohort, level=level)
+
+
+def _check_flag(pupils: pd.DataFrame, column: str, field_name: str) -> None:
+    """A subgroup or gap column must exist and hold 0/1."""
+    what = {"subgroups": "subgroup", "gaps": "gap"}[field_name]
+    if column not in pupils.columns:
+        raise CpdImpactError(
+            f"{what} column {column!r} is not in the pupils table; remove it from "
+            f"Evaluation({field_name}=...) or add the column"
+        )
+    values = pupils[column].dropna()
+    if not values.isin([0, 1]).all():
+        bad = values.index[~values.isin([0, 1])]
+        raise InvalidValueError(
+            f"{what} column {column!r} must be 0/1 (1 marks the subgroup); "
+            f"{format_rows(bad)} of the analysed pupils hold "
+            f"{', '.join(map(repr, values.loc[bad[:3]].tolist()))}. Recode it first."
+        )
 
 
 def _subgroup_label(column: str) -> str:

@@ -14,8 +14,12 @@ table                   what it holds
                         spec's fields
 ``[event_study]``       :class:`~cpdimpact.did.EventStudy` fields (an explicit event study)
 ``[evaluation]``        the other :class:`~cpdimpact.pipeline.Evaluation` fields: ``level``,
-                        ``subgroups``, ``alpha``, ``seed``, ``event_study = "auto" | "none"``
+                        ``subgroups``, ``gaps``, ``prior_bands``, ``alpha``, ``seed``,
+                        ``event_study = "auto" | "none"``
 ``[report]``            :class:`~cpdimpact.pipeline.ReportOptions` fields
+``[report.cost]``       :class:`~cpdimpact.pipeline.ProgrammeCost` fields (the EEF cost rating)
+``[report.security]``   :class:`~cpdimpact.pipeline.SecurityOptions` fields; ``threats`` is a
+                        table of threat = "level [direction]"
 ``[output]``            ``dir``: the report folder (relative to the spec file)
 ======================  ==============================================================
 
@@ -376,7 +380,7 @@ def load_spec(path: str | Path) -> RunSpec:
 def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path = ".") -> RunSpec:
     """Read a spec from TOML text; ``name`` labels error messages, ``base`` anchors paths."""
     from .did import EventStudy
-    from .pipeline import Evaluation, ReportOptions
+    from .pipeline import Evaluation, ProgrammeCost, ReportOptions, SecurityOptions
 
     try:
         doc = tomllib.loads(text)
@@ -466,12 +470,14 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
     # [evaluation]
     settings = read.table(doc, ("evaluation",))
     read.check_keys(
-        settings, ("evaluation",), ["level", "subgroups", "alpha", "seed", "event_study"]
+        settings,
+        ("evaluation",),
+        ["level", "subgroups", "gaps", "prior_bands", "alpha", "seed", "event_study"],
     )
     hints = typing.get_type_hints(Evaluation, localns={"MultilevelDiD": object})
     kwargs: dict[str, Any] = {
         key: read.value(settings[key], hints[key], ("evaluation", key))
-        for key in ("level", "subgroups", "alpha", "seed")
+        for key in ("level", "subgroups", "gaps", "prior_bands", "alpha", "seed")
         if key in settings
     }
     seed = kwargs.get("seed")
@@ -530,8 +536,20 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
     else:
         kwargs["event_study"] = None if choice == "none" else "auto"
 
-    # [report]
-    kwargs["report"] = read.spec(ReportOptions, read.table(doc, ("report",)), ("report",))
+    # [report], with its sub-tables [report.cost] and [report.security]
+    report_table = read.table(doc, ("report",))
+    nested = {
+        name: read.spec(cls, read.table(doc, ("report", name)), ("report", name))
+        for name, cls in (("cost", ProgrammeCost), ("security", SecurityOptions))
+        if name in report_table
+    }
+    report = read.spec(
+        ReportOptions,
+        {k: v for k, v in report_table.items() if k not in nested},
+        ("report",),
+        skip=("cost", "security"),
+    )
+    kwargs["report"] = dataclasses.replace(report, **nested)
     kwargs["cohort"] = cohort
     evaluation = read.construct(Evaluation, kwargs, ("evaluation",))
 
@@ -594,6 +612,22 @@ seed = 2024
 title = "City CPD partnership (simulated data)"
 programme = "Whole-school professional development, 2021-2023"
 suppress_below = 10
+
+[report.cost]
+# cpdimpact.pipeline.ProgrammeCost: what delivering the programme cost (EEF cost rating)
+pupils = 12000        # pupils reached each year
+one_off = 450000      # training and materials bought once, in pounds
+per_year = 60000      # recurring costs each year, in pounds
+
+[report.security]
+# cpdimpact.pipeline.SecurityOptions: the padlock assistant proposes, the evaluator decides
+# (final = 0-5 with reason = "..."). mdes defaults to the MDES implied by the analysis.
+design = "well-matched comparison"
+
+[report.security.threats]
+# threat = "low" | "moderate" | "high", optionally followed by "inflates" or "deflates"
+contamination = "low"
+"concurrent interventions" = "moderate"
 
 [output]
 dir = "out/report"

@@ -46,9 +46,13 @@ def _pair(a, b) -> str:
     return f"{a}; {b}"
 
 
-def headline_table(result, *, suppress_below: int = 10) -> pd.DataFrame:
-    """The headline table as printed: one row per group, counts suppressed below a threshold."""
-    head = result.headline
+def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataFrame:
+    """The headline table as printed: one row per group, counts suppressed below a threshold.
+
+    ``groups`` is a frame like :attr:`~cpdimpact.pipeline.EvaluationResult.headline` (default)
+    or :attr:`~cpdimpact.pipeline.EvaluationResult.subgroup_effects`.
+    """
+    head = result.headline if groups is None else groups
     counts = ["pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"]
     shown = (
         suppress_small_counts(head, counts, threshold=suppress_below) if suppress_below else head
@@ -478,13 +482,30 @@ def _balance_section(result, threshold: int) -> list:
             "table compares the first cohort with the schools that started later, in the years "
             "before either started. Later starters are the controls of the staggered estimate.",
         )
-    table = balance
-    if threshold:
-        table = suppress_small_counts(table, ["n_treated", "n_comparison"], threshold=threshold)
-    return [
-        Heading("Balance before the programme", level=2),
-        Table(table.rename(columns=labels), caption=caption, notes=tuple(notes)),
-    ]
+
+    def shown(frame):
+        if threshold:
+            frame = suppress_small_counts(frame, ["n_treated", "n_comparison"], threshold=threshold)
+        return frame.rename(columns=labels)
+
+    blocks = [Heading("Balance before the programme", level=2)]
+    if cohort.balance_allocated is not None:
+        allocated = cohort.balance_allocated.assign(
+            variable=cohort.balance_allocated["variable"].replace(_VARIABLES)
+        )
+        blocks.append(
+            Table(
+                shown(allocated),
+                caption=f"As allocated (every record of the schools in each group). {caption}",
+                notes=(
+                    "As allocated: before any record was excluded; as analysed: the records "
+                    "the estimate uses. A difference between the two tables shows what the "
+                    "exclusions did to the comparison.",
+                ),
+            )
+        )
+    blocks.append(Table(shown(balance), caption=f"As analysed. {caption}", notes=tuple(notes)))
+    return blocks
 
 
 def evaluation_report(result) -> Document:
@@ -568,6 +589,7 @@ def evaluation_report(result) -> Document:
         cohort.plot,
     )
 
+    blocks += _variants_section(result)
     blocks += _balance_section(result, options.suppress_below)
     blocks += [
         Heading("Flow of schools, teachers and pupils", level=2),
@@ -592,6 +614,9 @@ def evaluation_report(result) -> Document:
                 caption="Exclusions and their reasons",
             )
         )
+    blocks += _attrition_blocks(result, options.suppress_below)
+    blocks += _cost_blocks(result)
+    blocks += _security_blocks(result)
     blocks += [
         Heading("Reproducibility", level=2),
         Paragraph(
@@ -615,25 +640,229 @@ def _suppress(frame: pd.DataFrame, counts: list[str], threshold: int) -> pd.Data
 
 
 def subgroup_figure_blocks(result) -> list:
-    """A level-3 heading and the forest plot of effect sizes by group; empty without subgroups.
+    """The subgroup section: a forest plot of every group's effect size, the table behind it
+    and the change in each attainment gap; empty when there is no group beyond all pupils.
 
-    The figure (``figures/subgroups.png``) draws every group of the headline, all pupils at
-    the top, with its effect size and confidence interval (:func:`plot_forest`).
+    The figure (``figures/subgroups.png``) draws all pupils at the top, then the headline
+    subgroups, the other pupils of each gap and the prior-attainment bands
+    (:func:`plot_forest`).
     """
-    if len(result.groups) < 2:
+    groups = result.subgroup_effects
+    if len(groups) < 2:
         return []
+    options = result.evaluation.report
     level = _level(result.evaluation.alpha)
-    return _figure_section(
+    blocks = _figure_section(
         "Effects by subgroup",
         "subgroups",
         "Effect size by group",
         f"Effect sizes (Hedges' g) with {level} confidence intervals: all pupils (top), then "
         f"each subgroup, each refitted on its own pupils and divided by the same SD.",
-        lambda ax: plot_forest(result.headline, level=level, ax=ax),
+        lambda ax: plot_forest(groups, level=level, ax=ax),
         level=3,
-        figsize=(7, max(2.5, 0.6 * len(result.groups) + 1.5)),
+        figsize=(7, max(2.5, 0.6 * len(groups) + 1.5)),
         tight=True,
     )
+    blocks.append(
+        Table(
+            headline_table(result, suppress_below=options.suppress_below, groups=groups),
+            caption="Effect by group",
+            notes=(
+                "Prior-attainment bands cut the analysed pupils into equal-count bands of "
+                "prior attainment (both groups, every year). Subgroup estimates are less "
+                "precise than the headline; differences between them may be chance.",
+            ),
+        )
+    )
+    if result.gaps:
+        gaps = result.gap_table
+        blocks.append(
+            Table(
+                pd.DataFrame(
+                    {
+                        "Gap": gaps["gap"],
+                        f"Change in effect size ({level} CI)": [
+                            _ci(e, lo, hi)
+                            for e, lo, hi in zip(
+                                gaps["effect_size"], gaps["ci_lower"], gaps["ci_upper"], strict=True
+                            )
+                        ],
+                        "Months of progress": [
+                            f"{int(m):+d}" if m else "0" for m in gaps["months"]
+                        ],
+                        "Compared": [
+                            f"{a} minus {b}"
+                            for a, b in zip(gaps["subgroup"], gaps["rest"], strict=True)
+                        ],
+                    }
+                ),
+                caption="Change in the attainment gap",
+                notes=(
+                    "The subgroup's effect minus the other pupils' effect, on the same scale: "
+                    "a positive change means the subgroup gained more, so the gap narrowed.",
+                    *dict.fromkeys(f"Interval: {m}." for m in gaps["method"]),
+                ),
+            )
+        )
+    return blocks
+
+
+def _variants_section(result) -> list:
+    table = result.effect_size_variants
+    level = _level(result.evaluation.alpha)
+    shown = pd.DataFrame(
+        {
+            "Effect size": table["variant"],
+            "SD (points)": [f"{v:.2f}" if pd.notna(v) else "—" for v in table["sd"]],
+            f"Estimate ({level} CI)": [
+                _ci(e, lo, hi)
+                for e, lo, hi in zip(
+                    table["estimate"], table["ci_lower"], table["ci_upper"], strict=True
+                )
+            ],
+            "Months": [
+                "—" if pd.isna(m) else f"{int(m):+d}" if m else "0" for m in table["months"]
+            ],
+            "WWC improvement index": [
+                "—" if pd.isna(v) else f"{v:+.0f}" for v in table["improvement_index"]
+            ],
+        }
+    )
+    return [
+        Heading("Effect sizes under each standard deviation", level=2),
+        Table(
+            shown,
+            caption="The headline estimate standardised in the ways evaluators meet",
+            notes=(
+                "The headline divides by a pupil-level SD. d_W divides by the spread of pupils "
+                "within schools (larger effect sizes); d_T by the total pupil spread with "
+                "Hedges' (2007) adjustment for pupils clustered in schools. SDs are the "
+                "comparison group's, pooled within year; intervals treat the SD as known. "
+                "Compare effect sizes across studies only when they use the same SD.",
+            ),
+        ),
+    ]
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _attrition_blocks(result, threshold: int) -> list:
+    pupils = result.attrition
+    if pupils is None:
+        return []
+    schools = _school_attrition(result)
+    # Pupil rates give pupil counts back (and only those).
+    hidden = _attrition_hidden(pupils, threshold)
+    rows = []
+    for label, arm in (("intervention", 0), ("comparison", 1)):
+        rate = (pupils.treatment, pupils.control)[arm]
+        rows.append(
+            {
+                "Group": label,
+                "Schools allocated": schools.randomised[arm],
+                "Schools analysed": schools.analysed[arm],
+                "Pupil records allocated": pupils.randomised[arm],
+                "Pupil records analysed": pupils.analysed[arm],
+                # A rate beside a suppressed count would give the count back.
+                "Attrition (pupil records)": "suppressed" if hidden else _percent(rate),
+            }
+        )
+    counts = [
+        "Schools allocated",
+        "Schools analysed",
+        "Pupil records allocated",
+        "Pupil records analysed",
+    ]
+    table = pd.DataFrame(rows)
+    if threshold:
+        table = suppress_small_counts(table, counts, threshold=threshold)
+    return [
+        Heading("Attrition", level=3),
+        Table(
+            table,
+            caption="Allocated and analysed, by group",
+            notes=(
+                "Attrition rates are not shown: a count is suppressed and the rates would "
+                "give it back."
+                if hidden
+                else f"Overall attrition {_percent(pupils.overall)}, differential "
+                f"{100 * pupils.differential:.1f} percentage points: "
+                f"{pupils.rating('cautious')} attrition on the WWC cautious boundary "
+                f"({pupils.rating('optimistic')} on the optimistic one).",
+                "Allocated: every record of the schools in each group in the years analysed; "
+                "records later excluded (a missing outcome or covariate, for example) count as "
+                "lost. The WWC boundaries were set for randomised trials; for a comparison-"
+                "group design they show how much of the data the analysis lost.",
+            ),
+        ),
+    ]
+
+
+def _attrition_hidden(rates, threshold: int) -> bool:
+    """Whether any allocated or analysed count behind ``rates`` is suppressed (the rates
+    would then give it back)."""
+    counts = (*rates.randomised, *rates.analysed)
+    return bool(threshold) and any(1 <= n < threshold for n in counts)
+
+
+def _school_attrition(result):
+    from ..pipeline import _attrition
+
+    return _attrition(result.cohort, "schools")
+
+
+def _cost_blocks(result) -> list:
+    cost = result.cost
+    if cost is None:
+        text = (
+            "The programme's cost was not given (ReportOptions(cost=ProgrammeCost(...)) or "
+            "[report.cost] in the spec file), so no cost rating is shown."
+        )
+        return [Heading("Cost", level=2), Paragraph(text)]
+    return [
+        Heading("Cost", level=2),
+        Paragraph(
+            f"£{cost.per_pupil_per_year:,.2f} per pupil per year over {cost.years} years: "
+            f"{cost.rating} cost on the EEF Toolkit scale (very low under £80; low up to £200; "
+            f"moderate up to £720; high up to £1,200; very high above)."
+        ),
+    ]
+
+
+def _security_blocks(result) -> list:
+    assessment = result.security
+    if assessment is None:
+        return []
+    options = result.evaluation.report.security
+    steps = assessment.to_frame()
+    mdes_note = (
+        "MDES as given by the evaluator."
+        if options.mdes is not None
+        else f"MDES computed after the fact from the analysis' standard error "
+        f"({result.analysis_mdes:.2f}); the EEF asks for the MDES at the design stage: give it "
+        f"as SecurityOptions(mdes=...)."
+    )
+    if assessment.final is None:
+        verdict = (
+            f"The assistant proposes {assessment.proposed} of 5 padlocks. The evaluator has not "
+            f"yet confirmed or changed it: this rating is a proposal."
+        )
+    else:
+        verdict = (
+            f"Security: {assessment.final} of 5 padlocks (the evaluator's rating; the "
+            f"assistant proposed {assessment.proposed}). Reason: {assessment.reason}"
+        )
+    return [
+        Heading("Security", level=2),
+        Paragraph(verdict),
+        Table(
+            steps.rename(columns=str.capitalize),
+            caption="How the rating was reached",
+            notes=(mdes_note, *assessment.summary().notes),
+        ),
+    ]
 
 
 def flow_figure_blocks(result) -> list:
@@ -671,8 +900,9 @@ SUPPRESSED = "suppressed"
 def published_json_tables(result) -> dict[str, object]:
     """The count tables of ``results.json``, with the report's small-number suppression.
 
-    Returns the records of ``headline``, ``flow``, ``exclusions`` and ``balance`` with counts
-    from 1 to ``suppress_below - 1`` replaced by ``"<{suppress_below}"``, and ``n_obs`` by
+    Returns the records of ``headline``, ``subgroups``, ``flow``, ``allocated``,
+    ``exclusions``, ``balance``, ``balance_allocated`` and ``attrition`` with counts from 1 to
+    ``suppress_below - 1`` replaced by ``"<{suppress_below}"``, and ``n_obs`` by
     group: the model's number of observations, or :data:`SUPPRESSED` when one of the group's
     arm counts is suppressed (the total minus the other arm would give the hidden count back).
     Model facts that describe the analysis as a whole (clusters, degrees of freedom) are
@@ -693,11 +923,36 @@ def published_json_tables(result) -> dict[str, object]:
         for label, (_, row) in zip(head["group"], head.iterrows(), strict=True)
     }
     cohort = result.cohort
+
+    def attrition(level):
+        rates = result.attrition if level == "pupils" else _school_attrition(result)
+        if rates is None:
+            return None
+        out = rates.to_dict()
+        for key in ("randomised", "analysed"):
+            out[key] = [
+                f"<{threshold}" if threshold and 1 <= n < threshold else n for n in out[key]
+            ]
+        if _attrition_hidden(rates, threshold):
+            # Rates beside a suppressed count would give it back.
+            for key in ("overall", "treatment", "control", "differential"):
+                out[key] = SUPPRESSED
+        return out
+
+    balance_allocated = cohort.balance_allocated
     return {
         "headline": shown(head, head_counts),
+        "subgroups": shown(result.subgroup_effects, head_counts),
         "flow": shown(cohort.flow.stages, counts),
+        "allocated": None
+        if cohort.flow.allocated is None
+        else shown(cohort.flow.allocated, counts),
         "exclusions": shown(cohort.flow.exclusions, counts),
         "balance": shown(cohort.balance, ["n_treated", "n_comparison"]),
+        "balance_allocated": None
+        if balance_allocated is None
+        else shown(balance_allocated, ["n_treated", "n_comparison"]),
+        "attrition": {"pupils": attrition("pupils"), "schools": attrition("schools")},
         "n_obs": {
             g.label: None if g.did is None else SUPPRESSED if hidden[g.label] else g.did.n_obs
             for g in result.groups
