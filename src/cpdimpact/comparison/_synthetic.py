@@ -916,14 +916,15 @@ class SyntheticDiD(_AreaSpec):
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> from cpdimpact.comparison import SyntheticDiD
-    >>> url = "tests/reference/synthetic/california_prop99.csv"
-    >>> prop99 = pd.read_csv(url, sep=";")  # doctest: +SKIP
-    >>> fit = SyntheticDiD(area="State", year="Year", outcome="PacksPerCapita").fit(prop99)
-    ... # doctest: +SKIP
-    >>> round(fit.estimate, 2)  # doctest: +SKIP
-    -15.6
+    >>> from cpdimpact.comparison import SyntheticDiD, area_year_outcomes
+    >>> from cpdimpact.datasets import maths_challenge
+    >>> panel = area_year_outcomes(maths_challenge(seed=0, scale=0.2))
+    >>> fit = SyntheticDiD().fit(panel)
+    >>> fit.treated_areas, fit.n_donors, len(fit.placebo_effects)
+    (('Riverton',), 8, 8)
+
+    On California's Proposition 99 (``tests/reference/synthetic/california_prop99.csv``),
+    ``SyntheticDiD(area="State", year="Year", outcome="PacksPerCapita")`` gives -15.60.
     """
 
     method: Literal["sdid", "sc", "did"] = "sdid"
@@ -1062,7 +1063,9 @@ class SyntheticControl(_AreaSpec):
     >>> from cpdimpact.comparison import SyntheticControl, area_year_outcomes
     >>> from cpdimpact.datasets import maths_challenge
     >>> panel = area_year_outcomes(maths_challenge(seed=0, scale=0.2))
-    >>> fit = SyntheticControl().fit(panel)  # doctest: +SKIP
+    >>> fit = SyntheticControl(placebo=False).fit(panel)  # 8 donors, 4 pre-years: warns
+    >>> round(float(fit.unit_weights.sum()), 6)
+    1.0
     """
 
     predictors: Sequence[str] = ()

@@ -82,15 +82,29 @@ def frank_wolfe(
     """
     x = np.array(x0, dtype=float, copy=True)
     B, n = x.shape
-    if B == 1 and exclude is None:
-        G1 = G if G.ndim == 2 else G[0]
-        x1, its = _frank_wolfe_one(
-            np.asarray(G1, dtype=float), np.asarray(c, dtype=float)[0], float(np.asarray(bb)[0]),
-            x[0], eta=eta, zeta2=zeta2, nrow=nrow, min_decrease=min_decrease,
-            max_iter=max_iter,
-        )  # fmt: skip
-        return x1[None, :], np.array([its])
+    bb = np.asarray(bb, dtype=float).copy()
+    bb_all = bb.copy()
     shared = G.ndim == 2
+    run = dict(eta=eta, zeta2=zeta2, nrow=nrow, min_decrease=min_decrease, max_iter=max_iter)
+
+    def one(b, xb, t0=0, prev=None):
+        """Problem ``b`` alone from weights ``xb`` (its excluded column taken out)."""
+        Gb = np.asarray(G if shared else G[b], dtype=float)
+        cb = np.asarray(c, dtype=float)[b]
+        use = np.ones(n, dtype=bool)
+        if exclude is not None:
+            use[exclude[b]] = False
+            Gb, cb = Gb[np.ix_(use, use)], cb[use]
+        xu, its = _frank_wolfe_one(
+            Gb, cb, float(bb_all[b]), xb[use].copy(), t0=t0, prev=prev, **run
+        )
+        out = np.zeros(n)
+        out[use] = xu
+        return out, its
+
+    if B == 1:
+        x1, its = one(0, x[0])
+        return x1[None, :], np.array([its])
     c = np.asarray(c, dtype=float)
     if shared:
         Gx = x @ G
@@ -101,25 +115,27 @@ def frank_wolfe(
     xGx = np.einsum("bi,bi->b", x, Gx)
     xc = np.einsum("bi,bi->b", x, c)
     xx = np.einsum("bi,bi->b", x, x)
-    bb = np.asarray(bb, dtype=float).copy()
     prev = zeta2 * xx + (xGx - 2 * xc + bb) / nrow
     iterations = np.full(B, max_iter, dtype=int)
     threshold = min_decrease**2
-    # Working copies of the problems still running.
+    # Working copies of the problems still running. x = xs * xr and g = gs * gr with per-problem
+    # scales, so that the shrinking by (1 - s) of every step costs no pass over the arrays.
     idx = np.arange(B)
-    xw, gw, cw = x, g, c.copy()
+    xr, gr, cw = x.copy(), g, c.copy()
+    xs = np.ones(B)
+    gs = np.ones(B)
     Gw = None if shared else G
     excl = None if exclude is None else np.asarray(exclude)
+    if excl is not None:
+        gr[np.arange(B), excl] = np.inf
     t = 0
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         while t < max_iter and len(idx):
             t += 1
             r = np.arange(len(idx))
-            if excl is not None:
-                gw[r, excl] = np.inf
-            i = gw.argmin(axis=1)
-            gi = gw[r, i]
-            xi = xw[r, i]
+            i = gr.argmin(axis=1)
+            gi = gs * gr[r, i]
+            xi = xs * xr[r, i]
             ci = cw[r, i]
             gxi = gi + ci - eta * xi  # (Gx)_i
             dii = diag_shared[i] if shared else Gw[r, i, i]
@@ -129,14 +145,33 @@ def frank_wolfe(
             step = np.where(denom > 0, -(gi - gx) / np.where(denom > 0, denom, 1.0), 0.0)
             s = np.clip(step, 0.0, 1.0)
             keep = 1.0 - s
-            xw *= keep[:, None]
-            xw[r, i] += s
+            xs = xs * keep
+            gs = gs * keep
+            whole = keep <= 0.0
+            xr[r, i] += np.where(whole, 0.0, s / np.where(whole, 1.0, xs))
+            coef = np.where(whole, 0.0, s / np.where(whole, 1.0, gs))
             tmp = G.take(i, axis=0) if shared else Gw[r, i]
             tmp -= cw
-            tmp *= s[:, None]
-            gw *= keep[:, None]
-            gw += tmp
-            gw[r, i] += eta * s
+            tmp *= coef[:, None]
+            gr += tmp
+            gr[r, i] += eta * coef
+            if whole.any() or xs.min() < 1e-100 or gs.min() < 1e-100:
+                # a full step to a vertex, or scales near underflow: store x and g plainly
+                reset = whole | (xs < 1e-100) | (gs < 1e-100)
+                for k in np.flatnonzero(reset):
+                    if whole[k]:
+                        xr[k] = 0.0
+                        xr[k, i[k]] = 1.0
+                        row = (G[i[k]] if shared else Gw[k, i[k]]) - cw[k]
+                        row[i[k]] += eta
+                        gr[k] = row
+                    else:
+                        xr[k] *= xs[k]
+                        gr[k] *= gs[k]
+                    if excl is not None:
+                        gr[k, excl[k]] = np.inf
+                xs[reset] = 1.0
+                gs[reset] = 1.0
             xGx = keep**2 * xGx + 2 * s * keep * gxi + s**2 * dii
             xc = keep * xc + s * ci
             xx = keep**2 * xx + 2 * s * keep * xi + s**2
@@ -145,23 +180,35 @@ def frank_wolfe(
                 done = (prev - val) <= threshold
                 if done.any():
                     iterations[idx[done]] = t
-                    x[idx[done]] = xw[done]
+                    x[idx[done]] = xr[done] * xs[done, None]
                     go = ~done
                     idx = idx[go]
-                    xw, gw, cw = xw[go], gw[go], cw[go]
+                    xr, gr, cw, xs, gs = xr[go], gr[go], cw[go], xs[go], gs[go]
                     xGx, xc, xx, bb, val = xGx[go], xc[go], xx[go], bb[go], val[go]
                     if excl is not None:
                         excl = excl[go]
                     if not shared:
                         Gw = Gw[go]
             prev = val
+            if 0 < len(idx) <= _FINISH_ALONE and t < max_iter:
+                # a few stragglers: the one-problem loop is faster than the batch machinery
+                for k, b in enumerate(idx):
+                    x[b], iterations[b] = one(b, xr[k] * xs[k], t0=t, prev=float(prev[k]))
+                return x, iterations
     if len(idx):
-        x[idx] = xw
+        x[idx] = xr * xs[:, None]
     return x, iterations
 
 
-def _frank_wolfe_one(G, c, bb, x, *, eta, zeta2, nrow, min_decrease, max_iter):
-    """:func:`frank_wolfe` for one problem: the same steps, scalars kept as Python floats."""
+#: Batches with this many unfinished problems or fewer finish one problem at a time.
+_FINISH_ALONE = 4
+
+
+def _frank_wolfe_one(G, c, bb, x, *, eta, zeta2, nrow, min_decrease, max_iter, t0=0, prev=None):
+    """:func:`frank_wolfe` for one problem: the same steps, scalars kept as Python floats.
+
+    ``t0`` iterations have already run and ``prev`` is the last tracked value (when a batch
+    hands over a straggler)."""
     g = G @ x - c + eta * x
     xGx = float(x @ (g + c - eta * x))
     xc = float(x @ c)
@@ -169,9 +216,10 @@ def _frank_wolfe_one(G, c, bb, x, *, eta, zeta2, nrow, min_decrease, max_iter):
     diag = np.diag(G).tolist()
     cl = c.tolist()
     Hc = G - c  # row i: G[i] - c
-    prev = zeta2 * xx + (xGx - 2 * xc + bb) / nrow
+    if prev is None:
+        prev = zeta2 * xx + (xGx - 2 * xc + bb) / nrow
     threshold = min_decrease**2
-    t = 0
+    t = t0
     while t < max_iter:
         t += 1
         i = int(g.argmin())
