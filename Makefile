@@ -42,9 +42,10 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix src tests examples benchmarks
 
 # The documentation site: Markdown pages, API reference and examples gallery (the examples are
-# shown, not run). Warnings are errors.
+# shown, not run). Warnings are errors. -E rebuilds every page: Sphinx does not notice edited
+# docstrings, and an incremental run would skip (and so pass) pages that warned last time.
 docs: $(VENV)/.installed-docs
-	MPLBACKEND=Agg $(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	MPLBACKEND=Agg $(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
 	@echo "Documentation built: docs/_build/html/index.html"
 
 clean:
