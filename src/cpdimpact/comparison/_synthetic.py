@@ -1311,7 +1311,8 @@ def compare_synthetic(
         ridge; also handles a block of treated areas).
     **options
         Column names and shared options (``area``, ``year``, ``outcome``, ``treated``,
-        ``missing``, ``placebo``, ``alpha``).
+        ``missing``, ``placebo``, ``alpha``), and ``replications`` and ``seed`` for the random
+        placebos of a block of treated areas.
 
     Returns
     -------
@@ -1321,7 +1322,8 @@ def compare_synthetic(
     if unknown:
         raise ValueError(f"methods must be among {METHODS}; got {unknown}")
     shared = {k: v for k, v in options.items() if k in _AreaSpec.__dataclass_fields__}
-    extra = sorted(set(options) - set(shared))
+    block = {k: options[k] for k in ("replications", "seed") if k in options}
+    extra = sorted(set(options) - set(shared) - set(block))
     if extra:
         raise TypeError(f"compare_synthetic() got unexpected options {extra}")
     panel = _prepare(
@@ -1341,5 +1343,5 @@ def compare_synthetic(
             if m == "sc" and sc == "exact" and panel.N1 == 1:
                 results[m] = SyntheticControl(**shared).fit(data)
             else:
-                results[m] = SyntheticDiD(method=m, **shared)._fit_panel(panel)
+                results[m] = SyntheticDiD(method=m, **shared, **block)._fit_panel(panel)
     return SyntheticComparison(results)
