@@ -353,7 +353,7 @@ def _cohort_row(
         note="",
     )
     if len(earlier_years) < min_years:
-        row["note"] = f"fewer than {min_years} years before {ref} to fit a trend on"
+        row["note"] = f"fewer than {min_years} years before {ref} to compare with"
         return row
     residual = _residuals(frame, ref, min_years, trend)
     first = frame.groupby("unit", sort=False)["first"].first()
@@ -390,7 +390,7 @@ def _residuals(frame: pd.DataFrame, ref: int, min_years: int, trend: bool) -> pd
     """Residual of each unit's reference-year mean from its least-squares line over the
     earlier years (units without the reference year or with too few earlier years: absent)."""
     early = frame[frame["year"] < ref]
-    t = early["year"].to_numpy(dtype=float)
+    t = (early["year"] - ref).to_numpy(dtype=float)  # centred on ref: no cancellation
     grouped = early.assign(t=t, tt=t * t, ty=t * early["y"].to_numpy()).groupby("unit")
     sums = grouped[["t", "y", "tt", "ty"]].sum()
     n = grouped.size()
@@ -400,7 +400,7 @@ def _residuals(frame: pd.DataFrame, ref: int, min_years: int, trend: bool) -> pd
     sxx = sums["tt"] - n * mean_t**2
     sxy = sums["ty"] - n * mean_t * mean_y
     slope = (sxy / sxx).where(sxx > 0) if trend else 0.0 * mean_y
-    predicted = mean_y + slope * (ref - mean_t)
+    predicted = mean_y - slope * mean_t  # the line at t = 0, the reference year
     at_ref = frame[frame["year"] == ref].set_index("unit")["y"]
     return (at_ref - predicted.reindex(at_ref.index)).dropna()
 
