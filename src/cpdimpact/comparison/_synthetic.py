@@ -1044,6 +1044,7 @@ class SyntheticControl(_AreaSpec):
         \hat\omega = \arg\min_{\omega \in \Delta}\; \frac{1}{T_0}\sum_{t \le T_0}
         \Big(Y_{1t} - \sum_{i} \omega_i Y_{it}\Big)^2
         + \sum_k v_k \Big(\frac{X_{1k} - \sum_i \omega_i X_{ik}}{s_k}\Big)^2,
+
     :math:`\hat\tau = \bar Y_{1,post} - \sum_i \hat\omega_i \bar Y_{i,post}`. The predictor
     weights :math:`v_k` are fixed, not chosen by the nested optimisation of Abadie et al.
     (which is often ill-posed); with outcomes only this is the common "all pre-period
