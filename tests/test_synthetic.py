@@ -466,3 +466,18 @@ def test_maths_challenge_example_runs(tmp_path, capsys):
     assert module.main(args) == 0
     table = pd.read_csv(own / "estimates.csv").set_index("term")
     assert round(table.loc["sdid", "estimate"], 2) == -15.60
+
+
+def test_block_of_treated_areas_matches_synthdid(prop99):
+    # Utah marked treated from 1989 alongside California: synthdid averages the block
+    data = prop99.copy()
+    data.loc[(data["State"] == "Utah") & (data["Year"] >= 1989), "treated"] = 1
+    ref = pd.read_csv(REF / "synthdid_block.csv").set_index("method")["estimate"]
+    weights = pd.read_csv(REF / "synthdid_block_weights.csv")
+    for method in ("sdid", "sc", "did"):
+        fit = SyntheticDiD(method=method, placebo=False, **COLS).fit(data)
+        assert fit.treated_areas == ("California", "Utah")
+        assert fit.estimate == pytest.approx(ref[method], abs=1e-8)
+        omega = weights[(weights["method"] == method) & (weights["kind"] == "omega")]
+        omega = omega.set_index("name")["weight"]
+        np.testing.assert_allclose(fit.unit_weights.reindex(omega.index), omega, atol=1e-8)

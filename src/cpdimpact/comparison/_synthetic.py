@@ -310,7 +310,7 @@ def _prepare(
             f"{min_pre} are needed to fit weights (more is much better: the weights are only "
             "as good as the pre-period fit)."
         )
-    treated_set = list(treated_areas)
+    treated_set = sorted(treated_areas, key=str)
     missing_treated = wide_y.loc[treated_set].isna()
     if missing_treated.to_numpy().any():
         cells = [
