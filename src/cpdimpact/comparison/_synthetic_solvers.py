@@ -11,8 +11,8 @@ columns of a matrix:
 steps with exact line search, stopped when an iteration lowers the penalised mean squared error
 ``zeta^2 |x|^2 + |Ax - b|^2 / nrow`` by no more than ``min_decrease^2``. It works on the Gram
 matrix ``G = A'A``, ``c = A'b`` and ``|b|^2`` with every running quantity updated in O(n) per
-step, and solves a batch of problems at once (the placebo refits), so a Python loop of 10,000
-steps costs milliseconds.
+step, and solves a batch of problems at once (the placebo refits): 10,000 steps of one problem
+with 150 weights take tens of milliseconds, of 149 such problems about a second.
 
 :func:`simplex_least_squares` solves the problem exactly (to rounding) by a primal active-set
 method for a convex quadratic programme over the simplex (Nocedal & Wright 2006, Algorithm
