@@ -336,7 +336,7 @@ def _prepare(
         warnings.warn(
             f"{len(gappy)} donor area(s) with missing outcomes left out: {format_rows(gappy)}.",
             SmallSampleWarning,
-            stacklevel=4,
+            stacklevel=3,
         )
         donors = [a for a in donors if a not in set(gappy)]
     if len(donors) <= len(treated_set):
