@@ -219,6 +219,10 @@ def test_staggered_weight_errors(weighted_inputs):
     fit = replace(spec, weights="w", cluster="cohort").fit(frame)
     with pytest.raises(DesignError, match="weights"):
         fit.wild_bootstrap()
+    from cpdimpact.did import wild_bootstrap_aggregate
+
+    with pytest.raises(DesignError, match="weights"):
+        wild_bootstrap_aggregate(fit)  # the function refuses too, not only the method
 
 
 # ---------------------------------------------------------------------- staggered: truth

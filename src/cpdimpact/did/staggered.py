@@ -871,12 +871,6 @@ class StaggeredResult(HtmlFromSummary):
         ``cluster=``); see :func:`cpdimpact.did.wild_bootstrap_aggregate` for the options."""
         from cpdimpact.did.wild_aggregate import wild_bootstrap_aggregate
 
-        if self.unit_weights is not None:
-            raise DesignError(
-                "the wild cluster bootstrap of an aggregate is not available for a fit with "
-                f"weights={self.spec.weights!r} (it re-estimates unweighted cells); use the "
-                "multiplier bootstrap of the fit (n_bootstrap=999, cluster=...)"
-            )
         return wild_bootstrap_aggregate(self, kind, **kwargs)
 
     def to_frame(self) -> pd.DataFrame:

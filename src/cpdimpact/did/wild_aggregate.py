@@ -439,6 +439,12 @@ def wild_bootstrap_aggregate(
     n_clusters = int(clusters.max()) + 1
     if n_clusters < 2:
         raise DesignError("the wild cluster bootstrap needs at least 2 clusters")
+    if getattr(result, "unit_weights", None) is not None:
+        raise DesignError(
+            "the wild cluster bootstrap of an aggregate is not available for a fit with "
+            f"weights={result.spec.weights!r} (it re-estimates unweighted cells); use the "
+            "multiplier bootstrap of the fit (n_bootstrap=999, cluster=...)"
+        )
     agg = result.aggregate(kind, **aggregate_kwargs)
     if agg.influence is None:
         raise EstimationError(f"the {kind!r} aggregate carries no influence function")
