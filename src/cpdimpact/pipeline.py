@@ -32,6 +32,7 @@ from ._breakdown import (
     interacted_gap,
     prior_band_masks,
 )
+from ._comparison_stage import WEIGHT, WEIGHT_X_PUPILS, apply_comparison, with_weights
 from ._results import HtmlFromSummary, Summary, interval
 from .cohort import Cohort, CohortSpec, unit_year_means
 from .did import (
@@ -251,6 +252,17 @@ class Evaluation:
     prior_bands
         Refit the headline estimator in this many equal-count bands of prior attainment
         (the ``prior`` column; 3 gives thirds); 0 for none.
+    comparison
+        How the comparison group is formed from the schools that never take part: a
+        :mod:`cpdimpact.comparison` spec (:class:`~cpdimpact.comparison.NearestMatching`,
+        :class:`~cpdimpact.comparison.MahalanobisMatching`,
+        :class:`~cpdimpact.comparison.CoarsenedExactMatching` or
+        :class:`~cpdimpact.comparison.EntropyBalancing`) fitted to the schools'
+        characteristics before the programme
+        (:func:`~cpdimpact.comparison.school_characteristics`: attainment level and trend,
+        prior attainment, FSM share, size...). Schools it leaves out are excluded (and counted
+        in the flow log); every estimate weights the schools kept by their weights. ``None``
+        (default): every school that never takes part, unweighted.
     alpha
         1 minus the confidence level of every interval.
     seed
@@ -280,6 +292,7 @@ class Evaluation:
     subgroups: tuple[str, ...] = ("fsm",)
     gaps: tuple[str, ...] = ("fsm",)
     prior_bands: int = 3
+    comparison: Any = None
     alpha: float = 0.05
     seed: int | None = None
     report: ReportOptions = field(default_factory=ReportOptions)
@@ -331,7 +344,11 @@ class Evaluation:
                 )
             )
         )
-        cohort = dataclasses.replace(self.cohort, covariates=covariates).build(records)
+        cohort_spec = dataclasses.replace(self.cohort, covariates=covariates)
+        cohort = cohort_spec.build(records)
+        matching = None
+        if self.comparison is not None:
+            cohort, matching = apply_comparison(self.comparison, cohort_spec, records, cohort)
         for field_name in ("subgroups", "gaps"):
             for column in getattr(self, field_name):
                 _check_flag(cohort.pupils, column, field_name)
@@ -377,7 +394,10 @@ class Evaluation:
         staggered = None
         if isinstance(first.did, StaggeredResult):
             staggered = _staggered_detail(
-                first.did, estimator, self._frame(cohort.pupils, cohort, estimator), event_note
+                first.did,
+                self._weighted(estimator),
+                self._frame(cohort.pupils, cohort, estimator),
+                event_note,
             )
         return EvaluationResult(
             evaluation=self,
@@ -393,6 +413,7 @@ class Evaluation:
             staggered=staggered,
             breakdown=breakdown,
             gaps=gaps,
+            comparison=matching,
         )
 
     def _group(self, label, pupils, cohort, estimator, sd) -> GroupEstimate:
@@ -462,10 +483,21 @@ class Evaluation:
         """The rows an estimator sees: pupil records, or their unit-year means."""
         if spec.data_level == "pupil" or (spec.data_level == "any" and self.level == "pupil"):
             return pupils
-        return cohort.unit_years if pupils is cohort.pupils else unit_year_means(pupils)
+        if pupils is cohort.pupils:
+            return cohort.unit_years
+        return with_weights(unit_year_means(pupils), pupils)
 
     def _weighted(self, spec):
-        """Unit-year means are weighted by their number of pupils unless told otherwise."""
+        """Unit-year means are weighted by their number of pupils unless told otherwise; with a
+        comparison design every row also carries its school's weight."""
+        pupil_counts = self.level == "unit_year" and spec.data_level == "any"
+        if self.comparison is not None:
+            if getattr(spec, "weights", None) is not None:
+                raise DesignError(
+                    f"{type(spec).__name__}(weights={spec.weights!r}) and a comparison design "
+                    f"both weight the rows; remove one of them"
+                )
+            return dataclasses.replace(spec, weights=WEIGHT_X_PUPILS if pupil_counts else WEIGHT)
         if self.level == "unit_year" and getattr(spec, "weights", "") is None:
             return dataclasses.replace(spec, weights="n_pupils")
         return spec
@@ -632,6 +664,7 @@ def _staggered_detail(
                 time=spec.time,
                 cluster=spec.cluster or spec.unit,
                 alpha=spec.alpha,
+                weights=spec.weights,
             ).fit(rows)
     except (DesignError, EstimationError) as err:
         note = f"two-way fixed effects could not be fitted for comparison: {err}"
@@ -687,6 +720,7 @@ class EvaluationResult(HtmlFromSummary):
     staggered: StaggeredDetail | None = None
     breakdown: tuple[GroupEstimate, ...] = ()
     gaps: tuple[GapEstimate, ...] = ()
+    comparison: Any = None
 
     # ------------------------------------------------------------------ views
     @property
@@ -874,6 +908,7 @@ class EvaluationResult(HtmlFromSummary):
                 "balance": published["balance"],
                 "balance_allocated": published["balance_allocated"],
                 "attrition": published["attrition"],
+                "dip_check": _dip_json(cohort, self.evaluation.report.suppress_below),
             },
             "headline": published["headline"],
             "subgroups": {
@@ -881,6 +916,9 @@ class EvaluationResult(HtmlFromSummary):
                 "gaps": [g.to_dict() for g in self.gaps],
             },
             "effect_size_variants": self.effect_size_variants.to_dict(orient="records"),
+            "comparison": None
+            if self.comparison is None
+            else _comparison_json(self.comparison, self.evaluation.report.suppress_below),
             "cost": None if self.cost is None else self.cost.to_dict(),
             "security": None if self.security is None else self.security.to_dict(),
             "estimates": {
@@ -959,6 +997,37 @@ def inference_text(did) -> str:
         f"Standard errors are {did.cov_type} (t on {did.df:.1f} degrees of freedom; "
         f"{did.n_clusters} {did.cluster} groups)."
     )
+
+
+def _hide(n, threshold: int):
+    """A count as published: ``"<threshold"`` from 1 to ``threshold - 1``."""
+    return f"<{threshold}" if threshold and isinstance(n, int) and 1 <= n < threshold else n
+
+
+def _dip_json(cohort: Cohort, threshold: int) -> dict[str, Any] | None:
+    """The selection-on-a-dip check, its school counts suppressed like the rest."""
+    check = getattr(cohort, "dip_check", None)
+    if check is None:
+        return None
+    out = check.to_dict()
+    for row in out["cohorts"]:
+        for key in ("n_treated", "n_comparison"):
+            if key in row:
+                row[key] = _hide(row[key], threshold)
+    return out
+
+
+def _comparison_json(weights, threshold: int) -> dict[str, Any]:
+    """The comparison design's weights summary, its school counts suppressed like the rest."""
+    out = weights.to_dict()
+    out["counts"] = {
+        g: {k: _hide(v, threshold) for k, v in row.items()} for g, row in out["counts"].items()
+    }
+    for row in out["balance"]:
+        for key in ("n_treated", "n_control"):
+            if key in row:
+                row[key] = _hide(row[key], threshold)
+    return out
 
 
 def _group_rows(groups) -> pd.DataFrame:

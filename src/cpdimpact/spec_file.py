@@ -10,6 +10,8 @@ table                   what it holds
                         ``schools``, ``teachers`` (relative to the spec file)
 ``[data.columns]``      canonical name = your column name (``Records.from_csv(columns=)``)
 ``[cohort]``            :class:`~cpdimpact.cohort.CohortSpec` fields
+``[comparison]``        ``kind = "nearest" | "mahalanobis" | "cem" | "entropy"`` and that
+                        :mod:`cpdimpact.comparison` spec's fields (``Evaluation.comparison``)
 ``[estimator]``         ``kind = "auto" | "did" | "staggered" | "multilevel_did"`` and that
                         spec's fields
 ``[event_study]``       :class:`~cpdimpact.did.EventStudy` fields (an explicit event study)
@@ -95,7 +97,19 @@ def _estimator_kinds() -> dict[str, type | None]:
 #: ``[estimator] kind`` values and the spec classes they build (``"auto"``: chosen by design).
 ESTIMATOR_KINDS = ("auto", "did", "staggered", "multilevel_did")
 
-_TABLES = ("data", "cohort", "estimator", "event_study", "evaluation", "report", "output")
+_TABLES = (
+    "data",
+    "cohort",
+    "comparison",
+    "estimator",
+    "event_study",
+    "evaluation",
+    "report",
+    "output",
+)
+
+#: ``[comparison] kind`` -> the :mod:`cpdimpact.comparison` spec it builds.
+COMPARISON_KINDS = ("nearest", "mahalanobis", "cem", "entropy")
 _DATA_FILES = ("pupils", "participation", "schools", "teachers")
 
 
@@ -535,6 +549,32 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
         kwargs["event_study"] = read.spec(EventStudy, event_table, ("event_study",))
     else:
         kwargs["event_study"] = None if choice == "none" else "auto"
+
+    # [comparison]
+    if "comparison" in doc:
+        from . import comparison as comparison_module
+
+        classes = dict(
+            zip(
+                COMPARISON_KINDS,
+                (
+                    comparison_module.NearestMatching,
+                    comparison_module.MahalanobisMatching,
+                    comparison_module.CoarsenedExactMatching,
+                    comparison_module.EntropyBalancing,
+                ),
+                strict=True,
+            )
+        )
+        table = read.table(doc, ("comparison",))
+        kind = read.value(table.pop("kind", ""), str, ("comparison", "kind"))
+        if kind not in classes:
+            raise read.error(
+                ("comparison", "kind"),
+                f"expected one of {', '.join(map(repr, COMPARISON_KINDS))}, got {kind!r}",
+                'Write e.g. kind = "nearest" (propensity-score matching) or kind = "entropy"',
+            )
+        kwargs["comparison"] = read.spec(classes[kind], table, ("comparison",), extra=["kind"])
 
     # [report], with its sub-tables [report.cost] and [report.security]
     report_table = read.table(doc, ("report",))

@@ -129,12 +129,16 @@ def _design_text(result) -> str:
 
 
 def _caveats(result) -> list[str]:
-    """Warnings raised while estimating (few clusters, staggered timing), each once.
+    """Warnings raised while estimating (few clusters, staggered timing) and the cohort's
+    selection-on-a-dip check when it found a dip, each once.
 
     A TWFE event study kept for comparison beside a staggered headline adds none: its
     staggered-timing warning is the comparison's label.
     """
     notes = [g.note for g in result.groups if g.note]
+    dip = getattr(result.cohort, "dip_check", None)
+    if dip is not None and dip.detected:
+        notes.append(dip.message)
     notes += [n for g in result.groups if g.did is not None for n in g.did.notes]
     if result.event_study is not None and result.staggered is None:
         notes += list(result.event_study.notes)
@@ -546,6 +550,7 @@ def evaluation_report(result) -> Document:
                 caption="Start cohorts: schools and pupil records by the year they started",
             )
         )
+    blocks += _comparison_blocks(result, options.suppress_below)
     caveats = _caveats(result)
     if caveats:
         blocks += [Heading("Caveats", level=3), *(Paragraph(c) for c in caveats)]
@@ -742,6 +747,59 @@ def _variants_section(result) -> list:
             ),
         ),
     ]
+
+
+def _comparison_blocks(result, threshold: int) -> list:
+    """How the comparison group was formed, the schools used, and balance before and after."""
+    from .._comparison_stage import describe_comparison
+
+    weights = result.comparison
+    if weights is None:
+        return []
+    counts = weights.counts.rename(
+        index={"treated": "intervention", "control": "comparison"},
+        columns={"all": "Schools", "used": "Used", "dropped": "Left out"},
+    ).reset_index(names="Group")
+    if threshold:
+        counts = suppress_small_counts(counts, ["Schools", "Used", "Left out"], threshold=threshold)
+    balance = weights.balance
+    order = list(dict.fromkeys(balance["variable"]))
+    wide = {}
+    for column, label in (
+        ("std_mean_diff", "Standardised difference"),
+        ("variance_ratio", "Variance ratio"),
+    ):
+        part = balance.pivot(index="variable", columns="sample", values=column).reindex(order)
+        for sample in ("before", "after"):
+            if sample in part.columns:
+                wide[f"{label} {sample}"] = part[sample].to_numpy()
+    table = pd.DataFrame({"Characteristic": order, **wide})
+    blocks = [
+        Heading("Comparison group", level=2),
+        Paragraph(describe_comparison(result.evaluation.comparison, weights)),
+        Table(counts, caption="Schools used by the comparison design"),
+        Table(
+            table,
+            caption="Balance of school characteristics before and after matching or weighting",
+            notes=(
+                "Standardised difference: intervention mean minus (weighted) comparison mean "
+                "over the intervention schools' SD (before matching); within 0.1 is usually "
+                "read as balanced. Variance ratio: near 1 is balanced.",
+                *weights.notes,
+            ),
+        ),
+    ]
+    blocks += _figure_section(
+        "Balance before and after",
+        "love_plot",
+        "Absolute standardised differences",
+        "Each school characteristic before (all schools) and after matching or weighting; the "
+        "dotted line marks 0.1.",
+        weights.plot,
+        level=3,
+        tight=True,
+    )
+    return blocks
 
 
 def _percent(value: float) -> str:

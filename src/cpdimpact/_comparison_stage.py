@@ -1,0 +1,149 @@
+"""The comparison-group stage of an evaluation: match or weight schools, then build the cohort.
+
+The stage sits between the records and the cohort. The cohort is first built on every record,
+so that the arms and the pre-period are exactly the evaluation's; the schools' pre-period
+characteristics (:func:`~cpdimpact.comparison.school_characteristics`) are matched or weighted
+by the evaluation's comparison spec; the cohort is then rebuilt on the schools used, and its
+flow log states how many schools, teachers and pupil records the comparison design left out.
+Every pupil record carries its school's weight in ``comparison_weight``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from .errors import DesignError
+
+__all__ = ["WEIGHT", "WEIGHT_X_PUPILS", "apply_comparison", "describe_comparison"]
+
+#: Pupil-record column holding the school's matching or balancing weight.
+WEIGHT = "comparison_weight"
+#: Unit-year column: the weight times the unit-year's number of pupils.
+WEIGHT_X_PUPILS = "comparison_weight_x_pupils"
+
+_METHODS = {
+    "nearest": "nearest-neighbour matching on the propensity score",
+    "mahalanobis": "nearest-neighbour matching on the Mahalanobis distance",
+    "cem": "coarsened exact matching",
+    "entropy": "entropy balancing",
+}
+
+
+def describe_comparison(spec, weights) -> str:
+    """One plain sentence on how the comparison group was formed."""
+    method = _METHODS.get(weights.method, weights.method)
+    details = []
+    if getattr(spec, "ratio", 1) != 1:
+        details.append(f"{spec.ratio} comparison schools per intervention school")
+    if getattr(spec, "replace", False):
+        details.append("with replacement")
+    if getattr(spec, "caliper", None) is not None:
+        details.append(f"caliper {spec.caliper:g} SD of the {spec.distance} score")
+    if getattr(spec, "moments", 1) == 2:
+        details.append("means and variances balanced")
+    extra = f" ({'; '.join(details)})" if details else ""
+    counts = weights.counts
+    return (
+        f"The comparison group was formed by {method}{extra} of schools on their "
+        f"characteristics before the programme ({', '.join(spec.covariates)}). "
+        f"{int(counts.loc['treated', 'used'])} of {int(counts.loc['treated', 'all'])} "
+        f"intervention schools and {int(counts.loc['control', 'used'])} of "
+        f"{int(counts.loc['control', 'all'])} comparison schools were used; effects are "
+        f"weighted averages over them (comparison schools weighted to resemble the intervention "
+        f"schools), so they describe the intervention schools that were kept."
+    )
+
+
+def apply_comparison(spec, cohort_spec, records, cohort):
+    """Fit ``spec`` to the schools of ``cohort``; return the rebuilt cohort and the weights.
+
+    Raises
+    ------
+    DesignError
+        If the cohort's comparison arm is not made of schools that never take part (matching
+        needs two fixed groups of schools).
+    """
+    from .cohort import unit_year_means
+    from .comparison import school_characteristics
+    from .records import Records
+
+    if cohort_spec.comparison != "never_treated":
+        raise DesignError(
+            f"a comparison design (matching or weighting) needs a comparison arm of schools "
+            f"that never take part; the cohort uses comparison={cohort_spec.comparison!r}. "
+            f"Use CohortSpec(comparison='never_treated'), or no comparison design."
+        )
+    treated = cohort.pupils.groupby("school")["treated"].any()
+    characteristics = school_characteristics(records)
+    characteristics = characteristics[characteristics["school"].isin(treated.index)].copy()
+    characteristics[spec.treatment] = (
+        characteristics["school"].map(treated).astype(bool).astype(int).to_numpy()
+    )
+    weights = spec.fit(characteristics.reset_index(drop=True))
+    used = weights.weights.index[weights.weights.to_numpy() > 0]
+
+    pupils = records.pupils
+    keep = pupils["school"].isin(used).to_numpy()
+    tables = {
+        "pupils": pupils.loc[keep],
+        "participation": records.participation[records.participation["school"].isin(used)],
+        "schools": None
+        if records.schools is None
+        else records.schools[records.schools["school"].isin(used)],
+        "teachers": None
+        if records.teachers is None
+        else records.teachers[records.teachers["school"].isin(used)],
+    }
+    restricted = Records(**tables, columns=records.columns)
+    rebuilt = cohort_spec.build(restricted)
+
+    # The flow log starts from every record again, the schools left out logged as excluded.
+    full, part = cohort.flow.stages, rebuilt.flow.stages
+    first = full.iloc[0]
+    removed = {
+        "schools": int(first["schools"] - part.iloc[0]["schools"]),
+        "teachers": int(first["teachers"] - part.iloc[0]["teachers"]),
+        "pupils": int(first["pupils"] - part.iloc[0]["pupils"]),
+    }
+    counts = weights.counts
+    reason = (
+        f"school not used by the comparison design ({weights.method}): "
+        f"{int(counts.loc['control', 'dropped'])} comparison and "
+        f"{int(counts.loc['treated', 'dropped'])} intervention schools"
+    )
+    stages = part.copy()
+    stages.iloc[0, stages.columns.get_indexer(["schools", "teachers", "pupils"])] = [
+        first["schools"],
+        first["teachers"],
+        first["pupils"],
+    ]
+    exclusion = pd.DataFrame([{"stage": "eligible", "reason": reason, **removed}])
+    exclusions = (
+        pd.concat([exclusion, rebuilt.flow.exclusions], ignore_index=True)
+        if any(removed.values())
+        else rebuilt.flow.exclusions
+    )
+    flow = dataclasses.replace(rebuilt.flow, stages=stages, exclusions=exclusions)
+
+    school_weight = weights.weights
+    pupils_out = rebuilt.pupils.assign(
+        **{WEIGHT: rebuilt.pupils["school"].map(school_weight).to_numpy(dtype=float)}
+    )
+    rebuilt = dataclasses.replace(
+        rebuilt, pupils=pupils_out, unit_years=with_weights(unit_year_means(pupils_out), pupils_out)
+    )
+    return dataclasses.replace(rebuilt, flow=flow), weights
+
+
+def with_weights(frame: pd.DataFrame, pupils: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (pupil or unit-year rows) with the comparison weight columns, if it lacks
+    them and the pupils carry weights."""
+    if WEIGHT not in pupils.columns or WEIGHT in frame.columns and WEIGHT_X_PUPILS in frame:
+        return frame
+    by_school = pupils.groupby("school")[WEIGHT].first()
+    out = frame.assign(**{WEIGHT: frame["school"].map(by_school).to_numpy(dtype=float)})
+    if "n_pupils" in out.columns:
+        out[WEIGHT_X_PUPILS] = out[WEIGHT] * out["n_pupils"]
+    return out
