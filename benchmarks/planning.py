@@ -97,9 +97,7 @@ print(json.dumps({{"seconds": elapsed, "value": value,
 
 def run_case(body: str, n: int, kind: str = "") -> dict:
     code = HARNESS.format(n=n, kind=kind, body=textwrap.dedent(body))
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
