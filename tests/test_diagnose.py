@@ -355,17 +355,20 @@ def _nine_area_facts(n_sims: int, seed: int, n_bootstrap: int, executor=None):
     )
 
 
-def _assert_sandwich_over_rejects_wild_holds(res: DiagnosisResult, paired: bool = False) -> None:
+def _assert_sandwich_over_rejects_wild_holds(res: DiagnosisResult, full_size: bool = False) -> None:
     t = res.tidy().set_index("diagnosand")
     n = res.n_sims
     se5 = math.sqrt(0.05 * 0.95 / n)  # MC SE of a rejection rate that is truly 5%
     # True effect 0: power is the size. The sandwich (CR1, t on 8 df) rejects too often ...
     assert t.loc["mean_estimand", "sandwich"] == 0.0
     assert t.loc["power", "sandwich"] > 0.05 + 3 * se5
-    # ... the wild bootstrap stays within 3 MC SEs of 5% and is closer to it ...
-    assert abs(t.loc["power", "wild"] - 0.05) < 3 * se5
+    # ... the wild bootstrap is closer to 5% ...
     assert abs(t.loc["power", "wild"] - 0.05) < abs(t.loc["power", "sandwich"] - 0.05)
-    if not paired:
+    if not full_size:
+        # ... and at this size indistinguishable from 5%. (With 3 treated clusters of 9 it
+        # is itself slightly liberal, about 7% at 200 simulations, which a full-size run can
+        # resolve: that run asserts only the comparison, see docs/diagnose.md.)
+        assert abs(t.loc["power", "wild"] - 0.05) < 3 * se5
         return
     # ... and (resolved only with many simulations) the paired difference on the same
     # datasets is far outside its Monte Carlo error.
@@ -381,7 +384,7 @@ def test_sandwich_over_rejects_with_nine_clusters_wild_bootstrap_holds():
 @pytest.mark.slow
 def test_sandwich_over_rejects_with_nine_clusters_full_size():
     _assert_sandwich_over_rejects_wild_holds(
-        _nine_area_facts(2000, seed=4, n_bootstrap=999), paired=True
+        _nine_area_facts(2000, seed=4, n_bootstrap=999), full_size=True
     )
 
 
