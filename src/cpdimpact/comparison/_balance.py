@@ -216,7 +216,9 @@ def _rows(x, name, treated, weights, sample, binary, order, last_of_value):
     else:
         vc = _wvar(x[c], w[c], False)
         ratio = _wvar(x[t], w[t], False) / vc if vc > 0 else float("nan")
-        emean, emax = _ecdf(x, treated, w, order, last_of_value)
+        emean, emax = (
+            _ecdf(x, treated, w, order, last_of_value) if order is not None else (np.nan, np.nan)
+        )
     return {
         "variable": name,
         "sample": sample,
@@ -239,6 +241,7 @@ def balance_table(
     covariates: Sequence[str],
     weights=None,
     unit: str | None = None,
+    ecdf: bool = True,
 ) -> pd.DataFrame:
     r"""Balance of treated and comparison schools on each covariate, before and after weighting.
 
@@ -258,6 +261,9 @@ def balance_table(
         the "before" rows are returned.
     unit
         Column of school ids, used to look up a Series of weights.
+    ecdf
+        Compute the eCDF statistics (one sort per covariate); ``False`` leaves them missing
+        for non-binary covariates.
 
     Returns
     -------
@@ -304,7 +310,7 @@ def balance_table(
         x = X[:, j]
         binary = bool(np.all((x == 0) | (x == 1)))
         order = last = None
-        if not binary:
+        if not binary and ecdf:
             order = np.argsort(x, kind="stable")
             xs = x[order]
             last = np.append(xs[1:] != xs[:-1], True)

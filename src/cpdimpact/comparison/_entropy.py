@@ -96,8 +96,20 @@ def entropy_weights(
             step = np.linalg.solve(H, grad)
         except np.linalg.LinAlgError:
             step = np.linalg.lstsq(H, grad, rcond=None)[0]
+        slope = float(grad @ step)
+        if slope < 1e-13 * (1 + abs(f)):
+            # The predicted decrease of the dual is below its rounding: Armijo cannot judge a
+            # step any more. Near the optimum Newton converges quadratically, so take the full
+            # step when it shrinks the imbalance (the gradient); otherwise stop.
+            new = lam - step
+            a_new = logq + C @ new
+            p_new = np.exp(a_new - a_new.max())
+            if float(np.max(np.abs((p_new / p_new.sum()) @ C))) < gap:
+                lam, f = new, objective(new)
+                continue
+            break
         # Armijo backtracking on the (convex) dual
-        t, slope = 1.0, float(grad @ step)
+        t = 1.0
         while True:
             new = lam - t * step
             f_new = objective(new)
