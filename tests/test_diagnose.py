@@ -118,6 +118,28 @@ def test_lean_path_matches_the_full_evaluation_and_its_truth():
     )
 
 
+def test_a_comparison_design_is_applied_as_in_the_evaluation():
+    from cpdimpact.comparison import EntropyBalancing
+
+    spec = Evaluation(
+        estimator=DiD(),
+        comparison=EntropyBalancing(covariates=["level", "fsm_share"]),
+        event_study=None,
+        subgroups=(),
+    )
+    design = dataclasses.replace(TINY, schools_per_area=30)
+    res = _quiet(design=design, estimators={"balanced": spec}, n_sims=1, seed=12, executor="serial")
+    rng, est_seed = sim_seeds(12, 0)
+    records = simulate(design, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        full = dataclasses.replace(spec, seed=est_seed).run(records)
+    row = res.simulations.iloc[0]
+    assert row["ok"], row["error"]
+    assert row["estimate"] == pytest.approx(full.groups[0].did.estimate, rel=1e-10)
+    assert row["std_error"] == pytest.approx(full.groups[0].did.std_error, rel=1e-10)
+
+
 def test_staggered_truth_is_the_cell_weighted_effect():
     """With effects that depend only on exposure years, ATT(g, t) = sd * growth * (t - g): the
     truth of the simple aggregate follows from the cohort shares, computed here by hand."""

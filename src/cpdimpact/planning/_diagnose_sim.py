@@ -139,7 +139,6 @@ def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tu
     asked, the subgroups); no event study, no staggered detail, no report. The estimators'
     warnings (few clusters, staggered timing) are silenced: they would repeat in every
     simulation, and the diagnosis measures what they warn of."""
-    from ..cohort import unit_year_means
     from ..errors import CpdImpactWarning
     from ._diagnose_cohort import lean_cohort
 
@@ -151,10 +150,17 @@ def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tu
             ev = dataclasses.replace(evaluation, seed=seed)
             covariates = tuple(dict.fromkeys((*ev.cohort.covariates, *_covariates(ev.estimator))))
             cohort_spec = dataclasses.replace(ev.cohort, covariates=covariates)
-            key = repr(cohort_spec)
+            comparison = getattr(ev, "comparison", None)  # matching or weighting stage
+            key = repr((cohort_spec, comparison))
             if key not in cohorts:
-                lean = lean_cohort(cohort_spec, records) if task.lean else None
-                cohorts[key] = lean if lean is not None else cohort_spec.build(records)
+                if comparison is None:
+                    lean = lean_cohort(cohort_spec, records) if task.lean else None
+                    cohorts[key] = lean if lean is not None else cohort_spec.build(records)
+                else:  # the full cohort, rebuilt on the schools the design uses
+                    from .._comparison_stage import apply_comparison
+
+                    full = cohort_spec.build(records)
+                    cohorts[key] = apply_comparison(comparison, cohort_spec, records, full)[0]
             cohort = cohorts[key]
             estimator = ev._estimator_for(cohort)
             if any(f.name == "seed" for f in dataclasses.fields(estimator)):
@@ -162,21 +168,17 @@ def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tu
             spec = ev._weighted(estimator)
             pupils = cohort.pupils
             effect = _pupil_effects(records, pupils)
-            tables = [(pupils, effect, None)]
+            tables = [(pupils, effect)]
             for column in columns:
                 mask = (pupils[column] == 1).to_numpy()
-                tables.append((pupils[mask], effect[mask], True))
+                tables.append((pupils[mask], effect[mask]))
         except Exception as err:  # the cohort itself could not be built
             return [_failed(index, label, g, err) for g in groups]
         rows = []
         sd = None
-        for group, (rows_g, effect_g, sub) in zip(groups, tables, strict=True):
+        for group, (rows_g, effect_g) in zip(groups, tables, strict=True):
             try:
-                if spec.data_level == "pupil" or (spec.data_level == "any" and ev.level == "pupil"):
-                    frame = rows_g
-                else:
-                    frame = cohort.unit_years if sub is None else unit_year_means(rows_g)
-                fit = spec.fit(frame)
+                fit = spec.fit(ev._frame(rows_g, cohort, estimator))
                 if sd is None:
                     sd = float(getattr(fit, "effect_size_sd", cohort.outcome_sd))
                 truth = _truth(fit, spec, rows_g, effect_g)
