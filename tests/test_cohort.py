@@ -556,3 +556,26 @@ def test_balance_as_allocated_counts_records_later_excluded():
         pupils.loc[participants & pre, "prior"].mean()
     )
     assert cohort.flow.allocated["pupils"].sum() == len(pupils)
+
+
+def test_not_yet_treated_keeps_years_while_a_later_wave_is_still_waiting():
+    from cpdimpact.datasets import Scenario, simulate
+
+    records = simulate(
+        Scenario(schools_per_area=30, start_years={"City": (2019, 2020, 2021)}, join_share=1.0),
+        seed=1,
+    )
+    cohort = CohortSpec(comparison="not_yet_treated").build(records)
+    pupils = cohort.pupils
+    # In 2020 the 2020 wave has started but the 2021 wave has not: it is the comparison.
+    comparison_2020 = pupils[(pupils["year"] == 2020) & ~pupils["treated"]]
+    assert len(comparison_2020) > 0
+    assert set(comparison_2020["programme_start"]) == {2021}
+    # From 2021 every school has started: those years are excluded, and counted.
+    assert pupils["year"].max() == 2020
+    reasons = cohort.flow.exclusions.set_index("reason")["pupils"]
+    lost = reasons["year with no comparison unit left (every unit has started)"]
+    # Later waves' own years went first (own start); what is left from 2021 is the first wave's.
+    first_wave = records.participation.loc[records.participation["start_year"] == 2019, "school"]
+    pupils_in = records.pupils
+    assert lost == int(((pupils_in["year"] >= 2021) & pupils_in["school"].isin(first_wave)).sum())

@@ -23,7 +23,12 @@ from cpdimpact.datasets import (
 )
 from cpdimpact.records import Records
 
-SMALL = {"city_partnership": 0.25, "hub_rollout": 0.02, "maths_challenge": 0.3}
+SMALL = {
+    "city_partnership": 0.25,
+    "hub_rollout": 0.02,
+    "maths_challenge": 0.3,
+    "support_after_dip": 0.25,
+}
 TABLE_COLUMNS = {
     "schools": ["school", "area", "phase", "size", "fsm_share"],
     "teachers": ["teacher", "school", "years_service"],

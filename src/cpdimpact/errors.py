@@ -25,6 +25,7 @@ __all__ = [
     "FewClustersWarning",
     "StaggeredTimingWarning",
     "SmallSampleWarning",
+    "SelectionOnDipWarning",
     "format_rows",
     "format_value",
 ]
@@ -83,6 +84,19 @@ class StaggeredTimingWarning(CpdImpactWarning):
 
 class SmallSampleWarning(CpdImpactWarning):
     """A group or cell is small enough that estimates or published counts are fragile."""
+
+
+class SelectionOnDipWarning(CpdImpactWarning):
+    """The treated units were unusually low in the year before they started.
+
+    Emitted by :meth:`CohortSpec.build <cpdimpact.cohort.CohortSpec.build>` when
+    :func:`~cpdimpact.cohort.check_pre_period_dip` flags a start cohort. Units chosen after a bad year recover
+    without help (regression to the mean), so a before-and-after comparison, or a
+    difference-in-differences based on that year against units that were not chosen,
+    overstates the effect. Compare with units chosen by the same rule later (not-yet-treated),
+    or with comparison units matched on the whole pre-period trajectory; see
+    ``docs/choosing_a_comparison_group.md``. The numbers are in ``cohort.dip_check``.
+    """
 
 
 def format_rows(rows: Iterable[object], *, limit: int = 5) -> str:

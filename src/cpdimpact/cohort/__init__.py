@@ -6,16 +6,21 @@ the comparison arm (never treated or not yet treated), standardises the outcome,
 pre-period balance, and counts every school, teacher and pupil record in a :class:`FlowLog`.
 """
 
+from ..errors import SelectionOnDipWarning
 from ._balance import balance_groups, balance_table, standardised_difference
 from ._build import Cohort, CohortSpec, unit_year_means
+from ._dip import DipCheck, check_pre_period_dip
 from ._flow import FlowLog
 
 __all__ = [
     "Cohort",
     "CohortSpec",
+    "DipCheck",
     "FlowLog",
+    "SelectionOnDipWarning",
     "balance_groups",
     "balance_table",
+    "check_pre_period_dip",
     "standardised_difference",
     "unit_year_means",
 ]

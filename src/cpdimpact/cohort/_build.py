@@ -381,7 +381,8 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
             own_start,
         )
         if not (flow.keep & (data["first_treated"] == 0).to_numpy()).any() and len(start_years) > 1:
-            no_comparison = (data["year"] >= start_years[1]).to_numpy()
+            # Later starters compare until the last of them starts.
+            no_comparison = (data["year"] >= start_years[-1]).to_numpy()
             outside_design |= no_comparison
             flow.exclude(
                 "assigned",

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from .._results import HtmlFromSummary, Summary, tidy_frame
-from ..errors import CpdImpactWarning
+from ..errors import SelectionOnDipWarning
 
 if TYPE_CHECKING:  # the builder imports this module
     from ._build import Cohort
@@ -47,19 +47,6 @@ _COLUMNS = (
     "flagged",
     "note",
 )
-
-
-class SelectionOnDipWarning(CpdImpactWarning):
-    """The treated units were unusually low in the year before they started.
-
-    Emitted by :meth:`CohortSpec.build <cpdimpact.cohort.CohortSpec.build>` when
-    :func:`check_pre_period_dip` flags a start cohort. Units chosen after a bad year recover
-    without help (regression to the mean), so a before-and-after comparison, or a
-    difference-in-differences based on that year against units that were not chosen,
-    overstates the effect. Compare with units chosen by the same rule later (not-yet-treated),
-    or with comparison units matched on the whole pre-period trajectory; see
-    ``docs/choosing_a_comparison_group.md``. The numbers are in ``cohort.dip_check``.
-    """
 
 
 @dataclass(frozen=True, eq=False)

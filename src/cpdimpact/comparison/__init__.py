@@ -5,7 +5,8 @@ support after a bad year regress to the mean; a city-wide programme leaves no co
 in the city. This module forms comparison groups for each situation: propensity-score,
 Mahalanobis and coarsened exact matching and entropy balancing of schools (weights every
 estimator accepts), synthetic control and synthetic difference-in-differences for one treated
-area, and a check for selection on a dip.
+area. The check for selection on a dip runs with every cohort
+(:func:`cpdimpact.cohort.check_pre_period_dip`).
 """
 
 from ._balance import balance_table, plot_love

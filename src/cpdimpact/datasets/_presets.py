@@ -313,4 +313,5 @@ PRESETS: dict[str, Callable[..., SimulatedRecords]] = {
     "city_partnership": city_partnership,
     "hub_rollout": hub_rollout,
     "maths_challenge": maths_challenge,
+    "support_after_dip": support_after_dip,
 }
