@@ -118,23 +118,25 @@ def frank_wolfe(
     prev = zeta2 * xx + (xGx - 2 * xc + bb) / nrow
     iterations = np.full(B, max_iter, dtype=int)
     threshold = min_decrease**2
-    # Working copies of the problems still running. x = xs * xr and g = gs * gr with per-problem
-    # scales, so that the shrinking by (1 - s) of every step costs no pass over the arrays.
+    # Working copies of the problems still running. x = xs * xr and g = xs * gr with one scale
+    # per problem (both shrink by 1 - s each step), so the shrinking costs no pass over arrays.
     idx = np.arange(B)
     xr, gr, cw = x.copy(), g, c.copy()
     xs = np.ones(B)
-    gs = np.ones(B)
     Gw = None if shared else G
     excl = None if exclude is None else np.asarray(exclude)
     if excl is not None:
         gr[np.arange(B), excl] = np.inf
+    buffer = np.empty((B, n))
+    r = np.arange(B)
     t = 0
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         while t < max_iter and len(idx):
             t += 1
-            r = np.arange(len(idx))
+            if len(r) != len(idx):
+                r = np.arange(len(idx))
             i = gr.argmin(axis=1)
-            gi = gs * gr[r, i]
+            gi = xs * gr[r, i]
             xi = xs * xr[r, i]
             ci = cw[r, i]
             gxi = gi + ci - eta * xi  # (Gx)_i
@@ -146,18 +148,21 @@ def frank_wolfe(
             s = np.clip(step, 0.0, 1.0)
             keep = 1.0 - s
             xs = xs * keep
-            gs = gs * keep
             whole = keep <= 0.0
-            xr[r, i] += np.where(whole, 0.0, s / np.where(whole, 1.0, xs))
-            coef = np.where(whole, 0.0, s / np.where(whole, 1.0, gs))
-            tmp = G.take(i, axis=0) if shared else Gw[r, i]
-            tmp -= cw
-            tmp *= coef[:, None]
-            gr += tmp
+            coef = np.where(whole, 0.0, s / np.where(whole, 1.0, xs))
+            xr[r, i] += coef
+            tmp = buffer[: len(idx)]  # reused: a fresh array each step costs page faults
+            if shared:
+                np.take(G, i, axis=0, out=tmp)
+            else:
+                tmp[...] = Gw[r, i]
+            np.subtract(tmp, cw, out=tmp)
+            np.multiply(tmp, coef[:, None], out=tmp)
+            np.add(gr, tmp, out=gr)
             gr[r, i] += eta * coef
-            if whole.any() or xs.min() < 1e-100 or gs.min() < 1e-100:
-                # a full step to a vertex, or scales near underflow: store x and g plainly
-                reset = whole | (xs < 1e-100) | (gs < 1e-100)
+            if whole.any() or xs.min() < 1e-100:
+                # a full step to a vertex, or a scale near underflow: store x and g plainly
+                reset = whole | (xs < 1e-100)
                 for k in np.flatnonzero(reset):
                     if whole[k]:
                         xr[k] = 0.0
@@ -167,11 +172,10 @@ def frank_wolfe(
                         gr[k] = row
                     else:
                         xr[k] *= xs[k]
-                        gr[k] *= gs[k]
+                        gr[k] *= xs[k]
                     if excl is not None:
                         gr[k, excl[k]] = np.inf
                 xs[reset] = 1.0
-                gs[reset] = 1.0
             xGx = keep**2 * xGx + 2 * s * keep * gxi + s**2 * dii
             xc = keep * xc + s * ci
             xx = keep**2 * xx + 2 * s * keep * xi + s**2
@@ -183,7 +187,7 @@ def frank_wolfe(
                     x[idx[done]] = xr[done] * xs[done, None]
                     go = ~done
                     idx = idx[go]
-                    xr, gr, cw, xs, gs = xr[go], gr[go], cw[go], xs[go], gs[go]
+                    xr, gr, cw, xs = xr[go], gr[go], cw[go], xs[go]
                     xGx, xc, xx, bb, val = xGx[go], xc[go], xx[go], bb[go], val[go]
                     if excl is not None:
                         excl = excl[go]
