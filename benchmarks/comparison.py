@@ -251,7 +251,10 @@ CASES = {
 #: Other benchmark files run after the cases: (name, script relative to the repository root,
 #: extra arguments). For example the synthetic DiD benchmark, once it exists:
 #: ("synthetic DiD", "benchmarks/synthetic.py", ["--quick"]).
-EXTERNAL: list[tuple[str, str, list[str]]] = []
+EXTERNAL: list[tuple[str, str, list[str]]] = [
+    # The third target: SDID with placebo SEs on 150 areas x 15 years.
+    ("synthetic DiD", "benchmarks/comparison_sdid.py", []),
+]
 
 
 # ---------------------------------------------------------------------- plumbing
@@ -403,6 +406,7 @@ def main() -> None:
             f"{r.get('peak_mb', float('nan')):9.0f}  {checks}"
         )
     for name, script, extra in EXTERNAL:
+        extra = [*extra, *(["--skip-peers"] if args.skip_peers else [])]
         print(f"\n== {name}: {script} {' '.join(extra)}")
         subprocess.run([sys.executable, str(ROOT / script), *extra], check=False)
 
