@@ -407,24 +407,7 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     flow.record_stage("assigned", "all")
 
     data = data.loc[flow.keep].reset_index(drop=True)
-    # ``first_treated`` is the analysis' definition: comparison-arm units (later starters in a
-    # not-yet-treated design) are untreated throughout the analysed years, so 0. Their actual
-    # first exposed year stays in ``programme_start``.
-    data = data.assign(
-        programme_start=data["first_treated"],
-        first_treated=data["first_treated"].where(data["treated"], 0),
-    )
-    event_time = (data["year"] - data["first_treated"]).where(data["treated"])
-    data = data.assign(
-        event_time=event_time.astype("Int64"),
-        exposed=(data["treated"] & (data["year"] >= data["first_treated"])).to_numpy(),
-    )
-
-    # --- standardisation and effect-size SD ---------------------------------------------
-    standardisation, outcome_sd, sd_n, sd_source = _standardise(spec, data)
-    mean = data["year"].map(standardisation["mean"])
-    sd = data["year"].map(standardisation["sd"])
-    data = data.assign(outcome_std=((data["outcome"] - mean) / sd).astype(float))
+    data, standardisation, outcome_sd, sd_n, sd_source = analysis_columns(spec, data)
 
     flow.record_stage("analysed", "all")
     for arm, label in ((True, "treated"), (False, "comparison")):
@@ -451,6 +434,34 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     )
     # Selection on a dip (cohort/_dip.py): store the check, warn at the caller of build().
     return attach_dip_check(cohort, stacklevel=3)
+
+
+def analysis_columns(spec: CohortSpec, data: pd.DataFrame):
+    """The columns every analysis reads, on the analysed rows with their ``treated`` arm:
+    ``programme_start``, the analysis' ``first_treated``, ``event_time``, ``exposed`` and
+    ``outcome_std``. Returns ``(data, standardisation, outcome_sd, sd_n, sd_source)``.
+
+    Used by :func:`_build` and by the lean cohort of :func:`cpdimpact.planning.diagnose`, so
+    the two cannot drift apart.
+    """
+    # ``first_treated`` is the analysis' definition: comparison-arm units (later starters in a
+    # not-yet-treated design) are untreated throughout the analysed years, so 0. Their actual
+    # first exposed year stays in ``programme_start``.
+    data = data.assign(
+        programme_start=data["first_treated"],
+        first_treated=data["first_treated"].where(data["treated"], 0),
+    )
+    event_time = (data["year"] - data["first_treated"]).where(data["treated"])
+    data = data.assign(
+        event_time=event_time.astype("Int64"),
+        exposed=(data["treated"] & (data["year"] >= data["first_treated"])).to_numpy(),
+    )
+    # The effect-size SD and the standardised outcome.
+    standardisation, outcome_sd, sd_n, sd_source = _standardise(spec, data)
+    mean = data["year"].map(standardisation["mean"])
+    sd = data["year"].map(standardisation["sd"])
+    data = data.assign(outcome_std=((data["outcome"] - mean) / sd).astype(float))
+    return data, standardisation, outcome_sd, sd_n, sd_source
 
 
 def _unit_ids(data: pd.DataFrame, keys: list[str]) -> pd.Series:

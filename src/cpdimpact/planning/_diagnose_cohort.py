@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import CohortSpec
-from ..cohort._build import _standardise, unit_year_means
+from ..cohort._build import analysis_columns, unit_year_means
 
 __all__ = ["LeanCohort", "lean_cohort"]
 
@@ -89,20 +89,7 @@ def lean_cohort(spec: CohortSpec, records) -> LeanCohort | None:
         treated.all() and not (spec.comparison == "staggered" and len(start_years) > 1)
     ):
         return None  # an empty arm: the full build raises the right error
-    data = data.assign(treated=treated)
-    data = data.assign(
-        programme_start=data["first_treated"],
-        first_treated=data["first_treated"].where(data["treated"], 0),
-    )
-    event_time = (data["year"] - data["first_treated"]).where(data["treated"])
-    data = data.assign(
-        event_time=event_time.astype("Int64"),
-        exposed=(data["treated"] & (data["year"] >= data["first_treated"])).to_numpy(),
-    )
-    standardisation, outcome_sd, sd_n, _ = _standardise(spec, data)
-    mean = data["year"].map(standardisation["mean"])
-    sd = data["year"].map(standardisation["sd"])
-    data = data.assign(outcome_std=((data["outcome"] - mean) / sd).astype(float))
+    data, _, outcome_sd, sd_n, _ = analysis_columns(spec, data.assign(treated=treated))
     return LeanCohort(
         spec=spec,
         pupils=data,
