@@ -635,26 +635,28 @@ class PowerAnalysis(HtmlFromSummary):
         crit = _critical(a, self.df, self.two_tailed)
         return self.mdes - crit * self.std_error, self.mdes + crit * self.std_error
 
+    _RESULT_FIELDS = (
+        "design",
+        "mdes",
+        "ci_lower",
+        "ci_upper",
+        "std_error",
+        "df",
+        "multiplier",
+        "alpha",
+        "target_power",
+        "two_tailed",
+        "effect",
+        "power",
+        "target_mdes",
+        "solved_for",
+        "exact",
+    )
+
     def to_frame(self) -> pd.DataFrame:
         """One row: ``design, mdes, ci_lower, ci_upper, std_error, df, multiplier, alpha,
         target_power, two_tailed, effect, power``, the solved size, then every input."""
-        row = {
-            "design": self.design,
-            "mdes": self.mdes,
-            "ci_lower": self.ci_lower,
-            "ci_upper": self.ci_upper,
-            "std_error": self.std_error,
-            "df": self.df,
-            "multiplier": self.multiplier,
-            "alpha": self.alpha,
-            "target_power": self.target_power,
-            "two_tailed": self.two_tailed,
-            "effect": self.effect,
-            "power": self.power,
-            "target_mdes": self.target_mdes,
-            "solved_for": self.solved_for,
-            "exact": self.exact,
-        }
+        row = {name: getattr(self, name) for name in self._RESULT_FIELDS}
         for name, value in self.inputs:
             row[name] = _plain(value)
         return pd.DataFrame([row])
@@ -662,23 +664,9 @@ class PowerAnalysis(HtmlFromSummary):
     def to_dict(self) -> dict[str, object]:
         """Plain, JSON-safe dictionary of every field, plus ``months``; ``inputs`` becomes a
         dictionary."""
-        return {
-            "design": self.design,
-            "design_label": DESIGNS[self.design],
-            "mdes": self.mdes,
-            "ci_lower": self.ci_lower,
-            "ci_upper": self.ci_upper,
-            "std_error": self.std_error,
-            "df": self.df,
-            "multiplier": self.multiplier,
-            "alpha": self.alpha,
-            "target_power": self.target_power,
-            "two_tailed": self.two_tailed,
-            "effect": self.effect,
-            "power": self.power,
-            "target_mdes": self.target_mdes,
-            "solved_for": self.solved_for,
-            "exact": self.exact,
+        out = {name: getattr(self, name) for name in self._RESULT_FIELDS}
+        out["design_label"] = DESIGNS[self.design]
+        return out | {
             "months": self.months,
             "inputs": {name: _plain(value) for name, value in self.inputs},
             "notes": list(self.notes),
