@@ -674,8 +674,9 @@ def subgroup_figure_blocks(result) -> list:
             caption="Effect by group",
             notes=(
                 "Prior-attainment bands cut the analysed pupils into equal-count bands of "
-                "prior attainment (both groups, every year). Subgroup estimates are less "
-                "precise than the headline; differences between them may be chance.",
+                "prior attainment (both groups, every year); pupils without a prior attainment "
+                "record are in no band. Subgroup estimates are less precise than the headline; "
+                "differences between them may be chance.",
             ),
         )
     )
