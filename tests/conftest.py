@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
 
+from cpdimpact.errors import CpdImpactWarning
 from cpdimpact.records import Records
 
 matplotlib.use("Agg")
+
+
+def run_quietly(evaluation, records):
+    """``evaluation.run(records)`` with cpdimpact's warnings silenced (tests that check the
+    numbers, not the warnings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        return evaluation.run(records)
 
 
 def make_tables(

@@ -12,18 +12,13 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
+from conftest import run_quietly
 from cpdimpact import CohortSpec, Evaluation
 from cpdimpact._breakdown import interacted_fit, prior_band_masks, sd_components
 from cpdimpact.datasets import city_partnership
 from cpdimpact.did import DiD
 from cpdimpact.errors import CpdImpactWarning, InvalidValueError
 from cpdimpact.pipeline import ProgrammeCost, ReportOptions, SecurityOptions
-
-
-def _quiet(evaluation, records):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CpdImpactWarning)
-        return evaluation.run(records)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +82,7 @@ def test_interacted_gap_se_is_the_cluster_sandwich_of_the_dummy_regression(cohor
 
 def test_gap_in_the_pipeline_uses_the_interacted_model_and_shares_the_scale():
     records = city_partnership(seed=5, scale=0.2)
-    result = _quiet(Evaluation(prior_bands=0), records)
+    result = run_quietly(Evaluation(prior_bands=0), records)
     (gap,) = result.gaps
     groups = {g.label: g for g in (*result.groups, *result.breakdown)}
     fsm, rest = groups["FSM pupils"], groups["Non-FSM pupils"]
@@ -106,7 +101,7 @@ def test_gap_in_the_pipeline_uses_the_interacted_model_and_shares_the_scale():
 
 def test_gap_for_a_column_that_is_not_a_headline_subgroup():
     records = city_partnership(seed=5, scale=0.2)
-    result = _quiet(Evaluation(subgroups=(), gaps=("sen",), prior_bands=0), records)
+    result = run_quietly(Evaluation(subgroups=(), gaps=("sen",), prior_bands=0), records)
     assert list(result.headline["group"]) == ["All pupils"]
     assert [g.label for g in result.breakdown] == ["SEN pupils", "Pupils without SEN"]
     assert result.gaps[0].label == "SEN gap"
@@ -131,7 +126,7 @@ def test_prior_bands_are_equal_count_ordered_and_skip_missing():
 
 def test_prior_bands_in_the_pipeline():
     records = city_partnership(seed=6, scale=0.2)
-    result = _quiet(Evaluation(gaps=()), records)
+    result = run_quietly(Evaluation(gaps=()), records)
     labels = [g.label for g in result.breakdown]
     assert labels == [
         "Prior attainment: lowest third",
@@ -149,7 +144,7 @@ def test_prior_bands_in_the_pipeline():
 
 def test_effect_size_variants_follow_hedges_2007():
     records = city_partnership(seed=8, scale=0.2)
-    result = _quiet(Evaluation(gaps=(), prior_bands=0), records)
+    result = run_quietly(Evaluation(gaps=(), prior_bands=0), records)
     variants = result.effect_size_variants
     estimate = result.groups[0].did.estimate
     # Independent ANOVA on the comparison arm: sums of squares within year and school-year.
@@ -184,7 +179,7 @@ def test_cost_and_security_in_the_result_report_and_json(tmp_path):
             threats={"contamination": "moderate", "missing data": "moderate inflates"},
         ),
     )
-    result = _quiet(Evaluation(report=options, gaps=(), prior_bands=0), records)
+    result = run_quietly(Evaluation(report=options, gaps=(), prior_bands=0), records)
     assert result.cost.per_pupil_per_year == pytest.approx((300_000 + 3 * 40_000) / 3_000)
     assert result.cost.rating == "low"
     security = result.security
@@ -205,7 +200,7 @@ def test_cost_and_security_in_the_result_report_and_json(tmp_path):
     assert payload["security"]["final"] is None
 
     decided = SecurityOptions(final=2, reason="contamination confirmed")
-    result = _quiet(
+    result = run_quietly(
         Evaluation(report=ReportOptions(security=decided), gaps=(), prior_bands=0), records
     )
     assert result.security.final == 2
@@ -224,7 +219,7 @@ def test_report_sections_attrition_and_balance_as_allocated(tmp_path):
     lost = np.random.default_rng(3).random(len(pupils)) < 0.2
     pupils.loc[lost & pupils["school"].isin(records.participation["school"]), "outcome"] = np.nan
     tables = {"pupils": pupils, "participation": records.participation, "schools": records.schools}
-    result = _quiet(Evaluation(prior_bands=0), tables)
+    result = run_quietly(Evaluation(prior_bands=0), tables)
     attrition = result.attrition
     assert attrition.treatment == pytest.approx(0.2, abs=0.02) and attrition.control == 0
     assert attrition.rating("cautious") == "high"

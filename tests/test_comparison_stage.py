@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+from conftest import run_quietly
 from cpdimpact import CohortSpec, Evaluation
 from cpdimpact.comparison import EntropyBalancing, NearestMatching, school_characteristics
 from cpdimpact.datasets import city_partnership
@@ -19,12 +20,6 @@ from cpdimpact.multilevel import MultilevelDiD
 COVARIATES = ["level", "trend", "fsm_share", "size"]
 
 
-def _quiet(evaluation, records):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CpdImpactWarning)
-        return evaluation.run(records)
-
-
 @pytest.fixture(scope="module")
 def records():
     return city_partnership(seed=21, scale=0.3)
@@ -33,7 +28,7 @@ def records():
 @pytest.fixture(scope="module")
 def matched(records):
     spec = NearestMatching(covariates=COVARIATES, caliper=0.2)
-    return _quiet(Evaluation(comparison=spec, estimator=DiD(), prior_bands=0), records)
+    return run_quietly(Evaluation(comparison=spec, estimator=DiD(), prior_bands=0), records)
 
 
 def test_matched_estimate_is_the_weighted_did_on_the_matched_schools(records, matched):
@@ -70,14 +65,16 @@ def test_flow_log_counts_the_schools_the_comparison_design_left_out(records, mat
 def test_entropy_weights_reach_did_multilevel_and_the_report(records, tmp_path):
     spec = EntropyBalancing(covariates=COVARIATES)
     for estimator in (DiD(), MultilevelDiD()):
-        result = _quiet(
+        result = run_quietly(
             Evaluation(comparison=spec, estimator=estimator, gaps=(), prior_bands=0), records
         )
         assert result.groups[0].did is not None
         assert result.comparison.method == "entropy"
     # Uniform weights would give the unweighted estimate: entropy weights must change it.
-    plain = _quiet(Evaluation(estimator=DiD(), gaps=(), prior_bands=0), records)
-    weighted = _quiet(Evaluation(comparison=spec, estimator=DiD(), gaps=(), prior_bands=0), records)
+    plain = run_quietly(Evaluation(estimator=DiD(), gaps=(), prior_bands=0), records)
+    weighted = run_quietly(
+        Evaluation(comparison=spec, estimator=DiD(), gaps=(), prior_bands=0), records
+    )
     assert weighted.groups[0].did.estimate != pytest.approx(plain.groups[0].did.estimate)
     weighted.save(tmp_path)
     md = (tmp_path / "report.md").read_text()
@@ -92,11 +89,11 @@ def test_entropy_weights_reach_did_multilevel_and_the_report(records, tmp_path):
 def test_comparison_design_errors(records):
     spec = NearestMatching(covariates=COVARIATES)
     with pytest.raises(DesignError, match="never take part"):
-        _quiet(
+        run_quietly(
             Evaluation(cohort=CohortSpec(comparison="not_yet_treated"), comparison=spec), records
         )
     with pytest.raises(DesignError, match="both weight the rows"):
-        _quiet(Evaluation(comparison=spec, estimator=DiD(weights="prior")), records)
+        run_quietly(Evaluation(comparison=spec, estimator=DiD(weights="prior")), records)
 
 
 def _weighting_study(seeds, scale):
@@ -112,7 +109,7 @@ def _weighting_study(seeds, scale):
             gaps=(),
             prior_bands=0,
         )
-        es = _quiet(evaluation, records).effect_size
+        es = run_quietly(evaluation, records).effect_size
         rows.append(((es.estimate - truth) / es.std_error, es.ci_lower <= truth <= es.ci_upper))
     return np.array(rows, dtype=float)
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import make_tables
+from conftest import make_tables, run_quietly
 from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records, ReportOptions
 from cpdimpact.datasets import city_partnership
 from cpdimpact.errors import (
@@ -306,16 +306,10 @@ def _staggered(**kwargs) -> Evaluation:
     return Evaluation(cohort=CohortSpec(comparison="staggered"), seed=1, **kwargs)
 
 
-def _run_quietly(evaluation, records):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CpdImpactWarning)
-        return evaluation.run(records)
-
-
 @pytest.fixture(scope="module")
 def hub_result():
     records = _hub_records()
-    return records, _run_quietly(_staggered(), records)
+    return records, run_quietly(_staggered(), records)
 
 
 def _section(md: str, heading: str) -> str:
@@ -335,7 +329,7 @@ def test_staggered_headline_has_no_twfe_event_study_by_default(hub_result):
     assert detail.pretrend.statistic == pytest.approx(fit.pretrend.statistic)
     assert detail.uniform_bands
     # Explicit None means the same for a staggered headline: the dynamic aggregate stays.
-    none = _run_quietly(_staggered(event_study=None), hub_result[0])
+    none = run_quietly(_staggered(event_study=None), hub_result[0])
     assert none.event_study is None
     assert none.report().to_markdown() == result.report().to_markdown()
 
@@ -451,9 +445,9 @@ def test_staggered_outputs_are_byte_identical_for_the_same_input(tmp_path):
         teachers=records.teachers.sample(frac=1, random_state=4),
     )
     evaluation = _staggered()
-    first = _run_quietly(evaluation, records).save(tmp_path / "a")
-    second = _run_quietly(evaluation, records).save(tmp_path / "b")
-    third = _run_quietly(evaluation, shuffled).save(tmp_path / "c")
+    first = run_quietly(evaluation, records).save(tmp_path / "a")
+    second = run_quietly(evaluation, records).save(tmp_path / "b")
+    third = run_quietly(evaluation, shuffled).save(tmp_path / "c")
     for name in ("results.json", "report.md"):
         assert first[name].read_bytes() == second[name].read_bytes()
         assert first[name].read_bytes() == third[name].read_bytes()
@@ -467,8 +461,8 @@ def two_cohorts_and_never():
 
 def test_an_explicit_twfe_event_study_is_only_a_comparison(two_cohorts_and_never):
     records = two_cohorts_and_never
-    default = _run_quietly(_staggered(), records)
-    result = _run_quietly(_staggered(event_study=EventStudy()), records)
+    default = run_quietly(_staggered(), records)
+    result = run_quietly(_staggered(event_study=EventStudy()), records)
     assert result.event_study is not None and default.event_study is None
     md = result.report().to_markdown()
     event = _section(md, "## Event study")
@@ -495,7 +489,7 @@ def test_a_twfe_event_study_that_cannot_be_fitted_does_not_sink_a_staggered_head
 ):
     # Without never-treated units, TWFE cannot separate event time from calendar time.
     records, _ = hub_result
-    result = _run_quietly(_staggered(event_study=EventStudy()), records)
+    result = run_quietly(_staggered(event_study=EventStudy()), records)
     assert result.event_study is None
     note = result.staggered.twfe_event_study_note
     assert note.startswith("The two-way fixed-effects event study could not be fitted")
@@ -523,7 +517,7 @@ def test_staggered_without_bootstrap_shows_no_uniform_band(hub_result):
     from cpdimpact.did import StaggeredDiD
 
     records, _ = hub_result
-    result = _run_quietly(
+    result = run_quietly(
         _staggered(estimator=StaggeredDiD(control_group="not_yet_treated", n_bootstrap=0)),
         records,
     )
@@ -539,7 +533,7 @@ def test_staggered_without_bootstrap_shows_no_uniform_band(hub_result):
 
 
 def test_staggered_design_with_a_never_treated_arm(two_cohorts_and_never):
-    result = _run_quietly(_staggered(), two_cohorts_and_never)
+    result = run_quietly(_staggered(), two_cohorts_and_never)
     assert result.estimator.control_group == "never_treated"
     assert result.cohort.balance_groups == ("intervention", "comparison")
     md = result.report().to_markdown()
