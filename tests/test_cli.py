@@ -369,5 +369,7 @@ def test_report_cost_and_security_tables():
         load_spec_text(base + "[report.cost]\npupil = 500\n")
     with pytest.raises(SpecError, match=r":5: \[report.security\] final: invalid value.*reason"):
         load_spec_text(base + '[report.security]\ndesign = "randomised"\nfinal = 4\n')
+    with pytest.raises(SpecError, match=r"threats: expected a table of names to strings"):
+        load_spec_text(base + '[report.security]\nthreats = "moderate"\n')
     with pytest.raises(SpecError, match=r"\[report\] cost: must be a table"):
         load_spec_text(base + "[report]\ncost = 500\n")

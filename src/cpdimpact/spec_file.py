@@ -341,7 +341,10 @@ def _describe(tp) -> str:
             return f"an array of {len(args)} {_describe(args[0]).removeprefix('a ')}s"
         return "an array of strings"
     if origin is Mapping:
-        return "a table from year to number"
+        key, value = args
+        if key is int:
+            return f"a table from year to {_describe(value).removeprefix('a ')}"
+        return f"a table of names to {_describe(value).removeprefix('a ')}s"
     return ""
 
 
@@ -364,7 +367,9 @@ def _example(tp) -> str:
             return "[" + ", ".join(["2019"] * len(args)) + "]"
         return '["prior"]'
     if origin is Mapping:
-        return '{ "2019" = 100.0 }'
+        key, value = args
+        name = '"2019"' if key is int else "contamination"
+        return f"{{ {name} = {_example(value)} }}"
     return '"..."'
 
 
