@@ -146,3 +146,22 @@ def test_comparison_table_in_a_spec_file():
         load_spec_text(base + 'kind = "matching"\n')
     with pytest.raises(SpecError, match=r":5: \[comparison\] calliper: unknown key"):
         load_spec_text(base + 'kind = "nearest"\ncalliper = 0.2\ncovariates = ["level"]\n')
+
+
+def test_comparison_paragraph_suppresses_small_school_counts(matched):
+    import dataclasses
+
+    from cpdimpact.pipeline import ReportOptions
+
+    used = matched.comparison.n_treated
+    assert used >= 10  # published as it is under the default threshold
+    text = matched.report().to_markdown().split("## Comparison group")[1].split("**")[0]
+    assert f"{used} of " in text
+    strict = dataclasses.replace(
+        matched,
+        evaluation=dataclasses.replace(
+            matched.evaluation, report=ReportOptions(suppress_below=used + 1)
+        ),
+    )
+    text = strict.report().to_markdown().split("## Comparison group")[1].split("**")[0]
+    assert f"{used} of " not in text and f"\\<{used + 1} of " in text

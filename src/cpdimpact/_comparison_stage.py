@@ -31,8 +31,14 @@ _METHODS = {
 }
 
 
-def describe_comparison(spec, weights) -> str:
-    """One plain sentence on how the comparison group was formed."""
+def describe_comparison(spec, weights, threshold: int = 0) -> str:
+    """One plain sentence on how the comparison group was formed; school counts from 1 to
+    ``threshold - 1`` are suppressed as in the report's tables."""
+    from .report._figures import count_text
+
+    def n(group: str, column: str) -> str:
+        return count_text(weights.counts.loc[group, column], threshold)
+
     method = _METHODS.get(weights.method, weights.method)
     details = []
     if getattr(spec, "ratio", 1) != 1:
@@ -44,13 +50,11 @@ def describe_comparison(spec, weights) -> str:
     if getattr(spec, "moments", 1) == 2:
         details.append("means and variances balanced")
     extra = f" ({'; '.join(details)})" if details else ""
-    counts = weights.counts
     return (
         f"The comparison group was formed by {method}{extra} of schools on their "
         f"characteristics before the programme ({', '.join(spec.covariates)}). "
-        f"{int(counts.loc['treated', 'used'])} of {int(counts.loc['treated', 'all'])} "
-        f"intervention schools and {int(counts.loc['control', 'used'])} of "
-        f"{int(counts.loc['control', 'all'])} comparison schools were used; effects are "
+        f"{n('treated', 'used')} of {n('treated', 'all')} intervention schools and "
+        f"{n('control', 'used')} of {n('control', 'all')} comparison schools were used; effects are "
         f"weighted averages over them (comparison schools weighted to resemble the intervention "
         f"schools), so they describe the intervention schools that were kept."
     )

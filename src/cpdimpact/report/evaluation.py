@@ -777,7 +777,7 @@ def _comparison_blocks(result, threshold: int) -> list:
     table = pd.DataFrame({"Characteristic": order, **wide})
     blocks = [
         Heading("Comparison group", level=2),
-        Paragraph(describe_comparison(result.evaluation.comparison, weights)),
+        Paragraph(describe_comparison(result.evaluation.comparison, weights, threshold)),
         Table(counts, caption="Schools used by the comparison design"),
         Table(
             table,
