@@ -16,8 +16,19 @@ it unit by unit:
 Greedy nearest-neighbour matching (Rosenbaum & Rubin 1985) processes treated schools in order
 of decreasing propensity score (MatchIt's ``m.order = "largest"``; ``"data"`` when matching with
 replacement, where order does not matter). Each treated school takes the closest available
-comparison school; on a tie between the closest school below and the closest above on the
-distance, the one below wins, and among equal distances the school earlier in the table wins.
+comparison school.
+
+**Ties.** Distances computed in floating point carry rounding noise of a few units in the last
+place, which changes with the BLAS build and thread count; a matched sample must not depend on
+it. Two distances are therefore *tied* when they differ by at most :data:`TIE_TOLERANCE` times
+the spread (range) of the distance over all schools, far above rounding noise and far below any
+difference that matters. Ties are broken by a fixed rule: schools with tied scores are ordered
+by their row in the table; when the closest comparison school below and the closest above a
+treated school are tied, the one above wins (on exact ties MatchIt takes the one below, but
+which of two tied schools it sees as closer depends on the last bit of its arithmetic; on
+MatchIt's ``lalonde`` data the rule reproduces its published matches on every BLAS kernel
+tested, see ``tests/test_comparison_matching.py``); for a distance matrix (Mahalanobis), the
+tied school earliest in the table wins.
 With ``ratio = k`` the matching runs in ``k`` rounds, each giving every treated school one more
 match. A caliper (Austin 2011: 0.2 standard deviations of the logit of the propensity score) is
 measured in standard deviations of the distance over all schools.
@@ -54,6 +65,10 @@ __all__ = [
 ]
 
 _ORDERS = ("largest", "smallest", "data", "random")
+
+#: Relative tolerance under which two matching distances count as tied (times the range of the
+#: distance over all schools). Rounding noise is about 1e-16 of it; see the module notes.
+TIE_TOLERANCE = 1e-9
 
 
 # ---------------------------------------------------------------------------- preparation
@@ -368,12 +383,29 @@ def _finish(
     )
 
 
+# ---------------------------------------------------------------------------- ties
+def tie_tolerance(d: np.ndarray) -> float:
+    """Absolute tolerance under which two of the distances ``d`` count as tied."""
+    spread = float(np.ptp(d)) if len(d) else 0.0
+    return TIE_TOLERANCE * (spread if spread > 0 else 1.0)
+
+
+def _tie_aware_order(d: np.ndarray, tol: float) -> np.ndarray:
+    """Indices that sort ``d`` ascending, with tied values (chains of neighbours at most
+    ``tol`` apart) in table order: the same permutation whatever the rounding noise."""
+    by_value = np.argsort(d, kind="stable")
+    gaps = np.diff(d[by_value]) > tol
+    tie_group = np.empty(len(d), dtype=np.int64)
+    tie_group[by_value] = np.concatenate(([0], np.cumsum(gaps)))
+    return np.lexsort((np.arange(len(d)), tie_group))
+
+
 # ---------------------------------------------------------------------------- nearest on a score
 def _treated_order(d1: np.ndarray, order: str, rng) -> np.ndarray:
     if order == "largest":
-        return np.argsort(-d1, kind="stable")
+        return _tie_aware_order(-d1, tie_tolerance(d1))
     if order == "smallest":
-        return np.argsort(d1, kind="stable")
+        return _tie_aware_order(d1, tie_tolerance(d1))
     if order == "random":
         return rng.permutation(len(d1))
     return np.arange(len(d1))
@@ -396,7 +428,8 @@ def _nearest_on_score(d, treated, ratio, replace, caliper_width, order_t):
     -1) and the absolute distance of each match.
     """
     n = len(d)
-    sort = np.argsort(d, kind="stable")
+    tol = tie_tolerance(d)
+    sort = _tie_aware_order(d, tol)
     is_c_sorted = ~treated[sort]
     controls = sort[is_c_sorted]  # unit indices of controls in distance order
     cd = d[controls]
@@ -421,7 +454,7 @@ def _nearest_on_score(d, treated, ratio, replace, caliper_width, order_t):
             dl = np.where(has_l, np.abs(dt - cd[np.maximum(lo - 1, 0)]), np.inf)
             dr = np.where(has_r, np.abs(cd[np.minimum(hi, n0 - 1)] - dt), np.inf)
             ok_l, ok_r = has_l & (dl <= cal), has_r & (dr <= cal)
-            take_l = ok_l & (~ok_r | (dl <= dr))
+            take_l = ok_l & (~ok_r | (dl < dr - tol))  # a tie goes to the school above
             take_r = ok_r & ~take_l
             pos = np.where(take_l, lo - 1, hi)
             got = take_l | take_r
@@ -447,7 +480,7 @@ def _nearest_on_score(d, treated, ratio, replace, caliper_width, order_t):
             dl = abs(di - cd[a]) if a >= 0 else np.inf
             dr = abs(cd[b] - di) if b < n0 else np.inf
             ok_l, ok_r = dl <= cal, dr <= cal
-            if ok_l and (not ok_r or dl <= dr):
+            if ok_l and (not ok_r or dl < dr - tol):
                 k, dk = a, dl
             elif ok_r:
                 k, dk = b, dr
@@ -615,10 +648,12 @@ def _nearest_on_matrix(Z, t, ratio, replace, order_t):
     mm = np.full((n1, ratio), -1, dtype=np.int64)
     dist = np.full((n1, ratio), np.nan)
     Zc = Z[controls]
+    # one tolerance for the whole matching: the spread of the coordinates sets the scale
+    tol = tie_tolerance(Z.ravel())
     if replace:
         for row in order_t:
             dd = np.sqrt(((Zc - Z[treated_idx[row]]) ** 2).sum(axis=1))
-            pick = np.argsort(dd, kind="stable")[:ratio]
+            pick = _tie_aware_order(dd, tol)[:ratio]
             mm[row, : len(pick)] = controls[pick]
             dist[row, : len(pick)] = dd[pick]
         return mm, dist
@@ -629,7 +664,7 @@ def _nearest_on_matrix(Z, t, ratio, replace, order_t):
                 return mm, dist
             dd = np.sqrt(((Zc - Z[treated_idx[row]]) ** 2).sum(axis=1))
             dd[~free] = np.inf
-            k = int(np.argmin(dd))
+            k = int(np.argmax(dd <= dd.min() + tol))  # the first of the tied nearest
             mm[row, r] = controls[k]
             dist[row, r] = dd[k]
             free[k] = False
