@@ -145,9 +145,7 @@ def check_choice(value: object, name: str, choices: Collection[object]) -> objec
         known = False  # True == 1 would pass for a choice of 1
     if not known:
         allowed = ", ".join(format_value(c) for c in choices)
-        raise InvalidArgumentError(
-            f"{name} must be one of {allowed}, got {format_value(value)}."
-        )
+        raise InvalidArgumentError(f"{name} must be one of {allowed}, got {format_value(value)}.")
     return value
 
 

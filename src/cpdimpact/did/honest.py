@@ -1114,11 +1114,15 @@ def sensitivity_from_estimates(
     """
     beta = np.asarray(betahat, dtype=float).ravel()
     if event_times is None and num_pre_periods is None:
-        raise InvalidArgumentError("give event_times or num_pre_periods (which coefficients are pre-periods)")
+        raise InvalidArgumentError(
+            "give event_times or num_pre_periods (which coefficients are pre-periods)"
+        )
     if event_times is None:
         T = int(num_pre_periods)
         if not 0 <= T <= beta.size:
-            raise InvalidArgumentError(f"num_pre_periods must lie in 0..{beta.size}, got {num_pre_periods}")
+            raise InvalidArgumentError(
+                f"num_pre_periods must lie in 0..{beta.size}, got {num_pre_periods}"
+            )
         times = np.r_[np.arange(-T - 1, -1), np.arange(0, beta.size - T)]
         reference = -1
     else:
