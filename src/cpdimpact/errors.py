@@ -103,14 +103,16 @@ class SelectionOnDipWarning(CpdImpactWarning):
 
 
 # ---- bad arguments to specs and functions (specs engineer, issue 15)
-class InvalidArgumentError(CpdImpactError, ValueError):
+class InvalidArgumentError(InvalidValueError):
     """An option given to a spec or function is out of range or not one of its choices.
 
     Raised when a spec is made (``DiD(alpha=1.5)``, ``StaggeredDiD(n_bootstrap=-1)``,
     ``NearestMatching(caliper=-0.2)``), not after the data are read, so a mistyped option fails
     before any work is done. The message names the argument, the value as written and the
-    values allowed. It subclasses :class:`ValueError`, so ``except ValueError`` still catches it;
-    the shared checks live in :mod:`cpdimpact._validate`.
+    values allowed. The value is an option, not a column, but it subclasses
+    :class:`InvalidValueError` (which the effect-size, planning and report functions have
+    always raised for bad options) and so :class:`ValueError`: existing ``except`` clauses
+    keep working. The shared checks live in :mod:`cpdimpact._validate`.
     """
 
 
