@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .._validate import seed_sequence
+from ..errors import InvalidArgumentError
 from ._fastfit import SiteStats, fit_intercept, fit_slope
 
 __all__ = [
@@ -278,7 +279,9 @@ def _residual_pieces(arrays: TrialArrays):
     """Fitted parts and reflated effects/residuals of both models."""
     x, y, site = arrays.x, arrays.y, arrays.site
     if arrays.w is not None:
-        raise ValueError("the residual bootstrap does not take weights; use bootstrap='case'")
+        raise InvalidArgumentError(
+            "the residual bootstrap does not take weights; use bootstrap='case'"
+        )
     fixed = x @ arrays.beta
     fixed_u = np.full(len(y), arrays.beta_u)
     if arrays.design == "simple":

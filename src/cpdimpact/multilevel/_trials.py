@@ -21,6 +21,7 @@ from .._results import HtmlFromSummary, Summary, critical_value, interval, p_val
 from .._validate import check_alpha, check_choice, check_int, check_seed, seed_sequence
 from .._weights import constant, weight_values, zero_weight_note
 from ..errors import (
+    ArgumentTypeError,
     CpdImpactWarning,
     DesignError,
     FewClustersWarning,
@@ -116,7 +117,7 @@ class _Trial:
     def _clean(self, data: pd.DataFrame) -> tuple[pd.DataFrame, int, list[str]]:
         """Validated analysis rows (a copy), the number dropped and notes."""
         if not isinstance(data, pd.DataFrame):
-            raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+            raise ArgumentTypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         cols = self._columns()
         absent = [c for c in cols if c not in data.columns]
         if absent:
