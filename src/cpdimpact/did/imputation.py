@@ -242,9 +242,9 @@ class ImputationDiD:
                 )
             if horizons[0] < -self.anticipation:
                 raise InvalidArgumentError(
-                    f"horizon {horizons[0]} lies before treatment (and before the anticipation "
-                    f"window of {self.anticipation} periods): pre-treatment rows are not "
-                    "estimated as effects; test them with pretrend_leads instead"
+                    f"horizons include {horizons[0]}, which lies before treatment (and before the "
+                    f"anticipation window of {self.anticipation} periods): pre-treatment rows "
+                    "are not estimated as effects; test them with pretrend_leads instead"
                 )
             object.__setattr__(self, "horizons", horizons)
         roles = [self.outcome, self.unit, self.time, self.first_treated]

@@ -175,7 +175,7 @@ class DiD:
         check_cov_type(self.cov_type)
         if self.treatment in self.covariates:
             raise InvalidArgumentError(
-                f"the treatment {format_value(self.treatment)} is also listed as a covariate; "
+                f"the treatment {format_value(self.treatment)} is also listed in covariates; "
                 "remove it from covariates."
             )
 

@@ -460,7 +460,7 @@ def wild_cluster_bootstrap(
     check_seed(seed)
     if treatment in covariates:
         raise InvalidArgumentError(
-            f"the treatment {format_value(treatment)} is also listed as a covariate; remove it "
+            f"the treatment {format_value(treatment)} is also listed in covariates; remove it "
             "from covariates."
         )
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
+from .._validate import check_bool
 from ..errors import DesignError, InvalidArgumentError, MissingColumnError, format_value
 from ._model import MultilevelModel
 from ._result import MultilevelResult
@@ -95,6 +96,7 @@ class MultilevelDiD:
                 f"the time column {format_value(self.time)} cannot also be a group; remove it "
                 "from groups."
             )
+        check_bool(self.period_effects, "period_effects")
         # Validate the options the underlying model takes, once, here.
         MultilevelModel(
             groups=self.model_groups,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from .._validate import check_alpha, check_choice
+from .._validate import check_alpha, check_bool, check_choice
 from .._weights import constant, weight_values, zero_weight_note
 from ..errors import (
     DataError,
@@ -152,6 +152,7 @@ class MultilevelModel:
                 "the intercept is always included; do not list it as a covariate"
             )
         check_alpha(self.alpha)
+        check_bool(self.check_nesting, "check_nesting")
 
     # ------------------------------------------------------------------ formula
     @classmethod

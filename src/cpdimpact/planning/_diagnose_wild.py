@@ -87,7 +87,7 @@ class WildClusterDiD:
         check_seed(self.seed)
         if self.treatment in self.covariates:
             raise InvalidArgumentError(
-                f"the treatment {format_value(self.treatment)} is also listed as a covariate; "
+                f"the treatment {format_value(self.treatment)} is also listed in covariates; "
                 "remove it from covariates."
             )
 
