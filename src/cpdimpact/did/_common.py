@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from cpdimpact._validate import check_alpha
+from cpdimpact._validate import check_alpha  # re-exported: the rule lives in _validate
 from cpdimpact.did._checks import key_column, numeric_column, require_columns
 from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS, Prepared
 from cpdimpact.errors import (
@@ -19,8 +19,7 @@ from cpdimpact.errors import (
     format_value,
 )
 
-__all__ = ["Prepared", "prepare", "warn", "normalise_covariates", "check_alpha"]  # check_alpha:
-# re-exported from cpdimpact._validate, where the rule lives
+__all__ = ["Prepared", "prepare", "warn", "normalise_covariates", "check_alpha"]
 
 
 def normalise_covariates(covariates) -> tuple[str, ...]:

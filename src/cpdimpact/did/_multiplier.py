@@ -227,14 +227,15 @@ class _Bootstrap:
         # None: a fresh int, recorded so the run can be repeated; an int n is SeedSequence(n).
         sequence = seed_sequence(fresh_seed() if spec.seed is None else spec.seed)
         entropy = sequence.entropy
-        if not isinstance(entropy, int | np.integer):
-            entropy = tuple(int(e) for e in entropy)
+        entropy = (
+            int(entropy) if isinstance(entropy, int | np.integer) else tuple(map(int, entropy))
+        )
         return cls(
             int(spec.n_bootstrap),
             recorded_seed(sequence),
             clusters,
             n,
-            entropy=entropy if isinstance(entropy, tuple) else int(entropy),
+            entropy=entropy,
             spawn_key=tuple(int(k) for k in sequence.spawn_key),
         )
 
@@ -246,6 +247,8 @@ class _Bootstrap:
         return state
 
     def __setstate__(self, state):
+        if "entropy" not in state:  # pickled before the entropy was kept: the seed is the int
+            state = {**state, "entropy": state["seed"], "spawn_key": ()}
         for key, value in state.items():
             object.__setattr__(self, key, value)
 
