@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cpdimpact._validate import check_alpha
+
 __all__ = [
     "TIDY_COLUMNS",
     "HtmlFromSummary",
@@ -30,8 +32,7 @@ TIDY_COLUMNS = ("term", "estimate", "std_error", "statistic", "p_value", "ci_low
 def critical_value(alpha: float, df=None):
     """Two-sided critical value: Student's t on ``df`` degrees of freedom (a number, or an
     array of them, one per term; ``inf`` gives the normal), normal when ``df`` is ``None``."""
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     if df is None:
         return float(stats.norm.ppf(1 - alpha / 2))
     q = stats.t.ppf(1 - alpha / 2, np.asarray(df, dtype=float))

@@ -26,6 +26,9 @@ __all__ = [
     "StaggeredTimingWarning",
     "SmallSampleWarning",
     "SelectionOnDipWarning",
+    # bad arguments to specs and functions (specs engineer, issue 15)
+    "InvalidArgumentError",
+    "ArgumentTypeError",
     "format_rows",
     "format_value",
 ]
@@ -96,6 +99,28 @@ class SelectionOnDipWarning(CpdImpactWarning):
     overstates the effect. Compare with units chosen by the same rule later (not-yet-treated),
     or with comparison units matched on the whole pre-period trajectory; see
     ``docs/choosing_a_comparison_group.md``. The numbers are in ``cohort.dip_check``.
+    """
+
+
+# ---- bad arguments to specs and functions (specs engineer, issue 15)
+class InvalidArgumentError(InvalidValueError):
+    """An option given to a spec or function is out of range or not one of its choices.
+
+    Raised when a spec is made (``DiD(alpha=1.5)``, ``StaggeredDiD(n_bootstrap=-1)``,
+    ``NearestMatching(caliper=-0.2)``), not after the data are read, so a mistyped option fails
+    before any work is done. The message names the argument, the value as written and the
+    values allowed. The value is an option, not a column, but it subclasses
+    :class:`InvalidValueError` (which the effect-size, planning and report functions have
+    always raised for bad options) and so :class:`ValueError`: existing ``except`` clauses
+    keep working. The shared checks live in :mod:`cpdimpact._validate`.
+    """
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An option has the wrong type: a string for a number, ``True`` for a count, a float seed.
+
+    A subclass of :class:`InvalidArgumentError` (so one ``except`` catches every bad argument)
+    and of :class:`TypeError`, which callers may already catch.
     """
 
 

@@ -34,6 +34,7 @@ from ._breakdown import (
 )
 from ._comparison_stage import WEIGHT, WEIGHT_X_PUPILS, apply_comparison, with_weights
 from ._results import HtmlFromSummary, Summary, interval
+from ._validate import check_alpha, check_choice, check_int
 from .cohort import Cohort, CohortSpec, unit_year_means
 from .did import (
     Aggregate,
@@ -46,13 +47,16 @@ from .did import (
 )
 from .effects import EffectSize, hedges_g
 from .errors import (
+    ArgumentTypeError,
     CpdImpactError,
     CpdImpactWarning,
     DesignError,
     EstimationError,
+    InvalidArgumentError,
     InvalidValueError,
     SmallSampleWarning,
     format_rows,
+    format_value,
 )
 from .records import Records, as_records
 
@@ -156,7 +160,7 @@ class SecurityOptions:
     def __post_init__(self):
         object.__setattr__(self, "threats", dict(self.threats))
         if (self.final is None) != (not self.reason):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "security final and reason go together: give the evaluator's final rating "
                 "(0-5) with the reason for it, or neither"
             )
@@ -206,6 +210,20 @@ class ReportOptions:
     suppress_below: int = 10
     cost: ProgrammeCost | None = None
     security: SecurityOptions | None = None
+
+    def __post_init__(self):
+        for name in ("title", "programme"):
+            if not isinstance(getattr(self, name), str):
+                raise ArgumentTypeError(
+                    f"{name} must be text, got {format_value(getattr(self, name))}."
+                )
+        check_int(self.suppress_below, "suppress_below", minimum=0, hint=" Use 0 for none.")
+        for name, cls in (("cost", ProgrammeCost), ("security", SecurityOptions)):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, cls):
+                raise ArgumentTypeError(
+                    f"{name} must be a {cls.__name__} or None, got {type(value).__name__}."
+                )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,30 +316,51 @@ class Evaluation:
     report: ReportOptions = field(default_factory=ReportOptions)
 
     def __post_init__(self):
-        if self.level not in ("pupil", "unit_year"):
-            raise ValueError(f"level must be 'pupil' or 'unit_year', got {self.level!r}")
+        check_choice(self.level, "level", ("pupil", "unit_year"))
+        for name, cls in (("cohort", CohortSpec), ("report", ReportOptions)):
+            if not isinstance(getattr(self, name), cls):
+                raise ArgumentTypeError(
+                    f"{name} must be a {cls.__name__}, got {type(getattr(self, name)).__name__}."
+                )
+        for name in ("estimator", "comparison"):
+            value = getattr(self, name)
+            if value is not None and not callable(getattr(value, "fit", None)):
+                raise ArgumentTypeError(
+                    f"{name} must be a cpdimpact spec such as "
+                    f"{'DiD()' if name == 'estimator' else 'NearestMatching(...)'} or None, "
+                    f"got {format_value(value)}."
+                )
         for name in ("subgroups", "gaps"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, (getattr(self, name),))
-        if isinstance(self.prior_bands, bool) or self.prior_bands not in range(0, 11):
-            raise ValueError(
+        if (
+            isinstance(self.prior_bands, bool)
+            or not isinstance(self.prior_bands, int | np.integer)
+            or self.prior_bands not in range(0, 11)
+        ):
+            raise InvalidArgumentError(
                 f"prior_bands must be a whole number from 2 to 10 (0 for none), got "
-                f"{self.prior_bands!r}"
+                f"{format_value(self.prior_bands)}."
             )
         if self.prior_bands == 1:
-            raise ValueError("prior_bands=1 is all pupils: use 0 for no bands, or 2 to 10")
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
-        if isinstance(self.event_study, str) and self.event_study != "auto":
-            raise ValueError(
-                f"event_study must be an EventStudy, 'auto' or None, got {self.event_study!r}"
+            raise InvalidArgumentError(
+                "prior_bands=1 is all pupils: use 0 for no bands, or 2 to 10"
             )
+        check_alpha(self.alpha)
+        if isinstance(self.event_study, str) and self.event_study != "auto":
+            raise InvalidArgumentError(
+                f"event_study must be an EventStudy, 'auto' or None, got "
+                f"{format_value(self.event_study)}."
+            )
+        if self.seed is not None:
+            # Recorded in results.json and the report, so a whole number (not a Generator).
+            check_int(self.seed, "seed", minimum=0, hint=" It is recorded with the results.")
         if (
             self.level == "unit_year"
             and self.estimator is not None
             and self.estimator.data_level == "pupil"
         ):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{type(self.estimator).__name__} models pupil records; use level='pupil'"
             )
 

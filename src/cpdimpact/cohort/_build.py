@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -10,11 +11,14 @@ import numpy as np
 import pandas as pd
 
 from .._results import HtmlFromSummary, Summary
+from .._validate import check_choice, check_int, check_number
 from ..errors import (
     DesignError,
     EmptyComparisonGroupError,
+    InvalidArgumentError,
     InvalidValueError,
     MissingColumnError,
+    format_value,
 )
 from ..records import Records, as_records
 from ._balance import balance_groups, balance_table
@@ -92,21 +96,21 @@ class CohortSpec:
         _choice("exposure", self.exposure, ("school", "teacher"))
         _choice("comparison", self.comparison, ("never_treated", "not_yet_treated", "staggered"))
         _choice("standardise", self.standardise, ("comparison", "national", "none"))
-        if not isinstance(self.lag, int | np.integer) or self.lag < 0:
-            raise ValueError(f"lag must be a whole number of years >= 0, got {self.lag!r}")
+        check_int(self.lag, "lag", minimum=0, hint=" It is in years.")
         if self.standardise == "national" and (
             self.national_mean is None or self.national_sd is None
         ):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "standardise='national' needs national_mean and national_sd (numbers, or "
                 "mappings from year to number)"
             )
-        if self.years is not None and (len(self.years) != 2 or self.years[0] > self.years[1]):
-            raise ValueError(f"years must be (first, last) with first <= last, got {self.years!r}")
+        if self.years is not None:
+            _check_years(self.years)
         if isinstance(self.covariates, str):
             object.__setattr__(self, "covariates", (self.covariates,))
         if isinstance(self.strands, str):
             object.__setattr__(self, "strands", (self.strands,))
+        check_number(self.min_dose, "min_dose", minimum=0, hint=" It is in hours.")
 
     def build(self, records: Records | Mapping[str, pd.DataFrame]) -> Cohort:
         """Validate ``records`` and construct the cohort (see :class:`Cohort`).
@@ -273,8 +277,23 @@ def unit_year_means(pupils: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------- construction
 def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    check_choice(value, name, allowed)
+
+
+def _check_years(years) -> None:
+    try:
+        first, last = years
+    except (TypeError, ValueError):
+        first = last = None
+    whole = all(
+        isinstance(y, numbers.Real) and not isinstance(y, bool) and float(y).is_integer()
+        for y in (first, last)
+    )
+    if not whole or first > last:
+        raise InvalidArgumentError(
+            f"years must be (first, last) whole years with first <= last, such as (2016, 2023), "
+            f"got {format_value(years)}."
+        )
 
 
 def _build(spec: CohortSpec, records: Records) -> Cohort:

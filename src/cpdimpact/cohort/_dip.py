@@ -23,7 +23,8 @@ import pandas as pd
 from scipy import stats
 
 from .._results import HtmlFromSummary, Summary, tidy_frame
-from ..errors import SelectionOnDipWarning
+from .._validate import check_alpha, check_number
+from ..errors import InvalidArgumentError, SelectionOnDipWarning
 
 if TYPE_CHECKING:  # the builder imports this module
     from ._build import Cohort
@@ -268,13 +269,11 @@ def check_pre_period_dip(
     [2018, 2019, 2020]
     >>> stricter = check_pre_period_dip(cohort, threshold=0.1)
     """
-    if not (np.isfinite(threshold) and threshold > 0):
-        raise ValueError(f"threshold must be a positive number of pupil SD; got {threshold!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie strictly between 0 and 1; got {alpha!r}")
+    check_number(threshold, "threshold", minimum=0, strict=True, hint=" It is in pupil SD.")
+    check_alpha(alpha)
     lowest = 2 if trend else 1
     if int(min_trend_years) != min_trend_years or min_trend_years < lowest:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"min_trend_years must be a whole number >= {lowest}"
             f"{' (a line needs two points)' if trend else ''}; got {min_trend_years!r}"
         )

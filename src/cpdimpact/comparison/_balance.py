@@ -23,7 +23,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cpdimpact.errors import InvalidValueError, MissingColumnError, format_rows
+from cpdimpact.errors import (
+    InvalidArgumentError,
+    InvalidValueError,
+    MissingColumnError,
+    format_rows,
+)
 
 __all__ = ["BALANCE_COLUMNS", "balance_table", "plot_love", "covariate_matrix"]
 
@@ -96,9 +101,9 @@ def covariate_matrix(
         covariates = [covariates]
     covariates = list(covariates)
     if not covariates:
-        raise ValueError("covariates must name at least one column")
+        raise InvalidArgumentError("covariates must name at least one column")
     if len(set(covariates)) != len(covariates):
-        raise ValueError(f"covariates are repeated: {covariates}")
+        raise InvalidArgumentError(f"covariates are repeated: {covariates}")
     columns, names, sources = [], [], []
     for column in covariates:
         _require(frame, column, "covariate", "covariates")
@@ -146,7 +151,7 @@ def _weights_array(frame: pd.DataFrame, weights, unit: str | None) -> np.ndarray
     else:
         values = np.asarray(weights, dtype=float)
         if values.shape != (len(frame),):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"weights has shape {values.shape}; pass one weight per school ({len(frame)})"
             )
     bad = ~np.isfinite(values) | (values < 0)
@@ -355,7 +360,9 @@ def plot_love(
 
     table = getattr(balance, "balance", balance)
     if statistic not in ("std_mean_diff", "variance_ratio", "ecdf_mean", "ecdf_max"):
-        raise ValueError(f"statistic must be a balance statistic column, got {statistic!r}")
+        raise InvalidArgumentError(
+            f"statistic must be a balance statistic column, got {statistic!r}"
+        )
     if ax is None:
         height = 1.2 + 0.3 * table["variable"].nunique()
         _, ax = plt.subplots(figsize=(6, height))

@@ -14,7 +14,12 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from cpdimpact.errors import DesignError, InvalidValueError, MissingColumnError
+from cpdimpact.errors import (
+    DesignError,
+    InvalidArgumentError,
+    InvalidValueError,
+    MissingColumnError,
+)
 
 __all__ = ["school_characteristics"]
 
@@ -109,7 +114,9 @@ def school_characteristics(
             raise DesignError("pre_years=k needs a programme start; pass a list of years instead")
         before = sorted(int(y) for y in pd.unique(years) if y < earliest)
         if pre_years < 1:
-            raise ValueError(f"pre_years must be a positive number of years, got {pre_years}")
+            raise InvalidArgumentError(
+                f"pre_years must be a positive number of years, got {pre_years}"
+            )
         chosen = before[-int(pre_years) :]
     else:
         chosen = sorted(int(y) for y in pre_years)

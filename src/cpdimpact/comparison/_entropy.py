@@ -32,7 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cpdimpact.errors import DesignError, EstimationError, InvalidValueError, format_rows
+from cpdimpact._validate import check_choice, check_number, check_positive_int
+from cpdimpact.errors import (
+    DesignError,
+    EstimationError,
+    InvalidValueError,
+    format_rows,
+)
 
 from ._balance import covariate_matrix
 from ._matching import _finish, _gram_rank, _normalise_covariates, prepare_schools
@@ -182,12 +188,9 @@ class EntropyBalancing:
 
     def __post_init__(self):
         object.__setattr__(self, "covariates", _normalise_covariates(self.covariates))
-        if self.moments not in (1, 2):
-            raise ValueError(
-                f"moments must be 1 (means) or 2 (means and variances), got {self.moments!r}"
-            )
-        if not (self.tol > 0):
-            raise ValueError(f"tol must be positive, got {self.tol!r}")
+        check_choice(self.moments, "moments", (1, 2))
+        check_number(self.tol, "tol", minimum=0, strict=True)
+        check_positive_int(self.max_iter, "max_iter")
 
     def fit(self, schools: pd.DataFrame):
         """Weight the comparison schools of ``schools`` (one row per school); see the class."""

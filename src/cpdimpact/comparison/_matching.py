@@ -43,14 +43,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cpdimpact._validate import (
+    check_bool,
+    check_choice,
+    check_number,
+    check_positive_int,
+    check_seed,
+    resolve_seed,
+)
 from cpdimpact.errors import (
+    ArgumentTypeError,
     DesignError,
     DuplicateRowsError,
     EmptyComparisonGroupError,
     EstimationError,
+    InvalidArgumentError,
     InvalidValueError,
     MissingColumnError,
     format_rows,
+    format_value,
 )
 
 from ._balance import balance_table, covariate_matrix, treatment_indicator
@@ -84,16 +95,18 @@ def _normalise_covariates(covariates) -> tuple[str, ...]:
         return (covariates,)
     names = tuple(covariates)
     if not names:
-        raise ValueError("covariates must name at least one column of the schools table")
+        raise InvalidArgumentError("covariates must name at least one column of the schools table")
     if len(set(names)) != len(names):
-        raise ValueError(f"covariates are repeated: {names}")
+        raise InvalidArgumentError(
+            f"covariates are repeated: {format_value(names)}; list each column once."
+        )
     return names
 
 
 def prepare_schools(schools: pd.DataFrame, *, unit: str, treatment: str, covariates) -> _Prepared:
     """Check the schools table: unique ids, a 0/1 treatment with both groups, covariates."""
     if not isinstance(schools, pd.DataFrame):
-        raise TypeError(f"schools must be a pandas DataFrame, got {type(schools).__name__}")
+        raise ArgumentTypeError(f"schools must be a pandas DataFrame, got {type(schools).__name__}")
     if unit not in schools.columns:
         raise MissingColumnError(
             f"column {unit!r} (the school id) is not in the schools table, which has columns "
@@ -121,7 +134,10 @@ def prepare_schools(schools: pd.DataFrame, *, unit: str, treatment: str, covaria
         )
     covariates = _normalise_covariates(covariates)
     if treatment in covariates or unit in covariates:
-        raise ValueError("the treatment and school id columns cannot be covariates")
+        raise InvalidArgumentError(
+            f"the treatment ({format_value(treatment)}) and school id ({format_value(unit)}) "
+            "columns cannot be covariates; remove them from covariates."
+        )
     return _Prepared(pd.Index(ids.to_numpy(), name=unit), treated, covariates)
 
 
@@ -330,9 +346,7 @@ def _check_controls(n1: int, n0: int, ratio: int, replace: bool) -> None:
 
 
 def _check_ratio(ratio) -> int:
-    if isinstance(ratio, bool) or not isinstance(ratio, int | np.integer) or ratio < 1:
-        raise ValueError(f"ratio must be a positive integer (k for k:1 matching), got {ratio!r}")
-    return int(ratio)
+    return check_positive_int(ratio, "ratio", hint=" It is k for k:1 matching.")
 
 
 def _all_dropped(n1: int, caliper, width) -> None:
@@ -525,7 +539,8 @@ class NearestMatching:
         Ignored with replacement, where every treated school gets its nearest neighbours
         whatever the order.
     seed
-        Seed for ``order="random"``.
+        Seed for ``order="random"``: an int, a numpy ``SeedSequence`` (``n`` and
+        ``SeedSequence(n)`` give the same order) or ``Generator`` (drawn from), or ``None``.
 
     Notes
     -----
@@ -561,19 +576,19 @@ class NearestMatching:
 
     def __post_init__(self):
         object.__setattr__(self, "covariates", _normalise_covariates(self.covariates))
-        if self.distance not in ("logit", "probability"):
-            raise ValueError(f"distance must be 'logit' or 'probability', got {self.distance!r}")
+        check_choice(self.distance, "distance", ("logit", "probability"))
         _check_ratio(self.ratio)
-        if self.order not in _ORDERS:
-            raise ValueError(f"order must be one of {_ORDERS}, got {self.order!r}")
-        if self.caliper is not None and not (
-            isinstance(self.caliper, int | float)
-            and math.isfinite(self.caliper)
-            and self.caliper > 0
-        ):
-            raise ValueError(
-                f"caliper must be a positive number of SDs or None, got {self.caliper!r}"
+        check_bool(self.replace, "replace")
+        check_choice(self.order, "order", _ORDERS)
+        if self.caliper is not None:
+            check_number(
+                self.caliper,
+                "caliper",
+                minimum=0,
+                strict=True,
+                hint=" It is in SDs of the distance (0.2 is common); None for no caliper.",
             )
+        check_seed(self.seed)
 
     def fit(self, schools: pd.DataFrame) -> ComparisonWeights:
         """Match the treated schools of ``schools`` (one row per school); see the class."""
@@ -589,7 +604,7 @@ class NearestMatching:
         if self.caliper is not None:
             width = float(self.caliper * np.std(d, ddof=1))
         order = "data" if self.replace else self.order
-        rng = np.random.default_rng(self.seed) if order == "random" else None
+        rng = resolve_seed(self.seed) if order == "random" else None
         order_t = _treated_order(d[t], order, rng)
         mm, dist = _nearest_on_score(d, t, self.ratio, self.replace, width, order_t)
         treated_idx = np.flatnonzero(t)
@@ -688,7 +703,7 @@ class MahalanobisMatching:
         ``"data"`` (default, MatchIt's for a distance without a propensity score) or
         ``"random"`` (uses ``seed``).
     seed
-        Seed for ``order="random"``.
+        Seed for ``order="random"`` (as :class:`NearestMatching`).
 
     Notes
     -----
@@ -712,8 +727,9 @@ class MahalanobisMatching:
     def __post_init__(self):
         object.__setattr__(self, "covariates", _normalise_covariates(self.covariates))
         _check_ratio(self.ratio)
-        if self.order not in ("data", "random"):
-            raise ValueError(f"order must be 'data' or 'random', got {self.order!r}")
+        check_bool(self.replace, "replace")
+        check_choice(self.order, "order", ("data", "random"))
+        check_seed(self.seed)
 
     def fit(self, schools: pd.DataFrame) -> ComparisonWeights:
         """Match the treated schools of ``schools`` (one row per school); see the class."""
@@ -725,7 +741,7 @@ class MahalanobisMatching:
         _check_controls(n1, n0, self.ratio, self.replace)
         X, _, _ = covariate_matrix(schools, prep.covariates, drop_first=True)
         Z = _whiten(X, t)
-        rng = np.random.default_rng(self.seed) if self.order == "random" else None
+        rng = resolve_seed(self.seed) if self.order == "random" else None
         order_t = _treated_order(np.zeros(n1), self.order, rng)
         mm, dist = _nearest_on_matrix(Z, t, self.ratio, self.replace, order_t)
         treated_idx = np.flatnonzero(t)
@@ -754,7 +770,7 @@ def _sturges(n: int) -> int:
 def _breaks(x: np.ndarray, rule) -> np.ndarray:
     if isinstance(rule, str):
         if rule != "sturges":
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"cutpoints rule must be 'sturges', a number of bins or cut points, got {rule!r}"
             )
         rule = _sturges(len(x))
@@ -805,8 +821,9 @@ class CoarsenedExactMatching:
         object.__setattr__(self, "covariates", _normalise_covariates(self.covariates))
         unknown = set(self.cutpoints) - set(self.covariates)
         if unknown:
-            raise ValueError(
-                f"cutpoints names {sorted(unknown)}, which are not covariates {list(self.covariates)}"
+            raise InvalidArgumentError(
+                f"cutpoints names {sorted(unknown)}, which are not covariates "
+                f"{list(self.covariates)}; name only covariates in cutpoints."
             )
 
     def fit(self, schools: pd.DataFrame) -> ComparisonWeights:

@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact._results import HtmlFromSummary, Summary
-from cpdimpact.errors import InvalidValueError, MissingColumnError, format_rows
+from cpdimpact._validate import check_choice
+from cpdimpact.errors import (
+    ArgumentTypeError,
+    InvalidValueError,
+    MissingColumnError,
+    format_rows,
+)
 
 from ._balance import plot_love
 
@@ -161,11 +167,10 @@ class ComparisonWeights(HtmlFromSummary):
             When ``frame`` holds schools the weights know nothing about (they were not in the
             table matched on), or ``name`` already exists.
         """
-        if unmatched not in _UNMATCHED:
-            raise ValueError(f"unmatched must be one of {_UNMATCHED}, got {unmatched!r}")
+        check_choice(unmatched, "unmatched", _UNMATCHED)
         unit = self.unit if unit is None else unit
         if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+            raise ArgumentTypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
         if unit not in frame.columns:
             raise MissingColumnError(
                 f"column {unit!r} (the school id) is not in the frame; it has columns "

@@ -33,16 +33,27 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact._results import HtmlFromSummary, Summary, interval, tidy_frame
+from cpdimpact._validate import (
+    check_alpha,
+    check_bool,
+    check_choice,
+    check_number,
+    check_positive_int,
+    check_seed,
+    resolve_seed,
+)
 from cpdimpact.comparison._synthetic_solvers import (
     frank_wolfe,
     simplex_least_squares,
     sparsify,
 )
 from cpdimpact.errors import (
+    ArgumentTypeError,
     CpdImpactWarning,
     DesignError,
     DuplicateRowsError,
     EmptyComparisonGroupError,
+    InvalidArgumentError,
     InvalidValueError,
     MissingColumnError,
     SmallSampleWarning,
@@ -174,7 +185,7 @@ def _pupil_rows(data, *, area, year, exposed) -> pd.DataFrame:
         return data
     pupils = getattr(data, "pupils", None)
     if not isinstance(pupils, pd.DataFrame):
-        raise TypeError(
+        raise ArgumentTypeError(
             "area_year_outcomes takes Records, a Cohort or a DataFrame of pupil rows; "
             f"got {type(data).__name__}"
         )
@@ -235,7 +246,7 @@ def _prepare(
     min_pre: int,
 ) -> _Panel:
     if not isinstance(data, pd.DataFrame):
-        raise TypeError(
+        raise ArgumentTypeError(
             "fit() takes a DataFrame of area-by-year rows (area, year, outcome, treated); "
             f"got {type(data).__name__}. Build one from pupil records with area_year_outcomes()."
         )
@@ -245,8 +256,7 @@ def _prepare(
                 f"column {name!r} ({role}) is not in the data; found {list(data.columns)}. "
                 f"Pass {role}='your_column' to name it."
             )
-    if missing not in ("error", "drop"):
-        raise ValueError(f"missing must be 'error' or 'drop', got {missing!r}")
+    check_choice(missing, "missing", ("error", "drop"))
     dup = data.duplicated([area, year], keep=False)
     if dup.any():
         raise DuplicateRowsError(
@@ -737,7 +747,7 @@ class SyntheticResult(HtmlFromSummary):
             ax.set_ylabel("gap (grey: donor placebos)")
             ax.legend(loc="best", frameon=False)
         else:
-            raise ValueError(f"kind must be 'trajectories', 'gaps' or 'placebo', got {kind!r}")
+            check_choice(kind, "kind", ("trajectories", "gaps", "placebo"))
         ax.axvline(_midpoint(years, start), color="grey", linestyle=":", linewidth=0.8)
         ax.set_xlabel("year")
         ax.set_title(self.label)
@@ -853,6 +863,11 @@ class _AreaSpec:
     placebo: bool = True
     alpha: float = 0.05
 
+    def __post_init__(self):
+        check_choice(self.missing, "missing", ("error", "drop"))
+        check_bool(self.placebo, "placebo")
+        check_alpha(self.alpha)
+
 
 @dataclass(frozen=True, kw_only=True)
 class SyntheticDiD(_AreaSpec):
@@ -938,8 +953,10 @@ class SyntheticDiD(_AreaSpec):
     seed: int | np.random.Generator | None = None
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        super().__post_init__()
+        check_choice(self.method, "method", METHODS)
+        check_positive_int(self.replications, "replications")
+        check_seed(self.seed)
 
     def fit(self, data: pd.DataFrame) -> SyntheticResult:
         """Estimate on area-by-year rows; returns a :class:`SyntheticResult`."""
@@ -984,7 +1001,7 @@ class SyntheticDiD(_AreaSpec):
         elif panel.N1 == 1:
             effects, pgaps = _sdid_placebos(panel, fit, opts)
         else:
-            rng = np.random.default_rng(self.seed)
+            rng = resolve_seed(self.seed)
             effects = _sdid_placebos_random(panel, opts, fit, self.replications, rng)
             pgaps = None
             placebo_method = f"{self.replications} random permutations"
@@ -1079,13 +1096,18 @@ class SyntheticControl(_AreaSpec):
     ridge: float = 1e-10
 
     def __post_init__(self):
+        super().__post_init__()
         if isinstance(self.predictors, str):
             object.__setattr__(self, "predictors", (self.predictors,))
         object.__setattr__(self, "predictors", tuple(self.predictors))
         if self.predictor_weights is not None and len(self.predictor_weights) != len(
             self.predictors
         ):
-            raise ValueError("predictor_weights needs one weight per predictor")
+            raise InvalidArgumentError(
+                f"predictor_weights needs one weight per predictor ({len(self.predictors)}), "
+                f"got {len(self.predictor_weights)}."
+            )
+        check_number(self.ridge, "ridge", minimum=0)
 
     def fit(self, data: pd.DataFrame) -> SyntheticResult:
         """Estimate on area-by-year rows; returns a :class:`SyntheticResult`."""
@@ -1326,12 +1348,12 @@ def compare_synthetic(
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"methods must be among {METHODS}; got {unknown}")
+        raise InvalidArgumentError(f"methods must be among {METHODS}; got {unknown}")
     shared = {k: v for k, v in options.items() if k in _AreaSpec.__dataclass_fields__}
     block = {k: options[k] for k in ("replications", "seed") if k in options}
     extra = sorted(set(options) - set(shared) - set(block))
     if extra:
-        raise TypeError(f"compare_synthetic() got unexpected options {extra}")
+        raise ArgumentTypeError(f"compare_synthetic() got unexpected options {extra}")
     panel = _prepare(
         data,
         area=shared.get("area", "area"),

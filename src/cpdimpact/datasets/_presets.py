@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
+from .._validate import check_number
+from ..errors import ArgumentTypeError
 from ._scenario import Scenario
 from ._simulate import SimulatedRecords, simulate
 
@@ -31,11 +32,10 @@ _CHALLENGE_AREAS = (
 def _build(
     preset: str, base: dict[str, Any], scale: float, overrides: Mapping[str, Any]
 ) -> Scenario:
-    if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a positive number; got {scale!r}")
+    check_number(scale, "scale", minimum=0, strict=True, hint=" 1 is the full size.")
     unknown = sorted(set(overrides) - set(Scenario.field_names()))
     if unknown:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{preset}() got unknown Scenario fields {unknown}; "
             f"valid overrides are {list(Scenario.field_names())}"
         )

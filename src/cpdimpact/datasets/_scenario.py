@@ -6,6 +6,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
+from .._validate import check_choice, check_number, check_probability
+from ..errors import InvalidArgumentError
+
 __all__ = ["Scenario"]
 
 #: Defaults that depend on the phase (KS2 scaled scores for primary, Attainment 8 for secondary).
@@ -214,8 +217,7 @@ class Scenario:
     programme_cost: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.phase not in _PHASE_DEFAULTS:
-            raise ValueError(f"phase must be one of {sorted(_PHASE_DEFAULTS)}; got {self.phase!r}")
+        check_choice(self.phase, "phase", sorted(_PHASE_DEFAULTS))
         for key, value in _PHASE_DEFAULTS[self.phase].items():
             if getattr(self, key) is None:
                 object.__setattr__(self, key, value)
@@ -240,17 +242,19 @@ class Scenario:
     def _check(self) -> None:
         first, last = self.years
         if first >= last:
-            raise ValueError(f"years must be (first, last) with first < last; got {self.years}")
+            raise InvalidArgumentError(
+                f"years must be (first, last) with first < last; got {self.years}"
+            )
         if not self.areas or len(set(self.areas)) != len(self.areas):
-            raise ValueError(f"areas must be non-empty and unique; got {self.areas}")
+            raise InvalidArgumentError(f"areas must be non-empty and unique; got {self.areas}")
         lo, hi = self.schools_per_area
         if lo < 1 or lo > hi:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"schools_per_area must be >= 1 (or a range low <= high); got {self.schools_per_area}"
             )
         lo, hi = self.classes_per_year
         if lo < 1 or lo > hi:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"classes_per_year must be a range 1 <= low <= high; got {self.classes_per_year}"
             )
         _positive(self, "class_size", "teachers_per_form", "outcome_sd", "fsm_concentration")
@@ -265,83 +269,88 @@ class Scenario:
             "programme_cost",
         )
         _unit(self, "teacher_turnover", "sen_rate", "eal_rate", "school_icc", "prior_school_share")
-        if not 0 < self.fsm_share < 1:
-            raise ValueError(f"fsm_share must lie strictly between 0 and 1; got {self.fsm_share}")
-        if not 0 < self.join_share <= 1:
-            raise ValueError(f"join_share must lie in (0, 1]; got {self.join_share}")
-        if self.exposure not in ("school", "teacher"):
-            raise ValueError(f"exposure must be 'school' or 'teacher'; got {self.exposure!r}")
+        check_probability(self.fsm_share, "fsm_share", include_zero=False, include_one=False)
+        check_probability(self.join_share, "join_share", include_zero=False)
+        check_choice(self.exposure, "exposure", ("school", "teacher"))
         if int(self.participants_per_school) != self.participants_per_school or (
             self.participants_per_school < 0
         ):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "participants_per_school must be a whole number >= 0; "
                 f"got {self.participants_per_school}"
             )
         if self.exposure == "teacher" and self.participants_per_school < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "exposure='teacher' needs named participating teachers; "
                 "set participants_per_school >= 1"
             )
         if not self.start_years:
-            raise ValueError("start_years must name at least one area that joins the programme")
+            raise InvalidArgumentError(
+                "start_years must name at least one area that joins the programme"
+            )
         for area, starts in self.start_years:
             if area not in self.areas:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"start_years names area {area!r}, which is not in areas {self.areas}"
                 )
             bad = [y for y in starts if not first < y <= last]
             if bad:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"start years {bad} of area {area!r} must fall after the first year {first} "
                     f"(leaving a pre-period) and no later than {last}"
                 )
         self._check_dip()
         if not self.strands:
-            raise ValueError("strands must hold at least one (name, share, mean_hours) triple")
+            raise InvalidArgumentError(
+                "strands must hold at least one (name, share, mean_hours) triple"
+            )
         names = [s[0] for s in self.strands]
         if len(set(names)) != len(names):
-            raise ValueError(f"strand names must be unique; got {names}")
+            raise InvalidArgumentError(f"strand names must be unique; got {names}")
         if any(s[1] <= 0 or s[2] < 0 for s in self.strands):
-            raise ValueError(f"each strand needs share > 0 and mean_hours >= 0; got {self.strands}")
+            raise InvalidArgumentError(
+                f"each strand needs share > 0 and mean_hours >= 0; got {self.strands}"
+            )
         budget = self.variance_budget()
         if budget["school"] < 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"school_icc={self.school_icc} is smaller than the between-school variance share "
                 f"that area effects, prior attainment and FSM composition already give "
                 f"({self.school_icc - budget['school']:.3f}); raise school_icc or lower area_sd, "
                 f"prior_school_share or the FSM gaps"
             )
         if budget["pupil"] <= 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "the variance components exceed the total: the pupil-level residual would be "
                 f"{budget['pupil']:.3f} (SD units squared); lower teacher_sd, the shocks, "
                 "prior_slope or the gaps, or lower school_icc"
             )
         if budget["prior_pupil"] <= 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "prior_school_share and the prior-attainment gaps leave no pupil-level variance "
                 "of prior attainment; lower them"
             )
 
     def _check_dip(self) -> None:
         if not (math.isfinite(self.selection_dip) and self.selection_dip >= 0):
-            raise ValueError(f"selection_dip must be a number >= 0; got {self.selection_dip}")
+            raise InvalidArgumentError(
+                f"selection_dip must be a number >= 0; got {self.selection_dip}"
+            )
         if self.dip_each_wave and (self.selection_dip == 0 or self.dip_year is not None):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "dip_each_wave chooses each wave on the year before its start: it needs "
                 "selection_dip > 0 and no dip_year"
             )
         if self.dip_year is None:
             return
         if self.selection_dip == 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "dip_year is used only when schools are selected on it; set selection_dip > 0 "
                 "or leave dip_year as None"
             )
         earliest = min(y for _, starts in self.start_years for y in starts)
         if int(self.dip_year) != self.dip_year or not self.years[0] <= self.dip_year < earliest:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"dip_year must be a whole year from the first year {self.years[0]} to before "
                 f"the earliest start year {earliest}; got {self.dip_year}"
             )
@@ -434,9 +443,9 @@ def _pair(value, name: str) -> tuple[int, int]:
     try:
         lo, hi = value
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (low, high); got {value!r}") from None
+        raise InvalidArgumentError(f"{name} must be a pair (low, high); got {value!r}") from None
     if int(lo) != lo or int(hi) != hi:
-        raise ValueError(f"{name} must hold whole numbers; got {value!r}")
+        raise InvalidArgumentError(f"{name} must hold whole numbers; got {value!r}")
     return int(lo), int(hi)
 
 
@@ -446,27 +455,23 @@ def _normalise_starts(starts) -> tuple[tuple[str, tuple[int, ...]], ...]:
     for area, years in items:
         years = (years,) if isinstance(years, int | float) else tuple(years)
         if not years or any(int(y) != y for y in years):
-            raise ValueError(f"start years of area {area!r} must be whole years; got {years}")
+            raise InvalidArgumentError(
+                f"start years of area {area!r} must be whole years; got {years}"
+            )
         out.append((str(area), tuple(int(y) for y in years)))
     return tuple(out)
 
 
 def _positive(sc: Scenario, *names: str) -> None:
     for name in names:
-        value = getattr(sc, name)
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number; got {value}")
+        check_number(getattr(sc, name), name, minimum=0, strict=True)
 
 
 def _non_negative(sc: Scenario, *names: str) -> None:
     for name in names:
-        value = getattr(sc, name)
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a number >= 0; got {value}")
+        check_number(getattr(sc, name), name, minimum=0)
 
 
 def _unit(sc: Scenario, *names: str) -> None:
     for name in names:
-        value = getattr(sc, name)
-        if not 0 <= value < 1:
-            raise ValueError(f"{name} must lie in [0, 1); got {value}")
+        check_probability(getattr(sc, name), name, include_one=False)

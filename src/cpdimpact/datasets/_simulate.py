@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._validate import resolve_seed
+from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..records import Records
 from ._scenario import YEAR_GROUPS, Scenario
 
@@ -124,14 +126,14 @@ class SimulatedRecords(Records):
             ``truth.outcome_sd``, and ``n_exposed``.
         """
         if self.truth is None:
-            raise ValueError("these records carry no truth")
+            raise InvalidArgumentError("these records carry no truth")
         effects = pd.Series(
             self.truth.pupil_effects.to_numpy(), index=self.pupils["pupil"].to_numpy()
         )
         exposed = pupils[pupils["exposed"].astype(bool)]
         effect = exposed["pupil"].map(effects)
         if effect.isna().any():
-            raise ValueError("some pupils are not in these simulated records")
+            raise InvalidArgumentError("some pupils are not in these simulated records")
         fsm = exposed["fsm"].astype(bool) if "fsm" in exposed.columns else None
         att = float(effect.mean()) if len(effect) else float("nan")
         att_fsm = float(effect[fsm].mean()) if fsm is not None and fsm.any() else float("nan")
@@ -169,8 +171,10 @@ def simulate(scenario: Scenario, seed: int | np.random.Generator | None = 0) -> 
     scenario
         The data-generating parameters.
     seed
-        An int (or ``None`` for fresh entropy) passed to :func:`numpy.random.default_rng`, or a
-        :class:`numpy.random.Generator` used as is. The same int gives identical tables.
+        An int (or ``None`` for fresh entropy) or a :class:`numpy.random.SeedSequence`, passed
+        to :func:`numpy.random.default_rng` (``n`` and ``SeedSequence(n)`` give the same
+        tables), or a :class:`numpy.random.Generator` used as is. The same int gives identical
+        tables.
 
     Returns
     -------
@@ -228,8 +232,8 @@ def simulate(scenario: Scenario, seed: int | np.random.Generator | None = 0) -> 
     0.1
     """
     if not isinstance(scenario, Scenario):
-        raise TypeError(f"scenario must be a Scenario; got {type(scenario).__name__}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        raise ArgumentTypeError(f"scenario must be a Scenario; got {type(scenario).__name__}")
+    rng = resolve_seed(seed)
     sc = scenario
     budget = sc.variance_budget()
     first, last = sc.years

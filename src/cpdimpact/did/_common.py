@@ -7,9 +7,17 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from cpdimpact._validate import check_alpha  # re-exported: the rule lives in _validate
 from cpdimpact.did._checks import key_column, numeric_column, require_columns
 from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS, Prepared
-from cpdimpact.errors import FewClustersWarning, InvalidValueError, format_rows
+from cpdimpact.errors import (
+    ArgumentTypeError,
+    FewClustersWarning,
+    InvalidArgumentError,
+    InvalidValueError,
+    format_rows,
+    format_value,
+)
 
 __all__ = ["Prepared", "prepare", "warn", "normalise_covariates", "check_alpha"]
 
@@ -22,29 +30,38 @@ def normalise_covariates(covariates) -> tuple[str, ...]:
         return (covariates,)
     names = tuple(covariates)
     if len(set(names)) != len(names):
-        raise ValueError(f"covariates are repeated: {names}")
+        repeated = sorted({n for n in names if names.count(n) > 1}, key=names.index)
+        raise InvalidArgumentError(
+            f"covariates are repeated: {', '.join(map(format_value, repeated))} in "
+            f"{format_value(names)}; list each column once."
+        )
     return names
-
-
-def check_alpha(alpha: float) -> None:
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
 
 
 def check_event_window(reference, window) -> tuple[int, int] | None:
     """Validate an event study's reference event time and optional ``(lo, hi)`` window;
     the window as plain integers (``None`` when not given)."""
     if isinstance(reference, bool) or not isinstance(reference, int | np.integer):
-        raise ValueError(f"reference must be an integer event time, got {reference!r}")
+        raise ArgumentTypeError(
+            f"reference must be a whole-number event time (-1: the year before the start), got "
+            f"{format_value(reference)}."
+        )
     if window is None:
         return None
-    lo, hi = window
-    if not all(isinstance(v, int | np.integer) for v in (lo, hi)) or not lo < hi:
-        raise ValueError(f"window must be (lo, hi) integers with lo < hi, got {window}")
+    try:
+        lo, hi = window
+    except (TypeError, ValueError):
+        lo = hi = None
+    whole = all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in (lo, hi))
+    if not whole or not lo < hi:
+        raise InvalidArgumentError(
+            f"window must be (lo, hi) whole-number event times with lo < hi, such as (-3, 2), "
+            f"got {format_value(window)}."
+        )
     if not lo <= reference <= hi:
-        raise ValueError(
-            f"reference {reference} lies outside window {window}; widen the window or move the "
-            "reference"
+        raise InvalidArgumentError(
+            f"reference {format_value(reference)} lies outside window {format_value(window)}; "
+            "widen the window or move the reference."
         )
     return int(lo), int(hi)
 

@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from cpdimpact._validate import fresh_seed, recorded_seed, seed_sequence
+
 _SQRT5 = np.sqrt(5.0)
 _MAMMEN = ((1 - _SQRT5) / 2, (1 + _SQRT5) / 2)
 _MAMMEN_P = (_SQRT5 + 1) / (2 * _SQRT5)  # P(v = (1 - sqrt5)/2)
@@ -211,17 +213,31 @@ class _Bootstrap:
     """
 
     n_bootstrap: int
-    seed: int
+    #: The int that repeats these draws (``None`` when the seed was a Generator or a spawned
+    #: SeedSequence); ``entropy`` and ``spawn_key`` are the SeedSequence the draws come from.
+    seed: int | None
     clusters: np.ndarray | None
     n_units: int
+    entropy: int | tuple[int, ...] = 0
+    spawn_key: tuple[int, ...] = ()
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def create(cls, spec, clusters, n: int) -> _Bootstrap:
-        seed = spec.seed
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0])
-        return cls(int(spec.n_bootstrap), int(seed), clusters, n)
+        # None: a fresh int, recorded so the run can be repeated; an int n is SeedSequence(n).
+        sequence = seed_sequence(fresh_seed() if spec.seed is None else spec.seed)
+        entropy = sequence.entropy
+        entropy = (
+            int(entropy) if isinstance(entropy, int | np.integer) else tuple(map(int, entropy))
+        )
+        return cls(
+            int(spec.n_bootstrap),
+            recorded_seed(sequence),
+            clusters,
+            n,
+            entropy=entropy,
+            spawn_key=tuple(int(k) for k in sequence.spawn_key),
+        )
 
     def __getstate__(self):
         # The basis holds the cells' influence functions (the result has them already); the
@@ -231,6 +247,8 @@ class _Bootstrap:
         return state
 
     def __setstate__(self, state):
+        if "entropy" not in state:  # pickled before the entropy was kept: the seed is the int
+            state = {**state, "entropy": state["seed"], "spawn_key": ()}
         for key, value in state.items():
             object.__setattr__(self, key, value)
 
@@ -329,7 +347,12 @@ class _Bootstrap:
         # One generator per chunk of draws, spawned from the seed: the draws do not depend on
         # how many threads run them. The generator, the comparison and the products release
         # the GIL, so two threads use both cores.
-        children = np.random.SeedSequence(self.seed).spawn(len(starts))
+        # Child i is SeedSequence(entropy, spawn_key=(*spawn_key, i)): what
+        # SeedSequence(seed).spawn(n)[i] gives, without the state spawn() keeps.
+        children = [
+            np.random.SeedSequence(self.entropy, spawn_key=(*self.spawn_key, i))
+            for i in range(len(starts))
+        ]
         local = threading.local()
 
         def run(index: int) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cpdimpact._validate import check_choice
 from cpdimpact.errors import EstimationError
 
 __all__ = [
@@ -148,8 +149,7 @@ def _check_identified(
 
 
 def check_cov_type(cov_type: str) -> None:
-    if cov_type not in COV_TYPES:
-        raise ValueError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
+    check_choice(cov_type, "cov_type", COV_TYPES)
 
 
 def fit_twfe(design: Design, cov_type: str = "CR1", notes: list[str] | None = None) -> Fit:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact._results import HtmlFromSummary, Summary
+from cpdimpact._validate import check_choice
 from cpdimpact.did._checks import key_column, numeric_column, require_columns
 from cpdimpact.errors import (
     CpdImpactError,
@@ -201,8 +202,7 @@ def bacon_decomposition(
             "not implemented. Decompose the TWFE estimate without covariates, and use DiD for "
             "the covariate-adjusted TWFE estimate."
         )
-    if always_treated not in ("control", "drop"):
-        raise ValueError(f"always_treated must be 'control' or 'drop', got {always_treated!r}")
+    check_choice(always_treated, "always_treated", ("control", "drop"))
     panel = _Panel.build(data, outcome, unit, time, first_treated, always_treated)
     return _decompose(panel, outcome, unit, time, first_treated, always_treated)
 

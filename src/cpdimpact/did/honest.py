@@ -41,7 +41,14 @@ import pandas as pd
 from scipy import optimize, special
 
 from cpdimpact._results import HtmlFromSummary, Summary
-from cpdimpact.errors import CpdImpactWarning, DesignError, InvalidValueError
+from cpdimpact._validate import check_alpha, check_choice
+from cpdimpact.errors import (
+    ArgumentTypeError,
+    CpdImpactWarning,
+    DesignError,
+    InvalidArgumentError,
+    InvalidValueError,
+)
 
 __all__ = ["SensitivityResult", "sensitivity", "sensitivity_from_estimates"]
 
@@ -703,20 +710,18 @@ def _default_bounds(problem: _Problem, restriction: str) -> tuple[float, ...]:
 
 
 def _check_options(restriction, method, alpha, bounds):
-    if restriction not in RESTRICTIONS:
-        raise ValueError(f"restriction must be one of {RESTRICTIONS}, got {restriction!r}")
+    check_choice(restriction, "restriction", RESTRICTIONS)
     method = DEFAULT_METHOD[restriction] if method is None else method
     if method not in METHODS[restriction]:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"method for restriction={restriction!r} must be one of {METHODS[restriction]} "
             f"(or None for {DEFAULT_METHOD[restriction]!r}), got {method!r}"
         )
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     if bounds is not None:
         values = np.atleast_1d(np.asarray(bounds, dtype=float))
         if values.size == 0 or not np.all(np.isfinite(values)) or (values < 0).any():
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"bounds must be finite values >= 0 ({BOUND_NAME[restriction]}), got {bounds!r}"
             )
         bounds = tuple(float(b) for b in np.unique(values))
@@ -734,13 +739,13 @@ def _target_weights(target, post_times: np.ndarray) -> tuple[np.ndarray, str]:
             return np.full(P, 1.0 / P), (
                 f"average effect over event times {post_times[0]} to {post_times[-1]}"
             )
-        raise ValueError(
+        raise InvalidArgumentError(
             f"target must be 'first_post', 'average_post', a post-period event time or a weight "
             f"vector over the {P} post periods, got {target!r}"
         )
     if isinstance(target, int | np.integer) and not isinstance(target, bool):
         if int(target) not in set(post_times.tolist()):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"target event time {target} is not a post period; post periods are "
                 f"{post_times.tolist()}"
             )
@@ -748,7 +753,7 @@ def _target_weights(target, post_times: np.ndarray) -> tuple[np.ndarray, str]:
         return w, f"effect at event time {int(target)}"
     w = np.asarray(target, dtype=float).ravel()
     if w.size != P or not np.all(np.isfinite(w)) or not np.any(w != 0):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"a weight vector target needs {P} finite weights (post event times "
             f"{post_times.tolist()}), not all zero; got {target!r}"
         )
@@ -865,12 +870,12 @@ def _from_event_study(res) -> tuple:
 
 def _from_aggregate(agg, *, reference=None, varying=None, clusters=None, stacklevel=4) -> tuple:
     if agg.kind != "dynamic":
-        raise ValueError(
+        raise InvalidArgumentError(
             f"an event study is needed: pass result.aggregate('dynamic'), not the {agg.kind!r} "
             "aggregate"
         )
     if agg.piece_influence is None:
-        raise ValueError("the aggregate carries no influence functions (piece_influence)")
+        raise InvalidArgumentError("the aggregate carries no influence functions (piece_influence)")
     times = agg.pieces["event_time"].to_numpy(dtype=int)
     order = np.argsort(times)
     times = times[order]
@@ -1048,7 +1053,7 @@ def sensitivity(
     elif isinstance(event_study, Aggregate):
         beta, sigma, pre, post, reference, notes = _from_aggregate(event_study)
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             "event_study must be an EventStudyResult, a StaggeredResult or a dynamic Aggregate; "
             f"got {type(event_study).__name__} (use sensitivity_from_estimates for raw estimates)"
         )
@@ -1109,27 +1114,31 @@ def sensitivity_from_estimates(
     """
     beta = np.asarray(betahat, dtype=float).ravel()
     if event_times is None and num_pre_periods is None:
-        raise ValueError("give event_times or num_pre_periods (which coefficients are pre-periods)")
+        raise InvalidArgumentError(
+            "give event_times or num_pre_periods (which coefficients are pre-periods)"
+        )
     if event_times is None:
         T = int(num_pre_periods)
         if not 0 <= T <= beta.size:
-            raise ValueError(f"num_pre_periods must lie in 0..{beta.size}, got {num_pre_periods}")
+            raise InvalidArgumentError(
+                f"num_pre_periods must lie in 0..{beta.size}, got {num_pre_periods}"
+            )
         times = np.r_[np.arange(-T - 1, -1), np.arange(0, beta.size - T)]
         reference = -1
     else:
         times = np.asarray(event_times)
         if times.shape != beta.shape or not np.all(times == np.round(times)):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"event_times must hold {beta.size} whole numbers, one per coefficient; got "
                 f"{list(event_times)}"
             )
         times = times.astype(int)
         if not np.all(np.diff(times) > 0):
-            raise ValueError("event_times must be increasing (pre-periods first)")
+            raise InvalidArgumentError("event_times must be increasing (pre-periods first)")
         if num_pre_periods is not None:
             T = int(num_pre_periods)
             if not 0 < T < times.size or times[T] - times[T - 1] != 2:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"with num_pre_periods={num_pre_periods} the reference period must be the one "
                     f"missing value between event times {times[:T].tolist()} and "
                     f"{times[T:].tolist()}"
@@ -1138,7 +1147,7 @@ def sensitivity_from_estimates(
         else:
             gaps = np.flatnonzero(np.diff(times) == 2)
             if gaps.size != 1 or np.any(np.diff(times) > 2):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"event_times {times.tolist()} must be consecutive except for the one omitted "
                     "reference period (e.g. [-4, -3, -2, 0, 1] with reference -1)"
                 )

@@ -28,15 +28,18 @@ from scipy import linalg, sparse
 from scipy.sparse import csgraph
 
 from cpdimpact._results import HtmlFromSummary, Summary, interval, tidy_frame
+from cpdimpact._validate import check_int
 from cpdimpact.did._checks import integer_valued, numeric_column
 from cpdimpact.did._common import check_alpha, normalise_covariates, prepare, warn
 from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS, wald_f
 from cpdimpact.errors import (
+    ArgumentTypeError,
     DesignError,
     DuplicateRowsError,
     EmptyComparisonGroupError,
     EstimationError,
     FewClustersWarning,
+    InvalidArgumentError,
     InvalidValueError,
     SmallSampleWarning,
     format_rows,
@@ -222,29 +225,35 @@ class ImputationDiD:
         object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
         check_alpha(self.alpha)
         for name in ("anticipation", "pretrend_leads"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+            check_int(getattr(self, name), name, minimum=0)
         if self.horizons is not None:
             values = (
                 [self.horizons] if isinstance(self.horizons, int | np.integer) else self.horizons
             )
             if any(isinstance(h, bool) or not isinstance(h, int | np.integer) for h in values):
-                raise ValueError(f"horizons must be whole numbers, got {self.horizons!r}")
+                raise ArgumentTypeError(
+                    f"horizons must be whole numbers (periods since the start), got "
+                    f"{format_value(self.horizons)}."
+                )
             horizons = tuple(sorted({int(h) for h in values}))
             if not horizons:
-                raise ValueError("horizons is empty; pass None for every available horizon")
+                raise InvalidArgumentError(
+                    "horizons is empty; pass None for every available horizon"
+                )
             if horizons[0] < -self.anticipation:
-                raise ValueError(
-                    f"horizon {horizons[0]} lies before treatment (and before the anticipation "
-                    f"window of {self.anticipation} periods): pre-treatment rows are not "
-                    "estimated as effects; test them with pretrend_leads instead"
+                raise InvalidArgumentError(
+                    f"horizons include {horizons[0]}, which lies before treatment (and before the "
+                    f"anticipation window of {self.anticipation} periods): pre-treatment rows "
+                    "are not estimated as effects; test them with pretrend_leads instead"
                 )
             object.__setattr__(self, "horizons", horizons)
         roles = [self.outcome, self.unit, self.time, self.first_treated]
         clash = [c for c in self.covariates if c in roles]
         if clash:
-            raise ValueError(f"covariates {clash} are also the outcome, unit, time or start")
+            raise InvalidArgumentError(
+                f"covariates {', '.join(map(format_value, clash))} are also the outcome, unit, "
+                "time or first_treated column; remove them from covariates."
+            )
 
     def describe(self) -> str:
         """One sentence for a report's design section."""

@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
+from cpdimpact._validate import check_alpha, check_bool, check_choice, check_int, check_seed
 from cpdimpact._weights import constant, weight_values, zero_weight_note
 from cpdimpact.did._drdid import METHODS, panel_att, repeated_att
 from cpdimpact.did._multiplier import _Bootstrap, _inference
@@ -107,8 +108,10 @@ class StaggeredDiD:
         Multiplier-bootstrap draws for standard errors and uniform (simultaneous) bands, as R
         ``did`` does; ``0`` gives analytic influence-function standard errors.
     seed
-        Seed of the bootstrap draws (int); with ``None`` a seed is drawn and recorded in the
-        result, so any run can be reproduced.
+        Seed of the bootstrap draws: an int, a :class:`numpy.random.SeedSequence` (``n`` and
+        ``SeedSequence(n)`` give the same draws) or a :class:`numpy.random.Generator` (drawn
+        from). With ``None`` a seed is drawn and recorded in the result, so any run can be
+        reproduced.
     panel
         ``True``: ``unit`` identifies the same unit over time; an unbalanced panel is used as it
         is (every observed row counts; see Notes). ``False``: repeated cross-sections, e.g.
@@ -174,33 +177,22 @@ class StaggeredDiD:
     cluster: str | None = None
     weights: str | None = None
     n_bootstrap: int = 999
-    seed: int | np.random.SeedSequence | None = None
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None
     panel: bool = True
     alpha: float = 0.05
 
     def __post_init__(self):
-        if self.control_group not in ("never_treated", "not_yet_treated"):
-            raise ValueError(
-                f"control_group must be 'never_treated' or 'not_yet_treated', got "
-                f"{self.control_group!r}"
-            )
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.base_period not in ("varying", "universal"):
-            raise ValueError(
-                f"base_period must be 'varying' or 'universal', got {self.base_period!r}"
-            )
-        if not isinstance(self.anticipation, int | np.integer) or self.anticipation < 0:
-            raise ValueError(f"anticipation must be a whole number >= 0, got {self.anticipation!r}")
+        check_choice(self.control_group, "control_group", ("never_treated", "not_yet_treated"))
+        check_choice(self.method, "method", METHODS)
+        check_choice(self.base_period, "base_period", ("varying", "universal"))
+        check_int(self.anticipation, "anticipation", minimum=0)
         if isinstance(self.covariates, str):
             object.__setattr__(self, "covariates", (self.covariates,))
         object.__setattr__(self, "covariates", tuple(self.covariates))
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
-        if not isinstance(self.n_bootstrap, int | np.integer) or self.n_bootstrap < 0:
-            raise ValueError(f"n_bootstrap must be a whole number >= 0, got {self.n_bootstrap!r}")
-        if not isinstance(self.panel, bool | np.bool_):
-            raise ValueError(f"panel must be True or False, got {self.panel!r}")
+        check_alpha(self.alpha)
+        check_int(self.n_bootstrap, "n_bootstrap", minimum=0, hint=" Use 0 for analytic errors.")
+        check_bool(self.panel, "panel")
+        check_seed(self.seed)
 
     @property
     def data_level(self) -> str:
@@ -697,9 +689,8 @@ class StaggeredResult(HtmlFromSummary):
         if self.bootstrap is None:
             return f"analytic influence-function standard errors, {where}"
         b = self.bootstrap
-        return (
-            f"multiplier bootstrap (Mammen weights), {b.n_bootstrap} draws, seed {b.seed}, {where}"
-        )
+        seed = "given as a numpy Generator or SeedSequence" if b.seed is None else b.seed
+        return f"multiplier bootstrap (Mammen weights), {b.n_bootstrap} draws, seed {seed}, {where}"
 
     def _share_weighted(
         self, groups: np.ndarray, estimates: np.ndarray, psi: np.ndarray
@@ -776,7 +767,7 @@ class StaggeredResult(HtmlFromSummary):
         uniform bands (``band_lower``, ``band_upper``) when bootstrapped.
         """
         if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+            check_choice(kind, "kind", KINDS)
         gt = self.group_time
         g, t = gt["group"].to_numpy(), gt["time"].to_numpy()
         post = t >= g - self.spec.anticipation

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import linalg, sparse
 
 from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
+from cpdimpact._validate import check_choice
 from cpdimpact.did._checks import integer_valued, numeric_column
 from cpdimpact.did._common import (
     check_alpha,
@@ -195,8 +196,7 @@ class SunAbraham:
     def __post_init__(self) -> None:
         object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
         check_alpha(self.alpha)
-        if self.control not in _CONTROLS:
-            raise ValueError(f"control must be one of {_CONTROLS}, got {self.control!r}")
+        check_choice(self.control, "control", _CONTROLS)
         window = check_event_window(self.reference, self.window)
         object.__setattr__(self, "reference", int(self.reference))
         object.__setattr__(self, "window", window)

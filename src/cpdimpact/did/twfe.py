@@ -13,7 +13,13 @@ from cpdimpact.did._checks import key_column, numeric_column
 from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
 from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe
 from cpdimpact.did.results import DiDResult
-from cpdimpact.errors import DesignError, EmptyComparisonGroupError, StaggeredTimingWarning
+from cpdimpact.errors import (
+    DesignError,
+    EmptyComparisonGroupError,
+    InvalidArgumentError,
+    StaggeredTimingWarning,
+    format_value,
+)
 
 __all__ = ["DiD"]
 
@@ -168,7 +174,10 @@ class DiD:
         check_alpha(self.alpha)
         check_cov_type(self.cov_type)
         if self.treatment in self.covariates:
-            raise ValueError(f"the treatment {self.treatment!r} is also listed as a covariate")
+            raise InvalidArgumentError(
+                f"the treatment {format_value(self.treatment)} is also listed in covariates; "
+                "remove it from covariates."
+            )
 
     def fit(self, data: pd.DataFrame) -> DiDResult:
         """Estimate the model on ``data`` (pupil rows or unit-year rows); ``data`` is not modified.

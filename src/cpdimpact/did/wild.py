@@ -29,9 +29,23 @@ import pandas as pd
 
 from cpdimpact._results import TIDY_COLUMNS, HtmlFromSummary, Summary
 from cpdimpact._results import p_value as t_p_value
+from cpdimpact._validate import (
+    check_alpha,
+    check_choice,
+    check_positive_int,
+    check_seed,
+    fresh_seed,
+    recorded_seed,
+    seed_sequence,
+)
 from cpdimpact.did._checks import numeric_column
-from cpdimpact.did._common import check_alpha, normalise_covariates, prepare
-from cpdimpact.errors import EstimationError, FewClustersWarning
+from cpdimpact.did._common import normalise_covariates, prepare
+from cpdimpact.errors import (
+    EstimationError,
+    FewClustersWarning,
+    InvalidArgumentError,
+    format_value,
+)
 
 __all__ = ["wild_cluster_bootstrap", "WildBootstrapResult", "WEIGHT_TYPES"]
 
@@ -184,8 +198,8 @@ class WildBootstrapResult(_WildTestFaces):
     restricted : bool
         True for WCR (null imposed on the bootstrap DGP), False for WCU.
     seed : int or None
-        Seed of the draws; ``None`` if a ``numpy.random.Generator`` was supplied or the draws
-        were enumerated.
+        Seed of the draws; ``None`` if a ``numpy.random.Generator`` (or a spawned
+        ``SeedSequence``) was supplied or the draws were enumerated.
     small_sample_factor : float
         ``G/(G-1)*(N-1)/(N-K)``, used for the observed and every bootstrap t.
     alpha : float
@@ -322,13 +336,9 @@ def _draws(
     if isinstance(seed, np.random.Generator):
         rng, recorded = seed, None
     else:
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0])
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise TypeError(
-                f"seed must be an int, a numpy Generator or None, got {type(seed).__name__}"
-            )
-        rng, recorded = np.random.default_rng(int(seed)), int(seed)
+        # None: a fresh int, recorded so the run can be repeated; an int n is SeedSequence(n).
+        sequence = seed_sequence(fresh_seed() if seed is None else seed)
+        rng, recorded = np.random.default_rng(sequence), recorded_seed(sequence)
     if weights_type == "webb":
         v = _WEBB[rng.integers(0, 6, size=(n_clusters, n_bootstrap))]
     else:
@@ -375,9 +385,10 @@ def wild_cluster_bootstrap(
         True (default): WCR, the bootstrap DGP imposes ``beta = 0``. False: WCU.
     alpha : float
         ``1 - alpha`` is the level of the interval.
-    seed : int, numpy.random.Generator or None
+    seed : int, numpy.random.SeedSequence, numpy.random.Generator or None
         Seed of the draws. ``None`` draws a seed and records it in the result; the same int
-        seed gives identical output.
+        seed gives identical output, and ``SeedSequence(n)`` the same as ``n``. A Generator is
+        drawn from.
 
     Returns
     -------
@@ -444,14 +455,14 @@ def wild_cluster_bootstrap(
     """
     covariates = normalise_covariates(covariates)
     check_alpha(alpha)
-    if weights_type not in WEIGHT_TYPES:
-        raise ValueError(f"weights_type must be one of {WEIGHT_TYPES}, got {weights_type!r}")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int | np.integer):
-        raise TypeError(f"n_bootstrap must be an int, got {type(n_bootstrap).__name__}")
-    if n_bootstrap < 1:
-        raise ValueError(f"n_bootstrap must be at least 1, got {n_bootstrap}")
+    check_choice(weights_type, "weights_type", WEIGHT_TYPES)
+    check_positive_int(n_bootstrap, "n_bootstrap")
+    check_seed(seed)
     if treatment in covariates:
-        raise ValueError(f"the treatment {treatment!r} is also listed as a covariate")
+        raise InvalidArgumentError(
+            f"the treatment {format_value(treatment)} is also listed in covariates; remove it "
+            "from covariates."
+        )
 
     prep = prepare(
         data,

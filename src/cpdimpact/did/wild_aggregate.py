@@ -40,7 +40,7 @@ import pandas as pd
 
 from cpdimpact._results import Summary
 from cpdimpact._results import p_value as t_p_value
-from cpdimpact.did._common import check_alpha
+from cpdimpact._validate import check_alpha, check_choice, check_positive_int, check_seed
 from cpdimpact.did.wild import (
     _FEW_FOR_RADEMACHER,
     _FEW_TREATED,
@@ -371,8 +371,9 @@ def wild_bootstrap_aggregate(
         covariates, unbalanced panels and repeated cross-sections (score bootstrap).
     n_bootstrap : int
         Draws (ignored when enumerating).
-    seed : int, numpy.random.Generator or None
-        Seed of the draws; ``None`` draws one and records it.
+    seed : int, numpy.random.SeedSequence, numpy.random.Generator or None
+        Seed of the draws; ``None`` draws one and records it (``SeedSequence(n)`` is the same
+        seed as ``n``; a Generator is drawn from).
     alpha : float
         Level of the interval.
 
@@ -428,11 +429,10 @@ def wild_bootstrap_aggregate(
     >>> 0 <= res.p_value <= 1 and res.ci_lower < res.estimate < res.ci_upper
     True
     """
-    if weights_type not in WEIGHT_TYPES:
-        raise ValueError(f"weights_type must be one of {WEIGHT_TYPES}, got {weights_type!r}")
+    check_choice(weights_type, "weights_type", WEIGHT_TYPES)
     check_alpha(alpha)
-    if not isinstance(n_bootstrap, int | np.integer) or n_bootstrap < 1:
-        raise ValueError(f"n_bootstrap must be a whole number >= 1, got {n_bootstrap!r}")
+    check_positive_int(n_bootstrap, "n_bootstrap")
+    check_seed(seed)
     clusters = _clusters_of(result)
     _, clusters = np.unique(clusters, return_inverse=True)
     clusters = clusters.reshape(-1)

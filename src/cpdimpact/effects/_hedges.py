@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from .._results import HtmlFromSummary, Summary, critical_value, p_value, tidy_frame
+from .._validate import check_alpha
 from ..errors import InvalidValueError
 from ._months import months_of_progress
 
@@ -29,10 +30,7 @@ def _real(name: str, value: object) -> float:
 
 
 def _check_alpha(alpha: object) -> float:
-    alpha = _real("alpha", alpha)
-    if not 0 < alpha < 1:
-        raise InvalidValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}.")
-    return alpha
+    return check_alpha(alpha)
 
 
 def _check_df(df: object) -> float | None:

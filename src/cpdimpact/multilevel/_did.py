@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
-from ..errors import DesignError, MissingColumnError
+from .._validate import check_bool
+from ..errors import DesignError, InvalidArgumentError, MissingColumnError, format_value
 from ._model import MultilevelModel
 from ._result import MultilevelResult
 
@@ -91,7 +92,11 @@ class MultilevelDiD:
             value = getattr(self, name)
             object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
         if self.time in self.groups:
-            raise ValueError(f"the time column {self.time!r} cannot also be a group")
+            raise InvalidArgumentError(
+                f"the time column {format_value(self.time)} cannot also be a group; remove it "
+                "from groups."
+            )
+        check_bool(self.period_effects, "period_effects")
         # Validate the options the underlying model takes, once, here.
         MultilevelModel(
             groups=self.model_groups,

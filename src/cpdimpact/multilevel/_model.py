@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from .._validate import check_alpha, check_bool, check_choice
 from .._weights import constant, weight_values, zero_weight_note
 from ..errors import (
     DataError,
     EstimationError,
+    InvalidArgumentError,
     InvalidValueError,
     MissingColumnError,
     SmallSampleWarning,
@@ -133,28 +135,24 @@ class MultilevelModel:
         }
         object.__setattr__(self, "slopes", MappingProxyType(slopes))
         if not self.groups:
-            raise ValueError("groups must name at least one grouping column")
+            raise InvalidArgumentError("groups must name at least one grouping column")
         if len(set(self.groups)) != len(self.groups):
-            raise ValueError(f"groups repeat a column: {self.groups}")
+            raise InvalidArgumentError(f"groups repeat a column: {format_value(self.groups)}")
         for group in slopes:
             if group != self.groups[0]:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"random slopes are supported at the outermost level only "
                     f"({self.groups[0]!r}), not {group!r}"
                 )
-        if self.method not in ("reml", "ml"):
-            raise ValueError(f"method must be 'reml' or 'ml', got {self.method!r}")
-        if self.df_method not in ("satterthwaite", "between_within", "normal"):
-            raise ValueError(
-                "df_method must be 'satterthwaite', 'between_within' or 'normal', got "
-                f"{self.df_method!r}"
-            )
-        if self.missing not in ("drop", "raise"):
-            raise ValueError(f"missing must be 'drop' or 'raise', got {self.missing!r}")
+        check_choice(self.method, "method", ("reml", "ml"))
+        check_choice(self.df_method, "df_method", ("satterthwaite", "between_within", "normal"))
+        check_choice(self.missing, "missing", ("drop", "raise"))
         if INTERCEPT in self.covariates:
-            raise ValueError("the intercept is always included; do not list it as a covariate")
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
+            raise InvalidArgumentError(
+                "the intercept is always included; do not list it as a covariate"
+            )
+        check_alpha(self.alpha)
+        check_bool(self.check_nesting, "check_nesting")
 
     # ------------------------------------------------------------------ formula
     @classmethod
@@ -172,28 +170,32 @@ class MultilevelModel:
         (('school', 'teacher'), ('prior', 'fsm'))
         """
         if "~" not in formula:
-            raise ValueError(f"a formula needs '~': {formula!r}")
+            raise InvalidArgumentError(f"a formula needs '~': {formula!r}")
         lhs, rhs = (part.strip() for part in formula.split("~", 1))
         random = re.findall(r"\(([^()|]*)\|([^()]*)\)", rhs)
         fixed_part = re.sub(r"\([^()]*\|[^()]*\)", "", rhs)
         fixed = [t.strip() for t in fixed_part.split("+") if t.strip()]
         if any(t in ("0", "-1") or t.startswith("-") for t in fixed):
-            raise ValueError("models without an intercept are not supported")
+            raise InvalidArgumentError("models without an intercept are not supported")
         covariates = tuple(t for t in fixed if t != "1")
         if not random:
-            raise ValueError(f"no random-effect term like (1 | school) in {formula!r}")
+            raise InvalidArgumentError(f"no random-effect term like (1 | school) in {formula!r}")
         groups: list[str] = []
         slopes: dict[str, tuple[str, ...]] = {}
         for effects, grouping in random:
             terms = [t.strip() for t in effects.split("+") if t.strip()]
             if "1" not in terms:
-                raise ValueError(f"random terms need an intercept: ({effects}| {grouping})")
+                raise InvalidArgumentError(
+                    f"random terms need an intercept: ({effects}| {grouping})"
+                )
             # "a/b" and "a:b" both name the chain a > b (a:b alone is b's intercept term).
             path = [g.strip() for g in re.split(r"[/:]", grouping)]
             for depth, name in enumerate(path):
                 if depth < len(groups):
                     if groups[depth] != name:
-                        raise ValueError(f"groups are not nested in one chain: {formula!r}")
+                        raise InvalidArgumentError(
+                            f"groups are not nested in one chain: {formula!r}"
+                        )
                 else:
                     groups.append(name)
             extra = tuple(t for t in terms if t != "1")

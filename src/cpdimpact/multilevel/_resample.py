@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._validate import seed_sequence
+from ..errors import InvalidArgumentError
 from ._fastfit import SiteStats, fit_intercept, fit_slope
 
 __all__ = [
@@ -49,17 +51,6 @@ __all__ = [
 CHUNK = 256
 BOOTSTRAP_STREAM, PERMUTATION_STREAM = 0, 1
 MAX_REDRAWS = 100
-
-
-def seed_sequence(seed) -> np.random.SeedSequence:
-    """A SeedSequence from an int, None (fresh entropy), a SeedSequence or a Generator."""
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if isinstance(seed, np.random.Generator):
-        return np.random.SeedSequence(seed.integers(0, 2**63, size=4).tolist())
-    if seed is None or isinstance(seed, int | np.integer):
-        return np.random.SeedSequence(None if seed is None else int(seed))
-    raise TypeError(f"seed must be an int, None or a numpy Generator, got {seed!r}")
 
 
 def _draw_rng(ss: np.random.SeedSequence, stream: int, i: int) -> np.random.Generator:
@@ -288,7 +279,9 @@ def _residual_pieces(arrays: TrialArrays):
     """Fitted parts and reflated effects/residuals of both models."""
     x, y, site = arrays.x, arrays.y, arrays.site
     if arrays.w is not None:
-        raise ValueError("the residual bootstrap does not take weights; use bootstrap='case'")
+        raise InvalidArgumentError(
+            "the residual bootstrap does not take weights; use bootstrap='case'"
+        )
     fixed = x @ arrays.beta
     fixed_u = np.full(len(y), arrays.beta_u)
     if arrays.design == "simple":

@@ -18,11 +18,14 @@ import numpy as np
 import pandas as pd
 
 from .._results import HtmlFromSummary, Summary, critical_value, interval, p_value
+from .._validate import check_alpha, check_choice, check_int, check_seed, seed_sequence
 from .._weights import constant, weight_values, zero_weight_note
 from ..errors import (
+    ArgumentTypeError,
     CpdImpactWarning,
     DesignError,
     FewClustersWarning,
+    InvalidArgumentError,
     InvalidValueError,
     MissingColumnError,
     format_rows,
@@ -32,7 +35,7 @@ from . import _trial_effects as tes
 from ._fastfit import SiteStats
 from ._model import MultilevelModel
 from ._profile import ProfileLikelihood
-from ._resample import TrialArrays, run_bootstrap, run_permutations, seed_sequence
+from ._resample import TrialArrays, run_bootstrap, run_permutations
 from ._result import MultilevelResult
 
 __all__ = ["ClusterTrial", "MultisiteTrial", "SimpleTrial", "TrialResult"]
@@ -65,7 +68,7 @@ class _Trial:
     n_bootstrap: int = 0
     bootstrap: Literal["case", "residual"] = "case"
     n_permutations: int = 0
-    seed: int | np.random.Generator | None = None
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None
     weights: str | None = None
     alpha: float = 0.05
 
@@ -74,7 +77,9 @@ class _Trial:
         object.__setattr__(self, "covariates", tuple(covariates))
         for name in ("outcome", "treatment"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"{name} must name a column, got {getattr(self, name)!r}")
+                raise InvalidArgumentError(
+                    f"{name} must name a column, got {format_value(getattr(self, name))}."
+                )
         roles = [self.outcome, self.treatment, *self.covariates]
         if self.cluster is not None:
             roles.append(self.cluster)
@@ -82,29 +87,20 @@ class _Trial:
             roles.append(self.weights)
         repeated = sorted({r for r in roles if roles.count(r) > 1})
         if repeated:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"columns {repeated} appear in two roles (outcome, treatment, covariates, "
                 "cluster, weights); each column can play one"
             )
         for name in ("n_bootstrap", "n_permutations"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
-        if self.bootstrap not in ("case", "residual"):
-            raise ValueError(f"bootstrap must be 'case' or 'residual', got {self.bootstrap!r}")
+            check_int(getattr(self, name), name, minimum=0, hint=" Use 0 for none.")
+        check_choice(self.bootstrap, "bootstrap", ("case", "residual"))
         if self.weights is not None and self.bootstrap == "residual" and self.n_bootstrap:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "bootstrap='residual' does not take weights (its residuals would need "
                 "rescaling by them); use bootstrap='case', which keeps each pupil's weight"
             )
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
-        if not (
-            self.seed is None
-            or isinstance(self.seed, np.random.Generator | np.random.SeedSequence)
-            or (isinstance(self.seed, int | np.integer) and not isinstance(self.seed, bool))
-        ):
-            raise TypeError(f"seed must be an int, None or a numpy Generator, got {self.seed!r}")
+        check_alpha(self.alpha)
+        check_seed(self.seed)
 
     # ------------------------------------------------------------------ helpers
     def _columns(self) -> list[str]:
@@ -121,7 +117,7 @@ class _Trial:
     def _clean(self, data: pd.DataFrame) -> tuple[pd.DataFrame, int, list[str]]:
         """Validated analysis rows (a copy), the number dropped and notes."""
         if not isinstance(data, pd.DataFrame):
-            raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+            raise ArgumentTypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         cols = self._columns()
         absent = [c for c in cols if c not in data.columns]
         if absent:
@@ -247,8 +243,9 @@ class SimpleTrial(_Trial):
     n_permutations
         Permutation draws re-randomising the treatment (within blocks); 0 for none.
     seed
-        Seed (int, ``None`` or a numpy ``Generator``) of the bootstrap and permutations. Draw
-        *i* depends only on the seed and *i*.
+        Seed of the bootstrap and permutations: an int, ``None``, a numpy ``SeedSequence``
+        (``n`` and ``SeedSequence(n)`` give the same draws) or a ``Generator`` (drawn from).
+        Draw *i* depends only on the seed and *i*.
     weights
         Column of non-negative pupil weights (e.g. matching weights): weighted least squares
         (``lm(weights = w)``; weights normalised to mean one, constant weights change
@@ -415,7 +412,8 @@ class ClusterTrial(_Trial):
         Permutations re-randomising the treatment across schools (the number of treated
         schools kept): two-sided permutation p-values.
     seed
-        Seed of the bootstrap and permutations (int, ``None`` or ``Generator``).
+        Seed of the bootstrap and permutations (int, ``None``, ``SeedSequence`` or
+        ``Generator``; see :class:`ClusterTrial`).
     weights
         Column of non-negative pupil weights (e.g. matching weights), lme4-style prior
         weights in both models (see :class:`~cpdimpact.multilevel.MultilevelModel`: the point
@@ -478,12 +476,12 @@ class ClusterTrial(_Trial):
     def __post_init__(self):
         super().__post_init__()
         if self.cluster is None:
-            raise ValueError(f"{type(self).__name__} needs cluster=, the randomised unit")
-        if self.ci_method not in ("profile", "satterthwaite", "between_within", "normal"):
-            raise ValueError(
-                "ci_method must be 'profile', 'satterthwaite', 'between_within' or 'normal', "
-                f"got {self.ci_method!r}"
+            raise InvalidArgumentError(
+                f"{type(self).__name__} needs cluster=, the randomised unit (the school column)"
             )
+        check_choice(
+            self.ci_method, "ci_method", ("profile", "satterthwaite", "between_within", "normal")
+        )
 
     def _check_design(self, frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         arms = frame.groupby(self.cluster, sort=True)[self.treatment].agg(["min", "max"])
@@ -590,10 +588,7 @@ class MultisiteTrial(ClusterTrial):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.single_arm_sites not in ("keep", "drop"):
-            raise ValueError(
-                f"single_arm_sites must be 'keep' or 'drop', got {self.single_arm_sites!r}"
-            )
+        check_choice(self.single_arm_sites, "single_arm_sites", ("keep", "drop"))
 
     def _slopes(self) -> dict:
         return {self.cluster: (self.treatment,)}
@@ -1142,15 +1137,15 @@ class TrialResult(HtmlFromSummary):
         fe = self.fixed_effects.set_index("term")
         if method == "profile":
             if self._profile is None:
-                raise ValueError("profile intervals need a multilevel trial fit")
+                raise InvalidArgumentError("profile intervals need a multilevel trial fit")
             profile = self._profile.get()
             bounds = [profile.interval(j, alpha) for j in range(len(fe))]
             lower, upper = zip(*bounds, strict=True)
         else:
             if method not in ("t", "satterthwaite", "between_within", "normal"):
-                raise ValueError(f"unknown method {method!r}")
+                raise InvalidArgumentError(f"unknown method {method!r}")
             if method in ("satterthwaite", "between_within") and method != self._df_method:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"this fit has {self._df_method} degrees of freedom; refit with "
                     f"ci_method={method!r}"
                 )
@@ -1270,7 +1265,7 @@ class TrialResult(HtmlFromSummary):
 
         if kind == "school_effects":
             if self.school_effects is None:
-                raise ValueError("a pupil-randomised trial has no school effects")
+                raise InvalidArgumentError("a pupil-randomised trial has no school effects")
             frame = self.school_effects
             frame = frame[frame["term"] == "Intercept"].sort_values("estimate")
             if ax is None:
@@ -1290,7 +1285,9 @@ class TrialResult(HtmlFromSummary):
             ax.set_ylabel("school effect (BLUP)")
             return ax
         if kind != "effect_sizes":
-            raise ValueError(f"kind must be 'effect_sizes' or 'school_effects', got {kind!r}")
+            raise InvalidArgumentError(
+                f"kind must be 'effect_sizes' or 'school_effects', got {kind!r}"
+            )
         es = self.effect_sizes.iloc[::-1].reset_index(drop=True)
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 0.5 * len(es) + 1))

@@ -23,7 +23,8 @@ import pandas as pd
 
 from .. import __version__
 from .._results import HtmlFromSummary, Summary
-from ..errors import CpdImpactWarning, InvalidValueError
+from .._validate import check_alpha, check_seed, recorded_seed
+from ..errors import CpdImpactWarning, InvalidArgumentError, InvalidValueError
 from ._diagnose_sim import ROW_COLUMNS, SimDesign, SimTask, describe_estimators
 from ._executor import Checkpoint, _Progress, execute, resolve_executor
 
@@ -377,7 +378,7 @@ def diagnose(
     estimators,
     n_sims: int = 1000,
     *,
-    seed: int | np.random.Generator | None = None,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
     executor=None,
     alpha: float = 0.05,
     checkpoint=None,
@@ -412,7 +413,8 @@ def diagnose(
         (its first child draws the records, its second seeds the estimators' own randomness,
         replacing any seed in the spec), so the results are identical whatever the executor,
         number of workers or chunking. ``None`` draws fresh entropy and records it in the
-        result.
+        result; ``SeedSequence(n)`` is the same as ``n``; a Generator gives a root seed drawn
+        from it.
     executor
         ``None`` (default): a local :class:`~concurrent.futures.ProcessPoolExecutor` with
         ``os.cpu_count()`` workers, or serial below 20 simulations; ``"serial"``; or any
@@ -497,8 +499,7 @@ def diagnose(
     sim_design = _resolve_design(design, design_options)
     specs = _resolve_estimators(estimators)
     n_sims = _check_n_sims(n_sims)
-    if not (isinstance(alpha, int | float) and 0 < alpha < 1):
-        raise InvalidValueError(f"alpha must lie strictly between 0 and 1; got {alpha!r}")
+    check_alpha(alpha)
     _check_choice("mc_se", mc_se, ("analytic", "bootstrap"))
     if chunk_size is not None and (
         isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
@@ -701,14 +702,20 @@ def _check_n_sims(n_sims) -> int:
 
 
 def _entropy(seed) -> int:
+    """The root seed as an int (recorded in the result and the checkpoint)."""
+    seed = check_seed(seed)
     if seed is None:
         return int(np.random.SeedSequence().entropy)
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(0, 2**63))
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise InvalidValueError(
-            f"seed must be a whole number >= 0, a numpy Generator or None; got {seed!r}"
-        )
+    if isinstance(seed, np.random.SeedSequence):
+        entropy = recorded_seed(seed)
+        if entropy is None:
+            raise InvalidArgumentError(
+                "seed: a SeedSequence spawned from another (or built from several numbers) has "
+                "no single int to record; pass an int seed, or SeedSequence(n)."
+            )
+        return entropy
     return int(seed)
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from .._results import interval
 from .._results import p_value as t_p_value
 from ..effects import hedges_correction
+from ..errors import ArgumentTypeError
 
 __all__ = ["SimDesign", "SimTask", "run_chunk", "ROW_COLUMNS"]
 
@@ -66,7 +67,7 @@ class SimDesign:
         func = PRESETS[self.target] if self.kind == "preset" else self.target
         records = func(seed=rng, **dict(self.options))
         if not isinstance(records, SimulatedRecords) or records.truth is None:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"the design {self.description} must return SimulatedRecords with their truth "
                 f"(as cpdimpact.datasets.simulate does); got {type(records).__name__}"
             )

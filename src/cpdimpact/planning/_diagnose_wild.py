@@ -14,9 +14,11 @@ from typing import ClassVar
 
 import numpy as np
 
+from .._validate import check_alpha, check_bool, check_choice, check_positive_int, check_seed
 from ..did import wild_cluster_bootstrap
-from ..did._common import check_alpha, normalise_covariates
+from ..did._common import normalise_covariates
 from ..did.wild import WEIGHT_TYPES, WildBootstrapResult
+from ..errors import InvalidArgumentError, format_value
 
 __all__ = ["WildClusterDiD"]
 
@@ -38,8 +40,10 @@ class WildClusterDiD:
     n_bootstrap, weights_type, restricted
         As for :func:`~cpdimpact.did.wild_cluster_bootstrap`.
     seed
-        Seed of the bootstrap draws. :func:`~cpdimpact.planning.diagnose` replaces it with a
-        seed derived from each simulation's seed stream.
+        Seed of the bootstrap draws (an int, a numpy ``SeedSequence`` or ``Generator``, or
+        ``None``; as :func:`~cpdimpact.did.wild_cluster_bootstrap`).
+        :func:`~cpdimpact.planning.diagnose` replaces it with a seed derived from each
+        simulation's seed stream.
 
     Notes
     -----
@@ -72,19 +76,20 @@ class WildClusterDiD:
     n_bootstrap: int = 999
     weights_type: str = "webb"
     restricted: bool = True
-    seed: int | None = None
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
         check_alpha(self.alpha)
-        if self.weights_type not in WEIGHT_TYPES:
-            raise ValueError(
-                f"weights_type must be one of {WEIGHT_TYPES}, got {self.weights_type!r}"
+        check_choice(self.weights_type, "weights_type", WEIGHT_TYPES)
+        check_positive_int(self.n_bootstrap, "n_bootstrap")
+        check_bool(self.restricted, "restricted")
+        check_seed(self.seed)
+        if self.treatment in self.covariates:
+            raise InvalidArgumentError(
+                f"the treatment {format_value(self.treatment)} is also listed in covariates; "
+                "remove it from covariates."
             )
-        if isinstance(self.n_bootstrap, bool) or not isinstance(self.n_bootstrap, int | np.integer):
-            raise ValueError(f"n_bootstrap must be a whole number, got {self.n_bootstrap!r}")
-        if self.n_bootstrap < 1:
-            raise ValueError(f"n_bootstrap must be at least 1, got {self.n_bootstrap}")
 
     def fit(self, data) -> WildBootstrapResult:
         """Fit the TWFE coefficient and its wild cluster bootstrap test (``data`` unchanged)."""
