@@ -69,6 +69,8 @@ __all__ = [
     "GroupEstimate",
     "StaggeredDetail",
     "inference_text",
+    "stage_seed",
+    "SEED_STAGES",
     "TWFE_COMPARISON_LABEL",
 ]
 
@@ -222,8 +224,8 @@ class Evaluation:
         :class:`~cpdimpact.multilevel.MultilevelDiD` (random intercepts, model-based errors,
         effect size over the model's total variance) or :class:`~cpdimpact.did.StaggeredDiD`
         (group-time effects on unit-year means). ``None`` (default) chooses by design:
-        ``StaggeredDiD`` when treated units start in different years (its bootstrap seeded
-        with ``seed``, its intervals at ``alpha``), ``DiD`` otherwise.
+        ``StaggeredDiD`` when treated units start in different years, ``DiD`` otherwise.
+        Its intervals are at ``alpha`` and its bootstrap (if any) seeded from ``seed``.
     event_study
         The two-way fixed-effects (TWFE) :class:`~cpdimpact.did.EventStudy`. What it does
         depends on the headline estimator:
@@ -264,9 +266,16 @@ class Evaluation:
         in the flow log); every estimate weights the schools kept by their weights. ``None``
         (default): every school that never takes part, unweighted.
     alpha
-        1 minus the confidence level of every interval.
+        1 minus the confidence level of every interval: the headline, subgroups, gaps, event
+        study, staggered aggregates and effect sizes, and every label that states the level.
+        Stages take it from here; a stage given a different ``alpha`` of its own (not its
+        default) is refused with :class:`~cpdimpact.errors.DesignError`.
     seed
-        Recorded for reproducibility (the current stages are deterministic).
+        Seed of every stochastic stage (a bootstrapped headline estimator, matching with
+        ``order="random"``), recorded in the result. Each stage whose own ``seed`` is
+        ``None`` receives one derived from this (:func:`stage_seed`: the headline estimator
+        the seed itself, other stages a fixed child of ``numpy.random.SeedSequence(seed)``);
+        a stage given its own seed keeps it. ``None``: stages draw their own seeds.
     report
         :class:`ReportOptions`.
 
@@ -335,6 +344,7 @@ class Evaluation:
         ``records`` is a :class:`~cpdimpact.records.Records` or a dict of the tables.
         """
         records = as_records(records)
+        comparison = self._stage_spec(self.comparison, "comparison")
         covariates = tuple(
             dict.fromkeys(
                 (
@@ -347,8 +357,8 @@ class Evaluation:
         cohort_spec = dataclasses.replace(self.cohort, covariates=covariates)
         cohort = cohort_spec.build(records)
         matching = None
-        if self.comparison is not None:
-            cohort, matching = apply_comparison(self.comparison, cohort_spec, records, cohort)
+        if comparison is not None:
+            cohort, matching = apply_comparison(comparison, cohort_spec, records, cohort)
         for field_name in ("subgroups", "gaps"):
             for column in getattr(self, field_name):
                 _check_flag(cohort.pupils, column, field_name)
@@ -358,7 +368,7 @@ class Evaluation:
             groups[_subgroup_label(column)] = cohort.pupils[cohort.pupils[column] == 1]
         # The first group (all pupils) fixes the effect-size SD, so every row shares one scale:
         # the model's own SD when the estimator provides one, else the cohort's pupil-level SD.
-        estimator = self._estimator_for(cohort)
+        estimator = self._stage_spec(self._estimator_for(cohort), "estimator")
         first = self._estimate_group("All pupils", cohort.pupils, cohort, estimator)
         sd, sd_source = (
             (first.did.effect_size_sd, first.did.effect_size_sd_source)
@@ -376,7 +386,7 @@ class Evaluation:
         breakdown, gaps = self._breakdown(cohort, estimator, estimates, sd)
 
         event_study, event_note = None, ""
-        event_spec = self._event_study_for(estimator)
+        event_spec = self._stage_spec(self._event_study_for(estimator), "event_study")
         if event_spec is not None:
             frame = self._frame(cohort.pupils, cohort, event_spec)
             if isinstance(estimator, StaggeredDiD):
@@ -472,12 +482,33 @@ class Evaluation:
             return self.estimator
         if cohort.is_staggered:
             never = bool((cohort.pupils["first_treated"] == 0).any())
-            return StaggeredDiD(
-                seed=self.seed,
-                control_group="never_treated" if never else "not_yet_treated",
-                alpha=self.alpha,
-            )
+            return StaggeredDiD(control_group="never_treated" if never else "not_yet_treated")
         return DiD()
+
+    def _stage_spec(self, spec, stage: str):
+        """``spec`` with the evaluation's ``alpha`` and, unless it has its own, its seed.
+
+        Every stage with an ``alpha`` states its intervals at the evaluation's level; one that
+        was given another level (not its default) contradicts the evaluation and is refused.
+        A stage with a ``seed`` left at ``None`` receives :func:`stage_seed` of the
+        evaluation's seed; a seed of its own takes precedence.
+        """
+        if spec is None or not dataclasses.is_dataclass(spec):
+            return spec
+        fields = {f.name: f for f in dataclasses.fields(spec)}
+        changes: dict[str, Any] = {}
+        if "alpha" in fields and spec.alpha != self.alpha:
+            if spec.alpha != fields["alpha"].default:
+                name = type(spec).__name__
+                raise DesignError(
+                    f"{name}(alpha={spec.alpha:g}) contradicts Evaluation(alpha={self.alpha:g}): "
+                    f"the evaluation's alpha sets every interval of the report. Give the level "
+                    f"once, as Evaluation(alpha={spec.alpha:g}), and leave {name}'s alpha unset"
+                )
+            changes["alpha"] = self.alpha
+        if "seed" in fields and spec.seed is None and self.seed is not None:
+            changes["seed"] = stage_seed(self.seed, stage)
+        return dataclasses.replace(spec, **changes) if changes else spec
 
     def _frame(self, pupils: pd.DataFrame, cohort: Cohort, spec) -> pd.DataFrame:
         """The rows an estimator sees: pupil records, or their unit-year means."""
@@ -818,8 +849,10 @@ class EvaluationResult(HtmlFromSummary):
         frames = [g.effect_size.to_frame() for g in self.groups if g.effect_size is not None]
         return pd.concat(frames, ignore_index=True)
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Effect-size intervals at level ``1 - alpha``, indexed by group."""
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """Effect-size intervals at level ``1 - alpha`` (default the evaluation's alpha),
+        indexed by group."""
+        alpha = self.evaluation.alpha if alpha is None else alpha
         frames = [g.effect_size.conf_int(alpha) for g in self.groups if g.effect_size is not None]
         return pd.concat(frames)
 
@@ -827,8 +860,12 @@ class EvaluationResult(HtmlFromSummary):
         """Printable headline."""
         es = self.effect_size
         did = self.groups[0].did
+        level = f"{100 * (1 - es.alpha):g}%"
         facts = (
-            ("effect size", f"{es.estimate:.2f} (95% CI {es.ci_lower:.2f} to {es.ci_upper:.2f})"),
+            (
+                "effect size",
+                f"{es.estimate:.2f} ({level} CI {es.ci_lower:.2f} to {es.ci_upper:.2f})",
+            ),
             ("months of progress", str(es.months)),
             ("estimate (outcome points)", f"{did.estimate:.3f} (SE {did.std_error:.3f})"),
             ("inference", inference_text(did)),
@@ -984,6 +1021,25 @@ class EvaluationResult(HtmlFromSummary):
 
 
 # ---------------------------------------------------------------------- helpers
+#: The key of each stochastic stage in the seed derivation of :func:`stage_seed`. Fixed per
+#: stage (never renumbered), so adding a stage never shifts another stage's draws.
+SEED_STAGES = {"estimator": 0, "comparison": 1, "event_study": 2}
+
+
+def stage_seed(seed: int, stage: str) -> int:
+    """The seed an evaluation with ``seed`` gives one of its stochastic stages.
+
+    The headline estimator (fitted for all pupils and every subgroup) receives ``seed``
+    itself, so its bootstrap equals a direct fit with ``seed=seed``; every other stage the
+    first 32-bit word of ``numpy.random.SeedSequence(seed, spawn_key=(key,))``, i.e. of the
+    ``key``-th child of ``SeedSequence(seed).spawn``, with ``key`` from :data:`SEED_STAGES`.
+    """
+    key = SEED_STAGES[stage]
+    if key == 0:
+        return seed
+    return int(np.random.SeedSequence(seed, spawn_key=(key,)).generate_state(1, np.uint32)[0])
+
+
 def inference_text(did) -> str:
     """One sentence on how a headline estimate's uncertainty was computed."""
     if math.isinf(did.df):

@@ -1,10 +1,10 @@
 """Compose the published report of an :class:`~cpdimpact.pipeline.EvaluationResult`.
 
-The report leads with the EEF-style headline table (effect size with 95% CI, pupils and
-schools per arm, months of progress, and the same row for FSM pupils), then the event study,
-attainment trends of both arms, balance before the programme, and the flow of schools,
-teachers and pupil records. Every count is subject to small-number suppression; no pupil-level
-row is ever written.
+The report leads with the EEF-style headline table (effect size with its confidence interval
+at the evaluation's level, pupils and schools per arm, months of progress, and the same row
+for FSM pupils), then the event study, attainment trends of both arms, balance before the
+programme, and the flow of schools, teachers and pupil records. Every count is subject to
+small-number suppression; no pupil-level row is ever written.
 
 For a staggered headline (:class:`~cpdimpact.did.StaggeredDiD`) the event study is the
 dynamic aggregate of the group-time effects, with pointwise intervals, the uniform band when
@@ -562,7 +562,8 @@ def evaluation_report(result) -> Document:
             "Event study",
             "event_study",
             "Effect by year relative to the start (outcome points)",
-            "Estimates with 95% confidence intervals; the year before the start is the reference.",
+            f"Estimates with {_level(result.event_study.alpha)} confidence intervals; the year "
+            f"before the start is the reference.",
             result.event_study.plot,
         )
         pretrend = result.event_study.pretrend
