@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import warnings
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from conftest import make_tables, run_quietly
 from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records
 from cpdimpact.did import StaggeredDiD
-from cpdimpact.errors import DesignError
+from cpdimpact.errors import CpdImpactWarning, DesignError, FewClustersWarning
 from cpdimpact.pipeline import SEED_STAGES, stage_seed
 
 
@@ -138,3 +141,117 @@ def test_an_estimator_alpha_that_contradicts_the_evaluation_is_refused():
     # the same level given twice is no contradiction
     result = run_quietly(Evaluation(estimator=DiD(alpha=0.10), alpha=0.10), Records(**tables))
     assert result.groups[0].did.alpha == 0.10
+
+
+# ---------------------------------------------------------------------- warnings
+def _few_clusters() -> tuple[Evaluation, Records]:
+    return Evaluation(prior_bands=3), Records(**make_tables(n_schools=8, n_treated=4))
+
+
+def test_each_distinct_warning_is_issued_once_at_the_users_call():
+    evaluation, records = _few_clusters()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluation.run(records)
+    ours = [w for w in caught if issubclass(w.category, CpdImpactWarning)]
+    counts = Counter((w.category, str(w.message)) for w in ours)
+    assert counts[(FewClustersWarning, next(str(w.message) for w in ours))] == 1
+    assert any(c is FewClustersWarning for c, _ in counts)
+    assert max(counts.values()) == 1  # the stages raised it for every group; issued once
+    assert {w.filename for w in ours} == {__file__}  # the line that called run
+    assert [(w.category, w.message) for w in result.warnings] == list(counts)
+    payload = json.loads(result.to_json())
+    assert payload["warnings"] == [{"category": c.__name__, "message": m} for c, m in counts]
+
+
+def test_recorded_warnings_do_not_depend_on_the_callers_filters():
+    evaluation, records = _few_clusters()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        quiet = evaluation.run(records)
+    assert not [w for w in caught if issubclass(w.category, CpdImpactWarning)]
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("default")
+        first = evaluation.run(records)
+        second = evaluation.run(records)  # the registry of the first run hides nothing
+    assert quiet.warnings == first.warnings == second.warnings
+    assert any(w.category is FewClustersWarning for w in quiet.warnings)
+    assert quiet.to_json() == second.to_json()
+
+
+def test_error_filter_still_turns_warnings_into_errors():
+    evaluation, records = _few_clusters()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CpdImpactWarning)
+        with pytest.raises(FewClustersWarning, match="clusters"):
+            evaluation.run(records)
+
+
+def test_pytest_warns_sees_the_warning_once(recwarn):
+    evaluation, records = _few_clusters()
+    evaluation.run(records)
+    few = [w for w in recwarn.list if w.category is FewClustersWarning]
+    assert len(few) == len({str(w.message) for w in few}) >= 1
+
+
+def test_cli_prints_each_warning_once_as_plain_text(tmp_path, capsys):
+    from cpdimpact.cli import main
+
+    tables = make_tables(n_schools=8, n_treated=4)
+    for name, frame in tables.items():
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    spec = tmp_path / "evaluation.toml"
+    spec.write_text(
+        "[data]\n"
+        + "".join(f'{name} = "{name}.csv"\n' for name in tables)
+        + '[output]\ndir = "out"\n',
+        encoding="utf-8",
+    )
+    assert main(["run", str(spec), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("cpdimpact: warning")]
+    assert any("FewClustersWarning" in line for line in lines)
+    assert len(lines) == len(set(lines))
+    assert ".py:" not in err  # no library source line
+
+
+# ---------------------------------------------------------------------- across machines
+def test_demo_outputs_are_byte_identical_with_1_and_2_blas_threads(tmp_path):
+    """The demo's results.json and report.md do not depend on the BLAS thread count.
+
+    Nothing in them is time- or machine-dependent: no timestamp or path, and the only version
+    is cpdimpact's own (``cpdimpact_version``), by design.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cpdimpact
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "city_partnership.py"
+    src = str(Path(cpdimpact.__file__).resolve().parent.parent)
+    outputs = {}
+    for threads in ("1", "2"):
+        out = tmp_path / f"threads{threads}"
+        env = {
+            **os.environ,
+            "OPENBLAS_NUM_THREADS": threads,
+            "OMP_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+            "MPLBACKEND": "Agg",
+            "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+        }
+        subprocess.run(
+            [sys.executable, str(example), "--out", str(out)],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        outputs[threads] = {n: (out / n).read_bytes() for n in ("results.json", "report.md")}
+    for name in ("results.json", "report.md"):
+        assert outputs["1"][name] == outputs["2"][name], name
+        text = outputs["1"][name].decode()
+        assert str(tmp_path) not in text
+        assert "numpy" not in text.lower() and "pandas" not in text.lower()

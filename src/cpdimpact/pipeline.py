@@ -67,6 +67,7 @@ __all__ = [
     "ReportOptions",
     "SecurityOptions",
     "GroupEstimate",
+    "RunWarning",
     "StaggeredDetail",
     "inference_text",
     "stage_seed",
@@ -342,8 +343,26 @@ class Evaluation:
         """Run every stage on ``records`` (never modified) and return the result.
 
         ``records`` is a :class:`~cpdimpact.records.Records` or a dict of the tables.
+
+        Each distinct warning (:class:`~cpdimpact.errors.CpdImpactWarning`) the stages raise
+        is issued once, when the run ends, attributed to the line that called ``run``, and
+        kept in :attr:`EvaluationResult.warnings` (and ``results.json``), whatever the
+        caller's warning filters; the filters apply when it is issued, so
+        ``warnings.simplefilter("error", CpdImpactWarning)`` still makes it an error.
         """
-        records = as_records(records)
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                # Collect every occurrence, so the result records the same warnings whatever
+                # the caller's filters and whatever ran before; they are issued below.
+                warnings.simplefilter("always", CpdImpactWarning)
+                result = self._run(as_records(records))
+        except Exception:
+            _issue_once(caught, failed=True)
+            raise
+        return dataclasses.replace(result, warnings=_issue_once(caught))
+
+    def _run(self, records: Records) -> EvaluationResult:
         comparison = self._stage_spec(self.comparison, "comparison")
         covariates = tuple(
             dict.fromkeys(
@@ -566,6 +585,46 @@ class Evaluation:
         )
 
 
+@dataclass(frozen=True)
+class RunWarning:
+    """A warning an evaluation raised (once, however many stages raised it).
+
+    ``category`` is the warning class, ``message`` its text; ``str()`` reads
+    ``"FewClustersWarning: only 12 clusters ..."``.
+    """
+
+    category: type[Warning]
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.category.__name__}: {self.message}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"category": self.category.__name__, "message": self.message}
+
+
+def _issue_once(caught, *, failed: bool = False) -> tuple[RunWarning, ...]:
+    """Issue each distinct cpdimpact warning of ``caught`` once, at the caller of ``run``
+    (three frames up), under the caller's filters; show other warnings as they were.
+
+    After a failed run the error is what matters: a warning the caller's filters turn into an
+    error is then not raised in its place.
+    """
+    distinct: dict[tuple[type[Warning], str], Warning] = {}
+    for w in caught:
+        if issubclass(w.category, CpdImpactWarning):
+            distinct.setdefault((w.category, str(w.message)), w.message)
+        else:  # recorded under the caller's filters already: show it as Python would have
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+    for message in distinct.values():
+        try:
+            warnings.warn(message, stacklevel=3)
+        except Warning:
+            if not failed:
+                raise
+    return tuple(RunWarning(category=c, message=m) for c, m in distinct)
+
+
 def _not_estimated(label: str, arms: pd.DataFrame, reason: str) -> GroupEstimate:
     note = f"{label}: not estimated: {reason}"
     warnings.warn(note, SmallSampleWarning, stacklevel=4)
@@ -736,6 +795,10 @@ class EvaluationResult(HtmlFromSummary):
         :class:`StaggeredDetail` when the headline is staggered (``StaggeredDiD``): the
         dynamic, group and calendar aggregates, the pre-trend Wald test and the TWFE estimate
         kept for comparison; ``None`` otherwise.
+    warnings
+        Each distinct warning the run raised, once (:class:`RunWarning`), in the order first
+        raised; the report lists them among its caveats and ``results.json`` under
+        ``warnings``.
     """
 
     evaluation: Evaluation
@@ -752,6 +815,7 @@ class EvaluationResult(HtmlFromSummary):
     breakdown: tuple[GroupEstimate, ...] = ()
     gaps: tuple[GapEstimate, ...] = ()
     comparison: Any = None
+    warnings: tuple[RunWarning, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -956,6 +1020,7 @@ class EvaluationResult(HtmlFromSummary):
             "comparison": None
             if self.comparison is None
             else _comparison_json(self.comparison, self.evaluation.report.suppress_below),
+            "warnings": [w.to_dict() for w in self.warnings],
             "cost": None if self.cost is None else self.cost.to_dict(),
             "security": None if self.security is None else self.security.to_dict(),
             "estimates": {

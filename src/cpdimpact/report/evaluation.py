@@ -129,8 +129,8 @@ def _design_text(result) -> str:
 
 
 def _caveats(result) -> list[str]:
-    """Warnings raised while estimating (few clusters, staggered timing) and the cohort's
-    selection-on-a-dip check when it found a dip, each once.
+    """Warnings raised while estimating (few clusters, staggered timing), the cohort's
+    selection-on-a-dip check when it found a dip, and any other warning of the run, each once.
 
     A TWFE event study kept for comparison beside a staggered headline adds none: its
     staggered-timing warning is the comparison's label.
@@ -142,6 +142,7 @@ def _caveats(result) -> list[str]:
     notes += [n for g in result.groups if g.did is not None for n in g.did.notes]
     if result.event_study is not None and result.staggered is None:
         notes += list(result.event_study.notes)
+    notes += [w.message for w in getattr(result, "warnings", ())]
     return list(dict.fromkeys(notes))
 
 
