@@ -8,12 +8,13 @@ import warnings
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import make_tables, run_quietly
 from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records
 from cpdimpact.did import StaggeredDiD
-from cpdimpact.errors import CpdImpactWarning, DesignError, FewClustersWarning
+from cpdimpact.errors import CpdImpactError, CpdImpactWarning, DesignError, FewClustersWarning
 from cpdimpact.pipeline import SEED_STAGES, stage_seed
 
 
@@ -255,3 +256,76 @@ def test_demo_outputs_are_byte_identical_with_1_and_2_blas_threads(tmp_path):
         text = outputs["1"][name].decode()
         assert str(tmp_path) not in text
         assert "numpy" not in text.lower() and "pandas" not in text.lower()
+
+
+# ---------------------------------------------------------------------- the user's names
+_MAPPING = {"prior": "ks1", "outcome": "ks2", "school": "urn"}
+
+
+def _renamed_tables(**kwargs):
+    """make_tables with the user's own column names and row labels starting at 1000."""
+    tables = make_tables(**kwargs)
+    rename = {canonical: user for canonical, user in _MAPPING.items()}
+    out = {name: frame.rename(columns=rename) for name, frame in tables.items()}
+    out["pupils"].index = out["pupils"].index + 1000
+    return out
+
+
+def test_estimator_errors_name_the_users_columns_and_rows():
+    from cpdimpact.errors import InvalidValueError
+    from cpdimpact.pipeline import _fit
+
+    records = Records.from_frames(**_renamed_tables(), columns=_MAPPING)
+    cohort = CohortSpec(covariates=("prior",)).build(records)
+    # Row 7 of the cohort is row 1007 of the user's table; the estimator sees 'prior'.
+    pupils = cohort.pupils.copy()
+    pupils.loc[7, "prior"] = np.inf
+    with pytest.raises(InvalidValueError) as info:
+        _fit(DiD(covariates=("prior",)), pupils, cohort)
+    message = str(info.value)
+    assert "column 'ks1' (the covariate)" in message
+    assert "row 1007 of the pupils table" in message
+    assert "'prior'" not in message and "row 7" not in message
+    assert isinstance(info.value.__cause__, InvalidValueError)  # the estimator's own error
+    # unit-year means are named by their unit and year
+    means = cohort.unit_years.copy()
+    means.loc[0, "outcome"] = np.inf
+    with pytest.raises(InvalidValueError, match=r"'ks2' \(the outcome\).*urn 1 in 2018"):
+        _fit(DiD(), means, cohort)
+
+
+def test_a_run_on_renamed_columns_names_them(tmp_path):
+    tables = _renamed_tables(n_schools=8, n_treated=4)
+    tables["pupils"].loc[1005, "ks1"] = np.inf
+    before = tables["pupils"].copy()
+    records = Records.from_frames(**tables, columns=_MAPPING)
+    with pytest.raises(CpdImpactError) as info:
+        run_quietly(Evaluation(estimator=DiD(covariates=("prior",))), records)
+    message = str(info.value)
+    assert "'ks1'" in message and "1005" in message
+    assert "'prior'" not in message
+    pd.testing.assert_frame_equal(tables["pupils"], before)
+
+
+def test_warnings_and_caveats_name_the_users_columns():
+    records = Records.from_frames(**_renamed_tables(n_schools=8, n_treated=4), columns=_MAPPING)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = Evaluation().run(records)
+    few = [str(w.message) for w in caught if w.category is FewClustersWarning]
+    assert few and all("'urn'" in m and "'school'" not in m for m in few)
+    md = result.report().to_markdown()
+    caveats = md.split("### Caveats")[1].split("\n## ")[0]
+    assert "'urn'" in caveats and "'school'" not in caveats
+
+
+def test_derived_columns_are_explained():
+    from cpdimpact._user_names import user_message
+
+    records = Records.from_frames(**_renamed_tables(), columns=_MAPPING)
+    cohort = CohortSpec().build(records)
+    text = user_message("column 'exposed' (the treatment) must be 0/1", cohort)
+    assert "'exposed' (the cohort's exposure flag" in text
+    assert "clusters of 'unit' (the cohort's unit: the school ('urn'))" in user_message(
+        "clusters of 'unit'", cohort
+    )

@@ -34,6 +34,7 @@ from ._breakdown import (
 )
 from ._comparison_stage import WEIGHT, WEIGHT_X_PUPILS, apply_comparison, with_weights
 from ._results import HtmlFromSummary, Summary, interval
+from ._user_names import user_message
 from .cohort import Cohort, CohortSpec, unit_year_means
 from .did import (
     Aggregate,
@@ -360,7 +361,7 @@ class Evaluation:
         except Exception:
             _issue_once(caught, failed=True)
             raise
-        return dataclasses.replace(result, warnings=_issue_once(caught))
+        return dataclasses.replace(result, warnings=_issue_once(caught, result.cohort))
 
     def _run(self, records: Records) -> EvaluationResult:
         comparison = self._stage_spec(self.comparison, "comparison")
@@ -415,11 +416,11 @@ class Evaluation:
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", CpdImpactWarning)
-                        event_study = self._weighted(event_spec).fit(frame)
+                        event_study = _fit(self._weighted(event_spec), frame, cohort)
                 except (DesignError, EstimationError) as err:
                     event_note = f"The two-way fixed-effects event study could not be fitted: {err}"
             else:
-                event_study = self._weighted(event_spec).fit(frame)
+                event_study = _fit(self._weighted(event_spec), frame, cohort)
         staggered = None
         if isinstance(first.did, StaggeredResult):
             staggered = _staggered_detail(
@@ -427,6 +428,7 @@ class Evaluation:
                 self._weighted(estimator),
                 self._frame(cohort.pupils, cohort, estimator),
                 event_note,
+                cohort,
             )
         return EvaluationResult(
             evaluation=self,
@@ -563,7 +565,7 @@ class Evaluation:
         if subgroup and (arms.loc[needed, "pupils"] < 2).any():
             return _not_estimated(label, arms, "an arm has fewer than two pupil records")
         try:
-            did = self._weighted(estimator).fit(self._frame(pupils, cohort, estimator))
+            did = _fit(self._weighted(estimator), self._frame(pupils, cohort, estimator), cohort)
         except (DesignError, EstimationError) as err:
             if not subgroup:
                 raise
@@ -585,6 +587,18 @@ class Evaluation:
         )
 
 
+def _fit(spec, frame: pd.DataFrame, cohort: Cohort):
+    """``spec.fit(frame)``; an error names the user's columns and rows, not the cohort's
+    (:func:`~cpdimpact._user_names.user_message`), and keeps its class and cause."""
+    try:
+        return spec.fit(frame)
+    except CpdImpactError as err:
+        message = user_message(str(err), cohort, frame)
+        if message == str(err):
+            raise
+        raise type(err)(message) from err
+
+
 @dataclass(frozen=True)
 class RunWarning:
     """A warning an evaluation raised (once, however many stages raised it).
@@ -603,22 +617,27 @@ class RunWarning:
         return {"category": self.category.__name__, "message": self.message}
 
 
-def _issue_once(caught, *, failed: bool = False) -> tuple[RunWarning, ...]:
+def _issue_once(
+    caught, cohort: Cohort | None = None, *, failed: bool = False
+) -> tuple[RunWarning, ...]:
     """Issue each distinct cpdimpact warning of ``caught`` once, at the caller of ``run``
-    (three frames up), under the caller's filters; show other warnings as they were.
+    (three frames up), under the caller's filters, in the user's column names when the
+    ``cohort`` is known; show other warnings as they were.
 
     After a failed run the error is what matters: a warning the caller's filters turn into an
     error is then not raised in its place.
     """
-    distinct: dict[tuple[type[Warning], str], Warning] = {}
+    distinct: dict[tuple[type[Warning], str], Warning | str] = {}
     for w in caught:
         if issubclass(w.category, CpdImpactWarning):
-            distinct.setdefault((w.category, str(w.message)), w.message)
+            text = str(w.message)
+            words = text if cohort is None else user_message(text, cohort)
+            distinct.setdefault((w.category, words), w.message if words == text else words)
         else:  # recorded under the caller's filters already: show it as Python would have
             warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
-    for message in distinct.values():
+    for (category, _), message in distinct.items():
         try:
-            warnings.warn(message, stacklevel=3)
+            warnings.warn(message, category, stacklevel=3)
         except Warning:
             if not failed:
                 raise
@@ -739,7 +758,11 @@ class StaggeredDetail:
 
 
 def _staggered_detail(
-    fit: StaggeredResult, spec: StaggeredDiD, rows: pd.DataFrame, event_study_note: str = ""
+    fit: StaggeredResult,
+    spec: StaggeredDiD,
+    rows: pd.DataFrame,
+    event_study_note: str = "",
+    cohort: Cohort | None = None,
 ) -> StaggeredDetail:
     """Aggregates of a staggered fit and the TWFE comparison on the same rows."""
     twfe, note = None, ""
@@ -748,14 +771,15 @@ def _staggered_detail(
             # The staggered-timing and few-cluster warnings describe a comparison, not the
             # headline: the report labels the comparison instead.
             warnings.simplefilter("ignore", CpdImpactWarning)
-            twfe = DiD(
+            twfe_spec = DiD(
                 outcome=spec.outcome,
                 unit=spec.unit,
                 time=spec.time,
                 cluster=spec.cluster or spec.unit,
                 alpha=spec.alpha,
                 weights=spec.weights,
-            ).fit(rows)
+            )
+            twfe = twfe_spec.fit(rows) if cohort is None else _fit(twfe_spec, rows, cohort)
     except (DesignError, EstimationError) as err:
         note = f"two-way fixed effects could not be fitted for comparison: {err}"
     return StaggeredDetail(

@@ -159,6 +159,11 @@ class Cohort(HtmlFromSummary):
         The :class:`~cpdimpact.cohort.DipCheck` run on every build: were the treated units
         unusually low in the year before they started (selection on a dip)? When it finds a
         dip the build warns with :class:`~cpdimpact.cohort.SelectionOnDipWarning`.
+    source_rows
+        For each row of ``pupils``, its label in the pupils table as given (the user's row),
+        so that messages about analysed records can name the user's rows.
+    user_columns
+        The records' column mapping (canonical name -> the user's name), for messages.
     """
 
     spec: CohortSpec
@@ -175,6 +180,8 @@ class Cohort(HtmlFromSummary):
     balance_groups: tuple[str, str] = ("intervention", "comparison")
     balance_allocated: pd.DataFrame | None = None
     dip_check: DipCheck | None = field(default=None, repr=False)
+    source_rows: pd.Index | None = field(default=None, repr=False)
+    user_columns: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def unit(self) -> str:
@@ -412,6 +419,7 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     _require_arms(data, flow, spec, records, start_years, partial)
     flow.record_stage("assigned", "all")
 
+    source_rows = pupils.index[flow.keep]
     data = data.loc[flow.keep].reset_index(drop=True)
     data, standardisation, outcome_sd, sd_n, sd_source = analysis_columns(spec, data)
 
@@ -437,6 +445,8 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         start_years=tuple(int(s) for s in start_years),
         balance_groups=balance_groups(data),
         balance_allocated=balance_allocated,
+        source_rows=source_rows,
+        user_columns=dict(records.columns),
     )
     # Selection on a dip (cohort/_dip.py): store the check, warn at the caller of build().
     return attach_dip_check(cohort, stacklevel=3)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .._results import interval
+from .._user_names import user_message
 from ..pipeline import TWFE_COMPARISON_LABEL, inference_text
 from . import Document, Figure, Heading, Paragraph, Table, suppress_small_counts
 from ._figures import count_text, plot_flow_diagram, plot_forest
@@ -142,6 +143,7 @@ def _caveats(result) -> list[str]:
     notes += [n for g in result.groups if g.did is not None for n in g.did.notes]
     if result.event_study is not None and result.staggered is None:
         notes += list(result.event_study.notes)
+    notes = [user_message(n, result.cohort) for n in notes]
     notes += [w.message for w in getattr(result, "warnings", ())]
     return list(dict.fromkeys(notes))
 
