@@ -132,6 +132,12 @@ def test_alpha_reaches_the_staggered_aggregates():
     assert result.staggered.dynamic.alpha == 0.10
     md = result.report().to_markdown()
     assert "90%" in md and "95%" not in md
+    # the staggered fit's own figure draws its pointwise intervals at the same level
+    ax = result.groups[0].did.plot()
+    segments = ax.containers[-1].lines[2][0].get_segments()
+    pieces = result.staggered.pieces("dynamic")
+    assert [s[0][1] for s in segments] == pytest.approx(pieces["ci_lower"].to_list())
+    assert [s[1][1] for s in segments] == pytest.approx(pieces["ci_upper"].to_list())
 
 
 def test_an_estimator_alpha_that_contradicts_the_evaluation_is_refused():
