@@ -142,9 +142,10 @@ def test_alpha_reaches_the_staggered_aggregates():
 
 def test_an_estimator_alpha_that_contradicts_the_evaluation_is_refused():
     tables = make_tables()
-    evaluation = Evaluation(estimator=DiD(alpha=0.10), alpha=0.05)
     with pytest.raises(DesignError, match=r"DiD\(alpha=0\.1\).*Evaluation\(alpha=0\.05\)"):
-        run_quietly(evaluation, Records(**tables))
+        Evaluation(estimator=DiD(alpha=0.10), alpha=0.05)
+    with pytest.raises(DesignError, match=r"EventStudy\(alpha=0\.2\).*Evaluation\(alpha=0\.1\)"):
+        Evaluation(event_study=EventStudy(alpha=0.2), alpha=0.1)
     # the same level given twice is no contradiction
     result = run_quietly(Evaluation(estimator=DiD(alpha=0.10), alpha=0.10), Records(**tables))
     assert result.groups[0].did.alpha == 0.10
@@ -335,3 +336,12 @@ def test_derived_columns_are_explained():
     assert "clusters of 'unit' (the cohort's unit: the school ('urn'))" in user_message(
         "clusters of 'unit'", cohort
     )
+
+
+def test_a_spec_file_with_two_levels_is_a_spec_error():
+    from cpdimpact.spec_file import SpecError, load_spec_text
+
+    text = '[data]\nsimulate = "city_partnership"\n[estimator]\nkind = "did"\nalpha = 0.1\n'
+    with pytest.raises(SpecError, match=r"\[evaluation\] alpha"):
+        load_spec_text(text)
+    assert load_spec_text(text.replace("[estimator]", "[evaluation]\nalpha = 0.1\n[estimator]"))

@@ -327,6 +327,8 @@ class Evaluation:
             raise ValueError(
                 f"event_study must be an EventStudy, 'auto' or None, got {self.event_study!r}"
             )
+        for stage in (self.estimator, self._explicit_event_study):
+            _check_stage_alpha(stage, self.alpha)
         if (
             self.level == "unit_year"
             and self.estimator is not None
@@ -516,16 +518,10 @@ class Evaluation:
         """
         if spec is None or not dataclasses.is_dataclass(spec):
             return spec
-        fields = {f.name: f for f in dataclasses.fields(spec)}
+        fields = {f.name for f in dataclasses.fields(spec)}
         changes: dict[str, Any] = {}
         if "alpha" in fields and spec.alpha != self.alpha:
-            if spec.alpha != fields["alpha"].default:
-                name = type(spec).__name__
-                raise DesignError(
-                    f"{name}(alpha={spec.alpha:g}) contradicts Evaluation(alpha={self.alpha:g}): "
-                    f"the evaluation's alpha sets every interval of the report. Give the level "
-                    f"once, as Evaluation(alpha={spec.alpha:g}), and leave {name}'s alpha unset"
-                )
+            _check_stage_alpha(spec, self.alpha)
             changes["alpha"] = self.alpha
         if "seed" in fields and spec.seed is None and self.seed is not None:
             changes["seed"] = stage_seed(self.seed, stage)
@@ -1113,6 +1109,22 @@ class EvaluationResult(HtmlFromSummary):
 #: The key of each stochastic stage in the seed derivation of :func:`stage_seed`. Fixed per
 #: stage (never renumbered), so adding a stage never shifts another stage's draws.
 SEED_STAGES = {"estimator": 0, "comparison": 1, "event_study": 2}
+
+
+def _check_stage_alpha(spec, alpha: float) -> None:
+    """A stage's own ``alpha``, if changed from its default, must be the evaluation's."""
+    if not dataclasses.is_dataclass(spec):
+        return
+    default = {f.name: f.default for f in dataclasses.fields(spec)}.get("alpha", alpha)
+    if spec.alpha in (alpha, default):
+        return
+    name = type(spec).__name__
+    raise DesignError(
+        f"{name}(alpha={spec.alpha:g}) contradicts Evaluation(alpha={alpha:g}): the "
+        f"evaluation's alpha sets every interval. Give the level once, as "
+        f"Evaluation(alpha={spec.alpha:g}) ([evaluation] alpha in a spec file), and leave "
+        f"{name}'s alpha unset"
+    )
 
 
 def stage_seed(seed: int, stage: str) -> int:
