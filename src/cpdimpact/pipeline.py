@@ -590,9 +590,13 @@ def _fit(spec, frame: pd.DataFrame, cohort: Cohort):
         return spec.fit(frame)
     except CpdImpactError as err:
         message = user_message(str(err), cohort, frame)
-        if message == str(err):
+        try:
+            translated = type(err)(message) if message != str(err) else None
+        except TypeError:  # a class that takes more than a message: keep it as raised
+            translated = None
+        if translated is None:
             raise
-        raise type(err)(message) from err
+        raise translated from err
 
 
 @dataclass(frozen=True)
