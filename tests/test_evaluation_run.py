@@ -301,6 +301,7 @@ def test_estimator_errors_name_the_users_columns_and_rows():
         _fit(DiD(), means, cohort)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # pandas, on the infinite value
 def test_a_run_on_renamed_columns_names_them(tmp_path):
     tables = _renamed_tables(n_schools=8, n_treated=4)
     tables["pupils"].loc[1005, "ks1"] = np.inf
