@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records, ReportOptions
 from cpdimpact.datasets import city_partnership
+from cpdimpact.errors import CpdImpactWarning
 from cpdimpact.pipeline import ProgrammeCost, SecurityOptions
 
 
@@ -126,7 +128,13 @@ def main(argv=None) -> int:
             security=SecurityOptions(design="well-matched comparison"),
         ),
     )
-    result = evaluation.run(records)
+    with warnings.catch_warnings():
+        # Each distinct warning is printed once below, in plain words; the report lists them
+        # among its caveats and results.json under "warnings".
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        result = evaluation.run(records)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     paths = result.save(args.out)
     print(result.summary())
     if simulated:

@@ -23,6 +23,7 @@ The same spec and data always give byte-identical results.json and report.md. Se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import warnings
@@ -44,7 +45,8 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         report=ReportOptions(title="City CPD partnership (simulated data)"),
     )
-    result = evaluation.run(records)
+    with _plain_warnings():
+        result = evaluation.run(records)
     paths = result.save(args.out)
     print(result.summary())
     print(f"\nReport written to {paths['report.html']}")
@@ -72,6 +74,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"cpdimpact: warning ({category.__name__}): {message}", file=sys.stderr)
 
 
+@contextlib.contextmanager
+def _plain_warnings():
+    """Print warnings as plain text, without a source line (an evaluation issues each distinct
+    warning once)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        yield
+
+
 def _run(args: argparse.Namespace) -> int:
     from .errors import CpdImpactError, DataError, DesignError, EstimationError
     from .spec_file import DataFileError, SpecError, load_spec
@@ -92,8 +103,7 @@ def _run(args: argparse.Namespace) -> int:
             "(set [evaluation] seed)",
             file=sys.stderr,
         )
-    with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
+    with _plain_warnings():
         try:
             records = spec.load_records()
         except (OSError, ValueError) as err:  # pandas parser errors are ValueErrors

@@ -34,6 +34,7 @@ from ._breakdown import (
 )
 from ._comparison_stage import WEIGHT, WEIGHT_X_PUPILS, apply_comparison, with_weights
 from ._results import HtmlFromSummary, Summary, interval
+from ._user_names import user_message
 from ._validate import check_alpha, check_choice, check_int
 from .cohort import Cohort, CohortSpec, unit_year_means
 from .did import (
@@ -71,8 +72,11 @@ __all__ = [
     "ReportOptions",
     "SecurityOptions",
     "GroupEstimate",
+    "RunWarning",
     "StaggeredDetail",
     "inference_text",
+    "stage_seed",
+    "SEED_STAGES",
     "TWFE_COMPARISON_LABEL",
 ]
 
@@ -240,8 +244,8 @@ class Evaluation:
         :class:`~cpdimpact.multilevel.MultilevelDiD` (random intercepts, model-based errors,
         effect size over the model's total variance) or :class:`~cpdimpact.did.StaggeredDiD`
         (group-time effects on unit-year means). ``None`` (default) chooses by design:
-        ``StaggeredDiD`` when treated units start in different years (its bootstrap seeded
-        with ``seed``, its intervals at ``alpha``), ``DiD`` otherwise.
+        ``StaggeredDiD`` when treated units start in different years, ``DiD`` otherwise.
+        Its intervals are at ``alpha`` and its bootstrap (if any) seeded from ``seed``.
     event_study
         The two-way fixed-effects (TWFE) :class:`~cpdimpact.did.EventStudy`. What it does
         depends on the headline estimator:
@@ -282,9 +286,16 @@ class Evaluation:
         in the flow log); every estimate weights the schools kept by their weights. ``None``
         (default): every school that never takes part, unweighted.
     alpha
-        1 minus the confidence level of every interval.
+        1 minus the confidence level of every interval: the headline, subgroups, gaps, event
+        study, staggered aggregates and effect sizes, and every label that states the level.
+        Stages take it from here; a stage given a different ``alpha`` of its own (not its
+        default) is refused with :class:`~cpdimpact.errors.DesignError`.
     seed
-        Recorded for reproducibility (the current stages are deterministic).
+        Seed of every stochastic stage (a bootstrapped headline estimator, matching with
+        ``order="random"``), recorded in the result. Each stage whose own ``seed`` is
+        ``None`` receives one derived from this (:func:`stage_seed`: the headline estimator
+        the seed itself, other stages a fixed child of ``numpy.random.SeedSequence(seed)``);
+        a stage given its own seed keeps it. ``None``: stages draw their own seeds.
     report
         :class:`ReportOptions`.
 
@@ -355,6 +366,8 @@ class Evaluation:
         if self.seed is not None:
             # Recorded in results.json and the report, so a whole number (not a Generator).
             check_int(self.seed, "seed", minimum=0, hint=" It is recorded with the results.")
+        for stage in (self.estimator, self._explicit_event_study):
+            _check_stage_alpha(stage, self.alpha)
         if (
             self.level == "unit_year"
             and self.estimator is not None
@@ -372,8 +385,27 @@ class Evaluation:
         """Run every stage on ``records`` (never modified) and return the result.
 
         ``records`` is a :class:`~cpdimpact.records.Records` or a dict of the tables.
+
+        Each distinct warning (:class:`~cpdimpact.errors.CpdImpactWarning`) the stages raise
+        is issued once, when the run ends, attributed to the line that called ``run``, and
+        kept in :attr:`EvaluationResult.warnings` (and ``results.json``), whatever the
+        caller's warning filters; the filters apply when it is issued, so
+        ``warnings.simplefilter("error", CpdImpactWarning)`` still makes it an error.
         """
-        records = as_records(records)
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                # Collect every occurrence, so the result records the same warnings whatever
+                # the caller's filters and whatever ran before; they are issued below.
+                warnings.simplefilter("always", CpdImpactWarning)
+                result = self._run(as_records(records))
+        except Exception:
+            _issue_once(caught, failed=True)
+            raise
+        return dataclasses.replace(result, warnings=_issue_once(caught, result.cohort))
+
+    def _run(self, records: Records) -> EvaluationResult:
+        comparison = self._stage_spec(self.comparison, "comparison")
         covariates = tuple(
             dict.fromkeys(
                 (
@@ -386,8 +418,8 @@ class Evaluation:
         cohort_spec = dataclasses.replace(self.cohort, covariates=covariates)
         cohort = cohort_spec.build(records)
         matching = None
-        if self.comparison is not None:
-            cohort, matching = apply_comparison(self.comparison, cohort_spec, records, cohort)
+        if comparison is not None:
+            cohort, matching = apply_comparison(comparison, cohort_spec, records, cohort)
         for field_name in ("subgroups", "gaps"):
             for column in getattr(self, field_name):
                 _check_flag(cohort.pupils, column, field_name)
@@ -397,7 +429,7 @@ class Evaluation:
             groups[_subgroup_label(column)] = cohort.pupils[cohort.pupils[column] == 1]
         # The first group (all pupils) fixes the effect-size SD, so every row shares one scale:
         # the model's own SD when the estimator provides one, else the cohort's pupil-level SD.
-        estimator = self._estimator_for(cohort)
+        estimator = self._stage_spec(self._estimator_for(cohort), "estimator")
         first = self._estimate_group("All pupils", cohort.pupils, cohort, estimator)
         sd, sd_source = (
             (first.did.effect_size_sd, first.did.effect_size_sd_source)
@@ -415,7 +447,7 @@ class Evaluation:
         breakdown, gaps = self._breakdown(cohort, estimator, estimates, sd)
 
         event_study, event_note = None, ""
-        event_spec = self._event_study_for(estimator)
+        event_spec = self._stage_spec(self._event_study_for(estimator), "event_study")
         if event_spec is not None:
             frame = self._frame(cohort.pupils, cohort, event_spec)
             if isinstance(estimator, StaggeredDiD):
@@ -425,11 +457,11 @@ class Evaluation:
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", CpdImpactWarning)
-                        event_study = self._weighted(event_spec).fit(frame)
+                        event_study = _fit(self._weighted(event_spec), frame, cohort)
                 except (DesignError, EstimationError) as err:
                     event_note = f"The two-way fixed-effects event study could not be fitted: {err}"
             else:
-                event_study = self._weighted(event_spec).fit(frame)
+                event_study = _fit(self._weighted(event_spec), frame, cohort)
         staggered = None
         if isinstance(first.did, StaggeredResult):
             staggered = _staggered_detail(
@@ -437,6 +469,7 @@ class Evaluation:
                 self._weighted(estimator),
                 self._frame(cohort.pupils, cohort, estimator),
                 event_note,
+                cohort,
             )
         return EvaluationResult(
             evaluation=self,
@@ -511,12 +544,27 @@ class Evaluation:
             return self.estimator
         if cohort.is_staggered:
             never = bool((cohort.pupils["first_treated"] == 0).any())
-            return StaggeredDiD(
-                seed=self.seed,
-                control_group="never_treated" if never else "not_yet_treated",
-                alpha=self.alpha,
-            )
+            return StaggeredDiD(control_group="never_treated" if never else "not_yet_treated")
         return DiD()
+
+    def _stage_spec(self, spec, stage: str):
+        """``spec`` with the evaluation's ``alpha`` and, unless it has its own, its seed.
+
+        Every stage with an ``alpha`` states its intervals at the evaluation's level; one that
+        was given another level (not its default) contradicts the evaluation and is refused.
+        A stage with a ``seed`` left at ``None`` receives :func:`stage_seed` of the
+        evaluation's seed; a seed of its own takes precedence.
+        """
+        if spec is None or not dataclasses.is_dataclass(spec):
+            return spec
+        fields = {f.name for f in dataclasses.fields(spec)}
+        changes: dict[str, Any] = {}
+        if "alpha" in fields and spec.alpha != self.alpha:
+            _check_stage_alpha(spec, self.alpha)
+            changes["alpha"] = self.alpha
+        if "seed" in fields and spec.seed is None and self.seed is not None:
+            changes["seed"] = stage_seed(self.seed, stage)
+        return dataclasses.replace(spec, **changes) if changes else spec
 
     def _frame(self, pupils: pd.DataFrame, cohort: Cohort, spec) -> pd.DataFrame:
         """The rows an estimator sees: pupil records, or their unit-year means."""
@@ -552,7 +600,7 @@ class Evaluation:
         if subgroup and (arms.loc[needed, "pupils"] < 2).any():
             return _not_estimated(label, arms, "an arm has fewer than two pupil records")
         try:
-            did = self._weighted(estimator).fit(self._frame(pupils, cohort, estimator))
+            did = _fit(self._weighted(estimator), self._frame(pupils, cohort, estimator), cohort)
         except (DesignError, EstimationError) as err:
             if not subgroup:
                 raise
@@ -572,6 +620,67 @@ class Evaluation:
             alpha=self.alpha,
             label=group.label,
         )
+
+
+def _fit(spec, frame: pd.DataFrame, cohort: Cohort):
+    """``spec.fit(frame)``; an error names the user's columns and rows, not the cohort's
+    (:func:`~cpdimpact._user_names.user_message`), and keeps its class and cause."""
+    try:
+        return spec.fit(frame)
+    except CpdImpactError as err:
+        message = user_message(str(err), cohort, frame)
+        try:
+            translated = type(err)(message) if message != str(err) else None
+        except TypeError:  # a class that takes more than a message: keep it as raised
+            translated = None
+        if translated is None:
+            raise
+        raise translated from err
+
+
+@dataclass(frozen=True)
+class RunWarning:
+    """A warning an evaluation raised (once, however many stages raised it).
+
+    ``category`` is the warning class, ``message`` its text; ``str()`` reads
+    ``"FewClustersWarning: only 12 clusters ..."``.
+    """
+
+    category: type[Warning]
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.category.__name__}: {self.message}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"category": self.category.__name__, "message": self.message}
+
+
+def _issue_once(
+    caught, cohort: Cohort | None = None, *, failed: bool = False
+) -> tuple[RunWarning, ...]:
+    """Issue each distinct cpdimpact warning of ``caught`` once, at the caller of ``run``
+    (three frames up), under the caller's filters, in the user's column names when the
+    ``cohort`` is known; show other warnings as they were.
+
+    After a failed run the error is what matters: a warning the caller's filters turn into an
+    error is then not raised in its place.
+    """
+    distinct: dict[tuple[type[Warning], str], Warning | str] = {}
+    for w in caught:
+        if issubclass(w.category, CpdImpactWarning):
+            text = str(w.message)
+            words = text if cohort is None else user_message(text, cohort)
+            distinct.setdefault((w.category, words), w.message if words == text else words)
+        else:  # recorded under the caller's filters already: show it as Python would have
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+    for (category, _), message in distinct.items():
+        try:
+            warnings.warn(message, category, stacklevel=3)
+        except Warning:
+            if not failed:
+                raise
+    return tuple(RunWarning(category=c, message=m) for c, m in distinct)
 
 
 def _not_estimated(label: str, arms: pd.DataFrame, reason: str) -> GroupEstimate:
@@ -688,7 +797,11 @@ class StaggeredDetail:
 
 
 def _staggered_detail(
-    fit: StaggeredResult, spec: StaggeredDiD, rows: pd.DataFrame, event_study_note: str = ""
+    fit: StaggeredResult,
+    spec: StaggeredDiD,
+    rows: pd.DataFrame,
+    event_study_note: str = "",
+    cohort: Cohort | None = None,
 ) -> StaggeredDetail:
     """Aggregates of a staggered fit and the TWFE comparison on the same rows."""
     twfe, note = None, ""
@@ -697,14 +810,15 @@ def _staggered_detail(
             # The staggered-timing and few-cluster warnings describe a comparison, not the
             # headline: the report labels the comparison instead.
             warnings.simplefilter("ignore", CpdImpactWarning)
-            twfe = DiD(
+            twfe_spec = DiD(
                 outcome=spec.outcome,
                 unit=spec.unit,
                 time=spec.time,
                 cluster=spec.cluster or spec.unit,
                 alpha=spec.alpha,
                 weights=spec.weights,
-            ).fit(rows)
+            )
+            twfe = twfe_spec.fit(rows) if cohort is None else _fit(twfe_spec, rows, cohort)
     except (DesignError, EstimationError) as err:
         note = f"two-way fixed effects could not be fitted for comparison: {err}"
     return StaggeredDetail(
@@ -744,6 +858,10 @@ class EvaluationResult(HtmlFromSummary):
         :class:`StaggeredDetail` when the headline is staggered (``StaggeredDiD``): the
         dynamic, group and calendar aggregates, the pre-trend Wald test and the TWFE estimate
         kept for comparison; ``None`` otherwise.
+    warnings
+        Each distinct warning the run raised, once (:class:`RunWarning`), in the order first
+        raised; the report lists them among its caveats and ``results.json`` under
+        ``warnings``.
     """
 
     evaluation: Evaluation
@@ -760,6 +878,7 @@ class EvaluationResult(HtmlFromSummary):
     breakdown: tuple[GroupEstimate, ...] = ()
     gaps: tuple[GapEstimate, ...] = ()
     comparison: Any = None
+    warnings: tuple[RunWarning, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -857,8 +976,10 @@ class EvaluationResult(HtmlFromSummary):
         frames = [g.effect_size.to_frame() for g in self.groups if g.effect_size is not None]
         return pd.concat(frames, ignore_index=True)
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Effect-size intervals at level ``1 - alpha``, indexed by group."""
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """Effect-size intervals at level ``1 - alpha`` (default the evaluation's alpha),
+        indexed by group."""
+        alpha = self.evaluation.alpha if alpha is None else alpha
         frames = [g.effect_size.conf_int(alpha) for g in self.groups if g.effect_size is not None]
         return pd.concat(frames)
 
@@ -866,8 +987,12 @@ class EvaluationResult(HtmlFromSummary):
         """Printable headline."""
         es = self.effect_size
         did = self.groups[0].did
+        level = f"{100 * (1 - es.alpha):g}%"
         facts = (
-            ("effect size", f"{es.estimate:.2f} (95% CI {es.ci_lower:.2f} to {es.ci_upper:.2f})"),
+            (
+                "effect size",
+                f"{es.estimate:.2f} ({level} CI {es.ci_lower:.2f} to {es.ci_upper:.2f})",
+            ),
             ("months of progress", str(es.months)),
             ("estimate (outcome points)", f"{did.estimate:.3f} (SE {did.std_error:.3f})"),
             ("inference", inference_text(did)),
@@ -958,6 +1083,7 @@ class EvaluationResult(HtmlFromSummary):
             "comparison": None
             if self.comparison is None
             else _comparison_json(self.comparison, self.evaluation.report.suppress_below),
+            "warnings": [w.to_dict() for w in self.warnings],
             "cost": None if self.cost is None else self.cost.to_dict(),
             "security": None if self.security is None else self.security.to_dict(),
             "estimates": {
@@ -1023,6 +1149,41 @@ class EvaluationResult(HtmlFromSummary):
 
 
 # ---------------------------------------------------------------------- helpers
+#: The key of each stochastic stage in the seed derivation of :func:`stage_seed`. Fixed per
+#: stage (never renumbered), so adding a stage never shifts another stage's draws.
+SEED_STAGES = {"estimator": 0, "comparison": 1, "event_study": 2}
+
+
+def _check_stage_alpha(spec, alpha: float) -> None:
+    """A stage's own ``alpha``, if changed from its default, must be the evaluation's."""
+    if not dataclasses.is_dataclass(spec):
+        return
+    default = {f.name: f.default for f in dataclasses.fields(spec)}.get("alpha", alpha)
+    if spec.alpha in (alpha, default):
+        return
+    name = type(spec).__name__
+    raise DesignError(
+        f"{name}(alpha={spec.alpha:g}) contradicts Evaluation(alpha={alpha:g}): the "
+        f"evaluation's alpha sets every interval. Give the level once, as "
+        f"Evaluation(alpha={spec.alpha:g}) ([evaluation] alpha in a spec file), and leave "
+        f"{name}'s alpha unset"
+    )
+
+
+def stage_seed(seed: int, stage: str) -> int:
+    """The seed an evaluation with ``seed`` gives one of its stochastic stages.
+
+    The headline estimator (fitted for all pupils and every subgroup) receives ``seed``
+    itself, so its bootstrap equals a direct fit with ``seed=seed``; every other stage the
+    first 32-bit word of ``numpy.random.SeedSequence(seed, spawn_key=(key,))``, i.e. of the
+    ``key``-th child of ``SeedSequence(seed).spawn``, with ``key`` from :data:`SEED_STAGES`.
+    """
+    key = SEED_STAGES[stage]
+    if key == 0:
+        return seed
+    return int(np.random.SeedSequence(seed, spawn_key=(key,)).generate_state(1, np.uint32)[0])
+
+
 def inference_text(did) -> str:
     """One sentence on how a headline estimate's uncertainty was computed."""
     if math.isinf(did.df):

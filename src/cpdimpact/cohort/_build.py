@@ -162,6 +162,11 @@ class Cohort(HtmlFromSummary):
         The :class:`~cpdimpact.cohort.DipCheck` run on every build: were the treated units
         unusually low in the year before they started (selection on a dip)? When it finds a
         dip the build warns with :class:`~cpdimpact.cohort.SelectionOnDipWarning`.
+    source_rows
+        For each row of ``pupils``, its label in the pupils table as given (the user's row),
+        so that messages about analysed records can name the user's rows.
+    user_columns
+        The records' column mapping (canonical name -> the user's name), for messages.
     """
 
     spec: CohortSpec
@@ -178,6 +183,8 @@ class Cohort(HtmlFromSummary):
     balance_groups: tuple[str, str] = ("intervention", "comparison")
     balance_allocated: pd.DataFrame | None = None
     dip_check: DipCheck | None = field(default=None, repr=False)
+    source_rows: pd.Index | None = field(default=None, repr=False)
+    user_columns: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def unit(self) -> str:
@@ -382,9 +389,14 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     kept = data.loc[flow.keep]
     start_years = sorted(set(kept.loc[kept["first_treated"] > 0, "first_treated"]))
     if not start_years:
+        participating = data["unit"].isin([*starts.index, *partial]).to_numpy()
         raise DesignError(
-            "no participating unit is left in the analysed records: check the participation "
-            "table's school and teacher ids, the strands and min_dose of the CohortSpec"
+            "no participating unit is left in the analysed records"
+            + (
+                _why_empty(flow, participating, "the participating schools", spec, records)
+                or ": check the participation table's school and teacher ids, the strands and "
+                "min_dose of the CohortSpec"
+            )
         )
     if spec.comparison in ("never_treated", "staggered"):
         treated_arm = data["first_treated"] > 0
@@ -422,9 +434,10 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         "treated unit with no record before its start",
         (data["treated"] & (kept_first_year >= data["first_treated"])).to_numpy(),
     )
-    _require_arms(data.loc[flow.keep], spec, records, flow.log().exclusions, start_years)
+    _require_arms(data, flow, spec, records, start_years, partial)
     flow.record_stage("assigned", "all")
 
+    source_rows = pupils.index[flow.keep]
     data = data.loc[flow.keep].reset_index(drop=True)
     data, standardisation, outcome_sd, sd_n, sd_source = analysis_columns(spec, data)
 
@@ -450,6 +463,8 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         start_years=tuple(int(s) for s in start_years),
         balance_groups=balance_groups(data),
         balance_allocated=balance_allocated,
+        source_rows=source_rows,
+        user_columns=dict(records.columns),
     )
     # Selection on a dip (cohort/_dip.py): store the check, warn at the caller of build().
     return attach_dip_check(cohort, stacklevel=3)
@@ -537,22 +552,30 @@ def _unit_starts(spec, records, data, unit_keys):
 
 
 def _require_arms(
-    kept: pd.DataFrame,
+    data: pd.DataFrame,
+    flow: FlowRecorder,
     spec: CohortSpec,
     records: Records,
-    exclusions: pd.DataFrame,
     start_years: list[int],
+    partial: list,
 ) -> None:
+    """Both arms must keep records; if one lost them all, say which exclusions emptied it."""
+    kept = data.loc[flow.keep]
     if not kept["treated"].any():
-        reasons = "; ".join(
-            f"{r.reason}: {r.pupils} records" for r in exclusions.itertuples() if r.pupils
-        )
         raise DesignError(
             "the treated arm is empty after applying the cohort specification"
-            + (f" (exclusions so far: {reasons})" if reasons else "")
-            + "; check the participation table, strands, min_dose, lag and years"
+            + (
+                _why_empty(flow, data["treated"].to_numpy(), "the treated schools", spec, records)
+                or "; check the participation table, strands, min_dose, lag and years"
+            )
         )
     if kept["treated"].all() and not (spec.comparison == "staggered" and len(start_years) > 1):
+        comparison = (~data["treated"] & ~data["unit"].isin(partial)).to_numpy()
+        if comparison.any():  # there were comparison records: exclusions removed every one
+            raise EmptyComparisonGroupError(
+                "the comparison group is empty"
+                + _why_empty(flow, comparison, "the comparison schools", spec, records)
+            )
         hint = (
             "use comparison='not_yet_treated' so later starters act as comparisons until they "
             "start, or add records of schools that never took part"
@@ -565,6 +588,79 @@ def _require_arms(
             f"{records.columns.get('start_year', 'start_year')!r} of the participation table "
             f"gives each a start year); {hint}"
         )
+
+
+def _why_empty(
+    flow: FlowRecorder, mask: np.ndarray, whose: str, spec: CohortSpec, records: Records
+) -> str:
+    """``": every record of <whose> was excluded: <reason> (<n> pupil records of <k> schools);
+    ... <fix>"``, from the flow log's exclusions of the records in ``mask``; ``""`` if none
+    of them was excluded."""
+    steps = flow.why_excluded(mask)
+    if not steps:
+        return ""
+    parts = [
+        f"{reason} ({_count(n, 'pupil record')} of {_count(k, 'school')})" for reason, n, k in steps
+    ]
+    fixes = dict.fromkeys(f for reason, _, _ in steps if (f := _fix(reason, spec, records)))
+    return (
+        f": every record of {whose} was excluded by the cohort specification: "
+        + "; ".join(parts)
+        + "."
+        + "".join(f" {f}" for f in fixes)
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _fix(reason: str, spec: CohortSpec, records: Records) -> str:
+    """What to change for the records an exclusion step removed (``""``: nothing to add)."""
+    user = records.columns.get
+    years = records.pupils["year"].dropna()
+    window = spec.years or (-np.inf, np.inf)
+    first, last = (format_value(years.min()), format_value(years.max())) if len(years) else ("", "")
+    if reason == "outcome missing":
+        return f"Column {user('outcome', 'outcome')!r} of the pupils table is empty for them."
+    outside = len(years) and (window[1] < years.min() or window[0] > years.max())
+    if reason.startswith("year outside") and outside:
+        return (
+            f"The pupil records cover {first}-{last}: set CohortSpec(years=...) to a window "
+            f"within them."
+        )
+    if reason in {f"{user(c, c)} missing" for c in spec.covariates}:
+        column = reason.removesuffix(" missing")
+        return (
+            f"Covariate {column!r} is missing for them: fill it in, or leave it out of the "
+            f"covariates."
+        )
+    if reason == "no class teacher recorded":
+        return f"Column {user('teacher', 'teacher')!r} of the pupils table is empty for them."
+    if reason.startswith("first exposed year after the data"):
+        return (
+            f"The start year plus lag={spec.lag} falls after the last year of pupil records "
+            f"({last}): reduce the lag, or add the later years' records."
+        )
+    if reason.startswith("enrolled only in other strands"):
+        part = records.participation
+        fixes = []
+        if spec.strands is not None and "strand" in part.columns:
+            held = ", ".join(map(format_value, sorted(set(part["strand"].dropna()), key=str)))
+            fixes.append(
+                f"CohortSpec(strands={spec.strands!r}) keeps enrolments in those strands only; "
+                f"column {user('strand', 'strand')!r} of the participation table holds "
+                f"{held or 'no strand'}."
+            )
+        if spec.min_dose > 0:
+            fixes.append(f"CohortSpec(min_dose={spec.min_dose:g}) needs that many hours.")
+        return " ".join(fixes)
+    if reason.startswith("treated unit with no record before its start"):
+        return (
+            "A treated unit needs a record before its first exposed year (start year plus "
+            "lag): check CohortSpec(years=...) and the start years."
+        )
+    return ""
 
 
 def _national(value, years, name):

@@ -109,6 +109,8 @@ class FlowRecorder:
     def __init__(self, pupils: pd.DataFrame, *, n_schools: int, n_teachers: int):
         self._pupils = pupils
         self.keep = np.ones(len(pupils), dtype=bool)
+        # Per row: the position in ``_exclusions`` of the step that removed it (-1: still in).
+        self._why = np.full(len(pupils), -1, dtype=np.intp)
         self._stages: list[dict] = []
         self._exclusions: list[dict] = []
         self._allocated: list[dict] = []
@@ -130,6 +132,7 @@ class FlowRecorder:
             return
         before = self._counts(self.keep)
         self.keep &= ~drop
+        self._why[drop] = len(self._exclusions)
         after = self._counts(self.keep)
         self._exclusions.append(
             {
@@ -153,6 +156,20 @@ class FlowRecorder:
                     "pupils": 0,
                 }
             )
+
+    def why_excluded(self, mask) -> list[tuple[str, int, int]]:
+        """Why the records in ``mask`` were excluded: ``(reason, pupil records, schools)`` per
+        exclusion step that removed any of them, in the order of the steps (records still in
+        are not counted)."""
+        why = self._why[np.asarray(mask, dtype=bool)]
+        schools = self._pupils["school"].to_numpy()[np.asarray(mask, dtype=bool)]
+        out = []
+        for step in np.unique(why[why >= 0]):
+            hit = why == step
+            out.append(
+                (self._exclusions[step]["reason"], int(hit.sum()), len(set(schools[hit].tolist())))
+            )
+        return out
 
     def record_stage(self, stage: str, arm: str, *, mask=None, schools=None, teachers=None) -> None:
         """Record the counts of rows still in (optionally within ``mask``) at ``stage``."""

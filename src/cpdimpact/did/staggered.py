@@ -903,14 +903,14 @@ class StaggeredResult(HtmlFromSummary):
         )
 
     def plot(self, *, ax=None):
-        """Event-study figure from the dynamic aggregation: pointwise 95% intervals as error bars
-        and, when bootstrapped, the uniform (simultaneous) band shaded."""
+        """Event-study figure from the dynamic aggregation: pointwise intervals at the spec's
+        level as error bars and, when bootstrapped, the uniform (simultaneous) band shaded."""
         import matplotlib.pyplot as plt
 
         dynamic = self.aggregate("dynamic").pieces
         if ax is None:
             _, ax = plt.subplots(figsize=(6.5, 4))
-        lower, upper = interval(dynamic["estimate"], dynamic["std_error"], alpha=0.05)
+        lower, upper = interval(dynamic["estimate"], dynamic["std_error"], alpha=self.spec.alpha)
         e = dynamic["event_time"].to_numpy()
         if self.bootstrap is not None:
             ax.fill_between(

@@ -1,10 +1,10 @@
 """Compose the published report of an :class:`~cpdimpact.pipeline.EvaluationResult`.
 
-The report leads with the EEF-style headline table (effect size with 95% CI, pupils and
-schools per arm, months of progress, and the same row for FSM pupils), then the event study,
-attainment trends of both arms, balance before the programme, and the flow of schools,
-teachers and pupil records. Every count is subject to small-number suppression; no pupil-level
-row is ever written.
+The report leads with the EEF-style headline table (effect size with its confidence interval
+at the evaluation's level, pupils and schools per arm, months of progress, and the same row
+for FSM pupils), then the event study, attainment trends of both arms, balance before the
+programme, and the flow of schools, teachers and pupil records. Every count is subject to
+small-number suppression; no pupil-level row is ever written.
 
 For a staggered headline (:class:`~cpdimpact.did.StaggeredDiD`) the event study is the
 dynamic aggregate of the group-time effects, with pointwise intervals, the uniform band when
@@ -20,6 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .._results import interval
+from .._user_names import user_message
 from ..pipeline import TWFE_COMPARISON_LABEL, inference_text
 from . import Document, Figure, Heading, Paragraph, Table, suppress_small_counts
 from ._figures import count_text, plot_flow_diagram, plot_forest
@@ -129,8 +130,8 @@ def _design_text(result) -> str:
 
 
 def _caveats(result) -> list[str]:
-    """Warnings raised while estimating (few clusters, staggered timing) and the cohort's
-    selection-on-a-dip check when it found a dip, each once.
+    """Warnings raised while estimating (few clusters, staggered timing), the cohort's
+    selection-on-a-dip check when it found a dip, and any other warning of the run, each once.
 
     A TWFE event study kept for comparison beside a staggered headline adds none: its
     staggered-timing warning is the comparison's label.
@@ -142,6 +143,8 @@ def _caveats(result) -> list[str]:
     notes += [n for g in result.groups if g.did is not None for n in g.did.notes]
     if result.event_study is not None and result.staggered is None:
         notes += list(result.event_study.notes)
+    notes = [user_message(n, result.cohort) for n in notes]
+    notes += [w.message for w in getattr(result, "warnings", ())]
     return list(dict.fromkeys(notes))
 
 
@@ -562,7 +565,8 @@ def evaluation_report(result) -> Document:
             "Event study",
             "event_study",
             "Effect by year relative to the start (outcome points)",
-            "Estimates with 95% confidence intervals; the year before the start is the reference.",
+            f"Estimates with {_level(result.event_study.alpha)} confidence intervals; the year "
+            f"before the start is the reference.",
             result.event_study.plot,
         )
         pretrend = result.event_study.pretrend
