@@ -12,9 +12,14 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from cpdimpact._guards import reject_infinite
 from cpdimpact.errors import InvalidValueError, MissingColumnError, format_rows
 
-__all__ = ["require_columns", "numeric_column", "key_column", "integer_valued"]
+__all__ = ["require_columns", "numeric_column", "key_column", "integer_valued", "FIRST_TREATED"]
+
+#: The first-treated column of a cohort's frames; an estimator that takes a treatment indicator
+#: checks the indicator against it when the frame has one (see ``_guards.check_absorbing``).
+FIRST_TREATED = "first_treated"
 
 
 def require_columns(data: pd.DataFrame, roles: Iterable[tuple[str, str, str]]) -> None:
@@ -70,12 +75,7 @@ def numeric_column(
     if not allow_missing:
         _no_missing(series, role)
     values = series.to_numpy(dtype=float, na_value=np.nan)
-    infinite = np.isinf(values)
-    if infinite.any():
-        raise InvalidValueError(
-            f"column {column!r} (the {role}) has infinite values at "
-            f"{format_rows(series.index[infinite])}; replace or drop them upstream."
-        )
+    reject_infinite(values, series.index, column, role)
     return values
 
 

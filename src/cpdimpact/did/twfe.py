@@ -9,7 +9,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from cpdimpact.did._checks import key_column, numeric_column
+from cpdimpact._guards import check_absorbing, require_residual_variation
+from cpdimpact.did._checks import FIRST_TREATED, key_column, numeric_column
 from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
 from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe
 from cpdimpact.did.results import DiDResult
@@ -187,12 +188,26 @@ class DiD:
         cpdimpact.errors.MissingColumnError
             A named column is absent.
         cpdimpact.errors.InvalidValueError
-            Non-numeric outcome, treatment, covariate or weights; missing values; weights <= 0.
+            Non-numeric outcome, treatment, covariate or weights; missing or infinite values;
+            weights <= 0; an outcome that does not vary
+            (:class:`~cpdimpact.errors.ConstantOutcomeError`).
+        cpdimpact.errors.NonAbsorbingTreatmentError
+            The treatment switches off after switching on within a unit.
+        cpdimpact.errors.InconsistentTreatmentError
+            The treatment disagrees with a ``first_treated`` column of the same frame.
         cpdimpact.errors.DesignError
             No treated rows, or no comparison rows (:class:`EmptyComparisonGroupError`).
         cpdimpact.errors.EstimationError
             The treatment (or a covariate) has no variation left after absorbing the fixed
             effects, fewer than two clusters or periods.
+        cpdimpact.errors.ConstantOutcomeError
+            The outcome does not vary beyond the fixed effects (estimate and standard error
+            would be rounding noise).
+
+        Warns
+        -----
+        cpdimpact.errors.ExactFitWarning
+            The model explains the outcome exactly: the standard error is rounding noise.
         """
         prep = prepare(
             data,
@@ -216,6 +231,14 @@ class DiD:
                 f"column {self.treatment!r} (the treatment) is non-zero in every row: there "
                 "are no comparison rows (untreated units or pre-periods of treated units)."
             )
+        check_absorbing(
+            data,
+            treatment=self.treatment,
+            unit=self.unit,
+            time=self.time,
+            treated=treated,
+            first_treated=FIRST_TREATED,
+        )
         notes: list[str] = []
         self._check_timing(prep, treated, notes)
         few_clusters(notes, prep.cluster, treated, self.cluster)
@@ -234,6 +257,15 @@ class DiD:
             else None,
         )
         fit = fit_twfe(design, self.cov_type, notes)
+        exact = require_residual_variation(
+            fit.params[self.treatment],
+            fit.std_errors[self.treatment],
+            prep.y,
+            self.outcome,
+            explained_by="the unit and period fixed effects, the treatment and the covariates",
+        )
+        if exact:
+            notes.append(exact)
         facts = fit_facts(fit, self, fit.std_errors, notes, headline=(self.treatment,))
         return DiDResult(term=self.treatment, **facts)
 
