@@ -203,7 +203,7 @@ def test_event_study_recovers_noiseless_dynamic_effects():
     event = np.where(df["first_treated"] > 0, df["year"] - df["first_treated"], np.nan)
     truth = {-5: 0, -4: 0, -3: 0, -2: 0, 0: 1.0, 1: 1.5, 2: 2.0, 3: 2.5, 4: 3.0}
     df["outcome"] = df["outcome"] + pd.Series(event).map(truth).fillna(0).to_numpy()
-    with pytest.warns(ExactFitWarning, match="'outcome'.*explained exactly"):
+    with pytest.warns(ExactFitWarning, match="'outcome'.*exactly"):
         res = EventStudy(covariates=("prior",)).fit(df)
     est = res.coefficients["estimate"].drop(-1)
     np.testing.assert_allclose(est.to_numpy(), [truth[e] for e in est.index], atol=1e-9)

@@ -26,6 +26,7 @@ spread.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -151,10 +152,11 @@ def require_residual_variation(
             "measured outcome, not a fitted or constructed value."
         )
     message = (
-        f"column {column!r} (the outcome) is explained exactly by {explained_by}: the "
-        "estimates may be right (e.g. noiseless simulated data), but no variation is left to "
-        f"measure their uncertainty; the standard errors (at most {float(se.max()):.3g}), "
-        "intervals and p-values are rounding noise. Do not report them."
+        f"the standard errors (at most {float(se.max()):.3g}) of the estimates on column "
+        f"{column!r} (the outcome) are zero to rounding: {explained_by} explain the outcome "
+        "exactly (e.g. noiseless simulated data), or every cluster lies wholly on one side "
+        "of each comparison, so nothing measures the uncertainty. The estimates may be right; "
+        "the standard errors, intervals and p-values are rounding noise: do not report them."
     )
     warnings.warn(message, ExactFitWarning, stacklevel=stacklevel)
     return message
@@ -186,7 +188,7 @@ def check_absorbing(
     data: pd.DataFrame,
     *,
     treatment: str,
-    unit: str,
+    unit: str | Sequence[str],
     time: str,
     treated: np.ndarray | None = None,
     first_treated: str | None = None,
@@ -200,17 +202,23 @@ def check_absorbing(
     treated row follows a period with one. ``first_treated`` names a column of the same frame
     holding each unit's first treated period (0 or missing: never treated); when given and
     present, the indicator must equal ``first_treated > 0 and time >= first_treated``.
-    Missing ids or periods are left to the estimator's own checks.
+    ``unit`` may list nested id columns (``("school", "teacher")``): the unit is then the
+    path. Missing ids or periods are left to the estimator's own checks.
     """
     index = data.index
+    known = np.ones(len(data), dtype=bool)
     if treated is None:
         values = pd.to_numeric(data[treatment], errors="coerce").to_numpy(dtype=float)
         known = ~np.isnan(values)
         treated = np.zeros(len(values), dtype=bool)
         treated[known] = _flag(values[known], index[known], treatment)
-    keys = data[[unit, time]]
-    usable = keys.notna().all(axis=1).to_numpy()
-    codes, unit_values = pd.factorize(data[unit], sort=True)
+    unit_columns = [unit] if isinstance(unit, str) else list(unit)
+    usable = known & data[[*unit_columns, time]].notna().all(axis=1).to_numpy()
+    if len(unit_columns) == 1:
+        codes, unit_values = pd.factorize(data[unit_columns[0]], sort=True)
+    else:  # nested ids: the unit is the path (school, teacher)
+        codes, unit_values = pd.factorize(pd.MultiIndex.from_frame(data[unit_columns]), sort=True)
+        unit = "/".join(unit_columns)
     times = data[time].to_numpy()
     if not usable.any():
         return

@@ -9,9 +9,11 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from .._guards import check_absorbing
 from .._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
-from ..errors import DesignError, MissingColumnError
-from ._model import MultilevelModel
+from ..did._checks import FIRST_TREATED
+from ..errors import DesignError, InconsistentTreatmentError, MissingColumnError, format_rows
+from ._model import MultilevelModel, check_group_order
 from ._result import MultilevelResult
 
 __all__ = ["MultilevelDiD", "MultilevelDiDResult"]
@@ -139,6 +141,22 @@ class MultilevelDiD:
         if not (exposed > 0).any() or (exposed > 0).all():
             raise DesignError(
                 f"column {self.treatment!r} must mark some exposed and some unexposed records"
+            )
+        check_group_order(data, self.groups)
+        check_absorbing(
+            data,
+            treatment=self.treatment,
+            unit=self.groups,
+            time=self.time,
+            first_treated=FIRST_TREATED,
+        )
+        outside = (exposed > 0) & (frame[self.arm].to_numpy() == 0)
+        if outside.any():
+            raise InconsistentTreatmentError(
+                f"column {self.treatment!r} (the exposure) is set in rows where column "
+                f"{self.arm!r} (the treated arm) is 0, at {format_rows(frame.index[outside])}: "
+                f"exposed records must belong to the treated arm. Fix {self.arm!r} (1 for every "
+                f"record of a unit that is ever exposed) or {self.treatment!r}."
             )
         covariates = (self.arm, *year_terms, self.treatment, *self.covariates)
         model = MultilevelModel(
