@@ -9,9 +9,13 @@ would otherwise "succeed" without:
 * :func:`check_absorbing`: a unit's treatment indicator never switches off after switching
   on, and agrees with a ``first_treated`` column of the same frame when there is one;
   :func:`check_start_constant`: a first-treated period is one value per unit;
-* :func:`require_variation` and :func:`require_residual_variation`: the outcome varies in
-  the rows used, and beyond what the model explains exactly, so that no estimate or standard
-  error is made of rounding noise.
+* :func:`require_variation`, :func:`require_within_variation`, :func:`require_unexplained`
+  and :func:`require_residual_variation`: the outcome varies in the rows used, within the
+  innermost groups of a multilevel model, and beyond what the model explains exactly, so
+  that no estimate or standard error is made of rounding noise. Where the estimator cannot
+  proceed without a residual variance (a likelihood, an effect size over the residual SD) an
+  exact fit is an error; where the point estimates stand (two-way fixed effects on noiseless
+  simulated data) it is one :class:`~cpdimpact.errors.ExactFitWarning`.
 
 Every check raises a :class:`~cpdimpact.errors.CpdImpactError` subclass naming the user's
 column, the first offending rows (index labels) or units, and the fix. Nothing is modified.
@@ -49,6 +53,8 @@ __all__ = [
     "reject_negative",
     "require_variation",
     "require_residual_variation",
+    "require_within_variation",
+    "require_unexplained",
     "check_absorbing",
     "check_start_constant",
 ]
@@ -122,6 +128,49 @@ def require_variation(y: np.ndarray, column: str, *, where: str = "") -> None:
         )
 
 
+def _tolerance(values: np.ndarray) -> float:
+    """What counts as no variation next to ``values``: RTOL of their spread plus the floor."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0
+    return RTOL * float(np.ptp(values)) + noise_floor(values)
+
+
+def require_within_variation(
+    y: np.ndarray, groups: np.ndarray, column: str, *, group: str, fix: str
+) -> None:
+    """Refuse an outcome constant within every group (``groups``: integer codes per row).
+
+    A model with a residual (pupil-level) variance cannot estimate it then, and fits it at
+    rounding noise: e.g. school means copied to every pupil of the school.
+    """
+    values = np.asarray(y, dtype=float)
+    n = int(groups.max()) + 1
+    means = np.bincount(groups, weights=values, minlength=n) / np.bincount(groups, minlength=n)
+    if np.abs(values - means[groups]).max() <= _tolerance(values):
+        raise ConstantOutcomeError(
+            f"column {column!r} (the outcome) does not vary within {group} groups: every row "
+            "of a group has the same value, so no variation is left for the residual "
+            f"variance and its estimate would be rounding noise. {fix}"
+        )
+
+
+def require_unexplained(
+    residuals: np.ndarray, y: np.ndarray, column: str, *, explained_by: str
+) -> None:
+    """Refuse a fit whose residuals are all rounding noise where the estimator cannot proceed
+    without a residual variance (a likelihood, an effect size over the residual SD)."""
+    residuals = np.asarray(residuals, dtype=float)
+    if residuals.size and np.abs(residuals).max() <= _tolerance(y):
+        raise ConstantOutcomeError(
+            f"column {column!r} (the outcome) is explained exactly by {explained_by}: no "
+            "residual variation is left, so the model's variances and standard errors cannot "
+            f"be estimated. Check that {column!r} is the measured outcome, not a fitted or "
+            "constructed value."
+        )
+
+
 def require_residual_variation(
     estimates, std_errors, y: np.ndarray, column: str, *, explained_by: str, stacklevel: int = 3
 ) -> str | None:
@@ -135,13 +184,11 @@ def require_residual_variation(
     """
     se = np.asarray(std_errors, dtype=float).ravel()
     est = np.asarray(estimates, dtype=float).ravel()
-    values = np.asarray(y, dtype=float)
-    values = values[np.isfinite(values)]
     keep = np.isfinite(se)
     se, est = se[keep], est[keep]
-    if se.size == 0 or values.size == 0:
+    if se.size == 0:
         return None
-    tolerance = RTOL * float(np.ptp(values)) + noise_floor(values)
+    tolerance = _tolerance(y)
     if not (se <= tolerance).all():
         return None
     if (np.abs(est) <= tolerance).all():

@@ -301,8 +301,7 @@ class StaggeredDiD:
             se,
             prep.y,
             self.outcome,
-            explained_by="unit (or cohort) and period effects with one effect per group-time "
-            "cell",
+            explained_by="unit (or cohort) and period effects with one effect per group-time cell",
         )
         if exact:
             notes.append(exact)
@@ -391,7 +390,10 @@ class StaggeredDiD:
             raise MissingColumnError(
                 f"columns {missing} are not in the data; it has {list(map(str, data.columns))}"
             )
-        frame = data[columns]
+        # Repeated cross-sections do not use the units, but keep their column (when the frame
+        # has one) to check that each unit has one start year.
+        unit_seen = not self.panel and self.unit in data.columns and self.unit not in columns
+        frame = data[columns + [self.unit]] if unit_seen else data[columns]
         for column in (self.outcome, self.time, *self.covariates):
             if (
                 not pd.api.types.is_numeric_dtype(frame[column])
@@ -462,6 +464,10 @@ class StaggeredDiD:
         if len(periods) > 1 and (np.diff(periods) != 1).any():
             raise InvalidValueError(
                 f"periods must be consecutive; {self.time!r} jumps between {list(periods)}"
+            )
+        if not self.panel and self.unit in frame.columns:
+            check_start_constant(
+                starts, frame[self.unit], column=self.first_treated, estimator="StaggeredDiD"
             )
         if self.panel:
             owner, units = pd.factorize(frame[self.unit], sort=True)

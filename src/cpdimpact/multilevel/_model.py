@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from .._guards import reject_infinite, require_variation
+from .._guards import (
+    reject_infinite,
+    require_unexplained,
+    require_variation,
+    require_within_variation,
+)
 from .._weights import constant, weight_values, zero_weight_note
 from ..errors import (
     DataError,
@@ -341,6 +346,19 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     _check_groups(model, codes, labels)
     structure = _engine.build_structure(x, y, z_extra, codes, z_cols, weights)
     _check_rank(structure.cross[: x.shape[1], : x.shape[1]], [INTERCEPT, *model.covariates])
+    require_within_variation(
+        y,
+        codes[-1],
+        model.outcome,
+        group=repr(model.groups[-1]),
+        fix=f"Fit one row per {model.groups[-1]!r} without that level, or check the column.",
+    )
+    require_unexplained(
+        y - x @ np.linalg.lstsq(x, y, rcond=None)[0],
+        y,
+        model.outcome,
+        explained_by="the fixed effects (intercept and covariates)",
+    )
     term_levels = _term_levels(model, x, codes)
     return _Prepared(structure, labels, term_levels, int(incomplete.sum()), notes)
 
