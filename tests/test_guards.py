@@ -31,6 +31,7 @@ from cpdimpact.errors import (
     InconsistentTreatmentError,
     InvalidValueError,
     NonAbsorbingTreatmentError,
+    StaggeredTimingWarning,
 )
 from cpdimpact.multilevel import (
     ClusterTrial,
@@ -488,3 +489,30 @@ def test_multilevel_did_checks_the_order_of_its_groups():
     frame["teacher"] = frame[UNIT].astype(str) + "-" + (frame.index % 2).astype(str)
     spec = MultilevelDiD(outcome=Y, treatment=D, arm=ARM, time=YEAR, groups=("teacher", UNIT))
     _refused(spec, frame, NestingError, f"groups=('{UNIT}', 'teacher')")
+
+
+# ------------------------------------------------------- other fits that "succeeded" silently
+@pytest.mark.parametrize("name", ["EventStudy", "StaggeredDiD", "ImputationDiD", "SunAbraham"])
+def test_negative_first_treated_period_is_refused(name):
+    # A negative start used to be neither treated nor never treated: its rows fell silently.
+    frame = _pupils()
+    frame.loc[frame[UNIT] == 120, START] = -2019
+    message = _refused(_spec(name), frame, InvalidValueError, f"'{START}'", "negative")
+    assert "5360" in message  # the first row of school 120, as the user numbers it
+
+
+def test_staggered_with_a_single_cluster_is_refused():
+    frame = _pupils().assign(la="Leeds")
+    spec = StaggeredDiD(
+        outcome=Y, unit=UNIT, time=YEAR, first_treated=START, cluster="la", panel=False
+    )
+    _refused(spec, frame, EstimationError, "'la'", "at least 2 clusters")
+
+
+def test_did_warns_about_treated_units_without_a_pre_period():
+    frame = _pupils()
+    frame = frame[~((frame[UNIT] < 103) & (frame[YEAR] < 2018))]
+    spec = DiD(outcome=Y, unit=UNIT, time=YEAR, treatment=D, cluster=UNIT)
+    with pytest.warns(StaggeredTimingWarning, match=f"3 treated units of '{UNIT}'.*100, 101, 102"):
+        res = spec.fit(frame)
+    assert any("no untreated period" in n for n in res.notes)

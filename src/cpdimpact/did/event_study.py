@@ -11,7 +11,7 @@ import pandas as pd
 
 from cpdimpact._guards import check_start_constant, require_residual_variation
 from cpdimpact._results import interval
-from cpdimpact.did._checks import integer_valued, key_column, numeric_column
+from cpdimpact.did._checks import integer_valued, key_column, numeric_column, start_column
 from cpdimpact.did._common import (
     check_alpha,
     check_event_window,
@@ -193,10 +193,7 @@ class EventStudy:
         )
         period = numeric_column(data, self.time, "period")
         integer_valued(period, data.index, self.time, "period")
-        first = numeric_column(data, self.first_treated, "first-treated period", allow_missing=True)
-        integer_valued(first, data.index, self.first_treated, "first-treated period")
-        # 0 and missing both mean never treated.
-        first = np.where(np.isnan(first), 0.0, first)
+        first = start_column(data, self.first_treated)  # 0 and missing: never treated
         check_start_constant(
             first, data[self.unit], column=self.first_treated, estimator="The event study"
         )

@@ -33,7 +33,7 @@ from cpdimpact._guards import (
     require_variation,
 )
 from cpdimpact._results import HtmlFromSummary, Summary, interval, tidy_frame
-from cpdimpact.did._checks import integer_valued, numeric_column
+from cpdimpact.did._checks import integer_valued, numeric_column, start_column
 from cpdimpact.did._common import check_alpha, normalise_covariates, prepare, warn
 from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS, wald_f
 from cpdimpact.errors import (
@@ -399,9 +399,7 @@ class ImputationDiD:
         index = data.index
         t = numeric_column(data, self.time, "period")
         integer_valued(t, index, self.time, "period")
-        g = numeric_column(data, self.first_treated, "first treated period", allow_missing=True)
-        integer_valued(g, index, self.first_treated, "first treated period")
-        g = np.where(np.isnan(g), 0.0, g)
+        g = start_column(data, self.first_treated)  # 0 and missing: never treated
         unit, period = prep.unit, prep.time
         n_units, n_periods = int(unit.max()) + 1, len(prep.time_levels)
         unit_values = data[self.unit].to_numpy()

@@ -43,13 +43,14 @@ from cpdimpact._guards import (
 )
 from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
 from cpdimpact._weights import constant, weight_values, zero_weight_note
-from cpdimpact.did._checks import numeric_column
+from cpdimpact.did._checks import start_column
 from cpdimpact.did._drdid import METHODS, panel_att, repeated_att
 from cpdimpact.did._multiplier import _Bootstrap, _inference
 from cpdimpact.errors import (
     DesignError,
     DuplicateRowsError,
     EmptyComparisonGroupError,
+    EstimationError,
     InvalidValueError,
     MissingColumnError,
     SmallSampleWarning,
@@ -415,7 +416,7 @@ class StaggeredDiD:
                 column,
                 "outcome" if column == self.outcome else "covariate",
             )
-        numeric_column(frame, self.first_treated, "first treated period", allow_missing=True)
+        start_column(frame, self.first_treated)
         time = frame[self.time]
         if not pd.api.types.is_integer_dtype(time) and (
             time.isna().any() or (time != np.round(time)).any()
@@ -544,6 +545,12 @@ class StaggeredDiD:
             where="in the rows used (after dropping rows with a zero weight or a missing value "
             "and units treated from the first period)",
         )
+        if clusters is not None and int(clusters.max(initial=0)) < 1:
+            raise EstimationError(
+                f"cluster-robust inference needs at least 2 clusters of {self.cluster!r}; the "
+                "rows used hold 1, so every standard error would be zero. Cluster at the level "
+                "of assignment (e.g. school), or leave cluster=None."
+            )
         unit_w = None
         if w is not None:  # one weight per unit of inference, normalised to mean one
             unit_w = np.empty(len(cohort))

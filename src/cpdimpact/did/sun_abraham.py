@@ -16,7 +16,7 @@ from cpdimpact._guards import (
     require_variation,
 )
 from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
-from cpdimpact.did._checks import integer_valued, numeric_column
+from cpdimpact.did._checks import integer_valued, numeric_column, start_column
 from cpdimpact.did._common import (
     check_alpha,
     check_event_window,
@@ -245,9 +245,7 @@ class SunAbraham:
         )
         period = numeric_column(data, self.time, "period")
         integer_valued(period, data.index, self.time, "period")
-        first = numeric_column(data, self.first_treated, "first-treated period", allow_missing=True)
-        integer_valued(first, data.index, self.first_treated, "first-treated period")
-        first = np.where(np.isnan(first), 0.0, first)  # 0 and missing both mean never treated
+        first = start_column(data, self.first_treated)  # 0 and missing: never treated
         check_start_constant(
             first, data[self.unit], column=self.first_treated, estimator="The Sun & Abraham design"
         )

@@ -14,7 +14,12 @@ from cpdimpact.did._checks import FIRST_TREATED, key_column, numeric_column
 from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
 from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe
 from cpdimpact.did.results import DiDResult
-from cpdimpact.errors import DesignError, EmptyComparisonGroupError, StaggeredTimingWarning
+from cpdimpact.errors import (
+    DesignError,
+    EmptyComparisonGroupError,
+    StaggeredTimingWarning,
+    format_value,
+)
 
 __all__ = ["DiD"]
 
@@ -241,6 +246,7 @@ class DiD:
         )
         notes: list[str] = []
         self._check_timing(prep, treated, notes)
+        self._check_pre_periods(prep, treated, data, notes)
         few_clusters(notes, prep.cluster, treated, self.cluster)
         design = Design(
             data=prep,
@@ -268,6 +274,31 @@ class DiD:
             notes.append(exact)
         facts = fit_facts(fit, self, fit.std_errors, notes, headline=(self.treatment,))
         return DiDResult(term=self.treatment, **facts)
+
+    def _check_pre_periods(self, prep, treated: np.ndarray, data, notes: list[str]) -> None:
+        """Warn when treated units have no untreated period in the data (no pre-period).
+
+        Their unit effects absorb all their rows, so they enter only as already-treated
+        comparisons for the other units' later periods: biased when effects change over time.
+        """
+        n_units = int(prep.unit.max()) + 1
+        ever = np.bincount(prep.unit[treated], minlength=n_units) > 0
+        before = np.bincount(prep.unit[~treated], minlength=n_units) > 0
+        always = np.flatnonzero(ever & ~before)
+        if always.size == 0:
+            return
+        levels = key_column(data, self.unit, "unit")[1]
+        shown = ", ".join(format_value(v) for v in levels[always[:5]])
+        more = f" and {always.size - 5} more" if always.size > 5 else ""
+        warn(
+            notes,
+            f"{always.size} treated units of {self.unit!r} have no untreated period in the data "
+            f"({shown}{more}): with no pre-period their own change cannot be measured, and "
+            "two-way fixed effects uses them only as already-treated comparisons for the other "
+            "units, which biases the estimate when effects change over time. Add their years "
+            "before the start, or drop them.",
+            StaggeredTimingWarning,
+        )
 
     def _check_timing(self, prep, treated: np.ndarray, notes: list[str]) -> None:
         """Warn when treated units start in more than one period (staggered adoption).
