@@ -391,10 +391,7 @@ class StaggeredDiD:
             raise MissingColumnError(
                 f"columns {missing} are not in the data; it has {list(map(str, data.columns))}"
             )
-        # Repeated cross-sections do not use the units, but keep their column (when the frame
-        # has one) to check that each unit has one start year.
-        unit_seen = not self.panel and self.unit in data.columns and self.unit not in columns
-        frame = data[columns + [self.unit]] if unit_seen else data[columns]
+        frame = data[columns]
         for column in (self.outcome, self.time, *self.covariates):
             if (
                 not pd.api.types.is_numeric_dtype(frame[column])
@@ -465,10 +462,6 @@ class StaggeredDiD:
         if len(periods) > 1 and (np.diff(periods) != 1).any():
             raise InvalidValueError(
                 f"periods must be consecutive; {self.time!r} jumps between {list(periods)}"
-            )
-        if not self.panel and self.unit in frame.columns:
-            check_start_constant(
-                starts, frame[self.unit], column=self.first_treated, estimator="StaggeredDiD"
             )
         if self.panel:
             owner, units = pd.factorize(frame[self.unit], sort=True)
