@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpdimpact._guards import require_residual_variation, require_variation
 from cpdimpact.comparison import (
@@ -523,3 +525,32 @@ def test_did_warns_about_treated_units_without_a_pre_period():
     with pytest.warns(StaggeredTimingWarning, match=f"3 treated units of '{UNIT}'.*100, 101, 102"):
         res = spec.fit(frame)
     assert any("no untreated period" in n for n in res.notes)
+
+
+# ------------------------------------------------------------- property: corrupt any cell
+_BASE = _pupils()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    position=st.integers(0, len(_BASE) - 1),
+    column=st.sampled_from([Y, X, W]),
+    value=st.sampled_from([np.inf, -np.inf, np.nan]),
+    name=st.sampled_from(["DiD", "ImputationDiD"]),
+)
+def test_property_any_non_finite_cell_is_named(position, column, value, name):
+    frame = _BASE.copy()
+    label = frame.index[position]
+    frame.loc[label, column] = value
+    _refused(_spec(name, weights=W), frame, InvalidValueError, f"'{column}'", str(label))
+
+
+@settings(max_examples=30, deadline=None)
+@given(unit=st.integers(100, 119), data=st.data())
+def test_property_any_switch_off_is_named(unit, data):
+    frame = _BASE.copy()
+    start = int(frame.loc[frame[UNIT] == unit, START].iloc[0])
+    year = data.draw(st.integers(start + 1, 2020))
+    frame.loc[(frame[UNIT] == unit) & (frame[YEAR] == year), D] = 0
+    message = _refused(_spec("DiD"), frame, NonAbsorbingTreatmentError, f"'{D}'")
+    assert f"{unit} (treated from {start}, untreated in {year})" in message
