@@ -289,6 +289,21 @@ def test_indicator_disagreeing_with_first_treated_is_refused(name):
     _refused(_spec(name), frame, InconsistentTreatmentError, f"'{D}'", "'first_treated'", "133")
 
 
+def test_multilevel_did_accepts_exposure_finer_than_its_groups():
+    # Exposure by teacher within schools: school 104's exposed teacher leaves after 2019; the
+    # school still has (unexposed) pupils, so it did not switch off.
+    frame = _pupils().drop(columns="first_treated")
+    frame["teacher"] = frame[UNIT].astype(str) + "-" + (frame.index % 3).astype(str)
+    mixed = (frame[UNIT] < 110) & (frame[YEAR] >= 2018) & frame["teacher"].str.endswith("-0")
+    frame[D] = mixed.astype(int)
+    frame.loc[(frame[UNIT] == 104) & (frame[YEAR] == 2020), D] = 0
+    spec = MultilevelDiD(outcome=Y, treatment=D, arm=ARM, time=YEAR, groups=(UNIT,))
+    assert np.isfinite(_fit_quiet(spec, frame).estimate)
+    # With the teacher among the groups, the teacher is the unit and the switch-off is seen.
+    spec = MultilevelDiD(outcome=Y, treatment=D, arm=ARM, time=YEAR, groups=(UNIT, "teacher"))
+    _refused(spec, frame, NonAbsorbingTreatmentError, f"'{D}'", "'104-", "absorbing")
+
+
 def test_exposure_outside_the_treated_arm_is_refused():
     frame = _pupils().drop(columns="first_treated")
     frame.loc[(frame[UNIT] == 133) & (frame[YEAR] == 2020), D] = 1

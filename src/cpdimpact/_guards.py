@@ -240,6 +240,7 @@ def check_absorbing(
     treated: np.ndarray | None = None,
     first_treated: str | None = None,
     unit_role: str = "unit",
+    finer_exposure: bool = False,
 ) -> None:
     """Refuse a treatment indicator that switches off, or disagrees with ``first_treated``.
 
@@ -250,7 +251,10 @@ def check_absorbing(
     holding each unit's first treated period (0 or missing: never treated); when given and
     present, the indicator must equal ``first_treated > 0 and time >= first_treated``.
     ``unit`` may list nested id columns (``("school", "teacher")``): the unit is then the
-    path. Missing ids or periods are left to the estimator's own checks.
+    path. With ``finer_exposure`` (the indicator may be set below ``unit``, e.g. by teacher
+    within the schools of a multilevel model), the switch-off test is skipped when some unit
+    mixes treated and untreated rows in one period: a school whose only exposed teacher left
+    did not switch off. Missing ids or periods are left to the estimator's own checks.
     """
     index = data.index
     known = np.ones(len(data), dtype=bool)
@@ -280,6 +284,11 @@ def check_absorbing(
     any_treated[(u * n_periods + p)[d]] = True
     off = usable.copy()
     off[usable] = (p > start[u]) & ~any_treated[u * n_periods + p]
+    if finer_exposure and off.any():
+        any_untreated = np.zeros(n_units * n_periods, dtype=bool)
+        any_untreated[(u * n_periods + p)[~d]] = True
+        if (any_treated & any_untreated).any():
+            off[:] = False
     if off.any():
         bad_units = np.unique(codes[off])
         first_off = {}

@@ -149,6 +149,7 @@ class MultilevelDiD:
             unit=self.groups,
             time=self.time,
             first_treated=FIRST_TREATED,
+            finer_exposure=True,
         )
         outside = (exposed > 0) & (frame[self.arm].to_numpy() == 0)
         if outside.any():
