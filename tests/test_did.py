@@ -21,6 +21,7 @@ from cpdimpact.errors import (
     DesignError,
     EmptyComparisonGroupError,
     EstimationError,
+    ExactFitWarning,
     FewClustersWarning,
     InvalidValueError,
     MissingColumnError,
@@ -202,7 +203,8 @@ def test_event_study_recovers_noiseless_dynamic_effects():
     event = np.where(df["first_treated"] > 0, df["year"] - df["first_treated"], np.nan)
     truth = {-5: 0, -4: 0, -3: 0, -2: 0, 0: 1.0, 1: 1.5, 2: 2.0, 3: 2.5, 4: 3.0}
     df["outcome"] = df["outcome"] + pd.Series(event).map(truth).fillna(0).to_numpy()
-    res = EventStudy(covariates=("prior",)).fit(df)
+    with pytest.warns(ExactFitWarning, match="'outcome'.*exactly"):
+        res = EventStudy(covariates=("prior",)).fit(df)
     est = res.coefficients["estimate"].drop(-1)
     np.testing.assert_allclose(est.to_numpy(), [truth[e] for e in est.index], atol=1e-9)
     assert res.coefficients.loc[-1, "reference"]
@@ -337,9 +339,10 @@ def test_design_errors():
 
 def test_no_variation_after_absorbing_fixed_effects():
     df = panel()
-    # Everyone starts in 2019: treatment is a year effect.
+    # Everyone starts in 2019: treatment is a year effect (first_treated, which would now
+    # disagree with the indicator, is dropped).
     with pytest.raises(EstimationError, match="no variation left"):
-        DiD().fit(df.assign(exposed=df["year"] >= 2019))
+        DiD().fit(df.drop(columns="first_treated").assign(exposed=df["year"] >= 2019))
     # A covariate constant within units is absorbed.
     with pytest.raises(EstimationError, match="'size'.*constant within units"):
         DiD(covariates=("size",)).fit(df.assign(size=df["school"].str[1:].astype(float)))

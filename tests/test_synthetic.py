@@ -36,6 +36,7 @@ from cpdimpact.errors import (
     EmptyComparisonGroupError,
     InvalidValueError,
     MissingColumnError,
+    NonAbsorbingTreatmentError,
     SmallSampleWarning,
 )
 
@@ -339,8 +340,9 @@ def test_design_errors():
         SyntheticDiD().fit(stag)
     off = data.copy()
     off.loc[(off["area"] == "a00") & (off["year"] == 2019), "treated"] = 0
-    with pytest.raises(DesignError, match="every later year"):
+    with pytest.raises(NonAbsorbingTreatmentError, match="'treated'.*switches off") as info:
         SyntheticDiD().fit(off)
+    assert "'a00' (treated from 2017, untreated in 2019)" in str(info.value)
     with pytest.raises(DuplicateRowsError):
         SyntheticDiD().fit(pd.concat([data, data.head(1)]))
     with pytest.raises(MissingColumnError, match="'score'"):

@@ -29,6 +29,11 @@ __all__ = [
     # bad arguments to specs and functions (specs engineer, issue 15)
     "InvalidArgumentError",
     "ArgumentTypeError",
+    # estimator input guards (issue 15)
+    "NonAbsorbingTreatmentError",
+    "InconsistentTreatmentError",
+    "ConstantOutcomeError",
+    "ExactFitWarning",
     "format_rows",
     "format_value",
 ]
@@ -122,6 +127,29 @@ class ArgumentTypeError(InvalidArgumentError, TypeError):
     A subclass of :class:`InvalidArgumentError` (so one ``except`` catches every bad argument)
     and of :class:`TypeError`, which callers may already catch.
     """
+
+
+# ---- estimator input guards (issue 15): raised by cpdimpact._guards -------------------------
+class NonAbsorbingTreatmentError(InvalidValueError, DesignError):
+    """A unit's treatment switches off after switching on (or its start year varies).
+
+    Every estimator of cpdimpact assumes absorbing treatment: a unit stays treated from its
+    first treated period on. The message names the first units and periods and the fix.
+    """
+
+
+class InconsistentTreatmentError(InvalidValueError):
+    """The treatment indicator disagrees with the ``first_treated`` column of the same rows."""
+
+
+class ConstantOutcomeError(InvalidValueError):
+    """The outcome does not vary (overall, in the rows an estimator uses, or beyond what the
+    model explains exactly), so any estimate and standard error would be rounding noise."""
+
+
+class ExactFitWarning(CpdImpactWarning):
+    """The model explains the outcome exactly: the estimate may be right (noiseless simulated
+    data), but its standard error, interval and p-value are rounding noise."""
 
 
 def format_rows(rows: Iterable[object], *, limit: int = 5) -> str:

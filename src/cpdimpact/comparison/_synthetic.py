@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from cpdimpact._guards import check_absorbing, reject_infinite, require_variation
 from cpdimpact._results import HtmlFromSummary, Summary, interval, tidy_frame
 from cpdimpact._validate import (
     check_alpha,
@@ -272,6 +273,7 @@ def _prepare(
         raise InvalidValueError(
             f"column {outcome!r} holds non-numeric values at {format_rows(bad)}."
         )
+    reject_infinite(y.to_numpy(dtype=float, na_value=np.nan), data.index, outcome, "outcome")
     flag = data[treated]
     valid = flag.isin([0, 1, True, False]) & flag.notna()
     if not valid.all():
@@ -280,6 +282,7 @@ def _prepare(
             f"other values at {format_rows(data.index[~valid])}."
         )
     flag = flag.astype(int)
+    check_absorbing(data, treatment=treated, unit=area, time=year, treated=(flag == 1).to_numpy())
     treated_areas = pd.unique(data.loc[flag == 1, area])
     if len(treated_areas) == 0:
         raise DesignError(f"no row has {treated}=1: mark the treated area's programme years.")
@@ -295,17 +298,7 @@ def _prepare(
     )
     starts = {}
     for a in treated_areas:
-        d = wide_d.loc[a].to_numpy()
-        on = np.flatnonzero(d == 1)
-        first = on[0]
-        after = d[first:]
-        if np.any(after == 0):
-            raise DesignError(
-                f"area {format_value(a)} is treated in {format_value(years[first])} but not in "
-                f"every later year; the programme must continue once started (or drop the "
-                "later years)."
-            )
-        starts[a] = first
+        starts[a] = int(np.flatnonzero(wide_d.loc[a].to_numpy() == 1)[0])
     if len(set(starts.values())) > 1:
         detail = ", ".join(f"{format_value(a)} {format_value(years[s])}" for a, s in starts.items())
         raise DesignError(
@@ -355,6 +348,7 @@ def _prepare(
             "and weights need more donor areas than treated areas."
         )
     Y = np.vstack([wide_y.loc[donors].to_numpy(float), wide_y.loc[treated_set].to_numpy(float)])
+    require_variation(Y, outcome, where="across the areas and years used" if gappy else "")
     return _Panel(Y, tuple(donors), tuple(treated_set), tuple(years.tolist()), T0, tuple(gappy))
 
 

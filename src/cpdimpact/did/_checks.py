@@ -12,9 +12,21 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from cpdimpact._guards import reject_infinite, reject_negative
 from cpdimpact.errors import InvalidValueError, MissingColumnError, format_rows
 
-__all__ = ["require_columns", "numeric_column", "key_column", "integer_valued"]
+__all__ = [
+    "require_columns",
+    "numeric_column",
+    "key_column",
+    "integer_valued",
+    "start_column",
+    "FIRST_TREATED",
+]
+
+#: The first-treated column of a cohort's frames; an estimator that takes a treatment indicator
+#: checks the indicator against it when the frame has one (see ``_guards.check_absorbing``).
+FIRST_TREATED = "first_treated"
 
 
 def require_columns(data: pd.DataFrame, roles: Iterable[tuple[str, str, str]]) -> None:
@@ -70,12 +82,7 @@ def numeric_column(
     if not allow_missing:
         _no_missing(series, role)
     values = series.to_numpy(dtype=float, na_value=np.nan)
-    infinite = np.isinf(values)
-    if infinite.any():
-        raise InvalidValueError(
-            f"column {column!r} (the {role}) has infinite values at "
-            f"{format_rows(series.index[infinite])}; replace or drop them upstream."
-        )
+    reject_infinite(values, series.index, column, role)
     return values
 
 
@@ -96,3 +103,22 @@ def integer_valued(values: np.ndarray, index: pd.Index, column: str, role: str) 
             f"column {column!r} (the {role}) must hold whole periods (e.g. years) but has "
             f"fractional values at {format_rows(index[bad])}."
         )
+
+
+def start_column(data: pd.DataFrame, column: str, role: str = "first treated period") -> np.ndarray:
+    """Each row's first treated period as float: whole periods, 0 for never treated.
+
+    Missing values mean never treated (as 0 does); negative, infinite or fractional values
+    are refused (a negative start is not "never": it would silently drop the unit's rows).
+    """
+    first = numeric_column(data, column, role, allow_missing=True)
+    integer_valued(first, data.index, column, role)
+    reject_negative(
+        first,
+        data.index,
+        column,
+        role,
+        "give the first treated period (e.g. 2019), or 0 or a "
+        "missing value for a unit never treated.",
+    )
+    return np.where(np.isnan(first), 0.0, first)

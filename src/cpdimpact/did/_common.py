@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from cpdimpact._guards import require_variation
 from cpdimpact._validate import check_alpha  # re-exported: the rule lives in _validate
 from cpdimpact.did._checks import key_column, numeric_column, require_columns
 from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS, Prepared
@@ -96,6 +97,7 @@ def prepare(
     if len(data) == 0:
         raise InvalidValueError("the data have no rows")
     y = numeric_column(data, outcome, "outcome")
+    require_variation(y, outcome)
     unit_codes, _ = key_column(data, unit, "unit")
     time_codes, time_levels = key_column(data, time, "period")
     cluster_codes, _ = key_column(data, cluster, "cluster")

@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from cpdimpact._guards import check_start_constant
 from cpdimpact._results import HtmlFromSummary, Summary
 from cpdimpact._validate import check_choice
 from cpdimpact.did._checks import key_column, numeric_column, require_columns
@@ -253,19 +254,12 @@ class _Panel:
                 "unit-period means first (cohort.unit_years)"
             )
         n_units, n_periods = len(unit_levels), len(time_levels)
-        lo = np.full(n_units, np.inf)
-        hi = np.full(n_units, -np.inf)
-        np.minimum.at(lo, units, first)
-        np.maximum.at(hi, units, first)
-        varying = np.flatnonzero(lo != hi)
-        if varying.size:
-            shown = ", ".join(repr(_plain(unit_levels[i])) for i in varying[:5])
-            raise InvalidValueError(
-                f"column {first_treated!r} must be constant within each unit, but units "
-                f"{shown}{' and more' if varying.size > 5 else ''} change it. The decomposition "
-                "needs absorbing (staggered) treatment: a unit stays treated from its first "
-                "treated period on. Treatment that switches off is outside Goodman-Bacon (2021)."
-            )
+        check_start_constant(
+            first,
+            data[unit],
+            column=first_treated,
+            estimator="The Goodman-Bacon (2021) decomposition (staggered treatment)",
+        )
         counts = np.bincount(units, minlength=n_units)
         incomplete = np.flatnonzero(counts < n_periods)
         if incomplete.size:
@@ -281,7 +275,8 @@ class _Panel:
         wide[units, times] = y
         periods = time_levels.to_numpy(dtype=float)
         # effective start: index of the first period >= first_treated (n_periods = untreated)
-        cohort = lo
+        cohort = np.empty(n_units)
+        cohort[units] = first  # one value per unit (checked above)
         start = np.where(cohort > 0, np.searchsorted(periods, cohort, side="left"), n_periods)
         notes: list[str] = []
         moved = (cohort > 0) & (start < n_periods) & (start > 0)

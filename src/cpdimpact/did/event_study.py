@@ -9,8 +9,9 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from cpdimpact._guards import check_start_constant, require_residual_variation
 from cpdimpact._results import interval
-from cpdimpact.did._checks import integer_valued, key_column, numeric_column
+from cpdimpact.did._checks import integer_valued, key_column, numeric_column, start_column
 from cpdimpact.did._common import (
     check_alpha,
     check_event_window,
@@ -24,9 +25,7 @@ from cpdimpact.did.results import EventStudyResult, PretrendTest
 from cpdimpact.errors import (
     DesignError,
     EmptyComparisonGroupError,
-    InvalidValueError,
     StaggeredTimingWarning,
-    format_rows,
 )
 
 __all__ = ["EventStudy"]
@@ -194,11 +193,10 @@ class EventStudy:
         )
         period = numeric_column(data, self.time, "period")
         integer_valued(period, data.index, self.time, "period")
-        first = numeric_column(data, self.first_treated, "first-treated period", allow_missing=True)
-        integer_valued(first, data.index, self.first_treated, "first-treated period")
-        # 0 and missing both mean never treated.
-        first = np.where(np.isnan(first), 0.0, first)
-        self._check_constant_within_units(first, prep.unit, data.index)
+        first = start_column(data, self.first_treated)  # 0 and missing: never treated
+        check_start_constant(
+            first, data[self.unit], column=self.first_treated, estimator="The event study"
+        )
         treated = first != 0
         if not treated.any():
             raise DesignError(
@@ -261,6 +259,16 @@ class EventStudy:
         )
         fit = fit_twfe(design, self.cov_type, notes)
         std_errors = fit.std_errors
+        exact = require_residual_variation(
+            fit.params[list(names.values())],
+            std_errors[list(names.values())],
+            prep.y,
+            self.outcome,
+            explained_by="the unit and period fixed effects, the event-time terms and the "
+            "covariates",
+        )
+        if exact:
+            notes.append(exact)
         df = fit.df if fit.df_terms is None else fit.df_terms
         coefficients = self._coefficients(
             fit.params, std_errors, names, df, lo_end, hi_end, binned_lo, binned_hi
@@ -300,22 +308,6 @@ class EventStudy:
         if v == hi and binned_hi:
             return f"event_time>={v}"
         return f"event_time={v}"
-
-    def _check_constant_within_units(
-        self, first: np.ndarray, unit: np.ndarray, index: pd.Index
-    ) -> None:
-        n_units = int(unit.max()) + 1
-        lo = np.full(n_units, np.inf)
-        hi = np.full(n_units, -np.inf)
-        np.minimum.at(lo, unit, first)
-        np.maximum.at(hi, unit, first)
-        varies = (lo != hi)[unit]
-        if varies.any():
-            raise InvalidValueError(
-                f"column {self.first_treated!r} (the first-treated period) varies within units "
-                f"of {self.unit!r} at {format_rows(index[varies])}; it must be one value per "
-                "unit (0 or missing for never treated)."
-            )
 
     def _coefficients(
         self, params, std_errors, names, df, lo_end, hi_end, binned_lo, binned_hi

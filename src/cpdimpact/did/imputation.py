@@ -27,9 +27,14 @@ import pandas as pd
 from scipy import linalg, sparse
 from scipy.sparse import csgraph
 
+from cpdimpact._guards import (
+    check_start_constant,
+    require_residual_variation,
+    require_variation,
+)
 from cpdimpact._results import HtmlFromSummary, Summary, interval, tidy_frame
 from cpdimpact._validate import check_int
-from cpdimpact.did._checks import integer_valued, numeric_column
+from cpdimpact.did._checks import integer_valued, numeric_column, start_column
 from cpdimpact.did._common import check_alpha, normalise_covariates, prepare, warn
 from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS, wald_f
 from cpdimpact.errors import (
@@ -40,7 +45,6 @@ from cpdimpact.errors import (
     EstimationError,
     FewClustersWarning,
     InvalidArgumentError,
-    InvalidValueError,
     SmallSampleWarning,
     format_rows,
     format_value,
@@ -337,6 +341,16 @@ class ImputationDiD:
         influence = pd.DataFrame(np.column_stack(psis), columns=terms)
         influence.index = pd.Index(d.cluster_levels, name=self.cluster or self.unit)
         std_errors = np.sqrt((influence.to_numpy() ** 2).sum(axis=0))
+        exact = require_residual_variation(
+            estimates[0],
+            std_errors[0],
+            np.concatenate([d.y0, d.y1]),
+            self.outcome,
+            explained_by="the unit and period fixed effects (and covariates) of the untreated "
+            "rows and a constant effect",
+        )
+        if exact:
+            notes.append(exact)
         lower, upper = interval(estimates[1:], std_errors[1:], alpha=self.alpha)
         event_study = pd.DataFrame(
             {
@@ -394,9 +408,7 @@ class ImputationDiD:
         index = data.index
         t = numeric_column(data, self.time, "period")
         integer_valued(t, index, self.time, "period")
-        g = numeric_column(data, self.first_treated, "first treated period", allow_missing=True)
-        integer_valued(g, index, self.first_treated, "first treated period")
-        g = np.where(np.isnan(g), 0.0, g)
+        g = start_column(data, self.first_treated)  # 0 and missing: never treated
         unit, period = prep.unit, prep.time
         n_units, n_periods = int(unit.max()) + 1, len(prep.time_levels)
         unit_values = data[self.unit].to_numpy()
@@ -404,18 +416,9 @@ class ImputationDiD:
         # Absorbing treatment: one start per unit.
         start = np.empty(n_units)
         start[unit] = g
-        varying = g != start[unit]
-        if varying.any():
-            units = np.unique(unit[varying])
-            shown = _first_values(unit_values, unit, units)
-            raise InvalidValueError(
-                f"column {self.first_treated!r} (the first treated period) must be constant "
-                f"within each unit, but {units.size} units change it (units {shown}; "
-                f"{format_rows(index[varying])}). The imputation estimator needs absorbing "
-                "treatment: a unit stays treated from its first treated period on. Give each "
-                "unit its first treated period (0 if never), or model switching treatment "
-                "another way."
-            )
+        check_start_constant(
+            g, data[self.unit], column=self.first_treated, estimator="The imputation estimator"
+        )
 
         # Repeated unit-periods are the design on pupil rows, an error on unit-level rows.
         cell = unit.astype(np.int64) * n_periods + period
@@ -509,6 +512,7 @@ class ImputationDiD:
 
         # Clusters among the rows used, renumbered in sorted order of their labels.
         used = untreated | keep
+        require_variation(prep.y[used], self.outcome, where="in the rows used")
         present = np.bincount(prep.cluster[used], minlength=prep.n_clusters) > 0
         renumber = np.cumsum(present) - 1
         cluster_full = np.where(used, renumber[prep.cluster], -1)

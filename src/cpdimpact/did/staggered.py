@@ -35,15 +35,23 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cpdimpact._guards import (
+    check_start_constant,
+    reject_infinite,
+    require_residual_variation,
+    require_variation,
+)
 from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
 from cpdimpact._validate import check_alpha, check_bool, check_choice, check_int, check_seed
 from cpdimpact._weights import constant, weight_values, zero_weight_note
+from cpdimpact.did._checks import start_column
 from cpdimpact.did._drdid import METHODS, panel_att, repeated_att
 from cpdimpact.did._multiplier import _Bootstrap, _inference
 from cpdimpact.errors import (
     DesignError,
     DuplicateRowsError,
     EmptyComparisonGroupError,
+    EstimationError,
     InvalidValueError,
     MissingColumnError,
     SmallSampleWarning,
@@ -281,6 +289,15 @@ class StaggeredDiD:
         bootstrap = _Bootstrap.create(self, prep.clusters, n) if self.n_bootstrap else None
         se, band = _standard_errors(psi, bootstrap, prep.clusters, self.alpha)
         cells["std_error"] = se
+        exact = require_residual_variation(
+            cells["estimate"],
+            se,
+            prep.y,
+            self.outcome,
+            explained_by="unit (or cohort) and period effects with one effect per group-time cell",
+        )
+        if exact:
+            notes.append(exact)
         lower, upper = interval(cells["estimate"], cells["std_error"], alpha=self.alpha)
         cells["ci_lower"], cells["ci_upper"] = lower, upper
         cells["band_lower"] = cells["estimate"] - band * cells["std_error"]
@@ -381,6 +398,14 @@ class StaggeredDiD:
                         else ""
                     )
                 )
+        for column in (self.outcome, *self.covariates):  # missing: dropped below; inf: never
+            reject_infinite(
+                frame[column].to_numpy(dtype=float, na_value=np.nan),
+                frame.index,
+                column,
+                "outcome" if column == self.outcome else "covariate",
+            )
+        start_column(frame, self.first_treated)
         time = frame[self.time]
         if not pd.api.types.is_integer_dtype(time) and (
             time.isna().any() or (time != np.round(time)).any()
@@ -443,15 +468,11 @@ class StaggeredDiD:
                     "unit-period means first (cohort.unit_years), or set panel=False for "
                     "repeated cross-sections"
                 )
+            check_start_constant(
+                starts, frame[self.unit], column=self.first_treated, estimator="StaggeredDiD"
+            )
             cohort = np.empty(n)
-            cohort[owner] = starts  # any row's value; all must agree
-            varying = np.asarray(units)[np.unique(owner[cohort[owner] != starts])]
-            if len(varying):
-                raise InvalidValueError(
-                    f"column {self.first_treated!r} must be constant within each unit; units "
-                    f"{[*varying[:5]]} change it (this design needs absorbing treatment: a unit "
-                    "stays treated once it starts)"
-                )
+            cohort[owner] = starts
             counts = np.bincount(owner, minlength=n)
             balanced = bool((counts == len(periods)).all())
             if not balanced:
@@ -503,6 +524,18 @@ class StaggeredDiD:
             y, period = y[keep_rows], period[keep_rows]
             x = None if x is None else x[keep_rows]
             w = None if w is None else w[keep_rows]
+        require_variation(
+            y,
+            self.outcome,
+            where="in the rows used (after dropping rows with a zero weight or a missing value "
+            "and units treated from the first period)",
+        )
+        if clusters is not None and int(clusters.max(initial=0)) < 1:
+            raise EstimationError(
+                f"cluster-robust inference needs at least 2 clusters of {self.cluster!r}; the "
+                "rows used hold 1, so every standard error would be zero. Cluster at the level "
+                "of assignment (e.g. school), or leave cluster=None."
+            )
         unit_w = None
         if w is not None:  # one weight per unit of inference, normalised to mean one
             unit_w = np.empty(len(cohort))

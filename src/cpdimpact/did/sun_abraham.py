@@ -10,9 +10,14 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, sparse
 
+from cpdimpact._guards import (
+    check_start_constant,
+    require_residual_variation,
+    require_variation,
+)
 from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
 from cpdimpact._validate import check_choice
-from cpdimpact.did._checks import integer_valued, numeric_column
+from cpdimpact.did._checks import integer_valued, numeric_column, start_column
 from cpdimpact.did._common import (
     check_alpha,
     check_event_window,
@@ -27,9 +32,7 @@ from cpdimpact.errors import (
     DesignError,
     EmptyComparisonGroupError,
     EstimationError,
-    InvalidValueError,
     SmallSampleWarning,
-    format_rows,
 )
 
 __all__ = ["SunAbraham", "SunAbrahamResult"]
@@ -242,10 +245,10 @@ class SunAbraham:
         )
         period = numeric_column(data, self.time, "period")
         integer_valued(period, data.index, self.time, "period")
-        first = numeric_column(data, self.first_treated, "first-treated period", allow_missing=True)
-        integer_valued(first, data.index, self.first_treated, "first-treated period")
-        first = np.where(np.isnan(first), 0.0, first)  # 0 and missing both mean never treated
-        self._check_absorbing(first, prep.unit, data.index)
+        first = start_column(data, self.first_treated)  # 0 and missing: never treated
+        check_start_constant(
+            first, data[self.unit], column=self.first_treated, estimator="The Sun & Abraham design"
+        )
 
         notes: list[str] = []
         sample = self._sample(period, first, prep.unit, data.index, notes)
@@ -291,6 +294,7 @@ class SunAbraham:
 
         # Restrict to the estimation sample and re-code the identifiers.
         idx = np.flatnonzero(keep)
+        require_variation(prep.y[idx], self.outcome, where="in the rows of the estimation sample")
         unit = _recode(prep.unit[idx])
         time = _recode(prep.time[idx])
         cluster = _recode(prep.cluster[idx])
@@ -349,6 +353,16 @@ class SunAbraham:
         params = pd.Series(fit.params, index=pd.Index(fit.names, name="term"))
         cov = pd.DataFrame(fit.cov, index=params.index, columns=params.index)
         se = np.sqrt(np.diag(fit.cov))
+        exact = require_residual_variation(
+            delta,
+            se[:n_cells],
+            prep.y[idx],
+            self.outcome,
+            explained_by="the unit and period fixed effects, the cohort x event-time terms "
+            "and the covariates",
+        )
+        if exact:
+            notes.append(exact)
         c_lo, c_hi = interval(delta, se[:n_cells], alpha=self.alpha, df=fit.df)
         share = agg.pi[np.searchsorted(agg.event_times, cell_event), np.arange(n_cells)]
         cohort_effects = pd.DataFrame(
@@ -430,22 +444,6 @@ class SunAbraham:
         )
 
     # ------------------------------------------------------------------------ helpers
-    def _check_absorbing(self, first: np.ndarray, unit: np.ndarray, index: pd.Index) -> None:
-        n_units = int(unit.max()) + 1
-        lo = np.full(n_units, np.inf)
-        hi = np.full(n_units, -np.inf)
-        np.minimum.at(lo, unit, first)
-        np.maximum.at(hi, unit, first)
-        varies = (lo != hi)[unit]
-        if varies.any():
-            raise InvalidValueError(
-                f"column {self.first_treated!r} (the first-treated period) varies within units "
-                f"of {self.unit!r} at {format_rows(index[varies])}. The Sun & Abraham design "
-                "needs an absorbing treatment: one start period per unit (0 or missing for "
-                "never treated), treated from then on. Units whose treatment switches off are "
-                "outside it; drop them or code their first start for every row."
-            )
-
     def _sample(self, period, first, unit, index, notes) -> _Sample:
         """Rows kept, cohort of each row, comparison rows; drops and notes as documented."""
         t_min, t_max = float(period.min()), float(period.max())

@@ -9,7 +9,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from cpdimpact.did._checks import key_column, numeric_column
+from cpdimpact._guards import check_absorbing, require_residual_variation
+from cpdimpact.did._checks import FIRST_TREATED, key_column, numeric_column
 from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
 from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe
 from cpdimpact.did.results import DiDResult
@@ -196,12 +197,26 @@ class DiD:
         cpdimpact.errors.MissingColumnError
             A named column is absent.
         cpdimpact.errors.InvalidValueError
-            Non-numeric outcome, treatment, covariate or weights; missing values; weights <= 0.
+            Non-numeric outcome, treatment, covariate or weights; missing or infinite values;
+            weights <= 0; an outcome that does not vary
+            (:class:`~cpdimpact.errors.ConstantOutcomeError`).
+        cpdimpact.errors.NonAbsorbingTreatmentError
+            The treatment switches off after switching on within a unit.
+        cpdimpact.errors.InconsistentTreatmentError
+            The treatment disagrees with a ``first_treated`` column of the same frame.
         cpdimpact.errors.DesignError
             No treated rows, or no comparison rows (:class:`EmptyComparisonGroupError`).
         cpdimpact.errors.EstimationError
             The treatment (or a covariate) has no variation left after absorbing the fixed
             effects, fewer than two clusters or periods.
+        cpdimpact.errors.ConstantOutcomeError
+            The outcome does not vary beyond the fixed effects (estimate and standard error
+            would be rounding noise).
+
+        Warns
+        -----
+        cpdimpact.errors.ExactFitWarning
+            The model explains the outcome exactly: the standard error is rounding noise.
         """
         prep = prepare(
             data,
@@ -225,8 +240,17 @@ class DiD:
                 f"column {self.treatment!r} (the treatment) is non-zero in every row: there "
                 "are no comparison rows (untreated units or pre-periods of treated units)."
             )
+        check_absorbing(
+            data,
+            treatment=self.treatment,
+            unit=self.unit,
+            time=self.time,
+            treated=treated,
+            first_treated=FIRST_TREATED,
+        )
         notes: list[str] = []
         self._check_timing(prep, treated, notes)
+        self._check_pre_periods(prep, treated, data, notes)
         few_clusters(notes, prep.cluster, treated, self.cluster)
         design = Design(
             data=prep,
@@ -243,8 +267,42 @@ class DiD:
             else None,
         )
         fit = fit_twfe(design, self.cov_type, notes)
+        exact = require_residual_variation(
+            fit.params[self.treatment],
+            fit.std_errors[self.treatment],
+            prep.y,
+            self.outcome,
+            explained_by="the unit and period fixed effects, the treatment and the covariates",
+        )
+        if exact:
+            notes.append(exact)
         facts = fit_facts(fit, self, fit.std_errors, notes, headline=(self.treatment,))
         return DiDResult(term=self.treatment, **facts)
+
+    def _check_pre_periods(self, prep, treated: np.ndarray, data, notes: list[str]) -> None:
+        """Warn when treated units have no untreated period in the data (no pre-period).
+
+        Their unit effects absorb all their rows, so they enter only as already-treated
+        comparisons for the other units' later periods: biased when effects change over time.
+        """
+        n_units = int(prep.unit.max()) + 1
+        ever = np.bincount(prep.unit[treated], minlength=n_units) > 0
+        before = np.bincount(prep.unit[~treated], minlength=n_units) > 0
+        always = np.flatnonzero(ever & ~before)
+        if always.size == 0:
+            return
+        levels = key_column(data, self.unit, "unit")[1]
+        shown = ", ".join(format_value(v) for v in levels[always[:5]])
+        more = f" and {always.size - 5} more" if always.size > 5 else ""
+        warn(
+            notes,
+            f"{always.size} treated units of {self.unit!r} have no untreated period in the data "
+            f"({shown}{more}): with no pre-period their own change cannot be measured, and "
+            "two-way fixed effects uses them only as already-treated comparisons for the other "
+            "units, which biases the estimate when effects change over time. Add their years "
+            "before the start, or drop them.",
+            StaggeredTimingWarning,
+        )
 
     def _check_timing(self, prep, treated: np.ndarray, notes: list[str]) -> None:
         """Warn when treated units start in more than one period (staggered adoption).

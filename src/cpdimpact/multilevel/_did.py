@@ -9,10 +9,19 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from .._guards import check_absorbing
 from .._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
 from .._validate import check_bool
-from ..errors import DesignError, InvalidArgumentError, MissingColumnError, format_value
-from ._model import MultilevelModel
+from ..did._checks import FIRST_TREATED
+from ..errors import (
+    DesignError,
+    InconsistentTreatmentError,
+    InvalidArgumentError,
+    MissingColumnError,
+    format_rows,
+    format_value,
+)
+from ._model import MultilevelModel, check_group_order
 from ._result import MultilevelResult
 
 __all__ = ["MultilevelDiD", "MultilevelDiDResult"]
@@ -144,6 +153,23 @@ class MultilevelDiD:
         if not (exposed > 0).any() or (exposed > 0).all():
             raise DesignError(
                 f"column {self.treatment!r} must mark some exposed and some unexposed records"
+            )
+        check_group_order(data, self.groups)
+        check_absorbing(
+            data,
+            treatment=self.treatment,
+            unit=self.groups,
+            time=self.time,
+            first_treated=FIRST_TREATED,
+            finer_exposure=True,
+        )
+        outside = (exposed > 0) & (frame[self.arm].to_numpy() == 0)
+        if outside.any():
+            raise InconsistentTreatmentError(
+                f"column {self.treatment!r} (the exposure) is set in rows where column "
+                f"{self.arm!r} (the treated arm) is 0, at {format_rows(frame.index[outside])}: "
+                f"exposed records must belong to the treated arm. Fix {self.arm!r} (1 for every "
+                f"record of a unit that is ever exposed) or {self.treatment!r}."
             )
         covariates = (self.arm, *year_terms, self.treatment, *self.covariates)
         model = MultilevelModel(

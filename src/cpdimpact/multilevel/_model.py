@@ -13,6 +13,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from .._guards import (
+    reject_infinite,
+    require_unexplained,
+    require_variation,
+    require_within_variation,
+)
 from .._validate import check_alpha, check_bool, check_choice
 from .._weights import constant, weight_values, zero_weight_note
 from ..errors import (
@@ -29,7 +35,7 @@ from . import _engine
 from ._inference import between_within_df, satterthwaite_df
 from ._result import MultilevelResult
 
-__all__ = ["MultilevelModel", "NestingError"]
+__all__ = ["MultilevelModel", "NestingError", "check_group_order"]
 
 INTERCEPT = "Intercept"
 
@@ -286,6 +292,10 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
                 f"[{column!r}], drop_first=True, dtype=float)"
             )
     frame = data[list(dict.fromkeys(used))]
+    for column in numeric:  # missing values are handled below; infinite ones never
+        role = "outcome" if column == model.outcome else "covariate"
+        values = frame[column].to_numpy(dtype=float, na_value=np.nan)
+        reject_infinite(values, frame.index, column, role)
     modelled = [c for c in frame.columns if c != model.weights]
     incomplete = frame[modelled].isna().any(axis=1).to_numpy()
     notes: list[str] = []
@@ -315,6 +325,9 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
             "weights normalised to mean one)"
         )
     y = frame[model.outcome].to_numpy(dtype=float)
+    require_variation(
+        y, model.outcome, where="in the complete rows" if len(frame) < len(data) else ""
+    )
     x = np.column_stack(
         [np.ones(len(frame))] + [frame[c].to_numpy(dtype=float) for c in model.covariates]
     )
@@ -329,10 +342,25 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     z_cols = (0,) + tuple(
         position[t] if t in position else p + 1 + extra_terms.index(t) for t in slope_terms
     )
+    if model.check_nesting:
+        check_group_order(frame, model.groups)
     codes, labels = _group_codes(frame, model.groups)
     _check_groups(model, codes, labels)
     structure = _engine.build_structure(x, y, z_extra, codes, z_cols, weights)
     _check_rank(structure.cross[: x.shape[1], : x.shape[1]], [INTERCEPT, *model.covariates])
+    require_within_variation(
+        y,
+        codes[-1],
+        model.outcome,
+        group=repr(model.groups[-1]),
+        fix=f"Fit one row per {model.groups[-1]!r} without that level, or check the column.",
+    )
+    require_unexplained(
+        y - x @ np.linalg.lstsq(x, y, rcond=None)[0],
+        y,
+        model.outcome,
+        explained_by="the fixed effects (intercept and covariates)",
+    )
     term_levels = _term_levels(model, x, codes)
     return _Prepared(structure, labels, term_levels, int(incomplete.sum()), notes)
 
@@ -386,6 +414,63 @@ def _group_codes(frame: pd.DataFrame, groups: tuple[str, ...]):
         codes.append(code)
         parent = code
     return codes, tuple(labels)
+
+
+#: A level whose parent groups hold a single child id this often, with child ids spanning
+#: several parents and more ids than any parent holds (so not ids restarting within each
+#: parent), is taken to be listed inner-first.
+_INNER_FIRST_SHARE = 0.9
+
+
+def check_group_order(frame: pd.DataFrame, groups: Sequence[str]) -> None:
+    """Refuse ``groups`` listed inner-first, or a level that coincides with its parent.
+
+    ``groups`` run outermost first. For each level, the parent's groups (the path of the
+    levels above) are compared with the level's own ids: when (nearly) every parent group holds
+    a single id of the level, while the level's ids each span several parents, the level
+    contains its "parent" (``("teacher", "school")``, lme4's inner-first habit, or
+    ``("school", "trust")``); when every parent holds a single id and each id sits in one
+    parent, the level names the same groups as its parent. Ids that restart within each
+    parent (teacher 1, 2, ... in every school) are recognised and accepted: they never number
+    more distinct ids than the largest parent holds. Rows with a missing id are ignored.
+    """
+    groups = tuple(groups)
+    if len(groups) < 2:
+        return
+    complete = frame[list(groups)].notna().all(axis=1).to_numpy()
+    parent = np.zeros(int(complete.sum()), dtype=np.int64)
+    for depth, column in enumerate(groups):
+        child, child_ids = pd.factorize(frame.loc[complete, column], sort=True)
+        child = child.astype(np.int64)
+        if depth > 0:
+            pairs = np.unique(parent * len(child_ids) + child)
+            pair_parent, pair_child = pairs // len(child_ids), pairs % len(child_ids)
+            per_parent = np.bincount(pair_parent)
+            per_parent = per_parent[per_parent > 0]
+            per_child = np.bincount(pair_child, minlength=len(child_ids))
+            single = float((per_parent == 1).mean())
+            restart = len(child_ids) <= per_parent.max()
+            spans = float(per_child.mean()) > 1
+            outer = groups[depth - 1]
+            if single == 1.0 and (restart or not spans):
+                raise NestingError(
+                    f"groups {groups}: every {outer!r} group holds a single {column!r}, so "
+                    f"{column!r} names the same groups as {outer!r} and the two variances "
+                    f"cannot be told apart. Remove {column!r} (or {outer!r}) from groups."
+                )
+            if single >= _INNER_FIRST_SHARE and not restart and spans:
+                order = list(groups)
+                order[depth - 1], order[depth] = column, outer
+                raise NestingError(
+                    f"groups {groups} look inner-first: {format_value(len(child_ids))} "
+                    f"{column!r} ids each span {float(per_child.mean()):.3g} {outer!r} groups "
+                    f"on average, while {single:.0%} of {outer!r} groups lie within a single "
+                    f"{column!r}, so {outer!r} is nested in {column!r}, not the other way "
+                    "round. groups run outermost first (lme4 writes (1 | school/teacher) the "
+                    f"same way): use groups={tuple(order)}."
+                )
+        width = len(child_ids)
+        parent = pd.factorize(parent * width + child, sort=True)[0].astype(np.int64)
 
 
 def _check_groups(model: MultilevelModel, codes, labels) -> None:

@@ -17,6 +17,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from .._guards import reject_infinite, require_unexplained, require_variation
 from .._results import HtmlFromSummary, Summary, critical_value, interval, p_value
 from .._validate import check_alpha, check_choice, check_int, check_seed, seed_sequence
 from .._weights import constant, weight_values, zero_weight_note
@@ -139,6 +140,10 @@ class _Trial:
             )
         extra = [self.weights] if self.weights is not None else []
         frame = data[cols + extra]
+        for column in [self.outcome, *self.covariates]:  # missing: dropped below; inf: never
+            role = "outcome" if column == self.outcome else "covariate"
+            values = frame[column].to_numpy(dtype=float, na_value=np.nan)
+            reject_infinite(values, frame.index, column, role)
         incomplete = frame[cols].isna().any(axis=1).to_numpy()
         notes: list[str] = []
         if incomplete.any():
@@ -174,6 +179,11 @@ class _Trial:
                 "and the control arm 0; analyse a three-arm trial as pairs of arms"
             )
         frame = frame.assign(**{self.treatment: values})
+        require_variation(
+            frame[self.outcome].to_numpy(dtype=float),
+            self.outcome,
+            where="in the complete rows" if incomplete.any() else "",
+        )
         n_treated = int(values.sum())
         if n_treated == 0 or n_treated == len(values):
             raise DesignError(
@@ -302,6 +312,7 @@ class SimpleTrial(_Trial):
             sigma2 = float((weights * resid) @ resid / (n - p))
             mean_y = float(weights @ y / weights.sum())
             var_y = float(weights @ (y - mean_y) ** 2 / (n - 1))
+        require_unexplained(resid, y, self.outcome, explained_by="the treatment and the covariates")
         se = np.sqrt(np.diag(sigma2 * xtx_inv))
         df = float(n - p)
         if self.cluster is not None:
