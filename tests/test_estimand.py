@@ -322,3 +322,60 @@ def test_dip_check_one_area_and_single_treated_area():
     pair = _dip_cohort(rng, n_areas=2, treated_areas=1, schools=5, years=range(2016, 2020))
     row = _dip_table(pair)
     assert "one treated and one comparison area" in row["note"] and np.isnan(row["p_value"])
+
+
+# ---------------------------------------------------------------------- (e) default inference
+def _teacher_panel(n_schools: int, n_treated_schools: int, seed: int = 0) -> pd.DataFrame:
+    """Teacher-year rows (two teachers per school, two years): in the first
+    ``n_treated_schools`` schools one teacher takes part in the second year."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for school in range(n_schools):
+        shock = rng.normal(0, 0.3, 2)
+        for teacher in range(2):
+            unit = 2 * school + teacher
+            part = school < n_treated_schools and teacher == 0
+            for year in (2020, 2021):
+                exposed = int(part and year == 2021)
+                y = 0.1 * unit % 1 + shock[year - 2020] + 0.2 * exposed + rng.normal(0, 0.5)
+                rows.append((unit, school, year, exposed, y))
+    return pd.DataFrame(rows, columns=["unit", "school", "year", "exposed", "outcome"])
+
+
+@pytest.mark.parametrize(
+    ("n_schools", "n_treated", "expected"),
+    [(160, 53, "CR2"), (160, 140, "CR2"), (230, 110, "CR1"), (40, 20, "CR2")],
+)
+def test_auto_inference_counts_treated_clusters(n_schools, n_treated, expected):
+    data = _teacher_panel(n_schools, n_treated)
+    before = data.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        auto = DiD(cov_type="auto").fit(data)
+        explicit = DiD(cov_type=expected).fit(data)
+    pd.testing.assert_frame_equal(data, before)
+    assert auto.cov_type == explicit.cov_type and auto.cov_type.split()[1].rstrip(":") == expected
+    assert auto.std_error == explicit.std_error and auto.df == explicit.df
+
+
+def test_auto_inference_falls_back_to_cr1_when_units_cross_clusters():
+    data = _teacher_panel(60, 20)
+    moved = data["unit"].eq(0) & data["year"].eq(2021)
+    data.loc[moved, "school"] = 59  # a teacher who changed school: not nested
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        auto = DiD(cov_type="auto").fit(data)
+    assert auto.cov_type.split()[1] == "CR1:"
+
+
+def test_evaluation_default_inference_is_chosen_from_treated_clusters():
+    from cpdimpact.datasets import city_partnership
+
+    records = city_partnership(seed=3, scale=0.25)  # 40 schools, 20 taking part
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        result = Evaluation(subgroups=(), gaps=(), prior_bands=0).run(records)
+    assert result.estimator.cov_type == "auto"
+    assert result.groups[0].did.cov_type.split()[1] == "CR2"
+    assert result.event_study.cov_type.split()[1] == "CR2"
+    assert "HTZ" in result.event_study.pretrend.method

@@ -227,14 +227,15 @@ class Evaluation:
         effect size over the model's total variance) or :class:`~cpdimpact.did.StaggeredDiD`
         (group-time effects on unit-year means). ``None`` (default) chooses by design:
         ``StaggeredDiD`` when treated units start in different years (its bootstrap seeded
-        with ``seed``, its intervals at ``alpha``), ``DiD`` otherwise.
+        with ``seed``, its intervals at ``alpha``), ``DiD(cov_type="auto")`` otherwise (CR2
+        unless at least 100 clusters hold treated rows and 100 hold none).
     event_study
         The two-way fixed-effects (TWFE) :class:`~cpdimpact.did.EventStudy`. What it does
         depends on the headline estimator:
 
         * Headline ``DiD`` or ``MultilevelDiD`` (one start year, or TWFE chosen on purpose):
           this is the report's event study, with its joint pre-trend F test. ``"auto"``
-          (default) fits ``EventStudy()``; ``None`` skips it.
+          (default) fits ``EventStudy(cov_type="auto")``; ``None`` skips it.
         * Headline ``StaggeredDiD``: the report's event study is always the staggered dynamic
           aggregate (group-time effects averaged by years since the start, with pointwise
           intervals, uniform bands when bootstrapped and the Callaway & Sant'Anna pre-trend
@@ -489,7 +490,7 @@ class Evaluation:
         """The TWFE event study to fit: the one given, or by default one unless the headline
         is staggered (whose dynamic aggregate is then the event study)."""
         if self.event_study == "auto":
-            return None if isinstance(estimator, StaggeredDiD) else EventStudy()
+            return None if isinstance(estimator, StaggeredDiD) else EventStudy(cov_type="auto")
         return self.event_study
 
     def _estimator_for(self, cohort: Cohort):
@@ -503,7 +504,7 @@ class Evaluation:
                 control_group="never_treated" if never else "not_yet_treated",
                 alpha=self.alpha,
             )
-        return DiD()
+        return DiD(cov_type="auto")  # CR1 or CR2 by the number of treated clusters
 
     def _frame(self, pupils: pd.DataFrame, cohort: Cohort, spec) -> pd.DataFrame:
         """The rows an estimator sees: pupil records, or their unit-year means."""

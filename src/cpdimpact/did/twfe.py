@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact.did._checks import key_column, numeric_column
-from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
+from cpdimpact.did._common import (
+    check_alpha,
+    choose_cov_type,
+    few_clusters,
+    normalise_covariates,
+    prepare,
+    warn,
+)
 from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe
 from cpdimpact.did.results import DiDResult
 from cpdimpact.errors import DesignError, EmptyComparisonGroupError, StaggeredTimingWarning
@@ -44,10 +51,15 @@ class DiD:
         Analytic weights, e.g. ``"n_pupils"`` when fitting school-year means.
     alpha : float
         ``1 - alpha`` is the level of the intervals in ``to_frame()`` and ``ci_lower/upper``.
-    cov_type : {"CR1", "CR2"}
+    cov_type : {"CR1", "CR2", "auto"}
         ``"CR1"`` (default): the sandwich with the small-sample factor below and t on
         :math:`G-1` degrees of freedom. ``"CR2"``: the bias-reduced linearisation (CR2) with
-        Satterthwaite degrees of freedom per term, for few clusters (see Notes).
+        Satterthwaite degrees of freedom per term, for few clusters (see Notes). ``"auto"``
+        (what :class:`~cpdimpact.pipeline.Evaluation` uses when it chooses the estimator): CR2
+        when fewer than 100 clusters hold treated rows, or fewer than 100 hold none, and units
+        nest in clusters; CR1 otherwise. The number of *treated* clusters, not the total,
+        decides: with a third of 160 schools treated CR1 intervals covered about 93%. The
+        result's ``cov_type`` says which was used.
 
     Notes
     -----
@@ -219,6 +231,7 @@ class DiD:
         notes: list[str] = []
         self._check_timing(prep, treated, notes)
         few_clusters(notes, prep.cluster, treated, self.cluster)
+        cov_type = choose_cov_type(self.cov_type, prep, treated)
         design = Design(
             data=prep,
             targets={self.treatment: d},
@@ -230,10 +243,10 @@ class DiD:
                 "units that do not (yet)."
             },
             cluster_levels=key_column(data, self.cluster, "cluster")[1]
-            if self.cov_type == "CR2"
+            if cov_type == "CR2"
             else None,
         )
-        fit = fit_twfe(design, self.cov_type, notes)
+        fit = fit_twfe(design, cov_type, notes)
         facts = fit_facts(fit, self, fit.std_errors, notes, headline=(self.treatment,))
         return DiDResult(term=self.treatment, **facts)
 
