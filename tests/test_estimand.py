@@ -379,3 +379,15 @@ def test_evaluation_default_inference_is_chosen_from_treated_clusters():
     assert result.groups[0].did.cov_type.split()[1] == "CR2"
     assert result.event_study.cov_type.split()[1] == "CR2"
     assert "HTZ" in result.event_study.pretrend.method
+
+
+def test_spec_file_reads_weighting(tmp_path):
+    from cpdimpact.spec_file import SpecError, load_spec
+
+    path = tmp_path / "spec.toml"
+    text = '[data]\nsimulate = "hub_rollout"\n[evaluation]\nweighting = {}\n'
+    path.write_text(text.format('"pupils"'))
+    assert load_spec(path).evaluation.weighting == "pupils"
+    path.write_text(text.format('"pupil"'))
+    with pytest.raises(SpecError, match=r"weighting.*'pupils'"):
+        load_spec(path)
