@@ -604,14 +604,16 @@ def arms_behind(fit: StaggeredResult, frame: pd.DataFrame) -> pd.DataFrame:
     that were estimated and in their base years; the comparison arm holds the rows of those
     cells' controls (never-treated or not-yet-treated units) in the same years. A school that
     starts late can serve both arms (a control before it starts). ``frame`` is the data the
-    fit was given; on unit-year means ``pupils`` sums their ``n_pupils``. Also carries the
+    fit was given; on unit-year means ``pupils`` sums their ``n_pupils``, on pupil rows it
+    counts them. Also carries the
     years of each arm (``first_year``, ``last_year``).
     """
     used = fit.rows_behind
     table = {}
     for arm in ("treated", "comparison"):
         rows = frame.iloc[used.index[used[arm].to_numpy()]]
-        pupils = rows["n_pupils"].sum() if fit.spec.panel and "n_pupils" in rows else len(rows)
+        means = "n_pupils" in rows and "pupil" not in rows  # unit-year means, not pupil rows
+        pupils = rows["n_pupils"].sum() if means else len(rows)
         years = rows[fit.spec.time]
         table[arm] = {
             "schools": rows["school"].nunique()
