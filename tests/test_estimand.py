@@ -391,3 +391,19 @@ def test_spec_file_reads_weighting(tmp_path):
     path.write_text(text.format('"pupil"'))
     with pytest.raises(SpecError, match=r"weighting.*'pupils'"):
         load_spec(path)
+
+
+def test_arms_behind_repeated_cross_sections_count_pupils():
+    means = _rollout_panel()
+    pupils = means.loc[means.index.repeat(3)].reset_index(drop=True)
+    pupils["pupil"] = np.arange(len(pupils))
+    spec = StaggeredDiD(control_group="not_yet_treated", n_bootstrap=0, panel=False, cluster="unit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        on_pupils = arms_behind(spec.fit(pupils), pupils)
+        on_means = arms_behind(spec.fit(means), means)
+    in_years = means["year"].isin([2, 3, 4])
+    treated = means.loc[in_years & (means["first_treated"] == 3)]
+    assert on_pupils.loc["treated", "pupils"] == 3 * len(treated)
+    assert on_means.loc["treated", "pupils"] == treated["n_pupils"].sum()
+    assert on_pupils.loc["treated", "school_years"] == on_means.loc["treated", "school_years"]
