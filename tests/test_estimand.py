@@ -4,6 +4,7 @@ dip check under area shocks and the default inference with few treated clusters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -166,7 +167,7 @@ def test_weighting_is_stated_and_pupils_weighting_is_the_weighted_panel(hub):
     assert "Whose average effect: schools" in schools.report().to_markdown()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CpdImpactWarning)
-        pupils = evaluation.__class__(**{**evaluation.__dict__, "weighting": "pupils"}).run(records)
+        pupils = dataclasses.replace(evaluation, weighting="pupils").run(records)
     assert pupils.estimand_weighting.startswith("pupils: each school is weighted")
     assert json.loads(pupils.to_json())["estimand_weighting"] == pupils.estimand_weighting
     # By hand: each school's weight is its mean pupil records per year.
