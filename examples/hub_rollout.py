@@ -18,6 +18,7 @@ area level, where the sandwich estimator is unreliable. This example
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -104,9 +105,18 @@ def main(argv=None) -> int:
         (g, t) in cells for g, t in zip(pupils["first_treated"], pupils["year"], strict=True)
     ]
     truth = records.true_effect(pupils[in_cells])
+    # The headline weights schools equally; the truth above weights pupil records. The
+    # pupil-weighted estimand weights each school by its mean pupils per year, as
+    # Evaluation(weighting="pupils") does.
+    sizes = means.assign(size=means.groupby("unit")["n_pupils"].transform("mean"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        by_pupils = dataclasses.replace(staggered, weights="size").fit(sizes)
     print(
         f"Simulated truth over the exposed records of the estimated cells: {truth['att']:.3f} "
-        f"points; group-time estimate {fit.estimate:.3f} (SE {fit.std_error:.3f})."
+        f"points (pupil-weighted); group-time estimate weighted by pupils {by_pupils.estimate:.3f} "
+        f"(SE {by_pupils.std_error:.3f}); the headline, every school equally: "
+        f"{fit.estimate:.3f} (SE {fit.std_error:.3f})."
     )
     print(f"\nReport written to {paths['report.html']}")
     return 0

@@ -383,8 +383,8 @@ def test_staggered_report_sections(hub_result):
     assert f"the headline | {headline.estimate:.3f} | {headline.std_error:.3f} |" in comparison
     assert "Event-study coefficients" not in md
     assert "relative to the start is the reference" not in md
-    # The headline counts name the never-treated arm, and say there is none.
-    assert "| Pupils (took part; never took part) |" in md
+    # The headline counts the arms of the estimate and names the schools and years behind it.
+    assert "| Pupils (treated; comparison) |" in md
     assert "Every school took part, so none is never treated" in _section(md, "## Headline")
     assert "| 2019 | " in _section(md, "## Design") and "| 2021 | " in _section(md, "## Design")
     balance = _section(md, "## Balance before the programme")
@@ -417,6 +417,7 @@ def test_staggered_results_json(hub_result, tmp_path):
         "pretrend",
         "uniform_bands",
         "comparison_twfe",
+        "arms_behind",
     }
     fit = result.groups[0].did
     for kind, key in (("dynamic", "event_time"), ("group", "group"), ("calendar", "time")):
@@ -546,7 +547,7 @@ def test_staggered_design_with_a_never_treated_arm(two_cohorts_and_never):
 def test_auto_event_study_is_the_twfe_one_for_a_single_start(small_result):
     records, _ = small_result
     auto = Evaluation(seed=7).run(records)
-    explicit = Evaluation(event_study=EventStudy(), seed=7).run(records)
+    explicit = Evaluation(event_study=EventStudy(cov_type="auto"), seed=7).run(records)
     assert auto.staggered is None and auto.event_study is not None
     assert auto.report().to_markdown() == explicit.report().to_markdown()
     assert "event_study" in auto.to_json_dict()

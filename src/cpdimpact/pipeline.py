@@ -80,6 +80,10 @@ __all__ = [
     "TWFE_COMPARISON_LABEL",
 ]
 
+#: The column of each school's mean pupil records per year (times its comparison weight, with
+#: a comparison design) that weights a staggered panel under ``weighting="pupils"``.
+UNIT_PUPILS = "unit_mean_pupils"
+
 #: How a two-way fixed-effects estimate shown beside a staggered headline is labelled.
 TWFE_COMPARISON_LABEL = (
     "Two-way fixed effects, for comparison: biased when effects differ between cohorts or grow "
@@ -244,15 +248,16 @@ class Evaluation:
         :class:`~cpdimpact.multilevel.MultilevelDiD` (random intercepts, model-based errors,
         effect size over the model's total variance) or :class:`~cpdimpact.did.StaggeredDiD`
         (group-time effects on unit-year means). ``None`` (default) chooses by design:
-        ``StaggeredDiD`` when treated units start in different years, ``DiD`` otherwise.
-        Its intervals are at ``alpha`` and its bootstrap (if any) seeded from ``seed``.
+        ``StaggeredDiD`` when treated units start in different years, ``DiD(cov_type="auto")``
+        otherwise (CR2 unless at least 100 clusters hold treated rows and 100 hold none). Its
+        intervals are at ``alpha`` and its bootstrap (if any) seeded from ``seed``.
     event_study
         The two-way fixed-effects (TWFE) :class:`~cpdimpact.did.EventStudy`. What it does
         depends on the headline estimator:
 
         * Headline ``DiD`` or ``MultilevelDiD`` (one start year, or TWFE chosen on purpose):
           this is the report's event study, with its joint pre-trend F test. ``"auto"``
-          (default) fits ``EventStudy()``; ``None`` skips it.
+          (default) fits ``EventStudy(cov_type="auto")``; ``None`` skips it.
         * Headline ``StaggeredDiD``: the report's event study is always the staggered dynamic
           aggregate (group-time effects averaged by years since the start, with pointwise
           intervals, uniform bands when bootstrapped and the Callaway & Sant'Anna pre-trend
@@ -285,6 +290,18 @@ class Evaluation:
         prior attainment, FSM share, size...). Schools it leaves out are excluded (and counted
         in the flow log); every estimate weights the schools kept by their weights. ``None``
         (default): every school that never takes part, unweighted.
+    weighting
+        Whose average effect the headline is: ``"schools"`` or ``"pupils"``. It matters for a
+        :class:`~cpdimpact.did.StaggeredDiD` on school-year means (a panel), which by default
+        (``None``, or ``"schools"``) weights every school equally, whatever its size: each
+        group-time effect compares mean changes of schools, and cohorts are weighted by their
+        number of schools. ``"pupils"`` weights each school by its mean number of pupil
+        records per year (sampling weights constant within the school, as the panel needs), so
+        the estimate approximates the average effect over pupil records; with a comparison
+        design the two weights multiply. The other estimators are fitted on pupil records, or
+        on school-year means weighted by their pupils, and so always weight pupils
+        (``"schools"`` is not available for them). The result states the weighting used
+        (:attr:`EvaluationResult.estimand_weighting`).
     alpha
         1 minus the confidence level of every interval: the headline, subgroups, gaps, event
         study, staggered aggregates and effect sizes, and every label that states the level.
@@ -322,12 +339,14 @@ class Evaluation:
     gaps: tuple[str, ...] = ("fsm",)
     prior_bands: int = 3
     comparison: Any = None
+    weighting: Literal["schools", "pupils"] | None = None
     alpha: float = 0.05
     seed: int | None = None
     report: ReportOptions = field(default_factory=ReportOptions)
 
     def __post_init__(self):
         check_choice(self.level, "level", ("pupil", "unit_year"))
+        check_choice(self.weighting, "weighting", (None, "schools", "pupils"))
         for name, cls in (("cohort", CohortSpec), ("report", ReportOptions)):
             if not isinstance(getattr(self, name), cls):
                 raise ArgumentTypeError(
@@ -430,6 +449,7 @@ class Evaluation:
         # The first group (all pupils) fixes the effect-size SD, so every row shares one scale:
         # the model's own SD when the estimator provides one, else the cohort's pupil-level SD.
         estimator = self._stage_spec(self._estimator_for(cohort), "estimator")
+        self._check_weighting(estimator)
         first = self._estimate_group("All pupils", cohort.pupils, cohort, estimator)
         sd, sd_source = (
             (first.did.effect_size_sd, first.did.effect_size_sd_source)
@@ -470,6 +490,10 @@ class Evaluation:
                 self._frame(cohort.pupils, cohort, estimator),
                 event_note,
                 cohort,
+            )
+            staggered = dataclasses.replace(
+                staggered,
+                arms_note=arms_behind_text(first.did, first.arms, self.report.suppress_below),
             )
         return EvaluationResult(
             evaluation=self,
@@ -535,7 +559,7 @@ class Evaluation:
         """The TWFE event study to fit: the one given, or by default one unless the headline
         is staggered (whose dynamic aggregate is then the event study)."""
         if self.event_study == "auto":
-            return None if isinstance(estimator, StaggeredDiD) else EventStudy()
+            return None if isinstance(estimator, StaggeredDiD) else EventStudy(cov_type="auto")
         return self.event_study
 
     def _estimator_for(self, cohort: Cohort):
@@ -545,7 +569,7 @@ class Evaluation:
         if cohort.is_staggered:
             never = bool((cohort.pupils["first_treated"] == 0).any())
             return StaggeredDiD(control_group="never_treated" if never else "not_yet_treated")
-        return DiD()
+        return DiD(cov_type="auto")  # CR1 or CR2 by the number of treated clusters
 
     def _stage_spec(self, spec, stage: str):
         """``spec`` with the evaluation's ``alpha`` and, unless it has its own, its seed.
@@ -571,13 +595,45 @@ class Evaluation:
         if spec.data_level == "pupil" or (spec.data_level == "any" and self.level == "pupil"):
             return pupils
         if pupils is cohort.pupils:
-            return cohort.unit_years
-        return with_weights(unit_year_means(pupils), pupils)
+            frame = cohort.unit_years
+        else:
+            frame = with_weights(unit_year_means(pupils), pupils)
+        if self._per_school(spec):
+            # A panel's sampling weights belong to units: each school's mean pupils per year.
+            size = frame.groupby(spec.unit, sort=False)["n_pupils"].transform("mean")
+            if self.comparison is not None:
+                size = size * frame[WEIGHT]
+            frame = frame.assign(**{UNIT_PUPILS: size.to_numpy(dtype=float)})
+        return frame
+
+    def _per_school(self, spec) -> bool:
+        """Whether ``spec`` is a staggered school-year panel to be weighted by pupils."""
+        panel = isinstance(spec, StaggeredDiD) and spec.data_level == "unit_year"
+        return panel and self.weighting == "pupils"
+
+    def _check_weighting(self, estimator) -> None:
+        """``weighting="schools"`` needs a headline that weights schools: a staggered panel."""
+        panel = isinstance(estimator, StaggeredDiD) and estimator.data_level == "unit_year"
+        if self.weighting == "schools" and not panel:
+            raise DesignError(
+                f"Evaluation(weighting='schools') weights schools equally in a StaggeredDiD on "
+                f"school-year means; {type(estimator).__name__} here is fitted on pupil "
+                "records or pupil-weighted means and estimates the average over pupils. Use "
+                "weighting='pupils' (or None), or estimator=StaggeredDiD()."
+            )
 
     def _weighted(self, spec):
         """Unit-year means are weighted by their number of pupils unless told otherwise; with a
-        comparison design every row also carries its school's weight."""
+        comparison design every row also carries its school's weight; a staggered panel
+        weighted by pupils carries each school's mean pupils (times its comparison weight)."""
         pupil_counts = self.level == "unit_year" and spec.data_level == "any"
+        if self._per_school(spec):
+            if spec.weights is not None:
+                raise DesignError(
+                    f"{type(spec).__name__}(weights={spec.weights!r}) and "
+                    "Evaluation(weighting='pupils') both weight the schools; remove one of them"
+                )
+            return dataclasses.replace(spec, weights=UNIT_PUPILS)
         if self.comparison is not None:
             if getattr(spec, "weights", None) is not None:
                 raise DesignError(
@@ -599,13 +655,16 @@ class Evaluation:
         needed = ["treated"] if cohort.spec.comparison == "staggered" else ["treated", "comparison"]
         if subgroup and (arms.loc[needed, "pupils"] < 2).any():
             return _not_estimated(label, arms, "an arm has fewer than two pupil records")
+        frame = self._frame(pupils, cohort, estimator)
         try:
-            did = _fit(self._weighted(estimator), self._frame(pupils, cohort, estimator), cohort)
+            did = _fit(self._weighted(estimator), frame, cohort)
         except (DesignError, EstimationError) as err:
             if not subgroup:
                 raise
             # A subgroup that cannot be estimated must not sink the headline: say why instead.
             return _not_estimated(label, arms, str(err))
+        if isinstance(did, StaggeredResult):
+            arms = arms_behind(did, frame)  # the arms of the estimate, not of the cohort
         return GroupEstimate(label=label, arms=arms, did=did, effect_size=None)
 
     def _effect_size(self, group: GroupEstimate, sd: float, cohort: Cohort) -> EffectSize | None:
@@ -683,6 +742,103 @@ def _issue_once(
     return tuple(RunWarning(category=c, message=m) for c, m in distinct)
 
 
+def arms_behind(fit: StaggeredResult, frame: pd.DataFrame) -> pd.DataFrame:
+    """Schools, units, pupil records and school-years behind a staggered estimate, by arm.
+
+    The treated arm holds each start cohort's rows in the years of its post-treatment cells
+    that were estimated and in their base years; the comparison arm holds the rows of those
+    cells' controls (never-treated or not-yet-treated units) in the same years. A school that
+    starts late can serve both arms (a control before it starts). ``frame`` is the data the
+    fit was given; on unit-year means ``pupils`` sums their ``n_pupils``, on pupil rows it
+    counts them. Also carries the
+    years of each arm (``first_year``, ``last_year``).
+    """
+    used = fit.rows_behind
+    table = {}
+    for arm in ("treated", "comparison"):
+        rows = frame.iloc[used.index[used[arm].to_numpy()]]
+        means = "n_pupils" in rows and "pupil" not in rows  # unit-year means, not pupil rows
+        pupils = rows["n_pupils"].sum() if means else len(rows)
+        years = rows[fit.spec.time]
+        table[arm] = {
+            "schools": rows["school"].nunique()
+            if "school" in rows
+            else rows[fit.spec.unit].nunique(),
+            "units": rows[fit.spec.unit].nunique() if fit.spec.unit in rows else 0,
+            "pupils": int(pupils),
+            "school_years": len(rows[["school", fit.spec.time]].drop_duplicates())
+            if "school" in rows
+            else len(rows),
+            "first_year": int(years.min()) if len(rows) else 0,
+            "last_year": int(years.max()) if len(rows) else 0,
+        }
+    out = pd.DataFrame.from_dict(table, orient="index")
+    out.index.name = "arm"
+    return out
+
+
+def arms_behind_text(fit: StaggeredResult, arms: pd.DataFrame, threshold: int = 0) -> str:
+    """One sentence naming the schools and years behind a staggered estimate, by arm (school
+    counts from 1 to ``threshold - 1`` shown as ``"<threshold"``)."""
+    gt = fit.group_time
+    post = gt[gt["time"] >= gt["group"] - fit.spec.anticipation]
+    cohorts = ", ".join(str(int(g)) for g in sorted(set(post["group"])))
+    controls = fit.spec.control_group.replace("_", "-")
+
+    def arm(name: str) -> str:
+        row = arms.loc[name]
+        span = (
+            f"{row['first_year']}"
+            if row["first_year"] == row["last_year"]
+            else f"{row['first_year']}-{row['last_year']}"
+        )
+        return (
+            f"{_hide(int(row['schools']), threshold)} schools in {span} "
+            f"({_hide(int(row['school_years']), threshold)} school-years, "
+            f"{_hide(int(row['pupils']), threshold)} pupil records)"
+        )
+
+    missing = sorted(set(fit.cohort_share) - set(post["group"]))
+    left_out = (
+        f" Start cohort{'s' if len(missing) > 1 else ''} "
+        f"{', '.join(str(int(g)) for g in missing)} "
+        f"{'have' if len(missing) > 1 else 'has'} no estimated effect after the start (no "
+        f"{controls} schools to compare with) and {'are' if len(missing) > 1 else 'is'} not in "
+        "the estimate."
+        if missing
+        else ""
+    )
+    return (
+        f"The estimate compares the schools starting in {cohorts} after their start with "
+        f"{controls} schools over the same years: treated: {arm('treated')}, counting each "
+        f"cohort's base year; comparison ({controls}): {arm('comparison')}. A school can serve "
+        f"in both arms, as a comparison before it starts.{left_out}"
+    )
+
+
+def estimand_weighting(evaluation: Evaluation, estimator) -> str:
+    """Whose average effect ``estimator`` estimates in ``evaluation``, in words."""
+    spec = evaluation._weighted(estimator)
+    design = " and by the comparison design's weights" if evaluation.comparison else ""
+    if isinstance(spec, StaggeredDiD) and spec.data_level == "unit_year":
+        if spec.weights == UNIT_PUPILS:
+            return (
+                "pupils: each school is weighted by its mean number of pupil records per year"
+                f"{design}, in each group-time effect and in the cohort shares that average "
+                "them, so the estimate approximates the average effect over pupil records"
+            )
+        if spec.weights is not None:
+            return f"schools weighted by {spec.weights!r} (sampling weights)"
+        return (
+            "schools: every school counts equally whatever its size, in each group-time effect "
+            "(mean changes of school-year means) and in the cohort shares that average them "
+            "(numbers of schools); Evaluation(weighting='pupils') weights schools by their pupils"
+        )
+    if getattr(spec, "weights", None) not in (None, "n_pupils", WEIGHT, WEIGHT_X_PUPILS):
+        return f"pupil records weighted by {spec.weights!r}"
+    return f"pupils: every analysed pupil record counts once{design}"
+
+
 def _not_estimated(label: str, arms: pd.DataFrame, reason: str) -> GroupEstimate:
     note = f"{label}: not estimated: {reason}"
     warnings.warn(note, SmallSampleWarning, stacklevel=4)
@@ -738,6 +894,8 @@ class StaggeredDetail:
     twfe: DiDResult | None
     twfe_note: str = ""
     twfe_event_study_note: str = ""
+    #: The schools and years behind the headline estimate, by arm (:func:`arms_behind_text`).
+    arms_note: str = ""
 
     def pieces(self, kind: Literal["dynamic", "group", "calendar"]) -> pd.DataFrame:
         """The pieces of one aggregate with pointwise intervals.
@@ -779,6 +937,7 @@ class StaggeredDetail:
             "group": aggregate("group"),
             "calendar": aggregate("calendar"),
             "uniform_bands": self.uniform_bands,
+            "arms_behind": self.arms_note,
             "pretrend": None
             if pre is None
             else {"statistic": pre.statistic, "df": pre.df, "p_value": pre.p_value},
@@ -890,6 +1049,11 @@ class EvaluationResult(HtmlFromSummary):
         (``estimate`` and ``std_error`` in outcome points).
         """
         return _group_rows(self.groups)
+
+    @property
+    def estimand_weighting(self) -> str:
+        """Whose average effect the headline is (schools or pupil records), in words."""
+        return estimand_weighting(self.evaluation, self.estimator)
 
     @property
     def subgroup_effects(self) -> pd.DataFrame:
@@ -1058,6 +1222,7 @@ class EvaluationResult(HtmlFromSummary):
             "seed": self.seed,
             "spec": self.evaluation.to_dict(),
             "estimator_used": _spec_dict(self.estimator),
+            "estimand_weighting": self.estimand_weighting,
             "cohort": {
                 "years": list(cohort.years),
                 "start_years": list(cohort.start_years),

@@ -17,7 +17,7 @@ table                   what it holds
 ``[event_study]``       :class:`~cpdimpact.did.EventStudy` fields (an explicit event study)
 ``[evaluation]``        the other :class:`~cpdimpact.pipeline.Evaluation` fields: ``level``,
                         ``subgroups``, ``gaps``, ``prior_bands``, ``alpha``, ``seed``,
-                        ``event_study = "auto" | "none"``
+                        ``weighting``, ``event_study = "auto" | "none"``
 ``[report]``            :class:`~cpdimpact.pipeline.ReportOptions` fields
 ``[report.cost]``       :class:`~cpdimpact.pipeline.ProgrammeCost` fields (the EEF cost rating)
 ``[report.security]``   :class:`~cpdimpact.pipeline.SecurityOptions` fields; ``threats`` is a
@@ -491,12 +491,12 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
     read.check_keys(
         settings,
         ("evaluation",),
-        ["level", "subgroups", "gaps", "prior_bands", "alpha", "seed", "event_study"],
+        ["level", "subgroups", "gaps", "prior_bands", "alpha", "seed", "event_study", "weighting"],
     )
     hints = typing.get_type_hints(Evaluation, localns={"MultilevelDiD": object})
     kwargs: dict[str, Any] = {
         key: read.value(settings[key], hints[key], ("evaluation", key))
-        for key in ("level", "subgroups", "gaps", "prior_bands", "alpha", "seed")
+        for key in ("level", "subgroups", "gaps", "prior_bands", "alpha", "seed", "weighting")
         if key in settings
     }
     seed = kwargs.get("seed")

@@ -10,7 +10,12 @@ import pandas as pd
 from cpdimpact._guards import require_variation
 from cpdimpact._validate import check_alpha  # re-exported: the rule lives in _validate
 from cpdimpact.did._checks import key_column, numeric_column, require_columns
-from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS, Prepared
+from cpdimpact.did._twfe import (
+    AUTO_CR1_MIN_CLUSTERS,
+    FEW_CLUSTERS,
+    FEW_TREATED_CLUSTERS,
+    Prepared,
+)
 from cpdimpact.errors import (
     ArgumentTypeError,
     FewClustersWarning,
@@ -130,6 +135,22 @@ def warn(notes: list[str], message: str, category: type[Warning], *, depth: int 
     """
     warnings.warn(message, category, stacklevel=depth + 2)
     notes.append(message)
+
+
+def choose_cov_type(cov_type: str, prep: Prepared, treated: np.ndarray) -> str:
+    """The covariance a fit uses: ``cov_type``, or for ``"auto"`` CR2 when fewer than
+    :data:`AUTO_CR1_MIN_CLUSTERS` clusters hold treated rows or hold none (the smaller side
+    limits the sandwich, not the total), else CR1. CR2 needs units nested in clusters: without
+    that, CR1."""
+    if cov_type != "auto":
+        return cov_type
+    n_clusters = int(prep.cluster.max()) + 1
+    n_treated = np.unique(prep.cluster[treated]).size
+    n_untreated = n_clusters - n_treated
+    smaller = min(n_treated, n_untreated) if n_untreated else n_treated
+    pairs = np.unique(prep.unit.astype(np.int64) * n_clusters + prep.cluster)
+    nested = pairs.size == np.unique(prep.unit).size
+    return "CR2" if smaller < AUTO_CR1_MIN_CLUSTERS and nested else "CR1"
 
 
 def few_clusters(

@@ -36,11 +36,17 @@ FEW_CLUSTERS = 40
 #: Below this many treated (or untreated) clusters the sandwich can be badly anti-conservative.
 FEW_TREATED_CLUSTERS = 5
 
+#: ``cov_type="auto"`` keeps CR1 only with at least this many clusters holding treated rows
+#: and as many holding none (every cluster treated: the treated count alone); below, CR2. What
+#: limits the sandwich is the smaller side, not the total (MacKinnon & Webb 2017): with a
+#: third of 160 schools treated CR1 intervals covered about 93%, CR2 about 96.5%.
+AUTO_CR1_MIN_CLUSTERS = 100
+
 #: Label of the covariance estimator, shown in every result.
 COV_TYPE = "cluster-robust CR1: G/(G-1)*(N-1)/(N-K), unit FE nested in clusters not in K"
 
 #: The ``cov_type`` options of :class:`DiD` and :class:`EventStudy`.
-COV_TYPES = ("CR1", "CR2")
+COV_TYPES = ("CR1", "CR2", "auto")
 
 # Relative size below which a regressor counts as explained by the others (after the within
 # transformation): far above rounding error, far below any real variation.

@@ -15,6 +15,7 @@ from cpdimpact.did._checks import integer_valued, key_column, numeric_column, st
 from cpdimpact.did._common import (
     check_alpha,
     check_event_window,
+    choose_cov_type,
     few_clusters,
     normalise_covariates,
     prepare,
@@ -239,6 +240,7 @@ class EventStudy:
                 depth=1,
             )
         few_clusters(notes, prep.cluster, treated, self.cluster)
+        cov_type = choose_cov_type(self.cov_type, prep, treated)
 
         lo_end = min(values + [self.reference])
         hi_end = max(values + [self.reference])
@@ -254,10 +256,10 @@ class EventStudy:
             targets={names[v]: (event == v).astype(float) for v in values},
             target_roles={names[v]: collinear.format(name=names[v]) for v in values},
             cluster_levels=key_column(data, self.cluster, "cluster")[1]
-            if self.cov_type == "CR2"
+            if cov_type == "CR2"
             else None,
         )
-        fit = fit_twfe(design, self.cov_type, notes)
+        fit = fit_twfe(design, cov_type, notes)
         std_errors = fit.std_errors
         exact = require_residual_variation(
             fit.params[list(names.values())],
@@ -275,7 +277,7 @@ class EventStudy:
         )
         pre = [names[v] for v in values if v < 0]
         pretrend = None
-        if pre and self.cov_type == "CR2":
+        if pre and cov_type == "CR2":
             stat, delta, q, df_denom, p = fit.htz(pre)
             method = (
                 "HTZ Wald test of all pre-period coefficients = 0 with CR2 (Pustejovsky & "

@@ -78,6 +78,7 @@ class _Prepared:
     periods: np.ndarray
     balanced: bool
     notes: tuple[str, ...]
+    labels: pd.Index  # each row's position in the data
 
     @property
     def n(self) -> int:
@@ -240,7 +241,10 @@ class StaggeredDiD:
             order = np.argsort(prep.period, kind="stable")
             bounds = np.searchsorted(prep.period[order], np.arange(len(periods) + 1))
             by_period = [order[bounds[k] : bounds[k + 1]] for k in range(len(periods))]
-        rows, skipped = [], []
+        rows, skipped, uncompared = [], [], []
+        # Rows behind the estimate: each post cell's rows of its cohort and of its controls in
+        # its two periods (a row can serve both arms, in different cells).
+        behind = np.zeros((2, len(prep.y)), dtype=bool)
         # Influence functions column by column into one array (no copy at the end).
         psi_all = np.empty((n, len(cohorts) * len(periods)), order="F")
         for g in cohorts:
@@ -262,9 +266,10 @@ class StaggeredDiD:
                 else:
                     limit = max(t, base) + self.anticipation
                     control = (cohort == 0) | ((cohort > limit) & (cohort != g))
-                if not control.any():
-                    continue
                 label = f"ATT({int(g)},{int(t)})"
+                if not control.any():
+                    uncompared.append(label)  # e.g. every later cohort has started by t
+                    continue
                 if prep.balanced:
                     fitted = self._panel_cell(wide, x_wide, treated, control, ti, bi, label, unit_w)
                 else:
@@ -273,11 +278,18 @@ class StaggeredDiD:
                     skipped.append(label)
                     continue
                 estimate, psi, n_control = fitted
+                if t >= g - self.anticipation:
+                    in_cell = (prep.period == ti) | (prep.period == bi)
+                    behind[0] |= in_cell & treated[prep.owner]
+                    behind[1] |= in_cell & control[prep.owner]
                 psi_all[:, len(rows)] = psi
                 rows.append((int(g), int(t), int(base), estimate, n_control))
         if not rows:
             raise DesignError("no group-time effect could be estimated: no comparison units")
         notes = list(prep.notes)
+        if uncompared:
+            notes.append(_uncompared_note(uncompared, self.control_group))
+            warnings.warn(notes[-1], SmallSampleWarning, stacklevel=2)
         if skipped:
             notes.append(
                 f"{len(skipped)} group-time effects lack observations of the cohort or its "
@@ -319,6 +331,9 @@ class StaggeredDiD:
             n_rows=len(prep.y),
             notes=tuple(notes),
             unit_weights=prep.unit_w,
+            rows_behind=pd.DataFrame(
+                {"treated": behind[0], "comparison": behind[1]}, index=prep.labels
+            )[behind.any(axis=0)],
         )
 
     # ------------------------------------------------------------------ cells
@@ -384,6 +399,7 @@ class StaggeredDiD:
                 f"columns {missing} are not in the data; it has {list(map(str, data.columns))}"
             )
         frame = data[columns]
+        position = np.arange(len(frame))  # each kept row's position in the data
         for column in (self.outcome, self.time, *self.covariates):
             if (
                 not pd.api.types.is_numeric_dtype(frame[column])
@@ -434,7 +450,7 @@ class StaggeredDiD:
             zero = weight == 0
             if zero.any():
                 notes.append(zero_weight_note(self.weights, zero, frame.index))
-                frame, weight = frame[~zero], weight[~zero]
+                frame, weight, position = frame[~zero], weight[~zero], position[~zero]
         # Rows without an outcome or a covariate cannot enter any comparison.
         incomplete = frame[self.outcome].isna().to_numpy(copy=True)
         for column in self.covariates:
@@ -445,7 +461,7 @@ class StaggeredDiD:
                 f"({format_rows(frame.index[incomplete])})"
             )
             warnings.warn(notes[-1], SmallSampleWarning, stacklevel=3)
-            frame = frame[~incomplete]
+            frame, position = frame[~incomplete], position[~incomplete]
             if self.weights is not None:
                 weight = weight[~incomplete]
         starts = frame[self.first_treated].fillna(0).to_numpy(dtype=float)
@@ -508,6 +524,7 @@ class StaggeredDiD:
             else:
                 clusters = cluster_code
         y = frame[self.outcome].to_numpy(dtype=float)
+        labels = pd.Index(position)
         w = None if self.weights is None or constant(weight) else weight
         period = period_code
         x = None  # intercept and covariates, only when there are covariates
@@ -521,7 +538,7 @@ class StaggeredDiD:
             cohort = cohort[~always]
             if clusters is not None:
                 clusters = pd.factorize(clusters[~always], sort=True)[0]
-            y, period = y[keep_rows], period[keep_rows]
+            y, period, labels = y[keep_rows], period[keep_rows], labels[keep_rows]
             x = None if x is None else x[keep_rows]
             w = None if w is None else w[keep_rows]
         require_variation(
@@ -577,7 +594,29 @@ class StaggeredDiD:
             periods=periods,
             balanced=balanced,
             notes=tuple(notes),
+            labels=labels,
         )
+
+
+def _cells_text(labels: list[str], limit: int = 6) -> str:
+    """``ATT(2021,2021), ATT(2021,2022)``, the first ``limit`` of them and how many more."""
+    shown = ", ".join(labels[:limit])
+    return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
+
+
+def _uncompared_note(labels: list[str], control_group: str) -> str:
+    """The note naming the group-time cells that had no comparison units at all."""
+    controls = (
+        "no unit is never treated"
+        if control_group == "never_treated"
+        else "no unit is never treated or still untreated by then: every later cohort has started"
+    )
+    return (
+        f"{len(labels)} group-time effect{'s' if len(labels) > 1 else ''} "
+        f"{'have' if len(labels) > 1 else 'has'} no comparison units ({controls}) and "
+        f"{'are' if len(labels) > 1 else 'is'} not estimated: {_cells_text(labels)}; the "
+        "aggregates average the other cells only"
+    )
 
 
 _METHOD_NAMES = {
@@ -670,6 +709,25 @@ class StaggeredResult(HtmlFromSummary):
     notes: tuple[str, ...] = ()
     #: Sampling weight of each unit of inference, mean one (``None``: unweighted fit).
     unit_weights: np.ndarray | None = field(default=None, repr=False)
+    #: The rows behind the overall estimate, by position in the data: ``treated`` marks
+    #: the rows of a start cohort, ``comparison`` those of its controls, in the two periods
+    #: (the year and the base year) of a post-treatment cell that was estimated. A row can
+    #: serve both arms in different cells (a later starter is a control before it starts).
+    rows_behind: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def weighting(self) -> str:
+        """Whose average effect this is: every unit (or row) equally, or by the weights."""
+        what = "unit" if self.spec.panel else "row"
+        if self.spec.weights is not None:
+            return (
+                f"{what}s weighted by {self.spec.weights} (sampling weights, as R did), in each "
+                "cell and in the cohort shares"
+            )
+        return (
+            f"every {what} counts equally (on school-year means: every school, whatever its "
+            f"size), in each cell and in the cohort shares"
+        )
 
     def _se(self, psi: np.ndarray) -> float:
         se = _standard_errors(psi[:, None], self.bootstrap, self.clusters, self.spec.alpha)[0]
@@ -922,8 +980,7 @@ class StaggeredResult(HtmlFromSummary):
             ("units, periods", f"{self.n_units}, {len(self.periods)}"),
             ("standard errors", self.inference),
         )
-        if self.spec.weights is not None:
-            facts += (("weights", f"{self.spec.weights} (sampling weights, as R did)"),)
+        facts += (("weighting", self.weighting),)
         if pre is not None:
             facts += (
                 ("pre-trend Wald", f"chi2({pre.df}) = {pre.statistic:.2f}, p = {pre.p_value:.3f}"),

@@ -11,7 +11,14 @@ import pandas as pd
 
 from cpdimpact._guards import check_absorbing, require_residual_variation
 from cpdimpact.did._checks import FIRST_TREATED, key_column, numeric_column
-from cpdimpact.did._common import check_alpha, few_clusters, normalise_covariates, prepare, warn
+from cpdimpact.did._common import (
+    check_alpha,
+    choose_cov_type,
+    few_clusters,
+    normalise_covariates,
+    prepare,
+    warn,
+)
 from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe
 from cpdimpact.did.results import DiDResult
 from cpdimpact.errors import (
@@ -51,10 +58,15 @@ class DiD:
         Analytic weights, e.g. ``"n_pupils"`` when fitting school-year means.
     alpha : float
         ``1 - alpha`` is the level of the intervals in ``to_frame()`` and ``ci_lower/upper``.
-    cov_type : {"CR1", "CR2"}
+    cov_type : {"CR1", "CR2", "auto"}
         ``"CR1"`` (default): the sandwich with the small-sample factor below and t on
         :math:`G-1` degrees of freedom. ``"CR2"``: the bias-reduced linearisation (CR2) with
-        Satterthwaite degrees of freedom per term, for few clusters (see Notes).
+        Satterthwaite degrees of freedom per term, for few clusters (see Notes). ``"auto"``
+        (what :class:`~cpdimpact.pipeline.Evaluation` uses when it chooses the estimator): CR2
+        when fewer than 100 clusters hold treated rows, or fewer than 100 hold none, and units
+        nest in clusters; CR1 otherwise. The number of *treated* clusters, not the total,
+        decides: with a third of 160 schools treated CR1 intervals covered about 93%. The
+        result's ``cov_type`` says which was used.
 
     Notes
     -----
@@ -252,6 +264,7 @@ class DiD:
         self._check_timing(prep, treated, notes)
         self._check_pre_periods(prep, treated, data, notes)
         few_clusters(notes, prep.cluster, treated, self.cluster)
+        cov_type = choose_cov_type(self.cov_type, prep, treated)
         design = Design(
             data=prep,
             targets={self.treatment: d},
@@ -263,10 +276,10 @@ class DiD:
                 "units that do not (yet)."
             },
             cluster_levels=key_column(data, self.cluster, "cluster")[1]
-            if self.cov_type == "CR2"
+            if cov_type == "CR2"
             else None,
         )
-        fit = fit_twfe(design, self.cov_type, notes)
+        fit = fit_twfe(design, cov_type, notes)
         exact = require_residual_variation(
             fit.params[self.treatment],
             fit.std_errors[self.treatment],

@@ -408,6 +408,14 @@ class ClusterTrial(_Trial):
     Hedges' (2007) variances. eefAnalytics' unconditional Total is thus the headline times
     Hedges' factor (0.596 rather than 0.607 on eefAnalytics' ``crtData``).
 
+    The unconditional model has no treatment term, so its school variance absorbs the
+    treatment's spread between schools: with a share :math:`p` of schools treated,
+    :math:`\sigma^2_{b,u} \approx \sigma^2_b + p(1-p)\beta^2`, and the headline is about
+    :math:`\tau/\sqrt{1 + p(1-p)\tau^2}` for an effect :math:`\tau` over the SD without that
+    spread: with half the schools treated, shrunk by about :math:`1/\sqrt{1 + \tau^2/4}` (0.5%
+    at :math:`\tau = 0.2`, 11% at :math:`\tau = 1`). That is the EEF guidance's definition
+    (and eefAnalytics'); see docs/trials.md.
+
     Parameters
     ----------
     outcome, treatment, covariates

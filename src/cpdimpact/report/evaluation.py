@@ -59,13 +59,16 @@ def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataF
         suppress_small_counts(head, counts, threshold=suppress_below) if suppress_below else head
     )
     level = 100 * (1 - result.evaluation.alpha)
-    # A staggered cohort keeps every school with its own start: its comparison arm holds only
-    # the schools that never take part (each cohort's controls are chosen by the estimator).
-    arms = (
-        "took part; never took part"
-        if result.cohort.spec.comparison == "staggered"
-        else "intervention; comparison"
-    )
+    # A staggered headline counts the arms of its estimate (the cohorts after their start and
+    # their controls in the same years; see the table's note). Another estimator on a
+    # staggered cohort counts the cohort's arms: its comparison arm holds only the schools
+    # that never take part.
+    if result.staggered is not None:
+        arms = "treated; comparison"
+    elif result.cohort.spec.comparison == "staggered":
+        arms = "took part; never took part"
+    else:
+        arms = "intervention; comparison"
     return pd.DataFrame(
         {
             "Group": head["group"],
@@ -125,7 +128,8 @@ def _design_text(result) -> str:
     return (
         f"{model}, fitted on {fitted_on}. The programme started in {starts}; "
         f"{exposure}{lag}. The comparison group is {comparison}. Pupil covariates: "
-        f"{covariates}. {inference} Years analysed: {min(cohort.years)}-{max(cohort.years)}."
+        f"{covariates}. {inference} Years analysed: {min(cohort.years)}-{max(cohort.years)}. "
+        f"Whose average effect: {result.estimand_weighting}."
     )
 
 
@@ -525,6 +529,8 @@ def evaluation_report(result) -> Document:
 
     staggered_cohort = cohort.spec.comparison == "staggered"
     head_notes = [_effect_size_note(result)]
+    if result.staggered is not None and result.staggered.arms_note:
+        head_notes.append(result.staggered.arms_note)
     if staggered_cohort and not (cohort.pupils["first_treated"] == 0).any():
         head_notes.append(
             "Every school took part, so none is never treated: each start cohort is compared "
