@@ -26,6 +26,9 @@ __all__ = [
     "StaggeredTimingWarning",
     "SmallSampleWarning",
     "SelectionOnDipWarning",
+    # records: input tables, column mapping and ids (issue 15)
+    "ColumnMappingError",
+    "IdsReconciledWarning",
     "format_rows",
     "format_value",
 ]
@@ -96,6 +99,30 @@ class SelectionOnDipWarning(CpdImpactWarning):
     overstates the effect. Compare with units chosen by the same rule later (not-yet-treated),
     or with comparison units matched on the whole pre-period trajectory; see
     ``docs/choosing_a_comparison_group.md``. The numbers are in ``cohort.dip_check``.
+    """
+
+
+# ---------------------------------------------------------------------- records (issue 15)
+class ColumnMappingError(DataError, KeyError):
+    """A ``columns=`` mapping cannot be applied.
+
+    It names a canonical name cpdimpact does not know, is written the wrong way round (your
+    column as the key, cpdimpact's name as the value: the message gives the reversed mapping),
+    maps two canonical names to one column, or renames a column onto one the table already has.
+    """
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class IdsReconciledWarning(CpdImpactWarning):
+    """Ids of one school or teacher were spelled differently across tables and were matched.
+
+    ``'0100001'``, ``' 100001 '`` and ``100001`` name the same school (URNs, UPNs and teacher
+    numbers are numeric codes); :class:`~cpdimpact.records.Records` trims surrounding spaces,
+    compares ids as numbers when the text is all digits, and uses the reference table's
+    spelling (schools for school ids, teachers for teacher ids). The matches are listed in the
+    message and in ``Records.id_notes``; see ``docs/records.md``.
     """
 
 
