@@ -528,8 +528,14 @@ def _require_numeric(frame, table, column, columns) -> None:
 def _require_binary(frame, table, column, columns) -> None:
     series = frame[column]
     user = columns.get(column, column)
+    if pd.api.types.is_bool_dtype(series):
+        return
     values = series.dropna()
-    ok = values.isin([0, 1, True, False]) if len(values) else values
+    numbers = _as_float(values)
+    if numbers is not None:  # compared as floats: isin fails on arrow-backed integers
+        ok = pd.Series(np.isin(numbers, [0.0, 1.0]), index=values.index)
+    else:
+        ok = values.isin([0, 1, True, False]) if len(values) else values
     if len(values) and not bool(ok.all()):
         bad = values.index[~ok]
         raise InvalidValueError(
