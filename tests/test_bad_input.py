@@ -9,7 +9,8 @@ the labels the user's frames carry (not 0..n-1), corrupts one column, and assert
   row as the user labels it);
 - that no input frame was modified.
 
-Hypothesis draws the corrupted rows. To add a case (e.g. after a user reports a confusing
+Every case runs on frames stored with numpy dtypes, pandas' nullable dtypes and (when pyarrow
+is installed) arrow-backed dtypes; hypothesis draws the corrupted rows. To add a case (e.g. after a user reports a confusing
 message), append a :class:`Corruption` to :data:`CORRUPTIONS`; a mistake that is not a
 corruption of rows (a wrong mapping, a spec file) goes into :data:`MAPPINGS` or its own test.
 """
@@ -161,6 +162,14 @@ CORRUPTIONS: list[Corruption] = [
     ),
     Corruption("NaN in pupils.year", "pupils", "year", _set(np.nan), InvalidValueError),
     Corruption(
+        "NaN in participation.dose_hours",
+        "participation",
+        "dose_hours",
+        _set(np.nan),
+        InvalidValueError,
+        says="0 if none were attended",
+    ),
+    Corruption(
         "NaN in participation.start_year",
         "participation",
         "start_year",
@@ -234,8 +243,25 @@ def _rows_in(table: str) -> st.SearchStrategy[list[int]]:
     return st.lists(st.integers(1, n - 1), min_size=1, max_size=3, unique=True)
 
 
-def _check(corruption: Corruption, positions: list[int]) -> None:
-    tables = {name: frame.copy(deep=True) for name, frame in TABLES.items()}
+def _storages() -> list[str]:
+    """How the user's frames store their columns: every check must hold for each."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:  # arrow-backed dtypes need pyarrow; tests/test_records.py says so
+        return ["numpy", "nullable"]
+    return ["numpy", "nullable", "arrow"]
+
+
+def _stored(frame: pd.DataFrame, storage: str) -> pd.DataFrame:
+    if storage == "nullable":
+        return frame.convert_dtypes()
+    if storage == "arrow":
+        return frame.convert_dtypes(dtype_backend="pyarrow")
+    return frame.copy(deep=True)
+
+
+def _check(corruption: Corruption, positions: list[int], storage: str = "numpy") -> None:
+    tables = {name: _stored(frame, storage) for name, frame in TABLES.items()}
     column = USER_NAMES.get(corruption.column, corruption.column)
     frame = tables[corruption.table]
     tables[corruption.table] = frame.assign(
@@ -260,12 +286,13 @@ def _check(corruption: Corruption, positions: list[int]) -> None:
         pd.testing.assert_frame_equal(frame, before[name], check_exact=True)
 
 
+@pytest.mark.parametrize("storage", _storages())
 @pytest.mark.parametrize("corruption", CORRUPTIONS, ids=str)
-@settings(max_examples=3, deadline=None)
+@settings(max_examples=2, deadline=None)
 @given(data=st.data())
-def test_a_corrupted_column_is_named_with_its_rows(corruption, data):
+def test_a_corrupted_column_is_named_with_its_rows(corruption, storage, data):
     positions = data.draw(_rows_in(corruption.table), label="rows")
-    _check(corruption, sorted(positions))
+    _check(corruption, sorted(positions), storage)
 
 
 # ---------------------------------------------------------------------- column mappings

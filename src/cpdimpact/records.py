@@ -85,8 +85,9 @@ _ID_MAY_BE_MISSING = {
     ("pupils", "teacher"): "no class teacher recorded",
     ("participation", "teacher"): "a whole-school enrolment",
 }
-#: Columns that every row must fill (a missing value cannot be excluded and counted).
-_NEVER_MISSING = {"pupils": ("year",), "participation": ("start_year",)}
+#: Columns that every row must fill when present (a missing value cannot be excluded and
+#: counted; a missing dose would silently count as 0 hours).
+_NEVER_MISSING = {"pupils": ("year",), "participation": ("start_year", "dose_hours")}
 #: Columns that hold whole years.
 _WHOLE = {"pupils": ("year",), "participation": ("start_year",)}
 #: Counts, hours and shares: a negative value is a data error.
@@ -314,7 +315,8 @@ class Records:
                 if column in frame.columns:
                     _require_non_negative(frame, name, column, self.columns)
             for column in _NEVER_MISSING.get(name, ()):
-                _require_present(frame, name, column, self.columns)
+                if column in frame.columns:
+                    _require_present(frame, name, column, self.columns)
             for column in _WHOLE.get(name, ()):
                 _require_whole(frame, name, column, self.columns)
 
@@ -633,6 +635,10 @@ def _require_non_negative(frame, table, column, columns) -> None:
 _MISSING_FIX = {
     "year": "every pupil record needs its test year",
     "start_year": "give the year each enrolment started",
+    "dose_hours": (
+        "give every enrolment its hours (0 if none were attended), or leave the column out "
+        "if hours were not recorded"
+    ),
 }
 
 
