@@ -13,6 +13,7 @@ import pytest
 from cpdimpact import CohortSpec, DiD, Evaluation, Records
 from cpdimpact.datasets import city_partnership
 from cpdimpact.errors import (
+    ColumnMappingError,
     CpdImpactWarning,
     DuplicateRowsError,
     IdsReconciledWarning,
@@ -290,3 +291,8 @@ def test_results_json_is_unchanged_by_reading_through_csv(tmp_path):
     for result in (direct, via_csv):
         result.pop("data_fingerprint")  # CSV stores strand and area as text, not categories
     assert json.dumps(direct, sort_keys=True) == json.dumps(via_csv, sort_keys=True)
+
+
+def test_a_reversed_mapping_given_to_records_directly_is_recognised(tables):
+    with pytest.raises(ColumnMappingError, match=r"Write columns=\{'school': 'URN'\}"):
+        Records(**tables, columns={"URN": "school"})

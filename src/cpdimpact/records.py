@@ -142,6 +142,7 @@ class Records:
     kind: ClassVar[str] = "records"
 
     def __post_init__(self) -> None:
+        _check_column_map(self.columns)
         tables, notes = _reconcile_ids({name: getattr(self, name) for name in TABLES}, self.columns)
         for name, frame in tables.items():
             if frame is not getattr(self, name):
