@@ -10,9 +10,10 @@ the labels the user's frames carry (not 0..n-1), corrupts one column, and assert
 - that no input frame was modified.
 
 Every case runs on frames stored with numpy dtypes, pandas' nullable dtypes and (when pyarrow
-is installed) arrow-backed dtypes; hypothesis draws the corrupted rows. To add a case (e.g. after a user reports a confusing
-message), append a :class:`Corruption` to :data:`CORRUPTIONS`; a mistake that is not a
-corruption of rows (a wrong mapping, a spec file) goes into :data:`MAPPINGS` or its own test.
+is installed) arrow-backed dtypes; hypothesis draws the corrupted rows. To add a case (e.g.
+after a user reports a confusing message), append a :class:`Corruption` to
+:data:`CORRUPTIONS`; a mistake that is not a corruption of rows (a wrong mapping, a spec file)
+goes into :data:`MAPPINGS` or its own test.
 """
 
 from __future__ import annotations
@@ -161,14 +162,6 @@ CORRUPTIONS: list[Corruption] = [
         for t, c in _NUMERIC
     ),
     Corruption("NaN in pupils.year", "pupils", "year", _set(np.nan), InvalidValueError),
-    Corruption(
-        "NaN in participation.dose_hours",
-        "participation",
-        "dose_hours",
-        _set(np.nan),
-        InvalidValueError,
-        says="0 if none were attended",
-    ),
     Corruption(
         "NaN in participation.start_year",
         "participation",

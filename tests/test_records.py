@@ -296,3 +296,15 @@ def test_results_json_is_unchanged_by_reading_through_csv(tmp_path):
 def test_a_reversed_mapping_given_to_records_directly_is_recognised(tables):
     with pytest.raises(ColumnMappingError, match=r"Write columns=\{'school': 'URN'\}"):
         Records(**tables, columns={"URN": "school"})
+
+
+def test_a_missing_dose_is_refused_only_when_min_dose_needs_it(tables):
+    part = tables["participation"].set_axis(range(101, 101 + len(tables["participation"])))
+    part.loc[103, "dose_hours"] = np.nan
+    messy = {**tables, "participation": part}
+    before = part.copy(deep=True)
+    CohortSpec().build(Records(**messy))  # min_dose=0: the hours decide nothing
+    records = Records.from_frames(**messy, columns={"dose_hours": "dose_hours"})
+    with pytest.raises(InvalidValueError, match=r"min_dose=5 .*'dose_hours' .* row 103;"):
+        CohortSpec(min_dose=5).build(records)
+    pd.testing.assert_frame_equal(part, before)

@@ -85,9 +85,9 @@ _ID_MAY_BE_MISSING = {
     ("pupils", "teacher"): "no class teacher recorded",
     ("participation", "teacher"): "a whole-school enrolment",
 }
-#: Columns that every row must fill when present (a missing value cannot be excluded and
-#: counted; a missing dose would silently count as 0 hours).
-_NEVER_MISSING = {"pupils": ("year",), "participation": ("start_year", "dose_hours")}
+#: Columns that every row must fill (a missing value cannot be excluded and counted). A
+#: missing dose_hours is checked by the cohort build, where min_dose says whether it matters.
+_NEVER_MISSING = {"pupils": ("year",), "participation": ("start_year",)}
 #: Columns that hold whole years.
 _WHOLE = {"pupils": ("year",), "participation": ("start_year",)}
 #: Counts, hours and shares: a negative value is a data error.
@@ -142,7 +142,7 @@ class Records:
     kind: ClassVar[str] = "records"
 
     def __post_init__(self) -> None:
-        _check_column_map(self.columns)
+        _check_column_map(self.columns or {})
         tables, notes = _reconcile_ids({name: getattr(self, name) for name in TABLES}, self.columns)
         for name, frame in tables.items():
             if frame is not getattr(self, name):
@@ -360,7 +360,7 @@ class Records:
             shown = ", ".join(format_value(y) for y in years)
             raise InvalidValueError(
                 f"column {self._user('start_year')!r} of the participation table has start years "
-                f"[{shown}] outside the pupil data ({first}-{last}) in {_rows(part, outside)}; "
+                f"[{shown}] outside the pupil data ({first}-{last}) in {user_rows(part, outside)}; "
                 f"a start year must leave at least one earlier year of pupil data "
                 f"(a pre-period) and fall no later than {last}. Remove those enrolments or "
                 f"supply pupil records for the missing years."
@@ -412,8 +412,8 @@ def _check_column_map(columns: Mapping[str, str]) -> None:
     # Written the wrong way round: keys are the user's columns, values cpdimpact's names.
     reversed_keys = [k for k in unknown if columns[k] in known]
     if reversed_keys:
-        fixed = {columns[k] if k in reversed_keys else k: k if k in reversed_keys else columns[k]
-                 for k in columns}  # fmt: skip
+        swap = set(reversed_keys)
+        fixed = dict((columns[k], k) if k in swap else (k, columns[k]) for k in columns)
         raise ColumnMappingError(
             f"columns looks written the wrong way round: it maps your column "
             f"{reversed_keys[0]!r} to cpdimpact's name {columns[reversed_keys[0]]!r}, but "
@@ -440,10 +440,12 @@ def _check_renamed(original, renamed, table, columns) -> None:
         )
 
 
-_CSV_KWARGS_KEEPING_LINES = {"sep", "delimiter", "dtype", "na_values", "keep_default_na",
-                             "encoding", "low_memory", "quotechar", "decimal", "thousands",
-                             "true_values", "false_values", "usecols", "na_filter",
-                             "engine", "dtype_backend", "parse_dates", "converters"}  # fmt: skip
+#: read_csv options that leave one row per record line (others fall back to pandas' index).
+_CSV_KWARGS_KEEPING_LINES = frozenset(
+    "sep delimiter dtype na_values keep_default_na encoding low_memory quotechar decimal "
+    "thousands true_values false_values usecols na_filter engine dtype_backend parse_dates "
+    "converters".split()
+)
 
 
 def _csv_line_numbers(path, n_rows: int, kwargs: Mapping) -> list[int] | None:
@@ -470,7 +472,7 @@ def _csv_line_numbers(path, n_rows: int, kwargs: Mapping) -> list[int] | None:
     return starts[1:]
 
 
-def _rows(frame: pd.DataFrame, labels) -> str:
+def user_rows(frame: pd.DataFrame, labels) -> str:
     """The user's rows for a message: index labels, or "CSV lines" for :meth:`from_csv`."""
     text = format_rows(labels)
     if frame.index.name == CSV_LINE:
@@ -511,8 +513,8 @@ def _require_numeric(frame, table, column, columns) -> None:
     if len(bad):
         raise InvalidValueError(
             f"column {user!r} of the {table} table must be numeric; "
-            f"{_rows(frame, bad)} {_hold(bad)} {_examples(series, bad)}. Clean those values (or set "
-            f"them missing) before building the cohort."
+            f"{user_rows(frame, bad)} {_hold(bad)} {_examples(series, bad)}. Clean those "
+            f"values (or set them missing) before building the cohort."
         )
     if isinstance(series.dtype, pd.CategoricalDtype):
         raise InvalidValueError(
@@ -543,8 +545,8 @@ def _require_binary(frame, table, column, columns) -> None:
         bad = values.index[~ok]
         raise InvalidValueError(
             f"column {user!r} of the {table} table must be 0/1 "
-            f"(or True/False); {_rows(frame, bad)} {_hold(bad)} {_examples(values, bad)}. Recode it, "
-            f"e.g. fsm = (column == 'Y').astype(int)."
+            f"(or True/False); {user_rows(frame, bad)} {_hold(bad)} {_examples(values, bad)}. "
+            f"Recode it, e.g. fsm = (column == 'Y').astype(int)."
         )
     if not (pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series)):
         raise InvalidValueError(
@@ -577,7 +579,7 @@ def _require_ids(frame, table, column, columns) -> None:
             bad = frame.index[text]
             raise InvalidValueError(
                 f"column {user!r} of the {table} table has blank {column} ids (empty text or "
-                f"spaces) in {_rows(frame, bad)}; leave the cell empty (missing) for "
+                f"spaces) in {user_rows(frame, bad)}; leave the cell empty (missing) for "
                 f"{meaning}, or give the {column}'s id"
             )
         return
@@ -585,7 +587,7 @@ def _require_ids(frame, table, column, columns) -> None:
         bad = frame.index[missing]
         raise InvalidValueError(
             f"column {user!r} of the {table} table has missing {column} ids (empty, blank or "
-            f"NaN) in {_rows(frame, bad)}; every row needs its {column} id: fill them in or "
+            f"NaN) in {user_rows(frame, bad)}; every row needs its {column} id: fill them in or "
             f"remove those rows"
         )
 
@@ -615,7 +617,7 @@ def _require_finite(frame, table, columns) -> None:
             )
             raise InvalidValueError(
                 f"column {user!r} of the {table} table holds infinite values in "
-                f"{_rows(frame, bad)} ({_examples(frame[column], bad)}); {fix}"
+                f"{user_rows(frame, bad)} ({_examples(frame[column], bad)}); {fix}"
             )
 
 
@@ -628,18 +630,14 @@ def _require_non_negative(frame, table, column, columns) -> None:
         bad = frame.index[negative]
         raise InvalidValueError(
             f"column {columns.get(column, column)!r} of the {table} table must not be negative; "
-            f"{_rows(frame, bad)} {_hold(bad)} {_examples(frame[column], bad)}. Correct them (hours, "
-            f"sizes, shares and years of service are 0 or more)"
+            f"{user_rows(frame, bad)} {_hold(bad)} {_examples(frame[column], bad)}. Correct them "
+            f"(hours, sizes, shares and years of service are 0 or more)"
         )
 
 
 _MISSING_FIX = {
     "year": "every pupil record needs its test year",
     "start_year": "give the year each enrolment started",
-    "dose_hours": (
-        "give every enrolment its hours (0 if none were attended), or leave the column out "
-        "if hours were not recorded"
-    ),
 }
 
 
@@ -649,7 +647,7 @@ def _require_present(frame, table, column, columns) -> None:
         bad = frame.index[missing]
         raise InvalidValueError(
             f"column {columns.get(column, column)!r} of the {table} table is missing in "
-            f"{_rows(frame, bad)}; {_MISSING_FIX[column]}"
+            f"{user_rows(frame, bad)}; {_MISSING_FIX[column]}"
         )
 
 
@@ -662,8 +660,8 @@ def _require_whole(frame, table, column, columns) -> None:
         bad = frame.index[fractional]
         raise InvalidValueError(
             f"column {columns.get(column, column)!r} of the {table} table must hold whole "
-            f"years; {_rows(frame, bad)} {_hold(bad)} {_examples(frame[column], bad)}. Give the "
-            f"calendar year (e.g. 2019 for the 2018/19 academic year's tests)"
+            f"years; {user_rows(frame, bad)} {_hold(bad)} {_examples(frame[column], bad)}. Give "
+            f"the calendar year (e.g. 2019 for the 2018/19 academic year's tests)"
         )
 
 
@@ -676,7 +674,7 @@ def _require_unique(frame, table, keys, columns, meaning) -> None:
         raise DuplicateRowsError(
             f"the {table} table must hold {meaning}, but {int(duplicated.sum())} rows repeat "
             f"({', '.join(columns.get(k, k) for k in keys)}), first {shown} in "
-            f"{_rows(frame, bad)}; remove or aggregate the duplicates"
+            f"{user_rows(frame, bad)}; remove or aggregate the duplicates"
         )
 
 
@@ -698,7 +696,7 @@ def _require_known(frame, table, reference, keys, columns, reference_name=None) 
         spelled = ", ".join(format_value(v) for v in reference[key].dropna().unique()[:3])
         raise UnknownReferenceError(
             f"the {table} table refers to {key}s missing from the {reference_name} table "
-            f"({shown}) in {_rows(frame, bad)}; the {reference_name} table spells "
+            f"({shown}) in {user_rows(frame, bad)}; the {reference_name} table spells "
             f"{columns.get(key, key)} ids like {spelled} (ids are matched ignoring surrounding "
             f"spaces, leading zeros and number-versus-text, so these differ in more than that). "
             f"Add them to the {reference_name} table or remove those rows"
@@ -799,9 +797,10 @@ def _reconcile_ids(tables: dict, columns: Mapping[str, str]) -> tuple[dict, list
             continue
         ref = frames[reference][key]
         referring = [
-            n for n in ("pupils", "participation", "teachers")
+            n
+            for n in ("pupils", "participation", "teachers")
             if n != reference and n in frames and key in frames[n].columns
-        ]  # fmt: skip
+        ]
         ref_values = list(pd.unique(ref.dropna()))
         exact = set(ref_values)
         by_key: dict[str, list] = {}
@@ -823,7 +822,7 @@ def _reconcile_ids(tables: dict, columns: Mapping[str, str]) -> tuple[dict, list
                     rows = frames[name].index[(series == value).to_numpy(dtype=bool)]
                     raise UnknownReferenceError(
                         f"the {name} table's {user(key)} id {format_value(value)} (in "
-                        f"{_rows(frames[name], rows)}) could be any of the {reference} table's "
+                        f"{user_rows(frames[name], rows)}) could be any of the {reference} table's "
                         f"{', '.join(format_value(s) for s in spellings)}: ids that differ only "
                         f"by leading zeros, spaces or number-versus-text are matched only when "
                         f"one id fits. Make the {reference} table's ids distinct as numbers, "
