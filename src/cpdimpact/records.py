@@ -118,6 +118,14 @@ class Records:
     teachers
         Teacher characteristics; needed only for teacher-level exposure.
 
+    Attributes
+    ----------
+    id_notes
+        How ids spelled differently across tables (``'0100001'``, ``' 100001'``, ``100001``)
+        were matched when the records were built, one note per table and column; empty when
+        the ids agree as written. Each match is also announced by an
+        :class:`~cpdimpact.errors.IdsReconciledWarning`; see ``docs/records.md``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -143,7 +151,9 @@ class Records:
 
     def __post_init__(self) -> None:
         _check_column_map(self.columns or {})
-        tables, notes = _reconcile_ids({name: getattr(self, name) for name in TABLES}, self.columns)
+        tables, notes = _reconcile_ids(
+            {name: getattr(self, name) for name in TABLES}, self.columns or {}
+        )
         for name, frame in tables.items():
             if frame is not getattr(self, name):
                 object.__setattr__(self, name, frame)
