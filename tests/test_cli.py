@@ -373,3 +373,12 @@ def test_report_cost_and_security_tables():
         load_spec_text(base + '[report.security]\nthreats = "moderate"\n')
     with pytest.raises(SpecError, match=r"\[report\] cost: must be a table"):
         load_spec_text(base + "[report]\ncost = 500\n")
+
+
+def test_a_column_mapping_written_the_wrong_way_round_suggests_the_reverse(tmp_path):
+    for name in ("pupils", "participation"):
+        (tmp_path / f"{name}.csv").write_text("a\n1\n")
+    text = "[data]\npupils = 'pupils.csv'\nparticipation = 'participation.csv'\n"
+    with pytest.raises(SpecError, match=r":5: \[data.columns\] URN: written the wrong way") as err:
+        load_spec_text(text + "[data.columns]\nURN = 'school'\n", base=tmp_path)
+    assert 'Write school = "URN"' in str(err.value)

@@ -34,6 +34,9 @@ __all__ = [
     "InconsistentTreatmentError",
     "ConstantOutcomeError",
     "ExactFitWarning",
+    # records: input tables, column mapping and ids (issue 15)
+    "ColumnMappingError",
+    "IdsReconciledWarning",
     "format_rows",
     "format_value",
 ]
@@ -150,6 +153,30 @@ class ConstantOutcomeError(InvalidValueError):
 class ExactFitWarning(CpdImpactWarning):
     """The model explains the outcome exactly: the estimate may be right (noiseless simulated
     data), but its standard error, interval and p-value are rounding noise."""
+
+
+# ---------------------------------------------------------------------- records (issue 15)
+class ColumnMappingError(DataError, KeyError):
+    """A ``columns=`` mapping cannot be applied.
+
+    It names a canonical name cpdimpact does not know, is written the wrong way round (your
+    column as the key, cpdimpact's name as the value: the message gives the reversed mapping),
+    maps two canonical names to one column, or renames a column onto one the table already has.
+    """
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class IdsReconciledWarning(CpdImpactWarning):
+    """Ids of one school or teacher were spelled differently across tables and were matched.
+
+    ``'0100001'``, ``' 100001 '`` and ``100001`` name the same school (URNs, UPNs and teacher
+    numbers are numeric codes); :class:`~cpdimpact.records.Records` trims surrounding spaces,
+    compares ids as numbers when the text is all digits, and uses the reference table's
+    spelling (schools for school ids, teachers for teacher ids). The matches are listed in the
+    message and in ``Records.id_notes``; see ``docs/records.md``.
+    """
 
 
 def format_rows(rows: Iterable[object], *, limit: int = 5) -> str:

@@ -22,7 +22,11 @@ e.g. ``columns={"school": "URN", "outcome": "ks2_maths"}``.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import numbers
+import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +36,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import (
+    ColumnMappingError,
     DuplicateRowsError,
+    IdsReconciledWarning,
     InvalidValueError,
     MissingColumnError,
     UnknownReferenceError,
@@ -67,6 +73,31 @@ _NUMERIC = {
     "teachers": ("years_service",),
 }
 _BINARY = {"pupils": ("fsm", "sen", "eal")}
+#: Id columns per table. A missing teacher id has a meaning in pupils (no class teacher
+#: recorded) and participation (a whole-school enrolment); every other id must be present.
+_IDS = {
+    "schools": ("school",),
+    "teachers": ("school", "teacher"),
+    "pupils": ("pupil", "school", "teacher"),
+    "participation": ("school", "teacher"),
+}
+_ID_MAY_BE_MISSING = {
+    ("pupils", "teacher"): "no class teacher recorded",
+    ("participation", "teacher"): "a whole-school enrolment",
+}
+#: Columns that every row must fill (a missing value cannot be excluded and counted). A
+#: missing dose_hours is checked by the cohort build, where min_dose says whether it matters.
+_NEVER_MISSING = {"pupils": ("year",), "participation": ("start_year",)}
+#: Columns that hold whole years.
+_WHOLE = {"pupils": ("year",), "participation": ("start_year",)}
+#: Counts, hours and shares: a negative value is a data error.
+_NON_NEGATIVE = {
+    "participation": ("dose_hours",),
+    "schools": ("size", "fsm_share"),
+    "teachers": ("years_service",),
+}
+#: Index name of tables read by :meth:`Records.from_csv`: labels are the CSV's line numbers.
+CSV_LINE = "csv_line"
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +118,14 @@ class Records:
     teachers
         Teacher characteristics; needed only for teacher-level exposure.
 
+    Attributes
+    ----------
+    id_notes
+        How ids spelled differently across tables (``'0100001'``, ``' 100001'``, ``100001``)
+        were matched when the records were built, one note per table and column; empty when
+        the ids agree as written. Each match is also announced by an
+        :class:`~cpdimpact.errors.IdsReconciledWarning`; see ``docs/records.md``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -105,8 +144,28 @@ class Records:
     schools: pd.DataFrame | None = None
     teachers: pd.DataFrame | None = None
     columns: Mapping[str, str] = field(default_factory=dict)
+    #: How ids spelled differently across tables were matched (see :func:`_reconcile_ids`).
+    id_notes: tuple[str, ...] = field(default=(), init=False, repr=False)
 
     kind: ClassVar[str] = "records"
+
+    def __post_init__(self) -> None:
+        _check_column_map(self.columns or {})
+        tables, notes = _reconcile_ids(
+            {name: getattr(self, name) for name in TABLES}, self.columns or {}
+        )
+        for name, frame in tables.items():
+            if frame is not getattr(self, name):
+                object.__setattr__(self, name, frame)
+        object.__setattr__(self, "id_notes", tuple(notes))
+        if notes:
+            warnings.warn(
+                IdsReconciledWarning(
+                    "ids spelled differently across tables were matched (see docs/records.md): "
+                    + "; ".join(notes)
+                ),
+                stacklevel=3,
+            )
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -130,17 +189,19 @@ class Records:
             name. It applies to every table holding that column.
         """
         columns = dict(columns or {})
+        frames = {
+            "pupils": pupils,
+            "participation": participation,
+            "schools": schools,
+            "teachers": teachers,
+        }
         _check_column_map(columns)
         rename = {user: canonical for canonical, user in columns.items()}
-        tables = {
-            name: (None if frame is None else frame.rename(columns=rename))
-            for name, frame in (
-                ("pupils", pupils),
-                ("participation", participation),
-                ("schools", schools),
-                ("teachers", teachers),
-            )
-        }
+        tables = {}
+        for name, frame in frames.items():
+            tables[name] = None if frame is None else frame.rename(columns=rename)
+            if frame is not None:
+                _check_renamed(frame, tables[name], name, columns)
         return cls(**tables, columns=columns)
 
     @classmethod
@@ -154,10 +215,23 @@ class Records:
         columns: Mapping[str, str] | None = None,
         **read_csv_kwargs,
     ) -> Records:
-        """Read the tables from CSV files (see :meth:`from_frames` for ``columns``)."""
+        """Read the tables from CSV files (see :meth:`from_frames` for ``columns``).
+
+        Each table's index holds the file's line numbers (the header is line 1, the first
+        record line 2; named ``"csv_line"``), so error messages point at the lines to fix.
+        When ``read_csv_kwargs`` change which lines become rows (``skiprows``, ``header``,
+        ``comment``, ...) or the lines cannot be matched to rows one for one, the index is
+        pandas' default (row 0 is the first record) and messages say "rows".
+        """
 
         def read(path):
-            return None if path is None else pd.read_csv(path, **read_csv_kwargs)
+            if path is None:
+                return None
+            frame = pd.read_csv(path, **read_csv_kwargs)
+            lines = _csv_line_numbers(path, len(frame), read_csv_kwargs)
+            if lines is not None:
+                frame.index = pd.Index(lines, name=CSV_LINE)
+            return frame
 
         return cls.from_frames(
             pupils=read(pupils),
@@ -201,7 +275,8 @@ class Records:
             if frame is None:
                 digest.update(b"<absent>")
                 continue
-            frame = frame.reindex(columns=sorted(map(str, frame.columns)))
+            # Numbers held in an object column hash as the same numbers in a numeric column.
+            frame = frame.reindex(columns=sorted(map(str, frame.columns))).infer_objects()
             digest.update("\x1f".join(frame.columns).encode())
             rows = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
             digest.update(np.sort(rows).tobytes())
@@ -211,10 +286,14 @@ class Records:
     def validate(self, *, teacher_level: bool = False) -> None:
         """Check the tables; raise a :class:`~cpdimpact.errors.DataError` subclass on a problem.
 
-        Checks, in order: required columns; numeric and binary columns; an outcome that is not
-        entirely missing; unique school ids, teacher (school, id) pairs and pupil-year rows;
-        pupils and participation that refer to known schools and teachers; start years inside
-        the years the pupil data cover, leaving at least one earlier year as a pre-period.
+        Checks, in order, table by table: required columns; numeric and 0/1 columns; ids that
+        are missing (empty, blank or NaN); infinite values in any numeric column; negative
+        doses, sizes, shares and years of service; missing or fractional years. Then: an
+        outcome that is not entirely missing; unique school ids, teacher (school, id) pairs and
+        pupil-year rows; pupils and participation that refer to known schools and teachers;
+        start years inside the years the pupil data cover, leaving at least one earlier year
+        as a pre-period. Messages name your column (through ``columns``) and your rows (index
+        labels; CSV line numbers for :meth:`from_csv`).
 
         Parameters
         ----------
@@ -239,18 +318,24 @@ class Records:
             for column in _BINARY.get(name, ()):
                 if column in frame.columns:
                     _require_binary(frame, name, column, self.columns)
+            for column in _IDS[name]:
+                if column in frame.columns:
+                    _require_ids(frame, name, column, self.columns)
+            _require_finite(frame, name, self.columns)
+            for column in _NON_NEGATIVE.get(name, ()):
+                if column in frame.columns:
+                    _require_non_negative(frame, name, column, self.columns)
+            for column in _NEVER_MISSING.get(name, ()):
+                if column in frame.columns:
+                    _require_present(frame, name, column, self.columns)
+            for column in _WHOLE.get(name, ()):
+                _require_whole(frame, name, column, self.columns)
 
         pupils, part = self.pupils, self.participation
         if pupils["outcome"].isna().all():
             raise InvalidValueError(
                 f"column {self._user('outcome')!r} of the pupils table is entirely missing "
                 f"({len(pupils)} rows); point `columns={{'outcome': ...}}` at the attainment score"
-            )
-        if pupils["year"].isna().any():
-            bad = pupils.index[pupils["year"].isna()]
-            raise InvalidValueError(
-                f"column {self._user('year')!r} of the pupils table is missing in "
-                f"{format_rows(bad)}; every pupil record needs its test year"
             )
         _require_unique(
             pupils, "pupils", ["pupil", "year"], self.columns, "one row per pupil per year"
@@ -278,19 +363,14 @@ class Records:
                         ["school", "teacher"],
                         self.columns,
                     )
-        if part["start_year"].isna().any():
-            bad = part.index[part["start_year"].isna()]
-            raise InvalidValueError(
-                f"column {self._user('start_year')!r} of the participation table is missing in "
-                f"{format_rows(bad)}; give the year each enrolment started"
-            )
         first, last = int(pupils["year"].min()), int(pupils["year"].max())
         outside = part.index[(part["start_year"] <= first) | (part["start_year"] > last)]
         if len(outside):
             years = sorted(set(part.loc[outside, "start_year"].astype(int)))
+            shown = ", ".join(format_value(y) for y in years)
             raise InvalidValueError(
                 f"column {self._user('start_year')!r} of the participation table has start years "
-                f"{years} outside the pupil data ({first}-{last}) in {format_rows(outside)}; "
+                f"[{shown}] outside the pupil data ({first}-{last}) in {user_rows(part, outside)}; "
                 f"a start year must leave at least one earlier year of pupil data "
                 f"(a pre-period) and fall no later than {last}. Remove those enrolments or "
                 f"supply pupil records for the missing years."
@@ -319,13 +399,95 @@ def as_records(tables) -> Records:
 
 
 # ---------------------------------------------------------------------- helpers
+def _canonical_names() -> set[str]:
+    return {c for name in TABLES for c in (*REQUIRED[name], *OPTIONAL[name])}
+
+
 def _check_column_map(columns: Mapping[str, str]) -> None:
-    known = {c for name in TABLES for c in (*REQUIRED[name], *OPTIONAL[name])}
-    unknown = sorted(set(columns) - known)
-    if unknown:
-        raise KeyError(
-            f"columns maps unknown canonical names {unknown}; canonical names are {sorted(known)}"
+    """A ``columns=`` mapping goes from cpdimpact's name to the user's: catch it written the
+    wrong way round, unknown canonical names and two names for one column."""
+    known = _canonical_names()
+    unknown = [k for k in columns if k not in known]
+    if not unknown:
+        users = list(columns.values())
+        twice = sorted({str(u) for u in users if users.count(u) > 1})
+        if twice:
+            names = {u: [k for k, v in columns.items() if v == u] for u in twice}
+            shown = "; ".join(f"{u!r} from {sorted(names[u])}" for u in twice)
+            raise ColumnMappingError(
+                f"columns maps several canonical names to one column ({shown}); each column "
+                f"can stand for one canonical name only"
+            )
+        return
+    # Written the wrong way round: keys are the user's columns, values cpdimpact's names.
+    reversed_keys = [k for k in unknown if columns[k] in known]
+    if reversed_keys:
+        swap = set(reversed_keys)
+        fixed = dict((columns[k], k) if k in swap else (k, columns[k]) for k in columns)
+        raise ColumnMappingError(
+            f"columns looks written the wrong way round: it maps your column "
+            f"{reversed_keys[0]!r} to cpdimpact's name {columns[reversed_keys[0]]!r}, but "
+            f"columns goes from cpdimpact's name to yours. Write columns={fixed!r}"
         )
+    raise ColumnMappingError(
+        f"columns maps unknown canonical names {sorted(map(str, unknown))}; canonical names "
+        f"are {sorted(known)} (columns goes from cpdimpact's name to yours, e.g. "
+        f"columns={{'school': 'URN'}})"
+    )
+
+
+def _check_renamed(original, renamed, table, columns) -> None:
+    """Renaming must not give two columns one name (the table has 'outcome' and 'ks2', and
+    columns maps 'outcome' to 'ks2')."""
+    clash = renamed.columns[renamed.columns.duplicated()].unique()
+    if len(clash):
+        canonical = str(clash[0])
+        raise ColumnMappingError(
+            f"the {table} table has a column {canonical!r} and also your column "
+            f"{columns.get(canonical, canonical)!r}, which columns maps to {canonical!r}: "
+            f"two columns would share the name. Drop or rename one of them, or remove "
+            f"{canonical!r} from columns. The table has {list(map(str, original.columns))}"
+        )
+
+
+#: read_csv options that leave one row per record line (others fall back to pandas' index).
+_CSV_KWARGS_KEEPING_LINES = frozenset(
+    "sep delimiter dtype na_values keep_default_na encoding low_memory quotechar decimal "
+    "thousands true_values false_values usecols na_filter engine dtype_backend parse_dates "
+    "converters".split()
+)
+
+
+def _csv_line_numbers(path, n_rows: int, kwargs: Mapping) -> list[int] | None:
+    """The line on which each record of a CSV file starts (header = line 1), or None when
+    the kwargs or the file make the match of lines to rows uncertain."""
+    if set(kwargs) - _CSV_KWARGS_KEEPING_LINES:
+        return None
+    delimiter = kwargs.get("sep", kwargs.get("delimiter", ","))
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        return None
+    starts = []
+    try:
+        with open(path, newline="", encoding=kwargs.get("encoding") or "utf-8") as handle:
+            reader = csv.reader(handle, delimiter=delimiter, quotechar=kwargs.get("quotechar", '"'))
+            line = 1
+            for record in reader:
+                if record:  # pandas skips blank lines
+                    starts.append(line)
+                line = reader.line_num + 1
+    except (OSError, UnicodeDecodeError, csv.Error, TypeError):
+        return None
+    if len(starts) != n_rows + 1:  # the header is the first record
+        return None
+    return starts[1:]
+
+
+def user_rows(frame: pd.DataFrame, labels) -> str:
+    """The user's rows for a message: index labels, or "CSV lines" for :meth:`from_csv`."""
+    text = format_rows(labels)
+    if frame.index.name == CSV_LINE:
+        text = "CSV line" + text[len("row") :]
+    return text
 
 
 def _hint(canonical: str, columns: Mapping[str, str]) -> str:
@@ -343,36 +505,173 @@ def _require_columns(frame, table, required, columns) -> None:
         )
 
 
+def _hold(labels) -> str:
+    return "holds" if len(labels) == 1 else "hold"
+
+
+def _examples(series: pd.Series, labels) -> str:
+    return ", ".join(format_value(v) for v in series.loc[labels[:3]])
+
+
 def _require_numeric(frame, table, column, columns) -> None:
     series = frame[column]
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return
-    coerced = pd.to_numeric(series, errors="coerce")
+    user = columns.get(column, column)
+    coerced = pd.to_numeric(series.astype(object), errors="coerce")
     bad = frame.index[coerced.isna() & series.notna()]
     if len(bad):
-        examples = ", ".join(format_value(v) for v in series.loc[bad[:3]])
         raise InvalidValueError(
-            f"column {columns.get(column, column)!r} of the {table} table must be numeric; "
-            f"{format_rows(bad)} hold {examples}. Clean those values (or set them missing) "
-            f"before building the cohort."
+            f"column {user!r} of the {table} table must be numeric; "
+            f"{user_rows(frame, bad)} {_hold(bad)} {_examples(series, bad)}. Clean those "
+            f"values (or set them missing) before building the cohort."
         )
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        raise InvalidValueError(
+            f"column {user!r} of the {table} table is categorical ({series.dtype}), but "
+            f"cpdimpact computes with it; convert it with .astype(float) before building "
+            f"the cohort"
+        )
+    text = series.dropna().map(lambda v: isinstance(v, str)).any()
+    held = "numbers stored as text" if text else "numbers in a column of Python objects"
     raise InvalidValueError(
-        f"column {columns.get(column, column)!r} of the {table} table holds numbers stored as "
-        f"text ({series.dtype}); convert it with pandas.to_numeric before building the cohort"
+        f"column {user!r} of the {table} table holds {held} ({series.dtype}); convert it "
+        f"with pandas.to_numeric before building the cohort"
     )
 
 
 def _require_binary(frame, table, column, columns) -> None:
     series = frame[column]
+    user = columns.get(column, column)
+    if pd.api.types.is_bool_dtype(series):
+        return
     values = series.dropna()
-    ok = values.isin([0, 1, True, False]) if len(values) else values
+    numbers = _as_float(values)
+    if numbers is not None:  # compared as floats: isin fails on arrow-backed integers
+        ok = pd.Series(np.isin(numbers, [0.0, 1.0]), index=values.index)
+    else:
+        ok = values.isin([0, 1, True, False]) if len(values) else values
     if len(values) and not bool(ok.all()):
         bad = values.index[~ok]
-        examples = ", ".join(format_value(v) for v in values.loc[bad[:3]])
         raise InvalidValueError(
-            f"column {columns.get(column, column)!r} of the {table} table must be 0/1 "
-            f"(or True/False); {format_rows(bad)} hold {examples}. Recode it, e.g. "
-            f"fsm = (column == 'Y').astype(int)."
+            f"column {user!r} of the {table} table must be 0/1 "
+            f"(or True/False); {user_rows(frame, bad)} {_hold(bad)} {_examples(values, bad)}. "
+            f"Recode it, e.g. fsm = (column == 'Y').astype(int)."
+        )
+    if not (pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series)):
+        raise InvalidValueError(
+            f"column {user!r} of the {table} table holds 0/1 values in a {series.dtype} "
+            f"column, but cpdimpact averages it; convert it with .astype(int) (or "
+            f"pandas.to_numeric) before building the cohort"
+        )
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    """Ids that are missing: NaN/None, or text that is empty or only spaces."""
+    mask = series.isna().to_numpy(dtype=bool, copy=True)
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return mask
+    codes, uniques = pd.factorize(series)
+    if len(uniques):
+        empty = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
+        mask |= (codes >= 0) & empty[np.maximum(codes, 0)]
+    return mask
+
+
+def _require_ids(frame, table, column, columns) -> None:
+    user = columns.get(column, column)
+    missing = _blank(frame[column])
+    meaning = _ID_MAY_BE_MISSING.get((table, column))
+    if meaning is not None:
+        # A missing (NaN) id means something here; text that is blank is a mistake.
+        text = missing & frame[column].notna().to_numpy(dtype=bool)
+        if text.any():
+            bad = frame.index[text]
+            raise InvalidValueError(
+                f"column {user!r} of the {table} table has blank {column} ids (empty text or "
+                f"spaces) in {user_rows(frame, bad)}; leave the cell empty (missing) for "
+                f"{meaning}, or give the {column}'s id"
+            )
+        return
+    if missing.any():
+        bad = frame.index[missing]
+        raise InvalidValueError(
+            f"column {user!r} of the {table} table has missing {column} ids (empty, blank or "
+            f"NaN) in {user_rows(frame, bad)}; every row needs its {column} id: fill them in or "
+            f"remove those rows"
+        )
+
+
+def _as_float(series: pd.Series) -> np.ndarray | None:
+    """The values as floats (NaN for missing), or None for a column that is not numeric."""
+    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+        return None
+    return series.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _require_finite(frame, table, columns) -> None:
+    """±inf is never a school record's value, in any numeric column (ids, covariates too)."""
+    for column in frame.columns:
+        values = _as_float(frame[column])
+        if values is None:
+            continue
+        infinite = np.isinf(values)
+        if infinite.any():
+            bad = frame.index[infinite]
+            user = columns.get(column, column)
+            allowed = column not in _NEVER_MISSING.get(table, ()) and column not in _IDS[table]
+            fix = "replace them with the real values" + (
+                ", or leave them missing (NaN): missing values are excluded and counted"
+                if allowed
+                else ""
+            )
+            raise InvalidValueError(
+                f"column {user!r} of the {table} table holds infinite values in "
+                f"{user_rows(frame, bad)} ({_examples(frame[column], bad)}); {fix}"
+            )
+
+
+def _require_non_negative(frame, table, column, columns) -> None:
+    values = _as_float(frame[column])
+    if values is None:
+        return
+    negative = values < 0
+    if negative.any():
+        bad = frame.index[negative]
+        raise InvalidValueError(
+            f"column {columns.get(column, column)!r} of the {table} table must not be negative; "
+            f"{user_rows(frame, bad)} {_hold(bad)} {_examples(frame[column], bad)}. Correct them "
+            f"(hours, sizes, shares and years of service are 0 or more)"
+        )
+
+
+_MISSING_FIX = {
+    "year": "every pupil record needs its test year",
+    "start_year": "give the year each enrolment started",
+}
+
+
+def _require_present(frame, table, column, columns) -> None:
+    missing = frame[column].isna().to_numpy(dtype=bool)
+    if missing.any():
+        bad = frame.index[missing]
+        raise InvalidValueError(
+            f"column {columns.get(column, column)!r} of the {table} table is missing in "
+            f"{user_rows(frame, bad)}; {_MISSING_FIX[column]}"
+        )
+
+
+def _require_whole(frame, table, column, columns) -> None:
+    values = _as_float(frame[column])
+    if values is None:
+        return
+    fractional = ~np.isnan(values) & (values != np.round(values))
+    if fractional.any():
+        bad = frame.index[fractional]
+        raise InvalidValueError(
+            f"column {columns.get(column, column)!r} of the {table} table must hold whole "
+            f"years; {user_rows(frame, bad)} {_hold(bad)} {_examples(frame[column], bad)}. Give "
+            f"the calendar year (e.g. 2019 for the 2018/19 academic year's tests)"
         )
 
 
@@ -385,7 +684,7 @@ def _require_unique(frame, table, keys, columns, meaning) -> None:
         raise DuplicateRowsError(
             f"the {table} table must hold {meaning}, but {int(duplicated.sum())} rows repeat "
             f"({', '.join(columns.get(k, k) for k in keys)}), first {shown} in "
-            f"{format_rows(bad)}; remove or aggregate the duplicates"
+            f"{user_rows(frame, bad)}; remove or aggregate the duplicates"
         )
 
 
@@ -403,8 +702,149 @@ def _require_known(frame, table, reference, keys, columns, reference_name=None) 
             ", ".join(f"{columns.get(k, k)}={format_value(row[k])}" for k in keys)
             for _, row in ids.iterrows()
         )
+        key = keys[-1]
+        spelled = ", ".join(format_value(v) for v in reference[key].dropna().unique()[:3])
         raise UnknownReferenceError(
-            f"the {table} table refers to {keys[-1]}s missing from the {reference_name} table "
-            f"({shown}) in {format_rows(bad)}; add them to the {reference_name} table or remove "
-            f"those rows"
+            f"the {table} table refers to {key}s missing from the {reference_name} table "
+            f"({shown}) in {user_rows(frame, bad)}; the {reference_name} table spells "
+            f"{columns.get(key, key)} ids like {spelled} (ids are matched ignoring surrounding "
+            f"spaces, leading zeros and number-versus-text, so these differ in more than that). "
+            f"Add them to the {reference_name} table or remove those rows"
         )
+
+
+# ---------------------------------------------------------------------- id reconciliation
+_NUMBER_TEXT = re.compile(r"([0-9]+)(?:\.0*)?")
+
+
+def _id_key(value) -> str | None:
+    """An id's canonical text: surrounding spaces trimmed; numbers, and text that is all
+    digits, as the integer's digits (so '0100001', ' 100001' and 100001 share a key)."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if np.isnan(number):
+            return None
+        return str(int(number)) if number.is_integer() else repr(number)
+    text = str(value).strip()
+    if not text:
+        return None
+    digits = _NUMBER_TEXT.fullmatch(text)
+    return str(int(digits.group(1))) if digits else text
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _replace_values(series: pd.Series, mapping: Mapping) -> pd.Series:
+    """``series`` with each value in ``mapping`` replaced (missing values kept)."""
+    codes, uniques = pd.factorize(series)
+    new = np.empty(len(uniques), dtype=object)
+    new[:] = [mapping.get(u, u) for u in uniques]
+    values = series.astype(object).to_numpy(copy=True)
+    present = codes >= 0
+    values[present] = new[codes[present]]
+    return pd.Series(values, index=series.index, name=series.name).infer_objects()
+
+
+def _example_changes(mapping: Mapping) -> str:
+    items = list(mapping.items())
+    shown = ", ".join(f"{format_value(a)} as {format_value(b)}" for a, b in items[:3])
+    return shown + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+
+
+def _reconcile_ids(tables: dict, columns: Mapping[str, str]) -> tuple[dict, list[str]]:
+    """Match ids that name the same school or teacher but are spelled differently.
+
+    The one place where ids are reconciled (documented in ``docs/records.md``):
+
+    1. surrounding spaces are trimmed from text ids in every id column;
+    2. an id of a referring table (pupils, participation, teachers for schools; pupils and
+       participation for teachers) that is not found as written in the reference table (the
+       schools table, else pupils; the teachers table, else pupils) is compared by
+       :func:`_id_key` (number versus text, leading zeros) and, when exactly one id of the
+       reference table has that key, takes the reference table's spelling.
+
+    Two reference ids with one key (``'01'`` and ``'1'``) are ambiguous: a referring id that
+    needs the key raises :class:`~cpdimpact.errors.UnknownReferenceError` naming all three
+    spellings. Ids found in neither way are left for :meth:`Records.validate` to report.
+    Returns the tables (changed ones are new frames; the inputs are never modified) and one
+    note per change.
+    """
+    notes: list[str] = []
+    tables = dict(tables)
+    frames = {n: f for n, f in tables.items() if isinstance(f, pd.DataFrame)}
+
+    def user(column):
+        return columns.get(column, column)
+
+    for name, frame in frames.items():
+        for column in _IDS[name]:
+            if column not in frame.columns or _is_numeric(frame[column]):
+                continue
+            uniques = pd.unique(frame[column].dropna())
+            trim = {
+                u: u.strip() for u in uniques if isinstance(u, str) and u.strip() and u != u.strip()
+            }
+            if trim:
+                frame = frame.assign(**{column: _replace_values(frame[column], trim)})
+                notes.append(
+                    f"{len(trim)} {user(column)} ids of the {name} table had surrounding spaces "
+                    f"(trimmed: {_example_changes(trim)})"
+                )
+        frames[name] = frame
+
+    for key in ("school", "teacher"):
+        owner = "schools" if key == "school" else "teachers"
+        reference = owner if key in frames.get(owner, pd.DataFrame()).columns else "pupils"
+        if key not in frames.get(reference, pd.DataFrame()).columns:
+            continue
+        ref = frames[reference][key]
+        referring = [
+            n
+            for n in ("pupils", "participation", "teachers")
+            if n != reference and n in frames and key in frames[n].columns
+        ]
+        ref_values = list(pd.unique(ref.dropna()))
+        exact = set(ref_values)
+        by_key: dict[str, list] = {}
+        for value in ref_values:
+            canonical = _id_key(value)
+            if canonical is not None and value not in by_key.setdefault(canonical, []):
+                by_key[canonical].append(value)
+        for name in referring:
+            series = frames[name][key]
+            if _is_numeric(series) and _is_numeric(ref):
+                continue  # numbers compare as numbers (12 == 12.0)
+            mapping = {}
+            for value in pd.unique(series.dropna()):
+                if value in exact:
+                    continue
+                canonical = _id_key(value)
+                spellings = by_key.get(canonical, []) if canonical is not None else []
+                if len(spellings) > 1:
+                    rows = frames[name].index[(series == value).to_numpy(dtype=bool)]
+                    raise UnknownReferenceError(
+                        f"the {name} table's {user(key)} id {format_value(value)} (in "
+                        f"{user_rows(frames[name], rows)}) could be any of the {reference} table's "
+                        f"{', '.join(format_value(s) for s in spellings)}: ids that differ only "
+                        f"by leading zeros, spaces or number-versus-text are matched only when "
+                        f"one id fits. Make the {reference} table's ids distinct as numbers, "
+                        f"or spell the id exactly as the {reference} table does"
+                    )
+                if spellings:
+                    mapping[value] = spellings[0]
+            if mapping:
+                frames[name] = frames[name].assign(**{key: _replace_values(series, mapping)})
+                notes.append(
+                    f"{len(mapping)} {user(key)} ids of the {name} table matched to the "
+                    f"{reference} table's spelling ({_example_changes(mapping)})"
+                )
+    tables.update(frames)
+    return tables, notes

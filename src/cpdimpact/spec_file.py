@@ -477,7 +477,16 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
             from .records import OPTIONAL, REQUIRED, TABLES
 
             known = sorted({c for name in TABLES for c in (*REQUIRED[name], *OPTIONAL[name])})
-            for canonical in columns:
+            for canonical, column in columns.items():
+                if canonical not in known and column in known:
+                    # Written the wrong way round: your column = cpdimpact's name.
+                    raise read.error(
+                        ("data", "columns", canonical),
+                        f"written the wrong way round: [data.columns] goes from cpdimpact's "
+                        f"name to your column, but this maps your column {canonical!r} to "
+                        f"cpdimpact's name {column!r}",
+                        f"Write {column} = {canonical!r}".replace("'", '"'),
+                    )
                 if canonical not in known:
                     raise read.unknown(("data", "columns", canonical), known)
 

@@ -20,7 +20,7 @@ from ..errors import (
     MissingColumnError,
     format_value,
 )
-from ..records import Records, as_records
+from ..records import Records, as_records, user_rows
 from ._balance import balance_groups, balance_table
 from ._dip import DipCheck, attach_dip_check
 from ._flow import FlowLog, FlowRecorder
@@ -525,6 +525,16 @@ def _unit_starts(spec, records, data, unit_keys):
                 "column in the participation table"
             )
         counted &= part["strand"].isin(spec.strands).to_numpy()
+    if spec.min_dose > 0 and "dose_hours" in part.columns:
+        # A missing dose would count as 0 hours and could push the unit below min_dose.
+        unknown = counted & part["dose_hours"].isna().to_numpy()
+        if unknown.any():
+            raise InvalidValueError(
+                f"min_dose={format_value(spec.min_dose)} needs the hours of every enrolment, "
+                f"but column {records.columns.get('dose_hours', 'dose_hours')!r} of the "
+                f"participation table is missing in {user_rows(part, part.index[unknown])}; "
+                f"give those enrolments their hours (0 if none were attended)"
+            )
     part = part.assign(_counted=counted)
     if spec.exposure == "teacher":
         # A whole-school enrolment (no teacher named) enrols every teacher of that school.
