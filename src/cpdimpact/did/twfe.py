@@ -307,10 +307,11 @@ class DiD:
         levels = key_column(data, self.unit, "unit")[1]
         shown = ", ".join(format_value(v) for v in levels[always[:5]])
         more = f" and {always.size - 5} more" if always.size > 5 else ""
+        units = "1 treated unit has" if always.size == 1 else f"{always.size} treated units have"
         warn(
             notes,
-            f"{always.size} treated units of {self.unit!r} have no untreated period in the data "
-            f"({shown}{more}): with no pre-period their own change cannot be measured, and "
+            f"{units} no untreated period in the data (column {self.unit!r}: "
+            f"{shown}{more}): with no pre-period their own change cannot be measured, and "
             "two-way fixed effects uses them only as already-treated comparisons for the other "
             "units, which biases the estimate when effects change over time. Add their years "
             "before the start, or drop them.",
