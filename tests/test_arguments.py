@@ -102,8 +102,9 @@ BASE: dict[type, dict] = {
     Document: {"title": "Report"},
 }
 
-#: Dataclasses with a ``__post_init__`` that are results, not specs (not made by users).
-NOT_SPECS = {"ComparisonWeights"}
+#: Dataclasses with a ``__post_init__`` that are not specs: results (not made by users) and
+#: the input tables, whose checks tests/test_bad_input.py and tests/test_records.py cover.
+NOT_SPECS = {"ComparisonWeights", "Records", "SimulatedRecords"}
 
 BAD_ALPHA = [0, 1, 1.5, -0.05, math.nan, math.inf, "0.05", True, None]
 BAD_SEED = ["1", 1.5, -1, True]
