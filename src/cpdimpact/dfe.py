@@ -430,25 +430,37 @@ def read_cells(
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         values = series.astype("float64")
         return values.rename(series.name), as_reasons(values.isna().to_numpy(), "")
-    missing = series.isna().to_numpy().copy()
-    text = series.astype(object).where(~missing, "").astype(str)
-    stripped = text.str.strip()
-    marked = text.where(text.isin(markers))
-    by_strip = stripped.where(stripped.isin(markers) & (stripped != ""))
-    marked = marked.fillna(by_strip)
-    marked[(stripped == "").to_numpy() & marked.isna().to_numpy()] = " "
-    marked[missing] = ""
-    is_marker = marked.notna().to_numpy()
-    body = stripped.where(~is_marker, "")
-    body = body.str.removesuffix("%")
-    commas = body.str.match(_THOUSANDS.pattern)
-    body = body.where(~commas, body.str.replace(",", "", regex=False))
-    ok = body.str.match(_NUMBER.pattern) | is_marker
-    if not ok.all():
-        _raise_unknown(series, ~ok.to_numpy(), column, source, markers)
-    values = pd.to_numeric(body.where(~is_marker, None), errors="coerce").astype("float64")
-    reasons = as_reasons(is_marker, marked.to_numpy(dtype=object))
-    return values.rename(series.name), reasons
+    # Each distinct cell is classified once: published columns repeat a few hundred values,
+    # so this costs the distinct values, not the rows.
+    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+    numbers = np.full(len(uniques) + 1, np.nan)  # last slot: cells already missing (code -1)
+    marks = np.empty(len(uniques) + 1, dtype=object)
+    marks[-1] = ""
+    bad = np.zeros(len(uniques) + 1, dtype=bool)
+    for i, cell in enumerate(uniques):
+        numbers[i], marks[i], bad[i] = _classify(str(cell), markers)
+    if bad.any():
+        _raise_unknown(series, bad[codes], column, source, markers)
+    cell_marks = marks[codes]
+    values = pd.Series(numbers[codes], index=series.index, name=series.name)
+    return values, as_reasons(pd.notna(cell_marks), cell_marks)
+
+
+def _classify(text: str, markers: Mapping[str, str]) -> tuple[float, str | None, bool]:
+    """(number, marker, unreadable) for one distinct cell."""
+    if text in markers:
+        return np.nan, text, False
+    stripped = text.strip()
+    if stripped == "":
+        return np.nan, " ", False  # spaces only: the blank marker
+    if stripped in markers:
+        return np.nan, stripped, False
+    body = stripped.removesuffix("%")
+    if _THOUSANDS.match(body):
+        body = body.replace(",", "")
+    if _NUMBER.match(body):
+        return float(body), None, False
+    return np.nan, None, True
 
 
 def _raise_unknown(series, bad, column, source, markers) -> None:
