@@ -500,3 +500,25 @@ def test_not_a_performance_table(tmp_path):
 def test_errors_are_cpdimpact_errors():
     for cls in (AcademicYearError, UnknownMarkerError):
         assert issubclass(cls, CpdImpactError) and issubclass(cls, InvalidValueError)
+
+
+def test_bad_start_lists_dates_and_years():
+    with pytest.raises(AcademicYearError) as caught:
+        dfe.first_affected_test_year("next spring")
+    assert "'next spring'" in str(caught.value) and "'01/09/2019'" in str(caught.value)
+
+
+def test_trailing_comma_column_and_a_nameless_column_with_values(tmp_path):
+    path = tmp_path / "2018-2019_850_ks2final.csv"
+    path.write_text("RECTYPE,LEA,URN,TELIG,\n1,850,100001,30,\n", encoding="utf-8")
+    table = dfe.read_performance_table(path)
+    assert list(table.data.columns) == ["year", "RECTYPE", "LEA", "URN", "TELIG"]
+    path.write_text("RECTYPE,LEA,URN,TELIG,\n1,850,100001,30,7\n", encoding="utf-8")
+    with pytest.raises(CpdImpactError, match="no name"):
+        dfe.read_performance_table(path)
+
+
+def test_repr_summarises(tables):
+    text = repr(tables["2018-2019_850_ks2final.csv"])
+    assert text.startswith("PublishedTable(331 school rows, 3 area rows")
+    assert "16982 'SUPP'" in text and "2018-2019_850_ks2final.csv" in text

@@ -15,7 +15,7 @@ Published tables replace a value they do not show by a marker, and each marker i
 reason (suppressed to protect a small cohort, no entries, low coverage, ...). :data:`MARKERS`
 maps every marker cpdimpact knows to its reason; :func:`read_cells` reads a column into numbers
 and keeps the marker of each missing cell, so an evaluator can count which cells were lost for
-which reason. Markers are matched exactly (``SUPP``, not ``supp``; ``c``, not ``C``).
+which reason. Letter case matters (``SUPP``, not ``supp``; ``c``, not ``C``).
 
 Performance tables
 ------------------
@@ -299,7 +299,14 @@ def first_affected_test_year(start: object) -> int:
     """
     date = _as_date(start)
     if date is None:
-        return _test_year(start)
+        try:
+            return _test_year(start)
+        except AcademicYearError:
+            raise AcademicYearError(
+                f"programme start {format_value(start)} is neither a date nor a year. Give a "
+                "date ('01/09/2019', day first, or '2019-09-01'), an academic year ('2019/20', "
+                "201920) or the first test year it could affect (2020)."
+            ) from None
     academic = date.year if date.month >= 9 else date.year - 1
     if date < _dt.date(academic + 1, 4, 1):
         return academic + 1
@@ -603,6 +610,16 @@ class PublishedTable:
     sources: tuple[str, ...]
     encodings: tuple[str, ...]
 
+    def __repr__(self) -> str:
+        lost = self.lost_cells()
+        counts = ", ".join(f"{n} {m!r}" for (m, _), n in lost.items()) or "none"
+        return (
+            f"PublishedTable({len(self.data)} school rows, {len(self.areas)} area rows, "
+            f"{self.data.shape[1]} columns, test years {sorted(set(self.years))}, "
+            f"{len(self.links)} academy links; cells lost to markers: {counts}; "
+            f"from {self.source})"
+        )
+
     @property
     def year(self) -> int:
         """The test year, when every file read has the same one."""
@@ -754,8 +771,14 @@ def read_performance_table(
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise DataError(f"{name!r} is not a CSV file pandas can read: {err}") from None
     raw = raw.fillna("")  # cells missing at the end of a short row
-    if any(str(c).startswith("Unnamed:") for c in raw.columns):
-        raw = raw.loc[:, [not str(c).startswith("Unnamed:") for c in raw.columns]]
+    # A trailing comma on every line makes an unnamed, empty column: drop it, but only if empty.
+    unnamed = [c for c in raw.columns if str(c).startswith("Unnamed:")]
+    if any((raw[c].str.strip() != "").any() for c in unnamed):
+        raise DataError(
+            f"{name!r} has values in a column with no name (position "
+            f"{list(raw.columns).index(unnamed[0]) + 1}): give every column a header."
+        )
+    raw = raw.drop(columns=unnamed)
     for required in ("RECTYPE", "URN"):
         if required not in raw.columns:
             raise MissingColumnError(
