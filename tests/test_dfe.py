@@ -392,6 +392,9 @@ def test_columns_selects_and_keeps_identity(tmp_path):
     table = dfe.read_performance_table(KS2[0], columns=["PTRWM_EXP", "SCHNAME"])
     assert list(table.data.columns) == ["year", "RECTYPE", "LEA", "URN", "SCHNAME", "PTRWM_EXP"]
     assert set(table.markers["column"]) == {"PTRWM_EXP"}
+    full = dfe.read_performance_table(KS2[0])
+    pd.testing.assert_frame_equal(table.links, full.links)  # links whatever the selection
+    assert len(full.links) == 2
     with pytest.raises(MissingColumnError, match="did you mean 'PTRWM_EXP'"):
         dfe.read_performance_table(KS2[0], columns=["PTRWM_EPX"])
 

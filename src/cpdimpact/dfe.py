@@ -574,7 +574,7 @@ _TEXT_COLUMNS = (
 )
 _ALWAYS = ("RECTYPE", "LEA", "URN")
 _FILE_YEAR = re.compile(r"(?<!\d)(\d{4})[-_](\d{4}|\d{2})(?!\d)")
-_LINK_COLUMNS = ("predecessor_urn", "successor_urn", "successor_name", "link_date", "year")
+_LINK_SOURCES = ("URN_AC", "SCHNAME_AC", "OPEN_AC")
 
 
 @dataclass(frozen=True)
@@ -786,7 +786,8 @@ def read_performance_table(
                 f"download (its columns begin {list(raw.columns[:6])})."
             )
     keep = _select(raw.columns, columns, name)
-    raw = raw[keep]
+    # the conversion columns are read even when not selected: the links come from every file
+    raw = raw[[c for c in raw.columns if c in keep or c in _LINK_SOURCES]]
     file_year = _year_from_name(name)
     if year is not None:
         given = _test_year(year)
@@ -827,7 +828,10 @@ def read_performance_table(
     frame.insert(0, "year", file_year)
     is_school = frame["RECTYPE"].isin(SCHOOL_RECTYPES).to_numpy()
     data = frame[is_school].reset_index(drop=True)
-    areas = frame[~is_school].reset_index(drop=True)
+    links = _links(data)
+    unselected = [c for c in _LINK_SOURCES if c in frame.columns and c not in keep]
+    data = data.drop(columns=unselected)
+    areas = frame[~is_school].drop(columns=unselected).reset_index(drop=True)
     dupes = data["URN"].duplicated(keep=False) & data["URN"].notna()
     if dupes.any():
         raise DuplicateRowsError(
@@ -839,7 +843,7 @@ def read_performance_table(
         data=data,
         areas=areas,
         markers=_count_markers(reasons, is_school, extra_markers, na_values),
-        links=_links(data),
+        links=links,
         years=(file_year,),
         sources=(name,),
         encodings=(used,),
