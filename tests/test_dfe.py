@@ -525,3 +525,16 @@ def test_repr_summarises(tables):
     text = repr(tables["2018-2019_850_ks2final.csv"])
     assert text.startswith("PublishedTable(331 school rows, 3 area rows")
     assert "16982 'SUPP'" in text and "2018-2019_850_ks2final.csv" in text
+
+
+def test_the_docs_example_numbers():
+    """docs/dfe_data.md quotes this output."""
+    table = dfe.read_performance_table(
+        REF / "2018-2019_850_ks2final.csv", columns=["SCHNAME", "TELIG", "PTRWM_EXP", "READPROG"]
+    )
+    assert repr(table) == (
+        "PublishedTable(331 school rows, 3 area rows, 8 columns, test years [2019], "
+        "1 academy links; cells lost to markers: 15 '', 7 'SUPP', 1 'NA'; "
+        "from 2018-2019_850_ks2final.csv)"
+    )
+    assert table.links[["predecessor_urn", "successor_urn"]].values.tolist() == [[116240, 147128]]
