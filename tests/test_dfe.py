@@ -474,7 +474,8 @@ def test_unknown_marker_in_a_file_names_file_column_value_and_row(tmp_path):
         dfe.read_performance_table(path)
     message = str(caught.value)
     assert "'2018-2019_850_ks2final.csv'" in message and "'PTRWM_EXP'" in message
-    assert "'DNS' (row 1)" in message and "extra_markers=" in message
+    assert "'DNS' (row 3)" in message and "lines of" in message  # line 3 of the file
+    assert "extra_markers=" in message
     table = dfe.read_performance_table(path, extra_markers={"DNS": "did not sit"})
     assert table.markers.to_dict("records") == [
         {"column": "PTRWM_EXP", "marker": "DNS", "reason": "did not sit", "cells": 1}
@@ -538,3 +539,20 @@ def test_the_docs_example_numbers():
         "from 2018-2019_850_ks2final.csv)"
     )
     assert table.links[["predecessor_urn", "successor_urn"]].values.tolist() == [[116240, 147128]]
+
+
+def test_a_school_listed_twice_in_one_file(tmp_path):
+    path = tmp_path / "2018-2019_850_ks2final.csv"
+    path.write_text(
+        "RECTYPE,LEA,URN,TELIG\n1,850,100001,30\n1,850,100002,5\n1,850,100001,30\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(DuplicateRowsError, match=r"URN 100001 more than once \(lines 2, 4\)"):
+        dfe.read_performance_table(path)
+
+
+def test_a_bad_id_names_its_line(tmp_path):
+    path = tmp_path / "2018-2019_850_ks2final.csv"
+    path.write_text("RECTYPE,LEA,URN,TELIG\n1,850,100001,30\n1,850,10000X,5\n", encoding="utf-8")
+    with pytest.raises(InvalidValueError, match=r"'URN'.*'10000X' \(row 3\).*lines of"):
+        dfe.read_performance_table(path)

@@ -771,6 +771,8 @@ def read_performance_table(
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise DataError(f"{name!r} is not a CSV file pandas can read: {err}") from None
     raw = raw.fillna("")  # cells missing at the end of a short row
+    # label rows by their line in the file (header = line 1), so messages point into it
+    raw.index = pd.RangeIndex(2, len(raw) + 2)
     # A trailing comma on every line makes an unnamed, empty column: drop it, but only if empty.
     unnamed = [c for c in raw.columns if str(c).startswith("Unnamed:")]
     if any((raw[c].str.strip() != "").any() for c in unnamed):
@@ -803,6 +805,43 @@ def read_performance_table(
             "e.g. year='2018/19' for the summer-2019 tests."
         )
     text_set = set(_TEXT_COLUMNS) | set(text_columns)
+    try:
+        typed, reasons = _type_columns(raw, text_set, name, extra_markers, na_values)
+        frame = pd.DataFrame(typed, index=raw.index)
+        if frame["RECTYPE"].isna().any():
+            _raise_column(raw["RECTYPE"], frame["RECTYPE"].isna(), "RECTYPE", name, "a record type")
+    except InvalidValueError as err:
+        note = f" (Rows are numbered as lines of {name!r}, the header being line 1.)"
+        raise type(err)(f"{err}{note}") from None
+    if "year" in frame.columns:
+        raise DataError(f"{name!r} already has a 'year' column; rename it before reading.")
+    frame.insert(0, "year", file_year)
+    is_school = frame["RECTYPE"].isin(SCHOOL_RECTYPES).to_numpy()
+    data = frame[is_school].reset_index(drop=True)
+    links = _links(data)
+    unselected = [c for c in _LINK_SOURCES if c in frame.columns and c not in keep]
+    data = data.drop(columns=unselected)
+    areas = frame[~is_school].drop(columns=unselected).reset_index(drop=True)
+    dupes = data["URN"].duplicated(keep=False) & data["URN"].notna()
+    if dupes.any():
+        raise DuplicateRowsError(
+            f"{name!r} lists URN {format_value(data.loc[dupes, 'URN'].iloc[0])} more than once "
+            f"(lines {format_rows(raw.index[is_school][dupes.to_numpy()])[5:]}): a "
+            "performance table has one row per school. Remove the repeated rows."
+        )
+    return PublishedTable(
+        data=data,
+        areas=areas,
+        markers=_count_markers(reasons, is_school, extra_markers, na_values),
+        links=links,
+        years=(file_year,),
+        sources=(name,),
+        encodings=(used,),
+    )
+
+
+def _type_columns(raw, text_set, name, extra_markers, na_values):
+    """Each column read by its kind; the markers of the numeric ones."""
     typed: dict[str, pd.Series] = {}
     reasons: dict[str, pd.Series] = {}
     for col in raw.columns:
@@ -820,34 +859,7 @@ def read_performance_table(
             typed[col], reasons[col] = read_cells(
                 cells, column=col, extra_markers=extra_markers, na_values=na_values, source=name
             )
-    frame = pd.DataFrame(typed, index=raw.index)
-    if frame["RECTYPE"].isna().any():
-        _raise_column(raw["RECTYPE"], frame["RECTYPE"].isna(), "RECTYPE", name, "a record type")
-    if "year" in frame.columns:
-        raise DataError(f"{name!r} already has a 'year' column; rename it before reading.")
-    frame.insert(0, "year", file_year)
-    is_school = frame["RECTYPE"].isin(SCHOOL_RECTYPES).to_numpy()
-    data = frame[is_school].reset_index(drop=True)
-    links = _links(data)
-    unselected = [c for c in _LINK_SOURCES if c in frame.columns and c not in keep]
-    data = data.drop(columns=unselected)
-    areas = frame[~is_school].drop(columns=unselected).reset_index(drop=True)
-    dupes = data["URN"].duplicated(keep=False) & data["URN"].notna()
-    if dupes.any():
-        raise DuplicateRowsError(
-            f"{name!r} lists URN {format_value(data.loc[dupes, 'URN'].iloc[0])} more than once "
-            f"({format_rows(raw.index[is_school][dupes.to_numpy()] + 2)} of the file): a "
-            "performance table has one row per school. Remove the repeated rows."
-        )
-    return PublishedTable(
-        data=data,
-        areas=areas,
-        markers=_count_markers(reasons, is_school, extra_markers, na_values),
-        links=links,
-        years=(file_year,),
-        sources=(name,),
-        encodings=(used,),
-    )
+    return typed, reasons
 
 
 def _select(available: pd.Index, columns: Sequence[str] | None, name: str) -> list[str]:
