@@ -556,3 +556,45 @@ def test_a_bad_id_names_its_line(tmp_path):
     path.write_text("RECTYPE,LEA,URN,TELIG\n1,850,100001,30\n1,850,10000X,5\n", encoding="utf-8")
     with pytest.raises(InvalidValueError, match=r"'URN'.*'10000X' \(row 3\).*lines of"):
         dfe.read_performance_table(path)
+
+
+cell_strategy = st.one_of(
+    st.sampled_from(sorted(dfe.MARKERS)),
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False).map(lambda x: round(x, 3)),
+)
+
+
+@given(st.lists(cell_strategy, max_size=30), st.booleans())
+def test_read_cells_recovers_numbers_and_markers(cells, as_percent):
+    def write(cell):
+        if isinstance(cell, str):
+            return cell
+        return f"{cell}%" if as_percent else repr(cell)
+
+    text = pd.Series([write(c) for c in cells], dtype=object)
+    values, reasons = dfe.read_cells(text)
+    for cell, value, reason in zip(cells, values, reasons, strict=True):
+        if isinstance(cell, str):
+            assert np.isnan(value) and reason == cell
+        else:
+            assert value == cell and reason is None
+    # row order never matters
+    order = np.random.default_rng(len(cells)).permutation(len(cells))
+    shuffled_values, shuffled_reasons = dfe.read_cells(text.iloc[order])
+    pd.testing.assert_series_equal(shuffled_values, values.iloc[order])
+    pd.testing.assert_series_equal(shuffled_reasons, reasons.iloc[order])
+
+
+def test_real_file_in_cp1252_with_an_accented_name(tmp_path, tables):
+    original = REF / "2018-2019_936_ks2final.csv"
+    text = original.read_bytes().decode("utf-8-sig")
+    header, schools = raw_schools(original)
+    name = schools[0][header.index("SCHNAME")]
+    assert text.count(name) == 1
+    copy = tmp_path / original.name
+    copy.write_bytes(text.replace(name, name + " (École £)").encode("cp1252"))
+    table = dfe.read_performance_table(copy)
+    assert table.encodings == ("cp1252",)
+    assert table.data["SCHNAME"].iloc[0] == name + " (École £)"
+    expected = tables[original.name].data.drop(columns="SCHNAME")
+    pd.testing.assert_frame_equal(table.data.drop(columns="SCHNAME"), expected)
