@@ -37,6 +37,10 @@ __all__ = [
     # records: input tables, column mapping and ids (issue 15)
     "ColumnMappingError",
     "IdsReconciledWarning",
+    # DfE files: years, markers, programme starts (dfe readers, issue 12)
+    "AcademicYearError",
+    "UnknownMarkerError",
+    "LateStartWarning",
     "format_rows",
     "format_value",
 ]
@@ -176,6 +180,31 @@ class IdsReconciledWarning(CpdImpactWarning):
     compares ids as numbers when the text is all digits, and uses the reference table's
     spelling (schools for school ids, teachers for teacher ids). The matches are listed in the
     message and in ``Records.id_notes``; see ``docs/records.md``.
+    """
+
+
+# ------------------------------------------------------------ DfE files (issue 12)
+class AcademicYearError(InvalidValueError):
+    """A year cannot be read as a test year (``'2018/20'``, ``'18/19'``, ``'autumn'``).
+
+    Raised by :func:`cpdimpact.dfe.test_year` and the functions built on it; the message names
+    the value (and for a column, the column and its first rows) and the accepted forms.
+    """
+
+
+class UnknownMarkerError(InvalidValueError):
+    """A published numeric column holds text that is neither a number nor a known marker.
+
+    The message names the file, column, values and rows, and how to declare a local marker
+    (``extra_markers=`` or ``na_values=``); see :data:`cpdimpact.dfe.MARKERS`.
+    """
+
+
+class LateStartWarning(CpdImpactWarning):
+    """A programme started in the summer term, so its first affected results are next year's.
+
+    Emitted by :func:`cpdimpact.dfe.first_affected_test_year` for a start date on or after
+    1 April: the tests are in May, weeks later. Give the test year explicitly to override.
     """
 
 
