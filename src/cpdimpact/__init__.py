@@ -44,6 +44,7 @@ _SUBMODULES = (
     "cohort",
     "comparison",
     "datasets",
+    "dfe",
     "did",
     "effects",
     "errors",
