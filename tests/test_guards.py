@@ -537,7 +537,10 @@ def test_did_warns_about_treated_units_without_a_pre_period():
     frame = _pupils()
     frame = frame[~((frame[UNIT] < 103) & (frame[YEAR] < 2018))]
     spec = DiD(outcome=Y, unit=UNIT, time=YEAR, treatment=D, cluster=UNIT)
-    with pytest.warns(StaggeredTimingWarning, match=f"3 treated units of '{UNIT}'.*100, 101, 102"):
+    with pytest.warns(
+        StaggeredTimingWarning,
+        match=f"3 treated units have no untreated period.*column '{UNIT}': 100, 101, 102",
+    ):
         res = spec.fit(frame)
     assert any("no untreated period" in n for n in res.notes)
 
