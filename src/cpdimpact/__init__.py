@@ -86,6 +86,7 @@ __all__ = [
     "cohort",
     "comparison",
     "datasets",
+    "dfe",
     "did",
     "effects",
     "errors",
