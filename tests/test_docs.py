@@ -1,7 +1,8 @@
 """The documentation site cannot silently rot: cheap checks that need no Sphinx build.
 
 Every Markdown page in docs/ is reachable from a toctree, every public submodule has an API page,
-and every example in examples/ gets a generated gallery page that includes its code.
+every example in examples/ gets a generated gallery page that includes its code, and the
+project cites only files inside the repository (published figures live in docs/sources.md).
 """
 
 from __future__ import annotations
@@ -136,3 +137,78 @@ def test_gallery_prose_titles_and_links(tmp_path):
     example = ext.read_example(spec)
     assert example.title == "A spec: run it with `x`"
     assert example.prose == "Paths are relative."
+
+
+# --- the project is self-contained: citations point inside the repository ---------------------
+
+# Files outside the repository that must not be cited (the steering notes live there). Written as
+# regular expressions, so this file does not match itself.
+OUTSIDE = re.compile(r"DESIGN\.md|(?<![\w-])reference/README\.md|\.\./shared")
+# The READMEs of the in-repository reference folders may be cited (they must exist).
+REFERENCE_README = re.compile(r"tests/reference/[\w-]+/README\.md")
+CITED_TEXT = {".py", ".md", ".rst", ".txt", ".toml", ".cfg", ".R"}
+# Backticked repository paths: ``docs/<page>.md`` and ``tests/reference/...``.
+REPO_PATH = re.compile(r"`{1,2}(docs/[\w.-]+\.md|tests/reference/[\w./-]+)`{1,2}")
+# {ref}`label` and {ref}`text <label>` in the Markdown pages, and (label)= targets.
+REF_ROLE = re.compile(r"\{ref\}`(?:[^`<]*<)?([\w-]+)>?`")
+LABEL = re.compile(r"^\(([\w-]+)\)=\s*$", re.MULTILINE)
+
+
+def _cited_files() -> list[Path]:
+    """Hand-written files whose text may cite other files (not the built or generated docs)."""
+    files = [ROOT / "README.md", *sorted((ROOT / "tests").glob("*.py"))]
+    for top in ("src", "docs", "examples", "benchmarks"):
+        for path in sorted((ROOT / top).rglob("*")):
+            parts = path.relative_to(ROOT).parts
+            if parts[:2] in {("docs", "_build"), ("docs", "gallery")} or "__pycache__" in parts:
+                continue
+            if path.is_file() and path.suffix in CITED_TEXT:
+                files.append(path)
+    return files
+
+
+def test_outside_pattern_matches_outside_files_only():
+    readme = "README" + ".md"  # spelled in parts so that this file does not cite it
+    for text in ("see DESIGN" + ".md §5", f"``reference/{readme}`` section 3", "../" + "shared/x"):
+        assert OUTSIDE.search(text), text
+    for text in ("tests/reference/trials/README.md", "benchmarks/README.md", "docs/sources.md"):
+        assert not OUTSIDE.search(text), text
+
+
+def test_no_citations_of_files_outside_the_repository():
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _cited_files()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if OUTSIDE.search(line)
+        or any(not (ROOT / readme).exists() for readme in REFERENCE_README.findall(line))
+    ]
+    assert not offenders, (
+        "cite docs/sources.md (published figures and sources) instead of files outside the "
+        "repository:\n" + "\n".join(offenders)
+    )
+
+
+def test_cited_repository_paths_exist():
+    files = [p for p in _cited_files() if p.suffix == ".py" and "src" in p.relative_to(ROOT).parts]
+    files += sorted(DOCS.glob("*.md"))
+    missing = sorted(
+        f"{path.relative_to(ROOT)}: {cited}"
+        for path in files
+        for cited in REPO_PATH.findall(path.read_text(encoding="utf-8"))
+        if not (ROOT / cited.rstrip("/")).exists()
+    )
+    assert files and not missing, f"cited files that do not exist: {missing}"
+
+
+def test_every_ref_target_is_defined():
+    pages = sorted(DOCS.glob("*.md"))
+    labels = {label for page in pages for label in LABEL.findall(page.read_text(encoding="utf-8"))}
+    assert {"sources-wwc", "sources-eef", "sources-effect-size-sd"} <= labels
+    undefined = sorted(
+        f"{page.name}: {label}"
+        for page in pages
+        for label in REF_ROLE.findall(page.read_text(encoding="utf-8"))
+        if label not in labels
+    )
+    assert not undefined, f"{{ref}} targets with no (label)= in docs/: {undefined}"

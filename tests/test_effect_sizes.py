@@ -1,9 +1,9 @@
 """Tests of the two-group and cluster-design effect sizes in cpdimpact.effects.
 
-Reference values: the README checks (reference/README.md sections 3-4), the worked example of
-Borenstein et al. (2009, ch. 4), closed-form formulas written out here independently of the
-code, statsmodels' ``effectsize_smd`` (same Hedges' g point estimate), Hedges' (1981) exact
-variance of d, and simulations from the normal (nested) model with known truth.
+Reference values: the published checks (docs/sources.md, "WWC figures" and "Hedges (2007)"),
+the worked example of Borenstein et al. (2009, ch. 4), closed-form formulas written out here
+independently of the code, statsmodels' ``effectsize_smd`` (same Hedges' g point estimate),
+Hedges' (1981) exact variance of d, and simulations from the normal (nested) model with known truth.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def summary_of(t, c):
 
 
 def test_wwc_g_is_0_8_from_data_and_summary():
-    # reference/README.md section 3: treatment (5, 6, 7), control (4, 5, 6) gives g = 0.8.
+    # docs/sources.md "WWC figures": treatment (5, 6, 7), control (4, 5, 6) gives g = 0.8.
     assert hedges_g_from_data([5, 6, 7], [4, 5, 6]).estimate == pytest.approx(0.8, abs=1e-12)
     assert hedges_g_from_summary(**summary_of([5, 6, 7], [4, 5, 6])).estimate == pytest.approx(
         0.8, abs=1e-12
@@ -91,7 +91,7 @@ def test_borenstein_worked_example():
 
 @pytest.mark.parametrize(("g", "index"), [(0.25, 10), (0.0, 0), (-0.25, -10), (1.0, 34)])
 def test_improvement_index_rounded(g, index):
-    # README section 3: g = 0.25 gives +10 (9.87 before rounding).
+    # docs/sources.md "WWC figures": g = 0.25 gives +10 (9.87 before rounding).
     assert round(improvement_index(g)) == index
     assert improvement_index(g) == pytest.approx(100 * stats.norm.cdf(g) - 50, abs=1e-12)
 
@@ -111,7 +111,7 @@ def test_improvement_index_array_and_effect_size():
 
 
 def test_readme_d_t_check():
-    # README section 4: diff / S_T = 0.30, 200 + 200 pupils, n = 20, rho = 0.2.
+    # docs/sources.md "Hedges (2007)": diff / S_T = 0.30, 200 + 200 pupils, n = 20, rho = 0.2.
     es = cluster_d_total(
         0.3, 1.0, icc=0.2, n_clusters_treatment=10, n_clusters_control=10, cluster_size=20
     )
@@ -246,7 +246,7 @@ def test_hedges_g_and_glass_variance_by_simulation():
 
 
 def hedges_2007_equal(diff_over_s, n_t, n_c, n, rho, *, total):
-    """Hedges (2007) equal-cluster-size formulas as printed (reference/README.md section 4)."""
+    """Hedges (2007) equal-cluster-size formulas as printed (docs/sources.md, "Hedges (2007)")."""
     big_n = n_t + n_c
     m = big_n / n
     first = (n_t + n_c) / (n_t * n_c)

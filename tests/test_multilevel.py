@@ -97,7 +97,7 @@ def test_between_within_df_matches_nlme(name):
 
 
 def test_published_eefanalytics_crt_values():
-    """crtData as published by eefAnalytics 1.1.5 (reference README section 1)."""
+    """crtData as published by eefAnalytics 1.1.5 (docs/sources.md, "Trial analyses")."""
     fit = _fit("crt_conditional")
     assert fit.params["Intervention"] == pytest.approx(3.109709, abs=5e-7)
     assert fit.std_errors["Intervention"] == pytest.approx(1.209383, abs=5e-7)

@@ -1,9 +1,9 @@
 """Tests of the evidence standards in cpdimpact.effects: WWC attrition, baseline equivalence,
 clustering correction and study rating; EEF months, cost and the padlock assistant.
 
-The WWC and EEF figures are checked against reference/README.md sections 2-3 (copied below as
-literal text, so the tests need no file outside the repository). Those README sections are
-themselves secondary transcriptions of the WWC handbook and EEF guidance.
+The WWC and EEF figures are checked against docs/sources.md, sections "EEF conventions" and
+"WWC figures" (copied below as literal text). Those sections are themselves secondary
+transcriptions of the WWC handbook and EEF guidance.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from cpdimpact.errors import CpdImpactError, DesignError, InvalidValueError, Mis
 
 matplotlib.use("Agg")
 
-# reference/README.md section 3, copied verbatim.
+# docs/sources.md "WWC figures", copied verbatim.
 README_CAUTIOUS = (
     "5.7 5.8 5.9 5.9 6.0 6.1 6.2 6.3 6.3 6.3 6.3 6.2 6.2 6.1 6.0 5.9 5.9 5.8 5.7 5.5 5.4 5.3 5.2 "
     "5.1 4.9 4.8 4.7 4.5 4.4 4.3 4.1 4.0 3.8 3.6 3.5 3.3 3.2 3.1 2.9 2.8 2.6 2.5 2.3 2.1 2.0 1.8 "
@@ -247,7 +247,7 @@ def test_attrition_rates_faces():
     ],
 )
 def test_baseline_thresholds(es, verdict):
-    # README section 3: |ES| <= 0.05 satisfied; 0.05-0.25 with adjustment; > 0.25 not.
+    # docs/sources.md "WWC figures": |ES| <= 0.05 satisfied; 0.05-0.25 with adjustment; > 0.25 not.
     assert baseline_equivalence(es) == verdict
 
 
@@ -436,7 +436,7 @@ def test_study_rating_errors():
         wwc_study_rating(design="quasi-experimental", baseline="satisfied", adjusted="yes")
 
 
-# --- EEF months of progress (README section 2) ---------------------------------------------------
+# --- EEF months of progress (docs/sources.md "EEF conventions") -------------------------------
 
 README_MONTHS = """
 0 -0.01 0.01 | 1 0.02 0.09 | 2 0.10 0.18 | 3 0.19 0.26 | 4 0.27 0.35 | 5 0.36 0.44 | 6 0.45 0.52
@@ -476,8 +476,8 @@ def test_readme_months_table():
     ],
 )
 def test_cost_bands(cost, rating):
-    # README section 2: very low under 80; low up to 200; moderate up to 720; high up to
-    # 1,200; very high above 1,200.
+    # docs/sources.md "EEF conventions": very low under 80; low up to 200; moderate up to 720;
+    # high up to 1,200; very high above 1,200.
     assert eef_cost_rating(cost) == rating
 
 

@@ -39,7 +39,7 @@ SPEC = {"outcome": "Posttest", "treatment": "Intervention", "covariates": ("Pret
 
 
 def _shown(value: float, shown: float, decimals: int) -> None:
-    """``value`` rounds to ``shown`` at ``decimals`` places (as the README prints it)."""
+    """``value`` rounds to ``shown`` at ``decimals`` places (as docs/sources.md prints it)."""
     assert abs(value - shown) <= 0.5 * 10.0**-decimals + 1e-12, (value, shown)
 
 
@@ -67,11 +67,11 @@ def _es(res: TrialResult, model: str, variance: str, definition: str = "eefanaly
     return row[row["definition"] == definition].iloc[0]
 
 
-# ============================================================================ README figures
+# ================================================================ published figures (sources)
 def test_crt_matches_published_eefanalytics():
-    """reference/README.md section 1, crtData (eefAnalytics 1.1.5 output)."""
+    """docs/sources.md "Trial analyses", crtData (eefAnalytics 1.1.5 output)."""
     res = _fit("crt_cluster")
-    # The README gives 12 intervention schools / 121 pupils and 10 control / 144: the data (and
+    # docs/sources.md gives 12 intervention schools / 121 pupils and 10 control / 144: the data (and
     # the coefficient's sign) have them the other way round.
     assert res.n_clusters_per_arm.to_dict() == {"treated": 10, "control": 12}
     assert res.n_per_arm.to_dict() == {"treated": 144, "control": 121}
@@ -99,7 +99,7 @@ def test_crt_matches_published_eefanalytics():
         row = _es(res, model, variance)
         for column, shown in zip(("estimate", "ci_lower", "ci_upper"), values, strict=True):
             _shown(row[column], shown, 2)
-    # The README's note: coefficient / sqrt(unconditional total) = 0.60688, no correction.
+    # The note in docs/sources.md: coefficient / sqrt(unconditional total) = 0.60688, no correction.
     headline = res.headline
     assert headline["definition"] == "eef_guidance" and headline["variance"] == "total"
     _shown(res.effect_size, 0.60688, 5)
@@ -110,7 +110,7 @@ def test_crt_matches_published_eefanalytics():
 
 
 def test_mst_matches_published_eefanalytics():
-    """reference/README.md section 1, mstData: simple and multisite analyses."""
+    """docs/sources.md "Trial analyses", mstData: simple and multisite analyses."""
     simple = _fit("mst_simple")
     _shown(simple.estimate, 3.59, 2)
     _shown(simple.ci[0], 0.58, 2)

@@ -320,7 +320,8 @@ class Evaluation:
     -----
     Effect sizes divide the estimate in outcome points by the cohort's pupil-level SD
     (pooled within-year SD of the comparison arm), with Hedges' small-sample correction; the
-    same SD serves every subgroup, so subgroup effect sizes are on one scale (DESIGN.md §5).
+    same SD serves every subgroup, so subgroup effect sizes are on one scale (``docs/sources.md``
+    section "Effect-size standard deviations").
 
     Examples
     --------

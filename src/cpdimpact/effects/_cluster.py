@@ -518,8 +518,9 @@ def cluster_d_total(
 
     Examples
     --------
-    The check in ``reference/README.md`` section 4: :math:`(\bar Y^T - \bar Y^C)/S_T = 0.30`,
-    200 + 200 pupils in clusters of 20, :math:`\rho = 0.2`.
+    The check in ``docs/sources.md`` section "Hedges (2007)":
+    :math:`(\bar Y^T - \bar Y^C)/S_T = 0.30`, 200 + 200 pupils in clusters of 20,
+    :math:`\rho = 0.2`.
 
     >>> from cpdimpact.effects import cluster_d_total
     >>> es = cluster_d_total(

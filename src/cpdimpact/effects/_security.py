@@ -3,9 +3,9 @@
 The EEF rates how secure a finding is with 0 to 5 padlocks. This module reads the design, the
 minimum detectable effect size (MDES), attrition and recorded threats to validity, proposes a
 rating and explains each step. The per-padlock thresholds for design, MDES and attrition are
-**unverified** (``reference/README.md`` section 2 marks them so): they are the assistant's
-reading of the EEF classification guidance, exposed as parameters for the evaluator to check
-and change. The threat rules follow the README's transcription.
+**unverified** (``docs/sources.md`` section "EEF conventions" marks them so): they are the
+assistant's reading of the EEF classification guidance, exposed as parameters for the evaluator
+to check and change. The threat rules follow that section's transcription.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ EEF_MDES_THRESHOLDS: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6)
 #: (UNVERIFIED).
 EEF_ATTRITION_THRESHOLDS: tuple[float, ...] = (0.10, 0.20, 0.30, 0.40, 0.50)
 
-#: The threats to validity the EEF asks evaluators to weigh (reference/README.md section 2).
+#: The threats to validity the EEF asks evaluators to weigh (docs/sources.md, "EEF conventions").
 EEF_THREATS: tuple[str, ...] = (
     "confounding",
     "concurrent interventions",
@@ -370,22 +370,22 @@ def propose_padlocks(
        MDES and attrition the highest count whose threshold they meet (at or below). The
        initial rating is the *lowest* of the three. These thresholds are the assistant's
        reading of the EEF's classification guidance and are marked **unverified**
-       (``reference/README.md`` section 2): the defaults are visible parameters.
+       (``docs/sources.md`` section "EEF conventions"): the defaults are visible parameters.
     2. **Threats** (confounding, concurrent interventions, contamination, fidelity, missing
        data, outcome measurement, selective reporting) lower the rating by at most two
-       (README transcription of the EEF guidance): by one when up to four are moderate with
-       unknown direction, or up to two are moderate in the same direction, or one is high and
-       the rest low; by two when one is high and two are moderate, or two or more are high.
-       Where the guidance is silent the assistant reads: one high with one moderate lowers by
-       one; more moderate threats than the limits above lower by two; moderate threats in
-       opposite directions count as of unknown direction.
+       (``docs/sources.md`` transcription of the EEF guidance): by one when up to four are
+       moderate with unknown direction, or up to two are moderate in the same direction, or one
+       is high and the rest low; by two when one is high and two are moderate, or two or more
+       are high. Where the guidance is silent the assistant reads: one high with one moderate
+       lowers by one; more moderate threats than the limits above lower by two; moderate
+       threats in opposite directions count as of unknown direction.
     3. **The evaluator decides.** The proposal is never final: record the final rating and
        the reason with :meth:`PadlockAssessment.override` (confirming uses the same rating).
 
     References
     ----------
     Education Endowment Foundation. *Classifying the security of EEF-funded evaluations*
-    (padlock guidance), as transcribed in ``reference/README.md`` section 2.
+    (padlock guidance), as transcribed in ``docs/sources.md`` section "EEF conventions".
 
     Examples
     --------

@@ -705,7 +705,8 @@ def improvement_index(effect_size):
     The expected change in percentile rank of an average comparison-group pupil had they
     received the intervention: :math:`\Phi` is the standard normal CDF, so the index assumes
     normally distributed outcomes (What Works Clearinghouse, *Procedures and Standards
-    Handbook* v4.1/v5.0, as transcribed in ``reference/README.md``, a secondary source).
+    Handbook* v4.1/v5.0, as transcribed in ``docs/sources.md`` section "WWC figures", a
+    secondary source).
 
     References
     ----------

@@ -1,10 +1,10 @@
 """Evidence standards: WWC attrition, baseline equivalence, clustering correction, study rating,
 and the EEF cost rating.
 
-The What Works Clearinghouse (WWC) figures here are transcribed from ``reference/README.md``
-section 3, itself a *secondary* transcription of the WWC Procedures and Standards Handbook
-v4.1/v5.0: check them against the handbook before relying on them. The EEF cost bands come
-from the same README, section 2 (Teaching and Learning Toolkit).
+The What Works Clearinghouse (WWC) figures here are transcribed from ``docs/sources.md``
+section "WWC figures", itself a *secondary* transcription of the WWC Procedures and Standards
+Handbook v4.1/v5.0: check them against the handbook before relying on them. The EEF cost bands
+come from the same page, section "EEF conventions" (Teaching and Learning Toolkit).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ _TOLERANCE = 1e-9  # percentage points: rates computed from counts carry float n
 # --- WWC attrition boundaries -------------------------------------------------------------
 #
 # Maximum differential attrition (percentage points) that still counts as "low" attrition,
-# for overall attrition of 0, 1, 2, ... percent. Source: reference/README.md section 3, a
+# for overall attrition of 0, 1, 2, ... percent. Source: docs/sources.md "WWC figures", a
 # secondary transcription of the WWC Procedures and Standards Handbook (v4.1/v5.0) attrition
 # tables; not checked against the handbook itself. Beyond the last row attrition is high
 # whatever the differential (cautious: 58% or more overall; optimistic: 66% or more).
@@ -82,7 +82,7 @@ def _attrition_frame() -> pd.DataFrame:
 #: WWC attrition boundaries: per whole percent of overall attrition (``overall_percent``), the
 #: largest differential attrition in percentage points that is still "low" under the
 #: ``cautious`` and ``optimistic`` boundaries (``NaN``: always high). A secondary transcription
-#: of the WWC handbook (reference/README.md section 3). A copy for reading and plotting.
+#: of the WWC handbook (docs/sources.md, "WWC figures"). A copy for reading and plotting.
 WWC_ATTRITION = _attrition_frame()
 
 
@@ -191,7 +191,7 @@ def wwc_attrition(
     Attrition is low when the differential rate is at or below the boundary's limit for the
     overall rate (:data:`WWC_ATTRITION`; between whole percents the stricter neighbour) and
     high otherwise. The boundary table is a secondary transcription of the WWC Procedures and
-    Standards Handbook v4.1/v5.0 (``reference/README.md`` section 3), not checked here
+    Standards Handbook v4.1/v5.0 (``docs/sources.md`` section "WWC figures"), not checked here
     against the handbook. For cluster-randomised trials the WWC assesses attrition of
     clusters and of pupils within them; call this once per level.
 
@@ -334,7 +334,7 @@ class AttritionRates(HtmlFromSummary):
             table=self.to_frame(),
             notes=(
                 "WWC boundaries from a secondary transcription of the Procedures and Standards "
-                "Handbook v4.1/v5.0 (reference/README.md section 3).",
+                'Handbook v4.1/v5.0 (cpdimpact docs/sources.md, section "WWC figures").',
             ),
         )
 
@@ -534,7 +534,7 @@ def baseline_equivalence(
     References
     ----------
     What Works Clearinghouse. *Procedures and Standards Handbook*, versions 4.1 and 5.0
-    (baseline equivalence), as transcribed in ``reference/README.md`` section 3.
+    (baseline equivalence), as transcribed in ``docs/sources.md`` section "WWC figures".
 
     Examples
     --------
@@ -587,7 +587,7 @@ def cox_index(p_treatment: float, p_control: float, *, n: int | None = None) -> 
     The log-odds ratio divided by 1.65 is on the scale of a standardised mean difference
     (Cox 1970; Sánchez-Meca, Marín-Martínez & Chacón-Moscoso 2003); the WWC uses it for
     binary outcomes and baseline characteristics. The WWC applies the same small-sample factor
-    as for Hedges' g; pass ``n`` to apply it (secondary transcription: ``reference/README.md``
+    as for Hedges' g; pass ``n`` to apply it (secondary transcription: ``docs/sources.md``
     gives the index without it).
 
     References
@@ -909,7 +909,7 @@ def wwc_clustering_correction(
                  {(N-2)(1-\rho)^2 + n(N-2n)\rho^2 + 2(N-2n)\rho(1-\rho)},
 
     and the p-value is two-sided from Student's t on *h* degrees of freedom. The formulas are
-    a secondary transcription (``reference/README.md`` section 3).
+    a secondary transcription (``docs/sources.md`` section "WWC figures").
 
     References
     ----------
@@ -920,7 +920,8 @@ def wwc_clustering_correction(
 
     Examples
     --------
-    The check in ``reference/README.md``: g = 0.30, 200 + 200 pupils in 20 clusters.
+    The check in ``docs/sources.md`` section "WWC figures": g = 0.30, 200 + 200 pupils in 20
+    clusters.
 
     >>> from cpdimpact.effects import wwc_clustering_correction
     >>> c = wwc_clustering_correction(0.30, n_treatment=200, n_control=200, n_clusters=20)
@@ -1159,7 +1160,7 @@ def wwc_study_rating(
 
 #: Upper edges (GBP per pupil per year) of the EEF Teaching and Learning Toolkit cost bands:
 #: very low under 80; low up to 200; moderate up to 720; high up to 1,200; very high above
-#: (reference/README.md section 2).
+#: (docs/sources.md, "EEF conventions").
 EEF_COST_THRESHOLDS = (80.0, 200.0, 720.0, 1200.0)
 _COST_LABELS = ("very low", "low", "moderate", "high", "very high")
 
@@ -1315,8 +1316,8 @@ def eef_cost(
     :math:`\\text{cost per pupil per year} = (\\text{one-off} + \\text{years} \\times
     \\text{per year}) / (\\text{pupils} \\times \\text{years})`, assuming the same number of
     pupils each year. Only the costs of delivering the programme count (EEF cost evaluation
-    guidance); costs of the evaluation do not. The bands are those of ``reference/README.md``
-    section 2.
+    guidance); costs of the evaluation do not. The bands are those of ``docs/sources.md``
+    section "EEF conventions".
 
     Examples
     --------
