@@ -271,6 +271,11 @@ def first_affected_test_year(start: object) -> int:
     int
         The test year (summer of the tests) of the first results the programme could change.
 
+    Raises
+    ------
+    AcademicYearError
+        ``start`` is neither a date nor a year (:func:`test_year`).
+
     Notes
     -----
     The rule:
@@ -286,11 +291,6 @@ def first_affected_test_year(start: object) -> int:
 
     Examples: 01/09/2019 -> 2020; 15/01/2020 -> 2020; 31/03/2020 -> 2020; 01/04/2020 -> 2021
     (with the warning); 2019-09-01 -> 2020.
-
-    Raises
-    ------
-    AcademicYearError
-        ``start`` is neither a date nor a year (:func:`test_year`).
 
     Examples
     --------
