@@ -691,3 +691,17 @@ def test_replace_matching_is_the_same_under_every_blas_setting():
     ref = pd.read_csv(REF / "matches_nearest_3to1_replace.csv").dropna(subset=["control"])
     ref = ref.sort_values(["rank", "treated"])[["treated", "rank", "control"]]
     assert outputs == {ref.to_csv(index=False)}
+
+
+def test_mahalanobis_constant_covariates_are_named_or_refused(lalonde):
+    # a constant covariate was silently left out; when all were, matches followed table order
+    frame = lalonde.assign(region=1.0, cohort=7.0)
+    before = frame.copy(deep=True)
+    covs = ["age", "educ", "region"]
+    res = MahalanobisMatching(covariates=covs, **KW).fit(frame)
+    assert any("region" in note and "same for every school" in note for note in res.notes)
+    base = MahalanobisMatching(covariates=["age", "educ"], **KW).fit(lalonde)
+    pd.testing.assert_series_equal(res.weights, base.weights)
+    with pytest.raises(DesignError, match=r"every covariate is the same.*region, cohort"):
+        MahalanobisMatching(covariates=["region", "cohort"], **KW).fit(frame)
+    pd.testing.assert_frame_equal(frame, before)

@@ -637,13 +637,15 @@ class NearestMatching:
 
 
 # ---------------------------------------------------------------------------- Mahalanobis
+def _constant_columns(X: np.ndarray) -> np.ndarray:
+    """Columns that do not vary across schools (left out of the distance, as MatchIt does)."""
+    return np.ptp(X, axis=0) < np.sqrt(np.finfo(float).eps)
+
+
 def _whiten(X: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Rows mapped so that Euclidean distance is the Mahalanobis distance under the pooled
-    within-group covariance (as MatchIt and Rubin 1980)."""
-    keep = np.ptp(X, axis=0) >= np.sqrt(np.finfo(float).eps)
-    if not keep.any():
-        return X[:, :1]
-    X = X[:, keep]
+    within-group covariance (as MatchIt and Rubin 1980); constant columns are left out."""
+    X = X[:, ~_constant_columns(X)]
     X = (X - X.mean(axis=0)) / X.std(axis=0, ddof=1)
     centred = X.copy()
     for g in (t, ~t):
@@ -739,7 +741,15 @@ class MahalanobisMatching:
         t = prep.treated
         n1, n0 = int(t.sum()), int((~t).sum())
         _check_controls(n1, n0, self.ratio, self.replace)
-        X, _, _ = covariate_matrix(schools, prep.covariates, drop_first=True)
+        X, names, _ = covariate_matrix(schools, prep.covariates, drop_first=True)
+        constant = [name for name, c in zip(names, _constant_columns(X), strict=True) if c]
+        if len(constant) == len(names):
+            raise DesignError(
+                f"every covariate is the same for all schools ({', '.join(constant)}), so "
+                "there is nothing to match on and the matches would follow table order. "
+                "Choose covariates that differ between schools (pre-period attainment, FSM "
+                "share, size)."
+            )
         Z = _whiten(X, t)
         rng = resolve_seed(self.seed) if self.order == "random" else None
         order_t = _treated_order(np.zeros(n1), self.order, rng)
@@ -759,6 +769,12 @@ class MahalanobisMatching:
             w,
             subclass=subclass,
             matches=_matches_frame(mm, dist, treated_idx, prep.ids),
+            notes=[
+                f"left out of the distance because they are the same for every school: "
+                f"{', '.join(constant)}"
+            ]
+            if constant
+            else [],
         )
 
 
