@@ -346,3 +346,22 @@ def test_a_spec_file_with_two_levels_is_a_spec_error():
     with pytest.raises(SpecError, match=r"\[evaluation\] alpha"):
         load_spec_text(text)
     assert load_spec_text(text.replace("[estimator]", "[evaluation]\nalpha = 0.1\n[estimator]"))
+
+
+def test_estimator_errors_name_csv_lines_for_records_read_from_csv(tmp_path):
+    # the same wording as Records.validate: a table read by from_csv is numbered by its lines
+    from cpdimpact.errors import InvalidValueError
+    from cpdimpact.pipeline import _fit
+
+    paths = {}
+    for name, frame in _renamed_tables().items():
+        if frame is not None:
+            paths[name] = tmp_path / f"{name}.csv"
+            frame.to_csv(paths[name], index=False)
+    records = Records.from_csv(**paths, columns=_MAPPING)
+    cohort = CohortSpec(covariates=("prior",)).build(records)
+    pupils = cohort.pupils.copy()
+    pupils.loc[7, "prior"] = np.inf
+    line = int(records.pupils.index[cohort.pupils.index.get_loc(7)])
+    with pytest.raises(InvalidValueError, match=rf"CSV line {line} of the pupils table"):
+        _fit(DiD(covariates=("prior",)), pupils, cohort)

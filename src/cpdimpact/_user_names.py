@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from .errors import format_value
+from .records import row_words
 
 __all__ = ["user_message"]
 
@@ -90,4 +91,4 @@ def _rows(match: re.Match, cohort, frame: pd.DataFrame) -> str:
     if source is None or not frame.index.isin(cohort.pupils.index).all():
         return match.group(0)
     shown = ", ".join(format_value(source[label]) for label in labels)
-    return f"{match.group(1)} {shown}{more} of the pupils table"
+    return f"{row_words(f'{match.group(1)} {shown}{more}', source.name)} of the pupils table"

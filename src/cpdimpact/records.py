@@ -484,10 +484,13 @@ def _csv_line_numbers(path, n_rows: int, kwargs: Mapping) -> list[int] | None:
 
 def user_rows(frame: pd.DataFrame, labels) -> str:
     """The user's rows for a message: index labels, or "CSV lines" for :meth:`from_csv`."""
-    text = format_rows(labels)
-    if frame.index.name == CSV_LINE:
-        text = "CSV line" + text[len("row") :]
-    return text
+    return row_words(format_rows(labels), frame.index.name)
+
+
+def row_words(text: str, index_name) -> str:
+    """``text`` naming rows ("rows 3, 17"), as "CSV lines 3, 17" when the rows are of a table
+    read by :meth:`Records.from_csv` (whose index, ``index_name``, is :data:`CSV_LINE`)."""
+    return "CSV line" + text[len("row") :] if index_name == CSV_LINE else text
 
 
 def _hint(canonical: str, columns: Mapping[str, str]) -> str:
