@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records, ReportOptions
 from cpdimpact.datasets import city_partnership
-from cpdimpact.errors import CpdImpactWarning
+from cpdimpact.errors import CpdImpactError, CpdImpactWarning
 from cpdimpact.pipeline import ProgrammeCost, SecurityOptions
 
 
@@ -99,7 +99,21 @@ def load(args: argparse.Namespace) -> Records:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    records = load(args)
+    try:
+        return evaluate(args)
+    except (CpdImpactError, OSError) as err:
+        # cpdimpact's messages name the file's column, rows and the fix: print them, not a
+        # traceback through the library
+        sys.exit(f"error: {err}")
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Evaluate the records ``args`` point to, write the report and print the summary."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CpdImpactWarning)
+        records = load(args)
+    for warning in caught:  # e.g. ids spelled differently across files, matched
+        print(f"warning: {warning.category.__name__}: {warning.message}", file=sys.stderr)
     simulated = args.pupils is None
     covariates = (
         tuple(args.covariate)

@@ -102,3 +102,20 @@ def test_hub_rollout_example(tmp_path, capsys):
     assert "TWFE for comparison" in out and "wild cluster bootstrap" in out
     assert "Goodman-Bacon" in out
     assert "Callaway" in (tmp_path / "report.md").read_text()
+
+
+def test_city_partnership_on_a_raw_dfe_download_prints_the_message_not_a_traceback(tmp_path):
+    # A council analyst's first try: the school performance table as the pupils file. The
+    # script stops with cpdimpact's message (naming the missing columns and the fix) and
+    # lists a 300-column table's columns in short.
+    example = _load("city_partnership")
+    enrolments = tmp_path / "enrolments.csv"
+    enrolments.write_text("URN,start_year\n115976,2019\n")
+    raw = Path(__file__).resolve().parent / "reference" / "dfe" / "2018-2019_850_ks2final.csv"
+    argv = ["--pupils", str(raw), "--participation", str(enrolments), "--column", "school=URN"]
+    with pytest.raises(SystemExit) as info:
+        example.main([*argv, "--out", str(tmp_path / "out")])
+    message = str(info.value.code)
+    assert message.startswith("error: the pupils table has no column 'pupil'")
+    assert "pass columns={'year': 'your column name'}" in message
+    assert "more columns" in message and "MAT_AVERAGE_NotFSM6CLA1A" not in message

@@ -504,8 +504,16 @@ def _require_columns(frame, table, required, columns) -> None:
     if missing:
         names = ", ".join(f"{c!r} {_hint(c, columns)}" for c in missing)
         raise MissingColumnError(
-            f"the {table} table has no column {names}; it has {list(map(str, frame.columns))}"
+            f"the {table} table has no column {names}; it has {_column_list(frame.columns)}"
         )
+
+
+def _column_list(columns, limit: int = 20) -> str:
+    """A table's columns for a message: all of a small table's, the first ``limit`` of a wide
+    one (a DfE download has over 300) with a count of the rest."""
+    shown = [str(c) for c in columns[:limit]]
+    more = len(columns) - limit
+    return f"{shown}" + (f" and {more} more columns" if more > 0 else "")
 
 
 def _hold(labels) -> str:
