@@ -22,6 +22,7 @@ from scipy import stats
 from .._results import HtmlFromSummary, Summary
 from ..errors import DesignError, InvalidValueError, MissingColumnError, format_rows
 from ._hedges import _check_alpha, _real
+from ._inputs import whole
 
 __all__ = [
     "AttritionRates",
@@ -238,23 +239,10 @@ def wwc_attrition(
     return "low" if differential * 100.0 <= limit * 100.0 + _TOLERANCE else "high"
 
 
-def _count(name: str, value: object) -> int:
-    valid = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool | np.bool_)
-        and math.isfinite(value)
-        and float(value).is_integer()
-        and value >= 0
-    )
-    if not valid:
-        raise InvalidValueError(f"{name} must be a whole number of at least 0, got {value!r}.")
-    return int(value)
-
-
 def _pair(name: str, value: object) -> tuple[int, int]:
     if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
         raise InvalidValueError(f"{name} must be a pair (treatment, control), got {value!r}.")
-    return _count(f"{name}[0] (treatment)", value[0]), _count(f"{name}[1] (control)", value[1])
+    return whole(f"{name}[0] (treatment)", value[0], 0), whole(f"{name}[1] (control)", value[1], 0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -931,7 +919,7 @@ def wwc_clustering_correction(
     g = _real("g", g)
     if not math.isfinite(g):
         raise InvalidValueError(f"g must be finite, got {g!r}.")
-    n_t, n_c = _count("n_treatment", n_treatment), _count("n_control", n_control)
+    n_t, n_c = whole("n_treatment", n_treatment, 0), whole("n_control", n_control, 0)
     for name, value in (("n_treatment", n_t), ("n_control", n_c)):
         if value < 2:
             raise InvalidValueError(f"{name} must be at least 2, got {value}.")
@@ -943,7 +931,7 @@ def wwc_clustering_correction(
     if (n_clusters is None) == (cluster_size is None):
         raise InvalidValueError("give exactly one of n_clusters and cluster_size.")
     if n_clusters is not None:
-        m = _count("n_clusters", n_clusters)
+        m = whole("n_clusters", n_clusters, 0)
         if not 2 <= m <= total:
             raise InvalidValueError(
                 f"n_clusters must be between 2 and the number of pupils ({total}), got {m}."
