@@ -44,10 +44,8 @@ def whole(name: str, value: object, minimum: int) -> int:
 
     Parameters
     ----------
-    name : str
-        The argument's name, for the message.
-    value : object
-        The value given.
+    name, value : str, object
+        The argument's name (for the message) and the value given; ``3.0`` counts as 3.
     minimum : int
         The smallest value allowed.
 
