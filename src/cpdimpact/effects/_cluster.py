@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DesignError, InvalidValueError, format_rows
-from ._hedges import EffectSize, _check_alpha, _real
-from ._inputs import finite, label_text, whole
+from ._hedges import EffectSize, _check_alpha
+from ._inputs import finite, label_text, real, whole
 from ._standardised import wald_effect_size
 
 __all__ = [
@@ -84,7 +84,7 @@ def _pupil_sizes(groups: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _icc(name: str, value: object) -> float:
-    value = _real(name, value)
+    value = real(name, value)
     if not (math.isfinite(value) and 0.0 <= value < 1.0):
         raise InvalidValueError(
             f"{name} must lie in [0, 1), got {value!r}; pass the intraclass correlation as a "
@@ -123,7 +123,7 @@ def _sizes(name: str, values: object, *, minimum_groups: int = 2) -> np.ndarray:
 
 
 def _positive(name: str, value: object) -> float:
-    value = _real(name, value)
+    value = real(name, value)
     if not (math.isfinite(value) and value > 0):
         raise InvalidValueError(
             f"{name} must be a positive, finite standard deviation, got {value!r}."

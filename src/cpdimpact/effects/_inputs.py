@@ -8,9 +8,33 @@ import numbers
 import numpy as np
 
 from ..errors import InvalidValueError
-from ._hedges import _real
 
 __all__: list[str] = []
+
+
+def real(name: str, value: object) -> float:
+    """A real number (a bool is not one), as a float.
+
+    Parameters
+    ----------
+    name : str
+        Named in the message.
+    value : object
+        The value given.
+
+    Returns
+    -------
+    float
+        ``value`` as a float (it may be infinite or NaN).
+
+    Raises
+    ------
+    cpdimpact.errors.InvalidValueError
+        If ``value`` is not a real number.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise InvalidValueError(f"{name} must be a real number, got {value!r}.")
+    return float(value)
 
 
 def finite(name: str, value: object) -> float:
@@ -33,7 +57,7 @@ def finite(name: str, value: object) -> float:
     cpdimpact.errors.InvalidValueError
         If ``value`` is not a real number (a bool is not one) or is infinite or NaN.
     """
-    value = _real(name, value)
+    value = real(name, value)
     if not math.isfinite(value):
         raise InvalidValueError(f"{name} must be finite, got {value!r}.")
     return value

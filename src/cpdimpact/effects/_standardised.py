@@ -12,12 +12,11 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._results import critical_value
 from ..errors import InvalidValueError, format_rows
-from ._hedges import EffectSize, _check_alpha, _real
-from ._inputs import finite, label_text, whole
+from ._hedges import EffectSize, _check_alpha, improvement_index
+from ._inputs import finite, label_text, real, whole
 
 __all__ = [
     "cohens_d_from_data",
@@ -70,7 +69,7 @@ def _group(name: str, values: object) -> np.ndarray:
 
 
 def _positive(name: str, value: object) -> float:
-    value = _real(name, value)
+    value = real(name, value)
     if not (math.isfinite(value) and value > 0):
         raise InvalidValueError(
             f"{name} must be positive and finite, got {value!r}; a standard deviation of 0 "
@@ -699,62 +698,3 @@ def glass_delta_from_data(
         alpha=_check_alpha(alpha),
         label=label_text(label),
     )
-
-
-# --- WWC improvement index ----------------------------------------------------------------
-
-
-def improvement_index(effect_size):
-    r"""What Works Clearinghouse improvement index of an effect size.
-
-    Parameters
-    ----------
-    effect_size : float, array_like or EffectSize
-        Hedges' *g* (or any standardised effect size). An :class:`EffectSize` uses its
-        :attr:`~EffectSize.estimate`.
-
-    Returns
-    -------
-    float or numpy.ndarray
-        :math:`100\,\Phi(g) - 50`, in percentile points, from -50 to 50 (not rounded; the
-        WWC reports it as a whole number).
-
-    Raises
-    ------
-    cpdimpact.errors.InvalidValueError
-        If the input is not numeric.
-
-    Notes
-    -----
-    The expected change in percentile rank of an average comparison-group pupil had they
-    received the intervention: :math:`\Phi` is the standard normal CDF, so the index assumes
-    normally distributed outcomes (What Works Clearinghouse, *Procedures and Standards
-    Handbook* v4.1/v5.0, as transcribed in ``docs/sources.md`` section "WWC figures", a
-    secondary source).
-
-    References
-    ----------
-    What Works Clearinghouse. *Procedures and Standards Handbook*, versions 4.1 and 5.0.
-
-    Examples
-    --------
-    >>> from cpdimpact.effects import improvement_index
-    >>> round(improvement_index(0.25))
-    10
-    >>> round(improvement_index(-0.25), 2)
-    -9.87
-    """
-    if isinstance(effect_size, EffectSize):
-        return effect_size.improvement_index
-    if isinstance(effect_size, bool | np.bool_ | str | bytes):
-        raise InvalidValueError(
-            f"improvement_index needs a numeric effect size, got {effect_size!r}."
-        )
-    try:
-        values = np.asarray(effect_size, dtype=float)
-    except (TypeError, ValueError):
-        raise InvalidValueError(
-            f"improvement_index needs numeric effect sizes, got {effect_size!r:.60}."
-        ) from None
-    out = 100.0 * stats.norm.cdf(values) - 50.0
-    return float(out) if out.ndim == 0 else out
