@@ -59,6 +59,7 @@ from .errors import (
 
 __all__ = [
     "MARKERS",
+    "PUPIL_MARKERS",
     "SCHOOL_RECTYPES",
     "PublishedTable",
     "test_year",
@@ -98,6 +99,11 @@ MARKERS: Mapping[str, str] = MappingProxyType(
         "low": "rounds to zero but is not zero (EES)",
     }
 )
+
+#: Markers of pupil-level extracts (school MIS exports of test results), read as missing with
+#: their reason by :meth:`Records.from_csv(..., format="dfe") <cpdimpact.records.Records.from_csv>`
+#: on top of :data:`MARKERS`. Others can be declared with ``na_values=``.
+PUPIL_MARKERS: Mapping[str, str] = MappingProxyType({"A": "absent (did not sit the test)"})
 
 #: ``RECTYPE`` of the rows that are schools (1 mainstream, 2 special). The other record types
 #: are local-authority and England averages (3, 4, 5 and, in KS4 files, 7).
@@ -362,8 +368,17 @@ def describe_start(start: object) -> str:
 
 
 # ------------------------------------------------------------------------------ cells
-def _marker_table(extra_markers: Mapping[str, str] | None, na_values: Iterable[str] | None):
-    markers = dict(MARKERS)
+def _marker_table(
+    extra_markers: Mapping[str, str] | None,
+    na_values: Iterable[str] | Mapping[str, str] | None,
+    known: Mapping[str, str] = MARKERS,
+):
+    """``known`` plus the user's markers; ``na_values`` may be a list (generic reason) or,
+    like ``extra_markers``, a mapping of marker to reason."""
+    markers = dict(known)
+    if isinstance(na_values, Mapping):
+        extra_markers = {**na_values, **(extra_markers or {})}
+        na_values = None
     for value in na_values or ():
         markers[str(value)] = "declared missing (na_values)"
     markers.update({str(k): str(v) for k, v in (extra_markers or {}).items()})
@@ -394,7 +409,8 @@ def read_cells(
     extra_markers
         Local markers, ``{marker: reason}``, read as missing with that reason.
     na_values
-        Further markers with the generic reason ``"declared missing (na_values)"``.
+        Further markers with the generic reason ``"declared missing (na_values)"``, or a
+        mapping ``{marker: reason}`` (as ``extra_markers``).
     source
         The file name, for messages.
 
@@ -483,7 +499,8 @@ def _raise_unknown(series, bad, column, source, markers) -> None:
     raise UnknownMarkerError(
         f"{_where(column, source)} holds text that is neither a number nor a known marker: "
         f"{', '.join(parts)}{more}. If it marks a missing value, declare it with its reason, "
-        f"e.g. extra_markers={{{example}: 'withheld by the school'}} (or na_values=[{example}]); "
+        f"e.g. na_values={{{example}: 'withheld by the school'}} (or extra_markers= with the "
+        f"same mapping; na_values=[{example}] gives a generic reason); "
         f"if the column is text, not numbers, read it as text. Known markers: {known}."
     )
 
@@ -643,21 +660,46 @@ class PublishedTable:
 
 
 def _decode(raw: bytes, encoding: str | None, name: str) -> tuple[str, str]:
+    """The text of a file and the encoding it was read with: ``encoding`` if given, else
+    UTF-8 (with or without a byte-order mark), else cp1252 (Excel's "CSV" on English
+    Windows)."""
     if encoding is not None:
         try:
             text = raw.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as err:
+        except LookupError:
             raise DataError(
-                f"{name!r} cannot be read as {encoding!r} ({err}). Leave encoding=None to let "
-                "cpdimpact try UTF-8 (with or without a byte-order mark) and then cp1252."
+                f"encoding={encoding!r} (for {name!r}) is not an encoding Python knows. Give "
+                "'utf-8', 'utf-8-sig' or 'cp1252', or leave encoding=None to let cpdimpact try "
+                "UTF-8 (with or without a byte-order mark) and then cp1252."
             ) from None
+        except UnicodeDecodeError as err:
+            raise _undecodable(raw, err, name, f"as {encoding!r}") from None
         return text.removeprefix("\ufeff"), encoding
     if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8"), "utf-8-sig"
+        try:
+            return raw[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as err:
+            err.start, err.end = err.start + 3, err.end + 3  # positions in the whole file
+            raise _undecodable(
+                raw, err, name, "as UTF-8 (it starts with a UTF-8 byte-order mark)"
+            ) from None
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return raw.decode("cp1252"), "cp1252"  # Excel's "CSV" on English Windows
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as err:
+        raise _undecodable(raw, err, name, "as UTF-8 or as cp1252") from None
+
+
+def _undecodable(raw: bytes, err: UnicodeDecodeError, name: str, tried: str) -> DataError:
+    line = raw[: err.start].count(b"\n") + 1
+    return DataError(
+        f"{name!r} cannot be read {tried}: byte {raw[err.start : err.start + 1]!r} on line "
+        f"{line} is not a character there. Save the file as UTF-8 (in Excel: 'CSV UTF-8'), or "
+        "give the encoding it was written in, e.g. encoding='latin-1'."
+    )
 
 
 def _year_from_name(name: str) -> int | None:

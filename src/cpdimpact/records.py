@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import numbers
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -35,18 +36,24 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from . import dfe
 from .errors import (
+    AcademicYearError,
     ColumnMappingError,
+    DataError,
     DuplicateRowsError,
     IdsReconciledWarning,
+    InvalidArgumentError,
     InvalidValueError,
+    LateStartWarning,
     MissingColumnError,
+    UnknownMarkerError,
     UnknownReferenceError,
     format_rows,
     format_value,
 )
 
-__all__ = ["Records", "TABLES", "REQUIRED", "OPTIONAL", "as_records"]
+__all__ = ["Records", "TABLES", "REQUIRED", "OPTIONAL", "FORMATS", "as_records"]
 
 TABLES = ("schools", "teachers", "pupils", "participation")
 
@@ -146,6 +153,12 @@ class Records:
     columns: Mapping[str, str] = field(default_factory=dict)
     #: How ids spelled differently across tables were matched (see :func:`_reconcile_ids`).
     id_notes: tuple[str, ...] = field(default=(), init=False, repr=False)
+    #: What format="dfe" read and how (encodings, academic years, start dates, flags).
+    reading_notes: tuple[str, ...] = field(default=(), init=False, repr=False)
+    #: The marker of each marked cell, per table: a frame aligned with the table, one
+    #: categorical column per column that had a marker (missing where no marker).
+    _cell_markers: Mapping[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False)
+    _marker_reasons: Mapping[str, str] = field(default_factory=dict, init=False, repr=False)
 
     kind: ClassVar[str] = "records"
 
@@ -177,6 +190,8 @@ class Records:
         schools: pd.DataFrame | None = None,
         teachers: pd.DataFrame | None = None,
         columns: Mapping[str, str] | None = None,
+        format: str | None = None,
+        na_values: Iterable[str] | Mapping[str, str] | None = None,
     ) -> Records:
         """Build records from a user's DataFrames, renaming their columns to canonical names.
 
@@ -187,14 +202,57 @@ class Records:
         columns
             Mapping from a canonical name (``"outcome"``, ``"school"``, ...) to the user's column
             name. It applies to every table holding that column.
+        format
+            ``None`` (default): the tables are taken as they are. ``"dfe"``: values written the
+            way DfE and school MIS extracts write them are read (academic years, cell markers,
+            percentages, yes/no flags, start dates); see "Reading DfE and MIS extracts" in
+            ``docs/records.md`` and :meth:`from_csv`.
+        na_values
+            With ``format="dfe"``: markers of your own read as missing, a list (reason
+            ``"declared missing (na_values)"``) or a mapping ``{marker: reason}``.
+
+        Returns
+        -------
+        Records
+            The tables under canonical names, ids reconciled; with ``format="dfe"``, the
+            markers of the cells read as missing in :attr:`markers` and what was read how in
+            :attr:`reading_notes`.
+
+        Raises
+        ------
+        ColumnMappingError
+            ``columns`` has an unknown canonical name, is written the wrong way round, or
+            gives one column two names.
+        AcademicYearError
+            ``format="dfe"``: a year or programme start that cannot be read.
+        UnknownMarkerError
+            ``format="dfe"``: an outcome or covariate cell that is neither a number nor a known
+            marker.
         """
-        columns = dict(columns or {})
         frames = {
             "pupils": pupils,
             "participation": participation,
             "schools": schools,
             "teachers": teachers,
         }
+        sources = {name: _Source(name) for name in TABLES}
+        return cls._build(frames, {}, sources, columns, format, na_values)
+
+    @classmethod
+    def _build(cls, frames, raws, sources, columns, format, na_values, notes=()) -> Records:
+        """Rename, read (``format="dfe"``) and construct: the one path of both constructors."""
+        if format not in FORMATS:
+            raise InvalidArgumentError(
+                f"format={format_value(format)} is not a format Records reads: give "
+                "format='dfe' for files written the way DfE and school MIS write them (academic "
+                "years, markers such as SUPP, Y/N flags, day-first dates), or leave it out."
+            )
+        if format is None and na_values is not None:
+            raise InvalidArgumentError(
+                "na_values= declares cell markers, which are read only with format='dfe'; "
+                "give format='dfe', or mark the cells missing yourself."
+            )
+        columns = dict(columns or {})
         _check_column_map(columns)
         rename = {user: canonical for canonical, user in columns.items()}
         tables = {}
@@ -202,7 +260,15 @@ class Records:
             tables[name] = None if frame is None else frame.rename(columns=rename)
             if frame is not None:
                 _check_renamed(frame, tables[name], name, columns)
-        return cls(**tables, columns=columns)
+        if format is None:
+            return cls(**tables, columns=columns)
+        raws = {n: r.rename(columns=rename) for n, r in raws.items() if r is not None}
+        tables, marks, read = _read_dfe(tables, raws, sources, columns, na_values)
+        records = cls(**tables, columns=columns)
+        object.__setattr__(records, "reading_notes", (*notes, *read))
+        object.__setattr__(records, "_cell_markers", marks)
+        object.__setattr__(records, "_marker_reasons", _dfe_markers(na_values))
+        return records
 
     @classmethod
     def from_csv(
@@ -213,33 +279,144 @@ class Records:
         schools: str | Path | None = None,
         teachers: str | Path | None = None,
         columns: Mapping[str, str] | None = None,
+        format: str | None = None,
+        encoding: str | None = None,
+        na_values: Iterable[str] | Mapping[str, str] | None = None,
         **read_csv_kwargs,
     ) -> Records:
-        """Read the tables from CSV files (see :meth:`from_frames` for ``columns``).
+        """Read the tables from CSV files.
 
         Each table's index holds the file's line numbers (the header is line 1, the first
         record line 2; named ``"csv_line"``), so error messages point at the lines to fix.
         When ``read_csv_kwargs`` change which lines become rows (``skiprows``, ``header``,
         ``comment``, ...) or the lines cannot be matched to rows one for one, the index is
         pandas' default (row 0 is the first record) and messages say "rows".
+
+        Parameters
+        ----------
+        pupils, participation, schools, teachers
+            Paths of the CSV files (``schools`` and ``teachers`` optional).
+        columns
+            As for :meth:`from_frames`.
+        format
+            ``None`` (default): each file is read by :func:`pandas.read_csv` and taken as it
+            is. ``"dfe"``: read the way DfE and school MIS extracts are written (see Notes).
+        encoding
+            The files' encoding. With ``format=None``, passed to :func:`pandas.read_csv`
+            (default UTF-8). With ``format="dfe"``, default ``None``: UTF-8 (with or without a
+            byte-order mark), else cp1252 (Excel's CSV on English Windows), the fallback
+            noted in :attr:`reading_notes`; or the encoding given.
+        na_values
+            With ``format="dfe"``: markers of your own, a list (generic reason) or a mapping
+            ``{marker: reason}``, e.g. ``{"DNS": "did not sit"}``. With ``format=None``,
+            passed to :func:`pandas.read_csv`.
+        **read_csv_kwargs
+            Further options of :func:`pandas.read_csv` (``sep``, ``usecols``, ...). With
+            ``format="dfe"``, options that decide how cells are typed (``dtype``,
+            ``converters``, ``keep_default_na``, ``true_values``, ...) are refused: the
+            reader sets them.
+
+        Returns
+        -------
+        Records
+            As :meth:`from_frames`; with ``format="dfe"``, :attr:`markers` counts the cells
+            read as missing by marker and reason.
+
+        Raises
+        ------
+        DataError
+            ``format="dfe"``: a file that cannot be decoded (the message names the file, the
+            line and the byte, and the fix).
+        AcademicYearError
+            ``format="dfe"``: a year or programme start that cannot be read, naming the file,
+            the column, the value, its CSV lines and the accepted forms.
+        UnknownMarkerError
+            ``format="dfe"``: an outcome or covariate cell that is neither a number nor a known
+            marker, naming the file, the column, the value, its CSV lines and how to declare
+            it with ``na_values=``.
+        InvalidValueError
+            ``format="dfe"``: a yes/no flag that is neither yes nor no.
+
+        See Also
+        --------
+        cpdimpact.dfe : the readers ``format="dfe"`` applies.
+
+        Notes
+        -----
+        ``format="dfe"`` reads, column by column (canonical names, after ``columns``):
+
+        * ``year`` (pupils): academic years (``'2018/19'``, ``'2018-19'``), Explore Education
+          Statistics ``time_period`` (``201819``) or test years, as the test year, the summer
+          in which pupils sat the tests (2018/19 -> 2019; :func:`cpdimpact.dfe.test_year`);
+        * ``start_year`` (participation): a date (day first, ``01/09/2019``, or ISO), an
+          academic year or a test year, as the first test year the programme could affect
+          (:func:`cpdimpact.dfe.first_affected_test_year`: a September 2019 start -> 2020; a
+          start on or after 1 April -> the next year's tests, with a
+          :class:`~cpdimpact.errors.LateStartWarning`);
+        * ``outcome``, ``prior``, ``dose_hours``, ``size``, ``fsm_share``, ``years_service``
+          and any other column of numbers: DfE and Explore Education Statistics markers
+          (:data:`cpdimpact.dfe.MARKERS`), ``A`` (absent, :data:`cpdimpact.dfe.PUPIL_MARKERS`)
+          and ``na_values`` are read as missing with their reason kept in :attr:`markers`;
+          ``63%`` is 63.0, except in ``fsm_share`` (a share: ``48%`` is 0.48); ``1,204`` is
+          1204. An empty cell is missing with no marker, as in any table;
+        * ``fsm``, ``sen``, ``eal``: ``Y``/``N``, ``Yes``/``No``, ``TRUE``/``FALSE``,
+          ``1``/``0`` as 1/0 (:func:`cpdimpact.dfe.read_flag`).
+
+        Ids and text columns are read as :func:`pandas.read_csv` reads them (ids are then
+        reconciled across tables as always). A column that holds no marker, percentage or
+        flag is exactly as ``format=None`` reads it, so a clean file gives the same records
+        either way.
+
+        Examples
+        --------
+        >>> records = Records.from_csv(  # doctest: +SKIP
+        ...     pupils="ks2_extract.csv", participation="enrolments.csv", format="dfe",
+        ...     columns={"pupil": "UPN", "school": "URN", "outcome": "KS2_MATSCORE",
+        ...              "year": "ACADYR", "start_year": "START_DATE"},
+        ... )
+        >>> records.markers  # doctest: +SKIP
         """
-
-        def read(path):
+        if format is None:
+            for option, value in (("encoding", encoding), ("na_values", na_values)):
+                if value is not None:
+                    read_csv_kwargs[option] = value
+            na_values = None
+        else:
+            refused = sorted(set(read_csv_kwargs) & _DFE_OWN_KWARGS)
+            if refused:
+                raise InvalidArgumentError(
+                    f"format='dfe' sets how cells are read itself, so it does not take "
+                    f"{', '.join(refused)}=. Leave them out (declare markers with na_values=, "
+                    f"the encoding with encoding=), or read with format=None."
+                )
+        paths = {
+            "pupils": pupils,
+            "participation": participation,
+            "schools": schools,
+            "teachers": teachers,
+        }
+        frames, raws, sources, notes = {}, {}, {}, []
+        for name, path in paths.items():
+            sources[name] = _Source(name)
             if path is None:
-                return None
-            frame = pd.read_csv(path, **read_csv_kwargs)
-            lines = _csv_line_numbers(path, len(frame), read_csv_kwargs)
-            if lines is not None:
-                frame.index = pd.Index(lines, name=CSV_LINE)
-            return frame
-
-        return cls.from_frames(
-            pupils=read(pupils),
-            participation=read(participation),
-            schools=read(schools),
-            teachers=read(teachers),
-            columns=columns,
-        )
+                frames[name] = None
+            elif format is None:
+                frame = pd.read_csv(path, **read_csv_kwargs)
+                lines = _csv_line_numbers(path, len(frame), read_csv_kwargs)
+                if lines is not None:
+                    frame.index = pd.Index(lines, name=CSV_LINE)
+                frames[name] = frame
+            else:
+                file = Path(path).name
+                text, used = dfe._decode(Path(path).read_bytes(), encoding, file)
+                if used == "cp1252" and encoding is None:
+                    notes.append(
+                        f"{file!r} is not UTF-8: read as cp1252 (Excel's CSV on English "
+                        "Windows); give encoding= if it was written in another encoding"
+                    )
+                frames[name], raws[name], lines = _read_text(text, read_csv_kwargs)
+                sources[name] = _Source(name, file, lines)
+        return cls._build(frames, raws, sources, columns, format, na_values, notes)
 
     # ------------------------------------------------------------------ access
     def table(self, name: str) -> pd.DataFrame | None:
@@ -247,6 +424,71 @@ class Records:
         if name not in TABLES:
             raise KeyError(f"unknown table {name!r}; tables are {', '.join(TABLES)}")
         return getattr(self, name)
+
+    @property
+    def markers(self) -> pd.DataFrame:
+        """Cells read as missing because they held a marker, counted by marker and reason.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per table, column and marker: ``table, column, marker, reason, cells``
+            (``column`` under its canonical name), e.g. ``pupils, outcome, SUPP, suppressed:
+            small cohort (disclosure control), 312``. Empty unless the records were read with
+            ``format="dfe"`` and some cell held a marker.
+
+        See Also
+        --------
+        marked : the marker of each cell.
+        """
+        rows = []
+        for name in TABLES:
+            frame = self._cell_markers.get(name)
+            for column in () if frame is None else frame.columns:
+                counts = frame[column].value_counts(sort=False)
+                for marker, cells in counts[counts > 0].items():
+                    rows.append((name, column, marker, self._marker_reasons[marker], int(cells)))
+        out = pd.DataFrame(rows, columns=["table", "column", "marker", "reason", "cells"])
+        return out.astype({"cells": "int64"})
+
+    def marked(self, table: str, column: str) -> pd.Series:
+        """The marker each cell of a column was read from, aligned with the table.
+
+        Parameters
+        ----------
+        table
+            One of :data:`TABLES`.
+        column
+            A canonical column name of that table.
+
+        Returns
+        -------
+        pandas.Series
+            The marker (``'SUPP'``, ``'A'``, ...) of each cell read as missing because of it,
+            missing elsewhere (numbers, empty cells); same index as the table. All missing
+            unless the records were read with ``format="dfe"``.
+
+        See Also
+        --------
+        markers : the counts, with each marker's reason.
+        """
+        frame = self.table(table)
+        if frame is None or column not in frame.columns:
+            raise KeyError(f"the {table} table has no column {column!r}")
+        found = self._cell_markers.get(table)
+        if found is None or column not in found.columns:
+            return pd.Series(None, index=frame.index, name=column, dtype=object)
+        return found[column].astype(object).where(found[column].notna(), None)
+
+    def marker_reason(self, marker: str) -> str:
+        """The reason a marker stands for (``'SUPP'`` -> ``'suppressed: small cohort ...'``).
+
+        Raises
+        ------
+        KeyError
+            ``marker`` is not one these records were read with.
+        """
+        return self._marker_reasons[marker]
 
     def to_csv(self, folder: str | Path) -> dict[str, Path]:
         """Write the tables present as ``{name}.csv`` files in ``folder``; return their paths."""
@@ -458,9 +700,10 @@ _CSV_KWARGS_KEEPING_LINES = frozenset(
 )
 
 
-def _csv_line_numbers(path, n_rows: int, kwargs: Mapping) -> list[int] | None:
+def _csv_line_numbers(path, n_rows: int, kwargs: Mapping, text: str | None = None):
     """The line on which each record of a CSV file starts (header = line 1), or None when
-    the kwargs or the file make the match of lines to rows uncertain."""
+    the kwargs or the file make the match of lines to rows uncertain. ``text``: the file's
+    decoded text, read instead of ``path``."""
     if set(kwargs) - _CSV_KWARGS_KEEPING_LINES:
         return None
     delimiter = kwargs.get("sep", kwargs.get("delimiter", ","))
@@ -468,7 +711,12 @@ def _csv_line_numbers(path, n_rows: int, kwargs: Mapping) -> list[int] | None:
         return None
     starts = []
     try:
-        with open(path, newline="", encoding=kwargs.get("encoding") or "utf-8") as handle:
+        handle = (
+            io.StringIO(text, newline="")
+            if text is not None
+            else open(path, newline="", encoding=kwargs.get("encoding") or "utf-8")
+        )
+        with handle:
             reader = csv.reader(handle, delimiter=delimiter, quotechar=kwargs.get("quotechar", '"'))
             line = 1
             for record in reader:
@@ -892,3 +1140,222 @@ def _reconcile_ids(tables: dict, columns: Mapping[str, str]) -> tuple[dict, list
                 )
     tables.update(frames)
     return tables, notes
+
+
+# ---------------------------------------------------------------------- format="dfe"
+def _read_text(text: str, kwargs: Mapping) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """A decoded CSV file read twice: as :func:`pandas.read_csv` types it (ids, text and clean
+    columns stay exactly as ``format=None`` reads them) and as the text of every cell (so that
+    markers pandas would read as missing, such as ``NA``, keep their reason). Both are indexed
+    by the file's line numbers when they can be matched; the flag says whether they were."""
+    typed = pd.read_csv(io.StringIO(text), **kwargs)
+    raw = pd.read_csv(
+        io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, **kwargs
+    ).fillna("")  # cells missing at the end of a short row
+    lines = _csv_line_numbers(None, len(typed), kwargs, text=text)
+    if lines is not None:
+        typed.index = raw.index = pd.Index(lines, name=CSV_LINE)
+    return typed, raw, lines is not None
+
+
+#: Formats :meth:`Records.from_csv` and :meth:`Records.from_frames` read.
+FORMATS = (None, "dfe")
+#: Numeric columns read with :func:`cpdimpact.dfe.read_cells` (markers kept, percentages).
+_MARKED = {
+    "pupils": ("outcome", "prior"),
+    "participation": ("dose_hours",),
+    "schools": ("size", "fsm_share"),
+    "teachers": ("years_service",),
+}
+#: Shares (0 to 1): a cell written as a percentage ('48%') is divided by 100.
+_SHARES = {"schools": ("fsm_share",)}
+#: read_csv options format="dfe" sets itself.
+_DFE_OWN_KWARGS = frozenset(
+    "dtype converters na_values keep_default_na na_filter true_values false_values "
+    "parse_dates encoding".split()
+)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a table came from, for messages: a file (rows numbered by its lines) or a frame."""
+
+    table: str
+    file: str | None = None
+    lines: bool = False
+
+    def words(self) -> str:
+        return repr(self.file) if self.file else f"the {self.table} table"
+
+    def note(self) -> str:
+        if self.file and self.lines:
+            return f" (Rows are numbered as lines of {self.file!r}, the header being line 1.)"
+        if self.file:
+            return f" (In {self.file!r}; rows are numbered from 0, the first record.)"
+        return f" (In the {self.table} table.)"
+
+
+def _dfe_markers(na_values) -> dict[str, str]:
+    """Every marker format="dfe" reads as missing, with its reason."""
+    return dfe._marker_table(None, na_values, known={**dfe.MARKERS, **dfe.PUPIL_MARKERS})
+
+
+def _read_dfe(tables, raws, sources, columns, na_values):
+    """Apply the DfE readers to each table (see :meth:`Records.from_frames`).
+
+    Returns the tables, the markers of their cells (table -> DataFrame of marker text, only
+    columns with a marker) and the reading notes.
+    """
+    known = _dfe_markers(na_values)
+    out, marks, notes = {}, {}, []
+    for name, frame in tables.items():
+        if frame is None:
+            out[name] = None
+            continue
+        raw = raws.get(name)
+        source = sources[name]
+        try:
+            frame, found, said = _read_dfe_table(name, frame, raw, source, columns, known)
+        except (InvalidValueError, DataError) as err:
+            raise type(err)(f"{err}{source.note()}") from None
+        out[name], notes = frame, notes + said
+        if found:
+            marks[name] = pd.DataFrame(found, index=frame.index)
+    return out, marks, notes
+
+
+def _read_dfe_table(name, frame, raw, source, columns, known):
+    user = {c: columns.get(c, c) for c in frame.columns}
+    found: dict[str, pd.Series] = {}
+    notes: list[str] = []
+    new: dict[str, pd.Series] = {}
+    ids = set(_IDS[name])
+    for column in frame.columns:
+        typed = frame[column]
+        text = raw[column] if raw is not None else None
+        label = user[column]
+        if column in ids:
+            continue
+        if column in _WHOLE.get(name, ()):
+            if column == "year":
+                years, note = _dfe_years(typed, label, source)
+            else:
+                years, note = _dfe_starts(typed, label, source)
+            new[column] = years
+            notes += note
+        elif column in _BINARY.get(name, ()):
+            if _is_numeric(typed):
+                continue
+            cells = text if text is not None else typed
+            flags = dfe.read_flag(cells.rename(label), column=label, source=source.file)
+            new[column] = _as_plain(flags.rename(column))
+            if not pd.api.types.is_bool_dtype(typed):
+                notes.append(f"column {label!r} of {source.words()}: yes/no flags read as 1/0")
+        else:
+            canonical = column in _MARKED.get(name, ())
+            values, reasons = _dfe_cells(typed, text, label, source, known, strict=canonical)
+            if values is None:
+                continue
+            if column in _SHARES.get(name, ()) and text is not None:
+                percent = text.str.strip().str.endswith("%").to_numpy()
+                if percent.any():
+                    # rounded so that 36.7% is the double nearest 0.367, as if written so
+                    values = values.where(~percent, (values / 100).round(10))
+                    notes.append(
+                        f"column {label!r} of {source.words()}: {int(percent.sum())} shares "
+                        "written as percentages ('48%') read as proportions (0.48)"
+                    )
+            new[column] = values.rename(column)
+            if reasons.notna().any():
+                found[column] = reasons.astype("category")
+    if new:
+        frame = frame.assign(**new)
+    return frame, found, notes
+
+
+def _as_plain(values: pd.Series) -> pd.Series:
+    """Nullable integers or booleans as numpy ``int64`` (none missing) or ``float64``."""
+    if values.isna().any():
+        return values.astype("Float64").astype("float64")
+    return values.astype("int64")
+
+
+def _dfe_years(typed, label, source):
+    years = dfe.test_years(typed.rename(label)).rename(typed.name)
+    as_given = pd.to_numeric(typed, errors="coerce").astype("Float64")
+    changed = (typed.notna() & (years.astype("Float64") != as_given)).fillna(True)
+    note = []
+    if changed.any():
+        first = typed[changed].iloc[0]
+        note.append(
+            f"column {label!r} of {source.words()}: academic years read as test years, the "
+            f"summer of the tests ({format_value(first)} -> {years[changed].iloc[0]})"
+        )
+    return _as_plain(years), note
+
+
+def _dfe_starts(typed, label, source):
+    """Start dates and academic years -> the first test year they could affect."""
+    present = typed.notna() & (typed.astype("string").str.strip() != "")
+    mapped: dict[object, int] = {}
+    late: dict[object, str] = {}
+    for value in pd.unique(typed[present]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LateStartWarning)
+            try:
+                mapped[value] = dfe.first_affected_test_year(value)
+            except AcademicYearError as err:
+                rows = typed.index[present & (typed == value)]
+                raise AcademicYearError(
+                    f"column {label!r} of {source.words()} holds {format_value(value)} in "
+                    f"{format_rows(rows, limit=3)}: {err}"
+                ) from None
+        if caught:
+            late[value] = str(caught[0].message)
+    for value, message in late.items():
+        rows = typed.index[present & (typed == value)]
+        warnings.warn(
+            LateStartWarning(
+                f"column {label!r} of {source.words()}, {format_rows(rows, limit=3)}: "
+                f"{message}{source.note()}"
+            ),
+            stacklevel=5,
+        )
+    out = pd.Series(np.nan, index=typed.index, name=typed.name)
+    out[present] = typed[present].map(mapped).astype("float64")
+    notes = [
+        f"column {label!r} of {source.words()}: {dfe.describe_start(value)}"
+        for value in list(mapped)[:3]
+        if dfe._as_date(value) is not None or not str(value).strip().isdigit()
+    ]
+    more = sum(1 for v in mapped if dfe._as_date(v) is not None) - len(notes)
+    if notes and more > 0:
+        notes.append(f"column {label!r} of {source.words()}: {more} more start dates mapped")
+    return _as_plain(out), notes
+
+
+def _dfe_cells(typed, text, label, source, known, *, strict):
+    """A numeric column read with its markers: ``(values, markers)``, or ``(None, None)`` when
+    the column holds no marker, percentage or separator (it stays as read) or, unless
+    ``strict``, is not a numeric column at all (text stays text)."""
+    blank_text = None if text is None else text.str.strip() == ""
+    if _is_numeric(typed):
+        hidden = typed.isna() & ~blank_text if text is not None else None
+        if hidden is None or not hidden.any():
+            return None, None
+    elif not strict and (typed.isna().all() or pd.api.types.is_bool_dtype(typed)):
+        return None, None
+    cells = text if text is not None else typed
+    try:
+        values, reasons = dfe.read_cells(
+            cells.rename(label), column=label, extra_markers=known, source=source.file
+        )
+    except UnknownMarkerError:
+        if strict:
+            raise
+        return None, None
+    if not strict and values.isna().all():
+        return None, None  # no number at all: a text column whose values look like markers
+    # An empty or blank cell is plain missing, as in any table; only markers carry a reason.
+    reasons = reasons.where(~reasons.isin(["", " "]), None)
+    return values, reasons

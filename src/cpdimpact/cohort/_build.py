@@ -342,14 +342,16 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         )
 
     # --- eligibility ----------------------------------------------------------------
-    flow.exclude("eligible", "outcome missing", data["outcome"].isna().to_numpy())
+    _exclude_missing(flow, records, "outcome", "outcome missing", data["outcome"].isna())
     if spec.years is not None:
         outside = ~data["year"].between(*spec.years)
         flow.exclude(
             "eligible", f"year outside {spec.years[0]}-{spec.years[1]}", outside.to_numpy()
         )
     for column in spec.covariates:
-        flow.exclude("eligible", f"{user(column, column)} missing", data[column].isna().to_numpy())
+        _exclude_missing(
+            flow, records, column, f"{user(column, column)} missing", data[column].isna()
+        )
     if teacher_level:
         flow.exclude("eligible", "no class teacher recorded", data["teacher"].isna().to_numpy())
     flow.record_stage("eligible", "all")
@@ -600,6 +602,20 @@ def _require_arms(
         )
 
 
+def _exclude_missing(flow, records, column, reason, missing) -> None:
+    """Exclude the pupil records missing ``column``: those read from a cell marker
+    (``Records.from_csv(..., format="dfe")``) under ``"<reason>: <marker> (<its reason>)"``, one
+    marker at a time (most cells first), the others under ``reason`` as always."""
+    missing = missing.to_numpy(dtype=bool)
+    marks = records.marked("pupils", column).to_numpy(dtype=object)
+    marked = missing & pd.notna(marks)
+    flow.exclude("eligible", reason, missing & ~marked)
+    counts = pd.Series(marks[marked]).value_counts()
+    for marker in sorted(counts.index, key=lambda m: (-counts[m], m)):
+        why = records.marker_reason(marker)
+        flow.exclude("eligible", f"{reason}: {marker} ({why})", marked & (marks == marker))
+
+
 def _why_empty(
     flow: FlowRecorder, mask: np.ndarray, whose: str, spec: CohortSpec, records: Records
 ) -> str:
@@ -628,6 +644,7 @@ def _count(n: int, noun: str) -> str:
 def _fix(reason: str, spec: CohortSpec, records: Records) -> str:
     """What to change for the records an exclusion step removed (``""``: nothing to add)."""
     user = records.columns.get
+    reason = reason.split(": ", 1)[0]  # a record lost to a cell marker: its column's fix
     years = records.pupils["year"].dropna()
     window = spec.years or (-np.inf, np.inf)
     first, last = (format_value(years.min()), format_value(years.max())) if len(years) else ("", "")
