@@ -1256,8 +1256,9 @@ def _read_dfe_table(name, frame, raw, source, columns, known):
             values, reasons = _dfe_cells(typed, text, label, source, known, strict=canonical)
             if values is None:
                 continue
-            if column in _SHARES.get(name, ()) and text is not None:
-                percent = text.str.strip().str.endswith("%").to_numpy()
+            if column in _SHARES.get(name, ()):
+                cells = (text if text is not None else typed).astype("string").str.strip()
+                percent = cells.str.endswith("%").fillna(False).to_numpy(dtype=bool)
                 if percent.any():
                     # rounded so that 36.7% is the double nearest 0.367, as if written so
                     values = values.where(~percent, (values / 100).round(10))
