@@ -351,3 +351,17 @@ def test_the_default_format_passes_encoding_and_na_values_to_pandas(tmp_path):
     )
     assert records.pupils.loc[2, "name"] == "Café" and np.isnan(records.pupils.loc[2, "outcome"])
     assert records.markers.empty and records.reading_notes == ()
+
+
+def test_a_subset_of_schools_keeps_the_markers_of_its_cells(extract):
+    first_two = extract.schools["school"].iloc[:2].tolist()
+    subset = extract.subset(first_two)
+    assert set(subset.pupils["school"]) == set(first_two)
+    pd.testing.assert_frame_equal(
+        subset.pupils, extract.pupils[extract.pupils["school"].isin(first_two)]
+    )
+    kept = extract.marked("pupils", "outcome")[extract.pupils["school"].isin(first_two)]
+    pd.testing.assert_series_equal(subset.marked("pupils", "outcome"), kept)
+    counts = subset.markers.set_index(["column", "marker"])["cells"]
+    assert counts[("outcome", "SUPP")] == (kept == "SUPP").sum() > 0  # school 2's 2019 results
+    assert subset.reading_notes == extract.reading_notes

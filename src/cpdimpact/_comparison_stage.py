@@ -71,7 +71,6 @@ def apply_comparison(spec, cohort_spec, records, cohort):
     """
     from .cohort import unit_year_means
     from .comparison import school_characteristics
-    from .records import Records
 
     if cohort_spec.comparison != "never_treated":
         raise DesignError(
@@ -88,20 +87,7 @@ def apply_comparison(spec, cohort_spec, records, cohort):
     weights = spec.fit(characteristics.reset_index(drop=True))
     used = weights.weights.index[weights.weights.to_numpy() > 0]
 
-    pupils = records.pupils
-    keep = pupils["school"].isin(used).to_numpy()
-    tables = {
-        "pupils": pupils.loc[keep],
-        "participation": records.participation[records.participation["school"].isin(used)],
-        "schools": None
-        if records.schools is None
-        else records.schools[records.schools["school"].isin(used)],
-        "teachers": None
-        if records.teachers is None
-        else records.teachers[records.teachers["school"].isin(used)],
-    }
-    restricted = Records(**tables, columns=records.columns)
-    rebuilt = cohort_spec.build(restricted)
+    rebuilt = cohort_spec.build(records.subset(used))  # markers kept: exclusions by reason
 
     # The flow log starts from every record again, the schools left out logged as excluded.
     full, part = cohort.flow.stages, rebuilt.flow.stages

@@ -18,6 +18,12 @@ An evaluation reads four tables, in the shape English school records usually tak
 
 A charity's own files rarely use these names; ``columns`` maps the canonical names to theirs,
 e.g. ``columns={"school": "URN", "outcome": "ks2_maths"}``.
+
+``year`` is the summer in which pupils sat the tests (the 2018/19 academic year's results are
+``year=2019``) and ``start_year`` the first test year a programme could affect (a September 2019
+start -> 2020). Extracts that write academic years, dates, yes/no flags and cell markers
+(``SUPP``, ``A``) are read with ``format="dfe"`` (:meth:`Records.from_csv`), which keeps each
+marker's reason (:attr:`Records.markers`); see ``docs/records.md``.
 """
 
 from __future__ import annotations
@@ -132,6 +138,12 @@ class Records:
         were matched when the records were built, one note per table and column; empty when
         the ids agree as written. Each match is also announced by an
         :class:`~cpdimpact.errors.IdsReconciledWarning`; see ``docs/records.md``.
+    reading_notes
+        With ``format="dfe"``: what was read how (an encoding guessed, academic years and
+        start dates converted, flags and percentages read), one note each; empty otherwise.
+    markers
+        With ``format="dfe"``: the cells read as missing because they held a marker
+        (``SUPP``, ``A``, ...), counted by table, column, marker and reason.
 
     Examples
     --------
@@ -483,12 +495,53 @@ class Records:
     def marker_reason(self, marker: str) -> str:
         """The reason a marker stands for (``'SUPP'`` -> ``'suppressed: small cohort ...'``).
 
+        Parameters
+        ----------
+        marker
+            A marker as written in the file.
+
+        Returns
+        -------
+        str
+            Its reason, as listed in :attr:`markers`.
+
         Raises
         ------
         KeyError
             ``marker`` is not one these records were read with.
         """
         return self._marker_reasons[marker]
+
+    def subset(self, schools) -> Records:
+        """The records of some schools only, with the markers of their cells kept.
+
+        Parameters
+        ----------
+        schools
+            School ids, as spelled in these records' ``school`` columns.
+
+        Returns
+        -------
+        Records
+            Every table cut to the rows of those schools (a plain :class:`Records`, under the
+            same ``columns``); :attr:`markers`, :meth:`marked` and :attr:`reading_notes` carry
+            over for the rows kept.
+        """
+        tables, marks = {}, {}
+        for name in TABLES:
+            frame = self.table(name)
+            if frame is None:
+                tables[name] = None
+                continue
+            keep = frame["school"].isin(schools).to_numpy()
+            tables[name] = frame.loc[keep] if name == "pupils" else frame[keep]
+            if name in self._cell_markers:
+                marks[name] = self._cell_markers[name][keep]
+        out = Records(**tables, columns=self.columns)
+        object.__setattr__(out, "reading_notes", self.reading_notes)
+        object.__setattr__(out, "_cell_markers", marks)
+        object.__setattr__(out, "_marker_reasons", self._marker_reasons)
+        return out
 
     def to_csv(self, folder: str | Path) -> dict[str, Path]:
         """Write the tables present as ``{name}.csv`` files in ``folder``; return their paths."""
