@@ -365,3 +365,27 @@ def test_a_subset_of_schools_keeps_the_markers_of_its_cells(extract):
     counts = subset.markers.set_index(["column", "marker"])["cells"]
     assert counts[("outcome", "SUPP")] == (kept == "SUPP").sum() > 0  # school 2's 2019 results
     assert subset.reading_notes == extract.reading_notes
+
+
+def test_explore_education_statistics_periods_and_academic_year_starts():
+    pupils = pd.DataFrame(
+        {
+            "pupil": [1, 2, 3, 4],
+            "school": [7, 7, 8, 8],
+            "time_period": [201819, 201920, 201819, 201920],
+            "outcome": ["101", "c", "99", "x"],
+        }
+    )
+    part = pd.DataFrame({"school": [7], "start_year": ["2019/20"]})
+    records = Records.from_frames(
+        pupils=pupils, participation=part, columns={"year": "time_period"}, format="dfe"
+    )
+    assert records.pupils["year"].tolist() == [2019, 2020, 2019, 2020]
+    assert records.pupils["year"].dtype == np.int64
+    assert records.participation["start_year"].tolist() == [2020]
+    assert records.marked("pupils", "outcome").tolist() == [None, "c", None, "x"]
+    assert records.markers["reason"].tolist() == [
+        "confidential: suppressed for disclosure (EES)",
+        "not available (EES)",
+    ]
+    assert pupils["time_period"].tolist() == [201819, 201920, 201819, 201920]  # not modified
