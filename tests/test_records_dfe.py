@@ -389,3 +389,8 @@ def test_explore_education_statistics_periods_and_academic_year_starts():
         "not available (EES)",
     ]
     assert pupils["time_period"].tolist() == [201819, 201920, 201819, 201920]  # not modified
+
+
+def test_a_clean_file_has_no_reading_notes():
+    records = _read(MIS / "clean", format="dfe")
+    assert records.reading_notes == ()

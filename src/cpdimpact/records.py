@@ -1377,15 +1377,25 @@ def _dfe_starts(typed, label, source):
         )
     out = pd.Series(np.nan, index=typed.index, name=typed.name)
     out[present] = typed[present].map(mapped).astype("float64")
+    # dates and academic years are said in words; test years were taken as given
+    converted = [v for v, year in mapped.items() if not _is_year(v, year)]
     notes = [
         f"column {label!r} of {source.words()}: {dfe.describe_start(value)}"
-        for value in list(mapped)[:3]
-        if dfe._as_date(value) is not None or not str(value).strip().isdigit()
+        for value in converted[:3]
     ]
-    more = sum(1 for v in mapped if dfe._as_date(v) is not None) - len(notes)
-    if notes and more > 0:
-        notes.append(f"column {label!r} of {source.words()}: {more} more start dates mapped")
+    if len(converted) > 3:
+        notes.append(
+            f"column {label!r} of {source.words()}: {len(converted) - 3} more starts mapped"
+        )
     return _as_plain(out), notes
+
+
+def _is_year(value, year: int) -> bool:
+    """Whether ``value`` is ``year`` written as a number (not a date or academic year)."""
+    try:
+        return float(str(value).strip()) == year
+    except ValueError:
+        return False
 
 
 def _dfe_cells(typed, text, label, source, known, *, strict):
