@@ -493,7 +493,7 @@ def effect_size(fit, sd: float, cohort, *, alpha: float, label: str) -> EffectSi
         fit.std_error,
         sd,
         n=cohort.outcome_sd_n,
-        df=fit.df,
+        df=getattr(fit, "df", None),  # None: a normal reference (e.g. a wild bootstrap)
         alpha=alpha,
         label=label,
     )
