@@ -165,6 +165,22 @@ def test_arms_note_suppresses_small_counts():
     assert "4 schools" not in text and "6 schools" not in text
 
 
+def test_unit_year_level_on_a_staggered_cohort(hub):
+    """level="unit_year" with a staggered headline: the panel is already of school-year
+    means, so the level changes nothing (it used to add pupil-count weights that vary within
+    a school, which the panel refuses). Chosen by the design or given, the estimate is the
+    pupil-level run's."""
+    records, evaluation, pupil_level = hub
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        given = dataclasses.replace(evaluation, level="unit_year").run(records)
+        chosen = dataclasses.replace(evaluation, level="unit_year", estimator=None).run(records)
+    assert given.groups[0].did.estimate == pupil_level.groups[0].did.estimate
+    assert given.estimator.weights is None
+    assert isinstance(chosen.estimator, StaggeredDiD)
+    assert chosen.estimand_weighting.startswith("schools: every school counts equally")
+
+
 # ---------------------------------------------------------------------- (c) weighting
 def test_weighting_is_stated_and_pupils_weighting_is_the_weighted_panel(hub):
     records, evaluation, schools = hub
