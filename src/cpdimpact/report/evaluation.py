@@ -30,7 +30,7 @@ from ..evaluation.result import (
 )
 from ._blocks import Figure, Heading, Paragraph, Table
 from ._document import Document
-from ._figures import count_text, plot_flow_diagram, plot_forest
+from ._figures import _ARM_LABELS, count_text, plot_flow_diagram, plot_forest
 from ._privacy import published_table
 
 __all__ = [
@@ -209,7 +209,7 @@ _VARIABLES = {
     "outcome": "Outcome",
     "size": "School size",
 }
-_ARMS = {"all": "all", "treated": "intervention", "comparison": "comparison"}
+_ARMS = {arm: label.lower() for arm, label in _ARM_LABELS.items()}  # as in the flow diagram
 
 
 def _figure_section(
