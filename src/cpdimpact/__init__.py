@@ -110,6 +110,13 @@ if TYPE_CHECKING:  # pragma: no cover
         DesignError,
         EstimationError,
     )
+    from .evaluation import (
+        Evaluation,
+        EvaluationResult,
+        ProgrammeCost,
+        ReportOptions,
+        SecurityOptions,
+    )
     from .multilevel import (
         ClusterTrial,
         MultilevelDiD,
@@ -117,13 +124,6 @@ if TYPE_CHECKING:  # pragma: no cover
         MultisiteTrial,
         SimpleTrial,
         TrialResult,
-    )
-    from .evaluation import (
-        Evaluation,
-        EvaluationResult,
-        ProgrammeCost,
-        ReportOptions,
-        SecurityOptions,
     )
     from .records import Records
 

@@ -55,7 +55,6 @@ TWFE_COMPARISON_LABEL = (
 )
 
 
-
 @dataclass(frozen=True)
 class RunWarning:
     """A warning an evaluation raised (once, however many stages raised it).
@@ -74,7 +73,6 @@ class RunWarning:
         return {"category": self.category.__name__, "message": self.message}
 
 
-
 @dataclass(frozen=True, eq=False)
 class GroupEstimate:
     """The headline estimate for one group of pupils (all pupils, or a subgroup).
@@ -88,7 +86,6 @@ class GroupEstimate:
     did: DiDResult | None
     effect_size: EffectSize | None
     note: str = ""
-
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,7 +142,6 @@ class StaggeredDetail:
         for column in bands:
             out[column] = pieces[column] if self.uniform_bands else np.nan
         return out.reset_index(drop=True)
-
 
 
 @dataclass(frozen=True, eq=False)
@@ -396,7 +392,6 @@ def inference_text(did) -> str:
     )
 
 
-
 def group_rows(groups) -> pd.DataFrame:
     """One row per group: effect size, interval, months, arm counts and the estimate."""
     rows = []
@@ -418,7 +413,6 @@ def group_rows(groups) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
 
 
 def allocated_attrition(cohort: Cohort, level: str):

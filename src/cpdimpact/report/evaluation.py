@@ -900,7 +900,9 @@ def flow_figure_blocks(result) -> list:
     ax.set_title("Flow diagram")
     fig.tight_layout()
     suppressed = (
-        f"; counts from 1 to {threshold - 1} are shown as {marker(threshold)}." if threshold else "."
+        f"; counts from 1 to {threshold - 1} are shown as {marker(threshold)}."
+        if threshold
+        else "."
     )
     block = Figure(
         fig,
@@ -923,6 +925,7 @@ _METHODS = {
 def describe_comparison(spec, weights, threshold: int = 0) -> str:
     """One plain sentence on how the comparison group was formed; school counts from 1 to
     ``threshold - 1`` are suppressed as in the report's tables."""
+
     def n(group: str, column: str) -> str:
         return count_text(weights.counts.loc[group, column], threshold)
 

@@ -9,6 +9,7 @@ rule (:func:`cpdimpact._disclosure.published_count`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -267,7 +268,8 @@ def _comparison_json(weights, threshold: int) -> dict[str, Any]:
     """The comparison design's weights summary, its school counts suppressed like the rest."""
     out = weights.to_dict()
     out["counts"] = {
-        g: {k: published_count(v, threshold) for k, v in row.items()} for g, row in out["counts"].items()
+        g: {k: published_count(v, threshold) for k, v in row.items()}
+        for g, row in out["counts"].items()
     }
     for row in out["balance"]:
         for key in ("n_treated", "n_control"):
