@@ -1,4 +1,4 @@
-"""Compose the published report of an :class:`~cpdimpact.pipeline.EvaluationResult`.
+"""Compose the published report of an :class:`~cpdimpact.evaluation.result.EvaluationResult`.
 
 The report leads with the EEF-style headline table (effect size with its confidence interval
 at the evaluation's level, pupils and schools per arm, months of progress, and the same row
@@ -59,8 +59,8 @@ def _pair(a, b) -> str:
 def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataFrame:
     """The headline table as printed: one row per group, counts suppressed below a threshold.
 
-    ``groups`` is a frame like :attr:`~cpdimpact.pipeline.EvaluationResult.headline` (default)
-    or :attr:`~cpdimpact.pipeline.EvaluationResult.subgroup_effects`.
+    ``groups`` is a frame like :attr:`~cpdimpact.evaluation.result.EvaluationResult.headline` (default)
+    or :attr:`~cpdimpact.evaluation.result.EvaluationResult.subgroup_effects`.
     """
     head = result.headline if groups is None else groups
     counts = ["pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"]
