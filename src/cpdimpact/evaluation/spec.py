@@ -214,7 +214,10 @@ class Evaluation:
           event study.
     level
         ``"pupil"``: fit on pupil records (a repeated cross-section within units);
-        ``"unit_year"``: fit on unit-by-year means weighted by the number of pupils.
+        ``"unit_year"``: fit on unit-by-year means weighted by the number of pupils. It applies
+        to estimators that take either (``data_level="any"``: ``DiD``, ``EventStudy``); a
+        :class:`~cpdimpact.did.StaggeredDiD` panel is always fitted on school-year means,
+        weighted as ``weighting`` says, whatever the level.
     subgroups
         0/1 pupil columns; for each, the headline estimator is refitted on pupils with value 1
         (``"fsm"``: pupils eligible for free school meals). These rows join the headline table.
