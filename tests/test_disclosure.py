@@ -93,3 +93,38 @@ def test_report_table_and_results_json_publish_the_same_counts(result):
             assert row[key] == published_count(int(raw[key]), threshold)
         assert printed[pupils] == f"{row['pupils_treated']}; {row['pupils_comparison']}"
         assert printed[schools] == f"{row['schools_treated']}; {row['schools_comparison']}"
+
+
+def test_a_result_republished_with_another_threshold_suppresses_every_sentence():
+    """The staggered note naming the schools behind the estimate is written when published,
+    under the report options of that publication (it was written once during the run, so a
+    result republished with a higher threshold kept counts the new threshold hides)."""
+    import dataclasses
+    import json
+
+    from cpdimpact import CohortSpec, StaggeredDiD
+    from cpdimpact.datasets import hub_rollout
+
+    records = hub_rollout(seed=2, scale=0.04)
+    evaluation = Evaluation(
+        cohort=CohortSpec(comparison="staggered"),
+        estimator=StaggeredDiD(control_group="not_yet_treated", n_bootstrap=0),
+        subgroups=(),
+        gaps=(),
+        prior_bands=0,
+        report=ReportOptions(suppress_below=0),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        shown = evaluation.run(records)
+    hidden = dataclasses.replace(
+        shown,
+        evaluation=dataclasses.replace(evaluation, report=ReportOptions(suppress_below=10**6)),
+    )
+    schools = int(shown.headline.loc[0, "schools_treated"])
+    open_note = json.loads(shown.to_json())["staggered"]["arms_behind"]
+    hidden_note = json.loads(hidden.to_json())["staggered"]["arms_behind"]
+    assert f"treated: {schools} schools in" in open_note
+    assert "treated: <1000000 schools in" in hidden_note
+    assert f"{schools} schools" not in hidden_note
+    assert "<1000000 schools in" in hidden.report().to_markdown().replace("\\<", "<")

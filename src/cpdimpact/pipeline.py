@@ -20,10 +20,10 @@ from .evaluation.stages import (
     SEED_STAGES,
     UNIT_PUPILS,
     arms_behind,
-    arms_behind_text,
     estimand_weighting,
     stage_seed,
 )
+from .report.evaluation import arms_behind_text
 
 __all__ = [
     "Evaluation",

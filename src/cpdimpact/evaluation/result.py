@@ -122,8 +122,6 @@ class StaggeredDetail:
     twfe: DiDResult | None
     twfe_note: str = ""
     twfe_event_study_note: str = ""
-    #: The schools and years behind the headline estimate, by arm (:func:`arms_behind_text`).
-    arms_note: str = ""
 
     def pieces(self, kind: Literal["dynamic", "group", "calendar"]) -> pd.DataFrame:
         """The pieces of one aggregate with pointwise intervals.

@@ -37,7 +37,6 @@ from .._breakdown import (
     subgroup_label,
 )
 from .._comparison_stage import WEIGHT, WEIGHT_X_PUPILS, apply_comparison, with_weights
-from .._disclosure import published_count
 from .._user_names import user_message
 from ..cohort import Cohort, CohortSpec, unit_year_means
 from ..did import DiD, EventStudy, StaggeredDiD, StaggeredResult
@@ -62,7 +61,6 @@ __all__ = [
     "UNIT_PUPILS",
     "analysis_rows",
     "arms_behind",
-    "arms_behind_text",
     "breakdown",
     "build_cohort",
     "check_flag",
@@ -122,10 +120,6 @@ def evaluate(evaluation: Evaluation, records: Records) -> EvaluationResult:
             analysis_rows(evaluation, cohort.pupils, cohort, estimator),
             event_note,
             cohort,
-        )
-        staggered = dataclasses.replace(
-            staggered,
-            arms_note=arms_behind_text(first.did, first.arms, evaluation.report.suppress_below),
         )
     return EvaluationResult(
         evaluation=evaluation,
@@ -593,42 +587,3 @@ def arms_behind(fit: StaggeredResult, frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame.from_dict(table, orient="index")
     out.index.name = "arm"
     return out
-
-
-def arms_behind_text(fit: StaggeredResult, arms: pd.DataFrame, threshold: int = 0) -> str:
-    """One sentence naming the schools and years behind a staggered estimate, by arm (school
-    counts from 1 to ``threshold - 1`` shown as ``"<threshold"``)."""
-    gt = fit.group_time
-    post = gt[gt["time"] >= gt["group"] - fit.spec.anticipation]
-    cohorts = ", ".join(str(int(g)) for g in sorted(set(post["group"])))
-    controls = fit.spec.control_group.replace("_", "-")
-
-    def arm(name: str) -> str:
-        row = arms.loc[name]
-        span = (
-            f"{row['first_year']}"
-            if row["first_year"] == row["last_year"]
-            else f"{row['first_year']}-{row['last_year']}"
-        )
-        return (
-            f"{published_count(int(row['schools']), threshold)} schools in {span} "
-            f"({published_count(int(row['school_years']), threshold)} school-years, "
-            f"{published_count(int(row['pupils']), threshold)} pupil records)"
-        )
-
-    missing = sorted(set(fit.cohort_share) - set(post["group"]))
-    left_out = (
-        f" Start cohort{'s' if len(missing) > 1 else ''} "
-        f"{', '.join(str(int(g)) for g in missing)} "
-        f"{'have' if len(missing) > 1 else 'has'} no estimated effect after the start (no "
-        f"{controls} schools to compare with) and {'are' if len(missing) > 1 else 'is'} not in "
-        "the estimate."
-        if missing
-        else ""
-    )
-    return (
-        f"The estimate compares the schools starting in {cohorts} after their start with "
-        f"{controls} schools over the same years: treated: {arm('treated')}, counting each "
-        f"cohort's base year; comparison ({controls}): {arm('comparison')}. A school can serve "
-        f"in both arms, as a comparison before it starts.{left_out}"
-    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .._disclosure import is_suppressed, marker
+from .._disclosure import is_suppressed, marker, published_count
 from .._results import interval
 from .._user_names import user_message
 from ..evaluation.result import (
@@ -34,6 +34,7 @@ from ._figures import _ARM_LABELS, count_text, plot_flow_diagram, plot_forest
 from ._privacy import published_table
 
 __all__ = [
+    "arms_behind_text",
     "attrition_hidden",
     "describe_comparison",
     "evaluation_report",
@@ -42,6 +43,7 @@ __all__ = [
     "plot_flow_diagram",
     "plot_forest",
     "plot_staggered_event_study",
+    "staggered_arms_text",
     "subgroup_figure_blocks",
 ]
 
@@ -488,8 +490,8 @@ def evaluation_report(result) -> Document:
 
     staggered_cohort = cohort.spec.comparison == "staggered"
     head_notes = [_effect_size_note(result)]
-    if result.staggered is not None and result.staggered.arms_note:
-        head_notes.append(result.staggered.arms_note)
+    if result.staggered is not None:
+        head_notes.append(staggered_arms_text(result))
     if staggered_cohort and not (cohort.pupils["first_treated"] == 0).any():
         head_notes.append(
             "Every school took part, so none is never treated: each start cohort is compared "
@@ -948,3 +950,49 @@ def describe_comparison(spec, weights, threshold: int = 0) -> str:
         f"weighted averages over them (comparison schools weighted to resemble the intervention "
         f"schools), so they describe the intervention schools that were kept."
     )
+
+
+def arms_behind_text(fit, arms: pd.DataFrame, threshold: int = 0) -> str:
+    """One sentence naming the schools and years behind a staggered estimate, by arm (school
+    counts from 1 to ``threshold - 1`` shown as ``"<threshold"``)."""
+    gt = fit.group_time
+    post = gt[gt["time"] >= gt["group"] - fit.spec.anticipation]
+    cohorts = ", ".join(str(int(g)) for g in sorted(set(post["group"])))
+    controls = fit.spec.control_group.replace("_", "-")
+
+    def arm(name: str) -> str:
+        row = arms.loc[name]
+        span = (
+            f"{row['first_year']}"
+            if row["first_year"] == row["last_year"]
+            else f"{row['first_year']}-{row['last_year']}"
+        )
+        return (
+            f"{published_count(int(row['schools']), threshold)} schools in {span} "
+            f"({published_count(int(row['school_years']), threshold)} school-years, "
+            f"{published_count(int(row['pupils']), threshold)} pupil records)"
+        )
+
+    missing = sorted(set(fit.cohort_share) - set(post["group"]))
+    left_out = (
+        f" Start cohort{'s' if len(missing) > 1 else ''} "
+        f"{', '.join(str(int(g)) for g in missing)} "
+        f"{'have' if len(missing) > 1 else 'has'} no estimated effect after the start (no "
+        f"{controls} schools to compare with) and {'are' if len(missing) > 1 else 'is'} not in "
+        "the estimate."
+        if missing
+        else ""
+    )
+    return (
+        f"The estimate compares the schools starting in {cohorts} after their start with "
+        f"{controls} schools over the same years: treated: {arm('treated')}, counting each "
+        f"cohort's base year; comparison ({controls}): {arm('comparison')}. A school can serve "
+        f"in both arms, as a comparison before it starts.{left_out}"
+    )
+
+
+def staggered_arms_text(result) -> str:
+    """:func:`arms_behind_text` of a staggered headline, counts suppressed by the report's
+    ``suppress_below`` (computed when published, so it follows the report options)."""
+    head = result.groups[0]
+    return arms_behind_text(head.did, head.arms, result.evaluation.report.suppress_below)

@@ -28,7 +28,7 @@ from ..evaluation.result import (
 )
 from ..evaluation.spec import spec_dict
 from ._privacy import suppress_small_counts
-from .evaluation import attrition_hidden, evaluation_report
+from .evaluation import attrition_hidden, evaluation_report, staggered_arms_text
 
 __all__ = [
     "SUPPRESSED",
@@ -140,14 +140,15 @@ def results_json_dict(result: EvaluationResult) -> dict[str, Any]:
         if result.staggered is None:
             payload["event_study"] = twfe_event_study
     if result.staggered is not None:
-        payload["staggered"] = _staggered_json(result.staggered)
+        payload["staggered"] = _staggered_json(result.staggered, staggered_arms_text(result))
         if result.event_study is not None:
             payload["staggered"]["comparison_twfe"]["event_study"] = twfe_event_study
     return _jsonable(payload)
 
 
-def _staggered_json(detail: StaggeredDetail) -> dict[str, Any]:
-    """The aggregates, the pre-trend test and the TWFE comparison as plain data."""
+def _staggered_json(detail: StaggeredDetail, arms_behind: str) -> dict[str, Any]:
+    """The aggregates, the schools behind the estimate, the pre-trend test and the TWFE
+    comparison as plain data."""
 
     def aggregate(kind):
         agg = getattr(detail, kind)
@@ -168,7 +169,7 @@ def _staggered_json(detail: StaggeredDetail) -> dict[str, Any]:
         "group": aggregate("group"),
         "calendar": aggregate("calendar"),
         "uniform_bands": detail.uniform_bands,
-        "arms_behind": detail.arms_note,
+        "arms_behind": arms_behind,
         "pretrend": None
         if pre is None
         else {"statistic": pre.statistic, "df": pre.df, "p_value": pre.p_value},
