@@ -7,22 +7,21 @@ files) is :mod:`cpdimpact.report.publish`. Every public name this module held is
 
 from __future__ import annotations
 
-from .evaluation.result import (
+from .evaluation import (
+    SEED_STAGES,
     TWFE_COMPARISON_LABEL,
+    Evaluation,
     EvaluationResult,
     GroupEstimate,
+    ProgrammeCost,
+    ReportOptions,
     RunWarning,
+    SecurityOptions,
     StaggeredDetail,
     inference_text,
-)
-from .evaluation.spec import Evaluation, ProgrammeCost, ReportOptions, SecurityOptions
-from .evaluation.stages import (
-    SEED_STAGES,
-    UNIT_PUPILS,
-    arms_behind,
-    estimand_weighting,
     stage_seed,
 )
+from .evaluation.stages import UNIT_PUPILS, arms_behind, estimand_weighting
 from .report.evaluation import arms_behind_text
 
 __all__ = [
