@@ -118,6 +118,41 @@ def test_lean_path_matches_the_full_evaluation_and_its_truth():
     )
 
 
+def test_one_replication_equals_evaluation_run_through_the_same_stages():
+    """diagnose runs Evaluation.run's own stages: the evaluation's alpha, its seed (a
+    bootstrapped staggered headline), its level and its subgroups reach the simulated fit as
+    they reach the run on the same simulated records."""
+    evaluations = {
+        "DiD, means, 90%": Evaluation(
+            estimator=DiD(), level="unit_year", alpha=0.1, event_study=None, subgroups=("fsm",)
+        ),
+        "staggered, bootstrap": Evaluation(
+            estimator=StaggeredDiD(n_bootstrap=49), event_study=None, subgroups=("fsm",)
+        ),
+    }
+    design = dataclasses.replace(TINY, start_years={"City": (2019, 2020)})
+    res = _quiet(
+        design=design, estimators=evaluations, n_sims=1, seed=5, executor="serial", subgroups=True
+    )
+    rng, est_seed = sim_seeds(5, 0)
+    records = simulate(design, rng)
+    rows = res.simulations.set_index(["estimator", "group"])
+    for label, evaluation in evaluations.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CpdImpactWarning)
+            full = dataclasses.replace(evaluation, seed=est_seed).run(records)
+        for group in full.groups:
+            row = rows.loc[(label, group.label)]
+            assert row["ok"], row["error"]
+            assert row["estimate"] == pytest.approx(group.did.estimate, rel=1e-12)
+            assert row["std_error"] == pytest.approx(group.did.std_error, rel=1e-12)
+            assert row["es_estimate"] == pytest.approx(group.effect_size.estimate, rel=1e-12)
+            assert row["es_std_error"] == pytest.approx(group.effect_size.std_error, rel=1e-12)
+            if label.startswith("DiD"):  # t intervals at the evaluation's 90%
+                assert row["ci_lower"] == pytest.approx(group.did.ci_lower, rel=1e-12)
+                assert row["es_ci_lower"] == pytest.approx(group.effect_size.ci_lower, rel=1e-10)
+
+
 def test_a_comparison_design_is_applied_as_in_the_evaluation():
     from cpdimpact.comparison import EntropyBalancing
 

@@ -20,7 +20,7 @@ from cpdimpact.errors import (
     InvalidArgumentError,
     SmallSampleWarning,
 )
-from cpdimpact.pipeline import arms_behind
+from cpdimpact.pipeline import arms_behind, arms_behind_text
 
 
 def _rollout_panel(seed: int = 0) -> pd.DataFrame:
@@ -140,7 +140,7 @@ def test_staggered_headline_names_the_schools_and_years_behind_the_estimate(hub,
     assert head["pupils_treated"] == pilots.loc[pilots["year"].isin(years), "n_pupils"].sum()
     assert head["pupils_comparison"] == later.loc[later["year"].isin(years), "n_pupils"].sum()
 
-    note = result.staggered.arms_note
+    note = arms_behind_text(result.groups[0].did, result.groups[0].arms, threshold=10)
     assert "schools starting in 2019" in note and "not-yet-treated" in note
     assert f"{pilots['school'].nunique()} schools in 2018-2020" in note
     assert "Start cohort 2021 has no estimated effect after the start" in note
@@ -154,8 +154,6 @@ def test_staggered_headline_names_the_schools_and_years_behind_the_estimate(hub,
 
 
 def test_arms_note_suppresses_small_counts():
-    from cpdimpact.pipeline import arms_behind_text
-
     data = _rollout_panel()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CpdImpactWarning)
@@ -163,6 +161,22 @@ def test_arms_note_suppresses_small_counts():
     text = arms_behind_text(fit, arms_behind(fit, data), threshold=10)
     assert "<10 schools in 2-4 (12 school-years" in text
     assert "4 schools" not in text and "6 schools" not in text
+
+
+def test_unit_year_level_on_a_staggered_cohort(hub):
+    """level="unit_year" with a staggered headline: the panel is already of school-year
+    means, so the level changes nothing (it used to add pupil-count weights that vary within
+    a school, which the panel refuses). Chosen by the design or given, the estimate is the
+    pupil-level run's."""
+    records, evaluation, pupil_level = hub
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        given = dataclasses.replace(evaluation, level="unit_year").run(records)
+        chosen = dataclasses.replace(evaluation, level="unit_year", estimator=None).run(records)
+    assert given.groups[0].did.estimate == pupil_level.groups[0].did.estimate
+    assert given.estimator.weights is None
+    assert isinstance(chosen.estimator, StaggeredDiD)
+    assert chosen.estimand_weighting.startswith("schools: every school counts equally")
 
 
 # ---------------------------------------------------------------------- (c) weighting

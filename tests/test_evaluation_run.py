@@ -280,7 +280,7 @@ def _renamed_tables(**kwargs):
 
 def test_estimator_errors_name_the_users_columns_and_rows():
     from cpdimpact.errors import InvalidValueError
-    from cpdimpact.pipeline import _fit
+    from cpdimpact.evaluation.stages import fit_stage as _fit
 
     records = Records.from_frames(**_renamed_tables(), columns=_MAPPING)
     cohort = CohortSpec(covariates=("prior",)).build(records)
@@ -351,7 +351,7 @@ def test_a_spec_file_with_two_levels_is_a_spec_error():
 def test_estimator_errors_name_csv_lines_for_records_read_from_csv(tmp_path):
     # the same wording as Records.validate: a table read by from_csv is numbered by its lines
     from cpdimpact.errors import InvalidValueError
-    from cpdimpact.pipeline import _fit
+    from cpdimpact.evaluation.stages import fit_stage as _fit
 
     paths = {}
     for name, frame in _renamed_tables().items():

@@ -29,11 +29,11 @@ _LAZY = {
     "MultisiteTrial": "multilevel",
     "TrialResult": "multilevel",
     "StaggeredDiD": "did",
-    "Evaluation": "pipeline",
-    "EvaluationResult": "pipeline",
-    "ReportOptions": "pipeline",
-    "ProgrammeCost": "pipeline",
-    "SecurityOptions": "pipeline",
+    "Evaluation": "evaluation",
+    "EvaluationResult": "evaluation",
+    "ReportOptions": "evaluation",
+    "ProgrammeCost": "evaluation",
+    "SecurityOptions": "evaluation",
     "CpdImpactError": "errors",
     "DataError": "errors",
     "DesignError": "errors",
@@ -48,6 +48,7 @@ _SUBMODULES = (
     "did",
     "effects",
     "errors",
+    "evaluation",
     "multilevel",
     "pipeline",
     "planning",
@@ -97,6 +98,13 @@ if TYPE_CHECKING:  # pragma: no cover
         DesignError,
         EstimationError,
     )
+    from .evaluation import (
+        Evaluation,
+        EvaluationResult,
+        ProgrammeCost,
+        ReportOptions,
+        SecurityOptions,
+    )
     from .multilevel import (
         ClusterTrial,
         MultilevelDiD,
@@ -104,13 +112,6 @@ if TYPE_CHECKING:  # pragma: no cover
         MultisiteTrial,
         SimpleTrial,
         TrialResult,
-    )
-    from .pipeline import (
-        Evaluation,
-        EvaluationResult,
-        ProgrammeCost,
-        ReportOptions,
-        SecurityOptions,
     )
     from .records import Records
 

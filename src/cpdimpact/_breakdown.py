@@ -1,7 +1,7 @@
 """Breakdowns of an evaluation's headline: attainment gaps, prior-attainment bands and the
 effect size under each standard deviation the sector uses.
 
-The pipeline (:mod:`cpdimpact.pipeline`) calls these; they are kept apart so each rule is
+The evaluation's stages (:mod:`cpdimpact.evaluation.stages`) call these; they are kept apart so each rule is
 stated once, with its reasoning.
 """
 
@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._results import interval
-from .effects import months_of_progress
+from .effects import improvement_index, months_of_progress
 from .errors import CpdImpactWarning
 
 __all__ = [
@@ -28,11 +27,18 @@ __all__ = [
     "interacted_fit",
     "interacted_gap",
     "prior_band_masks",
+    "subgroup_label",
 ]
 
+_SUBGROUPS = {"fsm": "FSM pupils", "sen": "SEN pupils", "eal": "EAL pupils"}
 _COMPLEMENTS = {"fsm": "Non-FSM pupils", "sen": "Pupils without SEN", "eal": "Pupils without EAL"}
 _GAPS = {"fsm": "FSM gap", "sen": "SEN gap", "eal": "EAL gap"}
 _THIRDS = ("lowest third", "middle third", "highest third")
+
+
+def subgroup_label(column: str) -> str:
+    """The label of the pupils *inside* a 0/1 subgroup (``"fsm"`` -> ``"FSM pupils"``)."""
+    return _SUBGROUPS.get(column, f"{column} = 1")
 
 
 def complement_label(column: str) -> str:
@@ -110,7 +116,7 @@ def gap_estimate(
     alpha: float,
     joint: tuple[float, float, float] | None,
 ) -> GapEstimate:
-    """Combine two groups' fits (``sub``, ``rest``: :class:`~cpdimpact.pipeline.GroupEstimate`)
+    """Combine two groups' fits (``sub``, ``rest``: :class:`~cpdimpact.evaluation.result.GroupEstimate`)
     into the change in the gap; ``joint`` is ``(difference, SE, df)`` from an interacted model
     when one was fitted; ``scale`` converts outcome points to effect-size units."""
     if joint is not None:
@@ -294,7 +300,7 @@ def effect_size_variants(result) -> pd.DataFrame:
                 "ci_lower": lower * scale,
                 "ci_upper": upper * scale,
                 "months": months_of_progress(estimate),
-                "improvement_index": float(100 * stats.norm.cdf(estimate) - 50),
+                "improvement_index": float(improvement_index(estimate)),
             }
         )
     table.append(

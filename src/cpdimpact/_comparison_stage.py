@@ -16,48 +16,12 @@ import pandas as pd
 
 from .errors import DesignError
 
-__all__ = ["WEIGHT", "WEIGHT_X_PUPILS", "apply_comparison", "describe_comparison"]
+__all__ = ["WEIGHT", "WEIGHT_X_PUPILS", "apply_comparison", "with_weights"]
 
 #: Pupil-record column holding the school's matching or balancing weight.
 WEIGHT = "comparison_weight"
 #: Unit-year column: the weight times the unit-year's number of pupils.
 WEIGHT_X_PUPILS = "comparison_weight_x_pupils"
-
-_METHODS = {
-    "nearest": "nearest-neighbour matching on the propensity score",
-    "mahalanobis": "nearest-neighbour matching on the Mahalanobis distance",
-    "cem": "coarsened exact matching",
-    "entropy": "entropy balancing",
-}
-
-
-def describe_comparison(spec, weights, threshold: int = 0) -> str:
-    """One plain sentence on how the comparison group was formed; school counts from 1 to
-    ``threshold - 1`` are suppressed as in the report's tables."""
-    from .report._figures import count_text
-
-    def n(group: str, column: str) -> str:
-        return count_text(weights.counts.loc[group, column], threshold)
-
-    method = _METHODS.get(weights.method, weights.method)
-    details = []
-    if getattr(spec, "ratio", 1) != 1:
-        details.append(f"{spec.ratio} comparison schools per intervention school")
-    if getattr(spec, "replace", False):
-        details.append("with replacement")
-    if getattr(spec, "caliper", None) is not None:
-        details.append(f"caliper {spec.caliper:g} SD of the {spec.distance} score")
-    if getattr(spec, "moments", 1) == 2:
-        details.append("means and variances balanced")
-    extra = f" ({'; '.join(details)})" if details else ""
-    return (
-        f"The comparison group was formed by {method}{extra} of schools on their "
-        f"characteristics before the programme ({', '.join(spec.covariates)}). "
-        f"{n('treated', 'used')} of {n('treated', 'all')} intervention schools and "
-        f"{n('control', 'used')} of {n('control', 'all')} comparison schools were used; effects are "
-        f"weighted averages over them (comparison schools weighted to resemble the intervention "
-        f"schools), so they describe the intervention schools that were kept."
-    )
 
 
 def apply_comparison(spec, cohort_spec, records, cohort):

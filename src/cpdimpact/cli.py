@@ -36,7 +36,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_SPEC, EXIT_DATA, EXIT_ESTIMATION, EXIT_OUTPUT = ran
 def _demo(args: argparse.Namespace) -> int:
     from .datasets import city_partnership
     from .did import DiD, EventStudy
-    from .pipeline import Evaluation, ReportOptions
+    from .evaluation import Evaluation, ReportOptions
 
     records = city_partnership(seed=args.seed, scale=args.scale)
     evaluation = Evaluation(

@@ -1,6 +1,6 @@
 """Evaluation specs in TOML files: what ``cpdimpact run evaluation.toml`` reads.
 
-A spec file maps one-to-one onto the Python spec (:class:`~cpdimpact.pipeline.Evaluation`):
+A spec file maps one-to-one onto the Python spec (:class:`~cpdimpact.evaluation.Evaluation`):
 
 ======================  ==============================================================
 table                   what it holds
@@ -15,12 +15,12 @@ table                   what it holds
 ``[estimator]``         ``kind = "auto" | "did" | "staggered" | "multilevel_did"`` and that
                         spec's fields
 ``[event_study]``       :class:`~cpdimpact.did.EventStudy` fields (an explicit event study)
-``[evaluation]``        the other :class:`~cpdimpact.pipeline.Evaluation` fields: ``level``,
+``[evaluation]``        the other :class:`~cpdimpact.evaluation.Evaluation` fields: ``level``,
                         ``subgroups``, ``gaps``, ``prior_bands``, ``alpha``, ``seed``,
                         ``weighting``, ``event_study = "auto" | "none"``
-``[report]``            :class:`~cpdimpact.pipeline.ReportOptions` fields
-``[report.cost]``       :class:`~cpdimpact.pipeline.ProgrammeCost` fields (the EEF cost rating)
-``[report.security]``   :class:`~cpdimpact.pipeline.SecurityOptions` fields; ``threats`` is a
+``[report]``            :class:`~cpdimpact.evaluation.ReportOptions` fields
+``[report.cost]``       :class:`~cpdimpact.evaluation.ProgrammeCost` fields (the EEF cost rating)
+``[report.security]``   :class:`~cpdimpact.evaluation.SecurityOptions` fields; ``threats`` is a
                         table of threat = "level [direction]"
 ``[output]``            ``dir``: the report folder (relative to the spec file)
 ======================  ==============================================================
@@ -120,7 +120,7 @@ class RunSpec:
     Attributes
     ----------
     evaluation
-        The :class:`~cpdimpact.pipeline.Evaluation`.
+        The :class:`~cpdimpact.evaluation.Evaluation`.
     simulate
         ``(preset, seed, scale)`` when the records are simulated, else ``None``.
     files
@@ -320,7 +320,7 @@ def _convert(value, tp):
     raise _Mismatch()  # e.g. numpy SeedSequence: not expressible in TOML
 
 
-# TOML scalar types: how a message describes each, and an example value.
+#: Each scalar type of a spec field: how an error names it, and an example value in TOML.
 _SCALARS = {
     str: ("a string", '"text"'),
     bool: ("true or false", "true"),
@@ -337,7 +337,7 @@ def _describe(tp) -> str:
         return " or ".join(arms)
     if origin is typing.Literal:
         return "one of " + ", ".join(map(repr, args))
-    if tp in _SCALARS:
+    if isinstance(tp, type) and tp in _SCALARS:
         return _SCALARS[tp][0]
     if origin in (tuple, Sequence):
         if origin is tuple and args and args[-1] is not Ellipsis:
@@ -357,7 +357,7 @@ def _example(tp) -> str:
         return _example(next(a for a in args if a is not type(None)))
     if origin is typing.Literal:
         return f'"{args[0]}"'
-    if tp in _SCALARS:
+    if isinstance(tp, type) and tp in _SCALARS:
         return _SCALARS[tp][1]
     if origin in (tuple, Sequence):
         if origin is tuple and args and args[-1] is not Ellipsis:
@@ -396,7 +396,7 @@ def load_spec(path: str | Path) -> RunSpec:
 def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path = ".") -> RunSpec:
     """Read a spec from TOML text; ``name`` labels error messages, ``base`` anchors paths."""
     from .did import EventStudy
-    from .pipeline import Evaluation, ProgrammeCost, ReportOptions, SecurityOptions
+    from .evaluation import Evaluation, ProgrammeCost, ReportOptions, SecurityOptions
 
     try:
         doc = tomllib.loads(text)
@@ -665,13 +665,13 @@ programme = "Whole-school professional development, 2021-2023"
 suppress_below = 10
 
 [report.cost]
-# cpdimpact.pipeline.ProgrammeCost: what delivering the programme cost (EEF cost rating)
+# cpdimpact.evaluation.ProgrammeCost: what delivering the programme cost (EEF cost rating)
 pupils = 12000        # pupils reached each year
 one_off = 450000      # training and materials bought once, in pounds
 per_year = 60000      # recurring costs each year, in pounds
 
 [report.security]
-# cpdimpact.pipeline.SecurityOptions: the padlock assistant proposes, the evaluator decides
+# cpdimpact.evaluation.SecurityOptions: the padlock assistant proposes, the evaluator decides
 # (final = 0-5 with reason = "..."). mdes defaults to the MDES implied by the analysis.
 design = "well-matched comparison"
 

@@ -8,7 +8,7 @@ pre-period balance, and counts every school, teacher and pupil record in a :clas
 
 from ..errors import SelectionOnDipWarning
 from ._balance import balance_groups, balance_table, standardised_difference
-from ._build import Cohort, CohortSpec, unit_year_means
+from ._build import Cohort, CohortSpec, analysis_columns, unit_year_means
 from ._dip import DipCheck, check_pre_period_dip
 from ._flow import FlowLog
 
@@ -18,6 +18,7 @@ __all__ = [
     "DipCheck",
     "FlowLog",
     "SelectionOnDipWarning",
+    "analysis_columns",
     "balance_groups",
     "balance_table",
     "check_pre_period_dip",

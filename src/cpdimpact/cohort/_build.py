@@ -477,8 +477,8 @@ def analysis_columns(spec: CohortSpec, data: pd.DataFrame):
     ``programme_start``, the analysis' ``first_treated``, ``event_time``, ``exposed`` and
     ``outcome_std``. Returns ``(data, standardisation, outcome_sd, sd_n, sd_source)``.
 
-    Used by :func:`_build` and by the lean cohort of :func:`cpdimpact.planning.diagnose`, so
-    the two cannot drift apart.
+    Used by :meth:`CohortSpec.build` and by the lean cohort of
+    :func:`cpdimpact.planning.diagnose`, so the two cannot drift apart.
     """
     # ``first_treated`` is the analysis' definition: comparison-arm units (later starters in a
     # not-yet-treated design) are untreated throughout the analysed years, so 0. Their actual

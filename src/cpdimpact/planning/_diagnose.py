@@ -650,7 +650,7 @@ def _resolve_design(design, options) -> SimDesign:
 
 
 def _resolve_estimators(estimators) -> dict[str, Any]:
-    from ..pipeline import Evaluation
+    from ..evaluation import Evaluation
 
     if isinstance(estimators, Evaluation) or _is_spec(estimators):
         estimators = {_label(estimators): estimators}
@@ -689,7 +689,7 @@ def _is_spec(value) -> bool:
 
 
 def _label(spec) -> str:
-    from ..pipeline import Evaluation
+    from ..evaluation import Evaluation
 
     inner = spec.estimator if isinstance(spec, Evaluation) else spec
     return type(inner).__name__ if inner is not None else "Evaluation"

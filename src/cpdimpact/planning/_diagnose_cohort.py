@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..cohort import CohortSpec
-from ..cohort._build import analysis_columns, unit_year_means
+from ..cohort import CohortSpec, analysis_columns, unit_year_means
 
 __all__ = ["LeanCohort", "lean_cohort"]
 
@@ -35,6 +34,7 @@ class LeanCohort:
     unit_years: pd.DataFrame
     outcome_sd: float
     outcome_sd_n: int | None
+    outcome_sd_source: str
     start_years: tuple[int, ...]
 
     @property
@@ -89,12 +89,13 @@ def lean_cohort(spec: CohortSpec, records) -> LeanCohort | None:
         treated.all() and not (spec.comparison == "staggered" and len(start_years) > 1)
     ):
         return None  # an empty arm: the full build raises the right error
-    data, _, outcome_sd, sd_n, _ = analysis_columns(spec, data.assign(treated=treated))
+    data, _, outcome_sd, sd_n, sd_source = analysis_columns(spec, data.assign(treated=treated))
     return LeanCohort(
         spec=spec,
         pupils=data,
         unit_years=unit_year_means(data),
         outcome_sd=outcome_sd,
         outcome_sd_n=sd_n,
+        outcome_sd_source=sd_source,
         start_years=start_years,
     )

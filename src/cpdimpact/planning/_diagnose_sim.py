@@ -17,10 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._breakdown import subgroup_label
+from .._comparison_stage import apply_comparison
 from .._results import interval
 from .._results import p_value as t_p_value
-from ..effects import hedges_correction
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentTypeError, CpdImpactWarning
+from ..evaluation import stages
+from ._diagnose_cohort import lean_cohort
 
 __all__ = ["SimDesign", "SimTask", "run_chunk", "ROW_COLUMNS"]
 
@@ -136,37 +139,32 @@ def run_chunk(task: SimTask, indices: tuple[int, ...]) -> list[tuple]:
 
 # ---------------------------------------------------------------------- lean path
 def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tuple]:
-    """The lean path of :meth:`Evaluation.run`: cohort, headline fit, effect size (and, when
-    asked, the subgroups); no event study, no staggered detail, no report. The estimators'
+    """The lean path of :meth:`Evaluation.run`, through the same public stages
+    (:mod:`cpdimpact.evaluation.stages`): cohort, headline fit, effect size (and, when asked,
+    the subgroups); no event study, no staggered detail, no report. The estimators'
     warnings (few clusters, staggered timing) are silenced: they would repeat in every
     simulation, and the diagnosis measures what they warn of."""
-    from ..errors import CpdImpactWarning
-    from ._diagnose_cohort import lean_cohort
-
     columns = tuple(evaluation.subgroups) if task.subgroups else ()
-    groups = ["All pupils", *(_subgroup_label(c) for c in columns)]
+    groups = ["All pupils", *(subgroup_label(c) for c in columns)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CpdImpactWarning)
         try:
-            ev = dataclasses.replace(evaluation, seed=seed)
-            covariates = tuple(dict.fromkeys((*ev.cohort.covariates, *_covariates(ev.estimator))))
-            cohort_spec = dataclasses.replace(ev.cohort, covariates=covariates)
-            comparison = getattr(ev, "comparison", None)  # matching or weighting stage
+            # Every simulation draws its own bootstrap: the simulation's seed replaces any the
+            # estimator was given, and reaches it as Evaluation.run's seed would.
+            ev = dataclasses.replace(evaluation, seed=seed, estimator=_unseeded(evaluation))
+            cohort_spec = stages.cohort_spec(ev)
+            comparison = stages.configure(ev, ev.comparison, "comparison")
             key = repr((cohort_spec, comparison))
             if key not in cohorts:
                 if comparison is None:
                     lean = lean_cohort(cohort_spec, records) if task.lean else None
                     cohorts[key] = lean if lean is not None else cohort_spec.build(records)
                 else:  # the full cohort, rebuilt on the schools the design uses
-                    from .._comparison_stage import apply_comparison
-
                     full = cohort_spec.build(records)
                     cohorts[key] = apply_comparison(comparison, cohort_spec, records, full)[0]
             cohort = cohorts[key]
-            estimator = ev._estimator_for(cohort)
-            if any(f.name == "seed" for f in dataclasses.fields(estimator)):
-                estimator = dataclasses.replace(estimator, seed=seed)
-            spec = ev._weighted(estimator)
+            estimator = stages.configure(ev, stages.choose_estimator(ev, cohort), "estimator")
+            spec = stages.weighted(ev, estimator)
             pupils = cohort.pupils
             effect = _pupil_effects(records, pupils)
             tables = [(pupils, effect)]
@@ -179,14 +177,23 @@ def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tu
         sd = None
         for group, (rows_g, effect_g) in zip(groups, tables, strict=True):
             try:
-                fit = spec.fit(ev._frame(rows_g, cohort, estimator))
+                fit = spec.fit(stages.analysis_rows(ev, rows_g, cohort, estimator))
                 if sd is None:
-                    sd = float(getattr(fit, "effect_size_sd", cohort.outcome_sd))
+                    sd = float(stages.effect_size_sd(fit, cohort)[0])
+                es = stages.effect_size(fit, sd, cohort, alpha=ev.alpha, label=group)
                 truth = _truth(fit, spec, rows_g, effect_g)
-                rows.append(_row(index, label, group, fit, spec, truth, sd, cohort, records))
+                rows.append(_row(index, label, group, fit, spec, truth, es, sd, records))
             except Exception as err:
                 rows.append(_failed(index, label, group, err))
     return rows
+
+
+def _unseeded(evaluation):
+    """The evaluation's estimator without a seed of its own (``None`` stays ``None``)."""
+    estimator = evaluation.estimator
+    if estimator is None or not any(f.name == "seed" for f in dataclasses.fields(estimator)):
+        return estimator
+    return dataclasses.replace(estimator, seed=None)
 
 
 def _pupil_effects(records, pupils: pd.DataFrame) -> np.ndarray:
@@ -199,22 +206,14 @@ def _pupil_effects(records, pupils: pd.DataFrame) -> np.ndarray:
     return pupils["pupil"].map(pd.Series(effects, index=ids)).to_numpy(dtype=float)
 
 
-def _covariates(estimator) -> tuple[str, ...]:
-    return tuple(getattr(estimator, "covariates", ()) or ()) if estimator is not None else ()
-
-
-def _subgroup_label(column: str) -> str:
-    return {"fsm": "FSM pupils", "sen": "SEN pupils", "eal": "EAL pupils"}.get(
-        column, f"{column} = 1"
-    )
-
-
 def _failed(index, label, group, err) -> tuple:
     message = f"{type(err).__name__}: {err}"
     return (index, label, group, False, message, *([math.nan] * (len(ROW_COLUMNS) - 5)))
 
 
-def _row(index, label, group, fit, spec, truth, sd, cohort, records) -> tuple:
+def _row(index, label, group, fit, spec, truth, es, sd, records) -> tuple:
+    """One scored row: the estimate and interval in outcome points, and as an effect size
+    (``es``, the evaluation's Hedges conversion; the interval rescaled by the same factor)."""
     estimate, se = float(fit.estimate), float(fit.std_error)
     df = getattr(fit, "df", None)
     df = None if df is None or not math.isfinite(df) else float(df)
@@ -225,8 +224,7 @@ def _row(index, label, group, fit, spec, truth, sd, cohort, records) -> tuple:
         lo, hi = interval(estimate, se, alpha=alpha, df=df)
         lower, upper = float(lo), float(hi)
     p = float(fit.p_value) if hasattr(fit, "p_value") else float(t_p_value(estimate / se, df))
-    n_sd = cohort.outcome_sd_n
-    j = hedges_correction(int(n_sd)) if n_sd is not None else 1.0
+    j = es.correction
     true_sd = records.truth.outcome_sd
     return (
         index,
@@ -240,8 +238,8 @@ def _row(index, label, group, fit, spec, truth, sd, cohort, records) -> tuple:
         upper,
         p,
         truth,
-        j * estimate / sd,
-        j * se / sd,
+        es.estimate,
+        es.std_error,
         j * lower / sd,
         j * upper / sd,
         truth / true_sd,

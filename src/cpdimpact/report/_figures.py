@@ -14,6 +14,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 
+from .._disclosure import published_count
 from ._format import is_missing, one_line
 
 __all__ = ["count_text", "plot_flow_diagram", "plot_forest", "plot_text"]
@@ -55,9 +56,9 @@ def count_text(value: object, threshold: int, *, grouping: bool = True) -> str:
     """
     if is_missing(value):
         return "\u2014"
-    number = int(value)
-    if threshold and 1 <= number < threshold:
-        return f"<{threshold}"
+    number = published_count(int(value), threshold)
+    if isinstance(number, str):
+        return number
     return f"{number:,}" if grouping else str(number)
 
 

@@ -9,10 +9,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .._disclosure import marker as default_marker
+from .._disclosure import published_count
 from ..errors import InvalidValueError, MissingColumnError, format_rows
 from ._format import is_missing, is_number
 
-__all__ = ["suppress_small_counts"]
+__all__ = ["published_table", "suppress_small_counts"]
 
 
 def suppress_small_counts(
@@ -92,10 +94,9 @@ def suppress_small_counts(
     ):
         raise InvalidValueError(f"threshold must be a positive integer, got {threshold!r}.")
     threshold = int(threshold)
-    marker = f"<{threshold}" if replacement is None else replacement
+    marker = default_marker(threshold) if replacement is None else replacement
     if not isinstance(marker, str):
         raise InvalidValueError(f"replacement must be a string, got {replacement!r}.")
-    lowest = 0 if suppress_zero else 1
 
     out = frame.copy()
     for name in names:
@@ -112,7 +113,10 @@ def suppress_small_counts(
                 f"mean."
             )
         new = [
-            v if is_missing(v) else (marker if lowest <= v < threshold else int(v)) for v in values
+            v
+            if is_missing(v)
+            else published_count(int(v), threshold, replacement=marker, suppress_zero=suppress_zero)
+            for v in values
         ]
         out[name] = pd.Series(new, index=frame.index, dtype=object)
     return out
@@ -123,3 +127,10 @@ def _is_count(value: object) -> bool:
         return False
     number = float(value)
     return math.isfinite(number) and number >= 0 and number.is_integer()
+
+
+def published_table(frame: pd.DataFrame, columns: Sequence[str], threshold: int) -> pd.DataFrame:
+    """``frame`` as published: :func:`suppress_small_counts` on ``columns`` with the report's
+    ``threshold`` (``ReportOptions.suppress_below``), or unchanged when it is 0 (no
+    suppression)."""
+    return suppress_small_counts(frame, columns, threshold=threshold) if threshold else frame

@@ -1,4 +1,4 @@
-"""Compose the published report of an :class:`~cpdimpact.pipeline.EvaluationResult`.
+"""Compose the published report of an :class:`~cpdimpact.evaluation.result.EvaluationResult`.
 
 The report leads with the EEF-style headline table (effect size with its confidence interval
 at the evaluation's level, pupils and schools per arm, months of progress, and the same row
@@ -19,20 +19,31 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .._disclosure import is_suppressed, marker, published_count
 from .._results import interval
 from .._user_names import user_message
-from ..pipeline import TWFE_COMPARISON_LABEL, inference_text
-from . import Document, Figure, Heading, Paragraph, Table, suppress_small_counts
-from ._figures import count_text, plot_flow_diagram, plot_forest
+from ..evaluation.result import (
+    TWFE_COMPARISON_LABEL,
+    allocated_attrition,
+    inference_text,
+    plot_staggered_event_study,
+)
+from ._blocks import Figure, Heading, Paragraph, Table
+from ._document import Document
+from ._figures import _ARM_LABELS, count_text, plot_flow_diagram, plot_forest
+from ._privacy import published_table
 
 __all__ = [
+    "arms_behind_text",
+    "attrition_hidden",
+    "describe_comparison",
     "evaluation_report",
     "flow_figure_blocks",
     "headline_table",
     "plot_flow_diagram",
     "plot_forest",
     "plot_staggered_event_study",
-    "published_json_tables",
+    "staggered_arms_text",
     "subgroup_figure_blocks",
 ]
 
@@ -50,14 +61,12 @@ def _pair(a, b) -> str:
 def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataFrame:
     """The headline table as printed: one row per group, counts suppressed below a threshold.
 
-    ``groups`` is a frame like :attr:`~cpdimpact.pipeline.EvaluationResult.headline` (default)
-    or :attr:`~cpdimpact.pipeline.EvaluationResult.subgroup_effects`.
+    ``groups`` is a frame like :attr:`~cpdimpact.evaluation.result.EvaluationResult.headline` (default)
+    or :attr:`~cpdimpact.evaluation.result.EvaluationResult.subgroup_effects`.
     """
     head = result.headline if groups is None else groups
     counts = ["pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"]
-    shown = (
-        suppress_small_counts(head, counts, threshold=suppress_below) if suppress_below else head
-    )
+    shown = published_table(head, counts, suppress_below)
     level = 100 * (1 - result.evaluation.alpha)
     # A staggered headline counts the arms of its estimate (the cohorts after their start and
     # their controls in the same years; see the table's note). Another estimator on a
@@ -202,7 +211,7 @@ _VARIABLES = {
     "outcome": "Outcome",
     "size": "School size",
 }
-_ARMS = {"all": "all", "treated": "intervention", "comparison": "comparison"}
+_ARMS = {arm: label.lower() for arm, label in _ARM_LABELS.items()}  # as in the flow diagram
 
 
 def _figure_section(
@@ -231,53 +240,6 @@ def _figure_section(
 
 def _level(alpha: float) -> str:
     return f"{100 * (1 - alpha):g}%"
-
-
-def plot_staggered_event_study(detail, *, ax=None):
-    """The staggered event study: effects by years since the start, both kinds of interval.
-
-    Draws the dynamic aggregate of a :class:`~cpdimpact.pipeline.StaggeredDetail`: each
-    estimate with its pointwise confidence interval (error bars) and, when the standard errors
-    come from the multiplier bootstrap, the uniform band (shaded), which covers every event
-    time at once at the same level. Returns the Axes.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
-    pieces = detail.pieces("dynamic")
-    level = _level(detail.dynamic.alpha)
-    e = pieces["event_time"].to_numpy(dtype=float)
-    est = pieces["estimate"].to_numpy(dtype=float)
-    if detail.uniform_bands:
-        lower, upper = pieces["band_lower"].to_numpy(), pieces["band_upper"].to_numpy()
-        ax.bar(
-            e,
-            upper - lower,
-            bottom=lower,
-            width=0.5,
-            color="C0",
-            alpha=0.2,
-            linewidth=0,
-            label=f"{level} uniform band (all event times at once)",
-        )
-        ax.use_sticky_edges = False  # leave a margin below the lowest band, as for the bars
-    ax.errorbar(
-        e,
-        est,
-        yerr=[est - pieces["ci_lower"].to_numpy(), pieces["ci_upper"].to_numpy() - est],
-        fmt="o",
-        color="C0",
-        capsize=3,
-        label=f"estimate, pointwise {level} CI",
-    )
-    ax.axhline(0, color="grey", linewidth=0.8)
-    ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
-    ax.set_xticks(e.astype(int))
-    ax.set_xlabel("years since the start (0 = first year)")
-    ax.set_ylabel("effect (outcome points)")
-    ax.legend(loc="best", fontsize="small")
-    return ax
 
 
 def _pieces_table(detail, kind: str, *, bands: bool) -> pd.DataFrame:
@@ -495,8 +457,7 @@ def _balance_section(result, threshold: int) -> list:
         )
 
     def shown(frame):
-        if threshold:
-            frame = suppress_small_counts(frame, ["n_treated", "n_comparison"], threshold=threshold)
+        frame = published_table(frame, ["n_treated", "n_comparison"], threshold)
         return frame.rename(columns=labels)
 
     blocks = [Heading("Balance before the programme", level=2)]
@@ -529,8 +490,8 @@ def evaluation_report(result) -> Document:
 
     staggered_cohort = cohort.spec.comparison == "staggered"
     head_notes = [_effect_size_note(result)]
-    if result.staggered is not None and result.staggered.arms_note:
-        head_notes.append(result.staggered.arms_note)
+    if result.staggered is not None:
+        head_notes.append(staggered_arms_text(result))
     if staggered_cohort and not (cohort.pupils["first_treated"] == 0).any():
         head_notes.append(
             "Every school took part, so none is never treated: each start cohort is compared "
@@ -649,9 +610,7 @@ def evaluation_report(result) -> Document:
 
 def _suppress(frame: pd.DataFrame, counts: list[str], threshold: int) -> pd.DataFrame:
     """Suppress small counts (when asked) and give the columns their printed labels."""
-    if threshold:
-        frame = suppress_small_counts(frame, counts, threshold=threshold)
-    return frame.rename(columns=_LABELS)
+    return published_table(frame, counts, threshold).rename(columns=_LABELS)
 
 
 def subgroup_figure_blocks(result) -> list:
@@ -762,8 +721,6 @@ def _variants_section(result) -> list:
 
 def _comparison_blocks(result, threshold: int) -> list:
     """How the comparison group was formed, the schools used, and balance before and after."""
-    from .._comparison_stage import describe_comparison
-
     weights = result.comparison
     if weights is None:
         return []
@@ -771,8 +728,7 @@ def _comparison_blocks(result, threshold: int) -> list:
         index={"treated": "intervention", "control": "comparison"},
         columns={"all": "Schools", "used": "Used", "dropped": "Left out"},
     ).reset_index(names="Group")
-    if threshold:
-        counts = suppress_small_counts(counts, ["Schools", "Used", "Left out"], threshold=threshold)
+    counts = published_table(counts, ["Schools", "Used", "Left out"], threshold)
     balance = weights.balance
     order = list(dict.fromkeys(balance["variable"]))
     wide = {}
@@ -823,7 +779,7 @@ def _attrition_blocks(result, threshold: int) -> list:
         return []
     schools = _school_attrition(result)
     # Pupil rates give pupil counts back (and only those).
-    hidden = _attrition_hidden(pupils, threshold)
+    hidden = attrition_hidden(pupils, threshold)
     rows = []
     for label, arm in (("intervention", 0), ("comparison", 1)):
         rate = (pupils.treatment, pupils.control)[arm]
@@ -845,8 +801,7 @@ def _attrition_blocks(result, threshold: int) -> list:
         "Pupil records analysed",
     ]
     table = pd.DataFrame(rows)
-    if threshold:
-        table = suppress_small_counts(table, counts, threshold=threshold)
+    table = published_table(table, counts, threshold)
     return [
         Heading("Attrition", level=3),
         Table(
@@ -869,17 +824,14 @@ def _attrition_blocks(result, threshold: int) -> list:
     ]
 
 
-def _attrition_hidden(rates, threshold: int) -> bool:
+def attrition_hidden(rates, threshold: int) -> bool:
     """Whether any allocated or analysed count behind ``rates`` is suppressed (the rates
     would then give it back)."""
-    counts = (*rates.randomised, *rates.analysed)
-    return bool(threshold) and any(1 <= n < threshold for n in counts)
+    return any(is_suppressed(n, threshold) for n in (*rates.randomised, *rates.analysed))
 
 
 def _school_attrition(result):
-    from ..pipeline import _attrition
-
-    return _attrition(result.cohort, "schools")
+    return allocated_attrition(result.cohort, "schools")
 
 
 def _cost_blocks(result) -> list:
@@ -950,7 +902,9 @@ def flow_figure_blocks(result) -> list:
     ax.set_title("Flow diagram")
     fig.tight_layout()
     suppressed = (
-        f"; counts from 1 to {threshold - 1} are shown as <{threshold}." if threshold else "."
+        f"; counts from 1 to {threshold - 1} are shown as {marker(threshold)}."
+        if threshold
+        else "."
     )
     block = Figure(
         fig,
@@ -962,68 +916,83 @@ def flow_figure_blocks(result) -> list:
     return [block]
 
 
-#: What ``results.json`` shows for a model count that would reveal a suppressed cell.
-SUPPRESSED = "suppressed"
+_METHODS = {
+    "nearest": "nearest-neighbour matching on the propensity score",
+    "mahalanobis": "nearest-neighbour matching on the Mahalanobis distance",
+    "cem": "coarsened exact matching",
+    "entropy": "entropy balancing",
+}
 
 
-def published_json_tables(result) -> dict[str, object]:
-    """The count tables of ``results.json``, with the report's small-number suppression.
+def describe_comparison(spec, weights, threshold: int = 0) -> str:
+    """One plain sentence on how the comparison group was formed; school counts from 1 to
+    ``threshold - 1`` are suppressed as in the report's tables."""
 
-    Returns the records of ``headline``, ``subgroups``, ``flow``, ``allocated``,
-    ``exclusions``, ``balance``, ``balance_allocated`` and ``attrition`` with counts from 1 to
-    ``suppress_below - 1`` replaced by ``"<{suppress_below}"``, and ``n_obs`` by
-    group: the model's number of observations, or :data:`SUPPRESSED` when one of the group's
-    arm counts is suppressed (the total minus the other arm would give the hidden count back).
-    Model facts that describe the analysis as a whole (clusters, degrees of freedom) are
-    published as they are.
-    """
-    threshold = result.evaluation.report.suppress_below
-    counts = ["schools", "teachers", "pupils"]
-    head_counts = ["pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"]
+    def n(group: str, column: str) -> str:
+        return count_text(weights.counts.loc[group, column], threshold)
 
-    def shown(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
-        if threshold:
-            frame = suppress_small_counts(frame, columns, threshold=threshold)
-        return frame.to_dict(orient="records")
+    method = _METHODS.get(weights.method, weights.method)
+    details = []
+    if getattr(spec, "ratio", 1) != 1:
+        details.append(f"{spec.ratio} comparison schools per intervention school")
+    if getattr(spec, "replace", False):
+        details.append("with replacement")
+    if getattr(spec, "caliper", None) is not None:
+        details.append(f"caliper {spec.caliper:g} SD of the {spec.distance} score")
+    if getattr(spec, "moments", 1) == 2:
+        details.append("means and variances balanced")
+    extra = f" ({'; '.join(details)})" if details else ""
+    return (
+        f"The comparison group was formed by {method}{extra} of schools on their "
+        f"characteristics before the programme ({', '.join(spec.covariates)}). "
+        f"{n('treated', 'used')} of {n('treated', 'all')} intervention schools and "
+        f"{n('control', 'used')} of {n('control', 'all')} comparison schools were used; effects are "
+        f"weighted averages over them (comparison schools weighted to resemble the intervention "
+        f"schools), so they describe the intervention schools that were kept."
+    )
 
-    head = result.headline
-    hidden = {
-        label: bool(threshold) and any(1 <= int(row[c]) < threshold for c in head_counts)
-        for label, (_, row) in zip(head["group"], head.iterrows(), strict=True)
-    }
-    cohort = result.cohort
 
-    def attrition(level):
-        rates = result.attrition if level == "pupils" else _school_attrition(result)
-        if rates is None:
-            return None
-        out = rates.to_dict()
-        for key in ("randomised", "analysed"):
-            out[key] = [
-                f"<{threshold}" if threshold and 1 <= n < threshold else n for n in out[key]
-            ]
-        if _attrition_hidden(rates, threshold):
-            # Rates beside a suppressed count would give it back.
-            for key in ("overall", "treatment", "control", "differential"):
-                out[key] = SUPPRESSED
-        return out
+def arms_behind_text(fit, arms: pd.DataFrame, threshold: int = 0) -> str:
+    """One sentence naming the schools and years behind a staggered estimate, by arm (school
+    counts from 1 to ``threshold - 1`` shown as ``"<threshold"``)."""
+    gt = fit.group_time
+    post = gt[gt["time"] >= gt["group"] - fit.spec.anticipation]
+    cohorts = ", ".join(str(int(g)) for g in sorted(set(post["group"])))
+    controls = fit.spec.control_group.replace("_", "-")
 
-    balance_allocated = cohort.balance_allocated
-    return {
-        "headline": shown(head, head_counts),
-        "subgroups": shown(result.subgroup_effects, head_counts),
-        "flow": shown(cohort.flow.stages, counts),
-        "allocated": None
-        if cohort.flow.allocated is None
-        else shown(cohort.flow.allocated, counts),
-        "exclusions": shown(cohort.flow.exclusions, counts),
-        "balance": shown(cohort.balance, ["n_treated", "n_comparison"]),
-        "balance_allocated": None
-        if balance_allocated is None
-        else shown(balance_allocated, ["n_treated", "n_comparison"]),
-        "attrition": {"pupils": attrition("pupils"), "schools": attrition("schools")},
-        "n_obs": {
-            g.label: None if g.did is None else SUPPRESSED if hidden[g.label] else g.did.n_obs
-            for g in result.groups
-        },
-    }
+    def arm(name: str) -> str:
+        row = arms.loc[name]
+        span = (
+            f"{row['first_year']}"
+            if row["first_year"] == row["last_year"]
+            else f"{row['first_year']}-{row['last_year']}"
+        )
+        return (
+            f"{published_count(int(row['schools']), threshold)} schools in {span} "
+            f"({published_count(int(row['school_years']), threshold)} school-years, "
+            f"{published_count(int(row['pupils']), threshold)} pupil records)"
+        )
+
+    missing = sorted(set(fit.cohort_share) - set(post["group"]))
+    left_out = (
+        f" Start cohort{'s' if len(missing) > 1 else ''} "
+        f"{', '.join(str(int(g)) for g in missing)} "
+        f"{'have' if len(missing) > 1 else 'has'} no estimated effect after the start (no "
+        f"{controls} schools to compare with) and {'are' if len(missing) > 1 else 'is'} not in "
+        "the estimate."
+        if missing
+        else ""
+    )
+    return (
+        f"The estimate compares the schools starting in {cohorts} after their start with "
+        f"{controls} schools over the same years: treated: {arm('treated')}, counting each "
+        f"cohort's base year; comparison ({controls}): {arm('comparison')}. A school can serve "
+        f"in both arms, as a comparison before it starts.{left_out}"
+    )
+
+
+def staggered_arms_text(result) -> str:
+    """:func:`arms_behind_text` of a staggered headline, counts suppressed by the report's
+    ``suppress_below`` (computed when published, so it follows the report options)."""
+    head = result.groups[0]
+    return arms_behind_text(head.did, head.arms, result.evaluation.report.suppress_below)
