@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from re import escape as re_escape
 
 import pandas as pd
 import pytest
@@ -382,3 +383,65 @@ def test_a_column_mapping_written_the_wrong_way_round_suggests_the_reverse(tmp_p
     with pytest.raises(SpecError, match=r":5: \[data.columns\] URN: written the wrong way") as err:
         load_spec_text(text + "[data.columns]\nURN = 'school'\n", base=tmp_path)
     assert 'Write school = "URN"' in str(err.value)
+
+
+MIS = Path(__file__).parent / "reference" / "mis"
+
+
+def _mis_spec(tmp_path: Path, folder: str, reading: str) -> Path:
+    from make_extract import COLUMNS  # tests/reference/mis, on sys.path via test_records_dfe
+
+    tables = "\n".join(
+        f'{t} = "{(MIS / folder / f"{t}.csv").as_posix()}"'
+        for t in ("pupils", "participation", "schools", "teachers")
+    )
+    columns = "\n".join(f'{k} = "{v}"' for k, v in COLUMNS.items())
+    spec = tmp_path / folder / "evaluation.toml"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(
+        f"[data]\n{tables}\n{reading}\n[data.columns]\n{columns}\n\n"
+        '[evaluation]\nseed = 1\n\n[output]\ndir = "out"\n',
+        encoding="utf-8",
+    )
+    return spec
+
+
+def test_run_reads_a_raw_mis_extract_with_format_dfe(tmp_path, monkeypatch):
+    """The TOML [data] reading options reach Records.from_csv: the raw extract (academic years,
+    Y/N, A and SUPP cells, day-first dates, cp1252) gives the clean twin's estimates, and the
+    flow table counts the cells lost by marker."""
+    monkeypatch.syspath_prepend(str(MIS))
+    raw = _mis_spec(tmp_path, "extract", 'format = "dfe"\nna_values = { DNS = "did not sit" }\n')
+    clean = _mis_spec(tmp_path, "clean", "")
+    loaded = load_spec(raw)
+    assert loaded.reading == {"format": "dfe", "na_values": {"DNS": "did not sit"}}
+    assert main(["run", str(raw), "--quiet"]) == EXIT_OK
+    assert main(["run", str(clean), "--quiet"]) == EXIT_OK
+    got = json.loads((raw.parent / "out" / "results.json").read_text())
+    want = json.loads((clean.parent / "out" / "results.json").read_text())
+    got["cohort"].pop("exclusions"), want["cohort"].pop("exclusions")  # split by marker
+    assert got == want
+    report = (raw.parent / "out" / "report.md").read_text()
+    assert "outcome missing: SUPP (suppressed" in report
+    assert "outcome missing: A (absent" in report
+
+
+@pytest.mark.parametrize(
+    ("reading", "fragment"),
+    [
+        ('format = "csv"', "[data] format: unknown format 'csv'"),
+        ("encoding = 1252", "[data] encoding: expected a string"),
+        ("na_values = 3", "[data] na_values: expected"),
+    ],
+)
+def test_reading_options_are_checked(tmp_path, reading, fragment):
+    spec = _write(tmp_path, "[data]\npupils = 'p.csv'\nparticipation = 'q.csv'\n" + reading)
+    (tmp_path / "p.csv").write_text("pupil,school\n1,2\n")
+    (tmp_path / "q.csv").write_text("school,year\n2,2020\n")
+    with pytest.raises(SpecError, match=re_escape(fragment)):
+        load_spec(spec)
+
+
+def test_reading_options_need_csv_files(tmp_path):
+    with pytest.raises(SpecError, match="applies to CSV files only"):
+        load_spec_text('[data]\nsimulate = "city_partnership"\nformat = "dfe"\n')

@@ -8,6 +8,9 @@ table                   what it holds
 ``[data]``              ``simulate`` (a preset of :mod:`cpdimpact.datasets`, with ``seed``
                         and ``scale``) **or** the CSV paths ``pupils``, ``participation``,
                         ``schools``, ``teachers`` (relative to the spec file)
+                        with the reading options ``format = "dfe"``, ``encoding`` and
+                        ``na_values`` (a list of markers, or a table marker = reason), as
+                        :meth:`~cpdimpact.records.Records.from_csv` takes them
 ``[data.columns]``      canonical name = your column name (``Records.from_csv(columns=)``)
 ``[cohort]``            :class:`~cpdimpact.cohort.CohortSpec` fields
 ``[comparison]``        ``kind = "nearest" | "mahalanobis" | "cem" | "entropy"`` and that
@@ -111,6 +114,35 @@ _TABLES = (
 #: ``[comparison] kind`` -> the :mod:`cpdimpact.comparison` spec it builds.
 COMPARISON_KINDS = ("nearest", "mahalanobis", "cem", "entropy")
 _DATA_FILES = ("pupils", "participation", "schools", "teachers")
+#: [data] keys passed on to Records.from_csv as they are.
+_READING = ("format", "encoding", "na_values")
+
+
+def _reading_options(read: _Reader, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``format``, ``encoding`` and ``na_values`` of ``[data]``, type-checked; the values
+    themselves are checked by :meth:`Records.from_csv`, whose errors name the option."""
+    options: dict[str, Any] = {}
+    if "format" in data:
+        value = read.value(data["format"], str, ("data", "format"))
+        if value != "dfe":
+            raise read.error(
+                ("data", "format"),
+                f"unknown format {value!r}",
+                'Write format = "dfe" for DfE and school MIS extracts, or remove the key',
+            )
+        options["format"] = value
+    if "encoding" in data:
+        options["encoding"] = read.value(data["encoding"], str, ("data", "encoding"))
+    if "na_values" in data:
+        raw = data["na_values"]
+        where = ("data", "na_values")
+        if isinstance(raw, Mapping):
+            options["na_values"] = {
+                str(k): read.value(v, str, (*where, str(k))) for k, v in raw.items()
+            }
+        else:
+            options["na_values"] = list(read.value(raw, tuple[str, ...], where))
+    return options
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +159,8 @@ class RunSpec:
         Table name to CSV path (absolute, or relative to the working directory).
     columns
         Canonical column name to the user's column name.
+    reading
+        The reading options ``format``, ``encoding`` and ``na_values`` given in ``[data]``.
     output
         The report folder.
     """
@@ -135,6 +169,7 @@ class RunSpec:
     simulate: tuple[str, int, float] | None = None
     files: Mapping[str, Path] = field(default_factory=dict)
     columns: Mapping[str, str] = field(default_factory=dict)
+    reading: Mapping[str, Any] = field(default_factory=dict)
     output: Path = Path("report")
 
     def load_records(self):
@@ -146,7 +181,9 @@ class RunSpec:
 
             preset, seed, scale = self.simulate
             return PRESETS[preset](seed=seed, scale=scale)
-        return Records.from_csv(**self.files, columns=dict(self.columns) or None)
+        return Records.from_csv(
+            **self.files, columns=dict(self.columns) or None, **dict(self.reading)
+        )
 
 
 # ---------------------------------------------------------------------- line numbers
@@ -423,11 +460,11 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
             'Add [data] with simulate = "city_partnership", or pupils = "pupils.csv" and '
             'participation = "participation.csv"',
         )
-    simulate, files, columns = None, {}, {}
+    simulate, files, columns, reading = None, {}, {}, {}
     if "simulate" in data:
         from .datasets import PRESETS
 
-        for key in (*_DATA_FILES, "columns"):
+        for key in (*_DATA_FILES, *_READING, "columns"):
             if key in data:
                 raise read.error(
                     ("data", key),
@@ -448,7 +485,8 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
             raise read.error(("data", "scale"), f"must be positive, got {scale}", "E.g. 0.5")
         simulate = (preset, seed, scale)
     else:
-        read.check_keys(data, ("data",), [*_DATA_FILES, "columns", "simulate"])
+        read.check_keys(data, ("data",), [*_DATA_FILES, *_READING, "columns", "simulate"])
+        reading = _reading_options(read, data)
         for table in ("pupils", "participation"):
             if table not in data:
                 raise read.error(
@@ -610,7 +648,12 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
     folder = base / read.value(output.get("dir", "report"), str, ("output", "dir"))
 
     return RunSpec(
-        evaluation=evaluation, simulate=simulate, files=files, columns=columns, output=folder
+        evaluation=evaluation,
+        simulate=simulate,
+        files=files,
+        columns=columns,
+        reading=reading,
+        output=folder,
     )
 
 
@@ -627,6 +670,8 @@ EXAMPLE_SPEC = """\
 #   participation = "participation.csv"
 #   schools = "schools.csv"        # optional
 #   teachers = "teachers.csv"      # optional
+#   format = "dfe"                 # files as DfE and school MIS write them: academic
+#                                  # years ('2018/19'), SUPP/NE/A cells, Y/N flags, dates
 # and, if your column names differ, map canonical name = your column:
 #   [data.columns]
 #   outcome = "ks2_maths_score"
