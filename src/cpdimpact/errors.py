@@ -208,25 +208,32 @@ class LateStartWarning(CpdImpactWarning):
     """
 
 
+#: Name of the index of a table read by ``Records.from_csv``: each row's line in its file (the
+#: header is line 1), so messages point at the lines to fix.
+CSV_LINE = "csv_line"
+
+
 def format_rows(rows: Iterable[object], *, limit: int = 5) -> str:
     """Render the first ``limit`` offending row labels for an error message.
 
     Parameters
     ----------
     rows
-        Row labels (index values) or short descriptions of the offending rows.
+        Row labels (index values) or short descriptions of the offending rows. An index named
+        :data:`CSV_LINE` (a slice of a table read from CSV) is worded "CSV lines".
     limit
         How many to show before summarising the rest as a count.
 
     Returns
     -------
     str
-        For example ``"rows 3, 17, 20 and 41 more"``.
+        For example ``"rows 3, 17, 20 and 41 more"`` or ``"CSV line 7"``.
     """
+    lines = getattr(rows, "name", None) == CSV_LINE  # an index slice of a table read from CSV
     items: Sequence[object] = list(rows)
     shown = ", ".join(format_value(r) if isinstance(r, str) else str(r) for r in items[:limit])
     more = len(items) - limit
-    label = "row" if len(items) == 1 else "rows"
+    label = ("CSV line" if lines else "row") + ("" if len(items) == 1 else "s")
     return f"{label} {shown}" + (f" and {more} more" if more > 0 else "")
 
 

@@ -44,6 +44,7 @@ import pandas as pd
 
 from . import dfe
 from .errors import (
+    CSV_LINE,
     AcademicYearError,
     ColumnMappingError,
     DataError,
@@ -109,8 +110,6 @@ _NON_NEGATIVE = {
     "schools": ("size", "fsm_share"),
     "teachers": ("years_service",),
 }
-#: Index name of tables read by :meth:`Records.from_csv`: labels are the CSV's line numbers.
-CSV_LINE = "csv_line"
 
 
 @dataclass(frozen=True, eq=False)
@@ -791,7 +790,9 @@ def user_rows(frame: pd.DataFrame, labels) -> str:
 def row_words(text: str, index_name) -> str:
     """``text`` naming rows ("rows 3, 17"), as "CSV lines 3, 17" when the rows are of a table
     read by :meth:`Records.from_csv` (whose index, ``index_name``, is :data:`CSV_LINE`)."""
-    return "CSV line" + text[len("row") :] if index_name == CSV_LINE else text
+    if index_name == CSV_LINE and text.startswith("row"):
+        return "CSV line" + text[len("row") :]
+    return text
 
 
 def _hint(canonical: str, columns: Mapping[str, str]) -> str:
@@ -1240,9 +1241,12 @@ class _Source:
     def words(self) -> str:
         return repr(self.file) if self.file else f"the {self.table} table"
 
-    def note(self) -> str:
+    def note(self, message: str = "") -> str:
+        """Where the rows of ``message`` are, unless it says so already."""
+        if self.file and repr(self.file) in message:
+            return ""
         if self.file and self.lines:
-            return f" (Rows are numbered as lines of {self.file!r}, the header being line 1.)"
+            return f" (In {self.file!r}, whose header is line 1.)"
         if self.file:
             return f" (In {self.file!r}; rows are numbered from 0, the first record.)"
         return f" (In the {self.table} table.)"
@@ -1270,7 +1274,7 @@ def _read_dfe(tables, raws, sources, columns, na_values):
         try:
             frame, found, said = _read_dfe_table(name, frame, raw, source, columns, known)
         except (InvalidValueError, DataError) as err:
-            raise type(err)(f"{err}{source.note()}") from None
+            raise type(err)(f"{err}{source.note(str(err))}") from None
         out[name], notes = frame, notes + said
         if found:
             marks[name] = pd.DataFrame(found, index=frame.index)
@@ -1371,7 +1375,7 @@ def _dfe_starts(typed, label, source):
         warnings.warn(
             LateStartWarning(
                 f"column {label!r} of {source.words()}, {format_rows(rows, limit=3)}: "
-                f"{message}{source.note()}"
+                f"{message}{source.note(source.words())}"
             ),
             stacklevel=5,
         )
