@@ -66,6 +66,8 @@ __all__ = [
     "test_years",
     "first_affected_test_year",
     "describe_start",
+    "academic_year",
+    "year_convention",
     "read_cells",
     "read_flag",
     "read_performance_table",
@@ -364,7 +366,53 @@ def describe_start(start: object) -> str:
     text = str(start).strip()
     if text.isdigit() and len(text) == 4:
         return f"programme given by its first test year {year}; {tail}"
-    return f"programme started in academic year {year - 1}/{str(year)[-2:]}; {tail}"
+    return f"programme started in academic year {academic_year(year)}; {tail}"
+
+
+def academic_year(year: int) -> str:
+    """The academic year whose summer tests are ``year``: the inverse of :func:`test_year`.
+
+    Parameters
+    ----------
+    year
+        A test year (the summer the tests were sat).
+
+    Returns
+    -------
+    str
+        ``'2018/19'`` for 2019.
+
+    Examples
+    --------
+    >>> academic_year(2019), academic_year(2000)
+    ('2018/19', '1999/00')
+    """
+    year = int(year)
+    return f"{year - 1}/{year % 100:02d}"
+
+
+def year_convention(example: int = 2019) -> str:
+    """The time convention in one sentence, for every report and flow log.
+
+    Parameters
+    ----------
+    example
+        The test year used as the example.
+
+    Returns
+    -------
+    str
+        The sentence.
+
+    Examples
+    --------
+    >>> year_convention()
+    'Years are the summers in which pupils sat the tests: 2019 is the 2018/19 school year.'
+    """
+    return (
+        f"Years are the summers in which pupils sat the tests: {int(example)} is the "
+        f"{academic_year(example)} school year."
+    )
 
 
 # ------------------------------------------------------------------------------ cells

@@ -22,6 +22,7 @@ import pandas as pd
 from .._disclosure import is_suppressed, marker, published_count
 from .._results import interval
 from .._user_names import user_message
+from ..dfe import academic_year, year_convention
 from ..evaluation.result import (
     TWFE_COMPARISON_LABEL,
     allocated_attrition,
@@ -105,7 +106,7 @@ def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataF
 def _design_text(result) -> str:
     cohort, spec = result.cohort, result.evaluation
     did = result.groups[0].did
-    starts = ", ".join(map(str, cohort.start_years))
+    starts = _starts_text(cohort.start_years)
     comparison = {
         "never_treated": "schools that never took part",
         "not_yet_treated": "schools that had not yet started (and any that never took part)",
@@ -135,11 +136,28 @@ def _design_text(result) -> str:
     )
     inference = inference_text(did)
     return (
-        f"{model}, fitted on {fitted_on}. The programme started in {starts}; "
+        f"{model}, fitted on {fitted_on}. {year_convention(min(cohort.start_years))} {starts}; "
         f"{exposure}{lag}. The comparison group is {comparison}. Pupil covariates: "
         f"{covariates}. {inference} Years analysed: {min(cohort.years)}-{max(cohort.years)}. "
         f"Whose average effect: {result.estimand_weighting}."
     )
+
+
+def _starts_text(start_years) -> str:
+    """The start cohorts in words: the first tests each could affect and their school year
+    ("The first results the programme could affect were the summer 2020 tests (school year
+    2019/20)")."""
+    years = sorted(int(y) for y in start_years)
+    plural = "s" if len(years) > 1 else ""
+    return (
+        f"The first results the programme could affect were the summer {_and(map(str, years))} "
+        f"tests (school year{plural} {_and(map(academic_year, years))})"
+    )
+
+
+def _and(words) -> str:
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _caveats(result) -> list[str]:
