@@ -88,7 +88,8 @@ def test_not_yet_treated_excludes_comparison_after_its_start():
     tables["participation"] = part.assign(start_year=np.where(part["school"] <= 4, 2019, 2021))
     records = Records(**tables)
     with pytest.raises(EmptyComparisonGroupError, match="not_yet_treated"):
-        CohortSpec().build(records)
+        CohortSpec(comparison="never_treated").build(records)
+    assert CohortSpec().build(records).spec.comparison == "staggered"  # "auto": a roll-out
     cohort = CohortSpec(comparison="not_yet_treated").build(records)
     p = cohort.pupils
     assert set(p.loc[p["treated"], "school"]) == {1, 2, 3, 4}
@@ -579,3 +580,34 @@ def test_not_yet_treated_keeps_years_while_a_later_wave_is_still_waiting():
     first_wave = records.participation.loc[records.participation["start_year"] == 2019, "school"]
     pupils_in = records.pupils
     assert lost == int(((pupils_in["year"] >= 2021) & pupils_in["school"].isin(first_wave)).sum())
+
+
+@pytest.mark.filterwarnings("ignore::cpdimpact.errors.SelectionOnDipWarning")
+def test_auto_comparison_is_never_treated_when_some_school_never_takes_part():
+    records = city_partnership(seed=3, scale=0.1)
+    assert not records.pupils["school"].isin(records.participation["school"]).all()
+    assert CohortSpec().comparison == "auto"
+    assert CohortSpec().resolve(records) == CohortSpec(comparison="never_treated")
+    built = CohortSpec().build(records)
+    assert built.spec.comparison == "never_treated"
+    explicit = CohortSpec(comparison="never_treated").build(records)
+    pd.testing.assert_frame_equal(built.pupils, explicit.pupils)
+
+
+def test_auto_comparison_is_staggered_for_a_roll_out_where_every_school_takes_part():
+    from cpdimpact.datasets import hub_rollout
+
+    records = hub_rollout(seed=2, scale=0.03)
+    assert records.pupils["school"].isin(records.participation["school"]).all()
+    assert CohortSpec().resolve(records).comparison == "staggered"
+    with pytest.raises(EmptyComparisonGroupError, match="not_yet_treated"):
+        CohortSpec(comparison="never_treated").build(records)  # an explicit choice is kept
+    built = CohortSpec().build(records)
+    explicit = CohortSpec(comparison="staggered").build(records)
+    pd.testing.assert_frame_equal(built.pupils, explicit.pupils)
+    # teacher-level exposure keeps the never-treated design (enrolments name teachers)
+    teacher = CohortSpec(exposure="teacher")
+    assert teacher.resolve(records).comparison == "never_treated"
+    assert CohortSpec(comparison="not_yet_treated").resolve(records).comparison == (
+        "not_yet_treated"
+    )

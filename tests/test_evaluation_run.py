@@ -6,6 +6,7 @@ import dataclasses
 import json
 import warnings
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ import pytest
 
 from conftest import make_tables, run_quietly
 from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records
+from cpdimpact.datasets import PRESETS
 from cpdimpact.did import StaggeredDiD
 from cpdimpact.errors import CpdImpactError, CpdImpactWarning, DesignError, FewClustersWarning
 from cpdimpact.pipeline import SEED_STAGES, stage_seed
@@ -365,3 +367,16 @@ def test_estimator_errors_name_csv_lines_for_records_read_from_csv(tmp_path):
     line = int(records.pupils.index[cohort.pupils.index.get_loc(7)])
     with pytest.raises(InvalidValueError, match=rf"CSV line {line} of the pupils table"):
         _fit(DiD(covariates=("prior",)), pupils, cohort)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_default_runs_on_every_bundled_preset(preset, tmp_path):
+    """Evaluation() with every default: a national roll-out (hub_rollout, every school takes
+    part) compares each start cohort with the schools not yet started, and says so."""
+    records = PRESETS[preset](seed=1, scale=0.04)
+    result = run_quietly(Evaluation(), records)
+    assert np.isfinite(result.effect_size.estimate)
+    report = Path(result.save(tmp_path)["report.md"]).read_text(encoding="utf-8")
+    roll_out = records.pupils["school"].isin(records.participation["school"]).all()
+    assert ("Every school took part" in report) == roll_out
+    assert result.cohort.spec.comparison == ("staggered" if roll_out else "never_treated")

@@ -24,7 +24,7 @@ WEIGHT = "comparison_weight"
 WEIGHT_X_PUPILS = "comparison_weight_x_pupils"
 
 
-def apply_comparison(spec, cohort_spec, records, cohort):
+def apply_comparison(spec, records, cohort):
     """Fit ``spec`` to the schools of ``cohort``; return the rebuilt cohort and the weights.
 
     Raises
@@ -36,10 +36,11 @@ def apply_comparison(spec, cohort_spec, records, cohort):
     from .cohort import unit_year_means
     from .comparison import school_characteristics
 
-    if cohort_spec.comparison != "never_treated":
+    resolved = cohort.spec  # the cohort's spec, comparison="auto" resolved on these records
+    if resolved.comparison != "never_treated":
         raise DesignError(
             f"a comparison design (matching or weighting) needs a comparison arm of schools "
-            f"that never take part; the cohort uses comparison={cohort_spec.comparison!r}. "
+            f"that never take part; the cohort uses comparison={resolved.comparison!r}. "
             f"Use CohortSpec(comparison='never_treated'), or no comparison design."
         )
     treated = cohort.pupils.groupby("school")["treated"].any()
@@ -51,7 +52,7 @@ def apply_comparison(spec, cohort_spec, records, cohort):
     weights = spec.fit(characteristics.reset_index(drop=True))
     used = weights.weights.index[weights.weights.to_numpy() > 0]
 
-    rebuilt = cohort_spec.build(records.subset(used))  # markers kept: exclusions by reason
+    rebuilt = resolved.build(records.subset(used))  # markers kept: exclusions by reason
 
     # The flow log starts from every record again, the schools left out logged as excluded.
     full, part = cohort.flow.stages, rebuilt.flow.stages

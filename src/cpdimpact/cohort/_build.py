@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,11 @@ class CohortSpec:
         (group-time) estimators, which choose their controls cell by cell; never-treated units,
         if any, form the comparison arm, and every unit may be treated (a national roll-out).
         The outcome is then standardised against records not yet exposed.
+        ``"auto"`` (default): ``"never_treated"`` when some school in the pupil records never
+        takes part, else ``"staggered"`` (every school takes part, as in a national roll-out:
+        the later starters are the comparisons until they start). The built cohort's ``spec``
+        holds the choice; :meth:`resolve` makes it without building. With teacher-level
+        exposure ``"auto"`` is ``"never_treated"``.
     standardise
         How ``outcome_std`` is formed: ``"comparison"`` (per year, the comparison arm's mean and
         pupil-level SD), ``"national"`` (``national_mean`` and ``national_sd``, scalars or
@@ -83,7 +89,7 @@ class CohortSpec:
 
     exposure: Literal["school", "teacher"] = "school"
     lag: int = 0
-    comparison: Literal["never_treated", "not_yet_treated", "staggered"] = "never_treated"
+    comparison: Literal["auto", "never_treated", "not_yet_treated", "staggered"] = "auto"
     standardise: Literal["comparison", "national", "none"] = "comparison"
     national_mean: float | Mapping[int, float] | None = None
     national_sd: float | Mapping[int, float] | None = None
@@ -94,7 +100,9 @@ class CohortSpec:
 
     def __post_init__(self):
         _choice("exposure", self.exposure, ("school", "teacher"))
-        _choice("comparison", self.comparison, ("never_treated", "not_yet_treated", "staggered"))
+        _choice(
+            "comparison", self.comparison, ("auto", "never_treated", "not_yet_treated", "staggered")
+        )
         _choice("standardise", self.standardise, ("comparison", "national", "none"))
         check_int(self.lag, "lag", minimum=0, hint=" It is in years.")
         if self.standardise == "national" and (
@@ -117,7 +125,38 @@ class CohortSpec:
 
         ``records`` is a :class:`~cpdimpact.records.Records` or a dict of the tables.
         """
-        return _build(self, as_records(records))
+        records = as_records(records)
+        return _build(self.resolve(records), records)
+
+    def resolve(self, records: Records | Mapping[str, pd.DataFrame]) -> CohortSpec:
+        """This spec with ``comparison="auto"`` replaced by the design it means for ``records``.
+
+        ``"never_treated"`` when a school of the pupils table has no enrolment in the
+        participation table (or exposure is teacher-level), else ``"staggered"``. Any other
+        ``comparison`` is returned as it is.
+
+        Parameters
+        ----------
+        records
+            The records the cohort will be built from.
+
+        Returns
+        -------
+        CohortSpec
+            A spec whose ``comparison`` is never ``"auto"``.
+        """
+        if self.comparison != "auto":
+            return self
+        records = as_records(records)
+        pupils, participation = records.pupils, records.participation
+        roll_out = (
+            self.exposure == "school"
+            and "school" in pupils.columns  # else validation names the missing column
+            and "school" in participation.columns
+            and pupils["school"].dropna().isin(participation["school"]).all()
+        )
+        choice = "staggered" if roll_out else "never_treated"
+        return dataclasses.replace(self, comparison=choice)
 
 
 @dataclass(frozen=True, eq=False)

@@ -168,7 +168,7 @@ def build_cohort(evaluation: Evaluation, records: Records) -> tuple[Cohort, Any]
     cohort = spec.build(records)
     matching = None
     if comparison is not None:
-        cohort, matching = apply_comparison(comparison, spec, records, cohort)
+        cohort, matching = apply_comparison(comparison, records, cohort)
     for field_name in ("subgroups", "gaps"):
         for column in getattr(evaluation, field_name):
             check_flag(cohort.pupils, column, field_name)

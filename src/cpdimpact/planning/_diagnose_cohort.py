@@ -46,6 +46,7 @@ def lean_cohort(spec: CohortSpec, records) -> LeanCohort | None:
     """The lean cohort of simulated ``records``, or ``None`` when the full build is needed."""
     from ..datasets import SimulatedRecords
 
+    spec = spec.resolve(records)
     if not (
         isinstance(records, SimulatedRecords)
         and spec.exposure == "school"

@@ -161,7 +161,7 @@ def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tu
                     cohorts[key] = lean if lean is not None else cohort_spec.build(records)
                 else:  # the full cohort, rebuilt on the schools the design uses
                     full = cohort_spec.build(records)
-                    cohorts[key] = apply_comparison(comparison, cohort_spec, records, full)[0]
+                    cohorts[key] = apply_comparison(comparison, records, full)[0]
             cohort = cohorts[key]
             estimator = stages.configure(ev, stages.choose_estimator(ev, cohort), "estimator")
             spec = stages.weighted(ev, estimator)
