@@ -921,7 +921,7 @@ class StaggeredDetail:
 
         def aggregate(kind):
             agg = getattr(self, kind)
-            lower, upper = agg.conf_int()
+            lower, upper = agg.conf_int().iloc[0]
             return {
                 "estimate": agg.estimate,
                 "std_error": agg.std_error,
