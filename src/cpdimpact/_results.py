@@ -448,7 +448,7 @@ def plot_event_study(result: EventStudyEstimates, *, ax=None):
             for e, b in zip(ticks, frame["binned"].to_numpy(bool), strict=True)
         ]
         ax.set_xticks(ticks, labels)
-    ax.set_xlabel("Event time (periods since first treated)")
+    ax.set_xlabel("event time (periods since first treated)")
     outcome = getattr(result, "outcome", None)
     ax.set_ylabel(f"Effect on {outcome}" if outcome else "Effect")
     title = result._event_study_title()
