@@ -222,8 +222,8 @@ class _Headline:
 class EstimateResult(ResultFaces):
     """Base of every result that estimates something: one tidy table, every face derived.
 
-    A subclass implements :meth:`_tidy`; it may override :meth:`_headline` (default: the first
-    row of the table), :meth:`_title` and :meth:`_facts` (what :meth:`summary` prints). The
+    A subclass implements :meth:`_tidy`; it may override :meth:`_headline_term` (default: the
+    first row of the table is the headline), :meth:`_title` and :meth:`_facts` (what :meth:`summary` prints). The
     result's own level is its ``alpha`` attribute (0.05 when it has none).
     """
 
@@ -238,9 +238,15 @@ class EstimateResult(ResultFaces):
         """``alpha`` checked, or the result's own level when ``None``."""
         return check_alpha(getattr(self, "alpha", 0.05) if alpha is None else alpha)
 
+    def _headline_term(self) -> str | None:
+        """The term of the headline estimate; ``None``: the first row of the tidy table."""
+        return None
+
     def _headline(self) -> pd.Series:
         """The headline row of the tidy table (at the result's level)."""
-        return self._tidy(self._level(None)).iloc[0]
+        frame = self._tidy(self._level(None))
+        term = self._headline_term()
+        return frame.iloc[0] if term is None else frame.loc[frame["term"] == term].iloc[0]
 
     def _title(self) -> str:
         return type(self).__name__

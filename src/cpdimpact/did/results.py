@@ -168,15 +168,9 @@ class DiDResult(TwfeFit):
 
     term: str
 
-    @property
-    def estimate(self) -> float:
-        """The DiD estimate (treatment coefficient) in outcome units."""
-        return float(self.params[self.term])
-
-    @property
-    def std_error(self) -> float:
-        """Cluster-robust standard error of :attr:`estimate`."""
-        return float(self.std_errors[self.term])
+    def _headline_term(self) -> str:
+        """The headline is the treatment (exposure) coefficient, :attr:`term`."""
+        return self.term
 
     @property
     def statistic(self) -> float:
