@@ -16,24 +16,20 @@ import json
 import pkgutil
 import warnings
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-import cpdimpact  # noqa: E402
-from cpdimpact._results import (  # noqa: E402
+import cpdimpact
+from cpdimpact._results import (
     EstimateResult,
     EventStudyEstimates,
     ResultFaces,
     Summary,
     plot_event_study,
 )
-from cpdimpact.errors import CpdImpactWarning, DesignError  # noqa: E402
+from cpdimpact.errors import CpdImpactWarning, DesignError
 
 
 # --------------------------------------------------------------------------- discovery
@@ -47,7 +43,11 @@ def _public_result_classes() -> dict[str, type]:
     for module in modules:
         for name in getattr(module, "__all__", ()):
             obj = getattr(module, name, None)
-            if inspect.isclass(obj) and issubclass(obj, ResultFaces):
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, ResultFaces)
+                and not inspect.isabstract(obj)
+            ):
                 found[obj.__qualname__] = obj
     return found
 
@@ -317,6 +317,10 @@ def test_summary_prints_and_html_and_dict_are_derived(name):
 @pytest.mark.parametrize("name", WITH_CONF_INT)
 def test_conf_int_is_a_frame_by_term_that_narrows_as_alpha_grows(name):
     res = _result(name)
+    if name == "BaconDecomposition":  # an exact accounting identity: it says so
+        with pytest.raises(NotImplementedError, match="no confidence intervals"):
+            res.conf_int(0.05)
+        return
     wide, narrow = res.conf_int(0.01), res.conf_int(0.2)
     for ci in (wide, narrow):
         assert isinstance(ci, pd.DataFrame)
@@ -412,7 +416,14 @@ def test_the_event_study_line_breaks_across_a_gap():
     gapped = object.__new__(Gapped)
     gapped.__dict__.update(res.__dict__)
     ax = plot_event_study(gapped)
-    lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 1]
+    times = set(frame.index.astype(float))
+    lines = [  # lines through estimates (not the error bars' markers, not the axis rules)
+        line
+        for line in ax.get_lines()
+        if len(line.get_xdata()) > 1
+        and line.get_linestyle() not in ("None", "", " ")
+        and set(np.asarray(line.get_xdata(), dtype=float)) <= times
+    ]
     for line in lines:  # no drawn segment joins event times 0 and 2 across the gap
         x = np.asarray(line.get_xdata(), dtype=float)
         assert not np.any((x[:-1] == 0) & (x[1:] == 2))
@@ -461,7 +472,7 @@ def test_sensitivity_of_a_dynamic_aggregate_uses_its_event_time_covariance():
     agg = _staggered().aggregate("dynamic")
     assert agg.reference_event_time == -1
     cov = agg.event_time_cov()
-    pieces = agg.pieces.set_index("event_time").drop(index=-1)
+    pieces = agg.pieces.set_index("event_time").drop(index=-1, errors="ignore")
     got = _quiet(sensitivity, agg, **OPTIONS)
     want = _by_hand(pieces["estimate"].to_numpy(), cov.to_numpy(), pieces.index, **OPTIONS)
     pd.testing.assert_frame_equal(got.table, want.table)

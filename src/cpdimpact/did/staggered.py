@@ -749,11 +749,16 @@ class DynamicAggregate(Aggregate, EventStudyEstimates):
         frame["ci_lower"], frame["ci_upper"] = interval(
             frame["estimate"], frame["std_error"], alpha=alpha
         )
-        frame["reference"] = frame.index == self.reference_event_time
+        reference = self.reference_event_time
+        if reference is not None and reference not in frame.index:  # the zero it is relative to
+            frame.loc[reference] = (0.0, np.nan, 0.0, 0.0)
+            frame = frame.sort_index()
+        frame["reference"] = frame.index == reference
         frame["binned"] = False
         same = alpha == self.alpha
         for column in ("band_lower", "band_upper"):
-            frame[column] = pieces[column].to_numpy() if same else np.nan
+            band = pieces.set_index("event_time")[column]
+            frame[column] = band.reindex(frame.index).to_numpy() if same else np.nan
         return frame
 
     def event_time_cov(self) -> pd.DataFrame:
