@@ -222,13 +222,21 @@ class _Headline:
 class EstimateResult(ResultFaces):
     """Base of every result that estimates something: one tidy table, every face derived.
 
+    The headline accessors ``estimate``, ``std_error``, ``statistic``, ``p_value``,
+    ``ci_lower`` and ``ci_upper`` read the headline row of the tidy table; a result that stores
+    one of them as a field keeps its own value.
+
     A subclass implements :meth:`_tidy`; it may override :meth:`_headline_term` (default: the
     first row of the table is the headline), :meth:`_title` and :meth:`_facts` (what :meth:`summary` prints). The
     result's own level is its ``alpha`` attribute (0.05 when it has none).
     """
 
-    estimate = _Headline("estimate", "The headline estimate (first term of the tidy table).")
+    estimate = _Headline("estimate", "The headline estimate (see :meth:`_headline`).")
     std_error = _Headline("std_error", "Standard error of the headline estimate.")
+    statistic = _Headline("statistic", "Test statistic of the headline estimate.")
+    p_value = _Headline("p_value", "Two-sided p-value of the headline estimate.")
+    ci_lower = _Headline("ci_lower", "Lower limit of the headline's ``1 - alpha`` interval.")
+    ci_upper = _Headline("ci_upper", "Upper limit of the headline's ``1 - alpha`` interval.")
 
     @abstractmethod
     def _tidy(self, alpha: float) -> pd.DataFrame:
@@ -243,7 +251,8 @@ class EstimateResult(ResultFaces):
         return None
 
     def _headline(self) -> pd.Series:
-        """The headline row of the tidy table (at the result's level)."""
+        """The headline row: ``estimate, std_error, statistic, p_value, ci_lower, ci_upper`` of
+        the headline term in the tidy table at the result's level."""
         frame = self._tidy(self._level(None))
         term = self._headline_term()
         return frame.iloc[0] if term is None else frame.loc[frame["term"] == term].iloc[0]

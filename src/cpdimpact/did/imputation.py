@@ -1005,14 +1005,6 @@ class ImputationResult(EventStudyEstimates):
             "reference distribution"
         )
 
-    @property
-    def statistic(self) -> float:
-        return self.estimate / self.std_error
-
-    @property
-    def p_value(self) -> float:
-        return float(self.to_frame()["p_value"].iloc[0])
-
     def vcov(self) -> pd.DataFrame:
         """Conservative covariance of the overall ATT and the horizons (terms of to_frame)."""
         psi = self.influence.to_numpy()

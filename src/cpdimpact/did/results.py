@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from cpdimpact._results import EstimateResult, EventStudyEstimates, p_value, tidy_frame
+from cpdimpact._results import EstimateResult, EventStudyEstimates, tidy_frame
 
 __all__ = ["DiDResult", "EventStudyResult", "PretrendTest", "TwfeFit"]
 
@@ -171,26 +171,6 @@ class DiDResult(TwfeFit):
     def _headline_term(self) -> str:
         """The headline is the treatment (exposure) coefficient, :attr:`term`."""
         return self.term
-
-    @property
-    def statistic(self) -> float:
-        """t statistic of the estimate."""
-        return self.estimate / self.std_error
-
-    @property
-    def p_value(self) -> float:
-        """Two-sided p-value against t with ``df`` (CR2: the treatment's) degrees of freedom."""
-        return float(p_value(self.statistic, self.df))
-
-    @property
-    def ci_lower(self) -> float:
-        """Lower limit of the ``1 - alpha`` confidence interval."""
-        return float(self.conf_int(self.alpha).loc[self.term, "ci_lower"])
-
-    @property
-    def ci_upper(self) -> float:
-        """Upper limit of the ``1 - alpha`` confidence interval."""
-        return float(self.conf_int(self.alpha).loc[self.term, "ci_upper"])
 
     def _title(self) -> str:
         return "Difference-in-differences (two-way fixed effects)"

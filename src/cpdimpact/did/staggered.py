@@ -825,14 +825,9 @@ class StaggeredResult(EstimateResult):
     def _simple(self) -> Aggregate:
         return self.aggregate("simple")
 
-    @property
-    def estimate(self) -> float:
-        """Overall ATT (the ``"simple"`` aggregate)."""
-        return self._simple.estimate
-
-    @property
-    def std_error(self) -> float:
-        return self._simple.std_error
+    def _headline(self) -> pd.Series:
+        """The headline is the overall ATT, the ``"simple"`` aggregate."""
+        return self._simple._headline()
 
     @property
     def df(self) -> float:

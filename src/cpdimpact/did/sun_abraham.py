@@ -15,7 +15,7 @@ from cpdimpact._guards import (
     require_residual_variation,
     require_variation,
 )
-from cpdimpact._results import EventStudyEstimates, interval, p_value, tidy_frame
+from cpdimpact._results import EventStudyEstimates, interval, tidy_frame
 from cpdimpact._validate import check_choice
 from cpdimpact.did._checks import integer_valued, numeric_column, start_column
 from cpdimpact.did._common import (
@@ -953,39 +953,6 @@ class SunAbrahamResult(EventStudyEstimates):
             f"G - 1 = {self.df} df; IW estimates and averages add the variance of the "
             "estimated cohort shares (delta method, Sun & Abraham 2021 Prop. 6)"
         )
-
-    def _headline(self) -> pd.Series:
-        return self.averages.iloc[0]
-
-    @property
-    def estimate(self) -> float:
-        """Headline ATT: post-treatment cells weighted by their treated observations."""
-        return float(self._headline()["estimate"])
-
-    @property
-    def std_error(self) -> float:
-        """Standard error of :attr:`estimate` (cohort-share estimation included)."""
-        return float(self._headline()["std_error"])
-
-    @property
-    def statistic(self) -> float:
-        """t statistic of :attr:`estimate`."""
-        return self.estimate / self.std_error
-
-    @property
-    def p_value(self) -> float:
-        """Two-sided p-value of :attr:`estimate` against t with ``df`` degrees of freedom."""
-        return float(p_value(self.statistic, self.df))
-
-    @property
-    def ci_lower(self) -> float:
-        """Lower limit of the ``1 - alpha`` interval of :attr:`estimate`."""
-        return float(self._headline()["ci_lower"])
-
-    @property
-    def ci_upper(self) -> float:
-        """Upper limit of the ``1 - alpha`` interval of :attr:`estimate`."""
-        return float(self._headline()["ci_upper"])
 
     def _reported(self) -> tuple[pd.Series, pd.Series]:
         es = self.event_study.loc[~self.event_study["reference"]]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._guards import check_absorbing
-from .._results import EstimateResult, p_value, tidy_frame
+from .._results import EstimateResult, tidy_frame
 from .._validate import check_bool
 from ..did._checks import FIRST_TREATED
 from ..errors import (
@@ -294,7 +294,3 @@ class MultilevelDiDResult(EstimateResult):
     def plot(self, *, ax=None):
         """Caterpillar plot of the outermost group's random intercepts."""
         return self.model.plot(ax=ax)
-
-    @property
-    def p_value(self) -> float:
-        return float(p_value(self.estimate / self.std_error, self.df))

@@ -1110,25 +1110,16 @@ class TrialResult(EstimateResult):
     def term(self) -> str:
         return self.spec.treatment
 
-    @property
-    def estimate(self) -> float:
-        """The treatment coefficient (outcome units)."""
-        return float(self.coefficient["estimate"].iloc[0])
-
-    @property
-    def std_error(self) -> float:
-        return float(self.coefficient["std_error"].iloc[0])
+    def _headline(self) -> pd.Series:
+        """The treatment coefficient's lead row (``ci_method``): ``estimate`` (outcome units),
+        ``std_error``, ``p_value`` (likelihood ratio for the profile), the interval."""
+        return self.coefficient.iloc[0]
 
     @property
     def ci(self) -> tuple[float, float]:
         """The coefficient's interval by ``ci_method``."""
         row = self.coefficient.iloc[0]
         return float(row["ci_lower"]), float(row["ci_upper"])
-
-    @property
-    def p_value(self) -> float:
-        """Two-sided p-value by ``ci_method`` (likelihood ratio for the profile)."""
-        return float(self.coefficient["p_value"].iloc[0])
 
     @property
     def icc(self) -> pd.Series:
