@@ -349,10 +349,22 @@ def test_to_frame_honours_alpha(name):
         np.testing.assert_allclose(ci["ci_lower"].to_numpy(), wide["ci_lower"].to_numpy())
 
 
+NO_HEADLINE = {"EventStudyResult", "MultilevelResult", "SyntheticComparison"}
+
+
 @pytest.mark.parametrize("name", ESTIMATES)
 def test_headline_accessors(name):
     res = _result(name)
+    if name in NO_HEADLINE:  # several estimates and none the headline: no silent pick
+        assert not hasattr(res, "estimate") and not hasattr(res, "ci_lower")
+        with pytest.raises(AttributeError, match="no single headline"):
+            res.estimate  # noqa: B018
+        return
     assert np.isfinite(res.estimate) and (np.isnan(res.std_error) or res.std_error >= 0)
+    for face in ("statistic", "p_value", "ci_lower", "ci_upper"):
+        assert isinstance(getattr(res, face), float), face
+    if np.isfinite(res.ci_lower):
+        assert res.ci_lower <= res.estimate <= res.ci_upper
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -224,7 +224,8 @@ class EstimateResult(ResultFaces):
 
     The headline accessors ``estimate``, ``std_error``, ``statistic``, ``p_value``,
     ``ci_lower`` and ``ci_upper`` read the headline row of the tidy table; a result that stores
-    one of them as a field keeps its own value.
+    one of them as a field keeps its own value; a result with no single headline (an event
+    study, a multilevel model's fixed effects) makes :meth:`_headline` raise AttributeError.
 
     A subclass implements :meth:`_tidy`; it may override :meth:`_headline_term` (default: the
     first row of the table is the headline), :meth:`_title` and :meth:`_facts` (what :meth:`summary` prints). The

@@ -1230,6 +1230,12 @@ class SyntheticComparison(EstimateResult):
     def __getitem__(self, method: str) -> SyntheticResult:
         return self.results[method]
 
+    def _headline(self) -> pd.Series:
+        raise AttributeError(
+            "a comparison of methods has no single headline estimate: pick one, e.g. "
+            "comparison['sdid'].estimate"
+        )
+
     def _tidy(self, alpha: float) -> pd.DataFrame:
         """One tidy row per method, plus ``p_value_permutation``, ``n_placebos`` and
         ``pre_rmspe``."""

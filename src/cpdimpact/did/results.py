@@ -252,6 +252,12 @@ class EventStudyResult(TwfeFit, EventStudyEstimates):
             ("Pre-trend test", pre),
         )
 
+    def _headline(self) -> pd.Series:
+        raise AttributeError(
+            "an event study has no single headline estimate: read the coefficients by event "
+            "time (result.coefficients, result.to_frame()), or fit DiD for one estimate"
+        )
+
     @property
     def reference_event_time(self) -> int:
         """The omitted event time (:attr:`reference`)."""

@@ -89,6 +89,12 @@ class MultilevelResult(EstimateResult):
         """The model's level (its ``alpha``)."""
         return self.model.alpha
 
+    def _headline(self) -> pd.Series:
+        raise AttributeError(
+            "a multilevel model has no single headline estimate: read its fixed effects "
+            "(result.params, result.to_frame())"
+        )
+
     def _tidy(self, alpha: float) -> pd.DataFrame:
         """Fixed effects with Wald intervals on the model's degrees of freedom, and a ``df``
         column."""
