@@ -342,8 +342,10 @@ class EventStudyEstimates(EstimateResult):
 
     @property
     def reference_event_time(self) -> int | None:
-        """The omitted event time, or ``None`` when no period is omitted."""
-        return None
+        """The omitted event time (the result's ``reference``), or ``None`` when no period is
+        omitted."""
+        reference = getattr(self, "reference", None)
+        return None if reference is None else int(reference)
 
     def _event_study_title(self) -> str:
         return "Event study"

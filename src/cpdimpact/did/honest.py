@@ -797,21 +797,10 @@ def _check_estimates(beta, sigma) -> tuple[np.ndarray, np.ndarray]:
     return beta, sigma
 
 
-def _run(
-    beta,
-    sigma,
-    pre,
-    post,
-    reference,
-    *,
-    restriction,
-    bounds,
-    target,
-    alpha,
-    method,
-    notes,
-    breakdown,
-):
+def _run(inputs: tuple, restriction, bounds, target, alpha, method, breakdown):
+    """The analysis of ``inputs = (beta, sigma, pre, post, reference, notes)`` with the
+    options of :func:`sensitivity`."""
+    beta, sigma, pre, post, reference, notes = inputs
     method, bounds = _check_options(restriction, method, alpha, bounds)
     beta, sigma = _check_estimates(beta, sigma)
     pre, post = np.asarray(pre, dtype=int), np.asarray(post, dtype=int)
@@ -1088,36 +1077,23 @@ def sensitivity(
     if isinstance(event_study, StaggeredResult):
         spec = event_study.spec
         boot = event_study.bootstrap
-        beta, sigma, pre, post, reference, notes = _from_aggregate(
+        inputs = _from_aggregate(
             event_study.aggregate("dynamic"),
             reference=-1 - int(spec.anticipation),
             varying=spec.base_period == "varying",
             clusters=None if boot is None else boot.clusters,
         )
     elif isinstance(event_study, Aggregate):
-        beta, sigma, pre, post, reference, notes = _from_aggregate(event_study)
+        inputs = _from_aggregate(event_study)
     elif isinstance(event_study, EventStudyEstimates):
-        beta, sigma, pre, post, reference, notes = _from_event_time_estimates(event_study)
+        inputs = _from_event_time_estimates(event_study)
     else:
         raise ArgumentTypeError(
             "event_study must be an event-study result (EventStudyResult, SunAbrahamResult, "
             "ImputationResult, StaggeredResult or its dynamic aggregate); got "
             f"{type(event_study).__name__} (use sensitivity_from_estimates for raw estimates)"
         )
-    return _run(
-        beta,
-        sigma,
-        pre,
-        post,
-        reference,
-        restriction=restriction,
-        bounds=bounds,
-        target=target,
-        alpha=alpha,
-        method=method,
-        notes=notes,
-        breakdown=breakdown,
-    )
+    return _run(inputs, restriction, bounds, target, alpha, method, breakdown)
 
 
 def sensitivity_from_estimates(
@@ -1201,16 +1177,11 @@ def sensitivity_from_estimates(
             reference = int(times[gaps[0]] + 1)
     pre, post = _split(times, reference, "event_times")
     return _run(
-        beta,
-        sigma,
-        pre,
-        post,
-        reference,
-        restriction=restriction,
-        bounds=bounds,
-        target=target,
-        alpha=alpha,
-        method=method,
-        notes=(),
-        breakdown=breakdown,
+        (beta, sigma, pre, post, reference, ()),
+        restriction,
+        bounds,
+        target,
+        alpha,
+        method,
+        breakdown,
     )

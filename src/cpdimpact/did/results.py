@@ -258,11 +258,6 @@ class EventStudyResult(TwfeFit, EventStudyEstimates):
             "time (result.coefficients, result.to_frame()), or fit DiD for one estimate"
         )
 
-    @property
-    def reference_event_time(self) -> int:
-        """The omitted event time (:attr:`reference`)."""
-        return int(self.reference)
-
     def event_time_frame(self, alpha: float | None = None) -> pd.DataFrame:
         """:attr:`coefficients` with intervals at ``alpha`` (t with each term's df)."""
         coef = self.coefficients.copy()
@@ -277,9 +272,6 @@ class EventStudyResult(TwfeFit, EventStudyEstimates):
         terms = coef["term"].tolist()
         cov = self.cov.loc[terms, terms]
         return pd.DataFrame(cov.to_numpy(), index=coef.index, columns=coef.index)
-
-    def _event_study_title(self) -> str:
-        return "Event study"
 
     def __repr__(self) -> str:
         return (

@@ -995,11 +995,6 @@ class SunAbrahamResult(EventStudyEstimates):
             ("Pre-trend test", pre),
         )
 
-    @property
-    def reference_event_time(self) -> int:
-        """The omitted event time (:attr:`reference`)."""
-        return int(self.reference)
-
     def event_time_frame(self, alpha: float | None = None) -> pd.DataFrame:
         """:attr:`event_study` indexed by event time, intervals at ``alpha`` (t with G - 1 df)."""
         alpha = self._level(alpha)
