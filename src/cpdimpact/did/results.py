@@ -52,6 +52,17 @@ class PretrendTest(NamedTuple):
         )
 
 
+def sample_facts(res) -> list[tuple[str, str]]:
+    """The estimation sample of a two-way fixed-effects fit, as summary facts."""
+    return [
+        ("Outcome", res.outcome),
+        ("Observations", f"{res.n_obs:,}"),
+        ("Units (absorbed fixed effects)", f"{res.n_units:,}"),
+        ("Periods (fixed effects)", f"{res.n_periods:,}"),
+        ("Weights", res.weights or "none"),
+    ]
+
+
 def _inference_facts(res) -> list[tuple[str, str]]:
     if res.df_terms is None:
         factor = f"{res.small_sample_factor:.6f} (K = {res.n_params})"
@@ -60,11 +71,7 @@ def _inference_facts(res) -> list[tuple[str, str]]:
         factor = "none (CR2 adjustment matrices)"
         df = _cr2_df_text(res)
     facts = [
-        ("Outcome", res.outcome),
-        ("Observations", f"{res.n_obs:,}"),
-        ("Units (absorbed fixed effects)", f"{res.n_units:,}"),
-        ("Periods (fixed effects)", f"{res.n_periods:,}"),
-        ("Weights", res.weights or "none"),
+        *sample_facts(res),
         ("Standard errors", res.cov_type),
         ("Cluster variable", res.cluster),
         ("Clusters (G)", f"{res.n_clusters:,}"),

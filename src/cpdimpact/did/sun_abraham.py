@@ -27,7 +27,7 @@ from cpdimpact.did._common import (
     warn,
 )
 from cpdimpact.did._twfe import COV_TYPE, wald_f
-from cpdimpact.did.results import PretrendTest
+from cpdimpact.did.results import PretrendTest, sample_facts
 from cpdimpact.errors import (
     DesignError,
     EmptyComparisonGroupError,
@@ -984,11 +984,7 @@ class SunAbrahamResult(EventStudyEstimates):
             ("Reference event time", str(self.reference)),
             ("Window", window),
             ("Headline", f"{ATT}"),
-            ("Outcome", self.outcome),
-            ("Observations", f"{self.n_obs:,}"),
-            ("Units (absorbed fixed effects)", f"{self.n_units:,}"),
-            ("Periods (fixed effects)", f"{self.n_periods:,}"),
-            ("Weights", self.weights or "none"),
+            *sample_facts(self),
             ("Standard errors", self.inference),
             ("Small-sample factor", f"{self.small_sample_factor:.6f} (K = {self.n_params})"),
             ("Confidence level", f"{1 - self.alpha:.0%}"),
