@@ -945,36 +945,22 @@ class StaggeredResult(EstimateResult):
         g, t = gt["group"].to_numpy(), gt["time"].to_numpy()
         post = t >= g - self.spec.anticipation
         weights = np.zeros(len(gt))
+        pieces, psis, extra = pd.DataFrame(), None, {}
         if kind == "simple":
             idx = np.flatnonzero(post)
             estimate, psi = self._cells(idx)
             weights[idx] = self._cell_shares(idx)
-            return Aggregate(
-                kind, estimate, self._se(psi), self.spec.alpha, pd.DataFrame(), psi, None, weights
-            )
-        if kind == "group":
+        elif kind == "group":
             keys = [c for c in sorted(set(g)) if ((g == c) & post).any()]
             idxs = [np.flatnonzero((g == c) & post) for c in keys]
             estimates = [float(gt["estimate"].to_numpy()[i].mean()) for i in idxs]
-            psis = [self.influence[:, i].mean(axis=1) for i in idxs]
-            pieces = self._pieces("group", [int(c) for c in keys], estimates, psis)
-            estimate, psi = self._share_weighted(
-                np.asarray(keys), np.asarray(estimates), np.column_stack(psis)
-            )
+            psis = np.column_stack([self.influence[:, i].mean(axis=1) for i in idxs])
+            pieces = self._pieces("group", [int(c) for c in keys], estimates, list(psis.T))
+            estimate, psi = self._share_weighted(np.asarray(keys), np.asarray(estimates), psis)
             shares = np.array([self.cohort_share[int(c)] for c in keys])
             for share, idx in zip(shares / shares.sum(), idxs, strict=True):
                 weights[idx] = share / idx.size
-            return Aggregate(
-                kind,
-                estimate,
-                self._se(psi),
-                self.spec.alpha,
-                pieces,
-                psi,
-                np.column_stack(psis),
-                weights,
-            )
-        if kind == "dynamic":
+        elif kind == "dynamic":
             event = t - g
             keep = (event >= min_e) & (event <= max_e)
             if balance_e is not None:
@@ -994,30 +980,23 @@ class StaggeredResult(EstimateResult):
                 if e >= 0:
                     weights[idx] = self._cell_shares(idx) / post_e.sum()
             universal = self.spec.base_period == "universal"
-            return DynamicAggregate(
-                kind,
-                estimate,
-                self._se(psi),
-                self.spec.alpha,
-                pieces,
-                psi,
-                psis,
-                weights,
-                reference=-1 - int(self.spec.anticipation) if universal else None,
+            extra = {"reference": -1 - int(self.spec.anticipation) if universal else None}
+        else:  # calendar
+            keys = sorted(set(t[post]))
+            idxs = [np.flatnonzero(post & (t == period)) for period in keys]
+            fits = [self._cells(idx) for idx in idxs]
+            pieces = self._pieces(
+                "time", [int(k) for k in keys], [f[0] for f in fits], [f[1] for f in fits]
             )
-        # calendar
-        keys = sorted(set(t[post]))
-        idxs = [np.flatnonzero(post & (t == period)) for period in keys]
-        fits = [self._cells(idx) for idx in idxs]
-        pieces = self._pieces(
-            "time", [int(k) for k in keys], [f[0] for f in fits], [f[1] for f in fits]
+            psis = np.column_stack([f[1] for f in fits])
+            psi = psis.mean(axis=1)
+            estimate = float(pieces["estimate"].mean())
+            for idx in idxs:
+                weights[idx] = self._cell_shares(idx) / len(keys)
+        result = DynamicAggregate if kind == "dynamic" else Aggregate
+        return result(
+            kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis, weights, **extra
         )
-        psis = np.column_stack([f[1] for f in fits])
-        psi = psis.mean(axis=1)
-        estimate = float(pieces["estimate"].mean())
-        for idx in idxs:
-            weights[idx] = self._cell_shares(idx) / len(keys)
-        return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis, weights)
 
     @property
     def pretrend(self) -> PretrendWald | None:
