@@ -83,18 +83,7 @@ __all__ = [
     "__version__",
     "hedges_g",
     "months_of_progress",
-    "cohort",
-    "comparison",
-    "datasets",
-    "dfe",
-    "did",
-    "effects",
-    "errors",
-    "multilevel",
-    "pipeline",
-    "planning",
-    "records",
-    "report",
+    *_SUBMODULES,
 ]
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -642,18 +642,53 @@ def _require_finite(frame, table, columns) -> None:
             )
 
 
-def _require_non_negative(frame, table, column, columns) -> None:
+def _refuse_values(frame, table, column, columns, *, wrong, must: str, fix: str) -> None:
+    """Refuse a numeric column's values for which ``wrong(values)`` is true.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table, with canonical column names.
+    table : str
+        The table's name, for the message.
+    column : str
+        The canonical name of the column to check; a non-numeric column is left alone.
+    columns : Mapping[str, str]
+        Canonical -> the user's column names, for the message.
+    wrong : callable
+        Float values (NaN for missing) -> boolean mask of the values refused.
+    must : str
+        What the column must do, e.g. ``"not be negative"``.
+    fix : str
+        The sentence telling the user how to correct the values.
+
+    Raises
+    ------
+    cpdimpact.errors.InvalidValueError
+        Naming the column, the table, the rows and up to three of the values refused.
+    """
     values = _as_float(frame[column])
     if values is None:
         return
-    negative = values < 0
-    if negative.any():
-        bad = frame.index[negative]
+    refused = wrong(values)
+    if refused.any():
+        bad = frame.index[refused]
         raise InvalidValueError(
-            f"column {columns.get(column, column)!r} of the {table} table must not be negative; "
-            f"{user_rows(frame, bad)} {_hold(bad)} {_examples(frame[column], bad)}. Correct them "
-            f"(hours, sizes, shares and years of service are 0 or more)"
+            f"column {columns.get(column, column)!r} of the {table} table must {must}; "
+            f"{user_rows(frame, bad)} {_hold(bad)} {_examples(frame[column], bad)}. {fix}"
         )
+
+
+def _require_non_negative(frame, table, column, columns) -> None:
+    _refuse_values(
+        frame,
+        table,
+        column,
+        columns,
+        wrong=lambda values: values < 0,
+        must="not be negative",
+        fix="Correct them (hours, sizes, shares and years of service are 0 or more)",
+    )
 
 
 _MISSING_FIX = {
@@ -673,17 +708,15 @@ def _require_present(frame, table, column, columns) -> None:
 
 
 def _require_whole(frame, table, column, columns) -> None:
-    values = _as_float(frame[column])
-    if values is None:
-        return
-    fractional = ~np.isnan(values) & (values != np.round(values))
-    if fractional.any():
-        bad = frame.index[fractional]
-        raise InvalidValueError(
-            f"column {columns.get(column, column)!r} of the {table} table must hold whole "
-            f"years; {user_rows(frame, bad)} {_hold(bad)} {_examples(frame[column], bad)}. Give "
-            f"the calendar year (e.g. 2019 for the 2018/19 academic year's tests)"
-        )
+    _refuse_values(
+        frame,
+        table,
+        column,
+        columns,
+        wrong=lambda values: ~np.isnan(values) & (values != np.round(values)),
+        must="hold whole years",
+        fix="Give the calendar year (e.g. 2019 for the 2018/19 academic year's tests)",
+    )
 
 
 def _require_unique(frame, table, keys, columns, meaning) -> None:

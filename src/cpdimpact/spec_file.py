@@ -320,6 +320,15 @@ def _convert(value, tp):
     raise _Mismatch()  # e.g. numpy SeedSequence: not expressible in TOML
 
 
+# TOML scalar types: how a message describes each, and an example value.
+_SCALARS = {
+    str: ("a string", '"text"'),
+    bool: ("true or false", "true"),
+    int: ("a whole number", "1"),
+    float: ("a number", "0.5"),
+}
+
+
 def _describe(tp) -> str:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -328,14 +337,8 @@ def _describe(tp) -> str:
         return " or ".join(arms)
     if origin is typing.Literal:
         return "one of " + ", ".join(map(repr, args))
-    if tp is str:
-        return "a string"
-    if tp is bool:
-        return "true or false"
-    if tp is int:
-        return "a whole number"
-    if tp is float:
-        return "a number"
+    if tp in _SCALARS:
+        return _SCALARS[tp][0]
     if origin in (tuple, Sequence):
         if origin is tuple and args and args[-1] is not Ellipsis:
             return f"an array of {len(args)} {_describe(args[0]).removeprefix('a ')}s"
@@ -354,14 +357,8 @@ def _example(tp) -> str:
         return _example(next(a for a in args if a is not type(None)))
     if origin is typing.Literal:
         return f'"{args[0]}"'
-    if tp is str:
-        return '"text"'
-    if tp is bool:
-        return "true"
-    if tp is int:
-        return "1"
-    if tp is float:
-        return "0.5"
+    if tp in _SCALARS:
+        return _SCALARS[tp][1]
     if origin in (tuple, Sequence):
         if origin is tuple and args and args[-1] is not Ellipsis:
             return "[" + ", ".join(["2019"] * len(args)) + "]"

@@ -50,18 +50,40 @@ BALANCE_COLUMNS = (
 _TINY = np.sqrt(np.finfo(float).eps)
 
 
-def _require(frame: pd.DataFrame, column: str, role: str, option: str) -> None:
+def require_column(
+    frame: pd.DataFrame, column: str, role: str, option: str, *, table: str = "the schools table"
+) -> None:
+    """Refuse a table without the column an option names.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    column : str
+        The column the option names.
+    role : str
+        What the column holds, e.g. ``"school id"``.
+    option : str
+        The option that named the column, e.g. ``"unit"``.
+    table : str, default "the schools table"
+        The table in the user's words.
+
+    Raises
+    ------
+    cpdimpact.errors.MissingColumnError
+        Naming the column, its role, the table's first 30 columns and the option to pass.
+    """
     if column not in frame.columns:
         shown = ", ".join(repr(str(c)) for c in list(frame.columns)[:30])
         raise MissingColumnError(
-            f"column {column!r} (the {role}) is not in the schools table, which has columns "
+            f"column {column!r} (the {role}) is not in {table}, which has columns "
             f"[{shown}]. Pass {option}='<name>' to name the right column."
         )
 
 
 def treatment_indicator(frame: pd.DataFrame, treatment: str) -> np.ndarray:
     """The treatment column as a boolean array; 0/1 or True/False, nothing missing."""
-    _require(frame, treatment, "treatment indicator", "treatment")
+    require_column(frame, treatment, "treatment indicator", "treatment")
     series = frame[treatment]
     missing = series.isna().to_numpy()
     if missing.any():
@@ -106,7 +128,7 @@ def covariate_matrix(
         raise InvalidArgumentError(f"covariates are repeated: {covariates}")
     columns, names, sources = [], [], []
     for column in covariates:
-        _require(frame, column, "covariate", "covariates")
+        require_column(frame, column, "covariate", "covariates")
         series = frame[column]
         missing = series.isna().to_numpy()
         if missing.any():
@@ -141,10 +163,10 @@ def _weights_array(frame: pd.DataFrame, weights, unit: str | None) -> np.ndarray
     if hasattr(weights, "weights") and hasattr(weights, "unit"):  # a ComparisonWeights
         unit, weights = unit or weights.unit, weights.weights
     if isinstance(weights, str):
-        _require(frame, weights, "weights", "weights")
+        require_column(frame, weights, "weights", "weights")
         values = frame[weights].to_numpy(dtype=float)
     elif isinstance(weights, pd.Series) and unit is not None:
-        _require(frame, unit, "school id", "unit")
+        require_column(frame, unit, "school id", "unit")
         values = frame[unit].map(weights).to_numpy(dtype=float)
     elif isinstance(weights, pd.Series):
         values = weights.reindex(frame.index).to_numpy(dtype=float)

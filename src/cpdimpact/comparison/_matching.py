@@ -59,12 +59,11 @@ from cpdimpact.errors import (
     EstimationError,
     InvalidArgumentError,
     InvalidValueError,
-    MissingColumnError,
     format_rows,
     format_value,
 )
 
-from ._balance import balance_table, covariate_matrix, treatment_indicator
+from ._balance import balance_table, covariate_matrix, require_column, treatment_indicator
 from ._result import ComparisonWeights
 
 __all__ = [
@@ -107,11 +106,7 @@ def prepare_schools(schools: pd.DataFrame, *, unit: str, treatment: str, covaria
     """Check the schools table: unique ids, a 0/1 treatment with both groups, covariates."""
     if not isinstance(schools, pd.DataFrame):
         raise ArgumentTypeError(f"schools must be a pandas DataFrame, got {type(schools).__name__}")
-    if unit not in schools.columns:
-        raise MissingColumnError(
-            f"column {unit!r} (the school id) is not in the schools table, which has columns "
-            f"{[str(c) for c in schools.columns][:30]}. Pass unit='<name>'."
-        )
+    require_column(schools, unit, "school id", "unit")
     ids = schools[unit]
     if ids.isna().any():
         raise InvalidValueError(

@@ -13,11 +13,10 @@ from cpdimpact._validate import check_choice
 from cpdimpact.errors import (
     ArgumentTypeError,
     InvalidValueError,
-    MissingColumnError,
     format_rows,
 )
 
-from ._balance import plot_love
+from ._balance import plot_love, require_column
 
 __all__ = ["ComparisonWeights"]
 
@@ -171,11 +170,7 @@ class ComparisonWeights(ResultFaces):
         unit = self.unit if unit is None else unit
         if not isinstance(frame, pd.DataFrame):
             raise ArgumentTypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
-        if unit not in frame.columns:
-            raise MissingColumnError(
-                f"column {unit!r} (the school id) is not in the frame; it has columns "
-                f"{[str(c) for c in frame.columns][:30]}. Pass unit='<name>'."
-            )
+        require_column(frame, unit, "school id", "unit", table="the frame")
         if name in frame.columns:
             raise InvalidValueError(
                 f"the frame already has a column {name!r}; pass name='<new name>' for the weights."

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .._results import critical_value
 from ..errors import DesignError, InvalidValueError, format_rows
-from ._hedges import EffectSize, _check_alpha, _real
+from ._hedges import EffectSize, _check_alpha
+from ._inputs import finite, label_text, real, whole
+from ._standardised import wald_effect_size
 
 __all__ = [
     "cluster_d_total",
@@ -83,7 +84,7 @@ def _pupil_sizes(groups: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _icc(name: str, value: object) -> float:
-    value = _real(name, value)
+    value = real(name, value)
     if not (math.isfinite(value) and 0.0 <= value < 1.0):
         raise InvalidValueError(
             f"{name} must lie in [0, 1), got {value!r}; pass the intraclass correlation as a "
@@ -91,21 +92,6 @@ def _icc(name: str, value: object) -> float:
             f"outcomes is 0.20."
         )
     return value
-
-
-def _whole(name: str, value: object, minimum: int) -> int:
-    valid = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool | np.bool_)
-        and math.isfinite(value)
-        and float(value).is_integer()
-        and value >= minimum
-    )
-    if not valid:
-        raise InvalidValueError(
-            f"{name} must be a whole number of at least {minimum}, got {value!r}."
-        )
-    return int(value)
 
 
 def _sizes(name: str, values: object, *, minimum_groups: int = 2) -> np.ndarray:
@@ -136,15 +122,8 @@ def _sizes(name: str, values: object, *, minimum_groups: int = 2) -> np.ndarray:
     return np.asarray(sizes, dtype=np.int64)
 
 
-def _finite(name: str, value: object) -> float:
-    value = _real(name, value)
-    if not math.isfinite(value):
-        raise InvalidValueError(f"{name} must be finite, got {value!r}.")
-    return value
-
-
 def _positive(name: str, value: object) -> float:
-    value = _real(name, value)
+    value = real(name, value)
     if not (math.isfinite(value) and value > 0):
         raise InvalidValueError(
             f"{name} must be a positive, finite standard deviation, got {value!r}."
@@ -167,9 +146,9 @@ def _two_level_sizes(
             _sizes("cluster_sizes_control", cluster_sizes_control),
         )
     if all(v is not None for v in equal) and all(v is None for v in unequal):
-        n = _whole("cluster_size", cluster_size, 1)
-        m_t = _whole("n_clusters_treatment", n_clusters_treatment, 2)
-        m_c = _whole("n_clusters_control", n_clusters_control, 2)
+        n = whole("cluster_size", cluster_size, 1)
+        m_t = whole("n_clusters_treatment", n_clusters_treatment, 2)
+        m_c = whole("n_clusters_control", n_clusters_control, 2)
         return np.full(m_t, n, dtype=np.int64), np.full(m_c, n, dtype=np.int64)
     raise InvalidValueError(
         "describe the clusters either with equal sizes (n_clusters_treatment, "
@@ -189,10 +168,10 @@ def _three_level_sizes(
     equal = (n_schools_treatment, n_schools_control, classes_per_school, class_size)
     unequal = (class_sizes_treatment, class_sizes_control)
     if all(v is not None for v in equal) and all(v is None for v in unequal):
-        k_t = _whole("n_schools_treatment", n_schools_treatment, 2)
-        k_c = _whole("n_schools_control", n_schools_control, 2)
-        p = _whole("classes_per_school", classes_per_school, 1)
-        n = _whole("class_size", class_size, 1)
+        k_t = whole("n_schools_treatment", n_schools_treatment, 2)
+        k_c = whole("n_schools_control", n_schools_control, 2)
+        p = whole("classes_per_school", classes_per_school, 1)
+        n = whole("class_size", class_size, 1)
         return [np.full(p, n, dtype=np.int64)] * k_t, [np.full(p, n, dtype=np.int64)] * k_c
     if all(v is None for v in equal) and all(v is not None for v in unequal):
         arms = []
@@ -221,42 +200,82 @@ def _fill_parameters(function, parameters: str) -> None:
         function.__doc__ = function.__doc__.format(parameters=parameters.strip())
 
 
-def _label(label: object) -> str:
-    if not isinstance(label, str):
-        raise InvalidValueError(f"label must be a string, got {label!r}.")
-    return label
-
-
-def _result(
-    *,
-    estimate: float,
-    variance: float,
+def _standardise(
+    difference: float,
     sd: float,
+    moments: tuple[float, float, float],
+    *,
+    n_all: int,
+    within_share: float,
+    df_within: int,
+    total: bool,
     alpha: float,
     label: str,
-    method: str,
-    symbol: str,
-    sd_name: str,
     details: tuple[tuple[str, object], ...],
+    design: tuple[str, str, str, str],
 ) -> EffectSize:
-    std_error = math.sqrt(variance)
-    q = critical_value(alpha, None)
-    return EffectSize(
-        estimate=estimate,
-        std_error=std_error,
-        ci_lower=estimate - q * std_error,
-        ci_upper=estimate + q * std_error,
-        alpha=alpha,
-        df=None,
+    r"""Hedges' :math:`d_T` or :math:`d_W` from the design moments (two or three levels).
+
+    Parameters
+    ----------
+    difference : float
+        Difference in pupil-weighted arm means.
+    sd : float
+        :math:`S_T` (``total=True``) or :math:`S_W`.
+    moments : tuple of float
+        ``(v, e0, q)`` from :func:`_moments`.
+    n_all : int
+        Pupils in both arms.
+    within_share : float
+        :math:`1 - \sum \rho`, the pupil-level share of the variance.
+    df_within : int
+        Degrees of freedom of :math:`S_W` (pupils minus finest clusters).
+    total : bool
+        :math:`d_T` (True) or :math:`d_W`.
+    alpha : float
+        Significance level of the interval.
+    label : str
+        Name of the effect.
+    details : tuple of (str, object)
+        Design facts; the bias factor or the df of :math:`S_W` is added.
+    design : tuple of str
+        ``(source, design, finest group, df words)`` for the method and SD names, e.g.
+        ``("Hedges (2007)", "cluster-randomised", "cluster", "N - M")``.
+
+    Returns
+    -------
+    EffectSize
+        The effect size with its Wald interval.
+    """
+    v, e0, q = moments
+    source, kind, group, df_words = design
+    if total:
+        factor = math.sqrt(e0 / (n_all - 2))
+        d = difference / sd * factor
+        return wald_effect_size(
+            d=d,
+            variance=v + d**2 * q / (2.0 * (n_all - 2) * e0),
+            sd=sd,
+            alpha=alpha,
+            label=label,
+            method=f"{source} d_T (total SD, {kind})",
+            symbol="d_T",
+            sd_name="total SD S_T",
+            details=details + (("S_T bias factor", factor),),
+            note=_NOTE,
+        )
+    d = difference / sd
+    return wald_effect_size(
+        d=d,
+        variance=v / within_share + d**2 / (2.0 * df_within),
         sd=sd,
-        correction=1.0,
-        n=None,
+        alpha=alpha,
         label=label,
-        method=method,
-        symbol=symbol,
-        sd_name=sd_name,
-        details=details,
-        notes=(_NOTE,),
+        method=f"{source} d_W (within-{group} SD, {kind})",
+        symbol="d_W",
+        sd_name=f"within-{group} SD S_W",
+        details=details + ((f"df of S_W ({df_words})", df_within),),
+        note=_NOTE,
     )
 
 
@@ -293,43 +312,26 @@ def _two_level(
         ("per-arm cluster size (treatment, control)", per_arm),
         ("design effect 1 + (n_U - 1) rho", 1.0 + (n_u - 1.0) * icc),
     )
-    if total:
-        if not e0 > 0 or n_all < 3:
-            raise DesignError(
-                "the total-SD correction is undefined for this design (too few pupils)."
-            )
-        factor = math.sqrt(e0 / (n_all - 2))
-        d = difference / sd * factor
-        variance = v + d**2 * q / (2.0 * (n_all - 2) * e0)
-        return _result(
-            estimate=d,
-            variance=variance,
-            sd=sd,
-            alpha=alpha,
-            label=label,
-            method="Hedges (2007) d_T (total SD, cluster-randomised)",
-            symbol="d_T",
-            sd_name="total SD S_T",
-            details=details + (("S_T bias factor", factor),),
-        )
+    if total and (not e0 > 0 or n_all < 3):
+        raise DesignError("the total-SD correction is undefined for this design (too few pupils).")
     df_w = n_all - m_all
-    if df_w < 1:
+    if not total and df_w < 1:
         raise DesignError(
             "every cluster has one pupil, so there is no within-cluster SD (N - M = 0); use "
             "cohens_d_from_summary for an individually randomised design."
         )
-    d = difference / sd
-    variance = v / (1.0 - icc) + d**2 / (2.0 * df_w)
-    return _result(
-        estimate=d,
-        variance=variance,
-        sd=sd,
+    return _standardise(
+        difference,
+        sd,
+        (v, e0, q),
+        n_all=n_all,
+        within_share=1.0 - icc,
+        df_within=df_w,
+        total=total,
         alpha=alpha,
         label=label,
-        method="Hedges (2007) d_W (within-cluster SD, cluster-randomised)",
-        symbol="d_W",
-        sd_name="within-cluster SD S_W",
-        details=details + (("df of S_W (N - M)", df_w),),
+        details=details,
+        design=("Hedges (2007)", "cluster-randomised", "cluster", "N - M"),
     )
 
 
@@ -434,13 +436,13 @@ def cluster_d_within(
         cluster_sizes_control,
     )
     return _two_level(
-        _finite("difference", difference),
+        finite("difference", difference),
         _positive("sd_within", sd_within),
         _icc("icc", icc),
         *sizes,
         total=False,
         alpha=_check_alpha(alpha),
-        label=_label(label),
+        label=label_text(label),
     )
 
 
@@ -537,13 +539,13 @@ def cluster_d_total(
         cluster_sizes_control,
     )
     return _two_level(
-        _finite("difference", difference),
+        finite("difference", difference),
         _positive("sd_total", sd_total),
         _icc("icc", icc),
         *sizes,
         total=True,
         alpha=_check_alpha(alpha),
-        label=_label(label),
+        label=label_text(label),
     )
 
 
@@ -638,7 +640,7 @@ def _anova_icc(parts: dict) -> float:
 
 
 def _from_data(outcome, treatment, cluster, icc, *, total: bool, alpha, label) -> EffectSize:
-    alpha, label = _check_alpha(alpha), _label(label)
+    alpha, label = _check_alpha(alpha), label_text(label)
     parts = _cluster_data(outcome, treatment, cluster)
     n, m = parts["n"], parts["m"]
     if n - m < 1:
@@ -832,36 +834,21 @@ def _three_level(
         ("pupils (treatment, control)", (n_t, n_c)),
         ("design effect", design_effect),
     )
-    if total:
-        factor = math.sqrt(e0 / (n_all - 2))
-        d = difference / sd * factor
-        variance = v + d**2 * q / (2.0 * (n_all - 2) * e0)
-        return _result(
-            estimate=d,
-            variance=variance,
-            sd=sd,
-            alpha=alpha,
-            label=label,
-            method="Hedges (2011) d_T (total SD, three-level cluster-randomised)",
-            symbol="d_T",
-            sd_name="total SD S_T",
-            details=details + (("S_T bias factor", factor),),
-        )
     df_w = n_all - c_t - c_c
-    if df_w < 1:
+    if not total and df_w < 1:
         raise DesignError("every class has one pupil, so there is no within-class SD.")
-    d = difference / sd
-    variance = v / (1.0 - icc_school - icc_class) + d**2 / (2.0 * df_w)
-    return _result(
-        estimate=d,
-        variance=variance,
-        sd=sd,
+    return _standardise(
+        difference,
+        sd,
+        (v, e0, q),
+        n_all=n_all,
+        within_share=1.0 - icc_school - icc_class,
+        df_within=df_w,
+        total=total,
         alpha=alpha,
         label=label,
-        method="Hedges (2011) d_W (within-class SD, three-level cluster-randomised)",
-        symbol="d_W",
-        sd_name="within-class SD S_W",
-        details=details + (("df of S_W (N - classes)", df_w),),
+        details=details,
+        design=("Hedges (2011)", "three-level cluster-randomised", "class", "N - classes"),
     )
 
 
@@ -974,14 +961,14 @@ def three_level_d_total(
         class_sizes_control,
     )
     return _three_level(
-        _finite("difference", difference),
+        finite("difference", difference),
         _positive("sd_total", sd_total),
         _icc("icc_school", icc_school),
         _icc("icc_class", icc_class),
         *sizes,
         total=True,
         alpha=_check_alpha(alpha),
-        label=_label(label),
+        label=label_text(label),
     )
 
 
@@ -1060,14 +1047,14 @@ def three_level_d_within(
         class_sizes_control,
     )
     return _three_level(
-        _finite("difference", difference),
+        finite("difference", difference),
         _positive("sd_within", sd_within),
         _icc("icc_school", icc_school),
         _icc("icc_class", icc_class),
         *sizes,
         total=False,
         alpha=_check_alpha(alpha),
-        label=_label(label),
+        label=label_text(label),
     )
 
 

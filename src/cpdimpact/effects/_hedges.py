@@ -13,20 +13,15 @@ from scipy import stats
 from .._results import EstimateResult, Summary, critical_value, p_value, tidy_frame
 from .._validate import check_alpha
 from ..errors import InvalidValueError
+from ._inputs import label_text, real
 from ._months import months_of_progress
 
-__all__ = ["EffectSize", "hedges_correction", "hedges_g"]
+__all__ = ["EffectSize", "hedges_correction", "hedges_g", "improvement_index"]
 
 _SD_NOTE = (
     "The standard error and interval treat the pupil-level SD as known; they omit the "
     "sampling error of the SD itself, which is negligible with hundreds of pupils."
 )
-
-
-def _real(name: str, value: object) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise InvalidValueError(f"{name} must be a real number, got {value!r}.")
-    return float(value)
 
 
 def _check_alpha(alpha: object) -> float:
@@ -36,7 +31,7 @@ def _check_alpha(alpha: object) -> float:
 def _check_df(df: object) -> float | None:
     if df is None:
         return None
-    df = _real("df", df)
+    df = real("df", df)
     if not df > 0:  # also rejects NaN
         raise InvalidValueError(
             f"df must be positive (e.g. the number of clusters minus one) or None for a "
@@ -191,7 +186,7 @@ class EffectSize(EstimateResult):
     @property
     def improvement_index(self) -> float:
         """What Works Clearinghouse improvement index ``100 * Phi(estimate) - 50``."""
-        return float(100.0 * stats.norm.cdf(self.estimate) - 50.0)
+        return improvement_index(self.estimate)
 
     @property
     def months(self) -> int:
@@ -411,9 +406,9 @@ def hedges_g(
     >>> print(es)
     ATT: g = 0.200 [0.060, 0.339], +3 months
     """
-    estimate = _real("estimate", estimate)
-    std_error = _real("std_error", std_error)
-    sd = _real("sd", sd)
+    estimate = real("estimate", estimate)
+    std_error = real("std_error", std_error)
+    sd = real("sd", sd)
     if not math.isfinite(estimate):
         raise InvalidValueError(f"estimate must be finite, got {estimate!r}.")
     if not (math.isfinite(std_error) and std_error >= 0):
@@ -428,8 +423,7 @@ def hedges_g(
         )
     alpha = _check_alpha(alpha)
     df = _check_df(df)
-    if not isinstance(label, str):
-        raise InvalidValueError(f"label must be a string, got {label!r}.")
+    label = label_text(label)
     j = hedges_correction(n)
     q = critical_value(alpha, df)
     return EffectSize(
@@ -444,3 +438,62 @@ def hedges_g(
         n=None if n is None else int(n),
         label=label,
     )
+
+
+# --- WWC improvement index ----------------------------------------------------------------
+
+
+def improvement_index(effect_size):
+    r"""What Works Clearinghouse improvement index of an effect size.
+
+    Parameters
+    ----------
+    effect_size : float, array_like or EffectSize
+        Hedges' *g* (or any standardised effect size). An :class:`EffectSize` uses its
+        :attr:`~EffectSize.estimate`.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        :math:`100\,\Phi(g) - 50`, in percentile points, from -50 to 50 (not rounded; the
+        WWC reports it as a whole number).
+
+    Raises
+    ------
+    cpdimpact.errors.InvalidValueError
+        If the input is not numeric.
+
+    Notes
+    -----
+    The expected change in percentile rank of an average comparison-group pupil had they
+    received the intervention: :math:`\Phi` is the standard normal CDF, so the index assumes
+    normally distributed outcomes (What Works Clearinghouse, *Procedures and Standards
+    Handbook* v4.1/v5.0, as transcribed in ``docs/sources.md`` section "WWC figures", a
+    secondary source).
+
+    References
+    ----------
+    What Works Clearinghouse. *Procedures and Standards Handbook*, versions 4.1 and 5.0.
+
+    Examples
+    --------
+    >>> from cpdimpact.effects import improvement_index
+    >>> round(improvement_index(0.25))
+    10
+    >>> round(improvement_index(-0.25), 2)
+    -9.87
+    """
+    if isinstance(effect_size, EffectSize):
+        effect_size = effect_size.estimate
+    if isinstance(effect_size, bool | np.bool_ | str | bytes):
+        raise InvalidValueError(
+            f"improvement_index needs a numeric effect size, got {effect_size!r}."
+        )
+    try:
+        values = np.asarray(effect_size, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidValueError(
+            f"improvement_index needs numeric effect sizes, got {effect_size!r:.60}."
+        ) from None
+    out = 100.0 * stats.norm.cdf(values) - 50.0
+    return float(out) if out.ndim == 0 else out

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .._results import ResultFaces, Summary
 from ..errors import InvalidValueError
-from ._hedges import _real
+from ._inputs import real
 
 __all__ = [
     "EEF_ATTRITION_THRESHOLDS",
@@ -148,7 +148,7 @@ def _threats(threats) -> tuple[Threat, ...]:
 
 
 def _cut(name: str, thresholds: Sequence[float]) -> tuple[float, ...]:
-    values = tuple(_real(name, t) for t in thresholds)
+    values = tuple(real(name, t) for t in thresholds)
     if len(values) != 5 or not all(a < b for a, b in zip(values, values[1:], strict=False)):
         raise InvalidValueError(
             f"{name} must be five increasing values (the limits for 5, 4, 3, 2 and 1 "
@@ -420,11 +420,11 @@ def propose_padlocks(
             f"design must be one of {', '.join(map(repr, design_padlocks))} or padlocks 0-5; "
             f"got {design!r}."
         )
-    mdes = _real("mdes", mdes)
+    mdes = real("mdes", mdes)
     if not (mdes > 0 and not math.isnan(mdes)):
         raise InvalidValueError(f"mdes must be a positive effect size, got {mdes!r}.")
     rate = getattr(attrition, "overall", attrition)
-    rate = _real("attrition", rate)
+    rate = real("attrition", rate)
     if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
         hint = " Attrition is a fraction: 0.12 for 12%." if 1 < rate <= 100 else ""
         raise InvalidValueError(f"attrition must be between 0 and 1, got {rate!r}.{hint}")

@@ -9,15 +9,14 @@ Borenstein et al. (2009, ch. 4) and a normal (Wald) interval. Results are
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._results import critical_value
 from ..errors import InvalidValueError, format_rows
-from ._hedges import EffectSize, _check_alpha, _real
+from ._hedges import EffectSize, _check_alpha, improvement_index
+from ._inputs import finite, label_text, real, whole
 
 __all__ = [
     "cohens_d_from_data",
@@ -69,23 +68,8 @@ def _group(name: str, values: object) -> np.ndarray:
     return array
 
 
-def _count(name: str, value: object, minimum: int = 2) -> int:
-    valid = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool | np.bool_)
-        and math.isfinite(value)
-        and float(value).is_integer()
-        and value >= minimum
-    )
-    if not valid:
-        raise InvalidValueError(
-            f"{name} must be a whole number of at least {minimum}, got {value!r}."
-        )
-    return int(value)
-
-
 def _positive(name: str, value: object) -> float:
-    value = _real(name, value)
+    value = real(name, value)
     if not (math.isfinite(value) and value > 0):
         raise InvalidValueError(
             f"{name} must be positive and finite, got {value!r}; a standard deviation of 0 "
@@ -94,30 +78,17 @@ def _positive(name: str, value: object) -> float:
     return value
 
 
-def _finite(name: str, value: object) -> float:
-    value = _real(name, value)
-    if not math.isfinite(value):
-        raise InvalidValueError(f"{name} must be finite, got {value!r}.")
-    return value
-
-
 def _summary_inputs(
     mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control
 ) -> tuple[float, float, int, float, float, int]:
     return (
-        _finite("mean_treatment", mean_treatment),
+        finite("mean_treatment", mean_treatment),
         _positive("sd_treatment", sd_treatment),
-        _count("n_treatment", n_treatment),
-        _finite("mean_control", mean_control),
+        whole("n_treatment", n_treatment, 2),
+        finite("mean_control", mean_control),
         _positive("sd_control", sd_control),
-        _count("n_control", n_control),
+        whole("n_control", n_control, 2),
     )
-
-
-def _label(label: object) -> str:
-    if not isinstance(label, str):
-        raise InvalidValueError(f"label must be a string, got {label!r}.")
-    return label
 
 
 def _pooled_sd(s_t: float, n_t: int, s_c: float, n_c: int) -> float:
@@ -129,22 +100,52 @@ def _bias_factor(m: int) -> float:
     return 1.0 - 3.0 / (4.0 * m - 1.0)
 
 
-def _result(
+def wald_effect_size(
     *,
     d: float,
-    var_d: float,
-    j: float,
+    variance: float,
+    correction: float = 1.0,
     sd: float,
-    n: int | None,
+    n: int | None = None,
     alpha: float,
     label: str,
     method: str,
     symbol: str,
     sd_name: str,
     details: tuple[tuple[str, object], ...],
+    note: str,
 ) -> EffectSize:
-    estimate = j * d
-    std_error = j * math.sqrt(var_d)
+    """An :class:`EffectSize` with its large-sample (Wald) normal interval.
+
+    Parameters
+    ----------
+    d : float
+        The uncorrected standardised difference.
+    variance : float
+        Its large-sample sampling variance.
+    correction : float, default 1.0
+        Small-sample factor *J*: the estimate is ``J * d`` and its standard error
+        ``J * sqrt(variance)``.
+    sd : float
+        The standardising SD.
+    n : int or None, default None
+        Pupils behind the SD when a small-sample correction was asked for.
+    alpha : float
+        Significance level of the interval.
+    label, method, symbol, sd_name : str
+        As :class:`EffectSize`.
+    details : tuple of (str, object)
+        Design facts shown with the result.
+    note : str
+        What the interval assumes.
+
+    Returns
+    -------
+    EffectSize
+        With ``df=None`` (a normal interval).
+    """
+    estimate = correction * d
+    std_error = correction * math.sqrt(variance)
     q = critical_value(alpha, None)
     return EffectSize(
         estimate=estimate,
@@ -154,14 +155,14 @@ def _result(
         alpha=alpha,
         df=None,
         sd=sd,
-        correction=j,
+        correction=correction,
         n=n,
         label=label,
         method=method,
         symbol=symbol,
         sd_name=sd_name,
         details=details,
-        notes=(_LS_NOTE,),
+        notes=(note,),
     )
 
 
@@ -198,10 +199,10 @@ def _pooled_effect(
     else:
         j = 1.0
         method, symbol = "Cohen's d (two groups)", "d"
-    return _result(
+    return wald_effect_size(
         d=d,
-        var_d=var_d,
-        j=j,
+        variance=var_d,
+        correction=j,
         sd=pooled,
         n=total,
         alpha=alpha,
@@ -210,6 +211,7 @@ def _pooled_effect(
         symbol=symbol,
         sd_name="pooled SD",
         details=(("pupils (treatment, control)", (n_t, n_c)),),
+        note=_LS_NOTE,
     )
 
 
@@ -289,7 +291,14 @@ def cohens_d_from_summary(
         mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control
     )
     return _pooled_effect(
-        m_t - m_c, s_t, n_t, s_c, n_c, hedges=False, alpha=_check_alpha(alpha), label=_label(label)
+        m_t - m_c,
+        s_t,
+        n_t,
+        s_c,
+        n_c,
+        hedges=False,
+        alpha=_check_alpha(alpha),
+        label=label_text(label),
     )
 
 
@@ -373,7 +382,14 @@ def hedges_g_from_summary(
         mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control
     )
     return _pooled_effect(
-        m_t - m_c, s_t, n_t, s_c, n_c, hedges=True, alpha=_check_alpha(alpha), label=_label(label)
+        m_t - m_c,
+        s_t,
+        n_t,
+        s_c,
+        n_c,
+        hedges=True,
+        alpha=_check_alpha(alpha),
+        label=label_text(label),
     )
 
 
@@ -432,7 +448,7 @@ def cohens_d_from_data(
         c.size,
         hedges=False,
         alpha=_check_alpha(alpha),
-        label=_label(label),
+        label=label_text(label),
     )
 
 
@@ -488,7 +504,7 @@ def hedges_g_from_data(
         c.size,
         hedges=True,
         alpha=_check_alpha(alpha),
-        label=_label(label),
+        label=label_text(label),
     )
 
 
@@ -520,10 +536,10 @@ def _glass(
             f"the small-sample correction of Glass's delta needs n_control of at least 3, got {n_c}."
         )
     j = _bias_factor(m) if correct else 1.0
-    return _result(
+    return wald_effect_size(
         d=delta,
-        var_d=var,
-        j=j,
+        variance=var,
+        correction=j,
         sd=s_c,
         n=n_c if correct else None,
         alpha=alpha,
@@ -532,6 +548,7 @@ def _glass(
         symbol="delta",
         sd_name="control-group SD",
         details=(("pupils (treatment, control)", (n_t, n_c)),),
+        note=_LS_NOTE,
     )
 
 
@@ -607,13 +624,19 @@ def glass_delta_from_summary(
     >>> round(es.estimate, 4), round(es.variance, 5)
     (0.6667, 0.04454)
     """
-    m_t = _finite("mean_treatment", mean_treatment)
-    n_t = _count("n_treatment", n_treatment)
-    m_c = _finite("mean_control", mean_control)
+    m_t = finite("mean_treatment", mean_treatment)
+    n_t = whole("n_treatment", n_treatment, 2)
+    m_c = finite("mean_control", mean_control)
     s_c = _positive("sd_control", sd_control)
-    n_c = _count("n_control", n_control)
+    n_c = whole("n_control", n_control, 2)
     return _glass(
-        m_t - m_c, n_t, s_c, n_c, correct=correct, alpha=_check_alpha(alpha), label=_label(label)
+        m_t - m_c,
+        n_t,
+        s_c,
+        n_c,
+        correct=correct,
+        alpha=_check_alpha(alpha),
+        label=label_text(label),
     )
 
 
@@ -673,64 +696,5 @@ def glass_delta_from_data(
         c.size,
         correct=correct,
         alpha=_check_alpha(alpha),
-        label=_label(label),
+        label=label_text(label),
     )
-
-
-# --- WWC improvement index ----------------------------------------------------------------
-
-
-def improvement_index(effect_size):
-    r"""What Works Clearinghouse improvement index of an effect size.
-
-    Parameters
-    ----------
-    effect_size : float, array_like or EffectSize
-        Hedges' *g* (or any standardised effect size). An :class:`EffectSize` uses its
-        :attr:`~EffectSize.estimate`.
-
-    Returns
-    -------
-    float or numpy.ndarray
-        :math:`100\,\Phi(g) - 50`, in percentile points, from -50 to 50 (not rounded; the
-        WWC reports it as a whole number).
-
-    Raises
-    ------
-    cpdimpact.errors.InvalidValueError
-        If the input is not numeric.
-
-    Notes
-    -----
-    The expected change in percentile rank of an average comparison-group pupil had they
-    received the intervention: :math:`\Phi` is the standard normal CDF, so the index assumes
-    normally distributed outcomes (What Works Clearinghouse, *Procedures and Standards
-    Handbook* v4.1/v5.0, as transcribed in ``docs/sources.md`` section "WWC figures", a
-    secondary source).
-
-    References
-    ----------
-    What Works Clearinghouse. *Procedures and Standards Handbook*, versions 4.1 and 5.0.
-
-    Examples
-    --------
-    >>> from cpdimpact.effects import improvement_index
-    >>> round(improvement_index(0.25))
-    10
-    >>> round(improvement_index(-0.25), 2)
-    -9.87
-    """
-    if isinstance(effect_size, EffectSize):
-        return effect_size.improvement_index
-    if isinstance(effect_size, bool | np.bool_ | str | bytes):
-        raise InvalidValueError(
-            f"improvement_index needs a numeric effect size, got {effect_size!r}."
-        )
-    try:
-        values = np.asarray(effect_size, dtype=float)
-    except (TypeError, ValueError):
-        raise InvalidValueError(
-            f"improvement_index needs numeric effect sizes, got {effect_size!r:.60}."
-        ) from None
-    out = 100.0 * stats.norm.cdf(values) - 50.0
-    return float(out) if out.ndim == 0 else out

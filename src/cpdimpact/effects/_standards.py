@@ -21,7 +21,8 @@ from scipy import stats
 
 from .._results import ResultFaces, Summary
 from ..errors import DesignError, InvalidValueError, MissingColumnError, format_rows
-from ._hedges import _check_alpha, _real
+from ._hedges import _check_alpha
+from ._inputs import real, whole
 
 __all__ = [
     "AttritionRates",
@@ -87,7 +88,7 @@ WWC_ATTRITION = _attrition_frame()
 
 
 def _fraction(name: str, value: object) -> float:
-    value = _real(name, value)
+    value = real(name, value)
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         hint = " Rates are fractions: 0.30 for 30%." if 1.0 < value <= 100.0 else ""
         raise InvalidValueError(f"{name} must be a rate between 0 and 1, got {value!r}.{hint}")
@@ -227,7 +228,7 @@ def wwc_attrition(
             "wwc_attrition needs overall and differential attrition (fractions), or cohort=."
         )
     overall = _fraction("overall", overall)
-    differential = _real("differential", differential)
+    differential = real("differential", differential)
     if differential < 0:
         raise InvalidValueError(
             f"differential must be the absolute difference of the arms' attrition rates, "
@@ -238,23 +239,10 @@ def wwc_attrition(
     return "low" if differential * 100.0 <= limit * 100.0 + _TOLERANCE else "high"
 
 
-def _count(name: str, value: object) -> int:
-    valid = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool | np.bool_)
-        and math.isfinite(value)
-        and float(value).is_integer()
-        and value >= 0
-    )
-    if not valid:
-        raise InvalidValueError(f"{name} must be a whole number of at least 0, got {value!r}.")
-    return int(value)
-
-
 def _pair(name: str, value: object) -> tuple[int, int]:
     if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
         raise InvalidValueError(f"{name} must be a pair (treatment, control), got {value!r}.")
-    return _count(f"{name}[0] (treatment)", value[0]), _count(f"{name}[1] (control)", value[1])
+    return whole(f"{name}[0] (treatment)", value[0], 0), whole(f"{name}[1] (control)", value[1], 0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -542,10 +530,10 @@ def baseline_equivalence(
     >>> baseline_equivalence(0.04), baseline_equivalence(-0.12), baseline_equivalence(0.3)
     ('satisfied', 'adjustment required', 'not satisfied')
     """
-    value = _real("effect_size", effect_size)
+    value = real("effect_size", effect_size)
     if not math.isfinite(value):
         raise InvalidValueError(f"effect_size must be finite, got {value!r}.")
-    satisfied, adjustment = _real("satisfied", satisfied), _real("adjustment", adjustment)
+    satisfied, adjustment = real("satisfied", satisfied), real("adjustment", adjustment)
     if not 0 <= satisfied <= adjustment:
         raise InvalidValueError(
             f"thresholds must satisfy 0 <= satisfied <= adjustment, got {satisfied!r} and "
@@ -607,7 +595,7 @@ def cox_index(p_treatment: float, p_control: float, *, n: int | None = None) -> 
     """
     values = []
     for name, p in (("p_treatment", p_treatment), ("p_control", p_control)):
-        p = _real(name, p)
+        p = real(name, p)
         if not (math.isfinite(p) and 0.0 < p < 1.0):
             raise InvalidValueError(
                 f"{name} must be a proportion strictly between 0 and 1, got {p!r}; with 0 or 1 "
@@ -928,14 +916,14 @@ def wwc_clustering_correction(
     >>> round(c.t, 4), round(c.t_adjusted, 4), round(c.df, 2), round(c.p_value, 4)
     (2.9833, 1.3486, 231.66, 0.1788)
     """
-    g = _real("g", g)
+    g = real("g", g)
     if not math.isfinite(g):
         raise InvalidValueError(f"g must be finite, got {g!r}.")
-    n_t, n_c = _count("n_treatment", n_treatment), _count("n_control", n_control)
+    n_t, n_c = whole("n_treatment", n_treatment, 0), whole("n_control", n_control, 0)
     for name, value in (("n_treatment", n_t), ("n_control", n_c)):
         if value < 2:
             raise InvalidValueError(f"{name} must be at least 2, got {value}.")
-    icc = _real("icc", icc)
+    icc = real("icc", icc)
     if not (math.isfinite(icc) and 0.0 <= icc < 1.0):
         raise InvalidValueError(f"icc must lie in [0, 1), got {icc!r}.")
     alpha = _check_alpha(alpha)
@@ -943,14 +931,14 @@ def wwc_clustering_correction(
     if (n_clusters is None) == (cluster_size is None):
         raise InvalidValueError("give exactly one of n_clusters and cluster_size.")
     if n_clusters is not None:
-        m = _count("n_clusters", n_clusters)
+        m = whole("n_clusters", n_clusters, 0)
         if not 2 <= m <= total:
             raise InvalidValueError(
                 f"n_clusters must be between 2 and the number of pupils ({total}), got {m}."
             )
         n = total / m
     else:
-        n = _real("cluster_size", cluster_size)
+        n = real("cluster_size", cluster_size)
         if not (math.isfinite(n) and 1.0 <= n <= total / 2):
             raise InvalidValueError(
                 f"cluster_size must be between 1 and half the pupils ({total / 2:g}), got {n!r}."
@@ -1166,7 +1154,7 @@ _COST_LABELS = ("very low", "low", "moderate", "high", "very high")
 
 
 def _thresholds(thresholds: object) -> tuple[float, float, float, float]:
-    values = tuple(_real("thresholds", t) for t in thresholds)  # type: ignore[union-attr]
+    values = tuple(real("thresholds", t) for t in thresholds)  # type: ignore[union-attr]
     if len(values) != 4 or not all(0 < a < b for a, b in zip(values, values[1:], strict=False)):
         raise InvalidValueError(
             f"thresholds must be four increasing positive amounts, got {thresholds!r}."
@@ -1204,7 +1192,7 @@ def eef_cost_rating(
     >>> eef_cost_rating(79.99), eef_cost_rating(80), eef_cost_rating(720), eef_cost_rating(1201)
     ('very low', 'low', 'moderate', 'very high')
     """
-    cost = _real("cost_per_pupil", cost_per_pupil)
+    cost = real("cost_per_pupil", cost_per_pupil)
     if not (math.isfinite(cost) and cost >= 0):
         raise InvalidValueError(f"cost_per_pupil must be finite and at least 0, got {cost!r}.")
     edges = _thresholds(thresholds)
@@ -1328,20 +1316,20 @@ def eef_cost(
     >>> round(cost.per_pupil_per_year, 2), cost.rating, cost.pounds
     (26.67, 'very low', 1)
     """
-    pupils = _real("pupils", pupils)
+    pupils = real("pupils", pupils)
     if not (math.isfinite(pupils) and pupils > 0):
         raise InvalidValueError(f"pupils must be positive, got {pupils!r}.")
     valid_years = isinstance(years, numbers.Integral) and not isinstance(years, bool) and years >= 1
     if not valid_years:
         raise InvalidValueError(f"years must be a whole number of at least 1, got {years!r}.")
-    one_off, per_year = _real("one_off", one_off), _real("per_year", per_year)
+    one_off, per_year = real("one_off", one_off), real("per_year", per_year)
     for name, value in (("one_off", one_off), ("per_year", per_year)):
         if not (math.isfinite(value) and value >= 0):
             raise InvalidValueError(f"{name} must be finite and at least 0, got {value!r}.")
     if total is not None:
         if one_off or per_year:
             raise InvalidValueError("give either total, or one_off and per_year, not both.")
-        total = _real("total", total)
+        total = real("total", total)
     else:
         total = one_off + per_year * int(years)
     if not (math.isfinite(total) and total >= 0):

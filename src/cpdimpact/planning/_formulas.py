@@ -24,17 +24,7 @@ from scipy import optimize, stats
 from .._results import ResultFaces, Summary
 from ..errors import DesignError, InvalidValueError
 
-__all__ = [
-    "DESIGNS",
-    "POWERUP_NAMES",
-    "PowerAnalysis",
-    "mdes",
-    "mdes_curve",
-    "plot_mdes_curve",
-    "power",
-    "sample_size",
-    "schools_needed",
-]
+# The public names are listed once, in cpdimpact.planning.__all__.
 
 #: Designs understood by :func:`mdes`, :func:`power` and :func:`sample_size`: code -> words.
 DESIGNS: dict[str, str] = {
