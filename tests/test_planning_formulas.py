@@ -187,7 +187,7 @@ def test_readme_cra2_interval():
     assert (round(result.ci_lower, 3), round(result.ci_upper, 3)) == (0.183, 1.075)
     # PowerUpR's interval is MDES -/+ t_crit * SE (t_crit = t(0.975, 18))
     assert result.ci_upper - result.mdes == pytest.approx(stats.t.ppf(0.975, 18) * result.std_error)
-    assert result.conf_int() == pytest.approx((result.ci_lower, result.ci_upper))
+    assert tuple(result.conf_int().iloc[0]) == pytest.approx((result.ci_lower, result.ci_upper))
 
 
 def test_powerup_names_are_accepted_and_agree():

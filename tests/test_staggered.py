@@ -81,7 +81,7 @@ def test_faces(mpdta_fit):
     assert mpdta_fit.plot() is not None
     agg = mpdta_fit.aggregate("dynamic", min_e=-1, max_e=2)
     assert list(agg.pieces["event_time"]) == [-1, 0, 1, 2]
-    lower, upper = agg.conf_int()
+    lower, upper = agg.conf_int().iloc[0]
     assert lower < agg.estimate < upper
     assert agg.to_frame()["term"].iloc[0] == "dynamic: overall"
     with pytest.raises(ValueError, match="kind"):
@@ -188,7 +188,7 @@ def test_unbiased_and_covering_where_twfe_is_biased():
     for _ in range(60):
         data, truth = _staggered_panel(rng)
         agg = StaggeredDiD(n_bootstrap=0).fit(data).aggregate("simple")
-        lower, upper = agg.conf_int()
+        lower, upper = agg.conf_int().iloc[0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CpdImpactWarning)
             twfe = DiD().fit(data).estimate
@@ -500,7 +500,7 @@ def test_covariates_remove_the_bias_of_covariate_specific_trends(method, panel):
         ).fit(data)
         simple = agg.aggregate("simple")
         zs.append((simple.estimate - 1.0) / simple.std_error)
-        lower, upper = simple.conf_int()
+        lower, upper = simple.conf_int().iloc[0]
         hits += lower <= 1.0 <= upper
     # 20 replications: at least 16 covering (P < 1% under 95% coverage); mean z within 3 MC SE.
     assert hits >= 16, hits
@@ -559,7 +559,7 @@ def test_pupil_rows_as_repeated_cross_sections_recover_the_truth():
     assert res.n_rows == len(pupils) and "clustered by unit" in res.inference
     treated = pupils[(pupils["first_treated"] > 0) & (pupils["year"] >= pupils["first_treated"])]
     truth = records.true_effect(treated)["att"]
-    lower, upper = res.aggregate("simple").conf_int(alpha=0.001)
+    lower, upper = res.aggregate("simple").conf_int(alpha=0.001).iloc[0]
     assert lower < truth < upper
 
 

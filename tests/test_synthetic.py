@@ -424,7 +424,7 @@ def test_result_faces():
     fit = comparison["sdid"]
     assert "Placebo SE" in str(fit.summary())
     ci = fit.conf_int()
-    assert ci.loc["sdid", "lower"] < fit.estimate < ci.loc["sdid", "upper"]
+    assert ci.loc["sdid", "ci_lower"] < fit.estimate < ci.loc["sdid", "ci_upper"]
     for kind in ("trajectories", "gaps", "placebo"):
         ax = fit.plot(kind)
         assert ax.get_lines()

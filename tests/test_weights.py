@@ -737,7 +737,7 @@ def test_staggered_weighted_bias_and_coverage_full_size():
     for seed in range(200):
         frame, truth = _oversampled_panel(seed=1000 + seed, n_units=400)
         fit = StaggeredDiD(**spec, weights="w").fit(frame)
-        lower, upper = fit.aggregate("simple").conf_int()
+        lower, upper = fit.aggregate("simple").conf_int().iloc[0]
         weighted.append(fit.estimate)
         covered.append(lower <= truth <= upper)
         plain.append(StaggeredDiD(**spec).fit(frame).estimate)

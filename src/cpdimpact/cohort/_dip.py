@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._results import HtmlFromSummary, Summary, tidy_frame
+from .._results import EstimateResult, Summary, tidy_frame
 from .._validate import check_alpha, check_number
 from ..errors import InvalidArgumentError, SelectionOnDipWarning
 
@@ -54,7 +54,7 @@ _COLUMNS = (
 
 
 @dataclass(frozen=True, eq=False)
-class DipCheck(HtmlFromSummary):
+class DipCheck(EstimateResult):
     r"""Result of :func:`check_pre_period_dip`: one row per start cohort, and a verdict.
 
     Attributes
@@ -118,8 +118,12 @@ class DipCheck(HtmlFromSummary):
     def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
         """Tidy table of the differences (two-sided p-values and intervals, Welch df).
 
-        Terms are ``"dip before <start year>"``; only checked cohorts appear.
+        Terms are ``"dip before <start year>"``; only checked cohorts appear. ``alpha`` sets
+        the intervals (0.05 by default: :attr:`alpha` is the one-sided level of the check).
         """
+        return super().to_frame(alpha)
+
+    def _tidy(self, alpha: float) -> pd.DataFrame:
         rows = self.table[self.table["note"].eq("")]
         terms = pd.Index([f"dip before {int(g)}" for g in rows["start_year"]])
         return tidy_frame(

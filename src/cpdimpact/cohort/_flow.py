@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._results import HtmlFromSummary, Summary
+from .._results import ResultFaces, Summary
 
 __all__ = ["FlowLog", "FlowRecorder"]
 
@@ -15,7 +15,7 @@ STAGES = ("available", "eligible", "assigned", "analysed")
 
 
 @dataclass(frozen=True)
-class FlowLog(HtmlFromSummary):
+class FlowLog(ResultFaces):
     """Counts of schools, teachers and pupil records at each stage of cohort construction.
 
     Attributes

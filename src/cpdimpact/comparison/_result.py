@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cpdimpact._results import HtmlFromSummary, Summary
+from cpdimpact._results import ResultFaces, Summary
 from cpdimpact._validate import check_choice
 from cpdimpact.errors import (
     ArgumentTypeError,
@@ -33,7 +33,7 @@ def _first(ids, limit: int = 5) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class ComparisonWeights(HtmlFromSummary):
+class ComparisonWeights(ResultFaces):
     """Weights of treated and comparison schools from matching or entropy balancing.
 
     Weights target the average effect on the treated (ATT): every treated school that is kept

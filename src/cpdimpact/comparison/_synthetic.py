@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact._guards import check_absorbing, reject_infinite, require_variation
-from cpdimpact._results import HtmlFromSummary, Summary, interval, tidy_frame
+from cpdimpact._results import EstimateResult, Summary, tidy_frame
 from cpdimpact._validate import (
     check_alpha,
     check_bool,
@@ -529,7 +529,7 @@ def _sdid_placebos_random(panel: _Panel, opts, fit: _Fit, replications: int, rng
 
 
 @dataclass(frozen=True, eq=False)
-class SyntheticResult(HtmlFromSummary):
+class SyntheticResult(EstimateResult):
     """The effect on the treated area(s) from one of the three estimators. Immutable.
 
     Attributes
@@ -605,21 +605,21 @@ class SyntheticResult(HtmlFromSummary):
         return g[g.index >= self.first_treated].rename("effect")
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
-        """Normal interval ``estimate -/+ z * placebo SE`` (as synthdid)."""
-        lo, hi = interval(self.estimate, self.std_error, alpha=alpha or self.alpha)
-        return pd.DataFrame({"lower": [float(lo)], "upper": [float(hi)]}, index=[self.method])
+        """Normal interval ``estimate -/+ z * placebo SE`` (as synthdid), at the result's level
+        when ``None``; indexed by term (the method), columns ``ci_lower, ci_upper``."""
+        return super().conf_int(self._level(alpha))
 
-    def to_frame(self, alpha: float | None = None) -> pd.DataFrame:
+    def _tidy(self, alpha: float) -> pd.DataFrame:
         """Tidy row ``term, estimate, std_error, statistic, p_value, ci_lower, ci_upper`` (normal
         p-value and interval from the placebo SE)."""
         return tidy_frame(
             pd.Series({self.method: self.estimate}),
             pd.Series({self.method: self.std_error}),
             df=None,
-            alpha=alpha or self.alpha,
+            alpha=alpha,
         )
 
-    tidy = to_frame
+    tidy = EstimateResult.to_frame
 
     def summary(self) -> Summary:
         row = self.to_frame().iloc[0]
@@ -1216,7 +1216,7 @@ class SyntheticControl(_AreaSpec):
 
 
 @dataclass(frozen=True, eq=False)
-class SyntheticComparison(HtmlFromSummary):
+class SyntheticComparison(EstimateResult):
     """Synthetic control, synthetic DiD and DiD side by side on the same data. Immutable.
 
     Attributes
@@ -1230,7 +1230,13 @@ class SyntheticComparison(HtmlFromSummary):
     def __getitem__(self, method: str) -> SyntheticResult:
         return self.results[method]
 
-    def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+    def _headline(self) -> pd.Series:
+        raise AttributeError(
+            "a comparison of methods has no single headline estimate: pick one, e.g. "
+            "comparison['sdid'].estimate"
+        )
+
+    def _tidy(self, alpha: float) -> pd.DataFrame:
         """One tidy row per method, plus ``p_value_permutation``, ``n_placebos`` and
         ``pre_rmspe``."""
         rows = []
@@ -1242,7 +1248,7 @@ class SyntheticComparison(HtmlFromSummary):
             rows.append(row)
         return pd.DataFrame(rows)
 
-    tidy = to_frame
+    tidy = EstimateResult.to_frame
 
     def unit_weights(self) -> pd.DataFrame:
         """Donor weights of every method, one column per method."""

@@ -42,12 +42,13 @@ without refitting per draw; :func:`wild_bootstrap_aggregate` does the same for t
 of a :class:`StaggeredDiD` fit clustered by area.
 """
 
+from cpdimpact._results import EventStudyEstimates, plot_event_study
 from cpdimpact.did.bacon import BaconDecomposition, bacon_decomposition
 from cpdimpact.did.event_study import EventStudy
 from cpdimpact.did.honest import SensitivityResult, sensitivity, sensitivity_from_estimates
 from cpdimpact.did.imputation import ImputationDiD, ImputationPretrend, ImputationResult
 from cpdimpact.did.results import DiDResult, EventStudyResult, PretrendTest
-from cpdimpact.did.staggered import Aggregate, StaggeredDiD, StaggeredResult
+from cpdimpact.did.staggered import Aggregate, DynamicAggregate, StaggeredDiD, StaggeredResult
 from cpdimpact.did.sun_abraham import SunAbraham, SunAbrahamResult
 from cpdimpact.did.twfe import DiD
 from cpdimpact.did.wild import WildBootstrapResult, wild_cluster_bootstrap
@@ -59,12 +60,15 @@ __all__ = [
     "bacon_decomposition",
     "DiD",
     "DiDResult",
+    "DynamicAggregate",
     "EventStudy",
+    "EventStudyEstimates",
     "EventStudyResult",
     "ImputationDiD",
     "ImputationPretrend",
     "ImputationResult",
     "PretrendTest",
+    "plot_event_study",
     "SensitivityResult",
     "sensitivity",
     "sensitivity_from_estimates",

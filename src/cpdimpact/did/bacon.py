@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact._guards import check_start_constant
-from cpdimpact._results import HtmlFromSummary, Summary
+from cpdimpact._results import ResultFaces, Summary
 from cpdimpact._validate import check_choice
 from cpdimpact.did._checks import key_column, numeric_column, require_columns
 from cpdimpact.errors import (
@@ -465,7 +465,7 @@ def labels_at(periods: np.ndarray, index: int):
 
 
 @dataclass(frozen=True, eq=False)
-class BaconDecomposition(HtmlFromSummary):
+class BaconDecomposition(ResultFaces):
     """The 2x2 comparisons behind a TWFE DiD coefficient and their weights.
 
     Attributes

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from cpdimpact._results import HtmlFromSummary, Summary
+from cpdimpact._results import EstimateResult, EventStudyEstimates, Summary
 from cpdimpact._validate import check_alpha, check_choice
 from cpdimpact.errors import (
     ArgumentTypeError,
@@ -522,7 +522,7 @@ def _breakdown(problem, restriction, method, alpha, start: float) -> float | Non
 
 # --------------------------------------------------------------------------- the result
 @dataclass(frozen=True, kw_only=True, eq=False)
-class SensitivityResult(HtmlFromSummary):
+class SensitivityResult(EstimateResult):
     r"""Robust confidence intervals for an event-study target over a range of restrictions.
 
     Attributes
@@ -572,14 +572,10 @@ class SensitivityResult(HtmlFromSummary):
         """``"Mbar"`` or ``"M"``."""
         return BOUND_NAME[self.restriction]
 
-    def to_frame(self) -> pd.DataFrame:
-        """The table: one row per bound (``bound, ci_lower, ci_upper, method``), conventional first."""
-        return self.table.copy()
-
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Intervals at another level (recomputed from ``betahat`` and ``sigma``)."""
+    def _table(self, alpha: float) -> pd.DataFrame:
+        """:attr:`table` at level ``alpha`` (recomputed from ``betahat`` and ``sigma``)."""
         if alpha == self.alpha:
-            return self.to_frame()
+            return self.table.copy()
         bounds = tuple(self.table["bound"].iloc[1:])
         return _compute(
             _Problem(self.betahat, self.sigma, len(self.pre_event_times), np.array(self.weights)),
@@ -589,6 +585,30 @@ class SensitivityResult(HtmlFromSummary):
             alpha,
             breakdown=False,
         )[0]
+
+    def _tidy(self, alpha: float) -> pd.DataFrame:
+        """One term per row of the table (``conventional``, then ``Mbar=0.5``, ...): the target
+        and its standard error, the conventional test, and each interval at ``alpha``."""
+        table = self._table(alpha)
+        terms = ["conventional"] + [f"{self.bound_name}={b:g}" for b in table["bound"].iloc[1:]]
+        statistic = self.estimate / self.std_error
+        conventional = table["method"].to_numpy() == "conventional"
+        return pd.DataFrame(
+            {
+                "term": terms,
+                "estimate": self.estimate,
+                "std_error": self.std_error,
+                "statistic": np.where(conventional, statistic, np.nan),
+                "p_value": np.where(conventional, 2 * special.ndtr(-abs(statistic)), np.nan),
+                "ci_lower": table["ci_lower"].to_numpy(dtype=float),
+                "ci_upper": table["ci_upper"].to_numpy(dtype=float),
+            }
+        )
+
+    def to_frame(self, alpha: float | None = None) -> pd.DataFrame:
+        """The table: one row per bound (``bound, ci_lower, ci_upper, method``), conventional
+        first; at level ``alpha`` when given (recomputed from ``betahat`` and ``sigma``)."""
+        return self._table(self._level(alpha))
 
     def interpretation(self) -> str:
         """One sentence for an evaluator: what the breakdown value means."""
@@ -777,21 +797,10 @@ def _check_estimates(beta, sigma) -> tuple[np.ndarray, np.ndarray]:
     return beta, sigma
 
 
-def _run(
-    beta,
-    sigma,
-    pre,
-    post,
-    reference,
-    *,
-    restriction,
-    bounds,
-    target,
-    alpha,
-    method,
-    notes,
-    breakdown,
-):
+def _run(inputs: tuple, restriction, bounds, target, alpha, method, breakdown):
+    """The analysis of ``inputs = (beta, sigma, pre, post, reference, notes)`` with the
+    options of :func:`sensitivity`."""
+    beta, sigma, pre, post, reference, notes = inputs
     method, bounds = _check_options(restriction, method, alpha, bounds)
     beta, sigma = _check_estimates(beta, sigma)
     pre, post = np.asarray(pre, dtype=int), np.asarray(post, dtype=int)
@@ -846,26 +855,49 @@ def _split(times: np.ndarray, reference: int, what: str):
 
 
 # --------------------------------------------------------------------------- inputs
-def _from_event_study(res) -> tuple:
-    coef = res.coefficients
-    usable = ~coef["reference"].to_numpy(bool) & ~coef["binned"].to_numpy(bool)
-    notes = list(res.notes)
-    if coef["binned"].any():
-        dropped = [str(t) for t in coef.loc[coef["binned"], "term"]]
+def _from_event_time_estimates(res) -> tuple:
+    """Coefficients, covariance and reference of any event-study result (binned ends out)."""
+    name = type(res).__name__
+    frame = res.event_time_frame()
+    if "separate_test" in frame and frame["separate_test"].any():
+        frame = frame.loc[~frame["separate_test"].to_numpy(bool)]
+        separate = True
+    else:
+        separate = False
+    reference = res.reference_event_time
+    if reference is None:
+        why = (
+            "its pre-period coefficients come from a separate regression (the pre-trend test) "
+            "with no joint covariance with the effects"
+            if separate
+            else "it has no pre-period coefficients relative to an omitted period"
+        )
+        raise DesignError(
+            f"sensitivity needs event-study coefficients relative to one omitted reference "
+            f"period and their joint covariance; a {name} has no reference period: {why}. Use "
+            "an EventStudy, SunAbraham or StaggeredDiD(base_period='universal') fit, or pass "
+            "coefficients and covariance to sensitivity_from_estimates"
+        )
+    binned = frame["binned"].to_numpy(bool)
+    usable = ~frame["reference"].to_numpy(bool) & ~binned
+    notes = list(getattr(res, "notes", ()))
+    if binned.any():
+        labels = frame["term"] if "term" in frame else frame.index.to_series()
+        dropped = [str(t) for t in labels[binned]]
         notes.append(
             f"binned end points {dropped} were left out: they average several event times, "
             "which the period-to-period restrictions cannot describe"
         )
-    times = coef.index.to_numpy()[usable].astype(int)
-    terms = coef["term"].to_numpy()[usable]
-    beta = res.params.loc[terms].to_numpy(dtype=float)
-    sigma = res.cov.loc[terms, terms].to_numpy(dtype=float)
-    pre, post = _split(times, int(res.reference), "EventStudyResult")
-    notes.append(
-        "intervals use normal critical values (as HonestDiD), not t with G - 1 degrees of "
-        f"freedom as the event study's own intervals (G = {res.n_clusters})"
-    )
-    return beta, sigma, pre, post, int(res.reference), notes
+    times = frame.index.to_numpy()[usable].astype(int)
+    beta = frame["estimate"].to_numpy(dtype=float)[usable]
+    sigma = res.event_time_cov().loc[times, times].to_numpy(dtype=float)
+    pre, post = _split(times, int(reference), name)
+    if np.isfinite(getattr(res, "df", np.inf)):
+        notes.append(
+            "intervals use normal critical values (as HonestDiD), not t with G - 1 degrees of "
+            f"freedom as the event study's own intervals (G = {res.n_clusters})"
+        )
+    return beta, sigma, pre, post, int(reference), notes
 
 
 def _from_aggregate(agg, *, reference=None, varying=None, clusters=None, stacklevel=4) -> tuple:
@@ -934,9 +966,13 @@ def sensitivity(
 
     Parameters
     ----------
-    event_study : EventStudyResult, StaggeredResult or Aggregate
-        A two-way fixed-effects :class:`~cpdimpact.did.EventStudyResult` (its coefficients and
-        cluster-robust covariance; binned end points are left out), a
+    event_study : EventStudyEstimates
+        Any event-study result: a two-way fixed-effects :class:`~cpdimpact.did.EventStudyResult`
+        (its coefficients and cluster-robust covariance; binned end points are left out), a
+        :class:`~cpdimpact.did.SunAbrahamResult` (the IW estimates and their covariance, cohort
+        shares estimated), an :class:`~cpdimpact.did.ImputationResult` (refused with a
+        :class:`~cpdimpact.errors.DesignError`: its pre-trend leads come from a separate
+        regression, with no reference period and no joint covariance), a
         :class:`~cpdimpact.did.StaggeredResult` (its ``aggregate("dynamic")``, with the covariance
         clustered as the fit was), or a dynamic :class:`~cpdimpact.did.Aggregate` (covariance
         :math:`\Psi'\Psi/n^2` from ``piece_influence``). Fit staggered designs with
@@ -1036,41 +1072,28 @@ def sensitivity(
     >>> res.table["method"].tolist()
     ['conventional', 'C-LF', 'C-LF']
     """
-    from cpdimpact.did.results import EventStudyResult
     from cpdimpact.did.staggered import Aggregate, StaggeredResult
 
-    if isinstance(event_study, EventStudyResult):
-        beta, sigma, pre, post, reference, notes = _from_event_study(event_study)
-    elif isinstance(event_study, StaggeredResult):
+    if isinstance(event_study, StaggeredResult):
         spec = event_study.spec
         boot = event_study.bootstrap
-        beta, sigma, pre, post, reference, notes = _from_aggregate(
+        inputs = _from_aggregate(
             event_study.aggregate("dynamic"),
             reference=-1 - int(spec.anticipation),
             varying=spec.base_period == "varying",
             clusters=None if boot is None else boot.clusters,
         )
     elif isinstance(event_study, Aggregate):
-        beta, sigma, pre, post, reference, notes = _from_aggregate(event_study)
+        inputs = _from_aggregate(event_study)
+    elif isinstance(event_study, EventStudyEstimates):
+        inputs = _from_event_time_estimates(event_study)
     else:
         raise ArgumentTypeError(
-            "event_study must be an EventStudyResult, a StaggeredResult or a dynamic Aggregate; "
-            f"got {type(event_study).__name__} (use sensitivity_from_estimates for raw estimates)"
+            "event_study must be an event-study result (EventStudyResult, SunAbrahamResult, "
+            "ImputationResult, StaggeredResult or its dynamic aggregate); got "
+            f"{type(event_study).__name__} (use sensitivity_from_estimates for raw estimates)"
         )
-    return _run(
-        beta,
-        sigma,
-        pre,
-        post,
-        reference,
-        restriction=restriction,
-        bounds=bounds,
-        target=target,
-        alpha=alpha,
-        method=method,
-        notes=notes,
-        breakdown=breakdown,
-    )
+    return _run(inputs, restriction, bounds, target, alpha, method, breakdown)
 
 
 def sensitivity_from_estimates(
@@ -1154,16 +1177,11 @@ def sensitivity_from_estimates(
             reference = int(times[gaps[0]] + 1)
     pre, post = _split(times, reference, "event_times")
     return _run(
-        beta,
-        sigma,
-        pre,
-        post,
-        reference,
-        restriction=restriction,
-        bounds=bounds,
-        target=target,
-        alpha=alpha,
-        method=method,
-        notes=(),
-        breakdown=breakdown,
+        (beta, sigma, pre, post, reference, ()),
+        restriction,
+        bounds,
+        target,
+        alpha,
+        method,
+        breakdown,
     )

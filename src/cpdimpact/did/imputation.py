@@ -32,7 +32,7 @@ from cpdimpact._guards import (
     require_residual_variation,
     require_variation,
 )
-from cpdimpact._results import HtmlFromSummary, Summary, interval, tidy_frame
+from cpdimpact._results import EventStudyEstimates, interval, tidy_frame
 from cpdimpact._validate import check_int
 from cpdimpact.did._checks import integer_valued, numeric_column, start_column
 from cpdimpact.did._common import check_alpha, normalise_covariates, prepare, warn
@@ -928,7 +928,7 @@ class ImputationPretrend(NamedTuple):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class ImputationResult(HtmlFromSummary):
+class ImputationResult(EventStudyEstimates):
     """Result of :class:`ImputationDiD`.
 
     Attributes
@@ -1005,14 +1005,6 @@ class ImputationResult(HtmlFromSummary):
             "reference distribution"
         )
 
-    @property
-    def statistic(self) -> float:
-        return self.estimate / self.std_error
-
-    @property
-    def p_value(self) -> float:
-        return float(self.to_frame()["p_value"].iloc[0])
-
     def vcov(self) -> pd.DataFrame:
         """Conservative covariance of the overall ATT and the horizons (terms of to_frame)."""
         psi = self.influence.to_numpy()
@@ -1020,19 +1012,17 @@ class ImputationResult(HtmlFromSummary):
         terms = list(self.influence.columns)
         return pd.DataFrame(cov, index=terms, columns=terms)
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table: ``ATT`` then ``event_time=e`` for each horizon (normal intervals)."""
+    def _tidy(self, alpha: float) -> pd.DataFrame:
+        """``ATT`` then ``event_time=e`` for each horizon (normal intervals)."""
         terms = list(self.influence.columns)
         estimates = pd.Series([self.estimate, *self.event_study["estimate"]], index=terms)
         std_errors = pd.Series([self.std_error, *self.event_study["std_error"]], index=terms)
-        return tidy_frame(estimates, std_errors, df=None, alpha=self.spec.alpha)
+        return tidy_frame(estimates, std_errors, df=None, alpha=alpha)
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        frame = self.to_frame()
-        lower, upper = interval(frame["estimate"], frame["std_error"], alpha=alpha)
-        return pd.DataFrame({"ci_lower": lower, "ci_upper": upper}, index=frame["term"])
+    def _title(self) -> str:
+        return "Imputation DiD (Borusyak, Jaravel & Spiess 2024)"
 
-    def summary(self) -> Summary:
+    def _facts(self) -> tuple[tuple[str, str], ...]:
         facts = [
             ("Outcome", self.spec.outcome),
             ("Overall ATT", f"{self.estimate:.4f} (SE {self.std_error:.4f})"),
@@ -1053,47 +1043,31 @@ class ImputationResult(HtmlFromSummary):
         ]
         if self.pretrend is not None:
             facts.append(("Pre-trend test (BJS Test 1)", str(self.pretrend)))
-        return Summary(
-            title="Imputation DiD (Borusyak, Jaravel & Spiess 2024)",
-            facts=tuple(facts),
-            table=self.to_frame(),
-            notes=self.notes,
-        )
+        return tuple(facts)
 
-    def plot(self, *, ax=None):
-        """Event-study figure: effects by horizon with intervals, and the Test 1 leads if any.
-
-        The lead coefficients come from a separate regression on untreated rows (BJS Test 1);
-        they are drawn in grey and are not a reference for the effects.
-        """
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6.5, 4))
-        es = self.event_study
-        ax.errorbar(
-            es["event_time"],
-            es["estimate"],
-            yerr=[es["estimate"] - es["ci_lower"], es["ci_upper"] - es["estimate"]],
-            fmt="o",
-            capsize=3,
-            label="effect (imputation)",
-        )
+    def event_time_frame(self, alpha: float | None = None) -> pd.DataFrame:
+        """The effects by horizon (normal intervals at ``alpha``) and, after a pre-trend test,
+        its lead coefficients flagged ``separate_test``: they come from a separate regression on
+        untreated rows (BJS Test 1) and are not relative to a reference period."""
+        alpha = self._level(alpha)
+        parts = [self.event_study.assign(separate_test=False)]
         if self.pretrend is not None:
-            leads = self.pretrend.leads
-            lower, upper = interval(leads["estimate"], leads["std_error"], alpha=self.spec.alpha)
-            ax.errorbar(
-                leads["event_time"],
-                leads["estimate"],
-                yerr=[leads["estimate"] - lower, upper - leads["estimate"]],
-                fmt="s",
-                color="grey",
-                capsize=3,
-                label="pre-trend lead (Test 1)",
-            )
-            ax.legend(frameon=False)
-        ax.axhline(0, color="grey", linewidth=0.8)
-        ax.axvline(-0.5 - self.spec.anticipation, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xlabel("event time (periods since first treated)")
-        ax.set_ylabel(f"effect on {self.spec.outcome}")
-        return ax
+            parts.insert(0, self.pretrend.leads.assign(separate_test=True))
+        frame = pd.concat(parts, ignore_index=True).sort_values("event_time")
+        frame = frame.set_index("event_time")[["estimate", "std_error", "separate_test"]]
+        frame["ci_lower"], frame["ci_upper"] = interval(
+            frame["estimate"], frame["std_error"], alpha=alpha
+        )
+        frame["reference"] = False
+        frame["binned"] = False
+        return frame
+
+    def event_time_cov(self) -> pd.DataFrame:
+        """Covariance of the effects by horizon (from :meth:`vcov`; the Test 1 leads have no
+        joint covariance with them)."""
+        cov = self.vcov().iloc[1:, 1:]
+        index = pd.Index(self.event_study["event_time"].to_numpy(dtype=int), name="event_time")
+        return pd.DataFrame(cov.to_numpy(), index=index, columns=index)
+
+    def _event_study_title(self) -> str:
+        return "Imputation event study"

@@ -1,7 +1,7 @@
 """Immutable results of the two-way fixed-effects estimators.
 
-Both results carry the five uniform faces (``summary()``, ``to_frame()``, ``plot(*, ax=None)``,
-``_repr_html_``, ``conf_int(alpha=0.05)``) and state their inference explicitly: covariance
+Both results are :class:`~cpdimpact._results.EstimateResult` (the uniform faces derived from one
+tidy table; the event study is also an :class:`~cpdimpact._results.EventStudyEstimates`) and state their inference explicitly: covariance
 type, degrees of freedom, number of clusters, observations and units, and the cluster variable.
 Under ``cov_type="CR2"`` every term has its own Satterthwaite degrees of freedom (``df_terms``).
 """
@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numpy as np
 import pandas as pd
 
-from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
+from cpdimpact._results import EstimateResult, EventStudyEstimates, tidy_frame
 
 __all__ = ["DiDResult", "EventStudyResult", "PretrendTest", "TwfeFit"]
 
@@ -53,13 +52,15 @@ class PretrendTest(NamedTuple):
         )
 
 
-def _conf_int(params: pd.Series, std_errors: pd.Series, alpha: float, df) -> pd.DataFrame:
-    if isinstance(df, pd.Series):  # CR2: one df per term
-        df = df.reindex(params.index).to_numpy(dtype=float)
-    lower, upper = interval(params, std_errors.reindex(params.index), alpha=alpha, df=df)
-    out = pd.DataFrame({"ci_lower": lower, "ci_upper": upper}, index=params.index.astype(str))
-    out.index.name = "term"
-    return out
+def sample_facts(res) -> list[tuple[str, str]]:
+    """The estimation sample of a two-way fixed-effects fit, as summary facts."""
+    return [
+        ("Outcome", res.outcome),
+        ("Observations", f"{res.n_obs:,}"),
+        ("Units (absorbed fixed effects)", f"{res.n_units:,}"),
+        ("Periods (fixed effects)", f"{res.n_periods:,}"),
+        ("Weights", res.weights or "none"),
+    ]
 
 
 def _inference_facts(res) -> list[tuple[str, str]]:
@@ -70,11 +71,7 @@ def _inference_facts(res) -> list[tuple[str, str]]:
         factor = "none (CR2 adjustment matrices)"
         df = _cr2_df_text(res)
     facts = [
-        ("Outcome", res.outcome),
-        ("Observations", f"{res.n_obs:,}"),
-        ("Units (absorbed fixed effects)", f"{res.n_units:,}"),
-        ("Periods (fixed effects)", f"{res.n_periods:,}"),
-        ("Weights", res.weights or "none"),
+        *sample_facts(res),
         ("Standard errors", res.cov_type),
         ("Cluster variable", res.cluster),
         ("Clusters (G)", f"{res.n_clusters:,}"),
@@ -91,7 +88,7 @@ def _cr2_df_text(res) -> str:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class TwfeFit(HtmlFromSummary):
+class TwfeFit(EstimateResult):
     """Coefficients, covariance and inference facts shared by every two-way FE result.
 
     Attributes
@@ -155,6 +152,11 @@ class TwfeFit(HtmlFromSummary):
     def _term_df(self):
         return self.df if self.df_terms is None else self.df_terms
 
+    def _tidy(self, alpha: float) -> pd.DataFrame:
+        """Every reported term; intervals ``estimate -/+ t_df * std_error`` (CR2: each term's
+        df)."""
+        return tidy_frame(self.params, self.std_errors, df=self._term_df(), alpha=alpha)
+
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class DiDResult(TwfeFit):
@@ -173,52 +175,15 @@ class DiDResult(TwfeFit):
 
     term: str
 
-    @property
-    def estimate(self) -> float:
-        """The DiD estimate (treatment coefficient) in outcome units."""
-        return float(self.params[self.term])
+    def _headline_term(self) -> str:
+        """The headline is the treatment (exposure) coefficient, :attr:`term`."""
+        return self.term
 
-    @property
-    def std_error(self) -> float:
-        """Cluster-robust standard error of :attr:`estimate`."""
-        return float(self.std_errors[self.term])
+    def _title(self) -> str:
+        return "Difference-in-differences (two-way fixed effects)"
 
-    @property
-    def statistic(self) -> float:
-        """t statistic of the estimate."""
-        return self.estimate / self.std_error
-
-    @property
-    def p_value(self) -> float:
-        """Two-sided p-value against t with ``df`` (CR2: the treatment's) degrees of freedom."""
-        return float(p_value(self.statistic, self.df))
-
-    @property
-    def ci_lower(self) -> float:
-        """Lower limit of the ``1 - alpha`` confidence interval."""
-        return float(self.conf_int(self.alpha).loc[self.term, "ci_lower"])
-
-    @property
-    def ci_upper(self) -> float:
-        """Upper limit of the ``1 - alpha`` confidence interval."""
-        return float(self.conf_int(self.alpha).loc[self.term, "ci_upper"])
-
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table of treatment and covariate terms (intervals at ``alpha``)."""
-        return tidy_frame(self.params, self.std_errors, df=self._term_df(), alpha=self.alpha)
-
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Intervals ``estimate -/+ t_df * std_error`` (CR2: each term's df), indexed by term."""
-        return _conf_int(self.params, self.std_errors, alpha, self._term_df())
-
-    def summary(self) -> Summary:
-        """A printable summary: the inference facts and the tidy table."""
-        return Summary(
-            title="Difference-in-differences (two-way fixed effects)",
-            facts=(("Treatment", self.term), *_inference_facts(self)),
-            table=self.to_frame(),
-            notes=self.notes,
-        )
+    def _facts(self) -> tuple[tuple[str, str], ...]:
+        return (("Treatment", self.term), *_inference_facts(self))
 
     def __repr__(self) -> str:
         return (
@@ -252,7 +217,7 @@ class DiDResult(TwfeFit):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class EventStudyResult(TwfeFit):
+class EventStudyResult(TwfeFit, EventStudyEstimates):
     """Result of :class:`cpdimpact.did.EventStudy`: effects by event time.
 
     Attributes
@@ -281,29 +246,39 @@ class EventStudyResult(TwfeFit):
     reference: int
     window: tuple[int, int] | None
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table of the estimated event-time and covariate terms (reference omitted)."""
-        return tidy_frame(self.params, self.std_errors, df=self._term_df(), alpha=self.alpha)
+    def _title(self) -> str:
+        return "Event study (two-way fixed effects)"
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Intervals ``estimate -/+ t_df * std_error`` (CR2: each term's df), indexed by term."""
-        return _conf_int(self.params, self.std_errors, alpha, self._term_df())
-
-    def summary(self) -> Summary:
-        """A printable summary: inference facts, the tidy table and the pre-trend test."""
+    def _facts(self) -> tuple[tuple[str, str], ...]:
         window = "all event times" if self.window is None else f"binned to {self.window}"
         pre = "no pre-period coefficients" if self.pretrend is None else str(self.pretrend)
-        return Summary(
-            title="Event study (two-way fixed effects)",
-            facts=(
-                ("Reference event time", str(self.reference)),
-                ("Window", window),
-                *_inference_facts(self),
-                ("Pre-trend test", pre),
-            ),
-            table=self.to_frame(),
-            notes=self.notes,
+        return (
+            ("Reference event time", str(self.reference)),
+            ("Window", window),
+            *_inference_facts(self),
+            ("Pre-trend test", pre),
         )
+
+    def _headline(self) -> pd.Series:
+        raise AttributeError(
+            "an event study has no single headline estimate: read the coefficients by event "
+            "time (result.coefficients, result.to_frame()), or fit DiD for one estimate"
+        )
+
+    def event_time_frame(self, alpha: float | None = None) -> pd.DataFrame:
+        """:attr:`coefficients` with intervals at ``alpha`` (t with each term's df)."""
+        coef = self.coefficients.copy()
+        estimated = ~coef["reference"].to_numpy(bool)
+        ci = self.conf_int(self._level(alpha)).loc[coef.loc[estimated, "term"]]
+        coef.loc[estimated, ["ci_lower", "ci_upper"]] = ci.to_numpy()
+        return coef
+
+    def event_time_cov(self) -> pd.DataFrame:
+        """Cluster-robust covariance of the event-time coefficients (binned ends included)."""
+        coef = self.coefficients.loc[~self.coefficients["reference"].to_numpy(bool)]
+        terms = coef["term"].tolist()
+        cov = self.cov.loc[terms, terms]
+        return pd.DataFrame(cov.to_numpy(), index=coef.index, columns=coef.index)
 
     def __repr__(self) -> str:
         return (
@@ -311,47 +286,3 @@ class EventStudyResult(TwfeFit):
             f"reference={self.reference}, df={self.df:.4g}, n_clusters={self.n_clusters}, "
             f"n_obs={self.n_obs})"
         )
-
-    def plot(self, *, ax=None):
-        """Event-study figure: estimates and CIs by event time, reference hollow; returns Axes."""
-        import matplotlib.pyplot as plt  # lazy: importing cpdimpact stays cheap
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4))
-        coef = self.coefficients
-        est = coef.loc[~coef["reference"]]
-        x = est.index.to_numpy(dtype=float)
-        ax.axhline(0, color="0.5", linewidth=0.8)
-        ax.axvline(-0.5, color="0.5", linestyle="--", linewidth=0.8)
-        ax.errorbar(
-            x,
-            est["estimate"],
-            yerr=[est["estimate"] - est["ci_lower"], est["ci_upper"] - est["estimate"]],
-            fmt="o",
-            color="C0",
-            capsize=3,
-            label=f"estimate, {1 - self.alpha:.0%} CI",
-        )
-        ax.plot(
-            [self.reference],
-            [0.0],
-            marker="o",
-            markerfacecolor="white",
-            color="C0",
-            linestyle="none",
-            label=f"reference (event time {self.reference})",
-        )
-        ticks = coef.index.to_numpy()
-        labels = [
-            (f"\u2264{e}" if e == ticks.min() else f"\u2265{e}") if b else str(e)
-            for e, b in zip(ticks, coef["binned"], strict=True)
-        ]
-        ax.set_xticks(ticks, labels)
-        ax.set_xlabel("Event time (periods since first treated)")
-        ax.set_ylabel(f"Effect on {self.outcome}")
-        title = "Event study"
-        if self.pretrend is not None and np.isfinite(self.pretrend.p_value):
-            title += f" (pre-trend test p = {self.pretrend.p_value:.3f})"
-        ax.set_title(title)
-        ax.legend(frameon=False, fontsize="small")
-        return ax

@@ -41,7 +41,15 @@ from cpdimpact._guards import (
     require_residual_variation,
     require_variation,
 )
-from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
+from cpdimpact._results import (
+    EstimateResult,
+    EventStudyEstimates,
+    Summary,
+    interval,
+    p_value,
+    plot_event_study,
+    tidy_frame,
+)
 from cpdimpact._validate import check_alpha, check_bool, check_choice, check_int, check_seed
 from cpdimpact._weights import constant, weight_values, zero_weight_note
 from cpdimpact.did._checks import start_column
@@ -58,7 +66,7 @@ from cpdimpact.errors import (
     format_rows,
 )
 
-__all__ = ["StaggeredDiD", "StaggeredResult", "Aggregate", "PretrendWald"]
+__all__ = ["StaggeredDiD", "StaggeredResult", "Aggregate", "DynamicAggregate", "PretrendWald"]
 
 KINDS = ("simple", "dynamic", "group", "calendar")
 
@@ -647,8 +655,12 @@ class PretrendWald:
 
 
 @dataclass(frozen=True, eq=False)
-class Aggregate:
-    """An aggregated effect: overall estimate and, for dynamic/group/calendar, its pieces."""
+class Aggregate(EstimateResult):
+    """An aggregated effect: overall estimate and, for dynamic/group/calendar, its pieces.
+
+    ``conf_int()`` is a DataFrame (overall term first, then the pieces) like every result's:
+    ``lower, upper = agg.conf_int().iloc[0]`` gives the overall interval.
+    """
 
     kind: str
     estimate: float
@@ -665,33 +677,108 @@ class Aggregate:
     #: fixed (``estimate == cell_weights @ group_time["estimate"]``).
     cell_weights: np.ndarray | None = field(default=None, repr=False)
 
-    def conf_int(self, alpha: float | None = None) -> tuple[float, float]:
-        lower, upper = interval(self.estimate, self.std_error, alpha=alpha or self.alpha)
-        return float(lower), float(upper)
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """Normal intervals of the overall effect and the pieces (at the fit's ``alpha`` when
+        ``None``), indexed by term."""
+        return super().conf_int(self._level(alpha))
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table: the overall effect, then the pieces (by event time, group or period)."""
-        overall = tidy_frame(
-            pd.Series({f"{self.kind}: overall": self.estimate}),
-            pd.Series({f"{self.kind}: overall": self.std_error}),
-            df=None,
-            alpha=self.alpha,
+    def _tidy(self, alpha: float) -> pd.DataFrame:
+        """The overall effect, then the pieces (by event time, group or period); normal
+        intervals."""
+        overall = f"{self.kind}: overall"
+        estimates, std_errors = (
+            pd.Series({overall: self.estimate}),
+            pd.Series({overall: self.std_error}),
         )
-        if self.pieces.empty:
-            return overall
-        label = self.pieces.columns[0]
-        terms = [f"{label}={v}" for v in self.pieces[label]]
-        parts = tidy_frame(
-            pd.Series(self.pieces["estimate"].to_numpy(), index=terms),
-            pd.Series(self.pieces["std_error"].to_numpy(), index=terms),
-            df=None,
-            alpha=self.alpha,
+        if not self.pieces.empty:
+            label = self.pieces.columns[0]
+            terms = [f"{label}={v}" for v in self.pieces[label]]
+            estimates = pd.concat(
+                [estimates, pd.Series(self.pieces["estimate"].to_numpy(), index=terms)]
+            )
+            std_errors = pd.concat(
+                [std_errors, pd.Series(self.pieces["std_error"].to_numpy(), index=terms)]
+            )
+        return tidy_frame(estimates, std_errors, df=None, alpha=alpha)
+
+    def _title(self) -> str:
+        return f"Staggered DiD aggregate ({self.kind})"
+
+    def _facts(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("Aggregation", self.kind),
+            ("Estimate", f"{self.estimate:.4f} (SE {self.std_error:.4f})"),
+            ("Confidence level", f"{1 - self.alpha:.0%}"),
         )
-        return pd.concat([overall, parts], ignore_index=True)
 
 
 @dataclass(frozen=True, eq=False)
-class StaggeredResult(HtmlFromSummary):
+class DynamicAggregate(Aggregate, EventStudyEstimates):
+    """The dynamic (event-time) aggregate of a staggered fit: an event study.
+
+    ``pieces`` holds one row per event time. ``reference`` is the omitted event time of a fit
+    with ``base_period="universal"`` (its row, if present, is the zero it is normalised to);
+    ``None`` when the base period varies.
+    """
+
+    reference: int | None = None
+
+    @property
+    def reference_event_time(self) -> int | None:
+        """:attr:`reference`, else the single event time missing between the first and last."""
+        if self.reference is not None:
+            return self.reference
+        times = self.pieces["event_time"].to_numpy(dtype=int)
+        if times.size == 0:
+            return None
+        missing = sorted(set(range(times.min(), times.max() + 1)) - set(times.tolist()))
+        return missing[0] if len(missing) == 1 else None
+
+    def event_time_frame(self, alpha: float | None = None) -> pd.DataFrame:
+        """The pieces by event time: normal intervals at ``alpha``, and the uniform band (at
+        the fit's ``alpha`` only; NaN at another level) when bootstrapped."""
+        alpha = self._level(alpha)
+        pieces = self.pieces.sort_values("event_time")
+        frame = pd.DataFrame(
+            {
+                "estimate": pieces["estimate"].to_numpy(),
+                "std_error": pieces["std_error"].to_numpy(),
+            },
+            index=pd.Index(pieces["event_time"].to_numpy(dtype=int), name="event_time"),
+        )
+        frame["ci_lower"], frame["ci_upper"] = interval(
+            frame["estimate"], frame["std_error"], alpha=alpha
+        )
+        reference = self.reference_event_time
+        if reference is not None and reference not in frame.index:  # the zero it is relative to
+            frame.loc[reference] = (0.0, np.nan, 0.0, 0.0)
+            frame = frame.sort_index()
+        frame["reference"] = frame.index == reference
+        frame["binned"] = False
+        same = alpha == self.alpha
+        for column in ("band_lower", "band_upper"):
+            band = pieces.set_index("event_time")[column]
+            frame[column] = band.reindex(frame.index).to_numpy() if same else np.nan
+        return frame
+
+    def event_time_cov(self) -> pd.DataFrame:
+        """``psi' psi / n**2`` from the pieces' influence functions (units independent; pass
+        the :class:`StaggeredResult` to :func:`~cpdimpact.did.honest.sensitivity` for a
+        clustered covariance)."""
+        times = self.pieces["event_time"].to_numpy(dtype=int)
+        psi = np.asarray(self.piece_influence, dtype=float)
+        keep = times != self.reference_event_time
+        psi = psi[:, keep]
+        cov = psi.T @ psi / psi.shape[0] ** 2
+        index = pd.Index(times[keep], name="event_time")
+        return pd.DataFrame(cov, index=index, columns=index).sort_index().sort_index(axis=1)
+
+    def _event_study_title(self) -> str:
+        return "Event study (staggered DiD, dynamic aggregate)"
+
+
+@dataclass(frozen=True, eq=False)
+class StaggeredResult(EstimateResult):
     """Group-time effects with their influence functions; aggregate with :meth:`aggregate`."""
 
     spec: StaggeredDiD
@@ -738,14 +825,9 @@ class StaggeredResult(HtmlFromSummary):
     def _simple(self) -> Aggregate:
         return self.aggregate("simple")
 
-    @property
-    def estimate(self) -> float:
-        """Overall ATT (the ``"simple"`` aggregate)."""
-        return self._simple.estimate
-
-    @property
-    def std_error(self) -> float:
-        return self._simple.std_error
+    def _headline(self) -> pd.Series:
+        """The headline is the overall ATT, the ``"simple"`` aggregate."""
+        return self._simple._headline()
 
     @property
     def df(self) -> float:
@@ -863,36 +945,22 @@ class StaggeredResult(HtmlFromSummary):
         g, t = gt["group"].to_numpy(), gt["time"].to_numpy()
         post = t >= g - self.spec.anticipation
         weights = np.zeros(len(gt))
+        pieces, psis, extra = pd.DataFrame(), None, {}
         if kind == "simple":
             idx = np.flatnonzero(post)
             estimate, psi = self._cells(idx)
             weights[idx] = self._cell_shares(idx)
-            return Aggregate(
-                kind, estimate, self._se(psi), self.spec.alpha, pd.DataFrame(), psi, None, weights
-            )
-        if kind == "group":
+        elif kind == "group":
             keys = [c for c in sorted(set(g)) if ((g == c) & post).any()]
             idxs = [np.flatnonzero((g == c) & post) for c in keys]
             estimates = [float(gt["estimate"].to_numpy()[i].mean()) for i in idxs]
-            psis = [self.influence[:, i].mean(axis=1) for i in idxs]
-            pieces = self._pieces("group", [int(c) for c in keys], estimates, psis)
-            estimate, psi = self._share_weighted(
-                np.asarray(keys), np.asarray(estimates), np.column_stack(psis)
-            )
+            psis = np.column_stack([self.influence[:, i].mean(axis=1) for i in idxs])
+            pieces = self._pieces("group", [int(c) for c in keys], estimates, list(psis.T))
+            estimate, psi = self._share_weighted(np.asarray(keys), np.asarray(estimates), psis)
             shares = np.array([self.cohort_share[int(c)] for c in keys])
             for share, idx in zip(shares / shares.sum(), idxs, strict=True):
                 weights[idx] = share / idx.size
-            return Aggregate(
-                kind,
-                estimate,
-                self._se(psi),
-                self.spec.alpha,
-                pieces,
-                psi,
-                np.column_stack(psis),
-                weights,
-            )
-        if kind == "dynamic":
+        elif kind == "dynamic":
             event = t - g
             keep = (event >= min_e) & (event <= max_e)
             if balance_e is not None:
@@ -911,22 +979,24 @@ class StaggeredResult(HtmlFromSummary):
             for idx, e in zip(idxs, keys, strict=True):
                 if e >= 0:
                     weights[idx] = self._cell_shares(idx) / post_e.sum()
-            return Aggregate(
-                kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis, weights
+            universal = self.spec.base_period == "universal"
+            extra = {"reference": -1 - int(self.spec.anticipation) if universal else None}
+        else:  # calendar
+            keys = sorted(set(t[post]))
+            idxs = [np.flatnonzero(post & (t == period)) for period in keys]
+            fits = [self._cells(idx) for idx in idxs]
+            pieces = self._pieces(
+                "time", [int(k) for k in keys], [f[0] for f in fits], [f[1] for f in fits]
             )
-        # calendar
-        keys = sorted(set(t[post]))
-        idxs = [np.flatnonzero(post & (t == period)) for period in keys]
-        fits = [self._cells(idx) for idx in idxs]
-        pieces = self._pieces(
-            "time", [int(k) for k in keys], [f[0] for f in fits], [f[1] for f in fits]
+            psis = np.column_stack([f[1] for f in fits])
+            psi = psis.mean(axis=1)
+            estimate = float(pieces["estimate"].mean())
+            for idx in idxs:
+                weights[idx] = self._cell_shares(idx) / len(keys)
+        result = DynamicAggregate if kind == "dynamic" else Aggregate
+        return result(
+            kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis, weights, **extra
         )
-        psis = np.column_stack([f[1] for f in fits])
-        psi = psis.mean(axis=1)
-        estimate = float(pieces["estimate"].mean())
-        for idx in idxs:
-            weights[idx] = self._cell_shares(idx) / len(keys)
-        return Aggregate(kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis, weights)
 
     @property
     def pretrend(self) -> PretrendWald | None:
@@ -955,21 +1025,21 @@ class StaggeredResult(HtmlFromSummary):
 
         return wild_bootstrap_aggregate(self, kind, **kwargs)
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table of every ATT(g, t), terms named ``ATT(g,t)``."""
+    def _tidy(self, alpha: float) -> pd.DataFrame:
+        """Every ATT(g, t), terms named ``ATT(g,t)``; normal intervals."""
         gt = self.group_time
         terms = [f"ATT({g},{t})" for g, t in zip(gt["group"], gt["time"], strict=True)]
         return tidy_frame(
             pd.Series(gt["estimate"].to_numpy(), index=terms),
             pd.Series(gt["std_error"].to_numpy(), index=terms),
             df=None,
-            alpha=self.spec.alpha,
+            alpha=alpha,
         )
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        frame = self.to_frame()
-        lower, upper = interval(frame["estimate"], frame["std_error"], alpha=alpha)
-        return pd.DataFrame({"ci_lower": lower, "ci_upper": upper}, index=frame["term"])
+    @property
+    def alpha(self) -> float:
+        """The fit's level (the spec's ``alpha``)."""
+        return self.spec.alpha
 
     def summary(self) -> Summary:
         simple = self.aggregate("simple")
@@ -993,37 +1063,9 @@ class StaggeredResult(HtmlFromSummary):
         )
 
     def plot(self, *, ax=None):
-        """Event-study figure from the dynamic aggregation: pointwise intervals at the spec's
-        level as error bars and, when bootstrapped, the uniform (simultaneous) band shaded."""
-        import matplotlib.pyplot as plt
-
-        dynamic = self.aggregate("dynamic").pieces
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6.5, 4))
-        lower, upper = interval(dynamic["estimate"], dynamic["std_error"], alpha=self.spec.alpha)
-        e = dynamic["event_time"].to_numpy()
-        if self.bootstrap is not None:
-            ax.fill_between(
-                e,
-                dynamic["band_lower"],
-                dynamic["band_upper"],
-                alpha=0.2,
-                step="mid",
-                label=f"uniform {1 - self.spec.alpha:.0%} band",
-            )
-            ax.legend(loc="best", frameon=False)
-        ax.errorbar(
-            e,
-            dynamic["estimate"],
-            yerr=[dynamic["estimate"] - lower, upper - dynamic["estimate"]],
-            fmt="o",
-            capsize=3,
-        )
-        ax.axhline(0, color="grey", linewidth=0.8)
-        ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xlabel("event time")
-        ax.set_ylabel("ATT")
-        return ax
+        """Event-study figure of the dynamic aggregation (:func:`plot_event_study`): pointwise
+        intervals as error bars and, when bootstrapped, the uniform band shaded."""
+        return plot_event_study(self.aggregate("dynamic"), ax=ax)
 
     def p_values(self) -> np.ndarray:
         return p_value(self.group_time["estimate"] / self.group_time["std_error"])

@@ -15,7 +15,7 @@ from cpdimpact._guards import (
     require_residual_variation,
     require_variation,
 )
-from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
+from cpdimpact._results import EventStudyEstimates, interval, tidy_frame
 from cpdimpact._validate import check_choice
 from cpdimpact.did._checks import integer_valued, numeric_column, start_column
 from cpdimpact.did._common import (
@@ -27,7 +27,7 @@ from cpdimpact.did._common import (
     warn,
 )
 from cpdimpact.did._twfe import COV_TYPE, wald_f
-from cpdimpact.did.results import PretrendTest
+from cpdimpact.did.results import PretrendTest, sample_facts
 from cpdimpact.errors import (
     DesignError,
     EmptyComparisonGroupError,
@@ -878,7 +878,7 @@ def _aggregate(delta, v_delta, cell_event, n_cell, cluster_mass) -> _Aggregates:
 
 # ---------------------------------------------------------------------------- result
 @dataclass(frozen=True, kw_only=True, eq=False)
-class SunAbrahamResult(HtmlFromSummary):
+class SunAbrahamResult(EventStudyEstimates):
     """Result of :class:`SunAbraham`: IW event study, cohort effects and averages.
 
     Attributes
@@ -954,39 +954,6 @@ class SunAbrahamResult(HtmlFromSummary):
             "estimated cohort shares (delta method, Sun & Abraham 2021 Prop. 6)"
         )
 
-    def _headline(self) -> pd.Series:
-        return self.averages.iloc[0]
-
-    @property
-    def estimate(self) -> float:
-        """Headline ATT: post-treatment cells weighted by their treated observations."""
-        return float(self._headline()["estimate"])
-
-    @property
-    def std_error(self) -> float:
-        """Standard error of :attr:`estimate` (cohort-share estimation included)."""
-        return float(self._headline()["std_error"])
-
-    @property
-    def statistic(self) -> float:
-        """t statistic of :attr:`estimate`."""
-        return self.estimate / self.std_error
-
-    @property
-    def p_value(self) -> float:
-        """Two-sided p-value of :attr:`estimate` against t with ``df`` degrees of freedom."""
-        return float(p_value(self.statistic, self.df))
-
-    @property
-    def ci_lower(self) -> float:
-        """Lower limit of the ``1 - alpha`` interval of :attr:`estimate`."""
-        return float(self._headline()["ci_lower"])
-
-    @property
-    def ci_upper(self) -> float:
-        """Upper limit of the ``1 - alpha`` interval of :attr:`estimate`."""
-        return float(self._headline()["ci_upper"])
-
     def _reported(self) -> tuple[pd.Series, pd.Series]:
         es = self.event_study.loc[~self.event_study["reference"]]
         terms = [*self.averages["term"], *es["term"]]
@@ -994,21 +961,16 @@ class SunAbrahamResult(HtmlFromSummary):
         se = pd.Series([*self.averages["std_error"], *es["std_error"]], index=terms)
         return est, se
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table: the two averages, then the IW estimate at each event time (no reference)."""
+    def _tidy(self, alpha: float) -> pd.DataFrame:
+        """The two averages, then the IW estimate at each event time (no reference); intervals
+        ``estimate -/+ t_{G-1} * std_error``."""
         est, se = self._reported()
-        return tidy_frame(est, se, df=self.df, alpha=self.alpha)
+        return tidy_frame(est, se, df=self.df, alpha=alpha)
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Intervals ``estimate -/+ t_{G-1} * std_error`` for the terms of :meth:`to_frame`."""
-        est, se = self._reported()
-        lower, upper = interval(est, se, alpha=alpha, df=self.df)
-        out = pd.DataFrame({"ci_lower": lower, "ci_upper": upper}, index=est.index)
-        out.index.name = "term"
-        return out
+    def _title(self) -> str:
+        return "Interaction-weighted event study (Sun & Abraham 2021)"
 
-    def summary(self) -> Summary:
-        """A printable summary: design, inference facts, the tidy table and the pre-trend test."""
+    def _facts(self) -> tuple[tuple[str, str], ...]:
         window = "all event times" if self.window is None else f"binned to {self.window}"
         pre = "no pre-period estimates" if self.pretrend is None else str(self.pretrend)
         treated = self.cohorts.loc[self.cohorts["role"] == "treated"]
@@ -1016,28 +978,39 @@ class SunAbrahamResult(HtmlFromSummary):
         cohorts_text = ", ".join(
             f"{g} ({n:,} units)" for g, n in zip(treated["cohort"], treated["n_units"], strict=True)
         )
-        facts = (
+        return (
             ("Comparison", f"{self.control} ({int(comparison['n_units'].sum()):,} units)"),
             ("Treated cohorts", cohorts_text),
             ("Reference event time", str(self.reference)),
             ("Window", window),
             ("Headline", f"{ATT}"),
-            ("Outcome", self.outcome),
-            ("Observations", f"{self.n_obs:,}"),
-            ("Units (absorbed fixed effects)", f"{self.n_units:,}"),
-            ("Periods (fixed effects)", f"{self.n_periods:,}"),
-            ("Weights", self.weights or "none"),
+            *sample_facts(self),
             ("Standard errors", self.inference),
             ("Small-sample factor", f"{self.small_sample_factor:.6f} (K = {self.n_params})"),
             ("Confidence level", f"{1 - self.alpha:.0%}"),
             ("Pre-trend test", pre),
         )
-        return Summary(
-            title="Interaction-weighted event study (Sun & Abraham 2021)",
-            facts=facts,
-            table=self.to_frame(),
-            notes=self.notes,
+
+    def event_time_frame(self, alpha: float | None = None) -> pd.DataFrame:
+        """:attr:`event_study` indexed by event time, intervals at ``alpha`` (t with G - 1 df)."""
+        alpha = self._level(alpha)
+        frame = self.event_study.set_index("event_time")
+        estimated = ~frame["reference"].to_numpy(bool)
+        lower, upper = interval(
+            frame.loc[estimated, "estimate"],
+            frame.loc[estimated, "std_error"],
+            alpha=alpha,
+            df=self.df,
         )
+        frame.loc[estimated, "ci_lower"], frame.loc[estimated, "ci_upper"] = lower, upper
+        return frame
+
+    def event_time_cov(self) -> pd.DataFrame:
+        """:attr:`event_study_cov`: the IW estimates' covariance, cohort shares estimated."""
+        return self.event_study_cov
+
+    def _event_study_title(self) -> str:
+        return "Interaction-weighted event study"
 
     def __repr__(self) -> str:
         return (
@@ -1045,46 +1018,3 @@ class SunAbrahamResult(HtmlFromSummary):
             f"event_times={self.event_study['event_time'].tolist()}, control={self.control!r}, "
             f"df={self.df}, n_clusters={self.n_clusters}, n_obs={self.n_obs})"
         )
-
-    def plot(self, *, ax=None):
-        """Event-study figure: IW estimates and intervals by event time; returns the Axes."""
-        import matplotlib.pyplot as plt  # lazy: importing cpdimpact stays cheap
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4))
-        es = self.event_study
-        est = es.loc[~es["reference"]]
-        ax.axhline(0, color="0.5", linewidth=0.8)
-        ax.axvline(-0.5, color="0.5", linestyle="--", linewidth=0.8)
-        ax.errorbar(
-            est["event_time"].to_numpy(dtype=float),
-            est["estimate"],
-            yerr=[est["estimate"] - est["ci_lower"], est["ci_upper"] - est["estimate"]],
-            fmt="o",
-            color="C0",
-            capsize=3,
-            label=f"IW estimate, {1 - self.alpha:.0%} CI",
-        )
-        ax.plot(
-            [self.reference],
-            [0.0],
-            marker="o",
-            markerfacecolor="white",
-            color="C0",
-            linestyle="none",
-            label=f"reference (event time {self.reference})",
-        )
-        ticks = es["event_time"].to_numpy()
-        labels = [
-            (f"\u2264{e}" if e == ticks.min() else f"\u2265{e}") if b else str(e)
-            for e, b in zip(ticks, es["binned"], strict=True)
-        ]
-        ax.set_xticks(ticks, labels)
-        ax.set_xlabel("Event time (periods since first treated)")
-        ax.set_ylabel(f"Effect on {self.outcome}")
-        title = "Interaction-weighted event study"
-        if self.pretrend is not None and np.isfinite(self.pretrend.p_value):
-            title += f" (pre-trend test p = {self.pretrend.p_value:.3f})"
-        ax.set_title(title)
-        ax.legend(frameon=False, fontsize="small")
-        return ax

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cpdimpact._results import TIDY_COLUMNS, HtmlFromSummary, Summary
+from cpdimpact._results import TIDY_COLUMNS, EstimateResult
 from cpdimpact._results import p_value as t_p_value
 from cpdimpact._validate import (
     check_alpha,
@@ -97,7 +97,7 @@ def _bootstrap_p(t_obs: float, t_boot: np.ndarray) -> float:
     return float(np.mean(np.abs(t_boot) >= threshold))
 
 
-class _WildTestFaces(HtmlFromSummary):
+class _WildTestFaces(EstimateResult):
     """Faces shared by the wild bootstrap results: the draws described, the p-value function
     and its inversion, the tidy row and the histogram. Subclasses give ``_kind`` (the scheme),
     ``_null_label`` (what ``H0`` sets to zero) and ``_t_boot(null)``."""
@@ -123,24 +123,21 @@ class _WildTestFaces(HtmlFromSummary):
         t_obs = (self.estimate - null) / self.std_error
         return _bootstrap_p(t_obs, self._t_boot(null))
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Test-inversion interval at level ``1 - alpha``, indexed by term."""
-        check_alpha(alpha)
-        lower, upper = _invert(self, alpha)
-        out = pd.DataFrame({"ci_lower": [lower], "ci_upper": [upper]}, index=[self.term])
-        out.index.name = "term"
-        return out
-
-    def to_frame(self) -> pd.DataFrame:
-        """One tidy row: bootstrap p-value and interval at ``alpha``."""
+    def _tidy(self, alpha: float) -> pd.DataFrame:
+        """One row: the bootstrap p-value and the interval at ``alpha`` (the stored one at the
+        result's level, else the inversion of the bootstrap test at ``alpha``)."""
+        if alpha == self.alpha:
+            lower, upper = self.ci_lower, self.ci_upper
+        else:
+            lower, upper = _invert(self, alpha)
         row = (
             self.term,
             self.estimate,
             self.std_error,
             self.t_statistic,
             self.p_value,
-            self.ci_lower,
-            self.ci_upper,
+            lower,
+            upper,
         )
         return pd.DataFrame([row], columns=list(TIDY_COLUMNS))
 
@@ -246,9 +243,11 @@ class WildBootstrapResult(_WildTestFaces):
     def _t_boot(self, null: float) -> np.ndarray:
         return self._inversion.t_boot(null)
 
-    def summary(self) -> Summary:
-        """A printable summary: method, inference facts and the tidy row."""
-        facts = (
+    def _title(self) -> str:
+        return "Wild cluster bootstrap test of the DiD coefficient"
+
+    def _facts(self) -> tuple[tuple[str, str], ...]:
+        return (
             ("Treatment", self.term),
             ("Outcome", self.outcome),
             ("Observations", f"{self.n_obs:,}"),
@@ -263,12 +262,6 @@ class WildBootstrapResult(_WildTestFaces):
             ("p-value", "share of draws with |t*| >= |t| (two-sided, symmetric)"),
             ("Interval", f"{1 - self.alpha:.0%}, inversion of the bootstrap test"),
             ("CR1 t-test p (t, G - 1 df)", f"{self.cr1_p_value:.4f}"),
-        )
-        return Summary(
-            title="Wild cluster bootstrap test of the DiD coefficient",
-            facts=facts,
-            table=self.to_frame(),
-            notes=self.notes,
         )
 
     def __repr__(self) -> str:

@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cpdimpact._results import Summary
 from cpdimpact._results import p_value as t_p_value
 from cpdimpact._validate import check_alpha, check_choice, check_positive_int, check_seed
 from cpdimpact.did.wild import (
@@ -168,9 +167,11 @@ class WildAggregateResult(_WildTestFaces):
     def _t_boot(self, null: float) -> np.ndarray:
         return self._scores.t_boot(null)
 
-    def summary(self) -> Summary:
-        """A printable summary: method, inference facts and the tidy row."""
-        facts = (
+    def _title(self) -> str:
+        return "Wild cluster bootstrap test of a staggered DiD aggregate"
+
+    def _facts(self) -> tuple[tuple[str, str], ...]:
+        return (
             ("Aggregate", f"{self.kind} ({self.n_cells} group-time cells)"),
             ("Units", f"{self.n_units:,}"),
             ("Cluster variable", self.cluster),
@@ -188,12 +189,6 @@ class WildAggregateResult(_WildTestFaces):
                 + ("inversion of the bootstrap test" if self.restricted else "bootstrap-t"),
             ),
             ("Conventional p (t, G - 1 df)", f"{self.cr_p_value:.4f}"),
-        )
-        return Summary(
-            title="Wild cluster bootstrap test of a staggered DiD aggregate",
-            facts=facts,
-            table=self.to_frame(),
-            notes=self.notes,
         )
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._results import HtmlFromSummary, Summary, critical_value, p_value, tidy_frame
+from .._results import EstimateResult, Summary, critical_value, p_value, tidy_frame
 from .._validate import check_alpha
 from ..errors import InvalidValueError
 from ._inputs import label_text, real
@@ -121,7 +121,7 @@ def hedges_correction(n: int | None) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EffectSize(HtmlFromSummary):
+class EffectSize(EstimateResult):
     """A standardised effect size with its standard error and confidence interval.
 
     Build one with :func:`hedges_g` (a model estimate over a pupil-level SD), the two-group
@@ -204,18 +204,9 @@ class EffectSize(HtmlFromSummary):
         """Two-sided p-value of :attr:`statistic`."""
         return float(p_value(self.statistic, self.df))
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Confidence interval at level ``1 - alpha``, on the same reference distribution.
-
-        Parameters
-        ----------
-        alpha : float, default 0.05
-            Significance level.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row indexed by ``term`` (the label), columns ``ci_lower`` and ``ci_upper``.
+    def _tidy(self, alpha: float) -> pd.DataFrame:
+        """The tidy one-row table (``term`` is the label), the interval at ``alpha`` on the same
+        reference distribution (t with :attr:`df`, else normal).
 
         Examples
         --------
@@ -224,31 +215,11 @@ class EffectSize(HtmlFromSummary):
         >>> es.conf_int(0.10).loc["effect size"].round(4).tolist()
         [0.0355, 0.3645]
         """
-        alpha = _check_alpha(alpha)
-        q = critical_value(alpha, self.df)
-        frame = pd.DataFrame(
-            {
-                "ci_lower": [self.estimate - q * self.std_error],
-                "ci_upper": [self.estimate + q * self.std_error],
-            },
-            index=pd.Index([self.label], name="term"),
-        )
-        return frame
-
-    def to_frame(self) -> pd.DataFrame:
-        """The tidy one-row table.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``term, estimate, std_error, statistic, p_value, ci_lower, ci_upper``;
-            ``term`` is the label.
-        """
         return tidy_frame(
             pd.Series([self.estimate], index=[self.label]),
             pd.Series([self.std_error], index=[self.label]),
             df=self.df,
-            alpha=self.alpha,
+            alpha=alpha,
         )
 
     def to_dict(self) -> dict[str, object]:

@@ -19,7 +19,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from .._results import HtmlFromSummary, Summary
+from .._results import ResultFaces, Summary
 from ..errors import InvalidValueError
 from ._inputs import real
 
@@ -195,7 +195,7 @@ def _threat_adjustment(threats: Sequence[Threat]) -> tuple[int, str]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PadlockAssessment(HtmlFromSummary):
+class PadlockAssessment(ResultFaces):
     """The assistant's proposed padlock rating, its reasoning and the evaluator's decision.
 
     Build with :func:`propose_padlocks`; record the evaluator's decision with

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._results import HtmlFromSummary, Summary
+from .._results import ResultFaces, Summary
 from ..errors import DesignError, InvalidValueError, MissingColumnError, format_rows
 from ._hedges import _check_alpha
 from ._inputs import real, whole
@@ -246,7 +246,7 @@ def _pair(name: str, value: object) -> tuple[int, int]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AttritionRates(HtmlFromSummary):
+class AttritionRates(ResultFaces):
     """Attrition of a two-arm study: counts randomised and analysed, rates as fractions.
 
     Build with :func:`attrition_rates`.
@@ -754,7 +754,7 @@ def _balance_row(column, xt, xc, is_binary, satisfied, adjustment) -> dict:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClusteringCorrection(HtmlFromSummary):
+class ClusteringCorrection(ResultFaces):
     """WWC correction of a significance test that ignored clustering.
 
     Build with :func:`wwc_clustering_correction`.
@@ -974,7 +974,7 @@ _RATINGS = (
 
 
 @dataclass(frozen=True, kw_only=True)
-class StudyRating(HtmlFromSummary):
+class StudyRating(ResultFaces):
     """A WWC-style study rating with the steps that led to it.
 
     Build with :func:`wwc_study_rating`.
@@ -1205,7 +1205,7 @@ def eef_cost_rating(
 
 
 @dataclass(frozen=True, kw_only=True)
-class CostEstimate(HtmlFromSummary):
+class CostEstimate(ResultFaces):
     """Cost per pupil per year and the EEF cost rating. Build with :func:`eef_cost`.
 
     Attributes

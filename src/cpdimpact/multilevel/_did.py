@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._guards import check_absorbing
-from .._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
+from .._results import EstimateResult, tidy_frame
 from .._validate import check_bool
 from ..did._checks import FIRST_TREATED
 from ..errors import (
@@ -218,7 +218,7 @@ def _with_year_dummies(frame: pd.DataFrame, time: str) -> tuple[pd.DataFrame, tu
 
 
 @dataclass(frozen=True, eq=False)
-class MultilevelDiDResult(HtmlFromSummary):
+class MultilevelDiDResult(EstimateResult):
     """Result of :class:`MultilevelDiD`, with the faces of :class:`~cpdimpact.did.DiDResult`.
 
     Attributes
@@ -249,13 +249,9 @@ class MultilevelDiDResult(HtmlFromSummary):
         "comparison arm"
     )
 
-    @property
-    def estimate(self) -> float:
-        return float(self.params[self.term])
-
-    @property
-    def std_error(self) -> float:
-        return float(self.std_errors[self.term])
+    def _headline_term(self) -> str:
+        """The headline is the treatment (exposure) coefficient, :attr:`term`."""
+        return self.term
 
     @property
     def df(self) -> float:
@@ -278,36 +274,23 @@ class MultilevelDiDResult(HtmlFromSummary):
         df = self.model.model.df_method.replace("_", "-")
         return f"model-based ({self.model.method.upper()}), {df} degrees of freedom"
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald intervals with each term's degrees of freedom."""
-        lower, upper = interval(
-            self.params, self.std_errors, alpha=alpha, df=self.df_terms.to_numpy()
-        )
-        return pd.DataFrame({"ci_lower": lower, "ci_upper": upper}, index=self.params.index)
-
-    def to_frame(self) -> pd.DataFrame:
+    def _tidy(self, alpha: float) -> pd.DataFrame:
         """Tidy rows for the exposure and covariate terms (each with its own df)."""
-        return tidy_frame(self.params, self.std_errors, df=self.df_terms, alpha=self.alpha)
+        return tidy_frame(self.params, self.std_errors, df=self.df_terms, alpha=alpha)
 
-    def summary(self) -> Summary:
+    def _title(self) -> str:
+        return "Multilevel difference-in-differences"
+
+    def _facts(self) -> tuple[tuple[str, str], ...]:
         vc = self.model.variance_components
-        return Summary(
-            title="Multilevel difference-in-differences",
-            facts=(
-                ("estimate", f"{self.estimate:.4f} (SE {self.std_error:.4f}, df {self.df:.1f})"),
-                ("standard errors", self.cov_type),
-                ("variance components", "; ".join(f"{k} {v:.4g}" for k, v in vc.items())),
-                ("effect-size SD", f"{self.effect_size_sd:.4f}"),
-                ("observations", str(self.n_obs)),
-            ),
-            table=self.to_frame(),
-            notes=self.notes,
+        return (
+            ("estimate", f"{self.estimate:.4f} (SE {self.std_error:.4f}, df {self.df:.1f})"),
+            ("standard errors", self.cov_type),
+            ("variance components", "; ".join(f"{k} {v:.4g}" for k, v in vc.items())),
+            ("effect-size SD", f"{self.effect_size_sd:.4f}"),
+            ("observations", str(self.n_obs)),
         )
 
     def plot(self, *, ax=None):
         """Caterpillar plot of the outermost group's random intercepts."""
         return self.model.plot(ax=ax)
-
-    @property
-    def p_value(self) -> float:
-        return float(p_value(self.estimate / self.std_error, self.df))

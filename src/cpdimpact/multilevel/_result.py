@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .._results import HtmlFromSummary, Summary, critical_value, interval, tidy_frame
+from .._results import EstimateResult, Summary, critical_value, tidy_frame
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._model import MultilevelModel
@@ -17,7 +17,7 @@ __all__ = ["MultilevelResult"]
 
 
 @dataclass(frozen=True, eq=False)
-class MultilevelResult(HtmlFromSummary):
+class MultilevelResult(EstimateResult):
     """A fitted :class:`~cpdimpact.multilevel.MultilevelModel`.
 
     Attributes
@@ -84,15 +84,21 @@ class MultilevelResult(HtmlFromSummary):
         total = variances.sum() + self.variance_components["Residual"]
         return (variances / total).rename("icc")
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald intervals for the fixed effects with the model's degrees of freedom."""
-        lower, upper = interval(self.params, self.std_errors, alpha=alpha, df=self.df.to_numpy())
-        return pd.DataFrame({"ci_lower": lower, "ci_upper": upper}, index=self.params.index)
+    @property
+    def alpha(self) -> float:
+        """The model's level (its ``alpha``)."""
+        return self.model.alpha
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy fixed effects (``term, estimate, std_error, statistic, p_value, ci_lower,
-        ci_upper``) with a ``df`` column."""
-        frame = tidy_frame(self.params, self.std_errors, df=self.df, alpha=self.model.alpha)
+    def _headline(self) -> pd.Series:
+        raise AttributeError(
+            "a multilevel model has no single headline estimate: read its fixed effects "
+            "(result.params, result.to_frame())"
+        )
+
+    def _tidy(self, alpha: float) -> pd.DataFrame:
+        """Fixed effects with Wald intervals on the model's degrees of freedom, and a ``df``
+        column."""
+        frame = tidy_frame(self.params, self.std_errors, df=self.df, alpha=alpha)
         return frame.assign(df=self.df.to_numpy())
 
     def summary(self) -> Summary:
@@ -125,24 +131,29 @@ class MultilevelResult(HtmlFromSummary):
 
     def plot(self, *, ax=None, group: str | None = None, term: str = "Intercept"):
         """Caterpillar plot: BLUPs of ``group`` (default the outermost) with 95% intervals."""
-        import matplotlib.pyplot as plt
-
         group = group or self.model.groups[0]
         frame = self.random_effects[group]
         frame = frame[frame["term"] == term].sort_values("estimate").reset_index(drop=True)
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4))
-        q = critical_value(0.05, None)
-        ax.errorbar(
-            np.arange(len(frame)),
-            frame["estimate"],
-            yerr=q * frame["cond_sd"],
-            fmt="o",
-            markersize=3,
-            linewidth=0.8,
-            color="C0",
-        )
-        ax.axhline(0, color="grey", linewidth=0.8)
-        ax.set_xlabel(f"{group} (ranked)")
-        ax.set_ylabel(f"random effect: {term}")
-        return ax
+        return caterpillar(frame, 0.05, f"{group} (ranked)", f"random effect: {term}", ax=ax)
+
+
+def caterpillar(frame: pd.DataFrame, alpha: float, xlabel: str, ylabel: str, *, ax=None):
+    """Caterpillar plot: random effects (``estimate``, ``cond_sd``) in the order given, with
+    normal ``1 - alpha`` intervals from their conditional SDs; returns the Axes."""
+    import matplotlib.pyplot as plt  # lazy: importing cpdimpact stays cheap
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    ax.errorbar(
+        np.arange(len(frame)),
+        frame["estimate"],
+        yerr=critical_value(alpha, None) * frame["cond_sd"],
+        fmt="o",
+        markersize=3,
+        linewidth=0.8,
+        color="C0",
+    )
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return ax

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._guards import reject_infinite, require_unexplained, require_variation
-from .._results import HtmlFromSummary, Summary, critical_value, interval, p_value
+from .._results import EstimateResult, Summary, critical_value, interval, p_value
 from .._validate import check_alpha, check_choice, check_int, check_seed, seed_sequence
 from .._weights import constant, weight_values, zero_weight_note
 from ..errors import (
@@ -37,7 +37,7 @@ from ._fastfit import SiteStats
 from ._model import MultilevelModel
 from ._profile import ProfileLikelihood
 from ._resample import TrialArrays, run_bootstrap, run_permutations
-from ._result import MultilevelResult
+from ._result import MultilevelResult, caterpillar
 
 __all__ = ["ClusterTrial", "MultisiteTrial", "SimpleTrial", "TrialResult"]
 
@@ -1045,7 +1045,7 @@ def _finish(
 
 # ============================================================================== result
 @dataclass(frozen=True, eq=False)
-class TrialResult(HtmlFromSummary):
+class TrialResult(EstimateResult):
     """A fitted :class:`SimpleTrial`, :class:`ClusterTrial` or :class:`MultisiteTrial`.
 
     Attributes
@@ -1110,25 +1110,16 @@ class TrialResult(HtmlFromSummary):
     def term(self) -> str:
         return self.spec.treatment
 
-    @property
-    def estimate(self) -> float:
-        """The treatment coefficient (outcome units)."""
-        return float(self.coefficient["estimate"].iloc[0])
-
-    @property
-    def std_error(self) -> float:
-        return float(self.coefficient["std_error"].iloc[0])
+    def _headline(self) -> pd.Series:
+        """The treatment coefficient's lead row (``ci_method``): ``estimate`` (outcome units),
+        ``std_error``, ``p_value`` (likelihood ratio for the profile), the interval."""
+        return self.coefficient.iloc[0]
 
     @property
     def ci(self) -> tuple[float, float]:
         """The coefficient's interval by ``ci_method``."""
         row = self.coefficient.iloc[0]
         return float(row["ci_lower"]), float(row["ci_upper"])
-
-    @property
-    def p_value(self) -> float:
-        """Two-sided p-value by ``ci_method`` (likelihood ratio for the profile)."""
-        return float(self.coefficient["p_value"].iloc[0])
 
     @property
     def icc(self) -> pd.Series:
@@ -1180,10 +1171,21 @@ class TrialResult(HtmlFromSummary):
             return "t"
         return "between_within" if self.ci_method == "between_within" else "satterthwaite"
 
-    def to_frame(self) -> pd.DataFrame:
+    @property
+    def alpha(self) -> float:
+        """The trial's level (the spec's ``alpha``)."""
+        return self.spec.alpha
+
+    def _tidy(self, alpha: float) -> pd.DataFrame:
         """Tidy fixed effects: ``term, estimate, std_error, statistic, p_value, ci_lower,
-        ci_upper`` plus ``df`` and ``interval`` (the interval's method per row)."""
-        return self.fixed_effects.copy()
+        ci_upper`` plus ``df`` and ``interval`` (the interval's method per row); at another
+        level than the fit's, the intervals of :meth:`conf_int` at ``alpha``."""
+        if alpha == self.spec.alpha:
+            return self.fixed_effects.copy()
+        ci = self.conf_int(alpha)
+        return self.fixed_effects.assign(
+            ci_lower=ci["ci_lower"].to_numpy(), ci_upper=ci["ci_upper"].to_numpy()
+        )
 
     def summary(self) -> Summary:
         """Printable summary: design, coefficient, variances, ICCs and the effect sizes."""
@@ -1287,22 +1289,13 @@ class TrialResult(HtmlFromSummary):
                 raise InvalidArgumentError("a pupil-randomised trial has no school effects")
             frame = self.school_effects
             frame = frame[frame["term"] == "Intercept"].sort_values("estimate")
-            if ax is None:
-                _, ax = plt.subplots(figsize=(6, 4))
-            q = critical_value(self.spec.alpha, None)
-            ax.errorbar(
-                np.arange(len(frame)),
-                frame["estimate"],
-                yerr=q * frame["cond_sd"],
-                fmt="o",
-                markersize=3,
-                linewidth=0.8,
-                color="C0",
+            return caterpillar(
+                frame,
+                self.spec.alpha,
+                f"{self.spec.cluster} (ranked)",
+                "school effect (BLUP)",
+                ax=ax,
             )
-            ax.axhline(0, color="grey", linewidth=0.8)
-            ax.set_xlabel(f"{self.spec.cluster} (ranked)")
-            ax.set_ylabel("school effect (BLUP)")
-            return ax
         if kind != "effect_sizes":
             raise InvalidArgumentError(
                 f"kind must be 'effect_sizes' or 'school_effects', got {kind!r}"

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .._results import HtmlFromSummary, Summary
+from .._results import ResultFaces, Summary
 from ..errors import DesignError, InvalidValueError
 
 # The public names are listed once, in cpdimpact.planning.__all__.
@@ -543,7 +543,7 @@ def _df_rule(design: str) -> str:
 
 
 @dataclass(frozen=True)
-class PowerAnalysis(HtmlFromSummary):
+class PowerAnalysis(ResultFaces):
     """A closed-form power analysis of one design: MDES, its interval and, when asked, the
     power to detect a given effect or the sample size needed for a target MDES.
 
@@ -618,12 +618,22 @@ class PowerAnalysis(HtmlFromSummary):
 
         return int(months_of_progress(self.mdes))
 
-    def conf_int(self, alpha: float | None = None) -> tuple[float, float]:
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """The MDES interval ``mdes -/+ t_crit * std_error`` (PowerUpR's); ``alpha`` defaults
-        to the analysis' own significance level."""
+        to the analysis' own significance level.
+
+        One row indexed by term (``"mdes"``), columns ``ci_lower, ci_upper``, as every result's
+        ``conf_int``: ``lower, upper = analysis.conf_int().iloc[0]``.
+        """
         a = self.alpha if alpha is None else _unit_open("alpha", alpha, "")
         crit = _critical(a, self.df, self.two_tailed)
-        return self.mdes - crit * self.std_error, self.mdes + crit * self.std_error
+        return pd.DataFrame(
+            {
+                "ci_lower": [self.mdes - crit * self.std_error],
+                "ci_upper": [self.mdes + crit * self.std_error],
+            },
+            index=pd.Index(["mdes"], name="term"),
+        )
 
     _RESULT_FIELDS = (
         "design",

@@ -276,7 +276,7 @@ def _with_overall(detail, kind: str, label: str) -> pd.DataFrame:
     agg = getattr(detail, kind)
     table = detail.pieces(kind).drop(columns=["band_lower", "band_upper"])
     key = table.columns[0]
-    lower, upper = agg.conf_int()
+    lower, upper = agg.conf_int().iloc[0]
     table = pd.concat(
         [
             table.assign(**{key: table[key].astype(int).astype(str)}),
@@ -335,7 +335,7 @@ def _staggered_section(result, threshold: int) -> list:
     ]
     event = detail.pieces("dynamic")["event_time"]
     if (event >= 0).any():
-        low, high = detail.dynamic.conf_int()
+        low, high = detail.dynamic.conf_int().iloc[0]
         notes.append(
             f"Average of the effects at event times {int(event[event >= 0].min())} to "
             f"{int(event.max())}, each event time weighted equally: "

@@ -152,7 +152,7 @@ def _staggered_json(detail: StaggeredDetail, arms_behind: str) -> dict[str, Any]
 
     def aggregate(kind):
         agg = getattr(detail, kind)
-        lower, upper = agg.conf_int()
+        lower, upper = agg.conf_int().iloc[0]
         return {
             "estimate": agg.estimate,
             "std_error": agg.std_error,
