@@ -582,3 +582,26 @@ def test_wild_bootstrap_method_is_the_function():
         b = wild_bootstrap_aggregate(fit, "simple", weights_type="rademacher", seed=1)
     assert (a.p_value, a.ci_lower, a.ci_upper) == (b.p_value, b.ci_lower, b.ci_upper)
     assert not a.restricted  # unrestricted by default for aggregates
+
+
+def test_an_event_time_missing_for_want_of_comparisons_is_not_a_reference():
+    """A national roll-out, not-yet-treated controls: the later cohort's event time -2 has no
+    unit left to compare with, so the dynamic aggregate lacks it. With a varying base period
+    there is no reference period, and the gap must not be drawn as one (a zero)."""
+    from cpdimpact.cohort import CohortSpec
+    from cpdimpact.datasets import hub_rollout
+
+    cohort = CohortSpec(comparison="staggered").build(hub_rollout(seed=1, scale=0.05))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = StaggeredDiD(control_group="not_yet_treated", n_bootstrap=0).fit(cohort.unit_years)
+        universal = StaggeredDiD(
+            control_group="not_yet_treated", n_bootstrap=0, base_period="universal"
+        ).fit(cohort.unit_years)
+    dynamic = fit.aggregate("dynamic")
+    times = set(dynamic.pieces["event_time"])
+    assert -2 not in times and {-3, -1} <= times  # the gap
+    assert dynamic.reference_event_time is None
+    frame = dynamic.event_time_frame()
+    assert not frame["reference"].any() and -2 not in frame.index
+    assert universal.aggregate("dynamic").reference_event_time == -1

@@ -725,14 +725,9 @@ class DynamicAggregate(Aggregate, EventStudyEstimates):
 
     @property
     def reference_event_time(self) -> int | None:
-        """:attr:`reference`, else the single event time missing between the first and last."""
-        if self.reference is not None:
-            return self.reference
-        times = self.pieces["event_time"].to_numpy(dtype=int)
-        if times.size == 0:
-            return None
-        missing = sorted(set(range(times.min(), times.max() + 1)) - set(times.tolist()))
-        return missing[0] if len(missing) == 1 else None
+        """:attr:`reference`. An event time missing for want of comparisons (a gap in the
+        years, or no unit left untreated) is not a reference and is never drawn as one."""
+        return self.reference
 
     def event_time_frame(self, alpha: float | None = None) -> pd.DataFrame:
         """The pieces by event time: normal intervals at ``alpha``, and the uniform band (at

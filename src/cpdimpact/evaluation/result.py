@@ -424,50 +424,12 @@ def allocated_attrition(cohort: Cohort, level: str):
 
 
 def plot_staggered_event_study(detail, *, ax=None):
-    """The staggered event study: effects by years since the start, both kinds of interval.
+    """The staggered event study of a :class:`StaggeredDetail`: its dynamic aggregate drawn by
+    :func:`cpdimpact.did.plot_event_study` (pointwise intervals, and the uniform band when the
+    standard errors come from the multiplier bootstrap). Returns the Axes."""
+    from ..did import plot_event_study
 
-    Draws the dynamic aggregate of a :class:`~StaggeredDetail`: each
-    estimate with its pointwise confidence interval (error bars) and, when the standard errors
-    come from the multiplier bootstrap, the uniform band (shaded), which covers every event
-    time at once at the same level. Returns the Axes.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
-    pieces = detail.pieces("dynamic")
-    level = f"{100 * (1 - detail.dynamic.alpha):g}%"
-    e = pieces["event_time"].to_numpy(dtype=float)
-    est = pieces["estimate"].to_numpy(dtype=float)
-    if detail.uniform_bands:
-        lower, upper = pieces["band_lower"].to_numpy(), pieces["band_upper"].to_numpy()
-        ax.bar(
-            e,
-            upper - lower,
-            bottom=lower,
-            width=0.5,
-            color="C0",
-            alpha=0.2,
-            linewidth=0,
-            label=f"{level} uniform band (all event times at once)",
-        )
-        ax.use_sticky_edges = False  # leave a margin below the lowest band, as for the bars
-    ax.errorbar(
-        e,
-        est,
-        yerr=[est - pieces["ci_lower"].to_numpy(), pieces["ci_upper"].to_numpy() - est],
-        fmt="o",
-        color="C0",
-        capsize=3,
-        label=f"estimate, pointwise {level} CI",
-    )
-    ax.axhline(0, color="grey", linewidth=0.8)
-    ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
-    ax.set_xticks(e.astype(int))
-    ax.set_xlabel("years since the start (0 = first year)")
-    ax.set_ylabel("effect (outcome points)")
-    ax.legend(loc="best", fontsize="small")
-    return ax
+    return plot_event_study(detail.dynamic, ax=ax)
 
 
 # ---------------------------------------------------------------------- publishing
