@@ -409,17 +409,20 @@ def plot_event_study(result: EventStudyEstimates, *, ax=None):
     x = est.index.to_numpy(dtype=float)
     ax.axhline(0, color="0.5", linewidth=0.8)
     if {"band_lower", "band_upper"} <= set(main.columns) and est["band_lower"].notna().any():
-        for run in _runs(x):
-            ax.fill_between(
-                x[run],
-                est["band_lower"].to_numpy(float)[run],
-                est["band_upper"].to_numpy(float)[run],
-                alpha=0.2,
-                color="C0",
-                step="mid",
-                linewidth=0,
-            )
-        ax.fill_between([], [], [], alpha=0.2, color="C0", label=f"uniform {1 - alpha:.0%} band")
+        # one shaded box per event time: a band is a statement about the event times
+        # estimated, not about the years between them
+        lower, upper = est["band_lower"].to_numpy(float), est["band_upper"].to_numpy(float)
+        ax.bar(
+            x,
+            upper - lower,
+            bottom=lower,
+            width=0.5,
+            color="C0",
+            alpha=0.2,
+            linewidth=0,
+            label=f"uniform {1 - alpha:.0%} band (every event time at once)",
+        )
+        ax.use_sticky_edges = False  # a margin below the lowest band, as for the error bars
     # the line joins estimates (and the reference's zero) only across consecutive event times
     line_x = main.index.to_numpy(dtype=float)
     line_y = np.where(reference, 0.0, main["estimate"].to_numpy(dtype=float))
