@@ -14,7 +14,7 @@ What is here
 
 Inference is cluster-robust (CR1 with the Stata ``xtreg, fe vce(cluster)`` / R ``fixest``
 small-sample factor, unit effects nested in clusters not counted) with t and F reference
-distributions on G - 1 degrees of freedom; ``cov_type="CR2"`` gives CR2 (Bell & McCaffrey 2002;
+distributions on G - 1 degrees of freedom; ``inference=ClusterRobust("CR2")`` gives CR2 (Bell & McCaffrey 2002;
 Pustejovsky & Tipton 2018) with Satterthwaite degrees of freedom per term and the HTZ pre-trend
 test. See ``docs/did.md``.
 

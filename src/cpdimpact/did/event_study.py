@@ -21,8 +21,14 @@ from cpdimpact.did._common import (
     prepare,
     warn,
 )
-from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe, wald_f
+from cpdimpact.did._twfe import Design, fit_facts, fit_twfe, wald_f
 from cpdimpact.did.results import EventStudyResult, PretrendTest
+from cpdimpact.estimator import (
+    ClusterRobust,
+    check_inference,
+    deprecated_options,
+    from_cov_type,
+)
 from cpdimpact.errors import (
     DesignError,
     EmptyComparisonGroupError,
@@ -32,14 +38,20 @@ from cpdimpact.errors import (
 __all__ = ["EventStudy"]
 
 
+@deprecated_options(cov_type=("inference", from_cov_type))
 @dataclass(frozen=True, kw_only=True)
 class EventStudy:
     r"""Two-way fixed-effects event study (dynamic DiD) with a joint pre-trend test.
 
     Parameters
     ----------
-    outcome, unit, time, cluster, covariates, weights, alpha, cov_type
+    outcome, unit, time, cluster, covariates, weights, alpha
         As in :class:`cpdimpact.did.DiD`. ``time`` must hold whole periods (e.g. years).
+    inference : ClusterRobust
+        :class:`~cpdimpact.estimator.ClusterRobust` ``("CR1")`` (default), ``("CR2")`` or
+        ``("auto")``, as in :class:`cpdimpact.did.DiD` (the wild bootstrap tests one
+        coefficient and is an option of ``DiD`` only). The old ``cov_type=`` still works for
+        one release (deprecated).
     first_treated : str
         Period in which the unit was first treated; 0 or missing means never treated. Must be
         constant within a unit.
@@ -87,7 +99,7 @@ class EventStudy:
     Freyaldenhoven, Hansen & Shapiro 2019). Report the event-study figure and consider
     sensitivity analysis rather than treating the test as a gate.
 
-    With ``cov_type="CR2"`` each coefficient has its own Satterthwaite degrees of freedom
+    With ``inference=ClusterRobust("CR2")`` each coefficient has its own Satterthwaite degrees of freedom
     (``df_terms``, used by the table and intervals; ``df`` is the smallest among the event-time
     terms) and the pre-trend test is the HTZ test of Pustejovsky & Tipton (2018, sec. 3.3),
     ``clubSandwich``'s ``Wald_test(test = "HTZ")``: with :math:`Q = \hat\beta_{pre}'
@@ -139,6 +151,8 @@ class EventStudy:
 
     #: Rows it fits: pupil records or unit-year means alike.
     data_level: ClassVar[str] = "any"
+    #: Its estimates are in the outcome's units, averaged over pupils (or pupil-weighted rows).
+    effect_scale: ClassVar[str] = "outcome"
 
     outcome: str = "outcome"
     unit: str = "unit"
@@ -150,13 +164,37 @@ class EventStudy:
     reference: int = -1
     window: tuple[int, int] | None = None
     alpha: float = 0.05
-    cov_type: str = "CR1"
+    inference: ClusterRobust = field(default=ClusterRobust())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
         check_alpha(self.alpha)
-        check_cov_type(self.cov_type)
+        check_inference(type(self).__name__, self.inference)
         object.__setattr__(self, "window", check_event_window(self.reference, self.window))
+
+    @property
+    def cov_type(self) -> str:
+        """The cluster-robust kind asked for (``"CR1"``, ``"CR2"``, ``"auto"``); read-only, from
+        ``inference`` (the option ``cov_type=`` is deprecated)."""
+        return getattr(self.inference, "kind", "CR1")
+
+    def describe(self) -> str:
+        """The estimator and its inference in plain words, for a report."""
+        adjusted = f", adjusting for {', '.join(self.covariates)}" if self.covariates else ""
+        weighted = f", weighted by {self.weights}" if self.weights else ""
+        ref = self.reference
+        against = (
+            "the last period before the start"
+            if ref == -1
+            else f"{-ref} periods before the start"
+            if ref < 0
+            else f"{ref} periods after the start"
+        )
+        return (
+            "two-way fixed-effects event study: one effect per period since the start, each "
+            f"against {against}{adjusted}{weighted}, with a joint test of the effects before "
+            "the start; " + self.inference.describe(self.cluster)
+        )
 
     def fit(self, data: pd.DataFrame) -> EventStudyResult:
         """Estimate the event study on ``data`` (pupil or unit-year rows); ``data`` is not modified.
@@ -240,7 +278,7 @@ class EventStudy:
                 depth=1,
             )
         few_clusters(notes, prep.cluster, treated, self.cluster)
-        cov_type = choose_cov_type(self.cov_type, prep, treated)
+        cov_type = choose_cov_type(self.inference.kind, prep, treated)
 
         lo_end = min(values + [self.reference])
         hi_end = max(values + [self.reference])
