@@ -140,11 +140,10 @@ GLOSSARY: tuple[GlossaryEntry, ...] = (
         "in a trial, 1 in the intervention arm), 0 otherwise",
         ("treated",),
     ),
+    GlossaryEntry("first_treated", "column of each unit's first treated period (0: never treated)"),
     GlossaryEntry(
-        "first_treated", "column of each unit's first treated period (0: never treated)"
+        "cluster", "column of the clusters of the standard errors (the level of assignment)"
     ),
-    GlossaryEntry("cluster", "column of the clusters of the standard errors (the level of "
-                  "assignment)"),
     GlossaryEntry("weights", "column of analytic or sampling weights (None: unweighted)"),
     GlossaryEntry("covariates", "columns of the covariates adjusted for"),
     GlossaryEntry(
@@ -504,20 +503,23 @@ def check_inference(estimator: str, inference: object) -> Inference:
     return inference
 
 
-def with_seed(spec: Any, seed: object) -> Any:
-    """``spec`` with ``seed`` where it draws random numbers, unless it has a seed of its own.
+def with_seed(spec: Any, seed: object, *, keep_own: bool = True) -> Any:
+    """``spec`` with ``seed`` where it draws random numbers.
 
     The seed lives in the spec's ``seed`` option, or in its ``inference`` option when that
-    draws (a :class:`WildBootstrap`). A spec that draws nothing, or whose seed is set, is
-    returned as it is. This is how an evaluation or a diagnosis hands its seed to a stage.
+    draws (a :class:`WildBootstrap`). A spec that draws nothing is returned as it is; so is one
+    whose seed is already set, unless ``keep_own=False`` (a diagnosis replaces every seed with
+    one from its own stream). This is how an evaluation or a diagnosis hands its seed to a
+    stage.
     """
     if seed is None or not is_dataclass(spec):
         return spec
     names = {f.name for f in fields(spec)}
     if "seed" in names:
-        return spec if spec.seed is not None else replace(spec, seed=seed)
+        return spec if keep_own and spec.seed is not None else replace(spec, seed=seed)
     inference = getattr(spec, "inference", None)
     if "inference" in names and is_dataclass(inference):
-        if "seed" in {f.name for f in fields(inference)} and inference.seed is None:
-            return replace(spec, inference=replace(inference, seed=seed))
+        if "seed" in {f.name for f in fields(inference)}:
+            if not (keep_own and inference.seed is not None):
+                return replace(spec, inference=replace(inference, seed=seed))
     return spec

@@ -59,6 +59,7 @@ from .errors import (
     format_rows,
     format_value,
 )
+from .estimator import fitted_rows, with_seed
 from .records import Records, as_records
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -587,13 +588,13 @@ class Evaluation:
         if "alpha" in fields and spec.alpha != self.alpha:
             _check_stage_alpha(spec, self.alpha)
             changes["alpha"] = self.alpha
-        if "seed" in fields and spec.seed is None and self.seed is not None:
-            changes["seed"] = stage_seed(self.seed, stage)
+        if self.seed is not None:  # into its seed option, or its inference's (WildBootstrap)
+            spec = with_seed(spec, stage_seed(self.seed, stage))
         return dataclasses.replace(spec, **changes) if changes else spec
 
     def _frame(self, pupils: pd.DataFrame, cohort: Cohort, spec) -> pd.DataFrame:
         """The rows an estimator sees: pupil records, or their unit-year means."""
-        if spec.data_level == "pupil" or (spec.data_level == "any" and self.level == "pupil"):
+        if fitted_rows(spec, self.level) == "pupil":
             return pupils
         if pupils is cohort.pupils:
             frame = cohort.unit_years
@@ -609,12 +610,14 @@ class Evaluation:
 
     def _per_school(self, spec) -> bool:
         """Whether ``spec`` is a staggered school-year panel to be weighted by pupils."""
-        panel = isinstance(spec, StaggeredDiD) and spec.data_level == "unit_year"
+        panel = isinstance(spec, StaggeredDiD) and fitted_rows(spec, "pupil") == "unit_year"
         return panel and self.weighting == "pupils"
 
     def _check_weighting(self, estimator) -> None:
         """``weighting="schools"`` needs a headline that weights schools: a staggered panel."""
-        panel = isinstance(estimator, StaggeredDiD) and estimator.data_level == "unit_year"
+        panel = (
+            isinstance(estimator, StaggeredDiD) and fitted_rows(estimator, "pupil") == "unit_year"
+        )
         if self.weighting == "schools" and not panel:
             raise DesignError(
                 f"Evaluation(weighting='schools') weights schools equally in a StaggeredDiD on "
@@ -627,7 +630,7 @@ class Evaluation:
         """Unit-year means are weighted by their number of pupils unless told otherwise; with a
         comparison design every row also carries its school's weight; a staggered panel
         weighted by pupils carries each school's mean pupils (times its comparison weight)."""
-        pupil_counts = self.level == "unit_year" and spec.data_level == "any"
+        pupil_counts = self.level == "unit_year" and fitted_rows(spec, "any") == "any"
         if self._per_school(spec):
             if spec.weights is not None:
                 raise DesignError(
@@ -821,7 +824,7 @@ def estimand_weighting(evaluation: Evaluation, estimator) -> str:
     """Whose average effect ``estimator`` estimates in ``evaluation``, in words."""
     spec = evaluation._weighted(estimator)
     design = " and by the comparison design's weights" if evaluation.comparison else ""
-    if isinstance(spec, StaggeredDiD) and spec.data_level == "unit_year":
+    if isinstance(spec, StaggeredDiD) and fitted_rows(spec, "pupil") == "unit_year":
         if spec.weights == UNIT_PUPILS:
             return (
                 "pupils: each school is weighted by its mean number of pupil records per year"

@@ -23,16 +23,16 @@ from cpdimpact.did._common import (
 )
 from cpdimpact.did._twfe import Design, fit_facts, fit_twfe, wald_f
 from cpdimpact.did.results import EventStudyResult, PretrendTest
+from cpdimpact.errors import (
+    DesignError,
+    EmptyComparisonGroupError,
+    StaggeredTimingWarning,
+)
 from cpdimpact.estimator import (
     ClusterRobust,
     check_inference,
     deprecated_options,
     from_cov_type,
-)
-from cpdimpact.errors import (
-    DesignError,
-    EmptyComparisonGroupError,
-    StaggeredTimingWarning,
 )
 
 __all__ = ["EventStudy"]

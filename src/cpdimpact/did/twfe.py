@@ -22,19 +22,19 @@ from cpdimpact.did._common import (
 from cpdimpact.did._twfe import Design, fit_facts, fit_twfe
 from cpdimpact.did.results import DiDResult
 from cpdimpact.did.wild import WildBootstrapResult, wild_cluster_bootstrap
-from cpdimpact.estimator import (
-    ClusterRobust,
-    WildBootstrap,
-    check_inference,
-    deprecated_options,
-    from_cov_type,
-)
 from cpdimpact.errors import (
     DesignError,
     EmptyComparisonGroupError,
     InvalidArgumentError,
     StaggeredTimingWarning,
     format_value,
+)
+from cpdimpact.estimator import (
+    ClusterRobust,
+    WildBootstrap,
+    check_inference,
+    deprecated_options,
+    from_cov_type,
 )
 
 __all__ = ["DiD"]

@@ -21,6 +21,7 @@ from .._results import interval
 from .._results import p_value as t_p_value
 from ..effects import hedges_correction
 from ..errors import ArgumentTypeError
+from ..estimator import with_seed
 
 __all__ = ["SimDesign", "SimTask", "run_chunk", "ROW_COLUMNS"]
 
@@ -164,8 +165,7 @@ def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tu
                     cohorts[key] = apply_comparison(comparison, cohort_spec, records, full)[0]
             cohort = cohorts[key]
             estimator = ev._estimator_for(cohort)
-            if any(f.name == "seed" for f in dataclasses.fields(estimator)):
-                estimator = dataclasses.replace(estimator, seed=seed)
+            estimator = with_seed(estimator, seed, keep_own=False)
             spec = ev._weighted(estimator)
             pupils = cohort.pupils
             effect = _pupil_effects(records, pupils)

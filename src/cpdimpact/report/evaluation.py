@@ -21,6 +21,7 @@ import pandas as pd
 
 from .._results import interval
 from .._user_names import user_message
+from ..estimator import fitted_rows
 from ..pipeline import TWFE_COMPARISON_LABEL, inference_text
 from . import Document, Figure, Heading, Paragraph, Table, suppress_small_counts
 from ._figures import count_text, plot_flow_diagram, plot_forest
@@ -112,7 +113,7 @@ def _design_text(result) -> str:
     years = cohort.spec.lag
     lag = f", after a lag of {years} year{'s' if years > 1 else ''}" if years else ""
     estimator = result.estimator
-    rows = {"any": spec.level}.get(estimator.data_level, estimator.data_level)
+    rows = fitted_rows(estimator, spec.level)
     fitted_on = {
         "pupil": "pupil records (new pupils each year: a repeated cross-section within units)",
         "unit_year": "unit-by-year means weighted by the number of pupils"
@@ -312,7 +313,7 @@ def _with_overall(detail, kind: str, label: str) -> pd.DataFrame:
 
 def _rows_text(result, estimator) -> str:
     """What an estimator was fitted on: ``"school-year means"`` or ``"pupil records"``."""
-    rows = {"any": result.evaluation.level}.get(estimator.data_level, estimator.data_level)
+    rows = fitted_rows(estimator, result.evaluation.level)
     return "pupil records" if rows == "pupil" else f"{result.cohort.unit}-year means"
 
 
