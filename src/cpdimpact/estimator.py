@@ -434,14 +434,15 @@ _MIXED = InferenceFamily(
     "mixed model", (ModelBased,), df=("satterthwaite", "between_within", "normal")
 )
 
-#: The registry: each public estimator's inference family, by class name.
+#: The registry: each public estimator's inference family, by class name (``fixed`` says what
+#: sets the inference where it is not, or not only, the ``inference=`` option).
 INFERENCE: Mapping[str, InferenceFamily] = {
     "DiD": _TWFE,
     "EventStudy": InferenceFamily("event study", (ClusterRobust,)),
     "StaggeredDiD": InferenceFamily(
         "group-time effects",
         (MultiplierBootstrap,),
-        fixed="n_bootstrap and seed (0 draws: analytic influence-function errors)",
+        fixed="set by n_bootstrap and seed (0 draws: analytic errors)",
     ),
     "SunAbraham": InferenceFamily(
         "interaction-weighted event study", (), fixed="cluster-robust CR1 by cluster"
@@ -452,16 +453,21 @@ INFERENCE: Mapping[str, InferenceFamily] = {
     "MultilevelModel": _MIXED,
     "MultilevelDiD": _MIXED,
     "SimpleTrial": InferenceFamily(
-        "pupil-randomised trial", (), fixed="ordinary least squares; n_bootstrap, n_permutations"
+        "pupil-randomised trial",
+        (),
+        fixed="ordinary least squares; also n_bootstrap, n_permutations",
     ),
     "ClusterTrial": InferenceFamily(
-        "cluster trial", (ModelBased,), df=tuple(DF_METHODS), fixed="n_bootstrap, n_permutations"
+        "cluster trial",
+        (ModelBased,),
+        df=tuple(DF_METHODS),
+        fixed="also n_bootstrap, n_permutations",
     ),
     "MultisiteTrial": InferenceFamily(
         "multisite trial",
         (ModelBased,),
         df=tuple(DF_METHODS),
-        fixed="n_bootstrap, n_permutations",
+        fixed="also n_bootstrap, n_permutations",
     ),
     "SyntheticControl": InferenceFamily(
         "synthetic control", (), fixed="placebo-in-space ranks (placebo)"

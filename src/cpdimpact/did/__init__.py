@@ -42,6 +42,7 @@ without refitting per draw; :func:`wild_bootstrap_aggregate` does the same for t
 of a :class:`StaggeredDiD` fit clustered by area.
 """
 
+from cpdimpact.did._checks import FIRST_TREATED
 from cpdimpact.did.bacon import BaconDecomposition, bacon_decomposition
 from cpdimpact.did.event_study import EventStudy
 from cpdimpact.did.honest import SensitivityResult, sensitivity, sensitivity_from_estimates
@@ -54,6 +55,7 @@ from cpdimpact.did.wild import WildBootstrapResult, wild_cluster_bootstrap
 from cpdimpact.did.wild_aggregate import WildAggregateResult, wild_bootstrap_aggregate
 
 __all__ = [
+    "FIRST_TREATED",
     "Aggregate",
     "BaconDecomposition",
     "bacon_decomposition",

@@ -212,6 +212,8 @@ class ImputationDiD:
 
     #: Rows it fits: unit-period rows, or pupil rows within units (a repeated cross-section).
     data_level: ClassVar[str] = "any"
+    #: Its estimates are in the outcome's units, averaged over pupils (or pupil-weighted rows).
+    effect_scale: ClassVar[str] = "outcome"
 
     outcome: str = "outcome"
     unit: str = "unit"
@@ -260,11 +262,13 @@ class ImputationDiD:
             )
 
     def describe(self) -> str:
-        """One sentence for a report's design section."""
+        """The estimator and its inference in plain words, for a report."""
+        cluster = self.cluster or self.unit
         return (
             "Imputation difference-in-differences (Borusyak, Jaravel & Spiess 2024): unit and "
             "period effects fitted on untreated observations only, untreated outcomes imputed "
-            "for treated observations, effects averaged"
+            "for treated observations, effects averaged; conservative standard errors "
+            f"clustered by {cluster}, with normal intervals"
         )
 
     # ------------------------------------------------------------------ fit

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ from ..errors import (
     format_rows,
     format_value,
 )
+from ..estimator import ModelBased, check_inference, deprecated_options, from_df_method
 from . import _engine
 from ._inference import between_within_df, satterthwaite_df
 from ._result import MultilevelResult
@@ -44,6 +45,7 @@ class NestingError(DataError):
     """Group ids are not nested as declared (an inner id under two outer groups)."""
 
 
+@deprecated_options(df_method=("inference", from_df_method("df_method")))
 @dataclass(frozen=True, kw_only=True)
 class MultilevelModel:
     r"""Linear mixed model with nested random intercepts and optional top-level random slopes.
@@ -71,9 +73,11 @@ class MultilevelModel:
         the outermost level, e.g. ``{"school": ("treat",)}`` for a multisite trial.
     method
         ``"reml"`` or ``"ml"``.
-    df_method
-        Degrees of freedom for tests and intervals of fixed effects: ``"satterthwaite"``
-        (as lmerTest), ``"between_within"`` (as nlme) or ``"normal"`` (z).
+    inference
+        :class:`~cpdimpact.estimator.ModelBased` with the degrees of freedom for tests and
+        intervals of fixed effects: ``ModelBased("satterthwaite")`` (default, as lmerTest),
+        ``("between_within")`` (as nlme) or ``("normal")`` (z). The old
+        ``df_method="between_within"`` still works for one release (deprecated).
     missing
         ``"drop"``: rows missing the outcome, a covariate or a group id are dropped and
         counted (``result.n_dropped``); ``"raise"``: such rows are an error.
@@ -120,12 +124,17 @@ class MultilevelModel:
     ['school', 'teacher', 'Residual']
     """
 
+    #: Rows it fits: pupil records (the random effects model pupils within their groups).
+    data_level: ClassVar[str] = "pupil"
+    #: Its coefficients are in the outcome's units.
+    effect_scale: ClassVar[str] = "outcome"
+
     outcome: str = "outcome"
     covariates: Sequence[str] = ()
     groups: Sequence[str] = ("school",)
     slopes: Mapping[str, Sequence[str]] = field(default_factory=dict)
     method: Literal["reml", "ml"] = "reml"
-    df_method: Literal["satterthwaite", "between_within", "normal"] = "satterthwaite"
+    inference: ModelBased = field(default=ModelBased())
     missing: Literal["drop", "raise"] = "drop"
     check_nesting: bool = True
     weights: str | None = None
@@ -151,7 +160,7 @@ class MultilevelModel:
                     f"({self.groups[0]!r}), not {group!r}"
                 )
         check_choice(self.method, "method", ("reml", "ml"))
-        check_choice(self.df_method, "df_method", ("satterthwaite", "between_within", "normal"))
+        check_inference(type(self).__name__, self.inference)
         check_choice(self.missing, "missing", ("drop", "raise"))
         if INTERCEPT in self.covariates:
             raise InvalidArgumentError(
@@ -161,6 +170,24 @@ class MultilevelModel:
         check_bool(self.check_nesting, "check_nesting")
 
     # ------------------------------------------------------------------ formula
+    @property
+    def df_method(self) -> str:
+        """The degrees-of-freedom method of ``inference`` (read-only; the option is deprecated)."""
+        return self.inference.df
+
+    def describe(self) -> str:
+        """The model and its inference in plain words, for a report."""
+        fitted = {"reml": "restricted maximum likelihood", "ml": "maximum likelihood"}
+        slopes = "".join(
+            f", with random slopes on {', '.join(terms)} by {group}"
+            for group, terms in self.slopes.items()
+        )
+        adjusted = f", adjusting for {', '.join(self.covariates)}" if self.covariates else ""
+        return (
+            f"linear mixed model with random intercepts for {' within '.join(reversed(self.groups))}"
+            f"{slopes}{adjusted}, fitted by {fitted[self.method]}; {self.inference.describe()}"
+        )
+
     @classmethod
     def from_formula(cls, formula: str, **options) -> MultilevelModel:
         """Build a model from an lme4-style formula.

@@ -32,6 +32,12 @@ from ..errors import (
     format_rows,
     format_value,
 )
+from ..estimator import (
+    ModelBased,
+    check_inference,
+    deprecated_options,
+    from_df_method,
+)
 from . import _trial_effects as tes
 from ._fastfit import SiteStats
 from ._model import MultilevelModel
@@ -61,6 +67,10 @@ class _Trial:
     """Options shared by the three designs (see :class:`ClusterTrial` for their meaning)."""
 
     design: ClassVar[str] = ""
+    #: Rows it fits: pupil records.
+    data_level: ClassVar[str] = "pupil"
+    #: Its coefficient is in the outcome's units; the result adds eefAnalytics' effect sizes.
+    effect_scale: ClassVar[str] = "outcome"
 
     outcome: str
     treatment: str
@@ -102,6 +112,18 @@ class _Trial:
             )
         check_alpha(self.alpha)
         check_seed(self.seed)
+
+    def describe(self) -> str:
+        """The design, its model and its inference in plain words, for a report."""
+        adjusted = f", adjusting for {', '.join(self.covariates)}" if self.covariates else ""
+        weighted = f", weighted by {self.weights}" if self.weights else ""
+        extra = []
+        if self.n_bootstrap:
+            extra.append(f"a {self.bootstrap} bootstrap of {self.n_bootstrap} draws")
+        if self.n_permutations:
+            extra.append(f"a permutation test of {self.n_permutations} re-randomisations")
+        also = f", with {' and '.join(extra)}" if extra else ""
+        return f"{self._model_words()}{adjusted}{weighted}; {self._inference_words()}{also}"
 
     # ------------------------------------------------------------------ helpers
     def _columns(self) -> list[str]:
@@ -281,6 +303,12 @@ class SimpleTrial(_Trial):
 
     design: ClassVar[str] = "simple"
 
+    def _model_words(self) -> str:
+        return "pupil-randomised trial analysed by ordinary least squares"
+
+    def _inference_words(self) -> str:
+        return "conventional standard errors with t tests"
+
     def fit(self, data: pd.DataFrame) -> TrialResult:
         """Fit the trial to pupil rows (``data`` is not modified)."""
         frame, n_dropped, notes = self._clean(data)
@@ -377,6 +405,7 @@ class SimpleTrial(_Trial):
 
 
 # ----------------------------------------------------------------------------- cluster
+@deprecated_options(ci_method=("inference", from_df_method("ci_method")))
 @dataclass(frozen=True, kw_only=True)
 class ClusterTrial(_Trial):
     r"""Cluster-randomised trial: schools randomised, a random intercept for schools.
@@ -443,8 +472,11 @@ class ClusterTrial(_Trial):
         and counted.
     alpha
         1 minus the confidence level.
-    ci_method
-        See above.
+    inference
+        :class:`~cpdimpact.estimator.ModelBased` with the coefficient interval above:
+        ``ModelBased("satterthwaite")`` (default), ``("profile")``, ``("between_within")`` or
+        ``("normal")``. The old ``ci_method="profile"`` still works for one release
+        (deprecated).
 
     Notes
     -----
@@ -490,7 +522,7 @@ class ClusterTrial(_Trial):
 
     design: ClassVar[str] = "cluster"
 
-    ci_method: Literal["satterthwaite", "profile", "between_within", "normal"] = "satterthwaite"
+    inference: ModelBased = field(default=ModelBased())
 
     def __post_init__(self):
         super().__post_init__()
@@ -498,9 +530,21 @@ class ClusterTrial(_Trial):
             raise InvalidArgumentError(
                 f"{type(self).__name__} needs cluster=, the randomised unit (the school column)"
             )
-        check_choice(
-            self.ci_method, "ci_method", ("profile", "satterthwaite", "between_within", "normal")
+        check_inference(type(self).__name__, self.inference)
+
+    @property
+    def ci_method(self) -> str:
+        """The interval method of ``inference`` (read-only; the option is deprecated)."""
+        return self.inference.df
+
+    def _model_words(self) -> str:
+        return (
+            f"cluster-randomised trial analysed by a linear mixed model with random "
+            f"intercepts for {self.cluster}"
         )
+
+    def _inference_words(self) -> str:
+        return self.inference.describe()
 
     def _check_design(self, frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         arms = frame.groupby(self.cluster, sort=True)[self.treatment].agg(["min", "max"])
@@ -528,7 +572,7 @@ class ClusterTrial(_Trial):
                 "variance is imprecise"
                 + (
                     f" and {self.ci_method} intervals tend to be too narrow; prefer "
-                    "ci_method='satterthwaite' and a permutation test"
+                    "inference=ModelBased('satterthwaite') and a permutation test"
                     if self.ci_method in ("profile", "normal")
                     else "; consider a permutation test"
                 )
@@ -548,6 +592,7 @@ class ClusterTrial(_Trial):
 
 
 # ----------------------------------------------------------------------------- multisite
+@deprecated_options(ci_method=("inference", from_df_method("ci_method")))
 @dataclass(frozen=True, kw_only=True)
 class MultisiteTrial(ClusterTrial):
     r"""Multisite trial: pupils randomised within schools; random intercept and treatment slope.
@@ -572,7 +617,7 @@ class MultisiteTrial(ClusterTrial):
         Sites where every analysed pupil is in one arm: ``"keep"`` (default, as lme4 and
         eefAnalytics: they inform the intercept variance and the covariates but not the
         treatment slope) or ``"drop"``. Either way a warning counts them.
-    outcome, treatment, covariates, cluster, n_bootstrap, bootstrap, n_permutations, seed, weights, alpha, ci_method
+    outcome, treatment, covariates, cluster, n_bootstrap, bootstrap, n_permutations, seed, weights, alpha, inference
         As :class:`ClusterTrial` (with weights, the share of treated pupils in the
         conditional total variance is the weighted share); permutations re-randomise the treatment within sites, the
         case bootstrap resamples sites then pupils within them.
@@ -604,6 +649,12 @@ class MultisiteTrial(ClusterTrial):
     design: ClassVar[str] = "multisite"
 
     single_arm_sites: Literal["keep", "drop"] = "keep"
+
+    def _model_words(self) -> str:
+        return (
+            "multisite trial analysed by a linear mixed model with random intercepts and "
+            f"treatment slopes for {self.cluster}"
+        )
 
     def __post_init__(self):
         super().__post_init__()
@@ -649,7 +700,7 @@ class MultisiteTrial(ClusterTrial):
                 f"only {both} sites have both arms: the slope variance and the coefficient's "
                 "interval are imprecise"
                 + (
-                    "; prefer ci_method='satterthwaite'"
+                    "; prefer inference=ModelBased('satterthwaite')"
                     if self.ci_method in ("profile", "normal")
                     else ""
                 )
@@ -670,7 +721,7 @@ def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, not
         covariates=covariates,
         groups=(spec.cluster,),
         slopes=spec._slopes(),
-        df_method=df_method,
+        inference=ModelBased(df_method),
         missing="raise",
         weights=spec.weights,
         alpha=spec.alpha,
@@ -679,7 +730,7 @@ def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, not
     uncond = MultilevelModel(
         outcome=spec.outcome,
         groups=(spec.cluster,),
-        df_method="normal",
+        inference=ModelBased("normal"),
         missing="raise",
         weights=spec.weights,
     ).fit(frame)
