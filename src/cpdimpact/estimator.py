@@ -44,6 +44,7 @@ __all__ = [
     "EFFECT_SCALES",
     "GLOSSARY",
     "INFERENCE",
+    "INFERENCE_OPTIONS",
     "ClusterRobust",
     "Estimator",
     "GlossaryEntry",
@@ -416,6 +417,15 @@ class ModelBased(Inference):
     def describe(self, cluster: str = "cluster") -> str:
         """The inference in plain words (``cluster`` is not used: the model has no clusters)."""
         return f"model-based standard errors with {DF_METHODS[self.df]}"
+
+
+#: Every typed inference option (a spec file names one by its class name).
+INFERENCE_OPTIONS: tuple[type[Inference], ...] = (
+    ClusterRobust,
+    WildBootstrap,
+    MultiplierBootstrap,
+    ModelBased,
+)
 
 
 class InferenceFamily(NamedTuple):

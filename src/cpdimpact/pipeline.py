@@ -59,7 +59,7 @@ from .errors import (
     format_rows,
     format_value,
 )
-from .estimator import fitted_rows, with_seed
+from .estimator import ClusterRobust, fitted_rows, with_seed
 from .records import Records, as_records
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -249,7 +249,7 @@ class Evaluation:
         :class:`~cpdimpact.multilevel.MultilevelDiD` (random intercepts, model-based errors,
         effect size over the model's total variance) or :class:`~cpdimpact.did.StaggeredDiD`
         (group-time effects on unit-year means). ``None`` (default) chooses by design:
-        ``StaggeredDiD`` when treated units start in different years, ``DiD(cov_type="auto")``
+        ``StaggeredDiD`` when treated units start in different years, ``DiD(inference=ClusterRobust("auto"))``
         otherwise (CR2 unless at least 100 clusters hold treated rows and 100 hold none). Its
         intervals are at ``alpha`` and its bootstrap (if any) seeded from ``seed``.
     event_study
@@ -258,7 +258,7 @@ class Evaluation:
 
         * Headline ``DiD`` or ``MultilevelDiD`` (one start year, or TWFE chosen on purpose):
           this is the report's event study, with its joint pre-trend F test. ``"auto"``
-          (default) fits ``EventStudy(cov_type="auto")``; ``None`` skips it.
+          (default) fits ``EventStudy(inference=ClusterRobust("auto"))``; ``None`` skips it.
         * Headline ``StaggeredDiD``: the report's event study is always the staggered dynamic
           aggregate (group-time effects averaged by years since the start, with pointwise
           intervals, uniform bands when bootstrapped and the Callaway & Sant'Anna pre-trend
@@ -561,7 +561,11 @@ class Evaluation:
         """The TWFE event study to fit: the one given, or by default one unless the headline
         is staggered (whose dynamic aggregate is then the event study)."""
         if self.event_study == "auto":
-            return None if isinstance(estimator, StaggeredDiD) else EventStudy(cov_type="auto")
+            return (
+                None
+                if isinstance(estimator, StaggeredDiD)
+                else EventStudy(inference=ClusterRobust("auto"))
+            )
         return self.event_study
 
     def _estimator_for(self, cohort: Cohort):
@@ -571,7 +575,7 @@ class Evaluation:
         if cohort.is_staggered:
             never = bool((cohort.pupils["first_treated"] == 0).any())
             return StaggeredDiD(control_group="never_treated" if never else "not_yet_treated")
-        return DiD(cov_type="auto")  # CR1 or CR2 by the number of treated clusters
+        return DiD(inference=ClusterRobust("auto"))  # CR1 or CR2 by the number of treated clusters
 
     def _stage_spec(self, spec, stage: str):
         """``spec`` with the evaluation's ``alpha`` and, unless it has its own, its seed.

@@ -959,7 +959,7 @@ class SyntheticDiD(_AreaSpec):
     max_iter_pre_sparsify: int = 100
     sparsify: bool = True
     n_permutations: int = 200
-    seed: int | np.random.Generator | None = None
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None
 
     def __post_init__(self):
         super().__post_init__()

@@ -3,7 +3,7 @@
 Both results carry the five uniform faces (``summary()``, ``to_frame()``, ``plot(*, ax=None)``,
 ``_repr_html_``, ``conf_int(alpha=0.05)``) and state their inference explicitly: covariance
 type, degrees of freedom, number of clusters, observations and units, and the cluster variable.
-Under ``cov_type="CR2"`` every term has its own Satterthwaite degrees of freedom (``df_terms``).
+Under ``inference=ClusterRobust("CR2")`` every term has its own Satterthwaite degrees of freedom (``df_terms``).
 """
 
 from __future__ import annotations
