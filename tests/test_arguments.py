@@ -170,7 +170,7 @@ ROWS = [
     _row(EventStudy, "window", ("a", 1)),
     _row(EventStudy, "window", 3),
     _row(EventStudy, "window", (0, 3)),  # the reference -1 lies outside
-    _row(SunAbraham, "control", "not_yet_treated"),
+    _row(SunAbraham, "control_group", "not_yet_treated"),
     _row(SunAbraham, "window", (3, -3)),
     _row(ImputationDiD, "anticipation", -1),
     _row(ImputationDiD, "pretrend_leads", 1.5),
@@ -193,6 +193,7 @@ ROWS = [
     # ---- multilevel models and trials
     _row(MultilevelModel, "method", "REML"),
     _row(MultilevelModel, "df_method", "kenward_roger"),
+    _row(MultilevelModel, "inference", ModelBased("profile"), shown=False),
     _row(MultilevelModel, "missing", "keep"),
     _row(MultilevelModel, "groups", (), shown=False),
     _row(MultilevelModel, "groups", ("school", "school")),
@@ -215,6 +216,7 @@ ROWS = [
     _row(SimpleTrial, "bootstrap", "residual", shown=False, weights="w", n_bootstrap=9),
     _row(ClusterTrial, "cluster", None, shown=False),
     _row(ClusterTrial, "ci_method", "kenward_roger"),
+    _row(ClusterTrial, "inference", ClusterRobust(), shown=False),
     _row(MultisiteTrial, "single_arm_sites", "omit"),
     # ---- comparison groups
     _row(NearestMatching, "distance", "mahalanobis"),
@@ -239,7 +241,7 @@ ROWS = [
     _row(SyntheticDiD, "method", "synth"),
     _row(SyntheticDiD, "missing", "fill"),
     _row(SyntheticDiD, "placebo", 1),
-    _row(SyntheticDiD, "replications", 0),
+    _row(SyntheticDiD, "n_permutations", 0),
     _row(SyntheticControl, "ridge", -1),
     _row(SyntheticControl, "predictor_weights", (1.0,), shown=False),
     # ---- cohort, evaluation and report
@@ -493,7 +495,7 @@ SEEDED = {
         .weights.to_numpy()
     ),
     SyntheticDiD: lambda s: np.array(
-        [SyntheticDiD(replications=8, seed=s).fit(_areas()).std_error]
+        [SyntheticDiD(n_permutations=8, seed=s).fit(_areas()).std_error]
     ),
     city_partnership: lambda s: city_partnership(seed=s, scale=0.05).pupils["outcome"].to_numpy(),
 }

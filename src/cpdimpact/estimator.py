@@ -45,6 +45,7 @@ __all__ = [
     "GLOSSARY",
     "INFERENCE",
     "INFERENCE_OPTIONS",
+    "adjustment_in_words",
     "ClusterRobust",
     "Estimator",
     "GlossaryEntry",
@@ -99,6 +100,13 @@ class Estimator(Protocol):
     def describe(self) -> str:
         """The estimator and its inference in plain words, for a report (no code)."""
         ...
+
+
+def adjustment_in_words(covariates: Any = (), weights: str | None = None) -> str:
+    """``", adjusting for prior, fsm, weighted by n_pupils"``: a spec's covariates and weights
+    as the words a :meth:`Estimator.describe` appends (empty when it has neither)."""
+    adjusted = f", adjusting for {', '.join(covariates)}" if covariates else ""
+    return adjusted + (f", weighted by {weights}" if weights else "")
 
 
 def fitted_rows(estimator: Estimator, level: str) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -1391,12 +1391,13 @@ def compare_synthetic(
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise InvalidArgumentError(f"methods must be among {METHODS}; got {unknown}")
-    known = {*_AreaSpec.__dataclass_fields__, *_OLD_NAMES, "replications", "n_permutations"}
+    area_options = [f.name for f in fields(_AreaSpec)]
+    known = {*area_options, *_OLD_NAMES, "replications", "n_permutations"}
     extra = sorted(set(options) - known - {"seed"})
     if extra:
         raise ArgumentTypeError(f"compare_synthetic() got unexpected options {extra}")
     spec = SyntheticDiD(**options)  # old spellings warn here, once; bad values raise
-    shared = {k: getattr(spec, k) for k in _AreaSpec.__dataclass_fields__}
+    shared = {k: getattr(spec, k) for k in area_options}
     block = {"n_permutations": spec.n_permutations, "seed": spec.seed}
     panel = _prepare(
         data,

@@ -9,16 +9,15 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from cpdimpact._guards import check_start_constant, require_residual_variation
+from cpdimpact._guards import require_residual_variation
 from cpdimpact._results import interval
-from cpdimpact.did._checks import integer_valued, key_column, numeric_column, start_column
+from cpdimpact.did._checks import key_column
 from cpdimpact.did._common import (
-    check_alpha,
+    ClusterRobustOptions,
     check_event_window,
     choose_cov_type,
     few_clusters,
-    normalise_covariates,
-    prepare,
+    prepare_event_time,
     warn,
 )
 from cpdimpact.did._twfe import Design, fit_facts, fit_twfe, wald_f
@@ -30,7 +29,7 @@ from cpdimpact.errors import (
 )
 from cpdimpact.estimator import (
     ClusterRobust,
-    check_inference,
+    adjustment_in_words,
     deprecated_options,
     from_cov_type,
 )
@@ -40,7 +39,7 @@ __all__ = ["EventStudy"]
 
 @deprecated_options(cov_type=("inference", from_cov_type))
 @dataclass(frozen=True, kw_only=True)
-class EventStudy:
+class EventStudy(ClusterRobustOptions):
     r"""Two-way fixed-effects event study (dynamic DiD) with a joint pre-trend test.
 
     Parameters
@@ -167,21 +166,11 @@ class EventStudy:
     inference: ClusterRobust = field(default=ClusterRobust())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
-        check_alpha(self.alpha)
-        check_inference(type(self).__name__, self.inference)
+        self._check_options()
         object.__setattr__(self, "window", check_event_window(self.reference, self.window))
-
-    @property
-    def cov_type(self) -> str:
-        """The cluster-robust kind asked for (``"CR1"``, ``"CR2"``, ``"auto"``); read-only, from
-        ``inference`` (the option ``cov_type=`` is deprecated)."""
-        return getattr(self.inference, "kind", "CR1")
 
     def describe(self) -> str:
         """The estimator and its inference in plain words, for a report."""
-        adjusted = f", adjusting for {', '.join(self.covariates)}" if self.covariates else ""
-        weighted = f", weighted by {self.weights}" if self.weights else ""
         ref = self.reference
         against = (
             "the last period before the start"
@@ -192,7 +181,8 @@ class EventStudy:
         )
         return (
             "two-way fixed-effects event study: one effect per period since the start, each "
-            f"against {against}{adjusted}{weighted}, with a joint test of the effects before "
+            f"against {against}{adjustment_in_words(self.covariates, self.weights)}, with a "
+            "joint test of the effects before "
             "the start; " + self.inference.describe(self.cluster)
         )
 
@@ -220,22 +210,7 @@ class EventStudy:
         cpdimpact.errors.EstimationError
             An event-time dummy is collinear with the fixed effects.
         """
-        prep = prepare(
-            data,
-            outcome=self.outcome,
-            unit=self.unit,
-            time=self.time,
-            cluster=self.cluster,
-            covariates=self.covariates,
-            weights=self.weights,
-            extra=((self.first_treated, "first-treated period", "first_treated"),),
-        )
-        period = numeric_column(data, self.time, "period")
-        integer_valued(period, data.index, self.time, "period")
-        first = start_column(data, self.first_treated)  # 0 and missing: never treated
-        check_start_constant(
-            first, data[self.unit], column=self.first_treated, estimator="The event study"
-        )
+        prep, period, first = prepare_event_time(data, self, "The event study")
         treated = first != 0
         if not treated.any():
             raise DesignError(

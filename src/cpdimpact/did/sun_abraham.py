@@ -11,19 +11,17 @@ import pandas as pd
 from scipy import linalg, sparse
 
 from cpdimpact._guards import (
-    check_start_constant,
     require_residual_variation,
     require_variation,
 )
 from cpdimpact._results import HtmlFromSummary, Summary, interval, p_value, tidy_frame
 from cpdimpact._validate import check_choice
-from cpdimpact.did._checks import integer_valued, numeric_column, start_column
 from cpdimpact.did._common import (
     check_alpha,
     check_event_window,
     few_clusters,
     normalise_covariates,
-    prepare,
+    prepare_event_time,
     warn,
 )
 from cpdimpact.did._twfe import COV_TYPE, wald_f
@@ -34,7 +32,7 @@ from cpdimpact.errors import (
     EstimationError,
     SmallSampleWarning,
 )
-from cpdimpact.estimator import ClusterRobust, deprecated_options
+from cpdimpact.estimator import ClusterRobust, adjustment_in_words, deprecated_options
 
 __all__ = ["SunAbraham", "SunAbrahamResult"]
 
@@ -214,11 +212,10 @@ class SunAbraham:
             "never_treated": "never-treated units",
             "last_treated": "the cohort that starts last",
         }[self.control_group]
-        adjusted = f", adjusting for {', '.join(self.covariates)}" if self.covariates else ""
-        weighted = f", weighted by {self.weights}" if self.weights else ""
         return (
             "interaction-weighted event study (Sun & Abraham 2021): effects of each start "
-            f"cohort against {controls}{adjusted}{weighted}, averaged with cohort-share "
+            f"cohort against {controls}{adjustment_in_words(self.covariates, self.weights)}, "
+            "averaged with cohort-share "
             f"weights; {ClusterRobust('CR1').describe(self.cluster)}"
         )
 
@@ -251,22 +248,7 @@ class SunAbraham:
             An interaction or covariate is collinear with the fixed effects; fewer than two
             clusters.
         """
-        prep = prepare(
-            data,
-            outcome=self.outcome,
-            unit=self.unit,
-            time=self.time,
-            cluster=self.cluster,
-            covariates=self.covariates,
-            weights=self.weights,
-            extra=((self.first_treated, "first-treated period", "first_treated"),),
-        )
-        period = numeric_column(data, self.time, "period")
-        integer_valued(period, data.index, self.time, "period")
-        first = start_column(data, self.first_treated)  # 0 and missing: never treated
-        check_start_constant(
-            first, data[self.unit], column=self.first_treated, estimator="The Sun & Abraham design"
-        )
+        prep, period, first = prepare_event_time(data, self, "The Sun & Abraham design")
 
         notes: list[str] = []
         sample = self._sample(period, first, prep.unit, data.index, notes)

@@ -12,11 +12,10 @@ import pandas as pd
 from cpdimpact._guards import check_absorbing, require_residual_variation
 from cpdimpact.did._checks import FIRST_TREATED, key_column, numeric_column
 from cpdimpact.did._common import (
-    check_alpha,
+    ClusterRobustOptions,
     choose_cov_type,
     few_clusters,
-    normalise_covariates,
-    prepare,
+    prepare_spec,
     warn,
 )
 from cpdimpact.did._twfe import Design, fit_facts, fit_twfe
@@ -32,7 +31,7 @@ from cpdimpact.errors import (
 from cpdimpact.estimator import (
     ClusterRobust,
     WildBootstrap,
-    check_inference,
+    adjustment_in_words,
     deprecated_options,
     from_cov_type,
 )
@@ -42,7 +41,7 @@ __all__ = ["DiD"]
 
 @deprecated_options(cov_type=("inference", from_cov_type))
 @dataclass(frozen=True, kw_only=True)
-class DiD:
+class DiD(ClusterRobustOptions):
     r"""Two-way fixed-effects difference-in-differences with cluster-robust inference.
 
     Parameters
@@ -200,27 +199,18 @@ class DiD:
     inference: ClusterRobust | WildBootstrap = field(default=ClusterRobust())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
-        check_alpha(self.alpha)
-        check_inference(type(self).__name__, self.inference)
+        self._check_options()
         if self.treatment in self.covariates:
             raise InvalidArgumentError(
                 f"the treatment {format_value(self.treatment)} is also listed in covariates; "
                 "remove it from covariates."
             )
 
-    @property
-    def cov_type(self) -> str:
-        """The cluster-robust kind asked for (``"CR1"``, ``"CR2"``, ``"auto"``); read-only, from
-        ``inference`` (the option ``cov_type=`` is deprecated)."""
-        return getattr(self.inference, "kind", "CR1")
-
     def describe(self) -> str:
         """The estimator and its inference in plain words, for a report."""
-        adjusted = f", adjusting for {', '.join(self.covariates)}" if self.covariates else ""
-        weighted = f", weighted by {self.weights}" if self.weights else ""
         return (
-            f"two-way fixed-effects difference-in-differences{adjusted}{weighted}; "
+            "two-way fixed-effects difference-in-differences"
+            f"{adjustment_in_words(self.covariates, self.weights)}; "
             + self.inference.describe(self.cluster)
         )
 
@@ -265,16 +255,7 @@ class DiD:
         """
         if isinstance(self.inference, WildBootstrap):
             return self._fit_wild(data)
-        prep = prepare(
-            data,
-            outcome=self.outcome,
-            unit=self.unit,
-            time=self.time,
-            cluster=self.cluster,
-            covariates=self.covariates,
-            weights=self.weights,
-            extra=((self.treatment, "treatment indicator", "treatment"),),
-        )
+        prep = prepare_spec(data, self, ((self.treatment, "treatment indicator", "treatment"),))
         d = numeric_column(data, self.treatment, "treatment indicator")
         treated = d != 0
         if not treated.any():

@@ -325,6 +325,18 @@ def _cluster_sums(values: np.ndarray, order: np.ndarray, starts: np.ndarray) -> 
     return np.add.reduceat(values[order], starts, axis=0)
 
 
+def _draw_facts(v, enumerated, weights_type, restricted, seed, alpha) -> dict:
+    """What every wild bootstrap result records about its draws ``v`` (clusters x draws)."""
+    return {
+        "n_bootstrap": int(v.shape[1]),
+        "enumerated": enumerated,
+        "weights_type": weights_type,
+        "restricted": bool(restricted),
+        "seed": seed,
+        "alpha": alpha,
+    }
+
+
 def _draws(
     n_clusters: int, n_bootstrap: int, weights_type: str, seed
 ) -> tuple[np.ndarray, bool, int | None]:
@@ -592,13 +604,8 @@ def wild_cluster_bootstrap(
         n_units=n_units,
         n_periods=n_periods,
         n_params=n_params,
-        n_bootstrap=int(v.shape[1]),
-        enumerated=enumerated,
-        weights_type=weights_type,
-        restricted=bool(restricted),
-        seed=recorded_seed,
+        **_draw_facts(v, enumerated, weights_type, restricted, recorded_seed, alpha),
         small_sample_factor=factor,
-        alpha=alpha,
         outcome=outcome,
         cluster=cluster,
         weights=weights,

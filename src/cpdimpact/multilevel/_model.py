@@ -31,7 +31,13 @@ from ..errors import (
     format_rows,
     format_value,
 )
-from ..estimator import ModelBased, check_inference, deprecated_options, from_df_method
+from ..estimator import (
+    ModelBased,
+    adjustment_in_words,
+    check_inference,
+    deprecated_options,
+    from_df_method,
+)
 from . import _engine
 from ._inference import between_within_df, satterthwaite_df
 from ._result import MultilevelResult
@@ -182,7 +188,7 @@ class MultilevelModel:
             f", with random slopes on {', '.join(terms)} by {group}"
             for group, terms in self.slopes.items()
         )
-        adjusted = f", adjusting for {', '.join(self.covariates)}" if self.covariates else ""
+        adjusted = adjustment_in_words(self.covariates)
         return (
             f"linear mixed model with random intercepts for {' within '.join(reversed(self.groups))}"
             f"{slopes}{adjusted}, fitted by {fitted[self.method]}; {self.inference.describe()}"

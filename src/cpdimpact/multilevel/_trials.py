@@ -34,6 +34,7 @@ from ..errors import (
 )
 from ..estimator import (
     ModelBased,
+    adjustment_in_words,
     check_inference,
     deprecated_options,
     from_df_method,
@@ -115,15 +116,14 @@ class _Trial:
 
     def describe(self) -> str:
         """The design, its model and its inference in plain words, for a report."""
-        adjusted = f", adjusting for {', '.join(self.covariates)}" if self.covariates else ""
-        weighted = f", weighted by {self.weights}" if self.weights else ""
         extra = []
         if self.n_bootstrap:
             extra.append(f"a {self.bootstrap} bootstrap of {self.n_bootstrap} draws")
         if self.n_permutations:
             extra.append(f"a permutation test of {self.n_permutations} re-randomisations")
         also = f", with {' and '.join(extra)}" if extra else ""
-        return f"{self._model_words()}{adjusted}{weighted}; {self._inference_words()}{also}"
+        adjusted = adjustment_in_words(self.covariates, self.weights)
+        return f"{self._model_words()}{adjusted}; {self._inference_words()}{also}"
 
     # ------------------------------------------------------------------ helpers
     def _columns(self) -> list[str]:
