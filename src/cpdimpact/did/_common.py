@@ -161,15 +161,21 @@ def prepare(
     )
 
 
-def prepare_spec(data: pd.DataFrame, spec, extra: tuple[tuple[str, str, str], ...]) -> Prepared:
+def prepare_spec(
+    data: pd.DataFrame,
+    spec,
+    extra: tuple[tuple[str, str, str], ...],
+    cluster: str | None = None,
+) -> Prepared:
     """:func:`prepare` of the columns a spec names by the glossary options (``outcome``,
-    ``unit``, ``time``, ``cluster``, ``covariates``, ``weights``) and its ``extra`` ones."""
+    ``unit``, ``time``, ``cluster``, ``covariates``, ``weights``) and its ``extra`` ones;
+    ``cluster`` overrides the spec's (an estimator that clusters by unit by default)."""
     return prepare(
         data,
         outcome=spec.outcome,
         unit=spec.unit,
         time=spec.time,
-        cluster=spec.cluster,
+        cluster=cluster or spec.cluster,
         covariates=spec.covariates,
         weights=spec.weights,
         extra=extra,
@@ -177,14 +183,13 @@ def prepare_spec(data: pd.DataFrame, spec, extra: tuple[tuple[str, str, str], ..
 
 
 def prepare_event_time(
-    data: pd.DataFrame, spec, estimator: str
+    data: pd.DataFrame, spec, estimator: str, cluster: str | None = None
 ) -> tuple[Prepared, np.ndarray, np.ndarray]:
     """The checked rows of an event study, their whole periods and each row's first treated
     period (0 for never treated, which a missing value also means); ``estimator`` names the
     design in the message when the start varies within a unit."""
-    prep = prepare_spec(
-        data, spec, ((spec.first_treated, "first-treated period", "first_treated"),)
-    )
+    extra = ((spec.first_treated, "first-treated period", "first_treated"),)
+    prep = prepare_spec(data, spec, extra, cluster)
     period = numeric_column(data, spec.time, "period")
     integer_valued(period, data.index, spec.time, "period")
     first = start_column(data, spec.first_treated)

@@ -306,24 +306,12 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     used += [t for t in slope_terms if t not in used]
     if model.weights is not None and model.weights not in used:
         used.append(model.weights)
-    missing_cols = [c for c in dict.fromkeys(used) if c not in data.columns]
-    if missing_cols:
-        raise MissingColumnError(
-            f"columns {missing_cols} are not in the data; it has {list(map(str, data.columns))}"
-        )
     numeric = [
         model.outcome,
         *model.covariates,
         *[t for t in slope_terms if t not in model.covariates],
     ]
-    for column in numeric:
-        series = data[column]
-        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-            raise InvalidValueError(
-                f"column {column!r} is not numeric ({series.dtype}); code a categorical "
-                f"covariate as 0/1 dummies, e.g. pandas.get_dummies(data, columns="
-                f"[{column!r}], drop_first=True, dtype=float)"
-            )
+    require_model_columns(data, list(dict.fromkeys(used)), numeric)
     frame = data[list(dict.fromkeys(used))]
     for column in numeric:  # missing values are handled below; infinite ones never
         role = "outcome" if column == model.outcome else "covariate"
@@ -453,6 +441,23 @@ def _group_codes(frame: pd.DataFrame, groups: tuple[str, ...]):
 #: several parents and more ids than any parent holds (so not ids restarting within each
 #: parent), is taken to be listed inner-first.
 _INNER_FIRST_SHARE = 0.9
+
+
+def require_model_columns(data: pd.DataFrame, columns: list, numeric: list) -> None:
+    """Every one of ``columns`` is in ``data``, and each of ``numeric`` is numeric (or bool)."""
+    absent = [c for c in columns if c not in data.columns]
+    if absent:
+        raise MissingColumnError(
+            f"columns {absent} are not in the data; it has {list(map(str, data.columns))}"
+        )
+    for column in numeric:
+        series = data[column]
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            raise InvalidValueError(
+                f"column {column!r} is not numeric ({series.dtype}); code a categorical "
+                f"covariate as 0/1 dummies, e.g. pandas.get_dummies(data, columns="
+                f"[{column!r}], drop_first=True, dtype=float)"
+            )
 
 
 def check_group_order(frame: pd.DataFrame, groups: Sequence[str]) -> None:

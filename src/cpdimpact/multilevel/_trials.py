@@ -41,7 +41,7 @@ from ..estimator import (
 )
 from . import _trial_effects as tes
 from ._fastfit import SiteStats
-from ._model import MultilevelModel
+from ._model import MultilevelModel, require_model_columns
 from ._profile import ProfileLikelihood
 from ._resample import TrialArrays, run_bootstrap, run_permutations
 from ._result import MultilevelResult
@@ -142,19 +142,7 @@ class _Trial:
         if not isinstance(data, pd.DataFrame):
             raise ArgumentTypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         cols = self._columns()
-        absent = [c for c in cols if c not in data.columns]
-        if absent:
-            raise MissingColumnError(
-                f"columns {absent} are not in the data; it has {list(map(str, data.columns))}"
-            )
-        for column in [self.outcome, *self.covariates]:
-            series = data[column]
-            if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-                raise InvalidValueError(
-                    f"column {column!r} is not numeric ({series.dtype}); code a categorical "
-                    f"covariate as 0/1 dummies, e.g. pandas.get_dummies(data, columns="
-                    f"[{column!r}], drop_first=True, dtype=float)"
-                )
+        require_model_columns(data, cols, [self.outcome, *self.covariates])
         if self.weights is not None and self.weights not in data.columns:
             raise MissingColumnError(
                 f"column {self.weights!r} (the weights) is not in the data; it has "
