@@ -872,6 +872,18 @@ class _AreaSpec:
         check_bool(self.placebo, "placebo")
         check_alpha(self.alpha)
 
+    def _panel(self, data: pd.DataFrame) -> _Panel:
+        """The checked area-by-year panel of the columns this spec names."""
+        return _prepare(
+            data,
+            area=self.unit,
+            year=self.time,
+            outcome=self.outcome,
+            treated=self.treatment,
+            missing=self.missing,
+            min_pre=2,
+        )
+
 
 @deprecated_options(**_OLD_NAMES, replications="n_permutations")
 @dataclass(frozen=True, kw_only=True)
@@ -984,15 +996,7 @@ class SyntheticDiD(_AreaSpec):
 
     def fit(self, data: pd.DataFrame) -> SyntheticResult:
         """Estimate on area-by-year rows; returns a :class:`SyntheticResult`."""
-        panel = _prepare(
-            data,
-            area=self.unit,
-            year=self.time,
-            outcome=self.outcome,
-            treated=self.treatment,
-            missing=self.missing,
-            min_pre=2,
-        )
+        panel = self._panel(data)
         return self._fit_panel(panel)
 
     def _fit_panel(self, panel: _Panel) -> SyntheticResult:
@@ -1152,15 +1156,7 @@ class SyntheticControl(_AreaSpec):
 
     def fit(self, data: pd.DataFrame) -> SyntheticResult:
         """Estimate on area-by-year rows; returns a :class:`SyntheticResult`."""
-        panel = _prepare(
-            data,
-            area=self.unit,
-            year=self.time,
-            outcome=self.outcome,
-            treated=self.treatment,
-            missing=self.missing,
-            min_pre=2,
-        )
+        panel = self._panel(data)
         if panel.N1 > 1:
             raise DesignError(
                 f"{panel.N1} treated areas ({format_rows(panel.treated)}); SyntheticControl "
@@ -1399,15 +1395,7 @@ def compare_synthetic(
     spec = SyntheticDiD(**options)  # old spellings warn here, once; bad values raise
     shared = {k: getattr(spec, k) for k in area_options}
     block = {"n_permutations": spec.n_permutations, "seed": spec.seed}
-    panel = _prepare(
-        data,
-        area=spec.unit,
-        year=spec.time,
-        outcome=spec.outcome,
-        treated=spec.treatment,
-        missing=spec.missing,
-        min_pre=2,
-    )
+    panel = spec._panel(data)
     results = {}
     with warnings.catch_warnings():
         # the missing-donor warning was given once by _prepare above

@@ -404,9 +404,10 @@ class ClusterTrial(_Trial):
     fitted by REML (as eefAnalytics' ``crtFREQ`` with lme4). The unconditional model drops
     the treatment and covariates: :math:`y_{ij} = \mu + u_j + \varepsilon_{ij}`.
 
-    **Coefficient interval** (``ci_method``): ``"satterthwaite"`` (default) is a *t* interval
-    with Satterthwaite degrees of freedom (as lmerTest); ``"profile"`` the profile-likelihood
-    interval lme4's ``confint`` gives and eefAnalytics prints (ML profile, normal cut-off; the
+    **Coefficient interval** (``inference=ModelBased(df)``): ``"satterthwaite"`` (default) is a
+    *t* interval with Satterthwaite degrees of freedom (as lmerTest); ``"profile"`` the
+    profile-likelihood interval lme4's ``confint`` gives and eefAnalytics prints (ML profile,
+    normal cut-off; the
     roots solved exactly rather than interpolated); ``"between_within"`` a *t* interval with
     between-within degrees of freedom (nlme: clusters minus cluster-level terms);
     ``"normal"`` a Wald *z* interval. ``result.coefficient`` shows the lead interval, the
@@ -1205,7 +1206,7 @@ class TrialResult(HtmlFromSummary):
             if method in ("satterthwaite", "between_within") and method != self._df_method:
                 raise InvalidArgumentError(
                     f"this fit has {self._df_method} degrees of freedom; refit with "
-                    f"ci_method={method!r}"
+                    f"inference=ModelBased({method!r})"
                 )
             df = None if method == "normal" else fe["df"].to_numpy()
             lower, upper = interval(fe["estimate"], fe["std_error"], alpha=alpha, df=df)
