@@ -265,6 +265,14 @@ def _shown(value: object) -> str:
 class Inference:
     """Base of the typed inference options (``inference=`` of an estimator)."""
 
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type": "ClusterRobust", "kind": "CR2"}``: the option's class and fields, as a spec
+        file writes it (``inference = { type = "ClusterRobust", kind = "CR2" }``)."""
+        return {
+            "type": type(self).__name__,
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+        }
+
     def describe(self, cluster: str = "cluster") -> str:  # pragma: no cover - overridden
         """The inference in plain words (``cluster``: what the clusters are, in words)."""
         raise NotImplementedError

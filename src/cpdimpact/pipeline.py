@@ -59,7 +59,7 @@ from .errors import (
     format_rows,
     format_value,
 )
-from .estimator import ClusterRobust, fitted_rows, with_seed
+from .estimator import ClusterRobust, Inference, fitted_rows, with_seed
 from .records import Records, as_records
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -1461,6 +1461,8 @@ def _subgroup_label(column: str) -> str:
 
 
 def _spec_dict(spec) -> dict[str, Any]:
+    if isinstance(spec, Inference):  # its own "kind" field would clash with the class's key
+        return spec.to_dict()
     out: dict[str, Any] = {"kind": type(spec).__name__}
     for f in dataclasses.fields(spec):
         value = getattr(spec, f.name)
