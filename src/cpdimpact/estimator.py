@@ -504,8 +504,10 @@ INFERENCE: Mapping[str, InferenceFamily] = {
 }
 
 
-def check_inference(estimator: str, inference: object) -> Inference:
-    """``inference`` if ``estimator`` (a class name of :data:`INFERENCE`) accepts it.
+def check_inference(estimator: type | str, inference: object) -> Inference:
+    """``inference`` if ``estimator`` (a class, or a class name of :data:`INFERENCE`) accepts it.
+
+    A subclass of a registered estimator has its family.
 
     Raises
     ------
@@ -514,7 +516,11 @@ def check_inference(estimator: str, inference: object) -> Inference:
         choices); :class:`~cpdimpact.errors.ArgumentTypeError` when it is not an inference
         option at all (a string such as ``"CR2"``).
     """
-    family = INFERENCE[estimator]
+    if isinstance(estimator, str):
+        family = INFERENCE[estimator]
+    else:
+        family = next(INFERENCE[c.__name__] for c in estimator.__mro__ if c.__name__ in INFERENCE)
+        estimator = estimator.__name__
     allowed = ", ".join(t.__name__ for t in family.options) or "none"
     if not isinstance(inference, Inference):
         raise ArgumentTypeError(

@@ -51,7 +51,7 @@ class ClusterRobustOptions:
     def _check_options(self) -> None:
         object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
         check_alpha(self.alpha)
-        check_inference(type(self).__name__, self.inference)
+        check_inference(type(self), self.inference)
 
     @property
     def cov_type(self) -> str:

@@ -34,9 +34,8 @@ from cpdimpact._validate import (
     check_choice,
     check_positive_int,
     check_seed,
-    fresh_seed,
+    recordable_sequence,
     recorded_seed,
-    seed_sequence,
 )
 from cpdimpact.did._checks import numeric_column
 from cpdimpact.did._common import normalise_covariates, prepare
@@ -348,8 +347,7 @@ def _draws(
     if isinstance(seed, np.random.Generator):
         rng, recorded = seed, None
     else:
-        # None: a fresh int, recorded so the run can be repeated; an int n is SeedSequence(n).
-        sequence = seed_sequence(fresh_seed() if seed is None else seed)
+        sequence = recordable_sequence(seed)  # an int n is SeedSequence(n)
         rng, recorded = np.random.default_rng(sequence), recorded_seed(sequence)
     if weights_type == "webb":
         v = _WEBB[rng.integers(0, 6, size=(n_clusters, n_bootstrap))]

@@ -115,9 +115,14 @@ class MultilevelDiD:
         MultilevelModel(
             groups=self.model_groups,
             method=self.method,
-            inference=check_inference(type(self).__name__, self.inference),
+            inference=check_inference(type(self), self.inference),
             alpha=self.alpha,
         )
+
+    @property
+    def df_method(self) -> str:
+        """The degrees-of-freedom method of ``inference`` (read-only; the option is deprecated)."""
+        return self.inference.df
 
     @property
     def model_groups(self) -> tuple[str, ...]:

@@ -166,7 +166,7 @@ class MultilevelModel:
                     f"({self.groups[0]!r}), not {group!r}"
                 )
         check_choice(self.method, "method", ("reml", "ml"))
-        check_inference(type(self).__name__, self.inference)
+        check_inference(type(self), self.inference)
         check_choice(self.missing, "missing", ("drop", "raise"))
         if INTERCEPT in self.covariates:
             raise InvalidArgumentError(

@@ -519,7 +519,7 @@ class ClusterTrial(_Trial):
             raise InvalidArgumentError(
                 f"{type(self).__name__} needs cluster=, the randomised unit (the school column)"
             )
-        check_inference(type(self).__name__, self.inference)
+        check_inference(type(self), self.inference)
 
     @property
     def ci_method(self) -> str:
