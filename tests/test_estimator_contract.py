@@ -201,3 +201,50 @@ def test_the_wild_bootstrap_option_is_the_wild_bootstrap():
     assert via_spec.p_value == direct.p_value and via_spec.ci_lower == direct.ci_lower
     # the CR1 coefficient, by the same algebra up to rounding (partialled out, not absorbed)
     assert via_spec.estimate == pytest.approx(DiD(cluster="area").fit(data).estimate, rel=1e-12)
+
+
+def test_a_seed_reaches_the_spec_or_its_inference_option():
+    from cpdimpact.estimator import with_seed
+
+    wild = DiD(inference=WildBootstrap())
+    assert with_seed(wild, 7).inference.seed == 7
+    own = DiD(inference=WildBootstrap(seed=1))
+    assert with_seed(own, 7) is own  # a seed of its own stays
+    assert with_seed(own, 7, keep_own=False).inference.seed == 7
+    assert with_seed(StaggeredDiD(), 7).seed == 7
+    plain = DiD()
+    assert with_seed(plain, 7) is plain  # draws nothing
+
+
+def test_an_evaluation_hands_its_seed_to_a_wild_bootstrap():
+    from cpdimpact.pipeline import Evaluation
+
+    evaluation = Evaluation(estimator=DiD(inference=WildBootstrap()), seed=11)
+    staged = evaluation._stage_spec(evaluation.estimator, "estimator")
+    assert staged.inference.seed == 11
+
+
+def test_rows_an_evaluation_gives_each_level():
+    from cpdimpact.estimator import fitted_rows
+
+    assert fitted_rows(DiD(), "pupil") == "pupil" and fitted_rows(DiD(), "unit_year") == "unit_year"
+    assert fitted_rows(MultilevelDiD(), "unit_year") == "pupil"
+    assert fitted_rows(StaggeredDiD(), "pupil") == "unit_year"
+    assert fitted_rows(StaggeredDiD(panel=False), "pupil") == "pupil"
+
+
+def test_a_spec_file_names_its_inference():
+    from cpdimpact.spec_file import SpecError, load_spec_text
+
+    text = '[data]\nsimulate = "hub_rollout"\n[estimator]\nkind = "did"\ninference = {}\n'
+    spec = load_spec_text(text.format('{ type = "ClusterRobust", kind = "CR2" }'))
+    assert spec.evaluation.estimator.inference == ClusterRobust("CR2")
+    wild = load_spec_text(text.format('{ type = "WildBootstrap", n_bootstrap = 99, seed = 3 }'))
+    assert wild.evaluation.estimator.inference == WildBootstrap(n_bootstrap=99, seed=3)
+    with pytest.raises(SpecError, match="inference"):
+        load_spec_text(text.format('"CR2"'))
+    with pytest.raises(SpecError, match="inference"):
+        load_spec_text(text.format('{ type = "ModelBased", df = "normal" }'))
+    with pytest.warns(DeprecatedOptionWarning, match="cov_type"):
+        old = load_spec_text(text.replace("inference = {}", 'cov_type = "CR2"'))
+    assert old.evaluation.estimator.inference == ClusterRobust("CR2")
