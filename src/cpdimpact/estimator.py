@@ -157,7 +157,8 @@ GLOSSARY: tuple[GlossaryEntry, ...] = (
     GlossaryEntry("covariates", "columns of the covariates adjusted for"),
     GlossaryEntry(
         "control_group",
-        "which units serve as comparisons: 'never_treated' or 'not_yet_treated'",
+        "which units serve as comparisons: the never treated, the not yet treated or (Sun & "
+        "Abraham) the cohort treated last",
         ("control",),
     ),
     GlossaryEntry(
