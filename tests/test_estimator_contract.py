@@ -113,6 +113,8 @@ def test_protocol_and_class_variables(cls):
 def test_describe_is_plain_words(spec):
     text = spec.describe()
     assert isinstance(text, str) and len(text.split()) >= 6, text
+    # a sentence: the estimator, then its inference
+    assert text[0].isupper() and text.count("; ") == 1, text
     assert "`" not in text and "=" not in text, text
     # parentheses hold words or a citation, never code (no underscores, quoted values, calls)
     for inside in re.findall(r"\(([^()]*)\)", text):

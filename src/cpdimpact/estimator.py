@@ -7,7 +7,8 @@ evaluation, planning and the report may rely on is :class:`Estimator`:
 * ``data_level`` (a class variable): the rows it fits, one of :data:`DATA_LEVELS`;
 * ``effect_scale`` (a class variable): what its estimate measures, one of :data:`EFFECT_SCALES`;
 * ``fit(data)``: the result;
-* ``describe()``: the estimator and its inference in plain words, for the report.
+* ``describe()``: the estimator and its inference in plain words, for the report (``"; "``
+  between the two).
 
 Options are spelled the same in every spec (:data:`GLOSSARY`). Spellings used before the
 glossary are accepted for one release, with a
@@ -98,7 +99,11 @@ class Estimator(Protocol):
         ...
 
     def describe(self) -> str:
-        """The estimator and its inference in plain words, for a report (no code)."""
+        """The estimator and its inference in plain words, for a report (no code).
+
+        One sentence of two clauses joined by ``"; "``: the estimator, then its inference,
+        so that a report may use the first alone (and state the fitted inference itself).
+        """
         ...
 
 

@@ -982,9 +982,9 @@ class SyntheticDiD(_AreaSpec):
     def describe(self) -> str:
         """The estimator and its inference in plain words, for a report."""
         name = {
-            "sdid": "synthetic difference-in-differences (Arkhangelsky et al. 2021)",
-            "sc": "synthetic control with the synthetic difference-in-differences solver",
-            "did": "difference-in-differences with equal weights on the comparison areas",
+            "sdid": "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",
+            "sc": "Synthetic control with the synthetic difference-in-differences solver",
+            "did": "Difference-in-differences with equal weights on the comparison areas",
         }[self.method]
         placebo = (
             "a placebo standard error: each comparison area in turn plays the treated one, or "
@@ -1149,7 +1149,7 @@ class SyntheticControl(_AreaSpec):
             else "no placebo inference"
         )
         return (
-            "synthetic control (Abadie, Diamond & Hainmueller 2010): a weighted average of "
+            "Synthetic control (Abadie, Diamond & Hainmueller 2010): a weighted average of "
             f"comparison areas matching the treated area's outcomes before the start{matched}, "
             f"on area-by-year means; {placebo}"
         )

@@ -180,7 +180,7 @@ class EventStudy(ClusterRobustOptions):
             else f"{ref} periods after the start"
         )
         return (
-            "two-way fixed-effects event study: one effect per period since the start, each "
+            "Two-way fixed-effects event study: one effect per period since the start, each "
             f"against {against}{adjustment_in_words(self.covariates, self.weights)}, with a "
             "joint test of the effects before "
             "the start; " + self.inference.describe(self.cluster)

@@ -213,7 +213,7 @@ class SunAbraham:
             "last_treated": "the cohort that starts last",
         }[self.control_group]
         return (
-            "interaction-weighted event study (Sun & Abraham 2021): effects of each start "
+            "Interaction-weighted event study (Sun & Abraham 2021): effects of each start "
             f"cohort against {controls}{adjustment_in_words(self.covariates, self.weights)}, "
             "averaged with cohort-share "
             f"weights; {ClusterRobust('CR1').describe(self.cluster)}"

@@ -209,7 +209,7 @@ class DiD(ClusterRobustOptions):
     def describe(self) -> str:
         """The estimator and its inference in plain words, for a report."""
         return (
-            "two-way fixed-effects difference-in-differences"
+            f"Difference-in-differences with {self.unit} and {self.time} fixed effects"
             f"{adjustment_in_words(self.covariates, self.weights)}; "
             + self.inference.describe(self.cluster)
         )

@@ -190,7 +190,7 @@ class MultilevelModel:
         )
         adjusted = adjustment_in_words(self.covariates)
         return (
-            f"linear mixed model with random intercepts for {' within '.join(reversed(self.groups))}"
+            f"Linear mixed model with random intercepts for {' within '.join(reversed(self.groups))}"
             f"{slopes}{adjusted}, fitted by {fitted[self.method]}; {self.inference.describe()}"
         )
 

@@ -292,7 +292,7 @@ class SimpleTrial(_Trial):
     design: ClassVar[str] = "simple"
 
     def _model_words(self) -> str:
-        return "pupil-randomised trial analysed by ordinary least squares"
+        return "Pupil-randomised trial analysed by ordinary least squares"
 
     def _inference_words(self) -> str:
         return "conventional standard errors with t tests"
@@ -528,7 +528,7 @@ class ClusterTrial(_Trial):
 
     def _model_words(self) -> str:
         return (
-            f"cluster-randomised trial analysed by a linear mixed model with random "
+            f"Cluster-randomised trial analysed by a linear mixed model with random "
             f"intercepts for {self.cluster}"
         )
 
@@ -641,7 +641,7 @@ class MultisiteTrial(ClusterTrial):
 
     def _model_words(self) -> str:
         return (
-            "multisite trial analysed by a linear mixed model with random intercepts and "
+            "Multisite trial analysed by a linear mixed model with random intercepts and "
             f"treatment slopes for {self.cluster}"
         )
 

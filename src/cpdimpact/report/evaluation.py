@@ -120,11 +120,7 @@ def _design_text(result) -> str:
         if getattr(estimator, "weights", None) or spec.level == "unit_year"
         else "unit-by-year means",
     }[rows]
-    model = (
-        estimator.describe()
-        if hasattr(estimator, "describe")
-        else f"Difference-in-differences with {cohort.unit} and year fixed effects"
-    )
+    model = estimator.describe().split("; ")[0]  # the estimator; its inference follows
     inference = inference_text(did)
     return (
         f"{model}, fitted on {fitted_on}. The programme started in {starts}; "
