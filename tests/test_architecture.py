@@ -26,15 +26,6 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "cpdimpact"
 
-#: Violations owned by another change of issue 14 (the estimator specs): listed so this test
-#: can land first; the lead empties this after merging that change. Nothing else may be added.
-KNOWN_PRIVATE: set[tuple[str, str]] = {
-    # planning/_diagnose_wild re-declares DiD's fields; the wild bootstrap becomes a DiD option.
-    ("cpdimpact.planning._diagnose_wild", "cpdimpact.did._common"),
-    # The multilevel DiD shares the did package's input checks.
-    ("cpdimpact.multilevel._did", "cpdimpact.did._checks"),
-}
-
 
 def _modules() -> dict[str, Path]:
     out = {}
@@ -210,18 +201,10 @@ def test_no_import_cycles():
 
 
 def test_no_import_of_another_packages_private_module_or_name():
-    found = _private_imports()
-    bad = [f for f in found if (f[0], f[1]) not in KNOWN_PRIVATE]
+    bad = _private_imports()
     assert not bad, "imports of another package's private modules or names:\n" + "\n".join(
         f"{importer} line {line}: {what} {target}" for importer, target, what, line in bad
     )
-
-
-def test_the_known_list_holds_only_real_violations():
-    """An entry fixed elsewhere must leave the list (so the list only ever shrinks)."""
-    found = {(f[0], f[1]) for f in _private_imports()}
-    stale = KNOWN_PRIVATE - found
-    assert not stale, f"no longer violations, remove from KNOWN_PRIVATE: {sorted(stale)}"
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,7 @@ from cpdimpact.errors import (
     InvalidValueError,
     format_value,
 )
+from cpdimpact.estimator import ClusterRobust, ModelBased, MultiplierBootstrap, WildBootstrap
 from cpdimpact.multilevel import (
     ClusterTrial,
     MultilevelDiD,
@@ -63,7 +64,6 @@ from cpdimpact.multilevel import (
     SimpleTrial,
 )
 from cpdimpact.pipeline import Evaluation, ProgrammeCost, ReportOptions, SecurityOptions
-from cpdimpact.planning import WildClusterDiD
 from cpdimpact.planning._diagnose import _entropy
 from cpdimpact.report import Document, Figure, Heading, Paragraph, Table
 
@@ -87,7 +87,10 @@ BASE: dict[type, dict] = {
     EntropyBalancing: {"covariates": ("level",)},
     SyntheticDiD: {},
     SyntheticControl: {},
-    WildClusterDiD: {},
+    ClusterRobust: {},
+    WildBootstrap: {},
+    MultiplierBootstrap: {},
+    ModelBased: {},
     CohortSpec: {},
     Evaluation: {},
     ReportOptions: {},
@@ -155,6 +158,9 @@ ROWS = [
     *_automatic_rows(),
     # ---- difference-in-differences
     _row(DiD, "cov_type", "CR3"),
+    _row(DiD, "inference", "CR2", error=ArgumentTypeError),
+    _row(DiD, "inference", ModelBased(), shown=False),
+    _row(EventStudy, "inference", WildBootstrap(), shown=False),
     _row(DiD, "covariates", ("prior", "prior")),
     _row(DiD, "covariates", ("exposed",), shown=False),
     _row(EventStudy, "cov_type", "HC1"),
@@ -164,7 +170,7 @@ ROWS = [
     _row(EventStudy, "window", ("a", 1)),
     _row(EventStudy, "window", 3),
     _row(EventStudy, "window", (0, 3)),  # the reference -1 lies outside
-    _row(SunAbraham, "control", "not_yet_treated"),
+    _row(SunAbraham, "control_group", "not_yet_treated"),
     _row(SunAbraham, "window", (3, -3)),
     _row(ImputationDiD, "anticipation", -1),
     _row(ImputationDiD, "pretrend_leads", 1.5),
@@ -179,13 +185,15 @@ ROWS = [
     _row(StaggeredDiD, "anticipation", 0.5),
     _row(StaggeredDiD, "panel", "yes"),
     _row(StaggeredDiD, "panel", 1),
-    _row(WildClusterDiD, "weights_type", "mammen"),
-    _row(WildClusterDiD, "n_bootstrap", 0),
-    _row(WildClusterDiD, "restricted", "yes"),
-    _row(WildClusterDiD, "covariates", ("exposed",), shown=False),
+    _row(WildBootstrap, "weights", "mammen"),
+    _row(WildBootstrap, "n_bootstrap", 0),
+    _row(WildBootstrap, "restricted", "yes"),
+    _row(ClusterRobust, "kind", "CR3"),
+    _row(ModelBased, "df", "kenward_roger"),
     # ---- multilevel models and trials
     _row(MultilevelModel, "method", "REML"),
     _row(MultilevelModel, "df_method", "kenward_roger"),
+    _row(MultilevelModel, "inference", ModelBased("profile"), shown=False),
     _row(MultilevelModel, "missing", "keep"),
     _row(MultilevelModel, "groups", (), shown=False),
     _row(MultilevelModel, "groups", ("school", "school")),
@@ -208,6 +216,7 @@ ROWS = [
     _row(SimpleTrial, "bootstrap", "residual", shown=False, weights="w", n_bootstrap=9),
     _row(ClusterTrial, "cluster", None, shown=False),
     _row(ClusterTrial, "ci_method", "kenward_roger"),
+    _row(ClusterTrial, "inference", ClusterRobust(), shown=False),
     _row(MultisiteTrial, "single_arm_sites", "omit"),
     # ---- comparison groups
     _row(NearestMatching, "distance", "mahalanobis"),
@@ -232,7 +241,7 @@ ROWS = [
     _row(SyntheticDiD, "method", "synth"),
     _row(SyntheticDiD, "missing", "fill"),
     _row(SyntheticDiD, "placebo", 1),
-    _row(SyntheticDiD, "replications", 0),
+    _row(SyntheticDiD, "n_permutations", 0),
     _row(SyntheticControl, "ridge", -1),
     _row(SyntheticControl, "predictor_weights", (1.0,), shown=False),
     # ---- cohort, evaluation and report
@@ -426,8 +435,23 @@ SEEDED = {
         .group_time["std_error"]
         .to_numpy()
     ),
-    WildClusterDiD: lambda s: np.array(
-        [_quiet(lambda: WildClusterDiD(n_bootstrap=99, seed=s).fit(_wild_panel())).p_value]
+    WildBootstrap: lambda s: np.array(
+        [
+            _quiet(
+                lambda: (
+                    DiD(cluster="area", inference=WildBootstrap(n_bootstrap=99, seed=s))
+                    .fit(_wild_panel())
+                    .p_value
+                )
+            )
+        ]
+    ),
+    # the description of StaggeredDiD's n_bootstrap and seed (StaggeredDiD(...).inference)
+    MultiplierBootstrap: lambda s: (
+        StaggeredDiD(**dataclasses.asdict(MultiplierBootstrap(n_bootstrap=49, seed=s)))
+        .fit(_staggered_panel())
+        .group_time["std_error"]
+        .to_numpy()
     ),
     wild_cluster_bootstrap: lambda s: np.array(
         [
@@ -471,7 +495,7 @@ SEEDED = {
         .weights.to_numpy()
     ),
     SyntheticDiD: lambda s: np.array(
-        [SyntheticDiD(replications=8, seed=s).fit(_areas()).std_error]
+        [SyntheticDiD(n_permutations=8, seed=s).fit(_areas()).std_error]
     ),
     city_partnership: lambda s: city_partnership(seed=s, scale=0.05).pupils["outcome"].to_numpy(),
 }

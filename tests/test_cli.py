@@ -21,6 +21,7 @@ from cpdimpact.cohort import CohortSpec
 from cpdimpact.datasets import city_partnership
 from cpdimpact.did import DiD, EventStudy, StaggeredDiD
 from cpdimpact.errors import EstimationError
+from cpdimpact.estimator import ClusterRobust
 from cpdimpact.multilevel import MultilevelDiD
 from cpdimpact.pipeline import Evaluation, ProgrammeCost, ReportOptions, SecurityOptions
 from cpdimpact.records import Records
@@ -93,7 +94,7 @@ def test_example_spec_maps_one_to_one_onto_the_python_spec():
             standardise="comparison",
             covariates=("prior",),
         ),
-        estimator=DiD(covariates=("prior",), cluster="school", cov_type="CR1"),
+        estimator=DiD(covariates=("prior",), cluster="school", inference=ClusterRobust("CR1")),
         event_study=EventStudy(covariates=("prior",)),
         level="pupil",
         subgroups=("fsm",),

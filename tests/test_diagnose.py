@@ -20,7 +20,8 @@ from cpdimpact import CohortSpec, Evaluation
 from cpdimpact.datasets import Scenario, city_partnership, simulate
 from cpdimpact.did import DiD, StaggeredDiD
 from cpdimpact.errors import CpdImpactWarning, EstimationError, InvalidValueError
-from cpdimpact.planning import DIAGNOSANDS, DiagnosisResult, WildClusterDiD, diagnose
+from cpdimpact.estimator import WildBootstrap
+from cpdimpact.planning import DIAGNOSANDS, DiagnosisResult, diagnose
 from cpdimpact.planning._diagnose import diagnosand_table
 from cpdimpact.planning._diagnose_cohort import lean_cohort
 from cpdimpact.planning._diagnose_sim import SimDesign, SimTask, run_chunk, sim_seeds
@@ -406,7 +407,10 @@ def _nine_area_facts(n_sims: int, seed: int, n_bootstrap: int, executor=None):
         design=NINE_AREAS,
         estimators={
             "sandwich": Evaluation(estimator=DiD(cluster="area"), **level),
-            "wild": Evaluation(estimator=WildClusterDiD(n_bootstrap=n_bootstrap), **level),
+            "wild": Evaluation(
+                estimator=DiD(cluster="area", inference=WildBootstrap(n_bootstrap=n_bootstrap)),
+                **level,
+            ),
         },
         n_sims=n_sims,
         seed=seed,

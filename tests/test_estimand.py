@@ -20,6 +20,7 @@ from cpdimpact.errors import (
     InvalidArgumentError,
     SmallSampleWarning,
 )
+from cpdimpact.estimator import ClusterRobust
 from cpdimpact.pipeline import arms_behind, arms_behind_text
 
 
@@ -371,7 +372,7 @@ def test_auto_inference_counts_treated_clusters(n_schools, n_treated, expected):
     before = data.copy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CpdImpactWarning)
-        auto = DiD(cov_type="auto").fit(data)
+        auto = DiD(inference=ClusterRobust("auto")).fit(data)
         explicit = DiD(cov_type=expected).fit(data)
     pd.testing.assert_frame_equal(data, before)
     assert auto.cov_type == explicit.cov_type and auto.cov_type.split()[1].rstrip(":") == expected
@@ -384,7 +385,7 @@ def test_auto_inference_falls_back_to_cr1_when_units_cross_clusters():
     data.loc[moved, "school"] = 59  # a teacher who changed school: not nested
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CpdImpactWarning)
-        auto = DiD(cov_type="auto").fit(data)
+        auto = DiD(inference=ClusterRobust("auto")).fit(data)
     assert auto.cov_type.split()[1] == "CR1:"
 
 

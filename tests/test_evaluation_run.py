@@ -17,6 +17,7 @@ from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records
 from cpdimpact.datasets import PRESETS
 from cpdimpact.did import StaggeredDiD
 from cpdimpact.errors import CpdImpactError, CpdImpactWarning, DesignError, FewClustersWarning
+from cpdimpact.estimator import ClusterRobust
 from cpdimpact.pipeline import SEED_STAGES, stage_seed
 
 
@@ -98,7 +99,7 @@ def test_alpha_sets_every_interval_and_label(tmp_path):
     result = run_quietly(evaluation, Records(**tables))
     pupils = result.cohort.pupils
     did = result.groups[0].did
-    direct = DiD(alpha=0.10, cov_type="auto").fit(pupils)
+    direct = DiD(alpha=0.10, inference=ClusterRobust("auto")).fit(pupils)
     assert (did.ci_lower, did.ci_upper) == pytest.approx((direct.ci_lower, direct.ci_upper))
     assert did.alpha == 0.10
     es = result.effect_size
@@ -107,7 +108,7 @@ def test_alpha_sets_every_interval_and_label(tmp_path):
         (did.ci_upper - did.ci_lower) * es.estimate / did.estimate
     )
     coefs = result.event_study.coefficients
-    direct_es = EventStudy(alpha=0.10, cov_type="auto").fit(pupils).coefficients
+    direct_es = EventStudy(alpha=0.10, inference=ClusterRobust("auto")).fit(pupils).coefficients
     assert coefs["ci_lower"].to_numpy() == pytest.approx(direct_es["ci_lower"].to_numpy())
     assert all(g.alpha == 0.10 for g in result.gaps)
     assert all(g.effect_size.alpha == 0.10 for g in (*result.groups, *result.breakdown) if g.did)

@@ -166,8 +166,8 @@ TRIALS = {
     ),
 }
 SYNTHETIC = {
-    "SyntheticDiD": lambda: SyntheticDiD(area="la", year=YEAR, outcome=Y, treated=D),
-    "SyntheticControl": lambda: SyntheticControl(area="la", year=YEAR, outcome=Y, treated=D),
+    "SyntheticDiD": lambda: SyntheticDiD(unit="la", time=YEAR, outcome=Y, treatment=D),
+    "SyntheticControl": lambda: SyntheticControl(unit="la", time=YEAR, outcome=Y, treatment=D),
 }
 MATCHING = {
     "NearestMatching": lambda: NearestMatching(

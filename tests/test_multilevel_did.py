@@ -12,6 +12,7 @@ from conftest import make_tables
 from cpdimpact import CohortSpec, DiD, Evaluation, MultilevelDiD, Records
 from cpdimpact.datasets import city_partnership
 from cpdimpact.errors import CpdImpactWarning, DesignError
+from cpdimpact.estimator import ModelBased
 from cpdimpact.multilevel import MultilevelModel
 
 
@@ -44,7 +45,7 @@ def test_equals_the_underlying_multilevel_model(cohort):
         covariates=tuple(f"y{y}" for y in cohort.years[1:]),
         groups=("school", "year"),
         check_nesting=False,
-        df_method="normal",
+        inference=ModelBased("normal"),
     ).fit(comparison)
     total = unconditional.variance_components[["school", "year", "Residual"]].sum()
     assert res.effect_size_sd == pytest.approx(np.sqrt(total), rel=1e-8)
@@ -106,7 +107,7 @@ def test_pipeline_never_modifies_inputs():
 
 def test_recovers_known_truth_through_the_pipeline():
     evaluation = Evaluation(
-        estimator=MultilevelDiD(covariates=("prior",), df_method="between_within"),
+        estimator=MultilevelDiD(covariates=("prior",), inference=ModelBased("between_within")),
         event_study=None,
         subgroups=(),
     )

@@ -21,6 +21,7 @@ from cpdimpact.errors import (
     InvalidValueError,
     SmallSampleWarning,
 )
+from cpdimpact.estimator import ClusterRobust
 
 COVARIATES = ("prior",)
 
@@ -547,7 +548,9 @@ def test_staggered_design_with_a_never_treated_arm(two_cohorts_and_never):
 def test_auto_event_study_is_the_twfe_one_for_a_single_start(small_result):
     records, _ = small_result
     auto = Evaluation(seed=7).run(records)
-    explicit = Evaluation(event_study=EventStudy(cov_type="auto"), seed=7).run(records)
+    explicit = Evaluation(event_study=EventStudy(inference=ClusterRobust("auto")), seed=7).run(
+        records
+    )
     assert auto.staggered is None and auto.event_study is not None
     assert auto.report().to_markdown() == explicit.report().to_markdown()
     assert "event_study" in auto.to_json_dict()

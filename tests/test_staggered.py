@@ -22,6 +22,7 @@ from cpdimpact.errors import (
     MissingColumnError,
     SmallSampleWarning,
 )
+from cpdimpact.estimator import fitted_rows
 
 MPDTA = Path(__file__).parent / "reference" / "mpdta" / "mpdta.csv"
 SPEC = StaggeredDiD(
@@ -274,8 +275,9 @@ def test_bad_specs():
     with pytest.raises(ValueError, match="panel must be True or False"):
         StaggeredDiD(panel="no")
     assert StaggeredDiD(covariates="prior").covariates == ("prior",)
-    assert StaggeredDiD(panel=False).data_level == "any"
-    assert StaggeredDiD().data_level == "unit_year"
+    assert StaggeredDiD.data_level == "unit_year"  # a class variable (issue 14)
+    assert fitted_rows(StaggeredDiD(panel=False), "pupil") == "pupil"  # cross-sections: any
+    assert fitted_rows(StaggeredDiD(), "pupil") == "unit_year"
 
 
 # ---------------------------------------------------------------------- bootstrap

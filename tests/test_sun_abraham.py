@@ -525,7 +525,7 @@ def test_treatment_switching_off_is_refused():
 def test_no_never_treated_units_suggests_last_treated():
     data = _small_staggered(1)
     data = data[data["first_treated"] > 0]
-    with pytest.raises(EmptyComparisonGroupError, match="control='last_treated'"):
+    with pytest.raises(EmptyComparisonGroupError, match="control_group='last_treated'"):
         SunAbraham().fit(data)
     res = _quiet_fit(SunAbraham(control="last_treated"), data)
     assert (res.cohorts["role"] == "comparison (last treated)").sum() == 1

@@ -48,6 +48,7 @@ _SUBMODULES = (
     "did",
     "effects",
     "errors",
+    "estimator",
     "evaluation",
     "multilevel",
     "pipeline",

@@ -37,6 +37,7 @@ __all__ = [
     "check_probability",
     "check_seed",
     "fresh_seed",
+    "recordable_sequence",
     "recorded_seed",
     "resolve_seed",
     "seed_sequence",
@@ -190,6 +191,12 @@ def seed_sequence(seed: object, name: str = "seed") -> np.random.SeedSequence:
     if isinstance(seed, np.random.Generator):
         return np.random.SeedSequence(seed.integers(0, 2**63, size=4).tolist())
     return np.random.SeedSequence(None if seed is None else int(seed))  # type: ignore[arg-type]
+
+
+def recordable_sequence(seed: object, name: str = "seed") -> np.random.SeedSequence:
+    """:func:`seed_sequence` of ``seed``, where ``None`` becomes a :func:`fresh_seed` int, so
+    that :func:`recorded_seed` can give it back and the run can be repeated."""
+    return seed_sequence(fresh_seed() if seed is None else seed, name)
 
 
 def resolve_seed(seed: object, name: str = "seed") -> np.random.Generator:

@@ -85,6 +85,7 @@ def _plain_warnings():
 
 def _run(args: argparse.Namespace) -> int:
     from .errors import CpdImpactError, DataError, DesignError, EstimationError
+    from .estimator import with_seed
     from .spec_file import DataFileError, SpecError, load_spec
 
     try:
@@ -97,7 +98,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{args.spec}: spec is valid")
         return EXIT_OK
     evaluation = spec.evaluation
-    if evaluation.seed is None and getattr(evaluation.estimator, "n_bootstrap", 0):
+    draws = evaluation.estimator is not None and (
+        getattr(evaluation.estimator, "n_bootstrap", 0)
+        or with_seed(evaluation.estimator, 0) is not evaluation.estimator  # e.g. WildBootstrap
+    )
+    if evaluation.seed is None and draws:
         print(
             "cpdimpact: note: no seed given; bootstrap results will differ between runs "
             "(set [evaluation] seed)",

@@ -26,6 +26,7 @@ __all__ = [
     "StaggeredTimingWarning",
     "SmallSampleWarning",
     "SelectionOnDipWarning",
+    "DeprecatedOptionWarning",
     # bad arguments to specs and functions (specs engineer, issue 15)
     "InvalidArgumentError",
     "ArgumentTypeError",
@@ -87,6 +88,15 @@ class EstimationError(CpdImpactError, RuntimeError):
 
 class CpdImpactWarning(UserWarning):
     """Base class of cpdimpact's warnings: legal, but the evaluator should know."""
+
+
+class DeprecatedOptionWarning(CpdImpactWarning, FutureWarning):
+    """An option was given under the spelling it had before the option glossary.
+
+    The old spelling still works for one release; the message names the old and the new
+    option (see :data:`cpdimpact.estimator.GLOSSARY`). A :class:`FutureWarning` too, so it is
+    shown by default.
+    """
 
 
 class FewClustersWarning(CpdImpactWarning):

@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CpdImpactError
+from .estimator import INFERENCE_OPTIONS
 
 __all__ = [
     "DataFileError",
@@ -272,13 +273,30 @@ class _Reader:
         """Build the dataclass ``cls`` from ``table`` (keys checked, values typed)."""
         hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in skip]
-        self.check_keys(table, path, [*names, *(extra or ())])
+        old = list(getattr(cls, "deprecated_options", {}))  # old spellings: the spec warns
+        self.check_keys(table, path, [*names, *old, *(extra or ())])
         kwargs = {
             name: self.value(table[name], hints[name], (*path, name))
             for name in names
-            if name in table
+            if name in table and name != "inference"
         }
+        if "inference" in table and "inference" in names:
+            kwargs["inference"] = self.inference(table["inference"], (*path, "inference"))
+        kwargs.update({name: table[name] for name in old if name in table})
         return self.construct(cls, kwargs, path)
+
+    def inference(self, value, path: tuple[str, ...]):
+        """An ``inference`` option from a table ``{ type = "ClusterRobust", kind = "CR2" }``."""
+        options = {t.__name__: t for t in INFERENCE_OPTIONS}
+        if not isinstance(value, dict) or value.get("type") not in options:
+            raise self.error(
+                path,
+                f"expected a table naming the inference, got {_toml_repr(value)}",
+                'Write for example inference = { type = "ClusterRobust", kind = "CR2" }; types: '
+                + ", ".join(options),
+            )
+        fields = {k: v for k, v in value.items() if k != "type"}
+        return self.spec(options[value["type"]], fields, path)
 
     def construct(self, cls, kwargs: dict, path: tuple[str, ...]):
         try:
@@ -691,7 +709,7 @@ covariates = ["prior"]
 kind = "did"
 covariates = ["prior"]
 cluster = "school"
-cov_type = "CR1"
+inference = { type = "ClusterRobust", kind = "CR1" }
 
 [event_study]
 # cpdimpact.did.EventStudy (omit the table for the default; [evaluation] event_study = "none"

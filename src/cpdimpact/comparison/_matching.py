@@ -567,7 +567,7 @@ class NearestMatching:
     replace: bool = False
     caliper: float | None = None
     order: str = "largest"
-    seed: int | np.random.Generator | None = None
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "covariates", _normalise_covariates(self.covariates))
@@ -719,7 +719,7 @@ class MahalanobisMatching:
     ratio: int = 1
     replace: bool = False
     order: str = "data"
-    seed: int | np.random.Generator | None = None
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "covariates", _normalise_covariates(self.covariates))

@@ -26,8 +26,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,7 @@ from cpdimpact.errors import (
     format_rows,
     format_value,
 )
+from cpdimpact.estimator import deprecated_options
 
 __all__ = [
     "SyntheticControl",
@@ -847,12 +848,21 @@ def _result(
 # --------------------------------------------------------------------------------------------
 
 
+#: The option names of the synthetic estimators before the glossary (one release).
+_OLD_NAMES = {"area": "unit", "year": "time", "treated": "treatment"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class _AreaSpec:
-    area: str = "area"
-    year: str = "year"
+    #: Rows it fits: one per area and year.
+    data_level: ClassVar[str] = "unit_year"
+    #: Its estimate is a difference in area-by-year means (areas weighted by the method).
+    effect_scale: ClassVar[str] = "area_mean"
+
+    unit: str = "area"
+    time: str = "year"
     outcome: str = "outcome"
-    treated: str = "treated"
+    treatment: str = "treated"
     missing: Literal["error", "drop"] = "error"
     placebo: bool = True
     alpha: float = 0.05
@@ -862,7 +872,20 @@ class _AreaSpec:
         check_bool(self.placebo, "placebo")
         check_alpha(self.alpha)
 
+    def _panel(self, data: pd.DataFrame) -> _Panel:
+        """The checked area-by-year panel of the columns this spec names."""
+        return _prepare(
+            data,
+            area=self.unit,
+            year=self.time,
+            outcome=self.outcome,
+            treated=self.treatment,
+            missing=self.missing,
+            min_pre=2,
+        )
 
+
+@deprecated_options(**_OLD_NAMES, replications="n_permutations")
 @dataclass(frozen=True, kw_only=True)
 class SyntheticDiD(_AreaSpec):
     r"""Synthetic difference-in-differences (and synthdid's SC and DiD) for one treated area.
@@ -872,17 +895,21 @@ class SyntheticDiD(_AreaSpec):
     method
         ``"sdid"`` (default), ``"sc"`` (synthdid's ``sc_estimate``: no time weights, unit
         weights without intercept and an "infinitesimal" ridge) or ``"did"`` (equal weights).
-    area, year, outcome, treated
-        Columns of the area-by-year rows; ``treated`` is 1 in the treated area's programme
-        years. Several treated areas starting in the same year are a block (averaged).
+    unit, time, outcome, treatment
+        Columns of the area-by-year rows (defaults ``"area"``, ``"year"``, ``"outcome"``,
+        ``"treated"``); ``treatment`` is 1 in the treated area's programme years. Several
+        treated areas starting in the same year are a block (averaged). The old spellings
+        ``area=``, ``year=`` and ``treated=`` still work for one release (deprecated).
     missing
         Donor areas with missing outcomes: ``"error"`` (default, names the areas and years) or
         ``"drop"`` (leave them out, with a warning giving the count).
     placebo
         Placebo-in-space inference. With one treated area every donor plays treated once (the
         exhaustive version of synthdid's ``placebo_se``, which draws 200 random placebos);
-        with a block of ``N1`` treated areas, ``replications`` random permutations as synthdid.
-    replications, seed
+        with a block of ``N1`` treated areas, ``n_permutations`` random permutations as
+        synthdid (its ``replications``; the old ``replications=`` still works for one release,
+        deprecated).
+    n_permutations, seed
         For a block of treated areas only.
     eta_omega, eta_lambda
         :math:`\zeta_\omega = \eta_\omega \sigma`, :math:`\zeta_\lambda = \eta_\lambda \sigma`
@@ -943,26 +970,33 @@ class SyntheticDiD(_AreaSpec):
     max_iter: int = 10_000
     max_iter_pre_sparsify: int = 100
     sparsify: bool = True
-    replications: int = 200
-    seed: int | np.random.Generator | None = None
+    n_permutations: int = 200
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None
 
     def __post_init__(self):
         super().__post_init__()
         check_choice(self.method, "method", METHODS)
-        check_positive_int(self.replications, "replications")
+        check_positive_int(self.n_permutations, "n_permutations")
         check_seed(self.seed)
+
+    def describe(self) -> str:
+        """The estimator and its inference in plain words, for a report."""
+        name = {
+            "sdid": "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",
+            "sc": "Synthetic control with the synthetic difference-in-differences solver",
+            "did": "Difference-in-differences with equal weights on the comparison areas",
+        }[self.method]
+        placebo = (
+            "a placebo standard error: each comparison area in turn plays the treated one, or "
+            f"{self.n_permutations} random re-assignments for a block of treated areas"
+            if self.placebo
+            else "no placebo inference"
+        )
+        return f"{name} on area-by-year means; {placebo}"
 
     def fit(self, data: pd.DataFrame) -> SyntheticResult:
         """Estimate on area-by-year rows; returns a :class:`SyntheticResult`."""
-        panel = _prepare(
-            data,
-            area=self.area,
-            year=self.year,
-            outcome=self.outcome,
-            treated=self.treated,
-            missing=self.missing,
-            min_pre=2,
-        )
+        panel = self._panel(data)
         return self._fit_panel(panel)
 
     def _fit_panel(self, panel: _Panel) -> SyntheticResult:
@@ -996,9 +1030,9 @@ class SyntheticDiD(_AreaSpec):
             effects, pgaps = _sdid_placebos(panel, fit, opts)
         else:
             rng = resolve_seed(self.seed)
-            effects = _sdid_placebos_random(panel, opts, fit, self.replications, rng)
+            effects = _sdid_placebos_random(panel, opts, fit, self.n_permutations, rng)
             pgaps = None
-            placebo_method = f"{self.replications} random permutations"
+            placebo_method = f"{self.n_permutations} random permutations"
         options = {
             "solver": "Frank-Wolfe (synthdid)",
             "noise_level": sigma,
@@ -1027,6 +1061,7 @@ class SyntheticDiD(_AreaSpec):
         )
 
 
+@deprecated_options(**_OLD_NAMES)
 @dataclass(frozen=True, kw_only=True)
 class SyntheticControl(_AreaSpec):
     r"""Synthetic control (Abadie, Diamond & Hainmueller 2010) for one treated area.
@@ -1046,7 +1081,7 @@ class SyntheticControl(_AreaSpec):
         A tiny ridge (relative to the mean diagonal of the Gram matrix, default ``1e-10``) that
         makes the solution unique when there are more donors than matching equations and
         changes nothing otherwise.
-    area, year, outcome, treated, missing, placebo, alpha
+    unit, time, outcome, treatment, missing, placebo, alpha
         As :class:`SyntheticDiD`.
 
     Notes
@@ -1103,17 +1138,25 @@ class SyntheticControl(_AreaSpec):
             )
         check_number(self.ridge, "ridge", minimum=0)
 
+    def describe(self) -> str:
+        """The estimator and its inference in plain words, for a report."""
+        matched = (
+            f" and the pre-period means of {', '.join(self.predictors)}" if self.predictors else ""
+        )
+        placebo = (
+            "a placebo-in-space test: each comparison area in turn plays the treated one"
+            if self.placebo
+            else "no placebo inference"
+        )
+        return (
+            "Synthetic control (Abadie, Diamond & Hainmueller 2010): a weighted average of "
+            f"comparison areas matching the treated area's outcomes before the start{matched}, "
+            f"on area-by-year means; {placebo}"
+        )
+
     def fit(self, data: pd.DataFrame) -> SyntheticResult:
         """Estimate on area-by-year rows; returns a :class:`SyntheticResult`."""
-        panel = _prepare(
-            data,
-            area=self.area,
-            year=self.year,
-            outcome=self.outcome,
-            treated=self.treated,
-            missing=self.missing,
-            min_pre=2,
-        )
+        panel = self._panel(data)
         if panel.N1 > 1:
             raise DesignError(
                 f"{panel.N1} treated areas ({format_rows(panel.treated)}); SyntheticControl "
@@ -1132,8 +1175,8 @@ class SyntheticControl(_AreaSpec):
                 f"predictor column(s) {missing} not in the data; found {list(data.columns)}."
             )
         pre_years = set(panel.years[: panel.T0])
-        pre = data[data[self.year].isin(pre_years)]
-        means = pre.groupby(self.area)[list(self.predictors)].mean()
+        pre = data[data[self.time].isin(pre_years)]
+        means = pre.groupby(self.unit)[list(self.predictors)].mean()
         order = list(panel.donors) + list(panel.treated)
         X = means.reindex(order)
         if X.isna().to_numpy().any():
@@ -1338,9 +1381,10 @@ def compare_synthetic(
         ``"synthdid"``: ``SyntheticDiD(method="sc")`` (synthdid's Frank-Wolfe with a tiny
         ridge; also handles a block of treated areas).
     **options
-        Column names and shared options (``area``, ``year``, ``outcome``, ``treated``,
-        ``missing``, ``placebo``, ``alpha``), and ``replications`` and ``seed`` for the random
-        placebos of a block of treated areas.
+        Column names and shared options (``unit``, ``time``, ``outcome``, ``treatment``,
+        ``missing``, ``placebo``, ``alpha``), and ``n_permutations`` and ``seed`` for the
+        random placebos of a block of treated areas (the old spellings ``area``, ``year``,
+        ``treated`` and ``replications`` still work for one release, deprecated).
 
     Returns
     -------
@@ -1349,20 +1393,15 @@ def compare_synthetic(
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise InvalidArgumentError(f"methods must be among {METHODS}; got {unknown}")
-    shared = {k: v for k, v in options.items() if k in _AreaSpec.__dataclass_fields__}
-    block = {k: options[k] for k in ("replications", "seed") if k in options}
-    extra = sorted(set(options) - set(shared) - set(block))
+    area_options = [f.name for f in fields(_AreaSpec)]
+    known = {*area_options, *_OLD_NAMES, "replications", "n_permutations"}
+    extra = sorted(set(options) - known - {"seed"})
     if extra:
         raise ArgumentTypeError(f"compare_synthetic() got unexpected options {extra}")
-    panel = _prepare(
-        data,
-        area=shared.get("area", "area"),
-        year=shared.get("year", "year"),
-        outcome=shared.get("outcome", "outcome"),
-        treated=shared.get("treated", "treated"),
-        missing=shared.get("missing", "error"),
-        min_pre=2,
-    )
+    spec = SyntheticDiD(**options)  # old spellings warn here, once; bad values raise
+    shared = {k: getattr(spec, k) for k in area_options}
+    block = {"n_permutations": spec.n_permutations, "seed": spec.seed}
+    panel = spec._panel(data)
     results = {}
     with warnings.catch_warnings():
         # the missing-donor warning was given once by _prepare above

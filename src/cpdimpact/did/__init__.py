@@ -14,7 +14,7 @@ What is here
 
 Inference is cluster-robust (CR1 with the Stata ``xtreg, fe vce(cluster)`` / R ``fixest``
 small-sample factor, unit effects nested in clusters not counted) with t and F reference
-distributions on G - 1 degrees of freedom; ``cov_type="CR2"`` gives CR2 (Bell & McCaffrey 2002;
+distributions on G - 1 degrees of freedom; ``inference=ClusterRobust("CR2")`` gives CR2 (Bell & McCaffrey 2002;
 Pustejovsky & Tipton 2018) with Satterthwaite degrees of freedom per term and the HTZ pre-trend
 test. See ``docs/did.md``.
 
@@ -43,6 +43,7 @@ of a :class:`StaggeredDiD` fit clustered by area.
 """
 
 from cpdimpact._results import EventStudyEstimates, plot_event_study
+from cpdimpact.did._checks import FIRST_TREATED
 from cpdimpact.did.bacon import BaconDecomposition, bacon_decomposition
 from cpdimpact.did.event_study import EventStudy
 from cpdimpact.did.honest import SensitivityResult, sensitivity, sensitivity_from_estimates
@@ -55,6 +56,7 @@ from cpdimpact.did.wild import WildBootstrapResult, wild_cluster_bootstrap
 from cpdimpact.did.wild_aggregate import WildAggregateResult, wild_bootstrap_aggregate
 
 __all__ = [
+    "FIRST_TREATED",
     "Aggregate",
     "BaconDecomposition",
     "bacon_decomposition",

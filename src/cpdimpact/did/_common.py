@@ -7,9 +7,15 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from cpdimpact._guards import require_variation
+from cpdimpact._guards import check_start_constant, require_variation
 from cpdimpact._validate import check_alpha  # re-exported: the rule lives in _validate
-from cpdimpact.did._checks import key_column, numeric_column, require_columns
+from cpdimpact.did._checks import (
+    integer_valued,
+    key_column,
+    numeric_column,
+    require_columns,
+    start_column,
+)
 from cpdimpact.did._twfe import (
     AUTO_CR1_MIN_CLUSTERS,
     FEW_CLUSTERS,
@@ -24,8 +30,35 @@ from cpdimpact.errors import (
     format_rows,
     format_value,
 )
+from cpdimpact.estimator import ClusterRobust, check_inference
 
-__all__ = ["Prepared", "prepare", "warn", "normalise_covariates", "check_alpha"]
+__all__ = [
+    "ClusterRobustOptions",
+    "Prepared",
+    "check_alpha",
+    "normalise_covariates",
+    "prepare",
+    "prepare_event_time",
+    "prepare_spec",
+    "warn",
+]
+
+
+class ClusterRobustOptions:
+    """What the two-way fixed-effects specs share beyond their fields: the checks of the
+    glossary options and the ``cov_type`` they were once given as."""
+
+    def _check_options(self) -> None:
+        object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
+        check_alpha(self.alpha)
+        check_inference(type(self), self.inference)
+
+    @property
+    def cov_type(self) -> str:
+        """The cluster-robust kind asked for (``"CR1"``, ``"CR2"``, ``"auto"``; ``"CR1"`` under a
+        wild bootstrap); read-only, from ``inference`` (the option ``cov_type=`` is
+        deprecated)."""
+        return self.inference.kind if isinstance(self.inference, ClusterRobust) else "CR1"
 
 
 def normalise_covariates(covariates) -> tuple[str, ...]:
@@ -126,6 +159,42 @@ def prepare(
         weights=w,
         covariates=covs,
     )
+
+
+def prepare_spec(
+    data: pd.DataFrame,
+    spec,
+    extra: tuple[tuple[str, str, str], ...],
+    cluster: str | None = None,
+) -> Prepared:
+    """:func:`prepare` of the columns a spec names by the glossary options (``outcome``,
+    ``unit``, ``time``, ``cluster``, ``covariates``, ``weights``) and its ``extra`` ones;
+    ``cluster`` overrides the spec's (an estimator that clusters by unit by default)."""
+    return prepare(
+        data,
+        outcome=spec.outcome,
+        unit=spec.unit,
+        time=spec.time,
+        cluster=cluster or spec.cluster,
+        covariates=spec.covariates,
+        weights=spec.weights,
+        extra=extra,
+    )
+
+
+def prepare_event_time(
+    data: pd.DataFrame, spec, estimator: str, cluster: str | None = None
+) -> tuple[Prepared, np.ndarray, np.ndarray]:
+    """The checked rows of an event study, their whole periods and each row's first treated
+    period (0 for never treated, which a missing value also means); ``estimator`` names the
+    design in the message when the start varies within a unit."""
+    extra = ((spec.first_treated, "first-treated period", "first_treated"),)
+    prep = prepare_spec(data, spec, extra, cluster)
+    period = numeric_column(data, spec.time, "period")
+    integer_valued(period, data.index, spec.time, "period")
+    first = start_column(data, spec.first_treated)
+    check_start_constant(first, data[spec.unit], column=spec.first_treated, estimator=estimator)
+    return prep, period, first
 
 
 def warn(notes: list[str], message: str, category: type[Warning], *, depth: int = 2) -> None:

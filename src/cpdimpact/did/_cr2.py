@@ -1,7 +1,7 @@
 r"""CR2 cluster-robust covariance, Satterthwaite degrees of freedom and the HTZ Wald test.
 
 This module serves :class:`~cpdimpact.did.DiD` and :class:`~cpdimpact.did.EventStudy` with
-``cov_type="CR2"``: the bias-reduced linearisation of Bell & McCaffrey (2002) in the form of
+``inference=ClusterRobust("CR2")``: the bias-reduced linearisation of Bell & McCaffrey (2002) in the form of
 Pustejovsky & Tipton (2018), reproducing R ``clubSandwich`` (``vcovCR(type = "CR2")``,
 ``coef_test(test = "Satterthwaite")``, ``Wald_test(test = "HTZ")``) for
 ``lm(y ~ x + factor(unit) + factor(period), weights = w)``. Nothing here forms an

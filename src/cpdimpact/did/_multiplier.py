@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from cpdimpact._validate import fresh_seed, recorded_seed, seed_sequence
+from cpdimpact._validate import recordable_sequence, recorded_seed
 
 _SQRT5 = np.sqrt(5.0)
 _MAMMEN = ((1 - _SQRT5) / 2, (1 + _SQRT5) / 2)
@@ -224,8 +224,7 @@ class _Bootstrap:
 
     @classmethod
     def create(cls, spec, clusters, n: int) -> _Bootstrap:
-        # None: a fresh int, recorded so the run can be repeated; an int n is SeedSequence(n).
-        sequence = seed_sequence(fresh_seed() if spec.seed is None else spec.seed)
+        sequence = recordable_sequence(spec.seed)  # an int n is SeedSequence(n)
         entropy = sequence.entropy
         entropy = (
             int(entropy) if isinstance(entropy, int | np.integer) else tuple(map(int, entropy))

@@ -36,7 +36,7 @@ FEW_CLUSTERS = 40
 #: Below this many treated (or untreated) clusters the sandwich can be badly anti-conservative.
 FEW_TREATED_CLUSTERS = 5
 
-#: ``cov_type="auto"`` keeps CR1 only with at least this many clusters holding treated rows
+#: ``inference=ClusterRobust("auto")`` keeps CR1 only with at least this many clusters holding treated rows
 #: and as many holding none (every cluster treated: the treated count alone); below, CR2. What
 #: limits the sandwich is the smaller side, not the total (MacKinnon & Webb 2017): with a
 #: third of 160 schools treated CR1 intervals covered about 93%, CR2 about 96.5%.
@@ -165,7 +165,7 @@ def fit_twfe(design: Design, cov_type: str = "CR1", notes: list[str] | None = No
     ``G/(G-1) * (N-1)/(N-K)`` is applied here so that the convention does not depend on the
     linearmodels version. K counts the constant, the T-1 period dummies, the targets and the
     covariates, plus the U-1 unit effects only when units are not nested in clusters.
-    With ``cov_type="CR2"`` the covariance and the per-term Satterthwaite degrees of freedom
+    With ``inference=ClusterRobust("CR2")`` the covariance and the per-term Satterthwaite degrees of freedom
     come from :mod:`cpdimpact.did._cr2` instead (no factor); its warnings go to ``notes``.
     """
     from linearmodels.iv.absorbing import AbsorbingLS  # heavy import: only when fitting

@@ -9,37 +9,48 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from cpdimpact._guards import check_start_constant, require_residual_variation
+from cpdimpact._guards import require_residual_variation
 from cpdimpact._results import interval
-from cpdimpact.did._checks import integer_valued, key_column, numeric_column, start_column
+from cpdimpact.did._checks import key_column
 from cpdimpact.did._common import (
-    check_alpha,
+    ClusterRobustOptions,
     check_event_window,
     choose_cov_type,
     few_clusters,
-    normalise_covariates,
-    prepare,
+    prepare_event_time,
     warn,
 )
-from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe, wald_f
+from cpdimpact.did._twfe import Design, fit_facts, fit_twfe, wald_f
 from cpdimpact.did.results import EventStudyResult, PretrendTest
 from cpdimpact.errors import (
     DesignError,
     EmptyComparisonGroupError,
     StaggeredTimingWarning,
 )
+from cpdimpact.estimator import (
+    ClusterRobust,
+    adjustment_in_words,
+    deprecated_options,
+    from_cov_type,
+)
 
 __all__ = ["EventStudy"]
 
 
+@deprecated_options(cov_type=("inference", from_cov_type))
 @dataclass(frozen=True, kw_only=True)
-class EventStudy:
+class EventStudy(ClusterRobustOptions):
     r"""Two-way fixed-effects event study (dynamic DiD) with a joint pre-trend test.
 
     Parameters
     ----------
-    outcome, unit, time, cluster, covariates, weights, alpha, cov_type
+    outcome, unit, time, cluster, covariates, weights, alpha
         As in :class:`cpdimpact.did.DiD`. ``time`` must hold whole periods (e.g. years).
+    inference : ClusterRobust
+        :class:`~cpdimpact.estimator.ClusterRobust` ``("CR1")`` (default), ``("CR2")`` or
+        ``("auto")``, as in :class:`cpdimpact.did.DiD` (the wild bootstrap tests one
+        coefficient and is an option of ``DiD`` only). The old ``cov_type=`` still works for
+        one release (deprecated).
     first_treated : str
         Period in which the unit was first treated; 0 or missing means never treated. Must be
         constant within a unit.
@@ -87,7 +98,7 @@ class EventStudy:
     Freyaldenhoven, Hansen & Shapiro 2019). Report the event-study figure and consider
     sensitivity analysis rather than treating the test as a gate.
 
-    With ``cov_type="CR2"`` each coefficient has its own Satterthwaite degrees of freedom
+    With ``inference=ClusterRobust("CR2")`` each coefficient has its own Satterthwaite degrees of freedom
     (``df_terms``, used by the table and intervals; ``df`` is the smallest among the event-time
     terms) and the pre-trend test is the HTZ test of Pustejovsky & Tipton (2018, sec. 3.3),
     ``clubSandwich``'s ``Wald_test(test = "HTZ")``: with :math:`Q = \hat\beta_{pre}'
@@ -139,6 +150,8 @@ class EventStudy:
 
     #: Rows it fits: pupil records or unit-year means alike.
     data_level: ClassVar[str] = "any"
+    #: Its estimates are in the outcome's units, averaged over pupils (or pupil-weighted rows).
+    effect_scale: ClassVar[str] = "outcome"
 
     outcome: str = "outcome"
     unit: str = "unit"
@@ -150,13 +163,28 @@ class EventStudy:
     reference: int = -1
     window: tuple[int, int] | None = None
     alpha: float = 0.05
-    cov_type: str = "CR1"
+    inference: ClusterRobust = field(default=ClusterRobust())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
-        check_alpha(self.alpha)
-        check_cov_type(self.cov_type)
+        self._check_options()
         object.__setattr__(self, "window", check_event_window(self.reference, self.window))
+
+    def describe(self) -> str:
+        """The estimator and its inference in plain words, for a report."""
+        ref = self.reference
+        against = (
+            "the last period before the start"
+            if ref == -1
+            else f"{-ref} periods before the start"
+            if ref < 0
+            else f"{ref} periods after the start"
+        )
+        return (
+            "Two-way fixed-effects event study: one effect per period since the start, each "
+            f"against {against}{adjustment_in_words(self.covariates, self.weights)}, with a "
+            "joint test of the effects before "
+            "the start; " + self.inference.describe(self.cluster)
+        )
 
     def fit(self, data: pd.DataFrame) -> EventStudyResult:
         """Estimate the event study on ``data`` (pupil or unit-year rows); ``data`` is not modified.
@@ -182,22 +210,7 @@ class EventStudy:
         cpdimpact.errors.EstimationError
             An event-time dummy is collinear with the fixed effects.
         """
-        prep = prepare(
-            data,
-            outcome=self.outcome,
-            unit=self.unit,
-            time=self.time,
-            cluster=self.cluster,
-            covariates=self.covariates,
-            weights=self.weights,
-            extra=((self.first_treated, "first-treated period", "first_treated"),),
-        )
-        period = numeric_column(data, self.time, "period")
-        integer_valued(period, data.index, self.time, "period")
-        first = start_column(data, self.first_treated)  # 0 and missing: never treated
-        check_start_constant(
-            first, data[self.unit], column=self.first_treated, estimator="The event study"
-        )
+        prep, period, first = prepare_event_time(data, self, "The event study")
         treated = first != 0
         if not treated.any():
             raise DesignError(
@@ -240,7 +253,7 @@ class EventStudy:
                 depth=1,
             )
         few_clusters(notes, prep.cluster, treated, self.cluster)
-        cov_type = choose_cov_type(self.cov_type, prep, treated)
+        cov_type = choose_cov_type(self.inference.kind, prep, treated)
 
         lo_end = min(values + [self.reference])
         hi_end = max(values + [self.reference])

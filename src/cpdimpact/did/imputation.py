@@ -28,14 +28,12 @@ from scipy import linalg, sparse
 from scipy.sparse import csgraph
 
 from cpdimpact._guards import (
-    check_start_constant,
     require_residual_variation,
     require_variation,
 )
 from cpdimpact._results import EventStudyEstimates, interval, tidy_frame
 from cpdimpact._validate import check_int
-from cpdimpact.did._checks import integer_valued, numeric_column, start_column
-from cpdimpact.did._common import check_alpha, normalise_covariates, prepare, warn
+from cpdimpact.did._common import check_alpha, normalise_covariates, prepare_event_time, warn
 from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS, wald_f
 from cpdimpact.errors import (
     ArgumentTypeError,
@@ -212,6 +210,8 @@ class ImputationDiD:
 
     #: Rows it fits: unit-period rows, or pupil rows within units (a repeated cross-section).
     data_level: ClassVar[str] = "any"
+    #: Its estimates are in the outcome's units, averaged over pupils (or pupil-weighted rows).
+    effect_scale: ClassVar[str] = "outcome"
 
     outcome: str = "outcome"
     unit: str = "unit"
@@ -260,11 +260,13 @@ class ImputationDiD:
             )
 
     def describe(self) -> str:
-        """One sentence for a report's design section."""
+        """The estimator and its inference in plain words, for a report."""
+        cluster = self.cluster or self.unit
         return (
             "Imputation difference-in-differences (Borusyak, Jaravel & Spiess 2024): unit and "
             "period effects fitted on untreated observations only, untreated outcomes imputed "
-            "for treated observations, effects averaged"
+            "for treated observations, effects averaged; conservative standard errors "
+            f"clustered by {cluster}, with normal intervals"
         )
 
     # ------------------------------------------------------------------ fit
@@ -395,30 +397,13 @@ class ImputationDiD:
     # ------------------------------------------------------------------ data
     def _design(self, data: pd.DataFrame) -> _Design:
         cluster = self.cluster or self.unit
-        prep = prepare(
-            data,
-            outcome=self.outcome,
-            unit=self.unit,
-            time=self.time,
-            cluster=cluster,
-            covariates=self.covariates,
-            weights=self.weights,
-            extra=((self.first_treated, "first treated period", "first_treated"),),
-        )
+        prep, t, g = prepare_event_time(data, self, "The imputation estimator", cluster=cluster)
         index = data.index
-        t = numeric_column(data, self.time, "period")
-        integer_valued(t, index, self.time, "period")
-        g = start_column(data, self.first_treated)  # 0 and missing: never treated
         unit, period = prep.unit, prep.time
         n_units, n_periods = int(unit.max()) + 1, len(prep.time_levels)
         unit_values = data[self.unit].to_numpy()
-
-        # Absorbing treatment: one start per unit.
-        start = np.empty(n_units)
+        start = np.empty(n_units)  # absorbing treatment: one start per unit (checked above)
         start[unit] = g
-        check_start_constant(
-            g, data[self.unit], column=self.first_treated, estimator="The imputation estimator"
-        )
 
         # Repeated unit-periods are the design on pupil rows, an error on unit-level rows.
         cell = unit.astype(np.int64) * n_periods + period

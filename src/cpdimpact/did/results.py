@@ -3,7 +3,7 @@
 Both results are :class:`~cpdimpact._results.EstimateResult` (the uniform faces derived from one
 tidy table; the event study is also an :class:`~cpdimpact._results.EventStudyEstimates`) and state their inference explicitly: covariance
 type, degrees of freedom, number of clusters, observations and units, and the cluster variable.
-Under ``cov_type="CR2"`` every term has its own Satterthwaite degrees of freedom (``df_terms``).
+Under ``inference=ClusterRobust("CR2")`` every term has its own Satterthwaite degrees of freedom (``df_terms``).
 """
 
 from __future__ import annotations

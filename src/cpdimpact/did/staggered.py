@@ -29,7 +29,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,7 @@ from cpdimpact.errors import (
     SmallSampleWarning,
     format_rows,
 )
+from cpdimpact.estimator import MultiplierBootstrap
 
 __all__ = ["StaggeredDiD", "StaggeredResult", "Aggregate", "DynamicAggregate", "PretrendWald"]
 
@@ -182,6 +183,13 @@ class StaggeredDiD:
     >>> pupils = StaggeredDiD(panel=False, cluster="unit", n_bootstrap=0).fit(cohort.pupils)
     """
 
+    #: Rows it fits: one per unit and period (a panel). With ``panel=False`` the rows are
+    #: repeated cross-sections and any rows do; :func:`cpdimpact.estimator.fitted_rows`
+    #: applies that per-instance exception for an evaluation.
+    data_level: ClassVar[str] = "unit_year"
+    #: Its estimates are in the outcome's units (averaged over units, or pupils with weights).
+    effect_scale: ClassVar[str] = "outcome"
+
     outcome: str = "outcome"
     unit: str = "unit"
     time: str = "year"
@@ -212,12 +220,12 @@ class StaggeredDiD:
         check_seed(self.seed)
 
     @property
-    def data_level(self) -> str:
-        """Rows it fits: one per unit and period (a panel), or any rows (``panel=False``)."""
-        return "unit_year" if self.panel else "any"
+    def inference(self) -> MultiplierBootstrap:
+        """Its inference, set by ``n_bootstrap`` and ``seed`` (0 draws: analytic errors)."""
+        return MultiplierBootstrap(n_bootstrap=self.n_bootstrap, seed=self.seed)
 
     def describe(self) -> str:
-        """One sentence for a report's design section."""
+        """The estimator and its inference in plain words, for a report."""
         controls = self.control_group.replace("_", "-")
         adjusted = (
             f", adjusting for {', '.join(self.covariates)} ({_METHOD_NAMES[self.method]})"
@@ -225,10 +233,11 @@ class StaggeredDiD:
             else ""
         )
         weighted = f", weighted by {self.weights} (sampling weights)" if self.weights else ""
+        clustered = f", clustered by {self.cluster}" if self.cluster else ""
         return (
             "Staggered difference-in-differences (Callaway & Sant'Anna 2021): group-time "
             f"effects against {controls} units{adjusted}{weighted}, averaged with cohort-share "
-            "weights"
+            f"weights; {self.inference.describe()}{clustered}"
         )
 
     def fit(self, data: pd.DataFrame) -> StaggeredResult:

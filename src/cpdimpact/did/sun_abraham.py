@@ -11,19 +11,17 @@ import pandas as pd
 from scipy import linalg, sparse
 
 from cpdimpact._guards import (
-    check_start_constant,
     require_residual_variation,
     require_variation,
 )
 from cpdimpact._results import EventStudyEstimates, interval, tidy_frame
 from cpdimpact._validate import check_choice
-from cpdimpact.did._checks import integer_valued, numeric_column, start_column
 from cpdimpact.did._common import (
     check_alpha,
     check_event_window,
     few_clusters,
     normalise_covariates,
-    prepare,
+    prepare_event_time,
     warn,
 )
 from cpdimpact.did._twfe import COV_TYPE, wald_f
@@ -34,6 +32,7 @@ from cpdimpact.errors import (
     EstimationError,
     SmallSampleWarning,
 )
+from cpdimpact.estimator import ClusterRobust, adjustment_in_words, deprecated_options
 
 __all__ = ["SunAbraham", "SunAbrahamResult"]
 
@@ -51,6 +50,7 @@ POST_AVERAGE = "post average (equal weights over event times)"
 _COLLINEAR_TOL = 1e-9
 
 
+@deprecated_options(control="control_group")
 @dataclass(frozen=True, kw_only=True)
 class SunAbraham:
     r"""Sun & Abraham (2021) interaction-weighted event study for staggered adoption.
@@ -66,7 +66,7 @@ class SunAbraham:
         Period in which the unit was first treated; 0 or missing means never treated. It must be
         constant within a unit: treatment is absorbing (a unit that stops being treated is
         outside this design). Units starting after the last period count as never treated.
-    control : {"never_treated", "last_treated"}
+    control_group : {"never_treated", "last_treated"}
         The comparison cohort :math:`C`. ``"never_treated"`` (the default) compares with units
         never treated. ``"last_treated"`` compares with the cohort that starts last, drops every
         row from the period it starts in (no clean comparison is left after it), and drops any
@@ -183,12 +183,14 @@ class SunAbraham:
 
     #: Rows it fits: pupil records or unit-year means alike.
     data_level: ClassVar[str] = "any"
+    #: Its estimates are in the outcome's units, averaged over pupils (or pupil-weighted rows).
+    effect_scale: ClassVar[str] = "outcome"
 
     outcome: str = "outcome"
     unit: str = "unit"
     time: str = "year"
     first_treated: str = "first_treated"
-    control: str = "never_treated"
+    control_group: str = "never_treated"
     reference: int = -1
     window: tuple[int, int] | None = None
     covariates: Sequence[str] = field(default=())
@@ -199,10 +201,23 @@ class SunAbraham:
     def __post_init__(self) -> None:
         object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
         check_alpha(self.alpha)
-        check_choice(self.control, "control", _CONTROLS)
+        check_choice(self.control_group, "control_group", _CONTROLS)
         window = check_event_window(self.reference, self.window)
         object.__setattr__(self, "reference", int(self.reference))
         object.__setattr__(self, "window", window)
+
+    def describe(self) -> str:
+        """The estimator and its inference in plain words, for a report."""
+        controls = {
+            "never_treated": "never-treated units",
+            "last_treated": "the cohort that starts last",
+        }[self.control_group]
+        return (
+            "Interaction-weighted event study (Sun & Abraham 2021): effects of each start "
+            f"cohort against {controls}{adjustment_in_words(self.covariates, self.weights)}, "
+            "averaged with cohort-share "
+            f"weights; {ClusterRobust('CR1').describe(self.cluster)}"
+        )
 
     # ------------------------------------------------------------------------------ fit
     def fit(self, data: pd.DataFrame) -> SunAbrahamResult:
@@ -225,7 +240,7 @@ class SunAbraham:
             Non-numeric or missing values; non-integer periods; ``first_treated`` varying
             within a unit (treatment switching off); weights <= 0.
         cpdimpact.errors.EmptyComparisonGroupError
-            No never-treated unit with ``control="never_treated"``.
+            No never-treated unit with ``control_group="never_treated"``.
         cpdimpact.errors.DesignError
             No treated cohort, a cohort never observed at the reference event time, or no
             post-treatment row.
@@ -233,22 +248,7 @@ class SunAbraham:
             An interaction or covariate is collinear with the fixed effects; fewer than two
             clusters.
         """
-        prep = prepare(
-            data,
-            outcome=self.outcome,
-            unit=self.unit,
-            time=self.time,
-            cluster=self.cluster,
-            covariates=self.covariates,
-            weights=self.weights,
-            extra=((self.first_treated, "first-treated period", "first_treated"),),
-        )
-        period = numeric_column(data, self.time, "period")
-        integer_valued(period, data.index, self.time, "period")
-        first = start_column(data, self.first_treated)  # 0 and missing: never treated
-        check_start_constant(
-            first, data[self.unit], column=self.first_treated, estimator="The Sun & Abraham design"
-        )
+        prep, period, first = prepare_event_time(data, self, "The Sun & Abraham design")
 
         notes: list[str] = []
         sample = self._sample(period, first, prep.unit, data.index, notes)
@@ -435,7 +435,7 @@ class SunAbraham:
             cluster=self.cluster,
             outcome=self.outcome,
             weights=self.weights,
-            control=self.control,
+            control=self.control_group,
             reference=self.reference,
             window=self.window,
             n_always_treated_dropped=sample.n_always,
@@ -476,12 +476,12 @@ class SunAbraham:
                 f"column {self.first_treated!r} gives no unit first treated within the data's "
                 "periods: there are no treated cohorts."
             )
-        if self.control == "never_treated":
+        if self.control_group == "never_treated":
             if not np.any(keep & (cohort == 0)):
                 raise EmptyComparisonGroupError(
-                    f"control='never_treated' but no unit is never treated ({self.first_treated!r}"
+                    f"control_group='never_treated' but no unit is never treated ({self.first_treated!r}"
                     " is 0 or missing for none of them). For a roll-out that reaches every unit "
-                    "use control='last_treated': the cohort starting last serves as the "
+                    "use control_group='last_treated': the cohort starting last serves as the "
                     "comparison and periods from its start are dropped."
                 )
             control_row = keep & (cohort == 0)
@@ -490,21 +490,21 @@ class SunAbraham:
             starts = np.unique(cohort[treated])
             if starts.size < 2:
                 raise DesignError(
-                    f"control='last_treated' needs at least two start cohorts; the data have "
+                    f"control_group='last_treated' needs at least two start cohorts; the data have "
                     f"one ({starts[0]:g}). Add never-treated units and use "
-                    "control='never_treated'."
+                    "control_group='never_treated'."
                 )
             last = float(starts[-1])
             never = keep & (cohort == 0)
             if never.any():
                 notes.append(
-                    f"control='last_treated': {np.unique(unit[never]).size} never-treated units "
+                    f"control_group='last_treated': {np.unique(unit[never]).size} never-treated units "
                     "were dropped; the comparison is the last-treated cohort alone"
                 )
                 keep &= ~never
             late_rows = keep & (period >= last)
             notes.append(
-                f"control='last_treated': cohort {last:g} is the comparison; {int(late_rows.sum()):,}"
+                f"control_group='last_treated': cohort {last:g} is the comparison; {int(late_rows.sum()):,}"
                 f" rows in periods {last:g} and later were dropped (no comparison is left there)"
             )
             keep &= ~late_rows

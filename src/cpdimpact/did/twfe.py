@@ -12,15 +12,15 @@ import pandas as pd
 from cpdimpact._guards import check_absorbing, require_residual_variation
 from cpdimpact.did._checks import FIRST_TREATED, key_column, numeric_column
 from cpdimpact.did._common import (
-    check_alpha,
+    ClusterRobustOptions,
     choose_cov_type,
     few_clusters,
-    normalise_covariates,
-    prepare,
+    prepare_spec,
     warn,
 )
-from cpdimpact.did._twfe import Design, check_cov_type, fit_facts, fit_twfe
+from cpdimpact.did._twfe import Design, fit_facts, fit_twfe
 from cpdimpact.did.results import DiDResult
+from cpdimpact.did.wild import WildBootstrapResult, wild_cluster_bootstrap
 from cpdimpact.errors import (
     DesignError,
     EmptyComparisonGroupError,
@@ -28,12 +28,20 @@ from cpdimpact.errors import (
     StaggeredTimingWarning,
     format_value,
 )
+from cpdimpact.estimator import (
+    ClusterRobust,
+    WildBootstrap,
+    adjustment_in_words,
+    deprecated_options,
+    from_cov_type,
+)
 
 __all__ = ["DiD"]
 
 
+@deprecated_options(cov_type=("inference", from_cov_type))
 @dataclass(frozen=True, kw_only=True)
-class DiD:
+class DiD(ClusterRobustOptions):
     r"""Two-way fixed-effects difference-in-differences with cluster-robust inference.
 
     Parameters
@@ -58,15 +66,20 @@ class DiD:
         Analytic weights, e.g. ``"n_pupils"`` when fitting school-year means.
     alpha : float
         ``1 - alpha`` is the level of the intervals in ``to_frame()`` and ``ci_lower/upper``.
-    cov_type : {"CR1", "CR2", "auto"}
-        ``"CR1"`` (default): the sandwich with the small-sample factor below and t on
-        :math:`G-1` degrees of freedom. ``"CR2"``: the bias-reduced linearisation (CR2) with
-        Satterthwaite degrees of freedom per term, for few clusters (see Notes). ``"auto"``
-        (what :class:`~cpdimpact.pipeline.Evaluation` uses when it chooses the estimator): CR2
-        when fewer than 100 clusters hold treated rows, or fewer than 100 hold none, and units
-        nest in clusters; CR1 otherwise. The number of *treated* clusters, not the total,
-        decides: with a third of 160 schools treated CR1 intervals covered about 93%. The
-        result's ``cov_type`` says which was used.
+    inference : ClusterRobust or WildBootstrap
+        :class:`~cpdimpact.estimator.ClusterRobust` ``("CR1")`` (default): the sandwich with
+        the small-sample factor below and t on :math:`G-1` degrees of freedom. ``("CR2")``:
+        the bias-reduced linearisation (CR2) with Satterthwaite degrees of freedom per term,
+        for few clusters (see Notes). ``("auto")`` (what
+        :class:`~cpdimpact.pipeline.Evaluation` uses when it chooses the estimator): CR2 when
+        fewer than 100 clusters hold treated rows, or fewer than 100 hold none, and units nest
+        in clusters; CR1 otherwise. The number of *treated* clusters, not the total, decides:
+        with a third of 160 schools treated CR1 intervals covered about 93%. The result's
+        ``cov_type`` says which was used. :class:`~cpdimpact.estimator.WildBootstrap`: the
+        wild cluster bootstrap-t for few clusters; ``fit`` then returns a
+        :class:`~cpdimpact.did.WildBootstrapResult` (the CR1 estimate and standard error, the
+        bootstrap's p-value and test-inverted interval; see ``docs/wild.md``). The old
+        ``cov_type="CR2"`` still works for one release (deprecated).
 
     Notes
     -----
@@ -104,7 +117,7 @@ class DiD:
     the normal. With fewer than about 40 clusters a :class:`~cpdimpact.errors.FewClustersWarning`
     is emitted: the sandwich over-rejects there.
 
-    With ``cov_type="CR2"`` the covariance is the bias-reduced linearisation of Bell &
+    With ``inference=ClusterRobust("CR2")`` the covariance is the bias-reduced linearisation of Bell &
     McCaffrey (2002) in the form of Pustejovsky & Tipton (2018), computed on the full design
     with the fixed effects, with no further factor: each cluster's residuals are multiplied by
     :math:`A_g = G_g^{+1/2}`, :math:`G_g = [(I-H)(I-H)']_{gg}` (:math:`= I - H_{gg}`
@@ -164,13 +177,16 @@ class DiD:
     (1.9, 50, 49)
     >>> list(res.to_frame().columns)
     ['term', 'estimate', 'std_error', 'statistic', 'p_value', 'ci_lower', 'ci_upper']
-    >>> cr2 = DiD(cov_type="CR2").fit(df)
+    >>> from cpdimpact.estimator import ClusterRobust
+    >>> cr2 = DiD(inference=ClusterRobust("CR2")).fit(df)
     >>> cr2.cov_type.startswith("cluster-robust CR2"), bool(cr2.df < 49)
     (True, True)
     """
 
     #: Rows it fits: pupil records or unit-year means alike.
     data_level: ClassVar[str] = "any"
+    #: Its estimate is in the outcome's units, averaged over pupils (or pupil-weighted rows).
+    effect_scale: ClassVar[str] = "outcome"
 
     outcome: str = "outcome"
     unit: str = "unit"
@@ -180,19 +196,25 @@ class DiD:
     covariates: Sequence[str] = field(default=())
     weights: str | None = None
     alpha: float = 0.05
-    cov_type: str = "CR1"
+    inference: ClusterRobust | WildBootstrap = field(default=ClusterRobust())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "covariates", normalise_covariates(self.covariates))
-        check_alpha(self.alpha)
-        check_cov_type(self.cov_type)
+        self._check_options()
         if self.treatment in self.covariates:
             raise InvalidArgumentError(
                 f"the treatment {format_value(self.treatment)} is also listed in covariates; "
                 "remove it from covariates."
             )
 
-    def fit(self, data: pd.DataFrame) -> DiDResult:
+    def describe(self) -> str:
+        """The estimator and its inference in plain words, for a report."""
+        return (
+            f"Difference-in-differences with {self.unit} and {self.time} fixed effects"
+            f"{adjustment_in_words(self.covariates, self.weights)}; "
+            + self.inference.describe(self.cluster)
+        )
+
+    def fit(self, data: pd.DataFrame) -> DiDResult | WildBootstrapResult:
         """Estimate the model on ``data`` (pupil rows or unit-year rows); ``data`` is not modified.
 
         Parameters
@@ -202,7 +224,8 @@ class DiD:
 
         Returns
         -------
-        DiDResult
+        DiDResult or WildBootstrapResult
+            A :class:`~cpdimpact.did.WildBootstrapResult` with ``inference=WildBootstrap()``.
 
         Raises
         ------
@@ -230,16 +253,9 @@ class DiD:
         cpdimpact.errors.ExactFitWarning
             The model explains the outcome exactly: the standard error is rounding noise.
         """
-        prep = prepare(
-            data,
-            outcome=self.outcome,
-            unit=self.unit,
-            time=self.time,
-            cluster=self.cluster,
-            covariates=self.covariates,
-            weights=self.weights,
-            extra=((self.treatment, "treatment indicator", "treatment"),),
-        )
+        if isinstance(self.inference, WildBootstrap):
+            return self._fit_wild(data)
+        prep = prepare_spec(data, self, ((self.treatment, "treatment indicator", "treatment"),))
         d = numeric_column(data, self.treatment, "treatment indicator")
         treated = d != 0
         if not treated.any():
@@ -264,7 +280,7 @@ class DiD:
         self._check_timing(prep, treated, notes)
         self._check_pre_periods(prep, treated, data, notes)
         few_clusters(notes, prep.cluster, treated, self.cluster)
-        cov_type = choose_cov_type(self.cov_type, prep, treated)
+        cov_type = choose_cov_type(self.inference.kind, prep, treated)
         design = Design(
             data=prep,
             targets={self.treatment: d},
@@ -291,6 +307,25 @@ class DiD:
             notes.append(exact)
         facts = fit_facts(fit, self, fit.std_errors, notes, headline=(self.treatment,))
         return DiDResult(term=self.treatment, **facts)
+
+    def _fit_wild(self, data: pd.DataFrame) -> WildBootstrapResult:
+        """The CR1 coefficient tested with the wild cluster bootstrap (``inference``)."""
+        boot = self.inference
+        return wild_cluster_bootstrap(
+            data,
+            outcome=self.outcome,
+            unit=self.unit,
+            time=self.time,
+            treatment=self.treatment,
+            cluster=self.cluster,
+            covariates=self.covariates,
+            weights=self.weights,
+            n_bootstrap=boot.n_bootstrap,
+            weights_type=boot.weights,
+            restricted=boot.restricted,
+            alpha=self.alpha,
+            seed=boot.seed,
+        )
 
     def _check_pre_periods(self, prep, treated: np.ndarray, data, notes: list[str]) -> None:
         """Warn when treated units have no untreated period in the data (no pre-period).

@@ -34,9 +34,8 @@ from cpdimpact._validate import (
     check_choice,
     check_positive_int,
     check_seed,
-    fresh_seed,
+    recordable_sequence,
     recorded_seed,
-    seed_sequence,
 )
 from cpdimpact.did._checks import numeric_column
 from cpdimpact.did._common import normalise_covariates, prepare
@@ -318,6 +317,18 @@ def _cluster_sums(values: np.ndarray, order: np.ndarray, starts: np.ndarray) -> 
     return np.add.reduceat(values[order], starts, axis=0)
 
 
+def _draw_facts(v, enumerated, weights_type, restricted, seed, alpha) -> dict:
+    """What every wild bootstrap result records about its draws ``v`` (clusters x draws)."""
+    return {
+        "n_bootstrap": int(v.shape[1]),
+        "enumerated": enumerated,
+        "weights_type": weights_type,
+        "restricted": bool(restricted),
+        "seed": seed,
+        "alpha": alpha,
+    }
+
+
 def _draws(
     n_clusters: int, n_bootstrap: int, weights_type: str, seed
 ) -> tuple[np.ndarray, bool, int | None]:
@@ -329,8 +340,7 @@ def _draws(
     if isinstance(seed, np.random.Generator):
         rng, recorded = seed, None
     else:
-        # None: a fresh int, recorded so the run can be repeated; an int n is SeedSequence(n).
-        sequence = seed_sequence(fresh_seed() if seed is None else seed)
+        sequence = recordable_sequence(seed)  # an int n is SeedSequence(n)
         rng, recorded = np.random.default_rng(sequence), recorded_seed(sequence)
     if weights_type == "webb":
         v = _WEBB[rng.integers(0, 6, size=(n_clusters, n_bootstrap))]
@@ -585,13 +595,8 @@ def wild_cluster_bootstrap(
         n_units=n_units,
         n_periods=n_periods,
         n_params=n_params,
-        n_bootstrap=int(v.shape[1]),
-        enumerated=enumerated,
-        weights_type=weights_type,
-        restricted=bool(restricted),
-        seed=recorded_seed,
+        **_draw_facts(v, enumerated, weights_type, restricted, recorded_seed, alpha),
         small_sample_factor=factor,
-        alpha=alpha,
         outcome=outcome,
         cluster=cluster,
         weights=weights,

@@ -28,6 +28,7 @@ from ..errors import (
     InvalidArgumentError,
     format_value,
 )
+from ..estimator import Inference, fitted_rows
 from ..records import Records, as_records
 from .result import EvaluationResult, RunWarning
 from .stages import check_stage_alpha, evaluate, explicit_event_study
@@ -195,7 +196,7 @@ class Evaluation:
         :class:`~cpdimpact.multilevel.MultilevelDiD` (random intercepts, model-based errors,
         effect size over the model's total variance) or :class:`~cpdimpact.did.StaggeredDiD`
         (group-time effects on unit-year means). ``None`` (default) chooses by design:
-        ``StaggeredDiD`` when treated units start in different years, ``DiD(cov_type="auto")``
+        ``StaggeredDiD`` when treated units start in different years, ``DiD(inference=ClusterRobust("auto"))``
         otherwise (CR2 unless at least 100 clusters hold treated rows and 100 hold none). Its
         intervals are at ``alpha`` and its bootstrap (if any) seeded from ``seed``.
     event_study
@@ -204,7 +205,7 @@ class Evaluation:
 
         * Headline ``DiD`` or ``MultilevelDiD`` (one start year, or TWFE chosen on purpose):
           this is the report's event study, with its joint pre-trend F test. ``"auto"``
-          (default) fits ``EventStudy(cov_type="auto")``; ``None`` skips it.
+          (default) fits ``EventStudy(inference=ClusterRobust("auto"))``; ``None`` skips it.
         * Headline ``StaggeredDiD``: the report's event study is always the staggered dynamic
           aggregate (group-time effects averaged by years since the start, with pointwise
           intervals, uniform bands when bootstrapped and the Callaway & Sant'Anna pre-trend
@@ -341,7 +342,7 @@ class Evaluation:
         if (
             self.level == "unit_year"
             and self.estimator is not None
-            and self.estimator.data_level == "pupil"
+            and fitted_rows(self.estimator, self.level) == "pupil"
         ):
             raise InvalidArgumentError(
                 f"{type(self.estimator).__name__} models pupil records; use level='pupil'"
@@ -404,6 +405,8 @@ def _issue_once(
 
 def spec_dict(spec) -> dict[str, Any]:
     """A spec as plain JSON-ready data, each stage (a dataclass) tagged with its class name."""
+    if isinstance(spec, Inference):  # its own "kind" field would clash with the class's key
+        return spec.to_dict()
     out: dict[str, Any] = {"kind": type(spec).__name__}
     for f in dataclasses.fields(spec):
         value = getattr(spec, f.name)

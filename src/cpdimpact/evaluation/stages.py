@@ -50,6 +50,7 @@ from ..errors import (
     SmallSampleWarning,
     format_rows,
 )
+from ..estimator import ClusterRobust, fitted_rows, with_seed
 from ..records import Records
 from .result import EvaluationResult, GroupEstimate, StaggeredDetail
 
@@ -201,7 +202,7 @@ def choose_estimator(evaluation: Evaluation, cohort):
     if cohort.is_staggered:
         never = bool((cohort.pupils["first_treated"] == 0).any())
         return StaggeredDiD(control_group="never_treated" if never else "not_yet_treated")
-    return DiD(cov_type="auto")  # CR1 or CR2 by the number of treated clusters
+    return DiD(inference=ClusterRobust("auto"))  # CR1 or CR2 by the number of treated clusters
 
 
 def explicit_event_study(evaluation: Evaluation) -> EventStudy | None:
@@ -213,7 +214,9 @@ def event_study_for(evaluation: Evaluation, estimator) -> EventStudy | None:
     """The TWFE event study to fit: the one given, or by default one unless the headline
     is staggered (whose dynamic aggregate is then the event study)."""
     if evaluation.event_study == "auto":
-        return None if isinstance(estimator, StaggeredDiD) else EventStudy(cov_type="auto")
+        if isinstance(estimator, StaggeredDiD):
+            return None
+        return EventStudy(inference=ClusterRobust("auto"))
     return evaluation.event_study
 
 
@@ -263,14 +266,16 @@ def configure(evaluation: Evaluation, spec, stage: str):
     if "alpha" in fields and spec.alpha != evaluation.alpha:
         check_stage_alpha(spec, evaluation.alpha)
         changes["alpha"] = evaluation.alpha
-    if "seed" in fields and spec.seed is None and evaluation.seed is not None:
-        changes["seed"] = stage_seed(evaluation.seed, stage)
-    return dataclasses.replace(spec, **changes) if changes else spec
+    spec = dataclasses.replace(spec, **changes) if changes else spec
+    if evaluation.seed is None:
+        return spec
+    # into its seed option, or its inference's (a WildBootstrap); its own seed is kept
+    return with_seed(spec, stage_seed(evaluation.seed, stage))
 
 
 def _panel(spec) -> bool:
     """Whether ``spec`` is a staggered estimator on a school-year panel (unit-year means)."""
-    return isinstance(spec, StaggeredDiD) and spec.data_level == "unit_year"
+    return isinstance(spec, StaggeredDiD) and fitted_rows(spec, "pupil") == "unit_year"
 
 
 def _per_school(evaluation: Evaluation, spec) -> bool:
@@ -280,8 +285,7 @@ def _per_school(evaluation: Evaluation, spec) -> bool:
 
 def _on_means(evaluation: Evaluation, spec) -> bool:
     """Whether ``spec`` is fitted on unit-year means rather than pupil records."""
-    level = spec.data_level
-    return level == "unit_year" or (level == "any" and evaluation.level == "unit_year")
+    return fitted_rows(spec, evaluation.level) == "unit_year"
 
 
 def check_weighting(evaluation: Evaluation, estimator) -> None:
@@ -305,7 +309,7 @@ def weighted(evaluation: Evaluation, spec):
     carries its school's weight; a staggered panel weighted by pupils carries each school's
     mean pupils (times its comparison weight).
     """
-    pupil_counts = evaluation.level == "unit_year" and spec.data_level == "any"
+    pupil_counts = evaluation.level == "unit_year" and fitted_rows(spec, "any") == "any"
     if _per_school(evaluation, spec):
         if spec.weights is not None:
             raise DesignError(

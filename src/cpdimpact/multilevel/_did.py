@@ -12,7 +12,7 @@ import pandas as pd
 from .._guards import check_absorbing
 from .._results import EstimateResult, tidy_frame
 from .._validate import check_bool
-from ..did._checks import FIRST_TREATED
+from ..did import FIRST_TREATED
 from ..errors import (
     DesignError,
     InconsistentTreatmentError,
@@ -21,12 +21,14 @@ from ..errors import (
     format_rows,
     format_value,
 )
+from ..estimator import ModelBased, check_inference, deprecated_options, from_df_method
 from ._model import MultilevelModel, check_group_order
 from ._result import MultilevelResult
 
 __all__ = ["MultilevelDiD", "MultilevelDiDResult"]
 
 
+@deprecated_options(df_method=("inference", from_df_method("df_method")))
 @dataclass(frozen=True, kw_only=True)
 class MultilevelDiD:
     r"""Difference-in-differences on pupil records with nested random intercepts.
@@ -61,8 +63,9 @@ class MultilevelDiD:
         95% with it.
     covariates
         Pupil covariates (e.g. prior attainment).
-    method, df_method
-        As in :class:`MultilevelModel`.
+    method, inference
+        As in :class:`MultilevelModel` (``inference=ModelBased("satterthwaite")`` by default;
+        the old ``df_method=`` still works for one release, deprecated).
     weights
         Column of non-negative pupil weights (e.g. matching weights attached by
         :mod:`cpdimpact.comparison`), lme4-style prior weights as in :class:`MultilevelModel`
@@ -83,6 +86,8 @@ class MultilevelDiD:
 
     #: Rows it fits: pupil records only (the random effects model pupils).
     data_level: ClassVar[str] = "pupil"
+    #: Its estimate is in the outcome's units, averaged over pupils.
+    effect_scale: ClassVar[str] = "outcome"
 
     outcome: str = "outcome"
     treatment: str = "exposed"
@@ -92,7 +97,7 @@ class MultilevelDiD:
     period_effects: bool = True
     covariates: Sequence[str] = field(default=())
     method: Literal["reml", "ml"] = "reml"
-    df_method: Literal["satterthwaite", "between_within", "normal"] = "satterthwaite"
+    inference: ModelBased = field(default=ModelBased())
     weights: str | None = None
     alpha: float = 0.05
 
@@ -110,9 +115,14 @@ class MultilevelDiD:
         MultilevelModel(
             groups=self.model_groups,
             method=self.method,
-            df_method=self.df_method,
+            inference=check_inference(type(self), self.inference),
             alpha=self.alpha,
         )
+
+    @property
+    def df_method(self) -> str:
+        """The degrees-of-freedom method of ``inference`` (read-only; the option is deprecated)."""
+        return self.inference.df
 
     @property
     def model_groups(self) -> tuple[str, ...]:
@@ -129,7 +139,7 @@ class MultilevelDiD:
         return (
             "Multilevel difference-in-differences: random intercepts for "
             f"{' within '.join(reversed(levels))}, a treated-group indicator and year "
-            "fixed effects"
+            f"fixed effects; {self.inference.describe()}"
         )
 
     def fit(self, data: pd.DataFrame) -> MultilevelDiDResult:
@@ -178,7 +188,7 @@ class MultilevelDiD:
             groups=self.model_groups,
             check_nesting=not self.period_effects,
             method=self.method,
-            df_method=self.df_method,
+            inference=self.inference,
             weights=self.weights,
             alpha=self.alpha,
         )
@@ -190,7 +200,7 @@ class MultilevelDiD:
             groups=self.model_groups,
             check_nesting=not self.period_effects,
             method=self.method,
-            df_method="normal",
+            inference=ModelBased("normal"),
             weights=self.weights,
         ).fit(comparison)
         total = float(unconditional.variance_components[[*self.model_groups, "Residual"]].sum())

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,13 @@ from ..errors import (
     format_rows,
     format_value,
 )
+from ..estimator import (
+    ModelBased,
+    adjustment_in_words,
+    check_inference,
+    deprecated_options,
+    from_df_method,
+)
 from . import _engine
 from ._inference import between_within_df, satterthwaite_df
 from ._result import MultilevelResult
@@ -44,6 +51,7 @@ class NestingError(DataError):
     """Group ids are not nested as declared (an inner id under two outer groups)."""
 
 
+@deprecated_options(df_method=("inference", from_df_method("df_method")))
 @dataclass(frozen=True, kw_only=True)
 class MultilevelModel:
     r"""Linear mixed model with nested random intercepts and optional top-level random slopes.
@@ -71,9 +79,11 @@ class MultilevelModel:
         the outermost level, e.g. ``{"school": ("treat",)}`` for a multisite trial.
     method
         ``"reml"`` or ``"ml"``.
-    df_method
-        Degrees of freedom for tests and intervals of fixed effects: ``"satterthwaite"``
-        (as lmerTest), ``"between_within"`` (as nlme) or ``"normal"`` (z).
+    inference
+        :class:`~cpdimpact.estimator.ModelBased` with the degrees of freedom for tests and
+        intervals of fixed effects: ``ModelBased("satterthwaite")`` (default, as lmerTest),
+        ``("between_within")`` (as nlme) or ``("normal")`` (z). The old
+        ``df_method="between_within"`` still works for one release (deprecated).
     missing
         ``"drop"``: rows missing the outcome, a covariate or a group id are dropped and
         counted (``result.n_dropped``); ``"raise"``: such rows are an error.
@@ -120,12 +130,17 @@ class MultilevelModel:
     ['school', 'teacher', 'Residual']
     """
 
+    #: Rows it fits: pupil records (the random effects model pupils within their groups).
+    data_level: ClassVar[str] = "pupil"
+    #: Its coefficients are in the outcome's units.
+    effect_scale: ClassVar[str] = "outcome"
+
     outcome: str = "outcome"
     covariates: Sequence[str] = ()
     groups: Sequence[str] = ("school",)
     slopes: Mapping[str, Sequence[str]] = field(default_factory=dict)
     method: Literal["reml", "ml"] = "reml"
-    df_method: Literal["satterthwaite", "between_within", "normal"] = "satterthwaite"
+    inference: ModelBased = field(default=ModelBased())
     missing: Literal["drop", "raise"] = "drop"
     check_nesting: bool = True
     weights: str | None = None
@@ -151,7 +166,7 @@ class MultilevelModel:
                     f"({self.groups[0]!r}), not {group!r}"
                 )
         check_choice(self.method, "method", ("reml", "ml"))
-        check_choice(self.df_method, "df_method", ("satterthwaite", "between_within", "normal"))
+        check_inference(type(self), self.inference)
         check_choice(self.missing, "missing", ("drop", "raise"))
         if INTERCEPT in self.covariates:
             raise InvalidArgumentError(
@@ -161,6 +176,24 @@ class MultilevelModel:
         check_bool(self.check_nesting, "check_nesting")
 
     # ------------------------------------------------------------------ formula
+    @property
+    def df_method(self) -> str:
+        """The degrees-of-freedom method of ``inference`` (read-only; the option is deprecated)."""
+        return self.inference.df
+
+    def describe(self) -> str:
+        """The model and its inference in plain words, for a report."""
+        fitted = {"reml": "restricted maximum likelihood", "ml": "maximum likelihood"}
+        slopes = "".join(
+            f", with random slopes on {', '.join(terms)} by {group}"
+            for group, terms in self.slopes.items()
+        )
+        adjusted = adjustment_in_words(self.covariates)
+        return (
+            f"Linear mixed model with random intercepts for {' within '.join(reversed(self.groups))}"
+            f"{slopes}{adjusted}, fitted by {fitted[self.method]}; {self.inference.describe()}"
+        )
+
     @classmethod
     def from_formula(cls, formula: str, **options) -> MultilevelModel:
         """Build a model from an lme4-style formula.
@@ -273,24 +306,12 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     used += [t for t in slope_terms if t not in used]
     if model.weights is not None and model.weights not in used:
         used.append(model.weights)
-    missing_cols = [c for c in dict.fromkeys(used) if c not in data.columns]
-    if missing_cols:
-        raise MissingColumnError(
-            f"columns {missing_cols} are not in the data; it has {list(map(str, data.columns))}"
-        )
     numeric = [
         model.outcome,
         *model.covariates,
         *[t for t in slope_terms if t not in model.covariates],
     ]
-    for column in numeric:
-        series = data[column]
-        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-            raise InvalidValueError(
-                f"column {column!r} is not numeric ({series.dtype}); code a categorical "
-                f"covariate as 0/1 dummies, e.g. pandas.get_dummies(data, columns="
-                f"[{column!r}], drop_first=True, dtype=float)"
-            )
+    require_model_columns(data, list(dict.fromkeys(used)), numeric)
     frame = data[list(dict.fromkeys(used))]
     for column in numeric:  # missing values are handled below; infinite ones never
         role = "outcome" if column == model.outcome else "covariate"
@@ -420,6 +441,23 @@ def _group_codes(frame: pd.DataFrame, groups: tuple[str, ...]):
 #: several parents and more ids than any parent holds (so not ids restarting within each
 #: parent), is taken to be listed inner-first.
 _INNER_FIRST_SHARE = 0.9
+
+
+def require_model_columns(data: pd.DataFrame, columns: list, numeric: list) -> None:
+    """Every one of ``columns`` is in ``data``, and each of ``numeric`` is numeric (or bool)."""
+    absent = [c for c in columns if c not in data.columns]
+    if absent:
+        raise MissingColumnError(
+            f"columns {absent} are not in the data; it has {list(map(str, data.columns))}"
+        )
+    for column in numeric:
+        series = data[column]
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            raise InvalidValueError(
+                f"column {column!r} is not numeric ({series.dtype}); code a categorical "
+                f"covariate as 0/1 dummies, e.g. pandas.get_dummies(data, columns="
+                f"[{column!r}], drop_first=True, dtype=float)"
+            )
 
 
 def check_group_order(frame: pd.DataFrame, groups: Sequence[str]) -> None:

@@ -32,9 +32,16 @@ from ..errors import (
     format_rows,
     format_value,
 )
+from ..estimator import (
+    ModelBased,
+    adjustment_in_words,
+    check_inference,
+    deprecated_options,
+    from_df_method,
+)
 from . import _trial_effects as tes
 from ._fastfit import SiteStats
-from ._model import MultilevelModel
+from ._model import MultilevelModel, require_model_columns
 from ._profile import ProfileLikelihood
 from ._resample import TrialArrays, run_bootstrap, run_permutations
 from ._result import MultilevelResult, caterpillar
@@ -61,6 +68,10 @@ class _Trial:
     """Options shared by the three designs (see :class:`ClusterTrial` for their meaning)."""
 
     design: ClassVar[str] = ""
+    #: Rows it fits: pupil records.
+    data_level: ClassVar[str] = "pupil"
+    #: Its coefficient is in the outcome's units; the result adds eefAnalytics' effect sizes.
+    effect_scale: ClassVar[str] = "outcome"
 
     outcome: str
     treatment: str
@@ -103,6 +114,17 @@ class _Trial:
         check_alpha(self.alpha)
         check_seed(self.seed)
 
+    def describe(self) -> str:
+        """The design, its model and its inference in plain words, for a report."""
+        extra = []
+        if self.n_bootstrap:
+            extra.append(f"a {self.bootstrap} bootstrap of {self.n_bootstrap} draws")
+        if self.n_permutations:
+            extra.append(f"a permutation test of {self.n_permutations} re-randomisations")
+        also = f", with {' and '.join(extra)}" if extra else ""
+        adjusted = adjustment_in_words(self.covariates, self.weights)
+        return f"{self._model_words()}{adjusted}; {self._inference_words()}{also}"
+
     # ------------------------------------------------------------------ helpers
     def _columns(self) -> list[str]:
         cols = [self.outcome, self.treatment, *self.covariates]
@@ -120,19 +142,7 @@ class _Trial:
         if not isinstance(data, pd.DataFrame):
             raise ArgumentTypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         cols = self._columns()
-        absent = [c for c in cols if c not in data.columns]
-        if absent:
-            raise MissingColumnError(
-                f"columns {absent} are not in the data; it has {list(map(str, data.columns))}"
-            )
-        for column in [self.outcome, *self.covariates]:
-            series = data[column]
-            if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-                raise InvalidValueError(
-                    f"column {column!r} is not numeric ({series.dtype}); code a categorical "
-                    f"covariate as 0/1 dummies, e.g. pandas.get_dummies(data, columns="
-                    f"[{column!r}], drop_first=True, dtype=float)"
-                )
+        require_model_columns(data, cols, [self.outcome, *self.covariates])
         if self.weights is not None and self.weights not in data.columns:
             raise MissingColumnError(
                 f"column {self.weights!r} (the weights) is not in the data; it has "
@@ -281,6 +291,12 @@ class SimpleTrial(_Trial):
 
     design: ClassVar[str] = "simple"
 
+    def _model_words(self) -> str:
+        return "Pupil-randomised trial analysed by ordinary least squares"
+
+    def _inference_words(self) -> str:
+        return "conventional standard errors with t tests"
+
     def fit(self, data: pd.DataFrame) -> TrialResult:
         """Fit the trial to pupil rows (``data`` is not modified)."""
         frame, n_dropped, notes = self._clean(data)
@@ -377,6 +393,7 @@ class SimpleTrial(_Trial):
 
 
 # ----------------------------------------------------------------------------- cluster
+@deprecated_options(ci_method=("inference", from_df_method("ci_method")))
 @dataclass(frozen=True, kw_only=True)
 class ClusterTrial(_Trial):
     r"""Cluster-randomised trial: schools randomised, a random intercept for schools.
@@ -387,9 +404,10 @@ class ClusterTrial(_Trial):
     fitted by REML (as eefAnalytics' ``crtFREQ`` with lme4). The unconditional model drops
     the treatment and covariates: :math:`y_{ij} = \mu + u_j + \varepsilon_{ij}`.
 
-    **Coefficient interval** (``ci_method``): ``"satterthwaite"`` (default) is a *t* interval
-    with Satterthwaite degrees of freedom (as lmerTest); ``"profile"`` the profile-likelihood
-    interval lme4's ``confint`` gives and eefAnalytics prints (ML profile, normal cut-off; the
+    **Coefficient interval** (``inference=ModelBased(df)``): ``"satterthwaite"`` (default) is a
+    *t* interval with Satterthwaite degrees of freedom (as lmerTest); ``"profile"`` the
+    profile-likelihood interval lme4's ``confint`` gives and eefAnalytics prints (ML profile,
+    normal cut-off; the
     roots solved exactly rather than interpolated); ``"between_within"`` a *t* interval with
     between-within degrees of freedom (nlme: clusters minus cluster-level terms);
     ``"normal"`` a Wald *z* interval. ``result.coefficient`` shows the lead interval, the
@@ -443,8 +461,11 @@ class ClusterTrial(_Trial):
         and counted.
     alpha
         1 minus the confidence level.
-    ci_method
-        See above.
+    inference
+        :class:`~cpdimpact.estimator.ModelBased` with the coefficient interval above:
+        ``ModelBased("satterthwaite")`` (default), ``("profile")``, ``("between_within")`` or
+        ``("normal")``. The old ``ci_method="profile"`` still works for one release
+        (deprecated).
 
     Notes
     -----
@@ -490,7 +511,7 @@ class ClusterTrial(_Trial):
 
     design: ClassVar[str] = "cluster"
 
-    ci_method: Literal["satterthwaite", "profile", "between_within", "normal"] = "satterthwaite"
+    inference: ModelBased = field(default=ModelBased())
 
     def __post_init__(self):
         super().__post_init__()
@@ -498,9 +519,21 @@ class ClusterTrial(_Trial):
             raise InvalidArgumentError(
                 f"{type(self).__name__} needs cluster=, the randomised unit (the school column)"
             )
-        check_choice(
-            self.ci_method, "ci_method", ("profile", "satterthwaite", "between_within", "normal")
+        check_inference(type(self), self.inference)
+
+    @property
+    def ci_method(self) -> str:
+        """The interval method of ``inference`` (read-only; the option is deprecated)."""
+        return self.inference.df
+
+    def _model_words(self) -> str:
+        return (
+            f"Cluster-randomised trial analysed by a linear mixed model with random "
+            f"intercepts for {self.cluster}"
         )
+
+    def _inference_words(self) -> str:
+        return self.inference.describe()
 
     def _check_design(self, frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         arms = frame.groupby(self.cluster, sort=True)[self.treatment].agg(["min", "max"])
@@ -528,7 +561,7 @@ class ClusterTrial(_Trial):
                 "variance is imprecise"
                 + (
                     f" and {self.ci_method} intervals tend to be too narrow; prefer "
-                    "ci_method='satterthwaite' and a permutation test"
+                    "inference=ModelBased('satterthwaite') and a permutation test"
                     if self.ci_method in ("profile", "normal")
                     else "; consider a permutation test"
                 )
@@ -548,6 +581,7 @@ class ClusterTrial(_Trial):
 
 
 # ----------------------------------------------------------------------------- multisite
+@deprecated_options(ci_method=("inference", from_df_method("ci_method")))
 @dataclass(frozen=True, kw_only=True)
 class MultisiteTrial(ClusterTrial):
     r"""Multisite trial: pupils randomised within schools; random intercept and treatment slope.
@@ -572,7 +606,7 @@ class MultisiteTrial(ClusterTrial):
         Sites where every analysed pupil is in one arm: ``"keep"`` (default, as lme4 and
         eefAnalytics: they inform the intercept variance and the covariates but not the
         treatment slope) or ``"drop"``. Either way a warning counts them.
-    outcome, treatment, covariates, cluster, n_bootstrap, bootstrap, n_permutations, seed, weights, alpha, ci_method
+    outcome, treatment, covariates, cluster, n_bootstrap, bootstrap, n_permutations, seed, weights, alpha, inference
         As :class:`ClusterTrial` (with weights, the share of treated pupils in the
         conditional total variance is the weighted share); permutations re-randomise the treatment within sites, the
         case bootstrap resamples sites then pupils within them.
@@ -604,6 +638,12 @@ class MultisiteTrial(ClusterTrial):
     design: ClassVar[str] = "multisite"
 
     single_arm_sites: Literal["keep", "drop"] = "keep"
+
+    def _model_words(self) -> str:
+        return (
+            "Multisite trial analysed by a linear mixed model with random intercepts and "
+            f"treatment slopes for {self.cluster}"
+        )
 
     def __post_init__(self):
         super().__post_init__()
@@ -649,7 +689,7 @@ class MultisiteTrial(ClusterTrial):
                 f"only {both} sites have both arms: the slope variance and the coefficient's "
                 "interval are imprecise"
                 + (
-                    "; prefer ci_method='satterthwaite'"
+                    "; prefer inference=ModelBased('satterthwaite')"
                     if self.ci_method in ("profile", "normal")
                     else ""
                 )
@@ -670,7 +710,7 @@ def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, not
         covariates=covariates,
         groups=(spec.cluster,),
         slopes=spec._slopes(),
-        df_method=df_method,
+        inference=ModelBased(df_method),
         missing="raise",
         weights=spec.weights,
         alpha=spec.alpha,
@@ -679,7 +719,7 @@ def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, not
     uncond = MultilevelModel(
         outcome=spec.outcome,
         groups=(spec.cluster,),
-        df_method="normal",
+        inference=ModelBased("normal"),
         missing="raise",
         weights=spec.weights,
     ).fit(frame)
@@ -1157,7 +1197,7 @@ class TrialResult(EstimateResult):
             if method in ("satterthwaite", "between_within") and method != self._df_method:
                 raise InvalidArgumentError(
                     f"this fit has {self._df_method} degrees of freedom; refit with "
-                    f"ci_method={method!r}"
+                    f"inference=ModelBased({method!r})"
                 )
             df = None if method == "normal" else fe["df"].to_numpy()
             lower, upper = interval(fe["estimate"], fe["std_error"], alpha=alpha, df=df)

@@ -404,8 +404,8 @@ def diagnose(
         estimator, level and alpha are used) or a bare estimator spec such as
         ``DiD(cluster="area")`` or ``StaggeredDiD(n_bootstrap=0)``, wrapped as
         ``Evaluation(estimator=spec, event_study=None, subgroups=())``. A single spec is
-        labelled with its class name. :class:`~cpdimpact.planning.WildClusterDiD` gives
-        wild-cluster-bootstrap inference.
+        labelled with its class name. ``DiD(cluster="area", inference=WildBootstrap())``
+        (:class:`~cpdimpact.estimator.WildBootstrap`) gives wild-cluster-bootstrap inference.
     n_sims
         Number of simulated datasets.
     seed

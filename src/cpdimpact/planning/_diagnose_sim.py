@@ -189,11 +189,20 @@ def _fit_rows(index, label, evaluation, records, seed, task, cohorts) -> list[tu
 
 
 def _unseeded(evaluation):
-    """The evaluation's estimator without a seed of its own (``None`` stays ``None``)."""
+    """The evaluation's estimator without a seed of its own, in its ``seed`` option or its
+    inference's (a :class:`~cpdimpact.estimator.WildBootstrap`); ``None`` stays ``None``."""
     estimator = evaluation.estimator
-    if estimator is None or not any(f.name == "seed" for f in dataclasses.fields(estimator)):
-        return estimator
-    return dataclasses.replace(estimator, seed=None)
+    if estimator is None:
+        return None
+    names = {f.name for f in dataclasses.fields(estimator)}
+    if "seed" in names:
+        return dataclasses.replace(estimator, seed=None)
+    inference = getattr(estimator, "inference", None)
+    if dataclasses.is_dataclass(inference) and "seed" in {
+        f.name for f in dataclasses.fields(inference)
+    }:
+        return dataclasses.replace(estimator, inference=dataclasses.replace(inference, seed=None))
+    return estimator
 
 
 def _pupil_effects(records, pupils: pd.DataFrame) -> np.ndarray:

@@ -17,12 +17,15 @@ balance table compares the earliest cohort with the later ones.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from .._disclosure import is_suppressed, marker, published_count
 from .._results import interval
 from .._user_names import user_message
 from ..dfe import academic_year, year_convention
+from ..estimator import fitted_rows
 from ..evaluation.result import (
     TWFE_COMPARISON_LABEL,
     allocated_attrition,
@@ -122,18 +125,18 @@ def _design_text(result) -> str:
     years = cohort.spec.lag
     lag = f", after a lag of {years} year{'s' if years > 1 else ''}" if years else ""
     estimator = result.estimator
-    rows = {"any": spec.level}.get(estimator.data_level, estimator.data_level)
+    rows = fitted_rows(estimator, spec.level)
     fitted_on = {
         "pupil": "pupil records (new pupils each year: a repeated cross-section within units)",
         "unit_year": "unit-by-year means weighted by the number of pupils"
         if getattr(estimator, "weights", None) or spec.level == "unit_year"
         else "unit-by-year means",
     }[rows]
-    model = (
-        estimator.describe()
-        if hasattr(estimator, "describe")
-        else f"Difference-in-differences with {cohort.unit} and year fixed effects"
-    )
+    # the estimator's clause of describe() (its inference follows), its unit column named as
+    # the cohort names it ("school" for the cohort's "unit" column)
+    model = estimator.describe().split("; ")[0]
+    if getattr(estimator, "unit", None) == "unit":
+        model = re.sub(r"\bunit\b", cohort.unit, model)
     inference = inference_text(did)
     return (
         f"{model}, fitted on {fitted_on}. {year_convention(min(cohort.start_years))} {starts}; "
@@ -292,7 +295,7 @@ def _with_overall(detail, kind: str, label: str) -> pd.DataFrame:
 
 def _rows_text(result, estimator) -> str:
     """What an estimator was fitted on: ``"school-year means"`` or ``"pupil records"``."""
-    rows = {"any": result.evaluation.level}.get(estimator.data_level, estimator.data_level)
+    rows = fitted_rows(estimator, result.evaluation.level)
     return "pupil records" if rows == "pupil" else f"{result.cohort.unit}-year means"
 
 
