@@ -219,11 +219,14 @@ def test_a_seed_reaches_the_spec_or_its_inference_option():
 
 
 def test_an_evaluation_hands_its_seed_to_a_wild_bootstrap():
-    from cpdimpact.pipeline import Evaluation
+    from cpdimpact.evaluation import Evaluation, stage_seed
+    from cpdimpact.evaluation.stages import configure
 
     evaluation = Evaluation(estimator=DiD(inference=WildBootstrap()), seed=11)
-    staged = evaluation._stage_spec(evaluation.estimator, "estimator")
-    assert staged.inference.seed == 11
+    staged = configure(evaluation, evaluation.estimator, "estimator")
+    assert staged.inference.seed == stage_seed(11, "estimator")
+    own = DiD(inference=WildBootstrap(seed=5))  # a seed of its own is kept
+    assert configure(evaluation, own, "estimator").inference.seed == 5
 
 
 def test_rows_an_evaluation_gives_each_level():

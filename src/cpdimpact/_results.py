@@ -420,7 +420,7 @@ def plot_event_study(result: EventStudyEstimates, *, ax=None):
             color="C0",
             alpha=0.2,
             linewidth=0,
-            label=f"uniform {1 - alpha:.0%} band (every event time at once)",
+            label=f"{1 - alpha:.0%} uniform band (all event times at once)",
         )
         ax.use_sticky_edges = False  # a margin below the lowest band, as for the error bars
     # the line joins estimates (and the reference's zero) only across consecutive event times
@@ -436,7 +436,7 @@ def plot_event_study(result: EventStudyEstimates, *, ax=None):
         fmt="o",
         color="C0",
         capsize=3,
-        label=f"estimate, {1 - alpha:.0%} CI",
+        label=f"estimate, pointwise {1 - alpha:.0%} CI",
     )
     if reference.any():
         ref = main.index[reference][0]

@@ -731,6 +731,9 @@ class DynamicAggregate(Aggregate, EventStudyEstimates):
     """
 
     reference: int | None = None
+    #: Whether ``band_lower``/``band_upper`` are uniform bands (multiplier bootstrap); without
+    #: the bootstrap they repeat the pointwise intervals, which are not drawn as a band.
+    uniform: bool = False
 
     @property
     def reference_event_time(self) -> int | None:
@@ -740,7 +743,7 @@ class DynamicAggregate(Aggregate, EventStudyEstimates):
 
     def event_time_frame(self, alpha: float | None = None) -> pd.DataFrame:
         """The pieces by event time: normal intervals at ``alpha``, and the uniform band (at
-        the fit's ``alpha`` only; NaN at another level) when bootstrapped."""
+        the fit's ``alpha`` only; NaN at another level, and without the bootstrap)."""
         alpha = self._level(alpha)
         pieces = self.pieces.sort_values("event_time")
         frame = pd.DataFrame(
@@ -759,7 +762,7 @@ class DynamicAggregate(Aggregate, EventStudyEstimates):
             frame = frame.sort_index()
         frame["reference"] = frame.index == reference
         frame["binned"] = False
-        same = alpha == self.alpha
+        same = alpha == self.alpha and self.uniform
         for column in ("band_lower", "band_upper"):
             band = pieces.set_index("event_time")[column]
             frame[column] = band.reindex(frame.index).to_numpy() if same else np.nan
@@ -984,7 +987,10 @@ class StaggeredResult(EstimateResult):
                 if e >= 0:
                     weights[idx] = self._cell_shares(idx) / post_e.sum()
             universal = self.spec.base_period == "universal"
-            extra = {"reference": -1 - int(self.spec.anticipation) if universal else None}
+            extra = {
+                "reference": -1 - int(self.spec.anticipation) if universal else None,
+                "uniform": self.bootstrap is not None,
+            }
         else:  # calendar
             keys = sorted(set(t[post]))
             idxs = [np.flatnonzero(post & (t == period)) for period in keys]
