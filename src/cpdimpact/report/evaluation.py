@@ -121,7 +121,6 @@ def _design_text(result) -> str:
         "start year",
         "teacher": "a pupil counts as exposed in a year when taught by a participating teacher",
     }[cohort.spec.exposure]
-    covariates = ", ".join(result.estimator.covariates) or "none"
     years = cohort.spec.lag
     lag = f", after a lag of {years} year{'s' if years > 1 else ''}" if years else ""
     estimator = result.estimator
@@ -137,12 +136,15 @@ def _design_text(result) -> str:
     model = estimator.describe().split("; ")[0]
     if getattr(estimator, "unit", None) == "unit":
         model = re.sub(r"\bunit\b", cohort.unit, model)
+    covariates = ", ".join(estimator.covariates) or "none"
+    # said once: in the estimator's clause when it names them, else here
+    adjusted = "" if "adjusting for" in model else f" Pupil covariates: {covariates}."
     inference = inference_text(did)
     return (
         f"{model}, fitted on {fitted_on}. {year_convention(min(cohort.start_years))} {starts}; "
-        f"{exposure}{lag}. The comparison group is {comparison}. Pupil covariates: "
-        f"{covariates}. {inference} Years analysed: {min(cohort.years)}-{max(cohort.years)}. "
-        f"Whose average effect: {result.estimand_weighting}."
+        f"{exposure}{lag}. The comparison group is {comparison}.{adjusted} {inference} Years "
+        f"analysed: {min(cohort.years)}-{max(cohort.years)}. Whose average effect: "
+        f"{result.estimand_weighting}."
     )
 
 
