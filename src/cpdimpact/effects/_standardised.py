@@ -91,6 +91,12 @@ def _summary_inputs(
     )
 
 
+def _data_inputs(treatment, control) -> tuple[float, float, int, float, float]:
+    """Validated groups as (mean difference, SD treatment, n treatment, SD control, n control)."""
+    t, c = _group("treatment", treatment), _group("control", control)
+    return float(t.mean() - c.mean()), float(t.std(ddof=1)), t.size, float(c.std(ddof=1)), c.size
+
+
 def _pooled_sd(s_t: float, n_t: int, s_c: float, n_c: int) -> float:
     return math.sqrt(((n_t - 1) * s_t**2 + (n_c - 1) * s_c**2) / (n_t + n_c - 2))
 
@@ -180,6 +186,7 @@ def _pooled_effect(
     alpha: float,
     label: str,
 ) -> EffectSize:
+    alpha, label = _check_alpha(alpha), label_text(label)
     pooled = _pooled_sd(s_t, n_t, s_c, n_c)
     if not pooled > 0:
         raise InvalidValueError(
@@ -290,16 +297,7 @@ def cohens_d_from_summary(
     m_t, s_t, n_t, m_c, s_c, n_c = _summary_inputs(
         mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control
     )
-    return _pooled_effect(
-        m_t - m_c,
-        s_t,
-        n_t,
-        s_c,
-        n_c,
-        hedges=False,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
-    )
+    return _pooled_effect(m_t - m_c, s_t, n_t, s_c, n_c, hedges=False, alpha=alpha, label=label)
 
 
 def hedges_g_from_summary(
@@ -381,16 +379,7 @@ def hedges_g_from_summary(
     m_t, s_t, n_t, m_c, s_c, n_c = _summary_inputs(
         mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control
     )
-    return _pooled_effect(
-        m_t - m_c,
-        s_t,
-        n_t,
-        s_c,
-        n_c,
-        hedges=True,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
-    )
+    return _pooled_effect(m_t - m_c, s_t, n_t, s_c, n_c, hedges=True, alpha=alpha, label=label)
 
 
 def cohens_d_from_data(
@@ -439,17 +428,7 @@ def cohens_d_from_data(
     >>> d.estimate
     1.0
     """
-    t, c = _group("treatment", treatment), _group("control", control)
-    return _pooled_effect(
-        float(t.mean() - c.mean()),
-        float(t.std(ddof=1)),
-        t.size,
-        float(c.std(ddof=1)),
-        c.size,
-        hedges=False,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
-    )
+    return _pooled_effect(*_data_inputs(treatment, control), hedges=False, alpha=alpha, label=label)
 
 
 def hedges_g_from_data(
@@ -495,17 +474,7 @@ def hedges_g_from_data(
     >>> round(hedges_g_from_data([5, 6, 7], [4, 5, 6]).estimate, 10)
     0.8
     """
-    t, c = _group("treatment", treatment), _group("control", control)
-    return _pooled_effect(
-        float(t.mean() - c.mean()),
-        float(t.std(ddof=1)),
-        t.size,
-        float(c.std(ddof=1)),
-        c.size,
-        hedges=True,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
-    )
+    return _pooled_effect(*_data_inputs(treatment, control), hedges=True, alpha=alpha, label=label)
 
 
 # --- Glass's delta ------------------------------------------------------------------------
@@ -521,6 +490,7 @@ def _glass(
     alpha: float,
     label: str,
 ) -> EffectSize:
+    alpha, label = _check_alpha(alpha), label_text(label)
     if not s_c > 0:
         raise InvalidValueError(
             "control has no variation (SD 0): Glass's delta standardises by the control "
@@ -629,15 +599,7 @@ def glass_delta_from_summary(
     m_c = finite("mean_control", mean_control)
     s_c = _positive("sd_control", sd_control)
     n_c = whole("n_control", n_control, 2)
-    return _glass(
-        m_t - m_c,
-        n_t,
-        s_c,
-        n_c,
-        correct=correct,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
-    )
+    return _glass(m_t - m_c, n_t, s_c, n_c, correct=correct, alpha=alpha, label=label)
 
 
 def glass_delta_from_data(
@@ -688,13 +650,5 @@ def glass_delta_from_data(
     >>> glass_delta_from_data([5, 7, 9], [4, 5, 6]).estimate
     2.0
     """
-    t, c = _group("treatment", treatment), _group("control", control)
-    return _glass(
-        float(t.mean() - c.mean()),
-        t.size,
-        float(c.std(ddof=1)),
-        c.size,
-        correct=correct,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
-    )
+    difference, _, n_t, s_c, n_c = _data_inputs(treatment, control)
+    return _glass(difference, n_t, s_c, n_c, correct=correct, alpha=alpha, label=label)
