@@ -57,6 +57,8 @@ __all__ = [
     "require_unexplained",
     "check_absorbing",
     "check_start_constant",
+    "not_indicator",
+    "require_indicator",
 ]
 
 #: Values closer than this many units in the last place of the largest magnitude are equal
@@ -207,6 +209,20 @@ def require_residual_variation(
     )
     warnings.warn(message, ExactFitWarning, stacklevel=stacklevel)
     return message
+
+
+def not_indicator(values: pd.Series) -> np.ndarray:
+    """Where a 0/1 (or True/False) indicator column holds anything else, missing included."""
+    return ~(values.isin([0, 1, True, False]) & values.notna()).to_numpy()
+
+
+def require_indicator(data: pd.DataFrame, column: str, must: str) -> pd.Series:
+    """``data[column]`` if it is a 0/1 indicator, else "column ... must {must}{rows}." is raised."""
+    values = data[column]
+    invalid = not_indicator(values)
+    if invalid.any():
+        raise InvalidValueError(f"column {column!r} must {must}{format_rows(data.index[invalid])}.")
+    return values
 
 
 def _flag(values: np.ndarray, index: pd.Index, column: str) -> np.ndarray:

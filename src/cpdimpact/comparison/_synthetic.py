@@ -32,7 +32,12 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from cpdimpact._guards import check_absorbing, reject_infinite, require_variation
+from cpdimpact._guards import (
+    check_absorbing,
+    reject_infinite,
+    require_indicator,
+    require_variation,
+)
 from cpdimpact._results import EstimateResult, Summary, tidy_frame
 from cpdimpact._validate import (
     check_alpha,
@@ -275,14 +280,9 @@ def _prepare(
             f"column {outcome!r} holds non-numeric values at {format_rows(bad)}."
         )
     reject_infinite(y.to_numpy(dtype=float, na_value=np.nan), data.index, outcome, "outcome")
-    flag = data[treated]
-    valid = flag.isin([0, 1, True, False]) & flag.notna()
-    if not valid.all():
-        raise InvalidValueError(
-            f"column {treated!r} must be 0/1 (1 for a treated area in a programme year); "
-            f"other values at {format_rows(data.index[~valid])}."
-        )
-    flag = flag.astype(int)
+    flag = require_indicator(
+        data, treated, "be 0/1 (1 for a treated area in a programme year); other values at "
+    ).astype(int)
     check_absorbing(data, treatment=treated, unit=area, time=year, treated=(flag == 1).to_numpy())
     treated_areas = pd.unique(data.loc[flag == 1, area])
     if len(treated_areas) == 0:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .._guards import not_indicator
 from ..errors import DesignError, InvalidValueError, format_rows
 from ._hedges import EffectSize, _check_alpha
 from ._inputs import finite, label_text, real, whole
@@ -583,7 +584,7 @@ def _cluster_data(outcome, treatment, cluster):
         )
     t = arrays["treatment"]
     if t.isna().any() or not set(pd.unique(t)) <= {0, 1}:
-        bad = np.flatnonzero(~t.isin([0, 1, True, False]).to_numpy() | t.isna().to_numpy())
+        bad = np.flatnonzero(not_indicator(t))
         raise InvalidValueError(
             f"treatment must be True/False or 1/0 for every pupil; see {format_rows(bad)}."
         )

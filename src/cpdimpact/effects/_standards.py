@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._guards import require_indicator
 from .._results import ResultFaces, Summary
-from ..errors import DesignError, InvalidValueError, MissingColumnError, format_rows
+from ..errors import DesignError, InvalidValueError, MissingColumnError
 from ._hedges import _check_alpha
 from ._inputs import real, whole
 
@@ -680,13 +681,7 @@ def baseline_equivalence_table(
                 f"column {column!r} is not in data; available columns: "
                 f"{', '.join(map(str, data.columns[:20]))}."
             )
-    arm = data[treatment]
-    ok = arm.isin([0, 1, True, False]) & arm.notna()
-    if not ok.all():
-        raise InvalidValueError(
-            f"column {treatment!r} must be True/False or 1/0 for every pupil; see "
-            f"{format_rows(data.index[~ok.to_numpy()])}."
-        )
+    arm = require_indicator(data, treatment, "be True/False or 1/0 for every pupil; see ")
     treated = arm.astype(bool).to_numpy()
     binary_set = None if binary is None else set([binary] if isinstance(binary, str) else binary)
     rows = []
