@@ -555,20 +555,27 @@ class ClusterTrial(_Trial):
                 f"cluster variance; there are {m_t} treated and {m_c} control "
                 f"{self.cluster!r} clusters"
             )
-        if m_t + m_c < FEW_CLUSTERS[self.ci_method]:
-            message = (
-                f"only {m_t + m_c} clusters ({m_t} treated, {m_c} control): the cluster "
-                "variance is imprecise"
-                + (
-                    f" and {self.ci_method} intervals tend to be too narrow; prefer "
-                    "inference=ModelBased('satterthwaite') and a permutation test"
-                    if self.ci_method in ("profile", "normal")
-                    else "; consider a permutation test"
-                )
-            )
-            warnings.warn(message, FewClustersWarning, stacklevel=3)
-            notes.append(message)
+        self._warn_few(
+            m_t + m_c,
+            notes,
+            f"only {m_t + m_c} clusters ({m_t} treated, {m_c} control): the cluster "
+            "variance is imprecise",
+            advice=f" and {self.ci_method} intervals tend to be too narrow; prefer "
+            "inference=ModelBased('satterthwaite') and a permutation test",
+            otherwise="; consider a permutation test",
+        )
         return frame
+
+    def _warn_few(self, n: int, notes: list[str], text: str, *, advice: str, otherwise: str):
+        """Warn (and note) when ``n`` clusters are few for the interval method.
+
+        ``advice`` ends the message for the likelihood intervals (profile, normal), which
+        are too narrow with few clusters; ``otherwise`` for the small-sample ones.
+        """
+        if n < FEW_CLUSTERS[self.ci_method]:
+            message = text + (advice if self.ci_method in ("profile", "normal") else otherwise)
+            warnings.warn(message, FewClustersWarning, stacklevel=4)
+            notes.append(message)
 
     def _slopes(self) -> dict:
         return {}
@@ -684,18 +691,14 @@ class MultisiteTrial(ClusterTrial):
                 f"only {both} {self.cluster!r} site has both arms; a multisite analysis needs "
                 "at least 2 (the treatment-slope variance needs several)"
             )
-        if both < FEW_CLUSTERS[self.ci_method]:
-            message = (
-                f"only {both} sites have both arms: the slope variance and the coefficient's "
-                "interval are imprecise"
-                + (
-                    "; prefer inference=ModelBased('satterthwaite')"
-                    if self.ci_method in ("profile", "normal")
-                    else ""
-                )
-            )
-            warnings.warn(message, FewClustersWarning, stacklevel=3)
-            notes.append(message)
+        self._warn_few(
+            both,
+            notes,
+            f"only {both} sites have both arms: the slope variance and the coefficient's "
+            "interval are imprecise",
+            advice="; prefer inference=ModelBased('satterthwaite')",
+            otherwise="",
+        )
         return frame
 
 
