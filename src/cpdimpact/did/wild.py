@@ -648,8 +648,37 @@ def _check_identified(within_cols, raw, w, n_periods, covariates, treatment) -> 
 
 
 def _warn_clusters(notes, cluster_codes, treated, cluster, weights_type, n_clusters) -> None:
+    treated_clusters = np.unique(cluster_codes[treated]).size
+    sides = {"treated": treated_clusters, "untreated": n_clusters - treated_clusters}
+    _warn_few_clusters(
+        notes,
+        n_clusters,
+        {side: n for side, n in sides.items() if n > 0},
+        cluster,
+        weights_type,
+        stacklevel=4,
+    )
+
+
+def _warn_few_clusters(
+    notes: list[str],
+    n_clusters: int,
+    sides: dict[str, int],
+    cluster: str,
+    weights_type: str,
+    *,
+    where: str = "",
+    stacklevel: int,
+) -> None:
+    """Warn (and note) where the wild cluster bootstrap has too few clusters to be trusted.
+
+    Too few for Rademacher weights in all, or too few on one side: ``sides`` maps each side
+    (treated, untreated or comparison) to its number of clusters. ``where`` follows the
+    cluster's name in the message; ``stacklevel`` is that of the warning from here.
+    """
+
     def emit(message: str) -> None:
-        warnings.warn(message, FewClustersWarning, stacklevel=4)
+        warnings.warn(message, FewClustersWarning, stacklevel=stacklevel + 1)
         notes.append(message)
 
     if weights_type == "rademacher" and n_clusters < _FEW_FOR_RADEMACHER:
@@ -658,13 +687,11 @@ def _warn_clusters(notes, cluster_codes, treated, cluster, weights_type, n_clust
             f"2^{n_clusters} = {2**n_clusters} distinct bootstrap samples, too few for a "
             "useful p-value; use weights_type='webb' (Webb 2023)."
         )
-    treated_clusters = np.unique(cluster_codes[treated]).size
-    sides = {"treated": treated_clusters, "untreated": n_clusters - treated_clusters}
-    thin = {side: n for side, n in sides.items() if 0 < n < _FEW_TREATED}
+    thin = {side: n for side, n in sides.items() if n < _FEW_TREATED}
     if thin:
         shown = " and ".join(f"{n} {side}" for side, n in thin.items())
         emit(
-            f"only {shown} cluster(s) of {cluster!r}: with so few clusters on one side the "
-            "wild cluster bootstrap is itself unreliable (the restricted version under-"
+            f"only {shown} cluster(s) of {cluster!r}{where}: with so few clusters on one side "
+            "the wild cluster bootstrap is itself unreliable (the restricted version under-"
             "rejects, the unrestricted over-rejects; MacKinnon & Webb 2017, 2018)."
         )

@@ -32,7 +32,6 @@ scores :math:`v_c s_c` and the CRVE of the perturbed scores (``restricted=False`
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,16 +40,15 @@ import pandas as pd
 from cpdimpact._results import p_value as t_p_value
 from cpdimpact._validate import check_alpha, check_choice, check_positive_int, check_seed
 from cpdimpact.did.wild import (
-    _FEW_FOR_RADEMACHER,
-    _FEW_TREATED,
     WEIGHT_TYPES,
     _bootstrap_p,
     _draw_facts,
     _draws,
+    _warn_few_clusters,
     _WildTestFaces,
     _with_interval,
 )
-from cpdimpact.errors import DesignError, EstimationError, FewClustersWarning
+from cpdimpact.errors import DesignError, EstimationError
 
 __all__ = ["wild_bootstrap_aggregate", "WildAggregateResult"]
 
@@ -560,26 +558,12 @@ def wild_bootstrap_aggregate(
 
 
 def _warn(notes, n_clusters, n_treated, n_control, cluster, weights_type) -> None:
-    def emit(message: str) -> None:
-        warnings.warn(message, FewClustersWarning, stacklevel=3)
-        notes.append(message)
-
-    if weights_type == "rademacher" and n_clusters < _FEW_FOR_RADEMACHER:
-        emit(
-            f"only {n_clusters} clusters of {cluster!r}: Rademacher weights give at most "
-            f"2^{n_clusters} = {2**n_clusters} distinct bootstrap samples, too few for a "
-            "useful p-value; use weights_type='webb' (Webb 2023)."
-        )
-    thin = {
-        side: count
-        for side, count in (("treated", n_treated), ("comparison", n_control))
-        if count < _FEW_TREATED
-    }
-    if thin:
-        shown = " and ".join(f"{count} {side}" for side, count in thin.items())
-        emit(
-            f"only {shown} cluster(s) of {cluster!r} in the aggregate's cells: with so few "
-            "clusters on one side the wild cluster bootstrap is itself unreliable (the "
-            "restricted version under-rejects, the unrestricted over-rejects; MacKinnon & "
-            "Webb 2017, 2018)."
-        )
+    _warn_few_clusters(
+        notes,
+        n_clusters,
+        {"treated": n_treated, "comparison": n_control},
+        cluster,
+        weights_type,
+        where=" in the aggregate's cells",
+        stacklevel=3,
+    )
