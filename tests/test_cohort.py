@@ -611,3 +611,23 @@ def test_auto_comparison_is_staggered_for_a_roll_out_where_every_school_takes_pa
     assert CohortSpec(comparison="not_yet_treated").resolve(records).comparison == (
         "not_yet_treated"
     )
+
+
+@pytest.mark.filterwarnings("ignore::cpdimpact.errors.CpdImpactWarning")
+def test_trend_lines_break_across_a_year_with_no_records():
+    """No KS2 tests in 2020: the trend plot leaves the year empty rather than drawing a line
+    from 2019 to 2021 as if there were results in between."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    records = city_partnership(seed=3, scale=0.1)
+    kept = records.pupils[records.pupils["year"] != 2020]
+    gap = Records(pupils=kept, participation=records.participation, schools=records.schools)
+    cohort = CohortSpec(comparison="never_treated").build(gap)
+    assert 2020 not in cohort.years
+    ax = cohort.plot()
+    for line in ax.get_lines()[:2]:  # the two arms (the rest are the start markers)
+        years = list(line.get_xdata())
+        y = np.asarray(line.get_ydata(), dtype=float)
+        assert 2020 in years and np.isnan(y[years.index(2020)])
+        assert np.isfinite(y[years.index(2019)]) and np.isfinite(y[years.index(2021)])

@@ -294,9 +294,12 @@ class Cohort(HtmlFromSummary):
             lines = [(True, "intervention"), (False, "comparison")]
         means = self.pupils.groupby([key.rename("arm"), "year"], sort=True)["outcome"].mean()
         present = set(means.index.get_level_values(0))
+        # every year of the span, missing where there are no records (2020 and 2021 had no KS2
+        # tests), so a line breaks across a gap instead of inventing the years in between
+        span = range(int(min(self.years)), int(max(self.years)) + 1) if self.years else []
         for arm, label in lines:
             if arm in present:
-                series = means.loc[arm]
+                series = means.loc[arm].reindex(span)
                 ax.plot(series.index, series.to_numpy(), marker="o", label=label)
         for start in self.start_years:
             ax.axvline(start - 0.5, color="grey", linestyle=":", linewidth=1)
