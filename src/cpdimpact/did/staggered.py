@@ -10,10 +10,17 @@ clean controls only.
 .. math::
     ATT(g, t) = E[Y_t - Y_b \mid G = g] - E[Y_t - Y_b \mid C],
 
-with base period :math:`b = g - \delta - 1` for :math:`t \ge g - \delta` (:math:`\delta` the
-anticipation) and, for earlier periods, :math:`b = t - 1` ("varying") or :math:`g - \delta - 1`
-("universal"); controls :math:`C` are never-treated units, or units not yet treated by
-:math:`\max(t, b) + \delta`. Aggregates weight cells by the cohort shares :math:`p_g`, and their
+with base period :math:`b` the last observed period before :math:`g - \delta` for
+:math:`t \ge g - \delta` (:math:`\delta` the anticipation; :math:`g - \delta - 1` when every
+year is observed) and, for earlier periods, the observed period before :math:`t` ("varying") or
+that same :math:`b` ("universal"); controls :math:`C` are never-treated units, or units not yet
+treated by :math:`\max(t, b) + \delta`.
+
+Years need not be consecutive: the periods are the years observed, and event time is measured in
+years (:math:`e = t - g`). With no KS2 tests in 2020 and 2021, a cohort's changes are measured
+from 2019, and a cohort starting in 2021 (a year with no data) has no :math:`e = 0` cell: its
+first effect is at :math:`e = 1`, in 2022. R's ``did`` computes group-time effects on unequally
+spaced periods the same way (its aggregations do not: did issues #16, #89 and #185). Aggregates weight cells by the cohort shares :math:`p_g`, and their
 influence functions include the estimation of those weights, so analytic standard errors match
 R's ``did`` package.
 
@@ -116,8 +123,8 @@ class StaggeredDiD:
     anticipation
         Periods before ``first_treated`` in which units may already react.
     base_period
-        ``"varying"`` (pre-treatment cells compare consecutive periods) or ``"universal"``
-        (every cell compares with the period before treatment).
+        ``"varying"`` (pre-treatment cells compare consecutive observed periods) or
+        ``"universal"`` (every cell compares with the last observed period before treatment).
     cluster
         Column naming groups of units (school for pupil rows, area, local authority) to cluster
         the standard errors by; ``None`` treats units (panel) or rows (repeated
@@ -266,16 +273,19 @@ class StaggeredDiD:
         psi_all = np.empty((n, len(cohorts) * len(periods)), order="F")
         for g in cohorts:
             treated = cohort == g
+            # the last period observed before the cohort's (anticipated) start: g - 1 unless
+            # that year has no data (2020 and 2021 had no KS2 tests)
+            before = periods[periods < g - self.anticipation]
+            anchor = int(before[-1]) if before.size else None
             for ti in range(len(periods)):
                 t = periods[ti]
-                anchor = g - self.anticipation - 1
                 if t >= g - self.anticipation or self.base_period == "universal":
                     base = anchor
                 elif ti > 0:
                     base = periods[ti - 1]
                 else:
                     continue  # a varying base needs a previous period
-                if base == t or base not in periods:
+                if base is None or base == t:
                     continue
                 bi = int(np.searchsorted(periods, base))
                 if self.control_group == "never_treated":
@@ -484,10 +494,6 @@ class StaggeredDiD:
         starts = frame[self.first_treated].fillna(0).to_numpy(dtype=float)
         period_code, period_labels = pd.factorize(frame[self.time], sort=True)
         periods = np.asarray(period_labels).astype(int)
-        if len(periods) > 1 and (np.diff(periods) != 1).any():
-            raise InvalidValueError(
-                f"periods must be consecutive; {self.time!r} jumps between {list(periods)}"
-            )
         if self.panel:
             owner, units = pd.factorize(frame[self.unit], sort=True)
             n = len(units)
