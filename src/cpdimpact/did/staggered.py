@@ -19,10 +19,12 @@ treated by :math:`\max(t, b) + \delta`.
 Years need not be consecutive: the periods are the years observed, and event time is measured in
 years (:math:`e = t - g`). With no KS2 tests in 2020 and 2021, a cohort's changes are measured
 from 2019, and a cohort starting in 2021 (a year with no data) has no :math:`e = 0` cell: its
-first effect is at :math:`e = 1`, in 2022. R's ``did`` computes group-time effects on unequally
-spaced periods the same way (its aggregations do not: did issues #16, #89 and #185). Aggregates weight cells by the cohort shares :math:`p_g`, and their
-influence functions include the estimation of those weights, so analytic standard errors match
-R's ``did`` package.
+first effect is at :math:`e = 1`, in 2022. R's ``did`` also takes as base the last period
+observed before a group's start; its aggregations fail on such panels (did issues #16, #89 and
+#185), these do not.
+
+Aggregates weight cells by the cohort shares :math:`p_g`, and their influence functions include
+the estimation of those weights, so analytic standard errors match R's ``did`` package.
 
 Covariates enter through the doubly robust, inverse-probability or regression estimators of
 each 2x2 comparison (Sant'Anna & Zhao 2020; :mod:`cpdimpact.did._drdid`), on balanced panels,
