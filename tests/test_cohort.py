@@ -12,6 +12,7 @@ from conftest import make_tables
 from cpdimpact.cohort import CohortSpec, balance_groups, standardised_difference
 from cpdimpact.datasets import city_partnership
 from cpdimpact.errors import (
+    ArgumentTypeError,
     CpdImpactError,
     DesignError,
     DuplicateRowsError,
@@ -631,3 +632,36 @@ def test_trend_lines_break_across_a_year_with_no_records():
         y = np.asarray(line.get_ydata(), dtype=float)
         assert 2020 in years and np.isnan(y[years.index(2020)])
         assert np.isfinite(y[years.index(2019)]) and np.isfinite(y[years.index(2021)])
+
+
+@pytest.mark.filterwarnings("ignore::cpdimpact.errors.CpdImpactWarning")
+def test_exclude_years_drops_non_comparable_years_and_counts_them():
+    """KS4 grades in 2020 and 2021 were teacher-assessed: an evaluator leaves them out. Their
+    records leave the analysis, counted in the flow log under their reason; the staggered
+    estimators treat the years left as the periods."""
+    from cpdimpact.datasets import hub_rollout
+
+    records = hub_rollout(seed=2, scale=0.05)
+    in_2020 = int((records.pupils["year"] == 2020).sum())
+    assert in_2020 > 0
+    cohort = CohortSpec(exclude_years=2020).build(records)
+    assert cohort.spec.exclude_years == (2020,)
+    assert 2020 not in cohort.years and 2020 not in set(cohort.pupils["year"])
+    row = cohort.flow.exclusions.set_index("reason").loc["year excluded as not comparable (2020)"]
+    assert row["pupils"] == in_2020
+    _flow_balances(cohort)
+    from cpdimpact.did import StaggeredDiD
+
+    fit = StaggeredDiD(control_group="not_yet_treated", n_bootstrap=0).fit(cohort.unit_years)
+    assert 2020 not in set(fit.group_time["time"]) and 2020 not in set(fit.group_time["base"])
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("2020", ArgumentTypeError), ((2020.5,), ArgumentTypeError), (2020.5, ArgumentTypeError)],
+)
+def test_exclude_years_must_be_whole_years(value, error):
+    with pytest.raises(error, match="exclude_years"):
+        CohortSpec(exclude_years=value)
+    assert CohortSpec(exclude_years=None).exclude_years == ()
+    assert CohortSpec(exclude_years=[2021, 2020, 2021]).exclude_years == (2020, 2021)

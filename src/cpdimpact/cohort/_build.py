@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,6 +14,7 @@ import pandas as pd
 from .._results import HtmlFromSummary, Summary
 from .._validate import check_choice, check_int, check_number
 from ..errors import (
+    ArgumentTypeError,
     DesignError,
     EmptyComparisonGroupError,
     InvalidArgumentError,
@@ -69,6 +70,11 @@ class CohortSpec:
         Reference mean and pupil-level SD for ``standardise="national"``.
     years
         ``(first, last)`` inclusive window of years to analyse; records outside are excluded.
+    exclude_years
+        Years to leave out although records exist, because they are not comparable with the
+        others (KS4 grades in 2020 and 2021 were teacher-assessed): ``(2020, 2021)``. Their
+        records are excluded and counted in the flow log; the estimators treat the years left
+        as the periods (a gap in the years is allowed).
     strands
         Programme strands that count as participation (default: all). Units enrolled only in
         other strands, or below ``min_dose``, are excluded from both arms: they are neither
@@ -94,6 +100,7 @@ class CohortSpec:
     national_mean: float | Mapping[int, float] | None = None
     national_sd: float | Mapping[int, float] | None = None
     years: tuple[int, int] | None = None
+    exclude_years: tuple[int, ...] = ()
     strands: tuple[str, ...] | None = None
     min_dose: float = 0.0
     covariates: tuple[str, ...] = ()
@@ -114,6 +121,7 @@ class CohortSpec:
             )
         if self.years is not None:
             _check_years(self.years)
+        object.__setattr__(self, "exclude_years", _whole_years(self.exclude_years))
         if isinstance(self.covariates, str):
             object.__setattr__(self, "covariates", (self.covariates,))
         if isinstance(self.strands, str):
@@ -329,6 +337,20 @@ def _choice(name, value, allowed):
     check_choice(value, name, allowed)
 
 
+def _whole_years(years) -> tuple[int, ...]:
+    """``exclude_years`` as sorted distinct ints (one year may be given alone; ``None``: none)."""
+    if years is None:
+        return ()
+    if isinstance(years, numbers.Real):
+        years = (years,)
+    if isinstance(years, str | bytes) or not isinstance(years, Iterable):
+        raise ArgumentTypeError(
+            f"exclude_years must be whole years such as (2020, 2021), got {format_value(years)}."
+        )
+    hint = " Give whole years, e.g. exclude_years=(2020, 2021)."
+    return tuple(sorted({check_int(y, "exclude_years", minimum=None, hint=hint) for y in years}))
+
+
 def _check_years(years) -> None:
     try:
         first, last = years
@@ -390,6 +412,13 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         flow.exclude(
             "eligible", f"year outside {spec.years[0]}-{spec.years[1]}", outside.to_numpy()
         )
+    if spec.exclude_years:
+        named = ", ".join(map(str, spec.exclude_years))
+        flow.exclude(
+            "eligible",
+            f"year excluded as not comparable ({named})",
+            data["year"].isin(spec.exclude_years).to_numpy(),
+        )
     for column in spec.covariates:
         _exclude_missing(
             flow, records, column, f"{user(column, column)} missing", data[column].isna()
@@ -416,6 +445,7 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     outside_design = data["unit"].isin(partial).to_numpy().copy()
     if spec.years is not None:
         outside_design |= ~data["year"].between(*spec.years).to_numpy()
+    outside_design |= data["year"].isin(spec.exclude_years).to_numpy()
     if teacher_level:
         outside_design |= data["teacher"].isna().to_numpy()
     flow.exclude(
