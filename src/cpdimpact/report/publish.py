@@ -28,7 +28,6 @@ from ..evaluation.result import (
 )
 from ..evaluation.spec import spec_dict
 from ._privacy import suppress_small_counts
-from .evaluation import attrition_hidden, evaluation_report, staggered_arms_text
 
 __all__ = [
     "SUPPRESSED",
@@ -140,7 +139,9 @@ def results_json_dict(result: EvaluationResult) -> dict[str, Any]:
         if result.staggered is None:
             payload["event_study"] = twfe_event_study
     if result.staggered is not None:
-        payload["staggered"] = _staggered_json(result.staggered, staggered_arms_text(result))
+        payload["staggered"] = _staggered_json(
+            result.staggered, _prose().staggered_arms_text(result)
+        )
         if result.event_study is not None:
             payload["staggered"]["comparison_twfe"]["event_study"] = twfe_event_study
     return _jsonable(payload)
@@ -225,7 +226,7 @@ def published_json_tables(result) -> dict[str, object]:
         out = rates.to_dict()
         for key in ("randomised", "analysed"):
             out[key] = [published_count(n, threshold) for n in out[key]]
-        if attrition_hidden(rates, threshold):
+        if _prose().attrition_hidden(rates, threshold):
             # Rates beside a suppressed count would give it back.
             for key in ("overall", "treatment", "control", "differential"):
                 out[key] = SUPPRESSED
@@ -303,3 +304,17 @@ def _jsonable(value):
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     return str(value)
+
+
+def evaluation_report(result):
+    """The report of ``result`` (:func:`cpdimpact.report.evaluation.evaluation_report`)."""
+    return _prose().evaluation_report(result)
+
+
+def _prose():
+    """The report's prose module, imported when first used: it imports the evaluation's result,
+    whose package installs this publisher, so importing it here at module level would close a
+    cycle when ``cpdimpact.report.evaluation`` is the first module a program imports."""
+    from . import evaluation
+
+    return evaluation
