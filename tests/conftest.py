@@ -9,10 +9,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cpdimpact.datasets import Scenario
 from cpdimpact.errors import CpdImpactWarning
 from cpdimpact.records import Records
 
 matplotlib.use("Agg")
+
+
+#: A tiny design for machinery tests (diagnose, the result contract): 24 schools, 4 years.
+TINY = Scenario(
+    name="tiny",
+    years=(2018, 2021),
+    schools_per_area=12,
+    classes_per_year=(1, 1),
+    class_size=6,
+    start_years={"City": 2020},
+    participants_per_school=0,
+    strands=(("cpd", 1.0, 10.0),),
+)
 
 
 def run_quietly(evaluation, records):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import TINY
 from cpdimpact import CohortSpec, Evaluation
 from cpdimpact.datasets import Scenario, city_partnership, simulate
 from cpdimpact.did import DiD, StaggeredDiD
@@ -69,17 +70,6 @@ NINE_AREAS = Scenario(
     strands=(("cpd", 1.0, 10.0),),
 )
 
-#: A tiny design for the machinery tests.
-TINY = Scenario(
-    name="tiny",
-    years=(2018, 2021),
-    schools_per_area=12,
-    classes_per_year=(1, 1),
-    class_size=6,
-    start_years={"City": 2020},
-    participants_per_school=0,
-    strands=(("cpd", 1.0, 10.0),),
-)
 
 TWO = {"TWFE": DiD(), "staggered": StaggeredDiD(n_bootstrap=0)}
 

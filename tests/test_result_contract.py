@@ -177,19 +177,10 @@ def _areas() -> pd.DataFrame:
 def _fixtures():
     from cpdimpact import did, effects, multilevel, planning
     from cpdimpact.comparison import NearestMatching, compare_synthetic
-    from cpdimpact.datasets import Scenario
 
     panel = _panel
-    tiny = Scenario(
-        name="tiny",
-        years=(2018, 2021),
-        schools_per_area=12,
-        classes_per_year=(1, 1),
-        class_size=6,
-        start_years={"City": 2020},
-        participants_per_school=0,
-        strands=(("cpd", 1.0, 10.0),),
-    )
+    from conftest import TINY as tiny
+
     return {
         "TwfeFit": lambda: _quiet(did.DiD().fit, panel()),
         "DiDResult": lambda: _quiet(did.DiD().fit, panel()),
