@@ -389,20 +389,23 @@ def test_links_are_parsed_from_the_conversion_columns(tables):
 
 
 def test_columns_selects_and_keeps_identity(tmp_path):
-    table = dfe.read_performance_table(KS2[0], columns=["PTRWM_EXP", "SCHNAME"])
+    table = dfe.read_performance_table(
+        REF / "2017-2018_850_ks2final.csv", columns=["PTRWM_EXP", "SCHNAME"]
+    )
     assert list(table.data.columns) == ["year", "RECTYPE", "LEA", "URN", "SCHNAME", "PTRWM_EXP"]
     assert set(table.markers["column"]) == {"PTRWM_EXP"}
-    full = dfe.read_performance_table(KS2[0])
+    full = dfe.read_performance_table(REF / "2017-2018_850_ks2final.csv")
     pd.testing.assert_frame_equal(table.links, full.links)  # links whatever the selection
     assert len(full.links) == 2
     with pytest.raises(MissingColumnError, match="did you mean 'PTRWM_EXP'"):
-        dfe.read_performance_table(KS2[0], columns=["PTRWM_EPX"])
+        dfe.read_performance_table(REF / "2017-2018_850_ks2final.csv", columns=["PTRWM_EPX"])
 
 
 def test_several_years_and_areas(tables):
     both = dfe.read_performance_tables(KS2)
     assert len(both.data) == sum(len(tables[p.name].data) for p in KS2)
-    assert both.years == (2018, 2019, 2019) and len(both.areas) == 9
+    assert both.years == tuple(int(p.name[5:9]) for p in KS2) and len(both.areas) == 3 * len(KS2)
+    assert both.years == (2017, 2017, 2018, 2018, 2019, 2019)
     with pytest.raises(InvalidValueError, match="several test years"):
         _ = both.year
     summed = Counter()
@@ -413,10 +416,10 @@ def test_several_years_and_areas(tables):
         {(c, m): n for c, m, n in both.markers[["column", "marker", "cells"]].itertuples(False)}
     )
     assert got == summed
-    assert both.data.groupby("year").size().to_dict() == {
-        2018: len(tables[KS2[0].name].data),
-        2019: len(tables[KS2[1].name].data) + len(tables[KS2[2].name].data),
-    }
+    by_year = Counter()
+    for path in KS2:
+        by_year[int(path.name[5:9])] += len(raw_schools(path)[1])
+    assert both.data.groupby("year").size().to_dict() == dict(by_year)
     assert len(both.links) == sum(len(tables[p.name].links) for p in KS2)
     with pytest.raises(DuplicateRowsError, match="Give each file once"):
         dfe.read_performance_tables([KS2[1], KS2[1]])
@@ -598,3 +601,112 @@ def test_real_file_in_cp1252_with_an_accented_name(tmp_path, tables):
     assert table.data["SCHNAME"].iloc[0] == name + " (École £)"
     expected = tables[original.name].data.drop(columns="SCHNAME")
     pd.testing.assert_frame_equal(table.data.drop(columns="SCHNAME"), expected)
+
+
+# ------------------------------------------- metadata, GIAS and area codes beside the tables
+META = sorted(REF.glob("ks2_meta_*.csv"))
+GIAS = REF / "2021-05-07_850_936_gias.csv"
+AREA_CODES = REF / "la_and_region_codes_meta.csv"
+
+
+@pytest.mark.parametrize("path", META, ids=lambda p: p.name)
+def test_column_definitions_of_every_year_match_the_tables(path):
+    """Each year's metadata defines exactly the columns of that year's tables (both local
+    authorities), comparing names as DfE spells them in either file, ignoring case."""
+    defined = dfe.read_column_definitions(path)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = [r for r in list(csv.reader(handle))[1:] if any(c.strip() for c in r)]
+    assert len(defined) == len(rows)
+    assert defined["position"].tolist() == [int(r[0]) for r in rows]
+    assert defined["column"].tolist() == ["".join(r[1].split()) for r in rows]
+    assert not defined["column"].str.contains(r"\s").any()
+    year = path.name.removeprefix("ks2_meta_").removesuffix(".csv")
+    tables = sorted(REF.glob(f"{year}_*_ks2final.csv"))
+    assert len(tables) == 2
+    for table in tables:
+        header, _ = raw_rows(table)
+        assert {c.upper() for c in defined["column"]} == {c.upper() for c in header}, table.name
+
+
+def test_column_definitions_read_both_header_spellings_and_cells_over_two_lines():
+    """2016/17 writes 'FieldName' and breaks some names over two lines; 2017/18 'Field Name'."""
+    old = dfe.read_column_definitions(REF / "ks2_meta_2016-2017.csv")
+    new = dfe.read_column_definitions(REF / "ks2_meta_2017-2018.csv")
+    assert "PTREAD_HIGH" in set(old["column"]) and "PTREAD_HIGH" in set(new["column"])
+    # the index is the line each definition starts on: after a two-line cell, lines skip one
+    assert old.index.name == "csv_line" and old.index[0] == 2
+    assert (np.diff(old.index) >= 1).all() and old.index[-1] > len(old) + 1
+    label = old.set_index("column").loc["URN", "label"]
+    assert label == "School unique reference number"
+
+
+def test_column_definitions_refuse_a_file_that_is_not_one(tmp_path):
+    path = tmp_path / "meta.csv"
+    path.write_text("Column,Name\n1,URN\n", encoding="utf-8")
+    with pytest.raises(MissingColumnError, match="'meta.csv' has no 'Field Name' column"):
+        dfe.read_column_definitions(path)
+
+
+def test_gias_extract_reads_as_a_schools_table():
+    header, rows = raw_rows(GIAS)
+    schools = dfe.read_gias(GIAS)
+    assert len(schools) == len(rows) == 729
+    col = {name: header.index(name) for name in header}
+    assert schools["school"].tolist() == [int(r[col["URN"]]) for r in rows]
+    assert schools["area"].tolist() == [int(r[col["LA (code)"]]) for r in rows]
+    fsm = [r[col["PercentageFSM"]] for r in rows]
+    expected = np.array([float(v) / 100 if v.strip() else np.nan for v in fsm])
+    np.testing.assert_allclose(schools["fsm_share"].to_numpy(), expected)
+    assert schools["fsm_share"].isna().sum() == sum(not v.strip() for v in fsm) == 15
+    assert list(schools.columns[:4]) == ["school", "area", "phase", "fsm_share"]
+    assert "size" not in schools  # this extract has no NumberOfPupils
+    assert schools["EstablishmentName"].iloc[0] == rows[0][col["EstablishmentName"]]
+    assert schools.index.name == "csv_line" and schools.index[0] == 2
+
+
+def test_gias_schools_table_goes_into_records():
+    """The GIAS extract serves as Records' schools table for pupils of those schools."""
+    from cpdimpact.records import Records
+
+    schools = dfe.read_gias(GIAS)
+    urns = schools["school"].iloc[:4].tolist()
+    pupils = pd.DataFrame(
+        {"pupil": range(8), "school": urns * 2, "year": [2019] * 8, "outcome": range(100, 108)}
+    )
+    participation = pd.DataFrame({"school": urns[:2], "start_year": [2019, 2019]})
+    records = Records.from_frames(pupils=pupils, participation=participation, schools=schools)
+    assert records.schools["fsm_share"].dropna().between(0, 1).all()
+    assert records.schools["school"].tolist() == schools["school"].tolist()
+    assert set(records.schools["area"]) == {850, 936}
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [("abc", "'PercentageFSM' .* 'abc' \\(CSV line 3\\)"), ("140", "'140' \\(CSV line 3\\)")],
+)
+def test_gias_bad_cells_name_column_value_and_line(tmp_path, cell, message):
+    path = tmp_path / "gias.csv"
+    path.write_text(f"URN,LA (code),PercentageFSM\n100001,850,24\n100002,850,{cell}\n")
+    with pytest.raises(InvalidValueError, match=message):
+        dfe.read_gias(path)
+
+
+def test_gias_repeated_urn_and_missing_urn_column(tmp_path):
+    path = tmp_path / "gias.csv"
+    path.write_text("URN,LA (code)\n100001,850\n100001,850\n")
+    with pytest.raises(DuplicateRowsError, match="URN 100001 more than once \\(CSV lines 2, 3\\)"):
+        dfe.read_gias(path)
+    path.write_text("Name,LA (code)\nA school,850\n")
+    with pytest.raises(MissingColumnError, match="no 'URN' column"):
+        dfe.read_gias(path)
+
+
+def test_area_codes_cover_the_tables_local_authorities(tables):
+    header, rows = raw_rows(AREA_CODES)
+    codes = dfe.read_area_codes(AREA_CODES)
+    assert len(codes) == len(rows) == 152
+    named = codes.set_index("area")
+    assert named.loc[850, "area_name"] == "Hampshire" and named.loc[936, "area_name"] == "Surrey"
+    for table in tables.values():
+        assert table.data["LEA"].isin(codes["area"]).all()
+    assert codes["region"].notna().all() and str(codes["area"].dtype) == "Int64"

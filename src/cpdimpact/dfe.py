@@ -23,7 +23,10 @@ Performance tables
 schools in England", e.g. ``2018-2019_850_ks2final.csv``) as it comes: UTF-8 with or without a
 byte-order mark or cp1252, CRLF line ends, percentages written ``63%``, markers, local-authority
 and England rows mixed in with the schools, academy conversions. :func:`read_performance_tables`
-reads several years or local authorities into one table.
+reads several years or local authorities into one table. The files published beside them
+have readers too: :func:`read_column_definitions` (DfE's metadata, ``ks2_meta_<year>.csv``),
+:func:`read_gias` (Get Information About Schools, as the schools table of
+:class:`~cpdimpact.records.Records`) and :func:`read_area_codes` (local-authority codes).
 
 This module parses; it does not merge converter academies with their predecessors or feed the
 tables into :class:`~cpdimpact.records.Records` (the links are returned for that).
@@ -31,6 +34,7 @@ tables into :class:`~cpdimpact.records.Records` (the links are returned for that
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import io
 import numbers
@@ -46,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import (
+    CSV_LINE,
     AcademicYearError,
     DataError,
     DuplicateRowsError,
@@ -72,6 +77,10 @@ __all__ = [
     "read_flag",
     "read_performance_table",
     "read_performance_tables",
+    "read_column_definitions",
+    "read_gias",
+    "GIAS_COLUMNS",
+    "read_area_codes",
 ]
 
 #: Every marker cpdimpact reads as a missing value, with its reason.
@@ -781,16 +790,20 @@ def _date_column(raw: pd.Series, name: str, source: str) -> pd.Series:
     return dates
 
 
-def _raise_column(raw, bad, name, source, what) -> None:
+_PERFORMANCE_FIX = (
+    "Check that the file is a DfE performance-table download; a column that holds text can be "
+    "named in text_columns=."
+)
+
+
+def _raise_column(raw, bad, name, source, what, fix: str = _PERFORMANCE_FIX) -> None:
     offending = raw[bad]
     parts = [
         f"{v!r} ({format_rows(offending.index[offending == v], limit=3)})"
         for v in pd.unique(offending)[:5]
     ]
     raise InvalidValueError(
-        f"column {name!r} of {source!r} should hold {what} but holds {', '.join(parts)}. "
-        "Check that the file is a DfE performance-table download; a column that holds text "
-        "can be named in text_columns=."
+        f"column {name!r} of {source!r} should hold {what} but holds {', '.join(parts)}. {fix}"
     )
 
 
@@ -1064,3 +1077,240 @@ def read_performance_tables(paths: Iterable[str | Path], **options) -> Published
         sources=tuple(s for t in tables for s in t.sources),
         encodings=tuple(e for t in tables for e in t.encodings),
     )
+
+
+# ------------------------------------------------------- the files published beside them
+def _read_text_table(path: str | Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
+    """Every cell as text, rows labelled by the line of the file each starts on (header = 1).
+
+    A quoted cell may run over several lines (DfE's metadata files have some), so lines are
+    counted by the csv module rather than assumed one per row."""
+    path = Path(path)
+    text, _ = _decode(path.read_bytes(), encoding, path.name)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path.name!r} is empty: it should start with a header line.") from None
+    rows, lines = [], []
+    start = reader.line_num + 1
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            rows.append(row + [""] * (len(header) - len(row)))
+            lines.append(start)
+        start = reader.line_num + 1
+    header = [h.strip() for h in header]
+    frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines, name=CSV_LINE), dtype=str)
+    return frame, path.name
+
+
+_FIX = "Correct those cells in the file (it is read as published, not changed)."
+
+
+def _find_columns(frame: pd.DataFrame, wanted: Mapping[str, str], name: str, what: str):
+    """The file's spelling of each wanted column, matched ignoring case, spaces and
+    punctuation (DfE writes 'Field Name' in one year and 'FieldName' in another)."""
+
+    def squash(text: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", text.lower())
+
+    found = {squash(c): c for c in frame.columns}
+    missing = [label for label in wanted.values() if squash(label) not in found]
+    if missing:
+        raise MissingColumnError(
+            f"{name!r} has no {missing[0]!r} column, so it is not {what} (its columns are "
+            f"{list(frame.columns[:8])}). Check that the file is the one named."
+        )
+    return {key: found[squash(label)] for key, label in wanted.items()}
+
+
+def _whole_numbers(frame: pd.DataFrame, column: str, name: str) -> pd.Series:
+    text = frame[column].str.strip()
+    bad = ~(text.str.fullmatch(r"\d+") | (text == ""))
+    if bad.any():
+        _raise_column(frame[column], bad, column, name, "whole numbers (an id or code)", _FIX)
+    return pd.to_numeric(text.where(text != "", None)).astype("Int64")
+
+
+def read_column_definitions(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame:
+    """Read a DfE metadata file: the definition of each column of a performance table.
+
+    Parameters
+    ----------
+    path
+        The metadata file published beside the tables, e.g. ``ks2_meta_2018-2019.csv``
+        (columns ``Column``, ``Field Name`` (``FieldName`` in 2016/17), ``Label/Description``).
+    encoding
+        As for :func:`read_performance_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``position`` (the column's place in the table, from 1), ``column`` (its name, with the
+        stray spaces and line breaks some files carry removed) and ``label``; indexed by the
+        line of the file each definition starts on (``csv_line``).
+
+    Raises
+    ------
+    MissingColumnError
+        The file lacks one of the three columns.
+    InvalidValueError
+        A position that is not a whole number, or a column defined twice.
+
+    Notes
+    -----
+    Names are as DfE wrote them, which is not always as the table writes them (the 2016/17 and
+    2017/18 KS2 metadata define ``AlphaIND``; the tables' header says ``ALPHAIND``): compare
+    names ignoring case.
+    """
+    frame, name = _read_text_table(path, encoding)
+    cols = _find_columns(
+        frame,
+        {"position": "Column", "column": "Field Name", "label": "Label/Description"},
+        name,
+        "a DfE column-definitions (metadata) file",
+    )
+    out = pd.DataFrame(
+        {
+            "position": _whole_numbers(frame, cols["position"], name),
+            "column": frame[cols["column"]].str.replace(r"\s+", "", regex=True).astype("string"),
+            "label": frame[cols["label"]].str.strip().astype("string"),
+        }
+    )
+    twice = out["column"].str.upper().duplicated(keep=False)
+    if twice.any():
+        _raise_column(frame[cols["column"]], twice, cols["column"], name, "each name once", _FIX)
+    return out
+
+
+#: Columns of Get Information About Schools downloads read into the names
+#: :class:`~cpdimpact.records.Records` uses for its schools table.
+GIAS_COLUMNS: Mapping[str, str] = MappingProxyType(
+    {
+        "school": "URN",
+        "area": "LA (code)",
+        "phase": "PhaseOfEducation (name)",
+        "size": "NumberOfPupils",
+        "fsm_share": "PercentageFSM",
+    }
+)
+
+
+def read_gias(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame:
+    """Read a Get Information About Schools (GIAS) download as a schools table.
+
+    Parameters
+    ----------
+    path
+        A GIAS establishment download or an extract of it: one row per school, with ``URN``
+        and GIAS's column names (``LA (code)``, ``PhaseOfEducation (name)``,
+        ``NumberOfPupils``, ``PercentageFSM``, ...). Not modified.
+    encoding
+        As for :func:`read_performance_table` (GIAS downloads are often cp1252).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The schools table of :class:`~cpdimpact.records.Records`: ``school`` (the URN),
+        ``area`` (the local-authority code), ``phase``, ``size`` and ``fsm_share`` (a share from
+        0 to 1: GIAS writes the percentage, ``24`` for 24%), those the file has
+        (:data:`GIAS_COLUMNS`), then every other column as text under its GIAS name. Indexed by
+        the line of the file (``csv_line``). An empty cell is missing.
+
+    Raises
+    ------
+    MissingColumnError
+        No ``URN`` column.
+    InvalidValueError
+        A URN or code that is not a whole number, a number that is not one, a percentage
+        outside 0-100.
+    DuplicateRowsError
+        A URN listed twice.
+
+    Examples
+    --------
+    >>> schools = read_gias("2021-05-07_850_936_gias.csv")  # doctest: +SKIP
+    >>> schools[["school", "area", "phase", "fsm_share"]].head(2)  # doctest: +SKIP
+    """
+    frame, name = _read_text_table(path, encoding)
+    _find_columns(frame, {"school": "URN"}, name, "a Get Information About Schools download")
+    out: dict[str, pd.Series] = {}
+    for key, column in GIAS_COLUMNS.items():
+        if column not in frame.columns:
+            continue
+        if key in ("school", "area"):
+            out[key] = _whole_numbers(frame, column, name)
+        elif key == "phase":
+            out[key] = frame[column].str.strip().replace("", None).astype("string")
+        else:
+            text = frame[column].str.strip()
+            value = pd.to_numeric(text.where(text != "", None), errors="coerce")
+            bad = value.isna() & (text != "")
+            if key == "fsm_share":
+                bad |= ~value.between(0, 100) & value.notna()
+            if bad.any():
+                what = "a percentage from 0 to 100" if key == "fsm_share" else "a number"
+                _raise_column(frame[column], bad, column, name, what, _FIX)
+            out[key] = value / 100 if key == "fsm_share" else value
+    schools = pd.DataFrame(out, index=frame.index)
+    if schools["school"].isna().any():
+        _raise_column(frame["URN"], schools["school"].isna(), "URN", name, "a URN", _FIX)
+    twice = schools["school"].duplicated(keep=False)
+    if twice.any():
+        raise DuplicateRowsError(
+            f"{name!r} lists URN {format_value(schools.loc[twice, 'school'].iloc[0])} more "
+            f"than once ({format_rows(schools.index[twice])}): a GIAS download has one row per "
+            "school. Remove the repeated rows."
+        )
+    rest = [c for c in frame.columns if c not in GIAS_COLUMNS.values()]
+    return schools.join(frame[rest].apply(lambda c: c.str.strip()).astype("string"))
+
+
+def read_area_codes(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame:
+    """Read DfE's local-authority and region codes (``la_and_region_codes_meta.csv``).
+
+    Parameters
+    ----------
+    path
+        The file published with the performance tables: ``LEA``, ``LA Name``, ``REGION``,
+        ``REGION NAME``.
+    encoding
+        As for :func:`read_performance_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``area`` (the code performance tables write in ``LEA`` and GIAS in ``LA (code)``),
+        ``area_name``, ``region``, ``region_name``; indexed by line of the file.
+
+    Raises
+    ------
+    MissingColumnError
+        One of the four columns is missing.
+    InvalidValueError
+        A code that is not a whole number.
+    DuplicateRowsError
+        A local-authority code listed twice.
+    """
+    frame, name = _read_text_table(path, encoding)
+    cols = _find_columns(
+        frame,
+        {"area": "LEA", "area_name": "LA Name", "region": "REGION", "region_name": "REGION NAME"},
+        name,
+        "DfE's local-authority and region codes",
+    )
+    out = pd.DataFrame(
+        {
+            key: _whole_numbers(frame, column, name)
+            if key in ("area", "region")
+            else frame[column].str.strip().astype("string")
+            for key, column in cols.items()
+        }
+    )
+    twice = out["area"].duplicated(keep=False)
+    if twice.any():
+        raise DuplicateRowsError(
+            f"{name!r} lists local-authority code {format_value(out.loc[twice, 'area'].iloc[0])} "
+            f"more than once ({format_rows(out.index[twice])}). Remove the repeated rows."
+        )
+    return out
