@@ -710,3 +710,70 @@ def test_area_codes_cover_the_tables_local_authorities(tables):
     for table in tables.values():
         assert table.data["LEA"].isin(codes["area"]).all()
     assert codes["region"].notna().all() and str(codes["area"].dtype) == "Int64"
+
+
+# ------------------------------------------------------------------ published panels
+def _raw_figure(cell: str) -> float:
+    return np.nan if cell in PERFORMANCE_MARKERS else float(cell.rstrip("%"))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "outcome", "count", "other", "other_count"),
+    [
+        ("*_ks2final.csv", "PTRWM_EXP", "TELIG", "PTRWM_EXP_NotFSM6CLA1A", "TNotFSM6CLA1A"),
+        ("*_ks4final.csv", "ATT8SCR", "TPUP", "ATT8SCR_NFSM6CLA1A", "TNOTFSM6CLA1A"),
+    ],
+)
+def test_panel_gives_each_figure_with_its_pupils_and_marker(
+    pattern, outcome, count, other, other_count
+):
+    """Every school, year and group against the raw text of the files (KS2 and KS4, whose
+    not-disadvantaged columns are spelled differently)."""
+    paths = sorted(REF.glob(pattern))
+    panel = dfe.read_performance_tables(paths).panel(outcome, groups=True)
+    expected = []
+    for path in paths:
+        header, schools = raw_schools(path)
+        col = {name: header.index(name) for name in header}
+        for row in schools:
+            for group, value, n in [
+                ("all", outcome, count),
+                ("disadvantaged", f"{outcome}_FSM6CLA1A", "TFSM6CLA1A"),
+                ("not disadvantaged", other, other_count),
+            ]:
+                cell = row[col[value]]
+                marker = cell if cell in PERFORMANCE_MARKERS else None
+                expected.append(
+                    (int(row[col["URN"]]), int(path.name[5:9]), group, _raw_figure(cell),
+                     _raw_figure(row[col[n]]), marker)
+                )  # fmt: skip
+    got = panel[["school", "year", "group", "outcome", "pupils", "marker"]]
+    assert len(got) == len(expected)
+    want = pd.DataFrame(expected, columns=got.columns)
+    assert got["school"].tolist() == want["school"].tolist()
+    assert got["group"].tolist() == want["group"].tolist()
+    assert got["year"].tolist() == want["year"].tolist()
+    np.testing.assert_array_equal(got["outcome"].to_numpy(), want["outcome"].to_numpy())
+    np.testing.assert_array_equal(got["pupils"].to_numpy(), want["pupils"].to_numpy())
+    assert got["marker"].fillna("-").tolist() == want["marker"].fillna("-").tolist()
+    assert (panel["reason"].dropna() != "").all()
+    assert panel.loc[panel["marker"] == "SUPP", "reason"].str.startswith("suppressed").all()
+    assert panel.loc[panel["outcome"].notna(), "reason"].isna().all()
+
+
+def test_panel_names_a_measure_a_year_did_not_publish():
+    """PTRWM_EXP_3YR (a three-year average) first appears in the 2017/18 files."""
+    panel = dfe.read_performance_tables(sorted(REF.glob("*_ks2final.csv"))).panel("PTRWM_EXP_3YR")
+    first = panel[panel["year"] == 2017]
+    assert len(first) > 0 and first["outcome"].isna().all()
+    assert (first["reason"] == "no such column in that year's file").all()
+    assert first["marker"].isna().all()
+    assert panel.loc[panel["year"] > 2017, "outcome"].notna().sum() > 500
+
+
+def test_panel_refuses_a_measure_no_file_has():
+    table = dfe.read_performance_table(REF / "2018-2019_850_ks2final.csv")
+    with pytest.raises(MissingColumnError, match="'PTRWM_EPX'.*read_column_definitions"):
+        table.panel("PTRWM_EPX")
+    with pytest.raises(MissingColumnError, match="'READPROG_FSM6CLA1A_LOWER_FSM6CLA1A'"):
+        table.panel("READPROG_FSM6CLA1A_LOWER", groups=True)

@@ -41,7 +41,7 @@ import numbers
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
 from types import MappingProxyType
@@ -674,6 +674,10 @@ class PublishedTable:
     years, sources, encodings : tuple
         Per file read: its test year, its file name and the encoding it was read with
         (``'utf-8-sig'`` with a byte-order mark, ``'utf-8'``, ``'cp1252'``, or as given).
+    cell_markers : pandas.DataFrame
+        The marker of each missing cell of the schools' numeric columns, as written (``'SUPP'``,
+        ``''``), rows and columns as in ``data``; missing where a number was read or where a
+        year's file has no such column.
     """
 
     data: pd.DataFrame
@@ -683,6 +687,7 @@ class PublishedTable:
     years: tuple[int, ...]
     sources: tuple[str, ...]
     encodings: tuple[str, ...]
+    cell_markers: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         lost = self.lost_cells()
@@ -714,6 +719,98 @@ class PublishedTable:
         if self.markers.empty:
             return pd.Series(dtype="int64", name="cells")
         return self.markers.groupby(["marker", "reason"], sort=False)["cells"].sum()
+
+    def panel(self, outcome: str, *, pupils: str | None = None, groups: bool = False):
+        """One published measure as a school-by-year panel: the shape aggregates come in.
+
+        Parameters
+        ----------
+        outcome
+            The measure, a column of :attr:`data` as DfE names it: a percentage such as
+            ``PTRWM_EXP`` (reaching the expected standard in reading, writing and maths, in
+            percentage points) or an average such as ``MAT_AVERAGE`` (scaled score) or
+            ``ATT8SCR`` (Attainment 8).
+        pupils
+            The column counting the pupils behind each figure. Default: ``TELIG`` (KS2
+            eligible pupils), else ``TPUP`` (KS4 pupils at the end of key stage 4).
+        groups
+            Also give the disadvantaged and not-disadvantaged figures DfE publishes beside the
+            whole cohort's (columns ``<outcome>_FSM6CLA1A`` and ``<outcome>_NotFSM6CLA1A``,
+            spelled ``_NFSM6CLA1A`` in KS4 files, with counts ``TFSM6CLA1A`` and
+            ``TNotFSM6CLA1A``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``school`` (URN), ``area`` (``LEA``), ``year``, ``group`` (``"all"``, and with
+            ``groups`` ``"disadvantaged"`` and ``"not disadvantaged"``), ``outcome`` (the
+            published figure, missing where the cell held a marker), ``pupils``, and the
+            ``marker`` and ``reason`` of each missing figure (``"no such column in that
+            year's file"`` where a year did not publish the measure). One row per school, year
+            and group, in the order of :attr:`data`.
+
+        Raises
+        ------
+        MissingColumnError
+            No file read has the measure, its group columns or a count of pupils.
+
+        Notes
+        -----
+        The figures are school means and percentages, not pupils: an evaluation on them is an
+        evaluation of schools, weighted by ``pupils``, and the spread of these figures is the
+        spread of school means, which is smaller than the spread of pupils' scores. Columns
+        with a year suffix (``PTRWM_EXP_18`` in a 2019 file: last year's figure republished)
+        are not used; each year comes from its own file.
+        """
+        pupils = pupils or next((c for c in ("TELIG", "TPUP") if c in self.data), None)
+        names = [("all", outcome, pupils)]
+        if groups:
+            names.append(("disadvantaged", f"{outcome}_FSM6CLA1A", "TFSM6CLA1A"))
+            other = [f"{outcome}_{s}FSM6CLA1A" for s in ("Not", "N", "NOT")]
+            counts = ["TNotFSM6CLA1A", "TNOTFSM6CLA1A"]
+            names.append(
+                ("not disadvantaged", _first_of(self.data, other), _first_of(self.data, counts))
+            )
+        missing = [n for _, *cols in names for n in cols if n is None or n not in self.data]
+        if missing or pupils is None:
+            raise MissingColumnError(
+                f"{self.source!r} has no column {missing[0] if missing else 'counting pupils'!r}"
+                f" for the panel of {outcome!r}. Name the measure and its count as DfE's "
+                "metadata file does (read_column_definitions), e.g. panel('PTRWM_EXP', "
+                "pupils='TELIG')."
+            )
+        unpublished = "no such column in that year's file"
+        pieces = []
+        for group, value, count in names:
+            marks = self.cell_markers.get(value, pd.Series(np.nan, index=self.data.index))
+            absent = self.data[value].isna() & marks.isna()
+            marker = marks.astype("string")
+            reason = marker.map(_marker_table(None, None), na_action="ignore").astype("string")
+            pieces.append(
+                pd.DataFrame(
+                    {
+                        "school": self.data["URN"],
+                        "area": self.data["LEA"],
+                        "year": self.data["year"],
+                        "group": group,
+                        "outcome": self.data[value],
+                        "pupils": self.data[count],
+                        "marker": marker,
+                        "reason": reason.mask(absent, unpublished),
+                    }
+                )
+            )
+        order = {g: i for i, (g, _, _) in enumerate(names)}
+        out = pd.concat(pieces).rename_axis("row").reset_index()
+        out = out.sort_values(
+            ["row", "group"], key=lambda c: c.map(order) if c.name == "group" else c
+        )
+        return out.drop(columns="row").reset_index(drop=True)
+
+
+def _first_of(data: pd.DataFrame, names: Sequence[str]) -> str | None:
+    """The first of ``names`` that is a column of ``data`` (DfE spells some two ways)."""
+    return next((n for n in names if n in data.columns), None)
 
 
 def _decode(raw: bytes, encoding: str | None, name: str) -> tuple[str, str]:
@@ -932,6 +1029,9 @@ def read_performance_table(
             f"(lines {format_rows(raw.index[is_school][dupes.to_numpy()])[5:]}): a "
             "performance table has one row per school. Remove the repeated rows."
         )
+    cell_markers = pd.DataFrame(
+        {c: r for c, r in reasons.items() if c in data.columns}, index=raw.index
+    )[is_school].reset_index(drop=True)
     return PublishedTable(
         data=data,
         areas=areas,
@@ -940,6 +1040,7 @@ def read_performance_table(
         years=(file_year,),
         sources=(name,),
         encodings=(used,),
+        cell_markers=cell_markers,
     )
 
 
@@ -1076,6 +1177,7 @@ def read_performance_tables(paths: Iterable[str | Path], **options) -> Published
         years=tuple(y for t in tables for y in t.years),
         sources=tuple(s for t in tables for s in t.sources),
         encodings=tuple(e for t in tables for e in t.encodings),
+        cell_markers=pd.concat([t.cell_markers for t in tables], ignore_index=True),
     )
 
 
