@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: demo test test-slow lint format bench docs clean
+.PHONY: demo test test-slow browser lint format bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cpdimpact needs Python >= 3.11"'
@@ -32,6 +32,12 @@ test: $(VENV)/.installed-test
 
 test-slow: $(VENV)/.installed-test
 	MPLBACKEND=Agg $(BIN)/python -m pytest -m slow
+
+# The report in a real browser: printed to A4 by headless Chromium (no split table, nothing in
+# the margins) and laid out on a 390 px phone. Needs Debian's chromium and poppler-utils
+# (`apt-get install -y chromium poppler-utils`; .ci/run installs them).
+browser: $(VENV)/.installed-test
+	MPLBACKEND=Agg $(BIN)/python -m pytest -m browser tests/test_browser.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests examples benchmarks

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cpdimpact.datasets import Scenario
+from cpdimpact.datasets import Scenario, city_partnership
+from cpdimpact.did import DiD
 from cpdimpact.errors import CpdImpactWarning
+from cpdimpact.evaluation import Evaluation, ReportOptions
 from cpdimpact.records import Records
 
 matplotlib.use("Agg")
@@ -125,3 +127,53 @@ def tables() -> dict[str, pd.DataFrame]:
 @pytest.fixture
 def records(tables) -> Records:
     return Records(**tables)
+
+
+# ------------------------------------------- hostile names and tiny subgroups (reports)
+SCRIPT = "<script>alert(1)</script>"
+ATTRIBUTE = '"onmouseover=alert(1) x="'
+HOSTILE = [
+    SCRIPT,
+    ATTRIBUTE,
+    "<img src=x onerror=alert(1)>",
+    "Tom & Jerry's <b>Academy</b>",
+    "Ysgol Gymraeg Bro Ŵyl — école ñ 学校 $x^2$ \\",
+    "pipe | cell `code` *bold* [link](http://evil.example)",
+    "two\nlines\r\n# heading\n| --- |",
+]
+HOSTILE_COLUMN = SCRIPT + ' "onmouseover=x | `y` & é'
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """An evaluation whose subgroup has 3 pupils in the intervention arm, named with markup."""
+    records = city_partnership(seed=7, scale=0.3)
+    pupils = records.pupils.copy()
+    treated_schools = set(records.participation["school"])
+    treated = pupils.index[pupils["school"].isin(treated_schools)]
+    comparison = pupils.index[~pupils["school"].isin(treated_schools)]
+    pupils[HOSTILE_COLUMN] = 0
+    school = pupils.loc[treated, "school"].min()
+    few = pupils[pupils["school"] == school].groupby("year").head(1).index  # one pupil a year
+    assert 1 <= len(few) < 10
+    pupils.loc[few, HOSTILE_COLUMN] = 1
+    pupils.loc[comparison[::4], HOSTILE_COLUMN] = 1
+    hostile = Records(
+        pupils=pupils,
+        participation=records.participation,
+        schools=records.schools,
+        teachers=records.teachers,
+    )
+    evaluation = Evaluation(
+        estimator=DiD(),
+        event_study=None,
+        subgroups=("fsm", HOSTILE_COLUMN),
+        gaps=("fsm", HOSTILE_COLUMN),
+        report=ReportOptions(title=SCRIPT + " & report", programme=HOSTILE[1] + HOSTILE[6]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = evaluation.run(hostile)
+        folder = tmp_path_factory.mktemp("hostile")
+        paths = result.save(folder)
+    return result, paths

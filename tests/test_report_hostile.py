@@ -10,30 +10,17 @@ from html.parser import HTMLParser
 import matplotlib
 import numpy as np
 import pandas as pd
-import pytest
 
+from conftest import ATTRIBUTE, HOSTILE, HOSTILE_COLUMN, SCRIPT
 from cpdimpact.datasets import city_partnership
 from cpdimpact.did import DiD
 from cpdimpact.pipeline import Evaluation, ReportOptions
-from cpdimpact.records import Records
 from cpdimpact.report import Document, Figure, Heading, Paragraph, Table, suppress_small_counts
 from cpdimpact.report._figures import count_text, plot_flow_diagram, plot_forest, plot_text
 from cpdimpact.report.evaluation import flow_figure_blocks, subgroup_figure_blocks
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-
-SCRIPT = "<script>alert(1)</script>"
-ATTRIBUTE = '"onmouseover=alert(1) x="'
-HOSTILE = [
-    SCRIPT,
-    ATTRIBUTE,
-    "<img src=x onerror=alert(1)>",
-    "Tom & Jerry's <b>Academy</b>",
-    "Ysgol Gymraeg Bro Ŵyl — école ñ 学校 $x^2$ \\",
-    "pipe | cell `code` *bold* [link](http://evil.example)",
-    "two\nlines\r\n# heading\n| --- |",
-]
 
 
 class _Tags(HTMLParser):
@@ -58,7 +45,9 @@ ALLOWED_TAGS = {
     "h6", "p", "em", "div", "table", "caption", "thead", "tbody", "tr", "th", "td", "figure",
     "img", "figcaption", "footer", "dl", "dt", "dd",
 }  # fmt: skip
-ALLOWED_ATTRIBUTES = {"lang", "charset", "name", "content", "scope", "class", "id", "src", "alt"}
+ALLOWED_ATTRIBUTES = {
+    *("lang", "charset", "name", "content", "scope", "class", "id", "src", "alt", "data-label")
+}
 
 
 def _assert_html_safe(html: str) -> None:
@@ -195,44 +184,6 @@ def test_forest_plot_lists_every_group_and_marks_the_unestimated():
 
 
 # ------------------------------------------------------------------ the whole evaluation
-HOSTILE_COLUMN = SCRIPT + ' "onmouseover=x | `y` & é'
-
-
-@pytest.fixture(scope="module")
-def hostile_run(tmp_path_factory):
-    """An evaluation whose subgroup has 3 pupils in the intervention arm, named with markup."""
-    records = city_partnership(seed=7, scale=0.3)
-    pupils = records.pupils.copy()
-    treated_schools = set(records.participation["school"])
-    treated = pupils.index[pupils["school"].isin(treated_schools)]
-    comparison = pupils.index[~pupils["school"].isin(treated_schools)]
-    pupils[HOSTILE_COLUMN] = 0
-    school = pupils.loc[treated, "school"].min()
-    few = pupils[pupils["school"] == school].groupby("year").head(1).index  # one pupil a year
-    assert 1 <= len(few) < 10
-    pupils.loc[few, HOSTILE_COLUMN] = 1
-    pupils.loc[comparison[::4], HOSTILE_COLUMN] = 1
-    hostile = Records(
-        pupils=pupils,
-        participation=records.participation,
-        schools=records.schools,
-        teachers=records.teachers,
-    )
-    evaluation = Evaluation(
-        estimator=DiD(),
-        event_study=None,
-        subgroups=("fsm", HOSTILE_COLUMN),
-        gaps=("fsm", HOSTILE_COLUMN),
-        report=ReportOptions(title=SCRIPT + " & report", programme=HOSTILE[1] + HOSTILE[6]),
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = evaluation.run(hostile)
-        folder = tmp_path_factory.mktemp("hostile")
-        paths = result.save(folder)
-    return result, paths
-
-
 def _small_counts(result) -> set[int]:
     head = result.headline
     columns = ["pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"]

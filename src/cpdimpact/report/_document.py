@@ -19,6 +19,7 @@ _CSS = """\
 body{margin:0;background:#fff;color:#1b1b1b;line-height:1.5;
 font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
 main{max-width:52rem;margin:0 auto;padding:2rem 1.25rem 3rem}
+p,li{overflow-wrap:break-word}
 h1{font-size:1.9rem;line-height:1.25;margin:0 0 1.25rem}
 h2{font-size:1.4rem;margin:2rem 0 .75rem}
 h3,h4,h5,h6{margin:1.5rem 0 .5rem}
@@ -36,7 +37,29 @@ footer{margin-top:3rem;padding-top:1rem;border-top:1px solid #d6d6d6;font-size:.
 footer dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:0}
 footer dt{font-weight:600}
 footer dd{margin:0;overflow-wrap:anywhere}
-@media print{main{max-width:none;padding:0}}
+tbody th{background:none;font-weight:600}
+@media screen and (max-width:40rem){main{padding:1.25rem .75rem 2rem}h1{font-size:1.5rem}
+.table-wrap table,.table-wrap tbody,.table-wrap tr,.table-wrap th,.table-wrap td{display:block}
+.table-wrap thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+.table-wrap tr{border:1px solid #c4c4c4;margin:0 0 .6rem;padding:.3rem .5rem}
+.table-wrap th,.table-wrap td{border:0;padding:.1rem 0;text-align:left}
+.table-wrap td::before{content:attr(data-label) ": ";font-weight:600}
+.table-wrap caption{display:block}}
+@page{size:A4;margin:16mm 15mm 18mm}
+@media print{
+body{font-size:10pt;line-height:1.4}
+main{max-width:none;padding:0}
+h1,h2,h3,h4,h5,h6,caption{break-after:avoid}
+h2{margin-top:1.25rem}
+table,figure,.table-wrap,tr,p.note{break-inside:avoid}
+p.note{break-before:avoid}
+.table-wrap{overflow:visible;margin:.75rem 0}
+table{width:100%}
+th,td{overflow-wrap:break-word;hyphens:auto;padding:.15rem .35rem;font-size:8.5pt}
+thead{display:table-header-group}
+figure img{max-height:100mm;width:auto;max-width:100%}
+footer{break-inside:avoid}
+}
 """
 
 
@@ -295,9 +318,17 @@ def _html_table(table: Table) -> str:
     def cls(j: int) -> str:
         return ' class="num"' if numeric[j] else ""
 
-    head = "".join(f'<th scope="col"{cls(j)}>{_esc(h)}</th>' for j, h in enumerate(table.headers()))
+    headers = table.headers()
+    head = "".join(f'<th scope="col"{cls(j)}>{_esc(h)}</th>' for j, h in enumerate(headers))
+
+    def cell(j: int, text: str) -> str:
+        # The first column names the row (a row header for screen readers); data-label lets a
+        # narrow screen show each cell under its column's name instead of scrolling sideways.
+        tag, scope = ("th", ' scope="row"') if j == 0 else ("td", "")
+        return f'<{tag}{scope}{cls(j)} data-label="{_esc(headers[j])}">{_esc(text)}</{tag}>'
+
     rows = "\n".join(
-        "<tr>" + "".join(f"<td{cls(j)}>{_esc(c)}</td>" for j, c in enumerate(cells)) + "</tr>"
+        "<tr>" + "".join(cell(j, c) for j, c in enumerate(cells)) + "</tr>"
         for cells in table.cells()
     )
     caption = f"<caption>{_esc(table.caption)}</caption>\n" if table.caption.strip() else ""
