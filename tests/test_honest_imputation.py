@@ -84,9 +84,7 @@ def _by_hand(df: pd.DataFrame, leads: int):
             a = np.array([w1[in_cell & (u1 == k)].sum() for k in units])
             b = np.array([(w1 * tau)[in_cell & (u1 == k)].sum() for k in units])
             eps1[in_cell] = tau[in_cell] - (a @ b) / (a @ a)
-        psi = np.array(
-            [(v0 * resid0)[u0 == k].sum() + (w1 * eps1)[u1 == k].sum() for k in units]
-        )
+        psi = np.array([(v0 * resid0)[u0 == k].sum() + (w1 * eps1)[u1 == k].sum() for k in units])
         psis.append(psi)
     estimates, psi = np.array(estimates), np.column_stack(psis)
     ref = int(np.flatnonzero(horizons == -1)[0])
@@ -213,9 +211,9 @@ def _mc_bounds(n_reps, p=0.95, z=3.5):
     return p - z * se, p + z * se
 
 
-def _check_parallel_trends(n_reps, seed):
+def _check_parallel_trends(n_reps, seed, n_units=50):
     cover, error = _coverage(
-        n_reps, seed, slope=0.0, starts=[0, 5, 7, 0, 6], n_units=50, leads=3
+        n_reps, seed, slope=0.0, starts=[0, 5, 7, 0, 6], n_units=n_units, leads=3
     )
     low, high = _mc_bounds(n_reps)
     # under parallel trends all three hold the truth about 95% of the time
@@ -225,30 +223,30 @@ def _check_parallel_trends(n_reps, seed):
     assert abs(error.mean()) < 3.5 * error.std(ddof=1) / np.sqrt(n_reps)
 
 
-def _check_linear_trend(n_reps, seed):
-    # one start (year 6), never-treated units: treated units' untreated outcomes rise 0.3 a
-    # year faster, so the fit's estimate at event time 0 is biased by 0.3 x 3 (the average of
-    # its five pre-periods lies 3 years back) and the placebo's by 0.3 (one year back)
-    cover, _ = _coverage(n_reps, seed, slope=0.3, starts=[0, 6], n_units=60, leads=4)
+def _check_linear_trend(n_reps, seed, n_units=60):
+    # one start (year 6), never-treated units: treated units' untreated outcomes rise 0.8 a
+    # year faster, so the fit's estimate at event time 0 is biased by 0.8 x 3 (the average of
+    # its five pre-periods lies 3 years back) and the placebo's by 0.8 (one year back)
+    cover, _ = _coverage(n_reps, seed, slope=0.8, starts=[0, 6], n_units=n_units, leads=4)
     low, high = _mc_bounds(n_reps)
-    assert cover[0] < 0.2, cover  # the fit's own interval misses
-    assert cover[1] < low, cover  # so does the conventional one
+    assert cover[0] < 0.1, cover  # the fit's own interval misses
+    assert cover[1] < 0.7, cover  # so does the conventional one
     assert low <= cover[2] <= high, cover  # Delta^SD(0) extrapolates the pre-trend: covers
 
 
 def test_coverage_under_parallel_trends():
-    _check_parallel_trends(150, 11)
+    _check_parallel_trends(60, 11)
 
 
 def test_smoothness_at_zero_recovers_coverage_under_a_linear_difference_in_trends():
-    _check_linear_trend(150, 12)
+    _check_linear_trend(60, 12)
 
 
 @pytest.mark.slow
 def test_coverage_under_parallel_trends_large():
-    _check_parallel_trends(1500, 21)
+    _check_parallel_trends(1000, 21, n_units=100)
 
 
 @pytest.mark.slow
 def test_smoothness_at_zero_recovers_coverage_large():
-    _check_linear_trend(1500, 22)
+    _check_linear_trend(1000, 22, n_units=120)

@@ -491,7 +491,9 @@ def test_sensitivity_of_an_imputation_result_uses_its_placebo_event_study():
     times = placebo.index.to_numpy()
     got = _quiet(sensitivity, res, **OPTIONS)
     want = _by_hand(
-        placebo["estimate"].to_numpy(), res.placebo.cov.loc[times, times].to_numpy(), times,
+        placebo["estimate"].to_numpy(),
+        res.placebo.cov.loc[times, times].to_numpy(),
+        times,
         **OPTIONS,
     )
     pd.testing.assert_frame_equal(got.table, want.table)

@@ -18,8 +18,8 @@ See :class:`ImputationDiD` for the variance, the pre-trend test and the edge cas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, NamedTuple
 
@@ -1220,7 +1220,8 @@ class ImputationResult(EventStudyEstimates):
     def event_time_frame(self, alpha: float | None = None) -> pd.DataFrame:
         """The effects by horizon (normal intervals at ``alpha``) and, after a pre-trend test,
         its lead coefficients flagged ``separate_test``: they come from a separate regression on
-        untreated rows (BJS Test 1) and are not relative to a reference period."""
+        untreated rows (BJS Test 1) and are not relative to a reference period (the sensitivity
+        analysis reads :attr:`placebo` instead)."""
         alpha = self._level(alpha)
         parts = [self.event_study.assign(separate_test=False)]
         if self.pretrend is not None:
