@@ -49,17 +49,18 @@ def _panel(rng, *, starts, n_units, n_years=8, slope=0.0, effect=1.0, growth=0.0
     return pd.DataFrame({"unit": unit, "year": year, "first_treated": start, "outcome": y})
 
 
-def _by_hand(df: pd.DataFrame, leads: int):
+def _by_hand(df: pd.DataFrame, leads: int, anticipation: int = 0):
     """Placebo event study by brute force: dense unit and year dummies, least squares on the
-    rows before the start moved ``leads`` periods earlier, BJS Theorem 3 written out (clusters =
-    units, auxiliary averages by cohort x year cell), then every event time less event time -1.
+    rows before the start moved ``anticipation + leads`` periods earlier, BJS Theorem 3 written
+    out (clusters = units, auxiliary averages by cohort x year cell), then every event time less
+    the one before the anticipation window.
     Returns event times, estimates and covariance (reference omitted)."""
     y = df["outcome"].to_numpy(float)
     g = df["first_treated"].to_numpy()
     t = df["year"].to_numpy()
     u = df["unit"].to_numpy()
     e = t - g
-    target = (g > 0) & (t >= g - leads)
+    target = (g > 0) & (t >= g - anticipation - leads)
     years = np.unique(t)
     units = np.unique(u)
     design = np.column_stack(
@@ -72,7 +73,7 @@ def _by_hand(df: pd.DataFrame, leads: int):
     e1, u1, u0 = e[target], u[target], u[~target]
     cell = g[target] * 10_000 + t[target]
     bread = np.linalg.pinv(a0.T @ a0)
-    horizons = np.arange(-leads, e1.max() + 1)
+    horizons = np.arange(-anticipation - leads, e1.max() + 1)
     estimates, psis = [], []
     for h in horizons:
         w1 = (e1 == h) / np.count_nonzero(e1 == h)
@@ -87,8 +88,8 @@ def _by_hand(df: pd.DataFrame, leads: int):
         psi = np.array([(v0 * resid0)[u0 == k].sum() + (w1 * eps1)[u1 == k].sum() for k in units])
         psis.append(psi)
     estimates, psi = np.array(estimates), np.column_stack(psis)
-    ref = int(np.flatnonzero(horizons == -1)[0])
-    keep = horizons != -1
+    ref = int(np.flatnonzero(horizons == -anticipation - 1)[0])
+    keep = horizons != -anticipation - 1
     beta = estimates[keep] - estimates[ref]
     psi = psi[:, keep] - psi[:, [ref]]
     return horizons[keep], beta, psi.T @ psi
@@ -117,18 +118,23 @@ def _twfe_event_study(df: pd.DataFrame, times) -> np.ndarray:
 STAGGERED = dict(starts=[0, 5, 7, 0, 6], n_units=40)
 
 
-def test_placebo_event_study_equals_a_brute_force_computation():
+@pytest.mark.parametrize(
+    ("leads", "anticipation", "times"),
+    [(3, 0, [-3, -2, 0, 1, 2, 3]), (2, 1, [-3, -1, 0, 1, 2, 3])],
+)
+def test_placebo_event_study_equals_a_brute_force_computation(leads, anticipation, times):
     df = _panel(np.random.default_rng(3), **STAGGERED, growth=0.3)
-    res = _quiet(ImputationDiD(pretrend_leads=3).fit, df)
-    times, beta, sigma = _by_hand(df, 3)
+    spec = ImputationDiD(pretrend_leads=leads, anticipation=anticipation)
+    res = _quiet(spec.fit, df)
+    hand_times, beta, sigma = _by_hand(df, leads, anticipation)
     placebo = res.placebo
-    assert placebo.reference == -1
-    assert placebo.estimates.index.tolist() == times.tolist() == [-3, -2, 0, 1, 2, 3]
+    assert placebo.reference == -anticipation - 1
+    assert placebo.estimates.index.tolist() == hand_times.tolist() == times
     np.testing.assert_allclose(placebo.estimates["estimate"], beta, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(placebo.cov.to_numpy(), sigma, rtol=1e-9, atol=1e-14)
     np.testing.assert_allclose(placebo.estimates["std_error"], np.sqrt(np.diag(sigma)), rtol=1e-9)
     # the fit's own estimates are untouched: the placebo fit is separate
-    plain = _quiet(ImputationDiD().fit, df)
+    plain = _quiet(ImputationDiD(anticipation=anticipation).fit, df)
     pd.testing.assert_frame_equal(res.event_study, plain.event_study)
     assert plain.placebo is None and "pretrend_leads >= 2" in plain.placebo_note
 

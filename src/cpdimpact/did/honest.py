@@ -987,9 +987,10 @@ def sensitivity(
         :class:`~cpdimpact.did.SunAbrahamResult` (the IW estimates and their covariance, cohort
         shares estimated), an :class:`~cpdimpact.did.ImputationResult` fitted with
         ``pretrend_leads >= 2`` (its placebo event study ``result.placebo``, relative to event
-        time :math:`-\delta-1`; see Notes), a :class:`~cpdimpact.did.StaggeredResult` (its ``aggregate("dynamic")``, with the covariance
-        clustered as the fit was), or a dynamic :class:`~cpdimpact.did.Aggregate` (covariance
-        :math:`\Psi'\Psi/n^2` from ``piece_influence``). Fit staggered designs with
+        time ``-anticipation - 1``; see Notes), a :class:`~cpdimpact.did.StaggeredResult` (its
+        ``aggregate("dynamic")``, with the covariance clustered as the fit was), or a dynamic
+        :class:`~cpdimpact.did.Aggregate` (covariance :math:`\Psi'\Psi/n^2` from
+        ``piece_influence``). Fit staggered designs with
         ``base_period="universal"``: with a varying base period the pre-period estimates are not
         relative to one reference period, and a :class:`~cpdimpact.errors.CpdImpactWarning` says
         so.
@@ -1062,10 +1063,10 @@ def sensitivity(
     with their own reference, so neither can be read as :math:`\tau + \delta` with
     :math:`\delta = 0` at one period (Roth 2024). The fit therefore also estimates a placebo
     event study: the imputation estimator refitted with the start moved :math:`K`
-    (``pretrend_leads``) periods earlier, so that event times
-    :math:`-\delta-K, \dots, -\delta-1` are imputed exactly as the post-periods are, from one
-    model of untreated outcomes fitted on the rows before the shifted start; each estimate
-    :math:`\hat p_e` then has the one at the reference :math:`r = -\delta-1` subtracted,
+    (``pretrend_leads``) periods earlier, so that event times :math:`-a-K, \dots, -a-1`
+    (:math:`a` the anticipation) are imputed exactly as the post-periods are, from one model of
+    untreated outcomes fitted on the rows before the shifted start; each estimate
+    :math:`\hat p_e` then has the one at the reference :math:`r = -a-1` subtracted,
     :math:`\hat\beta_e = \hat p_e - \hat p_r`, and the covariance is the cross-product of the
     per-cluster BJS influence sums, :math:`\psi_e - \psi_r`. Without staggering (one start,
     a never-treated group, a balanced panel) :math:`\hat\beta_e` is exactly the TWFE
