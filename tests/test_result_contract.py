@@ -483,11 +483,26 @@ def test_sensitivity_of_a_dynamic_aggregate_uses_its_event_time_covariance():
     pd.testing.assert_frame_equal(via_fit.table, want.table)
 
 
-def test_sensitivity_refuses_an_imputation_result_saying_why():
+def test_sensitivity_of_an_imputation_result_uses_its_placebo_event_study():
     from cpdimpact.did import sensitivity
 
-    with pytest.raises(DesignError, match="separate regression"):
-        sensitivity(_imputation(), **OPTIONS)
+    res = _imputation()
+    placebo = res.placebo.estimates
+    times = placebo.index.to_numpy()
+    got = _quiet(sensitivity, res, **OPTIONS)
+    want = _by_hand(
+        placebo["estimate"].to_numpy(),
+        res.placebo.cov.loc[times, times].to_numpy(),
+        times,
+        **OPTIONS,
+    )
+    pd.testing.assert_frame_equal(got.table, want.table)
+    assert got.reference == res.placebo.reference == -1
+    # without a placebo event study (pretrend_leads < 2) the refusal says how to get one
+    from cpdimpact.did import ImputationDiD
+
+    with pytest.raises(DesignError, match="pretrend_leads"):
+        sensitivity(_quiet(ImputationDiD().fit, _panel()), **OPTIONS)
 
 
 def test_plot_event_study_refuses_other_results():

@@ -859,23 +859,13 @@ def _from_event_time_estimates(res) -> tuple:
     """Coefficients, covariance and reference of any event-study result (binned ends out)."""
     name = type(res).__name__
     frame = res.event_time_frame()
-    if "separate_test" in frame and frame["separate_test"].any():
+    if "separate_test" in frame:  # leads of another regression: no joint covariance
         frame = frame.loc[~frame["separate_test"].to_numpy(bool)]
-        separate = True
-    else:
-        separate = False
     reference = res.reference_event_time
     if reference is None:
-        why = (
-            "its pre-period coefficients come from a separate regression (the pre-trend test) "
-            "with no joint covariance with the effects"
-            if separate
-            else "it has no pre-period coefficients relative to an omitted period"
-        )
         raise DesignError(
             f"sensitivity needs event-study coefficients relative to one omitted reference "
-            f"period and their joint covariance; a {name} has no reference period: {why}. Use "
-            "an EventStudy, SunAbraham or StaggeredDiD(base_period='universal') fit, or pass "
+            f"period and their joint covariance; a {name} has no reference period. Pass "
             "coefficients and covariance to sensitivity_from_estimates"
         )
     binned = frame["binned"].to_numpy(bool)
@@ -898,6 +888,31 @@ def _from_event_time_estimates(res) -> tuple:
             f"freedom as the event study's own intervals (G = {res.n_clusters})"
         )
     return beta, sigma, pre, post, int(reference), notes
+
+
+def _from_imputation(res) -> tuple:
+    """The placebo event study of an imputation fit (``res.placebo``), relative to one period."""
+    placebo = res.placebo
+    if placebo is None:
+        raise DesignError(
+            "sensitivity of an imputation fit uses its placebo event study (pre- and "
+            "post-period estimates from one fit with treatment moved pretrend_leads periods "
+            f"earlier, relative to one reference period), and this fit has none: "
+            f"{res.placebo_note}. Refit with ImputationDiD(pretrend_leads=K), K >= 2"
+        )
+    times = placebo.estimates.index.to_numpy(dtype=int)
+    beta = placebo.estimates["estimate"].to_numpy(dtype=float)
+    sigma = placebo.cov.loc[times, times].to_numpy(dtype=float)
+    pre, post = _split(times, placebo.reference, "imputation placebo event study")
+    notes = [
+        *res.notes,
+        *placebo.notes,
+        f"coefficients from the placebo event study (treatment moved {placebo.leads} periods "
+        f"earlier), each relative to event time {placebo.reference}; its post-period estimates "
+        "differ from the fit's event_study, which is relative to the average of all untreated "
+        "periods (docs/honest.md)",
+    ]
+    return beta, sigma, pre, post, placebo.reference, notes
 
 
 def _from_aggregate(agg, *, reference=None, varying=None, clusters=None, stacklevel=4) -> tuple:
@@ -970,12 +985,12 @@ def sensitivity(
         Any event-study result: a two-way fixed-effects :class:`~cpdimpact.did.EventStudyResult`
         (its coefficients and cluster-robust covariance; binned end points are left out), a
         :class:`~cpdimpact.did.SunAbrahamResult` (the IW estimates and their covariance, cohort
-        shares estimated), an :class:`~cpdimpact.did.ImputationResult` (refused with a
-        :class:`~cpdimpact.errors.DesignError`: its pre-trend leads come from a separate
-        regression, with no reference period and no joint covariance), a
-        :class:`~cpdimpact.did.StaggeredResult` (its ``aggregate("dynamic")``, with the covariance
-        clustered as the fit was), or a dynamic :class:`~cpdimpact.did.Aggregate` (covariance
-        :math:`\Psi'\Psi/n^2` from ``piece_influence``). Fit staggered designs with
+        shares estimated), an :class:`~cpdimpact.did.ImputationResult` fitted with
+        ``pretrend_leads >= 2`` (its placebo event study ``result.placebo``, relative to event
+        time ``-anticipation - 1``; see Notes), a :class:`~cpdimpact.did.StaggeredResult` (its
+        ``aggregate("dynamic")``, with the covariance clustered as the fit was), or a dynamic
+        :class:`~cpdimpact.did.Aggregate` (covariance :math:`\Psi'\Psi/n^2` from
+        ``piece_influence``). Fit staggered designs with
         ``base_period="universal"``: with a varying base period the pre-period estimates are not
         relative to one reference period, and a :class:`~cpdimpact.errors.CpdImpactWarning` says
         so.
@@ -1043,6 +1058,22 @@ def sensitivity(
     Intervals use normal critical values, as HonestDiD does, including for a TWFE event study
     whose own intervals use t with :math:`G-1` degrees of freedom.
 
+    **Imputation fits.** The effects of :class:`~cpdimpact.did.ImputationDiD` are relative to
+    the average of every untreated period, and its Test 1 leads come from another regression
+    with their own reference, so neither can be read as :math:`\tau + \delta` with
+    :math:`\delta = 0` at one period (Roth 2024). The fit therefore also estimates a placebo
+    event study: the imputation estimator refitted with the start moved :math:`K`
+    (``pretrend_leads``) periods earlier, so that event times :math:`-a-K, \dots, -a-1`
+    (:math:`a` the anticipation) are imputed exactly as the post-periods are, from one model of
+    untreated outcomes fitted on the rows before the shifted start; each estimate
+    :math:`\hat p_e` then has the one at the reference :math:`r = -a-1` subtracted,
+    :math:`\hat\beta_e = \hat p_e - \hat p_r`, and the covariance is the cross-product of the
+    per-cluster BJS influence sums, :math:`\psi_e - \psi_r`. Without staggering (one start,
+    a never-treated group, a balanced panel) :math:`\hat\beta_e` is exactly the TWFE
+    event-study coefficient relative to :math:`r`, for any :math:`K`. The post-period estimates
+    used here are therefore not the fit's ``event_study`` (and the conventional row is theirs);
+    they estimate the same effects under parallel trends. See ``docs/honest.md``.
+
     References
     ----------
     Rambachan, A. & Roth, J. (2023). A more credible approach to parallel trends. *Review of
@@ -1051,6 +1082,10 @@ def sensitivity(
     inequalities. *Review of Economic Studies* 90(6), 2763-2791.
     Armstrong, T. B. & Kolesar, M. (2018). Optimal inference in a class of regression models.
     *Econometrica* 86(2), 655-683.
+    Borusyak, K., Jaravel, X. & Spiess, J. (2024). Revisiting event-study designs: robust and
+    efficient estimation. *Review of Economic Studies* 91(6), 3253-3285.
+    Roth, J. (2024). Interpreting event-studies from recent difference-in-differences methods.
+    arXiv:2401.12309.
 
     Examples
     --------
@@ -1072,9 +1107,12 @@ def sensitivity(
     >>> res.table["method"].tolist()
     ['conventional', 'C-LF', 'C-LF']
     """
+    from cpdimpact.did.imputation import ImputationResult
     from cpdimpact.did.staggered import Aggregate, StaggeredResult
 
-    if isinstance(event_study, StaggeredResult):
+    if isinstance(event_study, ImputationResult):
+        inputs = _from_imputation(event_study)
+    elif isinstance(event_study, StaggeredResult):
         spec = event_study.spec
         boot = event_study.bootstrap
         inputs = _from_aggregate(

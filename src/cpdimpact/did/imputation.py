@@ -18,8 +18,9 @@ See :class:`ImputationDiD` for the variance, the pre-trend test and the edge cas
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -37,6 +38,8 @@ from cpdimpact.did._common import check_alpha, normalise_covariates, prepare_eve
 from cpdimpact.did._twfe import FEW_CLUSTERS, FEW_TREATED_CLUSTERS, wald_f
 from cpdimpact.errors import (
     ArgumentTypeError,
+    CpdImpactError,
+    CpdImpactWarning,
     DesignError,
     DuplicateRowsError,
     EmptyComparisonGroupError,
@@ -48,7 +51,7 @@ from cpdimpact.errors import (
     format_value,
 )
 
-__all__ = ["ImputationDiD", "ImputationResult", "ImputationPretrend"]
+__all__ = ["ImputationDiD", "ImputationResult", "ImputationPretrend", "ImputationPlacebo"]
 
 #: Label of the variance estimator, shown in every result.
 COV_TYPE = (
@@ -93,7 +96,9 @@ class ImputationDiD:
         treated rows. They do not change the overall ATT, which averages every treated row.
     pretrend_leads : int
         :math:`K` of the pre-trend test (BJS Test 1); 0 skips it. Lead :math:`k` marks untreated
-        rows :math:`k` units of ``time`` before the start (less ``anticipation``).
+        rows :math:`k` units of ``time`` before the start (less ``anticipation``). With
+        :math:`K \ge 2` the fit also estimates the placebo event study that
+        :func:`~cpdimpact.did.honest.sensitivity` reads (``result.placebo``; see Notes).
     alpha : float
         ``1 - alpha`` is the level of the intervals.
 
@@ -162,6 +167,40 @@ class ImputationDiD:
     test does not change the effect estimates, which always assume parallel trends: unlike a
     TWFE event study, the pre-period coefficients are not the reference for the post-period ones.
 
+    **Placebo event study** (for :func:`~cpdimpact.did.honest.sensitivity`). Rambachan & Roth
+    (2023) need pre- and post-period estimates :math:`\hat\beta \approx N(\tau + \delta,
+    \Sigma)` that are relative to one reference period and built the same way, with their
+    joint covariance. Neither the effects (relative to the average of all untreated periods of
+    a unit) nor the Test 1 leads (another regression, relative to the periods before lead
+    :math:`K`) are (Roth 2024, Section 3). With :math:`K` = ``pretrend_leads`` :math:`\ge 2`,
+    the fit therefore refits the estimator with the start moved :math:`K` periods earlier
+    (anticipation :math:`\delta + K`): step 1 on :math:`\Omega_0^K`, the rows with
+    :math:`E_i = 0` or :math:`t < E_i - \delta - K`, and imputed effects
+    :math:`\hat p_e` averaged at every event time :math:`e = -\delta-K, \dots, H` (:math:`H`
+    the last horizon of the event study). Pre- and post-period averages are then the same
+    estimator of :math:`E[Y_{it} - Y_{it}(0)]` plus the same kind of bias, the post-periods
+    estimate the effects and the pre-periods zero under parallel trends and no anticipation,
+    and the estimates are re-expressed relative to :math:`r = -\delta - 1`:
+
+    .. math::
+
+        \hat\beta_e = \hat p_e - \hat p_r, \qquad
+        \hat\Sigma = \sum_c (\psi_{c,e} - \psi_{c,r})(\psi_{c,e'} - \psi_{c,r}),
+
+    with :math:`\psi_{c,e}` the per-cluster sum of Theorem 3 for :math:`\hat p_e` (exact for
+    the difference: the auxiliary averages of eq. 8 are cell by cell and each cohort x period
+    cell is one event time). Without staggering (one start, never-treated units, a balanced
+    panel) :math:`\hat\beta_e = (\bar Y^D_e - \bar Y^N_e) - (\bar Y^D_r - \bar Y^N_r)`,
+    the TWFE event-study coefficient, whatever :math:`K`: a linear difference in trends is
+    then exactly linear in :math:`\hat\beta`, which :math:`\Delta^{SD}(0)` removes. With
+    staggered starts not-yet-treated rows also fit the period effects, so the bias of each
+    :math:`\hat\beta_e` is a weighted mix of trend differences, as for any estimator using
+    them. Costs: the post-period :math:`\hat\beta_e` use fewer untreated periods than the
+    fit's effects (those before :math:`E_i - \delta - K`, then the reference) and so are
+    noisier; units with no row before :math:`E_i - \delta - K` and periods with no row in
+    :math:`\Omega_0^K` drop out of it (counted in ``placebo.n_dropped`` and ``notes``). The
+    fit's own estimates, intervals and warnings are unchanged.
+
     **Edge cases.** Units treated in every period they are observed have no untreated row, so
     their unit effect is not identified: their rows are dropped, counted in ``notes`` and warned
     (:class:`~cpdimpact.errors.SmallSampleWarning`). So are treated rows in a period with no
@@ -186,6 +225,10 @@ class ImputationDiD:
     Callaway, B. & Sant'Anna, P. H. C. (2021). Difference-in-differences with multiple time
     periods. *Journal of Econometrics* 225(2), 200-230.
     Gardner, J. (2022). Two-stage differences in differences. arXiv:2207.05943.
+    Rambachan, A. & Roth, J. (2023). A more credible approach to parallel trends. *Review of
+    Economic Studies* 90(5), 2555-2591.
+    Roth, J. (2024). Interpreting event-studies from recent difference-in-differences methods.
+    arXiv:2401.12309.
 
     Examples
     --------
@@ -322,24 +365,9 @@ class ImputationDiD:
                 SmallSampleWarning,
                 depth=1,
             )
-        aux = _Auxiliary(d.cluster1, d.cell1, d.n_clusters)
         masks = [np.ones(tau.shape[0], dtype=bool)] + [event == h for h in horizons]
         terms = ["ATT"] + [f"event_time={int(h)}" for h in horizons]
-        estimates, psis, counts = [], [], []
-        for mask in masks:
-            n = int(mask.sum())
-            counts.append(n)
-            if n == 0:
-                estimates.append(np.nan)
-                psis.append(np.full(d.n_clusters, np.nan))
-                continue
-            v1 = np.where(mask, d.w1, 0.0)
-            v1 /= v1.sum()
-            estimates.append(float(v1 @ tau))
-            v0 = model.imputation_weights(d.unit1, d.period1, d.x1, v1)
-            psi = np.bincount(d.cluster0, weights=v0 * residual0, minlength=d.n_clusters)
-            psi += aux.cluster_sums(v1, tau)
-            psis.append(psi)
+        estimates, psis, counts = _averages(d, model, residual0, tau, masks)
         influence = pd.DataFrame(np.column_stack(psis), columns=terms)
         influence.index = pd.Index(d.cluster_levels, name=self.cluster or self.unit)
         std_errors = np.sqrt((influence.to_numpy() ** 2).sum(axis=0))
@@ -377,6 +405,8 @@ class ImputationDiD:
             index=d.index1,
         )
         pretrend = self._pretrend(d) if self.pretrend_leads else None
+        with_rows = [int(h) for h, n in zip(horizons, counts[1:], strict=True) if n > 0]
+        placebo, placebo_note = self._placebo(data, max(with_rows, default=-1))
         return ImputationResult(
             spec=self,
             estimate=float(estimates[0]),
@@ -392,6 +422,8 @@ class ImputationDiD:
             n_clusters=d.n_clusters,
             n_dropped=d.n_dropped,
             notes=tuple(notes),
+            placebo=placebo,
+            placebo_note=placebo_note,
         )
 
     # ------------------------------------------------------------------ data
@@ -626,6 +658,86 @@ class ImputationDiD:
             ),
         )
 
+    # ------------------------------------------------------------------ placebo event study
+    def _placebo(self, data: pd.DataFrame, last: int) -> tuple[ImputationPlacebo | None, str]:
+        """The symmetric event study of :func:`~cpdimpact.did.honest.sensitivity` (see the
+        class Notes), or ``None`` and the reason it could not be formed."""
+        k, a = self.pretrend_leads, self.anticipation
+        if k < 2:
+            return None, (
+                f"it needs pretrend_leads >= 2 (got {k}): the placebo event study estimates "
+                "pretrend_leads pre-periods, one of which is the reference period"
+            )
+        shifted = replace(self, anticipation=a + k, horizons=None, pretrend_leads=0)
+        reference = -a - 1
+        try:
+            with warnings.catch_warnings():
+                # the main fit has already warned about the data; the placebo fit's own
+                # warnings (rows it cannot impute) are kept in its notes instead
+                warnings.simplefilter("ignore", CpdImpactWarning)
+                d = shifted._design(data)
+                model = _Projection(
+                    d.unit0, d.period0, d.w0, d.x0, d.n_units0, d.n_periods0, d.period_comp, d.roles
+                )
+        except CpdImpactError as exc:
+            return None, f"the placebo fit (treatment moved {k} periods earlier) failed: {exc}"
+        notes = list(d.notes)
+        coef = model.coefficients(d.y0)
+        tau = d.y1 - (coef.alpha[d.unit1] + coef.lam[d.period1] + d.x1 @ coef.gamma)
+        horizons = np.arange(-a - k, max(last, reference + 1) + 1)
+        present = np.isin(horizons, d.event1)
+        if not present[horizons <= reference].all():
+            missing = horizons[(horizons <= reference) & ~present].tolist()
+            return None, (
+                f"no treated row at pre-period event time(s) {missing} could be imputed in the "
+                f"placebo fit (treatment moved {k} periods earlier); lower pretrend_leads"
+            )
+        if not present.all():
+            stop = int(np.argmin(present))
+            notes.append(
+                f"the placebo event study stops at event time {int(horizons[stop - 1])}: no "
+                f"treated row at event time {int(horizons[stop])} could be imputed in it"
+            )
+            horizons = horizons[:stop]
+        if horizons[-1] <= reference:
+            return None, "no post-period event time could be imputed in the placebo fit"
+        residual0 = d.y0 - coef.fitted
+        estimates, psis, counts = _averages(
+            d, model, residual0, tau, [d.event1 == h for h in horizons]
+        )
+        raw, psi = np.asarray(estimates), np.column_stack(psis)
+        ref = int(np.flatnonzero(horizons == reference)[0])
+        keep = horizons != reference
+        times = horizons[keep].astype(int)
+        beta = raw[keep] - raw[ref]
+        psi = psi[:, keep] - psi[:, [ref]]  # the influence of a difference of linear estimators
+        index = pd.Index(times, name="event_time")
+        cov = pd.DataFrame(psi.T @ psi, index=index, columns=index)
+        table = pd.DataFrame(
+            {
+                "estimate": beta,
+                "std_error": np.sqrt(np.diag(cov.to_numpy())),
+                "imputed": raw[keep],
+                "n_obs": np.asarray(counts)[keep],
+            },
+            index=index,
+        )
+        influence = pd.DataFrame(psi, columns=index)
+        influence.index = pd.Index(d.cluster_levels, name=self.cluster or self.unit)
+        return (
+            ImputationPlacebo(
+                estimates=table,
+                cov=cov,
+                influence=influence,
+                reference=reference,
+                reference_estimate=float(raw[ref]),
+                leads=k,
+                n_dropped=d.n_dropped,
+                notes=tuple(notes),
+            ),
+            "",
+        )
+
 
 # ====================================================================== internals
 @dataclass(frozen=True, eq=False)
@@ -818,6 +930,28 @@ class _Projection:
         return np.column_stack([periods[:, self.free], regressors])
 
 
+def _averages(d: _Design, model: _Projection, residual0, tau, masks) -> tuple[list, list, list]:
+    """Estimate, per-cluster influence (BJS Theorem 3) and row count of the weighted average
+    of the imputed effects over each mask of treated rows (NaN where a mask is empty)."""
+    aux = _Auxiliary(d.cluster1, d.cell1, d.n_clusters)
+    estimates, psis, counts = [], [], []
+    for mask in masks:
+        n = int(mask.sum())
+        counts.append(n)
+        if n == 0:
+            estimates.append(np.nan)
+            psis.append(np.full(d.n_clusters, np.nan))
+            continue
+        v1 = np.where(mask, d.w1, 0.0)
+        v1 /= v1.sum()
+        estimates.append(float(v1 @ tau))
+        v0 = model.imputation_weights(d.unit1, d.period1, d.x1, v1)
+        psi = np.bincount(d.cluster0, weights=v0 * residual0, minlength=d.n_clusters)
+        psi += aux.cluster_sums(v1, tau)
+        psis.append(psi)
+    return estimates, psis, counts
+
+
 def _sums(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Column sums of ``values`` (rows x k) within ``codes``: an n x k array (k may be 0)."""
     out = np.zeros((n, values.shape[1]))
@@ -912,6 +1046,51 @@ class ImputationPretrend(NamedTuple):
         )
 
 
+class ImputationPlacebo(NamedTuple):
+    r"""Placebo event study of an imputation fit, relative to one reference period.
+
+    The input of :func:`~cpdimpact.did.honest.sensitivity` for an :class:`ImputationResult`:
+    pre- and post-period estimates built the same way and relative to the same period, with
+    their joint covariance. See the Notes of :class:`ImputationDiD` for the construction.
+
+    Attributes
+    ----------
+    estimates : pandas.DataFrame
+        Indexed by ``event_time`` (the reference omitted): ``estimate`` (the placebo-fit
+        imputation estimate at that event time less the one at the reference), ``std_error``,
+        ``imputed`` (the placebo-fit imputation estimate itself) and ``n_obs`` (treated rows
+        averaged).
+    cov : pandas.DataFrame
+        Joint covariance of ``estimate``, event time by event time: the cross-product of
+        ``influence``.
+    influence : pandas.DataFrame
+        Per-cluster influence of each estimate (BJS Theorem 3 sums of the placebo fit, the
+        reference's subtracted), one column per event time.
+    reference : int
+        The omitted event time, :math:`-\delta - 1` (the period before the anticipation-shifted
+        start).
+    reference_estimate : float
+        The placebo-fit imputation estimate at the reference (subtracted from every estimate).
+    leads : int
+        :math:`K`, the number of pre-periods moved into the placebo's treated rows
+        (``pretrend_leads``); the pre-period estimates are event times
+        :math:`-\delta-K, \dots, -\delta-2`.
+    n_dropped : int
+        Rows the placebo fit could not impute (units with no row before the shifted start).
+    notes : tuple of str
+        What the placebo fit dropped or truncated.
+    """
+
+    estimates: pd.DataFrame
+    cov: pd.DataFrame
+    influence: pd.DataFrame
+    reference: int
+    reference_estimate: float
+    leads: int
+    n_dropped: int
+    notes: tuple[str, ...]
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class ImputationResult(EventStudyEstimates):
     """Result of :class:`ImputationDiD`.
@@ -939,6 +1118,12 @@ class ImputationResult(EventStudyEstimates):
         Treated rows that could not be imputed (see ``notes``).
     notes : tuple of str
         Warnings raised during the fit, repeated for the report.
+    placebo : ImputationPlacebo or None
+        The placebo event study relative to event time :math:`-\\delta-1` that
+        :func:`~cpdimpact.did.honest.sensitivity` uses (``pretrend_leads >= 2``; see the Notes
+        of :class:`ImputationDiD`); ``None`` otherwise, with the reason in ``placebo_note``.
+    placebo_note : str
+        Why ``placebo`` is ``None`` (empty when it is not).
     """
 
     spec: ImputationDiD
@@ -955,6 +1140,8 @@ class ImputationResult(EventStudyEstimates):
     n_clusters: int
     n_dropped: int
     notes: tuple[str, ...] = ()
+    placebo: ImputationPlacebo | None = None
+    placebo_note: str = ""
 
     @property
     def df(self) -> float:
@@ -1033,7 +1220,8 @@ class ImputationResult(EventStudyEstimates):
     def event_time_frame(self, alpha: float | None = None) -> pd.DataFrame:
         """The effects by horizon (normal intervals at ``alpha``) and, after a pre-trend test,
         its lead coefficients flagged ``separate_test``: they come from a separate regression on
-        untreated rows (BJS Test 1) and are not relative to a reference period."""
+        untreated rows (BJS Test 1) and are not relative to a reference period (the sensitivity
+        analysis reads :attr:`placebo` instead)."""
         alpha = self._level(alpha)
         parts = [self.event_study.assign(separate_test=False)]
         if self.pretrend is not None:
