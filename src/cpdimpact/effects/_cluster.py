@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from .._guards import not_indicator
+from .._validate import check_alpha
 from ..errors import DesignError, InvalidValueError, format_rows
-from ._hedges import EffectSize, _check_alpha
-from ._inputs import finite, label_text, real, whole
+from ._hedges import EffectSize
+from ._inputs import finite, label_text, positive_sd, real, whole
 from ._standardised import wald_effect_size
 
 __all__ = [
@@ -121,15 +122,6 @@ def _sizes(name: str, values: object, *, minimum_groups: int = 2) -> np.ndarray:
             f"(with one cluster per arm the effect is confounded with the cluster)."
         )
     return np.asarray(sizes, dtype=np.int64)
-
-
-def _positive(name: str, value: object) -> float:
-    value = real(name, value)
-    if not (math.isfinite(value) and value > 0):
-        raise InvalidValueError(
-            f"{name} must be a positive, finite standard deviation, got {value!r}."
-        )
-    return value
 
 
 def _two_level_sizes(
@@ -336,6 +328,22 @@ def _two_level(
     )
 
 
+def _two_level_checked(difference, sd, icc, sizes, *, total: bool, alpha, label) -> EffectSize:
+    """:func:`_two_level` on the checked arguments of :func:`cluster_d_within` (``total=False``)
+    or :func:`cluster_d_total`; ``sizes`` are their five size arguments in signature order."""
+    sizes_t, sizes_c = _two_level_sizes(*sizes)
+    return _two_level(
+        finite("difference", difference),
+        positive_sd("sd_total" if total else "sd_within", sd),
+        _icc("icc", icc),
+        sizes_t,
+        sizes_c,
+        total=total,
+        alpha=check_alpha(alpha),
+        label=label_text(label),
+    )
+
+
 _TWO_LEVEL_PARAMETERS = """    icc : float
         Intraclass correlation :math:`\\rho = \\sigma_B^2/(\\sigma_B^2 + \\sigma_W^2)`, in
         [0, 1): from the trial's unconditional multilevel model, or an imputed value (the
@@ -429,21 +437,15 @@ def cluster_d_within(
     >>> round(es.estimate, 4), round(es.variance, 5)
     (0.3, 0.06012)
     """
-    sizes = _two_level_sizes(
+    sizes = (
         n_clusters_treatment,
         n_clusters_control,
         cluster_size,
         cluster_sizes_treatment,
         cluster_sizes_control,
     )
-    return _two_level(
-        finite("difference", difference),
-        _positive("sd_within", sd_within),
-        _icc("icc", icc),
-        *sizes,
-        total=False,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
+    return _two_level_checked(
+        difference, sd_within, icc, sizes, total=False, alpha=alpha, label=label
     )
 
 
@@ -532,21 +534,15 @@ def cluster_d_total(
     >>> round(es.estimate, 5), round(es.variance, 5)
     (0.29712, 0.04819)
     """
-    sizes = _two_level_sizes(
+    sizes = (
         n_clusters_treatment,
         n_clusters_control,
         cluster_size,
         cluster_sizes_treatment,
         cluster_sizes_control,
     )
-    return _two_level(
-        finite("difference", difference),
-        _positive("sd_total", sd_total),
-        _icc("icc", icc),
-        *sizes,
-        total=True,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
+    return _two_level_checked(
+        difference, sd_total, icc, sizes, total=True, alpha=alpha, label=label
     )
 
 
@@ -641,7 +637,7 @@ def _anova_icc(parts: dict) -> float:
 
 
 def _from_data(outcome, treatment, cluster, icc, *, total: bool, alpha, label) -> EffectSize:
-    alpha, label = _check_alpha(alpha), label_text(label)
+    alpha, label = check_alpha(alpha), label_text(label)
     parts = _cluster_data(outcome, treatment, cluster)
     n, m = parts["n"], parts["m"]
     if n - m < 1:
@@ -853,6 +849,25 @@ def _three_level(
     )
 
 
+def _three_level_checked(difference, sd, iccs, sizes, *, total: bool, alpha, label) -> EffectSize:
+    """:func:`_three_level` on the checked arguments of :func:`three_level_d_total`
+    (``total=True``) or :func:`three_level_d_within`; ``iccs`` is ``(icc_school, icc_class)``
+    and ``sizes`` are their six size arguments in signature order."""
+    schools_t, schools_c = _three_level_sizes(*sizes)
+    icc_school, icc_class = iccs
+    return _three_level(
+        finite("difference", difference),
+        positive_sd("sd_total" if total else "sd_within", sd),
+        _icc("icc_school", icc_school),
+        _icc("icc_class", icc_class),
+        schools_t,
+        schools_c,
+        total=total,
+        alpha=check_alpha(alpha),
+        label=label_text(label),
+    )
+
+
 _THREE_LEVEL_PARAMETERS = """    icc_school, icc_class : float
         Shares of the total variance between schools (:math:`\\rho_S`) and between classes
         within schools (:math:`\\rho_C`); each in [0, 1), their sum below 1.
@@ -953,7 +968,7 @@ def three_level_d_total(
     >>> round(es.estimate, 4)
     0.2975
     """
-    sizes = _three_level_sizes(
+    sizes = (
         n_schools_treatment,
         n_schools_control,
         classes_per_school,
@@ -961,15 +976,9 @@ def three_level_d_total(
         class_sizes_treatment,
         class_sizes_control,
     )
-    return _three_level(
-        finite("difference", difference),
-        _positive("sd_total", sd_total),
-        _icc("icc_school", icc_school),
-        _icc("icc_class", icc_class),
-        *sizes,
-        total=True,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
+    iccs = (icc_school, icc_class)
+    return _three_level_checked(
+        difference, sd_total, iccs, sizes, total=True, alpha=alpha, label=label
     )
 
 
@@ -1039,7 +1048,7 @@ def three_level_d_within(
     >>> round(es.estimate, 3)
     0.375
     """
-    sizes = _three_level_sizes(
+    sizes = (
         n_schools_treatment,
         n_schools_control,
         classes_per_school,
@@ -1047,15 +1056,9 @@ def three_level_d_within(
         class_sizes_treatment,
         class_sizes_control,
     )
-    return _three_level(
-        finite("difference", difference),
-        _positive("sd_within", sd_within),
-        _icc("icc_school", icc_school),
-        _icc("icc_class", icc_class),
-        *sizes,
-        total=False,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
+    iccs = (icc_school, icc_class)
+    return _three_level_checked(
+        difference, sd_within, iccs, sizes, total=False, alpha=alpha, label=label
     )
 
 
