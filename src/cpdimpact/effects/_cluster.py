@@ -272,6 +272,24 @@ def _standardise(
     )
 
 
+def _from_summary(
+    compute, arm_sizes, difference, sd, iccs: dict, sizes: tuple, *, total: bool, alpha, label
+) -> EffectSize:
+    """``compute`` (:func:`_two_level` or :func:`_three_level`) on the checked arguments of a
+    public function: ``iccs`` maps the ICC arguments' names to their values, and ``sizes``
+    holds the size arguments in signature order, read by ``arm_sizes``."""
+    arms = arm_sizes(*sizes)
+    return compute(
+        finite("difference", difference),
+        positive_sd("sd_total" if total else "sd_within", sd),
+        *(_icc(name, value) for name, value in iccs.items()),
+        *arms,
+        total=total,
+        alpha=check_alpha(alpha),
+        label=label_text(label),
+    )
+
+
 # --- two levels (Hedges 2007) -----------------------------------------------------------------
 
 
@@ -325,22 +343,6 @@ def _two_level(
         label=label,
         details=details,
         design=("Hedges (2007)", "cluster-randomised", "cluster", "N - M"),
-    )
-
-
-def _two_level_checked(difference, sd, icc, sizes, *, total: bool, alpha, label) -> EffectSize:
-    """:func:`_two_level` on the checked arguments of :func:`cluster_d_within` (``total=False``)
-    or :func:`cluster_d_total`; ``sizes`` are their five size arguments in signature order."""
-    sizes_t, sizes_c = _two_level_sizes(*sizes)
-    return _two_level(
-        finite("difference", difference),
-        positive_sd("sd_total" if total else "sd_within", sd),
-        _icc("icc", icc),
-        sizes_t,
-        sizes_c,
-        total=total,
-        alpha=check_alpha(alpha),
-        label=label_text(label),
     )
 
 
@@ -444,8 +446,16 @@ def cluster_d_within(
         cluster_sizes_treatment,
         cluster_sizes_control,
     )
-    return _two_level_checked(
-        difference, sd_within, icc, sizes, total=False, alpha=alpha, label=label
+    return _from_summary(
+        _two_level,
+        _two_level_sizes,
+        difference,
+        sd_within,
+        {"icc": icc},
+        sizes,
+        total=False,
+        alpha=alpha,
+        label=label,
     )
 
 
@@ -541,8 +551,16 @@ def cluster_d_total(
         cluster_sizes_treatment,
         cluster_sizes_control,
     )
-    return _two_level_checked(
-        difference, sd_total, icc, sizes, total=True, alpha=alpha, label=label
+    return _from_summary(
+        _two_level,
+        _two_level_sizes,
+        difference,
+        sd_total,
+        {"icc": icc},
+        sizes,
+        total=True,
+        alpha=alpha,
+        label=label,
     )
 
 
@@ -849,25 +867,6 @@ def _three_level(
     )
 
 
-def _three_level_checked(difference, sd, iccs, sizes, *, total: bool, alpha, label) -> EffectSize:
-    """:func:`_three_level` on the checked arguments of :func:`three_level_d_total`
-    (``total=True``) or :func:`three_level_d_within`; ``iccs`` is ``(icc_school, icc_class)``
-    and ``sizes`` are their six size arguments in signature order."""
-    schools_t, schools_c = _three_level_sizes(*sizes)
-    icc_school, icc_class = iccs
-    return _three_level(
-        finite("difference", difference),
-        positive_sd("sd_total" if total else "sd_within", sd),
-        _icc("icc_school", icc_school),
-        _icc("icc_class", icc_class),
-        schools_t,
-        schools_c,
-        total=total,
-        alpha=check_alpha(alpha),
-        label=label_text(label),
-    )
-
-
 _THREE_LEVEL_PARAMETERS = """    icc_school, icc_class : float
         Shares of the total variance between schools (:math:`\\rho_S`) and between classes
         within schools (:math:`\\rho_C`); each in [0, 1), their sum below 1.
@@ -976,9 +975,17 @@ def three_level_d_total(
         class_sizes_treatment,
         class_sizes_control,
     )
-    iccs = (icc_school, icc_class)
-    return _three_level_checked(
-        difference, sd_total, iccs, sizes, total=True, alpha=alpha, label=label
+    iccs = {"icc_school": icc_school, "icc_class": icc_class}
+    return _from_summary(
+        _three_level,
+        _three_level_sizes,
+        difference,
+        sd_total,
+        iccs,
+        sizes,
+        total=True,
+        alpha=alpha,
+        label=label,
     )
 
 
@@ -1056,9 +1063,17 @@ def three_level_d_within(
         class_sizes_treatment,
         class_sizes_control,
     )
-    iccs = (icc_school, icc_class)
-    return _three_level_checked(
-        difference, sd_within, iccs, sizes, total=False, alpha=alpha, label=label
+    iccs = {"icc_school": icc_school, "icc_class": icc_class}
+    return _from_summary(
+        _three_level,
+        _three_level_sizes,
+        difference,
+        sd_within,
+        iccs,
+        sizes,
+        total=False,
+        alpha=alpha,
+        label=label,
     )
 
 
