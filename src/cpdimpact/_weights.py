@@ -13,7 +13,7 @@ import pandas as pd
 
 from cpdimpact.errors import InvalidValueError, format_rows
 
-__all__ = ["weight_values", "zero_weight_note", "constant"]
+__all__ = ["weight_values", "zero_weight_note", "nonzero_weight_rows", "constant"]
 
 
 def weight_values(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -50,6 +50,19 @@ def zero_weight_note(column: str, zero: np.ndarray, index: pd.Index, what: str =
         f"{int(zero.sum())} {what} with zero weight in {column!r} were excluded "
         f"({format_rows(index[zero])})"
     )
+
+
+def nonzero_weight_rows(
+    frame: pd.DataFrame, column: str, notes: list[str]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows of ``frame`` with a positive weight and those weights (:func:`weight_values`);
+    rows of weight zero are excluded and counted in ``notes`` (:func:`zero_weight_note`)."""
+    weight = weight_values(frame, column)
+    zero = weight == 0
+    if zero.any():
+        notes.append(zero_weight_note(column, zero, frame.index))
+        frame, weight = frame.loc[~zero], weight[~zero]
+    return frame, weight
 
 
 def constant(w: np.ndarray) -> bool:

@@ -81,17 +81,29 @@ def require_column(
         )
 
 
-def treatment_indicator(frame: pd.DataFrame, treatment: str) -> np.ndarray:
-    """The treatment column as a boolean array; 0/1 or True/False, nothing missing."""
-    require_column(frame, treatment, "treatment indicator", "treatment")
-    series = frame[treatment]
+def _complete_column(frame: pd.DataFrame, column: str, role: str, option: str, fix: str):
+    """``frame[column]`` after checking that it exists (:func:`require_column`) and has a value
+    for every school; else an error naming the rows, ending with ``fix``."""
+    require_column(frame, column, role, option)
+    series = frame[column]
     missing = series.isna().to_numpy()
     if missing.any():
         raise InvalidValueError(
-            f"column {treatment!r} (the treatment indicator) is missing at "
-            f"{format_rows(frame.index[missing])}; every school must be marked treated (1) "
-            "or comparison (0)."
+            f"{role} {column!r} is missing for {int(missing.sum())} of {len(series)} schools, "
+            f"at {format_rows(frame.index[missing])}. {fix}"
         )
+    return series
+
+
+def treatment_indicator(frame: pd.DataFrame, treatment: str) -> np.ndarray:
+    """The treatment column as a boolean array; 0/1 or True/False, nothing missing."""
+    series = _complete_column(
+        frame,
+        treatment,
+        "treatment indicator",
+        "treatment",
+        "Every school must be marked treated (1) or comparison (0).",
+    )
     if pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=bool)
     bad = ~series.isin([0, 1]).to_numpy()
@@ -128,16 +140,14 @@ def covariate_matrix(
         raise InvalidArgumentError(f"covariates are repeated: {covariates}")
     columns, names, sources = [], [], []
     for column in covariates:
-        require_column(frame, column, "covariate", "covariates")
-        series = frame[column]
-        missing = series.isna().to_numpy()
-        if missing.any():
-            raise InvalidValueError(
-                f"covariate {column!r} is missing for {int(missing.sum())} of {len(series)} "
-                f"schools, at {format_rows(frame.index[missing])}. Matching and weighting need "
-                "every covariate for every school: impute it, drop those schools upstream "
-                "(and report it), or leave the covariate out."
-            )
+        series = _complete_column(
+            frame,
+            column,
+            "covariate",
+            "covariates",
+            "Matching and weighting need every covariate for every school: impute it, drop "
+            "those schools upstream (and report it), or leave the covariate out.",
+        )
         if _is_categorical(series):
             levels = sorted(pd.unique(series), key=str)
             for level in levels[1:] if drop_first else levels:

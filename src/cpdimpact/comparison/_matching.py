@@ -340,6 +340,29 @@ def _check_controls(n1: int, n0: int, ratio: int, replace: bool) -> None:
         )
 
 
+def _matching_sample(spec, schools: pd.DataFrame) -> tuple[_Prepared, np.ndarray, int]:
+    """The prepared schools of a nearest-neighbour ``spec``, the treated mask and the number of
+    treated schools, after checking that the comparison pool can serve ``spec.ratio``."""
+    prep = prepare_schools(
+        schools, unit=spec.unit, treatment=spec.treatment, covariates=spec.covariates
+    )
+    t = prep.treated
+    n1 = int(t.sum())
+    _check_controls(n1, int((~t).sum()), spec.ratio, spec.replace)
+    return prep, t, n1
+
+
+def _from_matches(mm: np.ndarray, t: np.ndarray, replace: bool, ids):
+    """The treated rows, MatchIt's weights and (without replacement) the matched sets as
+    subclasses, from the match matrix ``mm`` of a nearest-neighbour matching."""
+    treated_idx = np.flatnonzero(t)
+    w = _weights_from_matches(mm, treated_idx, len(t), ~t)
+    subclass = (
+        None if replace else _as_subclass(_subclass_from_matches(mm, treated_idx, len(t)), ids)
+    )
+    return treated_idx, w, subclass
+
+
 def _check_ratio(ratio) -> int:
     return check_positive_int(ratio, "ratio", hint=" It is k for k:1 matching.")
 
@@ -587,12 +610,7 @@ class NearestMatching:
 
     def fit(self, schools: pd.DataFrame) -> ComparisonWeights:
         """Match the treated schools of ``schools`` (one row per school); see the class."""
-        prep = prepare_schools(
-            schools, unit=self.unit, treatment=self.treatment, covariates=self.covariates
-        )
-        t = prep.treated
-        n1, n0 = int(t.sum()), int((~t).sum())
-        _check_controls(n1, n0, self.ratio, self.replace)
+        prep, t, n1 = _matching_sample(self, schools)
         eta = _linear_predictor(schools, prep)
         d = eta if self.distance == "logit" else 1 / (1 + np.exp(-eta))
         width = None
@@ -602,15 +620,9 @@ class NearestMatching:
         rng = resolve_seed(self.seed) if order == "random" else None
         order_t = _treated_order(d[t], order, rng)
         mm, dist = _nearest_on_score(d, t, self.ratio, self.replace, width, order_t)
-        treated_idx = np.flatnonzero(t)
         if (mm[:, 0] < 0).all():
             _all_dropped(n1, self.caliper, width)
-        w = _weights_from_matches(mm, treated_idx, len(t), ~t)
-        subclass = (
-            None
-            if self.replace
-            else _as_subclass(_subclass_from_matches(mm, treated_idx, len(t)), prep.ids)
-        )
+        treated_idx, w, subclass = _from_matches(mm, t, self.replace, prep.ids)
         notes = []
         if width is not None:
             notes.append(f"caliper {self.caliper} SD = {width:.4g} on the {self.distance} scale")
@@ -730,12 +742,7 @@ class MahalanobisMatching:
 
     def fit(self, schools: pd.DataFrame) -> ComparisonWeights:
         """Match the treated schools of ``schools`` (one row per school); see the class."""
-        prep = prepare_schools(
-            schools, unit=self.unit, treatment=self.treatment, covariates=self.covariates
-        )
-        t = prep.treated
-        n1, n0 = int(t.sum()), int((~t).sum())
-        _check_controls(n1, n0, self.ratio, self.replace)
+        prep, t, n1 = _matching_sample(self, schools)
         X, names, _ = covariate_matrix(schools, prep.covariates, drop_first=True)
         constant = [name for name, c in zip(names, _constant_columns(X), strict=True) if c]
         if len(constant) == len(names):
@@ -749,13 +756,7 @@ class MahalanobisMatching:
         rng = resolve_seed(self.seed) if self.order == "random" else None
         order_t = _treated_order(np.zeros(n1), self.order, rng)
         mm, dist = _nearest_on_matrix(Z, t, self.ratio, self.replace, order_t)
-        treated_idx = np.flatnonzero(t)
-        w = _weights_from_matches(mm, treated_idx, len(t), ~t)
-        subclass = (
-            None
-            if self.replace
-            else _as_subclass(_subclass_from_matches(mm, treated_idx, len(t)), prep.ids)
-        )
+        treated_idx, w, subclass = _from_matches(mm, t, self.replace, prep.ids)
         return _finish(
             "mahalanobis",
             self,

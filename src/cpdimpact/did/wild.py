@@ -317,9 +317,36 @@ def _cluster_sums(values: np.ndarray, order: np.ndarray, starts: np.ndarray) -> 
     return np.add.reduceat(values[order], starts, axis=0)
 
 
-def _draw_facts(v, enumerated, weights_type, restricted, seed, alpha) -> dict:
-    """What every wild bootstrap result records about its draws ``v`` (clusters x draws)."""
+def _check_options(alpha, weights_type, n_bootstrap, seed) -> None:
+    """The options every wild cluster bootstrap takes, checked before any data are read."""
+    check_alpha(alpha)
+    check_choice(weights_type, "weights_type", WEIGHT_TYPES)
+    check_positive_int(n_bootstrap, "n_bootstrap")
+    check_seed(seed)
+
+
+def _test_facts(
+    t_obs: float,
+    t_boot: np.ndarray,
+    n_clusters: int,
+    draws: tuple[np.ndarray, bool, int | None],
+    weights_type: str,
+    restricted: bool,
+    alpha: float,
+) -> dict:
+    """What every wild bootstrap result records about its test and its ``draws``.
+
+    ``draws`` is what :func:`_draws` returned. The interval is left ``nan`` here: it needs
+    the finished result, and :func:`_with_interval` fills it in.
+    """
+    v, enumerated, seed = draws
     return {
+        "t_statistic": t_obs,
+        "p_value": _bootstrap_p(t_obs, t_boot),
+        "ci_lower": np.nan,
+        "ci_upper": np.nan,
+        "t_boot": t_boot,
+        "n_clusters": n_clusters,
         "n_bootstrap": int(v.shape[1]),
         "enumerated": enumerated,
         "weights_type": weights_type,
@@ -457,10 +484,7 @@ def wild_cluster_bootstrap(
     ['term', 'estimate', 'std_error', 'statistic', 'p_value', 'ci_lower', 'ci_upper']
     """
     covariates = normalise_covariates(covariates)
-    check_alpha(alpha)
-    check_choice(weights_type, "weights_type", WEIGHT_TYPES)
-    check_positive_int(n_bootstrap, "n_bootstrap")
-    check_seed(seed)
+    _check_options(alpha, weights_type, n_bootstrap, seed)
     if treatment in covariates:
         raise InvalidArgumentError(
             f"the treatment {format_value(treatment)} is also listed in covariates; remove it "
@@ -562,7 +586,8 @@ def wild_cluster_bootstrap(
                 q_part[:, h] = csum(x_t * m_e)
         return s, q_part - np.outer(c_g, s) / xx
 
-    v, enumerated, recorded_seed = _draws(n_clusters, int(n_bootstrap), weights_type, seed)
+    draws = _draws(n_clusters, int(n_bootstrap), weights_type, seed)
+    v = draws[0]
     e = y_t if restricted else u_hat
     s_e, k_e = k_matrix(e)
     ny = (s_e @ v) / xx
@@ -578,24 +603,17 @@ def wild_cluster_bootstrap(
         nx = b = c = np.zeros_like(ny)
     inversion = _Inversion(ny=ny, nx=nx, a=a, b=b, c=c, scale=float(np.sqrt(factor)) / xx)
     t_boot = inversion.t_boot(0.0)
-    p = _bootstrap_p(t_obs, t_boot)
 
     res = WildBootstrapResult(
         term=treatment,
         estimate=beta,
         std_error=se,
-        t_statistic=t_obs,
-        p_value=p,
-        ci_lower=np.nan,
-        ci_upper=np.nan,
+        **_test_facts(t_obs, t_boot, n_clusters, draws, weights_type, restricted, alpha),
         cr1_p_value=float(t_p_value(t_obs, n_clusters - 1)),
-        t_boot=t_boot,
-        n_clusters=n_clusters,
         n_obs=n_obs,
         n_units=n_units,
         n_periods=n_periods,
         n_params=n_params,
-        **_draw_facts(v, enumerated, weights_type, restricted, recorded_seed, alpha),
         small_sample_factor=factor,
         outcome=outcome,
         cluster=cluster,

@@ -38,12 +38,10 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact._results import p_value as t_p_value
-from cpdimpact._validate import check_alpha, check_choice, check_positive_int, check_seed
 from cpdimpact.did.wild import (
-    WEIGHT_TYPES,
-    _bootstrap_p,
-    _draw_facts,
+    _check_options,
     _draws,
+    _test_facts,
     _warn_few_clusters,
     _WildTestFaces,
     _with_interval,
@@ -423,10 +421,7 @@ def wild_bootstrap_aggregate(
     >>> 0 <= res.p_value <= 1 and res.ci_lower < res.estimate < res.ci_upper
     True
     """
-    check_choice(weights_type, "weights_type", WEIGHT_TYPES)
-    check_alpha(alpha)
-    check_positive_int(n_bootstrap, "n_bootstrap")
-    check_seed(seed)
+    _check_options(alpha, weights_type, n_bootstrap, seed)
     clusters = _clusters_of(result)
     _, clusters = np.unique(clusters, return_inverse=True)
     clusters = clusters.reshape(-1)
@@ -486,7 +481,8 @@ def wild_bootstrap_aggregate(
         raise EstimationError(f"the {kind!r} aggregate has a zero cluster-robust standard error")
     t_obs = estimate / se
 
-    v, enumerated, recorded_seed = _draws(n_clusters, int(n_bootstrap), weights_type, seed)
+    draws = _draws(n_clusters, int(n_bootstrap), weights_type, seed)
+    v = draws[0]
     p0 = m0 @ v
     zeros = np.zeros(v.shape[1])
     if restricted:
@@ -535,18 +531,12 @@ def wild_bootstrap_aggregate(
         kind=kind,
         estimate=estimate,
         std_error=se,
-        t_statistic=t_obs,
-        p_value=_bootstrap_p(t_obs, t_boot),
-        ci_lower=np.nan,
-        ci_upper=np.nan,
+        **_test_facts(t_obs, t_boot, n_clusters, draws, weights_type, restricted, alpha),
         cr_p_value=float(t_p_value(t_obs, n_clusters - 1)),
-        t_boot=t_boot,
-        n_clusters=n_clusters,
         n_treated_clusters=n_treated_clusters,
         n_control_clusters=n_control_clusters,
         n_units=n,
         n_cells=len(cells),
-        **_draw_facts(v, enumerated, weights_type, restricted, recorded_seed, alpha),
         scheme=scheme,
         cluster=cluster_name,
         weights=weights,

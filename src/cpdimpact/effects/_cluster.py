@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from .._guards import not_indicator
+from .._validate import check_alpha
 from ..errors import DesignError, InvalidValueError, format_rows
-from ._hedges import EffectSize, _check_alpha
-from ._inputs import finite, label_text, real, whole
+from ._hedges import EffectSize
+from ._inputs import finite, label_text, positive_sd, real, whole
 from ._standardised import wald_effect_size
 
 __all__ = [
@@ -121,15 +122,6 @@ def _sizes(name: str, values: object, *, minimum_groups: int = 2) -> np.ndarray:
             f"(with one cluster per arm the effect is confounded with the cluster)."
         )
     return np.asarray(sizes, dtype=np.int64)
-
-
-def _positive(name: str, value: object) -> float:
-    value = real(name, value)
-    if not (math.isfinite(value) and value > 0):
-        raise InvalidValueError(
-            f"{name} must be a positive, finite standard deviation, got {value!r}."
-        )
-    return value
 
 
 def _two_level_sizes(
@@ -277,6 +269,24 @@ def _standardise(
         sd_name=f"within-{group} SD S_W",
         details=details + ((f"df of S_W ({df_words})", df_within),),
         note=_NOTE,
+    )
+
+
+def _from_summary(
+    compute, arm_sizes, difference, sd, iccs: dict, sizes: tuple, *, total: bool, alpha, label
+) -> EffectSize:
+    """``compute`` (:func:`_two_level` or :func:`_three_level`) on the checked arguments of a
+    public function: ``iccs`` maps the ICC arguments' names to their values, and ``sizes``
+    holds the size arguments in signature order, read by ``arm_sizes``."""
+    arms = arm_sizes(*sizes)
+    return compute(
+        finite("difference", difference),
+        positive_sd("sd_total" if total else "sd_within", sd),
+        *(_icc(name, value) for name, value in iccs.items()),
+        *arms,
+        total=total,
+        alpha=check_alpha(alpha),
+        label=label_text(label),
     )
 
 
@@ -429,21 +439,23 @@ def cluster_d_within(
     >>> round(es.estimate, 4), round(es.variance, 5)
     (0.3, 0.06012)
     """
-    sizes = _two_level_sizes(
+    sizes = (
         n_clusters_treatment,
         n_clusters_control,
         cluster_size,
         cluster_sizes_treatment,
         cluster_sizes_control,
     )
-    return _two_level(
-        finite("difference", difference),
-        _positive("sd_within", sd_within),
-        _icc("icc", icc),
-        *sizes,
+    return _from_summary(
+        _two_level,
+        _two_level_sizes,
+        difference,
+        sd_within,
+        {"icc": icc},
+        sizes,
         total=False,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
+        alpha=alpha,
+        label=label,
     )
 
 
@@ -532,21 +544,23 @@ def cluster_d_total(
     >>> round(es.estimate, 5), round(es.variance, 5)
     (0.29712, 0.04819)
     """
-    sizes = _two_level_sizes(
+    sizes = (
         n_clusters_treatment,
         n_clusters_control,
         cluster_size,
         cluster_sizes_treatment,
         cluster_sizes_control,
     )
-    return _two_level(
-        finite("difference", difference),
-        _positive("sd_total", sd_total),
-        _icc("icc", icc),
-        *sizes,
+    return _from_summary(
+        _two_level,
+        _two_level_sizes,
+        difference,
+        sd_total,
+        {"icc": icc},
+        sizes,
         total=True,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
+        alpha=alpha,
+        label=label,
     )
 
 
@@ -641,7 +655,7 @@ def _anova_icc(parts: dict) -> float:
 
 
 def _from_data(outcome, treatment, cluster, icc, *, total: bool, alpha, label) -> EffectSize:
-    alpha, label = _check_alpha(alpha), label_text(label)
+    alpha, label = check_alpha(alpha), label_text(label)
     parts = _cluster_data(outcome, treatment, cluster)
     n, m = parts["n"], parts["m"]
     if n - m < 1:
@@ -953,7 +967,7 @@ def three_level_d_total(
     >>> round(es.estimate, 4)
     0.2975
     """
-    sizes = _three_level_sizes(
+    sizes = (
         n_schools_treatment,
         n_schools_control,
         classes_per_school,
@@ -961,15 +975,17 @@ def three_level_d_total(
         class_sizes_treatment,
         class_sizes_control,
     )
-    return _three_level(
-        finite("difference", difference),
-        _positive("sd_total", sd_total),
-        _icc("icc_school", icc_school),
-        _icc("icc_class", icc_class),
-        *sizes,
+    iccs = {"icc_school": icc_school, "icc_class": icc_class}
+    return _from_summary(
+        _three_level,
+        _three_level_sizes,
+        difference,
+        sd_total,
+        iccs,
+        sizes,
         total=True,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
+        alpha=alpha,
+        label=label,
     )
 
 
@@ -1039,7 +1055,7 @@ def three_level_d_within(
     >>> round(es.estimate, 3)
     0.375
     """
-    sizes = _three_level_sizes(
+    sizes = (
         n_schools_treatment,
         n_schools_control,
         classes_per_school,
@@ -1047,15 +1063,17 @@ def three_level_d_within(
         class_sizes_treatment,
         class_sizes_control,
     )
-    return _three_level(
-        finite("difference", difference),
-        _positive("sd_within", sd_within),
-        _icc("icc_school", icc_school),
-        _icc("icc_class", icc_class),
-        *sizes,
+    iccs = {"icc_school": icc_school, "icc_class": icc_class}
+    return _from_summary(
+        _three_level,
+        _three_level_sizes,
+        difference,
+        sd_within,
+        iccs,
+        sizes,
         total=False,
-        alpha=_check_alpha(alpha),
-        label=label_text(label),
+        alpha=alpha,
+        label=label,
     )
 
 

@@ -24,10 +24,6 @@ _SD_NOTE = (
 )
 
 
-def _check_alpha(alpha: object) -> float:
-    return check_alpha(alpha)
-
-
 def _check_df(df: object) -> float | None:
     if df is None:
         return None
@@ -421,7 +417,7 @@ def hedges_g(
             f"sd must be a positive, finite pupil-level standard deviation, got {sd!r}; an SD "
             f"of 0 or NaN means the outcome has no variation or is all missing."
         )
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     df = _check_df(df)
     label = label_text(label)
     j = hedges_correction(n)

@@ -63,6 +63,18 @@ def finite(name: str, value: object) -> float:
     return value
 
 
+def positive_sd(name: str, value: object) -> float:
+    """``value`` as a float if it can be a standard deviation (a real number, positive and
+    finite); else an :class:`~cpdimpact.errors.InvalidValueError` naming ``name``."""
+    value = real(name, value)
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidValueError(
+            f"{name} must be positive and finite, got {value!r}; a standard deviation of 0 "
+            f"means the group has no variation, and a negative one is a typing error."
+        )
+    return value
+
+
 def whole(name: str, value: object, minimum: int) -> int:
     """A whole number of at least ``minimum`` (``3.0`` counts as 3), as an int.
 

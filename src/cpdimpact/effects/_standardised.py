@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from .._results import critical_value
+from .._validate import check_alpha
 from ..errors import InvalidValueError, format_rows
-from ._hedges import EffectSize, _check_alpha, improvement_index
-from ._inputs import finite, label_text, real, whole
+from ._hedges import EffectSize, improvement_index
+from ._inputs import finite, label_text, positive_sd, whole
 
 __all__ = [
     "cohens_d_from_data",
@@ -68,25 +69,15 @@ def _group(name: str, values: object) -> np.ndarray:
     return array
 
 
-def _positive(name: str, value: object) -> float:
-    value = real(name, value)
-    if not (math.isfinite(value) and value > 0):
-        raise InvalidValueError(
-            f"{name} must be positive and finite, got {value!r}; a standard deviation of 0 "
-            f"means the group has no variation, and a negative one is a typing error."
-        )
-    return value
-
-
 def _summary_inputs(
     mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control
 ) -> tuple[float, float, int, float, float, int]:
     return (
         finite("mean_treatment", mean_treatment),
-        _positive("sd_treatment", sd_treatment),
+        positive_sd("sd_treatment", sd_treatment),
         whole("n_treatment", n_treatment, 2),
         finite("mean_control", mean_control),
-        _positive("sd_control", sd_control),
+        positive_sd("sd_control", sd_control),
         whole("n_control", n_control, 2),
     )
 
@@ -186,7 +177,7 @@ def _pooled_effect(
     alpha: float,
     label: str,
 ) -> EffectSize:
-    alpha, label = _check_alpha(alpha), label_text(label)
+    alpha, label = check_alpha(alpha), label_text(label)
     pooled = _pooled_sd(s_t, n_t, s_c, n_c)
     if not pooled > 0:
         raise InvalidValueError(
@@ -490,7 +481,7 @@ def _glass(
     alpha: float,
     label: str,
 ) -> EffectSize:
-    alpha, label = _check_alpha(alpha), label_text(label)
+    alpha, label = check_alpha(alpha), label_text(label)
     if not s_c > 0:
         raise InvalidValueError(
             "control has no variation (SD 0): Glass's delta standardises by the control "
@@ -597,7 +588,7 @@ def glass_delta_from_summary(
     m_t = finite("mean_treatment", mean_treatment)
     n_t = whole("n_treatment", n_treatment, 2)
     m_c = finite("mean_control", mean_control)
-    s_c = _positive("sd_control", sd_control)
+    s_c = positive_sd("sd_control", sd_control)
     n_c = whole("n_control", n_control, 2)
     return _glass(m_t - m_c, n_t, s_c, n_c, correct=correct, alpha=alpha, label=label)
 

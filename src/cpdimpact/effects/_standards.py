@@ -21,8 +21,8 @@ from scipy import stats
 
 from .._guards import require_indicator
 from .._results import ResultFaces, Summary
+from .._validate import check_alpha
 from ..errors import DesignError, InvalidValueError, MissingColumnError
-from ._hedges import _check_alpha
 from ._inputs import real, whole
 
 __all__ = [
@@ -921,7 +921,7 @@ def wwc_clustering_correction(
     icc = real("icc", icc)
     if not (math.isfinite(icc) and 0.0 <= icc < 1.0):
         raise InvalidValueError(f"icc must lie in [0, 1), got {icc!r}.")
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     total = n_t + n_c
     if (n_clusters is None) == (cluster_size is None):
         raise InvalidValueError("give exactly one of n_clusters and cluster_size.")

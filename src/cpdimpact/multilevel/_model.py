@@ -20,7 +20,7 @@ from .._guards import (
     require_within_variation,
 )
 from .._validate import check_alpha, check_bool, check_choice
-from .._weights import constant, weight_values, zero_weight_note
+from .._weights import constant, nonzero_weight_rows
 from ..errors import (
     DataError,
     EstimationError,
@@ -334,11 +334,7 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
         raise InvalidValueError("no complete rows to fit")
     weights = None
     if model.weights is not None:
-        weights = weight_values(frame, model.weights)
-        zero = weights == 0
-        if zero.any():
-            notes.append(zero_weight_note(model.weights, zero, frame.index))
-            frame, weights = frame.loc[~zero], weights[~zero]
+        frame, weights = nonzero_weight_rows(frame, model.weights, notes)
         # Normalised to mean one; constant weights are the unweighted model, exactly.
         weights = None if constant(weights) else weights / weights.mean()
         notes.append(

@@ -20,7 +20,7 @@ import pandas as pd
 from .._guards import reject_infinite, require_unexplained, require_variation
 from .._results import EstimateResult, Summary, critical_value, interval, p_value
 from .._validate import check_alpha, check_choice, check_int, check_seed, seed_sequence
-from .._weights import constant, weight_values, zero_weight_note
+from .._weights import constant, nonzero_weight_rows
 from ..errors import (
     ArgumentTypeError,
     CpdImpactWarning,
@@ -167,11 +167,7 @@ class _Trial:
             notes.append(message)
             frame = frame.loc[~incomplete]
         if self.weights is not None:
-            weight = weight_values(frame, self.weights)
-            zero = weight == 0
-            if zero.any():
-                notes.append(zero_weight_note(self.weights, zero, frame.index))
-                frame, weight = frame.loc[~zero], weight[~zero]
+            frame, weight = nonzero_weight_rows(frame, self.weights, notes)
             frame = frame.assign(**{self.weights: weight})
             notes.append(
                 f"weighted by {self.weights!r}: lme4-style prior weights (normalised to mean "

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .. import __version__
 from .._results import HtmlFromSummary, Summary
-from .._validate import check_alpha, check_seed, recorded_seed
+from .._validate import check_alpha, check_choice, check_positive_int, check_seed, recorded_seed
 from ..errors import CpdImpactWarning, InvalidArgumentError, InvalidValueError
 from ._diagnose_sim import ROW_COLUMNS, SimDesign, SimTask, describe_estimators
 from ._executor import Checkpoint, _Progress, execute, resolve_executor
@@ -216,7 +216,7 @@ class DiagnosisResult(HtmlFromSummary):
     def tidy(self, scale: str = "points", group: str = "All pupils") -> pd.DataFrame:
         """Diagnosands side by side: one row per diagnosand, for each estimator its value and
         its Monte Carlo SE (columns ``"<label>"`` and ``"<label> MC SE"``)."""
-        _check_choice("scale", scale, tuple(_SCALES))
+        check_choice(scale, "scale", tuple(_SCALES))
         part = self.diagnosands[
             (self.diagnosands["scale"] == scale) & (self.diagnosands["group"] == group)
         ]
@@ -317,8 +317,8 @@ class DiagnosisResult(HtmlFromSummary):
         power with +-1.96 MC SE bars, the nominal coverage dashed. Returns the Axes."""
         import matplotlib.pyplot as plt  # lazy: importing cpdimpact stays cheap
 
-        _check_choice("kind", kind, ("estimates", "coverage"))
-        _check_choice("scale", scale, tuple(_SCALES))
+        check_choice(kind, "kind", ("estimates", "coverage"))
+        check_choice(scale, "scale", tuple(_SCALES))
         labels = self.labels
         table = self.tidy(scale, group).set_index("diagnosand")
         if ax is None:
@@ -498,9 +498,9 @@ def diagnose(
     started = time.perf_counter()
     sim_design = _resolve_design(design, design_options)
     specs = _resolve_estimators(estimators)
-    n_sims = _check_n_sims(n_sims)
+    n_sims = check_positive_int(n_sims, "n_sims")
     check_alpha(alpha)
-    _check_choice("mc_se", mc_se, ("analytic", "bootstrap"))
+    check_choice(mc_se, "mc_se", ("analytic", "bootstrap"))
     if chunk_size is not None and (
         isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
     ):
@@ -695,12 +695,6 @@ def _label(spec) -> str:
     return type(inner).__name__ if inner is not None else "Evaluation"
 
 
-def _check_n_sims(n_sims) -> int:
-    if isinstance(n_sims, bool) or not isinstance(n_sims, int | np.integer) or n_sims < 1:
-        raise InvalidValueError(f"n_sims must be a whole number >= 1; got {n_sims!r}")
-    return int(n_sims)
-
-
 def _entropy(seed) -> int:
     """The root seed as an int (recorded in the result and the checkpoint)."""
     seed = check_seed(seed)
@@ -717,8 +711,3 @@ def _entropy(seed) -> int:
             )
         return entropy
     return int(seed)
-
-
-def _check_choice(name: str, value, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise InvalidValueError(f"{name} must be one of {list(choices)}; got {value!r}")
