@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_quietly
 
+from conftest import run_quietly
 from cpdimpact import Evaluation, Records, dfe
 from cpdimpact.cohort import CohortSpec
 from cpdimpact.datasets import city_partnership
