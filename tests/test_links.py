@@ -24,6 +24,7 @@ from cpdimpact.datasets import city_partnership
 from cpdimpact.did import DiD
 from cpdimpact.errors import CpdImpactWarning, DesignError, SchoolLinkError
 from cpdimpact.records import links_from_performance_tables
+from cpdimpact.report.publish import results_json_dict
 from cpdimpact.spec_file import load_spec_text
 
 DFE = Path(__file__).parent / "reference" / "dfe"
@@ -215,8 +216,11 @@ def test_schools_opening_and_closing_count_as_attrition_by_arm(city):
 def test_the_report_shows_merges_and_attrition(city):
     tables, links = _split(city)
     evaluation = Evaluation(estimator=DiD(), subgroups=(), gaps=(), prior_bands=0, seed=1)
-    report = run_quietly(evaluation, Records.from_frames(**tables, links=links)).report()
-    text = report.to_markdown()
+    result = run_quietly(evaluation, Records.from_frames(**tables, links=links))
+    text = result.report().to_markdown()
+    changes = results_json_dict(result)["cohort"]["school_changes"]
+    assert changes[0]["change"] == "changed URN: analysed under its latest URN"
+    assert changes[0]["schools"] == "<10"  # 2 schools: suppressed like every count
     assert "Schools that changed URN, opened or closed inside the analysed years" in text
     assert "changed URN: analysed under its latest URN" in text
     plain = run_quietly(evaluation, city).report().to_markdown()

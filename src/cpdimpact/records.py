@@ -775,12 +775,13 @@ class Records:
 def as_records(tables) -> Records:
     """Accept :class:`Records` as they are, or a mapping of table name to DataFrame.
 
-    A mapping may also hold ``"columns"`` (see :meth:`Records.from_frames`).
+    A mapping may also hold ``"columns"``, ``"links"`` and ``"area_links"`` (see
+    :meth:`Records.from_frames`).
     """
     if isinstance(tables, Records):
         return tables
     if isinstance(tables, Mapping):
-        unknown = sorted(set(tables) - {*TABLES, "columns"})
+        unknown = sorted(set(tables) - {*TABLES, "columns", "links", "area_links"})
         if unknown:
             raise KeyError(f"unknown tables {unknown}; tables are {', '.join(TABLES)}")
         return Records.from_frames(**tables)
@@ -1927,8 +1928,8 @@ def _apply_links(tables, links, area_links, files, columns):
                     "analysed_as": canonical["predecessor"].map(latest).to_numpy(),
                     "date": canonical["date"].to_numpy(),
                     "link_type": canonical["link_type"].to_numpy(),
-                    "pupils": canonical["predecessor"].map(per_area).fillna(0).astype("int64"),
-                    "schools": canonical["predecessor"].map(counts).fillna(0).astype("int64"),
+                    "pupils": canonical["predecessor"].map(per_area).fillna(0).to_numpy("int64"),
+                    "schools": canonical["predecessor"].map(counts).fillna(0).to_numpy("int64"),
                 }
             )
         )
