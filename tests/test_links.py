@@ -160,6 +160,8 @@ def test_relabelling_by_links_equals_relabelling_by_hand(city):
     pd.testing.assert_frame_equal(by_links.pupils, by_hand.pupils)
     pd.testing.assert_frame_equal(by_links.flow.stages, by_hand.flow.stages)
     pd.testing.assert_frame_equal(by_links.flow.exclusions, by_hand.flow.exclusions)
+    teacher = CohortSpec(exposure="teacher", covariates=("prior",))
+    pd.testing.assert_frame_equal(teacher.build(linked).pupils, teacher.build(city).pupils)
     evaluation = Evaluation(
         cohort=spec, estimator=DiD(), subgroups=(), gaps=(), prior_bands=0, seed=1
     )
