@@ -42,6 +42,8 @@ __all__ = [
     "AcademicYearError",
     "UnknownMarkerError",
     "LateStartWarning",
+    # school identity over time: links between URNs and area codes (links, issue 12)
+    "SchoolLinkError",
     "format_rows",
     "format_value",
 ]
@@ -215,6 +217,19 @@ class LateStartWarning(CpdImpactWarning):
 
     Emitted by :func:`cpdimpact.dfe.first_affected_test_year` for a start date on or after
     1 April: the tests are in May, weeks later. Give the test year explicitly to override.
+    """
+
+
+# ---------------------------------------------- school identity over time (links, issue 12)
+class SchoolLinkError(InvalidValueError):
+    """A links table (predecessor URN -> successor URN) cannot be read or applied.
+
+    Raised by :class:`~cpdimpact.records.Records` when the table has columns of neither
+    accepted shape, a date or id that cannot be read, links that go round in a cycle
+    (A -> B -> A), one school split into two successors, or links that would join two schools
+    that were open at the same time (both have pupil records in one year). The message names
+    the file (or table), the column, the values, the rows (CSV lines for a file) and the fix;
+    see "Schools that change URN" in ``docs/records.md``.
     """
 
 

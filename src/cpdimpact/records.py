@@ -35,7 +35,8 @@ import numbers
 import re
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -54,13 +55,24 @@ from .errors import (
     InvalidValueError,
     LateStartWarning,
     MissingColumnError,
+    SchoolLinkError,
     UnknownMarkerError,
     UnknownReferenceError,
     format_rows,
     format_value,
 )
 
-__all__ = ["Records", "TABLES", "REQUIRED", "OPTIONAL", "FORMATS", "as_records"]
+__all__ = [
+    "Records",
+    "TABLES",
+    "REQUIRED",
+    "OPTIONAL",
+    "FORMATS",
+    "LINK_COLUMNS",
+    "GIAS_LINK_COLUMNS",
+    "as_records",
+    "links_from_performance_tables",
+]
 
 TABLES = ("schools", "teachers", "pupils", "participation")
 
@@ -129,6 +141,19 @@ class Records:
         School characteristics. When omitted, a table of the school ids found in ``pupils``.
     teachers
         Teacher characteristics; needed only for teacher-level exposure.
+    columns
+        Mapping from a canonical name to the user's column name (see :meth:`from_frames`).
+    links
+        Schools that changed URN: ``predecessor`` -> ``successor`` on ``date``, or Get
+        Information About Schools' links download (see :data:`LINK_COLUMNS`). Each chain of
+        URNs is analysed under its latest URN in every table; see "Schools that change URN"
+        in ``docs/records.md``. Held in the simple shape once read.
+    area_links
+        Area (local-authority) codes that changed, in the same shapes: applied to the
+        schools table's ``area``.
+    link_files
+        The files ``links`` and ``area_links`` were read from (``{"links": "links.csv"}``),
+        named in messages; set by :meth:`from_csv`.
 
     Attributes
     ----------
@@ -143,6 +168,11 @@ class Records:
     markers
         With ``format="dfe"``: the cells read as missing because they held a marker
         (``SUPP``, ``A``, ...), counted by table, column, marker and reason.
+    merges
+        The links applied, one row per predecessor: ``level`` (``"school"`` or ``"area"``),
+        ``predecessor``, ``successor``, ``analysed_as`` (the latest id of its chain),
+        ``date``, ``link_type``, ``pupils`` (pupil records re-labelled) and ``schools``
+        (school rows re-labelled). Empty without links.
 
     Examples
     --------
@@ -162,6 +192,13 @@ class Records:
     schools: pd.DataFrame | None = None
     teachers: pd.DataFrame | None = None
     columns: Mapping[str, str] = field(default_factory=dict)
+    links: pd.DataFrame | None = None
+    area_links: pd.DataFrame | None = None
+    link_files: InitVar[Mapping[str, str] | None] = None
+    #: The links applied (see :func:`_apply_links`); empty without links.
+    merges: pd.DataFrame = field(default=None, init=False, repr=False)  # type: ignore[assignment]
+    #: Per table, which rows (by position) survive the links (a school row per school).
+    _link_kept: Mapping[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
     #: How ids spelled differently across tables were matched (see :func:`_reconcile_ids`).
     id_notes: tuple[str, ...] = field(default=(), init=False, repr=False)
     #: What format="dfe" read and how (encodings, academic years, start dates, flags).
@@ -173,11 +210,18 @@ class Records:
 
     kind: ClassVar[str] = "records"
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, link_files: Mapping[str, str] | None = None) -> None:
         _check_column_map(self.columns or {})
         tables, notes = _reconcile_ids(
             {name: getattr(self, name) for name in TABLES}, self.columns or {}
         )
+        tables, links, merges, kept = _apply_links(
+            tables, self.links, self.area_links, dict(link_files or {}), self.columns or {}
+        )
+        object.__setattr__(self, "links", links["links"])
+        object.__setattr__(self, "area_links", links["area_links"])
+        object.__setattr__(self, "merges", merges)
+        object.__setattr__(self, "_link_kept", kept)
         for name, frame in tables.items():
             if frame is not getattr(self, name):
                 object.__setattr__(self, name, frame)
@@ -203,6 +247,8 @@ class Records:
         columns: Mapping[str, str] | None = None,
         format: str | None = None,
         na_values: Iterable[str] | Mapping[str, str] | None = None,
+        links: pd.DataFrame | None = None,
+        area_links: pd.DataFrame | None = None,
     ) -> Records:
         """Build records from a user's DataFrames, renaming their columns to canonical names.
 
@@ -221,11 +267,22 @@ class Records:
         na_values
             With ``format="dfe"``: markers of your own read as missing, a list (reason
             ``"declared missing (na_values)"``) or a mapping ``{marker: reason}``.
+        links
+            Schools that changed URN (an academy conversion gives a school a new URN):
+            columns ``predecessor``, ``successor`` and ``date`` (optionally ``link_type``), or
+            Get Information About Schools' links download (``URN``, ``LinkURN``, ``LinkType``,
+            ``LinkEstablishedDate``, ``LinkName``), or :func:`links_from_performance_tables`.
+            Every table is then re-labelled so that each school has one id, the latest URN of
+            its chain; see "Schools that change URN" in ``docs/records.md``. Not modified.
+        area_links
+            Local-authority (area) codes that changed, in the same shapes; the schools
+            table's ``area`` is re-labelled to the latest code.
 
         Returns
         -------
         Records
-            The tables under canonical names, ids reconciled; with ``format="dfe"``, the
+            The tables under canonical names, ids reconciled and links applied (listed in
+            :attr:`merges`); with ``format="dfe"``, the
             markers of the cells read as missing in :attr:`markers` and what was read how in
             :attr:`reading_notes`.
 
@@ -239,6 +296,10 @@ class Records:
         UnknownMarkerError
             ``format="dfe"``: an outcome or covariate cell that is neither a number nor a known
             marker.
+        SchoolLinkError
+            ``links`` or ``area_links`` has unknown columns, an unreadable date or id, a
+            cycle, a school split into two successors, or joins two schools that both have
+            pupil records in one year.
         """
         frames = {
             "pupils": pupils,
@@ -247,10 +308,13 @@ class Records:
             "teachers": teachers,
         }
         sources = {name: _Source(name) for name in TABLES}
-        return cls._build(frames, {}, sources, columns, format, na_values)
+        link_tables = {"links": links, "area_links": area_links}
+        return cls._build(frames, {}, sources, columns, format, na_values, links=link_tables)
 
     @classmethod
-    def _build(cls, frames, raws, sources, columns, format, na_values, notes=()) -> Records:
+    def _build(
+        cls, frames, raws, sources, columns, format, na_values, notes=(), links=None, files=None
+    ) -> Records:
         """Rename, read (``format="dfe"``) and construct: the one path of both constructors."""
         if format not in FORMATS:
             raise InvalidArgumentError(
@@ -271,11 +335,16 @@ class Records:
             tables[name] = None if frame is None else frame.rename(columns=rename)
             if frame is not None:
                 _check_renamed(frame, tables[name], name, columns)
+        links = {**dict(links or {}), "link_files": files}
         if format is None:
-            return cls(**tables, columns=columns)
+            return cls(**tables, columns=columns, **links)
         raws = {n: r.rename(columns=rename) for n, r in raws.items() if r is not None}
         tables, marks, read = _read_dfe(tables, raws, sources, columns, na_values)
-        records = cls(**tables, columns=columns)
+        records = cls(**tables, columns=columns, **links)
+        # rows the links folded into another (a predecessor's school row) leave the markers too
+        marks = {
+            n: m[records._link_kept[n]] if n in records._link_kept else m for n, m in marks.items()
+        }
         object.__setattr__(records, "reading_notes", (*notes, *read))
         object.__setattr__(records, "_cell_markers", marks)
         object.__setattr__(records, "_marker_reasons", _dfe_markers(na_values))
@@ -293,6 +362,8 @@ class Records:
         format: str | None = None,
         encoding: str | None = None,
         na_values: Iterable[str] | Mapping[str, str] | None = None,
+        links: str | Path | None = None,
+        area_links: str | Path | None = None,
         **read_csv_kwargs,
     ) -> Records:
         """Read the tables from CSV files.
@@ -321,6 +392,11 @@ class Records:
             With ``format="dfe"``: markers of your own, a list (generic reason) or a mapping
             ``{marker: reason}``, e.g. ``{"DNS": "did not sit"}``. With ``format=None``,
             passed to :func:`pandas.read_csv`.
+        links, area_links
+            Paths of links tables, as for :meth:`from_frames`, read with the same options
+            (``encoding``; ``format="dfe"`` decodes as for the other files). Dates are read
+            day first (``01/09/2017``), ISO (``2017-09-01``) or ``yyyymmdd``; messages name
+            the file and its CSV lines. ``columns`` does not apply to them.
         **read_csv_kwargs
             Further options of :func:`pandas.read_csv` (``sep``, ``usecols``, ...). With
             ``format="dfe"``, options that decide how cells are typed (``dtype``,
@@ -347,6 +423,9 @@ class Records:
             it with ``na_values=``.
         InvalidValueError
             ``format="dfe"``: a yes/no flag that is neither yes nor no.
+        SchoolLinkError
+            A links file that cannot be read or applied (see :meth:`from_frames`); the
+            message names the file, the column, the values and the CSV lines.
 
         See Also
         --------
@@ -405,6 +484,8 @@ class Records:
             "participation": participation,
             "schools": schools,
             "teachers": teachers,
+            "links": links,
+            "area_links": area_links,
         }
         frames, raws, sources, notes = {}, {}, {}, []
         for name, path in paths.items():
@@ -427,7 +508,14 @@ class Records:
                     )
                 frames[name], raws[name], lines = _read_text(text, read_csv_kwargs)
                 sources[name] = _Source(name, file, lines)
-        return cls._build(frames, raws, sources, columns, format, na_values, notes)
+        link_tables = {name: frames.pop(name) for name in ("links", "area_links")}
+        files = {name: Path(paths[name]).name for name in link_tables if paths[name] is not None}
+        for name in link_tables:
+            raws.pop(name, None)
+            sources.pop(name, None)
+        return cls._build(
+            frames, raws, sources, columns, format, na_values, notes, link_tables, files
+        )
 
     # ------------------------------------------------------------------ access
     def table(self, name: str) -> pd.DataFrame | None:
@@ -537,6 +625,16 @@ class Records:
             if name in self._cell_markers:
                 marks[name] = self._cell_markers[name][keep]
         out = Records(**tables, columns=self.columns)
+        # the tables are re-labelled already: carry the links and the merges of the schools kept
+        object.__setattr__(out, "links", self.links)
+        object.__setattr__(out, "area_links", self.area_links)
+        object.__setattr__(
+            out,
+            "merges",
+            self.merges[
+                self.merges["analysed_as"].isin(schools) | (self.merges["level"] == "area")
+            ],
+        )
         object.__setattr__(out, "reading_notes", self.reading_notes)
         object.__setattr__(out, "_cell_markers", marks)
         object.__setattr__(out, "_marker_reasons", self._marker_reasons)
@@ -677,12 +775,13 @@ class Records:
 def as_records(tables) -> Records:
     """Accept :class:`Records` as they are, or a mapping of table name to DataFrame.
 
-    A mapping may also hold ``"columns"`` (see :meth:`Records.from_frames`).
+    A mapping may also hold ``"columns"``, ``"links"`` and ``"area_links"`` (see
+    :meth:`Records.from_frames`).
     """
     if isinstance(tables, Records):
         return tables
     if isinstance(tables, Mapping):
-        unknown = sorted(set(tables) - {*TABLES, "columns"})
+        unknown = sorted(set(tables) - {*TABLES, "columns", "links", "area_links"})
         if unknown:
             raise KeyError(f"unknown tables {unknown}; tables are {', '.join(TABLES)}")
         return Records.from_frames(**tables)
@@ -1427,3 +1526,458 @@ def _dfe_cells(typed, text, label, source, known, *, strict):
     # An empty or blank cell is plain missing, as in any table; only markers carry a reason.
     reasons = reasons.where(~reasons.isin(["", " "]), None)
     return values, reasons
+
+
+# ------------------------------------------------------- school identity over time (links)
+#: Columns of a links table in the simple shape: the ``predecessor`` id became the
+#: ``successor`` id on ``date``; ``link_type`` (optional) says how, in words for the flow log
+#: (``"academy conversion"``). Every table of links is held in this shape once read.
+LINK_COLUMNS = ("predecessor", "successor", "date", "link_type")
+#: Columns of Get Information About Schools' links download: each link is listed from both
+#: ends (the school's ``URN``, the linked ``LinkURN``, and ``LinkType`` ``"Successor"`` or
+#: ``"Predecessor"``, with suffixes such as ``" - amalgamated"``).
+GIAS_LINK_COLUMNS = ("URN", "LinkURN", "LinkName", "LinkType", "LinkEstablishedDate")
+#: GIAS link types that change a school's identity: the words the flow log uses for them
+#: (read after "Predecessor"/"Successor" and an optional " - ").
+_GIAS_KINDS = {
+    "": "new URN",
+    "amalgamated": "amalgamation",
+    "merged": "merger",
+    "split school": "split school",
+}
+_DATE_FORMS = "day first ('01/09/2017'), ISO ('2017-09-01') or yyyymmdd ('20170901')"
+_DAY_FIRST = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})$")
+_ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}(?:[ T]00:00(?::00)?)?$")
+
+
+def links_from_performance_tables(tables) -> pd.DataFrame:
+    """Academy conversions published in DfE performance tables, as a links table.
+
+    The performance tables give a converting school's new URN (``URN_AC``) and the academy's
+    opening date (``OPEN_AC``); the academy appears under the new URN in later years' files.
+
+    Parameters
+    ----------
+    tables
+        A :class:`~cpdimpact.dfe.PublishedTable` (from
+        :func:`~cpdimpact.dfe.read_performance_tables`; its ``links``), or a frame with
+        columns ``URN`` and ``URN_AC`` (``OPEN_AC`` optional), such as its ``data``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`LINK_COLUMNS`: ``predecessor`` (``URN``), ``successor``
+        (``URN_AC``), ``date`` (``OPEN_AC``) and ``link_type`` ``"academy conversion"``; one
+        row per conversion (a conversion reported in several years' files is listed once).
+        Pass it as ``links=`` to :meth:`Records.from_frames`.
+
+    Raises
+    ------
+    MissingColumnError
+        A frame without ``URN`` and ``URN_AC``.
+
+    Examples
+    --------
+    >>> from cpdimpact import dfe
+    >>> tables = dfe.read_performance_tables(["2017-2018_850_ks2final.csv"])  # doctest: +SKIP
+    >>> links_from_performance_tables(tables)  # doctest: +SKIP
+    """
+    if isinstance(tables, dfe.PublishedTable):
+        raw = tables.links
+        pred, succ, date = raw["predecessor_urn"], raw["successor_urn"], raw["link_date"]
+    elif isinstance(tables, pd.DataFrame):
+        missing = [c for c in ("URN", "URN_AC") if c not in tables.columns]
+        if missing:
+            raise MissingColumnError(
+                f"links_from_performance_tables needs the columns 'URN' and 'URN_AC' of a DfE "
+                f"performance table; this frame has no {', '.join(map(repr, missing))}. Read "
+                "the files with cpdimpact.dfe.read_performance_tables and pass the result."
+            )
+        raw = tables[tables["URN_AC"].notna() & (tables["URN_AC"] != 0)]
+        pred, succ = raw["URN"], raw["URN_AC"]
+        date = raw["OPEN_AC"] if "OPEN_AC" in raw.columns else pd.Series(pd.NaT, raw.index)
+    else:
+        raise TypeError(
+            "links_from_performance_tables takes a cpdimpact.dfe.PublishedTable or a "
+            f"DataFrame, got {type(tables).__name__}"
+        )
+    out = pd.DataFrame(
+        {
+            "predecessor": pred.astype("int64").to_numpy(),
+            "successor": succ.astype("int64").to_numpy(),
+            "date": pd.to_datetime(date).to_numpy(),
+            "link_type": "academy conversion",
+        }
+    )
+    return out.drop_duplicates(["predecessor", "successor"]).reset_index(drop=True)
+
+
+def _where_links(name: str, files: Mapping[str, str]) -> str:
+    file = files.get(name)
+    return repr(file) if file else f"the {name} table"
+
+
+def _canonical_links(frame: pd.DataFrame, name: str, files: Mapping[str, str]):
+    """A links table in the simple shape (:data:`LINK_COLUMNS`), row labels kept, and the
+    user's names of its predecessor and successor columns (for messages)."""
+    where = _where_links(name, files)
+    if not isinstance(frame, pd.DataFrame):
+        raise SchoolLinkError(
+            f"{name}= must be a DataFrame (or, in Records.from_csv, the path of a CSV file), "
+            f"got {type(frame).__name__}"
+        )
+    present = [str(c) for c in frame.columns]
+    simple, gias = set(LINK_COLUMNS), set(GIAS_LINK_COLUMNS)
+    if {"predecessor", "successor"} <= set(present):
+        shape, known = "simple", simple
+    elif {"URN", "LinkURN", "LinkType"} <= set(present):
+        shape, known = "gias", gias
+    else:
+        shape, known = None, simple
+    unknown = [c for c in present if c not in known]
+    if shape is None or unknown:
+        raise SchoolLinkError(
+            f"{where} has the columns {present}"
+            + (f", of which {unknown} are not link columns" if shape and unknown else "")
+            + ": a links table has the columns 'predecessor', 'successor' and 'date' (and "
+            "optionally 'link_type'), or those of Get Information About Schools' links "
+            f"download ({', '.join(map(repr, GIAS_LINK_COLUMNS))}). Rename or remove the "
+            "other columns."
+        )
+    if shape == "simple":
+        pred_col, succ_col, date_col = "predecessor", "successor", "date"
+        out = pd.DataFrame(
+            {
+                "predecessor": frame["predecessor"],
+                "successor": frame["successor"],
+                "date": frame["date"] if "date" in frame.columns else pd.NaT,
+                "link_type": frame["link_type"] if "link_type" in frame.columns else "link",
+            },
+            index=frame.index,
+        )
+    else:
+        pred_col, succ_col, date_col = "URN", "LinkURN", "LinkEstablishedDate"
+        kind = frame["LinkType"].astype("string").str.strip()
+        head = kind.str.extract(r"^(Predecessor|Successor)\s*(?:-\s*(.*))?$")
+        detail = head[1].fillna("").str.lower().map(_GIAS_KINDS)
+        identity = head[0].notna() & detail.notna()
+        successor_side = (head[0] == "Successor").fillna(False).to_numpy(dtype=bool)
+        urn, link = frame["URN"], frame["LinkURN"]
+        out = pd.DataFrame(
+            {
+                "predecessor": urn.where(successor_side, link),
+                "successor": link.where(successor_side, urn),
+                "date": frame["LinkEstablishedDate"]
+                if "LinkEstablishedDate" in frame.columns
+                else pd.NaT,
+                "link_type": detail,
+            },
+            index=frame.index,
+        )
+        # other link types (sixth-form centres, parent and child, ...) keep the school's URN
+        out = out[identity.fillna(False).to_numpy(dtype=bool)]
+    for canonical, user in (("predecessor", pred_col), ("successor", succ_col)):
+        ids = out[canonical]
+        blank = ids.isna().to_numpy() | (ids.astype("string").str.strip() == "").fillna(True)
+        if blank.any():
+            raise SchoolLinkError(
+                f"column {user!r} of {where} is empty in {format_rows(out.index[blank], limit=3)}:"
+                " every link needs both ids. Fill them in, or delete those rows."
+            )
+    out = out.assign(
+        date=_link_dates(out["date"], date_col, where),
+        link_type=out["link_type"].astype("string").fillna("link"),
+    )
+    return out, (pred_col, succ_col)
+
+
+def _link_dates(values: pd.Series, column: str, where: str) -> pd.Series:
+    """Dates as written in links tables (see :data:`_DATE_FORMS`); empty cells missing."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("datetime64[ns]")
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    bad = []
+    for value in pd.unique(values.dropna()):
+        date = _link_date(value)
+        if date is None:
+            bad.append(value)
+        elif date is not pd.NaT:
+            out[(values == value).to_numpy(dtype=bool)] = date
+    if bad:
+        rows = values.index[values.isin(bad).to_numpy(dtype=bool)]
+        raise SchoolLinkError(
+            f"column {column!r} of {where} holds {', '.join(map(format_value, bad[:3]))} in "
+            f"{format_rows(rows, limit=3)}, which cannot be read as a date. Write dates "
+            f"{_DATE_FORMS}, or leave the cell empty when the date is not known."
+        )
+    return out
+
+
+def _link_date(value):
+    """One date: a Timestamp, ``pd.NaT`` for an empty cell, ``None`` when unreadable."""
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return pd.Timestamp(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text:
+        return pd.NaT
+    day_first = _DAY_FIRST.fullmatch(text)
+    if day_first:
+        fmt = f"%d{day_first.group(2)}%m{day_first.group(2)}%Y"
+    elif _ISO.fullmatch(text):
+        text, fmt = text[:10].rstrip(" T"), "%Y-%m-%d"
+    elif re.fullmatch(r"\d{8}", text):
+        fmt = "%Y%m%d"
+    else:
+        return None
+    try:
+        return pd.Timestamp(datetime.strptime(text, fmt))
+    except ValueError:
+        return None
+
+
+def _spell_like(ids: pd.Series, reference: pd.Series | None) -> pd.Series:
+    """Link ids spelled as the tables spell them (:func:`_id_key`: number versus text,
+    leading zeros, spaces); ids the tables do not hold take the tables' type."""
+    if reference is None:
+        return ids
+    by_key: dict[str, object] = {}
+    for value in pd.unique(reference.dropna()):
+        by_key.setdefault(_id_key(value), value)
+    numeric = _is_numeric(reference)
+    mapping = {}
+    for value in pd.unique(ids.dropna()):
+        key = _id_key(value)
+        if key in by_key:
+            mapping[value] = by_key[key]
+        elif numeric and key is not None and key.isdigit():
+            mapping[value] = int(key)
+        elif not numeric:
+            mapping[value] = str(value).strip()
+    return _replace_values(ids, mapping)
+
+
+def _chains(links: pd.DataFrame, name: str, where: str, cols: tuple[str, str], noun: str):
+    """Each id's latest id and its distance from it, after refusing splits and cycles."""
+    pred_col, succ_col = cols
+    successors = links.groupby("predecessor", sort=False)["successor"].unique()
+    split = successors[successors.map(len) > 1]
+    if len(split):
+        first, into = split.index[0], split.iloc[0]
+        rows = links.index[(links["predecessor"] == first).to_numpy(dtype=bool)]
+        raise SchoolLinkError(
+            f"{where} splits {noun} {format_value(first)} (column {pred_col!r}) into "
+            f"{' and '.join(map(format_value, into))} (column {succ_col!r}) in "
+            f"{format_rows(rows, limit=3)}: one {noun} can have only one successor, or its "
+            f"history would count twice. Keep the row of the successor that continues it "
+            f"and delete the others (the other successors are then new {noun}s)"
+            + (", or give each school its area in the schools table." if noun == "area" else ".")
+        )
+    after = dict(zip(successors.index, (s[0] for s in successors), strict=True))
+    latest: dict[object, object] = {}
+    distance: dict[object, int] = {}
+    for start in after:
+        path, node = [start], start
+        while node in after and node not in latest:
+            node = after[node]
+            if node in path:
+                loop = path[path.index(node) :]
+                rows = links.index[links["predecessor"].isin(loop).to_numpy(dtype=bool)]
+                raise SchoolLinkError(
+                    f"{where} links {noun}s in a cycle, "
+                    f"{' -> '.join(map(format_value, [*loop, node]))} (columns {pred_col!r} -> "
+                    f"{succ_col!r}), in {format_rows(rows, limit=5)}: a {noun}'s successor "
+                    "cannot come before it. Delete the link that runs backwards in time (check "
+                    "the dates), or the row written the wrong way round."
+                )
+            path.append(node)
+        end = latest.get(node, node)
+        base = distance.get(node, 0)
+        for steps, item in enumerate(reversed(path)):
+            latest.setdefault(item, end)
+            distance.setdefault(item, base + steps)
+    return latest, distance
+
+
+def _apply_links(tables, links, area_links, files, columns):
+    """Re-label every table so that each chain of linked ids is one id, its latest.
+
+    Returns the tables, the links held (``{"links": ..., "area_links": ...}`` in the simple
+    shape), the merges (see :attr:`Records.merges`) and, per table that lost rows, which rows
+    (by position) were kept.
+    """
+    merge_columns = ["level", "predecessor", "successor", "analysed_as", "date", "link_type"]
+    empty = pd.DataFrame(columns=[*merge_columns, "pupils", "schools"]).astype(
+        {"pupils": "int64", "schools": "int64"}
+    )
+    held = {"links": None, "area_links": None}
+    if links is None and area_links is None:
+        return tables, held, empty, {}
+    tables = dict(tables)
+    kept: dict[str, np.ndarray] = {}
+    merges = [empty]
+    school = columns.get("school", "school")
+    pupils = tables.get("pupils")
+    if links is not None:
+        canonical, cols = _canonical_links(links, "links", files)
+        where = _where_links("links", files)
+        schools = tables.get("schools")
+        reference = schools if isinstance(schools, pd.DataFrame) else pupils
+        ref_ids = reference["school"] if "school" in getattr(reference, "columns", ()) else None
+        canonical = canonical.assign(
+            predecessor=_spell_like(canonical["predecessor"], ref_ids),
+            successor=_spell_like(canonical["successor"], ref_ids),
+        )
+        same = (canonical["predecessor"] == canonical["successor"]).to_numpy(dtype=bool)
+        if same.any():
+            raise SchoolLinkError(
+                f"{where} links URN {format_value(canonical['predecessor'][same].iloc[0])} to "
+                f"itself (columns {cols[0]!r} and {cols[1]!r}) in "
+                f"{format_rows(canonical.index[same], limit=3)}: a cycle. Delete those rows."
+            )
+        # a link listed from both ends (GIAS) or in several years' files counts once
+        canonical = canonical.assign(
+            date=canonical.groupby(["predecessor", "successor"], sort=False)["date"].transform(
+                "first"
+            )
+        ).drop_duplicates(["predecessor", "successor"])
+        latest, distance = _chains(canonical, "links", where, cols, "school")
+        held["links"] = canonical
+        original = pupils["school"] if "school" in getattr(pupils, "columns", ()) else None
+        originals = {}
+        for name, frame in tables.items():
+            if not isinstance(frame, pd.DataFrame) or "school" not in frame.columns:
+                continue
+            originals[name] = frame["school"]
+            tables[name] = frame.assign(school=_replace_values(frame["school"], latest))
+        if original is not None and "year" in pupils.columns:
+            _refuse_overlap(original, tables["pupils"], canonical, latest, where, cols, school)
+        for name, keys in (("schools", ["school"]), ("teachers", ["school", "teacher"])):
+            frame = tables.get(name)
+            if not isinstance(frame, pd.DataFrame) or not set(keys) <= set(frame.columns):
+                continue
+            # one row per school (teacher): the row of the id nearest the end of the chain
+            rank = originals[name].map(distance).fillna(0).to_numpy()
+            order = np.argsort(rank, kind="stable")
+            first = ~frame.iloc[order].duplicated(keys).to_numpy(dtype=bool)
+            keep = np.zeros(len(frame), dtype=bool)
+            keep[order[first]] = True
+            if not keep.all():
+                tables[name] = frame[keep]
+                kept[name] = keep
+        counts = (
+            original.value_counts(sort=False) if original is not None else pd.Series(dtype="int64")
+        )
+        school_rows = schools["school"] if isinstance(schools, pd.DataFrame) else None
+        merges.append(
+            pd.DataFrame(
+                {
+                    "level": "school",
+                    "predecessor": canonical["predecessor"].to_numpy(),
+                    "successor": canonical["successor"].to_numpy(),
+                    "analysed_as": canonical["predecessor"].map(latest).to_numpy(),
+                    "date": canonical["date"].to_numpy(),
+                    "link_type": canonical["link_type"].to_numpy(),
+                    "pupils": canonical["predecessor"]
+                    .map(counts)
+                    .fillna(0)
+                    .astype("int64")
+                    .to_numpy(),
+                    "schools": (
+                        canonical["predecessor"].isin(school_rows).astype("int64").to_numpy()
+                        if school_rows is not None
+                        else np.zeros(len(canonical), dtype="int64")
+                    ),
+                }
+            )
+        )
+    if area_links is not None:
+        canonical, cols = _canonical_links(area_links, "area_links", files)
+        where = _where_links("area_links", files)
+        schools = tables.get("schools")
+        if not isinstance(schools, pd.DataFrame) or "area" not in schools.columns:
+            raise SchoolLinkError(
+                f"{where} re-labels area codes, which are read from the schools table's "
+                f"{columns.get('area', 'area')!r} column; give a schools table with that "
+                "column, or leave area_links out."
+            )
+        canonical = canonical.assign(
+            predecessor=_spell_like(canonical["predecessor"], schools["area"]),
+            successor=_spell_like(canonical["successor"], schools["area"]),
+        ).drop_duplicates(["predecessor", "successor"])
+        latest, _ = _chains(canonical, "area_links", where, cols, "area")
+        held["area_links"] = canonical
+        counts = schools["area"].value_counts(sort=False)
+        tables["schools"] = schools.assign(area=_replace_values(schools["area"], latest))
+        per_area = (
+            pupils["school"].map(schools.set_index("school")["area"]).value_counts(sort=False)
+            if isinstance(pupils, pd.DataFrame)
+            and "school" in pupils.columns
+            and not schools["school"].duplicated().any()
+            else pd.Series(dtype="int64")
+        )
+        merges.append(
+            pd.DataFrame(
+                {
+                    "level": "area",
+                    "predecessor": canonical["predecessor"].to_numpy(),
+                    "successor": canonical["successor"].to_numpy(),
+                    "analysed_as": canonical["predecessor"].map(latest).to_numpy(),
+                    "date": canonical["date"].to_numpy(),
+                    "link_type": canonical["link_type"].to_numpy(),
+                    "pupils": canonical["predecessor"].map(per_area).fillna(0).to_numpy("int64"),
+                    "schools": canonical["predecessor"].map(counts).fillna(0).to_numpy("int64"),
+                }
+            )
+        )
+    merged = (
+        pd.concat([m for m in merges if len(m)], ignore_index=True) if len(merges) > 1 else empty
+    )
+    return tables, held, merged if len(merged) else empty, kept
+
+
+def _refuse_overlap(original, pupils, links, latest, where, cols, school):
+    """Two ids of one chain with pupil records in the same year were two schools open at once:
+    joining them would merge two schools' results, so refuse."""
+    linked = original.isin(list(latest)).to_numpy(dtype=bool) | pupils["school"].isin(
+        set(latest.values())
+    ).to_numpy(dtype=bool)
+    if not linked.any():
+        return
+    seen = pd.DataFrame(
+        {
+            "analysed_as": pupils["school"].to_numpy()[linked],
+            "urn": original.to_numpy()[linked],
+            "year": pupils["year"].to_numpy()[linked],
+        }
+    ).drop_duplicates()
+    clash = seen[seen.duplicated(["analysed_as", "year"], keep=False)]
+    if clash.empty:
+        return
+    first = clash.iloc[0]
+    group = clash[(clash["analysed_as"] == first["analysed_as"]) & (clash["year"] == first["year"])]
+    urns = sorted(group["urn"], key=lambda u: (u == first["analysed_as"], str(u)))
+    in_year = (pupils["year"] == first["year"]).to_numpy(dtype=bool)
+    held = "; ".join(
+        f"URN {format_value(u)} in "
+        + row_words(
+            format_rows(pupils.index[in_year & (original == u).to_numpy(dtype=bool)], limit=3),
+            pupils.index.name,
+        )
+        for u in urns
+    )
+    chain = [u for u, end in latest.items() if end == first["analysed_as"]] + [first["analysed_as"]]
+    rows = links.index[links["predecessor"].isin(chain).to_numpy(dtype=bool)]
+    raise SchoolLinkError(
+        f"{where} joins URNs {' and '.join(map(format_value, urns))} into one school (analysed "
+        f"as {format_value(first['analysed_as'])}; columns {cols[0]!r} and {cols[1]!r}, "
+        f"{format_rows(rows, limit=3)}), but both have pupil records in "
+        f"{format_value(first['year'])} (column {school!r} of the pupils table: {held}). Two "
+        "schools open in the same year are two schools, not one school under a new URN. Delete "
+        "the link that joins them (an amalgamation or a split: analyse them as separate "
+        "schools), or, if they are one school whose records were filed under both URNs, give "
+        "those records one URN."
+    )

@@ -7,8 +7,8 @@ table                   what it holds
 ======================  ==============================================================
 ``[data]``              ``simulate`` (a preset of :mod:`cpdimpact.datasets`, with ``seed``
                         and ``scale``) **or** the CSV paths ``pupils``, ``participation``,
-                        ``schools``, ``teachers`` (relative to the spec file)
-                        with the reading options ``format = "dfe"``, ``encoding`` and
+                        ``schools``, ``teachers``, ``links``, ``area_links`` (relative to
+                        the spec file) with the reading options ``format = "dfe"``, ``encoding`` and
                         ``na_values`` (a list of markers, or a table marker = reason), as
                         :meth:`~cpdimpact.records.Records.from_csv` takes them
 ``[data.columns]``      canonical name = your column name (``Records.from_csv(columns=)``)
@@ -114,7 +114,9 @@ _TABLES = (
 
 #: ``[comparison] kind`` -> the :mod:`cpdimpact.comparison` spec it builds.
 COMPARISON_KINDS = ("nearest", "mahalanobis", "cem", "entropy")
-_DATA_FILES = ("pupils", "participation", "schools", "teachers")
+#: ``links`` and ``area_links``: schools that changed URN and area codes that changed
+#: (``Records.from_csv(links=, area_links=)``; see "Schools that change URN" in docs/records.md).
+_DATA_FILES = ("pupils", "participation", "schools", "teachers", "links", "area_links")
 #: [data] keys passed on to Records.from_csv as they are.
 _READING = ("format", "encoding", "na_values")
 
@@ -157,7 +159,9 @@ class RunSpec:
     simulate
         ``(preset, seed, scale)`` when the records are simulated, else ``None``.
     files
-        Table name to CSV path (absolute, or relative to the working directory).
+        Table name to CSV path (absolute, or relative to the working directory); ``links``
+        and ``area_links`` are the links tables of :meth:`Records.from_csv
+        <cpdimpact.records.Records.from_csv>`.
     columns
         Canonical column name to the user's column name.
     reading

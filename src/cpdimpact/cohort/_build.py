@@ -516,6 +516,8 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     data, standardisation, outcome_sd, sd_n, sd_source = analysis_columns(spec, data)
 
     flow.record_stage("analysed", "all")
+    flow.merges = records.merges if records.merges is not None and len(records.merges) else None
+    flow.attrition = _school_attrition(spec, records.pupils, data)
     for arm, label in ((True, "treated"), (False, "comparison")):
         mask = np.zeros(len(flow.keep), dtype=bool)
         mask[np.flatnonzero(flow.keep)[data["treated"].to_numpy() == arm]] = True
@@ -570,6 +572,41 @@ def analysis_columns(spec: CohortSpec, data: pd.DataFrame):
     sd = data["year"].map(standardisation["sd"])
     data = data.assign(outcome_std=((data["outcome"] - mean) / sd).astype(float))
     return data, standardisation, outcome_sd, sd_n, sd_source
+
+
+def _school_attrition(spec: CohortSpec, pupils: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
+    """Schools of each arm whose records begin after the first analysed year (opened inside
+    the window) or end before the last (closed inside it), for the flow log.
+
+    A school's years are those of any of its pupil records in the window (a record with a
+    missing outcome still shows the school open; years left out by ``exclude_years`` do not
+    count), after links have joined a school's URNs; its arm is treated when any of its
+    analysed records is (teacher-level exposure: any of its teachers).
+    """
+    first, last = int(data["year"].min()), int(data["year"].max())
+    years = pupils["year"]
+    inside = (years >= first) & (years <= last) & ~years.isin(spec.exclude_years)
+    span = pupils.loc[inside.to_numpy(dtype=bool)].groupby("school")["year"].agg(["min", "max"])
+    arm = data.groupby("school")["treated"].any()
+    records = data.groupby("school").size()
+    span = span.reindex(arm.index)
+    rows = []
+    for treated, label in ((True, "treated"), (False, "comparison")):
+        schools = arm.index[(arm == treated).to_numpy()]
+        for change, hit in (
+            (f"opened after {first} (no predecessor linked)", span.loc[schools, "min"] > first),
+            (f"closed before {last} (no successor linked)", span.loc[schools, "max"] < last),
+        ):
+            which = schools[hit.to_numpy(dtype=bool)]
+            rows.append(
+                {
+                    "arm": label,
+                    "change": change,
+                    "schools": len(which),
+                    "pupils": int(records.reindex(which).sum()),
+                }
+            )
+    return pd.DataFrame(rows, columns=["arm", "change", "schools", "pupils"])
 
 
 def _unit_ids(data: pd.DataFrame, keys: list[str]) -> pd.Series:

@@ -36,15 +36,83 @@ class FlowLog(ResultFaces):
         record before its start. Records outside the design (units in other strands, later
         starters' own treated years in a not-yet-treated design) are not part of it. ``None``
         for a log built by hand without it.
+    merges
+        The links applied before the cohort was built (schools that changed URN, area codes
+        that changed), as :attr:`Records.merges <cpdimpact.records.Records.merges>`: one row
+        per predecessor with ``level, predecessor, successor, analysed_as, date, link_type,
+        pupils, schools`` (records re-labelled). ``None`` or empty without links.
+    attrition
+        Schools whose pupil records begin after the first analysed year (opened inside the
+        window: no predecessor linked) or end before the last (closed inside the window: no
+        successor linked), by arm: ``arm, change, schools, pupils`` (the pupil records of
+        those schools analysed). They stay in the analysis (an unbalanced panel) but are
+        attrition from the panel of schools. ``None`` for a log built by hand without it.
 
     Notes
     -----
     The log balances: available pupil records minus every exclusion equals the records analysed.
+    Re-labelling and attrition change no count of the stages or exclusions.
     """
 
     stages: pd.DataFrame
     exclusions: pd.DataFrame
     allocated: pd.DataFrame | None = None
+    merges: pd.DataFrame | None = None
+    attrition: pd.DataFrame | None = None
+
+    def merge_lines(self) -> list[str]:
+        """The links applied, one sentence each.
+
+        Returns
+        -------
+        list of str
+            E.g. ``"URN 116000 -> 140123 (academy conversion, 2017-09-01): 58 pupil records
+            re-labelled"``; a chain of several links adds ``"; analysed as <latest URN>"``.
+        """
+        if self.merges is None:
+            return []
+        lines = []
+        for row in self.merges.itertuples():
+            date = "date not given" if pd.isna(row.date) else pd.Timestamp(row.date).date()
+            head = (
+                f"{'URN' if row.level == 'school' else 'area'} {_id(row.predecessor)} -> "
+                f"{_id(row.successor)} ({row.link_type}, {date})"
+            )
+            if row.analysed_as != row.successor:
+                head += f"; analysed as {_id(row.analysed_as)}"
+            counted = (
+                f"{_n(row.pupils, 'pupil record')} re-labelled"
+                if row.level == "school"
+                else f"{_n(row.schools, 'school')} ({_n(row.pupils, 'pupil record')}) re-labelled"
+            )
+            lines.append(f"{head}: {counted}")
+        return lines
+
+    def school_changes(self) -> pd.DataFrame:
+        """Schools that changed URN, opened or closed inside the analysed years, for a report.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``change, arm, schools, pupils``: one row for the URN changes applied (``arm``
+            empty; pupil records re-labelled), and one per arm and change with schools that
+            opened or closed inside the window. Empty when there are none.
+        """
+        rows = []
+        if self.merges is not None:
+            merged = self.merges[self.merges["level"] == "school"]
+            if len(merged):
+                rows.append(
+                    {
+                        "change": "changed URN: analysed under its latest URN",
+                        "arm": "",
+                        "schools": int(merged["analysed_as"].nunique()),
+                        "pupils": int(merged["pupils"].sum()),
+                    }
+                )
+        if self.attrition is not None:
+            rows += [r for r in self.attrition.to_dict("records") if r["schools"]]
+        return pd.DataFrame(rows, columns=["change", "arm", "schools", "pupils"])
 
     def count(self, stage: str, arm: str = "all", level: str = "pupils") -> int:
         """Number of ``level`` (schools, teachers, pupils) at ``stage`` in ``arm``.
@@ -71,6 +139,14 @@ class FlowLog(ResultFaces):
 
     def summary(self) -> Summary:
         """Printable flow table."""
+        lines = self.merge_lines()
+        notes = lines[:20] + ([f"and {len(lines) - 20} more links"] if len(lines) > 20 else [])
+        notes += [
+            f"attrition: {_n(r.schools, r.arm + ' school')} {r.change} "
+            f"({_n(r.pupils, 'pupil record')})"
+            for r in (self.attrition.itertuples() if self.attrition is not None else ())
+            if r.schools
+        ]
         return Summary(
             title="Flow of schools, teachers and pupil records",
             facts=tuple(
@@ -81,6 +157,7 @@ class FlowLog(ResultFaces):
                 for s in self.stages.itertuples()
             ),
             table=self.exclusions if len(self.exclusions) else None,
+            notes=tuple(notes),
         )
 
     def plot(self, *, ax=None):
@@ -114,6 +191,9 @@ class FlowRecorder:
         self._stages: list[dict] = []
         self._exclusions: list[dict] = []
         self._allocated: list[dict] = []
+        #: Set by the cohort build: the links applied and the schools opened or closed.
+        self.merges: pd.DataFrame | None = None
+        self.attrition: pd.DataFrame | None = None
         self._has_teacher = "teacher" in pupils.columns
         self.record_stage("available", "all", schools=n_schools, teachers=n_teachers)
 
@@ -203,4 +283,19 @@ class FlowRecorder:
             allocated=pd.DataFrame(self._allocated, columns=["arm", *stage_columns[2:]])
             if self._allocated
             else None,
+            merges=self.merges,
+            attrition=self.attrition,
         )
+
+
+def _id(value) -> str:
+    """An id as the user wrote it: 116000, not 116000.0 or np.int64(116000)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")

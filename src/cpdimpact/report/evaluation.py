@@ -613,6 +613,13 @@ def evaluation_report(result) -> Document:
                 caption="Exclusions and their reasons",
             )
         )
+    if len(changes := cohort.flow.school_changes()):  # URN changes, schools opened or closed
+        blocks.append(
+            Table(
+                _suppress(changes, ["schools", "pupils"], options.suppress_below),
+                caption="Schools that changed URN, opened or closed inside the analysed years",
+            )
+        )
     blocks += _attrition_blocks(result, options.suppress_below)
     blocks += _cost_blocks(result)
     blocks += _security_blocks(result)

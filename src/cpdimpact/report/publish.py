@@ -90,6 +90,7 @@ def results_json_dict(result: EvaluationResult) -> dict[str, Any]:
             "flow": published["flow"],
             "allocated": published["allocated"],
             "exclusions": published["exclusions"],
+            "school_changes": published["school_changes"],
             "balance": published["balance"],
             "balance_allocated": published["balance_allocated"],
             "attrition": published["attrition"],
@@ -196,7 +197,7 @@ def published_json_tables(result) -> dict[str, object]:
     """The count tables of ``results.json``, with the report's small-number suppression.
 
     Returns the records of ``headline``, ``subgroups``, ``flow``, ``allocated``,
-    ``exclusions``, ``balance``, ``balance_allocated`` and ``attrition`` with counts from 1 to
+    ``exclusions``, ``school_changes``, ``balance``, ``balance_allocated`` and ``attrition`` with counts from 1 to
     ``suppress_below - 1`` replaced by ``"<{suppress_below}"``, and ``n_obs`` by
     group: the model's number of observations, or :data:`SUPPRESSED` when one of the group's
     arm counts is suppressed (the total minus the other arm would give the hidden count back).
@@ -241,6 +242,8 @@ def published_json_tables(result) -> dict[str, object]:
         if cohort.flow.allocated is None
         else shown(cohort.flow.allocated, counts),
         "exclusions": shown(cohort.flow.exclusions, counts),
+        # URN changes and schools opened or closed inside the window, by arm (docs/records.md)
+        "school_changes": shown(cohort.flow.school_changes(), ["schools", "pupils"]),
         "balance": shown(cohort.balance, ["n_treated", "n_comparison"]),
         "balance_allocated": None
         if balance_allocated is None
