@@ -257,6 +257,29 @@ def test_sun_abraham_cells_are_two_by_two_differences_from_each_cohorts_referenc
     assert cells[2022] == [-5, -4, 0, 1, 2]  # reference 2019 (e = -3); e = -2, -1 in the gap
 
 
+def test_imputation_on_the_gapped_panel_equals_least_squares_by_hand():
+    """Step 1: unit and year effects by explicit-dummy least squares on the untreated rows
+    (numpy); step 2: the mean of y minus the imputed untreated outcome by event time."""
+    data = _gapped(_panel(seed=9))
+    post = (data["first_treated"] > 0) & (data["year"] >= data["first_treated"])
+    untreated = data[~post]
+    units = pd.get_dummies(untreated["unit"])
+    years = pd.get_dummies(untreated["year"], drop_first=True)
+    x = np.column_stack([units.to_numpy(float), years.to_numpy(float)])
+    beta = np.linalg.lstsq(x, untreated["outcome"].to_numpy(float), rcond=None)[0]
+    unit_effect = dict(zip(units.columns, beta[: units.shape[1]], strict=True))
+    year_effect = dict(zip(years.columns, beta[units.shape[1] :], strict=True))
+    treated = data[post]
+    imputed = treated["unit"].map(unit_effect) + treated["year"].map(year_effect).fillna(0.0)
+    effect = treated["outcome"] - imputed
+    hand = effect.groupby(treated["year"] - treated["first_treated"]).mean()
+    res = _quiet(ImputationDiD().fit, data)
+    es = res.event_study.set_index("event_time")
+    assert es.index.tolist() == hand.index.tolist() == [0, 1, 2, 3, 4, 5]
+    np.testing.assert_allclose(es["estimate"], hand, rtol=1e-9, atol=1e-11)
+    assert res.estimate == pytest.approx(effect.mean(), rel=1e-9)
+
+
 @pytest.mark.parametrize("removed", [(2020,), (2021,), (2020, 2021)])
 def test_removing_years_leaves_every_sun_abraham_cell_that_does_not_use_them(removed):
     """With never-treated comparisons, a cell depends on its own year and its cohort's

@@ -160,10 +160,13 @@ class References:
             f"cohort {g}: {self.years[g]} (event time {self.years[g] - g}), as {g + r} has no data"
             for g in self.moved
         ]
+        which = "cohort" if len(self.moved) == 1 else "cohorts"
+        shown = ", ".join(str(g) for g in self.moved)
         return (
-            f"the reference year (event time {r}) has no data for some cohorts, so each is "
-            "measured against its last observed year before it: " + "; ".join(parts) + ". "
-            "Event times falling in years with no data have no estimate."
+            f"the year at the reference event time {r} has no data for {which} {shown}, so "
+            "it is measured against its last observed year before it instead ("
+            + "; ".join(parts)
+            + "). Event times falling in years with no data have no estimate."
         )
 
 
