@@ -333,8 +333,12 @@ def test_design_errors():
         EventStudy().fit(df.assign(first_treated=0))
     with pytest.raises(EmptyComparisonGroupError):
         EventStudy().fit(df.query("first_treated > 0 and year >= 2019"))
+    # treated units never observed at -1 (2018 observed for the comparison units only)
     with pytest.raises(DesignError, match="reference event time -1"):
-        EventStudy().fit(df.query("year != 2018"))
+        EventStudy().fit(df.query("year >= 2019 or first_treated == 0"))
+    # with 2018 missing for every unit (a year with no data) the reference is 2017, e = -2
+    gapped = EventStudy().fit(df.query("year != 2018"))
+    assert gapped.reference == -2 and gapped.reference_years.to_dict() == {2019: 2017}
 
 
 def test_no_variation_after_absorbing_fixed_effects():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,8 @@ from cpdimpact.estimator import ClusterRobust, check_inference
 
 __all__ = [
     "ClusterRobustOptions",
+    "References",
+    "gap_references",
     "Prepared",
     "check_alpha",
     "normalise_covariates",
@@ -103,6 +106,94 @@ def check_event_window(reference, window) -> tuple[int, int] | None:
             "widen the window or move the reference."
         )
     return int(lo), int(hi)
+
+
+@dataclass(frozen=True)
+class References:
+    """Each treated cohort's reference period in an event study whose years may have gaps.
+
+    A cohort's reference is the year at event time ``r`` (``reference``); when that year has no
+    data (no KS2 tests in 2020 and 2021), it is the last observed year before it, as the base
+    period of :class:`~cpdimpact.did.StaggeredDiD` is (did issue #89). Event time stays
+    measured in years, so a cohort starting in 2022 with 2021 missing is compared with 2019
+    (event time -3) and has no row at -2 or -1.
+    """
+
+    requested: int
+    #: Cohort -> reference event time (binned into the window's ends like the rows).
+    event_times: dict[int, int]
+    #: Cohort -> calendar year of the reference (before binning).
+    years: dict[int, int]
+    #: Cohorts whose year at event time ``requested`` has no data and moved back.
+    moved: tuple[int, ...]
+
+    def rows(self, cohort: np.ndarray, event: np.ndarray, treated: np.ndarray) -> np.ndarray:
+        """Rows at their cohort's reference event time (treated rows only)."""
+        ref = np.full(cohort.shape[0], np.nan)
+        for g, e in self.event_times.items():
+            ref[cohort == g] = e
+        return treated & (event == ref)
+
+    @property
+    def reported(self) -> int:
+        """The reference event time a result reports: ``requested`` when some cohort is
+        measured against it, else the latest moved reference."""
+        if len(self.moved) < len(self.event_times):
+            return self.requested
+        return max(self.event_times.values())
+
+    def series(self) -> pd.Series:
+        """Cohort -> reference year, for a result."""
+        return pd.Series(
+            list(self.years.values()),
+            index=pd.Index(list(self.years), name="cohort", dtype=np.int64),
+            name="reference_year",
+            dtype=np.int64,
+        )
+
+    def note(self) -> str | None:
+        """A sentence saying which cohorts' references moved and to which year, or ``None``."""
+        if not self.moved:
+            return None
+        r = self.requested
+        parts = [
+            f"cohort {g}: {self.years[g]} (event time {self.years[g] - g}), as {g + r} has no data"
+            for g in self.moved
+        ]
+        which = "cohort" if len(self.moved) == 1 else "cohorts"
+        shown = ", ".join(str(g) for g in self.moved)
+        return (
+            f"the year at the reference event time {r} has no data for {which} {shown}, so "
+            "it is measured against its last observed year before it instead ("
+            + "; ".join(parts)
+            + "). Event times falling in years with no data have no estimate."
+        )
+
+
+def gap_references(
+    period: np.ndarray,
+    cohort: np.ndarray,
+    treated: np.ndarray,
+    reference: int,
+    window: tuple[int, int] | None,
+) -> References:
+    """:class:`References` of the treated cohorts: the year at event time ``reference`` when
+    observed in ``period`` (any row), else the last observed year before it (the year's
+    reference is kept when no year before it is observed)."""
+    years = np.unique(period)
+    event_times, calendar, moved = {}, {}, []
+    for g in np.unique(cohort[treated]):
+        year = g + reference
+        earlier = years[years < year]
+        if year not in years and earlier.size:
+            year = earlier[-1]
+            moved.append(int(g))
+        e = int(year - g)
+        if window is not None:
+            e = int(np.clip(e, *window))
+        event_times[int(g)] = e
+        calendar[int(g)] = int(year)
+    return References(reference, event_times, calendar, tuple(moved))
 
 
 def prepare(

@@ -17,6 +17,7 @@ from cpdimpact.did._common import (
     check_event_window,
     choose_cov_type,
     few_clusters,
+    gap_references,
     prepare_event_time,
     warn,
 )
@@ -56,7 +57,8 @@ class EventStudy(ClusterRobustOptions):
         constant within a unit.
     reference : int
         Event time whose coefficient is normalised to zero (default -1, the last period before
-        treatment).
+        treatment). For a cohort whose year at this event time has no data (no KS2 tests in
+        2020 and 2021), its last observed year before it is its reference instead (see Notes).
     window : tuple of int (lo, hi) or None
         Bin event times: every event time below ``lo`` is coded as ``lo`` and every one above
         ``hi`` as ``hi``, so the end dummies estimate the average effect over the binned periods
@@ -78,6 +80,17 @@ class EventStudy(ClusterRobustOptions):
     every event time makes the dummies collinear with the unit and period effects (relative
     and calendar time cannot both be separated); bin the ends with ``window`` or add a
     comparison group (Borusyak, Jaravel & Spiess 2024).
+
+    **Years with no data.** Event time is measured in years, :math:`e = t - g`, and the
+    periods are the years observed: event times that fall in a gap have no row and no
+    coefficient (they are absent, not zero). A cohort whose year :math:`g + r` has no data (a
+    2022 start with 2021 missing) is measured against its last observed year before it (2019,
+    :math:`e = -3`): its rows there carry no dummy, as the reference rows of the other cohorts
+    do; the result's ``reference_years`` and summary name each cohort's year, and a note says
+    which moved. With one cohort the table's reference row is then at that event time. A
+    cohort starting in a year with no data (2020 or 2021) is kept: its first post-start row
+    is in 2022 (:math:`e = 2` or :math:`1`). The window bins observed event times only. The
+    pre-trend test covers the observed pre-period coefficients.
 
     Standard errors are cluster-robust with the factor
     :math:`G/(G-1)\cdot(N-1)/(N-K)` (unit effects nested in clusters not in :math:`K`; the
@@ -181,7 +194,8 @@ class EventStudy(ClusterRobustOptions):
         )
         return (
             "Two-way fixed-effects event study: one effect per period since the start, each "
-            f"against {against}{adjustment_in_words(self.covariates, self.weights)}, with a "
+            f"against {against} (a cohort whose year there has no data: its last observed "
+            f"year before it){adjustment_in_words(self.covariates, self.weights)}, with a "
             "joint test of the effects before "
             "the start; " + self.inference.describe(self.cluster)
         )
@@ -229,16 +243,20 @@ class EventStudy(ClusterRobustOptions):
             binned_lo = bool(np.any(event[treated] < lo))
             binned_hi = bool(np.any(event[treated] > hi))
             event = np.where(treated, np.clip(event, lo, hi), np.nan)
-        if not np.any(event[treated] == self.reference):
+        refs = gap_references(period, first, treated, self.reference, self.window)
+        at_ref = refs.rows(first, event, treated)
+        if not at_ref.any():
             raise DesignError(
                 f"no treated row is at the reference event time {self.reference}: choose a "
                 "reference period that the treated units are observed in."
             )
-        values = [int(v) for v in np.unique(event[treated]) if v != self.reference]
+        values = [int(v) for v in np.unique(event[treated & ~at_ref])]
         if not values:
             raise DesignError("treated units are observed only at the reference event time.")
 
         notes: list[str] = []
+        if refs.note():
+            notes.append(refs.note())
         starts = np.unique(first[treated])
         if starts.size > 1:
             shown = ", ".join(f"{s:g}" for s in starts[:8])
@@ -255,8 +273,9 @@ class EventStudy(ClusterRobustOptions):
         few_clusters(notes, prep.cluster, treated, self.cluster)
         cov_type = choose_cov_type(self.inference.kind, prep, treated)
 
-        lo_end = min(values + [self.reference])
-        hi_end = max(values + [self.reference])
+        ref_times = sorted(set(refs.event_times.values()) - set(values))
+        lo_end = min(values + ref_times)
+        hi_end = max(values + ref_times)
         names = {v: self._term(v, lo_end, hi_end, binned_lo, binned_hi) for v in values}
         collinear = (
             "the event-time dummy {name!r} is collinear with the unit and period fixed effects: "
@@ -266,7 +285,7 @@ class EventStudy(ClusterRobustOptions):
         )
         design = Design(
             data=prep,
-            targets={names[v]: (event == v).astype(float) for v in values},
+            targets={names[v]: ((event == v) & ~at_ref).astype(float) for v in values},
             target_roles={names[v]: collinear.format(name=names[v]) for v in values},
             cluster_levels=key_column(data, self.cluster, "cluster")[1]
             if cov_type == "CR2"
@@ -286,7 +305,7 @@ class EventStudy(ClusterRobustOptions):
             notes.append(exact)
         df = fit.df if fit.df_terms is None else fit.df_terms
         coefficients = self._coefficients(
-            fit.params, std_errors, names, df, lo_end, hi_end, binned_lo, binned_hi
+            fit.params, std_errors, names, df, ref_times, (lo_end, hi_end), binned_lo, binned_hi
         )
         pre = [names[v] for v in values if v < 0]
         pretrend = None
@@ -312,7 +331,8 @@ class EventStudy(ClusterRobustOptions):
         return EventStudyResult(
             coefficients=coefficients,
             pretrend=pretrend,
-            reference=int(self.reference),
+            reference=refs.reported,
+            reference_years=refs.series(),
             window=self.window,
             **fit_facts(fit, self, std_errors, notes, headline=list(names.values())),
         )
@@ -325,16 +345,17 @@ class EventStudy(ClusterRobustOptions):
         return f"event_time={v}"
 
     def _coefficients(
-        self, params, std_errors, names, df, lo_end, hi_end, binned_lo, binned_hi
+        self, params, std_errors, names, df, ref_times, ends, binned_lo, binned_hi
     ) -> pd.DataFrame:
-        times = sorted([*names, self.reference])
+        lo_end, hi_end = ends
+        times = sorted([*names, *ref_times])
         terms = [names.get(v, f"event_time={v}") for v in times]
         est = np.array([params[names[v]] if v in names else 0.0 for v in times])
         se = np.array([std_errors[names[v]] if v in names else np.nan for v in times])
         if isinstance(df, pd.Series):  # CR2: each term's Satterthwaite df
             df = np.array([df[names[v]] if v in names else np.inf for v in times])
         lower, upper = interval(est, se, alpha=self.alpha, df=df)
-        is_ref = np.array([v == self.reference for v in times])
+        is_ref = np.array([v not in names for v in times])
         lower = np.where(is_ref, 0.0, lower)
         upper = np.where(is_ref, 0.0, upper)
         binned = [(v == lo_end and binned_lo) or (v == hi_end and binned_hi) for v in times]

@@ -63,6 +63,14 @@ def sample_facts(res) -> list[tuple[str, str]]:
     ]
 
 
+def reference_years_fact(years: pd.Series | None) -> list[tuple[str, str]]:
+    """The summary line naming each cohort's reference year (none without cohorts)."""
+    if years is None or years.empty:
+        return []
+    shown = ", ".join(f"cohort {g}: {y}" for g, y in years.items())
+    return [("Reference year by cohort", shown)]
+
+
 def _inference_facts(res) -> list[tuple[str, str]]:
     if res.df_terms is None:
         factor = f"{res.small_sample_factor:.6f} (K = {res.n_params})"
@@ -234,9 +242,14 @@ class EventStudyResult(TwfeFit, EventStudyEstimates):
     cov : pandas.DataFrame
         Their small-sample-corrected cluster-robust covariance.
     reference : int
-        The omitted event time.
+        The omitted event time (the spec's ``reference``; when every cohort's year at that
+        event time has no data, the latest event time they are measured against instead).
     window : tuple of int or None
         The binning window, if any.
+    reference_years : pandas.Series or None
+        Treated cohort -> the calendar year it is measured against: the year at event time
+        ``reference``, or, when that year has no data (2020 and 2021), the last observed year
+        before it. Event times in years with no data have no row.
     params, std_errors, cov, df, n_clusters, ...
         The inference facts of :class:`TwfeFit`.
     """
@@ -245,6 +258,7 @@ class EventStudyResult(TwfeFit, EventStudyEstimates):
     pretrend: PretrendTest | None
     reference: int
     window: tuple[int, int] | None
+    reference_years: pd.Series | None = None
 
     def _title(self) -> str:
         return "Event study (two-way fixed effects)"
@@ -254,6 +268,7 @@ class EventStudyResult(TwfeFit, EventStudyEstimates):
         pre = "no pre-period coefficients" if self.pretrend is None else str(self.pretrend)
         return (
             ("Reference event time", str(self.reference)),
+            *reference_years_fact(self.reference_years),
             ("Window", window),
             *_inference_facts(self),
             ("Pre-trend test", pre),

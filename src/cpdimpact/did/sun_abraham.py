@@ -20,12 +20,13 @@ from cpdimpact.did._common import (
     check_alpha,
     check_event_window,
     few_clusters,
+    gap_references,
     normalise_covariates,
     prepare_event_time,
     warn,
 )
 from cpdimpact.did._twfe import COV_TYPE, wald_f
-from cpdimpact.did.results import PretrendTest, sample_facts
+from cpdimpact.did.results import PretrendTest, reference_years_fact, sample_facts
 from cpdimpact.errors import (
     DesignError,
     EmptyComparisonGroupError,
@@ -73,6 +74,8 @@ class SunAbraham:
         never-treated units: use it for roll-outs that reach everyone.
     reference : int
         Event time omitted for every cohort (default -1, the last period before treatment).
+        A cohort whose year at this event time has no data (no KS2 tests in 2020 and 2021)
+        omits its last observed year before it instead (see Notes).
     window : tuple of int (lo, hi) or None
         Bin event times beyond ``lo`` and ``hi`` into the end points, per cohort, as
         :class:`~cpdimpact.did.EventStudy` does. A binned end estimates the cohort's average
@@ -105,6 +108,16 @@ class SunAbraham:
        with :math:`n_{e\ell}` the treated observations (rows, or weights) of cohort e at event
        time :math:`\ell`.
     3. The IW estimate :math:`\hat\nu_\ell = \sum_e \hat w_{e\ell}\,\hat\delta_{e\ell}`.
+
+    **Years with no data.** Event time is in years (:math:`\ell = t - E_i`) and the periods
+    are the years observed, so event times in a gap have no cell. A cohort whose year
+    :math:`E_i + r` has no data (a 2022 start with 2021 missing) omits its last observed year
+    before it instead (2019, :math:`\ell = -3`): each cohort's interactions are then relative
+    to its own last observed pre-year, as the base period of
+    :class:`~cpdimpact.did.StaggeredDiD` is. ``reference_years`` and the summary name the year
+    of every cohort. A cohort starting in a year with no data (2020, 2021) has its first cell
+    at the first observed year after its start. The pre-trend test uses the observed pre-period
+    estimates.
 
     Two post-treatment averages are reported. The headline :attr:`SunAbrahamResult.estimate`
     is the ATT weighting every post-treatment cohort-event-time cell by its treated
@@ -261,8 +274,14 @@ class SunAbraham:
             binned_lo = bool(np.any(event[treated_row] < lo))
             binned_hi = bool(np.any(event[treated_row] > hi))
             event = np.where(treated_row, np.clip(event, lo, hi), 0.0)
-        self._check_reference(cohort, event, treated_row)
-        cell_row = treated_row & (event != self.reference)
+        refs = gap_references(
+            period[keep], cohort[keep], treated_row[keep], self.reference, self.window
+        )
+        at_ref = refs.rows(cohort, event, treated_row)
+        self._check_reference(cohort, at_ref, treated_row)
+        if refs.note():
+            notes.append(refs.note())
+        cell_row = treated_row & ~at_ref
         if not np.any(cell_row & (event >= 0)):
             raise DesignError(
                 "no treated row is at or after its start (event time >= 0) in the estimation "
@@ -282,11 +301,12 @@ class SunAbraham:
         cell[rows] = code[key]
         cell_cohort = starts[present // span].astype(np.int64)
         cell_event = (present % span + e_min).astype(np.int64)
-        lo_end = int(min(cell_event.min(), self.reference))
-        hi_end = int(max(cell_event.max(), self.reference))
+        ref_times = sorted(set(refs.event_times.values()) - set(cell_event.tolist()))
+        lo_end = int(min(cell_event.min(), *ref_times))
+        hi_end = int(max(cell_event.max(), *ref_times))
         event_label = {
             e: _event_term(e, lo_end, hi_end, binned_lo, binned_hi)
-            for e in sorted({*cell_event.tolist(), self.reference})
+            for e in sorted({*cell_event.tolist(), *ref_times})
         }
         cell_names = [
             f"cohort={g}, {event_label[e]}" for g, e in zip(cell_cohort, cell_event, strict=True)
@@ -380,7 +400,7 @@ class SunAbraham:
             }
         )
 
-        event_study = self._event_study(agg, event_label, fit.df, binned_lo, binned_hi)
+        event_study = self._event_study(agg, event_label, fit.df, ref_times, binned_lo, binned_hi)
         event_cov = pd.DataFrame(
             agg.cov[: agg.n_event, : agg.n_event],
             index=pd.Index(agg.event_times, name="event_time"),
@@ -436,7 +456,8 @@ class SunAbraham:
             outcome=self.outcome,
             weights=self.weights,
             control=self.control_group,
-            reference=self.reference,
+            reference=refs.reported,
+            reference_years=refs.series(),
             window=self.window,
             n_always_treated_dropped=sample.n_always,
             alpha=self.alpha,
@@ -541,9 +562,9 @@ class SunAbraham:
             keep=keep, cohort=cohort, control_row=control_row, cohorts=cohorts, n_always=n_always
         )
 
-    def _check_reference(self, cohort, event, treated_row) -> None:
+    def _check_reference(self, cohort, at_ref_row, treated_row) -> None:
         starts = pd.unique(cohort[treated_row])
-        at_ref = pd.unique(cohort[treated_row & (event == self.reference)])
+        at_ref = pd.unique(cohort[at_ref_row])
         missing = np.setdiff1d(starts, at_ref)
         if missing.size:
             shown = ", ".join(f"{g:g}" for g in missing[:8])
@@ -553,8 +574,8 @@ class SunAbraham:
                 "reference period every cohort is observed in, or drop those cohorts' units."
             )
 
-    def _event_study(self, agg, event_label, df, binned_lo, binned_hi) -> pd.DataFrame:
-        times = sorted([*agg.event_times.tolist(), self.reference])
+    def _event_study(self, agg, event_label, df, ref_times, binned_lo, binned_hi) -> pd.DataFrame:
+        times = sorted([*agg.event_times.tolist(), *ref_times])
         pos = {int(e): k for k, e in enumerate(agg.event_times)}
         est = np.array([agg.estimate[pos[e]] if e in pos else 0.0 for e in times])
         var = np.diag(agg.cov)
@@ -562,7 +583,7 @@ class SunAbraham:
         se = np.array([np.sqrt(var[pos[e]]) if e in pos else np.nan for e in times])
         se_fixed = np.array([np.sqrt(var_fixed[pos[e]]) if e in pos else np.nan for e in times])
         lower, upper = interval(est, se, alpha=self.alpha, df=df)
-        is_ref = np.array([e == self.reference for e in times])
+        is_ref = np.array([e not in pos for e in times])
         lo_end, hi_end = min(times), max(times)
         return pd.DataFrame(
             {
@@ -917,6 +938,10 @@ class SunAbrahamResult(EventStudyEstimates):
         Always-treated units dropped before fitting.
     notes : tuple of str
         Warnings and sample decisions, repeated for the report.
+    reference_years : pandas.Series or None
+        Treated cohort -> the calendar year its effects are measured against: the year at event
+        time ``reference``, or, when that year has no data (2020 and 2021), the last observed
+        year before it. ``reference`` is the spec's unless every cohort moved.
     """
 
     event_study: pd.DataFrame
@@ -944,6 +969,7 @@ class SunAbrahamResult(EventStudyEstimates):
     n_always_treated_dropped: int
     alpha: float
     notes: tuple[str, ...] = ()
+    reference_years: pd.Series | None = None
 
     @property
     def inference(self) -> str:
@@ -982,6 +1008,7 @@ class SunAbrahamResult(EventStudyEstimates):
             ("Comparison", f"{self.control} ({int(comparison['n_units'].sum()):,} units)"),
             ("Treated cohorts", cohorts_text),
             ("Reference event time", str(self.reference)),
+            *reference_years_fact(self.reference_years),
             ("Window", window),
             ("Headline", f"{ATT}"),
             *sample_facts(self),

@@ -194,9 +194,19 @@ def _effect_size_note(result) -> str:
     )
 
 
+def _reference_words(event_study) -> str:
+    """Which year the event study measures against: the year before the start, or, when that
+    year has no data (2020, 2021), each cohort's last observed year before it."""
+    years = getattr(event_study, "reference_years", None)
+    if years is None or all(y == g - 1 for g, y in years.items()):
+        return "the year before the start"
+    shown = ", ".join(f"{y} for the {g} starters" for g, y in years.items())
+    return f"the last year with data before the start ({shown})"
+
+
 def _coefficients(result) -> pd.DataFrame:
     table = result.event_study.coefficients.reset_index()
-    reference = table["event_time"] == result.event_study.reference
+    reference = table["reference"].to_numpy(bool)  # with 2020-21 gaps, one per cohort
     shown = table[["event_time", "estimate", "std_error", "ci_lower", "ci_upper"]].astype(
         {"event_time": int}
     )
@@ -555,8 +565,8 @@ def evaluation_report(result) -> Document:
             "Event study",
             "event_study",
             "Effect by year relative to the start (outcome points)",
-            f"Estimates with {_level(result.event_study.alpha)} confidence intervals; the year "
-            f"before the start is the reference.",
+            f"Estimates with {_level(result.event_study.alpha)} confidence intervals; "
+            f"{_reference_words(result.event_study)} is the reference.",
             result.event_study.plot,
         )
         pretrend = result.event_study.pretrend
