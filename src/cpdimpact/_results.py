@@ -38,6 +38,7 @@ __all__ = [
     "interval",
     "p_value",
     "tidy_frame",
+    "years_without_data",
 ]
 
 #: Columns of every ``to_frame()`` table, in order.
@@ -157,6 +158,27 @@ def json_safe(value):
     if value is None or isinstance(value, bool | int | str):
         return value
     return str(value)  # dates, paths, enums: their printed form
+
+
+def years_without_data(years) -> tuple[int, ...]:
+    """Whole years between the first and the last of ``years`` that none of them is, in order.
+
+    The years with no data at all in a series, e.g. ``(2020, 2021)`` for KS2 results spanning
+    2017-2024 (no tests were sat in those summers). Empty when ``years`` are not whole numbers
+    (labels, dates) or span more than a thousand years (then they are not calendar years).
+    """
+    values = pd.unique(pd.Series(list(years), dtype=object).dropna())
+    try:
+        numbers = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return ()
+    if len(numbers) < 2 or not np.all(np.isfinite(numbers)) or np.any(numbers != np.round(numbers)):
+        return ()
+    seen = set(numbers.astype(np.int64).tolist())
+    first, last = min(seen), max(seen)
+    if last - first > 1000:
+        return ()
+    return tuple(y for y in range(first, last + 1) if y not in seen)
 
 
 class ResultFaces(ABC):

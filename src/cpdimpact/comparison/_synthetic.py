@@ -19,6 +19,15 @@ pre-periods :math:`t \le T_0`, then :math:`T_1` post-periods):
 
 Inference is placebo-in-space: each donor in turn plays the treated area (Abadie et al. 2010;
 Algorithm 4 of Arkhangelsky et al. 2021).
+
+Years with no data (no KS2 tests in 2020 and 2021) are not periods: the columns of :math:`Y`
+are the years observed, :math:`T_0` counts the observed years before the first programme year
+observed, and every sum over :math:`t` runs over observed years. Nothing in the three
+estimators uses the distance between years, so a panel with a gap gives exactly the weights and
+effect of the same panel relabelled as consecutive periods. A programme starting in a year with
+no data (a 2021 start) has its first measured effect in the next observed year (2022); the
+pre/post split is the same whichever missing year it started in. Results name the missing years
+(``years_without_data``) and their figures break lines across them.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from cpdimpact._guards import (
     require_indicator,
     require_variation,
 )
-from cpdimpact._results import EstimateResult, Summary, tidy_frame
+from cpdimpact._results import EstimateResult, Summary, tidy_frame, years_without_data
 from cpdimpact._validate import (
     check_alpha,
     check_bool,
@@ -228,6 +237,7 @@ class _Panel:
     years: tuple
     T0: int
     dropped: tuple  # donors dropped for missing cells
+    missing_years: tuple = ()  # whole years inside the span that no area has (a gap)
 
     @property
     def N0(self) -> int:
@@ -350,7 +360,15 @@ def _prepare(
         )
     Y = np.vstack([wide_y.loc[donors].to_numpy(float), wide_y.loc[treated_set].to_numpy(float)])
     require_variation(Y, outcome, where="across the areas and years used" if gappy else "")
-    return _Panel(Y, tuple(donors), tuple(treated_set), tuple(years.tolist()), T0, tuple(gappy))
+    return _Panel(
+        Y,
+        tuple(donors),
+        tuple(treated_set),
+        tuple(years.tolist()),
+        T0,
+        tuple(gappy),
+        years_without_data(years),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,6 +579,10 @@ class SyntheticResult(EstimateResult):
         estimate over the post-period).
     placebo_gaps
         Year-by-donor gaps of the placebo fits, on the same footing as ``gaps``.
+    years_without_data
+        Whole years inside the span of the data that no area has (``(2020, 2021)`` for a KS2
+        series over 2017-2024): not periods of the fit, left out of every path and effect,
+        named in the summary and drawn as breaks in the figures.
     """
 
     method: str
@@ -581,6 +603,7 @@ class SyntheticResult(EstimateResult):
     n_post: int
     pre_rmspe: float
     dropped_donors: tuple = ()
+    years_without_data: tuple = ()
     placebo_method: str = "every donor once"
     options: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -601,7 +624,8 @@ class SyntheticResult(EstimateResult):
 
     @property
     def effect_by_year(self) -> pd.Series:
-        """The post-period gaps: the effect in each programme year."""
+        """The post-period gaps: the effect in each observed programme year (none for a year
+        with no data)."""
         g = self.gaps
         return g[g.index >= self.first_treated].rename("effect")
 
@@ -645,7 +669,7 @@ class SyntheticResult(EstimateResult):
                 f"{len(self.placebo_effects) + 1}); RMSPE-ratio p {self.p_value_rmspe:.3f}",
             ),
             ("Treated", ", ".join(str(a) for a in self.treated_areas)),
-            ("Start", str(self.first_treated)),
+            ("Start", _start_text(self)),
             (
                 "Donor areas",
                 str(self.n_donors)
@@ -656,6 +680,7 @@ class SyntheticResult(EstimateResult):
                 ),
             ),
             ("Pre / post years", f"{self.n_pre} / {self.n_post}"),
+            *_gap_fact(self.years_without_data),
             ("Pre-period RMSE", f"{self.pre_rmspe:.4f}"),
             ("Unit weights", weights or "none"),
         ]
@@ -688,6 +713,7 @@ class SyntheticResult(EstimateResult):
                 "dropped_donors": [str(a) for a in self.dropped_donors],
                 "n_pre": self.n_pre,
                 "n_post": self.n_post,
+                "years_without_data": list(self.years_without_data),
                 "pre_rmspe": float(self.pre_rmspe),
                 "unit_weights": {str(k): float(v) for k, v in self.unit_weights.items()},
                 "time_weights": {str(k): float(v) for k, v in self.time_weights.items()},
@@ -702,7 +728,8 @@ class SyntheticResult(EstimateResult):
         """The classic figures; returns the matplotlib Axes.
 
         ``"trajectories"``: treated and synthetic outcome paths; ``"gaps"``: their difference;
-        ``"placebo"``: the treated gap over every donor's placebo gap.
+        ``"placebo"``: the treated gap over every donor's placebo gap. Lines break across years
+        with no data, which are shaded and labelled.
         """
         import matplotlib.pyplot as plt
 
@@ -711,11 +738,17 @@ class SyntheticResult(EstimateResult):
         years = np.asarray(self.treated_path.index)
         start = self.first_treated
         treated = ", ".join(str(a) for a in self.treated_areas)
+        missing = self.years_without_data
+
+        def line(values):
+            return _broken(years, values, missing)
+
+        _shade_missing(ax, missing)
+
         if kind == "trajectories":
-            ax.plot(years, self.treated_path.to_numpy(), color="black", label=treated)
+            ax.plot(*line(self.treated_path), color="black", label=treated)
             ax.plot(
-                years,
-                self.synthetic_path.to_numpy(),
+                *line(self.synthetic_path),
                 color="C0",
                 linestyle="--",
                 label=f"synthetic ({self.method})",
@@ -729,15 +762,13 @@ class SyntheticResult(EstimateResult):
             ax.set_ylabel("outcome")
             ax.legend(loc="best", frameon=False)
         elif kind == "gaps":
-            ax.plot(years, self.gaps.to_numpy(), color="black", marker="o")
+            ax.plot(*line(self.gaps), color="black", marker="o")
             ax.axhline(0, color="grey", linewidth=0.8)
             ax.set_ylabel("treated minus synthetic")
         elif kind == "placebo":
             for col in self.placebo_gaps.columns:
-                ax.plot(
-                    years, self.placebo_gaps[col].to_numpy(), color="grey", alpha=0.4, linewidth=0.8
-                )
-            ax.plot(years, self.gaps.to_numpy(), color="black", linewidth=2, label=treated)
+                ax.plot(*line(self.placebo_gaps[col]), color="grey", alpha=0.4, linewidth=0.8)
+            ax.plot(*line(self.gaps), color="black", linewidth=2, label=treated)
             ax.axhline(0, color="grey", linewidth=0.8)
             ax.set_ylabel("gap (grey: donor placebos)")
             ax.legend(loc="best", frameon=False)
@@ -747,6 +778,67 @@ class SyntheticResult(EstimateResult):
         ax.set_xlabel("year")
         ax.set_title(self.label)
         return ax
+
+
+def _gap_fact(missing: tuple) -> tuple[tuple[str, str], ...]:
+    """The summary line naming the years with no data (none when there are none)."""
+    if not missing:
+        return ()
+    return (("Years with no data", ", ".join(str(y) for y in missing) + " (not periods)"),)
+
+
+def _start_text(result: SyntheticResult) -> str:
+    """The first programme year, saying so when years with no data come just before it."""
+    start = result.first_treated
+    last_pre = result.time_weights.index[-1]
+    between = [y for y in result.years_without_data if last_pre < y < start]
+    if not between:
+        return str(start)
+    return f"{start} (first programme year with data; none in {', '.join(map(str, between))})"
+
+
+def _gap_notes(panel: _Panel) -> tuple[str, ...]:
+    """What a gap in the years means for this fit, in words for the summary."""
+    if not panel.missing_years:
+        return ()
+    named = ", ".join(str(y) for y in panel.missing_years)
+    T1 = len(panel.years) - panel.T0
+    notes = [
+        f"No data in {named}: the periods are the {len(panel.years)} observed years "
+        f"({panel.T0} before the start, {T1} after); weights are fitted on the observed "
+        "pre-period years and effects are reported for observed years only."
+    ]
+    last_pre, first_post = panel.years[panel.T0 - 1], panel.years[panel.T0]
+    between = [y for y in panel.missing_years if last_pre < y < first_post]
+    if between:
+        notes.append(
+            f"No data between the last year before the programme ({last_pre}) and the first "
+            f"programme year observed ({first_post}): a start in "
+            f"{' or '.join(str(y) for y in between)} gives the same pre/post split; effects "
+            "in those years are not measured."
+        )
+    return tuple(notes)
+
+
+def _broken(years, values, missing) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of a line by year, with NaN at the years with no data so the line breaks there."""
+    series = pd.Series(np.asarray(values, dtype=float), index=list(years))
+    if missing:
+        series = series.reindex(sorted([*series.index, *missing]))
+    return np.asarray(series.index), series.to_numpy()
+
+
+def _shade_missing(ax, missing) -> None:
+    """Shade each year with no data and label the first span once ("no data")."""
+    for k, y in enumerate(missing):
+        ax.axvspan(
+            y - 0.5,
+            y + 0.5,
+            color="0.9",
+            hatch="//",
+            linewidth=0,
+            label="no data" if k == 0 else None,
+        )
 
 
 def _midpoint(years, start):
@@ -836,9 +928,10 @@ def _result(
         n_post=int(len(panel.years) - T0),
         pre_rmspe=float(np.sqrt(np.mean(gap[:T0] ** 2))),
         dropped_donors=panel.dropped,
+        years_without_data=panel.missing_years,
         placebo_method=placebo_method,
         options=options,
-        notes=notes,
+        notes=(*notes, *_gap_notes(panel)),
         alpha=alpha,
     )
 
@@ -944,6 +1037,13 @@ class SyntheticDiD(_AreaSpec):
     problems are solved by Frank-Wolfe with exact line search exactly as the synthdid R package
     (version 0.0.9) does, including its sparsification and stopping rule, so estimates agree
     with it (Prop 99: -15.60).
+
+    Years with no data: the periods are the observed years. :math:`T_0` is the number of
+    observed years before the first observed programme year, the time weights :math:`\lambda`
+    are over those years only, :math:`\hat\sigma` takes differences between consecutive
+    observed pre-period years (2019 to 2022 counts as one step across the 2020-21 gap, as synthdid
+    would on the same matrix), and ``effect_by_year`` has a row for each observed programme
+    year. The result names the missing years (``years_without_data``).
 
     References
     ----------
@@ -1099,6 +1199,10 @@ class SyntheticControl(_AreaSpec):
 
     Only one treated area: for a block of areas starting together use
     ``SyntheticDiD(method="sc")``, which matches their average.
+
+    Years with no data (a year no area has) are not periods: the weights match the observed
+    pre-period years, :math:`T_0` counts them, the effect averages the observed programme years
+    and the result names the missing years (``years_without_data``).
 
     References
     ----------
@@ -1318,40 +1422,43 @@ class SyntheticComparison(EstimateResult):
             title="One treated area: synthetic control, synthetic DiD and DiD",
             facts=(
                 ("Treated", ", ".join(str(a) for a in first.treated_areas)),
-                ("Start", str(first.first_treated)),
+                ("Start", _start_text(first)),
                 ("Donor areas", str(first.n_donors)),
                 ("Pre / post years", f"{first.n_pre} / {first.n_post}"),
+                *_gap_fact(first.years_without_data),
                 ("Standard errors", f"placebo ({first.placebo_method})"),
             ),
             table=table,
+            notes=tuple(n for n in first.notes if n.startswith("No data")),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {m: r.to_dict() for m, r in self.results.items()}
 
     def plot(self, *, ax=None):
-        """Treated path and each method's synthetic path on one Axes."""
+        """Treated path and each method's synthetic path on one Axes (lines break across years
+        with no data, which are shaded)."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(6.5, 4))
         first = next(iter(self.results.values()))
         years = np.asarray(first.treated_path.index)
+        missing = first.years_without_data
         ax.plot(
-            years,
-            first.treated_path.to_numpy(),
+            *_broken(years, first.treated_path, missing),
             color="black",
             linewidth=2,
             label=", ".join(str(a) for a in first.treated_areas),
         )
         for k, (m, r) in enumerate(self.results.items()):
             ax.plot(
-                years,
-                r.synthetic_path.to_numpy(),
+                *_broken(years, r.synthetic_path, missing),
                 linestyle="--",
                 color=f"C{k}",
                 label=f"{m}: {r.estimate:.2f}",
             )
+        _shade_missing(ax, missing)
         ax.axvline(
             _midpoint(years, first.first_treated), color="grey", linestyle=":", linewidth=0.8
         )

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._guards import check_absorbing
-from .._results import EstimateResult, tidy_frame
+from .._results import EstimateResult, tidy_frame, years_without_data
 from .._validate import check_bool
 from ..did import FIRST_TREATED
 from ..errors import (
@@ -72,6 +72,14 @@ class MultilevelDiD:
         (see its Notes: the point estimate is the weighted one; the model-based standard error
         treats the weights as precisions). They enter both the model and the unconditional
         model behind ``effect_size_sd``. Rows of weight zero are excluded and counted.
+
+    Notes
+    -----
+    Years with no data (no KS2 tests in 2020 and 2021): :math:`\lambda_t` is estimated for the
+    observed years only, so the comparison of exposed and unexposed records runs over the years
+    that exist and nothing assumes the years are consecutive; a school first exposed in a year
+    with no data (a 2021 start) simply has its first exposed records in the next observed year.
+    The result names the missing years (``years_without_data``).
 
     Examples
     --------
@@ -215,6 +223,7 @@ class MultilevelDiD:
             effect_size_sd=float(np.sqrt(total)),
             alpha=self.alpha,
             notes=fit.notes if self.weights is not None else (),
+            years_without_data=years_without_data(frame[self.time].dropna().unique()),
         )
 
 
@@ -242,6 +251,9 @@ class MultilevelDiDResult(EstimateResult):
         The unconditional model of the comparison arm behind ``effect_size_sd``.
     effect_size_sd
         Square root of that model's total (between + within) variance.
+    years_without_data
+        Whole years inside the span of the data with no record at all (``(2020, 2021)`` for
+        KS2 results over 2017-2024): they have no year effect and are named in the summary.
     """
 
     term: str
@@ -253,6 +265,7 @@ class MultilevelDiDResult(EstimateResult):
     effect_size_sd: float
     alpha: float
     notes: tuple[str, ...] = ()
+    years_without_data: tuple[int, ...] = ()
 
     effect_size_sd_source = (
         "total (between + within) variance of an unconditional multilevel model of the "
@@ -299,6 +312,16 @@ class MultilevelDiDResult(EstimateResult):
             ("variance components", "; ".join(f"{k} {v:.4g}" for k, v in vc.items())),
             ("effect-size SD", f"{self.effect_size_sd:.4f}"),
             ("observations", str(self.n_obs)),
+        ) + (
+            (
+                (
+                    "years with no data",
+                    ", ".join(map(str, self.years_without_data))
+                    + " (no year effect; the observed years are the periods)",
+                ),
+            )
+            if self.years_without_data
+            else ()
         )
 
     def plot(self, *, ax=None):
