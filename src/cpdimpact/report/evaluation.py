@@ -35,6 +35,7 @@ from ..evaluation.result import (
 from ._blocks import Figure, Heading, Paragraph, Table
 from ._document import Document
 from ._figures import _ARM_LABELS, count_text, plot_flow_diagram, plot_forest
+from ._headline import headline_paragraph
 from ._privacy import published_table
 
 __all__ = [
@@ -535,13 +536,21 @@ def evaluation_report(result) -> Document:
         if options.suppress_below
         else "Counts are not suppressed."
     )
+    # The answer in words first, then the numbers, then what limits them (the caveats sit
+    # beside the finding, not below the design).
+    caveats = _caveats(result)
     blocks += [
         Heading("Headline findings", level=2),
+        Paragraph(headline_paragraph(result)),
         Table(
             headline_table(result, suppress_below=options.suppress_below),
             caption="Impact on attainment",
             notes=tuple(head_notes),
         ),
+    ]
+    if caveats:
+        blocks += [Heading("Caveats", level=3), *(Paragraph(c) for c in caveats)]
+    blocks += [
         *subgroup_figure_blocks(result),
         Heading("Design", level=2),
         Paragraph(_design_text(result)),
@@ -554,9 +563,6 @@ def evaluation_report(result) -> Document:
             )
         )
     blocks += _comparison_blocks(result, options.suppress_below)
-    caveats = _caveats(result)
-    if caveats:
-        blocks += [Heading("Caveats", level=3), *(Paragraph(c) for c in caveats)]
 
     if result.staggered is not None:
         blocks += _staggered_section(result, options.suppress_below)
