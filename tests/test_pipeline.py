@@ -368,7 +368,10 @@ def test_staggered_report_sections(hub_result):
     assert "uniform band" in event
     assert "| Event time | Estimate | SE | CI lower | CI upper | Uniform band lower |" in event
     pre = result.staggered.pretrend
-    assert f"\u03c7\u00b2({pre.df}) = {pre.statistic:.2f}, p = {pre.p_value:.3f}" in event
+    assert (
+        f"p = {pre.p_value:.3f} (Wald chi-squared statistic {pre.statistic:.2f} on {pre.df} "
+        "degrees of freedom)"
+    ) in event
     assert "### Effects by start cohort and by year" in event
     assert "| Start cohort | Estimate |" in event and "| Year | Estimate |" in event
     assert "All cohorts (weighted by cohort size)" in event

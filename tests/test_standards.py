@@ -626,7 +626,7 @@ def test_thresholds_are_visible_parameters_and_marked_unverified():
     custom = padlocks(design="pilot", design_padlocks={"pilot": 2})
     assert custom.proposed == 2
     assert "UNVERIFIED" in propose_padlocks.__doc__.upper()
-    assert "UNVERIFIED" in str(padlocks().summary())
+    assert "thresholds for design, MDES and attrition are unverified" in str(padlocks().summary())
     assert padlocks().steps["rule"].str.contains("unverified").any()
 
 

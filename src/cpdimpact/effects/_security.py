@@ -67,8 +67,8 @@ EEF_THREATS: tuple[str, ...] = (
 _LEVELS = ("low", "moderate", "high")
 _DIRECTIONS = ("unknown", "inflates", "deflates")
 _UNVERIFIED = (
-    "The per-padlock thresholds for design, MDES and attrition are UNVERIFIED (the "
-    "assistant's reading of the EEF classification guidance); check them against the guidance "
+    "The per-padlock thresholds for design, MDES and attrition are unverified: they are the "
+    "assistant's reading of the EEF classification guidance; check them against the guidance "
     "your report follows. The assistant proposes; the evaluator decides."
 )
 

@@ -346,6 +346,15 @@ def analysis_rows(evaluation: Evaluation, pupils: pd.DataFrame, cohort, spec) ->
     return frame
 
 
+#: The estimand of a panel estimator whose schools count equally (the report's technical
+#: appendix says how to weight them by their pupils instead).
+SCHOOLS_EQUALLY = (
+    "schools: every school counts equally whatever its size, in each group-time effect (mean "
+    "changes of school-year means) and in the cohort shares that average them (numbers of "
+    "schools)"
+)
+
+
 def estimand_weighting(evaluation: Evaluation, estimator) -> str:
     """Whose average effect ``estimator`` estimates in ``evaluation``, in words."""
     spec = weighted(evaluation, estimator)
@@ -359,11 +368,7 @@ def estimand_weighting(evaluation: Evaluation, estimator) -> str:
             )
         if spec.weights is not None:
             return f"schools weighted by {spec.weights!r} (sampling weights)"
-        return (
-            "schools: every school counts equally whatever its size, in each group-time effect "
-            "(mean changes of school-year means) and in the cohort shares that average them "
-            "(numbers of schools); Evaluation(weighting='pupils') weights schools by their pupils"
-        )
+        return SCHOOLS_EQUALLY
     if getattr(spec, "weights", None) not in (None, "n_pupils", WEIGHT, WEIGHT_X_PUPILS):
         return f"pupil records weighted by {spec.weights!r}"
     return f"pupils: every analysed pupil record counts once{design}"

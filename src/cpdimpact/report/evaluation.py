@@ -32,6 +32,7 @@ from ..evaluation.result import (
     inference_text,
     plot_staggered_event_study,
 )
+from ..evaluation.stages import SCHOOLS_EQUALLY
 from ._blocks import Figure, Heading, Paragraph, Table
 from ._document import Document
 from ._figures import _ARM_LABELS, count_text, plot_flow_diagram, plot_forest
@@ -108,8 +109,10 @@ def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataF
 
 
 def _design_text(result) -> str:
-    cohort, spec = result.cohort, result.evaluation
-    did = result.groups[0].did
+    """The design in plain words: which years, who counts as exposed, the comparison group,
+    the covariates and whose average effect. The method and its inference are in the
+    technical appendix (:func:`_method_text`)."""
+    cohort = result.cohort
     starts = _starts_text(cohort.start_years)
     comparison = {
         "never_treated": "schools that never took part",
@@ -124,6 +127,35 @@ def _design_text(result) -> str:
     }[cohort.spec.exposure]
     years = cohort.spec.lag
     lag = f", after a lag of {years} year{'s' if years > 1 else ''}" if years else ""
+    # covariates under the user's own column names
+    names = getattr(cohort, "user_columns", None) or {}
+    covariates = [names.get(c, c) for c in (result.estimator.covariates or ())]
+    adjusted = (
+        f"Adjusted for: {', '.join(covariates)}."
+        if covariates
+        else "Not adjusted for pupil characteristics."
+    )
+    return (
+        f"{_design_name(result)}. {year_convention(min(cohort.start_years))} {starts}; "
+        f"{exposure}{lag}. The comparison group is {comparison}. {adjusted} Years analysed: "
+        f"{min(cohort.years)}-{max(cohort.years)}. Whose average effect: "
+        f"{result.estimand_weighting}. The method and how its uncertainty was measured are in "
+        "the technical appendix."
+    )
+
+
+def _design_name(result) -> str:
+    """The design's name in words, without the estimator's options (the first clause of its
+    description, up to the first colon or parenthesis)."""
+    model = result.estimator.describe().split("; ")[0]
+    return re.split(r"[:(]", model, maxsplit=1)[0].strip()
+
+
+def _method_text(result) -> str:
+    """The method for the technical appendix: the estimator as it describes itself, the rows
+    it was fitted on and how the standard errors were computed."""
+    cohort, spec = result.cohort, result.evaluation
+    did = result.groups[0].did
     estimator = result.estimator
     rows = fitted_rows(estimator, spec.level)
     fitted_on = {
@@ -137,16 +169,8 @@ def _design_text(result) -> str:
     model = estimator.describe().split("; ")[0]
     if getattr(estimator, "unit", None) == "unit":
         model = re.sub(r"\bunit\b", cohort.unit, model)
-    covariates = ", ".join(estimator.covariates) or "none"
-    # said once: in the estimator's clause when it names them, else here
-    adjusted = "" if "adjusting for" in model else f" Pupil covariates: {covariates}."
-    inference = inference_text(did)
-    return (
-        f"{model}, fitted on {fitted_on}. {year_convention(min(cohort.start_years))} {starts}; "
-        f"{exposure}{lag}. The comparison group is {comparison}.{adjusted} {inference} Years "
-        f"analysed: {min(cohort.years)}-{max(cohort.years)}. Whose average effect: "
-        f"{result.estimand_weighting}."
-    )
+    inference = inference_text(did) if did is not None else ""
+    return f"{model}, fitted on {fitted_on}. {inference}".strip()
 
 
 def _starts_text(start_years) -> str:
@@ -166,6 +190,14 @@ def _and(words) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+#: An estimator's name for one group-time effect, ``ATT(2019,2021)``: the report says it in words.
+_GROUP_TIME = re.compile(r"ATT\((\d+),\s*(\d+)\)")
+
+
+def _group_time_words(match: re.Match) -> str:
+    return f"the {match.group(1)} starters in {match.group(2)}"
+
+
 def _caveats(result) -> list[str]:
     """Warnings raised while estimating (few clusters, staggered timing), the cohort's
     selection-on-a-dip check when it found a dip, and any other warning of the run, each once.
@@ -182,7 +214,7 @@ def _caveats(result) -> list[str]:
         notes += list(result.event_study.notes)
     notes = [user_message(n, result.cohort) for n in notes]
     notes += [w.message for w in getattr(result, "warnings", ())]
-    return list(dict.fromkeys(notes))
+    return list(dict.fromkeys(_GROUP_TIME.sub(_group_time_words, n) for n in notes))
 
 
 def _effect_size_note(result) -> str:
@@ -335,10 +367,10 @@ def _staggered_section(result, threshold: int) -> list:
     if pre is not None:
         blocks.append(
             Paragraph(
-                f"Wald test that every pre-programme group-time effect is zero (Callaway & "
-                f"Sant'Anna 2021): \u03c7\u00b2({pre.df}) = {pre.statistic:.2f}, "
-                f"p = {pre.p_value:.3f}. A non-significant test does not prove parallel "
-                f"trends; it may lack power (Roth 2022)."
+                f"Test that every pre-programme group-time effect is zero (Callaway & "
+                f"Sant'Anna 2021): p = {pre.p_value:.3f} (Wald chi-squared statistic "
+                f"{pre.statistic:.2f} on {pre.df} degrees of freedom). A non-significant test "
+                f"does not prove parallel trends; it may lack power (Roth 2022)."
             )
         )
     notes = [
@@ -580,9 +612,10 @@ def evaluation_report(result) -> Document:
             blocks.append(
                 Paragraph(
                     f"Joint test that all pre-programme coefficients are zero: "
-                    f"F({pretrend.df_num:g}, {pretrend.df_denom:g}) = {pretrend.statistic:.2f}, "
-                    f"p = {pretrend.p_value:.3f}. A non-significant test does not prove "
-                    f"parallel trends; it may lack power (Roth 2022)."
+                    f"p = {pretrend.p_value:.3f} (F statistic {pretrend.statistic:.2f} on "
+                    f"{pretrend.df_num:g} and {pretrend.df_denom:g} degrees of freedom). A "
+                    f"non-significant test does not prove parallel trends; it may lack power "
+                    f"(Roth 2022)."
                 )
             )
         blocks.append(
@@ -639,14 +672,7 @@ def evaluation_report(result) -> Document:
     blocks += _attrition_blocks(result, options.suppress_below)
     blocks += _cost_blocks(result)
     blocks += _security_blocks(result)
-    blocks += [
-        Heading("Reproducibility", level=2),
-        Paragraph(
-            f"cpdimpact {result.version}; input fingerprint {result.fingerprint}; seed "
-            f"{result.seed}. The full specification and every number above are in "
-            f"results.json."
-        ),
-    ]
+    blocks += _appendix_blocks(result)
     return Document(
         title=options.title,
         blocks=tuple(blocks),
@@ -884,8 +910,8 @@ def _cost_blocks(result) -> list:
     cost = result.cost
     if cost is None:
         text = (
-            "The programme's cost was not given (ReportOptions(cost=ProgrammeCost(...)) or "
-            "[report.cost] in the spec file), so no cost rating is shown."
+            "The programme's cost was not given, so no cost rating is shown (the technical "
+            "appendix says how to add it)."
         )
         return [Heading("Cost", level=2), Paragraph(text)]
     return [
@@ -898,6 +924,49 @@ def _cost_blocks(result) -> list:
     ]
 
 
+def _appendix_blocks(result) -> list:
+    """The technical appendix: the method and its inference, the options that would complete
+    the report (as code: the only place it appears), and what makes the report reproducible."""
+    blocks = [
+        Heading("Technical appendix", level=2),
+        Heading("Method", level=3),
+        Paragraph(_method_text(result)),
+    ]
+    options = []
+    if result.cost is None:
+        options.append(
+            "Cost: give ReportOptions(cost=ProgrammeCost(...)) in Python or [report.cost] in the "
+            "spec file for the EEF cost rating."
+        )
+    security = result.evaluation.report.security
+    if security is not None and security.mdes is None:
+        options.append(
+            "Minimum detectable effect size: give the one planned at the design stage as "
+            "SecurityOptions(mdes=...) ([report.security] mdes in the spec file)."
+        )
+    if result.estimand_weighting == SCHOOLS_EQUALLY:
+        options.append(
+            "Weighting: Evaluation(weighting='pupils') ([evaluation] weighting in the spec "
+            "file) weights each school by its pupils instead of counting schools equally."
+        )
+    if options:
+        blocks += [Heading("Options for this report", level=3), *map(Paragraph, options)]
+    blocks += [
+        Heading("Reproducibility", level=3),
+        Paragraph(
+            f"cpdimpact {result.version}; input fingerprint {result.fingerprint}; "
+            + (
+                f"seed {result.seed}."
+                if result.seed is not None
+                else "no seed set (estimates with random draws, such as bootstrap intervals, "
+                "can differ slightly between runs)."
+            )
+            + " The full specification and every number above are in results.json."
+        ),
+    ]
+    return blocks
+
+
 def _security_blocks(result) -> list:
     assessment = result.security
     if assessment is None:
@@ -908,8 +977,8 @@ def _security_blocks(result) -> list:
         "MDES as given by the evaluator."
         if options.mdes is not None
         else f"MDES computed after the fact from the analysis' standard error "
-        f"({result.analysis_mdes:.2f}); the EEF asks for the MDES at the design stage: give it "
-        f"as SecurityOptions(mdes=...)."
+        f"({result.analysis_mdes:.2f}); the EEF asks for the MDES at the design stage (the "
+        f"technical appendix says how to give it)."
     )
     if assessment.final is None:
         verdict = (

@@ -1,0 +1,111 @@
+"""No code, option names or formulas in the main text of a report (issue 16): they belong in
+the technical appendix. Scanned on the demo, a staggered national roll-out with the security
+section, a matched comparison and a report with a tiny subgroup."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import pytest
+
+from cpdimpact import CohortSpec, Evaluation, ReportOptions
+from cpdimpact.comparison import NearestMatching
+from cpdimpact.datasets import city_partnership, hub_rollout
+from cpdimpact.errors import CpdImpactWarning
+from cpdimpact.pipeline import SecurityOptions
+
+#: What code and formulas look like in prose, each with a name for the failure message.
+CODE = {
+    "a call": re.compile(r"\b[A-Za-z_][A-Za-z0-9_.]*\((?!\d{4}\b)"),
+    "an identifier with underscores": re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b"),
+    "a keyword argument": re.compile(r"\b\w+=\S"),
+    "a code span": re.compile(r"`"),
+    "a spec-file section": re.compile(r"\\?\[[a-z]+(\.[a-z]+)?\\?\]"),
+    "a formula": re.compile(r"\b[A-Z]\s*/\s*\(|\bsqrt\b|\(\w+\s*-\s*1\)"),
+    "capitals for emphasis": re.compile(r"\bUNVERIFIED\b"),
+    "a Python value": re.compile(r"\b(None|True|False|nan)\b"),
+}
+
+
+def _main_text(markdown: str) -> str:
+    """The report before its technical appendix, without figure file names."""
+    main = markdown.split("## Technical appendix")[0]
+    return re.sub(r"\]\(figures/[^)]*\)", "]", main)
+
+
+def _offences(markdown: str) -> list[str]:
+    text = _main_text(markdown)
+    found = []
+    for what, pattern in CODE.items():
+        for match in pattern.finditer(text):
+            start = max(0, match.start() - 60)
+            found.append(f"{what}: ...{text[start : match.end() + 40]!r}")
+    return found
+
+
+def _quiet(evaluation, records):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        return evaluation.run(records)
+
+
+def _tiny_subgroup():
+    records = city_partnership(seed=7, scale=0.3)
+    pupils = records.pupils.copy()
+    school = sorted(set(records.participation["school"]))[0]
+    pupils["looked_after"] = 0
+    few = pupils[pupils["school"] == school].groupby("year").head(1).index
+    pupils.loc[few, "looked_after"] = 1
+    return records.__class__(
+        pupils=pupils,
+        participation=records.participation,
+        schools=records.schools,
+        teachers=records.teachers,
+    )
+
+
+REPORTS = {
+    "demo": lambda: _quiet(
+        Evaluation(subgroups=("fsm",), seed=1, report=ReportOptions(security=SecurityOptions())),
+        city_partnership(seed=7, scale=0.3),
+    ),
+    "staggered": lambda: _quiet(
+        Evaluation(seed=3, subgroups=("fsm",), report=ReportOptions(security=SecurityOptions())),
+        hub_rollout(seed=2, scale=0.2),
+    ),
+    "matched": lambda: _quiet(
+        Evaluation(
+            cohort=CohortSpec(covariates=("prior",)),
+            comparison=NearestMatching(covariates=("fsm_share",)),
+            seed=2,
+        ),
+        city_partnership(seed=4, scale=0.3),
+    ),
+    "tiny subgroup": lambda: _quiet(
+        Evaluation(subgroups=("fsm", "looked_after"), gaps=("fsm",), seed=4), _tiny_subgroup()
+    ),
+}
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_no_code_or_formula_in_the_main_text(name):
+    result = REPORTS[name]()
+    markdown = result.report().to_markdown()
+    assert "## Technical appendix" in markdown
+    offences = [o for o in _offences(markdown) if "looked_after" not in o]
+    assert not offences, "\n".join(offences)
+
+
+def test_the_scanner_finds_what_it_looks_for():
+    # each pattern catches the thing it names, so a clean report is not a blind scanner
+    samples = [
+        "give ReportOptions(cost=ProgrammeCost(...)) or [report.cost]",
+        "StaggeredDiD(...).fit(...).aggregate('dynamic')",
+        "small-sample factor G/(G-1)*(N-1)/(N-K)",
+        "seed None and thresholds UNVERIFIED",
+        "the column first_treated and `code`",
+    ]
+    for sample in samples:
+        assert _offences(sample), sample
+    assert not _offences("Test of pre-programme effects (Roth 2022): p = 0.738 (F on 3 and 9).")
