@@ -127,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(result.summary())
         print()
-    for name in ("report.html", "report.md", "results.json"):
+    for name in ("report.html", "report.md", "report.docx", "results.json"):
         if name in paths:
             print(f"{name}: {paths[name]}")
     return EXIT_OK
