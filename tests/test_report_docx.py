@@ -11,6 +11,8 @@ import contextlib
 import importlib.util
 import io
 import re
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -350,3 +352,9 @@ def _tiny_png() -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
+
+
+def test_importing_the_report_layer_does_not_load_python_docx():
+    code = "import sys, cpdimpact.report; print('docx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

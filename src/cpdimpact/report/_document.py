@@ -11,7 +11,6 @@ from types import MappingProxyType
 
 from ..errors import InvalidValueError
 from ._blocks import BLOCK_TYPES, Block, Figure, Heading, Paragraph, Table, check_name
-from ._docx import render_docx
 from ._format import json_value, md_escape, metadata_text, one_line
 
 __all__ = ["Document"]
@@ -254,6 +253,10 @@ class Document:
         return self._docx({f.name: f.png() for f in self.figures})
 
     def _docx(self, pngs: Mapping[str, bytes]) -> bytes:
+        # Imported when a Word file is wanted: python-docx and lxml take ~0.15 s to import, as
+        # matplotlib is imported only when a figure is drawn.
+        from ._docx import render_docx
+
         return render_docx(self.title, self.blocks, self.metadata, pngs)
 
     # -- JSON ----------------------------------------------------------------------------
