@@ -28,7 +28,7 @@ def test_city_partnership_on_simulated_data(tmp_path, capsys):
     assert example.main(["--out", str(tmp_path), "--scale", "0.3", "--seed", "5"]) == 0
     out = capsys.readouterr().out
     assert "Simulated truth" in out
-    for name in ("report.html", "report.md", "results.json"):
+    for name in ("report.html", "report.md", "report.docx", "results.json"):
         assert (tmp_path / name).stat().st_size > 0
     payload = json.loads((tmp_path / "results.json").read_text())
     assert payload["seed"] == 5

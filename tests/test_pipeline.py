@@ -119,7 +119,7 @@ def small_result():
 def test_save_writes_report_files(small_result, tmp_path):
     _, result = small_result
     paths = result.save(tmp_path)
-    assert {"report.html", "report.md", "results.json"} <= set(paths)
+    assert {"report.html", "report.md", "report.docx", "results.json"} <= set(paths)
     assert (tmp_path / "figures" / "event_study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "figures" / "trends.png").exists()
     md = (tmp_path / "report.md").read_text()

@@ -218,12 +218,22 @@ def test_json_dict_is_plain_data(figure):
 def test_save_writes_files(tmp_path, figure):
     doc = tiny_document(figure)
     paths = doc.save(tmp_path / "out")
-    assert sorted(paths) == ["figures/event_study.png", "report.html", "report.md"]
+    assert sorted(paths) == [
+        "figures/event_study.png",
+        "report.docx",
+        "report.html",
+        "report.md",
+    ]
     assert paths["report.md"].read_text(encoding="utf-8") == doc.to_markdown()
     assert paths["report.html"].read_text(encoding="utf-8") == doc.to_html()
     assert paths["figures/event_study.png"].read_bytes() == doc.figures[0].png()
     again = doc.save(tmp_path / "again", stem="summary")
-    assert sorted(again) == ["figures/event_study.png", "summary.html", "summary.md"]
+    assert sorted(again) == [
+        "figures/event_study.png",
+        "summary.docx",
+        "summary.html",
+        "summary.md",
+    ]
     assert again["summary.md"].read_bytes() == paths["report.md"].read_bytes()
     assert b"\r\n" not in again["summary.md"].read_bytes()
 

@@ -127,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(result.summary())
         print()
-    for name in ("report.html", "report.md", "results.json"):
+    for name in ("report.html", "report.md", "report.docx", "results.json"):
         if name in paths:
             print(f"{name}: {paths[name]}")
     return EXIT_OK
@@ -165,8 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run the evaluation a TOML spec describes and write the report folder",
         description="Run the evaluation described by a TOML spec file (see docs/cli.md; "
-        "`cpdimpact init` writes a starter) and write report.html, report.md, results.json "
-        "and the figures to its [output] dir. Exit codes: 0 success, 2 spec error, 3 data "
+        "`cpdimpact init` writes a starter) and write report.html, report.md, report.docx, "
+        "results.json and the figures to its [output] dir. Exit codes: 0 success, 2 spec error, 3 data "
         "error, 4 estimation error, 5 output not writable.",
     )
     run.add_argument("spec", type=Path, help="the spec file, e.g. evaluation.toml")

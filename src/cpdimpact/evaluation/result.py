@@ -367,10 +367,11 @@ class EvaluationResult(HtmlFromSummary):
         return _publisher().evaluation_report(self)
 
     def save(self, folder: str | Path) -> dict[str, Path]:
-        """Write ``report.html``, ``report.md``, ``results.json`` and the figures to ``folder``.
+        """Write ``report.html``, ``report.md``, ``report.docx``, ``results.json`` and the figures.
 
-        Returns the written paths by name. For the same input and seed, ``results.json`` and
-        ``report.md`` are byte-identical across runs and machines.
+        Returns the written paths by name (see :func:`cpdimpact.report.publish.save`). For the
+        same input and seed, ``results.json`` and ``report.md`` are byte-identical across runs
+        and machines, and ``report.docx`` across runs.
         """
         return _publisher().save(self, folder)
 

@@ -1,8 +1,9 @@
 """Publishable reports: documents of headings, paragraphs, tables and figures.
 
 A :class:`Document` renders to GitHub-flavoured Markdown, to one self-contained HTML file
-(inline CSS, figures embedded, no scripts or external links) and to JSON-safe data; the same
-blocks always give byte-identical output. The layer is generic: it knows nothing about
+(inline CSS, figures embedded, no scripts or external links), to a Word document (real headings
+and tables, figures embedded) and to JSON-safe data; the same blocks always give byte-identical
+output. The layer is generic: it knows nothing about
 difference-in-differences or any estimator.
 
 Reports must never contain pupil-level rows: :class:`Table` refuses pupil identifiers and

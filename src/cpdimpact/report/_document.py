@@ -1,4 +1,4 @@
-"""A report document and its three renderings: Markdown, self-contained HTML and JSON."""
+"""A report document and its renderings: Markdown, self-contained HTML, Word and JSON."""
 
 from __future__ import annotations
 
@@ -86,7 +86,8 @@ class Document:
     Notes
     -----
     Every rendering is deterministic: the same blocks give byte-identical Markdown and
-    HTML on every run and machine. Numbers are formatted by the rules of :class:`Table`;
+    HTML on every run and machine, and a byte-identical Word file on every run (its
+    timestamps are fixed; see :meth:`to_docx`). Numbers are formatted by the rules of :class:`Table`;
     metadata is sorted by key; nothing depends on the clock, the locale or the file system.
     Matplotlib figures are rendered with fixed resolution and no PNG metadata, so the same
     figure gives the same bytes for the same matplotlib version and fonts.
@@ -224,6 +225,40 @@ class Document:
             "<body>\n<main>\n" + "\n".join(body) + "\n</main>\n</body>\n</html>\n"
         )
 
+    # -- Word ----------------------------------------------------------------------------
+
+    def to_docx(self) -> bytes:
+        """The report as a Word document (``.docx``), to paste into a funder's template.
+
+        The same blocks as the other renderings, with Word's built-in styles: the title as
+        ``Heading 1`` and each heading as ``Heading <level>``; tables as Word tables (``Table
+        Grid``) with the caption above (``Caption``), a header row repeated on every page,
+        numeric columns right-aligned and the notes below in small text; figures embedded from
+        the same PNG bytes with their alternative text and caption; the metadata last, in
+        small text. A4 pages with the HTML's print margins (16 mm top, 15 mm sides, 18 mm
+        bottom).
+
+        Returns
+        -------
+        bytes
+            The ``.docx`` file. Byte-identical for the same blocks on every run: its created,
+            modified and last-printed times are fixed (1980-01-01), its author is
+            ``cpdimpact`` and its revision 1, and the zip entries carry a fixed time.
+
+        Notes
+        -----
+        Table cells are the text of :meth:`Table.cells`, exactly as in the Markdown and HTML,
+        so suppressed counts stay suppressed; nothing is recomputed.
+        """
+        return self._docx({f.name: f.png() for f in self.figures})
+
+    def _docx(self, pngs: Mapping[str, bytes]) -> bytes:
+        # Imported when a Word file is wanted: python-docx and lxml take ~0.15 s to import, as
+        # matplotlib is imported only when a figure is drawn.
+        from ._docx import render_docx
+
+        return render_docx(self.title, self.blocks, self.metadata, pngs)
+
     # -- JSON ----------------------------------------------------------------------------
 
     def to_json_dict(self) -> dict[str, object]:
@@ -246,25 +281,25 @@ class Document:
     # -- files ---------------------------------------------------------------------------
 
     def save(self, folder: str | Path, *, stem: str = "report") -> dict[str, Path]:
-        """Write ``<stem>.html``, ``<stem>.md`` and ``figures/<name>.png`` into ``folder``.
+        """Write ``<stem>.html``, ``<stem>.md``, ``<stem>.docx`` and ``figures/<name>.png``.
 
         Parameters
         ----------
         folder : str or pathlib.Path
             Created if missing. Existing files of the same names are overwritten.
         stem : str, default "report"
-            File stem of the HTML and Markdown files.
+            File stem of the HTML, Markdown and Word files.
 
         Returns
         -------
         dict of str to pathlib.Path
-            Relative POSIX name (``"report.html"``, ``"report.md"``,
+            Relative POSIX name (``"report.html"``, ``"report.md"``, ``"report.docx"``,
             ``"figures/<name>.png"``) to the path written.
         """
         check_name("stem", stem)
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        pngs = {f.name: f.png() for f in self.figures}  # render once for both outputs
+        pngs = {f.name: f.png() for f in self.figures}  # render once for every output
         written: dict[str, Path] = {}
         for relative, text in (
             (f"{stem}.html", self._html(pngs)),
@@ -273,6 +308,9 @@ class Document:
             path = folder / relative
             path.write_text(text, encoding="utf-8", newline="\n")
             written[relative] = path
+        path = folder / f"{stem}.docx"
+        path.write_bytes(self._docx(pngs))
+        written[path.name] = path
         if pngs:
             (folder / "figures").mkdir(exist_ok=True)
         for figure in self.figures:

@@ -40,10 +40,27 @@ __all__ = [
 
 
 def save(result: EvaluationResult, folder: str | Path) -> dict[str, Path]:
-    """Write ``report.html``, ``report.md``, ``results.json`` and the figures to ``folder``.
+    """Write ``report.html``, ``report.md``, ``report.docx``, ``results.json`` and the figures.
 
-    Returns the written paths by name. For the same input and seed, ``results.json`` and
-    ``report.md`` are byte-identical across runs and machines.
+    Parameters
+    ----------
+    result : EvaluationResult
+        The evaluation to publish.
+    folder : str or pathlib.Path
+        Created if missing; files of the same names are overwritten.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        The paths written, by relative name: ``"report.html"``, ``"report.md"``,
+        ``"report.docx"``, ``"results.json"`` and ``"figures/<name>.png"`` for each figure.
+
+    Notes
+    -----
+    The three reports render the same blocks (:meth:`cpdimpact.report.Document.save`), so
+    their numbers and suppressed counts agree. For the same input and seed, ``results.json``
+    and ``report.md`` are byte-identical across runs and machines; ``report.docx`` is
+    byte-identical across runs (its timestamps are fixed) for the same python-docx and zlib.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
