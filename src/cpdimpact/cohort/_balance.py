@@ -64,7 +64,8 @@ def _contrast(pupils: pd.DataFrame):
     treated = pupils["treated"].to_numpy(dtype=bool)
     starts = pupils["first_treated"].to_numpy()
     earliest = int(starts[treated].min()) if treated.any() else 0
-    later = sorted({int(s) for s in starts[treated]} - {earliest})
+    # np.unique, not a Python set over every record: a national cohort holds millions
+    later = [int(s) for s in np.unique(starts[treated]) if s != earliest]
     if treated.all() and later:
         first = starts == earliest
         labels = (
