@@ -64,8 +64,9 @@ def _contrast(pupils: pd.DataFrame):
     treated = pupils["treated"].to_numpy(dtype=bool)
     starts = pupils["first_treated"].to_numpy()
     earliest = int(starts[treated].min()) if treated.any() else 0
-    # np.unique, not a Python set over every record: a national cohort holds millions
-    later = [int(s) for s in np.unique(starts[treated]) if s != earliest]
+    # Distinct starts hashed, then sorted (not a Python set or a sort of every record: a
+    # national cohort holds millions)
+    later = [int(s) for s in np.sort(pd.unique(starts[treated])) if s != earliest]
     if treated.all() and later:
         first = starts == earliest
         labels = (

@@ -328,11 +328,36 @@ def unit_year_means(pupils: pd.DataFrame) -> pd.DataFrame:
         for c in ("school", "area", "treated", "exposed", "first_treated", "event_time")
         if c in pupils.columns
     ]
-    grouped = pupils.groupby(keys, sort=True, dropna=False)
+    key = _unit_year_key(pupils)
+    grouped = pupils.groupby(keys if key is None else key[0], sort=True, dropna=False)
     means = grouped[[c for c in _MEANS if c in pupils.columns]].mean()
     first = grouped[constant].first()
-    out = pd.concat([first, grouped.size().rename("n_pupils"), means], axis=1).reset_index()
-    return out
+    out = pd.concat([first, grouped.size().rename("n_pupils"), means], axis=1)
+    if key is None:
+        return out.reset_index()
+    _, unit_min, year_min, span = key
+    code = out.index.to_numpy()
+    out.insert(0, "year", code % span + year_min)
+    out.insert(0, "unit", code // span + unit_min)
+    return out.reset_index(drop=True)
+
+
+def _unit_year_key(pupils: pd.DataFrame):
+    """Integer unit and year ids as one sortable code, ``(code, unit_min, year_min, span)``
+    with ``code = (unit - unit_min) * span + (year - year_min)``; ``None`` for other ids.
+
+    Grouping on one code rather than on the two columns gives the same groups in the same
+    order (sorted by unit, then year) and the same rows in each, so the same means, in half
+    the time: this runs for the cohort and each subgroup, on millions of records nationally.
+    """
+    unit, year = pupils["unit"].to_numpy(), pupils["year"].to_numpy()
+    if unit.dtype != np.int64 or year.dtype != np.int64 or not len(unit):
+        return None  # text ids (teacher units), missing values, or nothing to group
+    unit_min, year_min = int(unit.min()), int(year.min())
+    span = int(year.max()) - year_min + 1
+    if (int(unit.max()) - unit_min + 1) * span >= 2**62:  # the code would overflow
+        return None
+    return (unit - unit_min) * span + (year - year_min), unit_min, year_min, span
 
 
 # ---------------------------------------------------------------------- construction
@@ -467,7 +492,7 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         (data["first_treated"] > last_year).to_numpy(),
     )
     kept_first = data["first_treated"].to_numpy()[flow.keep]  # not a copy of every column
-    start_years = np.unique(kept_first[kept_first > 0]).tolist()
+    start_years = _sorted_distinct(kept_first[kept_first > 0])
     if not start_years:
         participating = data["unit"].isin([*starts.index, *partial]).to_numpy()
         raise DesignError(
@@ -539,7 +564,7 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         outcome_sd=outcome_sd,
         outcome_sd_n=sd_n,
         outcome_sd_source=sd_source,
-        years=tuple(np.unique(data["year"].to_numpy()).tolist()),
+        years=tuple(_sorted_distinct(data["year"].to_numpy())),
         start_years=tuple(int(s) for s in start_years),
         balance_groups=balance_groups(data),
         balance_allocated=balance_allocated,
@@ -779,8 +804,14 @@ def _national(value, years, name):
     return pd.Series(float(value), index=list(years))
 
 
+def _sorted_distinct(values: np.ndarray) -> list:
+    """The distinct ``values``, sorted, as Python scalars: hashed first (``pd.unique``), then
+    the few distinct values sorted, not a sort of millions of records (``np.unique``)."""
+    return np.sort(pd.unique(values)).tolist()
+
+
 def _standardise(spec: CohortSpec, data: pd.DataFrame):
-    years = np.unique(data["year"].to_numpy()).tolist()  # sorted ints, without a Python set
+    years = _sorted_distinct(data["year"].to_numpy())
     # The reference records: the comparison arm, or, when staggered cohorts are analysed
     # together, every record not yet exposed (never-treated units and later starters' early
     # years).
