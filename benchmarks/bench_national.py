@@ -23,6 +23,11 @@ time goes (functions wrapped at run time).
 
     .venv/bin/python benchmarks/bench_national.py --peer-python /tmp/peer-scale/bin/python
     .venv/bin/python benchmarks/bench_national.py --scale 1 --rounds 1 --skip-io --profile
+    .venv/bin/python benchmarks/bench_national.py --skip-io --compare-src /tmp/main/src
+
+``--compare-src`` runs the staggered evaluation of another source tree in every round too
+(``git archive main src | tar -x -C /tmp/main``), so before and after are measured side by
+side.
 
 Timings exclude starting Python, importing and simulating the records (the simulated records
 are the user's data, so their memory is in every peak).
@@ -40,6 +45,8 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+
+STAGGERED = "Evaluation(CohortSpec(comparison='staggered')), run + save"
 
 #: Prepares the shared inputs once: the records as CSV and Parquet, and the cohort's pupil
 #: rows (outcome, exposed, school, year) as .npy files for the peer.
@@ -146,6 +153,8 @@ PROFILE = """
 import functools, tempfile, warnings
 from collections import defaultdict
 import cpdimpact.cohort._build as build
+import cpdimpact.cohort._flow as flow
+import cpdimpact.evaluation.result as result_module
 import cpdimpact.evaluation.spec as spec
 import cpdimpact.evaluation.stages as stages
 import cpdimpact.records as records
@@ -183,6 +192,9 @@ wrap(build, "unit_year_means", "unit-year means (cohort and each subgroup)")
 wrap(stages, "unit_year_means", "unit-year means (cohort and each subgroup)")
 wrap(build, "analysis_columns", "cohort: analysis columns and standardisation")
 wrap(build.Cohort, "arms", "arm counts (each group)")
+wrap(flow.FlowRecorder, "_counts", "cohort: flow log counts (schools, teachers)")
+wrap(stages, "prior_band_masks", "prior-attainment bands (rank of prior)")
+wrap(result_module, "effect_size_variants", "effect-size variants (SD components; for results.json and the report)")
 wrap(stages, "fit_group", lambda a, k: f"fit: {{a[1]}}")
 wrap(stages, "breakdown", "subgroup and band selection (breakdown)")
 wrap(stages, "effect_size", "effect sizes")
@@ -214,10 +226,13 @@ print(json.dumps({{"seconds": elapsed, "value": float(value), "extra": extra,
 """
 
 
-def run_case(python: str, body: str, *, timeout: float) -> dict:
-    """Run one case in a fresh process; its result, or ``{"error": ...}``."""
+def run_case(python: str, body: str, *, timeout: float, src: str | None = None) -> dict:
+    """Run one case in a fresh process (importing cpdimpact from ``src`` if given); its
+    result, or ``{"error": ...}``."""
     code = RUNNER.format(body=textwrap.dedent(body))
     env = dict(os.environ, MPLBACKEND="Agg")
+    if src:
+        env["PYTHONPATH"] = src
     try:
         out = subprocess.run(
             [python, "-c", code], capture_output=True, text=True, timeout=timeout, env=env
@@ -272,6 +287,12 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-evaluation", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also print the phase profile")
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument(
+        "--compare-src",
+        default=None,
+        help="another cpdimpact source folder (e.g. main's src, from git archive): its "
+        "staggered evaluation joins every round, for before/after figures in one run",
+    )
     args = parser.parse_args(argv)
     python = sys.executable
     missing = peer_available(args.peer_python)
@@ -292,9 +313,7 @@ def main(argv=None) -> None:
         )
         specs = {
             "Evaluation() defaults, run + save": "Evaluation()",
-            "Evaluation(CohortSpec(comparison='staggered')), run + save": (
-                "Evaluation(cohort=CohortSpec(comparison='staggered'))"
-            ),
+            STAGGERED: "Evaluation(cohort=CohortSpec(comparison='staggered'))",
         }
         cases = (
             {}
@@ -303,6 +322,9 @@ def main(argv=None) -> None:
                 name: EVALUATION.format(scale=args.scale, spec=spec) for name, spec in specs.items()
             }
         )
+        baseline = "the same, cpdimpact from --compare-src"
+        if args.compare_src and not args.skip_evaluation:
+            cases[baseline] = EVALUATION.format(scale=args.scale, spec=specs[STAGGERED])
         peer = "pyfixest feols outcome ~ exposed | school + year, CRV1 school"
         if not missing:
             cases[peer] = PYFIXEST.format(folder=folder)
@@ -312,7 +334,8 @@ def main(argv=None) -> None:
             results = {}
             for name in order:
                 interpreter = args.peer_python if name == peer else python
-                results[name] = run_case(interpreter, cases[name], timeout=args.timeout)
+                src = args.compare_src if name == baseline else None
+                results[name] = run_case(interpreter, cases[name], timeout=args.timeout, src=src)
                 print(f"  round {k + 1}: {name}: {results[name]}", flush=True)
             rounds.append(results)
 
