@@ -21,13 +21,15 @@ summers in which pupils sat the tests (2018/19 is 2019).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
 
-from cpdimpact import CohortSpec, DiD, Evaluation, EventStudy, Records, ReportOptions
+from cpdimpact import CohortSpec, Evaluation, Records, ReportOptions
 from cpdimpact.datasets import city_partnership
 from cpdimpact.errors import CpdImpactError, CpdImpactWarning
+from cpdimpact.evaluation.stages import choose_estimator, event_study_for
 from cpdimpact.pipeline import ProgrammeCost, SecurityOptions
 
 
@@ -56,7 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--covariate",
         action="append",
         default=None,
-        help="pupil covariate to adjust for (default: prior, when present)",
+        help="pupil covariate the estimator chosen by design adjusts for (repeatable; "
+        "default: prior, when present)",
     )
     parser.add_argument("--out", type=Path, default=Path("out"), help="report folder")
     parser.add_argument("--seed", type=int, default=2024, help="seed for the simulated data")
@@ -110,6 +113,20 @@ def load(args: argparse.Namespace) -> Records:
     )
 
 
+def with_covariates(evaluation: Evaluation, records: Records, covariates) -> Evaluation:
+    """``evaluation`` with the estimator its design calls for (as ``Evaluation()`` chooses:
+    group-time effects when schools start in different years, one difference-in-differences
+    otherwise), adjusting for ``covariates``; its event study adjusts for them too."""
+    if not covariates:
+        return evaluation  # the evaluation's own choice, as is
+    cohort = evaluation.cohort.build(records)
+    estimator = dataclasses.replace(choose_estimator(evaluation, cohort), covariates=covariates)
+    event_study = event_study_for(evaluation, estimator)  # None beside a staggered headline
+    if event_study is not None:
+        event_study = dataclasses.replace(event_study, covariates=covariates)
+    return dataclasses.replace(evaluation, estimator=estimator, event_study=event_study)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -134,9 +151,7 @@ def evaluate(args: argparse.Namespace) -> int:
         else (("prior",) if "prior" in records.pupils.columns else ())
     )
     evaluation = Evaluation(
-        cohort=CohortSpec(exposure="school", comparison="never_treated"),
-        estimator=DiD(covariates=covariates),
-        event_study=EventStudy(covariates=covariates),
+        cohort=CohortSpec(exposure="school", covariates=covariates),
         seed=args.seed if simulated else None,
         report=ReportOptions(
             title=args.title
@@ -160,6 +175,7 @@ def evaluate(args: argparse.Namespace) -> int:
         # Each distinct warning is printed once below, in plain words; the report lists them
         # among its caveats and results.json under "warnings".
         warnings.simplefilter("ignore", CpdImpactWarning)
+        evaluation = with_covariates(evaluation, records, covariates)
         result = evaluation.run(records)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -151,3 +151,55 @@ def test_city_partnership_on_a_raw_mis_extract_with_format_dfe(tmp_path, monkeyp
     assert "outcome missing: SUPP (suppressed" in md
     assert "Years are the summers in which pupils sat the tests" in md
     assert raw["security"] is None  # the evaluator states the design; the script never does
+
+
+@pytest.mark.parametrize("reading", [[], ["--format", "dfe"]])
+def test_city_partnership_names_a_performance_table_and_its_reader(tmp_path, reading):
+    # The school performance table given as pupil records, read plainly or as DfE writes it:
+    # the message says what the file is and which reader takes it, with no traceback.
+    example = _load("city_partnership")
+    enrolments = tmp_path / "enrolments.csv"
+    enrolments.write_text("URN,start_year\n115976,2019\n")
+    raw = Path(__file__).resolve().parent / "reference" / "dfe" / "2018-2019_850_ks2final.csv"
+    argv = ["--pupils", str(raw), "--participation", str(enrolments), "--column", "school=URN"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        with pytest.raises(SystemExit) as info:
+            example.main([*argv, *reading, "--out", str(tmp_path / "out")])
+    message = str(info.value.code)
+    assert message.startswith("error: the pupils table has no column 'pupil'")
+    assert "looks like a DfE school performance table" in message
+    assert "cpdimpact.dfe.read_performance_table(path)" in message
+    assert "Traceback" not in message
+
+
+def test_city_partnership_uses_the_estimator_the_design_calls_for(tmp_path, monkeypatch):
+    """No estimator forced: one start year gives the design's DiD, staggered starts the
+    group-time estimator; both adjust for prior attainment (the default covariate)."""
+    from cpdimpact.datasets import hub_rollout
+
+    example = _load("city_partnership")
+    assert example.main(["--out", str(tmp_path / "city"), "--scale", "0.2", "--seed", "5"]) == 0
+    city = json.loads((tmp_path / "city" / "results.json").read_text())
+    assert city["estimator_used"]["kind"] == "DiD"
+    assert city["estimator_used"]["covariates"] == ["prior"]
+    assert city["estimator_used"]["inference"] == {"type": "ClusterRobust", "kind": "auto"}
+
+    records = hub_rollout(seed=2, scale=0.03)
+    data = tmp_path / "hub"
+    records.to_csv(data)
+    out = tmp_path / "hub_report"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        code = example.main(
+            [
+                *("--pupils", str(data / "pupils.csv")),
+                *("--participation", str(data / "participation.csv")),
+                *("--schools", str(data / "schools.csv")),
+                *("--out", str(out)),
+            ]
+        )
+    assert code == 0
+    hub = json.loads((out / "results.json").read_text())
+    assert hub["estimator_used"]["kind"] == "StaggeredDiD"
+    assert hub["estimator_used"]["covariates"] == ["prior"]

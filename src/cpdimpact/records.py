@@ -906,7 +906,24 @@ def _require_columns(frame, table, required, columns) -> None:
         names = ", ".join(f"{c!r} {_hint(c, columns)}" for c in missing)
         raise MissingColumnError(
             f"the {table} table has no column {names}; it has {_column_list(frame.columns)}"
+            + _performance_table_note(frame, table)
         )
+
+
+def _performance_table_note(frame, table) -> str:
+    """What to do when a pupils table is a DfE school performance table (one row per school,
+    with DfE's ``RECTYPE`` record type and ``TELIG``/``TOTPUPS`` pupil counts): ``""`` if not."""
+    names = set(map(str, frame.columns))
+    if table != "pupils" or "RECTYPE" not in names or not names & {"TELIG", "TOTPUPS"}:
+        return ""
+    return (
+        ". This looks like a DfE school performance table (one row per school, with RECTYPE "
+        "and TELIG columns), not pupil records: read it with "
+        "cpdimpact.dfe.read_performance_table(path), which keeps its published school "
+        "results and counts its SUPP/NE/LOWCOV cells; the pupils table needs one row per "
+        "pupil per tested year (pupil, school, year, outcome), e.g. from the National Pupil "
+        "Database or your schools' MIS"
+    )
 
 
 def _column_list(columns, limit: int = 20) -> str:

@@ -64,7 +64,9 @@ def _contrast(pupils: pd.DataFrame):
     treated = pupils["treated"].to_numpy(dtype=bool)
     starts = pupils["first_treated"].to_numpy()
     earliest = int(starts[treated].min()) if treated.any() else 0
-    later = sorted({int(s) for s in starts[treated]} - {earliest})
+    # Distinct starts hashed, then sorted (not a Python set or a sort of every record: a
+    # national cohort holds millions)
+    later = [int(s) for s in np.sort(pd.unique(starts[treated])) if s != earliest]
     if treated.all() and later:
         first = starts == earliest
         labels = (

@@ -246,14 +246,17 @@ class Cohort(HtmlFromSummary):
     def arms(self, pupils: pd.DataFrame | None = None) -> pd.DataFrame:
         """Schools, units and pupil records per arm (for ``pupils``, default the whole cohort)."""
         pupils = self.pupils if pupils is None else pupils
-        grouped = pupils.groupby("treated", sort=True)
-        table = pd.DataFrame(
-            {
-                "schools": grouped["school"].nunique(),
-                "units": grouped["unit"].nunique(),
-                "pupils": grouped.size(),
+        # Distinct ids by hashing each arm's rows, not a grouped sort of all of them: this
+        # runs for every group an evaluation fits, on millions of records nationally.
+        treated = pupils["treated"].to_numpy(dtype=bool)
+        counts = {}
+        for arm, rows in (("treated", treated), ("comparison", ~treated)):
+            counts[arm] = {
+                "schools": pupils["school"][rows].nunique(),
+                "units": pupils["unit"][rows].nunique(),
+                "pupils": int(rows.sum()),
             }
-        ).reindex([True, False], fill_value=0)
+        table = pd.DataFrame.from_dict(counts, orient="index").astype("int64")
         table.index = pd.Index(["treated", "comparison"], name="arm")
         return table
 
@@ -325,11 +328,36 @@ def unit_year_means(pupils: pd.DataFrame) -> pd.DataFrame:
         for c in ("school", "area", "treated", "exposed", "first_treated", "event_time")
         if c in pupils.columns
     ]
-    grouped = pupils.groupby(keys, sort=True, dropna=False)
+    key = _unit_year_key(pupils)
+    grouped = pupils.groupby(keys if key is None else key[0], sort=True, dropna=False)
     means = grouped[[c for c in _MEANS if c in pupils.columns]].mean()
     first = grouped[constant].first()
-    out = pd.concat([first, grouped.size().rename("n_pupils"), means], axis=1).reset_index()
-    return out
+    out = pd.concat([first, grouped.size().rename("n_pupils"), means], axis=1)
+    if key is None:
+        return out.reset_index()
+    _, unit_min, year_min, span = key
+    code = out.index.to_numpy()
+    out.insert(0, "year", code % span + year_min)
+    out.insert(0, "unit", code // span + unit_min)
+    return out.reset_index(drop=True)
+
+
+def _unit_year_key(pupils: pd.DataFrame):
+    """Integer unit and year ids as one sortable code, ``(code, unit_min, year_min, span)``
+    with ``code = (unit - unit_min) * span + (year - year_min)``; ``None`` for other ids.
+
+    Grouping on one code rather than on the two columns gives the same groups in the same
+    order (sorted by unit, then year) and the same rows in each, so the same means, in half
+    the time: this runs for the cohort and each subgroup, on millions of records nationally.
+    """
+    unit, year = pupils["unit"].to_numpy(), pupils["year"].to_numpy()
+    if unit.dtype != np.int64 or year.dtype != np.int64 or not len(unit):
+        return None  # text ids (teacher units), missing values, or nothing to group
+    unit_min, year_min = int(unit.min()), int(year.min())
+    span = int(year.max()) - year_min + 1
+    if (int(unit.max()) - unit_min + 1) * span >= 2**62:  # the code would overflow
+        return None
+    return (unit - unit_min) * span + (year - year_min), unit_min, year_min, span
 
 
 # ---------------------------------------------------------------------- construction
@@ -392,7 +420,10 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
     )
     # Work on a fresh frame with a clean positional index; the caller's table is untouched.
     data = pupils.reset_index(drop=True)
-    flow = FlowRecorder(data, n_schools=n_schools, n_teachers=n_teachers)
+    # The flow log counts schools and teachers only: give it those columns, so each count
+    # copies two columns of the records rather than every one (seconds at national scale).
+    ids = data[[c for c in ("school", "teacher") if c in data.columns]]
+    flow = FlowRecorder(ids, n_schools=n_schools, n_teachers=n_teachers)
     if schools is not None:
         without = int((~schools["school"].isin(pupils["school"])).sum())
         flow.note("eligible", "school has no pupil records", schools=without)
@@ -460,8 +491,8 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         "first exposed year after the data (start year plus lag)",
         (data["first_treated"] > last_year).to_numpy(),
     )
-    kept = data.loc[flow.keep]
-    start_years = sorted(set(kept.loc[kept["first_treated"] > 0, "first_treated"]))
+    kept_first = data["first_treated"].to_numpy()[flow.keep]  # not a copy of every column
+    start_years = _sorted_distinct(kept_first[kept_first > 0])
     if not start_years:
         participating = data["unit"].isin([*starts.index, *partial]).to_numpy()
         raise DesignError(
@@ -535,7 +566,7 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         outcome_sd=outcome_sd,
         outcome_sd_n=sd_n,
         outcome_sd_source=sd_source,
-        years=tuple(sorted(set(data["year"]))),
+        years=tuple(_sorted_distinct(data["year"].to_numpy())),
         start_years=tuple(int(s) for s in start_years),
         balance_groups=balance_groups(data),
         balance_allocated=balance_allocated,
@@ -810,8 +841,14 @@ def _national(value, years, name):
     return pd.Series(float(value), index=list(years))
 
 
+def _sorted_distinct(values: np.ndarray) -> list:
+    """The distinct ``values``, sorted, as Python scalars: hashed first (``pd.unique``), then
+    the few distinct values sorted, not a sort of millions of records (``np.unique``)."""
+    return np.sort(pd.unique(values)).tolist()
+
+
 def _standardise(spec: CohortSpec, data: pd.DataFrame):
-    years = sorted(set(data["year"]))
+    years = _sorted_distinct(data["year"].to_numpy())
     # The reference records: the comparison arm, or, when staggered cohorts are analysed
     # together, every record not yet exposed (never-treated units and later starters' early
     # years).

@@ -107,7 +107,7 @@ def evaluate(evaluation: Evaluation, records: Records) -> EvaluationResult:
     sd, sd_source = effect_size_sd(first.did, cohort)
     estimates = [_with_effect_size(evaluation, first, sd, cohort)]
     for column in evaluation.subgroups:
-        pupils = cohort.pupils[cohort.pupils[column] == 1]
+        pupils = _group_pupils(evaluation, cohort, estimator, cohort.pupils[column] == 1)
         estimates.append(
             estimate_group(evaluation, subgroup_label(column), pupils, cohort, estimator, sd)
         )
@@ -449,12 +449,12 @@ def breakdown(evaluation: Evaluation, cohort: Cohort, estimator, estimates, sd):
         sub = fitted.get(subgroup_label(column))
         if sub is None:
             label = subgroup_label(column)
-            sub = estimate_group(evaluation, label, pupils[inside], cohort, estimator, sd)
+            rows = _group_pupils(evaluation, cohort, estimator, inside)
+            sub = estimate_group(evaluation, label, rows, cohort, estimator, sd)
             extra.append(sub)
         outside = pupils[column] == 0
-        rest = estimate_group(
-            evaluation, complement_label(column), pupils[outside], cohort, estimator, sd
-        )
+        rows = _group_pupils(evaluation, cohort, estimator, outside)
+        rest = estimate_group(evaluation, complement_label(column), rows, cohort, estimator, sd)
         extra.append(rest)
         if sub.did is None or rest.did is None:
             continue
@@ -474,8 +474,26 @@ def breakdown(evaluation: Evaluation, cohort: Cohort, estimator, estimates, sd):
         )
     if evaluation.prior_bands and "prior" in pupils.columns and pupils["prior"].notna().any():
         for label, mask in prior_band_masks(pupils["prior"], evaluation.prior_bands):
-            extra.append(estimate_group(evaluation, label, pupils[mask], cohort, estimator, sd))
+            rows = _group_pupils(evaluation, cohort, estimator, mask)
+            extra.append(estimate_group(evaluation, label, rows, cohort, estimator, sd))
     return tuple(extra), tuple(gaps)
+
+
+def _group_pupils(evaluation: Evaluation, cohort: Cohort, estimator, mask) -> pd.DataFrame:
+    """The cohort's pupil records in ``mask`` (a subgroup, the rest of a gap, a band), as
+    :func:`fit_group` takes them.
+
+    Fitted on pupil records, the estimator sees every column. Fitted on unit-year means, it
+    sees only the means (:func:`~cpdimpact.cohort.unit_year_means`), so only the columns they
+    and the arm counts read are copied: the columns of ``cohort.unit_years`` and the
+    comparison weight. The fit is the same; copying every column of millions of records
+    (text columns most of all) for each group cost seconds.
+    """
+    pupils = cohort.pupils
+    if not _on_means(evaluation, estimator) or getattr(cohort, "unit_years", None) is None:
+        return pupils[mask]
+    read = {*cohort.unit_years.columns, "unit", "year", "school", "treated", WEIGHT}
+    return pupils.loc[mask, [c for c in pupils.columns if c in read]]
 
 
 # ---------------------------------------------------------------------- 5. effect sizes
