@@ -144,17 +144,25 @@ def _design_text(result) -> str:
     )
 
 
-def _design_name(result) -> str:
-    """The design's name in words, without the estimator's options (the first clause of its
-    description, up to the first colon or parenthesis)."""
+def _model_clause(result) -> str:
+    """The estimator's clause of ``describe()`` (its inference follows), its unit column named
+    as the cohort names it ("school" for the cohort's "unit" column)."""
     model = result.estimator.describe().split("; ")[0]
-    return re.split(r"[:(]", model, maxsplit=1)[0].strip()
+    if getattr(result.estimator, "unit", None) == "unit":
+        model = re.sub(r"\bunit\b", result.cohort.unit, model)
+    return model
+
+
+def _design_name(result) -> str:
+    """The design's name in words, without the estimator's options: its clause up to the
+    first colon, parenthesis or "adjusting for" (the design text names the covariates)."""
+    return re.split(r"[:(]|, adjusting for", _model_clause(result), maxsplit=1)[0].strip()
 
 
 def _method_text(result) -> str:
     """The method for the technical appendix: the estimator as it describes itself, the rows
     it was fitted on and how the standard errors were computed."""
-    cohort, spec = result.cohort, result.evaluation
+    spec = result.evaluation
     did = result.groups[0].did
     estimator = result.estimator
     rows = fitted_rows(estimator, spec.level)
@@ -164,11 +172,7 @@ def _method_text(result) -> str:
         if getattr(estimator, "weights", None) or spec.level == "unit_year"
         else "unit-by-year means",
     }[rows]
-    # the estimator's clause of describe() (its inference follows), its unit column named as
-    # the cohort names it ("school" for the cohort's "unit" column)
-    model = estimator.describe().split("; ")[0]
-    if getattr(estimator, "unit", None) == "unit":
-        model = re.sub(r"\bunit\b", cohort.unit, model)
+    model = _model_clause(result)
     inference = inference_text(did) if did is not None else ""
     return f"{model}, fitted on {fitted_on}. {inference}".strip()
 
