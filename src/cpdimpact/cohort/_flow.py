@@ -176,6 +176,29 @@ class FlowLog(ResultFaces):
         return ax
 
 
+def _pair_codes(pupils: pd.DataFrame, school_codes: np.ndarray) -> np.ndarray:
+    """One integer per distinct (school, teacher) pair of ``pupils``; -1 where either is
+    missing (a teacher is counted within its school, as the teachers table keys them)."""
+    teacher_codes, teachers = pd.factorize(pupils["teacher"])
+    pair = school_codes.astype(np.int64) * max(len(teachers), 1) + teacher_codes
+    pair[(school_codes < 0) | (teacher_codes < 0)] = -1
+    return _dense(pair)
+
+
+def _dense(codes: np.ndarray) -> np.ndarray:
+    """``codes`` renumbered 0, 1, ... in order of appearance, keeping -1 for missing."""
+    dense = np.full(codes.shape, -1, dtype=np.intp)
+    present = codes >= 0
+    dense[present] = pd.factorize(codes[present])[0]
+    return dense
+
+
+def _distinct(codes: np.ndarray) -> int:
+    """How many distinct non-negative codes ``codes`` (dense from 0) holds."""
+    codes = codes[codes >= 0]
+    return int(np.count_nonzero(np.bincount(codes))) if codes.size else 0
+
+
 class FlowRecorder:
     """Mutable helper used while building a cohort; produces a :class:`FlowLog`.
 
@@ -195,14 +218,16 @@ class FlowRecorder:
         self.merges: pd.DataFrame | None = None
         self.attrition: pd.DataFrame | None = None
         self._has_teacher = "teacher" in pupils.columns
+        # Each count is of distinct ids under a mask, taken at every step: the ids are coded
+        # once as integers (-1: missing) so a count is a bincount, not a hash of millions of
+        # rows each time.
+        self._school_codes = pd.factorize(pupils["school"])[0]
+        self._teacher_codes = _pair_codes(pupils, self._school_codes) if self._has_teacher else None
         self.record_stage("available", "all", schools=n_schools, teachers=n_teachers)
 
     def _counts(self, mask: np.ndarray) -> tuple[int, int, int]:
-        rows = self._pupils.loc[mask]
-        schools = rows["school"].nunique()
-        teachers = (
-            len(rows[["school", "teacher"]].dropna().drop_duplicates()) if self._has_teacher else 0
-        )
+        schools = _distinct(self._school_codes[mask])
+        teachers = _distinct(self._teacher_codes[mask]) if self._has_teacher else 0
         return schools, teachers, int(mask.sum())
 
     def exclude(self, stage: str, reason: str, drop: np.ndarray) -> None:
