@@ -202,12 +202,12 @@ def _distinct(codes: np.ndarray) -> int:
 class FlowRecorder:
     """Mutable helper used while building a cohort; produces a :class:`FlowLog`.
 
-    It holds the pupil table and a boolean mask of rows still in; each :meth:`exclude` call
-    records the rows it removes and how many schools and teachers lost their last record.
+    It holds the pupils' school and teacher ids (as integer codes) and a boolean mask of rows
+    still in; each :meth:`exclude` call records the rows it removes and how many schools and
+    teachers lost their last record.
     """
 
     def __init__(self, pupils: pd.DataFrame, *, n_schools: int, n_teachers: int):
-        self._pupils = pupils
         self.keep = np.ones(len(pupils), dtype=bool)
         # Per row: the position in ``_exclusions`` of the step that removed it (-1: still in).
         self._why = np.full(len(pupils), -1, dtype=np.intp)
@@ -266,14 +266,12 @@ class FlowRecorder:
         """Why the records in ``mask`` were excluded: ``(reason, pupil records, schools)`` per
         exclusion step that removed any of them, in the order of the steps (records still in
         are not counted)."""
-        why = self._why[np.asarray(mask, dtype=bool)]
-        schools = self._pupils["school"].to_numpy()[np.asarray(mask, dtype=bool)]
+        mask = np.asarray(mask, dtype=bool)
+        why, schools = self._why[mask], self._school_codes[mask]
         out = []
         for step in np.unique(why[why >= 0]):
             hit = why == step
-            out.append(
-                (self._exclusions[step]["reason"], int(hit.sum()), len(set(schools[hit].tolist())))
-            )
+            out.append((self._exclusions[step]["reason"], int(hit.sum()), _distinct(schools[hit])))
         return out
 
     def record_stage(self, stage: str, arm: str, *, mask=None, schools=None, teachers=None) -> None:
