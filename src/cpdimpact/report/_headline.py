@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .._breakdown import subgroup_label
+
 __all__ = ["finding_sentence", "headline_paragraph"]
 
-#: Who each headline row is about, and whom they are compared with, as the sentence names them.
+#: Who each headline row is about, and whom they are compared with, as the sentence names
+#: them; keyed by the evaluation's group labels.
 _WHO = {
     "All pupils": ("Pupils in participating schools", "pupils in the comparison schools"),
-    "FSM pupils": (
+    subgroup_label("fsm"): (
         "Pupils eligible for free school meals (FSM) in participating schools",
         "FSM pupils in the comparison schools",
     ),
@@ -101,7 +104,7 @@ def headline_paragraph(result) -> str:
     head = result.headline
     level = f"{100 * (1 - result.evaluation.alpha):g}%"
     sentences = []
-    for group in ("All pupils", "FSM pupils"):
+    for group in _WHO:
         rows = head.loc[head["group"] == group]
         if rows.empty:
             continue
