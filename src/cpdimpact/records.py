@@ -106,6 +106,7 @@ _IDS = {
     "teachers": ("school", "teacher"),
     "pupils": ("pupil", "school", "teacher"),
     "participation": ("school", "teacher"),
+    "figures": ("school", "area"),  # published figures (cpdimpact.published)
 }
 _ID_MAY_BE_MISSING = {
     ("pupils", "teacher"): "no class teacher recorded",
@@ -113,7 +114,11 @@ _ID_MAY_BE_MISSING = {
 }
 #: Columns that every row must fill (a missing value cannot be excluded and counted). A
 #: missing dose_hours is checked by the cohort build, where min_dose says whether it matters.
-_NEVER_MISSING = {"pupils": ("year",), "participation": ("start_year",)}
+_NEVER_MISSING = {
+    "pupils": ("year",),
+    "participation": ("start_year",),
+    "figures": ("year",),
+}
 #: Columns that hold whole years.
 _WHOLE = {"pupils": ("year",), "participation": ("start_year",)}
 #: Counts, hours and shares: a negative value is a data error.
@@ -773,13 +778,14 @@ class Records:
 
 
 def as_records(tables) -> Records:
-    """Accept :class:`Records` as they are, or a mapping of table name to DataFrame.
+    """Accept :class:`Records` (or :class:`~cpdimpact.published.PublishedRecords`) as they
+    are, or a mapping of table name to DataFrame.
 
     A mapping may also hold ``"columns"``, ``"links"`` and ``"area_links"`` (see
     :meth:`Records.from_frames`).
     """
-    if isinstance(tables, Records):
-        return tables
+    if isinstance(tables, Records) or getattr(tables, "kind", None) == "published":
+        return tables  # Records, or cpdimpact.published.PublishedRecords (which imports this)
     if isinstance(tables, Mapping):
         unknown = sorted(set(tables) - {*TABLES, "columns", "links", "area_links"})
         if unknown:
@@ -1110,7 +1116,7 @@ def _require_non_negative(frame, table, column, columns) -> None:
 
 
 _MISSING_FIX = {
-    "year": "every pupil record needs its test year",
+    "year": "every row needs its test year",
     "start_year": "give the year each enrolment started",
 }
 

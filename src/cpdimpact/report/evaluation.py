@@ -74,6 +74,18 @@ def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataF
     counts = ["pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"]
     shown = published_table(head, counts, suppress_below)
     level = 100 * (1 - result.evaluation.alpha)
+    sizes = result.has_effect_size
+    effect, lower, upper = (
+        ("effect_size", "ci_lower", "ci_upper")
+        if sizes
+        else ("estimate", "estimate_lower", "estimate_upper")
+    )
+    effect_label = (
+        f"Effect size ({level:g}% CI)"
+        if sizes
+        else f"Effect in {result.outcome_units} ({level:g}% CI)"
+    )
+    units = "Areas" if _unit_noun(result) == "area" else "Schools"
     # A staggered headline counts the arms of its estimate (the cohorts after their start and
     # their controls in the same years; see the table's note). Another estimator on a
     # staggered cohort counts the cohort's arms: its comparison arm holds only the schools
@@ -84,28 +96,36 @@ def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataF
         arms = "took part; never took part"
     else:
         arms = "intervention; comparison"
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "Group": head["group"],
-            f"Effect size ({level:g}% CI)": [
+            effect_label: [
                 _ci(e, lo, hi)
-                for e, lo, hi in zip(
-                    head["effect_size"], head["ci_lower"], head["ci_upper"], strict=True
-                )
+                for e, lo, hi in zip(head[effect], head[lower], head[upper], strict=True)
             ],
             f"Pupils ({arms})": [
                 _pair(a, b)
                 for a, b in zip(shown["pupils_treated"], shown["pupils_comparison"], strict=True)
             ],
-            f"Schools ({arms})": [
+            f"{units} ({arms})": [
                 _pair(a, b)
                 for a, b in zip(shown["schools_treated"], shown["schools_comparison"], strict=True)
             ],
-            "Months of progress": [
-                "—" if pd.isna(m) else f"{int(m):+d}" if m else "0" for m in head["months"]
-            ],
+            "Months of progress": [_months_text(m) for m in head["months"]],
         }
     )
+    # months of progress convert an effect size: without one there is nothing to convert
+    return table if sizes else table.drop(columns="Months of progress")
+
+
+def _months_text(months) -> str:
+    return "—" if pd.isna(months) else f"{int(months):+d}" if months else "0"
+
+
+def _unit_noun(result) -> str:
+    """``"area"`` for an evaluation of area figures, else ``"school"``."""
+    published = result.cohort.published
+    return "school" if published is None else published.level
 
 
 def _design_text(result) -> str:
@@ -222,6 +242,14 @@ def _caveats(result) -> list[str]:
 
 
 def _effect_size_note(result) -> str:
+    if not result.has_effect_size:
+        return (
+            f"The effects are in {result.outcome_units} of the outcome. There is no effect size "
+            "and no months of progress: they divide by the spread of pupils' scores, and "
+            "published figures give only school or area means, whose spread is much smaller "
+            "than pupils'. A pupil-level standard deviation from another source (national "
+            "statistics) would give them (the technical appendix says how)."
+        )
     return (
         f"Effect sizes are the difference-in-differences estimate divided by a pupil-level "
         f"standard deviation of the outcome ({result.effect_size_sd:.3f} points; "
@@ -587,6 +615,7 @@ def evaluation_report(result) -> Document:
     if caveats:
         blocks += [Heading("Caveats", level=3), *(Paragraph(c) for c in caveats)]
     blocks += [
+        *_published_blocks(result, options.suppress_below),
         *subgroup_figure_blocks(result),
         Heading("Design", level=2),
         Paragraph(_design_text(result)),
@@ -643,9 +672,21 @@ def evaluation_report(result) -> Document:
 
     blocks += _variants_section(result)
     blocks += _balance_section(result, options.suppress_below)
+    flow_notes = ()
+    if cohort.published is not None:
+        flow_notes = (
+            f"Each record counted here is one published figure ({cohort.published.noun}), "
+            "not a pupil; the pupils behind the analysed figures are in the headline table.",
+        )
     blocks += [
-        Heading("Flow of schools, teachers and pupils", level=2),
+        Heading(
+            "Flow of schools, teachers and pupils"
+            if cohort.published is None
+            else "Flow of published figures",
+            level=2,
+        ),
         *flow_figure_blocks(result),
+        *map(Paragraph, flow_notes),
         Table(
             _suppress(
                 cohort.flow.stages.assign(arm=cohort.flow.stages["arm"].map(_ARMS)),
@@ -684,6 +725,53 @@ def evaluation_report(result) -> Document:
     )
 
 
+def _published_blocks(result, threshold: int) -> list:
+    """What published figures can and cannot tell, and the figures lost by reason; empty for
+    an evaluation of pupil records."""
+    published = result.cohort.published
+    if published is None:
+        return []
+    noun = published.level
+    outcome = f"{published.outcome_label} figure" if published.outcome_label else "figure"
+    source = f" ({published.source})" if published.source else ""
+    groups = (
+        "the disadvantaged and other pupils' figures DfE publishes"
+        if published.groups is not None
+        else f"no pupil groups ({published.groups_note})"
+    )
+    words = [
+        f"This evaluation used published figures{source}, not pupil records: each is one "
+        f"{noun}'s {outcome} for one year, with the number of pupils behind it, and every "
+        f"estimate weights the figures by their pupils. Subgroups: {groups}.",
+        f"What such figures can tell: how the average of the participating {noun}s changed "
+        f"against the comparison {noun}s, in {published.units}. What they cannot: anything "
+        "about individual pupils (their prior attainment, pupils who moved school), groups "
+        "other than those published, and an effect size, unless a pupil-level standard "
+        "deviation is given from another source. Figures suppressed to protect small cohorts "
+        f"are missing, which leaves out small {noun}s more often, in the disadvantaged "
+        "pupils' figures most of all.",
+    ]
+    blocks: list = [Heading("Data: published figures", level=3), *map(Paragraph, words)]
+    lost = published.lost_figures
+    if len(lost):
+        shown = published_table(lost, ["figures"], threshold).rename(
+            columns={
+                "group": "Group",
+                "marker": "Marker",
+                "reason": "Reason",
+                "figures": "Figures",
+            }
+        )
+        blocks.append(
+            Table(
+                shown,
+                caption="Published figures without a value, by reason",
+                notes=("Every year of every unit in the files, before the cohort was formed.",),
+            )
+        )
+    return blocks
+
+
 def _suppress(frame: pd.DataFrame, counts: list[str], threshold: int) -> pd.DataFrame:
     """Suppress small counts (when asked) and give the columns their printed labels."""
     return published_table(frame, counts, threshold).rename(columns=_LABELS)
@@ -702,13 +790,23 @@ def subgroup_figure_blocks(result) -> list:
         return []
     options = result.evaluation.report
     level = _level(result.evaluation.alpha)
+    drawn, what, scale = groups, "Effect sizes (Hedges' g)", "effect size (Hedges' g)"
+    if not result.has_effect_size:
+        scale = result.outcome_units
+        drawn = groups.assign(
+            effect_size=groups["estimate"],
+            ci_lower=groups["estimate_lower"],
+            ci_upper=groups["estimate_upper"],
+        )
+        what = f"Effects in {result.outcome_units}"
     blocks = _figure_section(
         "Effects by subgroup",
         "subgroups",
-        "Effect size by group",
-        f"Effect sizes (Hedges' g) with {level} confidence intervals: all pupils (top), then "
-        f"each subgroup, each refitted on its own pupils and divided by the same SD.",
-        lambda ax: plot_forest(groups, level=level, ax=ax),
+        "Effect size by group" if result.has_effect_size else "Effect by group",
+        f"{what} with {level} confidence intervals: all pupils (top), then each subgroup, "
+        "each refitted on its own "
+        + ("figures." if result.cohort.published is not None else "pupils and divided by the same SD."),
+        lambda ax: plot_forest(drawn, level=level, ax=ax, scale=scale),
         level=3,
         figsize=(7, max(2.5, 0.6 * len(groups) + 1.5)),
         tight=True,
@@ -718,29 +816,39 @@ def subgroup_figure_blocks(result) -> list:
             headline_table(result, suppress_below=options.suppress_below, groups=groups),
             caption="Effect by group",
             notes=(
-                "Prior-attainment bands cut the analysed pupils into equal-count bands of "
-                "prior attainment (both groups, every year); pupils without a prior attainment "
-                "record are in no band. Subgroup estimates are less precise than the headline; "
-                "differences between them may be chance.",
+                *(
+                    ()
+                    if not result.evaluation.prior_bands
+                    else (
+                        "Prior-attainment bands cut the analysed pupils into equal-count bands "
+                        "of prior attainment (both groups, every year); pupils without a prior "
+                        "attainment record are in no band.",
+                    )
+                ),
+                "Subgroup estimates are less precise than the headline; differences between "
+                "them may be chance.",
             ),
         )
     )
     if result.gaps:
         gaps = result.gap_table
+        if result.has_effect_size:
+            gap_label, gap_effect = f"Change in effect size ({level} CI)", "effect_size"
+            gap_bounds = (gaps["ci_lower"], gaps["ci_upper"])
+        else:
+            gap_label = f"Change in {result.outcome_units} ({level} CI)"
+            gap_effect = "estimate"
+            gap_bounds = _gap_points_interval(gaps, result.evaluation.alpha)
         blocks.append(
             Table(
                 pd.DataFrame(
                     {
                         "Gap": gaps["gap"],
-                        f"Change in effect size ({level} CI)": [
+                        gap_label: [
                             _ci(e, lo, hi)
-                            for e, lo, hi in zip(
-                                gaps["effect_size"], gaps["ci_lower"], gaps["ci_upper"], strict=True
-                            )
+                            for e, lo, hi in zip(gaps[gap_effect], *gap_bounds, strict=True)
                         ],
-                        "Months of progress": [
-                            f"{int(m):+d}" if m else "0" for m in gaps["months"]
-                        ],
+                        "Months of progress": [_months_text(m) for m in gaps["months"]],
                         "Compared": [
                             f"{a} minus {b}"
                             for a, b in zip(gaps["subgroup"], gaps["rest"], strict=True)
@@ -758,7 +866,18 @@ def subgroup_figure_blocks(result) -> list:
     return blocks
 
 
+def _gap_points_interval(gaps: pd.DataFrame, alpha: float):
+    """The gap changes' intervals in outcome units (their estimate, SE and df)."""
+    bounds = [
+        interval(e, s, alpha=alpha, df=None if pd.isna(d) else d)
+        for e, s, d in zip(gaps["estimate"], gaps["std_error"], gaps["df"], strict=True)
+    ]
+    return [b[0] for b in bounds], [b[1] for b in bounds]
+
+
 def _variants_section(result) -> list:
+    if result.cohort.published is not None:
+        return []  # d_W and d_T need pupils' scores; the headline table has the rest
     table = result.effect_size_variants
     level = _level(result.evaluation.alpha)
     shown = pd.DataFrame(
