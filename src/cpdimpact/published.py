@@ -455,9 +455,7 @@ class PublishedRecords:
         columns = {k: v for k, v in self.columns.items() if k != "pupil"}
         if self.level == "area":
             columns["school"] = self._user("area")
-        records = Records(
-            pupils=pupils, participation=part, schools=schools, columns=columns
-        )
+        records = Records(pupils=pupils, participation=part, schools=schools, columns=columns)
         if "marker" in rows.columns:
             marks = rows["marker"].where(rows["outcome"].isna())
             marks = marks.where(marks.notna() & (marks.astype("string") != ""))

@@ -497,7 +497,8 @@ def _check_pupil_sd(spec: CohortSpec) -> None:
     if spec.pupil_sd is None:
         if spec.pupil_sd_source:
             raise InvalidArgumentError(
-                "pupil_sd_source names the source of pupil_sd, which is not given; give both"
+                f"pupil_sd_source={format_value(spec.pupil_sd_source)} names the source of "
+                "pupil_sd, which is not given; give both"
             )
         return
     values = spec.pupil_sd.values() if isinstance(spec.pupil_sd, Mapping) else [spec.pupil_sd]
@@ -507,7 +508,8 @@ def _check_pupil_sd(spec: CohortSpec) -> None:
             raise InvalidArgumentError(f"pupil_sd must be positive, got {format_value(value)}.")
     if not str(spec.pupil_sd_source).strip():
         raise InvalidArgumentError(
-            "pupil_sd needs pupil_sd_source: say where the SD comes from (e.g. 'DfE national "
+            f"pupil_sd={format_value(spec.pupil_sd)} needs pupil_sd_source: say where the SD "
+            "comes from (e.g. 'DfE national "
             "KS2 maths scaled scores 2019, pupil-level SD'); the report prints it beside every "
             "effect size."
         )

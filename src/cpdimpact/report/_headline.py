@@ -81,8 +81,7 @@ def finding_sentence(
         positive = lower > 0
         if units is not None:
             progress = (
-                f"gained {abs(estimate):.2f} {units} {'more' if positive else 'less'} than "
-                f"{others}"
+                f"gained {abs(estimate):.2f} {units} {'more' if positive else 'less'} than {others}"
             )
             numbers = f"{level} confidence interval {low} to {high}"
         elif has_months and int(months) != 0:

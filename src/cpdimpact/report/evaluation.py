@@ -805,7 +805,11 @@ def subgroup_figure_blocks(result) -> list:
         "Effect size by group" if result.has_effect_size else "Effect by group",
         f"{what} with {level} confidence intervals: all pupils (top), then each subgroup, "
         "each refitted on its own "
-        + ("figures." if result.cohort.published is not None else "pupils and divided by the same SD."),
+        + (
+            "figures."
+            if result.cohort.published is not None
+            else "pupils and divided by the same SD."
+        ),
         lambda ax: plot_forest(drawn, level=level, ax=ax, scale=scale),
         level=3,
         figsize=(7, max(2.5, 0.6 * len(groups) + 1.5)),
