@@ -64,6 +64,7 @@ from .errors import (
 
 __all__ = [
     "MARKERS",
+    "MEASURE_LABELS",
     "PUPIL_MARKERS",
     "SCHOOL_RECTYPES",
     "PublishedTable",
@@ -647,6 +648,29 @@ _TEXT_COLUMNS = (
     "EGENDER",
 )
 _ALWAYS = ("RECTYPE", "LEA", "URN")
+
+#: Headline measures of the performance tables in words, as a report names them (after
+#: the metadata files' descriptions, e.g. tests/reference/dfe/ks2_meta_2018-2019.csv).
+MEASURE_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "PTRWM_EXP": "the percentage of pupils reaching the expected standard in reading, "
+        "writing and maths",
+        "PTRWM_HIGH": "the percentage of pupils reaching a high standard in reading, writing "
+        "and maths",
+        "PTREAD_EXP": "the percentage of pupils reaching the expected standard in reading",
+        "PTMAT_EXP": "the percentage of pupils reaching the expected standard in maths",
+        "READ_AVERAGE": "the average scaled score in reading",
+        "MAT_AVERAGE": "the average scaled score in maths",
+        "GPS_AVERAGE": "the average scaled score in grammar, punctuation and spelling",
+        "READPROG": "the reading progress score",
+        "WRITPROG": "the writing progress score",
+        "MATPROG": "the maths progress score",
+        "ATT8SCR": "the average Attainment 8 score",
+        "P8MEA": "the average Progress 8 score",
+        "PTL2BASICS_94": "the percentage of pupils with grade 4 or above in English and maths",
+        "PTL2BASICS_95": "the percentage of pupils with grade 5 or above in English and maths",
+    }
+)
 _FILE_YEAR = re.compile(r"(?<!\d)(\d{4})[-_](\d{4}|\d{2})(?!\d)")
 _LINK_SOURCES = ("URN_AC", "SCHNAME_AC", "OPEN_AC")
 

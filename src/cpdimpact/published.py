@@ -73,6 +73,9 @@ FIGURE_PUPILS = "figure_pupils"
 #: The 0/1 column marking the disadvantaged rows of the published group split.
 DISADVANTAGED = "disadvantaged"
 
+#: Canonical names of the figures table beyond the pupil records' (``columns=`` may map them).
+FIGURE_COLUMNS = ("pupils", "group", "marker", "reason")
+
 
 @dataclass(frozen=True, eq=False)
 class PublishedRecords:
@@ -137,7 +140,7 @@ class PublishedRecords:
                 raise InvalidArgumentError(
                     f"{name} must be a pandas DataFrame, got {type(getattr(self, name)).__name__}"
                 )
-        _check_column_map(self.columns or {})
+        _check_column_map(self.columns or {}, FIGURE_COLUMNS)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -169,7 +172,7 @@ class PublishedRecords:
         PublishedRecords
         """
         columns = dict(columns or {})
-        _check_column_map(columns)
+        _check_column_map(columns, FIGURE_COLUMNS)
         rename = {user: canonical for canonical, user in columns.items()}
         tables = {}
         for name, frame in (
@@ -262,8 +265,11 @@ class PublishedRecords:
             The column counting the pupils behind each figure (default as ``panel``).
         groups
             Keep DfE's disadvantaged / not disadvantaged split.
-        schools, columns, outcome_label
+        schools, columns
             As :meth:`from_frames`.
+        outcome_label
+            What the outcome is, in words; default the measure's words
+            (:data:`cpdimpact.dfe.MEASURE_LABELS`), else its DfE name.
         measure
             ``None`` (default): ``"percentage"`` for DfE's percentage measures (names
             starting ``PT``), else ``"mean"``.
@@ -272,6 +278,8 @@ class PublishedRecords:
         -------
         PublishedRecords
         """
+        from .dfe import MEASURE_LABELS
+
         figures = tables.panel(outcome, pupils=pupils, groups=groups)
         if measure is None:
             measure = "percentage" if outcome.upper().startswith("PT") else "mean"
@@ -283,8 +291,11 @@ class PublishedRecords:
             participation=participation.rename(columns=rename),
             schools=None if schools is None else schools.rename(columns=rename),
             measure=measure,
-            outcome_label=outcome_label or outcome,
-            source=f"DfE performance tables ({tables.source})",
+            outcome_label=outcome_label or MEASURE_LABELS.get(outcome.upper(), outcome),
+            source=(
+                f"DfE school performance tables, test years {min(tables.years)}-"
+                f"{max(tables.years)} ({len(tables.sources)} files)"
+            ),
             columns=columns,
         )
 
@@ -314,7 +325,8 @@ class PublishedRecords:
                 "group": figures["group"] if "group" in figures else "all",
                 "marker": figures["marker"] if "marker" in figures else pd.NA,
                 "reason": figures["reason"] if "reason" in figures else pd.NA,
-            }
+            },
+            index=figures.index,
         )[missing.to_numpy()]
         frame = frame.fillna({"marker": "", "reason": "missing"})
         counts = frame.groupby(["group", "marker", "reason"], sort=False).size()
@@ -452,7 +464,7 @@ class PublishedRecords:
         if self.level == "area":
             part = part.rename(columns={"school": "_school", "area": "school"})
         schools = self.schools if self.level == "school" else None
-        columns = {k: v for k, v in self.columns.items() if k != "pupil"}
+        columns = {k: v for k, v in self.columns.items() if k not in ("pupil", *FIGURE_COLUMNS)}
         if self.level == "area":
             columns["school"] = self._user("area")
         records = Records(pupils=pupils, participation=part, schools=schools, columns=columns)

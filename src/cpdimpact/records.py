@@ -802,10 +802,11 @@ def _canonical_names() -> set[str]:
     return {c for name in TABLES for c in (*REQUIRED[name], *OPTIONAL[name])}
 
 
-def _check_column_map(columns: Mapping[str, str]) -> None:
+def _check_column_map(columns: Mapping[str, str], extra: Iterable[str] = ()) -> None:
     """A ``columns=`` mapping goes from cpdimpact's name to the user's: catch it written the
-    wrong way round, unknown canonical names and two names for one column."""
-    known = _canonical_names()
+    wrong way round, unknown canonical names and two names for one column (``extra``: the
+    canonical names of other tables, e.g. published figures')."""
+    known = _canonical_names() | set(extra)
     unknown = [k for k in columns if k not in known]
     if not unknown:
         users = list(columns.values())

@@ -749,11 +749,11 @@ def _column_map(read: _Reader, doc: Mapping) -> dict[str, str]:
     for canonical, column in raw.items():
         columns[canonical] = read.value(column, str, ("data", "columns", canonical))
     if columns:
+        from .published import FIGURE_COLUMNS
         from .records import OPTIONAL, REQUIRED, TABLES
 
         known = sorted(
-            {c for name in TABLES for c in (*REQUIRED[name], *OPTIONAL[name])}
-            | {"pupils", "group", "marker", "reason"}  # published figures' columns
+            {c for name in TABLES for c in (*REQUIRED[name], *OPTIONAL[name])} | set(FIGURE_COLUMNS)
         )
         for canonical, column in columns.items():
             if canonical not in known and column in known:

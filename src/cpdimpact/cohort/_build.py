@@ -22,6 +22,7 @@ from ..errors import (
     InvalidArgumentError,
     InvalidValueError,
     MissingColumnError,
+    SchoolMeansError,
     format_value,
 )
 from ..published import FIGURE_PUPILS, MEASURES, PublishedRecords
@@ -151,6 +152,7 @@ class CohortSpec:
         if isinstance(records, PublishedRecords):
             return _build_published(self.resolve(records), records)
         records = as_records(records)
+        _refuse_school_means(records)
         return _build(self.resolve(records), records)
 
     def resolve(self, records: Records | Mapping[str, pd.DataFrame]) -> CohortSpec:
@@ -491,6 +493,31 @@ class PublishedFigures:
     def noun(self) -> str:
         """What one analysed row is: ``"school-year figures"`` or ``"area-year figures"``."""
         return f"{self.level}-year figures"
+
+
+def _refuse_school_means(records: Records) -> None:
+    """Refuse pupils tables that hold one record per school and year (at least 10 of them):
+    school figures fed in as pupils, whose spread would pass for a pupil-level SD.
+
+    A repeat among the first thousand records (real pupil records, in any order, repeat
+    school-years almost at once) settles it without a pass over millions of records.
+    """
+    pupils = records.pupils
+    if not {"school", "year"} <= set(pupils.columns) or len(pupils) < 10:
+        return
+    head = pupils[["school", "year"]].iloc[:1000]
+    if head.duplicated().any() or pupils[["school", "year"]].duplicated().any():
+        return
+    user = records.columns.get
+    raise SchoolMeansError(
+        f"the pupils table holds exactly one record per {user('school', 'school')!r} and "
+        f"{user('year', 'year')!r} in all of its {len(pupils)} rows: these look like school "
+        "figures (means or percentages), not pupils. Taken as pupils, the spread of school "
+        "means would pass for a pupil-level SD and every effect size and months figure would "
+        "be far too large. Read them as published figures: PublishedRecords.from_frames("
+        "figures=..., participation=..., columns={'pupils': <the column counting pupils>}), "
+        "see docs/published_data.md."
+    )
 
 
 def _check_pupil_sd(spec: CohortSpec) -> None:

@@ -26,8 +26,9 @@ from .._breakdown import GapEstimate, effect_size_variants, points_interval
 from .._results import HtmlFromSummary, Summary, interval
 from ..cohort import Cohort
 from ..did import Aggregate, DiDResult, EventStudyResult
-from ..effects import EffectSize
+from ..effects import EffectSize, cox_index
 from ..errors import CpdImpactError
+from ..published import DISADVANTAGED, FIGURE_PUPILS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..did.staggered import PretrendWald
@@ -218,6 +219,59 @@ class EvaluationResult(HtmlFromSummary):
         for a published percentage."""
         published = self.cohort.published
         return "points" if published is None else published.units
+
+    @property
+    def percentage_effect_sizes(self) -> pd.DataFrame | None:
+        r"""For a published percentage (``measure="percentage"``), each group's effect in
+        percentage points converted to an effect size by Cox's method; ``None`` otherwise.
+
+        With :math:`p_1` the participating units' pupil-weighted percentage in the
+        programme years and :math:`\hat\tau` the effect in percentage points, the percentage
+        without the programme is :math:`p_0 = p_1 - \hat\tau`, and
+
+        .. math:: d_{Cox} = [\operatorname{logit}(p_1) - \operatorname{logit}(p_0)] / 1.65
+
+        (:func:`cpdimpact.effects.cox_index`); the interval converts the ends of the
+        percentage-point interval the same way (:math:`d_{Cox}` increases with
+        :math:`\hat\tau`). It treats the published percentage as the share of pupils
+        reaching the standard; it is not a Hedges' g and gives no months of progress.
+
+        Columns: ``group, percent_participating, percent_without, effect_size, ci_lower,
+        ci_upper``; missing where a percentage falls outside 0-100.
+        """
+        published = self.cohort.published
+        if published is None or published.measure != "percentage":
+            return None
+        head = self.headline
+        rows = []
+        for g, (_, row) in zip(self.groups, head.iterrows(), strict=True):
+            if g.did is None:
+                continue
+            frame = (
+                self.cohort.pupils
+                if g.label == self.groups[0].label
+                else self.cohort.published.groups
+            )
+            if g.label != self.groups[0].label:  # a subgroup of the published split
+                frame = frame[frame[DISADVANTAGED] == 1]
+            after = frame[frame["exposed"].to_numpy(dtype=bool)]
+            weights = after[FIGURE_PUPILS].to_numpy(dtype=float)
+            p1 = float(np.average(after["outcome"], weights=weights)) if len(after) else np.nan
+            converted = [
+                _cox(p1, p1 - shift)
+                for shift in (row["estimate"], row["estimate_lower"], row["estimate_upper"])
+            ]
+            rows.append(
+                {
+                    "group": g.label,
+                    "percent_participating": p1,
+                    "percent_without": p1 - row["estimate"],
+                    "effect_size": converted[0],
+                    "ci_lower": converted[1],
+                    "ci_upper": converted[2],
+                }
+            )
+        return pd.DataFrame(rows)
 
     @property
     def has_effect_size(self) -> bool:
@@ -440,6 +494,13 @@ class EvaluationResult(HtmlFromSummary):
         and machines, and ``report.docx`` across runs.
         """
         return _publisher().save(self, folder)
+
+
+def _cox(percent_1: float, percent_0: float) -> float:
+    """Cox's effect size of two percentages (``nan`` outside 0-100)."""
+    if not (0 < percent_1 < 100 and 0 < percent_0 < 100):
+        return math.nan
+    return float(cox_index(percent_1 / 100, percent_0 / 100))
 
 
 def inference_text(did) -> str:

@@ -144,7 +144,7 @@ def headline_paragraph(result) -> str:
                 *(row[c] for c in columns),
                 row["months"],
                 level,
-                units=None if sizes else f"{result.outcome_units} of {_outcome(result)}",
+                units=None if sizes else f"{result.outcome_units} in {_outcome(result)}",
             )
         )
     never = bool((result.cohort.pupils["first_treated"] == 0).any())

@@ -259,6 +259,25 @@ def _effect_size_note(result) -> str:
     )
 
 
+def _cox_notes(result) -> list[str]:
+    """For a published percentage: the headline converted to an effect size by Cox's method,
+    labelled as such."""
+    table = result.percentage_effect_sizes
+    if table is None or table.empty or pd.isna(table["effect_size"].iloc[0]):
+        return []
+    row = table.iloc[0]
+    level = _level(result.evaluation.alpha)
+    return [
+        f"As an effect size by Cox's method (the log odds ratio divided by 1.65, a conversion "
+        f"for yes/no outcomes): {_ci(row['effect_size'], row['ci_lower'], row['ci_upper'])} "
+        f"({level} CI) for all pupils, from {row['percent_participating']:.1f}% in the "
+        f"participating {_unit_noun(result)}s after the start against the "
+        f"{row['percent_without']:.1f}% the estimate implies without the programme. It "
+        "treats the published percentage as the share of pupils reaching the standard, is "
+        "not a Hedges' g, and gives no months of progress."
+    ]
+
+
 def _reference_words(event_study) -> str:
     """Which year the event study measures against: the year before the start, or, when that
     year has no data (2020, 2021), each cohort's last observed year before it."""
@@ -587,7 +606,7 @@ def evaluation_report(result) -> Document:
         blocks.append(Paragraph(options.programme))
 
     staggered_cohort = cohort.spec.comparison == "staggered"
-    head_notes = [_effect_size_note(result)]
+    head_notes = [_effect_size_note(result), *_cox_notes(result)]
     if result.staggered is not None:
         head_notes.append(staggered_arms_text(result))
     if staggered_cohort and not (cohort.pupils["first_treated"] == 0).any():
@@ -732,7 +751,6 @@ def _published_blocks(result, threshold: int) -> list:
     if published is None:
         return []
     noun = published.level
-    outcome = f"{published.outcome_label} figure" if published.outcome_label else "figure"
     source = f" ({published.source})" if published.source else ""
     groups = (
         "the disadvantaged and other pupils' figures DfE publishes"
@@ -741,8 +759,9 @@ def _published_blocks(result, threshold: int) -> list:
     )
     words = [
         f"This evaluation used published figures{source}, not pupil records: each is one "
-        f"{noun}'s {outcome} for one year, with the number of pupils behind it, and every "
-        f"estimate weights the figures by their pupils. Subgroups: {groups}.",
+        f"{noun}'s figure for one year ({published.outcome_label or 'the outcome'}), with "
+        "the number of pupils behind it, and every estimate weights the figures by their "
+        f"pupils. Subgroups: {groups}.",
         f"What such figures can tell: how the average of the participating {noun}s changed "
         f"against the comparison {noun}s, in {published.units}. What they cannot: anything "
         "about individual pupils (their prior attainment, pupils who moved school), groups "
@@ -843,22 +862,23 @@ def subgroup_figure_blocks(result) -> list:
             gap_label = f"Change in {result.outcome_units} ({level} CI)"
             gap_effect = "estimate"
             gap_bounds = _gap_points_interval(gaps, result.evaluation.alpha)
+        shown = pd.DataFrame(
+            {
+                "Gap": gaps["gap"],
+                gap_label: [
+                    _ci(e, lo, hi) for e, lo, hi in zip(gaps[gap_effect], *gap_bounds, strict=True)
+                ],
+                "Months of progress": [_months_text(m) for m in gaps["months"]],
+                "Compared": [
+                    f"{a} minus {b}" for a, b in zip(gaps["subgroup"], gaps["rest"], strict=True)
+                ],
+            }
+        )
+        if not result.has_effect_size:  # months convert an effect size
+            shown = shown.drop(columns="Months of progress")
         blocks.append(
             Table(
-                pd.DataFrame(
-                    {
-                        "Gap": gaps["gap"],
-                        gap_label: [
-                            _ci(e, lo, hi)
-                            for e, lo, hi in zip(gaps[gap_effect], *gap_bounds, strict=True)
-                        ],
-                        "Months of progress": [_months_text(m) for m in gaps["months"]],
-                        "Compared": [
-                            f"{a} minus {b}"
-                            for a, b in zip(gaps["subgroup"], gaps["rest"], strict=True)
-                        ],
-                    }
-                ),
+                shown,
                 caption="Change in the attainment gap",
                 notes=(
                     "The subgroup's effect minus the other pupils' effect, on the same scale: "

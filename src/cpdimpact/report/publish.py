@@ -115,6 +115,9 @@ def results_json_dict(result: EvaluationResult) -> dict[str, Any]:
         },
         "published_figures": _published_json(cohort),
         "outcome_units": result.outcome_units,
+        "percentage_effect_sizes": None
+        if result.percentage_effect_sizes is None
+        else result.percentage_effect_sizes.to_dict(orient="records"),
         "headline": published["headline"],
         "subgroups": {
             "groups": published["subgroups"],
