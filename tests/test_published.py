@@ -278,21 +278,28 @@ dir = "report"
     assert payload["estimates"]["All pupils"]["effect_size"] is not None
 
 
+def _area_figures(seed: int = 3):
+    """Area means of the maths challenge's pupils (nine areas, one taking part)."""
+    records = maths_challenge(seed=seed, scale=0.3)
+    pupils = records.pupils.merge(records.schools[["school", "area"]], on="school")
+    cells = pupils.groupby(["area", "year"])["outcome"]
+    figures = pd.DataFrame({"outcome": cells.mean(), "pupils": cells.size()}).reset_index()
+    part = records.participation
+    treated = records.schools.loc[records.schools["school"].isin(part["school"]), "area"]
+    participation = pd.DataFrame(
+        {"area": sorted(treated.unique()), "start_year": part["start_year"].min()}
+    )
+    return figures, participation
+
+
 def test_cli_runs_a_figures_file_of_areas(tmp_path):
     """Area figures (no school column) through a spec file: a programme in one area of
     nine (the maths challenge's), area means of its pupils."""
-    records = maths_challenge(seed=3, scale=0.3)
-    pupils = records.pupils.merge(records.schools[["school", "area"]], on="school")
-    cells = pupils.groupby(["area", "year"])["outcome"]
-    figures = pd.DataFrame({"score": cells.mean(), "n": cells.size()}).reset_index()
-    figures.to_csv(tmp_path / "areas.csv", index=False)
-    start = records.participation["start_year"].min()
-    treated = records.schools.loc[
-        records.schools["school"].isin(records.participation["school"]), "area"
-    ]
-    pd.DataFrame({"area": sorted(treated.unique()), "start_year": start}).to_csv(
-        tmp_path / "participation.csv", index=False
+    figures, participation = _area_figures()
+    figures.rename(columns={"outcome": "score", "pupils": "n"}).to_csv(
+        tmp_path / "areas.csv", index=False
     )
+    participation.to_csv(tmp_path / "participation.csv", index=False)
     (tmp_path / "evaluation.toml").write_text(
         """
 [data]
@@ -315,6 +322,26 @@ kind = "did"
     text = (tmp_path / "report" / "report.md").read_text()
     assert "Areas (intervention; comparison)" in text
     assert "one area's figure for one year (the average maths score)" in text
+
+
+def test_synthetic_did_on_area_figures_through_evaluation(tmp_path):
+    """SDID on area figures through Evaluation equals SDID fitted on the area panel."""
+    from cpdimpact.comparison import SyntheticDiD
+
+    figures, participation = _area_figures()
+    records = PublishedRecords.from_frames(figures=figures, participation=participation)
+    result = run(Evaluation(estimator=SyntheticDiD(), event_study=None), records)
+    start = participation["start_year"].iloc[0]
+    panel = figures.assign(
+        treated=(figures["area"].isin(participation["area"]) & (figures["year"] >= start)).astype(
+            int
+        )
+    )
+    direct = SyntheticDiD().fit(panel)
+    assert result.groups[0].did.estimate == pytest.approx(direct.estimate, rel=1e-9)
+    text = result.save(tmp_path)["report.md"].read_text()
+    assert "pupils in participating areas" in text.lower()
+    assert "weighted average of comparison areas whose weights the method chooses" in text
 
 
 # ---------------------------------------------------------------------- bad input

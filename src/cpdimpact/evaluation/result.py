@@ -505,6 +505,12 @@ def _cox(percent_1: float, percent_0: float) -> float:
 
 def inference_text(did) -> str:
     """One sentence on how a headline estimate's uncertainty was computed."""
+    if hasattr(did, "placebo_method"):  # synthetic control / synthetic DiD
+        return (
+            f"Standard error from placebos ({did.placebo_method}): the spread of the estimates "
+            "when each comparison area in turn plays the treated one, with a normal reference "
+            "distribution (Arkhangelsky et al. 2021, Algorithm 4)."
+        )
     if math.isinf(did.df):
         return f"Standard errors: {did.cov_type}; normal reference distribution."
     if did.cov_type.startswith("cluster"):

@@ -152,7 +152,9 @@ def for_records(evaluation: Evaluation, records) -> Evaluation:
     weighted by their pupils (``level="unit_year"``, a staggered panel
     ``weighting="pupils"`` unless told otherwise), the subgroups and gaps those of the
     published disadvantaged split (the default ``("fsm",)`` means it; none without one), and
-    no prior-attainment bands. Estimators that need pupil records and comparison designs
+    no prior-attainment bands; a synthetic control or synthetic DiD left at its default
+    columns reads each unit and its programme years (``unit="unit"``,
+    ``treatment="exposed"``). Estimators that need pupil records and comparison designs
     (which match schools on their pupils' records) are refused with the alternative."""
     if not isinstance(records, PublishedRecords):
         return evaluation
@@ -169,6 +171,12 @@ def for_records(evaluation: Evaluation, records) -> Evaluation:
             "which published figures do not have. Leave comparison=None (every school that "
             "never takes part), or choose donors with SyntheticControl / SyntheticDiD."
         )
+    if getattr(estimator, "effect_scale", "") == "area_mean":
+        # synthetic control / DiD read the cohort's rows: each unit, and its programme years
+        changes = {"unit": "unit"} if estimator.unit == "area" else {}
+        if estimator.treatment == "treated":
+            changes["treatment"] = "exposed"
+        estimator = dataclasses.replace(estimator, **changes)
     split = "disadvantaged" in records.groups and "not disadvantaged" in records.groups
 
     def published(columns, name):
@@ -188,6 +196,7 @@ def for_records(evaluation: Evaluation, records) -> Evaluation:
 
     return dataclasses.replace(
         evaluation,
+        estimator=estimator,
         level="unit_year",
         weighting=evaluation.weighting or "pupils",
         subgroups=published(evaluation.subgroups, "subgroups"),
@@ -420,6 +429,12 @@ def estimand_weighting(evaluation: Evaluation, estimator, cohort: Cohort | None 
     """Whose average effect ``estimator`` estimates in ``evaluation``, in words (``cohort``
     says whether its rows are published figures)."""
     spec = weighted(evaluation, estimator)
+    if getattr(spec, "effect_scale", "") == "area_mean":  # synthetic control / DiD
+        return (
+            "the participating area's pupils: its yearly figures are means over its pupils, "
+            "compared with a weighted average of comparison areas whose weights the method "
+            "chooses (not their numbers of pupils)"
+        )
     if cohort is not None and cohort.published is not None:
         noun = cohort.published.noun
         if _panel(spec) and spec.weights == UNIT_PUPILS:

@@ -132,15 +132,17 @@ def headline_paragraph(result) -> str:
         if sizes
         else ("estimate", "estimate_lower", "estimate_upper")
     )
+    noun = "school" if result.cohort.published is None else result.cohort.published.level
     sentences = []
     for group in _WHO:
         rows = head.loc[head["group"] == group]
         if rows.empty:
             continue
         row = rows.iloc[0]
+        who = tuple(w.replace("schools", f"{noun}s") for w in _WHO[group])
         sentences.append(
             finding_sentence(
-                *_WHO[group],
+                *who,
                 *(row[c] for c in columns),
                 row["months"],
                 level,
@@ -149,12 +151,12 @@ def headline_paragraph(result) -> str:
         )
     never = bool((result.cohort.pupils["first_treated"] == 0).any())
     compared = (
-        "schools that did not take part"
+        f"{noun}s that did not take part"
         if never
-        else "schools that had not yet started the programme"
+        else f"{noun}s that had not yet started the programme"
     )
     sentences.append(
         f"The comparison is with {compared}, not chosen at random, so differences between the "
-        "schools that the data cannot show may remain (see the caveats and the design below)."
+        f"{noun}s that the data cannot show may remain (see the caveats and the design below)."
     )
     return " ".join(sentences)

@@ -134,14 +134,15 @@ def _design_text(result) -> str:
     technical appendix (:func:`_method_text`)."""
     cohort = result.cohort
     starts = _starts_text(cohort.start_years)
+    noun = _unit_noun(result)
     comparison = {
-        "never_treated": "schools that never took part",
-        "not_yet_treated": "schools that had not yet started (and any that never took part)",
-        "staggered": "chosen for each start cohort and year by the estimator: schools that "
+        "never_treated": f"{noun}s that never took part",
+        "not_yet_treated": f"{noun}s that had not yet started (and any that never took part)",
+        "staggered": f"chosen for each start cohort and year by the estimator: {noun}s that "
         "never took part or had not yet started",
     }[cohort.spec.comparison]
     exposure = {
-        "school": "every pupil in a participating school counts as exposed from the school's "
+        "school": f"every pupil in a participating {noun} counts as exposed from the {noun}'s "
         "start year",
         "teacher": "a pupil counts as exposed in a year when taught by a participating teacher",
     }[cohort.spec.exposure]
@@ -149,7 +150,7 @@ def _design_text(result) -> str:
     lag = f", after a lag of {years} year{'s' if years > 1 else ''}" if years else ""
     # covariates under the user's own column names
     names = getattr(cohort, "user_columns", None) or {}
-    covariates = [names.get(c, c) for c in (result.estimator.covariates or ())]
+    covariates = [names.get(c, c) for c in (getattr(result.estimator, "covariates", ()) or ())]
     adjusted = (
         f"Adjusted for: {', '.join(covariates)}."
         if covariates
@@ -192,6 +193,8 @@ def _method_text(result) -> str:
         if getattr(estimator, "weights", None) or spec.level == "unit_year"
         else "unit-by-year means",
     }[rows]
+    if getattr(estimator, "effect_scale", "") == "area_mean":  # the method weights the areas
+        fitted_on = "unit-by-year means (each a mean over its pupils)"
     model = _model_clause(result)
     inference = inference_text(did) if did is not None else ""
     return f"{model}, fitted on {fitted_on}. {inference}".strip()

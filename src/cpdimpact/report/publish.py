@@ -136,10 +136,10 @@ def results_json_dict(result: EvaluationResult) -> dict[str, Any]:
                 if g.did is None
                 else {
                     "did": g.did.to_frame().to_dict(orient="records"),
-                    "df": g.did.df,
-                    "n_clusters": g.did.n_clusters,
+                    "df": getattr(g.did, "df", None),
+                    "n_clusters": getattr(g.did, "n_clusters", None),
                     "n_obs": published["n_obs"][g.label],
-                    "cov_type": g.did.cov_type,
+                    "cov_type": getattr(g.did, "cov_type", None),
                     "effect_size": None
                     if g.effect_size is None
                     else g.effect_size.to_frame().to_dict(orient="records"),
