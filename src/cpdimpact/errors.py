@@ -44,6 +44,8 @@ __all__ = [
     "LateStartWarning",
     # school identity over time: links between URNs and area codes (links, issue 12)
     "SchoolLinkError",
+    # synthetic control: held-out pre-years (donors, issue 13)
+    "TooFewPreYearsError",
     "format_rows",
     "format_value",
 ]
@@ -230,6 +232,15 @@ class SchoolLinkError(InvalidValueError):
     that were open at the same time (both have pupil records in one year). The message names
     the file (or table), the column, the values, the rows (CSV lines for a file) and the fix;
     see "Schools that change URN" in ``docs/records.md``.
+    """
+
+
+# ------------------------------------ synthetic control: held-out pre-years (donors, issue 13)
+class TooFewPreYearsError(DesignError):
+    """Holding out pre-period years would leave fewer than two to fit the comparison on.
+
+    Raised by :func:`cpdimpact.comparison.cross_validate_synthetic`; the message gives the
+    pre-period years and how many may be held out (usually ``holdout=1``).
     """
 
 
