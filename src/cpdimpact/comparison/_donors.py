@@ -136,7 +136,7 @@ def pool_rows(
             if without:
                 raise InvalidValueError(
                     f"the donor_pool table lists no donors for the treated area(s) "
-                    f"{format_rows(without)}; add their rows (treated area, donor), or pass "
+                    f"{_join(without)}; add their rows (treated area, donor), or pass "
                     "the donors as a list."
                 )
             named = [d for tr in treated for d in listed[tr]]
@@ -148,15 +148,14 @@ def pool_rows(
         if unknown:
             raise InvalidValueError(
                 f"the donor pool names {len(unknown)} area(s) that are not in column {unit!r} "
-                f"of the data: {format_rows(unknown)}; correct the codes (they must be spelled "
+                f"of the data: {_join(unknown)}; correct the codes (they must be spelled "
                 "as in the data) or remove them from the pool."
             )
         allowed &= set(named)
     if within is not None:
         if within not in data.columns:
             raise MissingColumnError(
-                f"donors_within={within!r} is not a column of the data; found "
-                f"{list(data.columns)}."
+                f"donors_within={within!r} is not a column of the data; found {list(data.columns)}."
             )
         per_area = data.groupby(unit, sort=False)[within].nunique(dropna=False)
         varying = per_area.index[per_area > 1]
@@ -164,14 +163,14 @@ def pool_rows(
             rows = data.index[data[unit].isin(varying)]
             raise InvalidValueError(
                 f"column {within!r} changes over the years within area(s) "
-                f"{format_rows(list(varying))} ({format_rows(rows)}); donors_within needs one "
+                f"{_join(list(varying))} ({format_rows(rows)}); donors_within needs one "
                 "value per area (e.g. its region)."
             )
         value = data.drop_duplicates(unit).set_index(unit)[within]
         no_value = [a for a in treated if pd.isna(value[a])]
         if no_value:
             raise InvalidValueError(
-                f"column {within!r} is missing for the treated area(s) {format_rows(no_value)}; "
+                f"column {within!r} is missing for the treated area(s) {_join(no_value)}; "
                 "fill it so its donors can be chosen."
             )
         wanted = {value[a] for a in treated}
@@ -181,7 +180,7 @@ def pool_rows(
     if len(kept) < 2:
         raise EmptyComparisonGroupError(
             f"the donor pool ({' and '.join(how)}) leaves {len(kept)} donor area(s)"
-            + (f" ({format_rows(kept)})" if kept else "")
+            + (f" ({_join(kept)})" if kept else "")
             + "; synthetic control needs at least two. Widen the pool: more statistical "
             "neighbours, a larger region (or donors_within=None), or an explicit list."
         )
@@ -194,9 +193,7 @@ def pool_notes(excluded: tuple) -> tuple[str, ...]:
     """The summary note naming the donor areas outside the pool (none when none were)."""
     if not excluded:
         return ()
-    return (
-        f"Donor pool: {len(excluded)} area(s) outside the pool left out ({_names(excluded)}).",
-    )
+    return (f"Donor pool: {len(excluded)} area(s) outside the pool left out ({_names(excluded)}).",)
 
 
 def _names(areas: Sequence, limit: int = 10) -> str:
