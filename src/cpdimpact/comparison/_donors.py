@@ -11,7 +11,7 @@ rules for each; :mod:`cpdimpact.comparison._synthetic` calls them from a few hoo
 - **Covariates for synthetic DiD** (:func:`residualise_on_covariates`): the outcome net of
   time-varying covariates, :math:`Y_{it} - X_{it}'\hat\beta`, with :math:`\hat\beta` from a
   two-way fixed-effects regression on the untreated cells only (Arkhangelsky et al. 2021,
-  section 8; the "projected" covariates of Clarke, Pailañir, Athey & Imbens 2023).
+  section 8; the "projected" covariates of Clarke, Pailañir, Athey & Imbens 2024).
 - **The exact-fit statement** (:func:`pre_fit_statement`): whether the pre-period fit is exact
   and, in plain English, what that means for the evaluation.
 - **Held-out pre-years** (:func:`pseudo_post_rows`, :func:`holdout_table`): the rows for a
@@ -22,7 +22,7 @@ References
 Arkhangelsky, D., Athey, S., Hirshberg, D. A., Imbens, G. W. & Wager, S. (2021). Synthetic
 difference-in-differences. *American Economic Review* 111(12), 4088-4118.
 
-Clarke, D., Pailañir, D., Athey, S. & Imbens, G. (2023). On synthetic difference-in-differences
+Clarke, D., Pailañir, D., Athey, S. & Imbens, G. (2024). On synthetic difference-in-differences
 and related estimation methods in Stata. *The Stata Journal* 24(4), 557-598.
 """
 
@@ -318,8 +318,8 @@ def pre_fit_statement(
     T0 = Y_pre.shape[1]
     fit = (
         f"The comparison reproduces {name}'s outcomes in the {T0} years before "
-        f"{first_treated} exactly (root mean squared gap {rmse:.3g}, "
-        f"{relative:.2%} of the spread of outcomes across areas)"
+        f"{first_treated} exactly (root mean squared gap {rmse:.2g}, under "
+        f"{EXACT_FIT_THRESHOLD:.1%} of the spread of outcomes across areas)"
         if exact
         else f"The comparison misses {name}'s outcomes in the {T0} years before "
         f"{first_treated} by {rmse:.3g} on average (root mean square; "
@@ -339,20 +339,22 @@ def pre_fit_statement(
             "the past exactly, and they can disagree about what would have happened after the "
             "start. Read the estimate as one of several that fit equally well: compare it with "
             "synthetic DiD and DiD, and check how well the comparison predicts pre-years it was "
-            "not fitted to (cross_validate_synthetic)."
+            "not fitted to (a held-out-years check)."
         )
     elif exact:
         meaning = (
             ". With at least as many figures to match as comparison areas an exact fit is "
             "unusual; it suggests the comparison tracks the treated area closely, but check "
-            "how it predicts pre-years it was not fitted to (cross_validate_synthetic)."
+            "how it predicts pre-years it was not fitted to (a held-out-years check)."
         )
     elif many and method == "sc":
         # synthetic DiD's ridge penalty pins its weights down; synthetic control's does not
         meaning = (
             f". With {n_donors} comparison areas and {n_equations} figures to match, the "
-            "weights need not be unique; a close fit says little on its own. Check how the "
-            "comparison predicts pre-years it was not fitted to (cross_validate_synthetic)."
+            "weights need not be unique. The estimate is only as good as this fit: a gap of "
+            "this size before the start could also open after it without any programme. Check "
+            "how the comparison predicts pre-years it was not fitted to (a held-out-years "
+            "check)."
         )
     else:
         meaning = (

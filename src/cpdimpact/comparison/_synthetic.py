@@ -1171,7 +1171,8 @@ class SyntheticDiD(_AreaSpec):
             if self.placebo
             else "no placebo inference"
         )
-        return f"{name} on area-by-year means; {placebo}"
+        net = f" net of {', '.join(self.covariates)}" if self.covariates else ""
+        return f"{name} on area-by-year means{net}; {placebo}"
 
     def fit(self, data: pd.DataFrame) -> SyntheticResult:
         """Estimate on area-by-year rows; returns a :class:`SyntheticResult`."""
