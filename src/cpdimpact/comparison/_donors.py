@@ -66,12 +66,11 @@ EXACT_FIT_THRESHOLD = 1e-3
 
 
 def normalise_pool(pool: Any, columns: Sequence[str]) -> tuple | None:
-    """The ``donor_pool`` option as an immutable value: ``None``, ``("list", areas)`` or
-    ``("table", ((treated, donor), ...))`` (a spec stays hashable and the table is copied)."""
+    """The ``donor_pool`` option as an immutable value: ``None``, a tuple of areas, or for a
+    table a tuple of ``(treated, donor)`` pairs (a spec stays hashable and the table is
+    copied). An area is never a tuple, so the two forms cannot be confused."""
     if pool is None:
         return None
-    if isinstance(pool, tuple) and len(pool) == 2 and pool[0] in ("list", "table"):
-        return pool  # already normalised (dataclasses.replace re-runs __post_init__)
     if isinstance(pool, pd.DataFrame):
         if len(columns) != 2 or not all(isinstance(c, str) for c in columns):
             raise InvalidArgumentError(
@@ -91,13 +90,13 @@ def normalise_pool(pool: Any, columns: Sequence[str]) -> tuple | None:
                 "names a treated area and one of its donors."
             )
         pairs = tuple(zip(pool[columns[0]].tolist(), pool[columns[1]].tolist(), strict=True))
-        return ("table", pairs)
+        return pairs
     if isinstance(pool, str) or not isinstance(pool, Sequence | np.ndarray | pd.Index):
         raise InvalidArgumentError(
             "donor_pool takes a list of donor areas or a table (DataFrame) with one row per "
             f"treated area and donor; got {type(pool).__name__}."
         )
-    return ("list", tuple(pool))
+    return tuple(pool)
 
 
 def pool_rows(
@@ -127,10 +126,9 @@ def pool_rows(
     allowed = set(candidates)
     how = []
     if pool is not None:
-        kind, values = pool
-        if kind == "table":
+        if pool and isinstance(pool[0], tuple):  # a table: (treated, donor) pairs
             listed = {}
-            for tr, donor in values:
+            for tr, donor in pool:
                 listed.setdefault(tr, []).append(donor)
             without = [a for a in treated if a not in listed]
             if without:
@@ -142,7 +140,7 @@ def pool_rows(
             named = [d for tr in treated for d in listed[tr]]
             how.append("the statistical neighbours listed for the treated area")
         else:
-            named = list(values)
+            named = list(pool)
             how.append("the donor_pool list")
         unknown = [d for d in dict.fromkeys(named) if d not in set(areas)]
         if unknown:

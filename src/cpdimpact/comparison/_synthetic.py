@@ -1000,7 +1000,7 @@ class _AreaSpec:
     missing: Literal["error", "drop"] = "error"
     placebo: bool = True
     alpha: float = 0.05
-    donor_pool: Any = None
+    donor_pool: Sequence[str | int] | pd.DataFrame | None = None
     donor_pool_columns: tuple[str, str] = ("area", "donor")
     donors_within: str | None = None
 
