@@ -26,6 +26,7 @@ from cpdimpact.comparison import (
 )
 from cpdimpact.comparison._donors import EXACT_FIT_THRESHOLD
 from cpdimpact.errors import (
+    ArgumentTypeError,
     EmptyComparisonGroupError,
     InvalidArgumentError,
     InvalidValueError,
@@ -187,6 +188,7 @@ def test_a_regional_shock_biases_did_unless_the_donors_share_the_region():
         ({"donor_pool": ["LA03"]}, EmptyComparisonGroupError, "at least two. Widen the pool"),
         ({"donor_pool": ["LA03", "LA99", "Nowhere"]}, InvalidValueError, "'LA99', 'Nowhere'"),
         ({"donor_pool": "LA03"}, InvalidArgumentError, "got str"),
+        ({"donors_within": ["region"]}, ArgumentTypeError, "name of one column"),
         ({"donors_within": "county"}, MissingColumnError, "donors_within='county'"),
         (
             {"donors_within": "region", "donor_pool": ["LA07", "LA08"]},
@@ -298,6 +300,8 @@ def test_holding_out_too_many_years_is_refused_with_the_fix():
         cross_validate_synthetic(two)
     with pytest.raises(InvalidArgumentError, match="holdout"):
         cross_validate_synthetic(data, holdout=0)
+    with pytest.raises(ArgumentTypeError, match=r"unexpected options \['covariates'\]"):
+        cross_validate_synthetic(data, covariates=["fsm"])
 
 
 # ======================================================================== exact fit

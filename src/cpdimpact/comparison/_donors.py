@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact.errors import (
+    ArgumentTypeError,
     EmptyComparisonGroupError,
     InvalidArgumentError,
     InvalidValueError,
@@ -151,6 +152,10 @@ def pool_rows(
             )
         allowed &= set(named)
     if within is not None:
+        if not isinstance(within, str):
+            raise ArgumentTypeError(
+                f"donors_within takes the name of one column (e.g. 'region'); got {within!r}."
+            )
         if within not in data.columns:
             raise MissingColumnError(
                 f"donors_within={within!r} is not a column of the data; found {list(data.columns)}."

@@ -1635,7 +1635,8 @@ def cross_validate_synthetic(
         How many of the last observed pre-period years to hold out (default 1). At least two
         pre-period years must remain to fit on.
     methods, sc, **options
-        As :func:`compare_synthetic` (donor pools included); placebos are not run.
+        As :func:`compare_synthetic`: column names, ``missing``, ``donor_pool``,
+        ``donor_pool_columns`` and ``donors_within``; placebos are not run.
     by_year
         ``False`` (default): one row per method; ``True``: one row per method and held-out
         year.
@@ -1670,6 +1671,9 @@ def cross_validate_synthetic(
     """
     check_positive_int(holdout, "holdout")
     check_bool(by_year, "by_year")
+    extra = sorted(set(options) - {f.name for f in fields(_AreaSpec)} - set(_OLD_NAMES))
+    if extra:  # e.g. covariates=, which compare_synthetic does not take
+        raise ArgumentTypeError(f"cross_validate_synthetic() got unexpected options {extra}")
     spec = SyntheticDiD(**{**options, "placebo": False})
     panel = spec._panel(data)
     rows, held = pseudo_post_rows(
