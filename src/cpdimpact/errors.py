@@ -44,7 +44,10 @@ __all__ = [
     "LateStartWarning",
     # school identity over time: links between URNs and area codes (links, issue 12)
     "SchoolLinkError",
+    # published figures (issue 13)
     "SchoolMeansError",
+    # synthetic control: held-out pre-years (donors, issue 13)
+    "TooFewPreYearsError",
     "format_rows",
     "format_value",
 ]
@@ -242,6 +245,15 @@ class SchoolMeansError(InvalidValueError):
     the spread of school means would be taken for a pupil-level SD and every effect size and
     months figure would be several times too large. Read such figures with
     :class:`~cpdimpact.published.PublishedRecords` (see ``docs/published_data.md``).
+    """
+
+
+# ------------------------------------ synthetic control: held-out pre-years (donors, issue 13)
+class TooFewPreYearsError(DesignError):
+    """Holding out pre-period years would leave fewer than two to fit the comparison on.
+
+    Raised by :func:`cpdimpact.comparison.cross_validate_synthetic`; the message gives the
+    pre-period years and how many may be held out (usually ``holdout=1``).
     """
 
 

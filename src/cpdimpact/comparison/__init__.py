@@ -27,6 +27,7 @@ from ._synthetic import (
     SyntheticResult,
     area_year_outcomes,
     compare_synthetic,
+    cross_validate_synthetic,
 )
 
 __all__: list[str] = []
@@ -41,4 +42,5 @@ __all__ += [
     "SyntheticResult",
     "area_year_outcomes",
     "compare_synthetic",
+    "cross_validate_synthetic",
 ]
