@@ -233,6 +233,7 @@ def _caveats(result) -> list[str]:
     staggered-timing warning is the comparison's label.
     """
     notes = [g.note for g in result.groups if g.note]
+    notes += _synthetic_fit_notes(result.groups[0].did)
     dip = getattr(result.cohort, "dip_check", None)
     if dip is not None and dip.detected:
         notes.append(dip.message)
@@ -242,6 +243,19 @@ def _caveats(result) -> list[str]:
     notes = [user_message(n, result.cohort) for n in notes]
     notes += [w.message for w in getattr(result, "warnings", ())]
     return list(dict.fromkeys(_GROUP_TIME.sub(_group_time_words, n) for n in notes))
+
+
+def _synthetic_fit_notes(fit) -> list[str]:
+    """A synthetic comparison's pre-period fit in words (what an exact fit with few years
+    means) and the comparison areas its donor pool left out; none for other estimators."""
+    notes = [getattr(fit, "pre_fit_statement", "")]
+    left_out = getattr(fit, "excluded_donors", ())
+    if left_out:
+        shown = ", ".join(map(str, left_out[:10])) + (" and others" if len(left_out) > 10 else "")
+        notes.append(
+            f"{len(left_out)} areas were left out of the comparison by the donor pool: {shown}."
+        )
+    return [n for n in notes if n]
 
 
 def _effect_size_note(result) -> str:
