@@ -336,7 +336,15 @@ class Cohort(HtmlFromSummary):
         else:
             key = self.pupils["treated"]
             lines = [(True, "intervention"), (False, "comparison")]
-        means = self.pupils.groupby([key.rename("arm"), "year"], sort=True)["outcome"].mean()
+        rows = self.pupils
+        if FIGURE_PUPILS in rows:  # published figures: the mean over their pupils
+            w = rows[FIGURE_PUPILS]
+            grouped = rows.assign(_wy=rows["outcome"] * w, _w=w).groupby(
+                [key.rename("arm"), "year"], sort=True
+            )
+            means = grouped["_wy"].sum() / grouped["_w"].sum()
+        else:
+            means = rows.groupby([key.rename("arm"), "year"], sort=True)["outcome"].mean()
         present = set(means.index.get_level_values(0))
         # every year of the span, missing where there are no records (2020 and 2021 had no KS2
         # tests), so a line breaks across a gap instead of inventing the years in between
