@@ -250,6 +250,13 @@ def test_real_performance_tables_run_to_a_report(ks2, tmp_path):
 GROUPS = ("all", "disadvantaged", "not disadvantaged")
 
 
+def run_spec(folder: Path) -> int:
+    """``cpdimpact run`` on ``folder/evaluation.toml``; its exit code."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        return main(["run", str(folder / "evaluation.toml")])
+
+
 def test_cli_runs_performance_tables_from_a_spec_file(ks2, tmp_path):
     _real_participation(ks2).to_csv(tmp_path / "participation.csv", index=False)
     tables = ", ".join(f'"{p.as_posix()}"' for p in KS2)
@@ -268,10 +275,7 @@ pupil_sd_source = "an illustrative pupil-level SD"
 dir = "report"
 """
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CpdImpactWarning)
-        code = main(["run", str(tmp_path / "evaluation.toml")])
-    assert code == 0
+    assert run_spec(tmp_path) == 0
     payload = json.loads((tmp_path / "report" / "results.json").read_text())
     assert payload["published_figures"]["measure"] == "mean"
     assert payload["cohort"]["effect_size_sd_source"].endswith("an illustrative pupil-level SD")
@@ -315,10 +319,7 @@ pupils = "n"
 kind = "did"
 """
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CpdImpactWarning)
-        code = main(["run", str(tmp_path / "evaluation.toml")])
-    assert code == 0
+    assert run_spec(tmp_path) == 0
     text = (tmp_path / "report" / "report.md").read_text()
     assert "Areas (intervention; comparison)" in text
     assert "one area's figure for one year (the average maths score)" in text

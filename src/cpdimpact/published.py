@@ -34,7 +34,6 @@ effect size needs a pupil-level SD from elsewhere (``CohortSpec(pupil_sd=...)``)
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +55,7 @@ from .records import (
     _require_present,
     _require_unique,
     _require_whole,
+    fingerprint_tables,
     user_rows,
 )
 
@@ -339,18 +339,8 @@ class PublishedRecords:
         """SHA-256 fingerprint of the tables' contents, independent of row order (as
         :meth:`Records.fingerprint <cpdimpact.records.Records.fingerprint>`), with the
         measure."""
-        digest = hashlib.sha256(f"published:{self.measure}".encode())
-        for name in ("figures", "participation", "schools"):
-            frame = getattr(self, name)
-            digest.update(name.encode())
-            if frame is None:
-                digest.update(b"<absent>")
-                continue
-            frame = frame.reindex(columns=sorted(map(str, frame.columns))).infer_objects()
-            digest.update("\x1f".join(frame.columns).encode())
-            rows = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
-            digest.update(np.sort(rows).tobytes())
-        return digest.hexdigest()
+        tables = {name: getattr(self, name) for name in ("figures", "participation", "schools")}
+        return fingerprint_tables(tables, salt=f"published:{self.measure}")
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:

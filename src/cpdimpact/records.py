@@ -665,19 +665,7 @@ class Records:
         and the sorted hashes of every table, with its column names, feed one SHA-256 digest.
         Reordering rows leaves it unchanged; changing any value changes it.
         """
-        digest = hashlib.sha256()
-        for name in TABLES:
-            frame = self.table(name)
-            digest.update(name.encode())
-            if frame is None:
-                digest.update(b"<absent>")
-                continue
-            # Numbers held in an object column hash as the same numbers in a numeric column.
-            frame = frame.reindex(columns=sorted(map(str, frame.columns))).infer_objects()
-            digest.update("\x1f".join(frame.columns).encode())
-            rows = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
-            digest.update(np.sort(rows).tobytes())
-        return digest.hexdigest()
+        return fingerprint_tables({name: self.table(name) for name in TABLES})
 
     # ------------------------------------------------------------------ validation
     def validate(self, *, teacher_level: bool = False) -> None:
@@ -775,6 +763,24 @@ class Records:
 
     def _user(self, canonical: str) -> str:
         return self.columns.get(canonical, canonical)
+
+
+def fingerprint_tables(tables: Mapping[str, pd.DataFrame | None], salt: str = "") -> str:
+    """SHA-256 of named tables, independent of row order (:meth:`Records.fingerprint`):
+    each row hashed, the hashes sorted, fed with the table's name and columns (``salt``
+    first, e.g. what the tables are)."""
+    digest = hashlib.sha256(salt.encode())
+    for name, frame in tables.items():
+        digest.update(name.encode())
+        if frame is None:
+            digest.update(b"<absent>")
+            continue
+        # Numbers held in an object column hash as the same numbers in a numeric column.
+        frame = frame.reindex(columns=sorted(map(str, frame.columns))).infer_objects()
+        digest.update("\x1f".join(frame.columns).encode())
+        rows = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+        digest.update(np.sort(rows).tobytes())
+    return digest.hexdigest()
 
 
 def as_records(tables) -> Records:
