@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cpdimpact import dfe
-from cpdimpact.errors import MissingColumnError
+from cpdimpact import Records, datasets, dfe
+from cpdimpact.errors import ArgumentTypeError, InvalidArgumentError, MissingColumnError
 
 REF = Path(__file__).parent / "reference" / "dfe"
 KS2 = sorted(REF.glob("*_ks2final.csv"))
@@ -149,3 +149,193 @@ def test_area_panel_leaves_out_the_england_rows(stacked):
 def test_area_panel_refuses_a_measure_no_file_has(stacked):
     with pytest.raises(MissingColumnError, match="'PTRWM_EPX'"):
         stacked["ks2"].area_panel("PTRWM_EPX")
+
+
+# ------------------------------------------------------------ pupils published as DfE does
+def _groupby_truth(pupils: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """Means and counts per unit, year and group by a plain pandas groupby."""
+    whole = pupils.groupby([unit, "year"])["outcome"].agg(["mean", "count"]).assign(group="all")
+    split = pupils.groupby([unit, "year", "fsm"])["outcome"].agg(["mean", "count"]).reset_index()
+    split["group"] = np.where(split["fsm"] == 1, "disadvantaged", "not disadvantaged")
+    out = pd.concat([whole.reset_index(), split.drop(columns="fsm")], ignore_index=True)
+    return out.set_index([unit, "year", "group"]).sort_index()
+
+
+def _expected_suppression(truth: pd.DataFrame, unit: str, threshold: int) -> pd.Series:
+    """DfE's rule written out independently: cohort 1..threshold-1, or own group
+    1..threshold-1, or the other group 0..threshold-1."""
+    counts = truth["count"].unstack("group").fillna(0)
+    small = (counts >= 1) & (counts < threshold)
+    empty = (counts == 0) & (threshold > 0)
+    cohort = small["all"]
+    flags = {
+        "all": cohort,
+        "disadvantaged": cohort
+        | small["disadvantaged"]
+        | small["not disadvantaged"]
+        | empty["not disadvantaged"],
+        "not disadvantaged": cohort
+        | small["not disadvantaged"]
+        | small["disadvantaged"]
+        | empty["disadvantaged"],
+    }
+    out = pd.DataFrame(flags).stack()
+    out.index.names = [unit, "year", "group"]
+    return out.reindex(truth.index)
+
+
+@pytest.fixture(scope="module")
+def city():
+    return datasets.city_partnership(seed=1)
+
+
+@pytest.mark.parametrize("threshold", [6, 11, 0])
+def test_published_from_pupils_is_a_groupby_with_dfe_suppression(city, threshold):
+    table = datasets.published_from_pupils(city, suppress_below=threshold)
+    assert list(table.columns) == [
+        *("school", "area", "year", "group", "outcome", "pupils", "marker", "reason")
+    ]
+    truth = _groupby_truth(city.pupils, "school")
+    got = table.set_index(["school", "year", "group"]).sort_index()
+    assert got.index.equals(truth.index)  # one row per school, year and group with pupils
+    published = got["marker"].isna()
+    np.testing.assert_allclose(got.loc[published, "outcome"], truth.loc[published, "mean"])
+    assert got.loc[~published, "outcome"].isna().all()
+    # counts are published except the split of a suppressed whole cohort (none here)
+    np.testing.assert_array_equal(got["pupils"], truth["count"].astype(float))
+    suppressed = _expected_suppression(truth, "school", threshold)
+    assert (~published).to_numpy().tolist() == suppressed.to_numpy().tolist()
+    if threshold:
+        assert 0 < (~published).sum() < len(got) / 2  # the rule bites, on the groups only
+        assert (got.loc[~published, "marker"] == "SUPP").all()
+        assert (got.loc[~published, "reason"] == dfe.MARKERS["SUPP"]).all()
+    else:
+        assert published.all()
+    areas = city.schools.set_index("school")["area"]
+    assert (got.reset_index()["area"] == got.reset_index()["school"].map(areas)).all()
+
+
+def test_published_from_pupils_by_area_and_without_groups(city):
+    table = datasets.published_from_pupils(city, level="area", groups=False)
+    pupils = city.pupils.assign(
+        area=city.pupils["school"].map(city.schools.set_index("school")["area"])
+    )
+    truth = pupils.groupby(["area", "year"])["outcome"].agg(["mean", "count"])
+    assert list(table.columns) == ["area", "year", "group", "outcome", "pupils", "marker", "reason"]
+    assert (table["group"] == "all").all() and table["marker"].isna().all()
+    np.testing.assert_allclose(table["outcome"], truth["mean"])
+    np.testing.assert_array_equal(table["pupils"], truth["count"])
+
+
+def test_published_from_pupils_suppresses_a_small_school_and_its_split_counts():
+    pupils = pd.DataFrame(
+        {
+            "pupil": range(1, 15),
+            "school": [1] * 4 + [2] * 10,
+            "year": 2019,
+            "outcome": [100.0, 102, 104, 106] + [100.0 + i for i in range(10)],
+            "fsm": [1, 0, 0, 0] + [1] * 3 + [0] * 7,
+        }
+    )
+    rec = Records(pupils=pupils, participation=pd.DataFrame({"school": [1], "start_year": [2020]}))
+    before = rec.pupils.copy(deep=True)
+    table = datasets.published_from_pupils(rec)
+    pd.testing.assert_frame_equal(rec.pupils, before)  # inputs never modified
+    one = table[table["school"] == 1].set_index("group")
+    assert one["marker"].eq("SUPP").all() and one["outcome"].isna().all()
+    assert one.loc["all", "pupils"] == 4 and one[["pupils"]].iloc[1:].isna().all().all()
+    two = table[table["school"] == 2].set_index("group")
+    assert two.loc["all", "outcome"] == pytest.approx(104.5) and pd.isna(two.loc["all", "marker"])
+    # 3 disadvantaged pupils: their figure, and the 7 others' (all minus them), both suppressed
+    assert two.loc[["disadvantaged", "not disadvantaged"], "marker"].eq("SUPP").all()
+    assert two.loc["disadvantaged", "pupils"] == 3 and two.loc["not disadvantaged", "pupils"] == 7
+    assert "area" not in table.columns  # no schools table: no area to give
+
+
+def test_published_from_pupils_suppresses_the_other_group_of_an_empty_one():
+    pupils = pd.DataFrame(
+        {"pupil": range(1, 9), "school": 1, "year": 2019, "outcome": np.arange(8.0), "fsm": 0}
+    )
+    rec = Records(pupils=pupils, participation=pd.DataFrame({"school": [1], "start_year": [2020]}))
+    table = datasets.published_from_pupils(rec)
+    assert table["group"].tolist() == ["all", "not disadvantaged"]  # no disadvantaged row
+    assert table["outcome"].iloc[0] == 3.5 and pd.isna(table["outcome"].iloc[1])
+    assert table["marker"].fillna("-").tolist() == ["-", "SUPP"]
+    assert table["pupils"].tolist() == [8, 8]
+    nothing = datasets.published_from_pupils(rec, suppress_below=0)
+    assert nothing["outcome"].tolist() == [3.5, 3.5] and nothing["marker"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"level": "trust"}, InvalidArgumentError, "level must be one of"),
+        ({"suppress_below": -1}, InvalidArgumentError, "suppress_below"),
+        ({"suppress_below": 5.5}, ArgumentTypeError, "suppress_below"),
+        ({"groups": "yes"}, ArgumentTypeError, "groups"),
+    ],
+)
+def test_published_from_pupils_refuses_bad_options(city, options, error, match):
+    with pytest.raises(error, match=match):
+        datasets.published_from_pupils(city, **options)
+
+
+def test_published_from_pupils_names_what_is_missing():
+    pupils = pd.DataFrame({"pupil": [1], "school": [1], "year": [2019], "outcome": [100.0]})
+    rec = Records(pupils=pupils, participation=pd.DataFrame({"school": [1], "start_year": [2020]}))
+    with pytest.raises(MissingColumnError, match="no 'fsm' column"):
+        datasets.published_from_pupils(rec)
+    with pytest.raises(MissingColumnError, match="no 'area' column"):
+        datasets.published_from_pupils(rec, level="area", groups=False)
+    with pytest.raises(ArgumentTypeError, match="must be cpdimpact Records"):
+        datasets.published_from_pupils(pupils)
+
+
+@pytest.mark.parametrize(
+    ("measure", "paths"),
+    [("MAT_AVERAGE", KS2), ("READ_AVERAGE", KS2), ("PTRWM_EXP", KS2[-2:])],
+    ids=["maths", "reading", "rwm-2019"],
+)
+def test_the_suppression_rule_is_the_one_dfe_applied_in_its_ks2_files(measure, paths):
+    """Pupils made to the counts of every real KS2 school (TELIG, TFSM6CLA1A, TNotFSM6CLA1A),
+    published with the default rule: each figure is SUPP exactly where DfE's file has SUPP,
+    for the average scaled scores of every year and the percentage reaching the expected
+    standard in 2019 (the 2017 and 2018 files published a group's percentage beside an empty
+    other group)."""
+    assert all("2018-2019" in p.name for p in paths) or measure != "PTRWM_EXP"
+    rows, pupils = [], []
+    for path in paths:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            lines = list(csv.reader(handle))
+        col = {name: i for i, name in enumerate(lines[0])}
+        for line in lines[1:]:
+            line = line + [""] * (len(col) - len(line))
+            if line[0] not in ("1", "2") or not line[col["TELIG"]].strip().isdigit():
+                continue
+            n, n_dis = int(line[col["TELIG"]]), line[col["TFSM6CLA1A"]]
+            key = (int(line[col["URN"]]), int(path.name[5:9]))
+            # a small cohort's split counts are SUPP: its pupils' split is unknown, so only
+            # its whole-cohort figure is compared
+            n_known = int(n_dis) if n_dis.isdigit() else 0
+            pupils += [(*key, float(i < n_known)) for i in range(n)]
+            names = [("all", measure)]
+            if n_dis.isdigit():
+                names += [
+                    ("disadvantaged", f"{measure}_FSM6CLA1A"),
+                    ("not disadvantaged", f"{measure}_NotFSM6CLA1A"),
+                ]
+            rows += [(*key, group, line[col[name]]) for group, name in names]
+    frame = pd.DataFrame(pupils, columns=["school", "year", "fsm"])
+    frame["pupil"] = np.arange(1, len(frame) + 1)
+    frame["outcome"] = 100.0
+    rec = Records(pupils=frame, participation=pd.DataFrame({"school": [], "start_year": []}))
+    table = datasets.published_from_pupils(rec).set_index(["school", "year", "group"])
+    real = pd.DataFrame(rows, columns=["school", "year", "group", "cell"])
+    real = real.set_index(["school", "year", "group"])["cell"]
+    shown = real[real.isin(["SUPP"]) | real.str.rstrip("%").str.fullmatch(r"\d+")]
+    assert len(shown) > 500 * len(paths) and (shown == "SUPP").sum() > 100 * len(paths)
+    got = table["marker"].reindex(shown.index).fillna("-")
+    want = shown.where(shown == "SUPP", "-")
+    assert got.index.equals(want.index) and (got == want).all(), pd.DataFrame(
+        {"got": got, "want": want}
+    )[got != want]

@@ -21,10 +21,12 @@ Examples
 """
 
 from ._presets import PRESETS, city_partnership, hub_rollout, maths_challenge, support_after_dip
+from ._published import DFE_SUPPRESS_BELOW, published_from_pupils
 from ._scenario import Scenario
 from ._simulate import SimulatedRecords, Truth, simulate
 
 __all__ = [
+    "DFE_SUPPRESS_BELOW",
     "PRESETS",
     "Scenario",
     "SimulatedRecords",
@@ -32,6 +34,7 @@ __all__ = [
     "city_partnership",
     "hub_rollout",
     "maths_challenge",
+    "published_from_pupils",
     "simulate",
     "support_after_dip",
 ]
