@@ -339,3 +339,195 @@ def test_the_suppression_rule_is_the_one_dfe_applied_in_its_ks2_files(measure, p
     assert got.index.equals(want.index) and (got == want).all(), pd.DataFrame(
         {"got": got, "want": want}
     )[got != want]
+
+
+# ------------------------------------------------------ simulated LA-by-year statistics
+COLUMNS = ["area", "year", "group", "outcome", "pupils", "marker", "reason"]
+
+
+@pytest.fixture(scope="module")
+def las():
+    return datasets.la_statistics(seed=3, scale=0.05)
+
+
+def test_la_statistics_cover_every_authority_and_year_with_tests(las):
+    areas = las.areas
+    assert len(areas) == 150 and areas["area"].is_unique and areas["area_name"].is_unique
+    assert areas["region"].nunique() == 9 and areas["region_name"].nunique() == 9
+    real = dfe.read_area_codes(REF / "la_and_region_codes_meta.csv")
+    # fictitious: no real authority's code or name
+    assert not areas["area"].isin(real["area"].astype("int64")).any()
+    assert not areas["area_name"].isin(real["area_name"]).any()
+    assert las.years == (2016, 2017, 2018, 2019, 2022, 2023, 2024)
+    assert set(las.figures) == set(datasets.LA_MEASURES) == {
+        "READ_AVERAGE", "MAT_AVERAGE", "PTRWM_EXP"
+    }  # fmt: skip
+    for table in las.figures.values():
+        assert list(table.columns) == COLUMNS
+        assert set(table["year"]) == set(las.years)  # no 2020 or 2021
+        assert not table.duplicated(["area", "year", "group"]).any()
+        whole = table[table["group"] == "all"]
+        assert len(whole) == 150 * len(las.years)
+        # the split adds up to the whole cohort
+        counts = table.pivot_table(index=["area", "year"], columns="group", values="pupils")
+        split = counts[["disadvantaged", "not disadvantaged"]].fillna(0).sum(axis=1)
+        np.testing.assert_array_equal(split, counts["all"])
+
+
+def test_la_statistics_suppress_small_groups_as_published_from_pupils_does(las):
+    table = las.figures["MAT_AVERAGE"]
+    counts = table.pivot_table(index=["area", "year"], columns="group", values="pupils")
+    counts = counts.fillna(0)
+    small = (counts >= 1) & (counts < 6)
+    empty = counts == 0
+    flags = pd.DataFrame(
+        {
+            "all": small["all"],
+            "disadvantaged": small["disadvantaged"]
+            | small["not disadvantaged"]
+            | empty["not disadvantaged"],
+            "not disadvantaged": small["not disadvantaged"]
+            | small["disadvantaged"]
+            | empty["disadvantaged"],
+        }
+    ).stack()
+    got = table.set_index(["area", "year", "group"])["marker"].fillna("") == "SUPP"
+    assert got.sum() > 0  # the two very small authorities
+    assert got.to_numpy().tolist() == flags.reindex(got.index).to_numpy().tolist()
+    assert table.loc[table["marker"].notna(), "outcome"].isna().all()
+    assert (table.loc[table["marker"].notna(), "reason"] == dfe.MARKERS["SUPP"]).all()
+
+
+def test_la_statistics_are_deterministic_given_the_seed(las):
+    again = datasets.la_statistics(seed=3, scale=0.05)
+    other = datasets.la_statistics(seed=4, scale=0.05)
+    for m, table in las.figures.items():
+        pd.testing.assert_frame_equal(table, again.figures[m])
+        assert not table["outcome"].equals(other.figures[m]["outcome"])
+    pd.testing.assert_frame_equal(las.areas, again.areas)
+    pd.testing.assert_frame_equal(las.neighbours, again.neighbours)
+    assert las.truth.treated_area == again.truth.treated_area
+
+
+def test_la_statistics_programme_timing_follows_the_dfe_convention(las):
+    start = dfe.first_affected_test_year("01/09/2019")
+    assert start == 2020
+    assert las.participation.to_dict("list") == {
+        "area": [las.truth.treated_area],
+        "start_year": [start],
+    }
+    assert las.truth.start_year == start and las.truth.first_published_year == 2022
+    assert set(las.truth.effects["year"]) == {2022, 2023, 2024}
+
+
+@pytest.mark.parametrize(("effect", "extra"), [(2.0, 0.0), (1.5, 1.0)])
+def test_la_statistics_truth_is_the_difference_the_programme_makes(effect, extra):
+    """The same seed with and without the programme: figures differ only in the treated
+    authority's published post years, by the truth (exactly the points added for the
+    average scaled scores; the realised change for the % reaching the standard)."""
+    without = datasets.la_statistics(seed=5, scale=0.05, effect=0.0)
+    with_ = datasets.la_statistics(
+        seed=5, scale=0.05, effect=effect, effect_disadvantaged_extra=extra
+    )
+    truth = with_.truth
+    assert truth.treated_area == without.truth.treated_area
+    treated = truth.treated_area
+    for m in datasets.LA_MEASURES:
+        a = without.figures[m].set_index(["area", "year", "group"])
+        b = with_.figures[m].set_index(["area", "year", "group"])
+        assert a.index.equals(b.index)
+        pd.testing.assert_series_equal(a["pupils"], b["pupils"])
+        diff = (b["outcome"] - a["outcome"]).dropna()
+        moved = diff.index.get_level_values("area") == treated
+        moved &= diff.index.get_level_values("year") >= 2022
+        assert (diff[~moved] == 0).all()
+        want = truth.effects[truth.effects["measure"] == m].set_index(["year", "group"])["effect"]
+        got = diff[moved].droplevel("area")
+        np.testing.assert_allclose(got.sort_index(), want.reindex(got.index).sort_index())
+        if m != "PTRWM_EXP":
+            per_group = got.groupby(level="group").mean()
+            assert per_group["not disadvantaged"] == pytest.approx(effect)
+            assert per_group["disadvantaged"] == pytest.approx(effect + extra)
+            pupils = b.loc[(treated, slice(2022, None), slice(None)), "pupils"]
+            share = (
+                pupils.xs("disadvantaged", level="group").sum()
+                / pupils.xs("all", level="group").sum()
+            )
+            assert truth.att[m] == pytest.approx(effect + extra * share)
+            assert truth.effect_size[m] == pytest.approx(truth.att[m] / truth.pupil_sd[m])
+        else:
+            assert 0 < truth.att[m] < 100 and m not in truth.effect_size
+
+
+def test_la_statistics_pupil_sd_is_the_pupils_not_the_areas(las):
+    """The stored pupil SD is near the DGP's 7 points; the SD of the areas' means is several
+    times smaller, and is what a naive SD of the published figures would give."""
+    for m in ("READ_AVERAGE", "MAT_AVERAGE"):
+        assert 6.0 < las.truth.pupil_sd[m] < 8.0
+        whole = las.figures[m][las.figures[m]["group"] == "all"]
+        naive = whole.groupby("year")["outcome"].std().mean()
+        assert las.truth.area_mean_sd[m] < las.truth.pupil_sd[m] / 2
+        assert naive < las.truth.pupil_sd[m] / 2
+
+
+def test_la_statistics_neighbours_are_the_ten_nearest(las):
+    nb = las.neighbours
+    assert list(nb.columns) == ["area", "rank", "neighbour", "distance"]
+    assert len(nb) == 1500
+    assert all(ranks == list(range(1, 11)) for ranks in nb.groupby("area")["rank"].apply(list))
+    assert (nb["area"] != nb["neighbour"]).all()
+    assert not nb.duplicated(["area", "neighbour"]).any()
+    # recomputed here: standardised characteristics, Euclidean distance
+    traits = las.areas[["disadvantaged_share", "prior_attainment", "urban"]].assign(
+        cohort=np.log(las.areas["cohort"])
+    )
+    z = (traits - traits.mean()) / traits.std(ddof=0)
+    d = np.sqrt(((z.to_numpy()[:, None] - z.to_numpy()[None]) ** 2).sum(axis=2))
+    codes = las.areas["area"].to_numpy()
+    for i in (0, 57, 149):
+        order = [c for c in codes[np.argsort(d[i], kind="stable")] if c != codes[i]][:10]
+        assert nb.loc[nb["area"] == codes[i], "neighbour"].tolist() == order
+    assert nb.groupby("area")["distance"].apply(lambda s: s.is_monotonic_increasing).all()
+
+
+def test_la_statistics_round_as_dfe_publishes_when_asked():
+    table = datasets.la_statistics(seed=1, scale=0.02, decimals=0).figures["PTRWM_EXP"]
+    shown = table["outcome"].dropna()
+    assert (shown == shown.round(0)).all() and shown.between(0, 100).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"treated": 201}, InvalidArgumentError, "treated must be one of"),
+        ({"scale": 0}, InvalidArgumentError, "scale"),
+        ({"suppress_below": -2}, InvalidArgumentError, "suppress_below"),
+        ({"decimals": 0.5}, ArgumentTypeError, "decimals"),
+        ({"effect": "1"}, ArgumentTypeError, "effect"),
+    ],
+)
+def test_la_statistics_refuse_bad_options(options, error, match):
+    with pytest.raises(error, match=match):
+        datasets.la_statistics(**{"seed": 0, "scale": 0.02, **options})
+
+
+@pytest.mark.slow
+def test_la_statistics_a_did_of_the_published_means_recovers_the_effect():
+    """Over 40 seeds, the treated authority's change (2022-24 against 2016-19) minus the
+    others' pupil-weighted change is centred on the true effect: parallel trends hold."""
+    errors = []
+    for seed in range(40):
+        stats = datasets.la_statistics(seed=seed, scale=0.1, effect=1.0)
+        whole = stats.figures["MAT_AVERAGE"].query("group == 'all'")
+        post = whole["year"] >= 2022
+        treated = whole["area"] == stats.truth.treated_area
+
+        def mean(rows):
+            return np.average(rows["outcome"], weights=rows["pupils"])
+
+        did = (mean(whole[treated & post]) - mean(whole[treated & ~post])) - (
+            mean(whole[~treated & post]) - mean(whole[~treated & ~post])
+        )
+        errors.append(did - stats.truth.att["MAT_AVERAGE"])
+    errors = np.asarray(errors)
+    assert abs(errors.mean()) < 4 * errors.std(ddof=1) / np.sqrt(len(errors))
