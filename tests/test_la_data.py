@@ -18,7 +18,12 @@ import pandas as pd
 import pytest
 
 from cpdimpact import Records, datasets, dfe
-from cpdimpact.errors import ArgumentTypeError, InvalidArgumentError, MissingColumnError
+from cpdimpact.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    InvalidValueError,
+    MissingColumnError,
+)
 
 REF = Path(__file__).parent / "reference" / "dfe"
 KS2 = sorted(REF.glob("*_ks2final.csv"))
@@ -289,6 +294,17 @@ def test_published_from_pupils_names_what_is_missing():
         datasets.published_from_pupils(rec, level="area", groups=False)
     with pytest.raises(ArgumentTypeError, match="must be cpdimpact Records"):
         datasets.published_from_pupils(pupils)
+    two = pd.DataFrame({"pupil": [1, 2], "school": [1, 2], "year": 2019, "outcome": 1.0})
+    rec = Records(
+        pupils=two,
+        participation=pd.DataFrame({"school": [1], "start_year": [2020]}),
+        schools=pd.DataFrame({"school": [1, 2], "area": ["North", None]}),
+    )
+    with pytest.raises(
+        InvalidValueError, match=r"1 pupil records are in schools with no area .*2\b"
+    ):
+        datasets.published_from_pupils(rec, level="area", groups=False)
+    assert len(datasets.published_from_pupils(rec, groups=False)) == 2  # by school: fine
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,13 @@ import pandas as pd
 from .._disclosure import is_suppressed
 from .._validate import check_bool, check_choice, check_int
 from ..dfe import MARKERS
-from ..errors import ArgumentTypeError, MissingColumnError
+from ..errors import (
+    ArgumentTypeError,
+    InvalidValueError,
+    MissingColumnError,
+    format_rows,
+    format_value,
+)
 from ..records import Records
 
 __all__ = ["DFE_SUPPRESS_BELOW", "GROUPS", "published_from_pupils"]
@@ -67,6 +73,8 @@ def published_from_pupils(
         ``level`` is not ``"school"`` or ``"area"``, or ``suppress_below`` is negative.
     MissingColumnError
         ``fsm`` is missing with ``groups=True``, or ``area`` with ``level="area"``.
+    InvalidValueError
+        ``level="area"`` and some pupils' schools have no area.
 
     Notes
     -----
@@ -126,6 +134,14 @@ def published_from_pupils(
     )
     if area_of is not None:
         frame["area"] = frame["school"].map(area_of).to_numpy()
+        lost = frame["area"].isna()
+        if level == "area" and lost.any():  # a groupby would drop them without a word
+            schools = pd.unique(frame.loc[lost, "school"])
+            raise InvalidValueError(
+                f"level='area': {int(lost.sum())} pupil records are in schools with no area in the "
+                f"schools table ({format_rows([format_value(s) for s in schools])}). Give every school "
+                "its 'area', or publish at level='school'."
+            )
     unit = "school" if level == "school" else "area"
     out = publish(frame, unit, {"outcome": "outcome"}, threshold, groups=groups)["outcome"]
     if level == "school" and area_of is not None:
