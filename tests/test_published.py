@@ -19,7 +19,7 @@ from cpdimpact import Evaluation, PublishedRecords, Records
 from cpdimpact._breakdown import sd_components
 from cpdimpact.cli import main
 from cpdimpact.cohort import CohortSpec
-from cpdimpact.datasets import city_partnership, maths_challenge
+from cpdimpact.datasets import city_partnership, maths_challenge, published_from_pupils
 from cpdimpact.dfe import read_performance_tables
 from cpdimpact.did import DiD
 from cpdimpact.errors import (
@@ -179,7 +179,12 @@ def _truth_run(seed: int):
     records = city_partnership(seed=seed, scale=0.3)
     spec = CohortSpec(pupil_sd=records.truth.outcome_sd, pupil_sd_source="true")
     evaluation = Evaluation(cohort=spec, estimator=DiD(), event_study=None, gaps=())
-    figures = run(evaluation, published(records, suppress_below=6))
+    as_dfe = PublishedRecords.from_frames(  # as DfE publishes them: SUPP for 5 or fewer
+        figures=published_from_pupils(records),
+        participation=records.participation[["school", "start_year"]],
+        schools=records.schools,
+    )
+    figures = run(evaluation, as_dfe)
     pupils = run(evaluation, records)
     return records.truth, figures, pupils
 

@@ -139,7 +139,8 @@ def gap_estimate(
     else:
         points = sub.did.estimate - rest.did.estimate
         se = math.hypot(sub.did.std_error, rest.did.std_error)
-        df = min(sub.did.df, rest.did.df)
+        # a fit without degrees of freedom (placebo standard errors) has a normal reference
+        df = min(getattr(sub.did, "df", math.inf), getattr(rest.did, "df", math.inf))
         method = (
             "difference of the two groups' estimates, SE as if independent (the groups share "
             "schools, which usually makes this interval conservative)"

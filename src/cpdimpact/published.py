@@ -222,9 +222,10 @@ class PublishedRecords:
         outcome = dict(columns or {}).get("outcome", "outcome")
         raw = frames["figures"]
         if outcome in raw.columns and not pd.api.types.is_numeric_dtype(raw[outcome]):
-            values, markers, reasons = dfe.read_cells(
+            values, markers = dfe.read_cells(
                 raw[outcome], column=outcome, source=Path(figures).name
             )
+            reasons = markers.map(dfe.MARKERS, na_action="ignore")
             keep = [c for c in raw.columns if c not in ("marker", "reason")]
             raw = raw[keep].assign(**{outcome: values, "marker": markers, "reason": reasons})
             frames["figures"] = raw
@@ -455,8 +456,8 @@ class PublishedRecords:
             part = part.rename(columns={"school": "_school", "area": "school"})
         schools = self.schools if self.level == "school" else None
         columns = {k: v for k, v in self.columns.items() if k not in ("pupil", *FIGURE_COLUMNS)}
-        if self.level == "area":
-            columns["school"] = self._user("area")
+        if self.level == "area":  # the builder's unit column holds the area
+            columns["school"] = columns.pop("area", "area")
         records = Records(pupils=pupils, participation=part, schools=schools, columns=columns)
         if "marker" in rows.columns:
             marks = rows["marker"].where(rows["outcome"].isna())

@@ -500,6 +500,8 @@ def fit_group(
         return _not_estimated(label, arms, str(err))
     if isinstance(did, StaggeredResult):
         arms = arms_behind(did, frame)  # the arms of the estimate, not of the cohort
+    elif getattr(did, "excluded_donors", ()):  # a synthetic comparison's donor pool
+        arms = cohort.arms(pupils[~pupils["unit"].isin(did.excluded_donors).to_numpy()])
     return GroupEstimate(label=label, arms=arms, did=did, effect_size=None)
 
 
