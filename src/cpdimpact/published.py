@@ -56,6 +56,7 @@ from .records import (
     _require_unique,
     _require_whole,
     fingerprint_tables,
+    links_from_performance_tables,
     user_rows,
 )
 
@@ -104,6 +105,13 @@ class PublishedRecords:
         Where the figures come from, for the report ("DfE KS2 performance tables 2017-2019").
     columns
         Mapping from a canonical name to the user's column name.
+    links
+        Schools that changed URN (an academy conversion), as
+        :class:`Records <cpdimpact.records.Records>` takes them (``predecessor``,
+        ``successor``, ``date``; Get Information About Schools' links download; or
+        :func:`~cpdimpact.records.links_from_performance_tables`): each chain of URNs is
+        analysed under its latest URN, so a converter's figures form one series. School figures
+        only.
 
     Examples
     --------
@@ -126,6 +134,7 @@ class PublishedRecords:
     outcome_label: str = ""
     source: str = ""
     columns: Mapping[str, str] = field(default_factory=dict)
+    links: pd.DataFrame | None = None
 
     kind: ClassVar[str] = "published"
 
@@ -154,6 +163,7 @@ class PublishedRecords:
         measure: Literal["mean", "percentage"] = "mean",
         outcome_label: str = "",
         source: str = "",
+        links: pd.DataFrame | None = None,
     ) -> PublishedRecords:
         """Published figures from a user's DataFrames, renaming their columns.
 
@@ -164,7 +174,7 @@ class PublishedRecords:
         columns
             Mapping from a canonical name (``"school"``, ``"outcome"``, ``"pupils"``...) to
             the user's column name; it applies to every table holding that column.
-        measure, outcome_label, source
+        measure, outcome_label, source, links
             As the class.
 
         Returns
@@ -189,6 +199,7 @@ class PublishedRecords:
             outcome_label=outcome_label,
             source=source,
             columns=columns,
+            links=links,
         )
 
     @classmethod
@@ -250,6 +261,7 @@ class PublishedRecords:
         columns: Mapping[str, str] | None = None,
         measure: Literal["mean", "percentage"] | None = None,
         outcome_label: str = "",
+        links: pd.DataFrame | None | Literal["published"] = "published",
     ) -> PublishedRecords:
         """School figures from DfE performance tables, through
         :meth:`PublishedTable.panel <cpdimpact.dfe.PublishedTable.panel>`.
@@ -274,6 +286,10 @@ class PublishedRecords:
         measure
             ``None`` (default): ``"percentage"`` for DfE's percentage measures (names
             starting ``PT``), else ``"mean"``.
+        links
+            Schools that changed URN (as the class). Default ``"published"``: the academy
+            conversions the tables themselves report
+            (:func:`~cpdimpact.records.links_from_performance_tables`); ``None`` for none.
 
         Returns
         -------
@@ -292,6 +308,9 @@ class PublishedRecords:
             participation=participation.rename(columns=rename),
             schools=None if schools is None else schools.rename(columns=rename),
             measure=measure,
+            links=links_from_performance_tables(tables)
+            if isinstance(links, str) and links == "published"
+            else links,
             outcome_label=outcome_label or MEASURE_LABELS.get(outcome.upper(), outcome),
             source=(
                 f"DfE school performance tables, test years {min(tables.years)}-"
@@ -340,7 +359,8 @@ class PublishedRecords:
         """SHA-256 fingerprint of the tables' contents, independent of row order (as
         :meth:`Records.fingerprint <cpdimpact.records.Records.fingerprint>`), with the
         measure."""
-        tables = {name: getattr(self, name) for name in ("figures", "participation", "schools")}
+        names = ("figures", "participation", "schools", "links")
+        tables = {name: getattr(self, name) for name in names}
         return fingerprint_tables(tables, salt=f"published:{self.measure}")
 
     # ------------------------------------------------------------------ validation
@@ -458,7 +478,13 @@ class PublishedRecords:
         columns = {k: v for k, v in self.columns.items() if k not in ("pupil", *FIGURE_COLUMNS)}
         if self.level == "area":  # the builder's unit column holds the area
             columns["school"] = columns.pop("area", "area")
-        records = Records(pupils=pupils, participation=part, schools=schools, columns=columns)
+        records = Records(
+            pupils=pupils,
+            participation=part,
+            schools=schools,
+            columns=columns,
+            links=self.links if self.level == "school" else None,
+        )
         if "marker" in rows.columns:
             marks = rows["marker"].where(rows["outcome"].isna())
             marks = marks.where(marks.notna() & (marks.astype("string") != ""))
