@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -60,13 +61,22 @@ from .records import (
     user_rows,
 )
 
-__all__ = ["PublishedRecords", "GROUPS", "MEASURES", "FIGURE_PUPILS"]
+__all__ = [
+    "PublishedRecords",
+    "GROUPS",
+    "MEASURES",
+    "FIGURE_PUPILS",
+    "FIGURE_COLUMNS",
+    "DISADVANTAGED",
+]
 
 #: The pupil groups DfE splits its figures by, as the ``group`` column writes them.
 GROUPS = ("all", "disadvantaged", "not disadvantaged")
 
 #: What a published outcome is, and the units of a difference in it.
-MEASURES: Mapping[str, str] = {"mean": "points", "percentage": "percentage points"}
+MEASURES: Mapping[str, str] = MappingProxyType(
+    {"mean": "points", "percentage": "percentage points"}
+)
 
 #: The column of a figure's pupils in the rows the cohort builder sees (never a user's name).
 FIGURE_PUPILS = "figure_pupils"
