@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -56,6 +56,11 @@ from cpdimpact._validate import (
     check_positive_int,
     check_seed,
     resolve_seed,
+)
+from cpdimpact.comparison._prediction import (
+    PredictionIntervals,
+    prediction_bounds,
+    prediction_frame,
 )
 from cpdimpact.comparison._synthetic_solvers import (
     frank_wolfe,
@@ -583,6 +588,14 @@ class SyntheticResult(EstimateResult):
         Whole years inside the span of the data that no area has (``(2020, 2021)`` for a KS2
         series over 2017-2024): not periods of the fit, left out of every path and effect,
         named in the summary and drawn as breaks in the figures.
+    prediction_intervals
+        With ``SyntheticControl(prediction=PredictionIntervals(...))``: one row per programme
+        year (and a last row ``"average"`` for the average effect) with the ``effect``, its
+        interval allowing for the in-sample uncertainty of the weights only
+        (``lower_in_sample``, ``upper_in_sample``), its interval allowing for in- and
+        out-of-sample uncertainty (``lower``, ``upper``, coverage at least
+        ``1 - alpha_in_sample - alpha_out_of_sample``), and the synthetic outcome with its
+        interval (``synthetic``, ``synthetic_lower``, ``synthetic_upper``). ``None`` otherwise.
     """
 
     method: str
@@ -608,6 +621,7 @@ class SyntheticResult(EstimateResult):
     options: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     alpha: float = 0.05
+    prediction_intervals: pd.DataFrame | None = None
 
     @property
     def label(self) -> str:
@@ -1183,6 +1197,11 @@ class SyntheticControl(_AreaSpec):
         changes nothing otherwise.
     unit, time, outcome, treatment, missing, placebo, alpha
         As :class:`SyntheticDiD`.
+    prediction
+        :class:`~cpdimpact.comparison.PredictionIntervals` for prediction intervals of each
+        programme year's effect in the manner of Cattaneo, Feng & Titiunik (2021) (the
+        ``scpi`` package), in ``prediction_intervals`` of the result; default ``None`` (none).
+        Needs outcome-only weights (no ``predictors``) and at least 3 pre-period years.
 
     Notes
     -----
@@ -1227,6 +1246,7 @@ class SyntheticControl(_AreaSpec):
     predictors: Sequence[str] = ()
     predictor_weights: Sequence[float] | None = None
     ridge: float = 1e-10
+    prediction: PredictionIntervals | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -1241,6 +1261,11 @@ class SyntheticControl(_AreaSpec):
                 f"got {len(self.predictor_weights)}."
             )
         check_number(self.ridge, "ridge", minimum=0)
+        if self.prediction is not None and not isinstance(self.prediction, PredictionIntervals):
+            raise ArgumentTypeError(
+                "prediction takes PredictionIntervals(...) or None; got "
+                f"{type(self.prediction).__name__}."
+            )
 
     def describe(self) -> str:
         """The estimator and its inference in plain words, for a report."""
@@ -1342,7 +1367,7 @@ class SyntheticControl(_AreaSpec):
             "ridge": self.ridge,
             "predictors": list(self.predictors),
         }
-        return _result(
+        result = _result(
             "sc",
             panel,
             omega,
@@ -1355,6 +1380,41 @@ class SyntheticControl(_AreaSpec):
             placebo_method="every donor once" if self.placebo else "none",
             alpha=self.alpha,
         )
+        return self._with_prediction(result, panel, omega) if self.prediction else result
+
+    def _with_prediction(self, result: SyntheticResult, panel: _Panel, omega) -> SyntheticResult:
+        """The result with its prediction intervals (:mod:`._prediction` does the work)."""
+        if self.predictors:
+            raise DesignError(
+                "prediction intervals are implemented for weights matched on the pre-period "
+                "outcomes only; drop predictors= or prediction=."
+            )
+        spec, T0, N0 = self.prediction, panel.T0, panel.N0
+        Y = panel.Y
+        bounds = prediction_bounds(
+            spec, Y[:N0, :T0].T, Y[N0, :T0], Y[:N0, T0:].T, omega, resolve_seed(spec.seed)
+        )
+        post = result.synthetic_path.index[T0:]
+        frame = prediction_frame(
+            [*post, "average"],
+            np.append(Y[N0, T0:], Y[N0, T0:].mean()),
+            np.append(result.synthetic_path.iloc[T0:], result.synthetic_path.iloc[T0:].mean()),
+            bounds,
+        )
+        options = {
+            **result.options,
+            "prediction": spec.describe(),
+            "prediction_rho": bounds.rho,
+            "prediction_level": spec.level,
+        }
+        notes = result.notes
+        if bounds.exact_fit:
+            notes = (
+                *notes,
+                "Prediction intervals: the pre-period fit is exact, so they show only the range "
+                "of exact-fit synthetic outcomes, not the uncertainty of the effect.",
+            )
+        return replace(result, prediction_intervals=frame, options=options, notes=notes)
 
 
 # --------------------------------------------------------------------------------------------
