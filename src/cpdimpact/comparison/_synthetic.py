@@ -650,13 +650,18 @@ class SyntheticResult(EstimateResult):
 
     def _tidy(self, alpha: float) -> pd.DataFrame:
         """Tidy row ``term, estimate, std_error, statistic, p_value, ci_lower, ci_upper`` (normal
-        p-value and interval from the placebo SE)."""
-        return tidy_frame(
+        p-value and interval from the placebo SE), and with prediction intervals
+        ``pi_lower, pi_upper`` (the average effect's, at their own level)."""
+        frame = tidy_frame(
             pd.Series({self.method: self.estimate}),
             pd.Series({self.method: self.std_error}),
             df=None,
             alpha=alpha,
         )
+        if self.prediction_intervals is not None:
+            average = self.prediction_intervals.iloc[-1]
+            frame = frame.assign(pi_lower=average["lower"], pi_upper=average["upper"])
+        return frame
 
     tidy = EstimateResult.to_frame
 
@@ -701,6 +706,7 @@ class SyntheticResult(EstimateResult):
         if self.method == "sdid":
             lam = self.time_weights[self.time_weights > 0]
             facts.append(("Time weights", ", ".join(f"{t} {w:.3f}" for t, w in lam.items())))
+        facts.extend(_prediction_facts(self))
         return Summary(
             title=f"{self.label} (one treated area)",
             facts=tuple(facts),
@@ -735,6 +741,12 @@ class SyntheticResult(EstimateResult):
                 "placebo_effects": {str(k): float(v) for k, v in self.placebo_effects.items()},
                 "options": {k: _plain(v) for k, v in self.options.items()},
                 "notes": list(self.notes),
+                "prediction_intervals": None
+                if self.prediction_intervals is None
+                else {
+                    str(k): {c: float(v) for c, v in row.items()}
+                    for k, row in self.prediction_intervals.iterrows()
+                },
             }
         )
 
@@ -776,6 +788,7 @@ class SyntheticResult(EstimateResult):
             ax.set_ylabel("outcome")
             ax.legend(loc="best", frameon=False)
         elif kind == "gaps":
+            _prediction_band(ax, self.prediction_intervals)
             ax.plot(*line(self.gaps), color="black", marker="o")
             ax.axhline(0, color="grey", linewidth=0.8)
             ax.set_ylabel("treated minus synthetic")
@@ -792,6 +805,53 @@ class SyntheticResult(EstimateResult):
         ax.set_xlabel("year")
         ax.set_title(self.label)
         return ax
+
+
+def _prediction_facts(result: SyntheticResult) -> list[tuple[str, str]]:
+    """Summary lines for the prediction intervals (none without them)."""
+    pi = result.prediction_intervals
+    if pi is None:
+        return []
+    level = result.options.get("prediction_level", float("nan"))
+    years = "; ".join(
+        f"{k} {r.effect:.3f} [{r.lower:.3f}, {r.upper:.3f}]" for k, r in pi.iloc[:-1].iterrows()
+    )
+    average = pi.iloc[-1]
+    return [
+        (
+            f"Prediction intervals (>= {level:.0%})",
+            f"average {average.effect:.3f} [{average.lower:.3f}, {average.upper:.3f}] "
+            f"(in-sample only [{average.lower_in_sample:.3f}, {average.upper_in_sample:.3f}])",
+        ),
+        ("Effect by year", years),
+    ]
+
+
+def _prediction_band(ax, pi) -> None:
+    """Shade the effect's prediction intervals (in+out light, in-sample only darker)."""
+    if pi is None:
+        return
+    by_year = pi.iloc[:-1]
+    x = np.asarray(by_year.index, dtype=float)
+    ax.fill_between(
+        x,
+        by_year["lower"],
+        by_year["upper"],
+        color="C0",
+        alpha=0.15,
+        linewidth=0,
+        label="prediction interval",
+    )
+    ax.fill_between(
+        x,
+        by_year["lower_in_sample"],
+        by_year["upper_in_sample"],
+        color="C0",
+        alpha=0.3,
+        linewidth=0,
+        label="in-sample uncertainty",
+    )
+    ax.legend(loc="best", frameon=False)
 
 
 def _gap_fact(missing: tuple) -> tuple[tuple[str, str], ...]:
