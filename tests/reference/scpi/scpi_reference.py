@@ -50,7 +50,7 @@ def run(name, frame, *, unit, time, outcome, treated, pre, post, seed):
         constant=False,
     )
     est = scest(prep, w_constr={"name": "simplex"})
-    numpy.random.seed(seed)
+    numpy.random.seed(seed)  # noqa: NPY002 - scpi draws from numpy's global stream
     pi = scpi(
         prep,
         w_constr={"name": "simplex"},
@@ -68,9 +68,7 @@ def run(name, frame, *, unit, time, outcome, treated, pre, post, seed):
         verbose=False,
     )
     w = pi.w.iloc[:, 0]
-    weights = pandas.DataFrame(
-        {"donor": [str(i[-1]) for i in w.index], "weight": w.to_numpy()}
-    )
+    weights = pandas.DataFrame({"donor": [str(i[-1]) for i in w.index], "weight": w.to_numpy()})
     weights.to_csv(HERE / f"scpi_{name}_weights.csv", index=False)
     years = [int(t) for t in pi.Y_post_fit.index.get_level_values(-1)]
     out = pandas.DataFrame(
