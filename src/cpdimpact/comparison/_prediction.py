@@ -427,7 +427,10 @@ def _dual_newton(Bt, p, low, s, e, rad):
             going = decrement > tol
             todo, value, step, decrement = todo[going], value[going], step[going], decrement[going]
             args = (Bt, p[todo], low, s, e[todo], rad[todo])
-            t = np.ones(todo.size)
+            # Start the line search where the step moves no piece of the max by more than
+            # 30 eps: beyond that the quadratic model of the log-sum-exp means little.
+            reach = np.abs(step @ Bt).max(axis=1)
+            t = np.minimum(1.0, 30 * eps / np.maximum(reach, 1e-300))
             bad = np.zeros(todo.size, dtype=bool)
             for _ in range(30):
                 trial, _, _ = _smoothed(*args, lam[todo] + t[:, None] * step, eps, hessian=False)
