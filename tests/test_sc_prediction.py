@@ -266,6 +266,11 @@ def test_gaps_plot_draws_the_band():
     plt.close("all")
 
 
+def test_describe_mentions_the_intervals():
+    text = SyntheticControl(prediction=PredictionIntervals(n_simulations=300)).describe()
+    assert "prediction intervals" in text and "300 simulations" in text and "90%" in text
+
+
 def test_no_prediction_by_default():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NonUniqueWeightsWarning)

@@ -249,7 +249,7 @@ def prediction_bounds(
             "than years): the residuals are zero, so the prediction intervals measure only "
             "how far the exact-fit weights can vary, not the uncertainty of the effect.",
             ExactFitWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
         res = np.zeros(T0)
     rho = _rho(res, B, w, spec.rho_max)
@@ -530,3 +530,50 @@ def prediction_frame(years, treated, synthetic, bounds: _Bounds) -> pd.DataFrame
         },
         index=pd.Index(list(years), name="year"),
     )
+
+
+def prediction_facts(pi: pd.DataFrame | None, options) -> list[tuple[str, str]]:
+    """Summary lines for a result's prediction intervals (none without them)."""
+    if pi is None:
+        return []
+    level = options.get("prediction_level", float("nan"))
+    years = "; ".join(
+        f"{k} {r.effect:.3f} [{r.lower:.3f}, {r.upper:.3f}]" for k, r in pi.iloc[:-1].iterrows()
+    )
+    average = pi.iloc[-1]
+    return [
+        (
+            f"Prediction intervals (>= {level:.0%})",
+            f"average {average.effect:.3f} [{average.lower:.3f}, {average.upper:.3f}] "
+            f"(in-sample only [{average.lower_in_sample:.3f}, {average.upper_in_sample:.3f}])",
+        ),
+        ("Effect by year", years),
+    ]
+
+
+def prediction_band(ax, pi: pd.DataFrame | None) -> None:
+    """Shade the effect's prediction intervals on a gaps figure (in+out light, in-sample
+    only darker)."""
+    if pi is None:
+        return
+    by_year = pi.iloc[:-1]
+    x = np.asarray(by_year.index, dtype=float)
+    ax.fill_between(
+        x,
+        by_year["lower"],
+        by_year["upper"],
+        color="C0",
+        alpha=0.15,
+        linewidth=0,
+        label="prediction interval",
+    )
+    ax.fill_between(
+        x,
+        by_year["lower_in_sample"],
+        by_year["upper_in_sample"],
+        color="C0",
+        alpha=0.3,
+        linewidth=0,
+        label="in-sample uncertainty",
+    )
+    ax.legend(loc="best", frameon=False)

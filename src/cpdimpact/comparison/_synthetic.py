@@ -59,7 +59,9 @@ from cpdimpact._validate import (
 )
 from cpdimpact.comparison._prediction import (
     PredictionIntervals,
+    prediction_band,
     prediction_bounds,
+    prediction_facts,
     prediction_frame,
 )
 from cpdimpact.comparison._synthetic_solvers import (
@@ -706,7 +708,7 @@ class SyntheticResult(EstimateResult):
         if self.method == "sdid":
             lam = self.time_weights[self.time_weights > 0]
             facts.append(("Time weights", ", ".join(f"{t} {w:.3f}" for t, w in lam.items())))
-        facts.extend(_prediction_facts(self))
+        facts.extend(prediction_facts(self.prediction_intervals, self.options))
         return Summary(
             title=f"{self.label} (one treated area)",
             facts=tuple(facts),
@@ -788,7 +790,7 @@ class SyntheticResult(EstimateResult):
             ax.set_ylabel("outcome")
             ax.legend(loc="best", frameon=False)
         elif kind == "gaps":
-            _prediction_band(ax, self.prediction_intervals)
+            prediction_band(ax, self.prediction_intervals)
             ax.plot(*line(self.gaps), color="black", marker="o")
             ax.axhline(0, color="grey", linewidth=0.8)
             ax.set_ylabel("treated minus synthetic")
@@ -805,53 +807,6 @@ class SyntheticResult(EstimateResult):
         ax.set_xlabel("year")
         ax.set_title(self.label)
         return ax
-
-
-def _prediction_facts(result: SyntheticResult) -> list[tuple[str, str]]:
-    """Summary lines for the prediction intervals (none without them)."""
-    pi = result.prediction_intervals
-    if pi is None:
-        return []
-    level = result.options.get("prediction_level", float("nan"))
-    years = "; ".join(
-        f"{k} {r.effect:.3f} [{r.lower:.3f}, {r.upper:.3f}]" for k, r in pi.iloc[:-1].iterrows()
-    )
-    average = pi.iloc[-1]
-    return [
-        (
-            f"Prediction intervals (>= {level:.0%})",
-            f"average {average.effect:.3f} [{average.lower:.3f}, {average.upper:.3f}] "
-            f"(in-sample only [{average.lower_in_sample:.3f}, {average.upper_in_sample:.3f}])",
-        ),
-        ("Effect by year", years),
-    ]
-
-
-def _prediction_band(ax, pi) -> None:
-    """Shade the effect's prediction intervals (in+out light, in-sample only darker)."""
-    if pi is None:
-        return
-    by_year = pi.iloc[:-1]
-    x = np.asarray(by_year.index, dtype=float)
-    ax.fill_between(
-        x,
-        by_year["lower"],
-        by_year["upper"],
-        color="C0",
-        alpha=0.15,
-        linewidth=0,
-        label="prediction interval",
-    )
-    ax.fill_between(
-        x,
-        by_year["lower_in_sample"],
-        by_year["upper_in_sample"],
-        color="C0",
-        alpha=0.3,
-        linewidth=0,
-        label="in-sample uncertainty",
-    )
-    ax.legend(loc="best", frameon=False)
 
 
 def _gap_fact(missing: tuple) -> tuple[tuple[str, str], ...]:
@@ -1337,10 +1292,11 @@ class SyntheticControl(_AreaSpec):
             if self.placebo
             else "no placebo inference"
         )
+        intervals = f"; {self.prediction.describe()}" if self.prediction else ""
         return (
             "Synthetic control (Abadie, Diamond & Hainmueller 2010): a weighted average of "
             f"comparison areas matching the treated area's outcomes before the start{matched}, "
-            f"on area-by-year means; {placebo}"
+            f"on area-by-year means; {placebo}{intervals}"
         )
 
     def fit(self, data: pd.DataFrame) -> SyntheticResult:
