@@ -5,7 +5,8 @@ fixed-effects model (area levels, two trending factors with area loadings, noise
 area's level and loadings beyond the donors', so its pre-period path is not fitted exactly and
 the intervals have residuals to work with; true effect 2). The panel is saved to a temporary CSV
 read by every case; each case runs in its own subprocess (this script with ``--case``), which
-reports its fit time, CPU time and peak memory (``ru_maxrss``):
+reports its fit time, CPU time and peak memory (``ru_maxrss``); both run on one core
+(``OPENBLAS_NUM_THREADS=1``, scpi's ``cores=1``):
 
 * cpdimpact ``SyntheticControl(placebo=False, prediction=PredictionIntervals())``: 200
   simulations (scpi's default), gaussian out-of-sample bounds;
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -38,6 +40,9 @@ EFFECT = 2.0
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
 TREATED = "A000"
+#: Both cases on one core: scpi runs with cores=1, and multi-threaded BLAS on tiny matrix
+#: products only spins when other jobs hold the shared machine's cores.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def simulate(n_donors: int, n_years: int, n_pre: int, seed: int = SEED):
@@ -144,6 +149,7 @@ def run_case(python: str, case: str, csv: str, sims: int, n_pre: int) -> dict:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **ONE_THREAD},
     )
     total = time.perf_counter() - start
     if proc.returncode != 0:

@@ -399,10 +399,12 @@ def _smoothed(Bt, p, low, s, e, rad, lam, eps, *, hessian):
     pi = ex / Z
     Bpi = pi @ Bt.T  # (k, m)
     grad = -(Bt @ low)[None, :] - s * Bpi + rad[:, None] * (e + lam / N[:, None])
-    Ws = Bt[None, :, :] * np.sqrt(pi)[:, None, :]  # (k, m, J)
-    H = np.matmul(Ws, Ws.transpose(0, 2, 1)) - Bpi[:, :, None] * Bpi[:, None, :]
-    H *= s / eps
     m = lam.shape[1]
+    # sum_j pi_j b_j b_j' for every row at once: one product with the outer products of Bt's
+    # columns (m*m by J), far faster than a stack of small matrix products.
+    outer = (Bt[:, None, :] * Bt[None, :, :]).reshape(m * m, -1)
+    H = (pi @ outer.T).reshape(-1, m, m) - Bpi[:, :, None] * Bpi[:, None, :]
+    H *= s / eps
     unit = lam / N[:, None]
     H += (rad / N)[:, None, None] * (np.eye(m)[None] - unit[:, :, None] * unit[:, None, :])
     return value, grad, H
