@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from cpdimpact._validate import check_alpha, check_choice, check_positive_int, check_seed
+from cpdimpact._validate import check_choice, check_number, check_positive_int, check_seed
 from cpdimpact.errors import DesignError, ExactFitWarning, InvalidArgumentError
 
 __all__ = ["PredictionIntervals"]
@@ -75,8 +75,8 @@ class PredictionIntervals:
     Raises
     ------
     InvalidArgumentError
-        A level outside (0, 1), levels summing to 1 or more, an unknown ``out_of_sample``, a
-        non-positive ``n_simulations`` or ``rho_max``.
+        A level outside (0, 1), levels summing to 1 or more, an unknown ``out_of_sample``,
+        fewer than 10 ``n_simulations``, a ``rho_max`` outside (0, 1) or a bad ``seed``.
 
     See Also
     --------
@@ -102,10 +102,12 @@ class PredictionIntervals:
     - ``u_sigma="HC1"``: :math:`\hat\omega_t = (\hat u_t - \hat E[u_t])^2 T_0 / (T_0 - d)`
       with :math:`d` the number of non-zero weights minus one (at most :math:`T_0 - 1`);
     - ``rho="type-2"``: :math:`\rho = \hat\sigma_u \max_j s_j / \min_j s_j^2 \cdot
-      \sqrt{\log(J)\, d_0 \log(T_0) / T_0}`, capped at ``rho_max`` and raised to ``rho_max``
-      when it is below 0.001 and the type-1 and type-2 values are both below 0.05, with
-      :math:`s_j` the SD of donor :math:`j`'s pre-period outcomes, :math:`d_0` the number of
-      non-zero weights and :math:`\hat\sigma_u` the SD of the residuals;
+      \sqrt{\log(J)\, d_0 \log(T_0) / T_0}`, capped at ``rho_max``; below 0.001 it is
+      replaced by the larger of the type-1 (:math:`\hat\sigma_u / \min_j s_j` in place of the
+      first factor) and type-2 values, each capped at 0.2, and by ``rho_max`` if that is below
+      0.05 (an exact fit gives ``rho_max``); :math:`s_j` is the SD of donor :math:`j`'s
+      pre-period outcomes, :math:`d_0` the number of non-zero weights and :math:`\hat\sigma_u`
+      the SD of the residuals;
     - the localised constraint set: weights above :math:`\rho` may move in either direction
       (down to zero), weights below it only up (they are treated as zero);
     - ``V`` the identity, no covariates, no constant, ``cointegrated_data=False``.
@@ -163,8 +165,12 @@ class PredictionIntervals:
 
     def __post_init__(self):
         check_choice(self.out_of_sample, "out_of_sample", OUT_OF_SAMPLE)
-        check_alpha(self.alpha_in_sample, "alpha_in_sample")
-        check_alpha(self.alpha_out_of_sample, "alpha_out_of_sample")
+        hint = (
+            " It is the error probability of one part of the interval; the whole covers with"
+            " probability at least 1 - alpha_in_sample - alpha_out_of_sample (0.05 each: 90%)."
+        )
+        for name in ("alpha_in_sample", "alpha_out_of_sample"):
+            check_number(getattr(self, name), name, minimum=0, maximum=1, strict=True, hint=hint)
         if self.alpha_in_sample + self.alpha_out_of_sample >= 1:
             raise InvalidArgumentError(
                 f"alpha_in_sample + alpha_out_of_sample is "
@@ -174,11 +180,14 @@ class PredictionIntervals:
             )
         check_positive_int(self.n_simulations, "n_simulations", minimum=10)
         check_seed(self.seed)
-        if not isinstance(self.rho_max, int | float) or not 0 < self.rho_max <= 1:
-            raise InvalidArgumentError(
-                f"rho_max must be a number in (0, 1] (a weight below it counts as zero); got "
-                f"{self.rho_max!r}. scpi's default is 0.2."
-            )
+        check_number(
+            self.rho_max,
+            "rho_max",
+            minimum=0,
+            maximum=1,
+            strict=True,
+            hint=" A weight below rho counts as zero; scpi's default rho_max is 0.2.",
+        )
 
     @property
     def level(self) -> float:
@@ -230,8 +239,8 @@ def prediction_bounds(
     (a linear functional of the weights, like each year's); its out-of-sample bound is the
     average of the years' bounds, which for ``"gaussian"`` is the sub-Gaussian bound of the
     average error (the sub-Gaussian scale of a mean is at most the mean of the scales, whatever
-    the dependence between years) and for ``"ls"`` and ``"qreg"`` a conservative approximation
-    of the same kind.
+    the dependence between years) and for ``"ls"`` and ``"qreg"`` an approximation of the same
+    kind (exact when the years' errors move together, not proven conservative otherwise).
     """
     T0, J = B.shape
     if T0 < MIN_PRE:
