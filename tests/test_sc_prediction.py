@@ -392,7 +392,9 @@ def test_prediction_must_be_the_option_object():
 def test_too_few_pre_years():
     data = factor_panel(0, pre=2)
     with pytest.raises(DesignError, match="at least 3 pre-period years"):
-        SyntheticControl(placebo=False, prediction=PredictionIntervals()).fit(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NonUniqueWeightsWarning)
+            SyntheticControl(placebo=False, prediction=PredictionIntervals()).fit(data)
 
 
 def test_predictors_not_supported():
