@@ -109,7 +109,7 @@ BASE: dict[type, dict] = {
 
 #: Dataclasses with a ``__post_init__`` that are not specs: results (not made by users) and
 #: the input tables, whose checks tests/test_bad_input.py and tests/test_records.py cover.
-NOT_SPECS = {"ComparisonWeights", "Records", "SimulatedRecords"}
+NOT_SPECS = {"ComparisonWeights", "Records", "SimulatedRecords", "PublishedRecords"}
 
 BAD_ALPHA = [0, 1, 1.5, -0.05, math.nan, math.inf, "0.05", True, None]
 BAD_SEED = ["1", 1.5, -1, True]
@@ -158,6 +158,12 @@ def _automatic_rows():
 
 ROWS = [
     *_automatic_rows(),
+    # ---- a pupil-level SD from elsewhere (published figures)
+    _row(CohortSpec, "pupil_sd", -1.0, pupil_sd_source="national statistics"),
+    _row(CohortSpec, "pupil_sd", 0.0, pupil_sd_source="national statistics"),
+    _row(CohortSpec, "pupil_sd", 6.5),  # without its source
+    _row(CohortSpec, "pupil_sd_source", "national statistics"),  # without the SD
+    _row(CohortSpec, "pupil_sd", "6.5", pupil_sd_source="national statistics"),
     # ---- difference-in-differences
     _row(DiD, "cov_type", "CR3"),
     _row(DiD, "inference", "CR2", error=ArgumentTypeError),

@@ -82,6 +82,70 @@ def test_city_partnership_rejects_half_a_dataset(tmp_path):
         example.main(["--pupils", str(tmp_path / "x.csv"), "--out", str(tmp_path)])
 
 
+def test_la_programme_on_simulated_statistics(tmp_path, capsys):
+    example = _load("la_programme")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        assert example.main(["--out", str(tmp_path), "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "Simulated truth" in out
+    text = (tmp_path / "report.md").read_text()
+    for words in (
+        "This evaluation used published figures",
+        "Three comparisons side by side",
+        "Held-out pre-programme years",
+        "the simulation's pupil-level SD",
+    ):
+        assert words in text
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert payload["published_figures"]["level"] == "area"
+
+
+def test_la_programme_on_a_councils_download(tmp_path):
+    """The figures as a council holds them: its own column names, suppressed cells written
+    'c' (Explore Education Statistics), a statistical-neighbours file; no pupil SD, so the
+    report is in percentage points."""
+    from cpdimpact.datasets import la_statistics
+
+    stats = la_statistics(seed=4, scale=0.3)
+    figures = stats.figures["PTRWM_EXP"]
+    written = figures.assign(
+        outcome=figures["outcome"].map("{:.0f}".format).where(figures["outcome"].notna(), "c")
+    ).drop(columns=["marker", "reason"])
+    written.rename(
+        columns={"area": "la_code", "outcome": "pt_rwm_met", "pupils": "eligible"}
+    ).to_csv(tmp_path / "la.csv", index=False)
+    stats.participation.rename(columns={"area": "la_code"}).to_csv(
+        tmp_path / "city.csv", index=False
+    )
+    stats.neighbours.rename(columns={"area": "la_code"}).to_csv(
+        tmp_path / "neighbours.csv", index=False
+    )
+    example = _load("la_programme")
+    out = tmp_path / "report"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        code = example.main(
+            [
+                "--figures", str(tmp_path / "la.csv"),
+                "--participation", str(tmp_path / "city.csv"),
+                "--neighbours", str(tmp_path / "neighbours.csv"),
+                "--measure", "percentage",
+                "--column", "area=la_code",
+                "--column", "outcome=pt_rwm_met",
+                "--column", "pupils=eligible",
+                "--out", str(out),
+            ]
+        )  # fmt: skip
+    assert code == 0
+    text = (out / "report.md").read_text()
+    assert "Effect in percentage points" in text
+    assert "Cox's method" in text
+    payload = json.loads((out / "results.json").read_text())
+    lost = payload["published_figures"]["lost_figures"]
+    assert sum(r["figures"] for r in lost) == int(figures["outcome"].isna().sum())
+
+
 def test_multilevel_example(tmp_path, capsys):
     example = _load("multilevel_city")
     assert example.main(["--out", str(tmp_path), "--scale", "0.3", "--seed", "2"]) == 0

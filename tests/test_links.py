@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 
 from conftest import run_quietly
-from cpdimpact import Evaluation, Records, dfe
+from cpdimpact import Evaluation, PublishedRecords, Records, dfe
 from cpdimpact.cohort import CohortSpec
 from cpdimpact.datasets import city_partnership
 from cpdimpact.did import DiD
-from cpdimpact.errors import CpdImpactWarning, DesignError, SchoolLinkError
+from cpdimpact.errors import CpdImpactWarning, DesignError, SchoolLinkError, SchoolMeansError
 from cpdimpact.records import links_from_performance_tables
 from cpdimpact.report.publish import results_json_dict
 from cpdimpact.spec_file import load_spec_text
@@ -44,7 +44,22 @@ def _published_conversions(path: Path) -> set[tuple[int, int, str]]:
 
 @pytest.fixture(scope="module")
 def ks2():
-    return dfe.read_performance_tables(KS2, columns=["SCHNAME", "MAT_AVERAGE", "URN_AC", "OPEN_AC"])
+    return dfe.read_performance_tables(
+        KS2, columns=["SCHNAME", "MAT_AVERAGE", "TELIG", "URN_AC", "OPEN_AC"]
+    )
+
+
+def _school_figures(table) -> pd.DataFrame:
+    """The published table's maths averages as school figures, with their pupils."""
+    data = table.data
+    return pd.DataFrame(
+        {
+            "school": data["URN"].astype("int64"),
+            "year": data["year"],
+            "outcome": data["MAT_AVERAGE"],
+            "pupils": data["TELIG"],
+        }
+    )
 
 
 def _school_years(table) -> pd.DataFrame:
@@ -94,20 +109,38 @@ def test_a_converters_series_continues_under_its_latest_urn(ks2):
     assert merges.loc[116167, "analysed_as"] == 146244
     assert merges.loc[116167, "pupils"] == 1  # its 2018 row
 
-    cohort = CohortSpec(comparison="never_treated").build(records)
+    # School-year figures are not pupils (CohortSpec refuses them as pupils): the same rows as
+    # published figures, with the same links, form the cohort.
+    figures = PublishedRecords.from_frames(
+        figures=_school_figures(ks2), participation=participation, links=links
+    )
+    cohort = CohortSpec(comparison="never_treated").build(figures)
     assert "URN 116167 -> 146244 (academy conversion, 2018-09-01): 1 pupil record re-labelled" in (
         cohort.flow.merge_lines()
     )
     treated = cohort.pupils[cohort.pupils["treated"]]
     assert sorted(treated["year"]) == [2018, 2019]  # a pre-year and a post-year: usable
+    # the performance tables' own links are the default of from_performance_tables
+    published = PublishedRecords.from_performance_tables(
+        ks2, outcome="MAT_AVERAGE", participation=participation, groups=False
+    )
+    pd.testing.assert_frame_equal(published.links, links)
 
 
 def test_without_the_links_the_converter_drops_out(ks2):
-    pupils = _school_years(ks2)
     participation = pd.DataFrame({"school": [146244], "start_year": [2019]})
-    records = Records.from_frames(pupils=pupils, participation=participation)
+    records = PublishedRecords.from_frames(
+        figures=_school_figures(ks2), participation=participation
+    )
     # the academy, enrolled under its new URN, has no record before its start
     with pytest.raises(DesignError, match="treated unit with no record before its start"):
+        CohortSpec(comparison="never_treated").build(records)
+
+
+def test_school_year_rows_given_as_pupils_are_refused(ks2):
+    participation = pd.DataFrame({"school": [146244], "start_year": [2019]})
+    records = Records.from_frames(pupils=_school_years(ks2), participation=participation)
+    with pytest.raises(SchoolMeansError, match="PublishedRecords"):
         CohortSpec(comparison="never_treated").build(records)
 
 

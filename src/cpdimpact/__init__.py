@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Records": "records",
+    "PublishedRecords": "published",
     "CohortSpec": "cohort",
     "Cohort": "cohort",
     "FlowLog": "cohort",
@@ -53,6 +54,7 @@ _SUBMODULES = (
     "multilevel",
     "pipeline",
     "planning",
+    "published",
     "records",
     "report",
 )
@@ -76,6 +78,7 @@ __all__ = [
     "MultilevelModel",
     "MultisiteTrial",
     "ProgrammeCost",
+    "PublishedRecords",
     "Records",
     "ReportOptions",
     "SecurityOptions",
@@ -114,6 +117,7 @@ if TYPE_CHECKING:  # pragma: no cover
         SimpleTrial,
         TrialResult,
     )
+    from .published import PublishedRecords
     from .records import Records
 
 

@@ -18,7 +18,8 @@ import pandas as pd
 
 from ._results import interval
 from .effects import improvement_index, months_of_progress
-from .errors import CpdImpactWarning
+from .errors import CpdImpactWarning, DesignError
+from .published import FIGURE_PUPILS
 
 __all__ = [
     "GapEstimate",
@@ -30,9 +31,19 @@ __all__ = [
     "subgroup_label",
 ]
 
-_SUBGROUPS = {"fsm": "FSM pupils", "sen": "SEN pupils", "eal": "EAL pupils"}
-_COMPLEMENTS = {"fsm": "Non-FSM pupils", "sen": "Pupils without SEN", "eal": "Pupils without EAL"}
-_GAPS = {"fsm": "FSM gap", "sen": "SEN gap", "eal": "EAL gap"}
+_SUBGROUPS = {
+    "fsm": "FSM pupils",
+    "sen": "SEN pupils",
+    "eal": "EAL pupils",
+    "disadvantaged": "Disadvantaged pupils",  # DfE's published split (FSM in 6 years, or CLA)
+}
+_COMPLEMENTS = {
+    "fsm": "Non-FSM pupils",
+    "sen": "Pupils without SEN",
+    "eal": "Pupils without EAL",
+    "disadvantaged": "Other pupils",
+}
+_GAPS = {"fsm": "FSM gap", "sen": "SEN gap", "eal": "EAL gap", "disadvantaged": "Disadvantage gap"}
 _THIRDS = ("lowest third", "middle third", "highest third")
 
 
@@ -128,7 +139,8 @@ def gap_estimate(
     else:
         points = sub.did.estimate - rest.did.estimate
         se = math.hypot(sub.did.std_error, rest.did.std_error)
-        df = min(sub.did.df, rest.did.df)
+        # a fit without degrees of freedom (placebo standard errors) has a normal reference
+        df = min(getattr(sub.did, "df", math.inf), getattr(rest.did, "df", math.inf))
         method = (
             "difference of the two groups' estimates, SE as if independent (the groups share "
             "schools, which usually makes this interval conservative)"
@@ -233,7 +245,19 @@ def sd_components(pupils: pd.DataFrame) -> dict[str, float]:
 
     with :math:`N` records in :math:`M` school-years over :math:`T` years; ``n`` is the
     average school-year size :math:`N/M`.
+
+    Raises
+    ------
+    cpdimpact.errors.DesignError
+        ``pupils`` are published figures (a ``figure_pupils`` column): the spread of school
+        or area means is not a pupil-level SD.
     """
+    if FIGURE_PUPILS in pupils.columns:
+        raise DesignError(
+            "these rows are published school or area means, not pupils: their spread is not "
+            "a pupil-level SD. Give one from elsewhere: CohortSpec(pupil_sd=..., "
+            "pupil_sd_source=...)."
+        )
     rows = pupils.loc[~pupils["treated"].to_numpy(dtype=bool), ["school", "year", "outcome"]]
     if rows.empty:  # every unit takes part: use everybody before the first start
         rows = pupils.loc[~pupils["exposed"].to_numpy(dtype=bool), ["school", "year", "outcome"]]
@@ -255,6 +279,14 @@ def sd_components(pupils: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def points_interval(did, alpha: float) -> tuple[float, float]:
+    """A fit's interval in outcome units at ``alpha`` (t on its degrees of freedom, normal
+    without them), as every effect size's interval is that interval rescaled."""
+    df = getattr(did, "df", None)
+    df = None if df is None or not math.isfinite(df) else df
+    return interval(did.estimate, did.std_error, alpha=alpha, df=df)
+
+
 def effect_size_variants(result) -> pd.DataFrame:
     r"""The headline estimate as an effect size under each SD evaluators meet.
 
@@ -268,26 +300,31 @@ def effect_size_variants(result) -> pd.DataFrame:
     """
     head = result.groups[0]
     did, es = head.did, head.effect_size
-    # The headline interval, back in outcome points (every variant rescales the same one).
-    to_points = result.effect_size_sd / es.correction
-    lower, upper = es.ci_lower * to_points, es.ci_upper * to_points
-    parts = sd_components(result.cohort.pupils)
-    n, big_n, rho = parts["n"], parts["N"], parts["icc"]
-    adjustment = math.sqrt(max(0.0, 1.0 - 2.0 * (n - 1.0) * rho / max(big_n - 2.0, 1.0)))
-    rows = [
-        (
-            f"Hedges' g over the report's SD ({result.effect_size_sd_source}): the headline",
-            result.effect_size_sd,
-            es.correction,
-        ),
-        ("d_W: pooled within-school SD (Hedges 2007)", parts["sd_within"], 1.0),
-        (
-            f"d_T: total pupil SD, adjusted for clustering (Hedges 2007; ICC {rho:.2f}, "
-            f"{n:.0f} pupils per school-year)",
-            parts["sd_total"],
-            adjustment,
-        ),
-    ]
+    lower, upper = points_interval(did, result.evaluation.alpha)
+    rows = []
+    if es is not None:
+        rows.append(
+            (
+                f"Hedges' g over the report's SD ({result.effect_size_sd_source}): the headline",
+                result.effect_size_sd,
+                es.correction,
+            )
+        )
+    # d_W and d_T need pupils' scores: published figures (school or area means) have none,
+    # and the spread of their means is never a pupil-level SD.
+    if result.cohort.published is None:
+        parts = sd_components(result.cohort.pupils)
+        n, big_n, rho = parts["n"], parts["N"], parts["icc"]
+        adjustment = math.sqrt(max(0.0, 1.0 - 2.0 * (n - 1.0) * rho / max(big_n - 2.0, 1.0)))
+        rows += [
+            ("d_W: pooled within-school SD (Hedges 2007)", parts["sd_within"], 1.0),
+            (
+                f"d_T: total pupil SD, adjusted for clustering (Hedges 2007; ICC {rho:.2f}, "
+                f"{n:.0f} pupils per school-year)",
+                parts["sd_total"],
+                adjustment,
+            ),
+        ]
     table = []
     for name, sd, factor in rows:
         scale = factor / sd
@@ -305,7 +342,7 @@ def effect_size_variants(result) -> pd.DataFrame:
         )
     table.append(
         {
-            "variant": "Outcome points (not standardised)",
+            "variant": f"Outcome {result.outcome_units} (not standardised)",
             "sd": np.nan,
             "estimate": did.estimate,
             "ci_lower": lower,

@@ -64,6 +64,7 @@ from .errors import (
 
 __all__ = [
     "MARKERS",
+    "MEASURE_LABELS",
     "PUPIL_MARKERS",
     "SCHOOL_RECTYPES",
     "PublishedTable",
@@ -647,6 +648,29 @@ _TEXT_COLUMNS = (
     "EGENDER",
 )
 _ALWAYS = ("RECTYPE", "LEA", "URN")
+
+#: Headline measures of the performance tables in words, as a report names them (after
+#: the metadata files' descriptions, e.g. tests/reference/dfe/ks2_meta_2018-2019.csv).
+MEASURE_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "PTRWM_EXP": "the percentage of pupils reaching the expected standard in reading, "
+        "writing and maths",
+        "PTRWM_HIGH": "the percentage of pupils reaching a high standard in reading, writing "
+        "and maths",
+        "PTREAD_EXP": "the percentage of pupils reaching the expected standard in reading",
+        "PTMAT_EXP": "the percentage of pupils reaching the expected standard in maths",
+        "READ_AVERAGE": "the average scaled score in reading",
+        "MAT_AVERAGE": "the average scaled score in maths",
+        "GPS_AVERAGE": "the average scaled score in grammar, punctuation and spelling",
+        "READPROG": "the reading progress score",
+        "WRITPROG": "the writing progress score",
+        "MATPROG": "the maths progress score",
+        "ATT8SCR": "the average Attainment 8 score",
+        "P8MEA": "the average Progress 8 score",
+        "PTL2BASICS_94": "the percentage of pupils with grade 4 or above in English and maths",
+        "PTL2BASICS_95": "the percentage of pupils with grade 5 or above in English and maths",
+    }
+)
 _FILE_YEAR = re.compile(r"(?<!\d)(\d{4})[-_](\d{4}|\d{2})(?!\d)")
 _LINK_SOURCES = ("URN_AC", "SCHNAME_AC", "OPEN_AC")
 
@@ -678,6 +702,8 @@ class PublishedTable:
         The marker of each missing cell of the schools' numeric columns, as written (``'SUPP'``,
         ``''``), rows and columns as in ``data``; missing where a number was read or where a
         year's file has no such column.
+    area_cell_markers : pandas.DataFrame
+        The same for the numeric columns of :attr:`areas` (read by :meth:`area_panel`).
     """
 
     data: pd.DataFrame
@@ -688,6 +714,7 @@ class PublishedTable:
     sources: tuple[str, ...]
     encodings: tuple[str, ...]
     cell_markers: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    area_cell_markers: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         lost = self.lost_cells()
@@ -806,6 +833,67 @@ class PublishedTable:
             ["row", "group"], key=lambda c: c.map(order) if c.name == "group" else c
         )
         return out.drop(columns="row").reset_index(drop=True)
+
+    def area_panel(self, outcome: str, *, pupils: str | None = None, groups: bool = False):
+        """One published measure as a local-authority-by-year panel, from the LA rows.
+
+        Every performance-table download carries, below its schools, the local authority's
+        own figures and England's; this gives the local authority's, in the shape of
+        :meth:`panel`.
+
+        Parameters
+        ----------
+        outcome, pupils, groups
+            As for :meth:`panel`: a measure as DfE names it (``PTRWM_EXP``, ``MAT_AVERAGE``,
+            ``ATT8SCR``), the column counting its pupils (default ``TELIG``, else ``TPUP``) and
+            whether to add the disadvantaged and not-disadvantaged figures.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``area`` (the local-authority code, ``LEA``), ``year``, ``group``, ``outcome``,
+            ``pupils``, ``marker`` and ``reason``, exactly as :meth:`panel` (without
+            ``school``): one row per local authority, year and group, in the order the files
+            were read.
+
+        Raises
+        ------
+        MissingColumnError
+            No file read has the measure, its group columns or a count of pupils.
+
+        See Also
+        --------
+        panel : the same for the schools.
+
+        Notes
+        -----
+        The local-authority rows are the rows that are not schools and carry a local-authority
+        code (``LEA``): ``RECTYPE`` 3 in KS2 files and 4 in KS4 files (DfE's KS2 metadata,
+        ``ks2_meta_2018-2019.csv``: 3 = local authority, 4 = national, all schools, 5 =
+        national, state-funded schools only). The England rows (KS2 ``RECTYPE`` 4 and 5, KS4
+        5 and 7) carry no code and are left out: they are national benchmarks, repeated
+        identically in every local authority's file, not areas to compare (read them from
+        :attr:`areas`). A local authority's figures cover its state-funded schools, so
+        ``pupils`` is the local authority's whole cohort, not the sum of the schools read.
+        """
+        is_la = (
+            self.areas["LEA"].notna() & ~self.areas["RECTYPE"].isin(SCHOOL_RECTYPES)
+        ).to_numpy()
+        rows = self.areas[is_la].reset_index(drop=True)
+        marks = self.area_cell_markers
+        marks = marks[is_la].reset_index(drop=True) if len(marks) == len(is_la) else marks
+        # The LA rows read as a table of their own: panel gives them in the same shape.
+        las = PublishedTable(
+            data=rows,
+            areas=rows.iloc[:0],
+            markers=self.markers,
+            links=self.links,
+            years=self.years,
+            sources=self.sources,
+            encodings=self.encodings,
+            cell_markers=marks,
+        )
+        return las.panel(outcome, pupils=pupils, groups=groups).drop(columns="school")
 
 
 def _first_of(data: pd.DataFrame, names: Sequence[str]) -> str | None:
@@ -1031,7 +1119,9 @@ def read_performance_table(
         )
     cell_markers = pd.DataFrame(
         {c: r for c, r in reasons.items() if c in data.columns}, index=raw.index
-    )[is_school].reset_index(drop=True)
+    )
+    area_cell_markers = cell_markers[~is_school].reset_index(drop=True)
+    cell_markers = cell_markers[is_school].reset_index(drop=True)
     return PublishedTable(
         data=data,
         areas=areas,
@@ -1041,6 +1131,7 @@ def read_performance_table(
         sources=(name,),
         encodings=(used,),
         cell_markers=cell_markers,
+        area_cell_markers=area_cell_markers,
     )
 
 
@@ -1178,6 +1269,7 @@ def read_performance_tables(paths: Iterable[str | Path], **options) -> Published
         sources=tuple(s for t in tables for s in t.sources),
         encodings=tuple(e for t in tables for e in t.encodings),
         cell_markers=pd.concat([t.cell_markers for t in tables], ignore_index=True),
+        area_cell_markers=pd.concat([t.area_cell_markers for t in tables], ignore_index=True),
     )
 
 

@@ -44,6 +44,10 @@ __all__ = [
     "LateStartWarning",
     # school identity over time: links between URNs and area codes (links, issue 12)
     "SchoolLinkError",
+    # published figures (issue 13)
+    "SchoolMeansError",
+    # synthetic control: held-out pre-years (donors, issue 13)
+    "TooFewPreYearsError",
     "format_rows",
     "format_value",
 ]
@@ -230,6 +234,26 @@ class SchoolLinkError(InvalidValueError):
     that were open at the same time (both have pupil records in one year). The message names
     the file (or table), the column, the values, the rows (CSV lines for a file) and the fix;
     see "Schools that change URN" in ``docs/records.md``.
+    """
+
+
+# ---------------------------------------------- published figures (issue 13)
+class SchoolMeansError(InvalidValueError):
+    """A pupils table that holds school figures, one record per school and year.
+
+    Raised by :meth:`CohortSpec.build <cpdimpact.cohort.CohortSpec.build>`: treated as pupils,
+    the spread of school means would be taken for a pupil-level SD and every effect size and
+    months figure would be several times too large. Read such figures with
+    :class:`~cpdimpact.published.PublishedRecords` (see ``docs/published_data.md``).
+    """
+
+
+# ------------------------------------ synthetic control: held-out pre-years (donors, issue 13)
+class TooFewPreYearsError(DesignError):
+    """Holding out pre-period years would leave fewer than two to fit the comparison on.
+
+    Raised by :func:`cpdimpact.comparison.cross_validate_synthetic`; the message gives the
+    pre-period years and how many may be held out (usually ``holdout=1``).
     """
 
 

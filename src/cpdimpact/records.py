@@ -106,6 +106,7 @@ _IDS = {
     "teachers": ("school", "teacher"),
     "pupils": ("pupil", "school", "teacher"),
     "participation": ("school", "teacher"),
+    "figures": ("school", "area"),  # published figures (cpdimpact.published)
 }
 _ID_MAY_BE_MISSING = {
     ("pupils", "teacher"): "no class teacher recorded",
@@ -113,7 +114,11 @@ _ID_MAY_BE_MISSING = {
 }
 #: Columns that every row must fill (a missing value cannot be excluded and counted). A
 #: missing dose_hours is checked by the cohort build, where min_dose says whether it matters.
-_NEVER_MISSING = {"pupils": ("year",), "participation": ("start_year",)}
+_NEVER_MISSING = {
+    "pupils": ("year",),
+    "participation": ("start_year",),
+    "figures": ("year",),
+}
 #: Columns that hold whole years.
 _WHOLE = {"pupils": ("year",), "participation": ("start_year",)}
 #: Counts, hours and shares: a negative value is a data error.
@@ -660,19 +665,7 @@ class Records:
         and the sorted hashes of every table, with its column names, feed one SHA-256 digest.
         Reordering rows leaves it unchanged; changing any value changes it.
         """
-        digest = hashlib.sha256()
-        for name in TABLES:
-            frame = self.table(name)
-            digest.update(name.encode())
-            if frame is None:
-                digest.update(b"<absent>")
-                continue
-            # Numbers held in an object column hash as the same numbers in a numeric column.
-            frame = frame.reindex(columns=sorted(map(str, frame.columns))).infer_objects()
-            digest.update("\x1f".join(frame.columns).encode())
-            rows = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
-            digest.update(np.sort(rows).tobytes())
-        return digest.hexdigest()
+        return fingerprint_tables({name: self.table(name) for name in TABLES})
 
     # ------------------------------------------------------------------ validation
     def validate(self, *, teacher_level: bool = False) -> None:
@@ -772,14 +765,33 @@ class Records:
         return self.columns.get(canonical, canonical)
 
 
+def fingerprint_tables(tables: Mapping[str, pd.DataFrame | None], salt: str = "") -> str:
+    """SHA-256 of named tables, independent of row order (:meth:`Records.fingerprint`):
+    each row hashed, the hashes sorted, fed with the table's name and columns (``salt``
+    first, e.g. what the tables are)."""
+    digest = hashlib.sha256(salt.encode())
+    for name, frame in tables.items():
+        digest.update(name.encode())
+        if frame is None:
+            digest.update(b"<absent>")
+            continue
+        # Numbers held in an object column hash as the same numbers in a numeric column.
+        frame = frame.reindex(columns=sorted(map(str, frame.columns))).infer_objects()
+        digest.update("\x1f".join(frame.columns).encode())
+        rows = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+        digest.update(np.sort(rows).tobytes())
+    return digest.hexdigest()
+
+
 def as_records(tables) -> Records:
-    """Accept :class:`Records` as they are, or a mapping of table name to DataFrame.
+    """Accept :class:`Records` (or :class:`~cpdimpact.published.PublishedRecords`) as they
+    are, or a mapping of table name to DataFrame.
 
     A mapping may also hold ``"columns"``, ``"links"`` and ``"area_links"`` (see
     :meth:`Records.from_frames`).
     """
-    if isinstance(tables, Records):
-        return tables
+    if isinstance(tables, Records) or getattr(tables, "kind", None) == "published":
+        return tables  # Records, or cpdimpact.published.PublishedRecords (which imports this)
     if isinstance(tables, Mapping):
         unknown = sorted(set(tables) - {*TABLES, "columns", "links", "area_links"})
         if unknown:
@@ -796,10 +808,11 @@ def _canonical_names() -> set[str]:
     return {c for name in TABLES for c in (*REQUIRED[name], *OPTIONAL[name])}
 
 
-def _check_column_map(columns: Mapping[str, str]) -> None:
+def _check_column_map(columns: Mapping[str, str], extra: Iterable[str] = ()) -> None:
     """A ``columns=`` mapping goes from cpdimpact's name to the user's: catch it written the
-    wrong way round, unknown canonical names and two names for one column."""
-    known = _canonical_names()
+    wrong way round, unknown canonical names and two names for one column (``extra``: the
+    canonical names of other tables, e.g. published figures')."""
+    known = _canonical_names() | set(extra)
     unknown = [k for k in columns if k not in known]
     if not unknown:
         users = list(columns.values())
@@ -1110,7 +1123,7 @@ def _require_non_negative(frame, table, column, columns) -> None:
 
 
 _MISSING_FIX = {
-    "year": "every pupil record needs its test year",
+    "year": "every row needs its test year",
     "start_year": "give the year each enrolment started",
 }
 

@@ -11,6 +11,15 @@ table                   what it holds
                         the spec file) with the reading options ``format = "dfe"``, ``encoding`` and
                         ``na_values`` (a list of markers, or a table marker = reason), as
                         :meth:`~cpdimpact.records.Records.from_csv` takes them
+                        **or** published figures: ``figures`` (a CSV of school or area
+                        figures, :meth:`PublishedRecords.from_csv
+                        <cpdimpact.published.PublishedRecords.from_csv>`) or
+                        ``performance_tables`` (a list of DfE performance-table files) with
+                        ``outcome`` (the DfE measure, e.g. ``"PTRWM_EXP"``), and
+                        ``participation``, optional ``schools``, ``measure``
+                        (``"mean"``/``"percentage"``), ``outcome_label``, ``source``,
+                        ``pupil_count`` (the DfE count column) and ``groups`` (true: keep
+                        the disadvantaged split); see ``docs/published_data.md``
 ``[data.columns]``      canonical name = your column name (``Records.from_csv(columns=)``)
 ``[cohort]``            :class:`~cpdimpact.cohort.CohortSpec` fields
 ``[comparison]``        ``kind = "nearest" | "mahalanobis" | "cem" | "entropy"`` and that
@@ -119,6 +128,19 @@ COMPARISON_KINDS = ("nearest", "mahalanobis", "cem", "entropy")
 _DATA_FILES = ("pupils", "participation", "schools", "teachers", "links", "area_links")
 #: [data] keys passed on to Records.from_csv as they are.
 _READING = ("format", "encoding", "na_values")
+#: [data] keys of published figures (cpdimpact.published.PublishedRecords), beside
+#: participation and schools: the figures file or the DfE performance tables, and how to
+#: read them.
+_PUBLISHED = (
+    "figures",
+    "performance_tables",
+    "outcome",
+    "pupil_count",
+    "groups",
+    "measure",
+    "outcome_label",
+    "source",
+)
 
 
 def _reading_options(read: _Reader, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,6 +190,9 @@ class RunSpec:
         The reading options ``format``, ``encoding`` and ``na_values`` given in ``[data]``.
     output
         The report folder.
+    published
+        The ``[data]`` options of published figures (``figures`` or ``performance_tables``
+        and how to read them); empty for pupil records.
     """
 
     evaluation: Any
@@ -176,6 +201,7 @@ class RunSpec:
     columns: Mapping[str, str] = field(default_factory=dict)
     reading: Mapping[str, Any] = field(default_factory=dict)
     output: Path = Path("report")
+    published: Mapping[str, Any] = field(default_factory=dict)
 
     def load_records(self):
         """Simulate or read the records (CSV errors propagate as ``OSError``/pandas errors)."""
@@ -186,8 +212,43 @@ class RunSpec:
 
             preset, seed, scale = self.simulate
             return PRESETS[preset](seed=seed, scale=scale)
+        if self.published:
+            return self._load_published()
         return Records.from_csv(
             **self.files, columns=dict(self.columns) or None, **dict(self.reading)
+        )
+
+    def _load_published(self):
+        """Published figures from a figures CSV or DfE performance tables."""
+        import pandas as pd
+
+        from .published import PublishedRecords
+
+        options = dict(self.published)
+        columns = dict(self.columns) or None
+        about = {k: options[k] for k in ("measure", "outcome_label") if k in options}
+        if "performance_tables" in options:
+            from .dfe import read_performance_tables
+
+            tables = read_performance_tables(options["performance_tables"])
+            schools = self.files.get("schools")
+            return PublishedRecords.from_performance_tables(
+                tables,
+                outcome=options["outcome"],
+                participation=pd.read_csv(self.files["participation"], encoding="utf-8-sig"),
+                pupils=options.get("pupil_count"),
+                groups=options.get("groups", True),
+                schools=None if schools is None else pd.read_csv(schools, encoding="utf-8-sig"),
+                columns=columns,
+                **about,
+            )
+        return PublishedRecords.from_csv(
+            figures=options["figures"],
+            participation=self.files["participation"],
+            schools=self.files.get("schools"),
+            columns=columns,
+            source=options.get("source", ""),
+            **about,
         )
 
 
@@ -482,7 +543,7 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
             'Add [data] with simulate = "city_partnership", or pupils = "pupils.csv" and '
             'participation = "participation.csv"',
         )
-    simulate, files, columns, reading = None, {}, {}, {}
+    simulate, files, columns, reading, published = None, {}, {}, {}, {}
     if "simulate" in data:
         from .datasets import PRESETS
 
@@ -506,6 +567,19 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
         if not scale > 0:
             raise read.error(("data", "scale"), f"must be positive, got {scale}", "E.g. 0.5")
         simulate = (preset, seed, scale)
+    elif "figures" in data or "performance_tables" in data:
+        published = _published_options(read, data, base)
+        for table in ("participation", "schools"):
+            if table in data:
+                files[table] = _data_file(read, data, table, base)
+        if "participation" not in files:
+            raise read.error(
+                ("data",),
+                "participation is missing",
+                'Add participation = "participation.csv": the schools (or areas) that took '
+                "part and their start_year",
+            )
+        columns = _column_map(read, doc)
     else:
         read.check_keys(data, ("data",), [*_DATA_FILES, *_READING, "columns", "simulate"])
         reading = _reading_options(read, data)
@@ -519,33 +593,8 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
                 )
         for table in _DATA_FILES:
             if table in data:
-                files[table] = base / read.value(data[table], str, ("data", table))
-                if not files[table].is_file():
-                    error = read.error(
-                        ("data", table),
-                        f"file not found: {files[table]}",
-                        "Paths are relative to the spec file; check the name and folder",
-                    )
-                    raise DataFileError(str(error), path=error.path, line=error.line)
-        raw = read.table(doc, ("data", "columns"))
-        for canonical, column in raw.items():
-            columns[canonical] = read.value(column, str, ("data", "columns", canonical))
-        if columns:
-            from .records import OPTIONAL, REQUIRED, TABLES
-
-            known = sorted({c for name in TABLES for c in (*REQUIRED[name], *OPTIONAL[name])})
-            for canonical, column in columns.items():
-                if canonical not in known and column in known:
-                    # Written the wrong way round: your column = cpdimpact's name.
-                    raise read.error(
-                        ("data", "columns", canonical),
-                        f"written the wrong way round: [data.columns] goes from cpdimpact's "
-                        f"name to your column, but this maps your column {canonical!r} to "
-                        f"cpdimpact's name {column!r}",
-                        f"Write {column} = {canonical!r}".replace("'", '"'),
-                    )
-                if canonical not in known:
-                    raise read.unknown(("data", "columns", canonical), known)
+                files[table] = _data_file(read, data, table, base)
+        columns = _column_map(read, doc)
 
     # [cohort]
     from .cohort import CohortSpec
@@ -676,7 +725,106 @@ def load_spec_text(text: str, *, name: str = "evaluation.toml", base: str | Path
         columns=columns,
         reading=reading,
         output=folder,
+        published=published,
     )
+
+
+def _data_file(read: _Reader, data: Mapping[str, Any], key: str, base: Path) -> Path:
+    """The ``[data]`` file ``key``, relative to the spec file; it must exist."""
+    path = base / read.value(data[key], str, ("data", key))
+    if not path.is_file():
+        error = read.error(
+            ("data", key),
+            f"file not found: {path}",
+            "Paths are relative to the spec file; check the name and folder",
+        )
+        raise DataFileError(str(error), path=error.path, line=error.line)
+    return path
+
+
+def _column_map(read: _Reader, doc: Mapping) -> dict[str, str]:
+    """``[data.columns]``: canonical name -> the user's column, canonical names checked."""
+    columns = {}
+    raw = read.table(doc, ("data", "columns"))
+    for canonical, column in raw.items():
+        columns[canonical] = read.value(column, str, ("data", "columns", canonical))
+    if columns:
+        from .published import FIGURE_COLUMNS
+        from .records import OPTIONAL, REQUIRED, TABLES
+
+        known = sorted(
+            {c for name in TABLES for c in (*REQUIRED[name], *OPTIONAL[name])} | set(FIGURE_COLUMNS)
+        )
+        for canonical, column in columns.items():
+            if canonical not in known and column in known:
+                # Written the wrong way round: your column = cpdimpact's name.
+                raise read.error(
+                    ("data", "columns", canonical),
+                    f"written the wrong way round: [data.columns] goes from cpdimpact's "
+                    f"name to your column, but this maps your column {canonical!r} to "
+                    f"cpdimpact's name {column!r}",
+                    f"Write {column} = {canonical!r}".replace("'", '"'),
+                )
+            if canonical not in known:
+                raise read.unknown(("data", "columns", canonical), known)
+    return columns
+
+
+def _published_options(read: _Reader, data: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """The ``[data]`` options of published figures, type-checked, files found."""
+    read.check_keys(data, ("data",), [*_PUBLISHED, "participation", "schools", "columns"])
+    where = ("data",)
+    if "figures" in data and "performance_tables" in data:
+        raise read.error(
+            (*where, "performance_tables"),
+            "contradicts figures: give one source of published figures",
+            "Keep figures (a CSV in cpdimpact's shape) or performance_tables (DfE files)",
+        )
+    options: dict[str, Any] = {}
+    if "figures" in data:
+        options["figures"] = _data_file(read, data, "figures", base)
+        for key in ("outcome", "pupil_count", "groups"):
+            if key in data:
+                raise read.error(
+                    (*where, key),
+                    "applies to performance_tables only",
+                    "Name the figures' columns in [data.columns] instead (outcome, pupils)",
+                )
+    else:
+        names = read.value(
+            data["performance_tables"], tuple[str, ...], (*where, "performance_tables")
+        )
+        paths = [base / name for name in names]
+        for path in paths:
+            if not path.is_file():
+                error = read.error(
+                    (*where, "performance_tables"),
+                    f"file not found: {path}",
+                    "Paths are relative to the spec file; check the name and folder",
+                )
+                raise DataFileError(str(error), path=error.path, line=error.line)
+        options["performance_tables"] = paths
+        if "outcome" not in data:
+            raise read.error(
+                where,
+                "performance_tables need outcome",
+                'Add outcome = "PTRWM_EXP" (the DfE measure; see the files\' metadata)',
+            )
+        options["outcome"] = read.value(data["outcome"], str, (*where, "outcome"))
+        if "pupil_count" in data:
+            options["pupil_count"] = read.value(data["pupil_count"], str, (*where, "pupil_count"))
+        if "groups" in data:
+            options["groups"] = read.value(data["groups"], bool, (*where, "groups"))
+    for key in ("measure", "outcome_label", "source"):
+        if key in data:
+            options[key] = read.value(data[key], str, (*where, key))
+    if options.get("measure", "mean") not in ("mean", "percentage"):
+        raise read.error(
+            (*where, "measure"),
+            f"expected 'mean' or 'percentage', got {options['measure']!r}",
+            'Write measure = "percentage" for a percentage of pupils, else "mean"',
+        )
+    return options
 
 
 #: The starter spec printed by ``cpdimpact init`` (identical to ``examples/evaluation.toml``).

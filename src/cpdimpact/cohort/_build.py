@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -15,13 +16,16 @@ from .._results import HtmlFromSummary, Summary
 from .._validate import check_choice, check_int, check_number
 from ..errors import (
     ArgumentTypeError,
+    CpdImpactWarning,
     DesignError,
     EmptyComparisonGroupError,
     InvalidArgumentError,
     InvalidValueError,
     MissingColumnError,
+    SchoolMeansError,
     format_value,
 )
+from ..published import FIGURE_PUPILS, MEASURES, PublishedRecords
 from ..records import Records, as_records, user_rows
 from ._balance import balance_groups, balance_table
 from ._dip import DipCheck, attach_dip_check
@@ -83,6 +87,15 @@ class CohortSpec:
         Minimum total hours of participation for a unit to count as treated.
     covariates
         Pupil columns the analysis needs; records missing any of them are excluded (and logged).
+    pupil_sd, pupil_sd_source
+        A pupil-level SD of the outcome from elsewhere (a number, or a mapping from year to
+        number) and where it comes from, in words ("DfE national KS2 maths scaled scores 2019,
+        pupil-level SD"): every effect size then divides by it and the report prints the
+        source. Needed for effect sizes from published figures
+        (:class:`~cpdimpact.published.PublishedRecords`), whose spread is that of school or
+        area means, not of pupils; optional with pupil records (default: the comparison arm's
+        pooled within-year SD). Not with ``standardise="national"``, whose ``national_sd``
+        already serves.
 
     Examples
     --------
@@ -104,6 +117,8 @@ class CohortSpec:
     strands: tuple[str, ...] | None = None
     min_dose: float = 0.0
     covariates: tuple[str, ...] = ()
+    pupil_sd: float | Mapping[int, float] | None = None
+    pupil_sd_source: str = ""
 
     def __post_init__(self):
         _choice("exposure", self.exposure, ("school", "teacher"))
@@ -127,13 +142,17 @@ class CohortSpec:
         if isinstance(self.strands, str):
             object.__setattr__(self, "strands", (self.strands,))
         check_number(self.min_dose, "min_dose", minimum=0, hint=" It is in hours.")
+        _check_pupil_sd(self)
 
     def build(self, records: Records | Mapping[str, pd.DataFrame]) -> Cohort:
         """Validate ``records`` and construct the cohort (see :class:`Cohort`).
 
         ``records`` is a :class:`~cpdimpact.records.Records` or a dict of the tables.
         """
+        if isinstance(records, PublishedRecords):
+            return _build_published(self.resolve(records), records)
         records = as_records(records)
+        _refuse_school_means(records)
         return _build(self.resolve(records), records)
 
     def resolve(self, records: Records | Mapping[str, pd.DataFrame]) -> CohortSpec:
@@ -155,13 +174,18 @@ class CohortSpec:
         """
         if self.comparison != "auto":
             return self
-        records = as_records(records)
-        pupils, participation = records.pupils, records.participation
+        if isinstance(records, PublishedRecords):
+            unit = records.level
+            units, participation = records.figures.get(unit), records.participation
+        else:
+            records = as_records(records)
+            unit, participation = "school", records.participation
+            units = records.pupils.get("school")
         roll_out = (
             self.exposure == "school"
-            and "school" in pupils.columns  # else validation names the missing column
-            and "school" in participation.columns
-            and pupils["school"].dropna().isin(participation["school"]).all()
+            and units is not None  # else validation names the missing column
+            and unit in participation.columns
+            and units.dropna().isin(participation[unit]).all()
         )
         choice = "staggered" if roll_out else "never_treated"
         return dataclasses.replace(self, comparison=choice)
@@ -214,6 +238,12 @@ class Cohort(HtmlFromSummary):
         so that messages about analysed records can name the user's rows.
     user_columns
         The records' column mapping (canonical name -> the user's name), for messages.
+    published
+        For a cohort built from published figures
+        (:class:`~cpdimpact.published.PublishedRecords`), what they are
+        (:class:`PublishedFigures`); ``None`` for pupil records. Each row of ``pupils`` is
+        then one unit's figure for one year, standing for the pupils in its
+        ``figure_pupils`` column.
     """
 
     spec: CohortSpec
@@ -232,6 +262,7 @@ class Cohort(HtmlFromSummary):
     dip_check: DipCheck | None = field(default=None, repr=False)
     source_rows: pd.Index | None = field(default=None, repr=False)
     user_columns: Mapping[str, str] = field(default_factory=dict, repr=False)
+    published: PublishedFigures | None = field(default=None, repr=False)
 
     @property
     def unit(self) -> str:
@@ -249,12 +280,14 @@ class Cohort(HtmlFromSummary):
         # Distinct ids by hashing each arm's rows, not a grouped sort of all of them: this
         # runs for every group an evaluation fits, on millions of records nationally.
         treated = pupils["treated"].to_numpy(dtype=bool)
+        # published figures stand for their pupils; pupil records for one each
+        weights = pupils[FIGURE_PUPILS].to_numpy() if FIGURE_PUPILS in pupils else None
         counts = {}
         for arm, rows in (("treated", treated), ("comparison", ~treated)):
             counts[arm] = {
                 "schools": pupils["school"][rows].nunique(),
                 "units": pupils["unit"][rows].nunique(),
-                "pupils": int(rows.sum()),
+                "pupils": int(rows.sum() if weights is None else weights[rows].sum()),
             }
         table = pd.DataFrame.from_dict(counts, orient="index").astype("int64")
         table.index = pd.Index(["treated", "comparison"], name="arm")
@@ -303,7 +336,15 @@ class Cohort(HtmlFromSummary):
         else:
             key = self.pupils["treated"]
             lines = [(True, "intervention"), (False, "comparison")]
-        means = self.pupils.groupby([key.rename("arm"), "year"], sort=True)["outcome"].mean()
+        rows = self.pupils
+        if FIGURE_PUPILS in rows:  # published figures: the mean over their pupils
+            w = rows[FIGURE_PUPILS]
+            grouped = rows.assign(_wy=rows["outcome"] * w, _w=w).groupby(
+                [key.rename("arm"), "year"], sort=True
+            )
+            means = grouped["_wy"].sum() / grouped["_w"].sum()
+        else:
+            means = rows.groupby([key.rename("arm"), "year"], sort=True)["outcome"].mean()
         present = set(means.index.get_level_values(0))
         # every year of the span, missing where there are no records (2020 and 2021 had no KS2
         # tests), so a line breaks across a gap instead of inventing the years in between
@@ -321,7 +362,13 @@ class Cohort(HtmlFromSummary):
 
 
 def unit_year_means(pupils: pd.DataFrame) -> pd.DataFrame:
-    """Collapse pupil records to one row per unit and year (means, with ``n_pupils``)."""
+    """Collapse pupil records to one row per unit and year (means, with ``n_pupils``).
+
+    Rows of published figures (a ``figure_pupils`` column: each figure stands for that many
+    pupils) are averaged weighted by their pupils, and ``n_pupils`` sums them.
+    """
+    if FIGURE_PUPILS in pupils.columns:
+        return _figure_means(pupils)
     keys = ["unit", "year"]
     constant = [
         c
@@ -340,6 +387,24 @@ def unit_year_means(pupils: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "year", code % span + year_min)
     out.insert(0, "unit", code // span + unit_min)
     return out.reset_index(drop=True)
+
+
+def _figure_means(rows: pd.DataFrame) -> pd.DataFrame:
+    """:func:`unit_year_means` of published figures: pupil-weighted means by unit and year."""
+    constant = [
+        c
+        for c in ("school", "area", "treated", "exposed", "first_treated", "event_time")
+        if c in rows.columns
+    ]
+    means = [c for c in _MEANS if c in rows.columns]
+    weights = rows[FIGURE_PUPILS].astype(float)
+    weighted = rows[means].mul(weights, axis=0).assign(**{FIGURE_PUPILS: weights})
+    grouped = weighted.groupby([rows["unit"], rows["year"]], sort=True)
+    totals = grouped.sum(min_count=1)
+    out = totals[means].div(totals[FIGURE_PUPILS], axis=0)
+    first = rows.groupby(["unit", "year"], sort=True)[constant].first()
+    n = totals[FIGURE_PUPILS].rename("n_pupils")
+    return pd.concat([first, n, out], axis=1).reset_index()
 
 
 def _unit_year_key(pupils: pd.DataFrame):
@@ -393,6 +458,207 @@ def _check_years(years) -> None:
             f"years must be (first, last) whole years with first <= last, such as (2016, 2023), "
             f"got {format_value(years)}."
         )
+
+
+#: The flow log's reason for a covariate that is not the user's (published figures' pupils).
+_MISSING_LABELS = {FIGURE_PUPILS: "number of pupils not published"}
+
+
+@dataclass(frozen=True, eq=False)
+class PublishedFigures:
+    """What a cohort built from published figures is, beside its rows.
+
+    Attributes
+    ----------
+    level
+        ``"school"`` or ``"area"``: the unit each figure describes.
+    measure
+        ``"mean"`` or ``"percentage"``.
+    units
+        The units of a difference in the outcome (``"points"``, ``"percentage points"``).
+    outcome_label, source
+        What the outcome is and where the figures come from, in words.
+    groups
+        The disadvantaged and not-disadvantaged figures as cohort rows (the columns of
+        :attr:`Cohort.pupils`, with ``disadvantaged`` 1 or 0), or ``None``.
+    groups_note
+        Why there are no group rows (empty when there are).
+    lost_figures
+        Figures without a value, by group, marker and reason
+        (:attr:`PublishedRecords.lost_figures <cpdimpact.published.PublishedRecords.lost_figures>`).
+    """
+
+    level: str
+    measure: str
+    units: str
+    outcome_label: str
+    source: str
+    groups: pd.DataFrame | None
+    groups_note: str
+    lost_figures: pd.DataFrame
+
+    @property
+    def noun(self) -> str:
+        """What one analysed row is: ``"school-year figures"`` or ``"area-year figures"``."""
+        return f"{self.level}-year figures"
+
+
+def _refuse_school_means(records: Records) -> None:
+    """Refuse pupils tables that hold one record per school and year (at least 10 of them):
+    school figures fed in as pupils, whose spread would pass for a pupil-level SD.
+
+    A repeat among the first thousand records (real pupil records, in any order, repeat
+    school-years almost at once) settles it without a pass over millions of records.
+    """
+    pupils = records.pupils
+    if not {"school", "year"} <= set(pupils.columns) or len(pupils) < 10:
+        return
+    head = pupils[["school", "year"]].iloc[:1000]
+    if head.duplicated().any() or pupils[["school", "year"]].duplicated().any():
+        return
+    user = records.columns.get
+    raise SchoolMeansError(
+        f"the pupils table holds exactly one record per {user('school', 'school')!r} and "
+        f"{user('year', 'year')!r} in all of its {len(pupils)} rows: these look like school "
+        "figures (means or percentages), not pupils. Taken as pupils, the spread of school "
+        "means would pass for a pupil-level SD and every effect size and months figure would "
+        "be far too large. Read them as published figures: PublishedRecords.from_frames("
+        "figures=..., participation=..., columns={'pupils': <the column counting pupils>}), "
+        "see docs/published_data.md."
+    )
+
+
+def _check_pupil_sd(spec: CohortSpec) -> None:
+    if spec.pupil_sd is None:
+        if spec.pupil_sd_source:
+            raise InvalidArgumentError(
+                f"pupil_sd_source={format_value(spec.pupil_sd_source)} names the source of "
+                "pupil_sd, which is not given; give both"
+            )
+        return
+    values = spec.pupil_sd.values() if isinstance(spec.pupil_sd, Mapping) else [spec.pupil_sd]
+    for value in values:
+        check_number(value, "pupil_sd", minimum=0, hint=" It is a pupil-level SD in points.")
+        if not value > 0:
+            raise InvalidArgumentError(f"pupil_sd must be positive, got {format_value(value)}.")
+    if not str(spec.pupil_sd_source).strip():
+        raise InvalidArgumentError(
+            f"pupil_sd={format_value(spec.pupil_sd)} needs pupil_sd_source: say where the SD "
+            "comes from (e.g. 'DfE national "
+            "KS2 maths scaled scores 2019, pupil-level SD'); the report prints it beside every "
+            "effect size."
+        )
+    if spec.standardise == "national":
+        raise InvalidArgumentError(
+            "pupil_sd and standardise='national' both set the effect-size SD; give the SD once "
+            "(national_sd with standardise='national', or pupil_sd)."
+        )
+
+
+def _build_published(spec: CohortSpec, records: PublishedRecords) -> Cohort:
+    """The cohort of published figures: one row per unit and year, weighted by its pupils.
+
+    The figures go through the pupil path's builder as rows that each stand for their pupils,
+    so exposure, arms, designs and the flow log follow one rule; a figure without its number
+    of pupils is excluded and counted. Then what the figures cannot give is replaced: the
+    outcome is standardised on the pupil-weighted comparison means and the user's pupil-level
+    SD (none: ``outcome_std`` missing and no effect-size SD). The disadvantaged split, when
+    published, is built the same way into :attr:`PublishedFigures.groups`.
+    """
+    records.validate()
+    if spec.exposure != "school":
+        raise DesignError(
+            "exposure='teacher' needs pupil records with their class teachers; published "
+            "figures describe whole schools or areas. Use exposure='school'."
+        )
+    if spec.covariates:
+        raise DesignError(
+            f"covariates {list(spec.covariates)} are pupil columns, which published figures do "
+            "not have. Remove them (covariates=() and the estimator's covariates)."
+        )
+    rows = dataclasses.replace(spec, covariates=(FIGURE_PUPILS,))
+    cohort = _published_rows(spec, _build(rows, records.as_records("all")))
+    split = [g for g in records.groups if g != "all"]
+    groups, note = None, ""
+    if len(split) == 2:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CpdImpactWarning)  # the headline's warned
+                groups = _published_rows(spec, _build(rows, records.as_records(tuple(split))))
+            groups = groups.pupils
+        except DesignError as err:
+            note = f"the disadvantaged and other pupils' figures cannot form a cohort: {err}"
+    else:
+        note = (
+            "only one of the disadvantaged and other pupils' figures is published"
+            if split
+            else "the figures have no disadvantaged / other pupils split"
+        )
+    published = PublishedFigures(
+        level=records.level,
+        measure=records.measure,
+        units=MEASURES[records.measure],
+        outcome_label=records.outcome_label,
+        source=records.source,
+        groups=groups,
+        groups_note=note,
+        lost_figures=records.lost_figures,
+    )
+    return dataclasses.replace(cohort, published=published)
+
+
+def _published_rows(spec: CohortSpec, cohort: Cohort) -> Cohort:
+    """A cohort of figures with the pupil path's SD and standardisation replaced (see
+    :func:`_build_published`)."""
+    data = cohort.pupils
+    staggered = spec.comparison == "staggered"
+    if spec.standardise == "national":
+        table, sd, sd_source = cohort.standardisation, cohort.outcome_sd, cohort.outcome_sd_source
+    else:
+        reference = ~data["exposed"] if staggered else ~data["treated"]
+        ref = data.loc[reference, ["year", "outcome", FIGURE_PUPILS]]
+        w = ref[FIGURE_PUPILS]
+        by_year = (ref["outcome"] * w).groupby(ref["year"]).sum() / w.groupby(ref["year"]).sum()
+        years = list(cohort.years)
+        mean = by_year.reindex(years)
+        if staggered:  # years after every start: the nearest earlier year's mean
+            mean = mean.ffill().bfill()
+        if spec.pupil_sd is None:
+            pupil_sd = pd.Series(np.nan, index=years)
+            sd = float("nan")
+            sd_source = (
+                "none: published figures are means of schools or areas, whose spread is not "
+                "that of pupils; give CohortSpec(pupil_sd=..., pupil_sd_source=...) for effect "
+                "sizes"
+            )
+        else:
+            pupil_sd = _national(spec.pupil_sd, years, "pupil_sd")
+            sd, sd_source = float(np.sqrt((pupil_sd**2).mean())), spec.pupil_sd_source
+        if spec.standardise == "none":
+            mean, pupil_sd = pd.Series(0.0, index=years), pd.Series(1.0, index=years)
+        n = w.groupby(ref["year"]).sum().reindex(years)
+        table = pd.DataFrame(
+            {"mean": mean, "sd": pupil_sd, "n": n}, index=pd.Index(years, name="year")
+        )
+    standardised = (data["outcome"] - data["year"].map(table["mean"])) / data["year"].map(
+        table["sd"]
+    )
+    data = data.assign(outcome_std=standardised.astype(float))
+    balance = cohort.balance.replace({"level": {"pupil": "figure"}})
+    return dataclasses.replace(
+        cohort,
+        spec=spec,
+        pupils=data,
+        unit_years=unit_year_means(data),
+        balance=balance,
+        balance_allocated=None
+        if cohort.balance_allocated is None
+        else cohort.balance_allocated.replace({"level": {"pupil": "figure"}}),
+        standardisation=table,
+        outcome_sd=sd,
+        outcome_sd_n=None,
+        outcome_sd_source=sd_source,
+    )
 
 
 def _build(spec: CohortSpec, records: Records) -> Cohort:
@@ -451,9 +717,8 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
             data["year"].isin(spec.exclude_years).to_numpy(),
         )
     for column in spec.covariates:
-        _exclude_missing(
-            flow, records, column, f"{user(column, column)} missing", data[column].isna()
-        )
+        label = _MISSING_LABELS.get(column, f"{user(column, column)} missing")
+        _exclude_missing(flow, records, column, label, data[column].isna())
     if teacher_level:
         flow.exclude("eligible", "no class teacher recorded", data["teacher"].isna().to_numpy())
     flow.record_stage("eligible", "all")
@@ -599,6 +864,10 @@ def analysis_columns(spec: CohortSpec, data: pd.DataFrame):
     )
     # The effect-size SD and the standardised outcome.
     standardisation, outcome_sd, sd_n, sd_source = _standardise(spec, data)
+    if spec.pupil_sd is not None:  # the user's pupil-level SD serves every effect size
+        years = _sorted_distinct(data["year"].to_numpy())
+        given = _national(spec.pupil_sd, years, "pupil_sd")
+        outcome_sd, sd_n, sd_source = float(np.sqrt((given**2).mean())), None, spec.pupil_sd_source
     mean = data["year"].map(standardisation["mean"])
     sd = data["year"].map(standardisation["sd"])
     data = data.assign(outcome_std=((data["outcome"] - mean) / sd).astype(float))

@@ -28,6 +28,7 @@ from ._synthetic import (
     SyntheticResult,
     area_year_outcomes,
     compare_synthetic,
+    cross_validate_synthetic,
 )
 
 __all__: list[str] = []
@@ -43,4 +44,5 @@ __all__ += [
     "SyntheticResult",
     "area_year_outcomes",
     "compare_synthetic",
+    "cross_validate_synthetic",
 ]

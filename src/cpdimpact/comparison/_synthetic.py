@@ -57,6 +57,15 @@ from cpdimpact._validate import (
     check_seed,
     resolve_seed,
 )
+from cpdimpact.comparison._donors import (
+    holdout_table,
+    normalise_pool,
+    pool_notes,
+    pool_rows,
+    pre_fit_statement,
+    pseudo_post_rows,
+    residualise_on_covariates,
+)
 from cpdimpact.comparison._prediction import (
     PredictionIntervals,
     prediction_band,
@@ -92,6 +101,7 @@ __all__ = [
     "NonUniqueWeightsWarning",
     "area_year_outcomes",
     "compare_synthetic",
+    "cross_validate_synthetic",
 ]
 
 METHODS = ("sc", "sdid", "did")
@@ -245,6 +255,7 @@ class _Panel:
     T0: int
     dropped: tuple  # donors dropped for missing cells
     missing_years: tuple = ()  # whole years inside the span that no area has (a gap)
+    excluded: tuple = ()  # donor areas outside the donor pool
 
     @property
     def N0(self) -> int:
@@ -590,6 +601,18 @@ class SyntheticResult(EstimateResult):
         Whole years inside the span of the data that no area has (``(2020, 2021)`` for a KS2
         series over 2017-2024): not periods of the fit, left out of every path and effect,
         named in the summary and drawn as breaks in the figures.
+    excluded_donors
+        Areas of the data left out because they are outside the donor pool (``donor_pool``,
+        ``donors_within``); also named in ``notes``. Donors dropped for missing outcomes are
+        in ``dropped_donors``.
+    pre_fit_exact
+        Whether the pre-period fit is exact: root mean squared pre-period gap below
+        ``EXACT_FIT_THRESHOLD`` (0.001) times the standard deviation of the outcome over
+        every area and pre-period year.
+    pre_fit_statement
+        What the pre-period fit means for the evaluation, in plain English for a report: how
+        close it is and, when donors outnumber the figures matched, that an exact fit is no
+        evidence the comparison is right.
     prediction_intervals
         With ``SyntheticControl(prediction=PredictionIntervals(...))``: one row per programme
         year (and a last row ``"average"`` for the average effect) with the ``effect``, its
@@ -623,6 +646,9 @@ class SyntheticResult(EstimateResult):
     options: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     alpha: float = 0.05
+    excluded_donors: tuple = ()
+    pre_fit_exact: bool = False
+    pre_fit_statement: str = ""
     prediction_intervals: pd.DataFrame | None = None
 
     @property
@@ -733,6 +759,9 @@ class SyntheticResult(EstimateResult):
                 "first_treated": _plain(self.first_treated),
                 "n_donors": self.n_donors,
                 "dropped_donors": [str(a) for a in self.dropped_donors],
+                "excluded_donors": [str(a) for a in self.excluded_donors],
+                "pre_fit_exact": bool(self.pre_fit_exact),
+                "pre_fit_statement": self.pre_fit_statement,
                 "n_pre": self.n_pre,
                 "n_post": self.n_post,
                 "years_without_data": list(self.years_without_data),
@@ -931,6 +960,15 @@ def _result(
     gap = treated_path - synthetic
     pg = None if placebo_gaps is None else placebo_gaps
     sd, p_perm, rank, p_rmspe = _placebo_stats(estimate, effects, gap, pg, T0)
+    exact, statement = pre_fit_statement(
+        method=method,
+        pre_gap=gap[:T0],
+        Y_pre=Y[:, :T0],
+        n_donors=panel.N0,
+        n_equations=T0 + len(options.get("predictors", ())),
+        treated=panel.treated,
+        first_treated=panel.first_treated,
+    )
     placebo_index = panel.donors if placebo_method == "every donor once" else range(len(effects))
     return SyntheticResult(
         method=method,
@@ -960,8 +998,11 @@ def _result(
         years_without_data=panel.missing_years,
         placebo_method=placebo_method,
         options=options,
-        notes=(*notes, *_gap_notes(panel)),
+        notes=(*notes, *_gap_notes(panel), *pool_notes(panel.excluded)),
         alpha=alpha,
+        excluded_donors=panel.excluded,
+        pre_fit_exact=exact,
+        pre_fit_statement=statement,
     )
 
 
@@ -988,16 +1029,29 @@ class _AreaSpec:
     missing: Literal["error", "drop"] = "error"
     placebo: bool = True
     alpha: float = 0.05
+    donor_pool: Sequence[str | int] | pd.DataFrame | None = None
+    donor_pool_columns: tuple[str, str] = ("area", "donor")
+    donors_within: str | None = None
 
     def __post_init__(self):
         check_choice(self.missing, "missing", ("error", "drop"))
         check_bool(self.placebo, "placebo")
         check_alpha(self.alpha)
+        pool = normalise_pool(self.donor_pool, self.donor_pool_columns)
+        object.__setattr__(self, "donor_pool", pool)
+        object.__setattr__(self, "donor_pool_columns", tuple(self.donor_pool_columns))
 
     def _panel(self, data: pd.DataFrame) -> _Panel:
         """The checked area-by-year panel of the columns this spec names."""
-        return _prepare(
+        keep, excluded = pool_rows(
             data,
+            unit=self.unit,
+            treatment=self.treatment,
+            pool=self.donor_pool,
+            within=self.donors_within,
+        )
+        panel = _prepare(
+            data if keep is None else data.loc[keep],
             area=self.unit,
             year=self.time,
             outcome=self.outcome,
@@ -1005,6 +1059,7 @@ class _AreaSpec:
             missing=self.missing,
             min_pre=2,
         )
+        return replace(panel, excluded=excluded) if excluded else panel
 
 
 @deprecated_options(**_OLD_NAMES, replications="n_permutations")
@@ -1044,6 +1099,27 @@ class SyntheticDiD(_AreaSpec):
         ``max_iter`` (10,000) iterations; a first round of ``max_iter_pre_sparsify`` (100)
         iterations, then weights at or below a quarter of the largest are zeroed and the
         solver restarts from them.
+    donor_pool
+        The areas that may serve as donors: a list of areas, or a table (DataFrame) with one
+        row per treated area and donor, such as DfE's statistical neighbours, whose two
+        columns are named by ``donor_pool_columns`` (default ``("area", "donor")``). A block
+        of treated areas pools the donors listed for any of them. Default: every untreated
+        area.
+    donors_within
+        A column of the rows holding one value per area (e.g. ``"region"``): donors only from
+        areas with the treated area's value. Combined with ``donor_pool``, an area must pass
+        both. Areas left out are named in the result (``excluded_donors``) and its notes;
+        placebos use the pool's donors only. A pool of fewer than two donors, an area the data
+        lacks or a treated area the table does not list raises an error.
+    covariates
+        Time-varying columns (e.g. each year's FSM share): the outcome is replaced by
+        :math:`Y_{it} - X_{it}'\hat\beta`, with :math:`\hat\beta` from a regression of
+        :math:`Y` on :math:`X` with area and year effects over the untreated cells only
+        (every donor year and the treated area's pre-period years), and the estimator runs
+        on that (Arkhangelsky et al. 2021, section 8; the "projected" covariates of Stata's
+        ``sdid``). :math:`\hat\beta` is in ``options["covariates"]``; the paths are of the
+        adjusted outcome. A covariate that does not vary within areas over time is absorbed
+        by the area effects and raises an error.
 
     Notes
     -----
@@ -1101,12 +1177,15 @@ class SyntheticDiD(_AreaSpec):
     sparsify: bool = True
     n_permutations: int = 200
     seed: int | np.random.SeedSequence | np.random.Generator | None = None
+    covariates: Sequence[str] = ()
 
     def __post_init__(self):
         super().__post_init__()
         check_choice(self.method, "method", METHODS)
         check_positive_int(self.n_permutations, "n_permutations")
         check_seed(self.seed)
+        names = (self.covariates,) if isinstance(self.covariates, str) else self.covariates
+        object.__setattr__(self, "covariates", tuple(names))
 
     def describe(self) -> str:
         """The estimator and its inference in plain words, for a report."""
@@ -1121,12 +1200,21 @@ class SyntheticDiD(_AreaSpec):
             if self.placebo
             else "no placebo inference"
         )
-        return f"{name} on area-by-year means; {placebo}"
+        net = f" net of {', '.join(self.covariates)}" if self.covariates else ""
+        return f"{name} on area-by-year means{net}; {placebo}"
 
     def fit(self, data: pd.DataFrame) -> SyntheticResult:
         """Estimate on area-by-year rows; returns a :class:`SyntheticResult`."""
         panel = self._panel(data)
-        return self._fit_panel(panel)
+        if not self.covariates:
+            return self._fit_panel(panel)
+        Y, beta = residualise_on_covariates(
+            data, panel.Y, areas=(*panel.donors, *panel.treated), years=panel.years,
+            n_donors=panel.N0, n_pre=panel.T0, unit=self.unit, time=self.time,
+            covariates=self.covariates,
+        )  # fmt: skip
+        fit = self._fit_panel(replace(panel, Y=Y))
+        return replace(fit, options={**fit.options, "covariates": beta})
 
     def _fit_panel(self, panel: _Panel) -> SyntheticResult:
         N0, T0 = panel.N0, panel.T0
@@ -1595,3 +1683,82 @@ def compare_synthetic(
             else:
                 results[m] = SyntheticDiD(method=m, **shared, **block)._fit_panel(panel)
     return SyntheticComparison(results)
+
+
+def cross_validate_synthetic(
+    data: pd.DataFrame,
+    *,
+    holdout: int = 1,
+    methods: Sequence[str] = ("sc", "sdid", "did"),
+    sc: Literal["exact", "synthdid"] = "exact",
+    by_year: bool = False,
+    **options: Any,
+) -> pd.DataFrame:
+    """How well each method predicts pre-period years it was not fitted to.
+
+    A pseudo-post-period check: the last ``holdout`` pre-period years are held out and
+    treated as if the programme had started then (it had not), each method is fitted on the
+    earlier years only, and its gaps in the held-out years are reported. A method whose
+    pretend effect is far from zero, or whose held-out gaps are much larger than its fit
+    before, would have misread a year without any programme, and may misread the real ones.
+
+    Parameters
+    ----------
+    data
+        Area-by-year rows, as :func:`compare_synthetic` takes them (the post-period rows are
+        not used).
+    holdout
+        How many of the last observed pre-period years to hold out (default 1). At least two
+        pre-period years must remain to fit on.
+    methods, sc, **options
+        As :func:`compare_synthetic`: column names, ``missing``, ``donor_pool``,
+        ``donor_pool_columns`` and ``donors_within``; placebos are not run.
+    by_year
+        ``False`` (default): one row per method; ``True``: one row per method and held-out
+        year.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method: ``method``, ``label``, ``n_fit_years`` (pre-years fitted on),
+        ``holdout_years``, ``pseudo_effect`` (the estimate of the pretend programme: near
+        zero for a trustworthy comparison), ``holdout_rmse`` (root mean squared gap over the
+        held-out years), ``holdout_max_abs_gap`` and ``fit_rmse`` (root mean squared gap over
+        the years fitted on). With ``by_year=True``: ``method, label, year, gap``.
+
+    Raises
+    ------
+    TooFewPreYearsError
+        When holding out ``holdout`` years would leave fewer than two pre-period years.
+
+    Notes
+    -----
+    The held-out years are the last observed years before the first programme year (a year
+    with no data is skipped). Warnings about non-unique weights are not repeated for these
+    shorter fits (the full fit gives them).
+
+    Examples
+    --------
+    >>> from cpdimpact.datasets import maths_challenge
+    >>> panel = area_year_outcomes(maths_challenge(seed=0, scale=0.2))
+    >>> check = cross_validate_synthetic(panel, holdout=1)
+    >>> list(check["method"]), check["holdout_years"].iloc[0]
+    (['sc', 'sdid', 'did'], '2020')
+    """
+    check_positive_int(holdout, "holdout")
+    check_bool(by_year, "by_year")
+    extra = sorted(set(options) - {f.name for f in fields(_AreaSpec)} - set(_OLD_NAMES))
+    if extra:  # e.g. covariates=, which compare_synthetic does not take
+        raise ArgumentTypeError(f"cross_validate_synthetic() got unexpected options {extra}")
+    spec = SyntheticDiD(**{**options, "placebo": False})
+    panel = spec._panel(data)
+    rows, held = pseudo_post_rows(
+        data, unit=spec.unit, time=spec.time, treatment=spec.treatment,
+        treated=panel.treated, pre_years=panel.years[: panel.T0], holdout=holdout,
+    )  # fmt: skip
+    shared = {f.name: getattr(spec, f.name) for f in fields(_AreaSpec)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonUniqueWeightsWarning)
+        warnings.simplefilter("ignore", SmallSampleWarning)
+        table = compare_synthetic(rows, methods=methods, sc=sc, **shared)
+    return holdout_table(table.results, held, by_year=by_year)

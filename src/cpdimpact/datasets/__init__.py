@@ -20,18 +20,26 @@ Examples
 0.08
 """
 
+from ._la import LA_MEASURES, LAStatistics, LATruth, la_statistics
 from ._presets import PRESETS, city_partnership, hub_rollout, maths_challenge, support_after_dip
+from ._published import DFE_SUPPRESS_BELOW, published_from_pupils
 from ._scenario import Scenario
 from ._simulate import SimulatedRecords, Truth, simulate
 
 __all__ = [
+    "DFE_SUPPRESS_BELOW",
+    "LA_MEASURES",
+    "LAStatistics",
+    "LATruth",
     "PRESETS",
     "Scenario",
     "SimulatedRecords",
     "Truth",
     "city_partnership",
     "hub_rollout",
+    "la_statistics",
     "maths_challenge",
+    "published_from_pupils",
     "simulate",
     "support_after_dip",
 ]

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from .._breakdown import GapEstimate, effect_size_variants
+from .._breakdown import GapEstimate, effect_size_variants, points_interval
 from .._results import HtmlFromSummary, Summary, interval
 from ..cohort import Cohort
 from ..did import Aggregate, DiDResult, EventStudyResult
-from ..effects import EffectSize
+from ..effects import EffectSize, cox_index
 from ..errors import CpdImpactError
+from ..published import DISADVANTAGED, FIGURE_PUPILS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..did.staggered import PretrendWald
@@ -199,16 +200,85 @@ class EvaluationResult(HtmlFromSummary):
         """EEF-style headline table: one row per group.
 
         Columns: ``group, effect_size, ci_lower, ci_upper, months, pupils_treated,
-        pupils_comparison, schools_treated, schools_comparison, estimate, std_error``
-        (``estimate`` and ``std_error`` in outcome points).
+        pupils_comparison, schools_treated, schools_comparison, estimate, std_error,
+        estimate_lower, estimate_upper`` (``estimate``, its ``std_error`` and interval in
+        outcome units; the effect-size columns missing when there is no pupil-level SD, as
+        with published figures given none).
         """
-        return group_rows(self.groups)
+        return group_rows(self.groups, self.evaluation.alpha)
 
     @property
     def subgroup_effects(self) -> pd.DataFrame:
         """Every group's effect: the headline rows, then the other pupils of each gap and the
         prior-attainment bands (columns as :attr:`headline`)."""
-        return group_rows((*self.groups, *self.breakdown))
+        return group_rows((*self.groups, *self.breakdown), self.evaluation.alpha)
+
+    @property
+    def outcome_units(self) -> str:
+        """The units of an estimate: ``"points"`` of the outcome, or ``"percentage points"``
+        for a published percentage."""
+        published = self.cohort.published
+        return "points" if published is None else published.units
+
+    @property
+    def percentage_effect_sizes(self) -> pd.DataFrame | None:
+        r"""For a published percentage (``measure="percentage"``), each group's effect in
+        percentage points converted to an effect size by Cox's method; ``None`` otherwise.
+
+        With :math:`p_1` the participating units' pupil-weighted percentage in the
+        programme years and :math:`\hat\tau` the effect in percentage points, the percentage
+        without the programme is :math:`p_0 = p_1 - \hat\tau`, and
+
+        .. math:: d_{Cox} = [\operatorname{logit}(p_1) - \operatorname{logit}(p_0)] / 1.65
+
+        (:func:`cpdimpact.effects.cox_index`); the interval converts the ends of the
+        percentage-point interval the same way (:math:`d_{Cox}` increases with
+        :math:`\hat\tau`). It treats the published percentage as the share of pupils
+        reaching the standard; it is not a Hedges' g and gives no months of progress.
+
+        Columns: ``group, percent_participating, percent_without, effect_size, ci_lower,
+        ci_upper``; missing where a percentage falls outside 0-100.
+        """
+        published = self.cohort.published
+        if published is None or published.measure != "percentage":
+            return None
+        head = self.headline
+        rows = []
+        for g, (_, row) in zip(self.groups, head.iterrows(), strict=True):
+            if g.did is None:
+                continue
+            frame = (
+                self.cohort.pupils
+                if g.label == self.groups[0].label
+                else self.cohort.published.groups
+            )
+            if g.label != self.groups[0].label:  # a subgroup of the published split
+                frame = frame[frame[DISADVANTAGED] == 1]
+            after = frame[frame["exposed"].to_numpy(dtype=bool)]
+            weights = after[FIGURE_PUPILS].to_numpy(dtype=float)
+            p1 = float(np.average(after["outcome"], weights=weights)) if len(after) else np.nan
+            converted = [
+                _cox(p1, p1 - shift)
+                for shift in (row["estimate"], row["estimate_lower"], row["estimate_upper"])
+            ]
+            rows.append(
+                {
+                    "group": g.label,
+                    "percent_participating": p1,
+                    "percent_without": p1 - row["estimate"],
+                    "effect_size": converted[0],
+                    "ci_lower": converted[1],
+                    "ci_upper": converted[2],
+                }
+            )
+        return pd.DataFrame(rows)
+
+    @property
+    def has_effect_size(self) -> bool:
+        """Whether effect sizes were computed: ``False`` when no pupil-level SD was available
+        (published figures without ``CohortSpec(pupil_sd=...)``); the estimates are then in
+        outcome units only."""
+        return self.groups[0].effect_size is not None
 
     @property
     def gap_table(self) -> pd.DataFrame:
@@ -261,7 +331,7 @@ class EvaluationResult(HtmlFromSummary):
         :math:`(t_{1-\alpha/2} + t_{0.8})` times the headline effect size's SE.
         """
         options = self.evaluation.report.security
-        if options is None:
+        if options is None or not self.has_effect_size:  # the padlocks need an effect size
             return None
         attrition = self.attrition
         return options.assess(
@@ -270,46 +340,94 @@ class EvaluationResult(HtmlFromSummary):
 
     @property
     def analysis_mdes(self) -> float:
-        """The MDES implied by the headline's SE at 80% power and the report's alpha."""
+        """The MDES implied by the headline's SE at 80% power and the report's alpha (``nan``
+        without effect sizes)."""
         from scipy import stats
 
         es = self.effect_size
+        if es is None:
+            return math.nan
         df = es.df if es.df is not None and math.isfinite(es.df) else None
         dist = stats.norm if df is None else stats.t(df)
         multiplier = dist.ppf(1 - self.evaluation.alpha / 2) + dist.ppf(0.8)
         return float(multiplier * es.std_error)
 
     @property
-    def effect_size(self) -> EffectSize:
-        """The headline (all pupils) effect size."""
+    def effect_size(self) -> EffectSize | None:
+        """The headline (all pupils) effect size; ``None`` without a pupil-level SD."""
         return self.groups[0].effect_size
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy effect sizes, one row per group (``term`` is the group)."""
+        """Tidy effect sizes, one row per group (``term`` is the group). Without effect sizes
+        (see :attr:`has_effect_size`): the estimates in outcome units, ``term, estimate,
+        std_error, ci_lower, ci_upper, units``."""
+        if not self.has_effect_size:
+            return self._outcome_frame(self.evaluation.alpha)
         frames = [g.effect_size.to_frame() for g in self.groups if g.effect_size is not None]
         return pd.concat(frames, ignore_index=True)
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """Effect-size intervals at level ``1 - alpha`` (default the evaluation's alpha),
-        indexed by group."""
+        indexed by group; in outcome units without effect sizes."""
         alpha = self.evaluation.alpha if alpha is None else alpha
+        if not self.has_effect_size:
+            frame = self._outcome_frame(alpha).set_index("term")
+            return frame[["ci_lower", "ci_upper"]]
         frames = [g.effect_size.conf_int(alpha) for g in self.groups if g.effect_size is not None]
         return pd.concat(frames)
+
+    def _outcome_frame(self, alpha: float) -> pd.DataFrame:
+        head = group_rows(self.groups, alpha).dropna(subset=["estimate"])
+        return pd.DataFrame(
+            {
+                "term": head["group"],
+                "estimate": head["estimate"],
+                "std_error": head["std_error"],
+                "ci_lower": head["estimate_lower"],
+                "ci_upper": head["estimate_upper"],
+                "units": self.outcome_units,
+            }
+        ).reset_index(drop=True)
 
     def summary(self) -> Summary:
         """Printable headline."""
         es = self.effect_size
         did = self.groups[0].did
-        level = f"{100 * (1 - es.alpha):g}%"
+        level = f"{100 * (1 - self.evaluation.alpha):g}%"
+        units = self.outcome_units
+        if es is None:
+            row = self.headline.iloc[0]
+            sizes = (
+                (
+                    f"effect ({units})",
+                    f"{did.estimate:.2f} ({level} CI {row['estimate_lower']:.2f} to "
+                    f"{row['estimate_upper']:.2f})",
+                ),
+                ("effect size", f"not computed: {self.effect_size_sd_source}"),
+            )
+        else:
+            sizes = (
+                (
+                    "effect size",
+                    f"{es.estimate:.2f} ({level} CI {es.ci_lower:.2f} to {es.ci_upper:.2f})",
+                ),
+                ("months of progress", str(es.months)),
+                (f"estimate ({units})", f"{did.estimate:.3f} (SE {did.std_error:.3f})"),
+            )
+        data = ()
+        if self.cohort.published is not None:
+            published = self.cohort.published
+            data = (("data", f"published {published.noun}: {published.source}"),)
+        sd = (
+            (("effect-size SD", f"{self.effect_size_sd:.3f} ({self.effect_size_sd_source})"),)
+            if es is not None
+            else ()
+        )
         facts = (
-            (
-                "effect size",
-                f"{es.estimate:.2f} ({level} CI {es.ci_lower:.2f} to {es.ci_upper:.2f})",
-            ),
-            ("months of progress", str(es.months)),
-            ("estimate (outcome points)", f"{did.estimate:.3f} (SE {did.std_error:.3f})"),
+            *data,
+            *sizes,
             ("inference", inference_text(did)),
-            ("effect-size SD", f"{self.effect_size_sd:.3f} ({self.effect_size_sd_source})"),
+            *sd,
             ("data fingerprint", self.fingerprint[:16]),
         )
         if self.staggered is not None:
@@ -345,6 +463,8 @@ class EvaluationResult(HtmlFromSummary):
             return plot_staggered_event_study(self.staggered, ax=ax)
         if self.event_study is not None:
             return self.event_study.plot(ax=ax)
+        if self.effect_size is None:
+            return self.groups[0].did.plot(ax=ax)
         return self.effect_size.plot(ax=ax)
 
     # ------------------------------------------------------------------ outputs
@@ -376,8 +496,21 @@ class EvaluationResult(HtmlFromSummary):
         return _publisher().save(self, folder)
 
 
+def _cox(percent_1: float, percent_0: float) -> float:
+    """Cox's effect size of two percentages (``nan`` outside 0-100)."""
+    if not (0 < percent_1 < 100 and 0 < percent_0 < 100):
+        return math.nan
+    return float(cox_index(percent_1 / 100, percent_0 / 100))
+
+
 def inference_text(did) -> str:
     """One sentence on how a headline estimate's uncertainty was computed."""
+    if hasattr(did, "placebo_method"):  # synthetic control / synthetic DiD
+        return (
+            f"Standard error from placebos ({did.placebo_method}): the spread of the estimates "
+            "when each comparison area in turn plays the treated one, with a normal reference "
+            "distribution (Arkhangelsky et al. 2021, Algorithm 4)."
+        )
     if math.isinf(did.df):
         return f"Standard errors: {did.cov_type}; normal reference distribution."
     if did.cov_type.startswith("cluster"):
@@ -391,11 +524,16 @@ def inference_text(did) -> str:
     )
 
 
-def group_rows(groups) -> pd.DataFrame:
-    """One row per group: effect size, interval, months, arm counts and the estimate."""
+def group_rows(groups, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per group: effect size, interval, months, arm counts and the estimate, with
+    the estimate's interval at ``alpha`` in outcome units (t on the fit's degrees of freedom,
+    as the effect size's)."""
     rows = []
     for g in groups:
         es = g.effect_size
+        lower = upper = math.nan
+        if g.did is not None:
+            lower, upper = points_interval(g.did, alpha)
         rows.append(
             {
                 "group": g.label,
@@ -409,6 +547,8 @@ def group_rows(groups) -> pd.DataFrame:
                 "schools_comparison": int(g.arms.loc["comparison", "schools"]),
                 "estimate": g.did.estimate if g.did else math.nan,
                 "std_error": g.did.std_error if g.did else math.nan,
+                "estimate_lower": float(lower),
+                "estimate_upper": float(upper),
             }
         )
     return pd.DataFrame(rows)

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,7 @@ from ..errors import (
     format_rows,
 )
 from ..estimator import ClusterRobust, fitted_rows, with_seed
+from ..published import DISADVANTAGED, FIGURE_PUPILS, PublishedRecords
 from ..records import Records
 from .result import EvaluationResult, GroupEstimate, StaggeredDetail
 
@@ -80,6 +82,8 @@ __all__ = [
     "fit_event_study",
     "fit_group",
     "fit_stage",
+    "for_records",
+    "subgroup_rows",
     "stage_seed",
     "staggered_detail",
     "weighted",
@@ -95,9 +99,10 @@ SEED_STAGES = {"estimator": 0, "comparison": 1, "event_study": 2}
 
 
 # ---------------------------------------------------------------------- the whole run
-def evaluate(evaluation: Evaluation, records: Records) -> EvaluationResult:
+def evaluate(evaluation: Evaluation, records: Records | PublishedRecords) -> EvaluationResult:
     """Every stage of ``evaluation`` on ``records``, in order (warnings are the caller's:
     :meth:`Evaluation.run <cpdimpact.evaluation.spec.Evaluation.run>` collects them)."""
+    evaluation = for_records(evaluation, records)
     cohort, matching = build_cohort(evaluation, records)
     # The first group (all pupils) fixes the effect-size SD, so every row shares one scale:
     # the model's own SD when the estimator provides one, else the cohort's pupil-level SD.
@@ -107,7 +112,7 @@ def evaluate(evaluation: Evaluation, records: Records) -> EvaluationResult:
     sd, sd_source = effect_size_sd(first.did, cohort)
     estimates = [_with_effect_size(evaluation, first, sd, cohort)]
     for column in evaluation.subgroups:
-        pupils = _group_pupils(evaluation, cohort, estimator, cohort.pupils[column] == 1)
+        pupils = subgroup_rows(evaluation, cohort, estimator, column, 1)
         estimates.append(
             estimate_group(evaluation, subgroup_label(column), pupils, cohort, estimator, sd)
         )
@@ -137,8 +142,72 @@ def evaluate(evaluation: Evaluation, records: Records) -> EvaluationResult:
         breakdown=extra,
         gaps=gaps,
         comparison=matching,
-        estimand_weighting=estimand_weighting(evaluation, estimator),
+        estimand_weighting=estimand_weighting(evaluation, estimator, cohort),
     )
+
+
+def for_records(evaluation: Evaluation, records) -> Evaluation:
+    """``evaluation`` as it runs on ``records``: unchanged for pupil records; for published
+    figures (:class:`~cpdimpact.published.PublishedRecords`) fitted on the unit-year figures
+    weighted by their pupils (``level="unit_year"``, a staggered panel
+    ``weighting="pupils"`` unless told otherwise), the subgroups and gaps those of the
+    published disadvantaged split (the default ``("fsm",)`` means it; none without one), and
+    no prior-attainment bands; a synthetic control or synthetic DiD left at its default
+    columns reads each unit and its programme years (``unit="unit"``,
+    ``treatment="exposed"``). Estimators that need pupil records and comparison designs
+    (which match schools on their pupils' records) are refused with the alternative."""
+    if not isinstance(records, PublishedRecords):
+        return evaluation
+    estimator = evaluation.estimator
+    if estimator is not None and getattr(estimator, "data_level", "any") == "pupil":
+        raise DesignError(
+            f"{type(estimator).__name__} is fitted on pupil records; published figures are "
+            "school or area means. Use DiD or StaggeredDiD (fitted on the figures weighted by "
+            "their pupils), or SyntheticControl / SyntheticDiD for one treated area."
+        )
+    if evaluation.comparison is not None:
+        raise DesignError(
+            f"{type(evaluation.comparison).__name__} matches schools on their pupils' records, "
+            "which published figures do not have. Leave comparison=None (every school that "
+            "never takes part), or choose donors with SyntheticControl / SyntheticDiD."
+        )
+    if getattr(estimator, "effect_scale", "") == "area_mean":
+        # synthetic control / DiD read the cohort's rows: each unit, and its programme years
+        changes = {"unit": "unit"} if estimator.unit == "area" else {}
+        if estimator.treatment == "treated":
+            changes["treatment"] = "exposed"
+        estimator = dataclasses.replace(estimator, **changes)
+    split = "disadvantaged" in records.groups and "not disadvantaged" in records.groups
+
+    def published(columns, name):
+        if tuple(columns) == _DEFAULT_SUBGROUPS:
+            return (DISADVANTAGED,) if split else ()
+        wrong = [c for c in columns if c != DISADVANTAGED]
+        if wrong or (columns and not split):
+            raise DesignError(
+                f"{name}={tuple(columns)!r}: published figures are split only into "
+                "disadvantaged and other pupils ('disadvantaged'"
+                + ("" if split else ", which these figures do not publish")
+                + f"). Use {name}=('disadvantaged',)"
+                + (" or ()" if split else "; give ()")
+                + "."
+            )
+        return tuple(columns)
+
+    return dataclasses.replace(
+        evaluation,
+        estimator=estimator,
+        level="unit_year",
+        weighting=evaluation.weighting or "pupils",
+        subgroups=published(evaluation.subgroups, "subgroups"),
+        gaps=published(evaluation.gaps, "gaps"),
+        prior_bands=0,
+    )
+
+
+#: The default subgroups and gaps of an evaluation (FSM pupils), which on published figures
+#: mean the disadvantaged split DfE publishes.
+_DEFAULT_SUBGROUPS = ("fsm",)
 
 
 # ---------------------------------------------------------------------- 1. the cohort
@@ -170,9 +239,10 @@ def build_cohort(evaluation: Evaluation, records: Records) -> tuple[Cohort, Any]
     matching = None
     if comparison is not None:
         cohort, matching = apply_comparison(comparison, records, cohort)
-    for field_name in ("subgroups", "gaps"):
-        for column in getattr(evaluation, field_name):
-            check_flag(cohort.pupils, column, field_name)
+    if cohort.published is None:
+        for field_name in ("subgroups", "gaps"):
+            for column in getattr(evaluation, field_name):
+                check_flag(cohort.pupils, column, field_name)
     return cohort, matching
 
 
@@ -355,9 +425,26 @@ SCHOOLS_EQUALLY = (
 )
 
 
-def estimand_weighting(evaluation: Evaluation, estimator) -> str:
-    """Whose average effect ``estimator`` estimates in ``evaluation``, in words."""
+def estimand_weighting(evaluation: Evaluation, estimator, cohort: Cohort | None = None) -> str:
+    """Whose average effect ``estimator`` estimates in ``evaluation``, in words (``cohort``
+    says whether its rows are published figures)."""
     spec = weighted(evaluation, estimator)
+    if getattr(spec, "effect_scale", "") == "area_mean":  # synthetic control / DiD
+        return (
+            "the participating area's pupils: its yearly figures are means over its pupils, "
+            "compared with a weighted average of comparison areas whose weights the method "
+            "chooses (not their numbers of pupils)"
+        )
+    if cohort is not None and cohort.published is not None:
+        noun = cohort.published.noun
+        if _panel(spec) and spec.weights == UNIT_PUPILS:
+            return (
+                f"pupils: each {cohort.published.level} is weighted by its mean number of "
+                f"pupils per year in the published {noun}, so the estimate approximates the "
+                "average effect over pupils"
+            )
+        if getattr(spec, "weights", None) in ("n_pupils", WEIGHT, WEIGHT_X_PUPILS):
+            return f"pupils: each of the published {noun} is weighted by its number of pupils"
     design = " and by the comparison design's weights" if evaluation.comparison else ""
     if _panel(spec):
         if spec.weights == UNIT_PUPILS:
@@ -413,6 +500,8 @@ def fit_group(
         return _not_estimated(label, arms, str(err))
     if isinstance(did, StaggeredResult):
         arms = arms_behind(did, frame)  # the arms of the estimate, not of the cohort
+    elif getattr(did, "excluded_donors", ()):  # a synthetic comparison's donor pool
+        arms = cohort.arms(pupils[~pupils["unit"].isin(did.excluded_donors).to_numpy()])
     return GroupEstimate(label=label, arms=arms, did=did, effect_size=None)
 
 
@@ -431,7 +520,7 @@ def estimate_group(
 
 
 def _with_effect_size(evaluation, group: GroupEstimate, sd: float, cohort) -> GroupEstimate:
-    if group.did is None:
+    if group.did is None or not math.isfinite(sd):  # no pupil-level SD: outcome units only
         return group
     es = effect_size(group.did, sd, cohort, alpha=evaluation.alpha, label=group.label)
     return dataclasses.replace(group, effect_size=es)
@@ -445,15 +534,13 @@ def breakdown(evaluation: Evaluation, cohort: Cohort, estimator, estimates, sd):
     extra: list[GroupEstimate] = []
     gaps = []
     for column in evaluation.gaps:
-        inside = pupils[column] == 1
         sub = fitted.get(subgroup_label(column))
         if sub is None:
             label = subgroup_label(column)
-            rows = _group_pupils(evaluation, cohort, estimator, inside)
+            rows = subgroup_rows(evaluation, cohort, estimator, column, 1)
             sub = estimate_group(evaluation, label, rows, cohort, estimator, sd)
             extra.append(sub)
-        outside = pupils[column] == 0
-        rows = _group_pupils(evaluation, cohort, estimator, outside)
+        rows = subgroup_rows(evaluation, cohort, estimator, column, 0)
         rest = estimate_group(evaluation, complement_label(column), rows, cohort, estimator, sd)
         extra.append(rest)
         if sub.did is None or rest.did is None:
@@ -462,13 +549,15 @@ def breakdown(evaluation: Evaluation, cohort: Cohort, estimator, estimates, sd):
         if isinstance(estimator, DiD):
             spec = weighted(evaluation, estimator)
             frames = tuple(
-                analysis_rows(evaluation, pupils[mask], cohort, spec) for mask in (outside, inside)
+                analysis_rows(evaluation, _rows_where(cohort, column, value), cohort, spec)
+                for value in (0, 1)
             )
             try:
                 joint = interacted_gap(spec, frames)
             except (DesignError, EstimationError):
                 joint = None  # falls back to the independent-estimates interval, labelled
-        scale = sub.effect_size.correction / sd
+        # without a pupil-level SD (published figures) the change is in outcome units only
+        scale = sub.effect_size.correction / sd if sub.effect_size is not None else math.nan
         gaps.append(
             gap_estimate(column, sub, rest, scale=scale, alpha=evaluation.alpha, joint=joint)
         )
@@ -477,6 +566,22 @@ def breakdown(evaluation: Evaluation, cohort: Cohort, estimator, estimates, sd):
             rows = _group_pupils(evaluation, cohort, estimator, mask)
             extra.append(estimate_group(evaluation, label, rows, cohort, estimator, sd))
     return tuple(extra), tuple(gaps)
+
+
+def _rows_where(cohort: Cohort, column: str, value: int) -> pd.DataFrame:
+    """The cohort's rows with ``column == value``: pupil records, or for published figures
+    the rows of the disadvantaged split."""
+    rows = cohort.pupils if cohort.published is None else cohort.published.groups
+    return rows[(rows[column] == value).to_numpy()]
+
+
+def subgroup_rows(evaluation: Evaluation, cohort: Cohort, estimator, column: str, value: int):
+    """The rows of one group (``column == value``: a subgroup, or the rest of a gap) as
+    :func:`fit_group` takes them: pupil records (:func:`_group_pupils`), or for published
+    figures the disadvantaged or other pupils' figures."""
+    if cohort.published is not None:
+        return _rows_where(cohort, column, value)
+    return _group_pupils(evaluation, cohort, estimator, cohort.pupils[column] == value)
 
 
 def _group_pupils(evaluation: Evaluation, cohort: Cohort, estimator, mask) -> pd.DataFrame:
@@ -492,7 +597,7 @@ def _group_pupils(evaluation: Evaluation, cohort: Cohort, estimator, mask) -> pd
     pupils = cohort.pupils
     if not _on_means(evaluation, estimator) or getattr(cohort, "unit_years", None) is None:
         return pupils[mask]
-    read = {*cohort.unit_years.columns, "unit", "year", "school", "treated", WEIGHT}
+    read = {*cohort.unit_years.columns, "unit", "year", "school", "treated", WEIGHT, FIGURE_PUPILS}
     return pupils.loc[mask, [c for c in pupils.columns if c in read]]
 
 
@@ -503,6 +608,8 @@ def effect_size_sd(fit, cohort) -> tuple[float, str]:
     pupil-level SD."""
     if hasattr(fit, "effect_size_sd"):
         return fit.effect_size_sd, fit.effect_size_sd_source
+    if not math.isfinite(cohort.outcome_sd):  # published figures without a pupil-level SD
+        return cohort.outcome_sd, cohort.outcome_sd_source
     return cohort.outcome_sd, f"pupil-level SD: {cohort.outcome_sd_source}"
 
 

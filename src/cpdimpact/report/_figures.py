@@ -169,7 +169,9 @@ def plot_flow_diagram(
     return ax
 
 
-def plot_forest(groups: pd.DataFrame, *, level: str = "95%", ax=None):
+def plot_forest(
+    groups: pd.DataFrame, *, level: str = "95%", ax=None, scale: str = "effect size (Hedges' g)"
+):
     """A forest plot of effect sizes by group, with confidence intervals.
 
     Parameters
@@ -181,6 +183,8 @@ def plot_forest(groups: pd.DataFrame, *, level: str = "95%", ax=None):
     level : str, default "95%"
         The intervals' confidence level, for the axis label.
     ax : matplotlib.axes.Axes, optional
+    scale : str, default "effect size (Hedges' g)"
+        What the estimates are, for the axis label (e.g. ``"percentage points"``).
 
     Returns
     -------
@@ -222,5 +226,5 @@ def plot_forest(groups: pd.DataFrame, *, level: str = "95%", ax=None):
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
     ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlabel(f"effect size (Hedges' g) with {plot_text(level)} confidence interval")
+    ax.set_xlabel(f"{scale} with {plot_text(level)} confidence interval")
     return ax

@@ -23,6 +23,11 @@ _WHO = {
         "Pupils eligible for free school meals (FSM) in participating schools",
         "FSM pupils in the comparison schools",
     ),
+    # DfE's published split: eligible for FSM in the last six years, or looked after
+    subgroup_label("disadvantaged"): (
+        "Disadvantaged pupils in participating schools",
+        "disadvantaged pupils in the comparison schools",
+    ),
 }
 
 
@@ -39,7 +44,9 @@ def _bound(value: float) -> str:
     return f"{value:.3f}" if text in ("0.00", "-0.00") and value != 0 else text
 
 
-def finding_sentence(who: str, others: str, estimate, lower, upper, months, level: str) -> str:
+def finding_sentence(
+    who: str, others: str, estimate, lower, upper, months, level: str, units: str | None = None
+) -> str:
     """One finding in plain words, by where the interval lies relative to zero.
 
     Parameters
@@ -54,6 +61,9 @@ def finding_sentence(who: str, others: str, estimate, lower, upper, months, leve
         Months of progress for ``estimate`` (EEF conversion), ``nan`` if none.
     level : str
         The interval's level as printed ("95%").
+    units : str, optional
+        The estimate's units when it is not an effect size ("percentage points", for
+        published figures without a pupil-level SD); months are then ``nan``.
 
     Returns
     -------
@@ -64,11 +74,17 @@ def finding_sentence(who: str, others: str, estimate, lower, upper, months, leve
     if any(pd.isna(v) for v in (estimate, lower, upper)):
         return f"{who}: no effect could be estimated (the tables below say why)."
     low, high = _bound(lower), _bound(upper)
-    numbers = f"effect size {estimate:.2f}; {level} confidence interval {low} to {high}"
+    size = f"effect size {estimate:.2f}" if units is None else f"{estimate:+.2f} {units}"
+    numbers = f"{size}; {level} confidence interval {low} to {high}"
     has_months = not pd.isna(months)
     if lower > 0 or upper < 0:
         positive = lower > 0
-        if has_months and int(months) != 0:
+        if units is not None:
+            progress = (
+                f"gained {abs(estimate):.2f} {units} {'more' if positive else 'less'} than {others}"
+            )
+            numbers = f"{level} confidence interval {low} to {high}"
+        elif has_months and int(months) != 0:
             progress = (
                 f"made {_months(months)} additional progress compared with {others}"
                 if positive
@@ -91,11 +107,18 @@ def finding_sentence(who: str, others: str, estimate, lower, upper, months, leve
             if int(months) == 0
             else f" ({_months(months)} {'additional' if months > 0 else 'less'} progress)"
         )
+    shown = f"{estimate:.2f}" if units is None else f"{estimate:+.2f} {units}"
     return (
         f"We cannot rule out no effect for {who[0].lower()}{who[1:]}: the estimate is "
-        f"{estimate:.2f}{about}, but its {level} confidence interval, {low} to {high}, "
+        f"{shown}{about}, but its {level} confidence interval, {low} to {high}, "
         "includes zero."
     )
+
+
+def _outcome(result) -> str:
+    """The outcome in words: the published measure's label, else "the outcome"."""
+    published = result.cohort.published
+    return (published.outcome_label if published is not None else "") or "the outcome"
 
 
 def headline_paragraph(result) -> str:
@@ -103,30 +126,37 @@ def headline_paragraph(result) -> str:
     FSM pupils when they are a subgroup, then what kind of comparison it is."""
     head = result.headline
     level = f"{100 * (1 - result.evaluation.alpha):g}%"
+    sizes = result.has_effect_size
+    columns = (
+        ("effect_size", "ci_lower", "ci_upper")
+        if sizes
+        else ("estimate", "estimate_lower", "estimate_upper")
+    )
+    noun = "school" if result.cohort.published is None else result.cohort.published.level
     sentences = []
     for group in _WHO:
         rows = head.loc[head["group"] == group]
         if rows.empty:
             continue
         row = rows.iloc[0]
+        who = tuple(w.replace("schools", f"{noun}s") for w in _WHO[group])
         sentences.append(
             finding_sentence(
-                *_WHO[group],
-                row["effect_size"],
-                row["ci_lower"],
-                row["ci_upper"],
+                *who,
+                *(row[c] for c in columns),
                 row["months"],
                 level,
+                units=None if sizes else f"{result.outcome_units} in {_outcome(result)}",
             )
         )
     never = bool((result.cohort.pupils["first_treated"] == 0).any())
     compared = (
-        "schools that did not take part"
+        f"{noun}s that did not take part"
         if never
-        else "schools that had not yet started the programme"
+        else f"{noun}s that had not yet started the programme"
     )
     sentences.append(
         f"The comparison is with {compared}, not chosen at random, so differences between the "
-        "schools that the data cannot show may remain (see the caveats and the design below)."
+        f"{noun}s that the data cannot show may remain (see the caveats and the design below)."
     )
     return " ".join(sentences)

@@ -74,6 +74,18 @@ def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataF
     counts = ["pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"]
     shown = published_table(head, counts, suppress_below)
     level = 100 * (1 - result.evaluation.alpha)
+    sizes = result.has_effect_size
+    effect, lower, upper = (
+        ("effect_size", "ci_lower", "ci_upper")
+        if sizes
+        else ("estimate", "estimate_lower", "estimate_upper")
+    )
+    effect_label = (
+        f"Effect size ({level:g}% CI)"
+        if sizes
+        else f"Effect in {result.outcome_units} ({level:g}% CI)"
+    )
+    units = "Areas" if _unit_noun(result) == "area" else "Schools"
     # A staggered headline counts the arms of its estimate (the cohorts after their start and
     # their controls in the same years; see the table's note). Another estimator on a
     # staggered cohort counts the cohort's arms: its comparison arm holds only the schools
@@ -84,28 +96,36 @@ def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataF
         arms = "took part; never took part"
     else:
         arms = "intervention; comparison"
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "Group": head["group"],
-            f"Effect size ({level:g}% CI)": [
+            effect_label: [
                 _ci(e, lo, hi)
-                for e, lo, hi in zip(
-                    head["effect_size"], head["ci_lower"], head["ci_upper"], strict=True
-                )
+                for e, lo, hi in zip(head[effect], head[lower], head[upper], strict=True)
             ],
             f"Pupils ({arms})": [
                 _pair(a, b)
                 for a, b in zip(shown["pupils_treated"], shown["pupils_comparison"], strict=True)
             ],
-            f"Schools ({arms})": [
+            f"{units} ({arms})": [
                 _pair(a, b)
                 for a, b in zip(shown["schools_treated"], shown["schools_comparison"], strict=True)
             ],
-            "Months of progress": [
-                "—" if pd.isna(m) else f"{int(m):+d}" if m else "0" for m in head["months"]
-            ],
+            "Months of progress": [_months_text(m) for m in head["months"]],
         }
     )
+    # months of progress convert an effect size: without one there is nothing to convert
+    return table if sizes else table.drop(columns="Months of progress")
+
+
+def _months_text(months) -> str:
+    return "—" if pd.isna(months) else f"{int(months):+d}" if months else "0"
+
+
+def _unit_noun(result) -> str:
+    """``"area"`` for an evaluation of area figures, else ``"school"``."""
+    published = result.cohort.published
+    return "school" if published is None else published.level
 
 
 def _design_text(result) -> str:
@@ -114,14 +134,15 @@ def _design_text(result) -> str:
     technical appendix (:func:`_method_text`)."""
     cohort = result.cohort
     starts = _starts_text(cohort.start_years)
+    noun = _unit_noun(result)
     comparison = {
-        "never_treated": "schools that never took part",
-        "not_yet_treated": "schools that had not yet started (and any that never took part)",
-        "staggered": "chosen for each start cohort and year by the estimator: schools that "
+        "never_treated": f"{noun}s that never took part",
+        "not_yet_treated": f"{noun}s that had not yet started (and any that never took part)",
+        "staggered": f"chosen for each start cohort and year by the estimator: {noun}s that "
         "never took part or had not yet started",
     }[cohort.spec.comparison]
     exposure = {
-        "school": "every pupil in a participating school counts as exposed from the school's "
+        "school": f"every pupil in a participating {noun} counts as exposed from the {noun}'s "
         "start year",
         "teacher": "a pupil counts as exposed in a year when taught by a participating teacher",
     }[cohort.spec.exposure]
@@ -129,7 +150,7 @@ def _design_text(result) -> str:
     lag = f", after a lag of {years} year{'s' if years > 1 else ''}" if years else ""
     # covariates under the user's own column names
     names = getattr(cohort, "user_columns", None) or {}
-    covariates = [names.get(c, c) for c in (result.estimator.covariates or ())]
+    covariates = [names.get(c, c) for c in (getattr(result.estimator, "covariates", ()) or ())]
     adjusted = (
         f"Adjusted for: {', '.join(covariates)}."
         if covariates
@@ -172,6 +193,8 @@ def _method_text(result) -> str:
         if getattr(estimator, "weights", None) or spec.level == "unit_year"
         else "unit-by-year means",
     }[rows]
+    if getattr(estimator, "effect_scale", "") == "area_mean":  # the method weights the areas
+        fitted_on = "unit-by-year means (each a mean over its pupils)"
     model = _model_clause(result)
     inference = inference_text(did) if did is not None else ""
     return f"{model}, fitted on {fitted_on}. {inference}".strip()
@@ -210,6 +233,7 @@ def _caveats(result) -> list[str]:
     staggered-timing warning is the comparison's label.
     """
     notes = [g.note for g in result.groups if g.note]
+    notes += _synthetic_fit_notes(result.groups[0].did)
     dip = getattr(result.cohort, "dip_check", None)
     if dip is not None and dip.detected:
         notes.append(dip.message)
@@ -221,7 +245,28 @@ def _caveats(result) -> list[str]:
     return list(dict.fromkeys(_GROUP_TIME.sub(_group_time_words, n) for n in notes))
 
 
+def _synthetic_fit_notes(fit) -> list[str]:
+    """A synthetic comparison's pre-period fit in words (what an exact fit with few years
+    means) and the comparison areas its donor pool left out; none for other estimators."""
+    notes = [getattr(fit, "pre_fit_statement", "")]
+    left_out = getattr(fit, "excluded_donors", ())
+    if left_out:
+        shown = ", ".join(map(str, left_out[:10])) + (" and others" if len(left_out) > 10 else "")
+        notes.append(
+            f"{len(left_out)} areas were left out of the comparison by the donor pool: {shown}."
+        )
+    return [n for n in notes if n]
+
+
 def _effect_size_note(result) -> str:
+    if not result.has_effect_size:
+        return (
+            f"The effects are in {result.outcome_units} of the outcome. There is no effect size "
+            "and no months of progress: they divide by the spread of pupils' scores, and "
+            "published figures give only school or area means, whose spread is much smaller "
+            "than pupils'. A pupil-level standard deviation from another source (national "
+            "statistics) would give them (the technical appendix says how)."
+        )
     return (
         f"Effect sizes are the difference-in-differences estimate divided by a pupil-level "
         f"standard deviation of the outcome ({result.effect_size_sd:.3f} points; "
@@ -229,6 +274,25 @@ def _effect_size_note(result) -> str:
         f"is used for every group. Months of progress follow the EEF Teaching and Learning "
         f"Toolkit conversion, applied to the effect size rounded to two decimals."
     )
+
+
+def _cox_notes(result) -> list[str]:
+    """For a published percentage: the headline converted to an effect size by Cox's method,
+    labelled as such."""
+    table = result.percentage_effect_sizes
+    if table is None or table.empty or pd.isna(table["effect_size"].iloc[0]):
+        return []
+    row = table.iloc[0]
+    level = _level(result.evaluation.alpha)
+    return [
+        f"As an effect size by Cox's method (the log odds ratio divided by 1.65, a conversion "
+        f"for yes/no outcomes): {_ci(row['effect_size'], row['ci_lower'], row['ci_upper'])} "
+        f"({level} CI) for all pupils, from {row['percent_participating']:.1f}% in the "
+        f"participating {_unit_noun(result)}s after the start against the "
+        f"{row['percent_without']:.1f}% the estimate implies without the programme. It "
+        "treats the published percentage as the share of pupils reaching the standard, is "
+        "not a Hedges' g, and gives no months of progress."
+    ]
 
 
 def _reference_words(event_study) -> str:
@@ -559,7 +623,7 @@ def evaluation_report(result) -> Document:
         blocks.append(Paragraph(options.programme))
 
     staggered_cohort = cohort.spec.comparison == "staggered"
-    head_notes = [_effect_size_note(result)]
+    head_notes = [_effect_size_note(result), *_cox_notes(result)]
     if result.staggered is not None:
         head_notes.append(staggered_arms_text(result))
     if staggered_cohort and not (cohort.pupils["first_treated"] == 0).any():
@@ -587,6 +651,7 @@ def evaluation_report(result) -> Document:
     if caveats:
         blocks += [Heading("Caveats", level=3), *(Paragraph(c) for c in caveats)]
     blocks += [
+        *_published_blocks(result, options.suppress_below),
         *subgroup_figure_blocks(result),
         Heading("Design", level=2),
         Paragraph(_design_text(result)),
@@ -643,9 +708,21 @@ def evaluation_report(result) -> Document:
 
     blocks += _variants_section(result)
     blocks += _balance_section(result, options.suppress_below)
+    flow_notes = ()
+    if cohort.published is not None:
+        flow_notes = (
+            f"Each record counted here is one published figure ({cohort.published.noun}), "
+            "not a pupil; the pupils behind the analysed figures are in the headline table.",
+        )
     blocks += [
-        Heading("Flow of schools, teachers and pupils", level=2),
+        Heading(
+            "Flow of schools, teachers and pupils"
+            if cohort.published is None
+            else "Flow of published figures",
+            level=2,
+        ),
         *flow_figure_blocks(result),
+        *map(Paragraph, flow_notes),
         Table(
             _suppress(
                 cohort.flow.stages.assign(arm=cohort.flow.stages["arm"].map(_ARMS)),
@@ -684,6 +761,53 @@ def evaluation_report(result) -> Document:
     )
 
 
+def _published_blocks(result, threshold: int) -> list:
+    """What published figures can and cannot tell, and the figures lost by reason; empty for
+    an evaluation of pupil records."""
+    published = result.cohort.published
+    if published is None:
+        return []
+    noun = published.level
+    source = f" ({published.source})" if published.source else ""
+    groups = (
+        "the disadvantaged and other pupils' figures DfE publishes"
+        if published.groups is not None
+        else f"no pupil groups ({published.groups_note})"
+    )
+    words = [
+        f"This evaluation used published figures{source}, not pupil records: each is one "
+        f"{noun}'s figure for one year ({published.outcome_label or 'the outcome'}), with "
+        "the number of pupils behind it, and every estimate weights the figures by their "
+        f"pupils. Subgroups: {groups}.",
+        f"What such figures can tell: how the average of the participating {noun}s changed "
+        f"against the comparison {noun}s, in {published.units}. What they cannot: anything "
+        "about individual pupils (their prior attainment, pupils who moved school), groups "
+        "other than those published, and an effect size, unless a pupil-level standard "
+        "deviation is given from another source. Figures suppressed to protect small cohorts "
+        f"are missing, which leaves out small {noun}s more often, in the disadvantaged "
+        "pupils' figures most of all.",
+    ]
+    blocks: list = [Heading("Data: published figures", level=3), *map(Paragraph, words)]
+    lost = published.lost_figures
+    if len(lost):
+        shown = published_table(lost, ["figures"], threshold).rename(
+            columns={
+                "group": "Group",
+                "marker": "Marker",
+                "reason": "Reason",
+                "figures": "Figures",
+            }
+        )
+        blocks.append(
+            Table(
+                shown,
+                caption="Published figures without a value, by reason",
+                notes=("Every year of every unit in the files, before the cohort was formed.",),
+            )
+        )
+    return blocks
+
+
 def _suppress(frame: pd.DataFrame, counts: list[str], threshold: int) -> pd.DataFrame:
     """Suppress small counts (when asked) and give the columns their printed labels."""
     return published_table(frame, counts, threshold).rename(columns=_LABELS)
@@ -702,13 +826,27 @@ def subgroup_figure_blocks(result) -> list:
         return []
     options = result.evaluation.report
     level = _level(result.evaluation.alpha)
+    drawn, what, scale = groups, "Effect sizes (Hedges' g)", "effect size (Hedges' g)"
+    if not result.has_effect_size:
+        scale = result.outcome_units
+        drawn = groups.assign(
+            effect_size=groups["estimate"],
+            ci_lower=groups["estimate_lower"],
+            ci_upper=groups["estimate_upper"],
+        )
+        what = f"Effects in {result.outcome_units}"
     blocks = _figure_section(
         "Effects by subgroup",
         "subgroups",
-        "Effect size by group",
-        f"Effect sizes (Hedges' g) with {level} confidence intervals: all pupils (top), then "
-        f"each subgroup, each refitted on its own pupils and divided by the same SD.",
-        lambda ax: plot_forest(groups, level=level, ax=ax),
+        "Effect size by group" if result.has_effect_size else "Effect by group",
+        f"{what} with {level} confidence intervals: all pupils (top), then each subgroup, "
+        "each refitted on its own "
+        + (
+            "figures."
+            if result.cohort.published is not None
+            else "pupils and divided by the same SD."
+        ),
+        lambda ax: plot_forest(drawn, level=level, ax=ax, scale=scale),
         level=3,
         figsize=(7, max(2.5, 0.6 * len(groups) + 1.5)),
         tight=True,
@@ -718,35 +856,46 @@ def subgroup_figure_blocks(result) -> list:
             headline_table(result, suppress_below=options.suppress_below, groups=groups),
             caption="Effect by group",
             notes=(
-                "Prior-attainment bands cut the analysed pupils into equal-count bands of "
-                "prior attainment (both groups, every year); pupils without a prior attainment "
-                "record are in no band. Subgroup estimates are less precise than the headline; "
-                "differences between them may be chance.",
+                *(
+                    ()
+                    if not result.evaluation.prior_bands
+                    else (
+                        "Prior-attainment bands cut the analysed pupils into equal-count bands "
+                        "of prior attainment (both groups, every year); pupils without a prior "
+                        "attainment record are in no band.",
+                    )
+                ),
+                "Subgroup estimates are less precise than the headline; differences between "
+                "them may be chance.",
             ),
         )
     )
     if result.gaps:
         gaps = result.gap_table
+        if result.has_effect_size:
+            gap_label, gap_effect = f"Change in effect size ({level} CI)", "effect_size"
+            gap_bounds = (gaps["ci_lower"], gaps["ci_upper"])
+        else:
+            gap_label = f"Change in {result.outcome_units} ({level} CI)"
+            gap_effect = "estimate"
+            gap_bounds = _gap_points_interval(gaps, result.evaluation.alpha)
+        shown = pd.DataFrame(
+            {
+                "Gap": gaps["gap"],
+                gap_label: [
+                    _ci(e, lo, hi) for e, lo, hi in zip(gaps[gap_effect], *gap_bounds, strict=True)
+                ],
+                "Months of progress": [_months_text(m) for m in gaps["months"]],
+                "Compared": [
+                    f"{a} minus {b}" for a, b in zip(gaps["subgroup"], gaps["rest"], strict=True)
+                ],
+            }
+        )
+        if not result.has_effect_size:  # months convert an effect size
+            shown = shown.drop(columns="Months of progress")
         blocks.append(
             Table(
-                pd.DataFrame(
-                    {
-                        "Gap": gaps["gap"],
-                        f"Change in effect size ({level} CI)": [
-                            _ci(e, lo, hi)
-                            for e, lo, hi in zip(
-                                gaps["effect_size"], gaps["ci_lower"], gaps["ci_upper"], strict=True
-                            )
-                        ],
-                        "Months of progress": [
-                            f"{int(m):+d}" if m else "0" for m in gaps["months"]
-                        ],
-                        "Compared": [
-                            f"{a} minus {b}"
-                            for a, b in zip(gaps["subgroup"], gaps["rest"], strict=True)
-                        ],
-                    }
-                ),
+                shown,
                 caption="Change in the attainment gap",
                 notes=(
                     "The subgroup's effect minus the other pupils' effect, on the same scale: "
@@ -758,7 +907,18 @@ def subgroup_figure_blocks(result) -> list:
     return blocks
 
 
+def _gap_points_interval(gaps: pd.DataFrame, alpha: float):
+    """The gap changes' intervals in outcome units (their estimate, SE and df)."""
+    bounds = [
+        interval(e, s, alpha=alpha, df=None if pd.isna(d) else d)
+        for e, s, d in zip(gaps["estimate"], gaps["std_error"], gaps["df"], strict=True)
+    ]
+    return [b[0] for b in bounds], [b[1] for b in bounds]
+
+
 def _variants_section(result) -> list:
+    if result.cohort.published is not None:
+        return []  # d_W and d_T need pupils' scores; the headline table has the rest
     table = result.effect_size_variants
     level = _level(result.evaluation.alpha)
     shown = pd.DataFrame(

@@ -113,6 +113,11 @@ def results_json_dict(result: EvaluationResult) -> dict[str, Any]:
             "attrition": published["attrition"],
             "dip_check": _dip_json(cohort, result.evaluation.report.suppress_below),
         },
+        "published_figures": _published_json(cohort),
+        "outcome_units": result.outcome_units,
+        "percentage_effect_sizes": None
+        if result.percentage_effect_sizes is None
+        else result.percentage_effect_sizes.to_dict(orient="records"),
         "headline": published["headline"],
         "subgroups": {
             "groups": published["subgroups"],
@@ -131,11 +136,13 @@ def results_json_dict(result: EvaluationResult) -> dict[str, Any]:
                 if g.did is None
                 else {
                     "did": g.did.to_frame().to_dict(orient="records"),
-                    "df": g.did.df,
-                    "n_clusters": g.did.n_clusters,
+                    "df": getattr(g.did, "df", None),
+                    "n_clusters": getattr(g.did, "n_clusters", None),
                     "n_obs": published["n_obs"][g.label],
-                    "cov_type": g.did.cov_type,
-                    "effect_size": g.effect_size.to_frame().to_dict(orient="records"),
+                    "cov_type": getattr(g.did, "cov_type", None),
+                    "effect_size": None
+                    if g.effect_size is None
+                    else g.effect_size.to_frame().to_dict(orient="records"),
                 }
             )
             for g in result.groups
@@ -163,6 +170,24 @@ def results_json_dict(result: EvaluationResult) -> dict[str, Any]:
         if result.event_study is not None:
             payload["staggered"]["comparison_twfe"]["event_study"] = twfe_event_study
     return _jsonable(payload)
+
+
+def _published_json(cohort) -> dict[str, Any] | None:
+    """What published figures the evaluation ran on, and the figures lost by reason
+    (``None`` for pupil records)."""
+    published = cohort.published
+    if published is None:
+        return None
+    return {
+        "level": published.level,
+        "measure": published.measure,
+        "units": published.units,
+        "outcome": published.outcome_label,
+        "source": published.source,
+        "groups": published.groups is not None,
+        "groups_note": published.groups_note,
+        "lost_figures": published.lost_figures.to_dict(orient="records"),
+    }
 
 
 def _staggered_json(detail: StaggeredDetail, arms_behind: str) -> dict[str, Any]:
