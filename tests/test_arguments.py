@@ -33,6 +33,7 @@ from cpdimpact.comparison import (
     EntropyBalancing,
     MahalanobisMatching,
     NearestMatching,
+    PredictionIntervals,
     SyntheticControl,
     SyntheticDiD,
 )
@@ -87,6 +88,7 @@ BASE: dict[type, dict] = {
     EntropyBalancing: {"covariates": ("level",)},
     SyntheticDiD: {},
     SyntheticControl: {},
+    PredictionIntervals: {},
     ClusterRobust: {},
     WildBootstrap: {},
     MultiplierBootstrap: {},
@@ -250,6 +252,12 @@ ROWS = [
     _row(SyntheticDiD, "n_permutations", 0),
     _row(SyntheticControl, "ridge", -1),
     _row(SyntheticControl, "predictor_weights", (1.0,), shown=False),
+    *(_row(PredictionIntervals, "alpha_in_sample", v, shown=v is not None) for v in BAD_ALPHA),
+    _row(PredictionIntervals, "alpha_out_of_sample", 1.5),
+    _row(PredictionIntervals, "out_of_sample", "normal"),
+    *(_row(PredictionIntervals, "n_simulations", v) for v in [*BAD_COUNT, 5]),
+    _row(PredictionIntervals, "rho_max", 0),
+    _row(PredictionIntervals, "rho_max", True),
     # ---- cohort, evaluation and report
     _row(CohortSpec, "exposure", "pupil"),
     _row(CohortSpec, "comparison", "matched"),
@@ -504,6 +512,20 @@ SEEDED = {
         [SyntheticDiD(n_permutations=8, seed=s).fit(_areas()).std_error]
     ),
     city_partnership: lambda s: city_partnership(seed=s, scale=0.05).pupils["outcome"].to_numpy(),
+    # one treated area lifted above the donors, so the fit is not exact and the draws matter
+    PredictionIntervals: lambda s: (
+        _quiet(
+            lambda: SyntheticControl(
+                placebo=False, prediction=PredictionIntervals(n_simulations=20, seed=s)
+            ).fit(
+                _areas()
+                .query("area != 'a01'")
+                .assign(outcome=lambda d: d["outcome"] + 5.0 * (d["area"] == "a00"))
+            )
+        )
+        .prediction_intervals["lower"]
+        .to_numpy()
+    ),
 }
 
 

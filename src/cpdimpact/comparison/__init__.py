@@ -18,6 +18,7 @@ from ._matching import (
     NearestMatching,
     propensity_score,
 )
+from ._prediction import PredictionIntervals
 from ._result import ComparisonWeights
 from ._synthetic import (
     NonUniqueWeightsWarning,
@@ -36,6 +37,7 @@ __all__ += ["NearestMatching", "MahalanobisMatching", "CoarsenedExactMatching", 
 __all__ += ["EntropyBalancing", "school_characteristics"]
 __all__ += [
     "NonUniqueWeightsWarning",
+    "PredictionIntervals",
     "SyntheticComparison",
     "SyntheticControl",
     "SyntheticDiD",

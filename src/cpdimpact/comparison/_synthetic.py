@@ -66,6 +66,13 @@ from cpdimpact.comparison._donors import (
     pseudo_post_rows,
     residualise_on_covariates,
 )
+from cpdimpact.comparison._prediction import (
+    PredictionIntervals,
+    prediction_band,
+    prediction_bounds,
+    prediction_facts,
+    prediction_frame,
+)
 from cpdimpact.comparison._synthetic_solvers import (
     frank_wolfe,
     simplex_least_squares,
@@ -606,6 +613,14 @@ class SyntheticResult(EstimateResult):
         What the pre-period fit means for the evaluation, in plain English for a report: how
         close it is and, when donors outnumber the figures matched, that an exact fit is no
         evidence the comparison is right.
+    prediction_intervals
+        With ``SyntheticControl(prediction=PredictionIntervals(...))``: one row per programme
+        year (and a last row ``"average"`` for the average effect) with the ``effect``, its
+        interval allowing for the in-sample uncertainty of the weights only
+        (``lower_in_sample``, ``upper_in_sample``), its interval allowing for in- and
+        out-of-sample uncertainty (``lower``, ``upper``, coverage at least
+        ``1 - alpha_in_sample - alpha_out_of_sample``), and the synthetic outcome with its
+        interval (``synthetic``, ``synthetic_lower``, ``synthetic_upper``). ``None`` otherwise.
     """
 
     method: str
@@ -634,6 +649,7 @@ class SyntheticResult(EstimateResult):
     excluded_donors: tuple = ()
     pre_fit_exact: bool = False
     pre_fit_statement: str = ""
+    prediction_intervals: pd.DataFrame | None = None
 
     @property
     def label(self) -> str:
@@ -662,13 +678,18 @@ class SyntheticResult(EstimateResult):
 
     def _tidy(self, alpha: float) -> pd.DataFrame:
         """Tidy row ``term, estimate, std_error, statistic, p_value, ci_lower, ci_upper`` (normal
-        p-value and interval from the placebo SE)."""
-        return tidy_frame(
+        p-value and interval from the placebo SE), and with prediction intervals
+        ``pi_lower, pi_upper`` (the average effect's, at their own level)."""
+        frame = tidy_frame(
             pd.Series({self.method: self.estimate}),
             pd.Series({self.method: self.std_error}),
             df=None,
             alpha=alpha,
         )
+        if self.prediction_intervals is not None:
+            average = self.prediction_intervals.iloc[-1]
+            frame = frame.assign(pi_lower=average["lower"], pi_upper=average["upper"])
+        return frame
 
     tidy = EstimateResult.to_frame
 
@@ -713,6 +734,7 @@ class SyntheticResult(EstimateResult):
         if self.method == "sdid":
             lam = self.time_weights[self.time_weights > 0]
             facts.append(("Time weights", ", ".join(f"{t} {w:.3f}" for t, w in lam.items())))
+        facts.extend(prediction_facts(self.prediction_intervals, self.options))
         return Summary(
             title=f"{self.label} (one treated area)",
             facts=tuple(facts),
@@ -750,6 +772,12 @@ class SyntheticResult(EstimateResult):
                 "placebo_effects": {str(k): float(v) for k, v in self.placebo_effects.items()},
                 "options": {k: _plain(v) for k, v in self.options.items()},
                 "notes": list(self.notes),
+                "prediction_intervals": None
+                if self.prediction_intervals is None
+                else {
+                    str(k): {c: float(v) for c, v in row.items()}
+                    for k, row in self.prediction_intervals.iterrows()
+                },
             }
         )
 
@@ -791,6 +819,7 @@ class SyntheticResult(EstimateResult):
             ax.set_ylabel("outcome")
             ax.legend(loc="best", frameon=False)
         elif kind == "gaps":
+            prediction_band(ax, self.prediction_intervals)
             ax.plot(*line(self.gaps), color="black", marker="o")
             ax.axhline(0, color="grey", linewidth=0.8)
             ax.set_ylabel("treated minus synthetic")
@@ -1271,6 +1300,11 @@ class SyntheticControl(_AreaSpec):
         changes nothing otherwise.
     unit, time, outcome, treatment, missing, placebo, alpha
         As :class:`SyntheticDiD`.
+    prediction
+        :class:`~cpdimpact.comparison.PredictionIntervals` for prediction intervals of each
+        programme year's effect in the manner of Cattaneo, Feng & Titiunik (2021) (the
+        ``scpi`` package), in ``prediction_intervals`` of the result; default ``None`` (none).
+        Needs outcome-only weights (no ``predictors``) and at least 3 pre-period years.
 
     Notes
     -----
@@ -1315,6 +1349,7 @@ class SyntheticControl(_AreaSpec):
     predictors: Sequence[str] = ()
     predictor_weights: Sequence[float] | None = None
     ridge: float = 1e-10
+    prediction: PredictionIntervals | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -1329,6 +1364,11 @@ class SyntheticControl(_AreaSpec):
                 f"got {len(self.predictor_weights)}."
             )
         check_number(self.ridge, "ridge", minimum=0)
+        if self.prediction is not None and not isinstance(self.prediction, PredictionIntervals):
+            raise ArgumentTypeError(
+                "prediction takes PredictionIntervals(...) or None; got "
+                f"{type(self.prediction).__name__}."
+            )
 
     def describe(self) -> str:
         """The estimator and its inference in plain words, for a report."""
@@ -1340,10 +1380,11 @@ class SyntheticControl(_AreaSpec):
             if self.placebo
             else "no placebo inference"
         )
+        intervals = f"; {self.prediction.describe()}" if self.prediction else ""
         return (
             "Synthetic control (Abadie, Diamond & Hainmueller 2010): a weighted average of "
             f"comparison areas matching the treated area's outcomes before the start{matched}, "
-            f"on area-by-year means; {placebo}"
+            f"on area-by-year means; {placebo}{intervals}"
         )
 
     def fit(self, data: pd.DataFrame) -> SyntheticResult:
@@ -1430,7 +1471,7 @@ class SyntheticControl(_AreaSpec):
             "ridge": self.ridge,
             "predictors": list(self.predictors),
         }
-        return _result(
+        result = _result(
             "sc",
             panel,
             omega,
@@ -1443,6 +1484,41 @@ class SyntheticControl(_AreaSpec):
             placebo_method="every donor once" if self.placebo else "none",
             alpha=self.alpha,
         )
+        return self._with_prediction(result, panel, omega) if self.prediction else result
+
+    def _with_prediction(self, result: SyntheticResult, panel: _Panel, omega) -> SyntheticResult:
+        """The result with its prediction intervals (:mod:`._prediction` does the work)."""
+        if self.predictors:
+            raise DesignError(
+                "prediction intervals are implemented for weights matched on the pre-period "
+                "outcomes only; drop predictors= or prediction=."
+            )
+        spec, T0, N0 = self.prediction, panel.T0, panel.N0
+        Y = panel.Y
+        bounds = prediction_bounds(
+            spec, Y[:N0, :T0].T, Y[N0, :T0], Y[:N0, T0:].T, omega, resolve_seed(spec.seed)
+        )
+        post = result.synthetic_path.index[T0:]
+        frame = prediction_frame(
+            [*post, "average"],
+            np.append(Y[N0, T0:], Y[N0, T0:].mean()),
+            np.append(result.synthetic_path.iloc[T0:], result.synthetic_path.iloc[T0:].mean()),
+            bounds,
+        )
+        options = {
+            **result.options,
+            "prediction": spec.describe(),
+            "prediction_rho": bounds.rho,
+            "prediction_level": spec.level,
+        }
+        notes = result.notes
+        if bounds.exact_fit:
+            notes = (
+                *notes,
+                "Prediction intervals: the pre-period fit is exact, so they show only the range "
+                "of exact-fit synthetic outcomes, not the uncertainty of the effect.",
+            )
+        return replace(result, prediction_intervals=frame, options=options, notes=notes)
 
 
 # --------------------------------------------------------------------------------------------
