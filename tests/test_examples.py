@@ -94,6 +94,7 @@ def test_la_programme_on_simulated_statistics(tmp_path, capsys):
         "This evaluation used published figures",
         "Three comparisons side by side",
         "Held-out pre-programme years",
+        "Synthetic control: the effect by year with prediction intervals",
         "the simulation's pupil-level SD",
     ):
         assert words in text

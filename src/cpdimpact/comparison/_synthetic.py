@@ -1637,6 +1637,7 @@ def compare_synthetic(
     *,
     methods: Sequence[str] = ("sc", "sdid", "did"),
     sc: Literal["exact", "synthdid"] = "exact",
+    prediction: PredictionIntervals | None = None,
     **options: Any,
 ) -> SyntheticComparison:
     """Fit synthetic control, synthetic DiD and DiD to the same area-by-year rows.
@@ -1651,6 +1652,10 @@ def compare_synthetic(
         ``"exact"``: :class:`SyntheticControl` (exact simplex least squares);
         ``"synthdid"``: ``SyntheticDiD(method="sc")`` (synthdid's Frank-Wolfe with a tiny
         ridge; also handles a block of treated areas).
+    prediction
+        Prediction intervals for the exact synthetic control
+        (:class:`~cpdimpact.comparison.PredictionIntervals`; one treated area); the other
+        methods keep their placebo intervals.
     **options
         Column names and shared options (``unit``, ``time``, ``outcome``, ``treatment``,
         ``missing``, ``placebo``, ``alpha``), and ``n_permutations`` and ``seed`` for the
@@ -1679,7 +1684,7 @@ def compare_synthetic(
         warnings.simplefilter("ignore", SmallSampleWarning)
         for m in methods:
             if m == "sc" and sc == "exact" and panel.N1 == 1:
-                results[m] = SyntheticControl(**shared).fit(data)
+                results[m] = SyntheticControl(**shared, prediction=prediction).fit(data)
             else:
                 results[m] = SyntheticDiD(method=m, **shared, **block)._fit_panel(panel)
     return SyntheticComparison(results)
