@@ -330,6 +330,45 @@ kind = "did"
     assert "one area's figure for one year (the average maths score)" in text
 
 
+def test_cli_runs_local_authority_statistics_with_synthetic_did(tmp_path):
+    """150 local authorities' published percentages (LAIT shape, 2020-21 missing, suppressed
+    cells written 'c') through `cpdimpact run`: synthetic DiD against the treated authority's
+    statistical neighbours; no pupil SD, so the report is in percentage points."""
+    from cpdimpact.datasets import la_statistics
+
+    stats = la_statistics(seed=5, scale=0.3)
+    figures = stats.figures["PTRWM_EXP"]
+    text = figures["outcome"].map("{:.1f}".format).where(figures["outcome"].notna(), "c")
+    figures.assign(outcome=text).drop(columns=["marker", "reason"]).to_csv(
+        tmp_path / "la.csv", index=False
+    )
+    stats.participation.to_csv(tmp_path / "participation.csv", index=False)
+    treated = stats.truth.treated_area
+    neighbours = stats.neighbours.loc[stats.neighbours["area"] == treated, "neighbour"]
+    pool = ", ".join(str(n) for n in neighbours)  # the donors: its statistical neighbours
+    (tmp_path / "evaluation.toml").write_text(
+        f"""
+[data]
+figures = "la.csv"
+participation = "participation.csv"
+measure = "percentage"
+
+[estimator]
+kind = "synthetic_did"
+donor_pool = [{pool}]
+"""
+    )
+    assert run_spec(tmp_path) == 0
+    payload = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert payload["published_figures"]["level"] == "area"
+    lost = payload["published_figures"]["lost_figures"]
+    assert sum(r["figures"] for r in lost) == int(figures["outcome"].isna().sum())
+    assert payload["headline"][0]["schools_comparison"] == len(neighbours)
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "Effect in percentage points" in report
+    assert "areas were left out of the comparison by the donor pool" in report
+
+
 def test_synthetic_did_on_area_figures_through_evaluation(tmp_path):
     """SDID on area figures through Evaluation equals SDID fitted on the area panel."""
     from cpdimpact.comparison import SyntheticDiD

@@ -24,8 +24,8 @@ table                   what it holds
 ``[cohort]``            :class:`~cpdimpact.cohort.CohortSpec` fields
 ``[comparison]``        ``kind = "nearest" | "mahalanobis" | "cem" | "entropy"`` and that
                         :mod:`cpdimpact.comparison` spec's fields (``Evaluation.comparison``)
-``[estimator]``         ``kind = "auto" | "did" | "staggered" | "multilevel_did"`` and that
-                        spec's fields
+``[estimator]``         ``kind = "auto" | "did" | "staggered" | "multilevel_did" |
+                        "synthetic_did" | "synthetic_control"`` and that spec's fields
 ``[event_study]``       :class:`~cpdimpact.did.EventStudy` fields (an explicit event study)
 ``[evaluation]``        the other :class:`~cpdimpact.evaluation.Evaluation` fields: ``level``,
                         ``subgroups``, ``gaps``, ``prior_bands``, ``alpha``, ``seed``,
@@ -101,14 +101,30 @@ class DataFileError(SpecError):
 
 
 def _estimator_kinds() -> dict[str, type | None]:
+    from .comparison import SyntheticControl, SyntheticDiD
     from .did import DiD, StaggeredDiD
     from .multilevel import MultilevelDiD
 
-    return {"auto": None, "did": DiD, "staggered": StaggeredDiD, "multilevel_did": MultilevelDiD}
+    return {
+        "auto": None,
+        "did": DiD,
+        "staggered": StaggeredDiD,
+        "multilevel_did": MultilevelDiD,
+        "synthetic_did": SyntheticDiD,
+        "synthetic_control": SyntheticControl,
+    }
 
 
-#: ``[estimator] kind`` values and the spec classes they build (``"auto"``: chosen by design).
-ESTIMATOR_KINDS = ("auto", "did", "staggered", "multilevel_did")
+#: ``[estimator] kind`` values and the spec classes they build (``"auto"``: chosen by design;
+#: the synthetic comparisons for one treated area, on area figures).
+ESTIMATOR_KINDS = (
+    "auto",
+    "did",
+    "staggered",
+    "multilevel_did",
+    "synthetic_did",
+    "synthetic_control",
+)
 
 _TABLES = (
     "data",
@@ -857,7 +873,8 @@ standardise = "comparison"
 covariates = ["prior"]
 
 [estimator]
-# kind = "auto" | "did" | "staggered" | "multilevel_did", then that spec's fields
+# kind = "auto" | "did" | "staggered" | "multilevel_did" | "synthetic_did" |
+#        "synthetic_control", then that spec's fields
 kind = "did"
 covariates = ["prior"]
 cluster = "school"
