@@ -115,8 +115,9 @@ def test_a_converters_series_continues_under_its_latest_urn(ks2):
         figures=_school_figures(ks2), participation=participation, links=links
     )
     cohort = CohortSpec(comparison="never_treated").build(figures)
-    assert "URN 116167 -> 146244 (academy conversion, 2018-09-01): 1 pupil record re-labelled" in (
-        cohort.flow.merge_lines()
+    assert (
+        "URN 116167 -> 146244 (academy conversion, 2018-09-01): 1 school-year figure re-labelled"
+        in (cohort.flow.merge_lines())
     )
     treated = cohort.pupils[cohort.pupils["treated"]]
     assert sorted(treated["year"]) == [2018, 2019]  # a pre-year and a post-year: usable

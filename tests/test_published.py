@@ -155,6 +155,9 @@ def test_no_pupil_sd_means_no_effect_size_anywhere(city, tmp_path):
     assert "There is no effect size and no months of progress" in text
     assert "Effect size (" not in text and "Months of progress |" not in text
     assert "pupil-level SD" not in text
+    # the flow log counts figures, and says so
+    assert "| Stage | Group | Schools | School-year figures |" in text
+    assert result.cohort.flow.record == "school-year figure"
     payload = json.loads(paths["results.json"].read_text())
     assert payload["published_figures"]["level"] == "school"
     assert payload["estimates"]["All pupils"]["effect_size"] is None

@@ -604,7 +604,8 @@ def _build_published(spec: CohortSpec, records: PublishedRecords) -> Cohort:
         groups_note=note,
         lost_figures=records.lost_figures,
     )
-    return dataclasses.replace(cohort, published=published)
+    flow = dataclasses.replace(cohort.flow, record=f"{records.level}-year figure")
+    return dataclasses.replace(cohort, published=published, flow=flow)
 
 
 def _published_rows(spec: CohortSpec, cohort: Cohort) -> Cohort:

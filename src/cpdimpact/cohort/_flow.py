@@ -47,6 +47,10 @@ class FlowLog(ResultFaces):
         successor linked), by arm: ``arm, change, schools, pupils`` (the pupil records of
         those schools analysed). They stay in the analysis (an unbalanced panel) but are
         attrition from the panel of schools. ``None`` for a log built by hand without it.
+    record
+        What one counted record is, in words (singular): ``"pupil record"``, or for a cohort
+        of published figures ``"school-year figure"`` / ``"area-year figure"``; the ``pupils``
+        columns count them.
 
     Notes
     -----
@@ -59,6 +63,7 @@ class FlowLog(ResultFaces):
     allocated: pd.DataFrame | None = None
     merges: pd.DataFrame | None = None
     attrition: pd.DataFrame | None = None
+    record: str = "pupil record"
 
     def merge_lines(self) -> list[str]:
         """The links applied, one sentence each.
@@ -81,9 +86,9 @@ class FlowLog(ResultFaces):
             if row.analysed_as != row.successor:
                 head += f"; analysed as {_id(row.analysed_as)}"
             counted = (
-                f"{_n(row.pupils, 'pupil record')} re-labelled"
+                f"{_n(row.pupils, self.record)} re-labelled"
                 if row.level == "school"
-                else f"{_n(row.schools, 'school')} ({_n(row.pupils, 'pupil record')}) re-labelled"
+                else f"{_n(row.schools, 'school')} ({_n(row.pupils, self.record)}) re-labelled"
             )
             lines.append(f"{head}: {counted}")
         return lines
@@ -143,16 +148,16 @@ class FlowLog(ResultFaces):
         notes = lines[:20] + ([f"and {len(lines) - 20} more links"] if len(lines) > 20 else [])
         notes += [
             f"attrition: {_n(r.schools, r.arm + ' school')} {r.change} "
-            f"({_n(r.pupils, 'pupil record')})"
+            f"({_n(r.pupils, self.record)})"
             for r in (self.attrition.itertuples() if self.attrition is not None else ())
             if r.schools
         ]
         return Summary(
-            title="Flow of schools, teachers and pupil records",
+            title=f"Flow of schools, teachers and {self.record}s",
             facts=tuple(
                 (
                     f"{s.stage} ({s.arm})",
-                    f"{s.schools} schools, {s.teachers} teachers, {s.pupils} pupil records",
+                    f"{s.schools} schools, {s.teachers} teachers, {_n(s.pupils, self.record)}",
                 )
                 for s in self.stages.itertuples()
             ),
@@ -171,7 +176,7 @@ class FlowLog(ResultFaces):
         ).reindex(list(STAGES))
         table.plot.barh(ax=ax)
         ax.invert_yaxis()
-        ax.set_xlabel("pupil records")
+        ax.set_xlabel(f"{self.record}s")
         ax.set_ylabel("")
         return ax
 

@@ -62,11 +62,13 @@ def count_text(value: object, threshold: int, *, grouping: bool = True) -> str:
     return f"{number:,}" if grouping else str(number)
 
 
-def _counts(row, threshold: int, *, teachers: bool) -> str:
-    parts = [f"schools {count_text(row['schools'], threshold)}"]
+def _counts(
+    row, threshold: int, *, teachers: bool, record: str = "pupil record", unit: str = "school"
+) -> str:
+    parts = [f"{unit}s {count_text(row['schools'], threshold)}"]
     if teachers:
         parts.append(f"teachers {count_text(row['teachers'], threshold)}")
-    parts.append(f"pupil records {count_text(row['pupils'], threshold)}")
+    parts.append(f"{record}s {count_text(row['pupils'], threshold)}")
     return "; ".join(parts)
 
 
@@ -93,7 +95,13 @@ def _arrow(ax, start: tuple[float, float], end: tuple[float, float]) -> None:
 
 
 def plot_flow_diagram(
-    stages: pd.DataFrame, exclusions: pd.DataFrame, *, threshold: int = 10, ax=None
+    stages: pd.DataFrame,
+    exclusions: pd.DataFrame,
+    *,
+    threshold: int = 10,
+    ax=None,
+    record: str = "pupil record",
+    unit: str = "school",
 ):
     """A CONSORT-style flow diagram of a cohort's flow log.
 
@@ -107,6 +115,9 @@ def plot_flow_diagram(
     threshold : int, default 10
         Counts from 1 to ``threshold - 1`` are shown as ``"<{threshold}"``; 0 shows all.
     ax : matplotlib.axes.Axes, optional
+    record, unit : str
+        What the ``pupils`` and ``schools`` columns count, singular (``FlowLog.record``;
+        ``"area"`` for a cohort of area figures).
 
     Returns
     -------
@@ -148,14 +159,16 @@ def plot_flow_diagram(
     for y, (kind, row) in enumerate(items):
         if kind == "stage":
             label = _STAGE_LABELS.get(str(row["stage"]), plot_text(row["stage"]))
-            text = f"{label}\n{_counts(row, threshold, teachers=teachers)}"
+            text = (
+                f"{label}\n{_counts(row, threshold, teachers=teachers, record=record, unit=unit)}"
+            )
             _box(ax, 0.33, y, text)
             if last_stage_y is not None:
                 _arrow(ax, (0.33, last_stage_y + 0.3), (0.33, y - 0.3))
             last_stage_y = y
         else:
             reason = plot_text(row["reason"], width=38)
-            text = f"Excluded: {reason}\n{_counts(row, threshold, teachers=teachers)}"
+            text = f"Excluded: {reason}\n{_counts(row, threshold, teachers=teachers, record=record, unit=unit)}"
             _box(ax, 0.78, y, text, face="#f4f4f4")
             ax.plot([0.33, 0.56], [y, y], color="#444444", linewidth=1)
     if len(arms) and last_stage_y is not None:
@@ -163,7 +176,7 @@ def plot_flow_diagram(
         positions = np.linspace(0.18, 0.78, len(arms)) if len(arms) > 1 else [0.33]
         for x, (_, row) in zip(positions, arms.iterrows(), strict=True):
             arm = _ARM_LABELS.get(str(row["arm"]), plot_text(row["arm"]))
-            text = f"Analysed: {arm}\n{_counts(row, threshold, teachers=teachers)}"
+            text = f"Analysed: {arm}\n{_counts(row, threshold, teachers=teachers, record=record, unit=unit)}"
             _box(ax, float(x), y, text)
             _arrow(ax, (0.33, last_stage_y + 0.3), (float(x), y - 0.3))
     return ax

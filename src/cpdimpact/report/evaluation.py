@@ -711,7 +711,7 @@ def evaluation_report(result) -> Document:
     flow_notes = ()
     if cohort.published is not None:
         flow_notes = (
-            f"Each record counted here is one published figure ({cohort.published.noun}), "
+            f"Each record counted here is one published figure (one {cohort.flow.record}), "
             "not a pupil; the pupils behind the analysed figures are in the headline table.",
         )
     blocks += [
@@ -728,6 +728,7 @@ def evaluation_report(result) -> Document:
                 cohort.flow.stages.assign(arm=cohort.flow.stages["arm"].map(_ARMS)),
                 ["schools", "teachers", "pupils"],
                 options.suppress_below,
+                result,
             ),
             caption="Counts at each stage",
         ),
@@ -739,6 +740,7 @@ def evaluation_report(result) -> Document:
                     cohort.flow.exclusions,
                     ["schools", "teachers", "pupils"],
                     options.suppress_below,
+                    result,
                 ),
                 caption="Exclusions and their reasons",
             )
@@ -808,9 +810,18 @@ def _published_blocks(result, threshold: int) -> list:
     return blocks
 
 
-def _suppress(frame: pd.DataFrame, counts: list[str], threshold: int) -> pd.DataFrame:
-    """Suppress small counts (when asked) and give the columns their printed labels."""
-    return published_table(frame, counts, threshold).rename(columns=_LABELS)
+def _suppress(frame: pd.DataFrame, counts: list[str], threshold: int, result=None) -> pd.DataFrame:
+    """Suppress small counts (when asked) and give the columns their printed labels (with
+    ``result``, its records' and units' words: "School-year figures", "Areas")."""
+    labels = dict(_LABELS)
+    if result is not None:
+        record = result.cohort.flow.record
+        labels["pupils"] = f"{record[0].upper()}{record[1:]}s"
+        labels["schools"] = f"{_unit_noun(result).capitalize()}s"
+        if result.cohort.published is not None:  # figures have no teachers
+            frame = frame.drop(columns="teachers", errors="ignore")
+            counts = [c for c in counts if c != "teachers"]
+    return published_table(frame, counts, threshold).rename(columns=labels)
 
 
 def subgroup_figure_blocks(result) -> list:
@@ -1177,7 +1188,14 @@ def flow_figure_blocks(result) -> list:
     flow = result.cohort.flow
     rows = len(flow.stages[flow.stages["arm"] == "all"]) + len(flow.exclusions) + 1
     fig, ax = plt.subplots(figsize=(7.5, max(3.0, 1.0 * rows + 0.5)))
-    plot_flow_diagram(flow.stages, flow.exclusions, threshold=threshold, ax=ax)
+    plot_flow_diagram(
+        flow.stages,
+        flow.exclusions,
+        threshold=threshold,
+        ax=ax,
+        record=flow.record,
+        unit=_unit_noun(result),
+    )
     ax.set_title("Flow diagram")
     fig.tight_layout()
     suppressed = (
@@ -1188,8 +1206,10 @@ def flow_figure_blocks(result) -> list:
     block = Figure(
         fig,
         name="flow",
-        caption="CONSORT-style flow of schools, teachers and pupil records from those available "
-        "to those analysed, with each exclusion and its reason" + suppressed,
+        caption=f"CONSORT-style flow of {_unit_noun(result)}s"
+        + ("" if result.cohort.published is not None else ", teachers")
+        + f" and {flow.record}s from those available to those analysed, with each exclusion "
+        "and its reason" + suppressed,
     )
     plt.close(fig)
     return [block]
