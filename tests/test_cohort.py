@@ -537,6 +537,27 @@ def test_trends_plot_draws_one_line_per_start_cohort():
     ]
 
 
+def test_trends_plot_reads_without_colour():
+    """Each arm has its own marker and line style (a printed grey copy still tells them
+    apart), the start lines are labelled, and the axis names the user's outcome column."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    tables = _two_cohort_tables(never=True)
+    tables["pupils"] = tables["pupils"].rename(columns={"outcome": "ks2_maths"})
+    cohort = CohortSpec(comparison="staggered").build(
+        Records.from_frames(**tables, columns={"outcome": "ks2_maths"})
+    )
+    ax = cohort.plot()
+    arms = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+    styles = {(line.get_marker(), line.get_linestyle()) for line in arms}
+    assert len(arms) == 3 and len(styles) == 3
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == [f"start {s}" for s in cohort.start_years]
+    assert ax.get_ylabel() == "mean ks2_maths"
+    assert ax.get_xlabel() == "test year (summer)"
+
+
 def test_balance_as_allocated_counts_records_later_excluded():
     records = city_partnership(seed=4, scale=0.2)
     pupils = records.pupils.copy()

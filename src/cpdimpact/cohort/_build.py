@@ -349,16 +349,46 @@ class Cohort(HtmlFromSummary):
         # every year of the span, missing where there are no records (2020 and 2021 had no KS2
         # tests), so a line breaks across a gap instead of inventing the years in between
         span = range(int(min(self.years)), int(max(self.years)) + 1) if self.years else []
-        for arm, label in lines:
+        # each arm its own marker and line style, so the figure reads in grey and in print
+        styles = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("P", "--")]
+        for i, (arm, label) in enumerate(lines):
             if arm in present:
                 series = means.loc[arm].reindex(span)
-                ax.plot(series.index, series.to_numpy(), marker="o", label=label)
+                marker, linestyle = styles[i % len(styles)]
+                ax.plot(
+                    series.index,
+                    series.to_numpy(),
+                    marker=marker,
+                    linestyle=linestyle,
+                    label=label,
+                )
         for start in self.start_years:
             ax.axvline(start - 0.5, color="grey", linestyle=":", linewidth=1)
-        ax.set_xlabel("year")
-        ax.set_ylabel("mean outcome")
+            # labelled at the top, so a reader knows what the dotted line is
+            ax.annotate(
+                f"start {start}",
+                xy=(start - 0.5, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -2),
+                textcoords="offset points",
+                ha="left",
+                va="top",
+                fontsize="small",
+                color="grey",
+            )
+        ax.set_xlabel("test year (summer)")
+        ax.set_ylabel(self._outcome_words())
         ax.legend()
         return ax
+
+    def _outcome_words(self) -> str:
+        """The trends figure's axis label: the mean of the outcome under the user's name, or
+        the published measure's words."""
+        if self.published is not None and self.published.outcome_label:
+            label = self.published.outcome_label
+            return label[4:] if label.startswith("the ") else label
+        name = self.user_columns.get("outcome", "outcome") if self.user_columns else "outcome"
+        return f"mean {name}"
 
 
 def unit_year_means(pupils: pd.DataFrame) -> pd.DataFrame:
