@@ -47,7 +47,6 @@ from .errors import InvalidArgumentError, InvalidValueError, MissingColumnError,
 from .records import (
     Records,
     _check_column_map,
-    _check_renamed,
     _require_finite,
     _require_ids,
     _require_known,
@@ -58,6 +57,7 @@ from .records import (
     _require_whole,
     fingerprint_tables,
     links_from_performance_tables,
+    renamed_tables,
     user_rows,
 )
 
@@ -192,17 +192,8 @@ class PublishedRecords:
         PublishedRecords
         """
         columns = dict(columns or {})
-        _check_column_map(columns, FIGURE_COLUMNS)
-        rename = {user: canonical for canonical, user in columns.items()}
-        tables = {}
-        for name, frame in (
-            ("figures", figures),
-            ("participation", participation),
-            ("schools", schools),
-        ):
-            tables[name] = None if frame is None else frame.rename(columns=rename)
-            if frame is not None:
-                _check_renamed(frame, tables[name], name, columns)
+        frames = {"figures": figures, "participation": participation, "schools": schools}
+        tables = renamed_tables(frames, columns, FIGURE_COLUMNS)
         return cls(
             **tables,
             measure=measure,
@@ -312,11 +303,10 @@ class PublishedRecords:
             measure = "percentage" if outcome.upper().startswith("PT") else "mean"
         columns = dict(columns or {})
         # the panel is in canonical names already; only the user's tables are renamed
-        rename = {user: canonical for canonical, user in columns.items()}
+        user = {"participation": participation, "schools": schools}
         return cls(
             figures=figures,
-            participation=participation.rename(columns=rename),
-            schools=None if schools is None else schools.rename(columns=rename),
+            **renamed_tables(user, columns, FIGURE_COLUMNS),
             measure=measure,
             links=links_from_performance_tables(tables)
             if isinstance(links, str) and links == "published"

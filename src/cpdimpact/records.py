@@ -333,13 +333,8 @@ class Records:
                 "give format='dfe', or mark the cells missing yourself."
             )
         columns = dict(columns or {})
-        _check_column_map(columns)
+        tables = renamed_tables(frames, columns)
         rename = {user: canonical for canonical, user in columns.items()}
-        tables = {}
-        for name, frame in frames.items():
-            tables[name] = None if frame is None else frame.rename(columns=rename)
-            if frame is not None:
-                _check_renamed(frame, tables[name], name, columns)
         links = {**dict(links or {}), "link_files": files}
         if format is None:
             return cls(**tables, columns=columns, **links)
@@ -840,6 +835,22 @@ def _check_column_map(columns: Mapping[str, str], extra: Iterable[str] = ()) -> 
         f"are {sorted(known)} (columns goes from cpdimpact's name to yours, e.g. "
         f"columns={{'school': 'URN'}})"
     )
+
+
+def renamed_tables(
+    frames: Mapping[str, pd.DataFrame | None], columns: Mapping[str, str], extra: Iterable[str] = ()
+) -> dict[str, pd.DataFrame | None]:
+    """The user's tables under canonical names (copies; ``None`` stays ``None``), after
+    checking the ``columns`` map (``extra``: canonical names of other tables, as
+    :func:`_check_column_map`) and that no two columns end up with one name."""
+    _check_column_map(columns, extra)
+    rename = {user: canonical for canonical, user in columns.items()}
+    tables = {}
+    for name, frame in frames.items():
+        tables[name] = None if frame is None else frame.rename(columns=rename)
+        if frame is not None:
+            _check_renamed(frame, tables[name], name, columns)
+    return tables
 
 
 def _check_renamed(original, renamed, table, columns) -> None:

@@ -18,14 +18,13 @@ from ..errors import (
     format_rows,
     format_value,
 )
+from ..published import GROUPS
 from ..records import Records
 
 __all__ = ["DFE_SUPPRESS_BELOW", "GROUPS", "published_from_pupils"]
 
 #: DfE publishes a school's (or group's) figures from 6 pupils: 5 or fewer are suppressed.
 DFE_SUPPRESS_BELOW = 6
-#: The pupil groups of a published table, in the order DfE's files give them.
-GROUPS = ("all", "disadvantaged", "not disadvantaged")
 _SUPP = "SUPP"
 
 
