@@ -290,6 +290,19 @@ dir = "report"
     assert payload["estimates"]["All pupils"]["effect_size"] is not None
 
 
+def test_spec_file_refuses_published_options_it_would_ignore(ks2, tmp_path):
+    from cpdimpact.spec_file import SpecError, load_spec_text
+
+    _real_participation(ks2).to_csv(tmp_path / "participation.csv", index=False)
+    tables = ", ".join(f'"{p.as_posix()}"' for p in KS2)
+    base = f'[data]\nperformance_tables = [{tables}]\noutcome = "PTRWM_EXP"\n'
+    base += 'participation = "participation.csv"\n'
+    with pytest.raises(SpecError, match="source: applies to figures only"):
+        load_spec_text(base + 'source = "DfE"\n', base=tmp_path)
+    with pytest.raises(SpecError, match="contradicts figures"):
+        load_spec_text(base + 'figures = "participation.csv"\n', base=tmp_path)
+
+
 def _area_figures(seed: int = 3):
     """Area means of the maths challenge's pupils (nine areas, one taking part)."""
     records = maths_challenge(seed=seed, scale=0.3)

@@ -820,6 +820,12 @@ def _published_options(read: _Reader, data: Mapping[str, Any], base: Path) -> di
                 )
                 raise DataFileError(str(error), path=error.path, line=error.line)
         options["performance_tables"] = paths
+        if "source" in data:
+            raise read.error(
+                (*where, "source"),
+                "applies to figures only: performance tables name their files and years",
+                "Remove source",
+            )
         if "outcome" not in data:
             raise read.error(
                 where,
