@@ -96,6 +96,13 @@ class CohortSpec:
         area means, not of pupils; optional with pupil records (default: the comparison arm's
         pooled within-year SD). Not with ``standardise="national"``, whose ``national_sd``
         already serves.
+    outcome_kind
+        ``"score"``: the outcome is a score or grade. ``"pass_fail"``: it records whether each
+        pupil passed (1) or not (0), such as reaching the expected standard at KS2; the cohort
+        then holds it as 0 or 100, so that a mean is the percentage of pupils passing and an
+        effect is in percentage points, and effect sizes are Cox's conversion of the
+        percentages (no pupil-level SD applies). ``"auto"`` (default): ``"pass_fail"`` when
+        every analysed outcome is 0 or 1, else ``"score"``.
 
     Examples
     --------
@@ -119,6 +126,7 @@ class CohortSpec:
     covariates: tuple[str, ...] = ()
     pupil_sd: float | Mapping[int, float] | None = None
     pupil_sd_source: str = ""
+    outcome_kind: Literal["auto", "score", "pass_fail"] = "auto"
 
     def __post_init__(self):
         _choice("exposure", self.exposure, ("school", "teacher"))
@@ -143,6 +151,15 @@ class CohortSpec:
             object.__setattr__(self, "strands", (self.strands,))
         check_number(self.min_dose, "min_dose", minimum=0, hint=" It is in hours.")
         _check_pupil_sd(self)
+        _choice("outcome_kind", self.outcome_kind, OUTCOME_KINDS)
+        if self.outcome_kind == "pass_fail" and (
+            self.pupil_sd is not None or self.standardise == "national"
+        ):
+            raise InvalidArgumentError(
+                "outcome_kind='pass_fail' takes no pupil-level SD (pupil_sd, or national_sd "
+                "with standardise='national'): the effect size of a pass/fail outcome is Cox's "
+                "conversion of the two percentages. Leave them out."
+            )
 
     def build(self, records: Records | Mapping[str, pd.DataFrame]) -> Cohort:
         """Validate ``records`` and construct the cohort (see :class:`Cohort`).
@@ -238,6 +255,9 @@ class Cohort(HtmlFromSummary):
         so that messages about analysed records can name the user's rows.
     user_columns
         The records' column mapping (canonical name -> the user's name), for messages.
+    outcome_kind
+        ``"score"`` or ``"pass_fail"`` (see :class:`CohortSpec`); a pass/fail ``outcome`` is
+        held as 0 or 100.
     published
         For a cohort built from published figures
         (:class:`~cpdimpact.published.PublishedRecords`), what they are
@@ -263,6 +283,15 @@ class Cohort(HtmlFromSummary):
     source_rows: pd.Index | None = field(default=None, repr=False)
     user_columns: Mapping[str, str] = field(default_factory=dict, repr=False)
     published: PublishedFigures | None = field(default=None, repr=False)
+    outcome_kind: str = "score"
+
+    @property
+    def outcome_units(self) -> str:
+        """The units of a difference in the outcome: ``"points"``, or ``"percentage points"``
+        for a pass/fail outcome or a published percentage."""
+        if self.published is not None:
+            return self.published.units
+        return "percentage points" if self.outcome_kind == "pass_fail" else "points"
 
     @property
     def unit(self) -> str:
@@ -387,8 +416,21 @@ class Cohort(HtmlFromSummary):
         if self.published is not None and self.published.outcome_label:
             label = self.published.outcome_label
             return label[4:] if label.startswith("the ") else label
-        name = self.user_columns.get("outcome", "outcome") if self.user_columns else "outcome"
-        return f"mean {name}"
+        if self.outcome_kind == "pass_fail":
+            return f"percentage of pupils passing ({self._outcome_name()})"
+        return f"mean {self._outcome_name()}"
+
+    def _outcome_name(self) -> str:
+        return self.user_columns.get("outcome", "outcome") if self.user_columns else "outcome"
+
+    def outcome_words(self) -> str:
+        """The outcome in a sentence: the published measure's words, "the share of pupils
+        passing (<the user's column>)" for a pass/fail outcome, else "the outcome"."""
+        if self.published is not None and self.published.outcome_label:
+            return self.published.outcome_label
+        if self.outcome_kind == "pass_fail":
+            return f"the share of pupils passing ({self._outcome_name()})"
+        return "the outcome"
 
 
 def unit_year_means(pupils: pd.DataFrame) -> pd.DataFrame:
@@ -840,7 +882,12 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
 
     source_rows = pupils.index[flow.keep]
     data = data.loc[flow.keep].reset_index(drop=True)
+    outcome_kind = _outcome_kind(spec, data["outcome"], source_rows, records)
+    if outcome_kind == "pass_fail":  # a mean is then a percentage, a difference in points
+        data = data.assign(outcome=100.0 * data["outcome"].astype(float))
     data, standardisation, outcome_sd, sd_n, sd_source = analysis_columns(spec, data)
+    if outcome_kind == "pass_fail":
+        outcome_sd, sd_n, sd_source = float("nan"), None, PASS_FAIL_SD
 
     flow.record_stage("analysed", "all")
     flow.merges = records.merges if records.merges is not None and len(records.merges) else None
@@ -868,9 +915,41 @@ def _build(spec: CohortSpec, records: Records) -> Cohort:
         balance_allocated=balance_allocated,
         source_rows=source_rows,
         user_columns=dict(records.columns),
+        outcome_kind=outcome_kind,
     )
     # Selection on a dip (cohort/_dip.py): store the check, warn at the caller of build().
     return attach_dip_check(cohort, stacklevel=3)
+
+
+#: What ``CohortSpec.outcome_kind`` may be.
+OUTCOME_KINDS = ("auto", "score", "pass_fail")
+
+#: The cohort's ``outcome_sd_source`` for a pass/fail outcome, which has no effect-size SD.
+PASS_FAIL_SD = (
+    "none: the outcome is pass/fail, whose effect size is Cox's conversion of the percentages"
+)
+
+
+def _outcome_kind(spec: CohortSpec, outcome: pd.Series, source_rows, records: Records) -> str:
+    """``spec.outcome_kind`` resolved on the analysed outcomes: ``"pass_fail"`` when asked for
+    (every value must then be 0 or 1) or, with ``"auto"``, when every value is 0 or 1."""
+    if spec.outcome_kind == "score":
+        return "score"
+    values = outcome.to_numpy(dtype=float)
+    off = ~np.isin(values, (0.0, 1.0))
+    if spec.outcome_kind == "auto":
+        # a 0/1 outcome with a pupil-level SD given was meant as a score
+        return "pass_fail" if not off.any() and spec.pupil_sd is None else "score"
+    if off.any():
+        name = records.columns.get("outcome", "outcome")
+        raise InvalidValueError(
+            f"outcome {name!r} must be 0 (did not pass) or 1 (passed) with "
+            f"outcome_kind='pass_fail', but {int(off.sum())} analysed records hold other "
+            f"values ({user_rows(records.pupils, source_rows[off])}; e.g. "
+            f"{format_value(values[off][0])}). Code it 0/1 (for a score, compare it with the "
+            "pass mark: score >= 100), or use outcome_kind='score'."
+        )
+    return "pass_fail"
 
 
 def analysis_columns(spec: CohortSpec, data: pd.DataFrame):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._validate import resolve_seed
+from ..effects import cox_index
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..records import Records
 from ._scenario import YEAR_GROUPS, Scenario
@@ -104,6 +105,63 @@ class SimulatedRecords(Records):
 
     truth: Truth | None = None
     scenario: Scenario | None = None
+    #: Set by :meth:`with_pass_mark`: the score at which a pupil passes (``outcome`` is then 0/1).
+    pass_mark: float | None = None
+
+    def with_pass_mark(
+        self, mark: float = 100.0, *, outcome_label: str = "reached_expected_standard"
+    ) -> SimulatedRecords:
+        """These records with a pass/fail outcome: whether each pupil scored ``mark`` or more.
+
+        The pupils table's ``outcome`` becomes 1 for a pupil at or above ``mark`` and 0 below
+        it (KS2 scaled scores run from 80 to 120 and 100 is the expected standard); the score
+        itself moves to a ``score`` column. ``columns`` names the outcome ``outcome_label``, as
+        a user's own pass/fail column would be named, and :meth:`true_effect` then gives the
+        programme's true effect on the share of pupils passing, in percentage points.
+
+        Parameters
+        ----------
+        mark
+            The passing score, in the outcome's points.
+        outcome_label
+            The name the outcome goes by in tables and reports.
+
+        Returns
+        -------
+        SimulatedRecords
+            A copy; these records are unchanged.
+
+        Examples
+        --------
+        >>> from cpdimpact.datasets import city_partnership
+        >>> passed = city_partnership(seed=1, scale=0.2).with_pass_mark(100)
+        >>> sorted(passed.pupils["outcome"].unique().tolist())
+        [0, 1]
+        """
+        if self.pass_mark is not None:
+            raise InvalidArgumentError(
+                f"these records already have a pass/fail outcome (mark {self.pass_mark:g})"
+            )
+        mark = float(mark)
+        if not np.isfinite(mark):
+            raise InvalidArgumentError(f"mark must be a finite score, got {mark!r}")
+        score = self.pupils["outcome"]
+        pupils = self.pupils.assign(
+            outcome=(score >= mark).astype(np.int64).where(score.notna()), score=score
+        )
+        if not score.isna().any():
+            pupils["outcome"] = pupils["outcome"].astype(np.int64)
+        out = SimulatedRecords(
+            pupils=pupils,
+            participation=self.participation,
+            schools=self.schools,
+            teachers=self.teachers,
+            columns={**dict(self.columns), "outcome": outcome_label},
+            truth=self.truth,
+            scenario=self.scenario,
+            pass_mark=mark,
+        )
+        return out
 
     def true_effect(self, pupils: pd.DataFrame) -> pd.Series:
         """The true effect averaged over the exposed records of an analysis.
@@ -123,7 +181,12 @@ class SimulatedRecords(Records):
         pandas.Series
             ``att``, ``att_fsm``, ``att_non_fsm`` in outcome points, the matching
             ``effect_size``, ``effect_size_fsm``, ``effect_size_non_fsm`` over
-            ``truth.outcome_sd``, and ``n_exposed``.
+            ``truth.outcome_sd``, and ``n_exposed``. With a pass/fail outcome
+            (:meth:`with_pass_mark`) the ATTs are the true change in the percentage of pupils
+            passing, in percentage points: the share passing with the programme minus the
+            share whose score without it (the score less the effect added) would pass.
+            ``percent_passing`` and ``percent_without`` give the two shares over all exposed
+            pupils, and the effect sizes are Cox's (:func:`cpdimpact.effects.cox_index`).
         """
         if self.truth is None:
             raise InvalidArgumentError("these records carry no truth")
@@ -135,6 +198,8 @@ class SimulatedRecords(Records):
         if effect.isna().any():
             raise InvalidArgumentError("some pupils are not in these simulated records")
         fsm = exposed["fsm"].astype(bool) if "fsm" in exposed.columns else None
+        if self.pass_mark is not None:
+            return self._true_pass_effect(exposed, effect, fsm)
         att = float(effect.mean()) if len(effect) else float("nan")
         att_fsm = float(effect[fsm].mean()) if fsm is not None and fsm.any() else float("nan")
         att_non = float(effect[~fsm].mean()) if fsm is not None and (~fsm).any() else float("nan")
@@ -152,6 +217,33 @@ class SimulatedRecords(Records):
             name="truth",
         )
 
+    def _true_pass_effect(self, exposed, effect, fsm) -> pd.Series:
+        scores = pd.Series(self.pupils["score"].to_numpy(), index=self.pupils["pupil"].to_numpy())
+        score = exposed["pupil"].map(scores).to_numpy(dtype=float)
+        passing = 100.0 * (score >= self.pass_mark)
+        without = 100.0 * (score - effect.to_numpy(dtype=float) >= self.pass_mark)
+
+        def shares(mask):
+            if not mask.any():
+                return float("nan"), float("nan")
+            return float(passing[mask].mean()), float(without[mask].mean())
+
+        every = np.ones(len(score), dtype=bool)
+        masks = {"": every}
+        if fsm is not None:
+            masks |= {"_fsm": fsm.to_numpy(), "_non_fsm": ~fsm.to_numpy()}
+        out: dict[str, float] = {}
+        for suffix in ("", "_fsm", "_non_fsm"):
+            p1, p0 = shares(masks[suffix]) if suffix in masks else (float("nan"),) * 2
+            out[f"att{suffix}"] = p1 - p0
+            out[f"effect_size{suffix}"] = _cox_percent(p1, p0)
+            if suffix == "":
+                out["percent_passing"], out["percent_without"] = p1, p0
+        out["n_exposed"] = float(len(score))
+        order = ["att", "att_fsm", "att_non_fsm", "effect_size", "effect_size_fsm"]
+        order += ["effect_size_non_fsm", "percent_passing", "percent_without", "n_exposed"]
+        return pd.Series({k: out[k] for k in order}, name="truth")
+
     def __repr__(self) -> str:  # the default would print four whole DataFrames
         name = self.scenario.name if self.scenario is not None else "?"
         sizes = ", ".join(
@@ -161,6 +253,13 @@ class SimulatedRecords(Records):
         )
         att = f", att={self.truth.att:.3f}" if self.truth is not None else ""
         return f"SimulatedRecords({name!r}: {sizes}{att})"
+
+
+def _cox_percent(p1: float, p0: float) -> float:
+    """Cox's effect size of two percentages (``nan`` when either is 0, 100 or missing)."""
+    if not (0 < p1 < 100 and 0 < p0 < 100):
+        return float("nan")
+    return float(cox_index(p1 / 100, p0 / 100))
 
 
 def simulate(scenario: Scenario, seed: int | np.random.Generator | None = 0) -> SimulatedRecords:

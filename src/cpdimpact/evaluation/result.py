@@ -28,7 +28,7 @@ from ..cohort import Cohort
 from ..did import Aggregate, DiDResult, EventStudyResult
 from ..effects import EffectSize, cox_index
 from ..errors import CpdImpactError
-from ..published import DISADVANTAGED, FIGURE_PUPILS
+from ..published import FIGURE_PUPILS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..did.staggered import PretrendWald
@@ -216,59 +216,55 @@ class EvaluationResult(HtmlFromSummary):
     @property
     def outcome_units(self) -> str:
         """The units of an estimate: ``"points"`` of the outcome, or ``"percentage points"``
-        for a published percentage."""
-        published = self.cohort.published
-        return "points" if published is None else published.units
+        for a pass/fail outcome or a published percentage."""
+        return self.cohort.outcome_units
 
     @property
     def percentage_effect_sizes(self) -> pd.DataFrame | None:
-        r"""For a published percentage (``measure="percentage"``), each group's effect in
-        percentage points converted to an effect size by Cox's method; ``None`` otherwise.
+        r"""For a pass/fail outcome or a published percentage, each group's effect in
+        percentage points as an odds ratio and as an effect size by Cox's method; ``None``
+        for a score.
 
-        With :math:`p_1` the participating units' pupil-weighted percentage in the
-        programme years and :math:`\hat\tau` the effect in percentage points, the percentage
-        without the programme is :math:`p_0 = p_1 - \hat\tau`, and
+        With :math:`p_1` the participating units' percentage passing in the programme years
+        (pupil-weighted for published figures) and :math:`\hat\tau` the effect in percentage
+        points, the percentage without the programme is :math:`p_0 = p_1 - \hat\tau`, the odds
+        ratio is :math:`OR = \frac{p_1/(100-p_1)}{p_0/(100-p_0)}` and
 
-        .. math:: d_{Cox} = [\operatorname{logit}(p_1) - \operatorname{logit}(p_0)] / 1.65
+        .. math:: d_{Cox} = \ln OR / 1.65
 
-        (:func:`cpdimpact.effects.cox_index`); the interval converts the ends of the
-        percentage-point interval the same way (:math:`d_{Cox}` increases with
-        :math:`\hat\tau`). It treats the published percentage as the share of pupils
-        reaching the standard; it is not a Hedges' g and gives no months of progress.
+        (:func:`cpdimpact.effects.cox_index`); the intervals convert the ends of the
+        percentage-point interval the same way (both increase with :math:`\hat\tau`). It is
+        not a Hedges' g and gives no months of progress.
 
-        Columns: ``group, percent_participating, percent_without, effect_size, ci_lower,
-        ci_upper``; missing where a percentage falls outside 0-100.
+        Columns: ``group, percent_participating, percent_without, odds_ratio,
+        odds_ratio_lower, odds_ratio_upper, effect_size, ci_lower, ci_upper``; missing where
+        a percentage falls outside 0-100.
         """
-        published = self.cohort.published
-        if published is None or published.measure != "percentage":
+        if self.outcome_units != "percentage points":
             return None
         head = self.headline
+        columns = (None, *self.evaluation.subgroups)
         rows = []
-        for g, (_, row) in zip(self.groups, head.iterrows(), strict=True):
+        for g, column, (_, row) in zip(self.groups, columns, head.iterrows(), strict=True):
             if g.did is None:
                 continue
-            frame = (
-                self.cohort.pupils
-                if g.label == self.groups[0].label
-                else self.cohort.published.groups
-            )
-            if g.label != self.groups[0].label:  # a subgroup of the published split
-                frame = frame[frame[DISADVANTAGED] == 1]
+            frame = rows_where(self.cohort, column, 1)
             after = frame[frame["exposed"].to_numpy(dtype=bool)]
-            weights = after[FIGURE_PUPILS].to_numpy(dtype=float)
+            weights = after[FIGURE_PUPILS] if FIGURE_PUPILS in after.columns else None
             p1 = float(np.average(after["outcome"], weights=weights)) if len(after) else np.nan
-            converted = [
-                _cox(p1, p1 - shift)
-                for shift in (row["estimate"], row["estimate_lower"], row["estimate_upper"])
-            ]
+            shifts = (row["estimate"], row["estimate_lower"], row["estimate_upper"])
+            odds = [_odds_ratio(p1, p1 - shift) for shift in shifts]
             rows.append(
                 {
                     "group": g.label,
                     "percent_participating": p1,
                     "percent_without": p1 - row["estimate"],
-                    "effect_size": converted[0],
-                    "ci_lower": converted[1],
-                    "ci_upper": converted[2],
+                    "odds_ratio": odds[0],
+                    "odds_ratio_lower": odds[1],
+                    "odds_ratio_upper": odds[2],
+                    "effect_size": _cox(p1, p1 - shifts[0]),
+                    "ci_lower": _cox(p1, p1 - shifts[1]),
+                    "ci_upper": _cox(p1, p1 - shifts[2]),
                 }
             )
         return pd.DataFrame(rows)
@@ -494,6 +490,22 @@ class EvaluationResult(HtmlFromSummary):
         and machines, and ``report.docx`` across runs.
         """
         return _publisher().save(self, folder)
+
+
+def rows_where(cohort: Cohort, column: str | None, value: int) -> pd.DataFrame:
+    """The cohort's rows with ``column == value`` (all of them for ``column=None``): pupil
+    records, or for published figures the rows of the disadvantaged split."""
+    if column is None:
+        return cohort.pupils
+    rows = cohort.pupils if cohort.published is None else cohort.published.groups
+    return rows[(rows[column] == value).to_numpy()]
+
+
+def _odds_ratio(percent_1: float, percent_0: float) -> float:
+    """The odds ratio of two percentages (``nan`` outside 0-100)."""
+    if not (0 < percent_1 < 100 and 0 < percent_0 < 100):
+        return math.nan
+    return (percent_1 / (100 - percent_1)) / (percent_0 / (100 - percent_0))
 
 
 def _cox(percent_1: float, percent_0: float) -> float:

@@ -54,7 +54,7 @@ from ..errors import (
 from ..estimator import ClusterRobust, fitted_rows, with_seed
 from ..published import DISADVANTAGED, FIGURE_PUPILS, PublishedRecords
 from ..records import Records
-from .result import EvaluationResult, GroupEstimate, StaggeredDetail
+from .result import EvaluationResult, GroupEstimate, StaggeredDetail, rows_where
 
 if TYPE_CHECKING:  # pragma: no cover
     from .spec import Evaluation
@@ -549,7 +549,7 @@ def breakdown(evaluation: Evaluation, cohort: Cohort, estimator, estimates, sd):
         if isinstance(estimator, DiD):
             spec = weighted(evaluation, estimator)
             frames = tuple(
-                analysis_rows(evaluation, _rows_where(cohort, column, value), cohort, spec)
+                analysis_rows(evaluation, rows_where(cohort, column, value), cohort, spec)
                 for value in (0, 1)
             )
             try:
@@ -568,19 +568,12 @@ def breakdown(evaluation: Evaluation, cohort: Cohort, estimator, estimates, sd):
     return tuple(extra), tuple(gaps)
 
 
-def _rows_where(cohort: Cohort, column: str, value: int) -> pd.DataFrame:
-    """The cohort's rows with ``column == value``: pupil records, or for published figures
-    the rows of the disadvantaged split."""
-    rows = cohort.pupils if cohort.published is None else cohort.published.groups
-    return rows[(rows[column] == value).to_numpy()]
-
-
 def subgroup_rows(evaluation: Evaluation, cohort: Cohort, estimator, column: str, value: int):
     """The rows of one group (``column == value``: a subgroup, or the rest of a gap) as
     :func:`fit_group` takes them: pupil records (:func:`_group_pupils`), or for published
     figures the disadvantaged or other pupils' figures."""
     if cohort.published is not None:
-        return _rows_where(cohort, column, value)
+        return rows_where(cohort, column, value)
     return _group_pupils(evaluation, cohort, estimator, cohort.pupils[column] == value)
 
 

@@ -116,9 +116,8 @@ def finding_sentence(
 
 
 def _outcome(result) -> str:
-    """The outcome in words: the published measure's label, else "the outcome"."""
-    published = result.cohort.published
-    return (published.outcome_label if published is not None else "") or "the outcome"
+    """The outcome in words (:meth:`Cohort.outcome_words <cpdimpact.cohort.Cohort.outcome_words>`)."""
+    return result.cohort.outcome_words()
 
 
 def headline_paragraph(result) -> str:

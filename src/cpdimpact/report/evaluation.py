@@ -258,7 +258,20 @@ def _synthetic_fit_notes(fit) -> list[str]:
     return [n for n in notes if n]
 
 
+def _units(result) -> str:
+    """The units of the report's estimates in a caption: "outcome points" or "percentage
+    points"."""
+    return "outcome points" if result.outcome_units == "points" else result.outcome_units
+
+
 def _effect_size_note(result) -> str:
+    if result.cohort.outcome_kind == "pass_fail":
+        return (
+            "The effects are in percentage points: the change in the percentage of pupils "
+            "passing. A pass/fail outcome has no effect size in the usual sense (a difference "
+            "divided by the spread of pupils' scores); the effect size below converts the two "
+            "percentages instead."
+        )
     if not result.has_effect_size:
         return (
             f"The effects are in {result.outcome_units} of the outcome. There is no effect size "
@@ -289,9 +302,14 @@ def _cox_notes(result) -> list[str]:
         f"for yes/no outcomes): {_ci(row['effect_size'], row['ci_lower'], row['ci_upper'])} "
         f"({level} CI) for all pupils, from {row['percent_participating']:.1f}% in the "
         f"participating {_unit_noun(result)}s after the start against the "
-        f"{row['percent_without']:.1f}% the estimate implies without the programme. It "
-        "treats the published percentage as the share of pupils reaching the standard, is "
-        "not a Hedges' g, and gives no months of progress."
+        f"{row['percent_without']:.1f}% the estimate implies without the programme (an "
+        f"odds ratio of {row['odds_ratio']:.2f}). "
+        + (
+            ""
+            if result.cohort.published is None
+            else "It treats the published percentage as the share of pupils reaching the standard. "
+        )
+        + "It is not a Hedges' g, and gives no months of progress."
     ]
 
 
@@ -425,7 +443,7 @@ def _staggered_section(result, threshold: int) -> list:
     blocks = _figure_section(
         "Event study",
         "event_study",
-        "Effect by years since the start (outcome points)",
+        f"Effect by years since the start ({_units(result)})",
         f"Group-time effects (Callaway & Sant'Anna 2021) averaged over start cohorts by years "
         f"since the start, weighted by cohort size; bars: pointwise {level} confidence "
         f"intervals{band}.",
@@ -468,7 +486,7 @@ def _staggered_section(result, threshold: int) -> list:
     blocks += [
         Table(
             _pieces_table(detail, "dynamic", bands=detail.uniform_bands),
-            caption=f"Event study: effects by years since the start (outcome points, {level} "
+            caption=f"Event study: effects by years since the start ({_units(result)}, {level} "
             f"intervals)",
             notes=tuple(notes),
         ),
@@ -476,12 +494,12 @@ def _staggered_section(result, threshold: int) -> list:
         Table(
             _with_overall(detail, "group", "All cohorts (weighted by cohort size)"),
             caption=f"Effect by start cohort: average over the cohort's years since its start "
-            f"(outcome points, pointwise {level} intervals)",
+            f"({_units(result)}, pointwise {level} intervals)",
         ),
         Table(
             _with_overall(detail, "calendar", "Average over years"),
             caption=f"Effect by year: average over the cohorts started by then, weighted by "
-            f"cohort size (outcome points, pointwise {level} intervals)",
+            f"cohort size ({_units(result)}, pointwise {level} intervals)",
         ),
         Heading("Comparison with two-way fixed effects", level=3),
     ]
@@ -535,7 +553,7 @@ def _twfe_event_study(result) -> list:
     return [
         Table(
             _coefficients(result),
-            caption=f"{TWFE_COMPARISON_LABEL}. Event study (outcome points; year "
+            caption=f"{TWFE_COMPARISON_LABEL}. Event study ({_units(result)}; year "
             f"{result.event_study.reference} relative to the start is the reference)",
         )
     ]
@@ -671,7 +689,7 @@ def evaluation_report(result) -> Document:
         blocks += _figure_section(
             "Event study",
             "event_study",
-            "Effect by year relative to the start (outcome points)",
+            f"Effect by year relative to the start ({_units(result)})",
             f"Estimates with {_level(result.event_study.alpha)} confidence intervals; "
             f"{_reference_words(result.event_study)} is the reference.",
             result.event_study.plot,
@@ -690,7 +708,7 @@ def evaluation_report(result) -> Document:
         blocks.append(
             Table(
                 _coefficients(result),
-                caption="Event-study coefficients (outcome points)",
+                caption=f"Event-study coefficients ({_units(result)})",
             )
         )
 
@@ -855,7 +873,7 @@ def subgroup_figure_blocks(result) -> list:
         + (
             "figures."
             if result.cohort.published is not None
-            else "pupils and divided by the same SD."
+            else "pupils" + (" and divided by the same SD." if result.has_effect_size else ".")
         ),
         lambda ax: plot_forest(drawn, level=level, ax=ax, scale=scale),
         level=3,
