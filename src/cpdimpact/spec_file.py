@@ -877,6 +877,8 @@ exposure = "school"
 comparison = "never_treated"
 standardise = "comparison"
 covariates = ["prior"]
+# outcome_kind = "auto"   # or "pass_fail": a 0/1 outcome (reached the expected standard),
+#                         # reported in percentage points; "auto" finds it
 
 [estimator]
 # kind = "auto" | "did" | "staggered" | "multilevel_did" | "synthetic_did" |

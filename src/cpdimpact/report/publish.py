@@ -104,6 +104,7 @@ def results_json_dict(result: EvaluationResult) -> dict[str, Any]:
             "effect_size_sd_source": result.effect_size_sd_source,
             "outcome_sd_n": cohort.outcome_sd_n,
             "outcome_sd_source": cohort.outcome_sd_source,
+            "outcome_kind": cohort.outcome_kind,
             "flow": published["flow"],
             "allocated": published["allocated"],
             "exclusions": published["exclusions"],
