@@ -36,7 +36,7 @@ clustered if asked) or from the multiplier bootstrap with uniform bands; with fe
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import ClassVar, Literal
 
@@ -46,6 +46,7 @@ from scipy import stats
 
 from cpdimpact._guards import (
     check_start_constant,
+    is_binary,
     reject_infinite,
     require_residual_variation,
     require_variation,
@@ -62,6 +63,7 @@ from cpdimpact._results import (
 from cpdimpact._validate import check_alpha, check_bool, check_choice, check_int, check_seed
 from cpdimpact._weights import constant, weight_values, zero_weight_note
 from cpdimpact.did._checks import start_column
+from cpdimpact.did._common import BINARY_OUTCOME_TEXT, outcome_scale, outcome_scale_facts
 from cpdimpact.did._drdid import METHODS, panel_att, repeated_att
 from cpdimpact.did._multiplier import _Bootstrap, _inference
 from cpdimpact.errors import (
@@ -347,7 +349,7 @@ class StaggeredDiD:
             shares = {int(g): float((cohort == g).mean()) for g in cohorts}
         else:  # weighted cohort shares (weights of mean one over units), as R did's pg
             shares = {int(g): float((prep.unit_w * (cohort == g)).mean()) for g in cohorts}
-        return StaggeredResult(
+        result = StaggeredResult(
             spec=self,
             bootstrap=bootstrap,
             group_time=cells,
@@ -364,6 +366,19 @@ class StaggeredDiD:
                 {"treated": behind[0], "comparison": behind[1]}, index=prep.labels
             )[behind.any(axis=0)],
         )
+        if not is_binary(prep.y):
+            return result
+        # A 0/1 outcome: say so, and check the overall ATT's counterfactual proportion.
+        after = (cohort[prep.owner] > 0) & (
+            periods[prep.period] >= cohort[prep.owner] - self.anticipation
+        )
+        scale = outcome_scale(
+            prep.y,
+            prep.w,
+            [("the overall ATT (simple)", after, result.aggregate("simple").estimate)],
+            notes,
+        )
+        return replace(result, notes=tuple(notes), **scale)
 
     # ------------------------------------------------------------------ cells
     def _panel_cell(self, wide, x_wide, treated, control, ti, bi, label, w=None):
@@ -693,6 +708,9 @@ class Aggregate(EstimateResult):
     #: Weight of each row of ``group_time`` in the overall estimate, cohort shares taken as
     #: fixed (``estimate == cell_weights @ group_time["estimate"]``).
     cell_weights: np.ndarray | None = field(default=None, repr=False)
+    #: ``"binary"`` when the outcome is 0/1: the estimates are differences in proportions
+    #: (x100 = percentage points); ``"continuous"`` otherwise.
+    outcome_kind: str = "continuous"
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """Normal intervals of the overall effect and the pieces (at the fit's ``alpha`` when
@@ -724,6 +742,7 @@ class Aggregate(EstimateResult):
     def _facts(self) -> tuple[tuple[str, str], ...]:
         return (
             ("Aggregation", self.kind),
+            *outcome_scale_facts(self),
             ("Estimate", f"{self.estimate:.4f} (SE {self.std_error:.4f})"),
             ("Confidence level", f"{1 - self.alpha:.0%}"),
         )
@@ -816,6 +835,21 @@ class StaggeredResult(EstimateResult):
     #: (the year and the base year) of a post-treatment cell that was estimated. A row can
     #: serve both arms in different cells (a later starter is a control before it starts).
     rows_behind: pd.DataFrame | None = field(default=None, repr=False)
+    #: ``"binary"`` when the outcome is 0/1: every ATT(g, t) and aggregate is a difference in
+    #: proportions from a linear probability model (x100 = percentage points).
+    outcome_kind: str = "continuous"
+    #: For a 0/1 outcome, the proportion reaching 1 among the treated rows after their start
+    #: (:math:`p_1`; weighted with the spec's weights), for
+    #: :func:`cpdimpact.effects.difference_effect_size`; ``None`` otherwise.
+    treated_proportion: float | None = None
+
+    @property
+    def estimate_units(self) -> str:
+        """What the estimates measure: the outcome's units, or for a 0/1 outcome differences
+        in proportions (x100 = percentage points)."""
+        if self.outcome_kind == "binary":
+            return BINARY_OUTCOME_TEXT
+        return f"units of {self.spec.outcome!r}"
 
     @property
     def weighting(self) -> str:
@@ -1013,7 +1047,16 @@ class StaggeredResult(EstimateResult):
                 weights[idx] = self._cell_shares(idx) / len(keys)
         result = DynamicAggregate if kind == "dynamic" else Aggregate
         return result(
-            kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis, weights, **extra
+            kind,
+            estimate,
+            self._se(psi),
+            self.spec.alpha,
+            pieces,
+            psi,
+            psis,
+            weights,
+            outcome_kind=self.outcome_kind,
+            **extra,
         )
 
     @property
@@ -1068,7 +1111,7 @@ class StaggeredResult(EstimateResult):
             ("units, periods", f"{self.n_units}, {len(self.periods)}"),
             ("standard errors", self.inference),
         )
-        facts += (("weighting", self.weighting),)
+        facts += (("weighting", self.weighting), *outcome_scale_facts(self))
         if pre is not None:
             facts += (
                 ("pre-trend Wald", f"chi2({pre.df}) = {pre.statistic:.2f}, p = {pre.p_value:.3f}"),
