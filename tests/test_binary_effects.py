@@ -98,6 +98,18 @@ def test_docs_worked_example_numbers():
     assert round(es.estimate, 3) == 0.179
     assert round(es.improvement_index, 1) == 7.1
     assert es.months == 2
+    assert round(es.log_odds_ratio_se, 4) == 0.1386
+    assert round(1 - 3 / (4 * 900 - 9), 5) == 0.99916
+    hh = proportions_effect_size(
+        0.65,
+        0.58,
+        n_treatment=400,
+        n_comparison=500,
+        method="hasselblad-hedges",
+        small_sample=False,
+    )
+    assert round(hh.estimate, 3) == round(math.log((260 / 140) / (290 / 210)) * 3**0.5 / math.pi, 3)
+    assert round(hh.estimate, 3) == 0.163
     did = difference_effect_size(0.04, 0.015, p_treated=0.62, df=59)
     assert round(did.odds_ratio, 3) == 1.181  # (0.62 / 0.38) / (0.58 / 0.42) = 1.18149
     assert round(did.estimate, 3) == 0.101
