@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cpdimpact.did import DiD, EventStudy, StaggeredDiD
+from cpdimpact.did import DiD, EventStudy, StaggeredDiD, SunAbraham
 from cpdimpact.effects import difference_effect_size
 from cpdimpact.errors import (
     CpdImpactWarning,
@@ -153,7 +153,9 @@ def test_event_study_and_staggered_say_so_too():
         warnings.simplefilter("ignore", CpdImpactWarning)
         es = EventStudy().fit(frame)
         staggered = StaggeredDiD(panel=False, cluster="school", n_bootstrap=0).fit(frame)
+        sun = SunAbraham().fit(frame)
     assert es.outcome_kind == "binary" and staggered.outcome_kind == "binary"
+    assert sun.outcome_kind == "binary" and "linear probability model" in str(sun.summary())
     after = frame[frame["exposed"] == 1]["outcome"].mean()
     assert es.treated_proportion == pytest.approx(after, abs=1e-12)
     assert staggered.treated_proportion == pytest.approx(after, abs=1e-12)
@@ -195,6 +197,8 @@ def test_a_counterfactual_outside_0_1_warns_once_and_changes_nothing():
         EventStudy().fit(frame.assign(year=frame["year"]))
     with pytest.warns(ProbabilityBoundsWarning, match="overall ATT"):
         StaggeredDiD(panel=False, cluster="school", n_bootstrap=0).fit(frame)
+    with pytest.warns(ProbabilityBoundsWarning, match="ATT \\(post"):
+        SunAbraham().fit(frame)
     # the warning can be made an error in a locked-down pipeline
     with warnings.catch_warnings():
         warnings.simplefilter("error", ProbabilityBoundsWarning)

@@ -139,8 +139,8 @@ class DiD(ClusterRobustOptions):
     TWFE is kept for comparison.
 
     On a 0/1 (pass/fail) outcome the model is a linear probability model and
-    :math:`\hat\beta` a difference in proportions (x100 = percentage points), the estimand
-    of the issue-17 design for DiD; nothing changes in the fit. The result says so
+    :math:`\hat\beta` a difference in proportions (x100 = percentage points), the default
+    estimand for DiD on such outcomes; nothing changes in the fit. The result says so
     (``outcome_kind == "binary"``, :attr:`~cpdimpact.did.results.TwfeFit.estimate_units`, a
     summary line) and keeps the proportion observed among the treated rows,
     ``treated_proportion`` (:math:`p_1`), so that
