@@ -84,14 +84,20 @@ def test_binary_did_is_unbiased_and_covers_in_a_simulation():
 
 @pytest.mark.slow
 def test_binary_did_coverage_full_size():
-    """400 replications of 300 schools x 20 pupils x 5 years: coverage within 3 Monte Carlo
-    SDs of 0.95 (0.917-0.983) and bias within 3 Monte Carlo SEs."""
-    reps = 400
-    hits, estimates = _coverage(reps, seed=2026, schools=300, pupils=20)
+    """1,000 replications of 300 schools x 10 pupils x 5 years: bias within 3 Monte Carlo SEs
+    and coverage within 3 Monte Carlo SDs of 0.95 (0.929-0.971).
+
+    A first run with 400 replications of 300 x 20 pupils put the staggered mean 3.96 Monte
+    Carlo SEs above the truth, although its estimate equals the hand formula of cohort-period
+    means, whose expectation is exactly TAU here (two further seeds: 0.2 and 0.5 SEs); the
+    larger run shrinks the Monte Carlo error rather than moving the bound.
+    """
+    reps = 1000
+    hits, estimates = _coverage(reps, seed=2026, schools=300, pupils=10)
     for name in hits:
         est = estimates[name]
         assert abs(est.mean() - TAU) < 3 * est.std(ddof=1) / math.sqrt(reps), name
-        assert 0.917 <= hits[name] / reps <= 0.983, (name, hits[name])
+        assert 0.929 <= hits[name] / reps <= 0.971, (name, hits[name])
 
 
 def _two_by_two():
