@@ -127,13 +127,22 @@ def test_a_0_1_outcome_is_reported_as_a_difference_in_proportions():
     assert "percentage points" in res.estimate_units
     facts = dict(res.summary().facts)
     assert "linear probability model" in facts["Outcome scale"]
-    assert facts["Treated rows reaching 1 (after the start)"] == "60.0%"
+    assert facts["Treated rows passing (after the start)"] == "60.0%"
+    assert res.pass_value == 1.0
     # the same rows with a bool outcome, and with the outcome as float 0.0/1.0: same result
     for outcome in (frame["outcome"].astype(bool), frame["outcome"].astype(float)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CpdImpactWarning)
             again = DiD().fit(frame.assign(outcome=outcome))
         assert again.estimate == res.estimate and again.outcome_kind == "binary"
+    # held as 0/100 (as the cohort stage holds a pass/fail outcome): percentage points
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        percent = DiD().fit(frame.assign(outcome=100 * frame["outcome"]))
+    assert percent.estimate == pytest.approx(10.0, abs=1e-10)
+    assert percent.outcome_kind == "binary" and percent.pass_value == 100.0
+    assert percent.treated_proportion == pytest.approx(0.6, abs=1e-12)
+    assert "percentage points" in dict(percent.summary().facts)["Outcome scale"]
     # what a report does with it: p0 = 0.6 - 0.1 = 0.5, OR = 1.5
     es = difference_effect_size(
         res.estimate, res.std_error, p_treated=res.treated_proportion, df=res.df
@@ -205,6 +214,9 @@ def test_a_counterfactual_outside_0_1_warns_once_and_changes_nothing():
         StaggeredDiD(panel=False, cluster="school", n_bootstrap=0).fit(frame)
     with pytest.warns(ProbabilityBoundsWarning, match="ATT \\(post"):
         SunAbraham().fit(frame)
+    # the same rows held as 0/100: the same check, on the percent scale
+    with pytest.warns(ProbabilityBoundsWarning, match=r"5\.9% observed, -10\.0% implied"):
+        DiD().fit(frame.assign(outcome=100 * frame["outcome"]))
     # the warning can be made an error in a locked-down pipeline
     with warnings.catch_warnings():
         warnings.simplefilter("error", ProbabilityBoundsWarning)

@@ -47,6 +47,8 @@ __all__ = [
     "prepare_spec",
     "outcome_scale",
     "outcome_scale_facts",
+    "pass_value",
+    "units_text",
     "warn",
 ]
 
@@ -54,6 +56,11 @@ __all__ = [
 BINARY_OUTCOME_TEXT = (
     "0/1 (pass/fail): the estimates are differences in proportions from a linear probability "
     "model (x100 = percentage points)"
+)
+#: The same for a pass/fail outcome held as 0/100 (as the cohort stage holds one).
+PERCENT_OUTCOME_TEXT = (
+    "0/100 (pass/fail held as percent): the estimates are differences in percentage points "
+    "from a linear probability model"
 )
 
 
@@ -360,6 +367,25 @@ def few_clusters(
         )
 
 
+def pass_value(y: np.ndarray) -> float | None:
+    """The value coding a pass when ``y`` is a pass/fail outcome: 1.0 for 0/1 (booleans too),
+    100.0 for 0/100 (a 0/1 outcome held in percent); ``None`` for any other outcome."""
+    if is_binary(y):
+        return 1.0
+    values = np.asarray(y, dtype=float)
+    present = values[~np.isnan(values)]
+    if present.size and np.isin(present, (0.0, 100.0)).all() and (present == 100.0).any():
+        return 100.0
+    return None
+
+
+def units_text(outcome_kind: str, value: float | None, outcome: str) -> str:
+    """What a result's estimates measure, for its ``estimate_units``."""
+    if outcome_kind != "binary":
+        return f"units of {outcome!r}"
+    return PERCENT_OUTCOME_TEXT if value == 100.0 else BINARY_OUTCOME_TEXT
+
+
 def outcome_scale(
     y: np.ndarray,
     weights: np.ndarray | None,
@@ -369,52 +395,53 @@ def outcome_scale(
     after: np.ndarray | None = None,
     depth: int = 2,
 ) -> dict:
-    """``outcome_kind`` and ``treated_proportion`` for a result; for a 0/1 outcome, a check that
-    each linear-probability counterfactual stays a proportion.
+    """``outcome_kind``, ``pass_value`` and ``treated_proportion`` for a result; for a pass/fail
+    outcome, a check that each linear-probability counterfactual stays a proportion.
 
-    ``y`` is the outcome of the rows used; each check is ``(label, treated rows, estimate)``: the
-    proportion observed in those rows (pupil-weighted with ``weights``) minus the estimate is
-    what they would have had without the programme, and must lie in [0, 1] for the estimate to
-    convert to an odds ratio (:func:`cpdimpact.effects.difference_to_odds_ratio`). When it does
-    not, one :class:`~cpdimpact.errors.ProbabilityBoundsWarning` names every check that fails
-    (its text is kept in ``notes``). ``treated_proportion`` is the proportion in the rows
-    ``after`` flags (treated rows after the start), by default the first check's rows. A
-    continuous outcome gives ``{"outcome_kind": "continuous", "treated_proportion": None}`` and
-    no check.
+    ``y`` is the outcome of the rows used, 0/1 or 0/100 (:func:`pass_value`); each check is
+    ``(label, treated rows, estimate)``: the proportion observed in those rows (pupil-weighted
+    with ``weights``) minus the estimate (both as fractions) is what they would have had without
+    the programme, and must lie in [0, 1] for the estimate to convert to an odds ratio
+    (:func:`cpdimpact.effects.difference_to_odds_ratio`). When it does not, one
+    :class:`~cpdimpact.errors.ProbabilityBoundsWarning` names every check that fails (its text
+    is kept in ``notes``). ``treated_proportion`` is the proportion (a fraction, whatever the
+    coding) in the rows ``after`` flags (treated rows after the start), by default the first
+    check's rows. Any other outcome gives ``outcome_kind="continuous"`` and no check.
     """
-    if not is_binary(y):
-        return {"outcome_kind": "continuous", "treated_proportion": None}
+    value = pass_value(y)
+    if value is None:
+        return {"outcome_kind": "continuous", "treated_proportion": None, "pass_value": None}
 
     def proportion(rows: np.ndarray) -> float:
-        return float(np.average(y[rows], weights=None if weights is None else weights[rows]))
+        w = None if weights is None else weights[rows]
+        return float(np.average(y[rows], weights=w)) / value
 
     outside = []
     for label, rows, estimate in checks:
         if not rows.any() or not np.isfinite(estimate):
             continue
         p1 = proportion(rows)
-        p0 = p1 - float(estimate)
+        p0 = p1 - float(estimate) / value
         if not 0.0 <= p0 <= 1.0:
             outside.append(f"{label}: {100 * p1:.1f}% observed, {100 * p0:.1f}% implied")
     if outside:
-        shown = "; ".join(outside[:5]) + (
-            f"; and {len(outside) - 5} more" if len(outside) > 5 else ""
-        )
+        more = f"; and {len(outside) - 5} more" if len(outside) > 5 else ""
+        shown = "; ".join(outside[:5]) + more
         warn(
             notes,
-            "the outcome is 0/1, so the estimates are differences in proportions (a linear "
-            "probability model), but the proportion the treated rows would have had without "
-            f"the programme (observed minus the estimate) lies outside 0-100% ({shown}). The "
-            "linear model extrapolates there: the percentage-point estimate cannot be converted "
-            "to an odds ratio or an effect size. Check the estimate, or model the outcome with "
-            "a logistic model (MultilevelModel(family='binomial')).",
+            "the outcome is pass/fail, so the estimates are differences in proportions (a "
+            "linear probability model), but the proportion the treated rows would have had "
+            f"without the programme (observed minus the estimate) lies outside 0-100% ({shown}). "
+            "The linear model extrapolates there: the percentage-point estimate cannot be "
+            "converted to an odds ratio or an effect size. Check the estimate, or model the "
+            "outcome with a logistic model (MultilevelModel(family='binomial')).",
             ProbabilityBoundsWarning,
             depth=depth,
         )
     if after is None and checks:
         after = checks[0][1]
     first = proportion(after) if after is not None and after.any() else None
-    return {"outcome_kind": "binary", "treated_proportion": first}
+    return {"outcome_kind": "binary", "treated_proportion": first, "pass_value": value}
 
 
 def outcome_scale_facts(result) -> list[tuple[str, str]]:
@@ -422,8 +449,9 @@ def outcome_scale_facts(result) -> list[tuple[str, str]]:
     for a continuous outcome)."""
     if getattr(result, "outcome_kind", "continuous") != "binary":
         return []
-    facts = [("Outcome scale", BINARY_OUTCOME_TEXT)]
+    text = units_text("binary", getattr(result, "pass_value", 1.0), "")
+    facts = [("Outcome scale", text)]
     p1 = getattr(result, "treated_proportion", None)
     if p1 is not None:
-        facts.append(("Treated rows reaching 1 (after the start)", f"{100 * p1:.1f}%"))
+        facts.append(("Treated rows passing (after the start)", f"{100 * p1:.1f}%"))
     return facts

@@ -46,7 +46,6 @@ from scipy import stats
 
 from cpdimpact._guards import (
     check_start_constant,
-    is_binary,
     reject_infinite,
     require_residual_variation,
     require_variation,
@@ -63,7 +62,7 @@ from cpdimpact._results import (
 from cpdimpact._validate import check_alpha, check_bool, check_choice, check_int, check_seed
 from cpdimpact._weights import constant, weight_values, zero_weight_note
 from cpdimpact.did._checks import start_column
-from cpdimpact.did._common import BINARY_OUTCOME_TEXT, outcome_scale, outcome_scale_facts
+from cpdimpact.did._common import outcome_scale, outcome_scale_facts, pass_value, units_text
 from cpdimpact.did._drdid import METHODS, panel_att, repeated_att
 from cpdimpact.did._multiplier import _Bootstrap, _inference
 from cpdimpact.errors import (
@@ -366,9 +365,9 @@ class StaggeredDiD:
                 {"treated": behind[0], "comparison": behind[1]}, index=prep.labels
             )[behind.any(axis=0)],
         )
-        if not is_binary(prep.y):
+        if pass_value(prep.y) is None:
             return result
-        # A 0/1 outcome: say so, and check the overall ATT's counterfactual proportion.
+        # A pass/fail outcome: say so, and check the overall ATT's counterfactual proportion.
         after = (cohort[prep.owner] > 0) & (
             periods[prep.period] >= cohort[prep.owner] - self.anticipation
         )
@@ -708,9 +707,11 @@ class Aggregate(EstimateResult):
     #: Weight of each row of ``group_time`` in the overall estimate, cohort shares taken as
     #: fixed (``estimate == cell_weights @ group_time["estimate"]``).
     cell_weights: np.ndarray | None = field(default=None, repr=False)
-    #: ``"binary"`` when the outcome is 0/1: the estimates are differences in proportions
-    #: (x100 = percentage points); ``"continuous"`` otherwise.
+    #: ``"binary"`` when the outcome is pass/fail (0/1 or 0/100): the estimates are
+    #: differences in proportions (x100 = percentage points); ``"continuous"`` otherwise.
     outcome_kind: str = "continuous"
+    #: The value coding a pass (1.0 or 100.0); ``None`` for a continuous outcome.
+    pass_value: float | None = None
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """Normal intervals of the overall effect and the pieces (at the fit's ``alpha`` when
@@ -838,18 +839,18 @@ class StaggeredResult(EstimateResult):
     #: ``"binary"`` when the outcome is 0/1: every ATT(g, t) and aggregate is a difference in
     #: proportions from a linear probability model (x100 = percentage points).
     outcome_kind: str = "continuous"
-    #: For a 0/1 outcome, the proportion reaching 1 among the treated rows after their start
+    #: For a pass/fail outcome, the proportion passing among the treated rows after their start
     #: (:math:`p_1`; weighted with the spec's weights), for
     #: :func:`cpdimpact.effects.difference_effect_size`; ``None`` otherwise.
     treated_proportion: float | None = None
+    #: The value coding a pass (1.0 or 100.0); ``None`` for a continuous outcome.
+    pass_value: float | None = None
 
     @property
     def estimate_units(self) -> str:
-        """What the estimates measure: the outcome's units, or for a 0/1 outcome differences
-        in proportions (x100 = percentage points)."""
-        if self.outcome_kind == "binary":
-            return BINARY_OUTCOME_TEXT
-        return f"units of {self.spec.outcome!r}"
+        """What the estimates measure: the outcome's units, or for a pass/fail outcome
+        differences in proportions (x100 = percentage points)."""
+        return units_text(self.outcome_kind, self.pass_value, self.spec.outcome)
 
     @property
     def weighting(self) -> str:
@@ -1056,6 +1057,7 @@ class StaggeredResult(EstimateResult):
             psis,
             weights,
             outcome_kind=self.outcome_kind,
+            pass_value=self.pass_value,
             **extra,
         )
 

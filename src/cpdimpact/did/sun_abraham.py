@@ -981,8 +981,10 @@ class SunAbrahamResult(EventStudyEstimates):
     #: ``"binary"`` when the outcome is 0/1: the estimates are differences in proportions
     #: (a linear probability model; x100 = percentage points).
     outcome_kind: str = "continuous"
-    #: For a 0/1 outcome, the proportion reaching 1 among treated rows after their start.
+    #: For a pass/fail outcome, the proportion passing among treated rows after their start.
     treated_proportion: float | None = None
+    #: The value coding a pass (1.0 or 100.0); ``None`` for a continuous outcome.
+    pass_value: float | None = None
 
     @property
     def inference(self) -> str:
