@@ -836,8 +836,9 @@ class StaggeredResult(EstimateResult):
     #: (the year and the base year) of a post-treatment cell that was estimated. A row can
     #: serve both arms in different cells (a later starter is a control before it starts).
     rows_behind: pd.DataFrame | None = field(default=None, repr=False)
-    #: ``"binary"`` when the outcome is 0/1: every ATT(g, t) and aggregate is a difference in
-    #: proportions from a linear probability model (x100 = percentage points).
+    #: ``"binary"`` when the outcome is pass/fail (0/1 or 0/100): every ATT(g, t) and aggregate
+    #: is a difference in proportions from a linear probability model (x100 = percentage
+    #: points).
     outcome_kind: str = "continuous"
     #: For a pass/fail outcome, the proportion passing among the treated rows after their start
     #: (:math:`p_1`; weighted with the spec's weights), for
