@@ -458,3 +458,14 @@ def test_marginal_difference_refuses_bad_input():
         marginal_difference(beta, cov, frame, "treat", kind="marginal")
     with pytest.raises(InvalidValueError, match="missing or infinite"):
         marginal_difference(beta, cov, frame.assign(prior=np.nan), "treat")
+
+
+def test_marginal_difference_is_the_same_in_blocks_of_rows(monkeypatch):
+    import cpdimpact.effects._marginal as marginal
+
+    frame, beta, cov = _design(n=40)
+    whole = marginal_difference(beta, cov, frame, "treat", variance=0.7, interactions={4: 3})
+    monkeypatch.setattr(marginal, "_BLOCK", 7)  # 40 rows in 6 blocks, the last of 5
+    blocks = marginal_difference(beta, cov, frame, "treat", variance=0.7, interactions={4: 3})
+    assert blocks.estimate == pytest.approx(whole.estimate, abs=1e-15)
+    np.testing.assert_allclose(blocks.gradient, whole.gradient, atol=1e-15)

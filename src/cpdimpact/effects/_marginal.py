@@ -26,6 +26,7 @@ from ..errors import InvalidValueError
 __all__ = ["MarginalDifference", "marginal_difference"]
 
 _KINDS = ("population-averaged", "conditional")
+_BLOCK = 100_000  # rows per block: 100,000 x 30 nodes of float64 is 24 MB
 
 
 class MarginalDifference(NamedTuple):
@@ -253,15 +254,19 @@ def marginal_difference(
         nodes, weights = math.sqrt(2.0) * nodes, weights / math.sqrt(math.pi)
 
     def at(t: float) -> tuple[float, np.ndarray]:
-        xt = x.copy()
-        xt[:, t_col] = t
-        for column, other in pairs:
-            xt[:, column] = t * x[:, other]
-        eta = xt @ beta
-        mu = special.expit(eta[:, None] + sd[:, None] * nodes[None, :])
-        p = mu @ weights
-        g = (mu * (1.0 - mu)) @ weights
-        return float(p.mean()), (g[:, None] * xt).mean(axis=0)
+        # In blocks of rows: a national cohort times 30 nodes would not fit in memory at once.
+        total, grad = 0.0, np.zeros(beta.size)
+        for start in range(0, x.shape[0], _BLOCK):
+            block = x[start : start + _BLOCK]
+            xt = block.copy()
+            xt[:, t_col] = t
+            for column, other in pairs:
+                xt[:, column] = t * block[:, other]
+            eta = xt @ beta
+            mu = special.expit(eta[:, None] + sd[start : start + _BLOCK, None] * nodes[None, :])
+            total += float((mu @ weights).sum())
+            grad += ((mu * (1.0 - mu)) @ weights) @ xt
+        return total / x.shape[0], grad / x.shape[0]
 
     p1, grad1 = at(1.0)
     p0, grad0 = at(0.0)
