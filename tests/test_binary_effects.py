@@ -469,3 +469,13 @@ def test_marginal_difference_is_the_same_in_blocks_of_rows(monkeypatch):
     blocks = marginal_difference(beta, cov, frame, "treat", variance=0.7, interactions={4: 3})
     assert blocks.estimate == pytest.approx(whole.estimate, abs=1e-15)
     np.testing.assert_allclose(blocks.gradient, whole.gradient, atol=1e-15)
+
+
+def test_marginal_difference_reads_labelled_parameters_in_the_design_order():
+    frame, beta, cov = _design(n=20)
+    plain = marginal_difference(beta, cov, frame, "treat", variance=0.4)
+    order = ["prior", "treat_fsm", "const", "fsm", "treat"]
+    labelled = pd.DataFrame(cov, index=beta.index, columns=beta.index).loc[order, order]
+    again = marginal_difference(beta[order], labelled, frame, "treat", variance=0.4)
+    assert again.estimate == pytest.approx(plain.estimate, abs=1e-15)
+    assert again.std_error == pytest.approx(plain.std_error, abs=1e-15)

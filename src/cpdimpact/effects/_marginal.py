@@ -139,8 +139,8 @@ def marginal_difference(
     params : sequence of float or pandas.Series
         Fixed effects :math:`\beta` on the logit scale (a Series may be indexed like
         ``design``'s columns).
-    cov : array_like
-        Their covariance matrix.
+    cov : array_like or pandas.DataFrame
+        Their covariance matrix (a labelled frame is put in the design's column order).
     design : array_like or pandas.DataFrame
         Fixed-effects design matrix of the analysed pupils (one row each, intercept column
         included), at their observed values.
@@ -231,6 +231,13 @@ def marginal_difference(
     x, columns = _matrix(design, beta.size)
     if isinstance(params, pd.Series) and columns is not None:
         beta = params.reindex(columns).to_numpy(dtype=float)
+    if isinstance(cov, pd.DataFrame) and columns is not None:
+        if not (set(columns) <= set(cov.index) and set(columns) <= set(cov.columns)):
+            raise InvalidValueError(
+                "cov is labelled but does not label every design column; give it in the "
+                "design's column order or with their names."
+            )
+        cov = cov.loc[columns, columns]
     v = np.asarray(cov, dtype=float)
     if v.shape != (beta.size, beta.size) or not np.isfinite(v).all() or not np.isfinite(beta).all():
         raise InvalidValueError(
