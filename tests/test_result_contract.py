@@ -217,6 +217,9 @@ def _fixtures():
         "SyntheticResult": lambda: _quiet(compare_synthetic, _areas(), methods=("sdid",))["sdid"],
         "SyntheticComparison": lambda: _quiet(compare_synthetic, _areas(), methods=("sc", "did")),
         "EffectSize": lambda: effects.hedges_g(1.0, 0.5, 5.0, df=30),
+        "BinaryEffectSize": lambda: effects.proportions_effect_size(
+            0.65, 0.58, n_treatment=400, n_comparison=500
+        ),
         "AttritionRates": lambda: effects.attrition_rates(randomised=(100, 90), analysed=(90, 80)),
         "ClusteringCorrection": lambda: effects.wwc_clustering_correction(
             0.3, n_treatment=200, n_control=200, n_clusters=20, icc=0.2

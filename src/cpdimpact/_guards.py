@@ -6,6 +6,9 @@ would otherwise "succeed" without:
 
 * :func:`reject_infinite` and :func:`reject_negative`: outcomes, covariates, doses and weights
   must be finite (and weights/doses non-negative);
+* :func:`require_binary` and :func:`require_proportions`: a pass/fail outcome is 0/1 (or
+  True/False), and an aggregate one is a proportion in [0, 1] with a positive denominator and
+  a whole number of successes; :func:`is_binary` tells a 0/1 column from a score;
 * :func:`check_absorbing`: a unit's treatment indicator never switches off after switching
   on, and agrees with a ``first_treated`` column of the same frame when there is one;
   :func:`check_start_constant`: a first-treated period is one value per unit;
@@ -41,6 +44,7 @@ from cpdimpact.errors import (
     InconsistentTreatmentError,
     InvalidValueError,
     NonAbsorbingTreatmentError,
+    NotBinaryError,
     format_rows,
     format_value,
 )
@@ -59,6 +63,9 @@ __all__ = [
     "check_start_constant",
     "not_indicator",
     "require_indicator",
+    "is_binary",
+    "require_binary",
+    "require_proportions",
 ]
 
 #: Values closer than this many units in the last place of the largest magnitude are equal
@@ -376,3 +383,159 @@ def check_start_constant(
             "stays treated from its first treated period on. Give each unit its first treated "
             "period (0 or missing if never treated), or model switching treatment another way."
         )
+
+
+# --- pass/fail outcomes --------------------------------------------------------------------
+
+_BINARY_VALUES = (0, 1, True, False)
+
+
+def is_binary(values) -> bool:
+    """Whether ``values`` (an array or Series) are all 0/1 (or True/False), missing values
+    ignored, with at least one present: a pass/fail outcome rather than a score."""
+    array = np.asarray(values, dtype=float) if not isinstance(values, pd.Series) else None
+    if array is None:
+        series = values
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            return False
+        array = series.to_numpy(dtype=float, na_value=np.nan)
+    present = array[~np.isnan(array)]
+    return bool(present.size) and bool(np.isin(present, (0.0, 1.0)).all())
+
+
+def _shown(values: pd.Series, limit: int = 5) -> str:
+    distinct = pd.unique(values.to_numpy(dtype=object))[:limit]
+    return ", ".join(format_value(v) for v in distinct)
+
+
+def _binary_fix(bad: pd.Series, column: str) -> str:
+    """The fix for the values found: map labels, or treat scores/percentages as what they are."""
+    texts = [v for v in pd.unique(bad.to_numpy(dtype=object)) if isinstance(v, str | bytes)]
+    if texts:
+        if all(str(v).strip() in ("0", "1") for v in texts):
+            return f"convert the text to numbers first: pandas.to_numeric(data[{column!r}])."
+        first = texts[0]
+        second = repr(texts[1]) if len(texts) > 1 else "..."
+        return (
+            f"map each label to 1 (passed, yes) or 0 (not passed, no) first, e.g. "
+            f"data[{column!r}].map({{{first!r}: 1, {second}: 0}}) if {first!r} means passed, "
+            "checking that every label is mapped (an unmapped one becomes missing)."
+        )
+    numbers = pd.to_numeric(bad, errors="coerce").dropna()
+    if numbers.size and ((numbers > 0) & (numbers < 1)).all():
+        return (
+            "values between 0 and 1 look like proportions (school figures): give the "
+            "proportion with its denominator (pupils) and check them with require_proportions, "
+            "or use the pupil-level 0/1 records."
+        )
+    if numbers.size and (numbers > 1).all() and (numbers <= 100).all():
+        return (
+            "values above 1 look like percentages or scores: for a pass/fail outcome code "
+            "each pupil 1 if they reached the standard and 0 if not; for a percentage of "
+            "pupils, divide by 100 and give the denominator."
+        )
+    return "code each pupil 1 if they reached the standard (passed) and 0 if not."
+
+
+def require_binary(
+    data: pd.DataFrame, column: str, *, role: str = "outcome", allow_missing: bool = False
+) -> np.ndarray:
+    """``data[column]`` as a float array of 0.0/1.0 if it is a pass/fail column.
+
+    Accepts bool columns (nullable ``"boolean"`` too), numeric columns holding only 0 and 1
+    (integers or floats, nullable ``"Int64"`` too) and object columns of Python bools/0/1.
+    Refuses anything else with :class:`~cpdimpact.errors.NotBinaryError` naming the column,
+    the values, the first offending rows and the fix: ``2``, ``0.5``, ``-1``, ``"Y"``/``"N"``
+    and ``"0"``/``"1"`` strings (never parsed silently). Missing values are refused unless
+    ``allow_missing`` (they are then left as NaN for the caller to count). Nothing is modified.
+    """
+    series = data[column]
+    missing = series.isna().to_numpy()
+    if missing.any() and not allow_missing:
+        raise NotBinaryError(
+            f"column {column!r}{_role(role)} must be 0/1 (or True/False) for every row but is "
+            f"missing at {format_rows(series.index[missing])}; drop those rows before fitting "
+            "(and count them in the cohort flow log) or record the result."
+        )
+    strings = series.map(lambda v: isinstance(v, str | bytes)).to_numpy(dtype=bool)
+    numeric = ~strings & ~missing
+    values = np.full(len(series), np.nan)
+    if numeric.any():
+        values[numeric] = pd.to_numeric(series[numeric], errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan
+        )
+    bad = ~missing & (strings | ~np.isin(values, (0.0, 1.0)))
+    if bad.any():
+        offending = series[bad]
+        raise NotBinaryError(
+            f"column {column!r}{_role(role)} must be 0/1 (or True/False), a pass/fail result "
+            f"for each pupil, but holds {_shown(offending)} at "
+            f"{format_rows(series.index[bad])}; {_binary_fix(offending, column)}"
+        )
+    return values
+
+
+def require_proportions(
+    data: pd.DataFrame, proportion: str, denominator: str, *, role: str = "outcome"
+) -> tuple[np.ndarray, np.ndarray]:
+    """A proportion column and its denominator, checked: ``(proportion, denominator)`` as floats.
+
+    For aggregate pass/fail data (the share of a school's pupils reaching the standard, and
+    how many pupils it is a share of). The proportion must lie in [0, 1] (a column of
+    percentages is named as such), the denominator must be positive, and proportion x
+    denominator, the number of pupils who passed, must be a whole number (to rounding of the
+    proportion to 1e-6; a proportion published rounded to whole percents does not pass this
+    check: give the counts instead). Missing or non-numeric values are refused. Raises
+    :class:`~cpdimpact.errors.NotBinaryError` naming the column, rows and fix.
+    """
+    p_series, n_series = data[proportion], data[denominator]
+    for column, series, what in (
+        (proportion, p_series, f"the proportion{', ' + role if role else ''}"),
+        (denominator, n_series, f"the denominator of {proportion!r}"),
+    ):
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        if not numeric:
+            raise NotBinaryError(
+                f"column {column!r} ({what}) must be numeric but has dtype {series.dtype}; "
+                "convert it with pandas.to_numeric."
+            )
+        gone = series.isna().to_numpy()
+        if gone.any():
+            raise NotBinaryError(
+                f"column {column!r} ({what}) is missing at {format_rows(series.index[gone])}; "
+                "drop those rows first and count them in the cohort flow log."
+            )
+    p = p_series.to_numpy(dtype=float)
+    n = n_series.to_numpy(dtype=float)
+    outside = ~((p >= 0) & (p <= 1))
+    if outside.any():
+        looks_percent = bool((p[outside] > 1).all() and (p[outside] <= 100).all())
+        fix = (
+            "the values look like percentages: divide the column by 100."
+            if looks_percent
+            else "a proportion is a share of pupils, from 0 to 1."
+        )
+        raise NotBinaryError(
+            f"column {proportion!r} (the proportion{', ' + role if role else ''}) must lie in "
+            f"[0, 1] but holds {_shown(p_series[outside])} at "
+            f"{format_rows(p_series.index[outside])}; {fix}"
+        )
+    empty = ~(n > 0) | ~np.isfinite(n)
+    if empty.any():
+        raise NotBinaryError(
+            f"column {denominator!r} (the denominator of {proportion!r}) must be a positive "
+            f"number of pupils but holds {_shown(n_series[empty])} at "
+            f"{format_rows(n_series.index[empty])}; drop rows with no pupils (and count them "
+            "in the cohort flow log)."
+        )
+    successes = p * n
+    fractional = np.abs(successes - np.round(successes)) > 1e-6 * np.maximum(n, 1.0)
+    if fractional.any():
+        raise NotBinaryError(
+            f"columns {proportion!r} x {denominator!r} must give a whole number of pupils who "
+            f"passed, but give {_shown(pd.Series(successes[fractional]))} at "
+            f"{format_rows(p_series.index[fractional])}; check that {denominator!r} is the "
+            f"denominator of {proportion!r} (not, say, the size of the whole year group), or "
+            "give the counts of pupils who passed and the proportion computed from them."
+        )
+    return p, n

@@ -48,6 +48,9 @@ __all__ = [
     "SchoolMeansError",
     # synthetic control: held-out pre-years (donors, issue 13)
     "TooFewPreYearsError",
+    # pass/fail outcomes: 0/1 columns, proportions, linear-probability bounds (binary, issue 17)
+    "NotBinaryError",
+    "ProbabilityBoundsWarning",
     "format_rows",
     "format_value",
 ]
@@ -254,6 +257,31 @@ class TooFewPreYearsError(DesignError):
 
     Raised by :func:`cpdimpact.comparison.cross_validate_synthetic`; the message gives the
     pre-period years and how many may be held out (usually ``holdout=1``).
+    """
+
+
+# ------------- pass/fail outcomes: 0/1 columns, proportions, linear-probability bounds (issue 17)
+class NotBinaryError(InvalidValueError):
+    """A column that must be a 0/1 (pass/fail) outcome, or a proportion with its denominator,
+    holds other values.
+
+    Raised by :func:`cpdimpact._guards.require_binary` (values other than 0/1 or True/False:
+    ``2``, ``0.5``, ``-1``, ``"Y"``/``"N"`` strings) and
+    :func:`cpdimpact._guards.require_proportions` (a proportion outside [0, 1], a denominator
+    that is not positive, or a number of successes that is not whole). The message names the
+    column, the first offending rows and values, and the fix.
+    """
+
+
+class ProbabilityBoundsWarning(CpdImpactWarning):
+    """A linear-probability estimate implies a proportion outside [0, 1].
+
+    A difference-in-differences on a 0/1 outcome estimates a difference in proportions. The
+    proportion the treated rows would have had without the programme is the observed one minus
+    the estimate; when that lies below 0 or above 1 the linear model has extrapolated past what
+    a proportion can be, and the estimate cannot be converted to an odds ratio or a Cox effect
+    size. The percentage-point estimate stands, but read it with care (see "Binary (pass/fail)
+    outcomes" in ``docs/effects.md``).
     """
 
 

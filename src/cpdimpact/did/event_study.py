@@ -18,6 +18,7 @@ from cpdimpact.did._common import (
     choose_cov_type,
     few_clusters,
     gap_references,
+    outcome_scale,
     prepare_event_time,
     warn,
 )
@@ -328,6 +329,18 @@ class EventStudy(ClusterRobustOptions):
                 stat, p = float("nan"), float("nan")
                 method += f"; not computed: q = {q} exceeds G - 1 = {fit.df}"
             pretrend = PretrendTest(stat, q, fit.df, p, method, tuple(pre))
+        post = treated & (event >= 0)  # binned ends count as post when at or after 0
+        scale = outcome_scale(
+            prep.y,
+            prep.weights,
+            [
+                (f"event time {v}", treated & (event == v) & ~at_ref, fit.params[names[v]])
+                for v in values
+                if v >= 0
+            ],
+            notes,
+            after=post,
+        )
         return EventStudyResult(
             coefficients=coefficients,
             pretrend=pretrend,
@@ -335,6 +348,7 @@ class EventStudy(ClusterRobustOptions):
             reference_years=refs.series(),
             window=self.window,
             **fit_facts(fit, self, std_errors, notes, headline=list(names.values())),
+            **scale,
         )
 
     def _term(self, v: int, lo: int, hi: int, binned_lo: bool, binned_hi: bool) -> str:

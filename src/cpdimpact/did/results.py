@@ -14,6 +14,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from cpdimpact._results import EstimateResult, EventStudyEstimates, tidy_frame
+from cpdimpact.did._common import outcome_scale_facts, units_text
 
 __all__ = ["DiDResult", "EventStudyResult", "PretrendTest", "TwfeFit"]
 
@@ -53,9 +54,11 @@ class PretrendTest(NamedTuple):
 
 
 def sample_facts(res) -> list[tuple[str, str]]:
-    """The estimation sample of a two-way fixed-effects fit, as summary facts."""
+    """The estimation sample of a two-way fixed-effects fit, as summary facts (and, for a 0/1
+    outcome, that the estimates are differences in proportions)."""
     return [
         ("Outcome", res.outcome),
+        *outcome_scale_facts(res),
         ("Observations", f"{res.n_obs:,}"),
         ("Units (absorbed fixed effects)", f"{res.n_units:,}"),
         ("Periods (fixed effects)", f"{res.n_periods:,}"),
@@ -123,6 +126,19 @@ class TwfeFit(EstimateResult):
         Level used by ``to_frame`` and the ``ci_*`` properties.
     notes : tuple of str
         Warnings raised during the fit, repeated for the report.
+    outcome_kind : {"continuous", "binary"}
+        ``"binary"`` when the outcome is pass/fail, coded 0/1 (or True/False) or 0/100: the
+        estimates are then differences in proportions from a linear probability model (x100 =
+        percentage points; already percentage points for 0/100), and :attr:`estimate_units`
+        says so.
+    pass_value : float or None
+        The value coding a pass: 1.0 (0/1) or 100.0 (0/100); ``None`` for a continuous
+        outcome.
+    treated_proportion : float or None
+        For a pass/fail outcome, the proportion passing among the treated rows after the start
+        (pupil-weighted with ``weights``): :math:`p_1`, from which the proportion without the
+        programme is :math:`p_1` minus the estimate, and the odds ratio follows
+        (:func:`cpdimpact.effects.difference_effect_size`). ``None`` for a continuous outcome.
     """
 
     params: pd.Series
@@ -142,6 +158,15 @@ class TwfeFit(EstimateResult):
     alpha: float
     notes: tuple[str, ...] = ()
     df_terms: pd.Series | None = None
+    outcome_kind: str = "continuous"
+    treated_proportion: float | None = None
+    pass_value: float | None = None
+
+    @property
+    def estimate_units(self) -> str:
+        """What the estimates measure: the outcome's units, or for a pass/fail outcome
+        differences in proportions (x100 = percentage points)."""
+        return units_text(self.outcome_kind, self.pass_value, self.outcome)
 
     @property
     def inference(self) -> str:

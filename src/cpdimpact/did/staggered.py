@@ -36,7 +36,7 @@ clustered if asked) or from the multiplier bootstrap with uniform bands; with fe
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import ClassVar, Literal
 
@@ -62,6 +62,7 @@ from cpdimpact._results import (
 from cpdimpact._validate import check_alpha, check_bool, check_choice, check_int, check_seed
 from cpdimpact._weights import constant, weight_values, zero_weight_note
 from cpdimpact.did._checks import start_column
+from cpdimpact.did._common import outcome_scale, outcome_scale_facts, pass_value, units_text
 from cpdimpact.did._drdid import METHODS, panel_att, repeated_att
 from cpdimpact.did._multiplier import _Bootstrap, _inference
 from cpdimpact.errors import (
@@ -347,7 +348,7 @@ class StaggeredDiD:
             shares = {int(g): float((cohort == g).mean()) for g in cohorts}
         else:  # weighted cohort shares (weights of mean one over units), as R did's pg
             shares = {int(g): float((prep.unit_w * (cohort == g)).mean()) for g in cohorts}
-        return StaggeredResult(
+        result = StaggeredResult(
             spec=self,
             bootstrap=bootstrap,
             group_time=cells,
@@ -364,6 +365,19 @@ class StaggeredDiD:
                 {"treated": behind[0], "comparison": behind[1]}, index=prep.labels
             )[behind.any(axis=0)],
         )
+        if pass_value(prep.y) is None:
+            return result
+        # A pass/fail outcome: say so, and check the overall ATT's counterfactual proportion.
+        after = (cohort[prep.owner] > 0) & (
+            periods[prep.period] >= cohort[prep.owner] - self.anticipation
+        )
+        scale = outcome_scale(
+            prep.y,
+            prep.w,
+            [("the overall ATT (simple)", after, result.aggregate("simple").estimate)],
+            notes,
+        )
+        return replace(result, notes=tuple(notes), **scale)
 
     # ------------------------------------------------------------------ cells
     def _panel_cell(self, wide, x_wide, treated, control, ti, bi, label, w=None):
@@ -693,6 +707,11 @@ class Aggregate(EstimateResult):
     #: Weight of each row of ``group_time`` in the overall estimate, cohort shares taken as
     #: fixed (``estimate == cell_weights @ group_time["estimate"]``).
     cell_weights: np.ndarray | None = field(default=None, repr=False)
+    #: ``"binary"`` when the outcome is pass/fail (0/1 or 0/100): the estimates are
+    #: differences in proportions (x100 = percentage points); ``"continuous"`` otherwise.
+    outcome_kind: str = "continuous"
+    #: The value coding a pass (1.0 or 100.0); ``None`` for a continuous outcome.
+    pass_value: float | None = None
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """Normal intervals of the overall effect and the pieces (at the fit's ``alpha`` when
@@ -724,6 +743,7 @@ class Aggregate(EstimateResult):
     def _facts(self) -> tuple[tuple[str, str], ...]:
         return (
             ("Aggregation", self.kind),
+            *outcome_scale_facts(self),
             ("Estimate", f"{self.estimate:.4f} (SE {self.std_error:.4f})"),
             ("Confidence level", f"{1 - self.alpha:.0%}"),
         )
@@ -816,6 +836,22 @@ class StaggeredResult(EstimateResult):
     #: (the year and the base year) of a post-treatment cell that was estimated. A row can
     #: serve both arms in different cells (a later starter is a control before it starts).
     rows_behind: pd.DataFrame | None = field(default=None, repr=False)
+    #: ``"binary"`` when the outcome is pass/fail (0/1 or 0/100): every ATT(g, t) and aggregate
+    #: is a difference in proportions from a linear probability model (x100 = percentage
+    #: points).
+    outcome_kind: str = "continuous"
+    #: For a pass/fail outcome, the proportion passing among the treated rows after their start
+    #: (:math:`p_1`; weighted with the spec's weights), for
+    #: :func:`cpdimpact.effects.difference_effect_size`; ``None`` otherwise.
+    treated_proportion: float | None = None
+    #: The value coding a pass (1.0 or 100.0); ``None`` for a continuous outcome.
+    pass_value: float | None = None
+
+    @property
+    def estimate_units(self) -> str:
+        """What the estimates measure: the outcome's units, or for a pass/fail outcome
+        differences in proportions (x100 = percentage points)."""
+        return units_text(self.outcome_kind, self.pass_value, self.spec.outcome)
 
     @property
     def weighting(self) -> str:
@@ -1013,7 +1049,17 @@ class StaggeredResult(EstimateResult):
                 weights[idx] = self._cell_shares(idx) / len(keys)
         result = DynamicAggregate if kind == "dynamic" else Aggregate
         return result(
-            kind, estimate, self._se(psi), self.spec.alpha, pieces, psi, psis, weights, **extra
+            kind,
+            estimate,
+            self._se(psi),
+            self.spec.alpha,
+            pieces,
+            psi,
+            psis,
+            weights,
+            outcome_kind=self.outcome_kind,
+            pass_value=self.pass_value,
+            **extra,
         )
 
     @property
@@ -1068,7 +1114,7 @@ class StaggeredResult(EstimateResult):
             ("units, periods", f"{self.n_units}, {len(self.periods)}"),
             ("standard errors", self.inference),
         )
-        facts += (("weighting", self.weighting),)
+        facts += (("weighting", self.weighting), *outcome_scale_facts(self))
         if pre is not None:
             facts += (
                 ("pre-trend Wald", f"chi2({pre.df}) = {pre.statistic:.2f}, p = {pre.p_value:.3f}"),

@@ -22,6 +22,7 @@ from cpdimpact.did._common import (
     few_clusters,
     gap_references,
     normalise_covariates,
+    outcome_scale,
     prepare_event_time,
     warn,
 )
@@ -435,6 +436,12 @@ class SunAbraham:
             terms = tuple(event_label[int(agg.event_times[k])] for k in pre)
             pretrend = PretrendTest(stat, q, fit.df, p, method, terms)
 
+        scale = outcome_scale(
+            prep.y,
+            prep.weights,
+            [(f"the {ATT}", treated_row & (period >= cohort), float(a_est[0]))],
+            notes,
+        )
         return SunAbrahamResult(
             event_study=event_study,
             cohort_effects=cohort_effects,
@@ -462,6 +469,7 @@ class SunAbraham:
             n_always_treated_dropped=sample.n_always,
             alpha=self.alpha,
             notes=tuple(notes),
+            **scale,
         )
 
     # ------------------------------------------------------------------------ helpers
@@ -970,6 +978,13 @@ class SunAbrahamResult(EventStudyEstimates):
     alpha: float
     notes: tuple[str, ...] = ()
     reference_years: pd.Series | None = None
+    #: ``"binary"`` when the outcome is 0/1: the estimates are differences in proportions
+    #: (a linear probability model; x100 = percentage points).
+    outcome_kind: str = "continuous"
+    #: For a pass/fail outcome, the proportion passing among treated rows after their start.
+    treated_proportion: float | None = None
+    #: The value coding a pass (1.0 or 100.0); ``None`` for a continuous outcome.
+    pass_value: float | None = None
 
     @property
     def inference(self) -> str:

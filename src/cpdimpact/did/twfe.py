@@ -15,6 +15,7 @@ from cpdimpact.did._common import (
     ClusterRobustOptions,
     choose_cov_type,
     few_clusters,
+    outcome_scale,
     prepare_spec,
     warn,
 )
@@ -137,6 +138,17 @@ class DiD(ClusterRobustOptions):
     :class:`~cpdimpact.did.StaggeredDiD` (group-time effects) is the estimator for such designs;
     TWFE is kept for comparison.
 
+    On a 0/1 (pass/fail) outcome the model is a linear probability model and
+    :math:`\hat\beta` a difference in proportions (x100 = percentage points), the default
+    estimand for DiD on such outcomes; nothing changes in the fit. The result says so
+    (``outcome_kind == "binary"``, :attr:`~cpdimpact.did.results.TwfeFit.estimate_units`, a
+    summary line) and keeps the proportion observed among the treated rows,
+    ``treated_proportion`` (:math:`p_1`), so that
+    :func:`cpdimpact.effects.difference_effect_size` can turn the estimate into an odds ratio
+    and a Cox effect size through :math:`p_0 = p_1 - \hat\beta`. When :math:`p_0` falls
+    outside [0, 1] the fit warns :class:`~cpdimpact.errors.ProbabilityBoundsWarning`: the
+    linear model has extrapolated and no odds ratio exists.
+
     Rows are never dropped: missing values in any used column raise
     :class:`~cpdimpact.errors.InvalidValueError`.
 
@@ -252,6 +264,9 @@ class DiD(ClusterRobustOptions):
         -----
         cpdimpact.errors.ExactFitWarning
             The model explains the outcome exactly: the standard error is rounding noise.
+        cpdimpact.errors.ProbabilityBoundsWarning
+            The outcome is 0/1 and the proportion the treated rows would have had without the
+            programme (observed minus the estimate) lies outside [0, 1].
         """
         if isinstance(self.inference, WildBootstrap):
             return self._fit_wild(data)
@@ -305,8 +320,11 @@ class DiD(ClusterRobustOptions):
         )
         if exact:
             notes.append(exact)
+        scale = outcome_scale(
+            prep.y, prep.weights, [("the estimate", treated, fit.params[self.treatment])], notes
+        )
         facts = fit_facts(fit, self, fit.std_errors, notes, headline=(self.treatment,))
-        return DiDResult(term=self.treatment, **facts)
+        return DiDResult(term=self.treatment, **facts, **scale)
 
     def _fit_wild(self, data: pd.DataFrame) -> WildBootstrapResult:
         """The CR1 coefficient tested with the wild cluster bootstrap (``inference``)."""

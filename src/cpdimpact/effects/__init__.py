@@ -5,6 +5,14 @@ trial coefficient) becomes an :class:`EffectSize` by dividing by a **pupil-level
 deviation (:func:`hedges_g`); :func:`months_of_progress` converts effect sizes to the EEF
 Teaching and Learning Toolkit's months of additional progress.
 
+Pass/fail (0/1) outcomes: a log odds ratio becomes a :class:`BinaryEffectSize` by the Cox
+(ln OR / 1.65) or Hasselblad-Hedges (ln OR x sqrt(3)/pi) conversion
+(:func:`odds_ratio_effect_size`, :func:`proportions_effect_size`); a linear-probability
+estimate in percentage points converts through the odds ratio it implies
+(:func:`difference_to_odds_ratio`, :func:`difference_effect_size`); :func:`binary_months`
+applies the EEF months rule; :func:`marginal_difference` gives a logistic (mixed) model's
+effect in percentage points.
+
 Two-group effect sizes come from raw data or summary statistics (Cohen's d, Hedges' g,
 Glass's delta); cluster-randomised designs have Hedges' (2007) d_W and d_T and the
 three-level versions (Hedges 2011). The standards helpers cover What Works Clearinghouse
@@ -12,6 +20,19 @@ attrition, baseline equivalence, the clustering correction and study ratings, th
 rating and a security (padlock) assistant.
 """
 
+from ._binary import (
+    COX_SCALE,
+    EEF_BINARY_MONTHS_RULE,
+    LOGISTIC_SD,
+    BinaryEffectSize,
+    OddsRatioConversion,
+    binary_months,
+    difference_effect_size,
+    difference_to_odds_ratio,
+    odds_ratio_effect_size,
+    odds_ratio_to_difference,
+    proportions_effect_size,
+)
 from ._cluster import (
     cluster_d_total,
     cluster_d_total_from_data,
@@ -21,6 +42,7 @@ from ._cluster import (
     three_level_d_within,
 )
 from ._hedges import EffectSize, hedges_correction, hedges_g
+from ._marginal import MarginalDifference, marginal_difference
 from ._months import EEF_MONTHS, months_band, months_of_progress
 from ._security import (
     EEF_ATTRITION_THRESHOLDS,
@@ -60,6 +82,19 @@ from ._standards import (
 )
 
 __all__ = [
+    "BinaryEffectSize",
+    "binary_months",
+    "COX_SCALE",
+    "difference_effect_size",
+    "difference_to_odds_ratio",
+    "EEF_BINARY_MONTHS_RULE",
+    "LOGISTIC_SD",
+    "MarginalDifference",
+    "marginal_difference",
+    "OddsRatioConversion",
+    "odds_ratio_effect_size",
+    "odds_ratio_to_difference",
+    "proportions_effect_size",
     "EEF_ATTRITION_THRESHOLDS",
     "EEF_COST_THRESHOLDS",
     "EEF_DESIGN_PADLOCKS",

@@ -256,7 +256,7 @@ class EffectSize(EstimateResult):
             ("Standard error", f"{self.std_error:.3f} (variance {self.variance:.5f})"),
             (f"{level} interval", f"[{self.ci_lower:.3f}, {self.ci_upper:.3f}] ({reference})"),
             ("p-value", f"{self.p_value:.4f}"),
-            ("Months of progress", f"{self.months:+d} (EEF Toolkit)"),
+            ("Months of progress", self._months_fact()),
             ("Improvement index", f"{self.improvement_index:+.1f} (WWC)"),
             (self.sd_name[:1].upper() + self.sd_name[1:], f"{self.sd:.4g}"),
             ("Small-sample correction", correction),
@@ -268,10 +268,18 @@ class EffectSize(EstimateResult):
             notes=self.notes,
         )
 
+    def _months_fact(self) -> str:
+        """The months line of :meth:`summary` (a subclass may say why there is none)."""
+        return f"{self.months:+d} (EEF Toolkit)"
+
+    def _months_text(self) -> str:
+        """The months as printed after the interval: ``"+3 months"``."""
+        return f"{self.months:+d} months"
+
     def __str__(self) -> str:
         return (
             f"{self.label}: {self.symbol} = {self.estimate:.3f} "
-            f"[{self.ci_lower:.3f}, {self.ci_upper:.3f}], {self.months:+d} months"
+            f"[{self.ci_lower:.3f}, {self.ci_upper:.3f}], {self._months_text()}"
         )
 
     def plot(self, *, ax=None):
@@ -304,8 +312,8 @@ class EffectSize(EstimateResult):
         ax.set_xlabel("Effect size (pupil standard deviations)")
         level = f"{100 * (1 - self.alpha):g}%"
         ax.set_title(
-            f"g = {self.estimate:.2f}, {level} CI [{self.ci_lower:.2f}, {self.ci_upper:.2f}]; "
-            f"{self.months:+d} months",
+            f"{self.symbol} = {self.estimate:.2f}, {level} CI [{self.ci_lower:.2f}, "
+            f"{self.ci_upper:.2f}]; {self._months_text()}",
             fontsize="medium",
         )
         return ax

@@ -23,6 +23,7 @@ from .._guards import require_indicator
 from .._results import ResultFaces, Summary
 from .._validate import check_alpha
 from ..errors import DesignError, InvalidValueError, MissingColumnError
+from ._binary import COX_SCALE
 from ._inputs import real, whole
 
 __all__ = [
@@ -492,7 +493,7 @@ def attrition_rates(
 
 # --- baseline equivalence -----------------------------------------------------------------
 
-_COX_SCALE = 1.65
+_COX_SCALE = COX_SCALE  # one rule: the Cox divisor lives in _binary
 
 
 def baseline_equivalence(
