@@ -19,7 +19,7 @@ from cpdimpact import Evaluation
 from cpdimpact.cohort import CohortSpec
 from cpdimpact.datasets import city_partnership
 from cpdimpact.did import DiD
-from cpdimpact.errors import InvalidArgumentError, InvalidValueError
+from cpdimpact.errors import InvalidArgumentError, NotBinaryError
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_report_speaks_of_percentage_points_and_pupils_passing(result, tmp_path)
 
 def test_declared_pass_fail_refuses_other_values_naming_rows():
     records = city_partnership(seed=1, scale=0.2)
-    with pytest.raises(InvalidValueError, match=r"must be 0 \(did not pass\) or 1.*rows 0, 1"):
+    with pytest.raises(NotBinaryError, match=r"must be 0/1.*rows 0, 1"):
         CohortSpec(outcome_kind="pass_fail").build(records)
     with pytest.raises(InvalidArgumentError, match="takes no pupil-level SD"):
         CohortSpec(outcome_kind="pass_fail", pupil_sd=15.0, pupil_sd_source="national")

@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .._guards import is_binary, require_binary
 from .._results import HtmlFromSummary, Summary
 from .._validate import check_choice, check_int, check_number
 from ..errors import (
@@ -932,23 +933,15 @@ PASS_FAIL_SD = (
 
 def _outcome_kind(spec: CohortSpec, outcome: pd.Series, source_rows, records: Records) -> str:
     """``spec.outcome_kind`` resolved on the analysed outcomes: ``"pass_fail"`` when asked for
-    (every value must then be 0 or 1) or, with ``"auto"``, when every value is 0 or 1."""
+    (every value must then be 0 or 1) or, with ``"auto"``, when every value is 0 or 1 and no
+    pupil-level SD was given (a 0/1 outcome with an SD was meant as a score)."""
     if spec.outcome_kind == "score":
         return "score"
-    values = outcome.to_numpy(dtype=float)
-    off = ~np.isin(values, (0.0, 1.0))
     if spec.outcome_kind == "auto":
-        # a 0/1 outcome with a pupil-level SD given was meant as a score
-        return "pass_fail" if not off.any() and spec.pupil_sd is None else "score"
-    if off.any():
-        name = records.columns.get("outcome", "outcome")
-        raise InvalidValueError(
-            f"outcome {name!r} must be 0 (did not pass) or 1 (passed) with "
-            f"outcome_kind='pass_fail', but {int(off.sum())} analysed records hold other "
-            f"values ({user_rows(records.pupils, source_rows[off])}; e.g. "
-            f"{format_value(values[off][0])}). Code it 0/1 (for a score, compare it with the "
-            "pass mark: score >= 100), or use outcome_kind='score'."
-        )
+        return "pass_fail" if is_binary(outcome) and spec.pupil_sd is None else "score"
+    name = records.columns.get("outcome", "outcome")
+    # named by the user's column and the user's rows
+    require_binary(pd.DataFrame({name: outcome.to_numpy()}, index=source_rows), name)
     return "pass_fail"
 
 

@@ -26,7 +26,7 @@ from .._breakdown import GapEstimate, effect_size_variants, points_interval
 from .._results import HtmlFromSummary, Summary, interval
 from ..cohort import Cohort
 from ..did import Aggregate, DiDResult, EventStudyResult
-from ..effects import EffectSize, cox_index
+from ..effects import EffectSize, proportions_effect_size
 from ..errors import CpdImpactError
 from ..published import FIGURE_PUPILS
 
@@ -253,18 +253,20 @@ class EvaluationResult(HtmlFromSummary):
             weights = after[FIGURE_PUPILS] if FIGURE_PUPILS in after.columns else None
             p1 = float(np.average(after["outcome"], weights=weights)) if len(after) else np.nan
             shifts = (row["estimate"], row["estimate_lower"], row["estimate_upper"])
-            odds = [_odds_ratio(p1, p1 - shift) for shift in shifts]
+            (odds, cox), (odds_lo, cox_lo), (odds_hi, cox_hi) = (
+                _converted(p1, p1 - shift) for shift in shifts
+            )
             rows.append(
                 {
                     "group": g.label,
                     "percent_participating": p1,
                     "percent_without": p1 - row["estimate"],
-                    "odds_ratio": odds[0],
-                    "odds_ratio_lower": odds[1],
-                    "odds_ratio_upper": odds[2],
-                    "effect_size": _cox(p1, p1 - shifts[0]),
-                    "ci_lower": _cox(p1, p1 - shifts[1]),
-                    "ci_upper": _cox(p1, p1 - shifts[2]),
+                    "odds_ratio": odds,
+                    "odds_ratio_lower": odds_lo,
+                    "odds_ratio_upper": odds_hi,
+                    "effect_size": cox,
+                    "ci_lower": cox_lo,
+                    "ci_upper": cox_hi,
                 }
             )
         return pd.DataFrame(rows)
@@ -501,18 +503,13 @@ def rows_where(cohort: Cohort, column: str | None, value: int) -> pd.DataFrame:
     return rows[(rows[column] == value).to_numpy()]
 
 
-def _odds_ratio(percent_1: float, percent_0: float) -> float:
-    """The odds ratio of two percentages (``nan`` outside 0-100)."""
+def _converted(percent_1: float, percent_0: float) -> tuple[float, float]:
+    """The odds ratio and Cox's effect size of two percentages
+    (:func:`cpdimpact.effects.proportions_effect_size`; ``nan`` outside 0-100)."""
     if not (0 < percent_1 < 100 and 0 < percent_0 < 100):
-        return math.nan
-    return (percent_1 / (100 - percent_1)) / (percent_0 / (100 - percent_0))
-
-
-def _cox(percent_1: float, percent_0: float) -> float:
-    """Cox's effect size of two percentages (``nan`` outside 0-100)."""
-    if not (0 < percent_1 < 100 and 0 < percent_0 < 100):
-        return math.nan
-    return float(cox_index(percent_1 / 100, percent_0 / 100))
+        return math.nan, math.nan
+    converted = proportions_effect_size(percent_1 / 100, percent_0 / 100)
+    return converted.odds_ratio, converted.estimate
 
 
 def inference_text(did) -> str:

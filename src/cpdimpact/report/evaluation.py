@@ -309,7 +309,9 @@ def _cox_notes(result) -> list[str]:
             if result.cohort.published is None
             else "It treats the published percentage as the share of pupils reaching the standard. "
         )
-        + "It is not a Hedges' g, and gives no months of progress."
+        + "It is a conversion, not a Hedges' g. No months of progress are given for it: "
+        "the EEF's months measure converts effect sizes of attainment scores, and its use for "
+        "a converted odds ratio is not established."
     ]
 
 
