@@ -57,6 +57,7 @@ jointly, from the Laplace fit.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 from scipy import optimize, special
@@ -106,6 +107,11 @@ class GlmmData:
     def n_levels(self) -> int:
         return len(self.codes)
 
+    @cached_property
+    def skeleton(self) -> _Skeleton:
+        """The grouping's tree and transposed design, computed once."""
+        return _skeleton(self)
+
     def z_matrix(self) -> np.ndarray:
         """The outermost level's random-effect columns per pupil (n x q)."""
         cols = []
@@ -137,18 +143,34 @@ def make_data(x, y, trials, z_extra, z_cols, codes, family) -> GlmmData:
 
 
 # ---------------------------------------------------------------------- family
-def _family(d: GlmmData, eta: np.ndarray):
-    """Mean, working weight W, W'/W and the score residual m(y - mu) at ``eta``."""
+@dataclass(frozen=True, eq=False)
+class _At:
+    """The family at one linear predictor: working weights, W'/W, score residuals m(y - mu)
+    and the log-likelihood (without the constant)."""
+
+    eta: np.ndarray
+    w: np.ndarray
+    dlog: np.ndarray | None
+    resid: np.ndarray
+    loglik: float
+
+
+def _family(d: GlmmData, eta: np.ndarray) -> _At:
+    """One pass of elementwise work: exp once, then arithmetic (no expit/logaddexp, which are
+    several times slower than exp)."""
     if d.family == "binomial":
-        mu = special.expit(eta)
-        var = mu * (1.0 - mu)
+        with np.errstate(over="ignore", under="ignore"):
+            a = np.exp(-np.abs(eta))  # in (0, 1]: no overflow
+        inv = 1.0 / (1.0 + a)
+        mu = np.where(eta >= 0, inv, a * inv)
+        var = a * inv * inv  # mu (1 - mu), exact in the tails
+        terms = d.y * eta - (np.log1p(a) + np.maximum(eta, 0.0))
         resid = d.y - mu
         if d.trials is not None:
-            var = var * d.trials
-            resid = resid * d.trials
-        return mu, var, 1.0 - 2.0 * mu, resid
+            var, resid, terms = var * d.trials, resid * d.trials, terms * d.trials
+        return _At(eta, var, 1.0 - 2.0 * mu, resid, float(terms.sum()))
     mu = np.exp(eta)
-    return mu, mu, None, d.y - mu
+    return _At(eta, mu, None, d.y - mu, float((d.y * eta - mu).sum()))
 
 
 def _loglik(d: GlmmData, eta: np.ndarray) -> np.ndarray:
@@ -157,6 +179,76 @@ def _loglik(d: GlmmData, eta: np.ndarray) -> np.ndarray:
         terms = d.y * eta - np.logaddexp(0.0, eta)
         return terms if d.trials is None else terms * d.trials
     return d.y * eta - np.exp(eta)
+
+
+@dataclass(frozen=True, eq=False)
+class _Skeleton:
+    """The grouping's tree, computed once per data set."""
+
+    n_groups: tuple[int, ...]
+    parent: tuple
+    top_of: tuple
+    xt: np.ndarray  # X transposed, rows contiguous
+    zt: np.ndarray  # the outermost level's random-effect columns, transposed
+
+
+def _skeleton(d: GlmmData) -> _Skeleton:
+    n_groups = tuple(int(c.max()) + 1 for c in d.codes)
+    parent: list = [None]
+    top_of: list = [np.arange(n_groups[0])]
+    for level in range(1, d.n_levels):
+        up = np.empty(n_groups[level], dtype=np.int64)
+        up[d.codes[level]] = d.codes[level - 1]
+        parent.append(up)
+        top_of.append(top_of[level - 1][up])
+    return _Skeleton(
+        n_groups,
+        tuple(parent),
+        tuple(top_of),
+        np.ascontiguousarray(d.x.T),
+        np.ascontiguousarray(d.z_matrix().T),
+    )
+
+
+def _structure(d: GlmmData, sk: _Skeleton, w: np.ndarray, zhat: np.ndarray):
+    """The linear engine's sufficient statistics of the working model (weights ``w``,
+    response ``zhat``): as ``_engine.build_structure``, with X held transposed so that every
+    column product and per-group sum runs over contiguous memory."""
+    p = d.p
+    inner = d.codes[-1]
+    g = sk.n_groups[-1]
+    columns = [*sk.xt, zhat, *(d.z_extra.T if d.z_extra.shape[1] else ())]
+    wx = sk.xt * w
+    wy = w * zhat
+    weighted = [*wx, wy, *(w * c for c in columns[p + 1 :])]
+    inner_sums = np.empty((g, len(columns)))
+    for j, wc in enumerate(weighted):
+        inner_sums[:, j] = np.bincount(inner, weights=wc, minlength=g)
+    cross = np.empty((p + 1, p + 1))
+    cross[:p, :p] = wx @ sk.xt.T
+    cross[:p, :p] = (cross[:p, :p] + cross[:p, :p].T) / 2.0
+    cross[:p, p] = cross[p, :p] = wx @ zhat
+    cross[p, p] = wy @ zhat
+    top_raw = None
+    if d.q > 1:
+        top = d.codes[0]
+        top_raw = np.empty((sk.n_groups[0], d.q, len(columns)))
+        for i, zc in enumerate(d.z_cols):
+            for j, wc in enumerate(weighted):
+                top_raw[:, i, j] = np.bincount(top, weights=wc * columns[zc], minlength=sk.n_groups[0])
+    return _engine.Structure(
+        n=d.n,
+        p=p,
+        q=d.q,
+        z_cols=d.z_cols,
+        n_groups=sk.n_groups,
+        parent=sk.parent,
+        top_of=sk.top_of,
+        inner_n=inner_sums[:, 0].copy(),
+        inner_sums=inner_sums,
+        cross=cross,
+        top_raw=top_raw,
+    )
 
 
 # ---------------------------------------------------------------------- random effects
@@ -174,7 +266,9 @@ def _random_part(d: GlmmData, zmat: np.ndarray, top: np.ndarray, lower) -> np.nd
     if d.q == 1:
         out = top[d.codes[0], 0].copy()
     else:
-        out = np.einsum("nq,nq->n", zmat, top[d.codes[0]])
+        out = zmat[:, 0] * top[d.codes[0], 0]
+        for i in range(1, d.q):
+            out += zmat[:, i] * top[d.codes[0], i]
     for level, b in enumerate(lower, start=1):
         out += b[d.codes[level]]
     return out
@@ -276,6 +370,7 @@ class Solved:
     deviance: float
     structure: _engine.Structure
     iterations: int
+    #: the deviance's gradient in beta (with update_beta, or when asked for)
     gradient: np.ndarray | None
 
 
@@ -304,29 +399,31 @@ def _solve(
     start: State,
     *,
     update_beta: bool,
+    gradient: bool = False,
     tol: float = 1e-10,
     max_iter: int = 200,
 ) -> Solved:
     """:func:`solve`'s PIRLS. Each iteration is one pass over the pupils (weights, working
     response, per-group sums) and group-level work."""
-    zmat = d.z_matrix()
+    sk = d.skeleton
+    zmat = sk.zt.T
     beta, lower = start.beta, _project(phi, d, start)
     lam = _engine.unpack(_shape(d), phi)[0]
     top = start.top @ (lam @ np.linalg.pinv(lam)).T
-    eta = d.x @ beta + _random_part(d, zmat, top, lower)
+    at = _family(d, beta @ sk.xt + _random_part(d, zmat, top, lower))
     p = d.p
     for iteration in range(1, max_iter + 1):
-        if not np.all(np.isfinite(eta)):
+        eta = at.eta
+        if not (np.isfinite(at.loglik) and np.all(np.isfinite(eta))):
             raise _Failed(beta, FloatingPointError("the linear predictor is not finite"))
-        _, w, dlog, resid = _family(d, eta)
-        w = np.maximum(w, 1e-300)
-        st = _engine.build_structure(d.x, eta + resid / w, d.z_extra, list(d.codes), d.z_cols, w)
-        ev = _engine.evaluate(st, phi, keep=update_beta)
-        loglik = float(_loglik(d, eta).sum())
+        w = np.maximum(at.w, 1e-300)
+        st = _structure(d, sk, w, eta + at.resid / w)
+        ev = _engine.evaluate(st, phi, keep=update_beta or gradient)
+        loglik = at.loglik
         usq = _u_squared(phi, st, top, lower)
         here = -2.0 * loglik + usq + ev.logdet - 2.0 * d.constant
         if update_beta:
-            grad_ld = _logdet_gradient(d, st, ev, phi, zmat, w, dlog)
+            grad_ld = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
             q_xy = ev.q_xy
             try:
                 new_beta = np.linalg.solve(q_xy[:p, :p], q_xy[:p, p] - grad_ld / 2.0)
@@ -343,24 +440,25 @@ def _solve(
             *(float(np.max(np.abs(a - b))) for a, b in zip(new_lower, lower, strict=True)),
         )
         if step < tol:
-            return Solved(State(beta, top, lower), here, st, iteration, grad_ld)
+            if gradient and not update_beta:
+                grad_ld = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
+            score = sk.xt @ at.resid
+            return Solved(State(beta, top, lower), here, st, iteration, grad_ld - 2.0 * score)
         # Step halving on the penalised deviance (with the log-det gradient held fixed).
         current = -2.0 * loglik + usq + grad_ld @ beta
         for _ in range(30):
-            new_eta = d.x @ new_beta + _random_part(d, zmat, new_top, new_lower)
+            new_at = _family(d, new_beta @ sk.xt + _random_part(d, zmat, new_top, new_lower))
             value = (
-                -2.0 * float(_loglik(d, new_eta).sum())
-                + _u_squared(phi, st, new_top, new_lower)
-                + grad_ld @ new_beta
+                -2.0 * new_at.loglik + _u_squared(phi, st, new_top, new_lower) + grad_ld @ new_beta
             )
             if np.isfinite(value) and value <= current + 1e-10 * max(1.0, abs(current)):
                 break
             new_beta = (beta + new_beta) / 2.0
             new_top = (top + new_top) / 2.0
             new_lower = tuple((a + b) / 2.0 for a, b in zip(lower, new_lower, strict=True))
-        beta, top, lower, eta = new_beta, new_top, new_lower, new_eta
+        beta, top, lower, at = new_beta, new_top, new_lower, new_at
     _check_separation(d, beta)  # a fixed effect running off is why it did not converge
-    return Solved(State(beta, top, lower), here, st, max_iter, grad_ld)
+    return Solved(State(beta, top, lower), here, st, max_iter, None)
 
 
 def agq_deviance(d: GlmmData, phi: np.ndarray, solved: Solved, n_agq: int) -> float:
@@ -651,23 +749,25 @@ def fit(d: GlmmData, n_agq: int = 1) -> GlmmFit:
 
 
 def _covariance(d, phi, solved: Solved, bounds, n_agq):
-    """Fixed-effect covariance: 2 H^-1 of the deviance's Hessian over (theta, beta) (glmer's
-    default, ``use.hessian = TRUE``), from central differences; if that Hessian is not
-    positive definite, the inverse of the working model's X'M^-1X (glmer's fallback)."""
+    """Fixed-effect covariance: the beta block of 2 H^-1, H the deviance's Hessian over
+    (theta, beta) (glmer's default, ``use.hessian = TRUE``), by central differences: of the
+    exact beta-gradient (Laplace) or of the deviance (AGQ). If H is not positive definite, the
+    inverse of the working model's X'M^-1X (glmer's fallback)."""
     k = phi.size
-    beta = solved.state.beta
     state = solved.state
-    x = np.concatenate([phi, beta])
-
-    def value(v):
-        return deviance_at(d, v[:k], v[k:], state, n_agq)
-
+    x = np.concatenate([phi, state.beta])
     lower = np.array([b[0] if b[0] is not None else -np.inf for b in bounds] + [-np.inf] * d.p)
     idx = np.flatnonzero(x > lower + 1e-4)  # a variance at zero is held there
-    f0 = value(x)
-    # The deviance is a sum over pupils, exact to ~1e-13 relative: steps of 5e-4 keep that
-    # rounding below 1e-5 of the curvature, and the truncation error is of order 1e-7.
-    _, hess = _derivatives(value, x, idx, f0, rel=5e-4, floor=1.0)
+    if n_agq > 1:
+
+        def value(v):
+            return deviance_at(d, v[:k], v[k:], state, n_agq)
+
+        # The deviance is a sum over pupils, exact to ~1e-13 relative: steps of 5e-4 keep
+        # that rounding below 1e-5 of the curvature; the truncation error is of order 1e-7.
+        _, hess = _derivatives(value, x, idx, value(x), rel=5e-4, floor=1.0)
+    else:
+        hess = _laplace_hessian(d, x, k, idx, state, solved.deviance)
     try:
         np.linalg.cholesky(hess)
         full = 2.0 * np.linalg.inv(hess)
@@ -677,3 +777,43 @@ def _covariance(d, phi, solved: Solved, bounds, n_agq):
     except np.linalg.LinAlgError:
         ev = _engine.evaluate(solved.structure, phi)
         return np.linalg.inv(ev.q_xy[: d.p, : d.p]), False
+
+
+def _laplace_hessian(d, x, k, idx, state, f0):
+    """Hessian over ``x[idx]`` (theta, then beta): the beta rows from central differences of
+    the analytic beta-gradient, the theta-theta block from deviance values."""
+    h = 5e-4 * np.maximum(np.abs(x), 1.0)
+    m = idx.size
+    hess = np.empty((m, m))
+    values = {}
+
+    def at(v, gradient=False):
+        start = State(v[k:], state.top, state.lower)
+        return solve(d, v[:k], start, update_beta=False, gradient=gradient)
+
+    beta_rows = np.flatnonzero(idx >= k)
+    for a, i in enumerate(idx):
+        step = np.zeros_like(x)
+        step[i] = h[i]
+        plus, minus = at(x + step, True), at(x - step, True)
+        hess[beta_rows, a] = (plus.gradient - minus.gradient) / (2 * h[i])
+        values[a] = (plus.deviance, minus.deviance)
+    theta_rows = np.flatnonzero(idx < k)
+    for a in theta_rows:
+        up, down = values[a]
+        hess[a, a] = (up - 2 * f0 + down) / h[idx[a]] ** 2
+        for b in theta_rows[theta_rows < a]:
+            ia, ib = idx[a], idx[b]
+
+            def dev(sa, sb, ia=ia, ib=ib):
+                v = x.copy()
+                v[ia] += sa * h[ia]
+                v[ib] += sb * h[ib]
+                return at(v).deviance
+
+            hess[a, b] = hess[b, a] = (
+                dev(1, 1) - dev(1, -1) - dev(-1, 1) + dev(-1, -1)
+            ) / (4 * h[ia] * h[ib])
+    # The theta-beta block from the beta-gradient's theta differences, made symmetric.
+    hess[np.ix_(theta_rows, beta_rows)] = hess[np.ix_(beta_rows, theta_rows)].T
+    return (hess + hess.T) / 2.0
