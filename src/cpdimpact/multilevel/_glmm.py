@@ -159,12 +159,11 @@ def _family(d: GlmmData, eta: np.ndarray) -> _At:
     """One pass of elementwise work: exp once, then arithmetic (no expit/logaddexp, which are
     several times slower than exp)."""
     if d.family == "binomial":
-        with np.errstate(over="ignore", under="ignore"):
-            a = np.exp(-np.abs(eta))  # in (0, 1]: no overflow
-        inv = 1.0 / (1.0 + a)
-        mu = np.where(eta >= 0, inv, a * inv)
-        var = a * inv * inv  # mu (1 - mu), exact in the tails
-        terms = d.y * eta - (np.log1p(a) + np.maximum(eta, 0.0))
+        # e = exp(-eta), bounded where mu is 0 to double precision anyway (no overflow).
+        e = np.exp(-np.maximum(eta, -700.0))
+        mu = 1.0 / (1.0 + e)
+        var = e * mu * mu  # mu (1 - mu) without cancellation as mu -> 1
+        terms = (d.y - 1.0) * eta - np.log1p(e)  # y eta - log(1 + e^eta)
         resid = d.y - mu
         if d.trials is not None:
             var, resid, terms = var * d.trials, resid * d.trials, terms * d.trials
@@ -189,6 +188,7 @@ class _Skeleton:
     parent: tuple
     top_of: tuple
     xt: np.ndarray  # X transposed, rows contiguous
+    x_sd: np.ndarray  # SDs of the covariates (not the intercept), for the separation check
     zt: np.ndarray  # the outermost level's random-effect columns, transposed
 
 
@@ -206,6 +206,7 @@ def _skeleton(d: GlmmData) -> _Skeleton:
         tuple(parent),
         tuple(top_of),
         np.ascontiguousarray(d.x.T),
+        d.x[:, 1:].std(axis=0),
         np.ascontiguousarray(d.z_matrix().T),
     )
 
@@ -228,14 +229,17 @@ def _structure(d: GlmmData, sk: _Skeleton, w: np.ndarray, zhat: np.ndarray):
     cross[:p, :p] = wx @ sk.xt.T
     cross[:p, :p] = (cross[:p, :p] + cross[:p, :p].T) / 2.0
     cross[:p, p] = cross[p, :p] = wx @ zhat
-    cross[p, p] = wy @ zhat
+    # einsum, not BLAS: a threaded ddot can stall for a scheduler slice on a busy machine.
+    cross[p, p] = np.einsum("i,i->", wy, zhat)
     top_raw = None
     if d.q > 1:
         top = d.codes[0]
         top_raw = np.empty((sk.n_groups[0], d.q, len(columns)))
         for i, zc in enumerate(d.z_cols):
             for j, wc in enumerate(weighted):
-                top_raw[:, i, j] = np.bincount(top, weights=wc * columns[zc], minlength=sk.n_groups[0])
+                top_raw[:, i, j] = np.bincount(
+                    top, weights=wc * columns[zc], minlength=sk.n_groups[0]
+                )
     return _engine.Structure(
         n=d.n,
         p=p,
@@ -543,7 +547,7 @@ def _start_phi(d: GlmmData) -> np.ndarray:
 
 
 def _check_separation(d: GlmmData, beta: np.ndarray) -> None:
-    sd = d.x[:, 1:].std(axis=0)
+    sd = d.skeleton.x_sd
     scaled = np.abs(beta[1:]) * np.where(sd > 0, sd, 1.0)
     runaway = [j + 1 for j in np.flatnonzero(scaled > SEPARATION_BOUND)]
     if abs(beta[0]) > 2 * SEPARATION_BOUND:
@@ -572,15 +576,13 @@ class _Profile:
         return solved.deviance
 
 
-def _central_gradient(f, x, bounds, f0):
+def _forward_gradient(f, x, f0):
+    """Forward differences (one evaluation per parameter): enough for the quasi-Newton phase,
+    whose end point the Newton steps (central differences) then polish."""
     g = np.empty_like(x)
     for i in range(x.size):
-        h = 1e-5 * max(abs(x[i]), 0.1)
-        lo = bounds[i][0]
-        if lo is not None and x[i] - h < lo:
-            g[i] = (f(_moved(x, i, h)) - f0) / h
-        else:
-            g[i] = (f(_moved(x, i, h)) - f(_moved(x, i, -h))) / (2 * h)
+        h = 1e-6 * max(abs(x[i]), 0.1)  # forward: never below a lower bound
+        g[i] = (f(_moved(x, i, h)) - f0) / h
     return g
 
 
@@ -605,7 +607,7 @@ def _minimise(f, x0, bounds):
         f0 = value(x)
         if not np.isfinite(f0):
             return f0, np.zeros_like(x)
-        return f0, _central_gradient(value, x, bounds, f0)
+        return f0, _forward_gradient(value, x, f0)
 
     res = optimize.minimize(
         fun,
@@ -811,9 +813,9 @@ def _laplace_hessian(d, x, k, idx, state, f0):
                 v[ib] += sb * h[ib]
                 return at(v).deviance
 
-            hess[a, b] = hess[b, a] = (
-                dev(1, 1) - dev(1, -1) - dev(-1, 1) + dev(-1, -1)
-            ) / (4 * h[ia] * h[ib])
+            hess[a, b] = hess[b, a] = (dev(1, 1) - dev(1, -1) - dev(-1, 1) + dev(-1, -1)) / (
+                4 * h[ia] * h[ib]
+            )
     # The theta-beta block from the beta-gradient's theta differences, made symmetric.
     hess[np.ix_(theta_rows, beta_rows)] = hess[np.ix_(beta_rows, theta_rows)].T
     return (hess + hess.T) / 2.0
