@@ -664,7 +664,9 @@ def _newton(value, x, bounds, current, steps: int = 6):
         new = value(candidate)
         if not new <= current + 1e-10 * max(1.0, abs(current)):
             break
-        done = np.max(np.abs(candidate - x)) < 1e-7 * max(1.0, float(np.abs(x).max()))
+        # The Hessian is accurate to ~1e-4, so each step leaves ~1e-4 of the previous error:
+        # after a step below 1e-4 the next would move the parameters by ~1e-8 at most.
+        done = np.max(np.abs(candidate - x)) < 1e-4 * max(1.0, float(np.abs(x).max()))
         x, current = candidate, min(new, current)
         if done:
             break
