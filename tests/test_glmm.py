@@ -410,3 +410,35 @@ def test_bad_options(options, match):
     with pytest.raises(InvalidArgumentError, match="n_agq"):
         MultilevelModel(n_agq=3)
     assert issubclass(OutcomeFamilyError, CpdImpactError)
+
+
+def test_slope_on_a_term_that_is_not_a_fixed_effect():
+    """The slope column then sits after the outcome in the engine's columns (z_extra)."""
+    frame = simulate(n_school=12, slope_sd=0.4, seed=3)
+    x = np.column_stack([np.ones(len(frame)), frame["treat"]])
+    d = _glmm.make_data(
+        x,
+        frame["y"].to_numpy(float),
+        None,
+        frame[["prior"]].to_numpy(float),
+        (0, 3),
+        [frame["school"].to_numpy()],
+        "binomial",
+    )
+    phi, beta = np.array([0.6, 0.1, 0.3]), np.array([-0.2, 0.3])
+    assert _glmm.deviance_at(d, phi, beta) == pytest.approx(_dense_laplace(d, phi, beta), rel=1e-11)
+    fit = MultilevelModel(
+        outcome="y",
+        covariates=("treat",),
+        groups=("school",),
+        slopes={"school": ("prior",)},
+        family="binomial",
+    ).fit(frame)
+    assert list(fit.variance_components.index) == [
+        "school",
+        "school:prior",
+        "school:Intercept:prior",
+    ]
+    assert fit.deviance == pytest.approx(
+        _glmm.deviance_at(d, fit.theta.to_numpy(), fit.params.to_numpy()), rel=1e-12
+    )
