@@ -45,37 +45,55 @@ def _fit(case: str, n_agq: int):
     return _fitted[case, n_agq]
 
 
-PAIRS = [(case, fit) for case, spec in CASES.items() for fit in FITS if fit in spec["fits"]]
+# glmer fits of the same approximation that the reference's own checks found converged (its
+# Laplace fits of near_singular and poisson_three_level optimise glmer's Laplace objective,
+# which is up to 1e-6 off the exact Laplace approximation: README, "Where the checks
+# disagree"; those cases are compared with glmmTMB's exact Laplace optimum below).
+PAIRS = [
+    (case, fit)
+    for case, spec in CASES.items()
+    for fit in FITS
+    if fit in spec["fits"] and spec["fits"][fit]["converged"]
+]
+TMB = [case for case, spec in CASES.items() if "glmmTMB" in spec["fits"]]
+#: How far glmer's finite-difference standard errors are from the exact ones (glmmTMB), as
+#: measured in the reference's README ("Standard errors"): the tolerance against glmer's `se`.
+GLMER_SE = {
+    "star": 1e-4,
+    "poisson_three_level": 3e-3,
+    "poisson_two_level": 3e-3,
+    "proportions": 3e-3,
+}
+
+
+def _check_fit(fit, ref, se_rtol):
+    expected = pd.Series({_name(k): v for k, v in ref["fixef"].items()})
+    ours = fit.params[expected.index]
+    assert np.allclose(ours, expected, rtol=1e-6, atol=1e-9), ours - expected
+    assert fit.deviance == pytest.approx(ref["deviance"], rel=1e-6)
+    vc = pd.Series({_component(k, fit.model): v for k, v in ref["varcomp"].items()})
+    assert np.allclose(fit.variance_components[vc.index], vc, rtol=1e-4, atol=1e-8), (
+        fit.variance_components[vc.index] - vc
+    )
+    se = pd.Series({_name(k): v for k, v in ref["se"].items()})
+    assert np.allclose(fit.std_errors[se.index], se, rtol=se_rtol), fit.std_errors[se.index] - se
 
 
 @pytest.mark.parametrize(("case", "which"), PAIRS)
-def test_fixed_effects_and_deviance(case, which):
+def test_glmer(case, which):
+    """Fixed effects and deviance to 1e-6, variance components to 1e-4; standard errors to
+    the accuracy of glmer's finite-difference Hessian (README: 1e-5 for the binary cases)."""
     ref = CASES[case]["fits"][which]
     fit = _fit(case, FITS[which])
-    ours = fit.params
-    expected = pd.Series({_name(k): v for k, v in ref["fixef"].items()})
-    # 1e-6 relative, and 1e-6 absolute on the log-odds (log-rate) scale for coefficients
-    # near zero: the deviance is so flat at its optimum that 1e-9 of deviance moves a
-    # coefficient by ~1e-6 (the references are converged to about that, see their README).
-    assert np.allclose(ours[expected.index], expected, rtol=1e-6, atol=1e-6), (
-        ours[expected.index] - expected
-    )
-    assert fit.deviance == pytest.approx(ref["deviance"], rel=1e-6)
+    _check_fit(fit, ref, GLMER_SE.get(case, 1e-5))
     assert fit.singular == ref["singular"]
 
 
-@pytest.mark.parametrize(("case", "which"), PAIRS)
-def test_variance_components_and_standard_errors(case, which):
-    ref = CASES[case]["fits"][which]
-    fit = _fit(case, FITS[which])
-    expected = pd.Series({_component(k, fit.model): v for k, v in ref["varcomp"].items()})
-    ours = fit.variance_components[expected.index]
-    assert np.allclose(ours, expected, rtol=1e-4, atol=1e-8), ours - expected
-    # glmer's standard errors come from its own finite-difference Hessian (use.hessian, lme4's
-    # deriv12 with steps of 1e-4), accurate to ~1e-3; ours from the exact beta-gradient's
-    # differences, stable to 1e-7 across step sizes (tests/test_glmm.py).
-    se = pd.Series({_name(k): v for k, v in ref["se"].items()})
-    assert np.allclose(fit.std_errors[se.index], se, rtol=2e-3), fit.std_errors[se.index] - se
+@pytest.mark.parametrize("case", TMB)
+def test_glmmtmb(case):
+    """The exact Laplace optimum (glmmTMB, automatic differentiation): standard errors from
+    its exact Hessian, to 1e-6."""
+    _check_fit(_fit(case, 1), CASES[case]["fits"]["glmmTMB"], 1e-6)
 
 
 @pytest.mark.parametrize("case", [c for c, s in CASES.items() if "ranef" in s["fits"]["laplace"]])
@@ -101,12 +119,3 @@ def test_conditional_modes(case):
         if (expected.index.get_level_values(1) == "1").all():  # one term: the intercept
             expected.index = [expected.index.get_level_values(0), ["Intercept"] * len(expected)]
         assert np.allclose(ours[expected.index], expected, rtol=1e-4, atol=1e-6)
-
-
-@pytest.mark.parametrize("case", [c for c, s in CASES.items() if "glmmTMB" in s["fits"]])
-def test_glmmtmb(case):
-    ref = CASES[case]["fits"]["glmmTMB"]
-    fit = _fit(case, 1)
-    expected = pd.Series({_name(k): v for k, v in ref["fixef"].items()})
-    assert np.allclose(fit.params[expected.index], expected, rtol=1e-5, atol=1e-7)
-    assert fit.deviance == pytest.approx(ref["deviance"], rel=1e-6)
