@@ -48,6 +48,9 @@ __all__ = [
     "SchoolMeansError",
     # synthetic control: held-out pre-years (donors, issue 13)
     "TooFewPreYearsError",
+    # binomial and Poisson multilevel models (glmm, issue 17)
+    "OutcomeFamilyError",
+    "SeparationError",
     # pass/fail outcomes: 0/1 columns, proportions, linear-probability bounds (binary, issue 17)
     "NotBinaryError",
     "ProbabilityBoundsWarning",
@@ -260,8 +263,29 @@ class TooFewPreYearsError(DesignError):
     """
 
 
+# ------------------------------------ binomial and Poisson multilevel models (glmm, issue 17)
+class OutcomeFamilyError(InvalidValueError):
+    """An outcome's values do not fit the model's family.
+
+    Raised by :class:`~cpdimpact.multilevel.MultilevelModel` with ``family="binomial"`` for an
+    outcome that is not 0/1 (or, with ``trials``, not a proportion of whole successes out of
+    positive trials) and with ``family="poisson"`` for counts that are negative or not whole.
+    The message names the column, the first offending rows and the fix.
+    """
+
+
+class SeparationError(InvalidValueError):
+    """A covariate predicts a binary (or zero) outcome perfectly: its fixed effect is infinite.
+
+    Complete or quasi-complete separation (Albert & Anderson 1984, *Biometrika* 71(1)): e.g.
+    every treated pupil passes. The maximum-likelihood estimate does not exist, so the model
+    refuses rather than report a huge log-odds ratio with a huge standard error. A group in
+    which every pupil passes is *not* separation: its random effect absorbs it.
+    """
+
+
 # ------------- pass/fail outcomes: 0/1 columns, proportions, linear-probability bounds (issue 17)
-class NotBinaryError(InvalidValueError):
+class NotBinaryError(OutcomeFamilyError):
     """A column that must be a 0/1 (pass/fail) outcome, or a proportion with its denominator,
     holds other values.
 

@@ -6,7 +6,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -15,11 +15,13 @@ from scipy import optimize
 
 from .._guards import (
     reject_infinite,
+    require_binary,
+    require_proportions,
     require_unexplained,
     require_variation,
     require_within_variation,
 )
-from .._validate import check_alpha, check_bool, check_choice
+from .._validate import check_alpha, check_bool, check_choice, check_positive_int
 from .._weights import constant, nonzero_weight_rows
 from ..errors import (
     DataError,
@@ -27,6 +29,8 @@ from ..errors import (
     InvalidArgumentError,
     InvalidValueError,
     MissingColumnError,
+    OutcomeFamilyError,
+    SeparationError,
     SmallSampleWarning,
     format_rows,
     format_value,
@@ -38,13 +42,14 @@ from ..estimator import (
     deprecated_options,
     from_df_method,
 )
-from . import _engine
+from . import _engine, _glmm
 from ._inference import between_within_df, satterthwaite_df
 from ._result import MultilevelResult
 
 __all__ = ["MultilevelModel", "NestingError", "check_group_order"]
 
 INTERCEPT = "Intercept"
+FAMILIES = ("gaussian", "binomial", "poisson")
 
 
 class NestingError(DataError):
@@ -78,7 +83,8 @@ class MultilevelModel:
         ``{outermost group: (terms...)}``: random slopes (correlated with the intercept) at
         the outermost level, e.g. ``{"school": ("treat",)}`` for a multisite trial.
     method
-        ``"reml"`` or ``"ml"``.
+        ``"reml"`` or ``"ml"``; unset, REML for the linear model and ML for binomial and
+        Poisson models (for which REML is not defined: ``"reml"`` is then an error).
     inference
         :class:`~cpdimpact.estimator.ModelBased` with the degrees of freedom for tests and
         intervals of fixed effects: ``ModelBased("satterthwaite")`` (default, as lmerTest),
@@ -100,6 +106,20 @@ class MultilevelModel:
         in the notes. See Notes.
     alpha
         1 minus the confidence level used by ``to_frame``.
+    family
+        ``"gaussian"`` (the linear mixed model), ``"binomial"`` (logit link: a 0/1 outcome such
+        as reaching the expected standard, or a proportion with ``trials``) or ``"poisson"``
+        (log link: counts such as days absent). Binomial and Poisson models are fitted by
+        maximum likelihood as lme4's ``glmer``; their intervals are Wald z (``inference`` is
+        then ``ModelBased("normal")`` whatever its ``df``, except that ``"between_within"``
+        is refused). See ``docs/multilevel_binary.md``.
+    n_agq
+        Binomial and Poisson models: 1 for the Laplace approximation (default), or the number
+        of adaptive Gauss-Hermite quadrature nodes (2 to 25), allowed with a single grouping
+        level and no random slopes, as ``glmer(nAGQ = n_agq)``.
+    trials
+        Binomial models of aggregate data: the column of denominators (pupils per row), the
+        outcome then being the proportion of successes, as ``glmer``'s ``weights``.
 
     Notes
     -----
@@ -139,12 +159,15 @@ class MultilevelModel:
     covariates: Sequence[str] = ()
     groups: Sequence[str] = ("school",)
     slopes: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    method: Literal["reml", "ml"] = "reml"
+    method: Literal["reml", "ml"] | None = None
     inference: ModelBased = field(default=ModelBased())
     missing: Literal["drop", "raise"] = "drop"
     check_nesting: bool = True
     weights: str | None = None
     alpha: float = 0.05
+    family: Literal["gaussian", "binomial", "poisson"] = "gaussian"
+    n_agq: int = 1
+    trials: str | None = None
 
     def __post_init__(self):
         covariates = (self.covariates,) if isinstance(self.covariates, str) else self.covariates
@@ -165,7 +188,8 @@ class MultilevelModel:
                     f"random slopes are supported at the outermost level only "
                     f"({self.groups[0]!r}), not {group!r}"
                 )
-        check_choice(self.method, "method", ("reml", "ml"))
+        check_choice(self.family, "family", FAMILIES)
+        _check_family_options(self)
         check_inference(type(self), self.inference)
         check_choice(self.missing, "missing", ("drop", "raise"))
         if INTERCEPT in self.covariates:
@@ -183,6 +207,8 @@ class MultilevelModel:
 
     def describe(self) -> str:
         """The model and its inference in plain words, for a report."""
+        if self.family != "gaussian":
+            return _describe_glmm(self)
         fitted = {"reml": "restricted maximum likelihood", "ml": "maximum likelihood"}
         slopes = "".join(
             f", with random slopes on {', '.join(terms)} by {group}"
@@ -247,6 +273,8 @@ class MultilevelModel:
     # ------------------------------------------------------------------ fit
     def fit(self, data: pd.DataFrame) -> MultilevelResult:
         """Fit the model to ``data`` (one row per pupil); ``data`` is never modified."""
+        if self.family != "gaussian":
+            return _fit_glmm(self, data)
         prepared = _prepare(self, data)
         st = prepared.structure
         reml = self.method == "reml"
@@ -751,3 +779,229 @@ def _random_effects(model, prepared, md, sigma2) -> dict[str, pd.DataFrame]:
             cond_sd=np.sqrt(np.maximum(sigma2 * md.lower_var[depth - 1], 0.0)),
         )
     return out
+
+
+# ---------------------------------------------------------------------- binomial and Poisson
+_LINKS = {"binomial": "Logistic", "poisson": "Poisson (log-linear)"}
+
+
+def _check_family_options(model: MultilevelModel) -> None:
+    """Resolve ``method`` (REML for the linear model, ML otherwise) and check the options
+    that only some families take."""
+    glmm = model.family != "gaussian"
+    if model.method is None:
+        object.__setattr__(model, "method", "ml" if glmm else "reml")
+    check_choice(model.method, "method", ("reml", "ml"))
+    if glmm and model.method == "reml":
+        raise InvalidArgumentError(
+            f"method='reml' is not defined for family={model.family!r}: a binomial or Poisson "
+            "mixed model is fitted by maximum likelihood (as glmer). Use method='ml' or leave "
+            "method unset."
+        )
+    n_agq = check_positive_int(model.n_agq, "n_agq")
+    if n_agq > 1:
+        if not glmm:
+            raise InvalidArgumentError(
+                "n_agq (adaptive Gauss-Hermite nodes) applies to family='binomial' or "
+                "'poisson'; the linear model's likelihood is exact. Remove n_agq."
+            )
+        if len(model.groups) > 1 or model.slopes:
+            raise InvalidArgumentError(
+                f"n_agq={n_agq} needs a single grouping level with a random intercept only "
+                f"(as glmer's nAGQ > 1), not groups {model.groups}"
+                + (f" with slopes {dict(model.slopes)}" if model.slopes else "")
+                + ". Use n_agq=1 (the Laplace approximation)."
+            )
+        if n_agq > 25:
+            raise InvalidArgumentError(
+                f"n_agq={n_agq}: at most 25 quadrature nodes (as glmer); more do not change "
+                "the estimates. Use n_agq=25 or fewer."
+            )
+    if model.trials is not None and model.family != "binomial":
+        raise InvalidArgumentError(
+            f"trials={model.trials!r} gives binomial denominators; it needs family='binomial'"
+        )
+    if glmm and model.weights is not None:
+        raise InvalidArgumentError(
+            f"weights={model.weights!r}: prior weights are not supported with "
+            f"family={model.family!r}. For aggregate binomial data (a proportion of pupils "
+            "passing) give the outcome as the proportion and the denominators as trials=."
+        )
+    if glmm and model.inference.df in ("between_within", "profile"):
+        raise InvalidArgumentError(
+            f"inference=ModelBased({model.inference.df!r}) is for the linear model; a "
+            f"{model.family} mixed model has Wald z intervals (ModelBased('normal'), or leave "
+            "inference unset)"
+        )
+
+
+def _describe_glmm(model: MultilevelModel) -> str:
+    slopes = "".join(
+        f", with random slopes on {', '.join(terms)} by {group}"
+        for group, terms in model.slopes.items()
+    )
+    approx = (
+        "Laplace approximation"
+        if model.n_agq == 1
+        else f"adaptive Gauss-Hermite quadrature, {model.n_agq} nodes"
+    )
+    return (
+        f"{_LINKS[model.family]} mixed model with random intercepts for "
+        f"{' within '.join(reversed(model.groups))}{slopes}"
+        f"{adjustment_in_words(model.covariates)}, fitted by maximum likelihood ({approx}); "
+        "Wald z intervals from the likelihood's curvature"
+    )
+
+
+def _check_outcome_values(model, frame: pd.DataFrame, y: np.ndarray) -> None:
+    """0/1 outcomes, or proportions of whole successes out of positive trials (the shared
+    pass/fail guards), and counts for Poisson."""
+    if model.family == "binomial":
+        if model.trials is None:
+            require_binary(frame, model.outcome)
+        else:
+            require_proportions(frame, model.outcome, model.trials)
+        return
+    bad = (y < 0) | (y != np.round(y))
+    if bad.any():
+        shown = ", ".join(format_value(float(v)) for v in y[bad][:5])
+        raise OutcomeFamilyError(
+            f"column {model.outcome!r} (the outcome) must be counts (whole numbers 0, 1, 2, "
+            f"...) for family='poisson': {format_rows(frame.index[bad])} hold {shown}. Check "
+            "the column, or fit a continuous outcome with family='gaussian'."
+        )
+
+
+def _check_separation(model, frame, x, y) -> None:
+    """A 0/1 covariate with the outcome all 0 (or all 1) at one of its values: the MLE of its
+    fixed effect is infinite whatever the random effects (quasi-complete separation)."""
+    for j, name in enumerate(model.covariates, start=1):
+        column = x[:, j]
+        if not np.isin(column, (0.0, 1.0)).all():
+            continue
+        for value in (0.0, 1.0):
+            at = column == value
+            values = y[at]
+            stuck = [] if values.size == 0 else [v for v in (0.0, 1.0) if (values == v).all()]
+            if model.family == "poisson":
+                stuck = [v for v in stuck if v == 0.0]
+            if stuck:
+                word = {0.0: "0", 1.0: "1"}[stuck[0]]
+                raise SeparationError(
+                    f"covariate {name!r} separates the outcome {model.outcome!r}: all "
+                    f"{format_value(int(at.sum()))} rows with {name} = {format_value(value)} "
+                    f"have {model.outcome} = {word} (quasi-complete separation), so the "
+                    f"estimate of its effect is infinite. Remove {name!r} from covariates, "
+                    "merge it with another category, or report the raw proportions instead."
+                )
+
+
+def _prepare_glmm(model: MultilevelModel, data: pd.DataFrame):
+    slope_terms = tuple(model.slopes.get(model.groups[0], ()))
+    used = [model.outcome, *model.covariates, *model.groups]
+    used += [t for t in slope_terms if t not in used]
+    if model.trials is not None and model.trials not in used:
+        used.append(model.trials)
+    numeric = [
+        model.outcome,
+        *model.covariates,
+        *[t for t in slope_terms if t not in model.covariates],
+    ] + ([model.trials] if model.trials is not None else [])
+    used = list(dict.fromkeys(used))
+    require_model_columns(data, used, numeric)
+    frame = data[used]
+    for column in numeric:
+        role = {model.outcome: "outcome", model.trials: "trials"}.get(column, "covariate")
+        reject_infinite(
+            frame[column].to_numpy(dtype=float, na_value=np.nan), frame.index, column, role
+        )
+    incomplete = frame.isna().any(axis=1).to_numpy()
+    notes: list[str] = []
+    if incomplete.any():
+        if model.missing == "raise":
+            columns = [c for c in used if frame[c].isna().any()]
+            raise InvalidValueError(
+                f"{int(incomplete.sum())} rows have missing values in {columns} "
+                f"({format_rows(data.index[incomplete])}); drop them first or use missing='drop'"
+            )
+        notes.append(f"{int(incomplete.sum())} rows with missing values were dropped")
+        frame = frame.loc[~incomplete]
+    if len(frame) == 0:
+        raise InvalidValueError("no complete rows to fit")
+    y = frame[model.outcome].to_numpy(dtype=float)
+    trials = None if model.trials is None else frame[model.trials].to_numpy(dtype=float)
+    _check_outcome_values(model, frame, y)
+    require_variation(
+        y, model.outcome, where="in the complete rows" if len(frame) < len(data) else ""
+    )
+    x = np.column_stack(
+        [np.ones(len(frame))] + [frame[c].to_numpy(dtype=float) for c in model.covariates]
+    )
+    extra_terms = [t for t in slope_terms if t not in model.covariates]
+    z_extra = (
+        np.column_stack([frame[t].to_numpy(dtype=float) for t in extra_terms])
+        if extra_terms
+        else np.empty((len(frame), 0))
+    )
+    position = {name: i for i, name in enumerate([INTERCEPT, *model.covariates])}
+    p = x.shape[1]
+    z_cols = (0,) + tuple(
+        position[t] if t in position else p + 1 + extra_terms.index(t) for t in slope_terms
+    )
+    if model.check_nesting:
+        check_group_order(frame, model.groups)
+    codes, labels = _group_codes(frame, model.groups)
+    _check_groups(model, codes, labels)
+    _check_rank(x.T @ x, [INTERCEPT, *model.covariates])
+    _check_separation(model, frame, x, y)
+    data_ = _glmm.make_data(x, y, trials, z_extra, z_cols, codes, model.family)
+    return data_, labels, int(incomplete.sum()), notes
+
+
+def _fit_glmm(model: MultilevelModel, data: pd.DataFrame) -> MultilevelResult:
+    """Maximum likelihood for a binomial or Poisson mixed model (see :mod:`._glmm`)."""
+    d, labels, n_dropped, notes = _prepare_glmm(model, data)
+    try:
+        fitted = _glmm.fit(d, model.n_agq)
+    except _glmm.Separation as exc:
+        names = [([INTERCEPT, *model.covariates])[j] for j in exc.columns]
+        raise SeparationError(
+            f"the fixed effects {names} run off to infinity (complete or quasi-complete "
+            f"separation: they predict {model.outcome!r} perfectly for some pupils), so their "
+            "estimates do not exist. Remove or merge the covariates that separate the outcome, "
+            "or report raw proportions instead."
+        ) from None
+    except (np.linalg.LinAlgError, FloatingPointError) as exc:
+        raise EstimationError(f"the likelihood could not be maximised: {exc}") from None
+    names = [INTERCEPT, *model.covariates]
+    lam, thetas = _engine.unpack(fitted.structure, fitted.phi)
+    vc = _variance_components(model, lam, thetas, 1.0).drop("Residual")
+    singular = _is_singular(lam, thetas)
+    cov = fitted.cov
+    if not fitted.hessian_used:
+        notes.append(
+            "the deviance's Hessian over (theta, beta) is not positive definite: standard "
+            "errors from the working model's X'WX instead (as glmer's fallback)"
+        )
+    prepared = SimpleNamespace(labels=labels)  # what _random_effects reads
+    return MultilevelResult(
+        model=model,
+        params=pd.Series(fitted.beta, index=names, name="estimate"),
+        std_errors=pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error"),
+        cov_params=pd.DataFrame(cov, index=names, columns=names),
+        df=pd.Series(np.full(d.p, np.inf), index=names, name="df"),
+        variance_components=vc,
+        loglik=-fitted.deviance / 2,
+        theta=pd.Series(fitted.phi, index=_theta_names(model), name="theta"),
+        sigma=1.0,
+        random_effects=_random_effects(model, prepared, fitted.modes, 1.0),
+        n_groups=pd.Series(fitted.structure.n_groups, index=list(model.groups), name="groups"),
+        n_obs=d.n,
+        n_dropped=n_dropped,
+        converged=fitted.converged,
+        singular=singular,
+        optimizer_message=fitted.message,
+        notes=tuple(notes)
+        + (("singular fit: a variance component is estimated at zero",) if singular else ()),
+        mean_linear_predictor=float((d.x @ fitted.beta).mean()),
+    )

@@ -1,0 +1,841 @@
+r"""Generalised linear mixed models (binomial, Poisson) from per-group sufficient statistics.
+
+Model, with the linear engine's random-effect structure (:mod:`._engine`): nested random
+intercepts at any number of levels and correlated random slopes at the outermost level,
+
+.. math::
+    \eta = X\beta + Zb,\quad b = \Lambda_\theta u,\quad u \sim N(0, I),\qquad
+    y_i \mid u \sim \text{Binomial}(m_i, \operatorname{logit}^{-1}\eta_i)/m_i
+    \ \text{or}\ \text{Poisson}(e^{\eta_i}).
+
+**Laplace approximation** (lme4's ``glmer``, ``nAGQ = 1``; Bates, Mächler, Bolker & Walker 2015,
+*J. Stat. Softw.* 67(1), section 3.6): with :math:`\tilde u` the conditional mode of
+:math:`u` and :math:`L` the Cholesky factor of :math:`H = \Lambda^\top Z^\top W Z\Lambda + I`
+at the mode (:math:`W` the working weights :math:`m_i\mu_i(1-\mu_i)` or :math:`\mu_i`),
+
+.. math::
+    d(\theta, \beta) = -2\log p(y \mid \tilde u) + \|\tilde u\|^2 + \log|L|^2,
+
+and :math:`-d/2` is the log-likelihood reported. :math:`\log|L|^2 = \log|H|` is exactly the
+linear engine's :math:`\log|M|` for a Gaussian model with prior weights :math:`W` and
+:math:`\sigma = 1`, and a penalised IRLS (PIRLS) step for :math:`u` is exactly that model's BLUP
+of the working response :math:`z = \eta + (y-\mu)/\mu'(\eta)`: so each step is one pass over
+the pupils to form weighted per-group sums, then the linear engine's recursion over groups.
+
+**Fixed effects for given** :math:`\theta`. Stationarity of :math:`d` in :math:`\beta` reads
+:math:`2X^\top(m\circ(y-\mu)) = \partial_\beta\log|H|`, the total derivative through
+:math:`\tilde u(\beta)` (envelope theorem for the first two terms):
+
+.. math::
+    \partial_\beta \log|H| = X^\top\bigl(a - W\circ Z\Lambda H^{-1}\Lambda^\top Z^\top a\bigr),
+    \qquad a_i = \frac{W_i'}{W_i}\, W_i\, z_i^\top\Lambda H^{-1}\Lambda^\top z_i,
+
+with :math:`W'/W = 1-2\mu` (logit) or 1 (log). The leverages :math:`z_i^\top\Lambda H^{-1}
+\Lambda^\top z_i` are the conditional variances of each pupil's random part, computed on the
+group tree: with :math:`C_g = \Lambda K_g^{-1}\Lambda^\top` the top group's conditional
+covariance, going down :math:`V_h = \kappa_h + f_h^2 V_{\mathrm{parent}}` and
+:math:`G_h = f_h G_{\mathrm{parent}} + \kappa_h R_h(z)` (:math:`V = G = 0` above level 1),
+a pupil in innermost group :math:`h` has :math:`(z_i - G_h)^\top C_g (z_i - G_h) + V_h`.
+The joint working-model step (GLS for :math:`\beta`, BLUP for :math:`u`) with the right-hand
+side shifted by :math:`-\tfrac12\partial_\beta\log|H|` then converges to the exact stationary
+point of :math:`d` in :math:`(\beta, u)`; the variance parameters (few) are optimised outside.
+
+**Adaptive Gauss-Hermite quadrature** (``n_agq > 1``; one grouping level, random intercept,
+as ``glmer``; Liu & Pierce 1994, *Biometrika* 81(3); Pinheiro & Bates 1995, *JCGS* 4(1)): per
+group, with :math:`\hat\sigma_g = H_{gg}^{-1/2}` and the Gauss-Hermite rule
+:math:`(t_k, w_k)` for :math:`e^{-t^2}`,
+
+.. math::
+    d_g = -2\log\Bigl(\frac{\hat\sigma_g}{\sqrt\pi}\sum_k w_k\,
+    e^{t_k^2 - f_g(\tilde u_g + \sqrt2\hat\sigma_g t_k)/2}\Bigr),\quad
+    f_g(u) = -2\log p(y_g\mid u) + u^2,
+
+which is the Laplace deviance for one node. Its optimum over :math:`(\theta,\beta)` is found
+jointly, from the Laplace fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import numpy as np
+from scipy import optimize, special
+
+from . import _engine
+
+__all__ = ["GlmmData", "GlmmFit", "fit", "deviance_at"]
+
+FAMILIES = ("binomial", "poisson")
+#: A fixed effect beyond this many units of the linear predictor per SD of its covariate is
+#: taken as running off to infinity (separation): an odds ratio of e^15 per SD.
+SEPARATION_BOUND = 15.0
+
+
+@dataclass(frozen=True, eq=False)
+class GlmmData:
+    """One data set and grouping, checked: what a fit needs.
+
+    ``z_cols`` index the outermost level's random-effect columns in ``[X, y, z_extra]`` as in
+    the linear engine (0 = the intercept).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    trials: np.ndarray | None
+    z_extra: np.ndarray
+    z_cols: tuple[int, ...]
+    codes: tuple[np.ndarray, ...]
+    family: str
+    #: log-likelihood terms that do not depend on the parameters (log binomial coefficients,
+    #: -log y! for counts), so that the deviance is glmer's -2 log-likelihood.
+    constant: float
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def q(self) -> int:
+        return len(self.z_cols)
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.codes)
+
+    @cached_property
+    def skeleton(self) -> _Skeleton:
+        """The grouping's tree and transposed design, computed once."""
+        return _skeleton(self)
+
+    def z_matrix(self) -> np.ndarray:
+        """The outermost level's random-effect columns per pupil (n x q)."""
+        cols = []
+        for c in self.z_cols:
+            cols.append(self.x[:, c] if c < self.p else self.z_extra[:, c - self.p - 1])
+        return np.column_stack(cols)
+
+
+def make_data(x, y, trials, z_extra, z_cols, codes, family) -> GlmmData:
+    """Bundle checked arrays, computing the log-likelihood constant."""
+    if family == "binomial":
+        m = np.ones_like(y) if trials is None else trials
+        k = np.round(y * m)
+        constant = float(
+            (special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)).sum()
+        )
+    else:
+        constant = float(-special.gammaln(y + 1).sum())
+    return GlmmData(
+        x=x,
+        y=y,
+        trials=trials,
+        z_extra=z_extra,
+        z_cols=tuple(z_cols),
+        codes=tuple(codes),
+        family=family,
+        constant=constant,
+    )
+
+
+# ---------------------------------------------------------------------- family
+@dataclass(frozen=True, eq=False)
+class _At:
+    """The family at one linear predictor: working weights, W'/W, score residuals m(y - mu)
+    and the log-likelihood (without the constant)."""
+
+    eta: np.ndarray
+    w: np.ndarray
+    dlog: np.ndarray | None
+    resid: np.ndarray
+    loglik: float
+
+
+def _family(d: GlmmData, eta: np.ndarray) -> _At:
+    """One pass of elementwise work: exp once, then arithmetic (no expit/logaddexp, which are
+    several times slower than exp)."""
+    if d.family == "binomial":
+        # e = exp(-eta), bounded where mu is 0 to double precision anyway (no overflow).
+        e = np.exp(-np.maximum(eta, -700.0))
+        mu = 1.0 / (1.0 + e)
+        var = e * mu * mu  # mu (1 - mu) without cancellation as mu -> 1
+        terms = (d.y - 1.0) * eta - np.log1p(e)  # y eta - log(1 + e^eta)
+        resid = d.y - mu
+        if d.trials is not None:
+            var, resid, terms = var * d.trials, resid * d.trials, terms * d.trials
+        return _At(eta, var, 1.0 - 2.0 * mu, resid, float(terms.sum()))
+    mu = np.exp(eta)
+    return _At(eta, mu, None, d.y - mu, float((d.y * eta - mu).sum()))
+
+
+def _loglik(d: GlmmData, eta: np.ndarray) -> np.ndarray:
+    """Per-pupil log-likelihood without the constant."""
+    if d.family == "binomial":
+        terms = d.y * eta - np.logaddexp(0.0, eta)
+        return terms if d.trials is None else terms * d.trials
+    return d.y * eta - np.exp(eta)
+
+
+@dataclass(frozen=True, eq=False)
+class _Skeleton:
+    """The grouping's tree, computed once per data set."""
+
+    n_groups: tuple[int, ...]
+    parent: tuple
+    top_of: tuple
+    xt: np.ndarray  # X transposed, rows contiguous
+    x_sd: np.ndarray  # SDs of the covariates (not the intercept), for the separation check
+    zt: np.ndarray  # the outermost level's random-effect columns, transposed
+
+
+def _skeleton(d: GlmmData) -> _Skeleton:
+    n_groups = tuple(int(c.max()) + 1 for c in d.codes)
+    parent: list = [None]
+    top_of: list = [np.arange(n_groups[0])]
+    for level in range(1, d.n_levels):
+        up = np.empty(n_groups[level], dtype=np.int64)
+        up[d.codes[level]] = d.codes[level - 1]
+        parent.append(up)
+        top_of.append(top_of[level - 1][up])
+    return _Skeleton(
+        n_groups,
+        tuple(parent),
+        tuple(top_of),
+        np.ascontiguousarray(d.x.T),
+        d.x[:, 1:].std(axis=0),
+        np.ascontiguousarray(d.z_matrix().T),
+    )
+
+
+def _structure(d: GlmmData, sk: _Skeleton, w: np.ndarray, zhat: np.ndarray):
+    """The linear engine's sufficient statistics of the working model (weights ``w``,
+    response ``zhat``): as ``_engine.build_structure``, with X held transposed so that every
+    column product and per-group sum runs over contiguous memory."""
+    p = d.p
+    inner = d.codes[-1]
+    g = sk.n_groups[-1]
+    columns = [*sk.xt, zhat, *(d.z_extra.T if d.z_extra.shape[1] else ())]
+    wx = sk.xt * w
+    wy = w * zhat
+    weighted = [*wx, wy, *(w * c for c in columns[p + 1 :])]
+    inner_sums = np.empty((g, len(columns)))
+    for j, wc in enumerate(weighted):
+        inner_sums[:, j] = np.bincount(inner, weights=wc, minlength=g)
+    cross = np.empty((p + 1, p + 1))
+    cross[:p, :p] = wx @ sk.xt.T
+    cross[:p, :p] = (cross[:p, :p] + cross[:p, :p].T) / 2.0
+    cross[:p, p] = cross[p, :p] = wx @ zhat
+    # einsum, not BLAS: a threaded ddot can stall for a scheduler slice on a busy machine.
+    cross[p, p] = np.einsum("i,i->", wy, zhat)
+    top_raw = None
+    if d.q > 1:
+        top = d.codes[0]
+        top_raw = np.empty((sk.n_groups[0], d.q, len(columns)))
+        for i, zc in enumerate(d.z_cols):
+            for j, wc in enumerate(weighted):
+                top_raw[:, i, j] = np.bincount(
+                    top, weights=wc * columns[zc], minlength=sk.n_groups[0]
+                )
+    return _engine.Structure(
+        n=d.n,
+        p=p,
+        q=d.q,
+        z_cols=d.z_cols,
+        n_groups=sk.n_groups,
+        parent=sk.parent,
+        top_of=sk.top_of,
+        inner_n=inner_sums[:, 0].copy(),
+        inner_sums=inner_sums,
+        cross=cross,
+        top_raw=top_raw,
+    )
+
+
+# ---------------------------------------------------------------------- random effects
+@dataclass(frozen=True, eq=False)
+class State:
+    """Fixed effects and random effects b = Lambda u (outermost (G0, q), then per level)."""
+
+    beta: np.ndarray
+    top: np.ndarray
+    lower: tuple[np.ndarray, ...]
+
+
+def _random_part(d: GlmmData, zmat: np.ndarray, top: np.ndarray, lower) -> np.ndarray:
+    """Z b per pupil: one gather per level."""
+    if d.q == 1:
+        out = top[d.codes[0], 0].copy()
+    else:
+        out = zmat[:, 0] * top[d.codes[0], 0]
+        for i in range(1, d.q):
+            out += zmat[:, i] * top[d.codes[0], i]
+    for level, b in enumerate(lower, start=1):
+        out += b[d.codes[level]]
+    return out
+
+
+def _u_squared(phi: np.ndarray, st: _engine.Structure, top, lower) -> float:
+    """||u||^2 with b = Lambda u (u is the minimum-norm solution, as the mode is, when Lambda
+    is singular)."""
+    lam, thetas = _engine.unpack(st, phi)
+    if st.q == 1:
+        total = float((top[:, 0] ** 2).sum() / lam[0, 0] ** 2) if lam[0, 0] > 0 else 0.0
+    else:
+        u = top @ np.linalg.pinv(lam).T
+        total = float((u**2).sum())
+    for theta, b in zip(thetas, lower, strict=True):
+        if theta > 0:
+            total += float((b**2).sum()) / theta**2
+    return total
+
+
+def _shape(d: GlmmData):
+    """A stand-in with the attributes ``_engine.unpack`` reads."""
+
+    class Shape:
+        q = d.q
+        n_levels = d.n_levels
+
+    return Shape
+
+
+def _project(phi: np.ndarray, d: GlmmData, start: State):
+    """A warm start's random effects made possible under ``phi``: b = Lambda u must lie in
+    Lambda's range (a level with variance zero has b = 0), or its penalty would be missed."""
+    k = d.q * (d.q + 1) // 2
+    thetas = phi[k:]
+    lower = tuple(
+        b if t > 0 else np.zeros_like(b) for t, b in zip(thetas, start.lower, strict=True)
+    )
+    return lower
+
+
+def _leverage_terms(d: GlmmData, st: _engine.Structure, ev: _engine.Evaluation, zmat):
+    r"""Per pupil :math:`z_i^\top\Lambda H^{-1}\Lambda^\top z_i` (see the module docstring)."""
+    q = st.q
+    zc = list(st.z_cols)
+    if q == 1:
+        core = (ev.lam[0, 0] ** 2 / ev.k_top[:, 0, 0])[:, None, None]
+    else:
+        core = np.einsum("ai,gij,bj->gab", ev.lam, np.linalg.inv(ev.k_top), ev.lam)
+    g_prev = v_prev = None
+    for level, (_, r_sum, kappa, f) in zip(range(1, st.n_levels), reversed(ev.levels), strict=True):
+        r_z = r_sum[:, zc]
+        if g_prev is None:
+            g_now, v_now = kappa[:, None] * r_z, kappa.copy()
+        else:
+            up = st.parent[level]
+            g_now = f[:, None] * g_prev[up] + kappa[:, None] * r_z
+            v_now = kappa + f**2 * v_prev[up]
+        g_prev, v_prev = g_now, v_now
+    if q == 1:
+        if g_prev is None:
+            per_top = core[:, 0, 0]
+            return per_top[d.codes[0]]
+        inner_top = st.top_of[-1]
+        per_inner = (1.0 - g_prev[:, 0]) ** 2 * core[inner_top, 0, 0] + v_prev
+        return per_inner[d.codes[-1]]
+    top_c = core[d.codes[0]]
+    if g_prev is None:
+        return np.einsum("ni,nij,nj->n", zmat, top_c, zmat)
+    dev = zmat - g_prev[d.codes[-1]]
+    return np.einsum("ni,nij,nj->n", dev, top_c, dev) + v_prev[d.codes[-1]]
+
+
+def _logdet_gradient(d, st, ev, phi, zmat, w, dlog):
+    r"""Total derivative of :math:`\log|H|` in :math:`\beta` (module docstring)."""
+    lev = _leverage_terms(d, st, ev, zmat)
+    a = w * lev if dlog is None else dlog * w * lev
+    p = st.p
+    inner_sums = st.inner_sums.copy()
+    inner_sums[:, p] = np.bincount(d.codes[-1], weights=a, minlength=st.n_groups[-1])
+    top_raw = st.top_raw
+    if top_raw is not None:
+        top_raw = top_raw.copy()
+        for i in range(st.q):
+            top_raw[:, i, p] = np.bincount(
+                d.codes[0], weights=a * zmat[:, i], minlength=st.n_groups[0]
+            )
+    md = _engine.modes(replace(st, inner_sums=inner_sums, top_raw=top_raw), phi, np.zeros(p))
+    smoothed = _random_part(d, zmat, md.top, md.lower)
+    return d.x.T @ (a - w * smoothed)
+
+
+# ---------------------------------------------------------------------- conditional modes
+@dataclass(frozen=True, eq=False)
+class Solved:
+    """The state at the conditional mode and what was computed there."""
+
+    state: State
+    deviance: float
+    structure: _engine.Structure
+    iterations: int
+    #: the deviance's gradient in beta (with update_beta, or when asked for)
+    gradient: np.ndarray | None
+
+
+def solve(d: GlmmData, phi: np.ndarray, start: State, **options) -> Solved:
+    """Conditional modes by PIRLS at ``phi`` (and the optimal beta when ``update_beta``).
+
+    Returns the Laplace deviance at the converged point. A failure with fixed effects running
+    off to infinity is reported as :class:`Separation`.
+    """
+    try:
+        return _solve(d, phi, start, **options)
+    except _Failed as failed:
+        _check_separation(d, failed.beta)
+        raise failed.error from None
+
+
+class _Failed(Exception):
+    def __init__(self, beta, error):
+        super().__init__(str(error))
+        self.beta, self.error = beta, error
+
+
+def _solve(
+    d: GlmmData,
+    phi: np.ndarray,
+    start: State,
+    *,
+    update_beta: bool,
+    gradient: bool = False,
+    tol: float = 1e-10,
+    max_iter: int = 200,
+) -> Solved:
+    """:func:`solve`'s PIRLS. Each iteration is one pass over the pupils (weights, working
+    response, per-group sums) and group-level work."""
+    sk = d.skeleton
+    zmat = sk.zt.T
+    beta, lower = start.beta, _project(phi, d, start)
+    lam = _engine.unpack(_shape(d), phi)[0]
+    top = start.top @ (lam @ np.linalg.pinv(lam)).T
+    at = _family(d, beta @ sk.xt + _random_part(d, zmat, top, lower))
+    p = d.p
+    for iteration in range(1, max_iter + 1):
+        eta = at.eta
+        if not (np.isfinite(at.loglik) and np.all(np.isfinite(eta))):
+            raise _Failed(beta, FloatingPointError("the linear predictor is not finite"))
+        w = np.maximum(at.w, 1e-300)
+        st = _structure(d, sk, w, eta + at.resid / w)
+        ev = _engine.evaluate(st, phi, keep=update_beta or gradient)
+        loglik = at.loglik
+        usq = _u_squared(phi, st, top, lower)
+        here = -2.0 * loglik + usq + ev.logdet - 2.0 * d.constant
+        if update_beta:
+            grad_ld = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
+            q_xy = ev.q_xy
+            try:
+                new_beta = np.linalg.solve(q_xy[:p, :p], q_xy[:p, p] - grad_ld / 2.0)
+            except np.linalg.LinAlgError as error:
+                raise _Failed(beta, error) from None
+        else:
+            grad_ld = np.zeros(p)
+            new_beta = beta
+        md = _engine.modes(st, phi, new_beta)
+        new_top, new_lower = md.top, md.lower
+        step = max(
+            float(np.max(np.abs(new_beta - beta))),
+            float(np.max(np.abs(new_top - top))),
+            *(float(np.max(np.abs(a - b))) for a, b in zip(new_lower, lower, strict=True)),
+        )
+        if step < tol:
+            if gradient and not update_beta:
+                grad_ld = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
+            score = sk.xt @ at.resid
+            return Solved(State(beta, top, lower), here, st, iteration, grad_ld - 2.0 * score)
+        # Step halving on the penalised deviance (with the log-det gradient held fixed).
+        current = -2.0 * loglik + usq + grad_ld @ beta
+        for _ in range(30):
+            new_at = _family(d, new_beta @ sk.xt + _random_part(d, zmat, new_top, new_lower))
+            value = (
+                -2.0 * new_at.loglik + _u_squared(phi, st, new_top, new_lower) + grad_ld @ new_beta
+            )
+            if np.isfinite(value) and value <= current + 1e-10 * max(1.0, abs(current)):
+                break
+            new_beta = (beta + new_beta) / 2.0
+            new_top = (top + new_top) / 2.0
+            new_lower = tuple((a + b) / 2.0 for a, b in zip(lower, new_lower, strict=True))
+        beta, top, lower, at = new_beta, new_top, new_lower, new_at
+    _check_separation(d, beta)  # a fixed effect running off is why it did not converge
+    return Solved(State(beta, top, lower), here, st, max_iter, None)
+
+
+def agq_deviance(d: GlmmData, phi: np.ndarray, solved: Solved, n_agq: int) -> float:
+    """Adaptive Gauss-Hermite deviance at the conditional modes (one level, intercept)."""
+    theta = float(phi[0])
+    st = solved.structure
+    beta, top = solved.state.beta, solved.state.top[:, 0]
+    if theta == 0.0:
+        return solved.deviance
+    u_mode = top / theta
+    sd = 1.0 / np.sqrt(1.0 + theta**2 * st.inner_n)
+    nodes, weights = np.polynomial.hermite.hermgauss(n_agq)
+    fixed = d.x @ beta
+    codes = d.codes[0]
+    g = st.n_groups[0]
+
+    def group_f(u):
+        ll = np.bincount(codes, weights=_loglik(d, fixed + theta * u[codes]), minlength=g)
+        return -2.0 * ll + u**2
+
+    f_mode = group_f(u_mode)
+    total = np.zeros(g)
+    for t, wk in zip(nodes, weights, strict=True):
+        f_k = f_mode if t == 0.0 else group_f(u_mode + np.sqrt(2.0) * sd * t)
+        total += wk * np.exp(t**2 - (f_k - f_mode) / 2.0)
+    per_group = f_mode - 2.0 * np.log(sd / np.sqrt(np.pi) * total)
+    return float(per_group.sum()) - 2.0 * d.constant
+
+
+# ---------------------------------------------------------------------- optimisation
+@dataclass(frozen=True, eq=False)
+class GlmmFit:
+    """The optimum over (theta, beta) and what the result needs."""
+
+    phi: np.ndarray
+    beta: np.ndarray
+    cov: np.ndarray
+    deviance: float
+    modes: _engine.Modes
+    structure: _engine.Structure
+    converged: bool
+    message: str
+    hessian_used: bool
+
+
+class Separation(Exception):
+    """A fixed effect runs off to infinity (complete or quasi-complete separation)."""
+
+    def __init__(self, columns: list[int]):
+        super().__init__(columns)
+        self.columns = columns
+
+
+def _start_state(d: GlmmData, n_params_top: int) -> State:
+    """beta from the link of the overall mean; random effects at zero."""
+    if d.family == "binomial":
+        m = np.ones_like(d.y) if d.trials is None else d.trials
+        mean = float((d.y * m).sum() / m.sum())
+        first = float(special.logit(mean))
+    else:
+        first = float(np.log(d.y.mean()))
+    beta = np.zeros(d.p)
+    beta[0] = first
+    n_groups = [int(c.max()) + 1 for c in d.codes]
+    return State(beta, np.zeros((n_groups[0], d.q)), tuple(np.zeros(g) for g in n_groups[1:]))
+
+
+def _bounds(d: GlmmData) -> list[tuple[float | None, float | None]]:
+    bounds = []
+    for j in range(d.q):
+        for i in range(j, d.q):
+            bounds.append((0.0, None) if i == j else (None, None))
+    return bounds + [(0.0, None)] * (d.n_levels - 1)
+
+
+def _start_phi(d: GlmmData) -> np.ndarray:
+    start = []
+    for j in range(d.q):
+        for i in range(j, d.q):
+            start.append(1.0 if i == j else 0.0)
+    return np.array(start + [1.0] * (d.n_levels - 1))
+
+
+def _check_separation(d: GlmmData, beta: np.ndarray) -> None:
+    sd = d.skeleton.x_sd
+    scaled = np.abs(beta[1:]) * np.where(sd > 0, sd, 1.0)
+    runaway = [j + 1 for j in np.flatnonzero(scaled > SEPARATION_BOUND)]
+    if abs(beta[0]) > 2 * SEPARATION_BOUND:
+        runaway = [0, *runaway]
+    if runaway:
+        raise Separation(runaway)
+
+
+class _Profile:
+    """The deviance profiled over beta as a function of phi, warm-starting every solve."""
+
+    def __init__(self, d: GlmmData, n_agq: int):
+        self.d = d
+        self.n_agq = n_agq
+        self.state = _start_state(d, d.q)
+        self.evaluations = 0
+        self.at: dict[bytes, State] = {}  # the optimum in beta (and the modes) per phi
+
+    def __call__(self, phi: np.ndarray) -> float:
+        self.evaluations += 1
+        try:
+            solved = solve(self.d, np.asarray(phi, float), self.state, update_beta=True)
+        except (np.linalg.LinAlgError, FloatingPointError):
+            return float("inf")
+        _check_separation(self.d, solved.state.beta)
+        self.state = solved.state
+        self.at[np.asarray(phi, float).tobytes()] = solved.state
+        return solved.deviance
+
+    def partial(self, phi: np.ndarray, base: np.ndarray) -> float:
+        """The deviance at ``phi`` with beta held at its optimum for ``base``: by the envelope
+        theorem its derivative at ``base`` is the profiled deviance's, and it needs PIRLS in u
+        only (quadratic convergence, no log-det gradient)."""
+        state = self.at.get(np.asarray(base, float).tobytes())
+        if state is None:
+            return self(phi)
+        try:
+            return solve(self.d, np.asarray(phi, float), state, update_beta=False).deviance
+        except (np.linalg.LinAlgError, FloatingPointError):
+            return float("inf")
+
+
+def _forward_gradient(f, x, f0, partial=None):
+    """Forward differences (one evaluation per parameter): enough for the quasi-Newton phase,
+    whose end point the Newton steps (central differences) then polish. ``partial(x_new, x)``,
+    when given, evaluates at ``x_new`` with the inner parameters held at their optimum for
+    ``x`` (the same first derivative, more cheaply)."""
+    g = np.empty_like(x)
+    for i in range(x.size):
+        h = 1e-6 * max(abs(x[i]), 0.1)  # forward: never below a lower bound
+        moved = _moved(x, i, h)
+        g[i] = ((f(moved) if partial is None else partial(moved, x)) - f0) / h
+    return g
+
+
+def _moved(x, i, h):
+    out = x.copy()
+    out[i] += h
+    return out
+
+
+def _minimise(f, x0, bounds):
+    """L-BFGS-B with forward-difference gradients, probing away from zero variances, then
+    Newton steps; ``f.partial`` (see :class:`_Profile`) is used for the differences."""
+    cache: dict[bytes, float] = {}
+
+    def value(x):
+        key = np.asarray(x, float).tobytes()
+        if key not in cache:
+            cache[key] = f(np.asarray(x, float))
+        return cache[key]
+
+    def fun(x):
+        x = np.asarray(x, float)
+        f0 = value(x)
+        if not np.isfinite(f0):
+            return f0, np.zeros_like(x)
+        return f0, _forward_gradient(value, x, f0, getattr(f, "partial", None))
+
+    res = optimize.minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-14, "gtol": 1e-7, "maxiter": 500, "maxls": 40},
+    )
+    x, best = np.asarray(res.x, float), float(res.fun)
+    # The deviance depends on each variance parameter through its square, so zero is always a
+    # stationary point: probe away from parameters stuck there (as the linear model does).
+    for _ in range(3):
+        on_bound = [i for i, b in enumerate(bounds) if b[0] is not None and x[i] < 1e-4]
+        probes = [
+            (value(_moved(x, i, v - x[i])), _moved(x, i, v - x[i]))
+            for i in on_bound
+            for v in (0.01, 0.1, 0.5)
+        ]
+        better = [pr for pr in probes if pr[0] < best - 1e-9 * max(1.0, abs(best))]
+        if not better:
+            break
+        again = optimize.minimize(
+            fun,
+            min(better, key=lambda pr: pr[0])[1],
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-14, "gtol": 1e-7, "maxiter": 500, "maxls": 40},
+        )
+        if not again.fun < best:
+            break
+        res, x, best = again, np.asarray(again.x, float), float(again.fun)
+    x, best = _newton(value, x, bounds, best)
+    return x, best, bool(res.success), str(res.message)
+
+
+def _newton(value, x, bounds, current, steps: int = 6):
+    """Newton steps from central differences on the parameters off their lower bounds."""
+    lower = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+    for _ in range(steps):
+        idx = np.flatnonzero(x > lower + 1e-6)
+        if idx.size == 0:
+            break
+        grad, hess = _derivatives(value, x, idx, current)
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)) or np.any(np.linalg.eigvalsh(hess) <= 0):
+            break
+        candidate = x.copy()
+        candidate[idx] = np.maximum(x[idx] - step, lower[idx])
+        new = value(candidate)
+        if not new <= current + 1e-10 * max(1.0, abs(current)):
+            break
+        # The Hessian is accurate to ~1e-4, so each step leaves ~1e-4 of the previous error:
+        # after a step below 1e-4 the next would move the parameters by ~1e-8 at most.
+        done = np.max(np.abs(candidate - x)) < 1e-4 * max(1.0, float(np.abs(x).max()))
+        x, current = candidate, min(new, current)
+        if done:
+            break
+    return x, current
+
+
+def _derivatives(value, x, idx, f0, rel: float = 1e-4, floor: float = 0.1):
+    """Gradient and Hessian over ``x[idx]`` by central differences, steps ``rel * max(|x|,
+    floor)``."""
+    k = idx.size
+    h = rel * np.maximum(np.abs(x[idx]), floor)
+
+    def at(moves):
+        out = x.copy()
+        for a, delta in moves.items():
+            out[idx[a]] += delta
+        return value(out)
+
+    plus = np.array([at({a: h[a]}) for a in range(k)])
+    minus = np.array([at({a: -h[a]}) for a in range(k)])
+    grad = (plus - minus) / (2 * h)
+    hess = np.diag((plus - 2 * f0 + minus) / h**2)
+    for a in range(k):
+        for b in range(a):
+            hess[a, b] = hess[b, a] = (
+                at({a: h[a], b: h[b]})
+                - at({a: h[a], b: -h[b]})
+                - at({a: -h[a], b: h[b]})
+                + at({a: -h[a], b: -h[b]})
+            ) / (4 * h[a] * h[b])
+    return grad, hess
+
+
+def deviance_at(d: GlmmData, phi, beta, state: State | None = None, n_agq: int = 1) -> float:
+    """The Laplace (or AGQ) deviance at given ``phi`` and ``beta`` (modes solved for)."""
+    start = state or _start_state(d, d.q)
+    start = State(np.asarray(beta, float), start.top, start.lower)
+    solved = solve(d, np.asarray(phi, float), start, update_beta=False)
+    if n_agq > 1:
+        return agq_deviance(d, np.asarray(phi, float), solved, n_agq)
+    return solved.deviance
+
+
+def fit(d: GlmmData, n_agq: int = 1) -> GlmmFit:
+    """Maximum likelihood over (theta, beta): Laplace, or adaptive Gauss-Hermite."""
+    bounds = _bounds(d)
+    profile = _Profile(d, n_agq)
+    phi, dev, converged, message = _minimise(profile, _start_phi(d), bounds)
+    if not np.isfinite(dev):
+        raise FloatingPointError("the likelihood could not be evaluated")
+    solved = solve(d, phi, profile.state, update_beta=True)
+    _check_separation(d, solved.state.beta)
+    k = phi.size
+    if n_agq > 1:
+        state = solved.state
+
+        def joint(v):
+            try:
+                return deviance_at(d, v[:k], v[k:], state, n_agq)
+            except (np.linalg.LinAlgError, FloatingPointError):
+                return float("inf")
+
+        x0 = np.concatenate([phi, solved.state.beta])
+        full_bounds = bounds + [(None, None)] * d.p
+        x, dev, converged, message = _minimise(joint, x0, full_bounds)
+        phi = x[:k]
+        solved = solve(d, phi, State(x[k:], state.top, state.lower), update_beta=False)
+        _check_separation(d, solved.state.beta)
+    else:
+        dev = solved.deviance
+    cov, used = _covariance(d, phi, solved, bounds, n_agq)
+    md = _engine.modes(solved.structure, phi, solved.state.beta)
+    return GlmmFit(
+        phi=phi,
+        beta=solved.state.beta,
+        cov=cov,
+        deviance=dev,
+        modes=md,
+        structure=solved.structure,
+        converged=converged,
+        message=message,
+        hessian_used=used,
+    )
+
+
+def _covariance(d, phi, solved: Solved, bounds, n_agq):
+    """Fixed-effect covariance: the beta block of 2 H^-1, H the deviance's Hessian over
+    (theta, beta) (glmer's default, ``use.hessian = TRUE``), by central differences: of the
+    exact beta-gradient (Laplace) or of the deviance (AGQ). If H is not positive definite, the
+    inverse of the working model's X'M^-1X (glmer's fallback)."""
+    k = phi.size
+    state = solved.state
+    x = np.concatenate([phi, state.beta])
+    lower = np.array([b[0] if b[0] is not None else -np.inf for b in bounds] + [-np.inf] * d.p)
+    idx = np.flatnonzero(x > lower + 1e-4)  # a variance at zero is held there
+    if n_agq > 1:
+
+        def value(v):
+            return deviance_at(d, v[:k], v[k:], state, n_agq)
+
+        # The deviance is a sum over pupils, exact to ~1e-13 relative: steps of 5e-4 keep
+        # that rounding below 1e-5 of the curvature; the truncation error is of order 1e-7.
+        _, hess = _derivatives(value, x, idx, value(x), rel=5e-4, floor=1.0)
+    else:
+        hess = _laplace_hessian(d, x, k, idx, state, solved.deviance)
+    try:
+        np.linalg.cholesky(hess)
+        full = 2.0 * np.linalg.inv(hess)
+        pos = np.searchsorted(idx, np.arange(k, k + d.p))
+        cov = full[np.ix_(pos, pos)]
+        return (cov + cov.T) / 2.0, True
+    except np.linalg.LinAlgError:
+        ev = _engine.evaluate(solved.structure, phi)
+        return np.linalg.inv(ev.q_xy[: d.p, : d.p]), False
+
+
+def _laplace_hessian(d, x, k, idx, state, f0):
+    """Hessian over ``x[idx]`` (theta, then beta): the beta rows from central differences of
+    the analytic beta-gradient, the theta-theta block from deviance values."""
+    h = 5e-4 * np.maximum(np.abs(x), 1.0)
+    m = idx.size
+    hess = np.empty((m, m))
+    values = {}
+
+    def at(v, gradient=False):
+        start = State(v[k:], state.top, state.lower)
+        return solve(d, v[:k], start, update_beta=False, gradient=gradient)
+
+    beta_rows = np.flatnonzero(idx >= k)
+    for a, i in enumerate(idx):
+        step = np.zeros_like(x)
+        step[i] = h[i]
+        plus, minus = at(x + step, True), at(x - step, True)
+        hess[beta_rows, a] = (plus.gradient - minus.gradient) / (2 * h[i])
+        values[a] = (plus.deviance, minus.deviance)
+    theta_rows = np.flatnonzero(idx < k)
+    for a in theta_rows:
+        up, down = values[a]
+        hess[a, a] = (up - 2 * f0 + down) / h[idx[a]] ** 2
+        for b in theta_rows[theta_rows < a]:
+            ia, ib = idx[a], idx[b]
+
+            def dev(sa, sb, ia=ia, ib=ib):
+                v = x.copy()
+                v[ia] += sa * h[ia]
+                v[ib] += sb * h[ib]
+                return at(v).deviance
+
+            hess[a, b] = hess[b, a] = (dev(1, 1) - dev(1, -1) - dev(-1, 1) + dev(-1, -1)) / (
+                4 * h[ia] * h[ib]
+            )
+    # The theta-beta block from the beta-gradient's theta differences, made symmetric.
+    hess[np.ix_(theta_rows, beta_rows)] = hess[np.ix_(beta_rows, theta_rows)].T
+    return (hess + hess.T) / 2.0
