@@ -156,6 +156,23 @@ def test_multilevel_example(tmp_path, capsys):
     assert "Multilevel difference-in-differences" in (tmp_path / "report.md").read_text()
 
 
+def test_expected_standard_example(tmp_path, capsys):
+    example = _load("expected_standard")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        assert example.main(["--out", str(tmp_path), "--scale", "0.2", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "family binomial" in out and "truth (percentage points)" in out
+    report = (tmp_path / "report.md").read_text()
+    assert "FSM pupils" in report and "percentage points" in report
+    assert "Logistic multilevel model: the programme's effect" in report
+    # the logistic section sits beside the headline, before the caveats
+    assert report.index("Odds ratio") < report.index("### Caveats")
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert payload["outcome_units"] == "percentage points"
+    assert payload["cohort"]["outcome_kind"] == "pass_fail"
+
+
 def test_hub_rollout_example(tmp_path, capsys):
     example = _load("hub_rollout")
     with warnings.catch_warnings():

@@ -598,7 +598,10 @@ def _group_pupils(evaluation: Evaluation, cohort: Cohort, estimator, mask) -> pd
 def effect_size_sd(fit, cohort) -> tuple[float, str]:
     """The SD every effect size divides by, and its source: the model's own SD when the
     estimator provides one (a multilevel model's total variance), else the cohort's
-    pupil-level SD."""
+    pupil-level SD. A pass/fail outcome has none: its effect sizes convert percentages
+    (:attr:`EvaluationResult.percentage_effect_sizes`)."""
+    if cohort.outcome_kind == "pass_fail":  # not the SD of a 0/100 variable, even a model's
+        return cohort.outcome_sd, cohort.outcome_sd_source
     if hasattr(fit, "effect_size_sd"):
         return fit.effect_size_sd, fit.effect_size_sd_source
     if not math.isfinite(cohort.outcome_sd):  # published figures without a pupil-level SD
