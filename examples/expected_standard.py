@@ -175,11 +175,11 @@ def evaluate(args: argparse.Namespace) -> int:
     print(fit.summary())
     print(f"marginal effect: {100 * marginal.estimate:.2f} percentage points")
     document = result.report()
-    # beside the headline: after its table and notes, before the caveats
+    # beside the headline: after its table and notes, before the next section
     blocks = list(document.blocks)
+    table = next(i for i, b in enumerate(blocks) if isinstance(b, Table))
     at = next(
-        (i for i, b in enumerate(blocks) if isinstance(b, Heading) and b.text == "Caveats"),
-        len(blocks),
+        (i for i, b in enumerate(blocks[table:], table) if isinstance(b, Heading)), len(blocks)
     )
     blocks[at:at] = logistic_blocks(fit, marginal, result.evaluation.alpha)
     document = dataclasses.replace(document, blocks=tuple(blocks))

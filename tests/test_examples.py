@@ -166,8 +166,9 @@ def test_expected_standard_example(tmp_path, capsys):
     report = (tmp_path / "report.md").read_text()
     assert "FSM pupils" in report and "percentage points" in report
     assert "Logistic multilevel model: the programme's effect" in report
-    # the logistic section sits beside the headline, before the caveats
-    assert report.index("Odds ratio") < report.index("### Caveats")
+    # the logistic section sits beside the headline, before the subgroups
+    assert report.index("Impact on attainment") < report.index("Odds ratio")
+    assert report.index("Odds ratio") < report.index("Effects by subgroup")
     payload = json.loads((tmp_path / "results.json").read_text())
     assert payload["outcome_units"] == "percentage points"
     assert payload["cohort"]["outcome_kind"] == "pass_fail"
