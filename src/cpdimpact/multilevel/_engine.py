@@ -52,6 +52,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 __all__ = [
     "Structure",
@@ -87,12 +88,11 @@ class Structure:
     top_raw: np.ndarray | None
     #: sum of log prior weights (0 without weights), subtracted from the deviances
     log_w: float = 0.0
-    #: per level l >= 1, where each parent's run of children starts when the children are
-    #: sorted by parent (as ``_group_codes`` numbers them), else None: sums over children
-    #: are then one ``np.add.reduceat`` over contiguous runs instead of a ``bincount`` per
-    #: column. ``top_runs`` is the same for the top-level group of each level's groups.
-    runs: tuple[np.ndarray | None, ...] = ()
-    top_runs: tuple[np.ndarray | None, ...] = ()
+    #: per level l >= 1, the 0/1 matrix (G_{l-1} x G_l, sparse) that sums a level's groups
+    #: into their parents, and the one that sums them into their top-level groups: one sparse
+    #: product per evaluation instead of a ``bincount`` per column (None: use ``bincount``)
+    to_parent: tuple = ()
+    to_top: tuple = ()
 
     @property
     def n_levels(self) -> int:
@@ -112,23 +112,16 @@ def _column_bincount(codes: np.ndarray, values: np.ndarray, size: int) -> np.nda
     return out
 
 
-def _runs(codes: np.ndarray, size: int) -> np.ndarray | None:
-    """Start of each group's run in ``codes`` if they are sorted and every group occurs."""
-    if codes.size == 0 or size == 0 or codes[0] != 0:
-        return None
-    steps = np.diff(codes)
-    if (steps < 0).any() or (steps > 1).any():
-        return None
-    starts = np.flatnonzero(steps) + 1
-    return np.concatenate(([0], starts)) if starts.size == size - 1 else None
+def _summing_matrix(codes: np.ndarray, size: int) -> sparse.csr_matrix:
+    """Sparse ``size x len(codes)`` matrix with a 1 at (codes[i], i): sums members by group."""
+    n = len(codes)
+    return sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(size, n))
 
 
-def _group_sums(
-    values: np.ndarray, codes: np.ndarray, starts: np.ndarray | None, size: int
-) -> np.ndarray:
-    """Per-group sums of a 1-D or 2-D array (rows are members); contiguous runs if known."""
-    if starts is not None:
-        return np.add.reduceat(values, starts, axis=0)
+def _group_sums(values: np.ndarray, codes: np.ndarray, summing, size: int) -> np.ndarray:
+    """Per-group sums of a 1-D or 2-D array (rows are members), by ``summing`` if given."""
+    if summing is not None:
+        return summing @ values
     if values.ndim == 1:
         return np.bincount(codes, weights=values, minlength=size)
     return _column_bincount(codes, values, size)
@@ -200,8 +193,12 @@ def build_structure(
             zw = columns[zc] if weights is None else columns[zc] * weights
             for j, c in enumerate(columns):
                 top_raw[:, i, j] = np.bincount(top, weights=c * zw, minlength=n_groups[0])
-    runs = (None,) + tuple(_runs(parent[lv], n_groups[lv - 1]) for lv in range(1, len(codes)))
-    top_runs = tuple(_runs(top_of[lv], n_groups[0]) for lv in range(len(codes)))
+    to_parent = (None,) + tuple(
+        _summing_matrix(parent[lv], n_groups[lv - 1]) for lv in range(1, len(codes))
+    )
+    to_top = (None,) + tuple(
+        _summing_matrix(top_of[lv], n_groups[0]) if q > 1 else None for lv in range(1, len(codes))
+    )
     return Structure(
         n=n,
         p=p,
@@ -215,8 +212,8 @@ def build_structure(
         cross=cross,
         top_raw=top_raw,
         log_w=log_w,
-        runs=runs,
-        top_runs=top_runs,
+        to_parent=to_parent,
+        to_top=to_top,
     )
 
 
@@ -269,8 +266,8 @@ def evaluate(st: Structure, phi: np.ndarray, *, keep: bool = False) -> Evaluatio
     logdet = 0.0
     correction = np.zeros((p1, p1))
     zc = list(st.z_cols)
-    runs = st.runs or (None,) * st.n_levels
-    top_runs = st.top_runs or (None,) * st.n_levels
+    to_parent = st.to_parent or (None,) * st.n_levels
+    to_top = st.to_top or (None,) * st.n_levels
     top_corr = np.zeros((st.n_groups[0], st.q * st.inner_sums.shape[1])) if st.q > 1 else None
     s_sum = st.inner_n
     r_sum = st.inner_sums
@@ -283,16 +280,18 @@ def evaluate(st: Structure, phi: np.ndarray, *, keep: bool = False) -> Evaluatio
         weighted = r_sum * kappa[:, None]
         correction += weighted[:, :p1].T @ r_sum[:, :p1]
         if st.q > 1:
-            outer = weighted[:, zc][:, :, None] * r_sum[:, None, :]
-            top_corr += _group_sums(
-                outer.reshape(outer.shape[0], -1), st.top_of[level], top_runs[level], st.n_groups[0]
-            )
+            # per group h: kappa_h R_h(z) R_h(a) for each top-level random-effect column z
+            k = r_sum.shape[1]
+            outer = np.empty((len(kappa), st.q * k))
+            for i, z in enumerate(zc):
+                np.multiply(r_sum, weighted[:, z, None], out=outer[:, i * k : (i + 1) * k])
+            top_corr += _group_sums(outer, st.top_of[level], to_top[level], st.n_groups[0])
         f = 1.0 / denom
         if keep:
             kept.append((s_sum, r_sum, kappa, f))
         up, size = st.parent[level], st.n_groups[level - 1]
-        s_sum = _group_sums(s_sum * f, up, runs[level], size)
-        r_sum = _group_sums(r_sum * f[:, None], up, runs[level], size)
+        s_sum = _group_sums(s_sum * f, up, to_parent[level], size)
+        r_sum = _group_sums(r_sum * f[:, None], up, to_parent[level], size)
     if st.q == 1:
         # A random intercept: K_g = 1 + theta^2 S_g is a scalar; no batched linear algebra.
         p_top = s_sum[:, None, None]
