@@ -487,21 +487,61 @@ class _Levels:
 def _factorise_levels(frame: pd.DataFrame, groups: Sequence[str]) -> _Levels:
     """One sorted factorisation per column and per path: linear in the rows."""
     own_codes, n_ids, paths, pairs = [], [], [], []
-    parent = None
+    parent, n_parents = None, 0
     for column in groups:
-        own, ids = pd.factorize(frame[column], sort=True)
-        own = own.astype(np.int64, copy=False)
+        own, n_own = _sorted_codes(frame[column])
         if parent is None:
-            path, keys = own, None
+            path, keys, n_paths = own, None, n_own
         else:
-            path, keys = pd.factorize(parent * len(ids) + own, sort=True)
-            path = path.astype(np.int64, copy=False)
+            path, keys = _path_codes(parent, n_parents, own, n_own)
+            n_paths = len(keys)
         own_codes.append(own)
-        n_ids.append(len(ids))
+        n_ids.append(n_own)
         paths.append(path)
         pairs.append(keys)
-        parent = path
+        parent, n_parents = path, n_paths
     return _Levels(tuple(own_codes), tuple(n_ids), tuple(paths), tuple(pairs))
+
+
+def _dense_codes(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of non-negative integer ``keys`` below ``size`` in sorted order, and the distinct
+    keys: ``pd.factorize(keys, sort=True)`` by a lookup table instead of hashing."""
+    present = np.zeros(size, dtype=bool)
+    present[keys] = True
+    rank = np.cumsum(present) - 1
+    return rank[keys], np.flatnonzero(present)
+
+
+def _sorted_codes(ids: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes of a grouping column's ids in sorted order (no missing ids), and how many."""
+    if isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iu":
+        values = ids.to_numpy()
+        if values.size:
+            low, high = int(values.min()), int(values.max())
+            if high - low <= 4 * values.size:
+                codes, distinct = _dense_codes(values - low, high - low + 1)
+                return codes, len(distinct)
+    codes, distinct = pd.factorize(ids, sort=True)
+    return codes.astype(np.int64, copy=False), len(distinct)
+
+
+def _path_codes(parent: np.ndarray, n_parents: int, own: np.ndarray, n_own: int):
+    """Codes of the (parent path, own id) pairs in sorted order, and the distinct pairs as
+    ``parent * n_own + own``; as ``pd.factorize(parent * n_own + own, sort=True)``."""
+    size = n_parents * n_own
+    if size <= 4 * own.size:
+        return _dense_codes(parent * n_own + own, size)
+    # Ids unique across parents (each id under one parent): the pairs are the ids.
+    parent_of = np.empty(n_own, dtype=np.int64)
+    parent_of[own] = parent
+    if (parent_of[own] == parent).all():
+        keys = parent_of * n_own + np.arange(n_own)
+        order = np.argsort(keys, kind="stable")
+        rank = np.empty(n_own, dtype=np.int64)
+        rank[order] = np.arange(n_own)
+        return rank[own], keys[order]
+    codes, keys = pd.factorize(parent * n_own + own, sort=True)
+    return codes.astype(np.int64, copy=False), keys
 
 
 def _group_codes(frame: pd.DataFrame, groups: tuple[str, ...], levels: _Levels | None = None):
