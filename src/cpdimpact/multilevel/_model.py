@@ -363,9 +363,11 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
             "weights normalised to mean one)"
         )
     y = values[model.outcome]
-    require_variation(
-        y, model.outcome, where="in the complete rows" if len(frame) < len(data) else ""
-    )
+    y_squares = float(y @ y)
+    if not _surely_varies(y_squares - float(y.sum()) ** 2 / len(y), y_squares, len(y)):
+        require_variation(
+            y, model.outcome, where="in the complete rows" if len(frame) < len(data) else ""
+        )
     # Column-major: the per-group sums read one contiguous column at a time.
     x = np.empty((len(frame), 1 + len(model.covariates)), order="F")
     x[:, 0] = 1.0
@@ -391,14 +393,16 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     _check_groups(model, codes, labels, levels)
     structure = _engine.build_structure(x, y, z_extra, codes, z_cols, weights)
     _check_rank(structure.cross[: x.shape[1], : x.shape[1]], [INTERCEPT, *model.covariates])
-    require_within_variation(
-        y,
-        codes[-1],
-        model.outcome,
-        group=repr(model.groups[-1]),
-        fix=f"Fit one row per {model.groups[-1]!r} without that level, or check the column.",
-    )
-    if weights is not None or not _surely_unexplained(structure.cross, y):
+    within = y_squares - float((structure.inner_sums[:, p] ** 2 / structure.inner_n).sum())
+    if weights is not None or not _surely_varies(within, y_squares, len(y)):
+        require_within_variation(
+            y,
+            codes[-1],
+            model.outcome,
+            group=repr(model.groups[-1]),
+            fix=f"Fit one row per {model.groups[-1]!r} without that level, or check the column.",
+        )
+    if weights is not None or not _surely_unexplained(structure.cross, len(y)):
         require_unexplained(
             y - x @ np.linalg.lstsq(x, y, rcond=None)[0],
             y,
@@ -410,16 +414,31 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     )
 
 
-def _surely_unexplained(cross: np.ndarray, y: np.ndarray) -> bool:
-    """True when the fixed effects certainly leave residuals above ``require_unexplained``'s
-    rounding tolerance, judged from the unweighted cross-products ``[X y]'[X y]`` alone.
+# The guards in cpdimpact._guards refuse an outcome whose deviations (from a constant, from
+# its group means, from the fixed-effects fit) are all within a rounding tolerance of at most
+# (2 RTOL + NOISE_ULPS eps) max|y| <= _TOLERANCE_BOUND * sqrt(y'y). Each takes several passes
+# over the rows; when a sum of squared deviations computed from sums already at hand is far
+# above that tolerance, the largest deviation is too, the guard would pass, and it is skipped.
+_TOLERANCE_BOUND = 2 * RTOL + NOISE_ULPS * float(np.finfo(float).eps)
+#: Sums of squares below this share of y'y are left to the guards (the rounding error of a
+#: sum of squares computed as a difference of sums is many orders of magnitude smaller).
+_MARGIN = 1e-6
 
-    The residual sum of squares is the Schur complement of ``X'X`` in the cross-products
-    (scaled to unit diagonal: the squared sine of the angle between y and the span of X). The
-    largest residual is at least the root mean square residual, and the tolerance is at most
-    ``(2 RTOL + NOISE_ULPS eps) max|y|``; the rounding error of the Schur complement is far
-    below the 1e-6 margin asked for. When this cannot be certified the caller computes the
-    least-squares residuals (an N-row factorisation) and applies the guard to them.
+
+def _surely_varies(squares: float, y_squares: float, n: int) -> bool:
+    """True when ``squares``, a sum of n squared deviations of y, certainly exceeds n times
+    the guards' squared tolerance (with a factor 4 to spare), so the largest deviation does."""
+    return squares > max(_MARGIN, 4.0 * n * _TOLERANCE_BOUND**2) * y_squares
+
+
+def _surely_unexplained(cross: np.ndarray, n: int) -> bool:
+    """:func:`_surely_varies` for the residuals of y on the fixed effects, from the unweighted
+    cross-products ``[X y]'[X y]`` alone (instead of an N-row least-squares fit).
+
+    The residual sum of squares is the Schur complement of ``X'X`` in the cross-products;
+    computed after scaling them to unit diagonal (where it is the squared sine of the angle
+    between y and the span of X), its rounding error grows with the size of the scaled
+    coefficients, so the margin asked for grows with it.
     """
     p = cross.shape[0] - 1
     scale = np.sqrt(np.diag(cross))
@@ -431,12 +450,9 @@ def _surely_unexplained(cross: np.ndarray, y: np.ndarray) -> bool:
     except np.linalg.LinAlgError:
         return False
     sine2 = float(scaled[p, p] - scaled[:p, p] @ coef)
-    if not sine2 > 1e-6 * (1.0 + float(np.abs(coef).sum())) ** 2:
+    if not sine2 > _MARGIN * (1.0 + float(np.abs(coef).sum())) ** 2:
         return False
-    rss = sine2 * float(cross[p, p])
-    y_max = max(abs(float(y.max())), abs(float(y.min())))
-    tolerance = (2 * RTOL + NOISE_ULPS * np.finfo(float).eps) * y_max
-    return rss > 4.0 * len(y) * tolerance**2
+    return _surely_varies(sine2 * float(cross[p, p]), float(cross[p, p]), n)
 
 
 def _check_rank(xtx: np.ndarray, names: list[str]) -> None:
@@ -508,8 +524,10 @@ def _dense_codes(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     keys: ``pd.factorize(keys, sort=True)`` by a lookup table instead of hashing."""
     present = np.zeros(size, dtype=bool)
     present[keys] = True
-    rank = np.cumsum(present) - 1
-    return rank[keys], np.flatnonzero(present)
+    distinct = np.flatnonzero(present)
+    rank = np.empty(size, dtype=np.int64)
+    rank[distinct] = np.arange(len(distinct))
+    return rank[keys], distinct
 
 
 def _sorted_codes(ids: pd.Series) -> tuple[np.ndarray, int]:
@@ -742,7 +760,7 @@ def _optimise(st: _engine.Structure, reml: bool) -> tuple[np.ndarray, bool, str]
             x0,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 1000, "maxls": 40},
+            options={"ftol": 1e-10, "gtol": 1e-8, "maxiter": 1000, "maxls": 40},
         )
 
     res = run(np.array(start))
@@ -809,7 +827,14 @@ def _newton_polish(objective, phi: np.ndarray, bounds, current: float, steps: in
 
 
 def _central_derivatives(objective, phi, idx, h, f0):
-    """Gradient and Hessian over ``phi[idx]`` by central differences (second order)."""
+    """Gradient over ``phi[idx]`` by central differences, and a Hessian for the Newton step.
+
+    The diagonal of the Hessian is the central second difference; an off-diagonal entry
+    reuses the points of the gradient and needs one evaluation more, ``(f(x + h_a + h_b) -
+    f(x + h_a) - f(x + h_b) + f(x)) / (h_a h_b)`` (error O(h)): the Hessian only shapes the
+    step, whose accuracy comes from the central gradient, so k(k-1)/2 evaluations do what
+    2k(k-1) would.
+    """
     k = idx.size
     plus, minus = np.empty(k), np.empty(k)
     for a in range(k):
@@ -819,12 +844,9 @@ def _central_derivatives(objective, phi, idx, h, f0):
     hess = np.diag((plus - 2 * f0 + minus) / h**2)
     for a in range(k):
         for b in range(a):
-            value = (
-                objective(_shift(phi, idx, {a: h[a], b: h[b]}))
-                - objective(_shift(phi, idx, {a: h[a], b: -h[b]}))
-                - objective(_shift(phi, idx, {a: -h[a], b: h[b]}))
-                + objective(_shift(phi, idx, {a: -h[a], b: -h[b]}))
-            ) / (4 * h[a] * h[b])
+            value = (objective(_shift(phi, idx, {a: h[a], b: h[b]})) - plus[a] - plus[b] + f0) / (
+                h[a] * h[b]
+            )
             hess[a, b] = hess[b, a] = value
     return grad, hess
 
