@@ -54,6 +54,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from ._blas import single_threaded_blas
+
 __all__ = [
     "Structure",
     "Evaluation",
@@ -441,6 +443,11 @@ def modes(st: Structure, phi: np.ndarray, beta: np.ndarray) -> Modes:
     with :math:`e = y - X\beta`, computed top-down through the same nesting recursion. As in
     lme4, the conditional variances treat :math:`\beta` and the variance parameters as known.
     """
+    with single_threaded_blas():
+        return _modes(st, phi, beta)
+
+
+def _modes(st: Structure, phi: np.ndarray, beta: np.ndarray) -> Modes:
     ev = evaluate(st, phi, keep=True)
     lam = ev.lam
     p = st.p

@@ -42,6 +42,7 @@ from ..estimator import (
     from_df_method,
 )
 from . import _engine
+from ._blas import single_threaded_blas
 from ._inference import between_within_df, satterthwaite_df
 from ._result import MultilevelResult
 
@@ -310,6 +311,12 @@ class _Prepared:
 
 
 def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
+    """Check the data and form the sufficient statistics (BLAS on one thread, see _blas)."""
+    with single_threaded_blas():
+        return _prepare_data(model, data)
+
+
+def _prepare_data(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     slope_terms = tuple(model.slopes.get(model.groups[0], ()))
     used = [model.outcome, *model.covariates, *model.groups]
     used += [t for t in slope_terms if t not in used]
@@ -742,8 +749,14 @@ def _optimise(st: _engine.Structure, reml: bool) -> tuple[np.ndarray, bool, str]
     Bounded quasi-Newton (L-BFGS-B) from lme4's start (identity Lambda, thetas 1), then Newton
     steps from central differences: the criterion is so flat at its optimum that quasi-Newton
     methods with finite-difference gradients stop ~1e-7 away; one or two Newton steps reach
-    ~1e-10. Each evaluation costs work proportional to the number of groups.
+    ~1e-10. Each evaluation costs work proportional to the number of groups. The many small
+    BLAS calls run on one thread (:func:`._blas.single_threaded_blas`).
     """
+    with single_threaded_blas():
+        return _minimise_deviance(st, reml)
+
+
+def _minimise_deviance(st: _engine.Structure, reml: bool) -> tuple[np.ndarray, bool, str]:
     start = []
     for j in range(st.q):
         for i in range(j, st.q):
