@@ -352,12 +352,14 @@ def _batched_cholesky(k: np.ndarray) -> np.ndarray:
     q = k.shape[1]
     chol = np.zeros_like(k)
     for j in range(q):
-        d = k[:, j, j] - np.einsum("gm,gm->g", chol[:, j, :j], chol[:, j, :j])
+        d = k[:, j, j] - (chol[:, j, :j] ** 2).sum(axis=1) if j else k[:, j, j]
         if not (d > 0).all():
             raise np.linalg.LinAlgError("matrix is not positive definite")
         chol[:, j, j] = np.sqrt(d)
         for i in range(j + 1, q):
-            off = k[:, i, j] - np.einsum("gm,gm->g", chol[:, i, :j], chol[:, j, :j])
+            off = k[:, i, j]
+            if j:
+                off = off - (chol[:, i, :j] * chol[:, j, :j]).sum(axis=1)
             chol[:, i, j] = off / chol[:, j, j]
     return chol
 
@@ -365,9 +367,11 @@ def _batched_cholesky(k: np.ndarray) -> np.ndarray:
 def _forward_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """L_g^{-1} B_g for lower-triangular L (g, q, q) and B (g, q, m), vectorised over g."""
     q = chol.shape[1]
-    out = np.empty_like(rhs)
+    out = np.empty(rhs.shape)
     for i in range(q):
-        acc = rhs[:, i, :] - np.einsum("gm,gmk->gk", chol[:, i, :i], out[:, :i, :])
+        acc = rhs[:, i, :]
+        for m in range(i):
+            acc = acc - chol[:, i, m, None] * out[:, m, :]
         out[:, i, :] = acc / chol[:, i, i, None]
     return out
 
