@@ -376,7 +376,7 @@ def _prepare_data(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
             y, model.outcome, where="in the complete rows" if len(frame) < len(data) else ""
         )
     # Column-major: the per-group sums read one contiguous column at a time.
-    x = np.empty((len(frame), 1 + len(model.covariates)), order="F")
+    x = np.empty((len(frame), 1 + len(model.covariates)))
     x[:, 0] = 1.0
     for j, column in enumerate(model.covariates, start=1):
         x[:, j] = values[column]
