@@ -52,6 +52,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
+
+from ._blas import single_threaded_blas
 
 __all__ = [
     "Structure",
@@ -87,6 +90,11 @@ class Structure:
     top_raw: np.ndarray | None
     #: sum of log prior weights (0 without weights), subtracted from the deviances
     log_w: float = 0.0
+    #: per level l >= 1, the 0/1 matrix (G_{l-1} x G_l, sparse) that sums a level's groups
+    #: into their parents, and the one that sums them into their top-level groups: one sparse
+    #: product per evaluation instead of a ``bincount`` per column (None: use ``bincount``)
+    to_parent: tuple = ()
+    to_top: tuple = ()
 
     @property
     def n_levels(self) -> int:
@@ -104,6 +112,21 @@ def _column_bincount(codes: np.ndarray, values: np.ndarray, size: int) -> np.nda
     for j in range(values.shape[1]):
         out[:, j] = np.bincount(codes, weights=values[:, j], minlength=size)
     return out
+
+
+def _summing_matrix(codes: np.ndarray, size: int) -> sparse.csr_matrix:
+    """Sparse ``size x len(codes)`` matrix with a 1 at (codes[i], i): sums members by group."""
+    n = len(codes)
+    return sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(size, n))
+
+
+def _group_sums(values: np.ndarray, codes: np.ndarray, summing, size: int) -> np.ndarray:
+    """Per-group sums of a 1-D or 2-D array (rows are members), by ``summing`` if given."""
+    if summing is not None:
+        return summing @ values
+    if values.ndim == 1:
+        return np.bincount(codes, weights=values, minlength=size)
+    return _column_bincount(codes, values, size)
 
 
 def build_structure(
@@ -172,6 +195,12 @@ def build_structure(
             zw = columns[zc] if weights is None else columns[zc] * weights
             for j, c in enumerate(columns):
                 top_raw[:, i, j] = np.bincount(top, weights=c * zw, minlength=n_groups[0])
+    to_parent = (None,) + tuple(
+        _summing_matrix(parent[lv], n_groups[lv - 1]) for lv in range(1, len(codes))
+    )
+    to_top = (None,) + tuple(
+        _summing_matrix(top_of[lv], n_groups[0]) if q > 1 else None for lv in range(1, len(codes))
+    )
     return Structure(
         n=n,
         p=p,
@@ -185,6 +214,8 @@ def build_structure(
         cross=cross,
         top_raw=top_raw,
         log_w=log_w,
+        to_parent=to_parent,
+        to_top=to_top,
     )
 
 
@@ -236,7 +267,10 @@ def evaluate(st: Structure, phi: np.ndarray, *, keep: bool = False) -> Evaluatio
     p1 = st.p + 1
     logdet = 0.0
     correction = np.zeros((p1, p1))
-    top_corr = np.zeros_like(st.top_raw) if st.q > 1 else None
+    zc = list(st.z_cols)
+    to_parent = st.to_parent or (None,) * st.n_levels
+    to_top = st.to_top or (None,) * st.n_levels
+    top_corr = np.zeros((st.n_groups[0], st.q * st.inner_sums.shape[1])) if st.q > 1 else None
     s_sum = st.inner_n
     r_sum = st.inner_sums
     kept = []
@@ -247,18 +281,19 @@ def evaluate(st: Structure, phi: np.ndarray, *, keep: bool = False) -> Evaluatio
         logdet += float(np.log(denom).sum())
         weighted = r_sum * kappa[:, None]
         correction += weighted[:, :p1].T @ r_sum[:, :p1]
-        if top_corr is not None:
-            outer = weighted[:, list(st.z_cols)][:, :, None] * r_sum[:, None, :]
-            flat = outer.reshape(outer.shape[0], -1)
-            top_corr += _column_bincount(st.top_of[level], flat, st.n_groups[0]).reshape(
-                top_corr.shape
-            )
+        if st.q > 1:
+            # per group h: kappa_h R_h(z) R_h(a) for each top-level random-effect column z
+            k = r_sum.shape[1]
+            outer = np.empty((len(kappa), st.q * k))
+            for i, z in enumerate(zc):
+                np.multiply(r_sum, weighted[:, z, None], out=outer[:, i * k : (i + 1) * k])
+            top_corr += _group_sums(outer, st.top_of[level], to_top[level], st.n_groups[0])
         f = 1.0 / denom
         if keep:
             kept.append((s_sum, r_sum, kappa, f))
-        up = st.parent[level]
-        s_sum = np.bincount(up, weights=s_sum * f, minlength=st.n_groups[level - 1])
-        r_sum = _column_bincount(up, r_sum * f[:, None], st.n_groups[level - 1])
+        up, size = st.parent[level], st.n_groups[level - 1]
+        s_sum = _group_sums(s_sum * f, up, to_parent[level], size)
+        r_sum = _group_sums(r_sum * f[:, None], up, to_parent[level], size)
     if st.q == 1:
         # A random intercept: K_g = 1 + theta^2 S_g is a scalar; no batched linear algebra.
         p_top = s_sum[:, None, None]
@@ -270,16 +305,16 @@ def evaluate(st: Structure, phi: np.ndarray, *, keep: bool = False) -> Evaluatio
         top_rows = r_sum[:, :p1]
         correction += (top_rows * (theta2 / k_scalar)[:, None]).T @ top_rows
     else:
-        inv_b = st.top_raw - top_corr
-        p_top = inv_b[:, :, list(st.z_cols)]
+        inv_b = st.top_raw - top_corr.reshape(st.top_raw.shape)
+        p_top = inv_b[:, :, zc]
         rho = inv_b[:, :, :p1]
-        # K_g = I + Lambda' P_g Lambda, one small q x q matrix per top-level group.
-        k_top = np.eye(st.q) + np.einsum("ai,gab,bj->gij", lam, p_top, lam)
-        chol = np.linalg.cholesky(k_top)
+        k_top, lam_rho = _top_products(lam, p_top, rho)
+        # K_g = L_g L_g' (Cholesky); lam_rho' K^-1 lam_rho = W'W with W = L^-1 lam_rho.
+        chol = _batched_cholesky(k_top)
         logdet += 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
-        lam_rho = np.einsum("ai,gaj->gij", lam, rho)
-        solved = np.linalg.solve(k_top, lam_rho)
-        correction += np.einsum("gij,gik->jk", lam_rho, solved)
+        w = _forward_solve(chol, lam_rho)
+        flat = w.reshape(-1, p1)
+        correction += flat.T @ flat
     return Evaluation(
         logdet=logdet,
         q_xy=st.cross - correction,
@@ -291,6 +326,54 @@ def evaluate(st: Structure, phi: np.ndarray, *, keep: bool = False) -> Evaluatio
         k_top=k_top,
         lam=lam,
     )
+
+
+def _top_products(lam: np.ndarray, p_top: np.ndarray, rho: np.ndarray):
+    """K_g = I + Lambda' P_g Lambda and Lambda' rho_g for every top-level group.
+
+    Each is one matrix product over all groups at once (the groups stacked as rows), not a
+    small product per group.
+    """
+    g, q, _ = p_top.shape
+    p1 = rho.shape[2]
+    # (P_g Lambda)[a, j], then (Lambda' P_g Lambda)[j, i] = sum_a (P_g Lambda)[a, j] Lambda[a, i]
+    p_lam = (p_top.reshape(g * q, q) @ lam).reshape(g, q, q)
+    k_top = np.swapaxes(p_lam, 1, 2).reshape(g * q, q) @ lam
+    k_top = k_top.reshape(g, q, q) + np.eye(q)
+    lam_rho = (np.swapaxes(rho, 1, 2).reshape(g * p1, q) @ lam).reshape(g, p1, q)
+    return k_top, np.swapaxes(lam_rho, 1, 2)
+
+
+def _batched_cholesky(k: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of many small q x q matrices, vectorised over the first axis.
+
+    Raises ``np.linalg.LinAlgError`` if one is not positive definite (as ``np.linalg.cholesky``).
+    """
+    q = k.shape[1]
+    chol = np.zeros_like(k)
+    for j in range(q):
+        d = k[:, j, j] - (chol[:, j, :j] ** 2).sum(axis=1) if j else k[:, j, j]
+        if not (d > 0).all():
+            raise np.linalg.LinAlgError("matrix is not positive definite")
+        chol[:, j, j] = np.sqrt(d)
+        for i in range(j + 1, q):
+            off = k[:, i, j]
+            if j:
+                off = off - (chol[:, i, :j] * chol[:, j, :j]).sum(axis=1)
+            chol[:, i, j] = off / chol[:, j, j]
+    return chol
+
+
+def _forward_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """L_g^{-1} B_g for lower-triangular L (g, q, q) and B (g, q, m), vectorised over g."""
+    q = chol.shape[1]
+    out = np.empty(rhs.shape)
+    for i in range(q):
+        acc = rhs[:, i, :]
+        for m in range(i):
+            acc = acc - chol[:, i, m, None] * out[:, m, :]
+        out[:, i, :] = acc / chol[:, i, i, None]
+    return out
 
 
 def gls(st: Structure, ev: Evaluation) -> tuple[np.ndarray, float, np.ndarray, float]:
@@ -364,6 +447,11 @@ def modes(st: Structure, phi: np.ndarray, beta: np.ndarray) -> Modes:
     with :math:`e = y - X\beta`, computed top-down through the same nesting recursion. As in
     lme4, the conditional variances treat :math:`\beta` and the variance parameters as known.
     """
+    with single_threaded_blas():
+        return _modes(st, phi, beta)
+
+
+def _modes(st: Structure, phi: np.ndarray, beta: np.ndarray) -> Modes:
     ev = evaluate(st, phi, keep=True)
     lam = ev.lam
     p = st.p

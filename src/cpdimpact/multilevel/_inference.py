@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blas import single_threaded_blas
 from ._engine import Structure, evaluate, full_deviance, gls
 
 __all__ = ["satterthwaite_df", "between_within_df", "varpar_hessian"]
@@ -69,8 +70,14 @@ def satterthwaite_df(st: Structure, phi: np.ndarray, sigma: float, reml: bool) -
     of the REML (or ML) deviance in :math:`\psi`, and :math:`g_k` the gradient of
     :math:`\mathrm{Var}(\hat\beta_k) = \sigma^2 [(X^\top M^{-1}X)^{-1}]_{kk}` in :math:`\psi`
     (Satterthwaite 1946; Kuznetsova, Brockhoff & Christensen 2017, *J. Stat. Softw.* 82(13)).
-    Derivatives are central differences with Richardson extrapolation.
+    Derivatives are central differences with Richardson extrapolation (their many small
+    BLAS calls on one thread, :func:`._blas.single_threaded_blas`).
     """
+    with single_threaded_blas():
+        return _satterthwaite_df(st, phi, sigma, reml)
+
+
+def _satterthwaite_df(st: Structure, phi: np.ndarray, sigma: float, reml: bool) -> np.ndarray:
     varpar = np.append(phi, sigma)
     steps = 1e-3 * np.maximum(np.abs(varpar), 0.1)
     hessian = varpar_hessian(st, phi, sigma, reml)
