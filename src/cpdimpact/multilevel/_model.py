@@ -344,6 +344,36 @@ def _prepare(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
         return _prepare_data(model, data)
 
 
+def _design(model: MultilevelModel, values, n: int):
+    """The fixed-effects matrix ``x`` (intercept first), the outermost level's slope columns
+    that are not fixed effects (``z_extra``) and the random-effect columns' positions in
+    ``[x, y, z_extra]`` (``z_cols``, the intercept 0), from ``values``: column -> array."""
+    slope_terms = tuple(model.slopes.get(model.groups[0], ()))
+    x = np.empty((n, 1 + len(model.covariates)))
+    x[:, 0] = 1.0
+    for j, column in enumerate(model.covariates, start=1):
+        x[:, j] = values[column]
+    extra_terms = [t for t in slope_terms if t not in model.covariates]
+    z_extra = np.column_stack([values[t] for t in extra_terms]) if extra_terms else np.empty((n, 0))
+    position = {name: i for i, name in enumerate([INTERCEPT, *model.covariates])}
+    p = x.shape[1]
+    z_cols = (0,) + tuple(
+        position[t] if t in position else p + 1 + extra_terms.index(t) for t in slope_terms
+    )
+    return x, z_extra, z_cols
+
+
+def _grouping(model: MultilevelModel, frame: pd.DataFrame):
+    """Group codes and labels per level, checked (order, nesting, sizes): one factorisation
+    per grouping column serves the order check, the codes and the nesting check."""
+    levels = _factorise_levels(frame, model.groups)
+    if model.check_nesting:
+        _check_order(model.groups, levels)
+    codes, labels = _group_codes(frame, model.groups, levels)
+    _check_groups(model, codes, labels, levels)
+    return codes, labels, levels
+
+
 def _prepare_data(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
     slope_terms = tuple(model.slopes.get(model.groups[0], ()))
     used = [model.outcome, *model.covariates, *model.groups]
@@ -403,29 +433,9 @@ def _prepare_data(model: MultilevelModel, data: pd.DataFrame) -> _Prepared:
         require_variation(
             y, model.outcome, where="in the complete rows" if len(frame) < len(data) else ""
         )
-    # Column-major: the per-group sums read one contiguous column at a time.
-    x = np.empty((len(frame), 1 + len(model.covariates)))
-    x[:, 0] = 1.0
-    for j, column in enumerate(model.covariates, start=1):
-        x[:, j] = values[column]
-    extra_terms = [t for t in slope_terms if t not in model.covariates]
-    z_extra = (
-        np.column_stack([values[t] for t in extra_terms])
-        if extra_terms
-        else np.empty((len(frame), 0))
-    )
-    position = {name: i for i, name in enumerate([INTERCEPT, *model.covariates])}
+    x, z_extra, z_cols = _design(model, values, len(frame))
     p = x.shape[1]
-    z_cols = (0,) + tuple(
-        position[t] if t in position else p + 1 + extra_terms.index(t) for t in slope_terms
-    )
-    # One factorisation per grouping column serves the order check, the codes and the
-    # nesting check.
-    levels = _factorise_levels(frame, model.groups)
-    if model.check_nesting:
-        _check_order(model.groups, levels)
-    codes, labels = _group_codes(frame, model.groups, levels)
-    _check_groups(model, codes, labels, levels)
+    codes, labels, levels = _grouping(model, frame)
     structure = _engine.build_structure(x, y, z_extra, codes, z_cols, weights)
     _check_rank(structure.cross[: x.shape[1], : x.shape[1]], [INTERCEPT, *model.covariates])
     within = y_squares - float((structure.inner_sums[:, p] ** 2 / structure.inner_n).sum())
@@ -1110,24 +1120,9 @@ def _prepare_glmm(model: MultilevelModel, data: pd.DataFrame):
     require_variation(
         y, model.outcome, where="in the complete rows" if len(frame) < len(data) else ""
     )
-    x = np.column_stack(
-        [np.ones(len(frame))] + [frame[c].to_numpy(dtype=float) for c in model.covariates]
-    )
-    extra_terms = [t for t in slope_terms if t not in model.covariates]
-    z_extra = (
-        np.column_stack([frame[t].to_numpy(dtype=float) for t in extra_terms])
-        if extra_terms
-        else np.empty((len(frame), 0))
-    )
-    position = {name: i for i, name in enumerate([INTERCEPT, *model.covariates])}
-    p = x.shape[1]
-    z_cols = (0,) + tuple(
-        position[t] if t in position else p + 1 + extra_terms.index(t) for t in slope_terms
-    )
-    if model.check_nesting:
-        check_group_order(frame, model.groups)
-    codes, labels = _group_codes(frame, model.groups)
-    _check_groups(model, codes, labels)
+    columns = {c: frame[c].to_numpy(dtype=float) for c in (*model.covariates, *slope_terms)}
+    x, z_extra, z_cols = _design(model, columns, len(frame))
+    codes, labels, _ = _grouping(model, frame)
     _check_rank(x.T @ x, [INTERCEPT, *model.covariates])
     _check_separation(model, frame, x, y)
     data_ = _glmm.make_data(x, y, trials, z_extra, z_cols, codes, model.family)
