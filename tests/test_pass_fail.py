@@ -170,3 +170,31 @@ def test_multilevel_did_on_pass_fail_gives_no_sd_effect_size(passed):
     assert not result.has_effect_size
     assert result.outcome_units == "percentage points"
     assert result.percentage_effect_sizes["effect_size"].notna().all()
+
+
+def test_a_yes_no_outcome_with_absent_pupils_is_read_from_a_dfe_file(tmp_path, passed):
+    """A KS2 extract writes the expected standard Y/N and absent pupils A: with format="dfe"
+    Y/N are 1/0 and A is missing with its reason, counted in the flow log."""
+    from cpdimpact import Records
+
+    pupils = passed.pupils.drop(columns="score").rename(columns={"outcome": "maths_expected"})
+    cells = pupils["maths_expected"].map({1: "Y", 0: "n"}).astype(object)
+    cells.iloc[[3, 8]] = "A"
+    pupils.assign(maths_expected=cells).to_csv(tmp_path / "pupils.csv", index=False)
+    passed.participation.to_csv(tmp_path / "participation.csv", index=False)
+    records = Records.from_csv(
+        pupils=tmp_path / "pupils.csv",
+        participation=tmp_path / "participation.csv",
+        columns={"outcome": "maths_expected"},
+        format="dfe",
+    )
+    expected = passed.pupils["outcome"].to_numpy(dtype=float, copy=True)
+    expected[[3, 8]] = np.nan
+    np.testing.assert_array_equal(records.pupils["outcome"].to_numpy(dtype=float), expected)
+    assert any("yes/no read as 1/0" in note for note in records.reading_notes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cohort = CohortSpec().build(records)
+    assert cohort.outcome_kind == "pass_fail"
+    reasons = " ".join(cohort.flow.exclusions["reason"].astype(str))
+    assert "absent" in reasons

@@ -76,6 +76,8 @@ __all__ = [
     "year_convention",
     "read_cells",
     "read_flag",
+    "YES_WORDS",
+    "NO_WORDS",
     "read_performance_table",
     "read_performance_tables",
     "read_column_definitions",
@@ -563,8 +565,9 @@ def _raise_unknown(series, bad, column, source, markers) -> None:
     )
 
 
-_TRUE = {"y", "yes", "true", "t", "1"}
-_FALSE = {"n", "no", "false", "f", "0"}
+#: The words :func:`read_flag` reads as yes and as no (lower case, surrounding spaces ignored).
+YES_WORDS = frozenset({"y", "yes", "true", "t", "1"})
+NO_WORDS = frozenset({"n", "no", "false", "f", "0"})
 
 
 def read_flag(series: pd.Series, *, column: str | None = None, source: str | None = None):
@@ -599,7 +602,7 @@ def read_flag(series: pd.Series, *, column: str | None = None, source: str | Non
     text = series.astype(object).where(~missing, "").astype(str).str.strip().str.lower()
     text = text.str.replace(r"^([01])\.0+$", r"\1", regex=True)  # 1.0 from a float column
     missing = missing | (text == "").to_numpy()
-    yes, no = text.isin(_TRUE).to_numpy(), text.isin(_FALSE).to_numpy()
+    yes, no = text.isin(YES_WORDS).to_numpy(), text.isin(NO_WORDS).to_numpy()
     bad = ~(yes | no | missing)
     if bad.any():
         offending = series[bad]

@@ -1450,6 +1450,15 @@ def _read_dfe_table(name, frame, raw, source, columns, known):
                 notes.append(f"column {label!r} of {source.words()}: yes/no flags read as 1/0")
         else:
             canonical = column in _MARKED.get(name, ())
+            if name == "pupils" and column == "outcome" and not _is_numeric(typed):
+                # a pass/fail outcome written Y/N (reached the expected standard): 1/0, with
+                # any DfE markers (A, absent) still read as missing with their reasons
+                typed, text, flagged = _yes_no_as_digits(typed, text)
+                if flagged:
+                    notes.append(
+                        f"column {label!r} of {source.words()}: yes/no read as 1/0 (a pass/fail "
+                        "outcome)"
+                    )
             values, reasons = _dfe_cells(typed, text, label, source, known, strict=canonical)
             if values is None:
                 continue
@@ -1540,6 +1549,26 @@ def _is_year(value, year: int) -> bool:
         return float(str(value).strip()) == year
     except ValueError:
         return False
+
+
+def _yes_no_as_digits(typed: pd.Series, text: pd.Series | None):
+    """``typed`` and ``text`` with yes/no words (``Y``/``N``, ``Yes``/``No``, ``TRUE``/``FALSE``,
+    any case; :func:`cpdimpact.dfe.read_flag`'s words) written ``1``/``0``, and whether any
+    was. Other cells (numbers, markers, blanks) are left for :func:`_dfe_cells` to read."""
+    converted = []
+    for cells in (typed, text):
+        if cells is None:
+            converted.append(None)
+            continue
+        words = cells.astype("string").str.strip().str.lower()
+        yes = words.isin(dfe.YES_WORDS - {"1"}).fillna(False).to_numpy(dtype=bool)
+        no = words.isin(dfe.NO_WORDS - {"0"}).fillna(False).to_numpy(dtype=bool)
+        out = cells.astype(object).copy()
+        out[yes], out[no] = "1", "0"
+        converted.append((out, bool((yes | no).any())))
+    typed, flagged = converted[0]
+    text = None if converted[1] is None else converted[1][0]
+    return typed, text, flagged
 
 
 def _dfe_cells(typed, text, label, source, known, *, strict):
