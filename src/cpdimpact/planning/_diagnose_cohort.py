@@ -36,6 +36,8 @@ class LeanCohort:
     outcome_sd_n: int | None
     outcome_sd_source: str
     start_years: tuple[int, ...]
+    #: The simulated outcomes of a diagnosis are scores (see :class:`~cpdimpact.cohort.Cohort`).
+    outcome_kind: str = "score"
 
     @property
     def is_staggered(self) -> bool:
