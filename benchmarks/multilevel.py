@@ -30,19 +30,18 @@ interpreter start-up, imports, reading the shared CSV (or, for the sizes above
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import _harness as harness
 import numpy as np
+from _harness import emit, machine_lines, max_rel, peak_mb, r_record, row_note, run_rscript
 
 SEED = 20261123
 TEACHERS_PER_SCHOOL = 10
@@ -177,14 +176,6 @@ def _variances(args) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------- workers
-def _peak_mb(who=resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024
-
-
-def _emit(record: dict) -> None:
-    print("RESULT " + json.dumps(record), flush=True)
-
-
 def worker_cpdimpact(args) -> None:
     data = load(args)
     model = _model(args)
@@ -192,10 +183,10 @@ def worker_cpdimpact(args) -> None:
     fit = model.fit(data)
     elapsed = time.perf_counter() - t0
     vc = fit.variance_components
-    _emit(
+    emit(
         {
             "fit_seconds": elapsed,
-            "peak_mb": _peak_mb(),
+            "peak_mb": peak_mb(),
             "n": int(fit.n_obs),
             "fixed": [float(fit.params[k]) for k in FIXED],
             "vc": [float(vc[k]) for k in _variances(args)],
@@ -224,10 +215,10 @@ def worker_statsmodels(args) -> None:
         fit = model.fit(reml=True)
     elapsed = time.perf_counter() - t0
     fe = fit.fe_params
-    _emit(
+    emit(
         {
             "fit_seconds": elapsed,
-            "peak_mb": _peak_mb(),
+            "peak_mb": peak_mb(),
             "n": int(fit.nobs),
             "fixed": [float(fe[k]) for k in FIXED],
             "vc": [float(fit.cov_re.iloc[0, 0]), float(fit.vcomp[0]), float(fit.scale)],
@@ -285,36 +276,13 @@ cat("warnings", gsub("[\r\n]+", " ", paste(warns, collapse = " | ")), "\n")
 
 def worker_lme4(args) -> None:
     """Wrapper process: runs Rscript, so RUSAGE_CHILDREN is R's peak memory alone."""
-    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
-        fh.write(R_SCRIPT)
-    t0 = time.perf_counter()
-    out = subprocess.run(
-        ["Rscript", fh.name, args.data, args.shape], capture_output=True, text=True, check=False
-    )
-    wall = time.perf_counter() - t0
-    os.unlink(fh.name)
-    if out.returncode != 0:
-        _emit({"error": out.stderr.strip()[-500:] or f"Rscript exit {out.returncode}"})
+    ran = run_rscript(R_SCRIPT, [args.data, args.shape])
+    if ran is None:
         return
-    fields = {}
-    for line in out.stdout.splitlines():
-        key, _, value = line.strip().partition(" ")
-        fields[key] = value.strip()
-    _emit(
-        {
-            "fit_seconds": float(fields["fit_seconds"]),
-            "read_seconds": float(fields["read_seconds"]),
-            "rscript_seconds": wall,
-            "peak_mb": _peak_mb(resource.RUSAGE_CHILDREN),
-            "n": int(fields["n"]),
-            "fixed": [float(v) for v in fields["fixed"].split(",")],
-            "vc": [float(v) for v in fields["vc"].split(",")],
-            "loglik": float(fields["loglik"]),
-            "r_version": fields["r_version"],
-            "lme4_version": fields["lme4_version"],
-            "reader": fields["reader"],
-            "warnings": [fields.get("warnings", "")] if fields.get("warnings") else [],
-        }
+    fields, wall = ran
+    emit(
+        r_record(fields, wall)
+        | {"loglik": float(fields["loglik"]), "lme4_version": fields["lme4_version"]}
     )
 
 
@@ -403,7 +371,7 @@ def worker_phases(args) -> None:
     t0 = time.perf_counter()
     model.fit(data)
     total = time.perf_counter() - t0
-    _emit(
+    emit(
         {"fit_seconds": total, "seconds": timer.seconds, "calls": timer.calls, "evals": timer.evals}
     )
 
@@ -431,38 +399,10 @@ def run_case(
     cmd += ["--df-method", df_method, "--shape", shape]
     if data:
         cmd += ["--data", data]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        stdout, stderr = proc.communicate()
-        wall = time.perf_counter() - t0
-        return {"error": f"timed out after {timeout:.0f} s (killed)", "total_seconds": wall}
-    wall = time.perf_counter() - t0
-    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        tail = (stderr or stdout).strip().splitlines()[-3:]
-        why = "out of memory (killed)" if proc.returncode in (-9, 137) else " / ".join(tail)
-        return {"error": f"failed (exit {proc.returncode}): {why}", "total_seconds": wall}
-    record = json.loads(lines[-1][len("RESULT ") :])
-    record["total_seconds"] = wall
-    return record
+    return harness.run_case(cmd, timeout=timeout)
 
 
 def machine_details(lme4: dict | None) -> list[str]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_gib = 0.0
-    with open("/proc/meminfo") as fh:
-        for line in fh:
-            if line.startswith("MemTotal"):
-                mem_gib = int(line.split()[1]) / 1024**2
     import pandas as pd
     import scipy
     import statsmodels
@@ -474,8 +414,7 @@ def machine_details(lme4: dict | None) -> list[str]:
     except Exception:  # informational only
         blas = "?"
     details = [
-        f"CPU: {cpu}, {os.cpu_count()} cores; RAM {mem_gib:.1f} GiB; {platform.system()} "
-        f"{platform.release()}",
+        *machine_lines(),
         f"Python {platform.python_version()}, cpdimpact {cpdimpact.__version__}, numpy "
         f"{np.__version__} ({blas}), pandas {pd.__version__}, scipy {scipy.__version__}, "
         f"statsmodels {statsmodels.__version__}",
@@ -486,11 +425,6 @@ def machine_details(lme4: dict | None) -> list[str]:
             f"R {lme4['r_version']}, lme4 {lme4['lme4_version']} (data read with {lme4['reader']})"
         )
     return details
-
-
-def _max_rel(a, b) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
 
 
 def main() -> None:
@@ -591,16 +525,9 @@ def report(rows, phases, estimates, lme4_records, small) -> None:
             continue
         reference = lme4_records.get((r["shape"], r["size"]))
         ratio = f"{r['fit_seconds'] / reference['fit_seconds']:.3f}" if reference else "—"
-        note = []
-        if "read_seconds" in r:
-            note.append(f"reading the CSV in R: {r['read_seconds']:.2f} s")
-        if not r.get("converged", True):
-            note.append("not converged")
-        if r.get("warnings"):
-            note.append("warning: " + "; ".join(w[:90] for w in r["warnings"]))
+        note = row_note(r, warning_width=90)
         print(
-            f"{head} | {r['fit_seconds']:.2f} | {total} | {ratio} | "
-            f"{r['peak_mb']:.0f} | {' '.join(note)} |"
+            f"{head} | {r['fit_seconds']:.2f} | {total} | {ratio} | {r['peak_mb']:.0f} | {note} |"
         )
 
     print("\nAgreement (max relative difference vs the reference fit on the same data):")
@@ -613,8 +540,8 @@ def report(rows, phases, estimates, lme4_records, small) -> None:
             continue
         print(
             f"  {shape}: {label} vs {ref_label}, {size:,} pupils: fixed effects "
-            f"{_max_rel(rec['fixed'], ref['fixed']):.1e}, variance components "
-            f"{_max_rel(rec['vc'], ref['vc']):.1e}, log-likelihood "
+            f"{max_rel(rec['fixed'], ref['fixed']):.1e}, variance components "
+            f"{max_rel(rec['vc'], ref['vc']):.1e}, log-likelihood "
             f"{rec['loglik'] - ref['loglik']:+.1e}"
         )
     for (label, shape, size), rec in estimates.items():

@@ -26,18 +26,17 @@ about time is asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import _harness as harness
 import numpy as np
+from _harness import emit, machine_lines, max_rel, peak_mb, r_record, row_note, run_rscript
 
 SEED = 20261207
 CLASSES_PER_SCHOOL = 10
@@ -100,14 +99,6 @@ def load(args):
 
 
 # ---------------------------------------------------------------------- workers
-def _peak_mb(who=resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024
-
-
-def _emit(record: dict) -> None:
-    print("RESULT " + json.dumps(record), flush=True)
-
-
 def worker_cpdimpact(args) -> None:
     from cpdimpact.multilevel import MultilevelModel
 
@@ -119,10 +110,10 @@ def worker_cpdimpact(args) -> None:
     fit = model.fit(data)
     elapsed = time.perf_counter() - t0
     vc = fit.variance_components
-    _emit(
+    emit(
         {
             "fit_seconds": elapsed,
-            "peak_mb": _peak_mb(),
+            "peak_mb": peak_mb(),
             "n": int(fit.n_obs),
             "fixed": [float(fit.params[k]) for k in FIXED],
             "vc": [float(vc[k]) for k in VARIANCES],
@@ -183,36 +174,13 @@ cat("warnings", gsub("[\r\n]+", " ", paste(warns, collapse = " | ")), "\n")
 
 def _worker_r(args, tool: str) -> None:
     """Wrapper process: runs Rscript, so RUSAGE_CHILDREN is R's peak memory alone."""
-    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
-        fh.write(R_SCRIPT)
-    t0 = time.perf_counter()
-    out = subprocess.run(
-        ["Rscript", fh.name, args.data, tool], capture_output=True, text=True, check=False
-    )
-    wall = time.perf_counter() - t0
-    os.unlink(fh.name)
-    if out.returncode != 0:
-        _emit({"error": out.stderr.strip()[-500:] or f"Rscript exit {out.returncode}"})
+    ran = run_rscript(R_SCRIPT, [args.data, tool])
+    if ran is None:
         return
-    fields = {}
-    for line in out.stdout.splitlines():
-        key, _, value = line.strip().partition(" ")
-        fields[key] = value.strip()
-    _emit(
-        {
-            "fit_seconds": float(fields["fit_seconds"]),
-            "read_seconds": float(fields["read_seconds"]),
-            "rscript_seconds": wall,
-            "peak_mb": _peak_mb(resource.RUSAGE_CHILDREN),
-            "n": int(fields["n"]),
-            "fixed": [float(v) for v in fields["fixed"].split(",")],
-            "vc": [float(v) for v in fields["vc"].split(",")],
-            "deviance": float(fields["deviance"]),
-            "r_version": fields["r_version"],
-            "tool_version": fields["tool_version"],
-            "reader": fields["reader"],
-            "warnings": [fields.get("warnings", "")] if fields.get("warnings") else [],
-        }
+    fields, wall = ran
+    emit(
+        r_record(fields, wall)
+        | {"deviance": float(fields["deviance"]), "tool_version": fields["tool_version"]}
     )
 
 
@@ -233,38 +201,10 @@ def run_case(case: str, *, timeout: float, pupils: int, data: str | None):
     cmd = [sys.executable, __file__, "--case", case, "--pupils", str(pupils)]
     if data:
         cmd += ["--data", data]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        stdout, stderr = proc.communicate()
-        wall = time.perf_counter() - t0
-        return {"error": f"timed out after {timeout:.0f} s (killed)", "total_seconds": wall}
-    wall = time.perf_counter() - t0
-    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        tail = (stderr or stdout).strip().splitlines()[-3:]
-        why = "out of memory (killed)" if proc.returncode in (-9, 137) else " / ".join(tail)
-        return {"error": f"failed (exit {proc.returncode}): {why}", "total_seconds": wall}
-    record = json.loads(lines[-1][len("RESULT ") :])
-    record["total_seconds"] = wall
-    return record
+    return harness.run_case(cmd, timeout=timeout)
 
 
 def machine_details(peers: dict) -> list[str]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_gib = 0.0
-    with open("/proc/meminfo") as fh:
-        for line in fh:
-            if line.startswith("MemTotal"):
-                mem_gib = int(line.split()[1]) / 1024**2
     import pandas as pd
     import scipy
 
@@ -275,8 +215,7 @@ def machine_details(peers: dict) -> list[str]:
     except ImportError:  # --peers-only on a machine without the package
         version = "not importable"
     details = [
-        f"CPU: {cpu}, {os.cpu_count()} cores; RAM {mem_gib:.1f} GiB; {platform.system()} "
-        f"{platform.release()}",
+        *machine_lines(),
         f"Python {platform.python_version()}, cpdimpact {version}, numpy {np.__version__}, "
         f"pandas {pd.__version__}, scipy {scipy.__version__}",
         f"load average before the run (1, 5, 15 min): {LOAD_AT_START}",
@@ -290,11 +229,6 @@ def machine_details(peers: dict) -> list[str]:
             f"(data read with {rec['reader']})"
         )
     return details
-
-
-def _max_rel(a, b) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
 
 
 def main() -> None:
@@ -381,16 +315,10 @@ def report(rows, estimates, peers, small) -> None:
             if reference_fit and r["size"] == glmer["size"]
             else "—"
         )
-        note = []
-        if "read_seconds" in r:
-            note.append(f"reading the CSV in R: {r['read_seconds']:.2f} s")
-        if not r.get("converged", True):
-            note.append("not converged")
-        if r.get("warnings"):
-            note.append("warning: " + "; ".join(w[:160] for w in r["warnings"]))
+        note = row_note(r, warning_width=160)
         print(
             f"| {r['label']} | {n} | {r['fit_seconds']:.2f} | {total} | {ratio} | "
-            f"{r['peak_mb']:.0f} | {load} | {' '.join(note)} |"
+            f"{r['peak_mb']:.0f} | {load} | {note} |"
         )
 
     print("\nAgreement (relative differences from glmer at the same size):")
@@ -403,8 +331,8 @@ def report(rows, estimates, peers, small) -> None:
         print(
             f"  {label} vs glmer, {size:,} pupils: deviance {dev:.1e} "
             f"({rec['deviance'] - ref['deviance']:+.6f}), fixed effects "
-            f"{_max_rel(rec['fixed'], ref['fixed']):.1e}, variance components "
-            f"{_max_rel(rec['vc'], ref['vc']):.1e}"
+            f"{max_rel(rec['fixed'], ref['fixed']):.1e}, variance components "
+            f"{max_rel(rec['vc'], ref['vc']):.1e}"
         )
     for (label, size), rec in estimates.items():
         print(
