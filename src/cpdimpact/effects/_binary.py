@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from .._results import Summary, critical_value, json_safe
+from .._results import Summary, interval, json_safe
 from .._validate import check_alpha
 from ..errors import InvalidValueError
 from ._hedges import EffectSize, _check_df, hedges_correction
@@ -323,7 +323,7 @@ def odds_ratio_effect_size(
     if not isinstance(attainment, bool):
         raise InvalidValueError(f"attainment must be True or False, got {attainment!r}.")
     omega = hedges_correction(n)
-    q = critical_value(alpha, df)
+    lower, upper = interval(lor, se, alpha=alpha, df=df)
     details: tuple[tuple[str, object], ...] = (
         ("log odds ratio", lor),
         ("standard error of the log odds ratio", se),
@@ -331,8 +331,8 @@ def odds_ratio_effect_size(
     return BinaryEffectSize(
         estimate=omega * lor / scale,
         std_error=omega * se / scale,
-        ci_lower=omega * (lor - q * se) / scale,
-        ci_upper=omega * (lor + q * se) / scale,
+        ci_lower=float(omega * lower / scale),
+        ci_upper=float(omega * upper / scale),
         alpha=alpha,
         df=df,
         sd=scale,

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .._results import critical_value
+from .._results import interval
 from .._validate import check_alpha
 from ..errors import InvalidValueError
 
@@ -280,12 +280,12 @@ def marginal_difference(
     gradient = grad1 - grad0
     estimate = p1 - p0
     std_error = float(math.sqrt(max(gradient @ v @ gradient, 0.0)))
-    q = critical_value(alpha, None)
+    lower, upper = interval(estimate, std_error, alpha=alpha)
     return MarginalDifference(
         estimate=estimate,
         std_error=std_error,
-        ci_lower=estimate - q * std_error,
-        ci_upper=estimate + q * std_error,
+        ci_lower=float(lower),
+        ci_upper=float(upper),
         alpha=alpha,
         p_treated=p1,
         p_untreated=p0,
