@@ -23,6 +23,7 @@ from cpdimpact.datasets import city_partnership, maths_challenge, published_from
 from cpdimpact.dfe import read_performance_tables
 from cpdimpact.did import DiD
 from cpdimpact.errors import (
+    AcademicYearError,
     CpdImpactWarning,
     DesignError,
     DuplicateRowsError,
@@ -253,6 +254,38 @@ def test_real_performance_tables_run_to_a_report(ks2, tmp_path):
     assert "Cox's method" in text
     # every lost figure's reason is in the report's table
     assert "suppressed: small cohort (disclosure control)" in text
+
+
+@pytest.mark.parametrize("written", ["2018/19", 201819, "01/09/2018", "2018-10-01"])
+def test_starts_written_as_academic_years_or_dates_are_read_as_test_years(ks2, written):
+    """A council's participation table says when the programme started, not which tests it
+    could first affect: each way of writing an autumn-2018 start reads as test year 2019 and
+    gives the answer of the table that wrote 2019."""
+    base = _real_participation(ks2)
+    as_given = PublishedRecords.from_performance_tables(
+        ks2, outcome="PTRWM_EXP", participation=base
+    )
+    written_so = base.assign(start_year=written)
+    records = PublishedRecords.from_performance_tables(
+        ks2, outcome="PTRWM_EXP", participation=written_so
+    )
+    assert written_so["start_year"].eq(written).all()  # the user's table is untouched
+    assert records.participation["start_year"].eq(2019).all()
+    assert len(records.reading_notes) == 1 and "2019" in records.reading_notes[0]
+    assert as_given.reading_notes == ()
+    one, other = run(Evaluation(), as_given), run(Evaluation(), records)
+    pd.testing.assert_frame_equal(one.headline, other.headline)
+    pd.testing.assert_frame_equal(one.subgroup_effects, other.subgroup_effects)
+
+
+def test_a_start_that_is_not_a_year_or_date_is_refused_naming_the_column(ks2):
+    part = _real_participation(ks2).rename(columns={"start_year": "Start"})
+    part["Start"] = part["Start"].astype(object)
+    part.loc[2, "Start"] = "autumn term"
+    with pytest.raises(AcademicYearError, match=r"'Start'.*'autumn term'.*row 2"):
+        PublishedRecords.from_performance_tables(
+            ks2, outcome="PTRWM_EXP", participation=part, columns={"start_year": "Start"}
+        )
 
 
 GROUPS = ("all", "disadvantaged", "not disadvantaged")

@@ -47,6 +47,8 @@ from .errors import InvalidArgumentError, InvalidValueError, MissingColumnError,
 from .records import (
     Records,
     _check_column_map,
+    _dfe_starts,
+    _is_numeric,
     _require_finite,
     _require_ids,
     _require_known,
@@ -60,6 +62,7 @@ from .records import (
     renamed_tables,
     user_rows,
 )
+from .records import _Source as _TableSource
 
 __all__ = [
     "PublishedRecords",
@@ -102,7 +105,10 @@ class PublishedRecords:
     participation
         Programme enrolments: ``school`` (or ``area`` for area-level figures) and
         ``start_year`` (the first test year the programme could affect), optionally
-        ``strand`` and ``dose_hours``.
+        ``strand`` and ``dose_hours``. A start written as an academic year (``'2019/20'``,
+        ``201920``) or a date (``01/09/2019``) is read as the first test year it could affect
+        (:func:`cpdimpact.dfe.first_affected_test_year`: 2020 for both), as ``Records`` reads
+        it with ``format="dfe"``; the conversion is noted in :attr:`reading_notes`.
     schools
         Optional school characteristics (``school``, ``area``, ``size``, ``fsm_share``), as
         :func:`cpdimpact.dfe.read_gias` gives them.
@@ -122,6 +128,12 @@ class PublishedRecords:
         :func:`~cpdimpact.records.links_from_performance_tables`): each chain of URNs is
         analysed under its latest URN, so a converter's figures form one series. School figures
         only.
+
+    Attributes
+    ----------
+    reading_notes
+        What was read how: start dates and academic years converted to test years, one note
+        each; empty when the participation table gave test years.
 
     Examples
     --------
@@ -145,6 +157,7 @@ class PublishedRecords:
     source: str = ""
     columns: Mapping[str, str] = field(default_factory=dict)
     links: pd.DataFrame | None = None
+    reading_notes: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     kind: ClassVar[str] = "published"
 
@@ -160,6 +173,9 @@ class PublishedRecords:
                     f"{name} must be a pandas DataFrame, got {type(getattr(self, name)).__name__}"
                 )
         _check_column_map(self.columns or {}, FIGURE_COLUMNS)
+        participation, notes = _start_years_as_test_years(self.participation, self.columns)
+        object.__setattr__(self, "participation", participation)
+        object.__setattr__(self, "reading_notes", notes)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -497,6 +513,24 @@ class PublishedRecords:
             object.__setattr__(records, "_cell_markers", {"pupils": frame})
             object.__setattr__(records, "_marker_reasons", known)
         return records
+
+
+def _start_years_as_test_years(
+    participation: pd.DataFrame, columns: Mapping[str, str]
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """``participation`` with start dates and academic years in ``start_year`` (``'2018/19'``,
+    ``201819``, ``01/09/2018``) as the first test year they could affect, by the rule of
+    :func:`cpdimpact.dfe.first_affected_test_year` that ``Records(format="dfe")`` applies, and
+    a note on what was converted. Test years (whole numbers below 10,000) are taken as given,
+    so a table of them is returned as it is."""
+    if "start_year" not in participation.columns:
+        return participation, ()
+    starts = participation["start_year"]
+    if _is_numeric(starts) and not (starts.abs() >= 10_000).any():
+        return participation, ()
+    label = columns.get("start_year", "start_year")
+    years, notes = _dfe_starts(starts, label, _TableSource("participation"))
+    return participation.assign(start_year=years), tuple(notes)
 
 
 def _require_finite_figures(figures: pd.DataFrame, columns: Mapping[str, str]) -> None:
