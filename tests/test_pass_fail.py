@@ -118,6 +118,18 @@ def test_report_speaks_of_percentage_points_and_pupils_passing(result, tmp_path)
     assert "divided by the same SD" not in text
 
 
+def test_summary_gives_the_odds_ratio_and_no_empty_effect_size_columns(result):
+    summary = result.summary()
+    facts = dict(summary.facts)
+    row = result.percentage_effect_sizes.iloc[0]
+    assert facts["odds ratio"].startswith(f"{row['odds_ratio']:.2f} (95% CI")
+    assert facts["effect size (Cox)"].startswith(f"{row['effect_size']:.2f} (95% CI")
+    assert "no months" in facts["effect size (Cox)"]
+    assert "effect size" not in facts  # no "not computed" beside the converted one
+    assert not summary.table.isna().all().any()
+    assert "months" not in summary.table.columns
+
+
 def test_declared_pass_fail_refuses_other_values_naming_rows():
     records = city_partnership(seed=1, scale=0.2)
     with pytest.raises(NotBinaryError, match=r"must be 0/1.*rows 0, 1"):

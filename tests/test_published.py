@@ -247,8 +247,11 @@ def test_real_performance_tables_run_to_a_report(ks2, tmp_path):
     assert list(cox["group"]) == ["All pupils", "Disadvantaged pupils"]
     lower, est, upper = cox.loc[0, ["ci_lower", "effect_size", "ci_upper"]]
     assert lower < est < upper
+    assert "odds ratio" in dict(result.summary().facts)
     paths = result.save(tmp_path)
     text = paths["report.md"].read_text()
+    assert "no spread of pupils' results to divide by" in text
+    assert "There is no effect size and no months" not in text
     assert "This evaluation used published figures" in text
     assert "percentage points in the percentage of pupils reaching the expected standard" in text
     assert "Cox's method" in text

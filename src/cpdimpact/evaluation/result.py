@@ -401,7 +401,7 @@ class EvaluationResult(HtmlFromSummary):
                     f"{did.estimate:.2f} ({level} CI {row['estimate_lower']:.2f} to "
                     f"{row['estimate_upper']:.2f})",
                 ),
-                ("effect size", f"not computed: {self.effect_size_sd_source}"),
+                *self._converted_summary(level),
             )
         else:
             sizes = (
@@ -449,7 +449,36 @@ class EvaluationResult(HtmlFromSummary):
         elif self.event_study is not None and self.event_study.pretrend is not None:
             p = self.event_study.pretrend
             facts += (("pre-trend test", f"F = {p.statistic:.2f}, p = {p.p_value:.3f}"),)
-        return Summary(title=self.evaluation.report.title, facts=facts, table=self.headline)
+        table = self.headline
+        if es is None:  # effect-size columns of nothing but NaN say nothing
+            table = table.drop(columns=["effect_size", "ci_lower", "ci_upper", "months"])
+        return Summary(title=self.evaluation.report.title, facts=facts, table=table)
+
+    def _converted_summary(self, level: str) -> tuple[tuple[str, str], ...]:
+        """The summary's lines for a result without an SD-based effect size: a percentage's
+        odds ratio and Cox effect size, or why there is none."""
+        converted = self.percentage_effect_sizes
+        if converted is None or converted.empty or np.isnan(converted["odds_ratio"].iloc[0]):
+            reason = (
+                "a percentage of 0 or 100 cannot be converted"
+                if converted is not None
+                else self.effect_size_sd_source
+            )
+            return (("effect size", f"not computed: {reason}"),)
+        row = converted.iloc[0]
+        return (
+            (
+                "odds ratio",
+                f"{row['odds_ratio']:.2f} ({level} CI {row['odds_ratio_lower']:.2f} to "
+                f"{row['odds_ratio_upper']:.2f})",
+            ),
+            (
+                "effect size (Cox)",
+                f"{row['effect_size']:.2f} ({level} CI {row['ci_lower']:.2f} to "
+                f"{row['ci_upper']:.2f}); the log odds ratio / 1.65, not a Hedges' g, so no "
+                "months of progress",
+            ),
+        )
 
     def plot(self, *, ax=None):
         """The report's event-study figure (or the headline effect size without one).

@@ -272,6 +272,17 @@ def _effect_size_note(result) -> str:
             "divided by the spread of pupils' scores); the effect size below converts the two "
             "percentages instead."
         )
+    if result.outcome_units == "percentage points" and not result.has_effect_size:
+        return (
+            "The effects are in percentage points: the change in the published percentage of "
+            "pupils. Published figures give no spread of pupils' results to divide by, so "
+            "there is no effect size in the usual sense; "
+            + (
+                "the effect size below converts the two percentages instead."
+                if _cox_notes(result)
+                else "nor can the two percentages be converted to one (one of them is 0 or 100)."
+            )
+        )
     if not result.has_effect_size:
         return (
             f"The effects are in {result.outcome_units} of the outcome. There is no effect size "
