@@ -109,3 +109,12 @@ def test_the_scanner_finds_what_it_looks_for():
     for sample in samples:
         assert _offences(sample), sample
     assert not _offences("Test of pre-programme effects (Roth 2022): p = 0.738 (F on 3 and 9).")
+
+
+def test_the_fingerprint_is_given_once_in_the_appendix():
+    """The 64-character input fingerprint is for reproducing a run: once, in the technical
+    appendix, not again in a footer."""
+    result = REPORTS["demo"]()
+    markdown = result.report().to_markdown()
+    assert markdown.count(result.fingerprint) == 1
+    assert markdown.index(result.fingerprint) > markdown.index("## Technical appendix")

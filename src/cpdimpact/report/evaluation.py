@@ -787,11 +787,9 @@ def evaluation_report(result) -> Document:
     blocks += _cost_blocks(result)
     blocks += _security_blocks(result)
     blocks += _appendix_blocks(result)
-    return Document(
-        title=options.title,
-        blocks=tuple(blocks),
-        metadata={"cpdimpact_version": result.version, "data_fingerprint": result.fingerprint},
-    )
+    # no metadata footer: the appendix's reproducibility paragraph gives the version and the
+    # fingerprint once (results.json carries them for machines)
+    return Document(title=options.title, blocks=tuple(blocks))
 
 
 def _published_blocks(result, threshold: int) -> list:
