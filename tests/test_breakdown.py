@@ -14,10 +14,11 @@ import statsmodels.api as sm
 
 from conftest import run_quietly
 from cpdimpact import CohortSpec, Evaluation
-from cpdimpact._breakdown import interacted_fit, prior_band_masks, sd_components
+from cpdimpact._breakdown import interacted_fit, interacted_gap, prior_band_masks, sd_components
 from cpdimpact.datasets import city_partnership
-from cpdimpact.did import DiD
+from cpdimpact.did import DiD, wild_cluster_bootstrap
 from cpdimpact.errors import CpdImpactWarning, InvalidValueError
+from cpdimpact.estimator import WildBootstrap
 from cpdimpact.pipeline import ProgrammeCost, ReportOptions, SecurityOptions
 
 
@@ -97,6 +98,55 @@ def test_gap_in_the_pipeline_uses_the_interacted_model_and_shares_the_scale():
     table = result.gap_table
     assert table.loc[0, "months"] == gap.months
     assert list(result.subgroup_effects["group"]) == ["All pupils", "FSM pupils", "Non-FSM pupils"]
+
+
+def test_gap_under_the_wild_bootstrap_tests_the_difference_by_the_wild_bootstrap(cohort):
+    """With inference=WildBootstrap() the groups' estimates are bootstrapped, and so is the
+    change in the gap: the interacted model's difference term, built here by hand (each
+    group's units, each group's years after the first, the covariate per group), tested by
+    wild_cluster_bootstrap with the same draws. (The pipeline used to stop with an
+    AttributeError: the bootstrap result has no degrees of freedom.)"""
+    pupils = cohort.pupils
+    boot = WildBootstrap(n_bootstrap=999, seed=3)
+    spec = DiD(covariates=("prior",), inference=boot)
+    rest, sub = pupils[pupils["fsm"] == 0], pupils[pupils["fsm"] == 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CpdImpactWarning)
+        joint = interacted_gap(spec, (rest, sub))
+        data = pd.concat([rest.assign(g=0), sub.assign(g=1)], ignore_index=True)
+        years = sorted(data["year"].unique())[1:]
+        extra = {f"y{y}_g": ((data["year"] == y) * data["g"]).astype(float) for y in years}
+        data = data.assign(
+            unit_g=data["unit"].astype(str) + "|" + data["g"].astype(str),
+            exposed_g=data["exposed"].astype(float) * data["g"],
+            prior_g=data["prior"] * data["g"],
+            **extra,
+        )
+        want = wild_cluster_bootstrap(
+            data,
+            unit="unit_g",
+            time="year",
+            treatment="exposed_g",
+            cluster="school",
+            covariates=("prior", "exposed", "prior_g", *extra),
+            n_bootstrap=999,
+            seed=3,
+        )
+    assert joint.difference == pytest.approx(want.estimate, abs=1e-9)
+    assert joint.bootstrap_interval == pytest.approx((want.ci_lower, want.ci_upper), abs=1e-9)
+
+
+def test_gap_in_the_pipeline_under_the_wild_bootstrap():
+    records = city_partnership(seed=5, scale=0.2)
+    estimator = DiD(covariates=("prior",), inference=WildBootstrap(n_bootstrap=499))
+    result = run_quietly(Evaluation(estimator=estimator, prior_bands=0, seed=2), records)
+    (gap,) = result.gaps
+    assert "wild cluster bootstrap interval" in gap.method
+    assert gap.ci_lower < gap.estimate < gap.ci_upper
+    groups = {g.label: g for g in (*result.groups, *result.breakdown)}
+    assert gap.points == pytest.approx(
+        groups["FSM pupils"].did.estimate - groups["Non-FSM pupils"].did.estimate, abs=1e-9
+    )
 
 
 def test_gap_for_a_column_that_is_not_a_headline_subgroup():

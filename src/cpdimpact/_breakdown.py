@@ -11,7 +11,7 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ import pandas as pd
 from ._results import interval
 from .effects import improvement_index, months_of_progress
 from .errors import CpdImpactWarning, DesignError
+from .estimator import WildBootstrap
 from .published import FIGURE_PUPILS
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "effect_size_variants",
     "interacted_fit",
     "interacted_gap",
+    "JointGap",
     "prior_band_masks",
     "subgroup_label",
 ]
@@ -125,16 +127,22 @@ def gap_estimate(
     *,
     scale: float,
     alpha: float,
-    joint: tuple[float, float, float] | None,
+    joint: JointGap | None,
 ) -> GapEstimate:
     """Combine two groups' fits (``sub``, ``rest``: :class:`~cpdimpact.evaluation.result.GroupEstimate`)
-    into the change in the gap; ``joint`` is ``(difference, SE, df)`` from an interacted model
+    into the change in the gap; ``joint`` is the :class:`JointGap` of an interacted model
     when one was fitted; ``scale`` converts outcome points to effect-size units."""
+    bounds = None
     if joint is not None:
-        points, se, df = joint
+        points, se, df, bounds = joint
         method = (
             "fully interacted difference-in-differences: one model with separate unit, year "
-            "and covariate effects per group; cluster-robust SE of the difference"
+            "and covariate effects per group; "
+            + (
+                "wild cluster bootstrap interval of the difference"
+                if bounds is not None
+                else "cluster-robust SE of the difference"
+            )
         )
     else:
         points = sub.did.estimate - rest.did.estimate
@@ -146,7 +154,10 @@ def gap_estimate(
             "schools, which usually makes this interval conservative)"
         )
     df = None if df is None or math.isinf(df) else float(df)
-    lower, upper = interval(points * scale, se * scale, alpha=alpha, df=df)
+    if bounds is not None:
+        lower, upper = bounds[0] * scale, bounds[1] * scale
+    else:
+        lower, upper = interval(points * scale, se * scale, alpha=alpha, df=df)
     return GapEstimate(
         label=gap_label(column),
         subgroup=sub.label,
@@ -190,25 +201,50 @@ def interacted_fit(spec, frames: tuple[pd.DataFrame, pd.DataFrame]):
     extra |= {f"_{c}_x_group": data[c].to_numpy(dtype=float) * group for c in spec.covariates}
     extra[treat] = data[spec.treatment].to_numpy(dtype=float) * group
     data = data.assign(**extra)
-    joint = dataclasses.replace(spec, unit=unit, covariates=(*spec.covariates, *extra))
+    if isinstance(spec.inference, WildBootstrap):
+        # the bootstrap tests the spec's treatment column: make it the difference's term
+        others = (*spec.covariates, *(c for c in extra if c != treat), spec.treatment)
+        joint = dataclasses.replace(spec, unit=unit, treatment=treat, covariates=others)
+    else:
+        joint = dataclasses.replace(spec, unit=unit, covariates=(*spec.covariates, *extra))
     with warnings.catch_warnings():
         # The two groups' fits already reported their warnings (few clusters, timing).
         warnings.simplefilter("ignore", CpdImpactWarning)
         return joint.fit(data)
 
 
-def interacted_gap(spec, frames: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[float, float, float]:
+class JointGap(NamedTuple):
+    """The difference between two groups' effects from one interacted model."""
+
+    difference: float
+    std_error: float
+    df: float
+    #: the wild cluster bootstrap's interval (outcome units) when the spec asked for one;
+    #: ``None``: a t interval on ``std_error`` and ``df``
+    bootstrap_interval: tuple[float, float] | None = None
+
+
+def interacted_gap(spec, frames: tuple[pd.DataFrame, pd.DataFrame]) -> JointGap:
     """Difference in the treatment effect between two groups of rows, from one model.
 
     ``spec`` is a :class:`~cpdimpact.did.DiD`; ``frames`` are the rows of the other pupils
-    and of the subgroup (see :func:`interacted_fit`). Returns ``(difference, SE, df)``.
+    and of the subgroup (see :func:`interacted_fit`). With ``inference=WildBootstrap()`` the
+    difference is tested, and its interval found, by the wild cluster bootstrap, as the
+    groups' own estimates are.
     """
     treat = "_treated_x_group"
     fit = interacted_fit(spec, frames)
+    if isinstance(spec.inference, WildBootstrap):
+        return JointGap(
+            float(fit.estimate),
+            float(fit.std_error),
+            math.inf,
+            (float(fit.ci_lower), float(fit.ci_upper)),
+        )
     df = fit.df
     if fit.df_terms is not None and treat in fit.df_terms.index:
         df = float(fit.df_terms[treat])
-    return float(fit.params[treat]), float(fit.std_errors[treat]), float(df)
+    return JointGap(float(fit.params[treat]), float(fit.std_errors[treat]), float(df))
 
 
 def prior_band_masks(prior: pd.Series, n_bands: int) -> list[tuple[str, np.ndarray]]:
