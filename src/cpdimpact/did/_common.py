@@ -346,8 +346,8 @@ def few_clusters(
             notes,
             f"only {n_clusters} clusters of {cluster!r}: cluster-robust standard errors "
             f"over-reject with fewer than about {FEW_CLUSTERS} clusters (Cameron, Gelbach & "
-            "Miller 2008). Read p-values with caution; use the wild cluster bootstrap "
-            "(cpdimpact.did.wild_cluster_bootstrap).",
+            "Miller 2008). Read p-values with caution, or use the wild cluster bootstrap, "
+            "which holds its level with few clusters (docs/wild.md).",
             FewClustersWarning,
         )
     treated_clusters = np.unique(cluster_codes[treated])
@@ -359,7 +359,7 @@ def few_clusters(
         shown = " and ".join(f"{n} {side}" for side, n in thin.items())
         warn(
             notes,
-            f"only {shown} cluster(s) of {cluster!r}: with so few clusters on one side, "
+            f"only {shown} {'cluster' if list(thin.values())[-1] == 1 else 'clusters'} of {cluster!r}: with so few clusters on one side, "
             "cluster-robust standard errors can be far too small and intervals far too "
             "narrow (Conley & Taber 2011; MacKinnon & Webb 2017). Do not rely on them; for a "
             "single treated area compare it with a synthetic control instead.",

@@ -1004,7 +1004,8 @@ def _few_clusters(notes: list[str], d: _Design, cluster: str) -> None:
     if treated < FEW_TREATED_CLUSTERS:
         warn(
             notes,
-            f"only {treated} cluster(s) of {cluster!r} hold treated rows: with so few treated "
+            f"only {treated} {'cluster' if treated == 1 else 'clusters'} of {cluster!r} "
+            f"{'holds' if treated == 1 else 'hold'} treated rows: with so few treated "
             "clusters the variance of the effect is estimated from very little and intervals "
             "can be far too narrow (Conley & Taber 2011). Do not rely on them.",
             FewClustersWarning,

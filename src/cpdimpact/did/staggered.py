@@ -534,7 +534,7 @@ class StaggeredDiD:
                 notes.append(
                     f"unbalanced panel: {int((counts < len(periods)).sum())} of {n} units are "
                     "not observed in every period; each comparison uses the rows observed in "
-                    "its two periods (as R did with allow_unbalanced_panel)"
+                    "its two periods (as R's did package does for an unbalanced panel)"
                 )
         else:
             owner = np.arange(len(frame))

@@ -709,7 +709,7 @@ def _warn_few_clusters(
     if thin:
         shown = " and ".join(f"{n} {side}" for side, n in thin.items())
         emit(
-            f"only {shown} cluster(s) of {cluster!r}{where}: with so few clusters on one side "
+            f"only {shown} {'cluster' if list(thin.values())[-1] == 1 else 'clusters'} of {cluster!r}{where}: with so few clusters on one side "
             "the wild cluster bootstrap is itself unreliable (the restricted version under-"
             "rejects, the unrestricted over-rejects; MacKinnon & Webb 2017, 2018)."
         )

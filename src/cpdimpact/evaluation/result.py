@@ -25,7 +25,7 @@ import pandas as pd
 from .._breakdown import GapEstimate, effect_size_variants, points_interval
 from .._results import HtmlFromSummary, Summary, interval
 from ..cohort import Cohort
-from ..did import Aggregate, DiDResult, EventStudyResult
+from ..did import Aggregate, DiDResult, EventStudyResult, WildBootstrapResult
 from ..effects import EffectSize, proportions_effect_size
 from ..errors import CpdImpactError
 from ..published import FIGURE_PUPILS
@@ -548,6 +548,13 @@ def inference_text(did) -> str:
             f"Standard error from placebos ({did.placebo_method}): the spread of the estimates "
             "when each comparison area in turn plays the treated one, with a normal reference "
             "distribution (Arkhangelsky et al. 2021, Algorithm 4)."
+        )
+    if isinstance(did, WildBootstrapResult):
+        return (
+            f"Interval and p-value from the wild cluster bootstrap, clustered by {did.cluster} "
+            f"({did.n_clusters} clusters; {did.method}): it holds its level with few clusters, "
+            "where cluster-robust standard errors are too small (Cameron, Gelbach & Miller "
+            "2008; MacKinnon & Webb 2017)."
         )
     if math.isinf(did.df):
         return f"Standard errors: {did.cov_type}; normal reference distribution."
