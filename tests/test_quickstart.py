@@ -77,8 +77,19 @@ def test_the_summary_and_the_report_files(followed):
 
 
 def test_the_few_schools_warning_the_page_mentions_is_given(followed):
-    _, _, caught, _ = followed
-    assert any("clusters" in str(w.message) for w in caught)
+    """...and, the headline being bootstrapped, said to be about the event study's
+    cluster-robust intervals (in the run's warnings and the report's caveats)."""
+    folder, _, caught, _ = followed
+    few = [str(w.message) for w in caught if "clusters of 'URN'" in str(w.message)]
+    assert few and all(m.startswith("In the event study") for m in few)
+    report = (folder / "my_report" / "report.md").read_text(encoding="utf-8")
+    caveats = report.split("### Caveats")[1].split("###")[0]
+    assert "clusters of 'URN'" in caveats
+    assert all(
+        line.startswith("In the event study")
+        for line in caveats.strip().split("\n\n")
+        if "clusters of 'URN'" in line
+    )
 
 
 def test_the_command_line_gives_the_numbers_of_step_3(followed):

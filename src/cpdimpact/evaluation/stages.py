@@ -51,7 +51,7 @@ from ..errors import (
     SmallSampleWarning,
     format_rows,
 )
-from ..estimator import ClusterRobust, fitted_rows, with_seed
+from ..estimator import ClusterRobust, WildBootstrap, fitted_rows, with_seed
 from ..published import DISADVANTAGED, FIGURE_PUPILS, PublishedRecords
 from ..records import Records
 from .result import EvaluationResult, GroupEstimate, StaggeredDetail, rows_where
@@ -78,6 +78,7 @@ __all__ = [
     "estimate_group",
     "evaluate",
     "event_study_for",
+    "event_study_words",
     "explicit_event_study",
     "fit_event_study",
     "fit_group",
@@ -643,8 +644,28 @@ def fit_event_study(evaluation: Evaluation, estimator, cohort: Cohort):
         except (DesignError, EstimationError) as err:
             note = f"The two-way fixed-effects event study could not be fitted: {err}"
     else:
-        event_study = fit_stage(weighted(evaluation, spec), frame, cohort)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CpdImpactWarning)
+            event_study = fit_stage(weighted(evaluation, spec), frame, cohort)
+        for w in caught:
+            message = str(w.message)
+            if issubclass(w.category, CpdImpactWarning):
+                message = event_study_words(message, estimator)
+            warnings.warn(message, w.category, stacklevel=2)
     return event_study, note
+
+
+def event_study_words(message: str, estimator) -> str:
+    """A warning of the TWFE event study as the run and the report give it: labelled as the
+    event study's when the headline is tested by the wild cluster bootstrap, so that a
+    caveat about cluster-robust intervals with few schools is not read as one about the
+    headline (the event study's intervals stay cluster-robust)."""
+    if isinstance(getattr(estimator, "inference", None), WildBootstrap):
+        return (
+            "In the event study, whose intervals are cluster-robust (the wild cluster "
+            f"bootstrap tests the headline only): {message}"
+        )
+    return message
 
 
 def staggered_detail(

@@ -32,7 +32,7 @@ from ..evaluation.result import (
     inference_text,
     plot_staggered_event_study,
 )
-from ..evaluation.stages import SCHOOLS_EQUALLY
+from ..evaluation.stages import SCHOOLS_EQUALLY, event_study_words
 from ._blocks import Figure, Heading, Paragraph, Table
 from ._document import Document
 from ._figures import _ARM_LABELS, count_text, plot_flow_diagram, plot_forest
@@ -239,7 +239,7 @@ def _caveats(result) -> list[str]:
         notes.append(dip.message)
     notes += [n for g in result.groups if g.did is not None for n in g.did.notes]
     if result.event_study is not None and result.staggered is None:
-        notes += list(result.event_study.notes)
+        notes += [event_study_words(n, result.estimator) for n in result.event_study.notes]
     notes = [user_message(n, result.cohort) for n in notes]
     notes += [w.message for w in getattr(result, "warnings", ())]
     return list(dict.fromkeys(_GROUP_TIME.sub(_group_time_words, n) for n in notes))
