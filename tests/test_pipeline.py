@@ -127,7 +127,7 @@ def test_save_writes_report_files(small_result, tmp_path):
     assert md.index("Attainment trends") < md.index("Balance") < md.index("Flow of schools")
     assert "| FSM pupils |" in md
     html = (tmp_path / "report.html").read_text()
-    assert "data:image/png;base64," in html
+    assert "data:image/svg+xml;base64," in html
     assert "http://" not in html and "https://" not in html
     payload = json.loads((tmp_path / "results.json").read_text())
     assert payload["cpdimpact_version"] == result.version

@@ -133,6 +133,7 @@ def test_png_bytes_identical_for_same_figure(figure):
     other = make_figure()
     try:
         assert Figure(other, name="b").png() == once  # an identical figure built afresh
+        assert Figure(other, name="b").svg() == block.svg()  # ids do not depend on the run
     finally:
         plt.close(other)
 
@@ -174,9 +175,13 @@ def test_html_is_self_contained(figure):
     assert "http://" not in page and "https://" not in page
     assert 'src="figures' not in page
     assert "<script" not in page.lower()
-    assert "data:image/png;base64," in page
-    encoded = page.split("data:image/png;base64,", 1)[1].split('"', 1)[0]
-    assert base64.b64decode(encoded) == Figure(figure, name="x").png()
+    # figures as vector images (SVG), the same bytes on every call
+    assert "data:image/svg+xml;base64," in page
+    encoded = page.split("data:image/svg+xml;base64,", 1)[1].split('"', 1)[0]
+    svg = base64.b64decode(encoded)
+    assert svg == Figure(figure, name="x").svg() == Figure(figure, name="x").svg()
+    assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg
+    assert b"<text" not in svg and b"<dc:date>" not in svg  # text as paths, no date
     assert "<caption>Effect sizes</caption>" in page
     assert "<figcaption>Effect by year</figcaption>" in page
     assert "FSM | disadvantaged" in page

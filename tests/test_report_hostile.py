@@ -57,7 +57,7 @@ def _assert_html_safe(html: str) -> None:
     parser.close()
     assert parser.tags <= ALLOWED_TAGS, parser.tags - ALLOWED_TAGS
     assert parser.attributes <= ALLOWED_ATTRIBUTES, parser.attributes - ALLOWED_ATTRIBUTES
-    assert all(src.startswith("data:image/png;base64,") for src in parser.srcs)
+    assert all(src.startswith("data:image/svg+xml;base64,") for src in parser.srcs)
     assert "<script" not in html.lower()
 
 

@@ -484,6 +484,18 @@ def plot_event_study(result: EventStudyEstimates, *, ax=None):
     post = frame.index[frame.index >= 0]
     start = post.min() if len(post) else 0
     ax.axvline(start - 0.5, color="0.5", linestyle="--", linewidth=0.8)
+    # labelled at the top, so a reader knows what the dashed line is
+    ax.annotate(
+        "start",
+        xy=(start - 0.5, 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(3, -3),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize="small",
+        color="0.35",
+    )
     ticks = frame.index.to_numpy()
     if len(ticks):
         labels = [

@@ -196,7 +196,8 @@ class Document:
     # -- HTML ----------------------------------------------------------------------------
 
     def to_html(self) -> str:
-        """One self-contained HTML page: inline CSS, figures embedded as base64 PNG.
+        """One self-contained HTML page: inline CSS, figures embedded as base64 SVG (vector,
+        sharp in print; PNG for a figure given as PNG bytes).
 
         The page has no scripts and refers to no external file or address, so it can be
         e-mailed or opened inside a secure environment without network access.
@@ -205,12 +206,21 @@ class Document:
         -------
         str
         """
-        return self._html({f.name: f.png() for f in self.figures})
+        return self._html(self._html_images())
 
-    def _html(self, pngs: Mapping[str, bytes]) -> str:
+    def _html_images(self) -> dict[str, tuple[str, bytes]]:
+        """Each figure's image for the HTML page: ``(media type, bytes)``, SVG where the
+        figure can be drawn as one."""
+        images = {}
+        for figure in self.figures:
+            svg = figure.svg()
+            images[figure.name] = ("image/svg+xml", svg) if svg else ("image/png", figure.png())
+        return images
+
+    def _html(self, images: Mapping[str, tuple[str, bytes]]) -> str:
         body = [f"<h1>{_esc(self.title)}</h1>"]
         for block in self.blocks:
-            body.append(_html_block(block, pngs))
+            body.append(_html_block(block, images))
         if self.metadata:
             items = "\n".join(
                 f"<dt>{_esc(k)}</dt><dd>{_esc(metadata_text(v))}</dd>"
@@ -302,7 +312,7 @@ class Document:
         pngs = {f.name: f.png() for f in self.figures}  # render once for every output
         written: dict[str, Path] = {}
         for relative, text in (
-            (f"{stem}.html", self._html(pngs)),
+            (f"{stem}.html", self._html(self._html_images())),
             (f"{stem}.md", self.to_markdown()),
         ):
             path = folder / relative
@@ -378,18 +388,19 @@ def _html_table(table: Table) -> str:
     return "\n".join(parts)
 
 
-def _html_block(block: Block, pngs: Mapping[str, bytes]) -> str:
+def _html_block(block: Block, images: Mapping[str, tuple[str, bytes]]) -> str:
     if isinstance(block, Heading):
         return f"<h{block.level}>{_esc(block.text)}</h{block.level}>"
     if isinstance(block, Paragraph):
         return f"<p>{_esc(block.text)}</p>"
     if isinstance(block, Table):
         return _html_table(block)
-    data = base64.b64encode(pngs[block.name]).decode("ascii")
+    media, image = images[block.name]
+    data = base64.b64encode(image).decode("ascii")
     caption = f"\n<figcaption>{_esc(block.caption)}</figcaption>" if block.caption.strip() else ""
     return (
         f'<figure id="figure-{block.name}">\n'
-        f'<img src="data:image/png;base64,{data}" alt="{_esc(block.alt_text)}">{caption}\n'
+        f'<img src="data:{media};base64,{data}" alt="{_esc(block.alt_text)}">{caption}\n'
         f"</figure>"
     )
 

@@ -72,8 +72,10 @@ def _counts(
     return "; ".join(parts)
 
 
-def _box(ax, x: float, y: float, text: str, *, face: str = "white") -> None:
-    ax.text(
+def _box(ax, x: float, y: float, text: str, *, face: str = "white"):
+    """A rounded box of ``text`` centred at ``(x, y)``; returns the box (its frame patch), for
+    connectors to meet."""
+    label = ax.text(
         x,
         y,
         text,
@@ -83,14 +85,29 @@ def _box(ax, x: float, y: float, text: str, *, face: str = "white") -> None:
         wrap=False,
         bbox={"boxstyle": "round,pad=0.5", "facecolor": face, "edgecolor": "#444444"},
     )
+    return label.get_bbox_patch()
 
 
-def _arrow(ax, start: tuple[float, float], end: tuple[float, float]) -> None:
+def _connect(ax, start, end, *, start_at=None, end_at=None, arrow: bool = True) -> None:
+    """A line (an arrow with ``arrow``) from ``start`` to ``end``: data coordinates, or, with
+    ``start_at``/``end_at`` a box from :func:`_box`, a point of that box as fractions of its
+    frame (``(0.5, 0)`` the middle of its bottom edge). The box's frame is sized only when
+    the figure is drawn, so the line is found then, after the text (``zorder``) and after any
+    ``tight_layout``: it meets the frame at any text size."""
     ax.annotate(
         "",
         xy=end,
+        xycoords=end_at if end_at is not None else "data",
         xytext=start,
-        arrowprops={"arrowstyle": "->", "color": "#444444", "linewidth": 1},
+        textcoords=start_at if start_at is not None else "data",
+        arrowprops={
+            "arrowstyle": "->" if arrow else "-",
+            "color": "#444444",
+            "linewidth": 1,
+            "shrinkA": 0,
+            "shrinkB": 0,
+        },
+        zorder=4,
     )
 
 
@@ -155,30 +172,28 @@ def plot_flow_diagram(
     ax.invert_yaxis()
     ax.axis("off")
 
-    last_stage_y: float | None = None
+    last_stage = None
     for y, (kind, row) in enumerate(items):
+        counts = _counts(row, threshold, teachers=teachers, record=record, unit=unit)
         if kind == "stage":
             label = _STAGE_LABELS.get(str(row["stage"]), plot_text(row["stage"]))
-            text = (
-                f"{label}\n{_counts(row, threshold, teachers=teachers, record=record, unit=unit)}"
-            )
-            _box(ax, 0.33, y, text)
-            if last_stage_y is not None:
-                _arrow(ax, (0.33, last_stage_y + 0.3), (0.33, y - 0.3))
-            last_stage_y = y
+            box = _box(ax, 0.33, y, f"{label}\n{counts}")
+            if last_stage is not None:
+                _connect(ax, (0.5, 0), (0.5, 1), start_at=last_stage, end_at=box)
+            last_stage = box
         else:
             reason = plot_text(row["reason"], width=38)
-            text = f"Excluded: {reason}\n{_counts(row, threshold, teachers=teachers, record=record, unit=unit)}"
-            _box(ax, 0.78, y, text, face="#f4f4f4")
-            ax.plot([0.33, 0.56], [y, y], color="#444444", linewidth=1)
-    if len(arms) and last_stage_y is not None:
+            box = _box(ax, 0.78, y, f"Excluded: {reason}\n{counts}", face="#f4f4f4")
+            # from the main column's line to the side box's left edge
+            _connect(ax, (0.33, y), (0, 0.5), end_at=box, arrow=False)
+    if len(arms) and last_stage is not None:
         y = len(items)
         positions = np.linspace(0.18, 0.78, len(arms)) if len(arms) > 1 else [0.33]
         for x, (_, row) in zip(positions, arms.iterrows(), strict=True):
             arm = _ARM_LABELS.get(str(row["arm"]), plot_text(row["arm"]))
-            text = f"Analysed: {arm}\n{_counts(row, threshold, teachers=teachers, record=record, unit=unit)}"
-            _box(ax, float(x), y, text)
-            _arrow(ax, (0.33, last_stage_y + 0.3), (float(x), y - 0.3))
+            counts = _counts(row, threshold, teachers=teachers, record=record, unit=unit)
+            box = _box(ax, float(x), y, f"Analysed: {arm}\n{counts}")
+            _connect(ax, (0.5, 0), (0.5, 1), start_at=last_stage, end_at=box)
     return ax
 
 

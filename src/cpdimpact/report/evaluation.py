@@ -258,6 +258,18 @@ def _synthetic_fit_notes(fit) -> list[str]:
     return [n for n in notes if n]
 
 
+def _labelled_event_study(result, ax):
+    """An event-study figure's axes in the report's words: the outcome as the user named it,
+    in its units, and event time as years since the start."""
+    cohort = result.cohort
+    what = cohort.outcome_words()
+    if what == "the outcome":  # a score: the user's column
+        what = cohort.user_columns.get("outcome", "outcome") if cohort.user_columns else what
+    ax.set_ylabel(f"effect on {what} ({_units(result)})")
+    ax.set_xlabel("years since the start (0: the first results the programme could affect)")
+    return ax
+
+
 def _units(result) -> str:
     """The units of the report's estimates in a caption: "outcome points" or "percentage
     points"."""
@@ -460,7 +472,7 @@ def _staggered_section(result, threshold: int) -> list:
         f"Group-time effects (Callaway & Sant'Anna 2021) averaged over start cohorts by years "
         f"since the start, weighted by cohort size; bars: pointwise {level} confidence "
         f"intervals{band}.",
-        lambda ax: plot_staggered_event_study(detail, ax=ax),
+        lambda ax: _labelled_event_study(result, plot_staggered_event_study(detail, ax=ax)),
     )
     pre = detail.pretrend
     if pre is not None:
@@ -705,7 +717,7 @@ def evaluation_report(result) -> Document:
             f"Effect by year relative to the start ({_units(result)})",
             f"Estimates with {_level(result.event_study.alpha)} confidence intervals; "
             f"{_reference_words(result.event_study)} is the reference.",
-            result.event_study.plot,
+            lambda ax: _labelled_event_study(result, result.event_study.plot(ax=ax)),
         )
         pretrend = result.event_study.pretrend
         if pretrend is not None:
