@@ -196,10 +196,12 @@ def test_unknown_subgroup_column(small_result):
 def test_faces(small_result):
     _, result = small_result
     frame = result.to_frame()
+    # "estimate" means outcome units in every table of the result (issue 16): here the effect
+    # size says what it is
     assert list(frame.columns) == [
         "term",
-        "estimate",
-        "std_error",
+        "effect_size",
+        "effect_size_se",
         "statistic",
         "p_value",
         "ci_lower",
@@ -208,6 +210,10 @@ def test_faces(small_result):
     assert list(frame["term"]) == ["All pupils", "FSM pupils"]
     text = str(result.summary())
     assert "effect size" in text and "pre-trend" in text
+    np.testing.assert_allclose(frame["effect_size"], result.headline["effect_size"], rtol=1e-12)
+    # a repr a notebook can show: a line, not the cohort's tables
+    assert len(repr(result)) < 300 and repr(result).startswith("EvaluationResult(DiD, ")
+    assert len(repr(result.cohort)) < 300 and "records=" in repr(result.cohort)
     assert "<table>" in result._repr_html_()
     wide, narrow = result.conf_int(0.01), result.conf_int(0.10)
     assert (wide["ci_lower"] < narrow["ci_lower"]).all()
@@ -260,7 +266,7 @@ def test_effect_sizes_invariant_to_linear_rescaling_of_the_outcome(a, b, seed):
         warnings.simplefilter("ignore", CpdImpactWarning)
         original = evaluation.run(Records(**tables)).to_frame()
         transformed = evaluation.run(Records(**rescaled)).to_frame()
-    columns = ["estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
+    columns = ["effect_size", "effect_size_se", "ci_lower", "ci_upper", "p_value"]
     pd.testing.assert_frame_equal(original[columns], transformed[columns], rtol=1e-7, atol=1e-10)
 
 

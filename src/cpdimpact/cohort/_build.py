@@ -286,6 +286,17 @@ class Cohort(HtmlFromSummary):
     published: PublishedFigures | None = field(default=None, repr=False)
     outcome_kind: str = "score"
 
+    def __repr__(self) -> str:
+        # the dataclass's repr would print every table (thousands of characters)
+        years = sorted(self.years) if self.years else []
+        span = f"{years[0]}-{years[-1]}" if years else "none"
+        arms = self.pupils.groupby("treated")["unit"].nunique() if len(self.pupils) else {}
+        return (
+            f"Cohort(records={len(self.pupils):,}, treated_units={int(arms.get(True, 0))}, "
+            f"comparison_units={int(arms.get(False, 0))}, years={span}, "
+            f"comparison_arm={self.spec.comparison!r}, outcome_kind={self.outcome_kind!r})"
+        )
+
     @property
     def outcome_units(self) -> str:
         """The units of a difference in the outcome: ``"points"``, or ``"percentage points"``

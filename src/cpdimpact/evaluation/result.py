@@ -194,6 +194,26 @@ class EvaluationResult(HtmlFromSummary):
     warnings: tuple[RunWarning, ...] = ()
     estimand_weighting: str = ""
 
+    def __repr__(self) -> str:
+        # the dataclass's repr would print every table of the cohort (over 10,000 characters)
+        row = self.headline.iloc[0]
+        es = self.effect_size
+        if es is not None:
+            effect = (
+                f"effect_size={es.estimate:.3f} [{es.ci_lower:.3f}, {es.ci_upper:.3f}], "
+                f"months={es.months}"
+            )
+        else:
+            effect = (
+                f"estimate={row['estimate']:.3f} {self.outcome_units} "
+                f"[{row['estimate_lower']:.3f}, {row['estimate_upper']:.3f}]"
+            )
+        groups = [g.label for g in self.groups]
+        return (
+            f"EvaluationResult({type(self.estimator).__name__}, {effect}, groups={groups}, "
+            f"seed={self.seed}, warnings={len(self.warnings)})"
+        )
+
     # ------------------------------------------------------------------ views
     @property
     def headline(self) -> pd.DataFrame:
@@ -356,13 +376,17 @@ class EvaluationResult(HtmlFromSummary):
         return self.groups[0].effect_size
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy effect sizes, one row per group (``term`` is the group). Without effect sizes
-        (see :attr:`has_effect_size`): the estimates in outcome units, ``term, estimate,
-        std_error, ci_lower, ci_upper, units``."""
+        """Tidy effect sizes, one row per group (``term`` is the group): ``term, effect_size,
+        effect_size_se, statistic, p_value, ci_lower, ci_upper``, the interval that of the
+        effect size (as in :attr:`headline`, where ``estimate`` is in outcome units). Without
+        effect sizes (see :attr:`has_effect_size`): the estimates in outcome units, ``term,
+        estimate, std_error, ci_lower, ci_upper, units``."""
         if not self.has_effect_size:
             return self._outcome_frame(self.evaluation.alpha)
         frames = [g.effect_size.to_frame() for g in self.groups if g.effect_size is not None]
-        return pd.concat(frames, ignore_index=True)
+        # "estimate" means outcome units in every other table of the result
+        names = {"estimate": "effect_size", "std_error": "effect_size_se"}
+        return pd.concat(frames, ignore_index=True).rename(columns=names)
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """Effect-size intervals at level ``1 - alpha`` (default the evaluation's alpha),
