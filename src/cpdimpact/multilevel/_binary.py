@@ -199,20 +199,27 @@ def logistic_regression(
     mu = (y + 0.5) / 2
     eta = np.log(mu / (1 - mu))
     beta = np.linalg.lstsq(x, eta, rcond=None)[0]
-    for _ in range(max_iter):
-        eta = x @ beta
-        mu = special.expit(eta)
-        w = mu * (1 - mu)
-        step = np.linalg.solve(x.T @ (x * w[:, None]), x.T @ (y - mu))
-        beta = beta + step
-        if np.max(np.abs(step)) < 1e-12 * max(1.0, np.max(np.abs(beta))):
-            break
-    else:
-        _runaway(x, beta, names, outcome)
-        raise EstimationError(
-            f"the logistic regression of {outcome!r} did not converge in {max_iter} steps"
-        )
+    converged = False
+    with np.errstate(all="ignore"):
+        for _ in range(max_iter):
+            mu = special.expit(x @ beta)
+            w = mu * (1 - mu)
+            try:  # under separation the weights collapse to 0 as the coefficients run off
+                step = np.linalg.solve(x.T @ (x * w[:, None]), x.T @ (y - mu))
+            except np.linalg.LinAlgError:
+                break
+            if not np.isfinite(step).all():
+                break
+            beta = beta + step
+            if np.max(np.abs(step)) < 1e-12 * max(1.0, np.max(np.abs(beta))):
+                converged = True
+                break
     _runaway(x, beta, names, outcome)
+    if not converged:
+        raise EstimationError(
+            f"the logistic regression of {outcome!r} did not converge in {max_iter} Newton "
+            "steps; check the covariates for near-perfect prediction of the outcome"
+        )
     mu = special.expit(x @ beta)
     cov = np.linalg.inv(x.T @ (x * (mu * (1 - mu))[:, None]))
     return beta, cov
