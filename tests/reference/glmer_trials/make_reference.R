@@ -227,7 +227,6 @@ did_rows <- function(dat) dat$exposed == 1
 did_data <- function() {
   dat <- read("did.csv")
   for (y in c(2017, 2018, 2020)) dat[[paste0("year_", y)]] <- as.numeric(dat$year == y)
-  write.csv(dat, file.path(tempdir(), "did_dummies.csv"), row.names = FALSE)
   dat
 }
 
