@@ -68,7 +68,16 @@ class MultilevelDiD:
         Pupil covariates (e.g. prior attainment).
     method, inference
         As in :class:`MultilevelModel` (``inference=ModelBased("satterthwaite")`` by default;
-        the old ``df_method=`` still works for one release, deprecated).
+        the old ``df_method=`` still works for one release, deprecated). ``method`` unset is
+        REML for the linear model and ML for the logistic one.
+    family
+        ``"gaussian"`` (default): the linear mixed model; on a 0/1 (or 0/100) outcome its
+        estimate is a difference in proportions (a linear probability model, as
+        :class:`~cpdimpact.did.DiD`; ``outcome_kind`` and ``estimate_units`` say so).
+        ``"binomial"``: a logistic mixed model of a 0/1 outcome, reporting the exposure's
+        conditional odds ratio (Wald z interval), its population-averaged difference in
+        percentage points over the exposed records and the Cox effect size
+        (docs/multilevel_binary.md); no weights, no ``effect_size_sd``.
     weights
         Column of non-negative pupil weights (e.g. matching weights attached by
         :mod:`cpdimpact.comparison`), lme4-style prior weights as in :class:`MultilevelModel`

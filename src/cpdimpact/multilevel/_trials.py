@@ -313,6 +313,14 @@ class SimpleTrial(_Trial):
         pupil; the residual bootstrap is refused. Rows of weight zero are excluded and counted.
     alpha
         1 minus the confidence level.
+    family
+        ``"gaussian"`` (default): the linear model; on a 0/1 (pass/fail) outcome its
+        coefficient is a difference in proportions (a linear probability model; the result's
+        ``outcome_kind``, ``estimate_units`` and ``percentage_points`` say so, and
+        ``effect_sizes`` converts the implied odds ratio instead of dividing by an SD).
+        ``"binomial"``: logistic regression of a 0/1 outcome (R's ``glm``), reporting the odds
+        ratio, the marginal difference in percentage points and the Cox effect size
+        (docs/multilevel_binary.md); no bootstrap, permutations or weights.
 
     Examples
     --------
@@ -503,6 +511,13 @@ class ClusterTrial(_Trial):
         and counted.
     alpha
         1 minus the confidence level.
+    family
+        ``"gaussian"`` (default): the linear mixed model; on a 0/1 (pass/fail) outcome a linear
+        probability model (see :class:`SimpleTrial`). ``"binomial"``: a logistic mixed model
+        (:class:`~cpdimpact.multilevel.MultilevelModel` with ``family="binomial"``, maximum
+        likelihood, Laplace), reporting the conditional odds ratio with its Wald interval, the
+        population-averaged difference in percentage points and the Cox effect size
+        (docs/multilevel_binary.md); Wald z intervals, no bootstrap, permutations or weights.
     inference
         :class:`~cpdimpact.estimator.ModelBased` with the coefficient interval above:
         ``ModelBased("satterthwaite")`` (default), ``("profile")``, ``("between_within")`` or
@@ -669,7 +684,7 @@ class MultisiteTrial(ClusterTrial):
         Sites where every analysed pupil is in one arm: ``"keep"`` (default, as lme4 and
         eefAnalytics: they inform the intercept variance and the covariates but not the
         treatment slope) or ``"drop"``. Either way a warning counts them.
-    outcome, treatment, covariates, cluster, n_bootstrap, bootstrap, n_permutations, seed, weights, alpha, inference
+    outcome, treatment, covariates, cluster, n_bootstrap, bootstrap, n_permutations, seed, weights, alpha, inference, family
         As :class:`ClusterTrial` (with weights, the share of treated pupils in the
         conditional total variance is the weighted share); permutations re-randomise the treatment within sites, the
         case bootstrap resamples sites then pupils within them.
