@@ -26,6 +26,7 @@ from scipy import special, stats
 
 from cpdimpact.errors import (
     CpdImpactWarning,
+    FewClustersWarning,
     InvalidArgumentError,
     NotBinaryError,
     SeparationError,
@@ -337,6 +338,22 @@ def test_separation_reaches_the_user_with_the_trials_column_names():
         _quiet(SPECS["simple"](), split)
     with pytest.raises(SeparationError, match="prior"):
         _quiet(SPECS["all_pass_school"](), split)
+
+
+def test_multilevel_did_bad_input():
+    data = _data("did")
+    data.index = data.index + 1000
+    bad = data.assign(passed=data["passed"].where(data.index != 1004, 3))
+    with pytest.raises(NotBinaryError, match=r"'passed'.*1004"):
+        SPECS["did"]().fit(bad)
+    every_exposed_passes = data.assign(passed=data["passed"].where(data["exposed"] == 0, 1))
+    with pytest.raises(SeparationError, match="'exposed'.*'passed'"):
+        _quiet(SPECS["did"](), every_exposed_passes)
+
+
+def test_few_schools_warn_that_wald_intervals_are_too_narrow():
+    with pytest.warns(FewClustersWarning, match="Wald z"):
+        SPECS["all_pass_school"]().fit(_data("all_pass_school"))
 
 
 def test_options_a_logistic_model_does_not_take():
