@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._guards import reject_infinite, require_binary, require_unexplained, require_variation
-from .._outcome_scale import outcome_scale, outcome_scale_facts, units_text
+from .._outcome_scale import outcome_scale, units_text
 from .._results import EstimateResult, Summary, critical_value, interval, p_value
 from .._validate import check_alpha, check_choice, check_int, check_seed, seed_sequence
 from .._weights import constant, nonzero_weight_rows
@@ -54,11 +54,11 @@ __all__ = ["ClusterTrial", "MultisiteTrial", "SimpleTrial", "TrialResult"]
 #: Fewer clusters (sites) than this emit a FewClustersWarning. Profile and Wald intervals lead
 #: only with many clusters: in simulations (docs/trials.md) ML-profile intervals covered 92% at
 #: 10 schools, 93% at 20 and 94% at 40; Satterthwaite intervals 95% throughout.
+FEW_CLUSTERS = {"profile": 40, "normal": 40, "satterthwaite": 10, "between_within": 10}
+
 #: The outcome families a trial takes: the linear model (a 0/1 outcome is then a linear
 #: probability model) and the logistic model (``MultilevelModel``'s spelling).
 FAMILIES = tuple(f for f in _MODEL_FAMILIES if f != "poisson")
-
-FEW_CLUSTERS = {"profile": 40, "normal": 40, "satterthwaite": 10, "between_within": 10}
 
 #: ``effect_sizes`` definitions that divide the coefficient by an SD of the outcome.
 SD_DEFINITIONS = ("eef_guidance", "eefanalytics")
@@ -1609,16 +1609,16 @@ class TrialResult(EstimateResult):
                     "total SD)",
                 )
             )
-        if logistic and self.design != "simple":
-            facts.append(
-                (
-                    "variances (latent scale)",
-                    f"between {v.loc['conditional', 'between']:.4g}, within (logistic) "
-                    f"{v.loc['conditional', 'within']:.4g}, ICC {v.loc['conditional', 'icc']:.3f}",
+        if logistic:
+            if self.design != "simple":
+                facts.append(
+                    (
+                        "variances (latent scale)",
+                        f"between {v.loc['conditional', 'between']:.4g}, within (logistic) "
+                        f"{v.loc['conditional', 'within']:.4g}, ICC "
+                        f"{v.loc['conditional', 'icc']:.3f}",
+                    )
                 )
-            )
-        elif logistic:
-            pass
         elif self.design != "simple":
             facts.append(
                 (
@@ -1675,7 +1675,8 @@ class TrialResult(EstimateResult):
         pp_text = f"{pp['estimate']:+.2f} [{pp['ci_lower']:+.2f}, {pp['ci_upper']:+.2f}]"
         if self.family != "binomial":
             return [
-                *outcome_scale_facts(self),
+                ("outcome scale", units_text(self.outcome_kind, self.pass_value, "")),
+                ("treated pupils passing", f"{100 * self.treated_proportion:.1f}%"),
                 ("percentage points", f"{pp_text} ({level} CI)"),
                 ("effect size (headline, from the implied odds ratio)", cox),
             ]
