@@ -436,6 +436,88 @@ def test_known_truth_small():
     _check_simulation(pp, pp_in, truth)
 
 
+#: The multilevel DiD's truth: year effects, the treated arm's level, school and school-year SDs.
+DID_YEARS = {2016: 0.0, 2017: 0.1, 2018: 0.25, 2019: 0.3}
+DID_ARM, DID_SCHOOL_SD, DID_YEAR_SD = 0.2, 0.5, 0.25
+
+
+def _simulate_did(replications: int, seed: int, n_school: int, n_pupil: int):
+    """Schools followed over four years, half in the programme from 2018. The percentage-point
+    truth of each replication averages, over its exposed records, the difference in the
+    probability of passing with and without the exposure integrated over the school and
+    school-year effects (numpy's Gauss-Hermite rule)."""
+    rng = np.random.default_rng(seed)
+    spec = MultilevelDiD(covariates=("prior",), family="binomial")
+    x, w = np.polynomial.hermite_e.hermegauss(60)
+    w = w / w.sum()
+    s = math.hypot(DID_SCHOOL_SD, DID_YEAR_SD)
+    lor, lor_in, pp, pp_in, truths = [], [], [], [], []
+    for _ in range(replications):
+        rows = []
+        arm = rng.permutation(np.arange(n_school) % 2)
+        for school in range(n_school):
+            u = rng.normal(0, DID_SCHOOL_SD)
+            for year, effect in DID_YEARS.items():
+                prior = rng.normal(size=n_pupil)
+                exposed = float(arm[school] == 1 and year >= 2018)
+                eta = (
+                    B0 + effect + DID_ARM * arm[school] + B_PRIOR * prior
+                    + u + rng.normal(0, DID_YEAR_SD)
+                )  # fmt: skip
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "school": school,
+                            "year": year,
+                            "treated": float(arm[school]),
+                            "exposed": exposed,
+                            "prior": prior,
+                            "base": eta,
+                            "outcome": 0.0,
+                        }
+                    )
+                )
+        data = pd.concat(rows, ignore_index=True)
+        eta = data["base"].to_numpy() + LOG_OR * data["exposed"].to_numpy()
+        data["outcome"] = (rng.random(len(data)) < special.expit(eta)).astype(float)
+        on = data["exposed"].to_numpy() == 1
+        # the fixed part of the exposed records (the school and year draws integrated out)
+        fixed = (
+            B0 + data.loc[on, "year"].map(DID_YEARS).to_numpy() + DID_ARM
+            + B_PRIOR * data.loc[on, "prior"].to_numpy()
+        )  # fmt: skip
+        truth = 100 * float(
+            np.mean(
+                special.expit(fixed[:, None] + LOG_OR + s * x) @ w
+                - special.expit(fixed[:, None] + s * x) @ w
+            )
+        )
+        res = _quiet(spec, data.drop(columns="base"))
+        row = res.binary_effects.set_index("measure")
+        l_row, p_row = row.loc["log_odds_ratio"], row.loc["percentage_points"]
+        lor.append(l_row["estimate"])
+        lor_in.append(l_row["ci_lower"] <= LOG_OR <= l_row["ci_upper"])
+        pp.append(p_row["estimate"] - truth)
+        pp_in.append(p_row["ci_lower"] <= truth <= p_row["ci_upper"])
+        truths.append(truth)
+    return (np.array(lor), np.array(lor_in)), (np.array(pp), np.array(pp_in)), np.array(truths)
+
+
+def test_multilevel_did_known_truth_small():
+    (lor, lor_in), (err, pp_in), _ = _simulate_did(5, seed=7, n_school=20, n_pupil=12)
+    _check_simulation(lor, lor_in, LOG_OR)
+    _check_simulation(err, pp_in, 0.0)  # the percentage points minus each replication's truth
+
+
+@pytest.mark.slow
+def test_multilevel_did_known_truth_full():
+    (lor, lor_in), (err, pp_in), _ = _simulate_did(200, seed=8, n_school=40, n_pupil=25)
+    _check_simulation(lor, lor_in, LOG_OR)
+    _check_simulation(err, pp_in, 0.0)
+    assert abs(lor_in.mean() - 0.95) < 0.04
+    assert abs(pp_in.mean() - 0.95) < 0.04
+
+
 @pytest.mark.slow
 def test_known_truth_full():
     (lor, lor_in), (pp, pp_in), truth = _simulate(300, seed=17, n_school=40, n_pupil=25)
