@@ -525,3 +525,21 @@ def test_known_truth_full():
     _check_simulation(pp, pp_in, truth)
     assert abs(lor_in.mean() - 0.95) < 0.035
     assert abs(pp_in.mean() - 0.95) < 0.035
+
+
+def test_marginal_difference_takes_the_treated_arms_own_variance():
+    """With a random treatment slope the treated arm integrates over its own latent variance:
+    the two probabilities equal those of separate calls at each variance."""
+    from cpdimpact.effects import marginal_difference
+
+    rng = np.random.default_rng(3)
+    design = np.column_stack([np.ones(50), rng.integers(0, 2, 50), rng.normal(size=50)])
+    beta, cov = [-0.2, 0.4, 0.7], np.diag([0.01, 0.02, 0.005])
+    both = marginal_difference(
+        beta, cov, design, 1, row_variances=np.full(50, 0.4), treated_row_variances=np.full(50, 0.9)
+    )
+    at_1 = marginal_difference(beta, cov, design, 1, variance=0.9)
+    at_0 = marginal_difference(beta, cov, design, 1, variance=0.4)
+    assert both.p_treated == pytest.approx(at_1.p_treated, rel=1e-14)
+    assert both.p_untreated == pytest.approx(at_0.p_untreated, rel=1e-14)
+    assert both.estimate == pytest.approx(at_1.p_treated - at_0.p_untreated, rel=1e-13)
