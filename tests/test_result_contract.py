@@ -145,6 +145,17 @@ def _trial_data() -> pd.DataFrame:
     return pd.DataFrame({"y": 0.3 * t + rng.normal(size=n), "t": t, "x": rng.normal(size=n)})
 
 
+def _binary_trial_data() -> pd.DataFrame:
+    """A pass/fail outcome in 20 schools randomised in pairs."""
+    rng = np.random.default_rng(5)
+    school = np.repeat(np.arange(20), 15)
+    t = (school % 2).astype(float)
+    x = rng.normal(size=school.size)
+    eta = -0.2 + 0.5 * t + 0.7 * x + rng.normal(0, 0.5, 20)[school]
+    passed = (rng.random(school.size) < 1 / (1 + np.exp(-eta))).astype(float)
+    return pd.DataFrame({"passed": passed, "t": t, "x": x, "school": school})
+
+
 def _schools() -> pd.DataFrame:
     rng = np.random.default_rng(4)
     n = 40
@@ -211,6 +222,22 @@ def _fixtures():
             multilevel.SimpleTrial(outcome="y", treatment="t", covariates=("x",)).fit,
             _trial_data(),
         ),
+        "TrialResult[binomial]": lambda: _quiet(
+            multilevel.ClusterTrial(
+                outcome="passed",
+                treatment="t",
+                covariates=("x",),
+                cluster="school",
+                family="binomial",
+            ).fit,
+            _binary_trial_data(),
+        ),
+        "MultilevelDiDResult[binomial]": lambda: _quiet(
+            multilevel.MultilevelDiD(covariates=("prior",), family="binomial").fit,
+            _cohort().pupils.assign(
+                outcome=lambda d: (d["outcome"] > d["outcome"].median()).astype(float)
+            ),
+        ),
         "ComparisonWeights": lambda: _quiet(
             NearestMatching(covariates=("prior", "fsm")).fit, _schools()
         ),
@@ -271,14 +298,19 @@ def test_every_public_result_class_has_a_fixture():
     )
 
 
-NAMES = sorted(CLASSES)
-ESTIMATES = [n for n in NAMES if issubclass(CLASSES[n], EstimateResult)]
-WITH_CONF_INT = [n for n in NAMES if callable(getattr(CLASSES[n], "conf_int", None))]
+#: Other forms of a class whose faces differ (a logistic model's trial and DiD), checked too.
+KINDS = {
+    **CLASSES,
+    **{name: CLASSES[name.partition("[")[0]] for name in FIXTURES if "[" in name},
+}
+NAMES = sorted(KINDS)
+ESTIMATES = [n for n in NAMES if issubclass(KINDS[n], EstimateResult)]
+WITH_CONF_INT = [n for n in NAMES if callable(getattr(KINDS[n], "conf_int", None))]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_faces_exist_with_the_documented_signatures(name):
-    cls = CLASSES[name]
+    cls = KINDS[name]
     res = _result(name)
     assert isinstance(res, cls)
     for face in ("summary", "to_frame", "to_dict", "plot", "_repr_html_"):
@@ -376,7 +408,7 @@ def test_plot_returns_axes_or_says_there_is_no_figure(name):
 
 
 # --------------------------------------------------------------------------- event studies
-EVENT_STUDIES = [n for n in NAMES if issubclass(CLASSES[n], EventStudyEstimates)]
+EVENT_STUDIES = [n for n in NAMES if issubclass(KINDS[n], EventStudyEstimates)]
 
 
 def test_the_event_study_results_are_the_four_the_issue_names():

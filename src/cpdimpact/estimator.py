@@ -201,6 +201,12 @@ GLOSSARY: tuple[GlossaryEntry, ...] = (
         "kept: the estimation method (a doubly robust or weighting estimator, REML or ML, "
         "synthetic DiD or synthetic control), not the inference",
     ),
+    GlossaryEntry(
+        "family",
+        "kept: the outcome's distribution in a model: gaussian (the linear model; a 0/1 "
+        "outcome is then a linear probability model), binomial (logistic: a 0/1 outcome), "
+        "poisson (counts)",
+    ),
 )
 
 

@@ -127,6 +127,7 @@ def marginal_difference(
     *,
     variance: float | Sequence[float] = 0.0,
     row_variances=None,
+    treated_row_variances=None,
     interactions: Mapping[str | int, str | int] | None = None,
     kind: Literal["population-averaged", "conditional"] = "population-averaged",
     n_quadrature: int = 30,
@@ -153,6 +154,11 @@ def marginal_difference(
     row_variances : array_like, optional
         Instead: each row's latent random-effect variance :math:`z_i'\Sigma z_i` (random
         slopes make it differ by row).
+    treated_row_variances : array_like, optional
+        Each row's latent random-effect variance with the treatment set to 1, when a random
+        slope of the treatment itself makes it differ from the variance at 0 (a multisite
+        trial: :math:`\sigma_{00} + 2\sigma_{01} + \sigma_{11}` against :math:`\sigma_{00}`);
+        by default the same as at 0.
     interactions : mapping, optional
         Interaction columns of the treatment: ``{column: other}`` where ``design[column] =
         design[treatment] * design[other]``; they are reset with the treatment.
@@ -253,14 +259,17 @@ def marginal_difference(
         for a, b in (interactions or {}).items()
     ]
     sd = np.sqrt(_row_variances(variance, row_variances, x.shape[0]))
+    sd_treated = sd
+    if treated_row_variances is not None:
+        sd_treated = np.sqrt(_row_variances(0.0, treated_row_variances, x.shape[0]))
     if kind == "conditional":
-        sd = np.zeros_like(sd)
+        sd = sd_treated = np.zeros_like(sd)
         nodes, weights = np.zeros(1), np.ones(1)
     else:
         nodes, weights = np.polynomial.hermite.hermgauss(int(n_quadrature))
         nodes, weights = math.sqrt(2.0) * nodes, weights / math.sqrt(math.pi)
 
-    def at(t: float) -> tuple[float, np.ndarray]:
+    def at(t: float, sd: np.ndarray) -> tuple[float, np.ndarray]:
         # In blocks of rows: a national cohort times 30 nodes would not fit in memory at once.
         total, grad = 0.0, np.zeros(beta.size)
         for start in range(0, x.shape[0], _BLOCK):
@@ -275,8 +284,8 @@ def marginal_difference(
             grad += ((mu * (1.0 - mu)) @ weights) @ xt
         return total / x.shape[0], grad / x.shape[0]
 
-    p1, grad1 = at(1.0)
-    p0, grad0 = at(0.0)
+    p1, grad1 = at(1.0, sd_treated)
+    p0, grad0 = at(0.0, sd)
     gradient = grad1 - grad0
     estimate = p1 - p0
     std_error = float(math.sqrt(max(gradient @ v @ gradient, 0.0)))

@@ -17,7 +17,8 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from .._guards import reject_infinite, require_unexplained, require_variation
+from .._guards import reject_infinite, require_binary, require_unexplained, require_variation
+from .._outcome_scale import outcome_scale, units_text
 from .._results import EstimateResult, Summary, critical_value, interval, p_value
 from .._validate import check_alpha, check_choice, check_int, check_seed, seed_sequence
 from .._weights import constant, nonzero_weight_rows
@@ -39,8 +40,10 @@ from ..estimator import (
     deprecated_options,
     from_df_method,
 )
+from . import _binary as bin_
 from . import _trial_effects as tes
 from ._fastfit import SiteStats
+from ._model import FAMILIES as _MODEL_FAMILIES
 from ._model import MultilevelModel, require_model_columns
 from ._profile import ProfileLikelihood
 from ._resample import TrialArrays, run_bootstrap, run_permutations
@@ -52,6 +55,13 @@ __all__ = ["ClusterTrial", "MultisiteTrial", "SimpleTrial", "TrialResult"]
 #: only with many clusters: in simulations (docs/trials.md) ML-profile intervals covered 92% at
 #: 10 schools, 93% at 20 and 94% at 40; Satterthwaite intervals 95% throughout.
 FEW_CLUSTERS = {"profile": 40, "normal": 40, "satterthwaite": 10, "between_within": 10}
+
+#: The outcome families a trial takes: the linear model (a 0/1 outcome is then a linear
+#: probability model) and the logistic model (``MultilevelModel``'s spelling).
+FAMILIES = tuple(f for f in _MODEL_FAMILIES if f != "poisson")
+
+#: ``effect_sizes`` definitions that divide the coefficient by an SD of the outcome.
+SD_DEFINITIONS = ("eef_guidance", "eefanalytics")
 
 _HEADLINE_NOTE = (
     "Headline (EEF guidance): the covariate-adjusted coefficient over the square root of the "
@@ -83,6 +93,7 @@ class _Trial:
     seed: int | np.random.SeedSequence | np.random.Generator | None = None
     weights: str | None = None
     alpha: float = 0.05
+    family: Literal["gaussian", "binomial"] = "gaussian"
 
     def __post_init__(self):
         covariates = (self.covariates,) if isinstance(self.covariates, str) else self.covariates
@@ -113,6 +124,20 @@ class _Trial:
             )
         check_alpha(self.alpha)
         check_seed(self.seed)
+        check_choice(self.family, "family", FAMILIES)
+        if self.family == "binomial":
+            asked = [
+                f"{name}={getattr(self, name)!r}"
+                for name in ("n_bootstrap", "n_permutations", "weights")
+                if getattr(self, name)
+            ]
+            if asked:
+                raise InvalidArgumentError(
+                    f"{', '.join(asked)} is not available with family='binomial' (the bootstrap, "
+                    "permutations and prior weights refit the linear model); drop it, or "
+                    "analyse the 0/1 outcome with the default linear model (differences in "
+                    "proportions), which takes them"
+                )
 
     def describe(self) -> str:
         """The design, its model and its inference in plain words, for a report."""
@@ -123,7 +148,23 @@ class _Trial:
             extra.append(f"a permutation test of {self.n_permutations} re-randomisations")
         also = f", with {' and '.join(extra)}" if extra else ""
         adjusted = adjustment_in_words(self.covariates, self.weights)
+        if self.family == "binomial":
+            return (
+                f"{self._logistic_words()}{adjusted}; Wald z intervals; the treatment's odds "
+                "ratio and its population-averaged difference in percentage points (delta "
+                "method)"
+            )
         return f"{self._model_words()}{adjusted}; {self._inference_words()}{also}"
+
+    def _logistic_words(self) -> str:
+        return (
+            self._model_words()
+            .replace("ordinary least squares", "logistic regression (maximum likelihood)")
+            .replace(
+                "a linear mixed model",
+                "a logistic mixed model (maximum likelihood, Laplace approximation)",
+            )
+        )
 
     # ------------------------------------------------------------------ helpers
     def _columns(self) -> list[str]:
@@ -141,6 +182,9 @@ class _Trial:
         """Validated analysis rows (a copy), the number dropped and notes."""
         if not isinstance(data, pd.DataFrame):
             raise ArgumentTypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        if self.family == "binomial" and self.outcome in data.columns:
+            # before the numeric checks: a "Y"/"N" column is named as not 0/1, with the fix
+            require_binary(data, self.outcome, allow_missing=True)
         cols = self._columns()
         require_model_columns(data, cols, [self.outcome, *self.covariates])
         if self.weights is not None and self.weights not in data.columns:
@@ -269,6 +313,14 @@ class SimpleTrial(_Trial):
         pupil; the residual bootstrap is refused. Rows of weight zero are excluded and counted.
     alpha
         1 minus the confidence level.
+    family
+        ``"gaussian"`` (default): the linear model; on a 0/1 (pass/fail) outcome its
+        coefficient is a difference in proportions (a linear probability model; the result's
+        ``outcome_kind``, ``estimate_units`` and ``percentage_points`` say so, and
+        ``effect_sizes`` converts the implied odds ratio instead of dividing by an SD).
+        ``"binomial"``: logistic regression of a 0/1 outcome (R's ``glm``), reporting the odds
+        ratio, the marginal difference in percentage points and the Cox effect size
+        (docs/multilevel_binary.md); no bootstrap, permutations or weights.
 
     Examples
     --------
@@ -309,6 +361,8 @@ class SimpleTrial(_Trial):
         n, p = x.shape
         if n - p < 1:
             raise DesignError(f"{n} pupils cannot estimate {p} coefficients")
+        if self.family == "binomial":
+            return _fit_simple_logistic(self, frame, x, y, names, n_dropped, notes)
         weights = self._weights(frame)
         if weights is None:
             xtx_inv = np.linalg.inv(x.T @ x)
@@ -457,6 +511,13 @@ class ClusterTrial(_Trial):
         and counted.
     alpha
         1 minus the confidence level.
+    family
+        ``"gaussian"`` (default): the linear mixed model; on a 0/1 (pass/fail) outcome a linear
+        probability model (see :class:`SimpleTrial`). ``"binomial"``: a logistic mixed model
+        (:class:`~cpdimpact.multilevel.MultilevelModel` with ``family="binomial"``, maximum
+        likelihood, Laplace), reporting the conditional odds ratio with its Wald interval, the
+        population-averaged difference in percentage points and the Cox effect size
+        (docs/multilevel_binary.md); Wald z intervals, no bootstrap, permutations or weights.
     inference
         :class:`~cpdimpact.estimator.ModelBased` with the coefficient interval above:
         ``ModelBased("satterthwaite")`` (default), ``("profile")``, ``("between_within")`` or
@@ -516,11 +577,18 @@ class ClusterTrial(_Trial):
                 f"{type(self).__name__} needs cluster=, the randomised unit (the school column)"
             )
         check_inference(type(self), self.inference)
+        if self.family == "binomial" and self.inference.df in ("profile", "between_within"):
+            raise InvalidArgumentError(
+                f"inference=ModelBased({self.inference.df!r}) is not available with "
+                "family='binomial': a logistic mixed model has Wald z intervals (as glmer); "
+                "leave inference at its default or use ModelBased('normal')"
+            )
 
     @property
     def ci_method(self) -> str:
-        """The interval method of ``inference`` (read-only; the option is deprecated)."""
-        return self.inference.df
+        """The interval method of ``inference`` (read-only; the option is deprecated);
+        ``"normal"`` (Wald z) with ``family="binomial"``."""
+        return "normal" if self.family == "binomial" else self.inference.df
 
     def _model_words(self) -> str:
         return (
@@ -569,6 +637,11 @@ class ClusterTrial(_Trial):
         are too narrow with few clusters; ``otherwise`` for the small-sample ones.
         """
         if n < FEW_CLUSTERS[self.ci_method]:
+            if self.family == "binomial":
+                advice = (
+                    "; the Wald z intervals of a logistic mixed model have no small-sample "
+                    "correction and tend to be too narrow with so few clusters"
+                )
             message = text + (advice if self.ci_method in ("profile", "normal") else otherwise)
             warnings.warn(message, FewClustersWarning, stacklevel=4)
             notes.append(message)
@@ -580,6 +653,8 @@ class ClusterTrial(_Trial):
         """Fit the trial to pupil rows (``data`` is not modified)."""
         frame, n_dropped, notes = self._clean(data)
         frame = self._check_design(frame, notes)
+        if self.family == "binomial":
+            return _fit_multilevel_logistic(self, frame, n_dropped, notes)
         return _fit_multilevel(self, frame, n_dropped, notes)
 
 
@@ -609,7 +684,7 @@ class MultisiteTrial(ClusterTrial):
         Sites where every analysed pupil is in one arm: ``"keep"`` (default, as lme4 and
         eefAnalytics: they inform the intercept variance and the covariates but not the
         treatment slope) or ``"drop"``. Either way a warning counts them.
-    outcome, treatment, covariates, cluster, n_bootstrap, bootstrap, n_permutations, seed, weights, alpha, inference
+    outcome, treatment, covariates, cluster, n_bootstrap, bootstrap, n_permutations, seed, weights, alpha, inference, family
         As :class:`ClusterTrial` (with weights, the share of treated pupils in the
         conditional total variance is the weighted share); permutations re-randomise the treatment within sites, the
         case bootstrap resamples sites then pupils within them.
@@ -862,6 +937,170 @@ def _fit_multilevel(spec: ClusterTrial, frame: pd.DataFrame, n_dropped: int, not
     )
 
 
+# ----------------------------------------------------------------------------- logistic
+def _fit_simple_logistic(spec, frame, x, y, names, n_dropped, notes) -> TrialResult:
+    """``family="binomial"`` for a pupil-randomised trial: logistic regression (R's ``glm``)."""
+    beta, cov = bin_.logistic_regression(x, y, names, spec.outcome)
+    fixed = _fixed_frame(names, beta, np.sqrt(np.diag(cov)), None, spec.alpha, "normal")
+    params = pd.Series(beta, index=names)
+    cov = pd.DataFrame(cov, index=names, columns=names)
+    extra = {"n_clusters": frame[spec.cluster].nunique() if spec.cluster is not None else None}
+    return _logistic_result(
+        spec,
+        frame,
+        params,
+        cov,
+        fixed,
+        variance=0.0,
+        treated_variance=None,
+        variances=_latent_variances(np.nan),
+        school_effects=None,
+        model=None,
+        n_dropped=n_dropped,
+        notes=notes,
+        extra=extra,
+    )
+
+
+def _fit_multilevel_logistic(spec, frame, n_dropped, notes) -> TrialResult:
+    """``family="binomial"`` for a cluster or multisite trial: a logistic mixed model
+    (:class:`MultilevelModel` with ``family="binomial"``, glmer's Laplace fit)."""
+    multisite = spec.design == "multisite"
+    covariates = (spec.treatment, *spec.covariates)
+    names = ["Intercept", *covariates]
+    fit = MultilevelModel(
+        outcome=spec.outcome,
+        covariates=covariates,
+        groups=(spec.cluster,),
+        slopes=spec._slopes(),
+        family="binomial",
+        inference=ModelBased("normal"),
+        missing="raise",
+        alpha=spec.alpha,
+    ).fit(frame)
+    vc, c = fit.variance_components, spec.cluster
+    between = float(vc[c])
+    treated_variance = None
+    variances = _latent_variances(between)
+    if multisite:
+        slope_var = float(vc[f"{c}:{spec.treatment}"])
+        cov01 = float(vc[f"{c}:Intercept:{spec.treatment}"])
+        treated_variance = between + 2 * cov01 + slope_var
+        variances = variances.assign(slope=[slope_var, np.nan], intercept_slope=[cov01, np.nan])
+    fixed = _fixed_frame(names, fit.params, fit.std_errors, None, spec.alpha, "normal")
+    if fit.singular:
+        notes.append("singular fit: a variance is estimated at zero or a correlation at +/-1")
+    notes.extend(n for n in fit.notes if n not in notes)
+    arms = frame.groupby(spec.cluster)[spec.treatment].max() if not multisite else None
+    extra = {
+        "n_clusters": int(fit.n_groups.iloc[0]),
+        "n_clusters_per_arm": None
+        if multisite
+        else pd.Series(
+            {"treated": int((arms == 1).sum()), "control": int((arms == 0).sum())},
+            name="clusters",
+        ),
+    }
+    return _logistic_result(
+        spec,
+        frame,
+        fit.params,
+        fit.cov_params,
+        fixed,
+        variance=between,
+        treated_variance=treated_variance,
+        variances=variances,
+        school_effects=fit.random_effects[c].copy(),
+        model=fit,
+        n_dropped=n_dropped,
+        notes=notes,
+        extra=extra,
+    )
+
+
+def _latent_variances(between: float) -> pd.DataFrame:
+    r"""A logistic model's variances on the latent scale: the school intercept's, the logistic
+    distribution's :math:`\pi^2/3` for pupils, and the latent ICC (no unconditional model)."""
+    within = float(np.pi**2 / 3)
+    total = within + (0.0 if np.isnan(between) else between)
+    return pd.DataFrame(
+        {
+            "between": [between, np.nan],
+            "within": [within, np.nan],
+            "total": [total, np.nan],
+            "icc": [between / total, np.nan],
+        },
+        index=pd.Index(["conditional", "unconditional"], name="model"),
+    )
+
+
+def _logistic_result(
+    spec,
+    frame,
+    params,
+    cov,
+    fixed,
+    *,
+    variance,
+    treated_variance,
+    variances,
+    school_effects,
+    model,
+    n_dropped,
+    notes,
+    extra,
+) -> TrialResult:
+    """A :class:`TrialResult` on the log-odds scale, with the odds ratio, the marginal
+    percentage points and the Cox effect size (:mod:`._binary`)."""
+    names = list(params.index)
+    design = pd.DataFrame(spec._arrays_common(frame)[0], columns=names, index=frame.index)
+    effects, marginal = bin_.binary_effects(
+        params,
+        cov,
+        design,
+        spec.treatment,
+        variance=variance,
+        treated_variance=treated_variance,
+        alpha=spec.alpha,
+    )
+    est, se = float(params[spec.treatment]), float(np.sqrt(cov.loc[spec.treatment, spec.treatment]))
+    lower, upper = interval(est, se, alpha=spec.alpha)
+    coefficient = pd.DataFrame(
+        [_coef_row("normal", est, se, np.inf, lower, upper, p_value(est / se))]
+    )
+    t = design[spec.treatment].to_numpy()
+    y = frame[spec.outcome].to_numpy(dtype=float)
+    return TrialResult(
+        spec=spec,
+        design=spec.design,
+        coefficient=coefficient,
+        ci_method="normal",
+        fixed_effects=fixed,
+        variances=variances,
+        effect_sizes=pd.DataFrame(bin_.odds_ratio_rows(est, se, spec.alpha, marginal)),
+        school_effects=school_effects,
+        model=model,
+        unconditional_model=None,
+        n_obs=len(t),
+        n_dropped=n_dropped,
+        n_per_arm=pd.Series(
+            {"treated": int(t.sum()), "control": int(len(t) - t.sum())}, name="pupils"
+        ),
+        n_clusters=extra.get("n_clusters"),
+        n_clusters_per_arm=extra.get("n_clusters_per_arm"),
+        bootstrap_draws=None,
+        permutation_draws=None,
+        seed_entropy=None,
+        notes=tuple(notes),
+        family="binomial",
+        outcome_kind="binary",
+        pass_value=1.0,
+        treated_proportion=float(y[t == 1].mean()),
+        binary_effects=effects,
+        marginal=marginal,
+    )
+
+
 class _LazyProfile:
     """The ML profile likelihood of the conditional model, built on first use."""
 
@@ -992,8 +1231,22 @@ def _finish(
 ) -> TrialResult:
     est = coefficient[0]["estimate"]
     alpha = spec.alpha
+    depth = 2 if spec.design == "simple" else 3
+    scale = outcome_scale(
+        arrays.y, arrays.w, [("the estimate", arrays.treatment == 1, est)], notes, depth=depth
+    )
+    if scale["outcome_kind"] == "binary":  # a linear probability model: no SD-based sizes
+        lead = coefficient[0]
+        es_rows = bin_.difference_rows(
+            est / scale["pass_value"],
+            lead["std_error"] / scale["pass_value"],
+            p_treated=scale["treated_proportion"],
+            df=lead["df"],
+            alpha=alpha,
+        )
     coef = pd.DataFrame(coefficient)
     es = pd.DataFrame(es_rows)
+    by_sd = es["definition"].isin(SD_DEFINITIONS).to_numpy()
     denominators = {  # the variance each (model, variance) row divides by, in the data
         (m, v): float(variances.loc[m, "within" if v == "within" else "total"])
         for m in ("conditional", "unconditional")
@@ -1010,7 +1263,12 @@ def _finish(
             ignore_index=True,
         )
         boot_lo, boot_hi, boot_se = [], [], []
-        for _, row in es.iterrows():
+        for (_, row), divides in zip(es.iterrows(), by_sd, strict=True):
+            if not divides:  # a conversion of the coefficient, not coefficient / SD
+                boot_lo.append(np.nan)
+                boot_hi.append(np.nan)
+                boot_se.append(np.nan)
+                continue
             suffix = "_c" if row["model"] == "conditional" else "_u"
             values = good["coefficient"] / np.sqrt(good[row["variance"] + suffix])
             lo, hi, sd = _percentiles(values.to_numpy(), alpha)
@@ -1035,7 +1293,10 @@ def _finish(
             ignore_index=True,
         )
         p_es = []
-        for _, row in es.iterrows():
+        for (_, row), divides in zip(es.iterrows(), by_sd, strict=True):
+            if not divides:
+                p_es.append(np.nan)
+                continue
             observed = est / np.sqrt(denominators[(row["model"], row["variance"])])
             if row["model"] == "conditional":
                 column = "within_c" if row["variance"] == "within" else "total_c"
@@ -1079,6 +1340,7 @@ def _finish(
         seed_entropy=ss.entropy if (boot is not None or perm is not None) else None,
         notes=tuple(notes),
         _profile=profile,
+        **scale,
     )
 
 
@@ -1121,6 +1383,28 @@ class TrialResult(EstimateResult):
         ``total_u``) and ``ok``; ``None`` when not asked.
     seed_entropy
         The entropy of the draws' seed (pass it as ``seed`` to repeat a ``seed=None`` run).
+    family
+        ``"gaussian"`` (the linear model) or ``"binomial"`` (a logistic model: the
+        coefficient, ``fixed_effects`` and ``conf_int`` are then on the log-odds scale, with
+        Wald z intervals; ``variances`` are on the latent scale, the pupil-level one being the
+        logistic distribution's :math:`\\pi^2/3`, with no unconditional model).
+    outcome_kind, pass_value, treated_proportion
+        ``"binary"`` for a pass/fail outcome (coded 0/1, or 0/100 with the linear model), with
+        the value coding a pass and the proportion passing among treated pupils; else
+        ``"continuous"``, ``None``, ``None``. With the linear model a pass/fail outcome is a
+        linear probability model: the coefficient is a difference in proportions
+        (:attr:`estimate_units`; x100 = percentage points, :attr:`percentage_points`), and
+        ``effect_sizes`` holds no SD-based effect size but the odds ratio it implies
+        (:math:`p_0 = p_1 - \\hat\\beta`) converted by Cox (``definition="cox"``, the headline)
+        and by Hasselblad-Hedges (``"hasselblad_hedges"``), as for a logistic model.
+    binary_effects
+        ``family="binomial"``: rows ``log_odds_ratio`` (the coefficient), ``odds_ratio`` (its
+        Wald interval exponentiated) and ``percentage_points`` (the marginal difference,
+        population-averaged over the school effects, delta-method interval); columns
+        ``measure, estimate, std_error, ci_lower, ci_upper, scale``. ``None`` otherwise.
+    marginal
+        ``family="binomial"``: the :class:`~cpdimpact.effects.MarginalDifference` behind the
+        percentage points (the two average predicted probabilities, the gradient).
     """
 
     spec: _Trial
@@ -1143,6 +1427,12 @@ class TrialResult(EstimateResult):
     seed_entropy: object
     notes: tuple[str, ...] = ()
     _profile: object = field(default=None, repr=False)
+    family: str = "gaussian"
+    outcome_kind: str = "continuous"
+    pass_value: float | None = None
+    treated_proportion: float | None = None
+    binary_effects: pd.DataFrame | None = None
+    marginal: object = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ headline facts
     @property
@@ -1159,6 +1449,47 @@ class TrialResult(EstimateResult):
         """The coefficient's interval by ``ci_method``."""
         row = self.coefficient.iloc[0]
         return float(row["ci_lower"]), float(row["ci_upper"])
+
+    @property
+    def estimate_units(self) -> str:
+        """What the coefficient measures: the outcome's units, a difference in proportions
+        (a linear probability model on a pass/fail outcome) or a log odds ratio."""
+        if self.family == "binomial":
+            return (
+                "log odds ratio (intervention over control, conditional on the school effects; "
+                "exp = odds ratio)"
+                if self.design != "simple"
+                else "log odds ratio (intervention over control; exp = odds ratio)"
+            )
+        return units_text(self.outcome_kind, self.pass_value, self.spec.outcome)
+
+    @property
+    def odds_ratio(self) -> pd.Series | None:
+        """``family="binomial"``: the odds ratio row (``estimate, ci_lower, ci_upper``);
+        ``None`` for the linear model (whose implied odds ratio is in ``effect_sizes``)."""
+        return self._binary_row("odds_ratio")
+
+    @property
+    def percentage_points(self) -> pd.Series | None:
+        """The effect in percentage points with its interval (``estimate, std_error,
+        ci_lower, ci_upper``): the marginal (population-averaged) difference of a logistic
+        model, or the linear probability coefficient x 100; ``None`` for a score."""
+        if self.binary_effects is not None:
+            return self._binary_row("percentage_points")
+        if self.outcome_kind != "binary":
+            return None
+        lead = self.coefficient.iloc[0]
+        scale = 100.0 / self.pass_value
+        return pd.Series(
+            {k: scale * float(lead[k]) for k in ("estimate", "std_error", "ci_lower", "ci_upper")},
+            name="percentage_points",
+        )
+
+    def _binary_row(self, measure: str) -> pd.Series | None:
+        if self.binary_effects is None:
+            return None
+        frame = self.binary_effects.set_index("measure")
+        return frame.loc[measure, ["estimate", "std_error", "ci_lower", "ci_upper"]].rename(measure)
 
     @property
     def icc(self) -> pd.Series:
@@ -1233,11 +1564,14 @@ class TrialResult(EstimateResult):
         s = self.spec
         lead = self.coefficient.iloc[0]
         level = f"{1 - s.alpha:.0%}"
+        logistic = self.family == "binomial"
+        fitted = "logistic, ML (Laplace)" if logistic else "REML"
         design = {
-            "simple": "pupil-randomised trial (OLS)",
-            "cluster": f"cluster-randomised trial (random intercept for {s.cluster}, REML)",
+            "simple": f"pupil-randomised trial ({'logistic regression' if logistic else 'OLS'})",
+            "cluster": f"cluster-randomised trial (random intercept for {s.cluster}, {fitted})",
             "multisite": (
-                f"multisite trial (random intercept and {s.treatment} slope for {s.cluster}, REML)"
+                f"multisite trial (random intercept and {s.treatment} slope for {s.cluster}, "
+                f"{fitted})"
             ),
         }[self.design]
         arms = f"{self.n_per_arm['treated']} treated, {self.n_per_arm['control']} control"
@@ -1250,26 +1584,42 @@ class TrialResult(EstimateResult):
             kind = "blocks" if self.design == "simple" else "sites"
             arms += f"; {self.n_clusters} {s.cluster} {kind}"
         head = self.headline
-        months = months_of_progress(float(head["estimate"]))
         v = self.variances
+        binary = self.outcome_kind == "binary"
         facts = [
             ("design", design),
             ("model", f"{s.outcome} ~ {' + '.join([s.treatment, *s.covariates])}"),
             ("pupils", f"{self.n_obs} ({arms}); {self.n_dropped} dropped for missing values"),
             (
-                "coefficient",
+                "log odds ratio" if logistic else "coefficient",
                 f"{lead['estimate']:.4f} (SE {lead['std_error']:.4f}), {level} CI "
                 f"[{lead['ci_lower']:.4f}, {lead['ci_upper']:.4f}] ({_method_label(lead)}), "
                 f"p = {lead['p_value']:.4g}",
             ),
-            (
-                "effect size (headline)",
-                f"{head['estimate']:.2f} [{head['ci_lower']:.2f}, {head['ci_upper']:.2f}], "
-                f"{months:+d} months of progress (EEF guidance: coefficient / unconditional "
-                "total SD)",
-            ),
         ]
-        if self.design != "simple":
+        if binary:
+            facts.extend(self._binary_facts(level))
+        else:
+            months = months_of_progress(float(head["estimate"]))
+            facts.append(
+                (
+                    "effect size (headline)",
+                    f"{head['estimate']:.2f} [{head['ci_lower']:.2f}, {head['ci_upper']:.2f}], "
+                    f"{months:+d} months of progress (EEF guidance: coefficient / unconditional "
+                    "total SD)",
+                )
+            )
+        if logistic:
+            if self.design != "simple":
+                facts.append(
+                    (
+                        "variances (latent scale)",
+                        f"between {v.loc['conditional', 'between']:.4g}, within (logistic) "
+                        f"{v.loc['conditional', 'within']:.4g}, ICC "
+                        f"{v.loc['conditional', 'icc']:.3f}",
+                    )
+                )
+        elif self.design != "simple":
             facts.append(
                 (
                     "variances",
@@ -1301,6 +1651,7 @@ class TrialResult(EstimateResult):
             shown = s.seed if isinstance(s.seed, int | np.integer) else self.seed_entropy
             facts.append(("seed", f"{shown} (draw i uses its own stream: reproducible)"))
         table = self.effect_sizes.drop(columns="headline")
+        lead_note = (bin_.BINARY_NOTE, bin_.NO_MONTHS) if binary else (_HEADLINE_NOTE,)
         return Summary(
             title={
                 "simple": "Pupil-randomised trial",
@@ -1309,8 +1660,42 @@ class TrialResult(EstimateResult):
             }[self.design],
             facts=tuple(facts),
             table=table,
-            notes=(_HEADLINE_NOTE, *self.notes),
+            notes=(*lead_note, *self.notes),
         )
+
+    def _binary_facts(self, level: str) -> list[tuple[str, str]]:
+        """Summary lines of a pass/fail outcome: the scale, the odds ratio and percentage
+        points, the Cox effect size (no months)."""
+        head = self.headline
+        cox = (
+            f"{head['estimate']:.2f} [{head['ci_lower']:.2f}, {head['ci_upper']:.2f}] "
+            "(Cox: ln OR / 1.65); no months of progress (see notes)"
+        )
+        pp = self.percentage_points
+        pp_text = f"{pp['estimate']:+.2f} [{pp['ci_lower']:+.2f}, {pp['ci_upper']:+.2f}]"
+        if self.family != "binomial":
+            return [
+                ("outcome scale", units_text(self.outcome_kind, self.pass_value, "")),
+                ("treated pupils passing", f"{100 * self.treated_proportion:.1f}%"),
+                ("percentage points", f"{pp_text} ({level} CI)"),
+                ("effect size (headline, from the implied odds ratio)", cox),
+            ]
+        odds, m = self.odds_ratio, self.marginal
+        return [
+            ("outcome scale", f"0/1 (pass/fail): {self.estimate_units}"),
+            (
+                "odds ratio",
+                f"{odds['estimate']:.3f} [{odds['ci_lower']:.3f}, {odds['ci_upper']:.3f}] "
+                f"({level} CI, Wald)",
+            ),
+            (
+                "percentage points",
+                f"{pp_text} ({level} CI, delta method): {100 * m.p_treated:.1f}% passing with "
+                f"the programme against {100 * m.p_untreated:.1f}% without, averaged over the "
+                "analysed pupils" + (" and the school effects" if self.design != "simple" else ""),
+            ),
+            ("effect size (headline)", cox),
+        ]
 
     def __repr__(self) -> str:
         return (
@@ -1343,8 +1728,14 @@ class TrialResult(EstimateResult):
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 0.5 * len(es) + 1))
         labels = [
-            ("EEF headline: " if r["headline"] else "eefAnalytics ")
-            + f"{r['model']} {r['variance']}"
+            (
+                ("EEF headline: " if r["headline"] else "eefAnalytics ")
+                + f"{r['model']} {r['variance']}"
+                if r["definition"] in SD_DEFINITIONS
+                else {"cox": "Cox (ln OR / 1.65)", "hasselblad_hedges": "Hasselblad-Hedges"}.get(
+                    r["definition"], r["definition"]
+                )
+            )
             for _, r in es.iterrows()
         ]
         pos = np.arange(len(es))
