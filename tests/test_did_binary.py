@@ -122,7 +122,7 @@ def test_a_0_1_outcome_is_reported_as_a_difference_in_proportions():
         res = DiD().fit(frame)
     # by hand: (0.6 - 0.4) - (0.6 - 0.5) = 0.1, the linear-probability DiD
     assert res.estimate == pytest.approx(0.1, abs=1e-12)
-    assert res.outcome_kind == "binary"
+    assert res.outcome_kind == "pass_fail"
     assert res.treated_proportion == pytest.approx(0.6, abs=1e-12)
     assert "percentage points" in res.estimate_units
     facts = dict(res.summary().facts)
@@ -134,13 +134,13 @@ def test_a_0_1_outcome_is_reported_as_a_difference_in_proportions():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CpdImpactWarning)
             again = DiD().fit(frame.assign(outcome=outcome))
-        assert again.estimate == res.estimate and again.outcome_kind == "binary"
+        assert again.estimate == res.estimate and again.outcome_kind == "pass_fail"
     # held as 0/100 (as the cohort stage holds a pass/fail outcome): percentage points
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CpdImpactWarning)
         percent = DiD().fit(frame.assign(outcome=100 * frame["outcome"]))
     assert percent.estimate == pytest.approx(10.0, abs=1e-10)
-    assert percent.outcome_kind == "binary" and percent.pass_value == 100.0
+    assert percent.outcome_kind == "pass_fail" and percent.pass_value == 100.0
     assert percent.treated_proportion == pytest.approx(0.6, abs=1e-12)
     assert "percentage points" in dict(percent.summary().facts)["Outcome scale"]
     # what a report does with it: p0 = 0.6 - 0.1 = 0.5, OR = 1.5
@@ -156,7 +156,7 @@ def test_a_continuous_outcome_is_unchanged():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CpdImpactWarning)
         res = DiD().fit(frame)
-    assert res.outcome_kind == "continuous" and res.treated_proportion is None
+    assert res.outcome_kind == "score" and res.treated_proportion is None
     assert "Outcome scale" not in dict(res.summary().facts)
     assert res.estimate_units == "units of 'outcome'"
 
@@ -169,8 +169,8 @@ def test_event_study_and_staggered_say_so_too():
         es = EventStudy().fit(frame)
         staggered = StaggeredDiD(panel=False, cluster="school", n_bootstrap=0).fit(frame)
         sun = SunAbraham().fit(frame)
-    assert es.outcome_kind == "binary" and staggered.outcome_kind == "binary"
-    assert sun.outcome_kind == "binary" and "linear probability model" in str(sun.summary())
+    assert es.outcome_kind == "pass_fail" and staggered.outcome_kind == "pass_fail"
+    assert sun.outcome_kind == "pass_fail" and "linear probability model" in str(sun.summary())
     after = frame[frame["exposed"] == 1]["outcome"].mean()
     assert es.treated_proportion == pytest.approx(after, abs=1e-12)
     assert staggered.treated_proportion == pytest.approx(after, abs=1e-12)

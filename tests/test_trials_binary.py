@@ -209,7 +209,7 @@ def test_trial_faces(case):
     for words in ("odds ratio", "percentage points", "Cox", "No months of progress"):
         assert words in text
     assert "months of progress (EEF guidance" not in text
-    assert res.outcome_kind == "binary" and res.family == "binomial"
+    assert res.outcome_kind == "pass_fail" and res.family == "binomial"
     assert "log odds ratio" in res.estimate_units
     assert "logistic" in res.spec.describe()
     assert res.binary_effects["measure"].tolist() == [
@@ -245,7 +245,7 @@ def test_linear_trial_on_a_pass_fail_outcome_is_a_linear_probability_estimate():
         data,
     )
     lead = res.coefficient.iloc[0]
-    assert res.outcome_kind == "binary" and res.pass_value == 1.0 and res.family == "gaussian"
+    assert res.outcome_kind == "pass_fail" and res.pass_value == 1.0 and res.family == "gaussian"
     assert "linear probability" in res.estimate_units
     assert res.percentage_points["estimate"] == pytest.approx(100 * lead["estimate"], rel=1e-12)
     p1 = data.loc[data["programme"] == 1, "passed"].mean()
@@ -278,9 +278,9 @@ def test_linear_trial_on_a_pass_fail_outcome_is_a_linear_probability_estimate():
 def test_linear_simple_trial_and_a_score_are_unchanged():
     data = _data("simple")
     res = SimpleTrial(outcome="passed", treatment="programme", covariates=("prior",)).fit(data)
-    assert res.outcome_kind == "binary" and res.ci_method == "t"
+    assert res.outcome_kind == "pass_fail" and res.ci_method == "t"
     score = SimpleTrial(outcome="prior", treatment="programme").fit(data)
-    assert score.outcome_kind == "continuous" and score.pass_value is None
+    assert score.outcome_kind == "score" and score.pass_value is None
     assert score.percentage_points is None and score.odds_ratio is None
     assert score.headline["definition"] == "eef_guidance"
 
@@ -288,7 +288,7 @@ def test_linear_simple_trial_and_a_score_are_unchanged():
 def test_linear_multilevel_did_on_a_pass_fail_outcome():
     data = _data("did")
     res = _quiet(MultilevelDiD(outcome="passed", covariates=("prior",)), data)
-    assert res.outcome_kind == "binary" and res.family == "gaussian"
+    assert res.outcome_kind == "pass_fail" and res.family == "gaussian"
     assert "linear probability" in res.estimate_units
     exposed = data.loc[data["exposed"] == 1, "passed"].mean()
     assert res.treated_proportion == pytest.approx(exposed, rel=1e-12)

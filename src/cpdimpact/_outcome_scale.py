@@ -53,7 +53,7 @@ def pass_value(y: np.ndarray) -> float | None:
 
 def units_text(outcome_kind: str, value: float | None, outcome: str) -> str:
     """What a result's estimates measure, for its ``estimate_units``."""
-    if outcome_kind != "binary":
+    if outcome_kind != "pass_fail":
         return f"units of {outcome!r}"
     return PERCENT_OUTCOME_TEXT if value == 100.0 else BINARY_OUTCOME_TEXT
 
@@ -78,11 +78,11 @@ def outcome_scale(
     :class:`~cpdimpact.errors.ProbabilityBoundsWarning` names every check that fails (its text
     is kept in ``notes``). ``treated_proportion`` is the proportion (a fraction, whatever the
     coding) in the rows ``after`` flags (treated rows after the start), by default the first
-    check's rows. Any other outcome gives ``outcome_kind="continuous"`` and no check.
+    check's rows. Any other outcome gives ``outcome_kind="score"`` and no check.
     """
     value = pass_value(y)
     if value is None:
-        return {"outcome_kind": "continuous", "treated_proportion": None, "pass_value": None}
+        return {"outcome_kind": "score", "treated_proportion": None, "pass_value": None}
 
     def proportion(rows: np.ndarray) -> float:
         w = None if weights is None else weights[rows]
@@ -112,15 +112,15 @@ def outcome_scale(
     if after is None and checks:
         after = checks[0][1]
     first = proportion(after) if after is not None and after.any() else None
-    return {"outcome_kind": "binary", "treated_proportion": first, "pass_value": value}
+    return {"outcome_kind": "pass_fail", "treated_proportion": first, "pass_value": value}
 
 
 def outcome_scale_facts(result) -> list[tuple[str, str]]:
     """The summary line saying that a result's estimates are differences in proportions (none
     for a continuous outcome)."""
-    if getattr(result, "outcome_kind", "continuous") != "binary":
+    if getattr(result, "outcome_kind", "score") != "pass_fail":
         return []
-    text = units_text("binary", getattr(result, "pass_value", 1.0), "")
+    text = units_text("pass_fail", getattr(result, "pass_value", 1.0), "")
     facts = [("Outcome scale", text)]
     p1 = getattr(result, "treated_proportion", None)
     if p1 is not None:

@@ -126,8 +126,8 @@ class TwfeFit(EstimateResult):
         Level used by ``to_frame`` and the ``ci_*`` properties.
     notes : tuple of str
         Warnings raised during the fit, repeated for the report.
-    outcome_kind : {"continuous", "binary"}
-        ``"binary"`` when the outcome is pass/fail, coded 0/1 (or True/False) or 0/100: the
+    outcome_kind : {"score", "pass_fail"}
+        ``"pass_fail"`` when the outcome is pass/fail, coded 0/1 (or True/False) or 0/100: the
         estimates are then differences in proportions from a linear probability model (x100 =
         percentage points; already percentage points for 0/100), and :attr:`estimate_units`
         says so.
@@ -158,7 +158,7 @@ class TwfeFit(EstimateResult):
     alpha: float
     notes: tuple[str, ...] = ()
     df_terms: pd.Series | None = None
-    outcome_kind: str = "continuous"
+    outcome_kind: str = "score"
     treated_proportion: float | None = None
     pass_value: float | None = None
 

@@ -707,9 +707,9 @@ class Aggregate(EstimateResult):
     #: Weight of each row of ``group_time`` in the overall estimate, cohort shares taken as
     #: fixed (``estimate == cell_weights @ group_time["estimate"]``).
     cell_weights: np.ndarray | None = field(default=None, repr=False)
-    #: ``"binary"`` when the outcome is pass/fail (0/1 or 0/100): the estimates are
-    #: differences in proportions (x100 = percentage points); ``"continuous"`` otherwise.
-    outcome_kind: str = "continuous"
+    #: ``"pass_fail"`` when the outcome is pass/fail (0/1 or 0/100): the estimates are
+    #: differences in proportions (x100 = percentage points); ``"score"`` otherwise.
+    outcome_kind: str = "score"
     #: The value coding a pass (1.0 or 100.0); ``None`` for a continuous outcome.
     pass_value: float | None = None
 
@@ -836,10 +836,10 @@ class StaggeredResult(EstimateResult):
     #: (the year and the base year) of a post-treatment cell that was estimated. A row can
     #: serve both arms in different cells (a later starter is a control before it starts).
     rows_behind: pd.DataFrame | None = field(default=None, repr=False)
-    #: ``"binary"`` when the outcome is pass/fail (0/1 or 0/100): every ATT(g, t) and aggregate
+    #: ``"pass_fail"`` when the outcome is pass/fail (0/1 or 0/100): every ATT(g, t) and aggregate
     #: is a difference in proportions from a linear probability model (x100 = percentage
     #: points).
-    outcome_kind: str = "continuous"
+    outcome_kind: str = "score"
     #: For a pass/fail outcome, the proportion passing among the treated rows after their start
     #: (:math:`p_1`; weighted with the spec's weights), for
     #: :func:`cpdimpact.effects.difference_effect_size`; ``None`` otherwise.

@@ -978,9 +978,9 @@ class SunAbrahamResult(EventStudyEstimates):
     alpha: float
     notes: tuple[str, ...] = ()
     reference_years: pd.Series | None = None
-    #: ``"binary"`` when the outcome is 0/1: the estimates are differences in proportions
+    #: ``"pass_fail"`` when the outcome is 0/1: the estimates are differences in proportions
     #: (a linear probability model; x100 = percentage points).
-    outcome_kind: str = "continuous"
+    outcome_kind: str = "score"
     #: For a pass/fail outcome, the proportion passing among treated rows after their start.
     treated_proportion: float | None = None
     #: The value coding a pass (1.0 or 100.0); ``None`` for a continuous outcome.

@@ -141,7 +141,7 @@ class DiD(ClusterRobustOptions):
     On a 0/1 (pass/fail) outcome the model is a linear probability model and
     :math:`\hat\beta` a difference in proportions (x100 = percentage points), the default
     estimand for DiD on such outcomes; nothing changes in the fit. The result says so
-    (``outcome_kind == "binary"``, :attr:`~cpdimpact.did.results.TwfeFit.estimate_units`, a
+    (``outcome_kind == "pass_fail"``, :attr:`~cpdimpact.did.results.TwfeFit.estimate_units`, a
     summary line) and keeps the proportion observed among the treated rows,
     ``treated_proportion`` (:math:`p_1`), so that
     :func:`cpdimpact.effects.difference_effect_size` can turn the estimate into an odds ratio

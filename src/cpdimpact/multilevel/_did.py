@@ -311,7 +311,7 @@ class MultilevelDiD:
             notes=fit.notes,
             years_without_data=years_without_data(frame[self.time].dropna().unique()),
             family="binomial",
-            outcome_kind="binary",
+            outcome_kind="pass_fail",
             pass_value=1.0,
             treated_proportion=float(exposed[self.outcome].mean()),
             binary_effects=effects,
@@ -360,7 +360,7 @@ class MultilevelDiDResult(EstimateResult):
         ``"gaussian"`` or ``"binomial"``: with a logistic model the estimate and ``params`` are
         log odds ratios (Wald z intervals, ``df`` infinite).
     outcome_kind, pass_value, treated_proportion
-        As :class:`~cpdimpact.did.DiDResult`: ``"binary"`` for a pass/fail outcome (0/1, or
+        As :class:`~cpdimpact.did.DiDResult`: ``"pass_fail"`` for a pass/fail outcome (0/1, or
         0/100 under the linear model, whose estimate is then a difference in proportions,
         :attr:`estimate_units`), the value coding a pass, and the proportion passing among the
         exposed records.
@@ -383,7 +383,7 @@ class MultilevelDiDResult(EstimateResult):
     notes: tuple[str, ...] = ()
     years_without_data: tuple[int, ...] = ()
     family: str = "gaussian"
-    outcome_kind: str = "continuous"
+    outcome_kind: str = "score"
     pass_value: float | None = None
     treated_proportion: float | None = None
     binary_effects: pd.DataFrame | None = None
@@ -419,7 +419,7 @@ class MultilevelDiDResult(EstimateResult):
         ``None`` for a score."""
         if self.binary_effects is not None:
             return self._binary_row("percentage_points")
-        if self.outcome_kind != "binary":
+        if self.outcome_kind != "pass_fail":
             return None
         row = self.to_frame().set_index("term").loc[self.term]
         scale = 100.0 / self.pass_value

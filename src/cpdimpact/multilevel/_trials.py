@@ -1093,7 +1093,7 @@ def _logistic_result(
         seed_entropy=None,
         notes=tuple(notes),
         family="binomial",
-        outcome_kind="binary",
+        outcome_kind="pass_fail",
         pass_value=1.0,
         treated_proportion=float(y[t == 1].mean()),
         binary_effects=effects,
@@ -1235,7 +1235,7 @@ def _finish(
     scale = outcome_scale(
         arrays.y, arrays.w, [("the estimate", arrays.treatment == 1, est)], notes, depth=depth
     )
-    if scale["outcome_kind"] == "binary":  # a linear probability model: no SD-based sizes
+    if scale["outcome_kind"] == "pass_fail":  # a linear probability model: no SD-based sizes
         lead = coefficient[0]
         es_rows = bin_.difference_rows(
             est / scale["pass_value"],
@@ -1389,9 +1389,9 @@ class TrialResult(EstimateResult):
         Wald z intervals; ``variances`` are on the latent scale, the pupil-level one being the
         logistic distribution's :math:`\\pi^2/3`, with no unconditional model).
     outcome_kind, pass_value, treated_proportion
-        ``"binary"`` for a pass/fail outcome (coded 0/1, or 0/100 with the linear model), with
+        ``"pass_fail"`` for a pass/fail outcome (coded 0/1, or 0/100 with the linear model), with
         the value coding a pass and the proportion passing among treated pupils; else
-        ``"continuous"``, ``None``, ``None``. With the linear model a pass/fail outcome is a
+        ``"score"``, ``None``, ``None``. With the linear model a pass/fail outcome is a
         linear probability model: the coefficient is a difference in proportions
         (:attr:`estimate_units`; x100 = percentage points, :attr:`percentage_points`), and
         ``effect_sizes`` holds no SD-based effect size but the odds ratio it implies
@@ -1428,7 +1428,7 @@ class TrialResult(EstimateResult):
     notes: tuple[str, ...] = ()
     _profile: object = field(default=None, repr=False)
     family: str = "gaussian"
-    outcome_kind: str = "continuous"
+    outcome_kind: str = "score"
     pass_value: float | None = None
     treated_proportion: float | None = None
     binary_effects: pd.DataFrame | None = None
@@ -1476,7 +1476,7 @@ class TrialResult(EstimateResult):
         model, or the linear probability coefficient x 100; ``None`` for a score."""
         if self.binary_effects is not None:
             return self._binary_row("percentage_points")
-        if self.outcome_kind != "binary":
+        if self.outcome_kind != "pass_fail":
             return None
         lead = self.coefficient.iloc[0]
         scale = 100.0 / self.pass_value
@@ -1585,7 +1585,7 @@ class TrialResult(EstimateResult):
             arms += f"; {self.n_clusters} {s.cluster} {kind}"
         head = self.headline
         v = self.variances
-        binary = self.outcome_kind == "binary"
+        binary = self.outcome_kind == "pass_fail"
         facts = [
             ("design", design),
             ("model", f"{s.outcome} ~ {' + '.join([s.treatment, *s.covariates])}"),

@@ -101,9 +101,7 @@ def all_pass_school() -> pd.DataFrame:
         y = rng.binomial(1, expit(0.2 + 0.4 * t[s] + 0.7 * prior + u[s]))
         if s + 1 == 7:
             y[:] = 1
-        rows.append(
-            pd.DataFrame({"school": s + 1, "passed": y, "programme": t[s], "prior": prior})
-        )
+        rows.append(pd.DataFrame({"school": s + 1, "passed": y, "programme": t[s], "prior": prior}))
     return pd.concat(rows, ignore_index=True)
 
 
