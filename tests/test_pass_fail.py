@@ -19,7 +19,8 @@ from cpdimpact import Evaluation
 from cpdimpact.cohort import CohortSpec
 from cpdimpact.datasets import city_partnership
 from cpdimpact.did import DiD
-from cpdimpact.errors import InvalidArgumentError, NotBinaryError
+from cpdimpact.errors import DesignError, InvalidArgumentError, NotBinaryError
+from cpdimpact.multilevel import MultilevelDiD
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +211,11 @@ def test_a_yes_no_outcome_with_absent_pupils_is_read_from_a_dfe_file(tmp_path, p
     assert cohort.outcome_kind == "pass_fail"
     reasons = " ".join(cohort.flow.exclusions["reason"].astype(str))
     assert "absent" in reasons
+
+
+def test_a_logistic_headline_is_refused_with_the_way_to_fit_it(passed):
+    """The cohort holds a pass/fail outcome as 0/100 and the report reads the headline in
+    percentage points: a family="binomial" headline would be read as percentage points (or
+    refused as 'not 0/1' about a column the user wrote as 0/1), so it is refused by name."""
+    with pytest.raises(DesignError, match=r"MultilevelDiD\(family='binomial'\) gives a log odds"):
+        Evaluation(estimator=MultilevelDiD(family="binomial"), seed=1).run(passed)

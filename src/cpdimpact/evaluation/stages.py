@@ -360,7 +360,20 @@ def _on_means(evaluation: Evaluation, spec) -> bool:
 
 
 def check_weighting(evaluation: Evaluation, estimator) -> None:
-    """``weighting="schools"`` needs a headline that weights schools: a staggered panel."""
+    """``weighting="schools"`` needs a headline that weights schools: a staggered panel. A
+    logistic headline (``family="binomial"``) is refused: the evaluation reports a pass/fail
+    outcome in percentage points, from the linear probability model, and its tables, effect
+    sizes and report read the headline in those units, not as a log odds ratio."""
+    family = getattr(estimator, "family", "gaussian")
+    if family != "gaussian":
+        raise DesignError(
+            f"{type(estimator).__name__}(family={family!r}) gives a log odds ratio, which "
+            "the evaluation does not report yet: it reports a pass/fail outcome in percentage "
+            "points (a linear probability model), with the odds ratio and Cox effect size "
+            f"converted from them. Leave family unset here; fit {type(estimator).__name__}("
+            f"family={family!r}) on the pupils' 0/1 outcome directly for the odds ratio and "
+            "the marginal percentage points (docs/multilevel_binary.md)."
+        )
     if evaluation.weighting == "schools" and not _panel(estimator):
         raise DesignError(
             f"Evaluation(weighting='schools') weights schools equally in a StaggeredDiD on "
