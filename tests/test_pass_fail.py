@@ -175,8 +175,6 @@ def test_truth_recovered_in_percentage_points_full():
 def test_multilevel_did_on_pass_fail_gives_no_sd_effect_size(passed):
     """MultilevelDiD carries its own SD; on a pass/fail outcome that SD (of a 0/100 variable)
     must not turn into a Hedges' g and months."""
-    from cpdimpact.multilevel import MultilevelDiD
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = Evaluation(estimator=MultilevelDiD(), event_study=None).run(passed)
