@@ -9,6 +9,9 @@ import dataclasses
 import io
 import json
 import math
+import os
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -18,6 +21,7 @@ import pytest
 
 from conftest import TINY
 from cpdimpact import CohortSpec, Evaluation
+from cpdimpact._progress import progress_bar
 from cpdimpact.datasets import Scenario, city_partnership, simulate
 from cpdimpact.did import DiD, StaggeredDiD
 from cpdimpact.errors import CpdImpactWarning, EstimationError, InvalidValueError
@@ -26,7 +30,6 @@ from cpdimpact.planning import DIAGNOSANDS, DiagnosisResult, diagnose
 from cpdimpact.planning._diagnose import diagnosand_table
 from cpdimpact.planning._diagnose_cohort import lean_cohort
 from cpdimpact.planning._diagnose_sim import SimDesign, SimTask, run_chunk, sim_seeds
-from cpdimpact.planning._executor import _Progress
 
 # ---------------------------------------------------------------------- designs
 #: Two start cohorts (2018, 2020) and never-treated schools; the effect grows by 0.15 SD a
@@ -651,27 +654,51 @@ def test_faces():
     assert "DiagnosisResult(" in repr(res)
 
 
-def test_progress_bar_only_on_a_terminal():
+def test_progress_bar_only_on_a_terminal_and_when_asked():
+    """tqdm's rules, as cpdimpact._progress states them: a bar on a terminal, none in a log
+    (a stream that is not a terminal), none when turned off or by TQDM_DISABLE."""
+
     class Tty(io.StringIO):
         def isatty(self):
             return True
 
-    stream = Tty()
-    bar = _Progress(10, 0, True, stream=stream)
-    bar.update(5)
-    bar.update(5)
+    def run(stream, **options):
+        bar = progress_bar(10, desc="diagnose", unit="simulation", delay=0, file=stream, **options)
+        bar.update(5)
+        bar.update(5)
+        bar.close()
+        return stream.getvalue()
+
+    shown = run(Tty())
+    assert "diagnose" in shown and "/10 " in shown and "simulation" in shown
+    assert run(io.StringIO()) == ""  # not a terminal
+    assert run(Tty(), enabled=False) == ""
+    resumed = Tty()
+    bar = progress_bar(10, desc="diagnose", unit="simulation", initial=4, delay=0, file=resumed)
     bar.close()
-    assert "10/10 simulations" in stream.getvalue()
-    quiet = io.StringIO()
-    bar = _Progress(10, 0, True, stream=quiet)  # not a terminal
-    bar.update(10)
-    bar.close()
-    assert quiet.getvalue() == ""
-    off = Tty()
-    bar = _Progress(10, 0, False, stream=off)
-    bar.update(10)
-    bar.close()
-    assert off.getvalue() == ""
+    assert "4/10" in resumed.getvalue()
+    # TQDM_DISABLE=1 set in the shell silences every bar
+    script = (
+        "import io\n"
+        "from cpdimpact._progress import progress_bar\n"
+        "class Tty(io.StringIO):\n"
+        "    def isatty(self):\n"
+        "        return True\n"
+        "s = Tty()\n"
+        "b = progress_bar(3, desc='d', unit='u', delay=0, file=s)\n"
+        "b.update(3)\n"
+        "b.close()\n"
+        "print(repr(s.getvalue()))\n"
+    )
+    for env, shows in (({}, True), ({"TQDM_DISABLE": "1"}, False)):
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert ("/3 " in out) is shows, (env, out)
 
 
 def test_inputs_are_not_modified():

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._progress import progress_bar
 from .._validate import seed_sequence
 from ..errors import InvalidArgumentError
 from ._fastfit import SiteStats, fit_intercept, fit_slope
@@ -247,6 +248,7 @@ def run_bootstrap(
     parts = []
     if scheme == "residual":
         fixed, fixed_u, u, u_u, e, e_u = _residual_pieces(arrays)
+    bar = progress_bar(n_draws, desc=f"{scheme} bootstrap", unit="draw")
     for first in range(0, n_draws, CHUNK):
         batch = _Batch([], [], [], [], [], [])
         for i in range(first, min(first + CHUNK, n_draws)):
@@ -271,6 +273,8 @@ def run_bootstrap(
                 batch.slot.append(arrays.site)
                 batch.t.append(arrays.treatment)
         parts.append(_refit(arrays, batch, unconditional=True))
+        bar.update(len(batch.y))
+    bar.close()
     columns = ["coefficient", "within_c", "total_c", "within_u", "total_u", "ok"]
     return _collect(parts, columns)
 
@@ -337,6 +341,7 @@ def permuted_treatment(rng: np.random.Generator, arrays: TrialArrays) -> np.ndar
 def run_permutations(arrays: TrialArrays, n_draws: int, ss: np.random.SeedSequence) -> pd.DataFrame:
     """Permutation draws: the treatment re-randomised as assigned, conditional model refitted."""
     parts = []
+    bar = progress_bar(n_draws, desc="permutation test", unit="draw")
     for first in range(0, n_draws, CHUNK):
         batch = _Batch([], [], [], [], [], [])
         for i in range(first, min(first + CHUNK, n_draws)):
@@ -350,4 +355,6 @@ def run_permutations(arrays: TrialArrays, n_draws: int, ss: np.random.SeedSequen
             if arrays.w is not None:
                 batch.wt.append(arrays.w)
         parts.append(_refit(arrays, batch, unconditional=False))
+        bar.update(len(batch.y))
+    bar.close()
     return _collect(parts, ["coefficient", "within_c", "total_c", "ok"])

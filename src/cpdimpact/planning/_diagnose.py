@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from .._progress import progress_bar
 from .._results import HtmlFromSummary, Summary
 from .._validate import check_alpha, check_choice, check_positive_int, check_seed, recorded_seed
 from ..errors import CpdImpactWarning, InvalidArgumentError, InvalidValueError
 from ._diagnose_sim import ROW_COLUMNS, SimDesign, SimTask, describe_estimators
-from ._executor import Checkpoint, _Progress, execute, resolve_executor
+from ._executor import Checkpoint, execute, resolve_executor
 
 __all__ = ["diagnose", "DiagnosisResult", "DIAGNOSANDS"]
 
@@ -429,7 +430,9 @@ def diagnose(
         there (a larger ``n_sims`` extends a run). A checkpoint written for another diagnosis
         raises :class:`~cpdimpact.errors.InvalidValueError`. Needs an explicit ``seed``.
     progress
-        Show a progress bar on stderr (only when stderr is a terminal).
+        Show a progress bar (:mod:`tqdm.auto`: a widget in Jupyter, a line on stderr in a
+        terminal, none in a log or after less than a second; ``TQDM_DISABLE=1`` in the
+        environment turns every bar off).
     design_options
         Keyword arguments for a preset or callable design (``scale=0.25``, Scenario fields).
     subgroups
@@ -534,7 +537,9 @@ def diagnose(
     done = {r[0] for r in rows}
     todo = [i for i in range(n_sims) if i not in done]
     where, pool, own = resolve_executor(executor, len(todo))
-    bar = _Progress(n_sims, len(done), progress)
+    bar = progress_bar(
+        n_sims, initial=len(done), desc="diagnose", unit="simulation", enabled=progress
+    )
 
     def collect(chunk_rows: list[tuple]) -> None:
         rows.extend(chunk_rows)

@@ -1,4 +1,4 @@
-"""Running simulations on an executor, in chunks, with a progress bar and a checkpoint file.
+"""Running simulations on an executor, in chunks, with progress and a checkpoint file.
 
 Any :class:`concurrent.futures.Executor` runs the chunks: a local process pool (the default), a
 Dask cluster through ``distributed.Client(...).get_executor()``, or none at all (serial). Each
@@ -13,8 +13,6 @@ import concurrent.futures as cf
 import json
 import math
 import os
-import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,10 +83,11 @@ def execute(
     executor: cf.Executor | None,
     *,
     chunk_size: int | None,
-    progress: _Progress,
+    progress,
     on_chunk: Callable[[list[tuple]], None],
 ) -> None:
-    """Run every index in ``todo``; ``on_chunk`` receives each finished chunk's rows."""
+    """Run every index in ``todo``; ``on_chunk`` receives each finished chunk's rows and
+    ``progress`` (a :func:`cpdimpact._progress.progress_bar`) is advanced by each chunk."""
     workers = 1
     if executor is not None:
         workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
@@ -107,54 +106,6 @@ def execute(
         for future in futures:
             future.cancel()
         raise
-
-
-class _Progress:
-    """A one-line progress bar on stderr, shown only when asked and stderr is a terminal."""
-
-    def __init__(self, total: int, done: int, enabled: bool, stream=None):
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = bool(enabled) and _isatty(self.stream)
-        self.total, self.done, self.start_done = total, done, done
-        self.started = time.perf_counter()
-        self._last = 0.0
-        if self.enabled:
-            self._draw(force=True)
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.enabled:
-            self._draw(force=self.done >= self.total)
-
-    def _draw(self, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not force and now - self._last < 0.2:
-            return
-        self._last = now
-        width = 30
-        share = self.done / self.total if self.total else 1.0
-        bar = "#" * int(width * share) + "-" * (width - int(width * share))
-        elapsed = now - self.started
-        ran = self.done - self.start_done
-        left = elapsed / ran * (self.total - self.done) if ran else float("nan")
-        eta = f", ~{left:.0f} s left" if math.isfinite(left) and self.done < self.total else ""
-        self.stream.write(
-            f"\rdiagnose [{bar}] {self.done}/{self.total} simulations, {elapsed:.0f} s{eta}  "
-        )
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self._draw(force=True)
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _isatty(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 # ---------------------------------------------------------------------- checkpoint
