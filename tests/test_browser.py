@@ -312,3 +312,5 @@ def test_rows_have_headers_and_figures_alt_text(reports, name):
             assert row.startswith('<th scope="row"'), row[:80]
     alts = re.findall(r'<img [^>]*alt="([^"]*)"', html)
     assert alts and all(len(a.strip()) > 20 for a in alts)
+    # each states the figure's finding, in numbers, not only its title
+    assert all(re.search(r"\d\.\d|\d,\d{3}", a) for a in alts), alts

@@ -360,17 +360,12 @@ class Cohort(HtmlFromSummary):
         """The flow log as a tidy frame."""
         return self.flow.to_frame()
 
-    def plot(self, *, ax=None):
-        """Mean outcome by year and arm; returns the Axes.
-
-        One line for the intervention and one for the comparison arm or, when the cohort
-        keeps several start cohorts (``comparison="staggered"``), one line per start year and
-        one for units that never take part (if any).
-        """
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
+    def mean_outcomes(self) -> pd.DataFrame:
+        """Mean outcome by group and test year, as the trends figure draws it: one column per
+        group (``"intervention"``, ``"comparison"``; or, when the cohort keeps several start
+        cohorts, ``"started 2019"``... and ``"never took part"``), one row per year of the
+        span, missing where a group has no records (2020 and 2021 had no KS2 tests).
+        Published figures are averaged over their pupils."""
         if self.spec.comparison == "staggered" and self.is_staggered:
             key = self.pupils["first_treated"]
             lines = [(s, f"started {s}") for s in self.start_years] + [(0, "never took part")]
@@ -387,22 +382,34 @@ class Cohort(HtmlFromSummary):
         else:
             means = rows.groupby([key.rename("arm"), "year"], sort=True)["outcome"].mean()
         present = set(means.index.get_level_values(0))
-        # every year of the span, missing where there are no records (2020 and 2021 had no KS2
-        # tests), so a line breaks across a gap instead of inventing the years in between
+        # every year of the span, so that a line breaks across a gap instead of inventing the
+        # years in between
         span = range(int(min(self.years)), int(max(self.years)) + 1) if self.years else []
+        table = {label: means.loc[arm].reindex(span) for arm, label in lines if arm in present}
+        return pd.DataFrame(table, index=pd.Index(span, name="year"))
+
+    def plot(self, *, ax=None):
+        """Mean outcome by year and arm (:meth:`mean_outcomes`); returns the Axes.
+
+        One line for the intervention and one for the comparison arm or, when the cohort
+        keeps several start cohorts (``comparison="staggered"``), one line per start year and
+        one for units that never take part (if any).
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
         # each arm its own marker and line style, so the figure reads in grey and in print
         styles = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("P", "--")]
-        for i, (arm, label) in enumerate(lines):
-            if arm in present:
-                series = means.loc[arm].reindex(span)
-                marker, linestyle = styles[i % len(styles)]
-                ax.plot(
-                    series.index,
-                    series.to_numpy(),
-                    marker=marker,
-                    linestyle=linestyle,
-                    label=label,
-                )
+        for i, (label, series) in enumerate(self.mean_outcomes().items()):
+            marker, linestyle = styles[i % len(styles)]
+            ax.plot(
+                series.index,
+                series.to_numpy(),
+                marker=marker,
+                linestyle=linestyle,
+                label=label,
+            )
         for start in self.start_years:
             ax.axvline(start - 0.5, color="grey", linestyle=":", linewidth=1)
             # labelled at the top, so a reader knows what the dotted line is
@@ -418,11 +425,11 @@ class Cohort(HtmlFromSummary):
                 color="grey",
             )
         ax.set_xlabel("test year (summer)")
-        ax.set_ylabel(self._outcome_words())
+        ax.set_ylabel(self.mean_outcome_words())
         ax.legend()
         return ax
 
-    def _outcome_words(self) -> str:
+    def mean_outcome_words(self) -> str:
         """The trends figure's axis label: the mean of the outcome under the user's name, or
         the published measure's words."""
         if self.published is not None and self.published.outcome_label:

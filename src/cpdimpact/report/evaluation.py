@@ -33,6 +33,7 @@ from ..evaluation.result import (
     plot_staggered_event_study,
 )
 from ..evaluation.stages import SCHOOLS_EQUALLY, event_study_words
+from ._alt import event_study_alt, flow_alt, forest_alt, trends_alt
 from ._blocks import Figure, Heading, Paragraph, Table
 from ._document import Document
 from ._figures import _ARM_LABELS, count_text, plot_flow_diagram, plot_forest
@@ -401,8 +402,10 @@ def _figure_section(
     level: int = 2,
     figsize=(7, 4),
     tight: bool = False,
+    alt: str = "",
 ) -> list:
-    """A heading and a figure drawn by ``draw(ax=...)``; the figure is closed after."""
+    """A heading and a figure drawn by ``draw(ax=...)``, with ``alt`` its text alternative
+    (what it shows, :mod:`cpdimpact.report._alt`); the figure is closed after."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=figsize)
@@ -410,7 +413,7 @@ def _figure_section(
     ax.set_title(title)
     if tight:
         fig.tight_layout()
-    blocks = [Heading(heading, level=level), Figure(fig, name=name, caption=caption)]
+    blocks = [Heading(heading, level=level), Figure(fig, name=name, caption=caption, alt=alt)]
     plt.close(fig)
     return blocks
 
@@ -473,6 +476,7 @@ def _staggered_section(result, threshold: int) -> list:
         f"since the start, weighted by cohort size; bars: pointwise {level} confidence "
         f"intervals{band}.",
         lambda ax: _labelled_event_study(result, plot_staggered_event_study(detail, ax=ax)),
+        alt=event_study_alt(detail.dynamic, _units(result), level),
     )
     pre = detail.pretrend
     if pre is not None:
@@ -718,6 +722,9 @@ def evaluation_report(result) -> Document:
             f"Estimates with {_level(result.event_study.alpha)} confidence intervals; "
             f"{_reference_words(result.event_study)} is the reference.",
             lambda ax: _labelled_event_study(result, result.event_study.plot(ax=ax)),
+            alt=event_study_alt(
+                result.event_study, _units(result), _level(result.event_study.alpha)
+            ),
         )
         pretrend = result.event_study.pretrend
         if pretrend is not None:
@@ -747,6 +754,7 @@ def evaluation_report(result) -> Document:
         else "Mean outcome of pupils in the intervention and comparison groups; dotted lines "
         "mark the start.",
         cohort.plot,
+        alt=trends_alt(cohort.mean_outcomes(), cohort.mean_outcome_words()),
     )
 
     blocks += _variants_section(result)
@@ -902,6 +910,7 @@ def subgroup_figure_blocks(result) -> list:
         level=3,
         figsize=(7, max(2.5, 0.6 * len(groups) + 1.5)),
         tight=True,
+        alt=forest_alt(drawn, scale, level),
     )
     blocks.append(
         Table(
@@ -1251,6 +1260,7 @@ def flow_figure_blocks(result) -> list:
         + ("" if result.cohort.published is not None else ", teachers")
         + f" and {flow.record}s from those available to those analysed, with each exclusion "
         "and its reason" + suppressed,
+        alt=flow_alt(flow.stages, flow.exclusions, threshold, flow.record),
     )
     plt.close(fig)
     return [block]
