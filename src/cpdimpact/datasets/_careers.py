@@ -25,7 +25,11 @@ __all__ = [
 _FIRST_SCHOOL_ID = 100001  # six-digit, like a URN
 _FIRST_TEACHER_ID = 5000001
 #: Log-hazard shifts of leaving by years of service: the first years and near retirement.
-_EARLY, _SETTLING, _RETIRING = 0.7, 0.35, 1.5
+_EARLY, _SETTLING, _RETIRING = 1.1, 0.5, 1.5
+#: Years of service from which the retirement hazard applies.
+_RETIREMENT = 35
+#: Years of service beyond which selection on experience no longer raises the odds.
+_SELECTION_CAP = 20
 
 
 def _cloglog(p: float) -> float:
@@ -70,8 +74,9 @@ class CareersScenario:
         Strand -> the programme's hazard ratio on leaving state-funded teaching, moving
         school and promotion (1 when a strand is not named).
     selection_experience
-        Log-odds of a teacher's enrolment per year of service above the school's mean (0: no
-        selection on experience).
+        Log-odds of a teacher's enrolment per year of service (counted up to 20) above the
+        school's mean (0: no selection on experience). Positive values enrol mid-career
+        teachers, who leave least, so a naive comparison overstates the effect on leaving.
     leave_base, move_base, promote_base
         Yearly probabilities at the reference: a teacher with 10 years of service in a school
         of mean FSM share and school effect 0; promotion from classroom teacher.
@@ -614,7 +619,7 @@ class _World:
             fsm_term = sc.fsm_leave * (self.fsm[safe] - sc.fsm_share) + self.effect[safe]
             early = np.where(service < 2, _EARLY, np.where(service < 5, _SETTLING, 0.0))
             eta_leave = (
-                c_leave + early + np.where(service >= 30, _RETIRING, 0.0) + fsm_term
+                c_leave + early + np.where(service >= _RETIREMENT, _RETIRING, 0.0) + fsm_term
                 + np.where(exposed, self.log_hr["leave_hr"][which], 0.0)
             )  # fmt: skip
             eta_move = (
@@ -671,7 +676,10 @@ class _World:
             staff = np.flatnonzero(active & (school == j))
             if not len(staff):
                 continue
-            centred = service[staff] - service[staff].mean()
+            # experience up to 20 years raises the odds (the most senior near retirement are
+            # no keener than at 20)
+            capped = np.minimum(service[staff], _SELECTION_CAP)
+            centred = capped - capped.mean()
             weight = np.exp(np.clip(sc.selection_experience * centred, -30, 30))
             keys = np.log(enrol_u[staff]) / weight
             ranked = np.argsort(-keys, kind="stable")
