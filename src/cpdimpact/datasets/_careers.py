@@ -364,7 +364,7 @@ def simulate_careers(
     >>> rec = simulate_careers("city_partnership", seed=0)
     >>> len(rec.participation), rec.participation["school"].nunique()
     (400, 80)
-    >>> rec.truth.hazard_ratios.loc["headship", "promotion"]
+    >>> float(rec.truth.hazard_ratios.loc["headship", "promotion"])
     2.0
     """
     check_number(scale, "scale", minimum=0, strict=True, hint=" 1 is the full size.")
