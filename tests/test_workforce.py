@@ -451,3 +451,32 @@ def test_entrants_are_read_when_named():
     wf = SchoolWorkforce.from_frames(size=size, columns={"entrants_fte": "entrants"})
     rates = wf.turnover_rates()
     assert rates["entrant_rate"].iloc[0] == pytest.approx(2 / 14.2)
+
+
+def test_school_characteristics_are_carried_and_inputs_are_not_modified():
+    schools = pd.DataFrame({"school": ["A", "B", "C"], "fsm_share": [0.1, 0.4, 0.2]})
+    part, census = PART.copy(), _returner()
+    rec = _records(census=census, part=part, schools=schools)
+    pd.testing.assert_frame_equal(part, PART)
+    pd.testing.assert_frame_equal(census, _returner())
+    data = spells(rec, baseline=2019).data.set_index("teacher")
+    assert data.loc[3, "fsm_share"] == 0.1 and data.loc[6, "fsm_share"] == 0.2
+    assert cohort_outcomes(rec).groupby("school")["fsm_share"].first().to_dict() == {
+        "A": 0.1,
+        "B": 0.4,
+        "C": 0.2,
+    }
+    with pytest.raises(UnknownReferenceError, match="'C'"):
+        _records(schools=schools.iloc[:2])
+
+
+def test_an_unknown_marker_names_the_file_and_the_fix(tmp_path):
+    census = _census().astype({"fte": object})
+    census.loc[4, "fte"] = "n/a"
+    census.to_csv(tmp_path / "census.csv", index=False)
+    with pytest.raises(InvalidValueError, match=r"'n/a' \(CSV line 6\).*na_values.*'census.csv'"):
+        TeacherRecords.from_csv(census=tmp_path / "census.csv", format="dfe")
+    rec = TeacherRecords.from_csv(
+        census=tmp_path / "census.csv", format="dfe", na_values={"n/a": "not recorded"}
+    )
+    assert rec.markers["reason"].tolist() == ["not recorded"]

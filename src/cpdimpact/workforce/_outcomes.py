@@ -231,14 +231,16 @@ def spells(
     teachers = panel.teachers
     schools_b = np.where(in_cohort, school_b, 0)
     baseline_school = panel.schools.to_numpy()[schools_b]
-    start = np.full(len(teachers), np.nan)
-    strand = np.full(len(teachers), None, dtype=object)
-    for i in np.flatnonzero(in_cohort):
-        own = by_teacher.get(teachers[i])
-        whole = by_school.get(baseline_school[i])
-        pick = min((e for e in (own, whole) if e is not None), key=lambda e: e[0], default=None)
-        if pick is not None:
-            start[i], strand[i] = pick
+    # each teacher's start: their own enrolment's or their baseline school's, the earlier
+    own_start = pd.Series(teachers).map({t: e[0] for t, e in by_teacher.items()}).to_numpy(float)
+    own_strand = pd.Series(teachers).map({t: e[1] for t, e in by_teacher.items()}).to_numpy()
+    school_start = pd.Series(baseline_school).map({k: e[0] for k, e in by_school.items()})
+    school_strand = pd.Series(baseline_school).map({k: e[1] for k, e in by_school.items()})
+    school_start = np.where(in_cohort, school_start.to_numpy(float), np.nan)
+    use_school = np.isnan(own_start) | (school_start < own_start)
+    start = np.where(use_school, school_start, own_start)
+    strand = np.where(use_school, school_strand.to_numpy(), own_strand)
+    strand = np.where(in_cohort & ~np.isnan(start), strand, None)
     excluded = []
     before = in_cohort & (start < b)
     if before.any():
