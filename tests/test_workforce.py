@@ -201,7 +201,8 @@ def test_bad_census(change, error, words):
         (PART.assign(teacher=[99, np.nan]), UnknownReferenceError, "teachers missing"),
         (PART.assign(school=["Z", "C"]), UnknownReferenceError, "'Z'"),
         (PART.assign(school=["B", "C"]), UnknownReferenceError, "in post in school 'A'"),
-        (PART.assign(start_year=[2018, 2021]), InvalidValueError, "outside the census years"),
+        (PART.assign(start_year=[2017, 2021]), InvalidValueError, "outside the census years"),
+        (PART.assign(start_year=[2019, 2022]), InvalidValueError, "2018 to 2021"),
         (PART.assign(start_year=[2019, None]), InvalidValueError, "start_year"),
         (pd.concat([PART, PART.iloc[[0]]]), DuplicateRowsError, "one enrolment per teacher"),
     ],
@@ -480,3 +481,15 @@ def test_an_unknown_marker_names_the_file_and_the_fix(tmp_path):
         census=tmp_path / "census.csv", format="dfe", na_values={"n/a": "not recorded"}
     )
     assert rec.markers["reason"].tolist() == ["not recorded"]
+
+
+def test_a_comparison_teacher_moving_into_a_participating_school_is_censored_there():
+    mover = pd.DataFrame(
+        {"teacher": 7, "school": ["D", "D", "C", "C"], "year": range(2019, 2023), "role": CT}
+    )
+    rec = _records(census=pd.concat([_returner(), mover], ignore_index=True))
+    teaching = spells(rec, outcome="teaching", baseline=2019).data.set_index("teacher").loc[7]
+    # in post in C (a whole school taking part from 2021) at the 2021 census: censored there
+    assert (teaching["duration"], teaching["event"], teaching["censored_at_start"]) == (2, 0, 1)
+    school = spells(rec, outcome="school", baseline=2019).data.set_index("teacher").loc[7]
+    assert (school["duration"], school["event"], school["destination"]) == (2, 1, "moved school")

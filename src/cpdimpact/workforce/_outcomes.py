@@ -41,6 +41,8 @@ class Spells:
         comparison arm unless it starts later), ``censored_at_start`` (1 for a comparison
         teacher censored when their later programme start made them treated), ``role``,
         ``fte`` and ``years_service`` at the baseline, and the schools table's columns.
+        ``censored_at_start`` is also 1 for a comparison teacher censored when they moved into
+        a school already taking part as a whole.
     excluded
         Teachers left out, by ``reason``, with their number (``teachers``); empty if none.
     outcome
@@ -184,7 +186,8 @@ def spells(
     The arms: a teacher whose own enrolment, or their baseline school's whole-school
     enrolment, starts at the baseline is treated; one whose start is later stays in the
     comparison arm until that start and is censored there (``censored_at_start``), so no
-    comparison spell counts time after its own start; one whose start is earlier is excluded
+    comparison spell counts time after its own start (nor after a move into a school taking
+    part as a whole, where it is censored too); one whose start is earlier is excluded
     (already exposed at the baseline) and counted in :attr:`Spells.excluded`. For
     ``outcome="promotion"`` teachers already in a role at or above ``promotion_to`` at the
     baseline are not at risk and are excluded and counted.
@@ -262,8 +265,17 @@ def spells(
         excluded.append(("enrolled at the baseline but not in post at its census", not_in_post))
     treated = (start == b).astype(np.int64)
     later_start = start > b
-    cut = later_start & (duration > start - b)
-    duration = np.where(cut, start - b, duration).astype(np.int64)
+    # a comparison teacher leaves the comparison when their own (later) start comes, or when
+    # they are in post in a school whose whole-school enrolment has started
+    whole_start = pd.Series(panel.schools).map({k: e[0] for k, e in by_school.items()})
+    whole_start = whole_start.to_numpy(float)
+    years = np.arange(b + 1, panel.last + 1)
+    joined = present & (whole_start[np.maximum(later, 0)] <= years[None, :])
+    moved_in = _first(joined) + 1.0
+    moved_in[moved_in > horizon] = np.inf
+    until = np.fmin(np.where(later_start, start - b, np.inf), moved_in)
+    cut = (treated == 0) & (duration > until)
+    duration = np.where(cut, until, duration).astype(np.int64)
     event = np.where(cut, False, event)
     strand = np.where(treated == 1, strand, None)
     shown_start = np.where(treated == 1, start, np.where(later_start, start, np.nan))

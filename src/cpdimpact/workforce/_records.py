@@ -591,15 +591,15 @@ def _check_participation(frame, census, schools, columns) -> pd.DataFrame:
     whole = out[out["teacher"].isna().to_numpy(dtype=bool)]
     _require_unique(whole, table, ["school"], columns, "one whole-school enrolment per school")
     first, last = int(census["year"].min()), int(census["year"].max())
-    outside = ((out["start_year"] <= first) | (out["start_year"] >= last)).to_numpy(dtype=bool)
+    outside = ((out["start_year"] < first) | (out["start_year"] >= last)).to_numpy(dtype=bool)
     if outside.any():
         bad = out.index[outside]
         raise InvalidValueError(
             f"column {columns.get('start_year', 'start_year')!r} of the participation table "
             f"holds {', '.join(format_value(v) for v in out.loc[bad[:3], 'start_year'])} in "
-            f"{user_rows(out, bad)}, outside the census years after {first} and before {last}: "
-            "an outcome needs the start's census and a later one, and a comparison needs an "
-            f"earlier one ({YEAR_CONVENTION}). Check the start, or add the census years."
+            f"{user_rows(out, bad)}, outside the census years {first} to {last - 1}: an "
+            "outcome needs the start's census (its baseline) and a later one "
+            f"({YEAR_CONVENTION}). Check the start, or add the census years."
         )
     _refuse_other_school(named, census, columns)
     return out
