@@ -415,7 +415,8 @@ def school_workforce(records: TeacherRecords) -> SchoolWorkforce:
         ``remained_fte``, ``moved_fte`` and ``left_teaching_fte`` by the next census (missing
         in the last year); ``entrants_fte`` / ``entrants_headcount``: in post, but not in
         that school at the previous census (missing in the first year). Without an ``fte``
-        column every teacher counts as 1.
+        column every teacher counts as 1 FTE; a teacher whose FTE is missing counts in the
+        headcounts but not in the FTE sums.
 
     Notes
     -----

@@ -174,9 +174,9 @@ class TeacherRecords:
 
     Notes
     -----
-    The time convention is :data:`YEAR_CONVENTION`. A teacher is *in post* in a census year when the census has an
-    ``in_post`` row for them; a teacher absent from a census has left state-funded teaching
-    (or, when back in a later census, was away: a returner).
+    The time convention is :data:`YEAR_CONVENTION`. A teacher is *in post* in a census year
+    when the census has a row for them with ``in_post`` 1; a teacher absent from a census has
+    left state-funded teaching (or, when back in a later census, was away: a returner).
 
     Examples
     --------
