@@ -297,12 +297,14 @@ def test_spells_to_promotion_by_hand():
         1: (2, 1),  # senior leader at the 2021 census
         2: (1, 0),  # last in post in 2020, then left: censored there
         3: (3, 0),
-        5: (0, 0),  # last in post at the baseline before leaving
         6: (2, 0),  # censored at its school's start
     }
     assert out.excluded.to_dict("records") == [
-        {"reason": "already senior leader or above at the baseline (not at risk)", "teachers": 1}
+        {"reason": "already senior leader or above at the baseline (not at risk)", "teachers": 1},
+        # teacher 5, gone by 2020: no census in which a promotion could be seen
+        {"reason": "left teaching before the next census (never seen at risk)", "teachers": 1},
     ]
+    assert (out.data["duration"] >= 1).all()
     _, head = _spells("promotion", promotion_to="head")
     assert 4 not in head.index and head.loc[1, "event"] == 0
 

@@ -34,7 +34,7 @@ class Spells:
     data
         One row per teacher: ``teacher``, ``school`` (at the baseline census), ``baseline``
         (its year), ``duration`` (census years from the baseline to the event or censoring,
-        0 or more), ``event`` (1 event, 0 censored), ``destination`` (``"moved school"``,
+        1 or more), ``event`` (1 event, 0 censored), ``destination`` (``"moved school"``,
         ``"left teaching"`` or missing, for ``outcome="school"``), ``treated`` (1 for a
         teacher who takes part from the baseline: enrolled, or in a school enrolled as a whole,
         starting that year), ``strand`` and ``start_year`` (of the programme, missing for the
@@ -179,8 +179,9 @@ def spells(
     A teacher still in post at the last census is censored there (``duration`` = last census
     minus the baseline, ``event`` 0). A promotion is seen only in a census the teacher is in
     post in, so a teacher who leaves teaching before being promoted is censored at their last
-    census in post (``duration`` 0 when that is the baseline): the promotion hazard is
-    cause-specific, with leaving as a competing risk. A returner's spell ends at the first
+    census in post: the promotion hazard is cause-specific, with leaving as a competing risk.
+    A teacher gone by the census after the baseline is never seen at risk of promotion and is
+    excluded and counted (every spell has ``duration`` 1 or more). A returner's spell ends at the first
     absence (see :class:`~cpdimpact.errors.TeacherReturnWarning`).
 
     The arms: a teacher whose own enrolment, or their baseline school's whole-school
@@ -277,6 +278,15 @@ def spells(
     cut = (treated == 0) & (duration > until)
     duration = np.where(cut, until, duration).astype(np.int64)
     event = np.where(cut, False, event)
+    if outcome == "promotion":
+        # gone by the next census: never in post where a promotion could be seen (a spell of
+        # length 0, which no survival estimator can use)
+        never = keep & (duration == 0)
+        if never.any():
+            excluded.append(
+                ("left teaching before the next census (never seen at risk)", int(never.sum()))
+            )
+        keep &= ~never
     strand = np.where(treated == 1, strand, None)
     shown_start = np.where(treated == 1, start, np.where(later_start, start, np.nan))
     data = pd.DataFrame(
