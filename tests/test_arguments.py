@@ -37,7 +37,7 @@ from cpdimpact.comparison import (
     SyntheticControl,
     SyntheticDiD,
 )
-from cpdimpact.datasets import Scenario, city_partnership
+from cpdimpact.datasets import CareersScenario, Scenario, city_partnership
 from cpdimpact.did import (
     DiD,
     EventStudy,
@@ -99,6 +99,7 @@ BASE: dict[type, dict] = {
     SecurityOptions: {},
     ProgrammeCost: {"pupils": 100, "total": 1000},
     Scenario: {},
+    CareersScenario: {},
     Threat: {"name": "contamination"},
     Heading: {"text": "Results"},
     Paragraph: {"text": "A paragraph."},
@@ -109,7 +110,15 @@ BASE: dict[type, dict] = {
 
 #: Dataclasses with a ``__post_init__`` that are not specs: results (not made by users) and
 #: the input tables, whose checks tests/test_bad_input.py and tests/test_records.py cover.
-NOT_SPECS = {"ComparisonWeights", "Records", "SimulatedRecords", "PublishedRecords"}
+NOT_SPECS = {
+    "ComparisonWeights",
+    "Records",
+    "SimulatedRecords",
+    "PublishedRecords",
+    # teacher records (tests/test_workforce.py covers their checks)
+    "TeacherRecords",
+    "SimulatedCareers",
+}
 
 BAD_ALPHA = [0, 1, 1.5, -0.05, math.nan, math.inf, "0.05", True, None]
 BAD_SEED = ["1", 1.5, -1, True]
@@ -300,6 +309,15 @@ ROWS = [
     _row(Scenario, "class_size", "30"),
     _row(Scenario, "teacher_turnover", 1),
     _row(Scenario, "years", (2023, 2017)),
+    _row(CareersScenario, "enrolment", "pupil"),
+    _row(CareersScenario, "fsm_share", 0),
+    _row(CareersScenario, "join_share", 1.5),
+    _row(CareersScenario, "teachers_per_school", 1),
+    _row(CareersScenario, "participants_per_school", 0),
+    _row(CareersScenario, "school_sd", -1),
+    _row(CareersScenario, "years", (2023, 2017)),
+    _row(CareersScenario, "leave_hr", {"b": 0.5}, shown=False),
+    _row(CareersScenario, "start_years", {"City": 2030}, shown=False),
     # ---- effect-size standards and report blocks (InvalidValueError, as they always were)
     _row(Threat, "name", "bogus", error=InvalidValueError),
     _row(Threat, "level", "extreme", error=InvalidValueError),

@@ -57,6 +57,7 @@ _SUBMODULES = (
     "published",
     "records",
     "report",
+    "workforce",
 )
 
 __all__ = [

@@ -54,6 +54,8 @@ __all__ = [
     # pass/fail outcomes: 0/1 columns, proportions, linear-probability bounds (binary, issue 17)
     "NotBinaryError",
     "ProbabilityBoundsWarning",
+    # teacher records: the School Workforce Census shape (workforce, issue 18)
+    "TeacherReturnWarning",
     "format_rows",
     "format_value",
 ]
@@ -306,6 +308,19 @@ class ProbabilityBoundsWarning(CpdImpactWarning):
     a proportion can be, and the estimate cannot be converted to an odds ratio or a Cox effect
     size. The percentage-point estimate stands, but read it with care (see "Binary (pass/fail)
     outcomes" in ``docs/effects.md``).
+    """
+
+
+# ------------- teacher records: the School Workforce Census shape (workforce, issue 18)
+class TeacherReturnWarning(CpdImpactWarning):
+    """A teacher leaves state-funded teaching (is absent from a census) and later reappears.
+
+    Returners are real: DfE counts thousands of qualified returners to teaching every year, so
+    a reappearance is not refused as an error. It is still worth a look (a re-used or mistyped
+    teacher id looks the same), so :class:`cpdimpact.workforce.TeacherRecords` announces it
+    once, naming the teachers, the census years and the rows, and lists every return in
+    ``TeacherRecords.returners``. Retention outcomes count the first absence as leaving (the
+    spell ends there); the return does not undo it. See "Returners" in ``docs/teachers.md``.
     """
 
 
