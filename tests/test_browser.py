@@ -314,3 +314,28 @@ def test_rows_have_headers_and_figures_alt_text(reports, name):
     assert alts and all(len(a.strip()) > 20 for a in alts)
     # each states the figure's finding, in numbers, not only its title
     assert all(re.search(r"\d\.\d|\d,\d{3}", a) for a in alts), alts
+
+
+def _pdf_words(pdf: Path) -> list[str]:
+    text = subprocess.run(
+        [_tool("pdftotext"), str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return text.split()
+
+
+def test_the_demo_pdf_in_the_docs_is_todays_report(reports, tmp_path):
+    """docs/_static/demo/report.pdf (written by docs/make_demo_assets.py) is the demo report
+    as printed today: its words are those of the report printed now (line breaks aside)."""
+    committed = Path(__file__).parents[1] / "docs" / "_static" / "demo" / "report.pdf"
+    assert committed.is_file(), "run docs/make_demo_assets.py"
+    fresh = tmp_path / "demo.pdf"
+    _chromium(
+        "--no-pdf-header-footer",
+        f"--print-to-pdf={fresh}",
+        reports["demo"].as_uri(),
+        profile=tmp_path / "profile",
+    )
+    assert _pdf_words(committed) == _pdf_words(fresh), (
+        "the demo report changed: rerun .venv/bin/python docs/make_demo_assets.py and commit "
+        "docs/_static/demo/"
+    )

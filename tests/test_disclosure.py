@@ -91,8 +91,10 @@ def test_report_table_and_results_json_publish_the_same_counts(result):
     ):
         for key in counts:  # as the one rule publishes the raw count
             assert row[key] == published_count(int(raw[key]), threshold)
-        assert printed[pupils] == f"{row['pupils_treated']}; {row['pupils_comparison']}"
-        assert printed[schools] == f"{row['schools_treated']}; {row['schools_comparison']}"
+        # printed with thousands separators (2,675); a marker as it is
+        shown = {k: f"{v:,}" if isinstance(v, int) else v for k, v in row.items()}
+        assert printed[pupils] == f"{shown['pupils_treated']}; {shown['pupils_comparison']}"
+        assert printed[schools] == f"{shown['schools_treated']}; {shown['schools_comparison']}"
 
 
 def test_a_result_republished_with_another_threshold_suppresses_every_sentence():

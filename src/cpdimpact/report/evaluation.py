@@ -17,6 +17,7 @@ balance table compares the earliest cohort with the later ones.
 
 from __future__ import annotations
 
+import numbers
 import re
 
 import pandas as pd
@@ -62,7 +63,20 @@ def _ci(estimate: float, lower: float, upper: float) -> str:
 
 
 def _pair(a, b) -> str:
-    return f"{a}; {b}"
+    return f"{_grouped(a)}; {_grouped(b)}"
+
+
+def _grouped(count) -> object:
+    """A published count with thousands separators (``20,470``); a suppression marker as it
+    is."""
+    return f"{count:,}" if isinstance(count, numbers.Integral) else count
+
+
+def _published_counts(frame: pd.DataFrame, counts, threshold: int) -> pd.DataFrame:
+    """:func:`~cpdimpact.report._privacy.published_table` (the one suppression rule), with
+    the counts that remain written as the report's text writes numbers: ``20,470``."""
+    shown = published_table(frame, counts, threshold)
+    return shown.assign(**{c: shown[c].map(_grouped) for c in counts if c in shown.columns})
 
 
 def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataFrame:
@@ -73,7 +87,7 @@ def headline_table(result, *, suppress_below: int = 10, groups=None) -> pd.DataF
     """
     head = result.headline if groups is None else groups
     counts = ["pupils_treated", "pupils_comparison", "schools_treated", "schools_comparison"]
-    shown = published_table(head, counts, suppress_below)
+    shown = _published_counts(head, counts, suppress_below)
     level = 100 * (1 - result.evaluation.alpha)
     sizes = result.has_effect_size
     effect, lower, upper = (
@@ -638,7 +652,7 @@ def _balance_section(result, threshold: int) -> list:
         )
 
     def shown(frame):
-        frame = published_table(frame, ["n_treated", "n_comparison"], threshold)
+        frame = _published_counts(frame, ["n_treated", "n_comparison"], threshold)
         return frame.rename(columns=labels)
 
     blocks = [Heading("Balance before the programme", level=2)]
@@ -841,7 +855,7 @@ def _published_blocks(result, threshold: int) -> list:
     blocks: list = [Heading("Data: published figures", level=3), *map(Paragraph, words)]
     lost = published.lost_figures
     if len(lost):
-        shown = published_table(lost, ["figures"], threshold).rename(
+        shown = _published_counts(lost, ["figures"], threshold).rename(
             columns={
                 "group": "Group",
                 "marker": "Marker",
@@ -870,7 +884,7 @@ def _suppress(frame: pd.DataFrame, counts: list[str], threshold: int, result=Non
         if result.cohort.published is not None:  # figures have no teachers
             frame = frame.drop(columns="teachers", errors="ignore")
             counts = [c for c in counts if c != "teachers"]
-    return published_table(frame, counts, threshold).rename(columns=labels)
+    return _published_counts(frame, counts, threshold).rename(columns=labels)
 
 
 def subgroup_figure_blocks(result) -> list:
@@ -1025,7 +1039,7 @@ def _comparison_blocks(result, threshold: int) -> list:
         index={"treated": "intervention", "control": "comparison"},
         columns={"all": "Schools", "used": "Used", "dropped": "Left out"},
     ).reset_index(names="Group")
-    counts = published_table(counts, ["Schools", "Used", "Left out"], threshold)
+    counts = _published_counts(counts, ["Schools", "Used", "Left out"], threshold)
     balance = weights.balance
     order = list(dict.fromkeys(balance["variable"]))
     wide = {}
@@ -1098,7 +1112,7 @@ def _attrition_blocks(result, threshold: int) -> list:
         "Pupil records analysed",
     ]
     table = pd.DataFrame(rows)
-    table = published_table(table, counts, threshold)
+    table = _published_counts(table, counts, threshold)
     return [
         Heading("Attrition", level=3),
         Table(
