@@ -362,7 +362,75 @@ def _logdet_gradient(d, st, ev, phi, zmat, w, dlog):
             )
     md = _engine.modes(replace(st, inner_sums=inner_sums, top_raw=top_raw), phi, np.zeros(p))
     smoothed = _random_part(d, zmat, md.top, md.lower)
-    return d.x.T @ (a - w * smoothed)
+    return _LogdetGradient(d.skeleton.xt @ (a - w * smoothed), inner_sums[:, p], md, smoothed)
+
+
+@dataclass(frozen=True, eq=False)
+class _LogdetGradient:
+    r"""The total derivative of :math:`\log|H|` in :math:`\beta`, and what it was made of:
+    per innermost group the sums of :math:`a`, and :math:`s = \Lambda H^{-1}\Lambda^\top
+    Z^\top a` (per group, and per pupil as :math:`Zs`), which the theta-gradient reuses."""
+
+    beta: np.ndarray
+    a_sums: np.ndarray
+    smooth: _engine.Modes
+    smoothed: np.ndarray
+
+
+def _up(values: np.ndarray, sk: _Skeleton, level: int) -> np.ndarray:
+    """Sums of an innermost-level quantity per group of ``level`` (the groups are nested)."""
+    for lv in range(len(sk.n_groups) - 1, level, -1):
+        values = np.bincount(sk.parent[lv], weights=values, minlength=sk.n_groups[lv - 1])
+    return values
+
+
+def _theta_gradient(d, sk, phi, modes, top, lower, at, w, lg: _LogdetGradient):
+    r"""Derivative of the Laplace deviance in the relative SDs :math:`\theta_l` of scalar
+    random intercepts, at fixed :math:`\beta` (random intercepts only: ``None`` with slopes).
+
+    With :math:`b_h = \theta_l u_h` the modes, :math:`R_h`, :math:`A_h` and :math:`Q_h` the
+    group sums of the score residuals, of :math:`a` (module docstring) and of
+    :math:`W_i(Zs)_i`, :math:`s_h = \theta_l v_h` the smoothed :math:`a`, and
+    :math:`\mathrm{Var}(b_h\mid y)` the conditional variances,
+
+    .. math::
+        \frac{\partial d}{\partial\theta_l} = -2\sum_h R_h u_h
+        + \frac{2}{\theta_l}\sum_h\Bigl(1 - \frac{\mathrm{Var}(b_h\mid y)}{\theta_l^2}\Bigr)
+        + \sum_h \bigl(A_h u_h + v_h R_h - u_h Q_h\bigr):
+
+    the direct term of :math:`-2\log p(y\mid\tilde u)` (the penalised likelihood is stationary
+    in :math:`u`), :math:`\operatorname{tr}(H^{-1}\partial H/\partial\theta_l)` at fixed
+    weights, and the weights' change through the mode,
+    :math:`\sum_i a_i (Z\,\mathrm{d}b/\mathrm{d}\theta_l)_i` with
+    :math:`H\,\mathrm{d}u/\mathrm{d}\theta_l = \partial\Lambda^\top Z^\top r
+    - \Lambda^\top Z^\top W Z\,\partial\Lambda u`. At :math:`\theta_l = 0` the deviance,
+    a function of :math:`\theta_l^2`, is stationary: the derivative is 0.
+    """
+    if d.q > 1:
+        return None
+    inner = d.codes[-1]
+    g_inner = sk.n_groups[-1]
+    r_inner = np.bincount(inner, weights=at.resid, minlength=g_inner)
+    q_inner = np.bincount(inner, weights=w * lg.smoothed, minlength=g_inner)
+    grad = np.zeros(len(phi))
+    for level in range(d.n_levels):
+        theta = float(phi[level])
+        if theta <= 0.0:
+            continue
+        if level == 0:
+            b, s, var = top[:, 0], lg.smooth.top[:, 0], modes.top_var[:, 0]
+        else:
+            b, s, var = lower[level - 1], lg.smooth.lower[level - 1], modes.lower_var[level - 1]
+        r_sum = _up(r_inner, sk, level)
+        u, v = b / theta, s / theta
+        grad[level] = (
+            -2.0 * (r_sum @ u)
+            + 2.0 / theta * float((1.0 - var / theta**2).sum())
+            + _up(lg.a_sums, sk, level) @ u
+            + v @ r_sum
+            - u @ _up(q_inner, sk, level)
+        )
+    return grad
 
 
 # ---------------------------------------------------------------------- conditional modes
@@ -374,8 +442,11 @@ class Solved:
     deviance: float
     structure: _engine.Structure
     iterations: int
-    #: the deviance's gradient in beta (with update_beta, or when asked for)
+    #: the deviance's gradient in beta (at convergence)
     gradient: np.ndarray | None
+    #: its gradient in the variance parameters at fixed beta (when asked for; None with
+    #: random slopes, where it is not computed analytically)
+    theta_gradient: np.ndarray | None = None
 
 
 def solve(d: GlmmData, phi: np.ndarray, start: State, **options) -> Solved:
@@ -426,8 +497,10 @@ def _solve(
         loglik = at.loglik
         usq = _u_squared(phi, st, top, lower)
         here = -2.0 * loglik + usq + ev.logdet - 2.0 * d.constant
+        lg = None
         if update_beta:
-            grad_ld = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
+            lg = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
+            grad_ld = lg.beta
             q_xy = ev.q_xy
             try:
                 new_beta = np.linalg.solve(q_xy[:p, :p], q_xy[:p, p] - grad_ld / 2.0)
@@ -444,10 +517,14 @@ def _solve(
             *(float(np.max(np.abs(a - b))) for a, b in zip(new_lower, lower, strict=True)),
         )
         if step < tol:
-            if gradient and not update_beta:
-                grad_ld = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
+            theta_grad = None
+            if gradient:
+                if lg is None:
+                    lg = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
+                theta_grad = _theta_gradient(d, sk, phi, md, top, lower, at, w, lg)
             score = sk.xt @ at.resid
-            return Solved(State(beta, top, lower), here, st, iteration, grad_ld - 2.0 * score)
+            grad_beta = (grad_ld if lg is None else lg.beta) - 2.0 * score
+            return Solved(State(beta, top, lower), here, st, iteration, grad_beta, theta_grad)
         # Step halving on the penalised deviance (with the log-det gradient held fixed).
         current = -2.0 * loglik + usq + grad_ld @ beta
         for _ in range(30):
@@ -462,7 +539,7 @@ def _solve(
             new_lower = tuple((a + b) / 2.0 for a, b in zip(lower, new_lower, strict=True))
         beta, top, lower, at = new_beta, new_top, new_lower, new_at
     _check_separation(d, beta)  # a fixed effect running off is why it did not converge
-    return Solved(State(beta, top, lower), here, st, max_iter, None)
+    return Solved(State(beta, top, lower), here, st, max_iter, None, None)
 
 
 def agq_deviance(d: GlmmData, phi: np.ndarray, solved: Solved, n_agq: int) -> float:
@@ -567,15 +644,22 @@ class _Profile:
         self.at: dict[bytes, State] = {}  # the optimum in beta (and the modes) per phi
 
     def __call__(self, phi: np.ndarray) -> float:
+        return self.with_gradient(phi)[0]
+
+    def with_gradient(self, phi: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """The profiled deviance and its gradient in ``phi`` (by the envelope theorem, the
+        derivative at fixed beta; None where it is not available analytically)."""
         self.evaluations += 1
         try:
-            solved = solve(self.d, np.asarray(phi, float), self.state, update_beta=True)
+            solved = solve(
+                self.d, np.asarray(phi, float), self.state, update_beta=True, gradient=True
+            )
         except (np.linalg.LinAlgError, FloatingPointError):
-            return float("inf")
+            return float("inf"), None
         _check_separation(self.d, solved.state.beta)
         self.state = solved.state
         self.at[np.asarray(phi, float).tobytes()] = solved.state
-        return solved.deviance
+        return solved.deviance, solved.theta_gradient
 
     def partial(self, phi: np.ndarray, base: np.ndarray) -> float:
         """The deviance at ``phi`` with beta held at its optimum for ``base``: by the envelope
@@ -613,11 +697,16 @@ def _minimise(f, x0, bounds):
     """L-BFGS-B with forward-difference gradients, probing away from zero variances, then
     Newton steps; ``f.partial`` (see :class:`_Profile`) is used for the differences."""
     cache: dict[bytes, float] = {}
+    gradients: dict[bytes, np.ndarray | None] = {}
+    analytic = getattr(f, "with_gradient", None)
 
     def value(x):
         key = np.asarray(x, float).tobytes()
         if key not in cache:
-            cache[key] = f(np.asarray(x, float))
+            if analytic is None:
+                cache[key] = f(np.asarray(x, float))
+            else:
+                cache[key], gradients[key] = analytic(np.asarray(x, float))
         return cache[key]
 
     def fun(x):
@@ -625,6 +714,9 @@ def _minimise(f, x0, bounds):
         f0 = value(x)
         if not np.isfinite(f0):
             return f0, np.zeros_like(x)
+        exact = gradients.get(x.tobytes())
+        if exact is not None:
+            return f0, exact
         return f0, _forward_gradient(value, x, f0, getattr(f, "partial", None))
 
     res = optimize.minimize(
@@ -659,7 +751,9 @@ def _minimise(f, x0, bounds):
         if not again.fun < best:
             break
         res, x, best = again, np.asarray(again.x, float), float(again.fun)
-    x, best = _newton(value, x, bounds, best)
+    if analytic is None or any(g is None for g in gradients.values()):
+        x, best = _newton(value, x, bounds, best)
+    # else: the caller polishes with the Hessian of the analytic gradient (see `fit`).
     return x, best, bool(res.success), str(res.message)
 
 
@@ -735,7 +829,7 @@ def fit(d: GlmmData, n_agq: int = 1) -> GlmmFit:
     phi, dev, converged, message = _minimise(profile, _start_phi(d), bounds)
     if not np.isfinite(dev):
         raise FloatingPointError("the likelihood could not be evaluated")
-    solved = solve(d, phi, profile.state, update_beta=True)
+    solved = solve(d, phi, profile.state, update_beta=True, gradient=True)
     _check_separation(d, solved.state.beta)
     k = phi.size
     if n_agq > 1:
@@ -753,9 +847,10 @@ def fit(d: GlmmData, n_agq: int = 1) -> GlmmFit:
         phi = x[:k]
         solved = solve(d, phi, State(x[k:], state.top, state.lower), update_beta=False)
         _check_separation(d, solved.state.beta)
+        cov, used, _ = _covariance(d, phi, solved, bounds, n_agq)
     else:
+        phi, solved, cov, used = _polish(d, phi, solved, bounds)
         dev = solved.deviance
-    cov, used = _covariance(d, phi, solved, bounds, n_agq)
     md = _engine.modes(solved.structure, phi, solved.state.beta)
     return GlmmFit(
         phi=phi,
@@ -768,6 +863,33 @@ def fit(d: GlmmData, n_agq: int = 1) -> GlmmFit:
         message=message,
         hessian_used=used,
     )
+
+
+def _polish(d, phi, solved: Solved, bounds, steps: int = 4):
+    """Newton steps on (theta, beta) from the Hessian that gives the covariance, until the
+    step is negligible; returns the polished optimum and its covariance. With an analytic
+    gradient the quasi-Newton end point is already close, so usually no step is taken and the
+    Hessian is computed once."""
+    k = phi.size
+    lower = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+    for _ in range(steps):
+        cov, used, step = _covariance(d, phi, solved, bounds, 1)
+        if step is None:
+            break
+        x = np.concatenate([phi, solved.state.beta])
+        # The Hessian is exact to ~1e-7 relative, so a step below this leaves the optimum,
+        # and the Hessian at it, unchanged at the precision reported.
+        if np.max(np.abs(step)) < 1e-7 * max(1.0, float(np.abs(x).max())):
+            break
+        candidate = np.maximum(phi - step[:k], lower)
+        try:
+            new = solve(d, candidate, solved.state, update_beta=True, gradient=True)
+        except (np.linalg.LinAlgError, FloatingPointError, Separation):
+            break
+        if not new.deviance <= solved.deviance + 1e-10 * max(1.0, abs(solved.deviance)):
+            break
+        phi, solved = candidate, new
+    return phi, solved, cov, used
 
 
 def _covariance(d, phi, solved: Solved, bounds, n_agq):
@@ -788,17 +910,46 @@ def _covariance(d, phi, solved: Solved, bounds, n_agq):
         # The deviance is a sum over pupils, exact to ~1e-13 relative: steps of 5e-4 keep
         # that rounding below 1e-5 of the curvature; the truncation error is of order 1e-7.
         _, hess = _derivatives(value, x, idx, value(x), rel=5e-4, floor=1.0)
+        grad = None
+    elif solved.theta_gradient is not None:
+        hess = _gradient_hessian(d, x, k, idx, state)
+        grad = np.concatenate([solved.theta_gradient, solved.gradient])[idx]
     else:
         hess = _laplace_hessian(d, x, k, idx, state, solved.deviance)
+        grad = None
     try:
         np.linalg.cholesky(hess)
         full = 2.0 * np.linalg.inv(hess)
         pos = np.searchsorted(idx, np.arange(k, k + d.p))
         cov = full[np.ix_(pos, pos)]
-        return (cov + cov.T) / 2.0, True
+        step = None
+        if grad is not None:
+            step = np.zeros_like(x)
+            step[idx] = full @ grad / 2.0
+        return (cov + cov.T) / 2.0, True, step
     except np.linalg.LinAlgError:
         ev = _engine.evaluate(solved.structure, phi)
-        return np.linalg.inv(ev.q_xy[: d.p, : d.p]), False
+        return np.linalg.inv(ev.q_xy[: d.p, : d.p]), False, None
+
+
+def _gradient_hessian(d, x, k, idx, state):
+    """Hessian over ``x[idx]`` (theta, then beta) by central differences of the analytic
+    gradient (:func:`_theta_gradient` and the beta-gradient), steps ``5e-4 max(|x|, 1)``:
+    truncation error of order 1e-7 relative, and no deviance differences (whose rounding the
+    steps would amplify)."""
+    h = 5e-4 * np.maximum(np.abs(x), 1.0)
+    hess = np.empty((idx.size, idx.size))
+
+    def gradient_at(v):
+        start = State(v[k:], state.top, state.lower)
+        solved = solve(d, v[:k], start, update_beta=False, gradient=True)
+        return np.concatenate([solved.theta_gradient, solved.gradient])[idx]
+
+    for a, i in enumerate(idx):
+        step = np.zeros_like(x)
+        step[i] = h[i]
+        hess[:, a] = (gradient_at(x + step) - gradient_at(x - step)) / (2 * h[i])
+    return (hess + hess.T) / 2.0
 
 
 def _laplace_hessian(d, x, k, idx, state, f0):
