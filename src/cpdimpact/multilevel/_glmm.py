@@ -90,6 +90,10 @@ class GlmmData:
     #: log-likelihood terms that do not depend on the parameters (log binomial coefficients,
     #: -log y! for counts), so that the deviance is glmer's -2 log-likelihood.
     constant: float
+    #: where each innermost group's pupils start, when the rows are sorted by innermost group
+    #: and no group is empty (then per-group sums are contiguous, ``np.add.reduceat``, and
+    #: spreading a per-group value over its pupils is ``np.repeat``); None otherwise
+    inner_starts: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -108,6 +112,16 @@ class GlmmData:
         return len(self.codes)
 
     @cached_property
+    def y_minus_one(self) -> np.ndarray:
+        """m (y - 1) per row (m the trials, 1 without): the log-likelihood's eta weights."""
+        return (self.y - 1.0) if self.trials is None else (self.y - 1.0) * self.trials
+
+    @cached_property
+    def work(self) -> _Work:
+        """Reusable per-pupil buffers (see :class:`_Work`)."""
+        return _Work(self.n)
+
+    @cached_property
     def skeleton(self) -> _Skeleton:
         """The grouping's tree and transposed design, computed once."""
         return _skeleton(self)
@@ -121,13 +135,35 @@ class GlmmData:
 
 
 def make_data(x, y, trials, z_extra, z_cols, codes, family) -> GlmmData:
-    """Bundle checked arrays, computing the log-likelihood constant."""
+    """Bundle checked arrays, computing the log-likelihood constant.
+
+    The rows are reordered by innermost group (the likelihood does not depend on their order):
+    every per-group sum then reads contiguous memory, which is what each PIRLS pass spends its
+    time on at national scale.
+    """
+    inner = np.asarray(codes[-1])
+    if inner.size > 1 and not bool((inner[1:] >= inner[:-1]).all()):
+        order = np.argsort(inner, kind="stable")
+        x, y, z_extra = x[order], y[order], z_extra[order]
+        trials = None if trials is None else trials[order]
+        codes = [np.asarray(c)[order] for c in codes]
+        inner = codes[-1]
+    counts = np.bincount(inner)
+    starts = None
+    if counts.size and bool((counts > 0).all()):
+        starts = np.concatenate([[0], np.cumsum(counts[:-1])])
     if family == "binomial":
-        m = np.ones_like(y) if trials is None else trials
-        k = np.round(y * m)
-        constant = float(
-            (special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)).sum()
-        )
+        if trials is None:
+            constant = 0.0  # log C(1, k) = 0 for a 0/1 outcome
+        else:
+            k = np.round(y * trials)
+            constant = float(
+                (
+                    special.gammaln(trials + 1)
+                    - special.gammaln(k + 1)
+                    - special.gammaln(trials - k + 1)
+                ).sum()
+            )
     else:
         constant = float(-special.gammaln(y + 1).sum())
     return GlmmData(
@@ -139,37 +175,98 @@ def make_data(x, y, trials, z_extra, z_cols, codes, family) -> GlmmData:
         codes=tuple(codes),
         family=family,
         constant=constant,
+        inner_starts=starts,
     )
+
+
+def _inner_sums(d: GlmmData, values: np.ndarray) -> np.ndarray:
+    """Per innermost group sums of a per-pupil quantity."""
+    if d.inner_starts is not None:
+        return np.add.reduceat(values, d.inner_starts)
+    return np.bincount(d.codes[-1], weights=values, minlength=d.skeleton.n_groups[-1])
+
+
+def _spread(d: GlmmData, per_inner: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """A per innermost group quantity, per pupil (into ``out`` if given)."""
+    if out is not None:
+        return np.take(per_inner, d.codes[-1], out=out)
+    if d.inner_starts is not None:
+        return np.repeat(per_inner, d.skeleton.inner_counts)
+    return per_inner[d.codes[-1]]
+
+
+class _Work:
+    """Per-pupil buffers reused by every PIRLS pass of a fit.
+
+    A fresh array of a million doubles costs more to allocate (the operating system maps and
+    zeroes its pages) than most of the arithmetic done on it, so each pass writes into these
+    instead. Two sets hold the family at the current and at the candidate linear predictor;
+    ``scratch`` and ``scratch2`` hold values that live only inside one function.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self._buffers: dict = {}
+
+    def __call__(self, name: str, rows: int = 0) -> np.ndarray:
+        buffer = self._buffers.get((name, rows))
+        if buffer is None:
+            shape = (rows, self.n) if rows else self.n
+            buffer = self._buffers[(name, rows)] = np.empty(shape)
+        return buffer
 
 
 # ---------------------------------------------------------------------- family
 @dataclass(frozen=True, eq=False)
 class _At:
-    """The family at one linear predictor: working weights, W'/W, score residuals m(y - mu)
-    and the log-likelihood (without the constant)."""
+    """The family at one linear predictor: working weights, the mean (binomial), score
+    residuals m(y - mu) and the log-likelihood (without the constant)."""
 
     eta: np.ndarray
     w: np.ndarray
-    dlog: np.ndarray | None
+    mu: np.ndarray | None
     resid: np.ndarray
     loglik: float
 
 
-def _family(d: GlmmData, eta: np.ndarray) -> _At:
-    """One pass of elementwise work: exp once, then arithmetic (no expit/logaddexp, which are
-    several times slower than exp)."""
+def _family(d: GlmmData, eta: np.ndarray, slot: int) -> _At:
+    """One pass of elementwise work: exp once, then arithmetic in place into the buffers of
+    ``slot`` (0 or 1, see :class:`_Work`); no expit/logaddexp, which are several times slower
+    than exp."""
+    work = d.work
+    resid = work(f"resid{slot}")
     if d.family == "binomial":
         # e = exp(-eta), bounded where mu is 0 to double precision anyway (no overflow).
-        e = np.exp(-np.maximum(eta, -700.0))
-        mu = 1.0 / (1.0 + e)
-        var = e * mu * mu  # mu (1 - mu) without cancellation as mu -> 1
-        terms = (d.y - 1.0) * eta - np.log1p(e)  # y eta - log(1 + e^eta)
-        resid = d.y - mu
+        e = np.maximum(eta, -700.0, out=work("scratch"))
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        mu = np.add(e, 1.0, out=work(f"mu{slot}"))
+        np.reciprocal(mu, out=mu)
+        w = np.multiply(e, mu, out=work(f"w{slot}"))
+        w *= mu  # mu (1 - mu) without cancellation as mu -> 1
+        np.subtract(d.y, mu, out=resid)
+        # The log-likelihood m((y - 1) eta - log(1 + e^-eta)), summed per pupil first: two
+        # large sums subtracted would lose digits that the optimiser's line search sees.
+        np.log1p(e, out=e)
         if d.trials is not None:
-            var, resid, terms = var * d.trials, resid * d.trials, terms * d.trials
-        return _At(eta, var, 1.0 - 2.0 * mu, resid, float(terms.sum()))
-    mu = np.exp(eta)
-    return _At(eta, mu, None, d.y - mu, float((d.y * eta - mu).sum()))
+            w *= d.trials
+            resid *= d.trials
+            e *= d.trials
+        terms = np.multiply(d.y_minus_one, eta, out=work("scratch2"))
+        terms -= e
+        return _At(eta, w, mu, resid, float(terms.sum()))
+    mu = np.exp(eta, out=work(f"mu{slot}"))
+    np.subtract(d.y, mu, out=resid)
+    terms = np.multiply(d.y, eta, out=work("scratch2"))
+    terms -= mu
+    return _At(eta, mu, None, resid, float(terms.sum()))
+
+
+def _linear_predictor(d: GlmmData, beta, top, lower, slot: int) -> np.ndarray:
+    """X beta + Z b into the buffer of ``slot``."""
+    eta = np.dot(beta, d.skeleton.xt, out=d.work(f"eta{slot}"))
+    eta += _random_part(d, d.skeleton.zt.T, top, lower, out=d.work("scratch"))
+    return eta
 
 
 def _loglik(d: GlmmData, eta: np.ndarray) -> np.ndarray:
@@ -190,6 +287,9 @@ class _Skeleton:
     xt: np.ndarray  # X transposed, rows contiguous
     x_sd: np.ndarray  # SDs of the covariates (not the intercept), for the separation check
     zt: np.ndarray  # the outermost level's random-effect columns, transposed
+    inner_counts: np.ndarray  # pupils per innermost group
+    #: per level, each innermost group's group at that level (the innermost: None)
+    inner_up: tuple
 
 
 def _skeleton(d: GlmmData) -> _Skeleton:
@@ -201,6 +301,10 @@ def _skeleton(d: GlmmData) -> _Skeleton:
         up[d.codes[level]] = d.codes[level - 1]
         parent.append(up)
         top_of.append(top_of[level - 1][up])
+    inner_up: list = [None]
+    for level in range(d.n_levels - 2, -1, -1):
+        below = inner_up[0]
+        inner_up.insert(0, parent[level + 1] if below is None else parent[level + 1][below])
     return _Skeleton(
         n_groups,
         tuple(parent),
@@ -208,33 +312,39 @@ def _skeleton(d: GlmmData) -> _Skeleton:
         np.ascontiguousarray(d.x.T),
         d.x[:, 1:].std(axis=0),
         np.ascontiguousarray(d.z_matrix().T),
+        np.bincount(d.codes[-1], minlength=n_groups[-1]),
+        tuple(inner_up),
     )
 
 
-def _structure(d: GlmmData, sk: _Skeleton, w: np.ndarray, zhat: np.ndarray):
-    """The linear engine's sufficient statistics of the working model (weights ``w``,
-    response ``zhat``): as ``_engine.build_structure``, with X held transposed so that every
-    column product and per-group sum runs over contiguous memory."""
+def _structure(d: GlmmData, sk: _Skeleton, w: np.ndarray, eta: np.ndarray, resid: np.ndarray):
+    """The linear engine's sufficient statistics of the working model (weights ``w``, working
+    response ``eta + resid / w``): as ``_engine.build_structure``, with X held transposed so
+    that every column product and per-group sum runs over contiguous memory. The working
+    response enters only multiplied by ``w``, as ``w eta + resid``; its weighted sum of squares
+    (the linear model's residual term) is not needed and is left at 0."""
     p = d.p
-    inner = d.codes[-1]
     g = sk.n_groups[-1]
-    columns = [*sk.xt, zhat, *(d.z_extra.T if d.z_extra.shape[1] else ())]
-    wx = sk.xt * w
-    wy = w * zhat
-    weighted = [*wx, wy, *(w * c for c in columns[p + 1 :])]
-    inner_sums = np.empty((g, len(columns)))
-    for j, wc in enumerate(weighted):
-        inner_sums[:, j] = np.bincount(inner, weights=wc, minlength=g)
-    cross = np.empty((p + 1, p + 1))
+    extra = list(d.z_extra.T) if d.z_extra.shape[1] else []
+    wz = np.multiply(w, eta, out=d.work("scratch"))
+    wz += resid
+    wx = np.multiply(sk.xt, w, out=d.work("wx", p))
+    inner_sums = np.empty((g, p + 1 + len(extra)))
+    for j in range(p):
+        inner_sums[:, j] = _inner_sums(d, wx[j])
+    inner_sums[:, p] = _inner_sums(d, wz)
+    for j, c in enumerate(extra):
+        inner_sums[:, p + 1 + j] = _inner_sums(d, w * c)
+    cross = np.zeros((p + 1, p + 1))
     cross[:p, :p] = wx @ sk.xt.T
     cross[:p, :p] = (cross[:p, :p] + cross[:p, :p].T) / 2.0
-    cross[:p, p] = cross[p, :p] = wx @ zhat
-    # einsum, not BLAS: a threaded ddot can stall for a scheduler slice on a busy machine.
-    cross[p, p] = np.einsum("i,i->", wy, zhat)
+    cross[:p, p] = cross[p, :p] = sk.xt @ wz
     top_raw = None
     if d.q > 1:
+        columns = [*sk.xt, None, *extra]
+        weighted = [*wx, wz, *(w * c for c in extra)]
         top = d.codes[0]
-        top_raw = np.empty((sk.n_groups[0], d.q, len(columns)))
+        top_raw = np.empty((sk.n_groups[0], d.q, len(weighted)))
         for i, zc in enumerate(d.z_cols):
             for j, wc in enumerate(weighted):
                 top_raw[:, i, j] = np.bincount(
@@ -265,16 +375,21 @@ class State:
     lower: tuple[np.ndarray, ...]
 
 
-def _random_part(d: GlmmData, zmat: np.ndarray, top: np.ndarray, lower) -> np.ndarray:
-    """Z b per pupil: one gather per level."""
-    if d.q == 1:
-        out = top[d.codes[0], 0].copy()
-    else:
-        out = zmat[:, 0] * top[d.codes[0], 0]
-        for i in range(1, d.q):
-            out += zmat[:, i] * top[d.codes[0], i]
+def _random_part(d: GlmmData, zmat: np.ndarray, top: np.ndarray, lower, out=None) -> np.ndarray:
+    """Z b per pupil: the nested intercepts added up per innermost group, then one spread
+    over the pupils (and the outermost level's slopes, if any)."""
+    sk = d.skeleton
+    per_inner = np.zeros(sk.n_groups[-1])
     for level, b in enumerate(lower, start=1):
-        out += b[d.codes[level]]
+        up = sk.inner_up[level]
+        per_inner += b if up is None else b[up]
+    if d.q == 1:
+        up = sk.inner_up[0]
+        per_inner += top[:, 0] if up is None else top[up, 0]
+        return _spread(d, per_inner, out)
+    out = _spread(d, per_inner, out)
+    for i in range(d.q):
+        out += zmat[:, i] * top[d.codes[0], i]
     return out
 
 
@@ -332,13 +447,12 @@ def _leverage_terms(d: GlmmData, st: _engine.Structure, ev: _engine.Evaluation, 
             g_now = f[:, None] * g_prev[up] + kappa[:, None] * r_z
             v_now = kappa + f**2 * v_prev[up]
         g_prev, v_prev = g_now, v_now
-    if q == 1:
+    if q == 1:  # the same for every pupil of an innermost group
         if g_prev is None:
-            per_top = core[:, 0, 0]
-            return per_top[d.codes[0]]
+            return _spread(d, core[:, 0, 0], d.work("a"))
         inner_top = st.top_of[-1]
         per_inner = (1.0 - g_prev[:, 0]) ** 2 * core[inner_top, 0, 0] + v_prev
-        return per_inner[d.codes[-1]]
+        return _spread(d, per_inner, d.work("a"))
     top_c = core[d.codes[0]]
     if g_prev is None:
         return np.einsum("ni,nij,nj->n", zmat, top_c, zmat)
@@ -346,13 +460,18 @@ def _leverage_terms(d: GlmmData, st: _engine.Structure, ev: _engine.Evaluation, 
     return np.einsum("ni,nij,nj->n", dev, top_c, dev) + v_prev[d.codes[-1]]
 
 
-def _logdet_gradient(d, st, ev, phi, zmat, w, dlog):
-    r"""Total derivative of :math:`\log|H|` in :math:`\beta` (module docstring)."""
-    lev = _leverage_terms(d, st, ev, zmat)
-    a = w * lev if dlog is None else dlog * w * lev
+def _logdet_gradient(d, st, ev, phi, zmat, w, mu):
+    r"""Total derivative of :math:`\log|H|` in :math:`\beta` (module docstring); ``mu`` the
+    means for the logit link (:math:`W'/W = 1 - 2\mu`), None for the log link."""
+    a = _leverage_terms(d, st, ev, zmat)
+    a *= w
+    if mu is not None:
+        dlog = np.multiply(mu, -2.0, out=d.work("scratch"))
+        dlog += 1.0
+        a *= dlog
     p = st.p
     inner_sums = st.inner_sums.copy()
-    inner_sums[:, p] = np.bincount(d.codes[-1], weights=a, minlength=st.n_groups[-1])
+    inner_sums[:, p] = _inner_sums(d, a)
     top_raw = st.top_raw
     if top_raw is not None:
         top_raw = top_raw.copy()
@@ -361,20 +480,21 @@ def _logdet_gradient(d, st, ev, phi, zmat, w, dlog):
                 d.codes[0], weights=a * zmat[:, i], minlength=st.n_groups[0]
             )
     md = _engine.modes(replace(st, inner_sums=inner_sums, top_raw=top_raw), phi, np.zeros(p))
-    smoothed = _random_part(d, zmat, md.top, md.lower)
-    return _LogdetGradient(d.skeleton.xt @ (a - w * smoothed), inner_sums[:, p], md, smoothed)
+    smoothed = _random_part(d, zmat, md.top, md.lower, out=d.work("scratch"))
+    smoothed *= w
+    np.subtract(a, smoothed, out=a)
+    return _LogdetGradient(d.skeleton.xt @ a, inner_sums[:, p], md)
 
 
 @dataclass(frozen=True, eq=False)
 class _LogdetGradient:
     r"""The total derivative of :math:`\log|H|` in :math:`\beta`, and what it was made of:
     per innermost group the sums of :math:`a`, and :math:`s = \Lambda H^{-1}\Lambda^\top
-    Z^\top a` (per group, and per pupil as :math:`Zs`), which the theta-gradient reuses."""
+    Z^\top a` per group, which the theta-gradient reuses."""
 
     beta: np.ndarray
     a_sums: np.ndarray
     smooth: _engine.Modes
-    smoothed: np.ndarray
 
 
 def _up(values: np.ndarray, sk: _Skeleton, level: int) -> np.ndarray:
@@ -384,7 +504,7 @@ def _up(values: np.ndarray, sk: _Skeleton, level: int) -> np.ndarray:
     return values
 
 
-def _theta_gradient(d, sk, phi, modes, top, lower, at, w, lg: _LogdetGradient):
+def _theta_gradient(d, sk, phi, modes, top, lower, at, inner_weight, lg: _LogdetGradient):
     r"""Derivative of the Laplace deviance in the relative SDs :math:`\theta_l` of scalar
     random intercepts, at fixed :math:`\beta` (random intercepts only: ``None`` with slopes).
 
@@ -408,10 +528,14 @@ def _theta_gradient(d, sk, phi, modes, top, lower, at, w, lg: _LogdetGradient):
     """
     if d.q > 1:
         return None
-    inner = d.codes[-1]
-    g_inner = sk.n_groups[-1]
-    r_inner = np.bincount(inner, weights=at.resid, minlength=g_inner)
-    q_inner = np.bincount(inner, weights=w * lg.smoothed, minlength=g_inner)
+    r_inner = _inner_sums(d, at.resid)
+    # Zs is constant within an innermost group: Q_h = (Zs)_h times the group's total weight.
+    zs_inner = np.zeros(sk.n_groups[-1])
+    for level in range(d.n_levels):
+        values = lg.smooth.top[:, 0] if level == 0 else lg.smooth.lower[level - 1]
+        up = sk.inner_up[level]
+        zs_inner += values if up is None else values[up]
+    q_inner = zs_inner * inner_weight
     grad = np.zeros(len(phi))
     for level in range(d.n_levels):
         theta = float(phi[level])
@@ -485,21 +609,22 @@ def _solve(
     beta, lower = start.beta, _project(phi, d, start)
     lam = _engine.unpack(_shape(d), phi)[0]
     top = start.top @ (lam @ np.linalg.pinv(lam)).T
-    at = _family(d, beta @ sk.xt + _random_part(d, zmat, top, lower))
+    slot = 0
+    at = _family(d, _linear_predictor(d, beta, top, lower, slot), slot)
     p = d.p
     for iteration in range(1, max_iter + 1):
         eta = at.eta
-        if not (np.isfinite(at.loglik) and np.all(np.isfinite(eta))):
+        if not (np.isfinite(at.loglik) and np.isfinite(eta.sum())):
             raise _Failed(beta, FloatingPointError("the linear predictor is not finite"))
-        w = np.maximum(at.w, 1e-300)
-        st = _structure(d, sk, w, eta + at.resid / w)
+        w = np.maximum(at.w, 1e-300, out=at.w)
+        st = _structure(d, sk, w, eta, at.resid)
         ev = _engine.evaluate(st, phi, keep=update_beta or gradient)
         loglik = at.loglik
         usq = _u_squared(phi, st, top, lower)
         here = -2.0 * loglik + usq + ev.logdet - 2.0 * d.constant
         lg = None
         if update_beta:
-            lg = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
+            lg = _logdet_gradient(d, st, ev, phi, zmat, w, at.mu)
             grad_ld = lg.beta
             q_xy = ev.q_xy
             try:
@@ -520,15 +645,17 @@ def _solve(
             theta_grad = None
             if gradient:
                 if lg is None:
-                    lg = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
-                theta_grad = _theta_gradient(d, sk, phi, md, top, lower, at, w, lg)
+                    lg = _logdet_gradient(d, st, ev, phi, zmat, w, at.mu)
+                theta_grad = _theta_gradient(d, sk, phi, md, top, lower, at, st.inner_n, lg)
             score = sk.xt @ at.resid
             grad_beta = (grad_ld if lg is None else lg.beta) - 2.0 * score
             return Solved(State(beta, top, lower), here, st, iteration, grad_beta, theta_grad)
         # Step halving on the penalised deviance (with the log-det gradient held fixed).
         current = -2.0 * loglik + usq + grad_ld @ beta
         for _ in range(30):
-            new_at = _family(d, new_beta @ sk.xt + _random_part(d, zmat, new_top, new_lower))
+            new_at = _family(
+                d, _linear_predictor(d, new_beta, new_top, new_lower, 1 - slot), 1 - slot
+            )
             value = (
                 -2.0 * new_at.loglik + _u_squared(phi, st, new_top, new_lower) + grad_ld @ new_beta
             )
@@ -537,7 +664,7 @@ def _solve(
             new_beta = (beta + new_beta) / 2.0
             new_top = (top + new_top) / 2.0
             new_lower = tuple((a + b) / 2.0 for a, b in zip(lower, new_lower, strict=True))
-        beta, top, lower, at = new_beta, new_top, new_lower, new_at
+        beta, top, lower, at, slot = new_beta, new_top, new_lower, new_at, 1 - slot
     _check_separation(d, beta)  # a fixed effect running off is why it did not converge
     return Solved(State(beta, top, lower), here, st, max_iter, None, None)
 
