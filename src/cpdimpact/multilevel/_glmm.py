@@ -290,6 +290,27 @@ class _Skeleton:
     inner_counts: np.ndarray  # pupils per innermost group
     #: per level, each innermost group's group at that level (the innermost: None)
     inner_up: tuple
+    #: rows sorted by innermost group: blocks of whole groups, (first row, end row, first
+    #: group, end group, the groups' starts within the block); empty otherwise
+    blocks: tuple = ()
+
+
+#: Rows per block of a pass over the pupils: the block's temporaries stay in cache.
+BLOCK_ROWS = 1 << 15
+
+
+def _blocks(starts: np.ndarray | None, counts: np.ndarray, n: int) -> tuple:
+    """Blocks of about ``BLOCK_ROWS`` rows made of whole innermost groups."""
+    if starts is None:
+        return ()
+    cuts = np.searchsorted(starts, np.arange(BLOCK_ROWS, n, BLOCK_ROWS))
+    bounds = np.unique(np.concatenate([[0], cuts, [len(starts)]]))
+    out = []
+    for g0, g1 in zip(bounds[:-1], bounds[1:], strict=True):
+        r0 = int(starts[g0])
+        r1 = int(starts[g1 - 1] + counts[g1 - 1])
+        out.append((r0, r1, int(g0), int(g1), starts[g0:g1] - r0))
+    return tuple(out)
 
 
 def _skeleton(d: GlmmData) -> _Skeleton:
@@ -305,6 +326,7 @@ def _skeleton(d: GlmmData) -> _Skeleton:
     for level in range(d.n_levels - 2, -1, -1):
         below = inner_up[0]
         inner_up.insert(0, parent[level + 1] if below is None else parent[level + 1][below])
+    counts = np.bincount(d.codes[-1], minlength=n_groups[-1])
     return _Skeleton(
         n_groups,
         tuple(parent),
@@ -312,8 +334,9 @@ def _skeleton(d: GlmmData) -> _Skeleton:
         np.ascontiguousarray(d.x.T),
         d.x[:, 1:].std(axis=0),
         np.ascontiguousarray(d.z_matrix().T),
-        np.bincount(d.codes[-1], minlength=n_groups[-1]),
+        counts,
         tuple(inner_up),
+        _blocks(d.inner_starts, counts, d.n),
     )
 
 
@@ -379,18 +402,23 @@ def _random_part(d: GlmmData, zmat: np.ndarray, top: np.ndarray, lower, out=None
     """Z b per pupil: the nested intercepts added up per innermost group, then one spread
     over the pupils (and the outermost level's slopes, if any)."""
     sk = d.skeleton
-    per_inner = np.zeros(sk.n_groups[-1])
-    for level, b in enumerate(lower, start=1):
-        up = sk.inner_up[level]
-        per_inner += b if up is None else b[up]
     if d.q == 1:
-        up = sk.inner_up[0]
-        per_inner += top[:, 0] if up is None else top[up, 0]
-        return _spread(d, per_inner, out)
-    out = _spread(d, per_inner, out)
+        return _spread(d, _per_inner(sk, top[:, 0], lower), out)
+    out = _spread(d, _per_inner(sk, None, lower), out)
     for i in range(d.q):
         out += zmat[:, i] * top[d.codes[0], i]
     return out
+
+
+def _per_inner(sk: _Skeleton, top: np.ndarray | None, lower) -> np.ndarray:
+    """The nested random intercepts (outermost ``top`` too, unless None) added up per
+    innermost group."""
+    total = np.zeros(sk.n_groups[-1])
+    for level, b in enumerate([top, *lower]):
+        if b is not None:
+            up = sk.inner_up[level]
+            total += b if up is None else b[up]
+    return total
 
 
 def _u_squared(phi: np.ndarray, st: _engine.Structure, top, lower) -> float:
@@ -429,8 +457,9 @@ def _project(phi: np.ndarray, d: GlmmData, start: State):
     return lower
 
 
-def _leverage_terms(d: GlmmData, st: _engine.Structure, ev: _engine.Evaluation, zmat):
-    r"""Per pupil :math:`z_i^\top\Lambda H^{-1}\Lambda^\top z_i` (see the module docstring)."""
+def _leverage_terms(d: GlmmData | None, st: _engine.Structure, ev: _engine.Evaluation, zmat):
+    r"""Per pupil :math:`z_i^\top\Lambda H^{-1}\Lambda^\top z_i` (see the module docstring);
+    with ``d`` None (random intercepts only), per innermost group."""
     q = st.q
     zc = list(st.z_cols)
     if q == 1:
@@ -449,10 +478,10 @@ def _leverage_terms(d: GlmmData, st: _engine.Structure, ev: _engine.Evaluation, 
         g_prev, v_prev = g_now, v_now
     if q == 1:  # the same for every pupil of an innermost group
         if g_prev is None:
-            return _spread(d, core[:, 0, 0], d.work("a"))
-        inner_top = st.top_of[-1]
-        per_inner = (1.0 - g_prev[:, 0]) ** 2 * core[inner_top, 0, 0] + v_prev
-        return _spread(d, per_inner, d.work("a"))
+            per_inner = core[:, 0, 0]
+        else:
+            per_inner = (1.0 - g_prev[:, 0]) ** 2 * core[st.top_of[-1], 0, 0] + v_prev
+        return per_inner if d is None else _spread(d, per_inner, d.work("a"))
     top_c = core[d.codes[0]]
     if g_prev is None:
         return np.einsum("ni,nij,nj->n", zmat, top_c, zmat)
@@ -504,7 +533,7 @@ def _up(values: np.ndarray, sk: _Skeleton, level: int) -> np.ndarray:
     return values
 
 
-def _theta_gradient(d, sk, phi, modes, top, lower, at, inner_weight, lg: _LogdetGradient):
+def _theta_gradient(d, sk, phi, modes, top, lower, r_inner, inner_weight, lg: _LogdetGradient):
     r"""Derivative of the Laplace deviance in the relative SDs :math:`\theta_l` of scalar
     random intercepts, at fixed :math:`\beta` (random intercepts only: ``None`` with slopes).
 
@@ -528,14 +557,8 @@ def _theta_gradient(d, sk, phi, modes, top, lower, at, inner_weight, lg: _Logdet
     """
     if d.q > 1:
         return None
-    r_inner = _inner_sums(d, at.resid)
     # Zs is constant within an innermost group: Q_h = (Zs)_h times the group's total weight.
-    zs_inner = np.zeros(sk.n_groups[-1])
-    for level in range(d.n_levels):
-        values = lg.smooth.top[:, 0] if level == 0 else lg.smooth.lower[level - 1]
-        up = sk.inner_up[level]
-        zs_inner += values if up is None else values[up]
-    q_inner = zs_inner * inner_weight
+    q_inner = _per_inner(sk, lg.smooth.top[:, 0], lg.smooth.lower) * inner_weight
     grad = np.zeros(len(phi))
     for level in range(d.n_levels):
         theta = float(phi[level])
@@ -555,6 +578,153 @@ def _theta_gradient(d, sk, phi, modes, top, lower, at, inner_weight, lg: _Logdet
             - u @ _up(q_inner, sk, level)
         )
     return grad
+
+
+# ---------------------------------------------------------------------- one point
+class _PupilPoint:
+    """The family at one (beta, b), kept per pupil: the general case (random slopes, or rows
+    that cannot be cut into blocks of whole groups)."""
+
+    def __init__(self, d: GlmmData, beta, top, lower, slot: int):
+        self.d = d
+        self.at = _family(d, _linear_predictor(d, beta, top, lower, slot), slot)
+        self.loglik = self.at.loglik
+        self.finite = bool(np.isfinite(self.loglik) and np.isfinite(self.at.eta.sum()))
+
+    def structure(self) -> _engine.Structure:
+        at = self.at
+        w = np.maximum(at.w, 1e-300, out=at.w)
+        return _structure(self.d, self.d.skeleton, w, at.eta, at.resid)
+
+    def logdet_gradient(self, st, ev, phi) -> _LogdetGradient:
+        d = self.d
+        return _logdet_gradient(d, st, ev, phi, d.skeleton.zt.T, self.at.w, self.at.mu)
+
+    def theta_gradient(self, phi, md, top, lower, st, lg):
+        d = self.d
+        r_inner = _inner_sums(d, self.at.resid)
+        return _theta_gradient(d, d.skeleton, phi, md, top, lower, r_inner, st.inner_n, lg)
+
+    def score(self) -> np.ndarray:
+        return self.d.skeleton.xt @ self.at.resid
+
+
+class _SumsPoint:
+    r"""The family at one (beta, b) reduced, block by block of whole innermost groups, to
+    the per-group sums that a PIRLS step needs (random intercepts only): per innermost group
+    the sums of :math:`W x_j`, of :math:`W\eta + r` (the weighted working response), of
+    :math:`(W'/W) W x_j` (logit link; the log link has :math:`W'/W = 1`) and of the score
+    residuals :math:`r`, and :math:`X^\top W X`, :math:`X^\top(W\eta + r)`,
+    :math:`X^\top r`. Since the leverages and the smoothed values are constant within an
+    innermost group, the log-det gradients are then sums over groups: one pass over the
+    pupils per PIRLS iteration, and no per-pupil array outlives its block."""
+
+    def __init__(self, d: GlmmData, beta, top, lower):
+        sk = d.skeleton
+        p = d.p
+        binomial = d.family == "binomial"
+        b_inner = _per_inner(sk, top[:, 0], lower)
+        sums = np.empty((sk.n_groups[-1], 2 * p + 2 if binomial else p + 2))
+        xx, xz, score = np.zeros((p, p)), np.zeros(p), np.zeros(p)
+        loglik = eta_total = 0.0
+        for r0, r1, g0, g1, local in sk.blocks:
+            xt = sk.xt[:, r0:r1]
+            eta = np.repeat(b_inner[g0:g1], sk.inner_counts[g0:g1])
+            eta += beta @ xt
+            eta_total += float(eta.sum())
+            if binomial:
+                e = np.maximum(eta, -700.0)  # exp(-eta) as in _family
+                np.negative(e, out=e)
+                np.exp(e, out=e)
+                mu = e + 1.0
+                np.reciprocal(mu, out=mu)
+                w = e * mu
+                w *= mu
+                resid = d.y[r0:r1] - mu
+                np.log1p(e, out=e)
+                if d.trials is not None:
+                    m = d.trials[r0:r1]
+                    w *= m
+                    resid *= m
+                    e *= m
+                terms = d.y_minus_one[r0:r1] * eta
+                terms -= e
+            else:
+                w = np.exp(eta)
+                resid = d.y[r0:r1] - w
+                terms = d.y[r0:r1] * eta
+                terms -= w
+            loglik += float(terms.sum())
+            np.maximum(w, 1e-300, out=w)
+            wx = xt * w
+            sums[g0:g1, :p] = np.add.reduceat(wx, local, axis=1).T
+            wz = w * eta
+            wz += resid
+            sums[g0:g1, p] = np.add.reduceat(wz, local)
+            sums[g0:g1, -1] = np.add.reduceat(resid, local)
+            xx += wx @ xt.T
+            xz += xt @ wz
+            score += xt @ resid
+            if binomial:
+                mu *= -2.0
+                mu += 1.0  # W'/W = 1 - 2 mu
+                wx *= mu
+                sums[g0:g1, p + 1 : 2 * p + 1] = np.add.reduceat(wx, local, axis=1).T
+        self.d = d
+        self.loglik = loglik
+        self.finite = bool(np.isfinite(loglik) and np.isfinite(eta_total))
+        self.sums = sums
+        self.score_ = score
+        cross = np.zeros((p + 1, p + 1))
+        cross[:p, :p] = (xx + xx.T) / 2.0
+        cross[:p, p] = cross[p, :p] = xz
+        self.cross = cross
+
+    def structure(self) -> _engine.Structure:
+        d, sk, p = self.d, self.d.skeleton, self.d.p
+        return _engine.Structure(
+            n=d.n,
+            p=p,
+            q=1,
+            z_cols=d.z_cols,
+            n_groups=sk.n_groups,
+            parent=sk.parent,
+            top_of=sk.top_of,
+            inner_n=self.sums[:, 0].copy(),
+            inner_sums=self.sums[:, : p + 1],
+            cross=self.cross,
+            top_raw=None,
+        )
+
+    def _weighted_dlog(self) -> np.ndarray:
+        p = self.d.p
+        return self.sums[:, p + 1 : 2 * p + 1] if self.d.family == "binomial" else self.sums[:, :p]
+
+    def logdet_gradient(self, st, ev, phi) -> _LogdetGradient:
+        p = st.p
+        lev = _leverage_terms(None, st, ev, None)
+        wd = self._weighted_dlog()
+        inner_sums = st.inner_sums.copy()
+        inner_sums[:, p] = lev * wd[:, 0]
+        md = _engine.modes(replace(st, inner_sums=inner_sums), phi, np.zeros(p))
+        smoothed = _per_inner(self.d.skeleton, md.top[:, 0], md.lower)
+        grad = lev @ wd - smoothed @ st.inner_sums[:, :p]
+        return _LogdetGradient(grad, inner_sums[:, p], md)
+
+    def theta_gradient(self, phi, md, top, lower, st, lg):
+        d = self.d
+        r_inner = self.sums[:, -1]
+        return _theta_gradient(d, d.skeleton, phi, md, top, lower, r_inner, st.inner_n, lg)
+
+    def score(self) -> np.ndarray:
+        return self.score_
+
+
+def _point(d: GlmmData, beta, top, lower, slot: int):
+    """The family at (beta, b): by per-group sums where the model allows, else per pupil."""
+    if d.q == 1 and d.skeleton.blocks:
+        return _SumsPoint(d, beta, top, lower)
+    return _PupilPoint(d, beta, top, lower, slot)
 
 
 # ---------------------------------------------------------------------- conditional modes
@@ -604,27 +774,23 @@ def _solve(
 ) -> Solved:
     """:func:`solve`'s PIRLS. Each iteration is one pass over the pupils (weights, working
     response, per-group sums) and group-level work."""
-    sk = d.skeleton
-    zmat = sk.zt.T
     beta, lower = start.beta, _project(phi, d, start)
     lam = _engine.unpack(_shape(d), phi)[0]
     top = start.top @ (lam @ np.linalg.pinv(lam)).T
     slot = 0
-    at = _family(d, _linear_predictor(d, beta, top, lower, slot), slot)
+    pt = _point(d, beta, top, lower, slot)
     p = d.p
     for iteration in range(1, max_iter + 1):
-        eta = at.eta
-        if not (np.isfinite(at.loglik) and np.isfinite(eta.sum())):
+        if not pt.finite:
             raise _Failed(beta, FloatingPointError("the linear predictor is not finite"))
-        w = np.maximum(at.w, 1e-300, out=at.w)
-        st = _structure(d, sk, w, eta, at.resid)
+        st = pt.structure()
         ev = _engine.evaluate(st, phi, keep=update_beta or gradient)
-        loglik = at.loglik
+        loglik = pt.loglik
         usq = _u_squared(phi, st, top, lower)
         here = -2.0 * loglik + usq + ev.logdet - 2.0 * d.constant
         lg = None
         if update_beta:
-            lg = _logdet_gradient(d, st, ev, phi, zmat, w, at.mu)
+            lg = pt.logdet_gradient(st, ev, phi)
             grad_ld = lg.beta
             q_xy = ev.q_xy
             try:
@@ -645,26 +811,23 @@ def _solve(
             theta_grad = None
             if gradient:
                 if lg is None:
-                    lg = _logdet_gradient(d, st, ev, phi, zmat, w, at.mu)
-                theta_grad = _theta_gradient(d, sk, phi, md, top, lower, at, st.inner_n, lg)
-            score = sk.xt @ at.resid
-            grad_beta = (grad_ld if lg is None else lg.beta) - 2.0 * score
+                    lg = pt.logdet_gradient(st, ev, phi)
+                theta_grad = pt.theta_gradient(phi, md, top, lower, st, lg)
+            grad_beta = (grad_ld if lg is None else lg.beta) - 2.0 * pt.score()
             return Solved(State(beta, top, lower), here, st, iteration, grad_beta, theta_grad)
         # Step halving on the penalised deviance (with the log-det gradient held fixed).
         current = -2.0 * loglik + usq + grad_ld @ beta
         for _ in range(30):
-            new_at = _family(
-                d, _linear_predictor(d, new_beta, new_top, new_lower, 1 - slot), 1 - slot
-            )
+            new_pt = _point(d, new_beta, new_top, new_lower, 1 - slot)
             value = (
-                -2.0 * new_at.loglik + _u_squared(phi, st, new_top, new_lower) + grad_ld @ new_beta
+                -2.0 * new_pt.loglik + _u_squared(phi, st, new_top, new_lower) + grad_ld @ new_beta
             )
             if np.isfinite(value) and value <= current + 1e-10 * max(1.0, abs(current)):
                 break
             new_beta = (beta + new_beta) / 2.0
             new_top = (top + new_top) / 2.0
             new_lower = tuple((a + b) / 2.0 for a, b in zip(lower, new_lower, strict=True))
-        beta, top, lower, at, slot = new_beta, new_top, new_lower, new_at, 1 - slot
+        beta, top, lower, pt, slot = new_beta, new_top, new_lower, new_pt, 1 - slot
     _check_separation(d, beta)  # a fixed effect running off is why it did not converge
     return Solved(State(beta, top, lower), here, st, max_iter, None, None)
 
