@@ -63,6 +63,7 @@ import numpy as np
 from scipy import optimize, special
 
 from . import _engine
+from ._blas import single_threaded_blas
 
 __all__ = ["GlmmData", "GlmmFit", "fit", "deviance_at"]
 
@@ -1113,7 +1114,17 @@ def deviance_at(d: GlmmData, phi, beta, state: State | None = None, n_agq: int =
 
 
 def fit(d: GlmmData, n_agq: int = 1) -> GlmmFit:
-    """Maximum likelihood over (theta, beta): Laplace, or adaptive Gauss-Hermite."""
+    """Maximum likelihood over (theta, beta): Laplace, or adaptive Gauss-Hermite.
+
+    The BLAS runs on one thread throughout (:func:`._blas.single_threaded_blas`): every call
+    is small (a block of rows, a few thousand groups), and waking worker threads on a busy
+    machine costs more than the arithmetic.
+    """
+    with single_threaded_blas():
+        return _fit(d, n_agq)
+
+
+def _fit(d: GlmmData, n_agq: int) -> GlmmFit:
     bounds = _bounds(d)
     profile = _Profile(d, n_agq)
     phi, dev, converged, message = _minimise(profile, _start_phi(d), bounds)
