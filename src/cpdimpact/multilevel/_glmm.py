@@ -742,6 +742,8 @@ class Solved:
     #: its gradient in the variance parameters at fixed beta (when asked for; None with
     #: random slopes, where it is not computed analytically)
     theta_gradient: np.ndarray | None = None
+    #: the log-det gradient in beta at convergence (with update_beta)
+    logdet_gradient: np.ndarray | None = None
 
 
 def solve(d: GlmmData, phi: np.ndarray, start: State, **options) -> Solved:
@@ -814,8 +816,16 @@ def _solve(
                 if lg is None:
                     lg = pt.logdet_gradient(st, ev, phi)
                 theta_grad = pt.theta_gradient(phi, md, top, lower, st, lg)
-            grad_beta = (grad_ld if lg is None else lg.beta) - 2.0 * pt.score()
-            return Solved(State(beta, top, lower), here, st, iteration, grad_beta, theta_grad)
+            grad_ld = grad_ld if lg is None else lg.beta
+            return Solved(
+                State(beta, top, lower),
+                here,
+                st,
+                iteration,
+                grad_ld - 2.0 * pt.score(),
+                theta_grad,
+                grad_ld if update_beta else None,
+            )
         # Step halving on the penalised deviance (with the log-det gradient held fixed).
         current = -2.0 * loglik + usq + grad_ld @ beta
         for _ in range(30):
@@ -931,6 +941,7 @@ class _Profile:
         self.d = d
         self.n_agq = n_agq
         self.state = _start_state(d, d.q)
+        self.last: Solved | None = None
         self.evaluations = 0
         self.at: dict[bytes, State] = {}  # the optimum in beta (and the modes) per phi
 
@@ -941,14 +952,18 @@ class _Profile:
         """The profiled deviance and its gradient in ``phi`` (by the envelope theorem, the
         derivative at fixed beta; None where it is not available analytically)."""
         self.evaluations += 1
+        phi = np.asarray(phi, float)
         try:
-            solved = solve(
-                self.d, np.asarray(phi, float), self.state, update_beta=True, gradient=True
-            )
+            if self.last is None:
+                start = self.state
+            else:
+                last = self.last
+                start = _predicted(last.structure, phi, self.state, last.logdet_gradient)
+            solved = solve(self.d, phi, start, update_beta=True, gradient=True)
         except (np.linalg.LinAlgError, FloatingPointError):
             return float("inf"), None
         _check_separation(self.d, solved.state.beta)
-        self.state = solved.state
+        self.state, self.last = solved.state, solved
         self.at[np.asarray(phi, float).tobytes()] = solved.state
         return solved.deviance, solved.theta_gradient
 
@@ -963,6 +978,20 @@ class _Profile:
             return solve(self.d, np.asarray(phi, float), state, update_beta=False).deviance
         except (np.linalg.LinAlgError, FloatingPointError):
             return float("inf")
+
+
+def _predicted(st: _engine.Structure, phi: np.ndarray, state: State, ld_gradient=None) -> State:
+    """A warm start at ``phi`` from a solution elsewhere: the modes (and, given that
+    solution's log-det gradient, the fixed effects) of that solution's working model (its
+    weights) at ``phi``, which is the first PIRLS step without a pass over the pupils. For a
+    nearby ``phi`` (or beta) they are off by the square of the distance."""
+    beta = state.beta
+    if ld_gradient is not None:
+        q_xy = _engine.evaluate(st, phi).q_xy
+        p = beta.size
+        beta = np.linalg.solve(q_xy[:p, :p], q_xy[:p, p] - ld_gradient / 2.0)
+    md = _engine.modes(st, phi, beta)
+    return State(beta, md.top, md.lower)
 
 
 def _forward_gradient(f, x, f0, partial=None):
@@ -1213,7 +1242,7 @@ def _covariance(d, phi, solved: Solved, bounds, n_agq):
         _, hess = _derivatives(value, x, idx, value(x), rel=5e-4, floor=1.0)
         grad = None
     elif solved.theta_gradient is not None:
-        hess = _gradient_hessian(d, x, k, idx, state)
+        hess = _gradient_hessian(d, x, k, idx, state, solved.structure)
         grad = np.concatenate([solved.theta_gradient, solved.gradient])[idx]
     else:
         hess = _laplace_hessian(d, x, k, idx, state, solved.deviance)
@@ -1233,7 +1262,7 @@ def _covariance(d, phi, solved: Solved, bounds, n_agq):
         return np.linalg.inv(ev.q_xy[: d.p, : d.p]), False, None
 
 
-def _gradient_hessian(d, x, k, idx, state):
+def _gradient_hessian(d, x, k, idx, state, structure):
     """Hessian over ``x[idx]`` (theta, then beta) by central differences of the analytic
     gradient (:func:`_theta_gradient` and the beta-gradient), steps ``5e-4 max(|x|, 1)``:
     truncation error of order 1e-7 relative, and no deviance differences (whose rounding the
@@ -1242,7 +1271,7 @@ def _gradient_hessian(d, x, k, idx, state):
     hess = np.empty((idx.size, idx.size))
 
     def gradient_at(v):
-        start = State(v[k:], state.top, state.lower)
+        start = _predicted(structure, v[:k], State(v[k:], state.top, state.lower))
         solved = solve(d, v[:k], start, update_beta=False, gradient=True)
         return np.concatenate([solved.theta_gradient, solved.gradient])[idx]
 
