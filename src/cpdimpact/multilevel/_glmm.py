@@ -783,6 +783,7 @@ def _solve(
     slot = 0
     pt = _point(d, beta, top, lower, slot)
     p = d.p
+    last_step = None  # the previous iteration's change in beta
     for iteration in range(1, max_iter + 1):
         if not pt.finite:
             raise _Failed(beta, FloatingPointError("the linear predictor is not finite"))
@@ -800,6 +801,7 @@ def _solve(
                 new_beta = np.linalg.solve(q_xy[:p, :p], q_xy[:p, p] - grad_ld / 2.0)
             except np.linalg.LinAlgError as error:
                 raise _Failed(beta, error) from None
+            new_beta, last_step = _extrapolated(beta, new_beta, last_step)
         else:
             grad_ld = np.zeros(p)
             new_beta = beta
@@ -841,6 +843,22 @@ def _solve(
         beta, top, lower, pt, slot = new_beta, new_top, new_lower, new_pt, 1 - slot
     _check_separation(d, beta)  # a fixed effect running off is why it did not converge
     return Solved(State(beta, top, lower), here, st, max_iter, None, None)
+
+
+def _extrapolated(beta, new_beta, last_step):
+    """Aitken's extrapolation of the fixed effects' iteration. Near the mode the modes converge
+    quadratically but beta linearly (the log-det gradient is held at the previous beta), each
+    error a fixed fraction rho (about 1e-2) of the last; with rho measured from two successive
+    steps, the limit is ``new_beta + rho / (1 - rho) * step``. Used only once the steps are
+    small and shrink at a steady rate; the iteration still stops only when a step is below the
+    tolerance, so this changes how fast the fixed point is reached, not which."""
+    step = new_beta - beta
+    if last_step is not None and float(np.max(np.abs(step))) < 1e-4:
+        denominator = float(last_step @ last_step)
+        rho = float(step @ last_step) / denominator if denominator > 0 else 0.0
+        if 0.0 < rho < 0.5:
+            return new_beta + rho / (1.0 - rho) * step, step
+    return new_beta, step
 
 
 def agq_deviance(d: GlmmData, phi: np.ndarray, solved: Solved, n_agq: int) -> float:
