@@ -118,6 +118,13 @@ class GlmmData:
         return (self.y - 1.0) if self.trials is None else (self.y - 1.0) * self.trials
 
     @cached_property
+    def eta_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """The log-likelihood's weights on eta, m (y - 1) (logit) or y (log), summed as
+        X'(weights) and per innermost group (its linear part: the rest needs the means)."""
+        weights = self.y_minus_one if self.family == "binomial" else self.y
+        return self.skeleton.xt @ weights, _inner_sums(self, weights)
+
+    @cached_property
     def work(self) -> _Work:
         """Reusable per-pupil buffers (see :class:`_Work`)."""
         return _Work(self.n)
@@ -294,6 +301,10 @@ class _Skeleton:
     #: rows sorted by innermost group: blocks of whole groups, (first row, end row, first
     #: group, end group, the groups' starts within the block); empty otherwise
     blocks: tuple = ()
+    #: the linear engine's sparse matrices summing each level's groups into their parents
+    #: and into their top-level groups (``_engine.Structure``)
+    to_parent: tuple = ()
+    to_top: tuple = ()
 
 
 #: Rows per block of a pass over the pupils: the block's temporaries stay in cache.
@@ -328,6 +339,13 @@ def _skeleton(d: GlmmData) -> _Skeleton:
         below = inner_up[0]
         inner_up.insert(0, parent[level + 1] if below is None else parent[level + 1][below])
     counts = np.bincount(d.codes[-1], minlength=n_groups[-1])
+    levels = range(1, d.n_levels)
+    to_parent = (None,) + tuple(
+        _engine._summing_matrix(parent[lv], n_groups[lv - 1]) for lv in levels
+    )
+    to_top = (None,) + tuple(
+        _engine._summing_matrix(top_of[lv], n_groups[0]) if d.q > 1 else None for lv in levels
+    )
     return _Skeleton(
         n_groups,
         tuple(parent),
@@ -338,6 +356,8 @@ def _skeleton(d: GlmmData) -> _Skeleton:
         counts,
         tuple(inner_up),
         _blocks(d.inner_starts, counts, d.n),
+        to_parent,
+        to_top,
     )
 
 
@@ -386,6 +406,8 @@ def _structure(d: GlmmData, sk: _Skeleton, w: np.ndarray, eta: np.ndarray, resid
         inner_sums=inner_sums,
         cross=cross,
         top_raw=top_raw,
+        to_parent=sk.to_parent,
+        to_top=sk.to_top,
     )
 
 
@@ -625,16 +647,16 @@ class _SumsPoint:
         p = d.p
         binomial = d.family == "binomial"
         b_inner = _per_inner(sk, top[:, 0], lower)
+        # sums: W x_j (p), then W eta + r, [(W'/W) W x_j (p),] r per innermost group
         sums = np.empty((sk.n_groups[-1], 2 * p + 2 if binomial else p + 2))
-        xx, xz, score = np.zeros((p, p)), np.zeros(p), np.zeros(p)
-        loglik = eta_total = 0.0
+        xx, score = np.zeros((p, p)), np.zeros(p)
+        log_term = 0.0  # sum of m log(1 + e^-eta) (logit) or of mu (log)
         for r0, r1, g0, g1, local in sk.blocks:
             xt = sk.xt[:, r0:r1]
             eta = np.repeat(b_inner[g0:g1], sk.inner_counts[g0:g1])
             eta += beta @ xt
-            eta_total += float(eta.sum())
             if binomial:
-                e = np.maximum(eta, -700.0)  # exp(-eta) as in _family
+                e = np.maximum(eta, -700.0, out=eta)  # exp(-eta) as in _family
                 np.negative(e, out=e)
                 np.exp(e, out=e)
                 mu = e + 1.0
@@ -648,32 +670,32 @@ class _SumsPoint:
                     w *= m
                     resid *= m
                     e *= m
-                terms = d.y_minus_one[r0:r1] * eta
-                terms -= e
+                log_term += float(e.sum())
             else:
-                w = np.exp(eta)
+                w = np.exp(eta, out=eta)
                 resid = d.y[r0:r1] - w
-                terms = d.y[r0:r1] * eta
-                terms -= w
-            loglik += float(terms.sum())
-            np.maximum(w, 1e-300, out=w)
+                log_term += float(w.sum())
             wx = xt * w
             sums[g0:g1, :p] = np.add.reduceat(wx, local, axis=1).T
-            wz = w * eta
-            wz += resid
-            sums[g0:g1, p] = np.add.reduceat(wz, local)
             sums[g0:g1, -1] = np.add.reduceat(resid, local)
             xx += wx @ xt.T
-            xz += xt @ wz
             score += xt @ resid
             if binomial:
                 mu *= -2.0
                 mu += 1.0  # W'/W = 1 - 2 mu
                 wx *= mu
                 sums[g0:g1, p + 1 : 2 * p + 1] = np.add.reduceat(wx, local, axis=1).T
+        # eta = x'beta + b_h is linear within a group, so every sum of (weight x) eta is one
+        # of groups: sum W eta = (sum W x)'beta + b_h sum W, and the log-likelihood's
+        # sum m (y - 1) eta (logit) or sum y eta (log) from sums of the data made once.
+        weight = sums[:, 0]
+        sums[:, p] = sums[:, :p] @ beta + b_inner * weight + sums[:, -1]
+        xz = xx @ beta + sums[:, :p].T @ b_inner + score
+        eta_x, eta_inner = d.eta_weights
+        loglik = float(eta_x @ beta + eta_inner @ b_inner) - log_term
         self.d = d
         self.loglik = loglik
-        self.finite = bool(np.isfinite(loglik) and np.isfinite(eta_total))
+        self.finite = bool(np.isfinite(loglik) and np.isfinite(xz).all())
         self.sums = sums
         self.score_ = score
         cross = np.zeros((p + 1, p + 1))
@@ -695,6 +717,8 @@ class _SumsPoint:
             inner_sums=self.sums[:, : p + 1],
             cross=self.cross,
             top_raw=None,
+            to_parent=sk.to_parent,
+            to_top=sk.to_top,
         )
 
     def _weighted_dlog(self) -> np.ndarray:
@@ -788,7 +812,7 @@ def _solve(
         if not pt.finite:
             raise _Failed(beta, FloatingPointError("the linear predictor is not finite"))
         st = pt.structure()
-        ev = _engine.evaluate(st, phi, keep=update_beta or gradient)
+        ev = _engine.evaluate(st, phi, keep=True)
         loglik = pt.loglik
         usq = _u_squared(phi, st, top, lower)
         here = -2.0 * loglik + usq + ev.logdet - 2.0 * d.constant
@@ -805,7 +829,7 @@ def _solve(
         else:
             grad_ld = np.zeros(p)
             new_beta = beta
-        md = _engine.modes(st, phi, new_beta)
+        md = _engine.modes(st, phi, new_beta, ev)
         new_top, new_lower = md.top, md.lower
         step = max(
             float(np.max(np.abs(new_beta - beta))),
