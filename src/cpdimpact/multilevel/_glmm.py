@@ -38,7 +38,14 @@ covariance, going down :math:`V_h = \kappa_h + f_h^2 V_{\mathrm{parent}}` and
 a pupil in innermost group :math:`h` has :math:`(z_i - G_h)^\top C_g (z_i - G_h) + V_h`.
 The joint working-model step (GLS for :math:`\beta`, BLUP for :math:`u`) with the right-hand
 side shifted by :math:`-\tfrac12\partial_\beta\log|H|` then converges to the exact stationary
-point of :math:`d` in :math:`(\beta, u)`; the variance parameters (few) are optimised outside.
+point of :math:`d` in :math:`(\beta, u)`; the variance parameters (few) are optimised outside,
+with the exact gradient :func:`_theta_gradient` for random intercepts.
+
+**Random intercepts by per-group sums.** Then the leverages and the smoothed values are the
+same for every pupil of an innermost group, and :math:`\eta` is :math:`x_i^\top\beta` plus a
+per-group constant, so a PIRLS step needs from the pupils only per-group sums
+(:class:`_SumsPoint`): one pass in blocks of whole groups (rows sorted by innermost group once),
+nothing per pupil kept. Random slopes take the per-pupil route (:class:`_PupilPoint`).
 
 **Adaptive Gauss-Hermite quadrature** (``n_agq > 1``; one grouping level, random intercept,
 as ``glmer``; Liu & Pierce 1994, *Biometrika* 81(3); Pinheiro & Bates 1995, *JCGS* 4(1)): per
