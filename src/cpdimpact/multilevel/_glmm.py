@@ -1356,14 +1356,29 @@ def _gradient_hessian(d, x, k, idx, state, structure):
 
     def gradient_at(v):
         start = _predicted(structure, v[:k], State(v[k:], state.top, state.lower))
-        solved = solve(d, v[:k], start, update_beta=False, gradient=True)
-        return np.concatenate([solved.theta_gradient, solved.gradient])[idx]
+        return _gradient_at(d, v[:k], start)[idx]
 
     for a, i in enumerate(idx):
         step = np.zeros_like(x)
         step[i] = h[i]
         hess[:, a] = (gradient_at(x + step) - gradient_at(x - step)) / (2 * h[i])
     return (hess + hess.T) / 2.0
+
+
+def _gradient_at(d: GlmmData, phi: np.ndarray, start: State) -> np.ndarray:
+    """The analytic gradient in (theta, beta) at ``start`` as it is, after one pass (no PIRLS
+    iteration): for a start predicted to within the square of a step h from the mode, its
+    error is of order h^2 and the same at +h and -h, so central differences of it keep their
+    O(h^2) accuracy."""
+    pt = _point(d, start.beta, start.top, start.lower, 0)
+    if not pt.finite:
+        raise FloatingPointError("the linear predictor is not finite")
+    st = pt.structure()
+    ev = _engine.evaluate(st, phi, keep=True)
+    lg = pt.logdet_gradient(st, ev, phi)
+    md = _engine.modes(st, phi, start.beta, ev)
+    theta_grad = pt.theta_gradient(phi, md, start.top, start.lower, st, lg)
+    return np.concatenate([theta_grad, lg.beta - 2.0 * pt.score()])
 
 
 def _laplace_hessian(d, x, k, idx, state, f0):
