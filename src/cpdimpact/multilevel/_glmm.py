@@ -1018,6 +1018,13 @@ def _check_separation(d: GlmmData, beta: np.ndarray) -> None:
         raise Separation(runaway)
 
 
+#: PIRLS tolerance (largest change in beta or a mode) along the quasi-Newton path: the gradient
+#: it leaves is off by about this times the deviance's curvature, far below the gradients the
+#: search acts on until its last steps, which stop within 1e-8 of the optimum; the optimum
+#: itself, the Newton polish and the Hessian are solved to the default 1e-10.
+PATH_TOL = 1e-8
+
+
 class _Profile:
     """The deviance profiled over beta as a function of phi, warm-starting every solve."""
 
@@ -1043,7 +1050,7 @@ class _Profile:
             else:
                 last = self.last
                 start = _predicted(last.structure, phi, self.state, last.logdet_gradient)
-            solved = solve(self.d, phi, start, update_beta=True, gradient=True)
+            solved = solve(self.d, phi, start, update_beta=True, gradient=True, tol=PATH_TOL)
         except (np.linalg.LinAlgError, FloatingPointError):
             return float("inf"), None
         _check_separation(self.d, solved.state.beta)
