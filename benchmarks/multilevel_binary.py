@@ -18,6 +18,9 @@ wrapper process around Rscript, as in ``benchmarks/multilevel.py``.
 
 "Seconds (fit)" is the model fit alone (glmer and glmmTMB: the ``glmer()`` / ``glmmTMB()`` call
 timed inside R with ``proc.time()``, default settings as an analyst would run them).
+"CPU seconds (fit)" is cpdimpact's processor time for the same call (``time.process_time``;
+it runs on one thread): what the fit takes on a machine with a core to itself, whatever else
+the machine is doing.
 "Seconds (total)" is the wall time of the whole process: interpreter start-up, imports, reading
 the shared CSV (or, above ``--csv-limit``, simulating the data in-process) and the fit. Nothing
 about time is asserted.
@@ -106,13 +109,14 @@ def worker_cpdimpact(args) -> None:
     model = MultilevelModel(
         outcome="y", covariates=COVARIATES, groups=("school", "class"), family="binomial"
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fit = model.fit(data)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     vc = fit.variance_components
     emit(
         {
             "fit_seconds": elapsed,
+            "fit_cpu_seconds": cpu,
             "peak_mb": peak_mb(),
             "n": int(fit.n_obs),
             "fixed": [float(fit.params[k]) for k in FIXED],
@@ -299,16 +303,16 @@ def report(rows, estimates, peers, small) -> None:
     glmer = peers.get("glmer")
     reference_fit = glmer["fit_seconds"] if glmer else None
     print(
-        "| tool | n pupils | seconds (fit) | seconds (total) | ratio to glmer | peak MB "
-        "| 1-min load after | note |"
+        "| tool | n pupils | seconds (fit) | CPU seconds (fit) | seconds (total) | ratio to glmer "
+        "| peak MB | 1-min load after | note |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         n = f"{r['size']:,}"
         total = f"{r['total_seconds']:.2f}"
         load = f"{r['load_after']:.2f}"
         if "error" in r:
-            print(f"| {r['label']} | {n} | — | {total} | — | — | {load} | {r['error']} |")
+            print(f"| {r['label']} | {n} | — | — | {total} | — | — | {load} | {r['error']} |")
             continue
         ratio = (
             f"{r['fit_seconds'] / reference_fit:.4f}"
@@ -316,8 +320,9 @@ def report(rows, estimates, peers, small) -> None:
             else "—"
         )
         note = row_note(r, warning_width=160)
+        cpu = f"{r['fit_cpu_seconds']:.2f}" if "fit_cpu_seconds" in r else "—"
         print(
-            f"| {r['label']} | {n} | {r['fit_seconds']:.2f} | {total} | {ratio} | "
+            f"| {r['label']} | {n} | {r['fit_seconds']:.2f} | {cpu} | {total} | {ratio} | "
             f"{r['peak_mb']:.0f} | {load} | {note} |"
         )
 
@@ -354,8 +359,8 @@ def report(rows, estimates, peers, small) -> None:
             targets.append(f"500,000 pupils in {r['fit_seconds']:.2f} s (target < 5 s)")
         if size >= 10_000_000:
             targets.append(
-                f"{size:,} pupils in {r['fit_seconds']:.1f} s and {r['peak_mb']:.0f} MB "
-                f"(target < 60 s and < 4096 MB)"
+                f"{size:,} pupils in {r['fit_seconds']:.1f} s ({r['fit_cpu_seconds']:.1f} s of "
+                f"CPU) and {r['peak_mb']:.0f} MB (target < 60 s and < 4096 MB)"
             )
     if targets:
         print("\nTargets: " + "; ".join(targets))

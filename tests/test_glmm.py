@@ -3,6 +3,8 @@ computations, the fit's optimum, result faces, bad input and a simulation with k
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -125,6 +127,64 @@ def test_laplace_deviance_matches_dense_computation(groups, family, slope):
     beta = np.array([-0.2, 0.45, 0.3])
     ours = _glmm.deviance_at(d, np.array(phi), beta)
     assert ours == pytest.approx(_dense_laplace(d, np.array(phi), beta), rel=1e-11)
+
+
+@pytest.mark.parametrize(
+    ("groups", "family", "trials"),
+    [
+        (("school",), "binomial", False),
+        (("school", "klass"), "binomial", False),
+        (("school", "klass"), "poisson", False),
+        (("school", "klass"), "binomial", True),
+    ],
+)
+def test_theta_gradient_matches_central_differences(groups, family, trials):
+    """The analytic derivative of the Laplace deviance in theta (at fixed beta) against
+    central differences of the deviance, away from the optimum."""
+    frame = simulate(n_school=12, family=family)
+    d = _data(frame, groups, family)
+    if trials:  # the same pupils as binomial proportions of 1 to 3 trials
+        rng = np.random.default_rng(3)
+        m = rng.integers(1, 4, d.n).astype(float)
+        k = rng.binomial(m.astype(int), 0.45).astype(float)
+        d = _glmm.make_data(d.x, k / m, m, d.z_extra, d.z_cols, d.codes, family)
+    phi = np.array([0.7, 0.5][: len(groups)])
+    beta = np.array([-0.2, 0.45, 0.3])
+    start = _glmm._start_state(d, 1)
+    solved = _glmm.solve(
+        d, phi, _glmm.State(beta, start.top, start.lower), update_beta=False, gradient=True
+    )
+    h = 1e-5
+    numeric = [
+        (_glmm.deviance_at(d, phi + h * e, beta) - _glmm.deviance_at(d, phi - h * e, beta))
+        / (2 * h)
+        for e in np.eye(phi.size)
+    ]
+    np.testing.assert_allclose(solved.theta_gradient, numeric, rtol=1e-6)
+
+
+@pytest.mark.parametrize("family", ["binomial", "poisson"])
+def test_blocked_sums_match_the_per_pupil_pass(monkeypatch, family):
+    """The random-intercept pass by per-group sums, in blocks of whole classes (here of ~100
+    rows, so that groups start mid-data), gives what the general per-pupil pass gives; shuffled
+    rows give the same deviance."""
+    monkeypatch.setattr(_glmm, "BLOCK_ROWS", 100)
+    frame = simulate(n_school=12, family=family)
+    d = _data(frame, ("school", "klass"), family)
+    per_pupil = dataclasses.replace(d, inner_starts=None)
+    assert len(d.skeleton.blocks) > 3 and per_pupil.skeleton.blocks == ()
+    phi = np.array([0.7, 0.5])
+    start = _glmm._start_state(d, 1)
+    a, b = (_glmm.solve(x, phi, start, update_beta=True, gradient=True) for x in (d, per_pupil))
+    assert a.deviance == pytest.approx(b.deviance, rel=1e-12)
+    np.testing.assert_allclose(a.state.beta, b.state.beta, rtol=1e-9)
+    np.testing.assert_allclose(a.state.lower[0], b.state.lower[0], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(a.theta_gradient, b.theta_gradient, rtol=1e-7)
+    shuffled = _data(frame.sample(frac=1.0, random_state=2), ("school", "klass"), family)
+    beta = a.state.beta
+    assert _glmm.deviance_at(shuffled, phi, beta) == pytest.approx(
+        _glmm.deviance_at(d, phi, beta), rel=1e-12
+    )
 
 
 def test_agq_deviance_matches_numerical_integration():

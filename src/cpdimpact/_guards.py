@@ -457,7 +457,10 @@ def require_binary(
             f"missing at {format_rows(series.index[missing])}; drop those rows before fitting "
             "(and count them in the cohort flow log) or record the result."
         )
-    strings = series.map(lambda v: isinstance(v, str | bytes)).to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        strings = np.zeros(len(series), dtype=bool)  # no per-row look needed (millions of rows)
+    else:
+        strings = series.map(lambda v: isinstance(v, str | bytes)).to_numpy(dtype=bool)
     numeric = ~strings & ~missing
     values = np.full(len(series), np.nan)
     if numeric.any():

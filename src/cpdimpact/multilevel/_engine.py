@@ -437,7 +437,7 @@ class Modes:
     lower_var: tuple[np.ndarray, ...]
 
 
-def modes(st: Structure, phi: np.ndarray, beta: np.ndarray) -> Modes:
+def modes(st: Structure, phi: np.ndarray, beta: np.ndarray, ev: Evaluation | None = None) -> Modes:
     r"""BLUPs of every random effect at ``phi`` and ``beta``, with conditional variances.
 
     For the top level, :math:`\hat b_g = \Lambda K_g^{-1}\Lambda^\top Z_g^\top B_g^{-1}e` and
@@ -446,13 +446,15 @@ def modes(st: Structure, phi: np.ndarray, beta: np.ndarray) -> Modes:
     :math:`\mathrm{Var}(u_h\mid y) = \sigma^2\theta_h^2(1 - \theta_h^2\, 1_h^\top M^{-1} 1_h)`,
     with :math:`e = y - X\beta`, computed top-down through the same nesting recursion. As in
     lme4, the conditional variances treat :math:`\beta` and the variance parameters as known.
+    ``ev``, if given, is ``evaluate(st, phi, keep=True)`` already computed.
     """
     with single_threaded_blas():
-        return _modes(st, phi, beta)
+        return _modes(st, phi, beta, ev)
 
 
-def _modes(st: Structure, phi: np.ndarray, beta: np.ndarray) -> Modes:
-    ev = evaluate(st, phi, keep=True)
+def _modes(st: Structure, phi: np.ndarray, beta: np.ndarray, ev: Evaluation | None) -> Modes:
+    if ev is None:
+        ev = evaluate(st, phi, keep=True)
     lam = ev.lam
     p = st.p
     zc = list(st.z_cols)

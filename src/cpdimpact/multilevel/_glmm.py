@@ -38,7 +38,14 @@ covariance, going down :math:`V_h = \kappa_h + f_h^2 V_{\mathrm{parent}}` and
 a pupil in innermost group :math:`h` has :math:`(z_i - G_h)^\top C_g (z_i - G_h) + V_h`.
 The joint working-model step (GLS for :math:`\beta`, BLUP for :math:`u`) with the right-hand
 side shifted by :math:`-\tfrac12\partial_\beta\log|H|` then converges to the exact stationary
-point of :math:`d` in :math:`(\beta, u)`; the variance parameters (few) are optimised outside.
+point of :math:`d` in :math:`(\beta, u)`; the variance parameters (few) are optimised outside,
+with the exact gradient :func:`_theta_gradient` for random intercepts.
+
+**Random intercepts by per-group sums.** Then the leverages and the smoothed values are the
+same for every pupil of an innermost group, and :math:`\eta` is :math:`x_i^\top\beta` plus a
+per-group constant, so a PIRLS step needs from the pupils only per-group sums
+(:class:`_SumsPoint`): one pass in blocks of whole groups (rows sorted by innermost group once),
+nothing per pupil kept. Random slopes take the per-pupil route (:class:`_PupilPoint`).
 
 **Adaptive Gauss-Hermite quadrature** (``n_agq > 1``; one grouping level, random intercept,
 as ``glmer``; Liu & Pierce 1994, *Biometrika* 81(3); Pinheiro & Bates 1995, *JCGS* 4(1)): per
@@ -63,6 +70,7 @@ import numpy as np
 from scipy import optimize, special
 
 from . import _engine
+from ._blas import single_threaded_blas
 
 __all__ = ["GlmmData", "GlmmFit", "fit", "deviance_at"]
 
@@ -90,6 +98,10 @@ class GlmmData:
     #: log-likelihood terms that do not depend on the parameters (log binomial coefficients,
     #: -log y! for counts), so that the deviance is glmer's -2 log-likelihood.
     constant: float
+    #: where each innermost group's pupils start, when the rows are sorted by innermost group
+    #: and no group is empty (then per-group sums are contiguous, ``np.add.reduceat``, and
+    #: spreading a per-group value over its pupils is ``np.repeat``); None otherwise
+    inner_starts: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -108,6 +120,23 @@ class GlmmData:
         return len(self.codes)
 
     @cached_property
+    def y_minus_one(self) -> np.ndarray:
+        """m (y - 1) per row (m the trials, 1 without): the log-likelihood's eta weights."""
+        return (self.y - 1.0) if self.trials is None else (self.y - 1.0) * self.trials
+
+    @cached_property
+    def eta_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """The log-likelihood's weights on eta, m (y - 1) (logit) or y (log), summed as
+        X'(weights) and per innermost group (its linear part: the rest needs the means)."""
+        weights = self.y_minus_one if self.family == "binomial" else self.y
+        return self.skeleton.xt @ weights, _inner_sums(self, weights)
+
+    @cached_property
+    def work(self) -> _Work:
+        """Reusable per-pupil buffers (see :class:`_Work`)."""
+        return _Work(self.n)
+
+    @cached_property
     def skeleton(self) -> _Skeleton:
         """The grouping's tree and transposed design, computed once."""
         return _skeleton(self)
@@ -121,13 +150,35 @@ class GlmmData:
 
 
 def make_data(x, y, trials, z_extra, z_cols, codes, family) -> GlmmData:
-    """Bundle checked arrays, computing the log-likelihood constant."""
+    """Bundle checked arrays, computing the log-likelihood constant.
+
+    The rows are reordered by innermost group (the likelihood does not depend on their order):
+    every per-group sum then reads contiguous memory, which is what each PIRLS pass spends its
+    time on at national scale.
+    """
+    inner = np.asarray(codes[-1])
+    if inner.size > 1 and not bool((inner[1:] >= inner[:-1]).all()):
+        order = np.argsort(inner)  # any order within a group will do; quicksort is fastest
+        x, y, z_extra = x[order], y[order], z_extra[order]
+        trials = None if trials is None else trials[order]
+        codes = [np.asarray(c)[order] for c in codes]
+        inner = codes[-1]
+    counts = np.bincount(inner)
+    starts = None
+    if counts.size and bool((counts > 0).all()):
+        starts = np.concatenate([[0], np.cumsum(counts[:-1])])
     if family == "binomial":
-        m = np.ones_like(y) if trials is None else trials
-        k = np.round(y * m)
-        constant = float(
-            (special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)).sum()
-        )
+        if trials is None:
+            constant = 0.0  # log C(1, k) = 0 for a 0/1 outcome
+        else:
+            k = np.round(y * trials)
+            constant = float(
+                (
+                    special.gammaln(trials + 1)
+                    - special.gammaln(k + 1)
+                    - special.gammaln(trials - k + 1)
+                ).sum()
+            )
     else:
         constant = float(-special.gammaln(y + 1).sum())
     return GlmmData(
@@ -139,37 +190,98 @@ def make_data(x, y, trials, z_extra, z_cols, codes, family) -> GlmmData:
         codes=tuple(codes),
         family=family,
         constant=constant,
+        inner_starts=starts,
     )
+
+
+def _inner_sums(d: GlmmData, values: np.ndarray) -> np.ndarray:
+    """Per innermost group sums of a per-pupil quantity."""
+    if d.inner_starts is not None:
+        return np.add.reduceat(values, d.inner_starts)
+    return np.bincount(d.codes[-1], weights=values, minlength=d.skeleton.n_groups[-1])
+
+
+def _spread(d: GlmmData, per_inner: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """A per innermost group quantity, per pupil (into ``out`` if given)."""
+    if out is not None:
+        return np.take(per_inner, d.codes[-1], out=out)
+    if d.inner_starts is not None:
+        return np.repeat(per_inner, d.skeleton.inner_counts)
+    return per_inner[d.codes[-1]]
+
+
+class _Work:
+    """Per-pupil buffers reused by every PIRLS pass of a fit.
+
+    A fresh array of a million doubles costs more to allocate (the operating system maps and
+    zeroes its pages) than most of the arithmetic done on it, so each pass writes into these
+    instead. Two sets hold the family at the current and at the candidate linear predictor;
+    ``scratch`` and ``scratch2`` hold values that live only inside one function.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self._buffers: dict = {}
+
+    def __call__(self, name: str, rows: int = 0) -> np.ndarray:
+        buffer = self._buffers.get((name, rows))
+        if buffer is None:
+            shape = (rows, self.n) if rows else self.n
+            buffer = self._buffers[(name, rows)] = np.empty(shape)
+        return buffer
 
 
 # ---------------------------------------------------------------------- family
 @dataclass(frozen=True, eq=False)
 class _At:
-    """The family at one linear predictor: working weights, W'/W, score residuals m(y - mu)
-    and the log-likelihood (without the constant)."""
+    """The family at one linear predictor: working weights, the mean (binomial), score
+    residuals m(y - mu) and the log-likelihood (without the constant)."""
 
     eta: np.ndarray
     w: np.ndarray
-    dlog: np.ndarray | None
+    mu: np.ndarray | None
     resid: np.ndarray
     loglik: float
 
 
-def _family(d: GlmmData, eta: np.ndarray) -> _At:
-    """One pass of elementwise work: exp once, then arithmetic (no expit/logaddexp, which are
-    several times slower than exp)."""
+def _family(d: GlmmData, eta: np.ndarray, slot: int) -> _At:
+    """One pass of elementwise work: exp once, then arithmetic in place into the buffers of
+    ``slot`` (0 or 1, see :class:`_Work`); no expit/logaddexp, which are several times slower
+    than exp."""
+    work = d.work
+    resid = work(f"resid{slot}")
     if d.family == "binomial":
         # e = exp(-eta), bounded where mu is 0 to double precision anyway (no overflow).
-        e = np.exp(-np.maximum(eta, -700.0))
-        mu = 1.0 / (1.0 + e)
-        var = e * mu * mu  # mu (1 - mu) without cancellation as mu -> 1
-        terms = (d.y - 1.0) * eta - np.log1p(e)  # y eta - log(1 + e^eta)
-        resid = d.y - mu
+        e = np.maximum(eta, -700.0, out=work("scratch"))
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        mu = np.add(e, 1.0, out=work(f"mu{slot}"))
+        np.reciprocal(mu, out=mu)
+        w = np.multiply(e, mu, out=work(f"w{slot}"))
+        w *= mu  # mu (1 - mu) without cancellation as mu -> 1
+        np.subtract(d.y, mu, out=resid)
+        # The log-likelihood m((y - 1) eta - log(1 + e^-eta)), summed per pupil first: two
+        # large sums subtracted would lose digits that the optimiser's line search sees.
+        np.log1p(e, out=e)
         if d.trials is not None:
-            var, resid, terms = var * d.trials, resid * d.trials, terms * d.trials
-        return _At(eta, var, 1.0 - 2.0 * mu, resid, float(terms.sum()))
-    mu = np.exp(eta)
-    return _At(eta, mu, None, d.y - mu, float((d.y * eta - mu).sum()))
+            w *= d.trials
+            resid *= d.trials
+            e *= d.trials
+        terms = np.multiply(d.y_minus_one, eta, out=work("scratch2"))
+        terms -= e
+        return _At(eta, w, mu, resid, float(terms.sum()))
+    mu = np.exp(eta, out=work(f"mu{slot}"))
+    np.subtract(d.y, mu, out=resid)
+    terms = np.multiply(d.y, eta, out=work("scratch2"))
+    terms -= mu
+    return _At(eta, mu, None, resid, float(terms.sum()))
+
+
+def _linear_predictor(d: GlmmData, beta, top, lower, slot: int) -> np.ndarray:
+    """X beta + Z b into the buffer of ``slot``."""
+    eta = np.dot(beta, d.skeleton.xt, out=d.work(f"eta{slot}"))
+    eta += _random_part(d, d.skeleton.zt.T, top, lower, out=d.work("scratch"))
+    return eta
 
 
 def _loglik(d: GlmmData, eta: np.ndarray) -> np.ndarray:
@@ -190,6 +302,34 @@ class _Skeleton:
     xt: np.ndarray  # X transposed, rows contiguous
     x_sd: np.ndarray  # SDs of the covariates (not the intercept), for the separation check
     zt: np.ndarray  # the outermost level's random-effect columns, transposed
+    inner_counts: np.ndarray  # pupils per innermost group
+    #: per level, each innermost group's group at that level (the innermost: None)
+    inner_up: tuple
+    #: rows sorted by innermost group: blocks of whole groups, (first row, end row, first
+    #: group, end group, the groups' starts within the block); empty otherwise
+    blocks: tuple = ()
+    #: the linear engine's sparse matrices summing each level's groups into their parents
+    #: and into their top-level groups (``_engine.Structure``)
+    to_parent: tuple = ()
+    to_top: tuple = ()
+
+
+#: Rows per block of a pass over the pupils: the block's temporaries stay in cache.
+BLOCK_ROWS = 1 << 14
+
+
+def _blocks(starts: np.ndarray | None, counts: np.ndarray, n: int) -> tuple:
+    """Blocks of about ``BLOCK_ROWS`` rows made of whole innermost groups."""
+    if starts is None:
+        return ()
+    cuts = np.searchsorted(starts, np.arange(BLOCK_ROWS, n, BLOCK_ROWS))
+    bounds = np.unique(np.concatenate([[0], cuts, [len(starts)]]))
+    out = []
+    for g0, g1 in zip(bounds[:-1], bounds[1:], strict=True):
+        r0 = int(starts[g0])
+        r1 = int(starts[g1 - 1] + counts[g1 - 1])
+        out.append((r0, r1, int(g0), int(g1), starts[g0:g1] - r0))
+    return tuple(out)
 
 
 def _skeleton(d: GlmmData) -> _Skeleton:
@@ -201,40 +341,62 @@ def _skeleton(d: GlmmData) -> _Skeleton:
         up[d.codes[level]] = d.codes[level - 1]
         parent.append(up)
         top_of.append(top_of[level - 1][up])
+    inner_up: list = [None]
+    for level in range(d.n_levels - 2, -1, -1):
+        below = inner_up[0]
+        inner_up.insert(0, parent[level + 1] if below is None else parent[level + 1][below])
+    counts = np.bincount(d.codes[-1], minlength=n_groups[-1])
+    levels = range(1, d.n_levels)
+    to_parent = (None,) + tuple(
+        _engine._summing_matrix(parent[lv], n_groups[lv - 1]) for lv in levels
+    )
+    to_top = (None,) + tuple(
+        _engine._summing_matrix(top_of[lv], n_groups[0]) if d.q > 1 else None for lv in levels
+    )
+    xt = np.ascontiguousarray(d.x.T)
     return _Skeleton(
         n_groups,
         tuple(parent),
         tuple(top_of),
-        np.ascontiguousarray(d.x.T),
-        d.x[:, 1:].std(axis=0),
+        xt,
+        xt[1:].std(axis=1),  # contiguous rows: several times faster than columns of x
         np.ascontiguousarray(d.z_matrix().T),
+        counts,
+        tuple(inner_up),
+        _blocks(d.inner_starts, counts, d.n),
+        to_parent,
+        to_top,
     )
 
 
-def _structure(d: GlmmData, sk: _Skeleton, w: np.ndarray, zhat: np.ndarray):
-    """The linear engine's sufficient statistics of the working model (weights ``w``,
-    response ``zhat``): as ``_engine.build_structure``, with X held transposed so that every
-    column product and per-group sum runs over contiguous memory."""
+def _structure(d: GlmmData, sk: _Skeleton, w: np.ndarray, eta: np.ndarray, resid: np.ndarray):
+    """The linear engine's sufficient statistics of the working model (weights ``w``, working
+    response ``eta + resid / w``): as ``_engine.build_structure``, with X held transposed so
+    that every column product and per-group sum runs over contiguous memory. The working
+    response enters only multiplied by ``w``, as ``w eta + resid``; its weighted sum of squares
+    (the linear model's residual term) is not needed and is left at 0."""
     p = d.p
-    inner = d.codes[-1]
     g = sk.n_groups[-1]
-    columns = [*sk.xt, zhat, *(d.z_extra.T if d.z_extra.shape[1] else ())]
-    wx = sk.xt * w
-    wy = w * zhat
-    weighted = [*wx, wy, *(w * c for c in columns[p + 1 :])]
-    inner_sums = np.empty((g, len(columns)))
-    for j, wc in enumerate(weighted):
-        inner_sums[:, j] = np.bincount(inner, weights=wc, minlength=g)
-    cross = np.empty((p + 1, p + 1))
+    extra = list(d.z_extra.T) if d.z_extra.shape[1] else []
+    wz = np.multiply(w, eta, out=d.work("scratch"))
+    wz += resid
+    wx = np.multiply(sk.xt, w, out=d.work("wx", p))
+    inner_sums = np.empty((g, p + 1 + len(extra)))
+    for j in range(p):
+        inner_sums[:, j] = _inner_sums(d, wx[j])
+    inner_sums[:, p] = _inner_sums(d, wz)
+    for j, c in enumerate(extra):
+        inner_sums[:, p + 1 + j] = _inner_sums(d, w * c)
+    cross = np.zeros((p + 1, p + 1))
     cross[:p, :p] = wx @ sk.xt.T
     cross[:p, :p] = (cross[:p, :p] + cross[:p, :p].T) / 2.0
-    cross[:p, p] = cross[p, :p] = wx @ zhat
-    # einsum, not BLAS: a threaded ddot can stall for a scheduler slice on a busy machine.
-    cross[p, p] = np.einsum("i,i->", wy, zhat)
+    cross[:p, p] = cross[p, :p] = sk.xt @ wz
     top_raw = None
     if d.q > 1:
+        columns = [*sk.xt, None, *extra]
+        weighted = [*wx, wz, *(w * c for c in extra)]
         top = d.codes[0]
-        top_raw = np.empty((sk.n_groups[0], d.q, len(columns)))
+        top_raw = np.empty((sk.n_groups[0], d.q, len(weighted)))
         for i, zc in enumerate(d.z_cols):
             for j, wc in enumerate(weighted):
                 top_raw[:, i, j] = np.bincount(
@@ -252,6 +414,8 @@ def _structure(d: GlmmData, sk: _Skeleton, w: np.ndarray, zhat: np.ndarray):
         inner_sums=inner_sums,
         cross=cross,
         top_raw=top_raw,
+        to_parent=sk.to_parent,
+        to_top=sk.to_top,
     )
 
 
@@ -265,17 +429,27 @@ class State:
     lower: tuple[np.ndarray, ...]
 
 
-def _random_part(d: GlmmData, zmat: np.ndarray, top: np.ndarray, lower) -> np.ndarray:
-    """Z b per pupil: one gather per level."""
+def _random_part(d: GlmmData, zmat: np.ndarray, top: np.ndarray, lower, out=None) -> np.ndarray:
+    """Z b per pupil: the nested intercepts added up per innermost group, then one spread
+    over the pupils (and the outermost level's slopes, if any)."""
+    sk = d.skeleton
     if d.q == 1:
-        out = top[d.codes[0], 0].copy()
-    else:
-        out = zmat[:, 0] * top[d.codes[0], 0]
-        for i in range(1, d.q):
-            out += zmat[:, i] * top[d.codes[0], i]
-    for level, b in enumerate(lower, start=1):
-        out += b[d.codes[level]]
+        return _spread(d, _per_inner(sk, top[:, 0], lower), out)
+    out = _spread(d, _per_inner(sk, None, lower), out)
+    for i in range(d.q):
+        out += zmat[:, i] * top[d.codes[0], i]
     return out
+
+
+def _per_inner(sk: _Skeleton, top: np.ndarray | None, lower) -> np.ndarray:
+    """The nested random intercepts (outermost ``top`` too, unless None) added up per
+    innermost group."""
+    total = np.zeros(sk.n_groups[-1])
+    for level, b in enumerate([top, *lower]):
+        if b is not None:
+            up = sk.inner_up[level]
+            total += b if up is None else b[up]
+    return total
 
 
 def _u_squared(phi: np.ndarray, st: _engine.Structure, top, lower) -> float:
@@ -314,8 +488,9 @@ def _project(phi: np.ndarray, d: GlmmData, start: State):
     return lower
 
 
-def _leverage_terms(d: GlmmData, st: _engine.Structure, ev: _engine.Evaluation, zmat):
-    r"""Per pupil :math:`z_i^\top\Lambda H^{-1}\Lambda^\top z_i` (see the module docstring)."""
+def _leverage_terms(d: GlmmData | None, st: _engine.Structure, ev: _engine.Evaluation, zmat):
+    r"""Per pupil :math:`z_i^\top\Lambda H^{-1}\Lambda^\top z_i` (see the module docstring);
+    with ``d`` None (random intercepts only), per innermost group."""
     q = st.q
     zc = list(st.z_cols)
     if q == 1:
@@ -332,13 +507,12 @@ def _leverage_terms(d: GlmmData, st: _engine.Structure, ev: _engine.Evaluation, 
             g_now = f[:, None] * g_prev[up] + kappa[:, None] * r_z
             v_now = kappa + f**2 * v_prev[up]
         g_prev, v_prev = g_now, v_now
-    if q == 1:
+    if q == 1:  # the same for every pupil of an innermost group
         if g_prev is None:
-            per_top = core[:, 0, 0]
-            return per_top[d.codes[0]]
-        inner_top = st.top_of[-1]
-        per_inner = (1.0 - g_prev[:, 0]) ** 2 * core[inner_top, 0, 0] + v_prev
-        return per_inner[d.codes[-1]]
+            per_inner = core[:, 0, 0]
+        else:
+            per_inner = (1.0 - g_prev[:, 0]) ** 2 * core[st.top_of[-1], 0, 0] + v_prev
+        return per_inner if d is None else _spread(d, per_inner, d.work("a"))
     top_c = core[d.codes[0]]
     if g_prev is None:
         return np.einsum("ni,nij,nj->n", zmat, top_c, zmat)
@@ -346,13 +520,18 @@ def _leverage_terms(d: GlmmData, st: _engine.Structure, ev: _engine.Evaluation, 
     return np.einsum("ni,nij,nj->n", dev, top_c, dev) + v_prev[d.codes[-1]]
 
 
-def _logdet_gradient(d, st, ev, phi, zmat, w, dlog):
-    r"""Total derivative of :math:`\log|H|` in :math:`\beta` (module docstring)."""
-    lev = _leverage_terms(d, st, ev, zmat)
-    a = w * lev if dlog is None else dlog * w * lev
+def _logdet_gradient(d, st, ev, phi, zmat, w, mu):
+    r"""Total derivative of :math:`\log|H|` in :math:`\beta` (module docstring); ``mu`` the
+    means for the logit link (:math:`W'/W = 1 - 2\mu`), None for the log link."""
+    a = _leverage_terms(d, st, ev, zmat)
+    a *= w
+    if mu is not None:
+        dlog = np.multiply(mu, -2.0, out=d.work("scratch"))
+        dlog += 1.0
+        a *= dlog
     p = st.p
     inner_sums = st.inner_sums.copy()
-    inner_sums[:, p] = np.bincount(d.codes[-1], weights=a, minlength=st.n_groups[-1])
+    inner_sums[:, p] = _inner_sums(d, a)
     top_raw = st.top_raw
     if top_raw is not None:
         top_raw = top_raw.copy()
@@ -361,8 +540,258 @@ def _logdet_gradient(d, st, ev, phi, zmat, w, dlog):
                 d.codes[0], weights=a * zmat[:, i], minlength=st.n_groups[0]
             )
     md = _engine.modes(replace(st, inner_sums=inner_sums, top_raw=top_raw), phi, np.zeros(p))
-    smoothed = _random_part(d, zmat, md.top, md.lower)
-    return d.x.T @ (a - w * smoothed)
+    smoothed = _random_part(d, zmat, md.top, md.lower, out=d.work("scratch"))
+    smoothed *= w
+    np.subtract(a, smoothed, out=a)
+    return _LogdetGradient(d.skeleton.xt @ a, inner_sums[:, p], md)
+
+
+@dataclass(frozen=True, eq=False)
+class _LogdetGradient:
+    r"""The total derivative of :math:`\log|H|` in :math:`\beta`, and what it was made of:
+    per innermost group the sums of :math:`a`, and :math:`s = \Lambda H^{-1}\Lambda^\top
+    Z^\top a` per group, which the theta-gradient reuses."""
+
+    beta: np.ndarray
+    a_sums: np.ndarray
+    smooth: _engine.Modes
+
+
+def _up(values: np.ndarray, sk: _Skeleton, level: int) -> np.ndarray:
+    """Sums of an innermost-level quantity per group of ``level`` (the groups are nested)."""
+    for lv in range(len(sk.n_groups) - 1, level, -1):
+        values = np.bincount(sk.parent[lv], weights=values, minlength=sk.n_groups[lv - 1])
+    return values
+
+
+def _theta_gradient(d, sk, phi, modes, top, lower, r_inner, inner_weight, lg: _LogdetGradient):
+    r"""Derivative of the Laplace deviance in the relative SDs :math:`\theta_l` of scalar
+    random intercepts, at fixed :math:`\beta` (random intercepts only: ``None`` with slopes).
+
+    With :math:`b_h = \theta_l u_h` the modes, :math:`R_h`, :math:`A_h` and :math:`Q_h` the
+    group sums of the score residuals, of :math:`a` (module docstring) and of
+    :math:`W_i(Zs)_i`, :math:`s_h = \theta_l v_h` the smoothed :math:`a`, and
+    :math:`\mathrm{Var}(b_h\mid y)` the conditional variances,
+
+    .. math::
+        \frac{\partial d}{\partial\theta_l} = -2\sum_h R_h u_h
+        + \frac{2}{\theta_l}\sum_h\Bigl(1 - \frac{\mathrm{Var}(b_h\mid y)}{\theta_l^2}\Bigr)
+        + \sum_h \bigl(A_h u_h + v_h R_h - u_h Q_h\bigr):
+
+    the direct term of :math:`-2\log p(y\mid\tilde u)` (the penalised likelihood is stationary
+    in :math:`u`), :math:`\operatorname{tr}(H^{-1}\partial H/\partial\theta_l)` at fixed
+    weights, and the weights' change through the mode,
+    :math:`\sum_i a_i (Z\,\mathrm{d}b/\mathrm{d}\theta_l)_i` with
+    :math:`H\,\mathrm{d}u/\mathrm{d}\theta_l = \partial\Lambda^\top Z^\top r
+    - \Lambda^\top Z^\top W Z\,\partial\Lambda u`. At :math:`\theta_l = 0` the deviance,
+    a function of :math:`\theta_l^2`, is stationary: the derivative is 0.
+    """
+    if d.q > 1:
+        return None
+    # Zs is constant within an innermost group: Q_h = (Zs)_h times the group's total weight.
+    q_inner = _per_inner(sk, lg.smooth.top[:, 0], lg.smooth.lower) * inner_weight
+    grad = np.zeros(len(phi))
+    for level in range(d.n_levels):
+        theta = float(phi[level])
+        if theta <= 0.0:
+            continue
+        if level == 0:
+            b, s, var = top[:, 0], lg.smooth.top[:, 0], modes.top_var[:, 0]
+        else:
+            b, s, var = lower[level - 1], lg.smooth.lower[level - 1], modes.lower_var[level - 1]
+        r_sum = _up(r_inner, sk, level)
+        u, v = b / theta, s / theta
+        grad[level] = (
+            -2.0 * (r_sum @ u)
+            + 2.0 / theta * float((1.0 - var / theta**2).sum())
+            + _up(lg.a_sums, sk, level) @ u
+            + v @ r_sum
+            - u @ _up(q_inner, sk, level)
+        )
+    return grad
+
+
+# ---------------------------------------------------------------------- one point
+class _PupilPoint:
+    """The family at one (beta, b), kept per pupil: the general case (random slopes, or rows
+    that cannot be cut into blocks of whole groups)."""
+
+    def __init__(self, d: GlmmData, beta, top, lower, slot: int):
+        self.d = d
+        self.at = _family(d, _linear_predictor(d, beta, top, lower, slot), slot)
+        self.loglik = self.at.loglik
+        self.finite = bool(np.isfinite(self.loglik) and np.isfinite(self.at.eta.sum()))
+
+    def structure(self) -> _engine.Structure:
+        at = self.at
+        w = np.maximum(at.w, 1e-300, out=at.w)
+        return _structure(self.d, self.d.skeleton, w, at.eta, at.resid)
+
+    def logdet_gradient(self, st, ev, phi) -> _LogdetGradient:
+        d = self.d
+        return _logdet_gradient(d, st, ev, phi, d.skeleton.zt.T, self.at.w, self.at.mu)
+
+    def theta_gradient(self, phi, md, top, lower, st, lg):
+        d = self.d
+        r_inner = _inner_sums(d, self.at.resid)
+        return _theta_gradient(d, d.skeleton, phi, md, top, lower, r_inner, st.inner_n, lg)
+
+    def score(self) -> np.ndarray:
+        return self.d.skeleton.xt @ self.at.resid
+
+
+class _SumsPoint:
+    r"""The family at one (beta, b) reduced, block by block of whole innermost groups, to
+    the per-group sums that a PIRLS step needs (random intercepts only): per innermost group
+    the sums of :math:`W x_j`, of :math:`W\eta + r` (the weighted working response), of
+    :math:`(W'/W) W x_j` (logit link; the log link has :math:`W'/W = 1`) and of the score
+    residuals :math:`r`, and :math:`X^\top W X`, :math:`X^\top(W\eta + r)`,
+    :math:`X^\top r`. Since the leverages and the smoothed values are constant within an
+    innermost group, the log-det gradients are then sums over groups: one pass over the
+    pupils per PIRLS iteration, and no per-pupil array outlives its block."""
+
+    def __init__(self, d: GlmmData, beta, top, lower):
+        sk = d.skeleton
+        p = d.p
+        binomial = d.family == "binomial"
+        b_inner = _per_inner(sk, top[:, 0], lower)
+        # sums: W x_j (p), then W eta + r, [(W'/W) W x_j (p),] r per innermost group
+        sums = np.empty((sk.n_groups[-1], 2 * p + 2 if binomial else p + 2))
+        xx, score = np.zeros((p, p)), np.zeros(p)
+        log_term = 0.0  # sum of m log(1 + e^-eta) (logit) or of mu (log)
+        for r0, r1, g0, g1, local in sk.blocks:
+            xt = sk.xt[:, r0:r1]
+            eta = np.repeat(b_inner[g0:g1], sk.inner_counts[g0:g1])
+            eta += beta @ xt
+            if binomial:
+                e = np.maximum(eta, -700.0, out=eta)  # exp(-eta) as in _family
+                np.negative(e, out=e)
+                np.exp(e, out=e)
+                mu = e + 1.0
+                np.reciprocal(mu, out=mu)
+                w = e * mu
+                w *= mu
+                resid = d.y[r0:r1] - mu
+                np.log1p(e, out=e)
+                if d.trials is not None:
+                    m = d.trials[r0:r1]
+                    w *= m
+                    resid *= m
+                    e *= m
+                log_term += float(e.sum())
+            else:
+                w = np.exp(eta, out=eta)
+                resid = d.y[r0:r1] - w
+                log_term += float(w.sum())
+            wx = xt * w
+            sums[g0:g1, :p] = np.add.reduceat(wx, local, axis=1).T
+            sums[g0:g1, -1] = np.add.reduceat(resid, local)
+            xx += wx @ xt.T
+            score += xt @ resid
+            if binomial:
+                mu *= -2.0
+                mu += 1.0  # W'/W = 1 - 2 mu
+                wx *= mu
+                sums[g0:g1, p + 1 : 2 * p + 1] = np.add.reduceat(wx, local, axis=1).T
+        # eta = x'beta + b_h is linear within a group, so every sum of (weight x) eta is one
+        # of groups: sum W eta = (sum W x)'beta + b_h sum W, and the log-likelihood's
+        # sum m (y - 1) eta (logit) or sum y eta (log) from sums of the data made once.
+        weight = sums[:, 0]
+        sums[:, p] = sums[:, :p] @ beta + b_inner * weight + sums[:, -1]
+        xz = xx @ beta + sums[:, :p].T @ b_inner + score
+        eta_x, eta_inner = d.eta_weights
+        loglik = float(eta_x @ beta + eta_inner @ b_inner) - log_term
+        self.d = d
+        self.loglik = loglik
+        self.finite = bool(np.isfinite(loglik) and np.isfinite(xz).all())
+        self.sums = sums
+        self.score_ = score
+        cross = np.zeros((p + 1, p + 1))
+        cross[:p, :p] = (xx + xx.T) / 2.0
+        cross[:p, p] = cross[p, :p] = xz
+        self.cross = cross
+
+    def structure(self) -> _engine.Structure:
+        d, sk, p = self.d, self.d.skeleton, self.d.p
+        return _engine.Structure(
+            n=d.n,
+            p=p,
+            q=1,
+            z_cols=d.z_cols,
+            n_groups=sk.n_groups,
+            parent=sk.parent,
+            top_of=sk.top_of,
+            inner_n=self.sums[:, 0].copy(),
+            inner_sums=self.sums[:, : p + 1],
+            cross=self.cross,
+            top_raw=None,
+            to_parent=sk.to_parent,
+            to_top=sk.to_top,
+        )
+
+    def _weighted_dlog(self) -> np.ndarray:
+        p = self.d.p
+        return self.sums[:, p + 1 : 2 * p + 1] if self.d.family == "binomial" else self.sums[:, :p]
+
+    def logdet_gradient(self, st, ev, phi) -> _LogdetGradient:
+        p = st.p
+        lev = _leverage_terms(None, st, ev, None)
+        wd = self._weighted_dlog()
+        a_sums = lev * wd[:, 0]
+        md = _smoothed(st, ev, phi, a_sums)
+        smoothed = _per_inner(self.d.skeleton, md.top[:, 0], md.lower)
+        grad = lev @ wd - smoothed @ st.inner_sums[:, :p]
+        return _LogdetGradient(grad, a_sums, md)
+
+    def theta_gradient(self, phi, md, top, lower, st, lg):
+        d = self.d
+        r_inner = self.sums[:, -1]
+        return _theta_gradient(d, d.skeleton, phi, md, top, lower, r_inner, st.inner_n, lg)
+
+    def score(self) -> np.ndarray:
+        return self.score_
+
+
+def _smoothed(st: _engine.Structure, ev: _engine.Evaluation, phi, a_sums) -> _engine.Modes:
+    r""":math:`s = \Lambda H^{-1}\Lambda^\top Z^\top a` for random intercepts, given the
+    innermost groups' sums of :math:`a`: ``_engine.modes`` of the working model with
+    :math:`a/W` as its response and :math:`\beta = 0`, reusing its evaluation ``ev`` (only the
+    response's column of the recursion changes, so it alone is carried up the tree and back
+    down). Conditional variances are not computed (``top_var``, ``lower_var`` empty)."""
+    _, thetas = _engine.unpack(st, phi)
+    levels = ev.levels  # innermost first: (S, R, kappa, f)
+    column = {}
+    c = a_sums
+    for i, level in enumerate(range(st.n_levels - 1, 0, -1)):
+        f = levels[i][3]
+        column[level] = c
+        to_parent = st.to_parent[level] if st.to_parent else None
+        c = _engine._group_sums(c * f, st.parent[level], to_parent, st.n_groups[level - 1])
+    top = (ev.lam[0, 0] ** 2 / ev.k_top[:, 0, 0]) * c
+    lower = []
+    carried = None
+    for level, (s_sum, r_sum, kappa, f) in zip(
+        range(1, st.n_levels), reversed(levels), strict=True
+    ):
+        r_e = column[level] - r_sum[:, 0] * top[st.top_of[level]]
+        t = f * r_e
+        if carried is None:
+            carried = kappa * r_e
+        else:
+            up = st.parent[level]
+            t -= s_sum * f * carried[up]
+            carried = kappa * r_e + f * carried[up]
+        lower.append(thetas[level - 1] ** 2 * t)
+    return _engine.Modes(
+        top=top[:, None], top_var=np.empty((0, 1)), lower=tuple(lower), lower_var=()
+    )
+
+
+def _point(d: GlmmData, beta, top, lower, slot: int):
+    """The family at (beta, b): by per-group sums where the model allows, else per pupil."""
+    if d.q == 1 and d.skeleton.blocks:
+        return _SumsPoint(d, beta, top, lower)
+    return _PupilPoint(d, beta, top, lower, slot)
 
 
 # ---------------------------------------------------------------------- conditional modes
@@ -374,8 +803,13 @@ class Solved:
     deviance: float
     structure: _engine.Structure
     iterations: int
-    #: the deviance's gradient in beta (with update_beta, or when asked for)
+    #: the deviance's gradient in beta (at convergence)
     gradient: np.ndarray | None
+    #: its gradient in the variance parameters at fixed beta (when asked for; None with
+    #: random slopes, where it is not computed analytically)
+    theta_gradient: np.ndarray | None = None
+    #: the log-det gradient in beta at convergence (with update_beta)
+    logdet_gradient: np.ndarray | None = None
 
 
 def solve(d: GlmmData, phi: np.ndarray, start: State, **options) -> Solved:
@@ -409,34 +843,35 @@ def _solve(
 ) -> Solved:
     """:func:`solve`'s PIRLS. Each iteration is one pass over the pupils (weights, working
     response, per-group sums) and group-level work."""
-    sk = d.skeleton
-    zmat = sk.zt.T
     beta, lower = start.beta, _project(phi, d, start)
     lam = _engine.unpack(_shape(d), phi)[0]
     top = start.top @ (lam @ np.linalg.pinv(lam)).T
-    at = _family(d, beta @ sk.xt + _random_part(d, zmat, top, lower))
+    slot = 0
+    pt = _point(d, beta, top, lower, slot)
     p = d.p
+    last_step = None  # the previous iteration's change in beta
     for iteration in range(1, max_iter + 1):
-        eta = at.eta
-        if not (np.isfinite(at.loglik) and np.all(np.isfinite(eta))):
+        if not pt.finite:
             raise _Failed(beta, FloatingPointError("the linear predictor is not finite"))
-        w = np.maximum(at.w, 1e-300)
-        st = _structure(d, sk, w, eta + at.resid / w)
-        ev = _engine.evaluate(st, phi, keep=update_beta or gradient)
-        loglik = at.loglik
+        st = pt.structure()
+        ev = _engine.evaluate(st, phi, keep=True)
+        loglik = pt.loglik
         usq = _u_squared(phi, st, top, lower)
         here = -2.0 * loglik + usq + ev.logdet - 2.0 * d.constant
+        lg = None
         if update_beta:
-            grad_ld = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
+            lg = pt.logdet_gradient(st, ev, phi)
+            grad_ld = lg.beta
             q_xy = ev.q_xy
             try:
                 new_beta = np.linalg.solve(q_xy[:p, :p], q_xy[:p, p] - grad_ld / 2.0)
             except np.linalg.LinAlgError as error:
                 raise _Failed(beta, error) from None
+            new_beta, last_step = _extrapolated(beta, new_beta, last_step)
         else:
             grad_ld = np.zeros(p)
             new_beta = beta
-        md = _engine.modes(st, phi, new_beta)
+        md = _engine.modes(st, phi, new_beta, ev)
         new_top, new_lower = md.top, md.lower
         step = max(
             float(np.max(np.abs(new_beta - beta))),
@@ -444,25 +879,52 @@ def _solve(
             *(float(np.max(np.abs(a - b))) for a, b in zip(new_lower, lower, strict=True)),
         )
         if step < tol:
-            if gradient and not update_beta:
-                grad_ld = _logdet_gradient(d, st, ev, phi, zmat, w, at.dlog)
-            score = sk.xt @ at.resid
-            return Solved(State(beta, top, lower), here, st, iteration, grad_ld - 2.0 * score)
+            theta_grad = None
+            if gradient:
+                if lg is None:
+                    lg = pt.logdet_gradient(st, ev, phi)
+                theta_grad = pt.theta_gradient(phi, md, top, lower, st, lg)
+            grad_ld = grad_ld if lg is None else lg.beta
+            return Solved(
+                State(beta, top, lower),
+                here,
+                st,
+                iteration,
+                grad_ld - 2.0 * pt.score(),
+                theta_grad,
+                grad_ld if update_beta else None,
+            )
         # Step halving on the penalised deviance (with the log-det gradient held fixed).
         current = -2.0 * loglik + usq + grad_ld @ beta
         for _ in range(30):
-            new_at = _family(d, new_beta @ sk.xt + _random_part(d, zmat, new_top, new_lower))
+            new_pt = _point(d, new_beta, new_top, new_lower, 1 - slot)
             value = (
-                -2.0 * new_at.loglik + _u_squared(phi, st, new_top, new_lower) + grad_ld @ new_beta
+                -2.0 * new_pt.loglik + _u_squared(phi, st, new_top, new_lower) + grad_ld @ new_beta
             )
             if np.isfinite(value) and value <= current + 1e-10 * max(1.0, abs(current)):
                 break
             new_beta = (beta + new_beta) / 2.0
             new_top = (top + new_top) / 2.0
             new_lower = tuple((a + b) / 2.0 for a, b in zip(lower, new_lower, strict=True))
-        beta, top, lower, at = new_beta, new_top, new_lower, new_at
+        beta, top, lower, pt, slot = new_beta, new_top, new_lower, new_pt, 1 - slot
     _check_separation(d, beta)  # a fixed effect running off is why it did not converge
-    return Solved(State(beta, top, lower), here, st, max_iter, None)
+    return Solved(State(beta, top, lower), here, st, max_iter, None, None)
+
+
+def _extrapolated(beta, new_beta, last_step):
+    """Aitken's extrapolation of the fixed effects' iteration. Near the mode the modes converge
+    quadratically but beta linearly (the log-det gradient is held at the previous beta), each
+    error a fixed fraction rho (about 1e-2) of the last; with rho measured from two successive
+    steps, the limit is ``new_beta + rho / (1 - rho) * step``. Used only once the steps are
+    small and shrink at a steady rate; the iteration still stops only when a step is below the
+    tolerance, so this changes how fast the fixed point is reached, not which."""
+    step = new_beta - beta
+    if last_step is not None and float(np.max(np.abs(step))) < 1e-4:
+        denominator = float(last_step @ last_step)
+        rho = float(step @ last_step) / denominator if denominator > 0 else 0.0
+        if 0.0 < rho < 0.5:
+            return new_beta + rho / (1.0 - rho) * step, step
+    return new_beta, step
 
 
 def agq_deviance(d: GlmmData, phi: np.ndarray, solved: Solved, n_agq: int) -> float:
@@ -556,6 +1018,13 @@ def _check_separation(d: GlmmData, beta: np.ndarray) -> None:
         raise Separation(runaway)
 
 
+#: PIRLS tolerance (largest change in beta or a mode) along the quasi-Newton path: the gradient
+#: it leaves is off by about this times the deviance's curvature, far below the gradients the
+#: search acts on until its last steps, which stop within 1e-8 of the optimum; the optimum
+#: itself, the Newton polish and the Hessian are solved to the default 1e-10.
+PATH_TOL = 1e-8
+
+
 class _Profile:
     """The deviance profiled over beta as a function of phi, warm-starting every solve."""
 
@@ -563,19 +1032,31 @@ class _Profile:
         self.d = d
         self.n_agq = n_agq
         self.state = _start_state(d, d.q)
+        self.last: Solved | None = None
         self.evaluations = 0
         self.at: dict[bytes, State] = {}  # the optimum in beta (and the modes) per phi
 
     def __call__(self, phi: np.ndarray) -> float:
+        return self.with_gradient(phi)[0]
+
+    def with_gradient(self, phi: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """The profiled deviance and its gradient in ``phi`` (by the envelope theorem, the
+        derivative at fixed beta; None where it is not available analytically)."""
         self.evaluations += 1
+        phi = np.asarray(phi, float)
         try:
-            solved = solve(self.d, np.asarray(phi, float), self.state, update_beta=True)
+            if self.last is None:
+                start = self.state
+            else:
+                last = self.last
+                start = _predicted(last.structure, phi, self.state, last.logdet_gradient)
+            solved = solve(self.d, phi, start, update_beta=True, gradient=True, tol=PATH_TOL)
         except (np.linalg.LinAlgError, FloatingPointError):
-            return float("inf")
+            return float("inf"), None
         _check_separation(self.d, solved.state.beta)
-        self.state = solved.state
+        self.state, self.last = solved.state, solved
         self.at[np.asarray(phi, float).tobytes()] = solved.state
-        return solved.deviance
+        return solved.deviance, solved.theta_gradient
 
     def partial(self, phi: np.ndarray, base: np.ndarray) -> float:
         """The deviance at ``phi`` with beta held at its optimum for ``base``: by the envelope
@@ -588,6 +1069,20 @@ class _Profile:
             return solve(self.d, np.asarray(phi, float), state, update_beta=False).deviance
         except (np.linalg.LinAlgError, FloatingPointError):
             return float("inf")
+
+
+def _predicted(st: _engine.Structure, phi: np.ndarray, state: State, ld_gradient=None) -> State:
+    """A warm start at ``phi`` from a solution elsewhere: the modes (and, given that
+    solution's log-det gradient, the fixed effects) of that solution's working model (its
+    weights) at ``phi``, which is the first PIRLS step without a pass over the pupils. For a
+    nearby ``phi`` (or beta) they are off by the square of the distance."""
+    beta = state.beta
+    if ld_gradient is not None:
+        q_xy = _engine.evaluate(st, phi).q_xy
+        p = beta.size
+        beta = np.linalg.solve(q_xy[:p, :p], q_xy[:p, p] - ld_gradient / 2.0)
+    md = _engine.modes(st, phi, beta)
+    return State(beta, md.top, md.lower)
 
 
 def _forward_gradient(f, x, f0, partial=None):
@@ -613,11 +1108,16 @@ def _minimise(f, x0, bounds):
     """L-BFGS-B with forward-difference gradients, probing away from zero variances, then
     Newton steps; ``f.partial`` (see :class:`_Profile`) is used for the differences."""
     cache: dict[bytes, float] = {}
+    gradients: dict[bytes, np.ndarray | None] = {}
+    analytic = getattr(f, "with_gradient", None)
 
     def value(x):
         key = np.asarray(x, float).tobytes()
         if key not in cache:
-            cache[key] = f(np.asarray(x, float))
+            if analytic is None:
+                cache[key] = f(np.asarray(x, float))
+            else:
+                cache[key], gradients[key] = analytic(np.asarray(x, float))
         return cache[key]
 
     def fun(x):
@@ -625,6 +1125,9 @@ def _minimise(f, x0, bounds):
         f0 = value(x)
         if not np.isfinite(f0):
             return f0, np.zeros_like(x)
+        exact = gradients.get(x.tobytes())
+        if exact is not None:
+            return f0, exact
         return f0, _forward_gradient(value, x, f0, getattr(f, "partial", None))
 
     res = optimize.minimize(
@@ -659,7 +1162,9 @@ def _minimise(f, x0, bounds):
         if not again.fun < best:
             break
         res, x, best = again, np.asarray(again.x, float), float(again.fun)
-    x, best = _newton(value, x, bounds, best)
+    if analytic is None or any(g is None for g in gradients.values()):
+        x, best = _newton(value, x, bounds, best)
+    # else: the caller polishes with the Hessian of the analytic gradient (see `fit`).
     return x, best, bool(res.success), str(res.message)
 
 
@@ -729,13 +1234,23 @@ def deviance_at(d: GlmmData, phi, beta, state: State | None = None, n_agq: int =
 
 
 def fit(d: GlmmData, n_agq: int = 1) -> GlmmFit:
-    """Maximum likelihood over (theta, beta): Laplace, or adaptive Gauss-Hermite."""
+    """Maximum likelihood over (theta, beta): Laplace, or adaptive Gauss-Hermite.
+
+    The BLAS runs on one thread throughout (:func:`._blas.single_threaded_blas`): every call
+    is small (a block of rows, a few thousand groups), and waking worker threads on a busy
+    machine costs more than the arithmetic.
+    """
+    with single_threaded_blas():
+        return _fit(d, n_agq)
+
+
+def _fit(d: GlmmData, n_agq: int) -> GlmmFit:
     bounds = _bounds(d)
     profile = _Profile(d, n_agq)
     phi, dev, converged, message = _minimise(profile, _start_phi(d), bounds)
     if not np.isfinite(dev):
         raise FloatingPointError("the likelihood could not be evaluated")
-    solved = solve(d, phi, profile.state, update_beta=True)
+    solved = solve(d, phi, profile.state, update_beta=True, gradient=True)
     _check_separation(d, solved.state.beta)
     k = phi.size
     if n_agq > 1:
@@ -753,9 +1268,10 @@ def fit(d: GlmmData, n_agq: int = 1) -> GlmmFit:
         phi = x[:k]
         solved = solve(d, phi, State(x[k:], state.top, state.lower), update_beta=False)
         _check_separation(d, solved.state.beta)
+        cov, used, _ = _covariance(d, phi, solved, bounds, n_agq)
     else:
+        phi, solved, cov, used = _polish(d, phi, solved, bounds)
         dev = solved.deviance
-    cov, used = _covariance(d, phi, solved, bounds, n_agq)
     md = _engine.modes(solved.structure, phi, solved.state.beta)
     return GlmmFit(
         phi=phi,
@@ -768,6 +1284,33 @@ def fit(d: GlmmData, n_agq: int = 1) -> GlmmFit:
         message=message,
         hessian_used=used,
     )
+
+
+def _polish(d, phi, solved: Solved, bounds, steps: int = 4):
+    """Newton steps on (theta, beta) from the Hessian that gives the covariance, until the
+    step is negligible; returns the polished optimum and its covariance. With an analytic
+    gradient the quasi-Newton end point is already close, so usually no step is taken and the
+    Hessian is computed once."""
+    k = phi.size
+    lower = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+    for _ in range(steps):
+        cov, used, step = _covariance(d, phi, solved, bounds, 1)
+        if step is None:
+            break
+        x = np.concatenate([phi, solved.state.beta])
+        # The Hessian is exact to ~1e-7 relative, so a step below this leaves the optimum,
+        # and the Hessian at it, unchanged at the precision reported.
+        if np.max(np.abs(step)) < 1e-7 * max(1.0, float(np.abs(x).max())):
+            break
+        candidate = np.maximum(phi - step[:k], lower)
+        try:
+            new = solve(d, candidate, solved.state, update_beta=True, gradient=True)
+        except (np.linalg.LinAlgError, FloatingPointError, Separation):
+            break
+        if not new.deviance <= solved.deviance + 1e-10 * max(1.0, abs(solved.deviance)):
+            break
+        phi, solved = candidate, new
+    return phi, solved, cov, used
 
 
 def _covariance(d, phi, solved: Solved, bounds, n_agq):
@@ -788,17 +1331,61 @@ def _covariance(d, phi, solved: Solved, bounds, n_agq):
         # The deviance is a sum over pupils, exact to ~1e-13 relative: steps of 5e-4 keep
         # that rounding below 1e-5 of the curvature; the truncation error is of order 1e-7.
         _, hess = _derivatives(value, x, idx, value(x), rel=5e-4, floor=1.0)
+        grad = None
+    elif solved.theta_gradient is not None:
+        hess = _gradient_hessian(d, x, k, idx, state, solved.structure)
+        grad = np.concatenate([solved.theta_gradient, solved.gradient])[idx]
     else:
         hess = _laplace_hessian(d, x, k, idx, state, solved.deviance)
+        grad = None
     try:
         np.linalg.cholesky(hess)
         full = 2.0 * np.linalg.inv(hess)
         pos = np.searchsorted(idx, np.arange(k, k + d.p))
         cov = full[np.ix_(pos, pos)]
-        return (cov + cov.T) / 2.0, True
+        step = None
+        if grad is not None:
+            step = np.zeros_like(x)
+            step[idx] = full @ grad / 2.0
+        return (cov + cov.T) / 2.0, True, step
     except np.linalg.LinAlgError:
         ev = _engine.evaluate(solved.structure, phi)
-        return np.linalg.inv(ev.q_xy[: d.p, : d.p]), False
+        return np.linalg.inv(ev.q_xy[: d.p, : d.p]), False, None
+
+
+def _gradient_hessian(d, x, k, idx, state, structure):
+    """Hessian over ``x[idx]`` (theta, then beta) by central differences of the analytic
+    gradient (:func:`_theta_gradient` and the beta-gradient), steps ``5e-4 max(|x|, 1)``:
+    truncation error of order 1e-7 relative, and no deviance differences (whose rounding the
+    steps would amplify)."""
+    h = 5e-4 * np.maximum(np.abs(x), 1.0)
+    hess = np.empty((idx.size, idx.size))
+
+    def gradient_at(v):
+        start = _predicted(structure, v[:k], State(v[k:], state.top, state.lower))
+        return _gradient_at(d, v[:k], start)[idx]
+
+    for a, i in enumerate(idx):
+        step = np.zeros_like(x)
+        step[i] = h[i]
+        hess[:, a] = (gradient_at(x + step) - gradient_at(x - step)) / (2 * h[i])
+    return (hess + hess.T) / 2.0
+
+
+def _gradient_at(d: GlmmData, phi: np.ndarray, start: State) -> np.ndarray:
+    """The analytic gradient in (theta, beta) at ``start`` as it is, after one pass (no PIRLS
+    iteration): for a start predicted to within the square of a step h from the mode, its
+    error is of order h^2 and the same at +h and -h, so central differences of it keep their
+    O(h^2) accuracy."""
+    pt = _point(d, start.beta, start.top, start.lower, 0)
+    if not pt.finite:
+        raise FloatingPointError("the linear predictor is not finite")
+    st = pt.structure()
+    ev = _engine.evaluate(st, phi, keep=True)
+    lg = pt.logdet_gradient(st, ev, phi)
+    md = _engine.modes(st, phi, start.beta, ev)
+    theta_grad = pt.theta_gradient(phi, md, start.top, start.lower, st, lg)
+    return np.concatenate([theta_grad, lg.beta - 2.0 * pt.score()])
 
 
 def _laplace_hessian(d, x, k, idx, state, f0):
