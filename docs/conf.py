@@ -2,7 +2,8 @@
 
 Build with ``make docs`` (warnings are errors). The pages are Markdown (MyST); the API reference
 comes from the numpydoc docstrings; the examples gallery is generated at build time from the
-``examples/`` folder by ``_ext/cpdimpact_docs.py`` (the examples are shown, never run).
+``examples/`` folder by ``_ext/cpdimpact_docs.py``, which runs each example and shows the
+figures it draws (``CPDIMPACT_DOCS_RUN_EXAMPLES=0`` skips running them).
 """
 
 from __future__ import annotations

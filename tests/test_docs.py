@@ -110,6 +110,30 @@ def test_every_example_gets_a_gallery_page(tmp_path):
         )
 
 
+def test_gallery_runs_each_example_and_shows_its_figures(tmp_path):
+    """At a docs build each example runs as its page says (with --out a build folder), and the
+    page shows the figures it wrote; an example that fails fails the build."""
+    ext = _load_docs_extension()
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "draws.py").write_text(
+        '"""Draws one figure."""\n'
+        "import sys\nfrom pathlib import Path\n"
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "out = Path(sys.argv[sys.argv.index('--out') + 1])\n"
+        "(out / 'figures').mkdir(parents=True)\n"
+        "plt.plot([1, 2]); plt.savefig(out / 'figures' / 'effect_by_year.png')\n"
+    )
+    out = tmp_path / "gallery"
+    ext.write_gallery(examples, out, execute=True)
+    page = (out / "draws_py.md").read_text(encoding="utf-8")
+    assert "![effect by year](_figures/draws_py/effect_by_year.png)" in page
+    assert (out / "_figures" / "draws_py" / "effect_by_year.png").read_bytes()[:4] == b"\x89PNG"
+    (examples / "draws.py").write_text('"""Fails."""\nraise SystemExit("broken example")\n')
+    with pytest.raises(RuntimeError, match="broken example"):
+        ext.write_gallery(examples, out, execute=True)
+
+
 def test_gallery_removes_pages_of_deleted_examples(tmp_path):
     ext = _load_docs_extension()
     examples = tmp_path / "examples"

@@ -1,10 +1,13 @@
 """Local Sphinx extension for the cpdimpact docs: the examples gallery and the exports table.
 
 The gallery has one page per file in ``examples/`` (``*.py`` and ``*.toml``): its module
-docstring (or, for a TOML spec, its leading comment block) as prose, then the file itself via
-``literalinclude``. The pages are written into ``docs/gallery/`` when the builder starts, so a new
-example appears without anyone writing a page. Nothing is imported or executed: docstrings are
-read with :func:`ast.get_docstring`.
+docstring (or, for a TOML spec, its leading comment block) as prose, the figures it draws, then
+the file itself via ``literalinclude``. The pages are written into ``docs/gallery/`` when the
+builder starts, so a new example appears without anyone writing a page. Docstrings are read
+with :func:`ast.get_docstring`; at a docs build each example is also run, as its page says to
+run it (with ``--out`` a folder of the build), and the figures it writes are shown on its page
+(:func:`run_examples`; ``CPDIMPACT_DOCS_RUN_EXAMPLES=0`` skips it for a quick local build). An
+example that fails fails the build.
 
 ``write_gallery`` is importable without Sphinx so that ``tests/test_docs.py`` can check the
 gallery without building the site.
@@ -14,7 +17,12 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,8 +109,57 @@ def docstring_to_markdown(text: str, docs: Path = DOCS) -> str:
     return "\n\n".join(out)
 
 
-def example_page(example: Example) -> str:
-    """The Markdown source of one gallery page."""
+#: Where an example's figures are copied for its page, under the gallery folder.
+FIGURES = "_figures"
+
+
+def _command(path: Path, out: Path) -> list[str]:
+    """How the page says to run an example, with its output sent to ``out``."""
+    if path.suffix == ".py":
+        return [sys.executable, str(path), "--out", str(out)]
+    return [sys.executable, "-m", "cpdimpact.cli", "run", str(path), "--out", str(out)]
+
+
+def run_examples(examples: list[Path], out: Path, *, workers: int = 2) -> dict[str, list[Path]]:
+    """Run each example with its output in ``out/<page>`` and copy the figures it wrote to
+    ``out/<page>/`` as the page shows them; returns page -> figures (PNG, sorted by name).
+
+    Raises ``RuntimeError`` with the example's error output when one fails.
+    """
+
+    def run(path: Path) -> tuple[str, list[Path]]:
+        page = path.name.replace(".", "_")
+        target = out / page
+        shutil.rmtree(target, ignore_errors=True)
+        work = out / f"{page}.run"
+        shutil.rmtree(work, ignore_errors=True)
+        env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
+        done = subprocess.run(
+            _command(path, work), cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"examples/{path.name} failed:\n{done.stderr[-3000:]}")
+        target.mkdir(parents=True)
+        figures = []
+        for png in sorted(work.rglob("*.png"), key=lambda p: p.name):
+            copy = target / png.name
+            if not copy.exists():  # one figure per name
+                shutil.copyfile(png, copy)
+                figures.append(copy)
+        shutil.rmtree(work, ignore_errors=True)
+        return page, figures
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(run, examples))
+
+
+def _figure_words(name: str) -> str:
+    return name.removesuffix(".png").replace("_", " ")
+
+
+def example_page(example: Example, figures: list[Path] | None = None) -> str:
+    """The Markdown source of one gallery page (with ``figures``: the images it drew, as
+    copied by :func:`run_examples`)."""
     name = example.path.name
     language = GALLERY_SUFFIXES[example.path.suffix]
     run = RUN_COMMANDS[example.path.suffix].format(name=name)
@@ -114,6 +171,11 @@ def example_page(example: Example) -> str:
     ]
     if example.prose:
         parts += [docstring_to_markdown(example.prose), ""]
+    if figures:
+        parts += ["## What it draws", "", "Run when these pages were built:", ""]
+        for figure in figures:
+            words = _figure_words(figure.name)
+            parts += [f"![{words}]({FIGURES}/{example.page}/{figure.name})", "", f"*{words}*", ""]
     parts += [
         "## The code",
         "",
@@ -132,8 +194,8 @@ def gallery_index(examples: list[Example]) -> str:
         "# Examples",
         "",
         "Scripts and spec files from the repository's `examples/` folder. Each runs on bundled",
-        "simulated records with no arguments; the pages show what each does and its code.",
-        "This gallery is generated from the folder when the documentation is built.",
+        "simulated records with no arguments; the pages show what each does, the figures it",
+        "drew when the documentation was built, and its code.",
         "",
         "| example | what it does |",
         "|---|---|",
@@ -151,16 +213,21 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def write_gallery(examples: Path = EXAMPLES, out: Path = GALLERY) -> list[Path]:
+def write_gallery(
+    examples: Path = EXAMPLES, out: Path = GALLERY, *, execute: bool = False
+) -> list[Path]:
     """Write the gallery pages for ``examples`` into ``out``; return the pages written.
 
-    Pages for examples that no longer exist are removed. Files are rewritten only when their
-    text changes, so an incremental build stays incremental.
+    With ``execute``, each example is run first and its figures are shown on its page
+    (:func:`run_examples`). Pages for examples that no longer exist are removed. Files are
+    rewritten only when their text changes, so an incremental build stays incremental.
     """
     out.mkdir(parents=True, exist_ok=True)
-    found = [read_example(p) for p in gallery_sources(examples)]
+    sources = gallery_sources(examples)
+    found = [read_example(p) for p in sources]
+    drawn = run_examples(sources, out / FIGURES) if execute else {}
     pages = {out / "index.md": gallery_index(found)}
-    pages.update({out / f"{ex.page}.md": example_page(ex) for ex in found})
+    pages.update({out / f"{ex.page}.md": example_page(ex, drawn.get(ex.page)) for ex in found})
     for stale in set(out.glob("*.md")) - set(pages):
         stale.unlink()
     for path, text in pages.items():
@@ -209,5 +276,6 @@ def setup(app):
             return container.children
 
     app.add_directive("cpdimpact-exports", ExportsDirective)
-    app.connect("builder-inited", lambda app: write_gallery())
+    execute = os.environ.get("CPDIMPACT_DOCS_RUN_EXAMPLES", "1") != "0"
+    app.connect("builder-inited", lambda app: write_gallery(execute=execute))
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
