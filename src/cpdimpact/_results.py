@@ -385,6 +385,23 @@ def _runs(times: np.ndarray) -> list[np.ndarray]:
     return np.split(np.arange(times.size), breaks)
 
 
+def start_line(ax, x: float, label: str, *, linestyle: str, color: str) -> None:
+    """A vertical line at ``x`` marking a programme's start, labelled at its top so that a
+    reader (in print, in grey) knows what it is."""
+    ax.axvline(x, color=color, linestyle=linestyle, linewidth=0.9)
+    ax.annotate(
+        label,
+        xy=(x, 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(3, -3),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize="small",
+        color="0.35",
+    )
+
+
 def plot_event_study(result: EventStudyEstimates, *, ax=None):
     """Draw any event-study result: estimates and intervals by event time.
 
@@ -483,19 +500,7 @@ def plot_event_study(result: EventStudyEstimates, *, ax=None):
         )
     post = frame.index[frame.index >= 0]
     start = post.min() if len(post) else 0
-    ax.axvline(start - 0.5, color="0.5", linestyle="--", linewidth=0.8)
-    # labelled at the top, so a reader knows what the dashed line is
-    ax.annotate(
-        "start",
-        xy=(start - 0.5, 1.0),
-        xycoords=("data", "axes fraction"),
-        xytext=(3, -3),
-        textcoords="offset points",
-        ha="left",
-        va="top",
-        fontsize="small",
-        color="0.35",
-    )
+    start_line(ax, start - 0.5, "start", linestyle="--", color="0.5")
     ticks = frame.index.to_numpy()
     if len(ticks):
         labels = [

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .._guards import is_binary, require_binary
-from .._results import HtmlFromSummary, Summary
+from .._results import HtmlFromSummary, Summary, start_line
 from .._validate import check_choice, check_int, check_number
 from ..errors import (
     ArgumentTypeError,
@@ -411,19 +411,7 @@ class Cohort(HtmlFromSummary):
                 label=label,
             )
         for start in self.start_years:
-            ax.axvline(start - 0.5, color="grey", linestyle=":", linewidth=1)
-            # labelled at the top, so a reader knows what the dotted line is
-            ax.annotate(
-                f"start {start}",
-                xy=(start - 0.5, 1.0),
-                xycoords=("data", "axes fraction"),
-                xytext=(2, -2),
-                textcoords="offset points",
-                ha="left",
-                va="top",
-                fontsize="small",
-                color="grey",
-            )
+            start_line(ax, start - 0.5, f"start {start}", linestyle=":", color="grey")
         ax.set_xlabel("test year (summer)")
         ax.set_ylabel(self.mean_outcome_words())
         ax.legend()

@@ -32,6 +32,8 @@ from ._model import _check_separation
 
 __all__ = [
     "BINARY_EFFECT_COLUMNS",
+    "binary_row",
+    "percentage_points",
     "BINARY_NOTE",
     "NO_MONTHS",
     "binary_effects",
@@ -236,3 +238,27 @@ def _runaway(x: np.ndarray, beta: np.ndarray, names: list[str], outcome: str) ->
             "estimates do not exist. Remove or merge the covariates that separate the outcome, "
             "or report raw proportions instead."
         )
+
+
+_INTERVAL = ["estimate", "std_error", "ci_lower", "ci_upper"]
+
+
+def binary_row(binary_effects: pd.DataFrame | None, measure: str) -> pd.Series | None:
+    """One measure's row of a result's ``binary_effects`` (``estimate, std_error, ci_lower,
+    ci_upper``); ``None`` without a logistic fit."""
+    if binary_effects is None:
+        return None
+    return binary_effects.set_index("measure").loc[measure, _INTERVAL].rename(measure)
+
+
+def percentage_points(result, lead) -> pd.Series | None:
+    """A trial's or a multilevel DiD's effect in percentage points with its interval: the
+    logistic model's marginal difference, or the linear probability coefficient (``lead()``,
+    its row with ``estimate, std_error, ci_lower, ci_upper``) x 100 over the pass value;
+    ``None`` for a score."""
+    if result.binary_effects is not None:
+        return binary_row(result.binary_effects, "percentage_points")
+    if result.outcome_kind != "pass_fail":
+        return None
+    row, scale = lead(), 100.0 / result.pass_value
+    return pd.Series({k: scale * float(row[k]) for k in _INTERVAL}, name="percentage_points")

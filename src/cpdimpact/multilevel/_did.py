@@ -410,29 +410,16 @@ class MultilevelDiDResult(EstimateResult):
     @property
     def odds_ratio(self) -> pd.Series | None:
         """``family="binomial"``: the odds ratio row (``estimate, ci_lower, ci_upper``)."""
-        return self._binary_row("odds_ratio")
+        return bin_.binary_row(self.binary_effects, "odds_ratio")
 
     @property
     def percentage_points(self) -> pd.Series | None:
         """The effect in percentage points with its interval: the logistic model's marginal
         difference over the exposed records, or the linear probability estimate x 100;
         ``None`` for a score."""
-        if self.binary_effects is not None:
-            return self._binary_row("percentage_points")
-        if self.outcome_kind != "pass_fail":
-            return None
-        row = self.to_frame().set_index("term").loc[self.term]
-        scale = 100.0 / self.pass_value
-        return pd.Series(
-            {k: scale * float(row[k]) for k in ("estimate", "std_error", "ci_lower", "ci_upper")},
-            name="percentage_points",
+        return bin_.percentage_points(
+            self, lambda: self.to_frame().set_index("term").loc[self.term]
         )
-
-    def _binary_row(self, measure: str) -> pd.Series | None:
-        if self.binary_effects is None:
-            return None
-        frame = self.binary_effects.set_index("measure")
-        return frame.loc[measure, ["estimate", "std_error", "ci_lower", "ci_upper"]].rename(measure)
 
     @property
     def df(self) -> float:

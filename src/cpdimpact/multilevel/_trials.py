@@ -1467,29 +1467,14 @@ class TrialResult(EstimateResult):
     def odds_ratio(self) -> pd.Series | None:
         """``family="binomial"``: the odds ratio row (``estimate, ci_lower, ci_upper``);
         ``None`` for the linear model (whose implied odds ratio is in ``effect_sizes``)."""
-        return self._binary_row("odds_ratio")
+        return bin_.binary_row(self.binary_effects, "odds_ratio")
 
     @property
     def percentage_points(self) -> pd.Series | None:
         """The effect in percentage points with its interval (``estimate, std_error,
         ci_lower, ci_upper``): the marginal (population-averaged) difference of a logistic
         model, or the linear probability coefficient x 100; ``None`` for a score."""
-        if self.binary_effects is not None:
-            return self._binary_row("percentage_points")
-        if self.outcome_kind != "pass_fail":
-            return None
-        lead = self.coefficient.iloc[0]
-        scale = 100.0 / self.pass_value
-        return pd.Series(
-            {k: scale * float(lead[k]) for k in ("estimate", "std_error", "ci_lower", "ci_upper")},
-            name="percentage_points",
-        )
-
-    def _binary_row(self, measure: str) -> pd.Series | None:
-        if self.binary_effects is None:
-            return None
-        frame = self.binary_effects.set_index("measure")
-        return frame.loc[measure, ["estimate", "std_error", "ci_lower", "ci_upper"]].rename(measure)
+        return bin_.percentage_points(self, lambda: self.coefficient.iloc[0])
 
     @property
     def icc(self) -> pd.Series:
