@@ -54,6 +54,10 @@ __all__ = [
     # pass/fail outcomes: 0/1 columns, proportions, linear-probability bounds (binary, issue 17)
     "NotBinaryError",
     "ProbabilityBoundsWarning",
+    # teacher survival: spells in post, their lengths and endings (survival, issue 18)
+    "DurationError",
+    "EventCodingError",
+    "SingleArmError",
     "format_rows",
     "format_value",
 ]
@@ -308,6 +312,32 @@ class ProbabilityBoundsWarning(CpdImpactWarning):
     outcomes" in ``docs/effects.md``).
     """
 
+
+
+# ------------- teacher survival: spells in post, their lengths and endings (survival, issue 18)
+class DurationError(InvalidValueError):
+    """A spell's duration (years in post) is missing, not a number, zero or negative.
+
+    Every spell in post lasts some positive time: a teacher counted at one census and gone by
+    the next has a duration of 1 year. The message names the column, the first offending rows
+    and the fix.
+    """
+
+
+class EventCodingError(InvalidValueError):
+    """The column saying whether a spell ended (the teacher left) is not 0/1 (or True/False).
+
+    1 means the teacher left (the event was seen), 0 that they were still in post when last
+    observed (censored). The message names the column, the values, the first rows and the fix.
+    """
+
+
+class SingleArmError(EmptyComparisonGroupError):
+    """Every teacher is in the same arm: there is nothing to compare participants with.
+
+    Raised by the survival estimators when the treatment column holds only one value among the
+    rows used (after rows of zero weight are set aside).
+    """
 
 #: Name of the index of a table read by ``Records.from_csv``: each row's line in its file (the
 #: header is line 1), so messages point at the lines to fix.
