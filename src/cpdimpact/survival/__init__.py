@@ -15,6 +15,7 @@ Every estimator takes case weights, so that matching or entropy-balancing weight
 ``docs/survival.md``.
 """
 
+from ._cox import CoxModel, CoxResult
 from ._km import KaplanMeier, KaplanMeierResult
 
-__all__ = ["KaplanMeier", "KaplanMeierResult"]
+__all__ = ["CoxModel", "CoxResult", "KaplanMeier", "KaplanMeierResult"]
