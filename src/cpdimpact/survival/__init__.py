@@ -16,6 +16,15 @@ Every estimator takes case weights, so that matching or entropy-balancing weight
 """
 
 from ._cox import CoxModel, CoxResult
+from ._discrete import DiscreteHazardResult, DiscreteTimeHazard, person_periods
 from ._km import KaplanMeier, KaplanMeierResult
 
-__all__ = ["CoxModel", "CoxResult", "KaplanMeier", "KaplanMeierResult"]
+__all__ = [
+    "CoxModel",
+    "CoxResult",
+    "DiscreteHazardResult",
+    "DiscreteTimeHazard",
+    "KaplanMeier",
+    "KaplanMeierResult",
+    "person_periods",
+]

@@ -162,6 +162,12 @@ def cluster_codes(data: pd.DataFrame, column: str) -> tuple[np.ndarray, int]:
             "school (the school of the spell), or drop those rows upstream and count them."
         )
     codes, levels = pd.factorize(series, sort=True)
+    if len(levels) < 2:
+        raise InvalidValueError(
+            f"column {column!r} (the cluster of the standard errors) holds one value, "
+            f"{format_value(levels[0])}, on every row: clustered standard errors need many "
+            "clusters (schools). Name the school column, or leave cluster=None."
+        )
     return codes.astype(np.intp, copy=False), len(levels)
 
 
