@@ -57,6 +57,7 @@ _SUBMODULES = (
     "published",
     "records",
     "report",
+    "survival",
 )
 
 __all__ = [

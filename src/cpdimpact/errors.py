@@ -313,7 +313,6 @@ class ProbabilityBoundsWarning(CpdImpactWarning):
     """
 
 
-
 # ------------- teacher survival: spells in post, their lengths and endings (survival, issue 18)
 class DurationError(InvalidValueError):
     """A spell's duration (years in post) is missing, not a number, zero or negative.
@@ -338,6 +337,7 @@ class SingleArmError(EmptyComparisonGroupError):
     Raised by the survival estimators when the treatment column holds only one value among the
     rows used (after rows of zero weight are set aside).
     """
+
 
 #: Name of the index of a table read by ``Records.from_csv``: each row's line in its file (the
 #: header is line 1), so messages point at the lines to fix.

@@ -208,8 +208,11 @@ def prepare_spells(
             f"column {treatment!r} (the treatment) is {format_value(arm[0]) if arm.size else '-'}"
             f" on every row used: all {arm.size:,} spells are {only}, so there is nothing to "
             "compare. Add the comparison (or participating) teachers"
-            + (f", or check that the weights in {weights!r} are not zero for one arm." if weights
-               else ".")
+            + (
+                f", or check that the weights in {weights!r} are not zero for one arm."
+                if weights
+                else "."
+            )
         )
     columns = []
     for name in covariates:

@@ -120,9 +120,9 @@ class _Design:
         own_h = per_time(share * h)
         own_a = np.column_stack([per_time(share * h * a[:, j]) for j in range(self.p)])
         m = np.bincount(g, minlength=k).astype(float)
-        abar = np.column_stack([per_time(a[:, j]) for j in range(self.p)]) / np.maximum(m, 1)[
-            :, None
-        ]
+        abar = (
+            np.column_stack([per_time(a[:, j]) for j in range(self.p)]) / np.maximum(m, 1)[:, None]
+        )
         cum_h, cum_a = np.cumsum(big_h), np.cumsum(big_a, axis=0)
         t = self.where
         before_h = cum_h[t] - big_h[t]
@@ -158,7 +158,9 @@ def fit_cox(
     beta = np.zeros(x.shape[1])
     loglik, score, info = design.derivatives(beta)
     null = loglik
-    for iteration in range(1, MAX_ITER + 1):
+    iterations = 0
+    for _ in range(MAX_ITER):
+        iterations += 1
         try:
             step = np.linalg.solve(info, score)
         except np.linalg.LinAlgError as exc:
@@ -196,6 +198,6 @@ def fit_cox(
         information=info,
         loglik=loglik,
         loglik_null=null,
-        iterations=iteration,
+        iterations=iterations,
         score_residuals=design.score_residuals(beta),
     )

@@ -210,9 +210,7 @@ class KaplanMeier:
             table = risk_table(t, d, wi)
             rows = at_horizons(table["time"].to_numpy(), horizons)
             if variance == "jackknife":
-                var_log, infl = cluster_influence(
-                    t, d, wi, cluster[mine], n_clusters, table, rows
-                )
+                var_log, infl = cluster_influence(t, d, wi, cluster[mine], n_clusters, table, rows)
                 influence[code] = infl
             else:
                 var_log = table["var_log"].to_numpy()
@@ -251,9 +249,7 @@ class KaplanMeier:
             se1 = retention.loc[retention["arm"] == "treated", "std_error"].to_numpy()
             se0 = retention.loc[retention["arm"] == "comparison", "std_error"].to_numpy()
             diff_se = np.sqrt((s1 * se1) ** 2 + (s0 * se0) ** 2)
-        differences = pd.DataFrame(
-            {"horizon": horizons, "estimate": s1 - s0, "std_error": diff_se}
-        )
+        differences = pd.DataFrame({"horizon": horizons, "estimate": s1 - s0, "std_error": diff_se})
         return KaplanMeierResult(
             curves=pd.concat(curves, ignore_index=True),
             retention=retention,
@@ -388,8 +384,11 @@ class KaplanMeierResult(EstimateResult):
         variance = (
             f"infinitesimal jackknife by {self.cluster!r} ({self.n_clusters:,} clusters)"
             if self.cluster
-            else ("infinitesimal jackknife (each spell its own cluster)"
-                  if self.variance == "jackknife" else "Greenwood")
+            else (
+                "infinitesimal jackknife (each spell its own cluster)"
+                if self.variance == "jackknife"
+                else "Greenwood"
+            )
         )
         return (
             ("Duration, event, treatment", f"{self.duration}, {self.event}, {self.treatment}"),
@@ -414,8 +413,14 @@ class KaplanMeierResult(EstimateResult):
             x = np.concatenate([[0.0], arm["time"].to_numpy()])
             for column, style in (("survival", "-"), ("ci_lower", ":"), ("ci_upper", ":")):
                 y = np.concatenate([[1.0], arm[column].to_numpy()])
-                ax.step(x, y, where="post", color=colour, linestyle=style,
-                        label=label if column == "survival" else None)
+                ax.step(
+                    x,
+                    y,
+                    where="post",
+                    color=colour,
+                    linestyle=style,
+                    label=label if column == "survival" else None,
+                )
         ax.set_xlabel(f"{self.duration} (years)")
         ax.set_ylabel("share still in post")
         ax.set_ylim(0, 1.02)
