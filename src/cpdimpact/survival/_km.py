@@ -203,7 +203,7 @@ class KaplanMeier:
         else:
             cluster, n_clusters, variance = None, 0, "greenwood"
         horizons = np.asarray(self.horizons, dtype=float)
-        curves, retained, influence = [], [], {}
+        curves, retained, influence, surv_at, se_at = [], [], {}, {}, {}
         for code, label in ARMS:
             mine = spells.arm == code
             t, d, wi = spells.time[mine], spells.event[mine], w[mine]
@@ -227,6 +227,7 @@ class KaplanMeier:
                     "not estimated."
                 )
                 surv, se = np.where(beyond, np.nan, surv), np.where(beyond, np.nan, se)
+            surv_at[code], se_at[code] = surv, se
             retained.append(
                 pd.DataFrame(
                     {
@@ -239,16 +240,13 @@ class KaplanMeier:
                 )
             )
         retention = pd.concat(retained, ignore_index=True)
-        s1 = retention.loc[retention["arm"] == "treated", "survival"].to_numpy()
-        s0 = retention.loc[retention["arm"] == "comparison", "survival"].to_numpy()
+        s1, s0 = surv_at[1], surv_at[0]
         if variance == "jackknife":
             # influence on S = S x influence on log S; the arms share clusters
             diff = influence[1] * s1 - influence[0] * s0
             diff_se = np.sqrt(np.einsum("gh,gh->h", diff, diff))
         else:
-            se1 = retention.loc[retention["arm"] == "treated", "std_error"].to_numpy()
-            se0 = retention.loc[retention["arm"] == "comparison", "std_error"].to_numpy()
-            diff_se = np.sqrt((s1 * se1) ** 2 + (s0 * se0) ** 2)
+            diff_se = np.sqrt((s1 * se_at[1]) ** 2 + (s0 * se_at[0]) ** 2)
         differences = pd.DataFrame({"horizon": horizons, "estimate": s1 - s0, "std_error": diff_se})
         return KaplanMeierResult(
             curves=pd.concat(curves, ignore_index=True),
@@ -356,16 +354,18 @@ class KaplanMeierResult(EstimateResult):
                 }
             )
         ]
-        for _, label in ARMS:
-            r = self.retention.loc[self.retention["arm"] == label]
-            s = r["survival"].to_numpy()
-            lower, upper = survival_interval(s, r["std_error"].to_numpy(), q, self.conf_type)
+        k = len(d)
+        for position, (_, label) in enumerate(ARMS):  # retention holds treated rows first
+            rows = slice(position * k, (position + 1) * k)
+            s = self.retention["survival"].to_numpy()[rows]
+            se_log = self.retention["std_error"].to_numpy()[rows]
+            lower, upper = survival_interval(s, se_log, q, self.conf_type)
             parts.append(
                 pd.DataFrame(
                     {
-                        "term": [f"{label} at {h:g}" for h in r["horizon"]],
+                        "term": [f"{label} at {h:g}" for h in d["horizon"]],
                         "estimate": s,
-                        "std_error": s * r["std_error"].to_numpy(),  # of S (delta method)
+                        "std_error": s * se_log,  # of S (delta method)
                         "statistic": np.nan,
                         "p_value": np.nan,
                         "ci_lower": lower,
