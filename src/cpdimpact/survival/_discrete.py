@@ -282,39 +282,27 @@ class DiscreteTimeHazard:
         labels = [f"period {t}" for t in range(1, top)] + [
             f"period {top}" if top == last else f"period {top}+"
         ]
-        spell = np.repeat(np.arange(lengths.size), lengths)
-        starts = np.cumsum(lengths) - lengths
-        period = np.arange(spell.size) - starts[spell] + 1
-        y = ((period == lengths[spell]) & (spells.event[spell] == 1)).astype(float)
-        column = baseline_of[period - 1]
-        w = spells.weight[spell]
-        _check_periods(column, y, w, labels, self.pool_from)
         spell_x = np.column_stack([spells.arm, spells.covariates])
         k_base = len(labels)
-        x = np.zeros((spell.size, k_base + spell_x.shape[1]))
-        x[np.arange(spell.size), column] = 1.0
-        x[:, k_base:] = spell_x[spell]
-        beta, info = _irls(x, y, w)
+        cells = _Cells(lengths, spells.event, spells.weight, spell_x, baseline_of, k_base)
+        _check_periods(cells, labels, self.pool_from)
+        beta, info = cells.fit()
         inverse = np.linalg.inv(info)
-        n_obs, k = x.shape
+        n_obs, k = int(lengths.sum()), beta.size
         whole = bool(np.all(spells.weight == np.round(spells.weight)))
         if self.cluster is not None:
-            groups, n_groups = spells.cluster[spell], spells.n_clusters
+            groups, n_groups = spells.cluster, spells.n_clusters
         elif spells.weighted and not whole:
-            groups, n_groups = spell, lengths.size
+            groups, n_groups = np.arange(lengths.size), lengths.size
         else:
             groups, n_groups = None, 0
         if groups is not None:
-            resid = w * (y - expit(x @ beta))
-            scores = np.column_stack(
-                [np.bincount(groups, weights=resid * x[:, j], minlength=n_groups) for j in range(k)]
-            )
+            scores = cells.cluster_scores(beta, groups, n_groups)
             factor = n_groups / (n_groups - 1) * (n_obs - 1) / (n_obs - k)
             cov = factor * inverse @ (scores.T @ scores) @ inverse
             df = n_groups - 1
         else:
             cov, factor, df = inverse, 1.0, None
-        del x  # the person-period design is the largest array: free it before the summaries
         terms = labels + [self.treatment, *self.covariates]
         differences = _leaving_differences(
             beta, cov, spell_x, spells.weight, baseline_of, k_base, self.horizons, last
@@ -347,11 +335,133 @@ class DiscreteTimeHazard:
         )
 
 
-def _check_periods(column, y, w, labels, pool_from) -> None:
+class _Cells:
+    """The person-period logit's sufficient statistics: spells with the same covariates
+    (pattern) and the same period share one cell, holding the weighted number at risk and the
+    weighted number leaving. The likelihood, its derivatives and each cluster's scores are
+    sums over cells (or over spells), so the person-period table, ``sum(duration)`` rows, is
+    never built: the fit costs O(spells + cells x parameters^2) per Newton step.
+    """
+
+    def __init__(self, lengths, event, weight, spell_x, baseline_of, k_base):
+        self.lengths, self.event, self.weight = lengths, event, weight
+        self.baseline_of, self.k_base = baseline_of, k_base
+        last = baseline_of.size
+        self.patterns, self.pattern = np.unique(spell_x, axis=0, return_inverse=True)
+        self.pattern = self.pattern.ravel()
+        n_pat = self.patterns.shape[0]
+        # weighted spells of each pattern lasting exactly T, and leaving at T
+        ending = np.bincount(
+            self.pattern * last + (lengths - 1), weights=weight, minlength=n_pat * last
+        ).reshape(n_pat, last)
+        leaving = np.bincount(
+            self.pattern * last + (lengths - 1), weights=weight * event, minlength=n_pat * last
+        ).reshape(n_pat, last)
+        at_risk = np.cumsum(ending[:, ::-1], axis=1)[:, ::-1]  # lasting at least t
+        keep = at_risk > 0
+        self.cell_pattern, period = np.nonzero(keep)
+        self.n = at_risk[keep]
+        self.e = leaving[keep]
+        self.col = baseline_of[period]
+        self.z = self.patterns[self.cell_pattern]
+
+    def _eta(self, beta):
+        return beta[self.col] + self.z @ beta[self.k_base :]
+
+    def _deviance(self, beta):
+        p = expit(self._eta(beta))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = self.e * np.log(p) + (self.n - self.e) * np.log1p(-p)
+        return -2 * float(np.sum(terms))
+
+    def derivatives(self, beta):
+        """Score and information (X'WX) of the weighted log-likelihood at ``beta``."""
+        k, col, z = self.k_base, self.col, self.z
+        p = expit(self._eta(beta))
+        r = self.e - self.n * p
+        v = self.n * p * (1 - p)
+        score = np.concatenate([np.bincount(col, weights=r, minlength=k), z.T @ r])
+        q = z.shape[1]
+        info = np.zeros((k + q, k + q))
+        info[np.arange(k), np.arange(k)] = np.bincount(col, weights=v, minlength=k)
+        cross = np.column_stack(
+            [np.bincount(col, weights=v * z[:, j], minlength=k) for j in range(q)]
+        )
+        info[:k, k:] = cross
+        info[k:, :k] = cross.T
+        info[k:, k:] = (z * v[:, None]).T @ z
+        return score, info
+
+    def fit(self):
+        """Newton-Raphson (IRLS for the logit) from the yearly life-table hazards."""
+        k = self.k_base
+        beta = np.zeros(k + self.z.shape[1])
+        events = np.bincount(self.col, weights=self.e, minlength=k)
+        risk = np.bincount(self.col, weights=self.n, minlength=k)
+        share = np.clip(events / risk, 1e-6, 1 - 1e-6)
+        beta[:k] = np.log(share / (1 - share))
+        deviance = self._deviance(beta)
+        for _ in range(_MAX_ITER):
+            score, info = self.derivatives(beta)
+            try:
+                step = np.linalg.solve(info, score)
+            except np.linalg.LinAlgError as exc:
+                raise EstimationError(
+                    "the discrete-time hazard design is singular: a covariate is constant or "
+                    "collinear with the period baselines or others. Remove it."
+                ) from exc
+            new = beta + step
+            new_deviance = self._deviance(new)
+            halvings = 0
+            while not np.isfinite(new_deviance) or new_deviance > deviance + 1e-9 * abs(deviance):
+                halvings += 1
+                if halvings > 30:
+                    break
+                new = (beta + new) / 2
+                new_deviance = self._deviance(new)
+            converged = abs(new_deviance - deviance) <= _TOL * (abs(new_deviance) + 0.1)
+            beta, deviance = new, new_deviance
+            if converged:
+                break
+        else:
+            raise EstimationError(
+                f"the discrete-time hazard model did not converge in {_MAX_ITER} iterations: "
+                "a covariate may separate leavers from stayers."
+            )
+        return beta, self.derivatives(beta)[1]
+
+    def cluster_scores(self, beta, groups, n_groups):
+        """Each cluster's score: sum over its spells of w (y_t - p_t) x_t over the periods at
+        risk, from each spell's pattern and length (cumulative fitted hazards per pattern)."""
+        k, last = self.k_base, self.baseline_of.size
+        n_pat = self.patterns.shape[0]
+        # fitted hazard of every pattern in every period (periods no spell reached: unused)
+        period_col = np.broadcast_to(self.baseline_of, (n_pat, last))
+        eta = beta[period_col] + (self.patterns @ beta[k:])[:, None]
+        hazard = expit(eta)
+        w, t_end, pat = self.weight, self.lengths - 1, self.pattern
+        # per spell and baseline column: the hazards summed over its periods in that column
+        spent = np.empty((pat.size, k))
+        for c in range(k):
+            spent[:, c] = np.cumsum(hazard * (self.baseline_of == c), axis=1)[pat, t_end]
+        own = np.zeros_like(spent)
+        own[np.arange(pat.size), self.baseline_of[t_end]] = self.event
+        base = w[:, None] * (own - spent)
+        total = w * (self.event - spent.sum(axis=1))
+        resid_z = total[:, None] * self.patterns[pat]
+        columns = [np.bincount(groups, weights=base[:, c], minlength=n_groups) for c in range(k)]
+        columns += [
+            np.bincount(groups, weights=resid_z[:, j], minlength=n_groups)
+            for j in range(resid_z.shape[1])
+        ]
+        return np.column_stack(columns)
+
+
+def _check_periods(cells: _Cells, labels, pool_from) -> None:
     """Refuse a baseline period with no leaver or no stayer: its coefficient is infinite."""
     k = len(labels)
-    at_risk = np.bincount(column, weights=w, minlength=k)
-    leavers = np.bincount(column, weights=w * y, minlength=k)
+    at_risk = np.bincount(cells.col, weights=cells.n, minlength=k)
+    leavers = np.bincount(cells.col, weights=cells.e, minlength=k)
     bad = np.flatnonzero((leavers == 0) | (leavers == at_risk))
     if bad.size:
         first = int(bad[0])
@@ -364,42 +474,6 @@ def _check_periods(column, y, w, labels, pool_from) -> None:
             + (f" (now {pool_from})" if pool_from else "")
             + ", or end the follow-up earlier."
         )
-
-
-def _irls(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted logit by iteratively reweighted least squares; returns (beta, X'WX)."""
-    beta = np.zeros(x.shape[1])
-    mean = np.clip(np.average(y, weights=w), 1e-6, 1 - 1e-6)
-    eta = np.full(y.size, np.log(mean / (1 - mean)))
-    deviance = np.inf
-    for _ in range(_MAX_ITER):
-        p = expit(eta)
-        v = p * (1 - p)
-        working = w * v
-        z = eta + (y - p) / v
-        info = (x * working[:, None]).T @ x
-        try:
-            beta = np.linalg.solve(info, x.T @ (working * z))
-        except np.linalg.LinAlgError as exc:
-            raise EstimationError(
-                "the discrete-time hazard design is singular: a covariate is constant or "
-                "collinear with the period baselines or others. Remove it."
-            ) from exc
-        eta = x @ beta
-        p = expit(eta)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = -2 * np.sum(w * (y * np.log(p) + (1 - y) * np.log1p(-p)))
-        if abs(new - deviance) <= _TOL * (abs(new) + 0.1):
-            break
-        deviance = new
-    else:
-        raise EstimationError(
-            f"the discrete-time hazard model did not converge in {_MAX_ITER} iterations: a "
-            "covariate may separate leavers from stayers."
-        )
-    p = expit(eta)
-    info = (x * (w * p * (1 - p))[:, None]).T @ x
-    return beta, info
 
 
 def _leaving_differences(beta, cov, spell_x, weight, baseline_of, k_base, horizons, last):
