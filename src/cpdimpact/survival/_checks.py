@@ -19,6 +19,7 @@ from cpdimpact._weights import nonzero_weight_rows
 from cpdimpact.errors import (
     DurationError,
     EventCodingError,
+    InvalidArgumentError,
     InvalidValueError,
     MissingColumnError,
     SingleArmError,
@@ -54,7 +55,7 @@ def normalise_names(names, option: str) -> tuple[str, ...]:
     names = tuple(names)
     repeated = sorted({n for n in names if names.count(n) > 1}, key=names.index)
     if repeated:
-        raise InvalidValueError(
+        raise InvalidArgumentError(
             f"{option} repeats {', '.join(map(format_value, repeated))}; list each column once."
         )
     return names
