@@ -146,6 +146,7 @@ class CoxModel:
             f"robust standard errors clustered by {self.cluster} (Lin and Wei)"
             if self.cluster
             else "model-based standard errors"
+            + (" (robust if the weights are not whole numbers)" if self.weights else "")
         )
         return (
             f"Cox proportional hazards model of leaving with {self.ties.capitalize()} ties"

@@ -230,6 +230,7 @@ class DiscreteTimeHazard:
             "correction and t tests on the number of clusters minus one degrees of freedom"
             if self.cluster
             else "model-based standard errors"
+            + (" (robust by teacher if the weights are not whole numbers)" if self.weights else "")
         )
         return (
             "Discrete-time hazard model of leaving (a logit per year in post, one baseline per "

@@ -152,6 +152,11 @@ class KaplanMeier:
             f"infinitesimal jackknife standard errors clustered by {self.cluster}"
             if self.cluster
             else "Greenwood standard errors"
+            + (
+                " (the infinitesimal jackknife if the weights are not whole numbers)"
+                if self.weights
+                else ""
+            )
         )
         return (
             f"Kaplan-Meier retention curves of participating and comparison teachers, "
