@@ -269,3 +269,12 @@ def test_plot_draws(monkeypatch):
     matplotlib.use("Agg")
     ax = _spec(KaplanMeier, cluster="school").fit(_spells()).plot()
     assert len(ax.get_lines()) >= 2
+
+
+@pytest.mark.parametrize("cls", [CoxModel, DiscreteTimeHazard], ids=lambda c: c.__name__)
+def test_an_arm_without_leavers_is_refused_not_fitted_to_infinity(cls):
+    data = _spells()
+    data.loc[data["cpd"] == 1, "left"] = 0
+    with pytest.raises(SeparationError, match=r"no participant \(column 'cpd' = 1\) leaves"):
+        _spec(cls).fit(data)
+    _spec(KaplanMeier).fit(data)  # the retention difference is still defined

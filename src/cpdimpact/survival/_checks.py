@@ -22,12 +22,13 @@ from cpdimpact.errors import (
     InvalidArgumentError,
     InvalidValueError,
     MissingColumnError,
+    SeparationError,
     SingleArmError,
     format_rows,
     format_value,
 )
 
-__all__ = ["Spells", "prepare_spells", "normalise_names"]
+__all__ = ["Spells", "prepare_spells", "normalise_names", "require_leavers_in_both_arms"]
 
 
 @dataclass(frozen=True)
@@ -234,3 +235,17 @@ def prepare_spells(
         weighted=weights is not None,
         notes=tuple(notes),
     )
+
+
+def require_leavers_in_both_arms(spells: Spells, treatment: str, event: str) -> None:
+    """Refuse an arm in which nobody leaves: its hazard (or odds) ratio would be 0 or infinite,
+    and a fit would only stop where the likelihood stops changing."""
+    for code, who in ((1, "participant"), (0, "comparison teacher")):
+        mine = spells.arm == code
+        if not np.any(spells.event[mine] > 0):
+            raise SeparationError(
+                f"no {who} (column {treatment!r} = {code}) leaves: column {event!r} is 0 for "
+                f"all {int(mine.sum()):,} of them, so the ratio of hazards of leaving is "
+                f"{'zero' if code == 1 else 'infinite'} and cannot be estimated. Compare the "
+                "arms' retention with KaplanMeier instead, or follow the teachers for longer."
+            )

@@ -13,7 +13,11 @@ from cpdimpact._results import EstimateResult, critical_value, tidy_frame
 from cpdimpact._validate import check_alpha, check_choice
 from cpdimpact.errors import InvalidArgumentError, format_value
 from cpdimpact.estimator import adjustment_in_words
-from cpdimpact.survival._checks import normalise_names, prepare_spells
+from cpdimpact.survival._checks import (
+    normalise_names,
+    prepare_spells,
+    require_leavers_in_both_arms,
+)
 from cpdimpact.survival._coxfit import fit_cox
 
 __all__ = ["CoxModel", "CoxResult", "robust_variance"]
@@ -190,6 +194,7 @@ class CoxModel:
             cluster=self.cluster,
             weights=self.weights,
         )
+        require_leavers_in_both_arms(spells, self.treatment, self.event)
         x = np.column_stack([spells.arm, spells.covariates])
         w = spells.weight
         fit = fit_cox(spells.time, spells.event, w, x, efron=self.ties == "efron")

@@ -25,6 +25,7 @@ from cpdimpact.survival._checks import (
     event_values,
     normalise_names,
     prepare_spells,
+    require_leavers_in_both_arms,
 )
 from cpdimpact.survival._km import check_horizons
 
@@ -275,6 +276,7 @@ class DiscreteTimeHazard:
             weights=self.weights,
             whole=True,
         )
+        require_leavers_in_both_arms(spells, self.treatment, self.event)
         lengths = spells.time.astype(np.int64)
         last = int(lengths.max())
         top = last if self.pool_from is None else min(self.pool_from, last)
