@@ -67,6 +67,7 @@ from cpdimpact.multilevel import (
 from cpdimpact.pipeline import Evaluation, ProgrammeCost, ReportOptions, SecurityOptions
 from cpdimpact.planning._diagnose import _entropy
 from cpdimpact.report import Document, Figure, Heading, Paragraph, Table
+from cpdimpact.survival import CoxModel, DiscreteTimeHazard, KaplanMeier
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -97,6 +98,9 @@ BASE: dict[type, dict] = {
     Evaluation: {},
     ReportOptions: {},
     SecurityOptions: {},
+    KaplanMeier: {},
+    CoxModel: {},
+    DiscreteTimeHazard: {},
     ProgrammeCost: {"pupils": 100, "total": 1000},
     Scenario: {},
     CareersScenario: {},
@@ -207,6 +211,15 @@ ROWS = [
     _row(WildBootstrap, "restricted", "yes"),
     _row(ClusterRobust, "kind", "CR3"),
     _row(ModelBased, "df", "kenward_roger"),
+    # ---- teacher survival
+    _row(KaplanMeier, "conf_type", "arcsin"),
+    _row(KaplanMeier, "horizons", (2, 1)),
+    _row(KaplanMeier, "horizons", (0,), shown=False),
+    _row(CoxModel, "ties", "exact"),
+    _row(CoxModel, "covariates", ("x", "x"), shown=False),
+    _row(CoxModel, "covariates", ("treatment",), shown=False),
+    _row(DiscreteTimeHazard, "pool_from", 1),
+    _row(DiscreteTimeHazard, "horizons", (1.5,)),
     # ---- multilevel models and trials
     _row(MultilevelModel, "method", "REML"),
     _row(MultilevelModel, "df_method", "kenward_roger"),

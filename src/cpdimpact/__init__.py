@@ -58,6 +58,7 @@ _SUBMODULES = (
     "records",
     "report",
     "workforce",
+    "survival",
 )
 
 __all__ = [
