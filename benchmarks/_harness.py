@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import tempfile
 import time
@@ -46,11 +47,14 @@ def run_case(cmd: list[str], *, timeout: float) -> dict:
     """Run one case's command in a fresh process; its record plus ``total_seconds`` (the
     wall time of the whole process), or ``error``."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # its own process group, so that a timeout also stops what the case started (Rscript)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
         wall = time.perf_counter() - t0
         return {"error": f"timed out after {timeout:.0f} s (killed)", "total_seconds": wall}
