@@ -152,3 +152,20 @@ def test_the_fingerprint_is_given_once_in_the_appendix():
     markdown = result.report().to_markdown()
     assert markdown.count(result.fingerprint) == 1
     assert markdown.index(result.fingerprint) > markdown.index("## Technical appendix")
+
+
+def test_numbers_in_tables_are_written_for_readers():
+    """Issue 16: 'a mean school size as 248.950, counts without thousands separators'. Means
+    of 10 and more to one decimal, smaller ones (shares, standardised scores) to three; counts
+    with separators; and such columns still right-aligned."""
+    markdown = REPORTS["demo"]().report().to_markdown()
+    size = re.search(r"^\| School size \| school \| ([^|]+) \| ([^|]+) \|", markdown, re.M)
+    assert size and all(re.fullmatch(r"\d{2,3}\.\d", v.strip()) for v in size.groups())
+    share = re.search(r"^\| FSM \(share\) \| pupil \| ([^|]+) \|", markdown, re.M)
+    assert re.fullmatch(r"0\.\d{3}", share.group(1).strip())
+    table = markdown[markdown.index("| Variable | Level | Intervention mean") :]
+    header, align = table.splitlines()[:2]
+    cells = [c.strip() for c in align.strip("|").split("|")]
+    assert cells[2:] == ["---:"] * (len(cells) - 2)  # means, differences and counts
+    counts = re.findall(r"^\| All pupils \| [^|]+ \| (\d[\d,]*); (\d[\d,]*) \|", markdown, re.M)
+    assert counts and all("," in n for n in counts[0] if int(n.replace(",", "")) >= 1000)

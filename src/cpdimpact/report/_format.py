@@ -26,6 +26,7 @@ FormatSpec = str | Callable[[object], object]
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 _MD_ORDERED_LIST = re.compile(r"^(\d{1,9})([.)])(?=\s|$)")
 _MD_BLOCK_MARKER = re.compile(r"^(?:#{1,6}(?=\s|$)|[-+](?=\s|$)|-{3,}$|=+$)")
+_NUMBER_TEXT = re.compile(r"^-?\d{1,3}(,\d{3})*(\.\d+)?$|^-?\d+(\.\d+)?$")
 _NEGATIVE_ZERO = re.compile(r"^-(0[0.,]*[^0-9]*)$")  # "-0.00", "-0.0%", not "-0.01"
 
 
@@ -82,8 +83,12 @@ def format_column(
 
 
 def is_numeric_column(values: list[object]) -> bool:
-    """Right-align a column holding at least one number (e.g. counts with "<10" markers)."""
-    return any(is_number(v) and not is_missing(v) for v in values)
+    """Right-align a column holding at least one number (e.g. counts with "<10" markers),
+    written as a number or as its text (``"11,680"``, ``"248.9"``, ``"-0.075"``)."""
+    return any(
+        (is_number(v) and not is_missing(v)) or (isinstance(v, str) and _NUMBER_TEXT.match(v))
+        for v in values
+    )
 
 
 def one_line(text: object) -> str:

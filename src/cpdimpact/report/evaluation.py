@@ -72,6 +72,14 @@ def _grouped(count) -> object:
     return f"{count:,}" if isinstance(count, numbers.Integral) else count
 
 
+def _mean_text(value) -> object:
+    """A mean as a table shows it: to one decimal from 10 up (a school size of 248.9 pupils, a
+    scaled score of 103.6), to three below (a share of 0.353, a standardised score)."""
+    if pd.isna(value):
+        return value
+    return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3f}"
+
+
 def _published_counts(frame: pd.DataFrame, counts, threshold: int) -> pd.DataFrame:
     """:func:`~cpdimpact.report._privacy.published_table` (the one suppression rule), with
     the counts that remain written as the report's text writes numbers: ``20,470``."""
@@ -653,7 +661,8 @@ def _balance_section(result, threshold: int) -> list:
 
     def shown(frame):
         frame = _published_counts(frame, ["n_treated", "n_comparison"], threshold)
-        return frame.rename(columns=labels)
+        means = {c: frame[c].map(_mean_text) for c in ("treated_mean", "comparison_mean")}
+        return frame.assign(**means).rename(columns=labels)
 
     blocks = [Heading("Balance before the programme", level=2)]
     if cohort.balance_allocated is not None:
