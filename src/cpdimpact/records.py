@@ -466,19 +466,7 @@ class Records:
         ... )
         >>> records.markers  # doctest: +SKIP
         """
-        if format is None:
-            for option, value in (("encoding", encoding), ("na_values", na_values)):
-                if value is not None:
-                    read_csv_kwargs[option] = value
-            na_values = None
-        else:
-            refused = sorted(set(read_csv_kwargs) & _DFE_OWN_KWARGS)
-            if refused:
-                raise InvalidArgumentError(
-                    f"format='dfe' sets how cells are read itself, so it does not take "
-                    f"{', '.join(refused)}=. Leave them out (declare markers with na_values=, "
-                    f"the encoding with encoding=), or read with format=None."
-                )
+        na_values = csv_reading_options(format, encoding, na_values, read_csv_kwargs)
         paths = {
             "pupils": pupils,
             "participation": participation,
@@ -1368,6 +1356,27 @@ _DFE_OWN_KWARGS = frozenset(
     "dtype converters na_values keep_default_na na_filter true_values false_values "
     "parse_dates encoding".split()
 )
+
+
+def csv_reading_options(format, encoding, na_values, read_csv_kwargs: dict):
+    """How a table's ``from_csv`` reads its files (shared by the pupil and teacher records):
+    without a format, ``encoding`` and ``na_values`` go to :func:`pandas.read_csv` (added to
+    ``read_csv_kwargs``) and ``None`` is returned; with ``format="dfe"``, which reads cells
+    itself, ``na_values`` is returned for its marker table and read_csv options it sets itself
+    are refused."""
+    if format is None:
+        for option, value in (("encoding", encoding), ("na_values", na_values)):
+            if value is not None:
+                read_csv_kwargs[option] = value
+        return None
+    refused = sorted(set(read_csv_kwargs) & _DFE_OWN_KWARGS)
+    if refused:
+        raise InvalidArgumentError(
+            f"format='dfe' sets how cells are read itself, so it does not take "
+            f"{', '.join(refused)}=. Leave them out (declare markers with na_values=, "
+            f"the encoding with encoding=), or read with format=None."
+        )
+    return na_values
 
 
 @dataclass(frozen=True)

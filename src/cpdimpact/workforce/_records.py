@@ -37,6 +37,7 @@ from ..records import (
     _require_present,
     _require_unique,
     _require_whole,
+    csv_reading_options,
     fingerprint_tables,
     renamed_tables,
     user_rows,
@@ -102,10 +103,6 @@ _OPTIONAL = {
 }
 _TABLES = ("census", "participation", "schools")
 _NAMES = tuple(sorted({c for t in _TABLES for c in (*_REQUIRED[t], *_OPTIONAL[t])}))
-_DFE_OWN_KWARGS = frozenset(
-    "dtype converters na_values keep_default_na na_filter true_values false_values "
-    "parse_dates encoding".split()
-)
 
 
 @dataclass(frozen=True, eq=False)
@@ -316,18 +313,7 @@ class TeacherRecords:
         cpdimpact.errors.DataError
             As :meth:`from_frames`, naming the CSV lines.
         """
-        if format is None:
-            for option, value in (("encoding", encoding), ("na_values", na_values)):
-                if value is not None:
-                    read_csv_kwargs[option] = value
-            na_values = None
-        else:
-            refused = sorted(set(read_csv_kwargs) & _DFE_OWN_KWARGS)
-            if refused:
-                raise InvalidArgumentError(
-                    f"format='dfe' sets how cells are read itself, so it does not take "
-                    f"{', '.join(refused)}=. Leave them out, or read with format=None."
-                )
+        na_values = csv_reading_options(format, encoding, na_values, read_csv_kwargs)
         frames, raws, files = {}, {}, {}
         for name, path in (
             ("census", census),
