@@ -37,7 +37,7 @@ from cpdimpact.comparison import (
     SyntheticControl,
     SyntheticDiD,
 )
-from cpdimpact.datasets import Scenario, city_partnership
+from cpdimpact.datasets import CareersScenario, Scenario, city_partnership
 from cpdimpact.did import (
     DiD,
     EventStudy,
@@ -67,6 +67,7 @@ from cpdimpact.multilevel import (
 from cpdimpact.pipeline import Evaluation, ProgrammeCost, ReportOptions, SecurityOptions
 from cpdimpact.planning._diagnose import _entropy
 from cpdimpact.report import Document, Figure, Heading, Paragraph, Table
+from cpdimpact.survival import CoxModel, DiscreteTimeHazard, KaplanMeier
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -97,8 +98,12 @@ BASE: dict[type, dict] = {
     Evaluation: {},
     ReportOptions: {},
     SecurityOptions: {},
+    KaplanMeier: {},
+    CoxModel: {},
+    DiscreteTimeHazard: {},
     ProgrammeCost: {"pupils": 100, "total": 1000},
     Scenario: {},
+    CareersScenario: {},
     Threat: {"name": "contamination"},
     Heading: {"text": "Results"},
     Paragraph: {"text": "A paragraph."},
@@ -109,7 +114,15 @@ BASE: dict[type, dict] = {
 
 #: Dataclasses with a ``__post_init__`` that are not specs: results (not made by users) and
 #: the input tables, whose checks tests/test_bad_input.py and tests/test_records.py cover.
-NOT_SPECS = {"ComparisonWeights", "Records", "SimulatedRecords", "PublishedRecords"}
+NOT_SPECS = {
+    "ComparisonWeights",
+    "Records",
+    "SimulatedRecords",
+    "PublishedRecords",
+    # teacher records (tests/test_workforce.py covers their checks)
+    "TeacherRecords",
+    "SimulatedCareers",
+}
 
 BAD_ALPHA = [0, 1, 1.5, -0.05, math.nan, math.inf, "0.05", True, None]
 BAD_SEED = ["1", 1.5, -1, True]
@@ -198,6 +211,15 @@ ROWS = [
     _row(WildBootstrap, "restricted", "yes"),
     _row(ClusterRobust, "kind", "CR3"),
     _row(ModelBased, "df", "kenward_roger"),
+    # ---- teacher survival
+    _row(KaplanMeier, "conf_type", "arcsin"),
+    _row(KaplanMeier, "horizons", (2, 1)),
+    _row(KaplanMeier, "horizons", (0,), shown=False),
+    _row(CoxModel, "ties", "exact"),
+    _row(CoxModel, "covariates", ("x", "x"), shown=False),
+    _row(CoxModel, "covariates", ("treatment",), shown=False),
+    _row(DiscreteTimeHazard, "pool_from", 1),
+    _row(DiscreteTimeHazard, "horizons", (1.5,)),
     # ---- multilevel models and trials
     _row(MultilevelModel, "method", "REML"),
     _row(MultilevelModel, "df_method", "kenward_roger"),
@@ -300,6 +322,15 @@ ROWS = [
     _row(Scenario, "class_size", "30"),
     _row(Scenario, "teacher_turnover", 1),
     _row(Scenario, "years", (2023, 2017)),
+    _row(CareersScenario, "enrolment", "pupil"),
+    _row(CareersScenario, "fsm_share", 0),
+    _row(CareersScenario, "join_share", 1.5),
+    _row(CareersScenario, "teachers_per_school", 1),
+    _row(CareersScenario, "participants_per_school", 0),
+    _row(CareersScenario, "school_sd", -1),
+    _row(CareersScenario, "years", (2023, 2017)),
+    _row(CareersScenario, "leave_hr", {"b": 0.5}, shown=False),
+    _row(CareersScenario, "start_years", {"City": 2030}, shown=False),
     # ---- effect-size standards and report blocks (InvalidValueError, as they always were)
     _row(Threat, "name", "bogus", error=InvalidValueError),
     _row(Threat, "level", "extreme", error=InvalidValueError),

@@ -37,6 +37,7 @@ from cpdimpact.multilevel import (
     MultisiteTrial,
     SimpleTrial,
 )
+from cpdimpact.survival import CoxModel, DiscreteTimeHazard, KaplanMeier
 
 TRIAL = {"outcome": "y", "treatment": "t"}
 
@@ -54,6 +55,9 @@ SPECS = {
     MultisiteTrial: {**TRIAL, "cluster": "school"},
     SyntheticControl: {},
     SyntheticDiD: {},
+    KaplanMeier: {},
+    CoxModel: {},
+    DiscreteTimeHazard: {},
 }
 
 #: Richer specs, so that describe() is read with covariates, weights and other inference too.
@@ -69,6 +73,9 @@ VARIANTS = [
     ClusterTrial(**TRIAL, cluster="school", inference=ModelBased("profile")),
     SyntheticDiD(method="sc", placebo=False),
     SyntheticControl(predictors=("fsm",)),
+    KaplanMeier(cluster="school", weights="weight", conf_type="log-log"),
+    CoxModel(covariates=("experience",), cluster="school", ties="breslow"),
+    DiscreteTimeHazard(covariates=("experience",), cluster="school", pool_from=4),
 ]
 
 #: An old spelling's value and what it becomes under the new name.

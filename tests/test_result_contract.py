@@ -174,8 +174,28 @@ def _areas() -> pd.DataFrame:
     return frame
 
 
+def _spells() -> pd.DataFrame:
+    """400 teachers' spells in 40 schools: whole years in post (at most 5), leaving or not."""
+    rng = np.random.default_rng(8)
+    n = 400
+    treated = rng.integers(0, 2, n)
+    years = rng.geometric(np.where(treated == 1, 0.12, 0.2))
+    return pd.DataFrame(
+        {
+            "duration": np.minimum(years, 5),
+            "event": (years <= 5).astype(int),
+            "treatment": treated,
+            "school": rng.integers(0, 40, n),
+        }
+    )
+
+
+def _survival(cls, **options):
+    return _quiet(cls(**options).fit, _spells())
+
+
 def _fixtures():
-    from cpdimpact import did, effects, multilevel, planning
+    from cpdimpact import did, effects, multilevel, planning, survival
     from cpdimpact.comparison import NearestMatching, compare_synthetic
 
     panel = _panel
@@ -250,6 +270,9 @@ def _fixtures():
             ),
         ),
         "EvaluationResult": _evaluation_result,
+        "KaplanMeierResult": lambda: _survival(survival.KaplanMeier, cluster="school"),
+        "CoxResult": lambda: _survival(survival.CoxModel, cluster="school"),
+        "DiscreteHazardResult": lambda: _survival(survival.DiscreteTimeHazard, cluster="school"),
     }
 
 

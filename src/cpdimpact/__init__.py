@@ -57,6 +57,8 @@ _SUBMODULES = (
     "published",
     "records",
     "report",
+    "workforce",
+    "survival",
 )
 
 __all__ = [

@@ -54,6 +54,12 @@ __all__ = [
     # pass/fail outcomes: 0/1 columns, proportions, linear-probability bounds (binary, issue 17)
     "NotBinaryError",
     "ProbabilityBoundsWarning",
+    # teacher records: the School Workforce Census shape (workforce, issue 18)
+    "TeacherReturnWarning",
+    # teacher survival: spells in post, their lengths and endings (survival, issue 18)
+    "DurationError",
+    "EventCodingError",
+    "SingleArmError",
     "format_rows",
     "format_value",
 ]
@@ -306,6 +312,45 @@ class ProbabilityBoundsWarning(CpdImpactWarning):
     a proportion can be, and the estimate cannot be converted to an odds ratio or a Cox effect
     size. The percentage-point estimate stands, but read it with care (see "Binary (pass/fail)
     outcomes" in ``docs/effects.md``).
+    """
+
+
+# ------------- teacher records: the School Workforce Census shape (workforce, issue 18)
+class TeacherReturnWarning(CpdImpactWarning):
+    """A teacher leaves state-funded teaching (is absent from a census) and later reappears.
+
+    Returners are real: DfE counts thousands of qualified returners to teaching every year, so
+    a reappearance is not refused as an error. It is still worth a look (a re-used or mistyped
+    teacher id looks the same), so :class:`cpdimpact.workforce.TeacherRecords` announces it
+    once, naming the teachers, the census years and the rows, and lists every return in
+    ``TeacherRecords.returners``. Retention outcomes count the first absence as leaving (the
+    spell ends there); the return does not undo it. See "Returners" in ``docs/teachers.md``.
+    """
+
+
+# ------------- teacher survival: spells in post, their lengths and endings (survival, issue 18)
+class DurationError(InvalidValueError):
+    """A spell's duration (years in post) is missing, not a number, zero or negative.
+
+    Every spell in post lasts some positive time: a teacher counted at one census and gone by
+    the next has a duration of 1 year. The message names the column, the first offending rows
+    and the fix.
+    """
+
+
+class EventCodingError(InvalidValueError):
+    """The column saying whether a spell ended (the teacher left) is not 0/1 (or True/False).
+
+    1 means the teacher left (the event was seen), 0 that they were still in post when last
+    observed (censored). The message names the column, the values, the first rows and the fix.
+    """
+
+
+class SingleArmError(EmptyComparisonGroupError):
+    """Every teacher is in the same arm: there is nothing to compare participants with.
+
+    Raised by the survival estimators when the treatment column holds only one value among the
+    rows used (after rows of zero weight are set aside).
     """
 
 

@@ -67,6 +67,7 @@ DATA_LEVELS: Mapping[str, str] = {
     "pupil": "pupil records, one row per pupil and year",
     "unit_year": "one row per unit (school, teacher or area) and year",
     "any": "either: pupil records, or unit-by-year means with their numbers of pupils as weights",
+    "teacher": "one row per teacher's spell in post: how long it lasted and whether it ended",
 }
 
 #: What an estimate measures, so that the evaluation knows how to standardise it.
@@ -77,6 +78,11 @@ EFFECT_SCALES: Mapping[str, str] = {
     "area_mean": "a difference in area-by-year mean outcomes, areas weighted by the method "
     "rather than by their pupils; divided by the pupil-level standard deviation it is only "
     "an approximate standardised effect size",
+    "retention": "a difference in the share of teachers still in post at a time (a difference "
+    "in proportions, x100 = percentage points); not a standardised effect size",
+    "log_hazard_ratio": "a log ratio of the hazards of leaving (Cox), or of the odds of leaving "
+    "in a period (discrete time); its exponential is the ratio, 1 meaning no effect; not a "
+    "standardised effect size",
 }
 
 
@@ -185,6 +191,27 @@ GLOSSARY: tuple[GlossaryEntry, ...] = (
         "how standard errors, intervals and p-values are computed: ClusterRobust, "
         "WildBootstrap, MultiplierBootstrap or ModelBased, as the estimator accepts",
         ("cov_type", "df_method", "ci_method"),
+    ),
+    GlossaryEntry(
+        "duration",
+        "column of the length of each spell (a teacher's years in post), positive",
+    ),
+    GlossaryEntry(
+        "event",
+        "column that is 1 when the spell ended in the event (the teacher left), 0 when it was "
+        "still going when last seen (censored)",
+    ),
+    GlossaryEntry(
+        "horizons", "times at which retention (the share still in post) is compared, in years"
+    ),
+    GlossaryEntry("ties", "how a Cox model treats spells ending at the same time: efron, breslow"),
+    GlossaryEntry(
+        "conf_type", "scale of a survival curve's intervals: log, log-log or plain (as R survfit)"
+    ),
+    GlossaryEntry(
+        "pool_from",
+        "in a discrete-time hazard model, the period from which later periods share one "
+        "baseline hazard (None: one per period)",
     ),
     GlossaryEntry(
         "groups",
@@ -506,6 +533,21 @@ INFERENCE: Mapping[str, InferenceFamily] = {
     ),
     "SyntheticDiD": InferenceFamily(
         "synthetic DiD", (), fixed="placebo standard error (placebo, n_permutations, seed)"
+    ),
+    "KaplanMeier": InferenceFamily(
+        "survival curves",
+        (),
+        fixed="Greenwood; infinitesimal jackknife by cluster when given (R survfit)",
+    ),
+    "CoxModel": InferenceFamily(
+        "proportional hazards",
+        (),
+        fixed="model-based; robust sandwich by cluster when given (R coxph)",
+    ),
+    "DiscreteTimeHazard": InferenceFamily(
+        "discrete-time hazard",
+        (),
+        fixed="model-based; cluster-robust CR1 by cluster when given",
     ),
 }
 

@@ -20,6 +20,13 @@ Examples
 0.08
 """
 
+from ._careers import (
+    CAREER_PRESETS,
+    CareersScenario,
+    CareersTruth,
+    SimulatedCareers,
+    simulate_careers,
+)
 from ._la import LA_MEASURES, LAStatistics, LATruth, la_statistics
 from ._presets import PRESETS, city_partnership, hub_rollout, maths_challenge, support_after_dip
 from ._published import DFE_SUPPRESS_BELOW, published_from_pupils
@@ -27,6 +34,11 @@ from ._scenario import Scenario
 from ._simulate import SimulatedRecords, Truth, simulate
 
 __all__ = [
+    "CAREER_PRESETS",
+    "CareersScenario",
+    "CareersTruth",
+    "SimulatedCareers",
+    "simulate_careers",
     "DFE_SUPPRESS_BELOW",
     "LA_MEASURES",
     "LAStatistics",
