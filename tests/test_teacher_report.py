@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from test_report_plain import _offences
 
 from cpdimpact.datasets import simulate_careers
 from cpdimpact.did import DiD
@@ -34,6 +33,7 @@ from cpdimpact.report import (
 )
 from cpdimpact.survival import CoxModel, KaplanMeier
 from cpdimpact.workforce import school_workforce, spells
+from test_report_plain import _offences
 
 Z = stats.norm.ppf(0.975)
 ARMS = {"duration": "duration", "event": "event", "treatment": "treated", "cluster": "school"}
@@ -102,15 +102,18 @@ def _after(blocks, heading: str) -> list:
 
 def test_retention_effects_are_the_estimators(city, section):
     km, cox = city["km"], city["cox"]
-    _, cells = _tables(section)["The effect on retention"]
+    _, cells = _tables(section)["The effect on leaving"]
     d = km.differences
     for row, h in zip(cells, (1, 2, 3), strict=False):
         line = d[d["horizon"] == h].iloc[0]
-        lower, upper = line.estimate - Z * line.std_error, line.estimate + Z * line.std_error
-        assert row[3] == f"{_pp(line.estimate)} ({_pp(lower)} to {_pp(upper)})"
+        # the curves are of staying: the share who left is 1 - S, its difference minus S's
+        lower, upper = -line.estimate - Z * line.std_error, -line.estimate + Z * line.std_error
+        assert row[0] == f"Within {['one', 'two', 'three'][h - 1]} year{'s' * (h > 1)}"
+        assert row[3] == f"{_pp(-line.estimate)} ({_pp(lower)} to {_pp(upper)})"
         for arm, cell in (("treated", row[1]), ("comparison", row[2])):
-            share = km.retention.query("arm == @arm and horizon == @h")["survival"].iloc[0]
-            assert cell == f"{100 * share:.1f}%"
+            r = km.retention
+            share = r.loc[(r["arm"] == arm) & (r["horizon"] == h), "survival"].iloc[0]
+            assert cell == f"{100 * (1 - share):.1f}%"
     b, se = float(cox.params.iloc[0]), math.sqrt(float(cox.cov.iloc[0, 0]))
     ratio = f"{math.exp(b):.2f} ({math.exp(b - Z * se):.2f} to {math.exp(b + Z * se):.2f})"
     assert cells[3] == ("Hazard ratio of leaving", "", "", ratio)
@@ -168,7 +171,9 @@ def test_cost_with_an_interval_above_zero():
     low, high = 100_000 / (upper * n), 100_000 / (lower * n)
     assert f"£{100_000 / (line.estimate * n):,.0f} per additional teacher retained" in words
     assert f"from £{low:,.0f} to £{high:,.0f} (95% confidence interval)" in words
-    assert "The interval lies above zero: the data point to a positive effect" in words
+    fewer = f"Within three years, {100 * line.estimate:.1f} percentage points fewer of "
+    assert fewer + "participating teachers left state-funded teaching" in words
+    assert "The interval lies below zero: the data point to the programme reducing leaving" in words
 
 
 @pytest.mark.parametrize(
@@ -216,6 +221,13 @@ def test_promotion_is_the_estimators(city, section):
         treated = km.retention.query("arm == 'treated' and horizon == @h")["survival"].iloc[0]
         assert row[1] == f"{100 * (1 - treated):.1f}%"
     words = _text(blocks)
+    line = km.differences[km.differences["horizon"] == 2].iloc[0]
+    assert -line.estimate - Z * line.std_error > 0  # this draw: more promoted within two years
+    assert (
+        f"Within two years, {-100 * line.estimate:.1f} percentage points more of the headship "
+        "strand's participants were promoted to headship than of comparison teachers"
+    ) in words
+    assert "the data point to the programme increasing promotion" in words
     assert "the headship strand's participants" in words
     assert "comparison teachers in the same roles (senior leader at the start)" in words
     assert set(data.loc[data["treated"] == 1, "strand"]) == {"headship"}

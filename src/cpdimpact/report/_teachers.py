@@ -79,23 +79,24 @@ def _pp(value: float) -> str:
     return "0.0" if text in ("+0.0", "-0.0") else text
 
 
-def _share_finding(who: str, others: str, est, lower, upper, level, kept: str, years: str):
-    """A difference in the share of teachers ``kept`` after ``years``, in plain words.
+def _share_finding(who: str, others: str, est, lower, upper, level, event, noun, years):
+    """A difference in the share of teachers who ``event`` within ``years``, in plain words.
 
-    The headline's rule: positive or negative only when the interval lies on one side of
-    zero, else "We cannot rule out no effect".
+    The headline's rule: an effect is claimed only when the interval lies on one side of
+    zero, else "We cannot rule out no effect". ``noun`` names what the programme changes
+    ("leaving", "promotion").
     """
     numbers_ = f"{level} confidence interval {_pp(lower)} to {_pp(upper)} percentage points"
     if lower > 0 or upper < 0:
-        more = "more" if lower > 0 else "fewer"
-        side, sign = ("above", "positive") if lower > 0 else ("below", "negative")
+        more, side, how = ("more", "above", "increasing") if lower > 0 else (
+            "fewer", "below", "reducing")  # fmt: skip
         return (
-            f"After {years}, {abs(100 * est):.1f} percentage points {more} of {who} were "
-            f"{kept} than of {others} ({numbers_}). The interval lies {side} zero: the data "
-            f"point to a {sign} effect."
+            f"Within {years}, {abs(100 * est):.1f} percentage points {more} of {who} {event} "
+            f"than of {others} ({numbers_}). The interval lies {side} zero: the data point to "
+            f"the programme {how} {noun}."
         )
     return (
-        f"We cannot rule out no effect on the share of {who} {kept} after {years}: the "
+        f"We cannot rule out no effect on the share of {who} who {event} within {years}: the "
         f"estimate is {_pp(est)} percentage points, but its {numbers_} includes zero."
     )
 
@@ -548,15 +549,17 @@ def teachers_section(
 
     diffs = _differences(retention)
     blocks.append(Heading("Retention", level=sub))
+    # the curves are of staying: the difference in the share who left is minus theirs
     findings = [
         _share_finding(
             "participating teachers",
             "comparison teachers",
-            row.estimate,
-            row.ci_lower,
-            row.ci_upper,
+            -row.estimate,
+            -row.ci_upper,
+            -row.ci_lower,
             level_text,
-            kept,
+            event,
+            "leaving",
             _years(row.horizon),
         )
         for row in diffs.itertuples()
@@ -595,13 +598,13 @@ def teachers_section(
     )
     blocks.append(
         Table(
-            _effects_table(retention, hazard, diffs, kept, level_text),
-            caption="The effect on retention",
+            _effects_table(retention, hazard, diffs, event, level_text),
+            caption="The effect on leaving",
             notes=(
-                "Percentage points: the share of participating teachers "
-                f"{kept} minus that of comparison teachers; positive means participants "
-                "stayed more. The hazard ratio compares the yearly rate of leaving, "
-                "participants over comparison teachers.",
+                f"Percentage points: the share of participating teachers who {event} minus "
+                "that of comparison teachers; below zero means fewer participants left. The "
+                "hazard ratio compares the yearly rate of leaving, participants over "
+                "comparison teachers.",
             ),
         )
     )
@@ -655,43 +658,38 @@ def _excluded(spells, threshold: int) -> list:
     ]
 
 
-def _effects_table(retention, hazard, diffs, kept: str, level: str) -> pd.DataFrame:
+def _effects_table(retention, hazard, diffs, event: str, level: str) -> pd.DataFrame:
+    """Shares who left by each horizon (1 - S), their difference, then the hazard ratio."""
     shares = _shares(retention)
+    effect = f"Difference, percentage points ({level} CI)"
 
-    def share(arm: str, h: float) -> str:
+    def left(arm: str, h: float) -> str:
         row = shares[(shares["arm"] == arm) & np.isclose(shares["horizon"], h)].iloc[0]
-        return f"{100 * row.share:.1f}%"
+        return f"{100 * (1 - row.share):.1f}%"
 
     rows = [
         {
-            "Measure": f"After {_years(r.horizon)}",
-            "Participating": share("treated", r.horizon),
-            "Comparison": share("comparison", r.horizon),
-            f"Difference, percentage points ({level} CI)": (
-                f"{_pp(r.estimate)} ({_pp(r.ci_lower)} to {_pp(r.ci_upper)})"
-            ),
+            "Measure": f"Within {_years(r.horizon)}",
+            f"Participating: share who {event}": left("treated", r.horizon),
+            f"Comparison: share who {event}": left("comparison", r.horizon),
+            effect: f"{_pp(-r.estimate)} ({_pp(-r.ci_upper)} to {_pp(-r.ci_lower)})",
         }
         for r in diffs.itertuples()
     ]
-    if hazard is not None:
-        lower, upper = hazard.hazard_ratio_ci
-        rows.append(
-            {
-                "Measure": "Hazard ratio of leaving",
-                "Participating": "",
-                "Comparison": "",
-                f"Difference, percentage points ({level} CI)": (
-                    f"{hazard.hazard_ratio:.2f} ({_bound(lower)} to {_bound(upper)})"
-                ),
-            }
-        )
-    table = pd.DataFrame(rows)
-    return table.rename(
-        columns={
-            "Participating": f"Participating: share {kept}",
-            "Comparison": f"Comparison: share {kept}",
-            f"Difference, percentage points ({level} CI)": f"Effect ({level} CI)",
+    frame = pd.DataFrame(rows)
+    if hazard is None:
+        return frame.rename(columns={effect: f"Effect ({level} CI)"})
+    lower, upper = hazard.hazard_ratio_ci
+    ratio = pd.DataFrame(
+        {
+            "Measure": ["Hazard ratio of leaving"],
+            f"Participating: share who {event}": [""],
+            f"Comparison: share who {event}": [""],
+            effect: [f"{hazard.hazard_ratio:.2f} ({_bound(lower)} to {_bound(upper)})"],
         }
+    )
+    return pd.concat([frame, ratio], ignore_index=True).rename(
+        columns={effect: f"Effect ({level} CI)"}
     )
 
 
@@ -733,13 +731,14 @@ def _promotion_blocks(spells, result, threshold: int, sub: int, name: str, level
         est, lower, upper = -r.estimate, -r.ci_upper, -r.ci_lower
         sentences.append(
             _share_finding(
-                f"{who}",
+                who,
                 "comparison teachers",
                 est,
                 lower,
                 upper,
                 level,
-                f"promoted to {to}",
+                f"were promoted to {to}",
+                "promotion",
                 _years(r.horizon),
             )
         )
@@ -750,7 +749,7 @@ def _promotion_blocks(spells, result, threshold: int, sub: int, name: str, level
         c = shares[(shares["arm"] == "comparison") & np.isclose(shares["horizon"], r.horizon)]
         rows.append(
             {
-                "Measure": f"After {_years(r.horizon)}",
+                "Measure": f"Within {_years(r.horizon)}",
                 f"Participating: share promoted to {to}": f"{100 * (1 - t.share.iloc[0]):.1f}%",
                 f"Comparison: share promoted to {to}": f"{100 * (1 - c.share.iloc[0]):.1f}%",
                 f"Difference, percentage points ({level} CI)": (
