@@ -313,3 +313,30 @@ def test_bad_arguments(city):
         teachers_section(leaving.data.drop(columns="treated"), km)
     with pytest.raises(MissingColumnError, match="exposed"):
         school_turnover_section(city["did"], city["panel"].drop(columns="exposed"))
+
+
+def test_leaving_the_school_and_other_variants_read_plainly(city):
+    """The no-code scan on the other shapes of the section: leaving the school, no Cox model,
+    a cost whose difference lies below zero, an arm too small to show."""
+    records = city["records"]
+    moving = spells(records, outcome="school")
+    km = KaplanMeier(**ARMS).fit(moving.data)
+    blocks = teachers_section(moving, km, cost=COST, cost_horizon=1)
+    words = _text(blocks)
+    assert "who left their school within one year" in words
+    assert "Share of teachers still in the school" in " ".join(
+        b.caption for b in blocks if isinstance(b, Figure)
+    )
+    # a programme after which more participants leave: no cost per teacher retained
+    worse = spells(simulate_careers("city_partnership", seed=2, leave_hr=dict.fromkeys(
+        ("whole_school", "teacher_educator", "headship"), 3.0)))  # fmt: skip
+    km_worse = KaplanMeier(**ARMS).fit(worse.data)
+    line = km_worse.differences.iloc[-1]
+    assert line.estimate + Z * line.std_error < 0
+    worse_blocks = teachers_section(worse, km_worse, cost=COST)
+    assert "no cost per additional teacher retained can be given" in _text(worse_blocks)
+    assert "the data point to the programme increasing leaving" in _text(worse_blocks)
+    few = city["spells"].data.groupby("treated").head(5)
+    for variant in (blocks, worse_blocks, teachers_section(few, KaplanMeier(**ARMS).fit(few))):
+        markdown = Document(title="T", blocks=tuple(variant)).to_markdown()
+        assert not _offences(markdown), "\n".join(_offences(markdown))
