@@ -309,6 +309,10 @@ def test_bad_arguments(city):
         teachers_section(leaving, km, promotion=city["km_promotion"])
     with pytest.raises(InvalidArgumentError, match="cost_horizon 5"):
         teachers_section(leaving, km, cost=COST, cost_horizon=5)
+    with pytest.raises(InvalidArgumentError, match="the result was fitted on 400 and 1,567"):
+        teachers_section(leaving.data.iloc[1:], km)
+    with pytest.raises(InvalidArgumentError, match="fitted on"):  # the other spells
+        teachers_section(leaving, km, promotion=city["km"], promotion_spells=city["promotion"])
     with pytest.raises(MissingColumnError, match="'treated'"):
         teachers_section(leaving.data.drop(columns="treated"), km)
     with pytest.raises(MissingColumnError, match="exposed"):

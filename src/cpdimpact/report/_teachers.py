@@ -168,6 +168,15 @@ def _arm_counts(spells, result, threshold: int, noun: str) -> pd.DataFrame:
                 f"the spells have no column {column!r}, which the fitted result used; give the "
                 f"spells the result was fitted on."
             )
+    if result.weights is None:  # without weights the estimator used every row
+        counts = {"treated": int((data[arm] == 1).sum()), "comparison": int((data[arm] == 0).sum())}
+        if counts != dict(result.n_spells):
+            raise InvalidArgumentError(
+                f"the spells have {counts['treated']:,} participating and "
+                f"{counts['comparison']:,} comparison teachers, but the result was fitted on "
+                f"{result.n_spells['treated']:,} and {result.n_spells['comparison']:,}: give "
+                "the spells the result was fitted on."
+            )
     rows = []
     for code, label in ((1, "Participating"), (0, "Comparison")):
         part = data[data[arm] == code]
@@ -475,8 +484,9 @@ def teachers_section(
     Raises
     ------
     cpdimpact.errors.InvalidArgumentError
-        ``promotion`` without ``promotion_spells``, a horizon the result does not have, or a
-        bad cost.
+        ``promotion`` without ``promotion_spells``, spells other than those a result was
+        fitted on (their teachers by arm differ), a horizon the result does not have, or a bad
+        cost.
     cpdimpact.errors.MissingColumnError
         Spells without the columns the result was fitted on.
 
