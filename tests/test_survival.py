@@ -278,3 +278,22 @@ def test_an_arm_without_leavers_is_refused_not_fitted_to_infinity(cls):
     with pytest.raises(SeparationError, match=r"no participant \(column 'cpd' = 1\) leaves"):
         _spec(cls).fit(data)
     _spec(KaplanMeier).fit(data)  # the retention difference is still defined
+
+
+def test_entropy_balancing_weights_of_teachers_are_case_weights():
+    """Weights fitted on a table of teachers attach to their spells and feed every estimator."""
+    from cpdimpact.comparison import EntropyBalancing
+
+    data = _spells(300, seed=9).assign(teacher=lambda f: [f"t{i}" for i in f.index])
+    teachers = data[["teacher", "cpd", "experience"]]
+    weights = EntropyBalancing(covariates=("experience",), treatment="cpd", unit="teacher")
+    weighted = weights.fit(teachers).attach(data, unit="teacher")
+    treated = weighted["cpd"] == 1
+    means = [
+        np.average(weighted.loc[arm, "experience"], weights=weighted.loc[arm, "weight"])
+        for arm in (treated, ~treated)
+    ]
+    assert means[0] == pytest.approx(means[1], abs=1e-6)  # balanced on experience
+    for cls in ESTIMATORS:
+        res = _spec(cls, weights="weight", cluster="school").fit(weighted)
+        assert np.isfinite(res.estimate) and res.weights == "weight"
