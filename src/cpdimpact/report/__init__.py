@@ -14,6 +14,12 @@ from ._blocks import MAX_TABLE_ROWS, PUPIL_ID_COLUMNS, Figure, Heading, Paragrap
 from ._document import Document
 from ._format import NA_REP
 from ._privacy import suppress_small_counts
+from ._teachers import (
+    TeacherCost,
+    cost_per_teacher_retained,
+    school_turnover_section,
+    teachers_section,
+)
 
 __all__ = [
     "MAX_TABLE_ROWS",
@@ -24,5 +30,9 @@ __all__ = [
     "Heading",
     "Paragraph",
     "Table",
+    "TeacherCost",
+    "cost_per_teacher_retained",
+    "school_turnover_section",
     "suppress_small_counts",
+    "teachers_section",
 ]
