@@ -195,16 +195,21 @@ def _arm_counts(spells, result, threshold: int, noun: str) -> pd.DataFrame:
 _COUNT_FORMATS = {"Teachers": "{:,}", "Schools": "{:,}"}
 
 
-def _too_few(spells, result, threshold: int) -> list[str]:
-    """The arms whose number of teachers the suppression rule hides: their shares would
-    identify teachers, so no estimate is shown."""
+def _too_few(spells, result, threshold: int, events: str) -> list[str]:
+    """Why no estimate can be shown, one phrase per arm: its number of teachers, or its number
+    of ``events`` (leavers, promotions), is one the suppression rule hides. A share (or a
+    difference from the other arm's share) of so few would let a reader work back to the
+    count, and so to the teachers."""
     data = _spell_frame(spells)
     labels = {1: "participating", 0: "comparison"}
-    return [
-        labels[c]
-        for c in (1, 0)
-        if is_suppressed(int((data[result.treatment] == c).sum()), threshold)
-    ]
+    reasons = []
+    for code in (1, 0):
+        rows = data[result.treatment] == code
+        if is_suppressed(int(rows.sum()), threshold):
+            reasons.append(f"fewer than {threshold} {labels[code]} teachers")
+        elif is_suppressed(int(data.loc[rows, result.event].sum()), threshold):
+            reasons.append(f"fewer than {threshold} {labels[code]} teachers who {events}")
+    return reasons
 
 
 def _retention_figure(result, kept: str, name: str, caption: str) -> Figure:
@@ -500,9 +505,10 @@ def teachers_section(
     Counts (teachers, schools, leavers) pass through
     :func:`~cpdimpact.report.suppress_small_counts` with ``suppress_below``. Shares and
     differences are estimates and are shown, as the pupils' effects are, unless an arm has
-    fewer teachers than ``suppress_below`` (then a share would identify them). A suppressed
-    count may still be recovered from a share and the number of teachers when both are
-    shown (secondary disclosure): check the section before publishing small strands.
+    fewer teachers, or fewer leavers (promotions), than ``suppress_below``: a share of so few,
+    with the number of teachers beside it, or a difference from the other arm's share, would
+    give the suppressed count back (secondary disclosure), so no estimate is shown and the
+    section says why.
 
     Examples
     --------
@@ -552,9 +558,9 @@ def teachers_section(
         )
     )
     blocks += _excluded(spells, suppress_below)
-    hidden = _too_few(spells, retention, suppress_below)
+    hidden = _too_few(spells, retention, suppress_below, event)
     if hidden:
-        blocks.append(Paragraph(_hidden_words(hidden, suppress_below)))
+        blocks.append(Paragraph(_hidden_words(hidden)))
         return blocks
 
     diffs = _differences(retention)
@@ -648,10 +654,11 @@ def _suppression_note(threshold: int) -> str:
     )
 
 
-def _hidden_words(arms: list[str], threshold: int) -> str:
+def _hidden_words(reasons: list[str]) -> str:
+    text = " and ".join(reasons)
     return (
-        f"Fewer than {threshold} {' and '.join(arms)} teachers: their shares would identify "
-        "individual teachers, so no estimate is shown."
+        f"{text[0].upper()}{text[1:]}: their share, or its difference from the other group's, "
+        "would let a reader work back to individual teachers, so no estimate is shown."
     )
 
 
@@ -730,9 +737,9 @@ def _promotion_blocks(spells, result, threshold: int, sub: int, name: str, level
             notes=(_suppression_note(threshold),),
         ),
     ]
-    hidden = _too_few(spells, result, threshold)
+    hidden = _too_few(spells, result, threshold, f"were promoted to {to}")
     if hidden:
-        return [*blocks, Paragraph(_hidden_words(hidden, threshold))]
+        return [*blocks, Paragraph(_hidden_words(hidden))]
     diffs = _differences(result)
     shares = _shares(result)
     sentences = []
