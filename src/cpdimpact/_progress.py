@@ -4,7 +4,7 @@ refits of a trial.
 One rule for all of them (:func:`progress_bar`): a :mod:`tqdm.auto` bar, which is a widget in
 Jupyter and a line on stderr in a terminal; nothing in a log file or CI (stderr not a
 terminal), nothing for work that ends within ``delay`` seconds, and nothing when the caller
-turns it off (an estimator's or ``diagnose``'s ``progress=False``) or the environment sets
+turns it off (``diagnose``'s ``progress=False``) or the environment sets
 ``TQDM_DISABLE=1`` (tqdm's own switch, for every bar at once).
 """
 
