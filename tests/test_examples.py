@@ -306,9 +306,35 @@ def test_teacher_retention_example(tmp_path, capsys):
         "## School turnover",
     ):
         assert heading in report
+    assert "comparison teachers are weighted to resemble the participants" in report
     from test_report_plain import _offences  # the report's no-code scan
 
     assert not _offences(report), "\n".join(_offences(report))
+
+
+def test_teacher_retention_weights_comparison_teachers_like_participants():
+    """Teachers chose to take part, in poorer schools: the example's weights make the
+    comparison teachers' experience bands, roles and school FSM shares those of the
+    participants (checked here with pandas)."""
+    from cpdimpact.datasets import simulate_careers
+    from cpdimpact.workforce import spells
+
+    example = _load("teacher_retention")
+    data = spells(simulate_careers("city_partnership", seed=2, scale=0.5)).data
+    weighted = example.comparison_weights(data)
+    arm = weighted["treated"] == 1
+    w = weighted["weight"]
+    assert (w[arm] == 1).all() and (w[~arm] > 0).all()
+
+    def mean(values, rows):
+        return float((values[rows] * w[rows]).sum() / w[rows].sum())
+
+    checks = {"fsm_share": weighted["fsm_share"]}
+    checks |= {f"role {r}": (weighted["role"] == r).astype(float) for r in set(data["role"])}
+    early = (weighted["years_service"] <= 2).astype(float)
+    checks["early career"] = early
+    for name, values in checks.items():
+        assert mean(values, arm) == pytest.approx(mean(values, ~arm), abs=1e-6), name
 
 
 def test_teacher_retention_on_a_charitys_own_files(tmp_path):
