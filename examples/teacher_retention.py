@@ -167,21 +167,20 @@ def evaluate(args: argparse.Namespace) -> int:
         simulated = args.census is None
         cost = SIMULATED_COST if simulated and args.cost is None else args.cost
 
-        # retention: leaving state-funded teaching, clustered by school (the column names of
-        # the spells: the arm is `treated`, the school `school`)
-        # teachers chose to take part, in schools chosen among the poorer ones: comparison
-        # teachers are weighted to resemble the participants (experience, role, school FSM)
+        # retention: leaving state-funded teaching, clustered by school (the spells' columns
+        # are the estimators' defaults: duration, event, the arm treated). Teachers chose to
+        # take part, in schools chosen among the poorer ones: comparison teachers are
+        # weighted to resemble the participants (experience, role, school FSM)
         leaving = spells(records, outcome="teaching")
         leaving = dataclasses.replace(leaving, data=comparison_weights(leaving.data))
-        arms = {"duration": "duration", "event": "event", "treatment": "treated"}
-        km = KaplanMeier(**arms, cluster="school", weights="weight").fit(leaving.data)
-        cox = CoxModel(**arms, cluster="school", weights="weight").fit(leaving.data)
+        km = KaplanMeier(cluster="school", weights="weight").fit(leaving.data)
+        cox = CoxModel(cluster="school", weights="weight").fit(leaving.data)
 
         # promotion for the leadership strand
         promotion = leadership_strand(
             spells(records, outcome="promotion", promotion_to=args.promotion_to), args.strand
         )
-        km_promotion = KaplanMeier(**arms, cluster="school").fit(promotion.data)
+        km_promotion = KaplanMeier(cluster="school").fit(promotion.data)
 
         # school turnover from school-level statistics
         panel = workforce(args, records).panel("leaving_rate", records.participation)

@@ -217,7 +217,7 @@ ROWS = [
     _row(KaplanMeier, "horizons", (0,), shown=False),
     _row(CoxModel, "ties", "exact"),
     _row(CoxModel, "covariates", ("x", "x"), shown=False),
-    _row(CoxModel, "covariates", ("treatment",), shown=False),
+    _row(CoxModel, "covariates", ("treated",), shown=False),
     _row(DiscreteTimeHazard, "pool_from", 1),
     _row(DiscreteTimeHazard, "horizons", (1.5,)),
     # ---- multilevel models and trials

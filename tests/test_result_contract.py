@@ -195,7 +195,7 @@ def _spells() -> pd.DataFrame:
         {
             "duration": np.minimum(years, 5),
             "event": (years <= 5).astype(int),
-            "treatment": treated,
+            "treated": treated,
             "school": rng.integers(0, 40, n),
         }
     )

@@ -367,3 +367,12 @@ def test_leaving_the_school_and_other_variants_read_plainly(city):
     for variant in (blocks, worse_blocks, teachers_section(few, KaplanMeier(**ARMS).fit(few))):
         markdown = Document(title="T", blocks=tuple(variant)).to_markdown()
         assert not _offences(markdown), "\n".join(_offences(markdown))
+
+
+def test_the_estimators_take_spells_as_they_come(city):
+    """spells() names its columns as the survival estimators expect by default (duration,
+    event, the arm treated): no column names to pass."""
+    data = city["spells"].data
+    default = KaplanMeier(cluster="school").fit(data)
+    pd.testing.assert_frame_equal(default.differences, city["km"].differences)
+    assert CoxModel(cluster="school").fit(data).hazard_ratio == city["cox"].hazard_ratio

@@ -49,7 +49,8 @@ class CoxModel:
     event : str
         Column that is 1 when the spell ended in leaving, 0 when censored.
     treatment : str
-        Column that is 1 for a participating teacher, 0 for a comparison teacher.
+        Column that is 1 for a participating teacher, 0 for a comparison teacher (default
+        ``"treated"``, as :func:`cpdimpact.workforce.spells` names it).
     covariates : sequence of str
         Numeric covariates adjusted for (experience, role dummies...).
     cluster : str or None
@@ -127,7 +128,7 @@ class CoxModel:
 
     duration: str = "duration"
     event: str = "event"
-    treatment: str = "treatment"
+    treatment: str = "treated"
     covariates: Sequence[str] = field(default=())
     cluster: str | None = None
     weights: str | None = None

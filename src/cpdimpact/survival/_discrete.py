@@ -113,7 +113,8 @@ class DiscreteTimeHazard:
     event : str
         Column that is 1 when the spell ended in leaving, 0 when censored.
     treatment : str
-        Column that is 1 for a participating teacher, 0 for a comparison teacher.
+        Column that is 1 for a participating teacher, 0 for a comparison teacher (default
+        ``"treated"``, as :func:`cpdimpact.workforce.spells` names it).
     covariates : sequence of str
         Numeric covariates adjusted for (constant over the spell).
     cluster : str or None
@@ -198,7 +199,7 @@ class DiscreteTimeHazard:
 
     duration: str = "duration"
     event: str = "event"
-    treatment: str = "treatment"
+    treatment: str = "treated"
     covariates: Sequence[str] = field(default=())
     cluster: str | None = None
     weights: str | None = None

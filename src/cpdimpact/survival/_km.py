@@ -53,7 +53,8 @@ class KaplanMeier:
         Column that is 1 when the spell ended in leaving, 0 when the teacher was still in post
         when last seen (censored).
     treatment : str
-        Column that is 1 for a participating teacher, 0 for a comparison teacher.
+        Column that is 1 for a participating teacher, 0 for a comparison teacher (default
+        ``"treated"``, as :func:`cpdimpact.workforce.spells` names it).
     cluster : str or None
         Column of the clusters (the school): the variance is then R ``survfit``'s
         infinitesimal jackknife summed within clusters, robust to teachers of one school
@@ -133,7 +134,7 @@ class KaplanMeier:
 
     duration: str = "duration"
     event: str = "event"
-    treatment: str = "treatment"
+    treatment: str = "treated"
     cluster: str | None = None
     weights: str | None = None
     horizons: Sequence[float] = field(default=(1, 2, 3))
