@@ -150,6 +150,15 @@ def check_choice(value: object, name: str, choices: Collection[object]) -> objec
     return value
 
 
+def check_treatment_not_covariate(treatment: str, covariates: Collection[str]) -> None:
+    """The treatment column may not also be a covariate (it would be adjusted away)."""
+    if treatment in covariates:
+        raise InvalidArgumentError(
+            f"the treatment {format_value(treatment)} is also listed in covariates; remove it "
+            "from covariates."
+        )
+
+
 def check_bool(value: object, name: str) -> bool:
     """``True`` or ``False`` (numpy's bools too; not 0/1 or the string ``"false"``)."""
     if not isinstance(value, bool | np.bool_):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact._guards import check_absorbing, require_residual_variation
+from cpdimpact._validate import check_treatment_not_covariate
 from cpdimpact.did._checks import FIRST_TREATED, key_column, numeric_column
 from cpdimpact.did._common import (
     ClusterRobustOptions,
@@ -25,7 +26,6 @@ from cpdimpact.did.wild import WildBootstrapResult, wild_cluster_bootstrap
 from cpdimpact.errors import (
     DesignError,
     EmptyComparisonGroupError,
-    InvalidArgumentError,
     StaggeredTimingWarning,
     format_value,
 )
@@ -212,11 +212,7 @@ class DiD(ClusterRobustOptions):
 
     def __post_init__(self) -> None:
         self._check_options()
-        if self.treatment in self.covariates:
-            raise InvalidArgumentError(
-                f"the treatment {format_value(self.treatment)} is also listed in covariates; "
-                "remove it from covariates."
-            )
+        check_treatment_not_covariate(self.treatment, self.covariates)
 
     def describe(self) -> str:
         """The estimator and its inference in plain words, for a report."""

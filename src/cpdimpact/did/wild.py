@@ -34,6 +34,7 @@ from cpdimpact._validate import (
     check_choice,
     check_positive_int,
     check_seed,
+    check_treatment_not_covariate,
     recordable_sequence,
     recorded_seed,
 )
@@ -42,8 +43,6 @@ from cpdimpact.did._common import normalise_covariates, prepare
 from cpdimpact.errors import (
     EstimationError,
     FewClustersWarning,
-    InvalidArgumentError,
-    format_value,
 )
 
 __all__ = ["wild_cluster_bootstrap", "WildBootstrapResult", "WEIGHT_TYPES"]
@@ -485,11 +484,7 @@ def wild_cluster_bootstrap(
     """
     covariates = normalise_covariates(covariates)
     _check_options(alpha, weights_type, n_bootstrap, seed)
-    if treatment in covariates:
-        raise InvalidArgumentError(
-            f"the treatment {format_value(treatment)} is also listed in covariates; remove it "
-            "from covariates."
-        )
+    check_treatment_not_covariate(treatment, covariates)
 
     prep = prepare(
         data,

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cpdimpact._results import EstimateResult, critical_value, tidy_frame
-from cpdimpact._validate import check_alpha, check_choice
-from cpdimpact.errors import InvalidArgumentError, format_value
+from cpdimpact._validate import check_alpha, check_choice, check_treatment_not_covariate
 from cpdimpact.estimator import adjustment_in_words
 from cpdimpact.survival._checks import (
     normalise_names,
@@ -139,11 +138,7 @@ class CoxModel:
         object.__setattr__(self, "covariates", normalise_names(self.covariates, "covariates"))
         check_choice(self.ties, "ties", TIES)
         check_alpha(self.alpha)
-        if self.treatment in self.covariates:
-            raise InvalidArgumentError(
-                f"the treatment {format_value(self.treatment)} is also listed in covariates; "
-                "remove it from covariates."
-            )
+        check_treatment_not_covariate(self.treatment, self.covariates)
 
     def describe(self) -> str:
         """The estimator and its inference in plain words, for a report."""

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy.special import expit
 
 from cpdimpact._results import EstimateResult, critical_value, tidy_frame
-from cpdimpact._validate import check_alpha, check_int
+from cpdimpact._validate import check_alpha, check_int, check_treatment_not_covariate
 from cpdimpact.errors import (
     EstimationError,
     InvalidArgumentError,
@@ -219,11 +219,7 @@ class DiscreteTimeHazard:
         if self.pool_from is not None:
             check_int(self.pool_from, "pool_from", minimum=2)
         check_alpha(self.alpha)
-        if self.treatment in self.covariates:
-            raise InvalidArgumentError(
-                f"the treatment {format_value(self.treatment)} is also listed in covariates; "
-                "remove it from covariates."
-            )
+        check_treatment_not_covariate(self.treatment, self.covariates)
 
     def describe(self) -> str:
         """The estimator and its inference in plain words, for a report."""
