@@ -1081,13 +1081,7 @@ def _logistic_result(
         school_effects=school_effects,
         model=model,
         unconditional_model=None,
-        n_obs=len(t),
-        n_dropped=n_dropped,
-        n_per_arm=pd.Series(
-            {"treated": int(t.sum()), "control": int(len(t) - t.sum())}, name="pupils"
-        ),
-        n_clusters=extra.get("n_clusters"),
-        n_clusters_per_arm=extra.get("n_clusters_per_arm"),
+        **_sample_sizes(t, n_dropped, extra),
         bootstrap_draws=None,
         permutation_draws=None,
         seed_entropy=None,
@@ -1328,13 +1322,7 @@ def _finish(
         school_effects=school_effects,
         model=model,
         unconditional_model=unconditional,
-        n_obs=len(t),
-        n_dropped=n_dropped,
-        n_per_arm=pd.Series(
-            {"treated": int(t.sum()), "control": int(len(t) - t.sum())}, name="pupils"
-        ),
-        n_clusters=extra.get("n_clusters"),
-        n_clusters_per_arm=extra.get("n_clusters_per_arm"),
+        **_sample_sizes(t, n_dropped, extra),
         bootstrap_draws=boot,
         permutation_draws=perm,
         seed_entropy=ss.entropy if (boot is not None or perm is not None) else None,
@@ -1342,6 +1330,19 @@ def _finish(
         _profile=profile,
         **scale,
     )
+
+
+def _sample_sizes(t: np.ndarray, n_dropped: int, extra: dict) -> dict:
+    """A trial result's counts: pupils analysed and dropped, pupils per arm (``t`` the 0/1
+    treatment of the analysed pupils) and the clusters (``extra``) of the design."""
+    treated = int(t.sum())
+    return {
+        "n_obs": len(t),
+        "n_dropped": n_dropped,
+        "n_per_arm": pd.Series({"treated": treated, "control": len(t) - treated}, name="pupils"),
+        "n_clusters": extra.get("n_clusters"),
+        "n_clusters_per_arm": extra.get("n_clusters_per_arm"),
+    }
 
 
 # ============================================================================== result
