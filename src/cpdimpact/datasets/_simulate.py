@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._validate import resolve_seed
-from ..effects import cox_index
+from ..effects import percentages_odds_ratio
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..records import Records
 from ._scenario import YEAR_GROUPS, Scenario
@@ -236,7 +236,7 @@ class SimulatedRecords(Records):
         for suffix in ("", "_fsm", "_non_fsm"):
             p1, p0 = shares(masks[suffix]) if suffix in masks else (float("nan"),) * 2
             out[f"att{suffix}"] = p1 - p0
-            out[f"effect_size{suffix}"] = _cox_percent(p1, p0)
+            out[f"effect_size{suffix}"] = percentages_odds_ratio(p1, p0)[1]
             if suffix == "":
                 out["percent_passing"], out["percent_without"] = p1, p0
         out["n_exposed"] = float(len(score))
@@ -253,13 +253,6 @@ class SimulatedRecords(Records):
         )
         att = f", att={self.truth.att:.3f}" if self.truth is not None else ""
         return f"SimulatedRecords({name!r}: {sizes}{att})"
-
-
-def _cox_percent(p1: float, p0: float) -> float:
-    """Cox's effect size of two percentages (``nan`` when either is 0, 100 or missing)."""
-    if not (0 < p1 < 100 and 0 < p0 < 100):
-        return float("nan")
-    return float(cox_index(p1 / 100, p0 / 100))
 
 
 def simulate(scenario: Scenario, seed: int | np.random.Generator | None = 0) -> SimulatedRecords:

@@ -31,6 +31,7 @@ from ._binary import (
     difference_to_odds_ratio,
     odds_ratio_effect_size,
     odds_ratio_to_difference,
+    percentages_odds_ratio,
     proportions_effect_size,
 )
 from ._cluster import (
@@ -94,6 +95,7 @@ __all__ = [
     "OddsRatioConversion",
     "odds_ratio_effect_size",
     "odds_ratio_to_difference",
+    "percentages_odds_ratio",
     "proportions_effect_size",
     "EEF_ATTRITION_THRESHOLDS",
     "EEF_COST_THRESHOLDS",

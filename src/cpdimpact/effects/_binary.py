@@ -31,6 +31,7 @@ __all__ = [
     "difference_to_odds_ratio",
     "odds_ratio_effect_size",
     "odds_ratio_to_difference",
+    "percentages_odds_ratio",
     "proportions_effect_size",
 ]
 
@@ -464,6 +465,25 @@ def proportions_effect_size(
         p_treatment=p_t,
         p_comparison=p_c,
     )
+
+
+def percentages_odds_ratio(percent_1: float, percent_0: float) -> tuple[float, float]:
+    """The odds ratio and Cox's effect size of two percentages passing (0-100): the rule of
+    :func:`proportions_effect_size` without sample sizes, as a pair of floats, ``nan`` when
+    either percentage is 0, 100 or missing (no finite odds ratio).
+
+    Examples
+    --------
+    >>> from cpdimpact.effects import percentages_odds_ratio
+    >>> [round(v, 3) for v in percentages_odds_ratio(60.0, 50.0)]
+    [1.5, 0.246]
+    >>> percentages_odds_ratio(100.0, 50.0)
+    (nan, nan)
+    """
+    if not (0 < percent_1 < 100 and 0 < percent_0 < 100):
+        return math.nan, math.nan
+    converted = proportions_effect_size(percent_1 / 100, percent_0 / 100)
+    return float(converted.odds_ratio), float(converted.estimate)
 
 
 class OddsRatioConversion(NamedTuple):

@@ -26,7 +26,7 @@ from .._breakdown import GapEstimate, effect_size_variants, points_interval
 from .._results import HtmlFromSummary, Summary, interval
 from ..cohort import Cohort
 from ..did import Aggregate, DiDResult, EventStudyResult, WildBootstrapResult
-from ..effects import EffectSize, proportions_effect_size
+from ..effects import EffectSize, percentages_odds_ratio
 from ..errors import CpdImpactError
 from ..published import FIGURE_PUPILS
 
@@ -274,7 +274,7 @@ class EvaluationResult(HtmlFromSummary):
             p1 = float(np.average(after["outcome"], weights=weights)) if len(after) else np.nan
             shifts = (row["estimate"], row["estimate_lower"], row["estimate_upper"])
             (odds, cox), (odds_lo, cox_lo), (odds_hi, cox_hi) = (
-                _converted(p1, p1 - shift) for shift in shifts
+                percentages_odds_ratio(p1, p1 - shift) for shift in shifts
             )
             rows.append(
                 {
@@ -554,15 +554,6 @@ def rows_where(cohort: Cohort, column: str | None, value: int) -> pd.DataFrame:
         return cohort.pupils
     rows = cohort.pupils if cohort.published is None else cohort.published.groups
     return rows[(rows[column] == value).to_numpy()]
-
-
-def _converted(percent_1: float, percent_0: float) -> tuple[float, float]:
-    """The odds ratio and Cox's effect size of two percentages
-    (:func:`cpdimpact.effects.proportions_effect_size`; ``nan`` outside 0-100)."""
-    if not (0 < percent_1 < 100 and 0 < percent_0 < 100):
-        return math.nan, math.nan
-    converted = proportions_effect_size(percent_1 / 100, percent_0 / 100)
-    return converted.odds_ratio, converted.estimate
 
 
 def inference_text(did) -> str:
